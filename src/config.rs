@@ -1,0 +1,257 @@
+//! `proxy.yaml` → a typed, validated [`Config`].
+//!
+//! Loading is three steps, each of which names the key path on failure:
+//! 1. read the file and, if one sits beside it, a `.env` file (it never overrides the real environment);
+//! 2. parse YAML into a value tree and expand `${VAR}` / `${VAR:default}` inside every string
+//!    ([`expand`]);
+//! 3. deserialize into the structs below (`deny_unknown_fields` everywhere) and [`Config::validate`].
+//!
+//! The YAML crate stays behind this module so it can be swapped.
+
+mod expand;
+mod upstream;
+mod validate;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+pub use upstream::{ProtocolMode, TransportKind, UpstreamConfig};
+
+/// Why a configuration could not be loaded. Every message names the file or key path at fault.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {message}")]
+    DotEnv { path: PathBuf, message: String },
+    #[error("{path}: invalid YAML: {message}")]
+    Yaml { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole of `proxy.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    #[serde(default)]
+    pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
+    /// Upstream MCP servers by name, in the order the file lists them (that order breaks name ties).
+    #[serde(default)]
+    pub upstreams: IndexMap<String, UpstreamConfig>,
+    /// The directory relative `cwd` and `command` paths are resolved against: the config file's own.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Listener and HTTP front-door settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `host:port` for `/mcp` and `/api/v1`.
+    pub listen: String,
+    /// `Host` header values accepted besides loopback names and the listen address.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted besides loopback ones, e.g. `https://app.example.com`.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8000".into(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The parsed listen address; [`Config::validate`] has already proven it parses.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        validate::parse_listen(&self.listen)
+    }
+}
+
+/// Size limits that keep memory bounded whatever a peer sends.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest HTTP request body accepted on `/mcp`; larger gets 413 before it is buffered.
+    pub max_body_bytes: usize,
+    /// Largest single JSON-RPC line read from a stdio peer (client or upstream).
+    pub max_line_bytes: usize,
+    /// Upstream stderr lines are cut to this many bytes before they reach our log.
+    pub stderr_line_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_line_bytes: 16 * 1024 * 1024,
+            stderr_line_bytes: 4096,
+        }
+    }
+}
+
+/// Deadlines, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsConfig {
+    /// How long an upstream may take from spawn/connect to its first tool list.
+    pub startup_secs: f64,
+    /// How long a proxied call may take before it fails and is cancelled upstream.
+    pub call_secs: f64,
+    /// How long an upstream process group gets between SIGTERM and SIGKILL at shutdown.
+    pub shutdown_grace_secs: f64,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        Self {
+            startup_secs: 30.0,
+            call_secs: 60.0,
+            shutdown_grace_secs: 2.0,
+        }
+    }
+}
+
+impl TimeoutsConfig {
+    pub fn startup(&self) -> Duration {
+        Duration::from_secs_f64(self.startup_secs)
+    }
+    pub fn call(&self) -> Duration {
+        Duration::from_secs_f64(self.call_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_grace_secs)
+    }
+}
+
+/// How the aggregated catalog is presented to clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Items per `tools/list` page; clients follow `nextCursor` for the rest.
+    pub page_size: usize,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self { page_size: 200 }
+    }
+}
+
+/// Log output. Logs always go to stderr: stdout belongs to MCP in `mcps stdio`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// A `tracing` filter such as `info` or `mcps=debug,rmcp=warn`.
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info,rmcp=warn".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, expands, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_owned();
+        load_dotenv(&base_dir.join(".env"))?;
+        let mut config =
+            Self::from_yaml_str(&text, &|name| std::env::var(name).ok()).map_err(|error| {
+                match error {
+                    ConfigError::Yaml { message, .. } => ConfigError::Yaml {
+                        path: path.to_owned(),
+                        message,
+                    },
+                    other => other,
+                }
+            })?;
+        config.base_dir = base_dir;
+        Ok(config)
+    }
+
+    /// Parses and validates YAML text, looking variables up with `env` (tests pass their own).
+    pub fn from_yaml_str(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|error| ConfigError::Yaml {
+                path: PathBuf::from("<config>"),
+                message: error.to_string(),
+            })?;
+        if tree.is_null() {
+            tree = serde_yaml::Value::Mapping(Default::default());
+        }
+        expand::expand_tree(&mut tree, "", env)?;
+        let config: Config = serde_path_to_error::deserialize(tree).map_err(|error| {
+            let key = error.path().to_string();
+            let key = if key == "." { "<root>".to_owned() } else { key };
+            ConfigError::invalid(key, error.into_inner().to_string())
+        })?;
+        config.validate()?;
+        Ok(Config {
+            base_dir: PathBuf::from("."),
+            ..config
+        })
+    }
+
+    /// Checks everything serde cannot: names, addresses, URLs, exclusive fields, positive limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::config(self)
+    }
+}
+
+fn load_dotenv(path: &Path) -> Result<(), ConfigError> {
+    match dotenvy::from_path(path) {
+        Ok(()) => Ok(()),
+        Err(dotenvy::Error::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(ConfigError::DotEnv {
+            path: path.to_owned(),
+            message: error.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,113 @@
+//! One upstream entry. Its shape is a superset of a Claude Desktop `mcpServers` entry
+//! (`command`, `args`, `env`; `url` + `headers`; VS Code's `type`), so existing configs paste in.
+
+use std::{path::PathBuf, time::Duration};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// An upstream MCP server: a command to spawn (stdio) or a URL to connect to.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Program to spawn for a stdio upstream (looked up on `PATH` unless it contains a `/`).
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Extra environment for the child; the gateway's own environment is inherited.
+    #[serde(default)]
+    pub env: IndexMap<String, String>,
+    /// Working directory of the child, relative to the config file's directory.
+    pub cwd: Option<PathBuf>,
+    /// Endpoint of a remote upstream.
+    pub url: Option<String>,
+    /// Headers sent with every request to `url` (e.g. `Authorization`). Never logged.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// How to reach the upstream; inferred from `command`/`url` when absent.
+    #[serde(default, alias = "type")]
+    pub transport: Option<TransportKind>,
+    /// Prepended to every tool and prompt name; default `"<name>__"`, `""` passes names through.
+    pub prefix: Option<String>,
+    /// Keep the entry but do not start it.
+    #[serde(default)]
+    pub disabled: bool,
+    /// Which protocol era to open with.
+    #[serde(default)]
+    pub protocol: ProtocolMode,
+    /// Overrides `timeouts.startup_secs` for this upstream (slow installers such as `npx`).
+    pub startup_timeout_secs: Option<f64>,
+    /// Overrides `timeouts.call_secs` for this upstream.
+    pub call_timeout_secs: Option<f64>,
+}
+
+/// The wire an upstream speaks.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransportKind {
+    Stdio,
+    #[serde(alias = "http", alias = "streamableHttp")]
+    StreamableHttp,
+    Sse,
+    #[serde(alias = "ws")]
+    Websocket,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdio => "stdio",
+            Self::StreamableHttp => "streamable-http",
+            Self::Sse => "sse",
+            Self::Websocket => "websocket",
+        }
+    }
+}
+
+/// How the gateway opens an upstream connection.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtocolMode {
+    /// Try `server/discover` (2026-07-28) and fall back to `initialize` when the server is older.
+    #[default]
+    Auto,
+    /// Always use the `initialize` handshake (protocol up to 2025-11-25).
+    Legacy,
+    /// Require the stateless 2026-07-28 revision.
+    Modern,
+}
+
+impl UpstreamConfig {
+    /// The transport, explicit or inferred: a command means stdio; a `ws://` URL WebSocket;
+    /// a URL whose path ends in `/sse` legacy SSE; any other URL streamable HTTP.
+    pub fn transport_kind(&self) -> TransportKind {
+        if let Some(kind) = self.transport {
+            return kind;
+        }
+        match &self.url {
+            None => TransportKind::Stdio,
+            Some(url) if url.starts_with("ws://") || url.starts_with("wss://") => {
+                TransportKind::Websocket
+            }
+            Some(url) if url.split('?').next().unwrap_or("").ends_with("/sse") => {
+                TransportKind::Sse
+            }
+            Some(_) => TransportKind::StreamableHttp,
+        }
+    }
+
+    /// The literal text put in front of this upstream's tool names.
+    pub fn exposed_prefix(&self, name: &str) -> String {
+        self.prefix.clone().unwrap_or_else(|| format!("{name}__"))
+    }
+
+    pub fn startup_timeout(&self, default: Duration) -> Duration {
+        self.startup_timeout_secs
+            .map_or(default, Duration::from_secs_f64)
+    }
+
+    pub fn call_timeout(&self, default: Duration) -> Duration {
+        self.call_timeout_secs
+            .map_or(default, Duration::from_secs_f64)
+    }
+}

@@ -1,0 +1,327 @@
+//! Checks that run right after parsing; each failure names the key path it is about.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::{Config, ConfigError, TransportKind, UpstreamConfig};
+
+/// Headers the HTTP transport owns; an upstream entry may not set them.
+const RESERVED_HEADERS: &[&str] = &[
+    "accept",
+    "content-type",
+    "content-length",
+    "host",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
+
+pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
+    parse_listen(&config.server.listen)?;
+    for (index, origin) in config.server.allowed_origins.iter().enumerate() {
+        let key = format!("server.allowed_origins[{index}]");
+        if origin != "null" && !origin.starts_with("http://") && !origin.starts_with("https://") {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{origin:?} must start with http:// or https:// (or be \"null\")"),
+            ));
+        }
+    }
+    positive_size("limits.max_body_bytes", config.limits.max_body_bytes)?;
+    positive_size("limits.max_line_bytes", config.limits.max_line_bytes)?;
+    positive_size("limits.stderr_line_bytes", config.limits.stderr_line_bytes)?;
+    positive_secs("timeouts.startup_secs", config.timeouts.startup_secs)?;
+    positive_secs("timeouts.call_secs", config.timeouts.call_secs)?;
+    positive_secs(
+        "timeouts.shutdown_grace_secs",
+        config.timeouts.shutdown_grace_secs,
+    )?;
+    positive_size("catalog.page_size", config.catalog.page_size)?;
+    if let Err(error) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
+        return Err(ConfigError::invalid("logging.level", error.to_string()));
+    }
+    for (name, upstream) in &config.upstreams {
+        upstream_entry(name, upstream)?;
+    }
+    Ok(())
+}
+
+/// Parses `host:port`, where host is an IP address or `localhost`.
+pub(super) fn parse_listen(listen: &str) -> Result<SocketAddr, ConfigError> {
+    let error = || {
+        ConfigError::invalid(
+            "server.listen",
+            format!("{listen:?} is not an address such as 127.0.0.1:8000 or [::1]:8000"),
+        )
+    };
+    if let Ok(addr) = listen.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let (host, port) = listen.rsplit_once(':').ok_or_else(error)?;
+    let port: u16 = port.parse().map_err(|_| error())?;
+    match host {
+        "localhost" => Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)),
+        _ => Err(error()),
+    }
+}
+
+/// An upstream name: `^[a-z0-9][a-z0-9-]{0,31}$`. No `_`, so `name__tool` can never be ambiguous.
+pub fn is_valid_upstream_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 32
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), ConfigError> {
+    let key = format!("upstreams.{name}");
+    if !is_valid_upstream_name(name) {
+        return Err(ConfigError::invalid(
+            key,
+            "an upstream name must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit",
+        ));
+    }
+    match (&upstream.command, &upstream.url) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::invalid(
+                key,
+                "set either `command` (stdio) or `url` (remote), not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ConfigError::invalid(
+                key,
+                "needs `command` (a stdio server to spawn) or `url` (a remote server)",
+            ));
+        }
+        (Some(command), None) => {
+            if command.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.command"),
+                    "must not be empty",
+                ));
+            }
+            if upstream.transport_kind() != TransportKind::Stdio {
+                return Err(ConfigError::invalid(
+                    format!("{key}.transport"),
+                    "an upstream with `command` speaks stdio",
+                ));
+            }
+            if !upstream.headers.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.headers"),
+                    "headers apply to `url` upstreams only",
+                ));
+            }
+            for env_name in upstream.env.keys() {
+                if env_name.is_empty() || env_name.contains(['=', '\0']) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.env.{env_name}"),
+                        "not a valid environment variable name",
+                    ));
+                }
+            }
+        }
+        (None, Some(url)) => remote_entry(&key, upstream, url)?,
+    }
+    if let Some(prefix) = &upstream.prefix
+        && (prefix.len() > 32
+            || !prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.prefix"),
+            "at most 32 characters of A-Z, a-z, 0-9, '_' and '-'",
+        ));
+    }
+    if let Some(secs) = upstream.startup_timeout_secs {
+        positive_secs(&format!("{key}.startup_timeout_secs"), secs)?;
+    }
+    if let Some(secs) = upstream.call_timeout_secs {
+        positive_secs(&format!("{key}.call_timeout_secs"), secs)?;
+    }
+    Ok(())
+}
+
+fn remote_entry(key: &str, upstream: &UpstreamConfig, url: &str) -> Result<(), ConfigError> {
+    let kind = upstream.transport_kind();
+    match kind {
+        TransportKind::StreamableHttp => {}
+        TransportKind::Stdio => {
+            return Err(ConfigError::invalid(
+                format!("{key}.transport"),
+                "a `url` upstream cannot use stdio; remove `transport` or set streamable-http",
+            ));
+        }
+        TransportKind::Sse | TransportKind::Websocket => {
+            return Err(ConfigError::invalid(
+                format!("{key}.transport"),
+                format!(
+                    "the {} upstream transport is not available in this version; use streamable-http",
+                    kind.as_str()
+                ),
+            ));
+        }
+    }
+    let parsed: http::Uri = url.parse().map_err(|error| {
+        ConfigError::invalid(
+            format!("{key}.url"),
+            format!("{url:?} is not a URL: {error}"),
+        )
+    })?;
+    if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+        return Err(ConfigError::invalid(
+            format!("{key}.url"),
+            format!("{url:?} must be an http:// or https:// URL with a host"),
+        ));
+    }
+    if !upstream.args.is_empty() || !upstream.env.is_empty() || upstream.cwd.is_some() {
+        return Err(ConfigError::invalid(
+            key,
+            "`args`, `env` and `cwd` apply to `command` upstreams only",
+        ));
+    }
+    for (name, value) in &upstream.headers {
+        let header_key = format!("{key}.headers.{name}");
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ConfigError::invalid(
+                header_key,
+                "not a valid HTTP header name",
+            ));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ConfigError::invalid(
+                header_key,
+                "this header is set by the transport and cannot be overridden",
+            ));
+        }
+        // The value is a secret more often than not: never echo it.
+        if http::HeaderValue::from_str(value).is_err() {
+            return Err(ConfigError::invalid(
+                header_key,
+                "the value holds characters not allowed in an HTTP header",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn positive_size(key: &str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::invalid(key, "must be greater than 0"));
+    }
+    Ok(())
+}
+
+fn positive_secs(key: &str, value: f64) -> Result<(), ConfigError> {
+    if !(value.is_finite() && value > 0.0 && value < 1e9) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be a positive number of seconds, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml_str(yaml, &|_| None)
+    }
+
+    fn error_of(yaml: &str) -> String {
+        load(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_file_is_a_valid_config() {
+        let config = load("").unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:8000");
+        assert!(config.upstreams.is_empty());
+    }
+
+    #[test]
+    fn claude_desktop_entry_pastes_in() {
+        let config = load(
+            "upstreams:\n  fs:\n    command: npx\n    args: [\"-y\", \"x\"]\n    env: {A: b}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.upstreams["fs"].transport_kind(),
+            TransportKind::Stdio
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_path() {
+        let error = error_of("upstreams:\n  time:\n    command: x\n    argz: []\n");
+        assert!(error.starts_with("upstreams.time:"), "{error}");
+        assert!(error.contains("argz"), "{error}");
+        let error = error_of("server:\n  lisen: x\n");
+        assert!(
+            error.starts_with("server:") && error.contains("lisen"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_upstream_name_is_named() {
+        let error = error_of("upstreams:\n  My_Server:\n    command: x\n");
+        assert!(error.starts_with("upstreams.My_Server:"), "{error}");
+    }
+
+    #[test]
+    fn duplicate_upstream_name_is_refused() {
+        let error = error_of("upstreams:\n  time:\n    command: a\n  time:\n    command: b\n");
+        assert!(
+            error.contains("duplicate") && error.contains("time"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn command_and_url_together_are_refused() {
+        let error = error_of("upstreams:\n  x:\n    command: a\n    url: http://h/mcp\n");
+        assert!(error.starts_with("upstreams.x:"), "{error}");
+    }
+
+    #[test]
+    fn reserved_header_is_refused() {
+        let error =
+            error_of("upstreams:\n  x:\n    url: http://h/mcp\n    headers: {Mcp-Session-Id: a}\n");
+        assert!(
+            error.starts_with("upstreams.x.headers.Mcp-Session-Id:"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_listen_address_is_named() {
+        let error = error_of("server:\n  listen: nowhere\n");
+        assert!(error.starts_with("server.listen:"), "{error}");
+    }
+
+    #[test]
+    fn numbers_come_from_variables() {
+        let config =
+            Config::from_yaml_str("timeouts:\n  call_secs: ${MCP_TIMEOUT:60}\n", &|name| {
+                (name == "MCP_TIMEOUT").then(|| "5".to_owned())
+            })
+            .unwrap();
+        assert_eq!(config.timeouts.call_secs, 5.0);
+    }
+
+    #[test]
+    fn upstream_name_rule() {
+        assert!(is_valid_upstream_name("time"));
+        assert!(is_valid_upstream_name("0-a-b"));
+        assert!(!is_valid_upstream_name("-a"));
+        assert!(!is_valid_upstream_name("a_b"));
+        assert!(!is_valid_upstream_name(&"a".repeat(33)));
+    }
+}

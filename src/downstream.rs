@@ -1,0 +1,4 @@
+//! The transports clients reach the gateway through: stdio and streamable HTTP (`/mcp`).
+
+pub mod http;
+pub mod stdio;

@@ -1,0 +1,239 @@
+//! The HTTP front door: one hyper server for `/mcp` (rmcp's streamable HTTP service, both
+//! protocol eras) and `/api/v1`.
+//!
+//! Before rmcp sees a request we (1) validate `Host` and `Origin` (403), (2) refuse a body over
+//! `limits.max_body_bytes` (413), by `Content-Length` before reading and by counting while
+//! reading otherwise, and afterwards (3) turn rmcp's plain-text answer to an unparsable body into
+//! a JSON-RPC `-32700` / `-32600` error, which is what clients can act on.
+//!
+//! Shutdown: the accept loop stops when the token is cancelled; open connections are told to
+//! finish their in-flight requests, and rmcp's own token (a child of ours) closes SSE streams.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use rmcp::{
+    ErrorData,
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::LocalSessionManager,
+    },
+};
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    admin,
+    config::Config,
+    downstream::stdio::error_reply,
+    gateway::{Gateway, GatewayServer},
+    security::OriginPolicy,
+};
+
+/// Every response body we produce.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// How long open connections get to finish after shutdown starts.
+const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
+
+/// Routes and guards HTTP requests.
+pub struct HttpFront {
+    mcp: StreamableHttpService<GatewayServer, LocalSessionManager>,
+    policy: OriginPolicy,
+    gateway: Arc<Gateway>,
+    max_body_bytes: usize,
+}
+
+impl HttpFront {
+    pub fn new(
+        gateway: Arc<Gateway>,
+        config: &Config,
+        listen: SocketAddr,
+        shutdown: &CancellationToken,
+    ) -> Self {
+        let max_body_bytes = config.limits.max_body_bytes;
+        let mcp_config = StreamableHttpServerConfig::default()
+            .with_cancellation_token(shutdown.child_token())
+            .with_max_request_body_bytes(max_body_bytes)
+            // Host and Origin are checked by `OriginPolicy` before rmcp sees the request.
+            .disable_allowed_hosts()
+            .disable_allowed_origins();
+        let for_sessions = gateway.clone();
+        let mcp = StreamableHttpService::new(
+            move || Ok(GatewayServer::new(for_sessions.clone())),
+            Arc::new(LocalSessionManager::default()),
+            mcp_config,
+        );
+        Self {
+            mcp,
+            policy: OriginPolicy::new(
+                listen,
+                &config.server.allowed_hosts,
+                &config.server.allowed_origins,
+            ),
+            gateway,
+            max_body_bytes,
+        }
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        if let Err(rejection) = self.policy.check(request.headers(), request.uri()) {
+            tracing::warn!(%rejection, "request refused");
+            return jsonrpc_error_response(
+                StatusCode::FORBIDDEN,
+                ErrorData::invalid_request(format!("Forbidden: {rejection}"), None),
+            );
+        }
+        match (request.method(), request.uri().path()) {
+            (_, "/mcp" | "/mcp/") => self.mcp(request).await,
+            (&Method::GET, "/api/v1/system/health") => {
+                json_response(StatusCode::OK, &admin::health(&self.gateway))
+            }
+            (_, "/api/v1/system/health") => json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &api_error("method_not_allowed", "use GET"),
+            ),
+            (_, path) => json_response(
+                StatusCode::NOT_FOUND,
+                &api_error("not_found", &format!("no route for {path}")),
+            ),
+        }
+    }
+
+    async fn mcp(&self, request: Request<Incoming>) -> Response<Body> {
+        let too_large = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+            .is_some_and(|length| length > self.max_body_bytes as u64);
+        if too_large {
+            return self.body_too_large();
+        }
+        let (parts, body) = request.into_parts();
+        let method = parts.method.clone();
+        let body = match Limited::new(body, self.max_body_bytes).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                return self.body_too_large();
+            }
+            Err(error) => {
+                return jsonrpc_error_response(
+                    StatusCode::BAD_REQUEST,
+                    ErrorData::invalid_request(
+                        format!("cannot read the request body: {error}"),
+                        None,
+                    ),
+                );
+            }
+        };
+        let request = Request::from_parts(parts, Full::new(body.clone()));
+        let mut service = self.mcp.clone();
+        let response = match tower_service::Service::call(&mut service, request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
+            // The session is gone when rmcp answers; 202 ("accepted, not done") makes the
+            // Python SDK log a failed termination.
+            let (mut parts, body) = response.into_parts();
+            parts.status = StatusCode::NO_CONTENT;
+            return Response::from_parts(parts, body);
+        }
+        if method == Method::POST && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            // rmcp answers an unparsable body with 415 and plain text; a wrong Content-Type gets
+            // the same status but a parsable body, and keeps rmcp's answer.
+            if let Err(error) = serde_json::from_slice::<ClientJsonRpcMessage>(&body) {
+                return message_response(StatusCode::BAD_REQUEST, &error_reply(&body, &error));
+            }
+        }
+        response
+    }
+
+    fn body_too_large(&self) -> Response<Body> {
+        jsonrpc_error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorData::invalid_request(
+                format!("request body exceeds {} bytes", self.max_body_bytes),
+                None,
+            ),
+        )
+    }
+}
+
+/// Accepts connections until `shutdown`, then drains them for at most [`CONNECTION_DRAIN`].
+pub async fn serve(
+    listener: TcpListener,
+    front: Arc<HttpFront>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        // Nagle + delayed ACK add ~40 ms to a split SSE response.
+        let _ = stream.set_nodelay(true);
+        let front = front.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let front = front.clone();
+            async move { Ok::<_, Infallible>(front.handle(request).await) }
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tracker.spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(CONNECTION_DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after {CONNECTION_DRAIN:?}; closing them");
+    }
+}
+
+fn api_error(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": { "code": code, "message": message } })
+}
+
+fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)).boxed())
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+}
+
+fn message_response(status: StatusCode, message: &ServerJsonRpcMessage) -> Response<Body> {
+    json_response(status, message)
+}
+
+fn jsonrpc_error_response(status: StatusCode, error: ErrorData) -> Response<Body> {
+    message_response(status, &ServerJsonRpcMessage::error(error, None))
+}

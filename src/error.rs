@@ -1,0 +1,67 @@
+//! Errors of the request path, tagged by where they came from, and the one place that maps
+//! them to JSON-RPC errors.
+//!
+//! The source decides the code: a client mistake is `-32602`/`-32601`, a missing or failed
+//! upstream is `-32603` with a message that names it, an error the upstream itself returned is
+//! passed through unchanged (it is the upstream's answer, not ours).
+
+use std::time::Duration;
+
+use rmcp::{ErrorData, model::ErrorCode};
+use serde_json::json;
+
+/// Why a proxied request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    /// Client: the name is in no upstream's catalog.
+    #[error("Unknown tool: {name}")]
+    UnknownTool { name: String },
+    /// Client: a pagination cursor we did not hand out.
+    #[error("invalid cursor: {cursor:?}")]
+    InvalidCursor { cursor: String },
+    /// Upstream: not connected (failed to start, exited, still starting past the deadline).
+    #[error("upstream '{upstream}' is unavailable: {reason}")]
+    UpstreamUnavailable { upstream: String, reason: String },
+    /// Upstream: it did not answer within the call deadline; the call was cancelled upstream.
+    #[error("upstream '{upstream}' did not answer within {timeout:?}; the call was cancelled")]
+    UpstreamTimeout { upstream: String, timeout: Duration },
+    /// Upstream: the connection failed while the call was in flight.
+    #[error("upstream '{upstream}' failed during the call: {reason}")]
+    UpstreamFailed { upstream: String, reason: String },
+    /// Upstream: a JSON-RPC error the upstream returned, forwarded as is.
+    #[error("upstream '{upstream}' returned an error: {error}")]
+    UpstreamError { upstream: String, error: ErrorData },
+}
+
+impl GatewayError {
+    /// The upstream this error is about, if any.
+    pub fn upstream(&self) -> Option<&str> {
+        match self {
+            Self::UnknownTool { .. } | Self::InvalidCursor { .. } => None,
+            Self::UpstreamUnavailable { upstream, .. }
+            | Self::UpstreamTimeout { upstream, .. }
+            | Self::UpstreamFailed { upstream, .. }
+            | Self::UpstreamError { upstream, .. } => Some(upstream),
+        }
+    }
+}
+
+impl From<GatewayError> for ErrorData {
+    fn from(error: GatewayError) -> Self {
+        let message = error.to_string();
+        match error {
+            GatewayError::UnknownTool { .. } | GatewayError::InvalidCursor { .. } => {
+                ErrorData::invalid_params(message, None)
+            }
+            GatewayError::UpstreamError { error, .. } => error,
+            GatewayError::UpstreamUnavailable { ref upstream, .. }
+            | GatewayError::UpstreamFailed { ref upstream, .. }
+            | GatewayError::UpstreamTimeout { ref upstream, .. } => ErrorData::new(
+                ErrorCode::INTERNAL_ERROR,
+                message,
+                Some(json!({ "upstream": upstream })),
+            ),
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The gateway proper: the set of upstreams, the catalog built from them, and routing.
+//!
+//! No transport types live here. Downstream transports hand requests to [`server::GatewayServer`]
+//! (an rmcp `ServerHandler`), which calls into [`Gateway`]. The catalog is rebuilt whenever an
+//! upstream reports a change and swapped in whole; the call path reads it with one atomic load.
+//!
+//! Until every upstream has finished starting (ready, failed or timed out), list and call
+//! requests wait, so a client that connects at launch sees the whole catalog, not a partial one.
+//! Each upstream has its own start deadline, which bounds that wait.
+
+mod catalog;
+pub mod naming;
+mod server;
+
+use std::sync::{Arc, Mutex, Weak};
+
+use arc_swap::ArcSwap;
+use rmcp::model::{CallToolRequestParams, CallToolResponse, ResultType, Tool};
+use tokio::sync::watch;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+pub use catalog::{Catalog, CatalogTool, Collision};
+pub use server::GatewayServer;
+
+use crate::{
+    config::Config,
+    error::GatewayError,
+    upstream::{Phase, Upstream, UpstreamSettings},
+};
+
+/// Upstreams, catalog and routing, shared by every downstream session.
+pub struct Gateway {
+    upstreams: Vec<Arc<Upstream>>,
+    catalog: ArcSwap<Catalog>,
+    /// Serializes rebuilds so a slower one never overwrites a newer catalog.
+    rebuild: Mutex<()>,
+    /// `true` once no upstream is still starting.
+    started: watch::Sender<bool>,
+    page_size: usize,
+}
+
+impl Gateway {
+    /// Creates the gateway and its upstreams (not yet started; see [`Gateway::start`]).
+    pub fn new(config: &Config) -> Arc<Self> {
+        Arc::new_cyclic(|weak: &Weak<Gateway>| {
+            let upstreams = config
+                .upstreams
+                .iter()
+                .map(|(name, upstream)| {
+                    let gateway = weak.clone();
+                    Arc::new(Upstream::new(
+                        name,
+                        upstream.clone(),
+                        UpstreamSettings::resolve(config, upstream),
+                        Arc::new(move |_changed: &Upstream| {
+                            if let Some(gateway) = gateway.upgrade() {
+                                gateway.rebuild_catalog();
+                            }
+                        }),
+                    ))
+                })
+                .collect::<Vec<_>>();
+            let (started, _) = watch::channel(false);
+            Gateway {
+                upstreams,
+                catalog: ArcSwap::from_pointee(Catalog::default()),
+                rebuild: Mutex::new(()),
+                started,
+                page_size: config.catalog.page_size,
+            }
+        })
+    }
+
+    /// Starts every upstream in parallel on `tracker`; they stop when `shutdown` is cancelled.
+    pub fn start(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        for upstream in &self.upstreams {
+            tracker.spawn(upstream.clone().run(shutdown.clone()));
+        }
+        self.rebuild_catalog();
+    }
+
+    /// Resolves once no upstream is starting any more.
+    pub async fn wait_started(&self) {
+        let mut started = self.started.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = started.wait_for(|started| *started).await;
+    }
+
+    /// The upstreams in config order.
+    pub fn upstreams(&self) -> &[Arc<Upstream>] {
+        &self.upstreams
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    fn rebuild_catalog(&self) {
+        // A poisoned lock only means another rebuild panicked; the data it guards is `()`.
+        let _guard = self
+            .rebuild
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        let catalog = Catalog::build(&self.upstreams);
+        for collision in catalog.collisions() {
+            tracing::warn!("{collision}");
+        }
+        self.catalog.store(Arc::new(catalog));
+        let starting = self
+            .upstreams
+            .iter()
+            .any(|upstream| upstream.state().phase == Phase::Starting);
+        self.started.send_if_modified(|started| {
+            let changed = *started == starting;
+            *started = !starting;
+            changed
+        });
+    }
+
+    /// One page of the tool catalog.
+    pub async fn list_tools(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Tool>, Option<String>), GatewayError> {
+        self.wait_started().await;
+        self.catalog.load().page(cursor, self.page_size)
+    }
+
+    /// The error for a name no catalog entry has. When the name carries the prefix of an
+    /// upstream that is down, that upstream is named: its tools are missing because it is
+    /// down, and "unknown tool" would send the user looking in the wrong place. (This only
+    /// shapes the message; routing itself is a catalog lookup.)
+    fn unrouted(&self, name: &str) -> GatewayError {
+        let down = self
+            .upstreams
+            .iter()
+            .filter(|upstream| !upstream.prefix().is_empty() && name.starts_with(upstream.prefix()))
+            .max_by_key(|upstream| upstream.prefix().len())
+            .map(|upstream| upstream.ready_peer());
+        match down {
+            Some(Err(unavailable)) => unavailable,
+            _ => GatewayError::UnknownTool {
+                name: name.to_owned(),
+            },
+        }
+    }
+
+    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole.
+    ///
+    /// The call is abandoned (and `notifications/cancelled` sent upstream by rmcp) when
+    /// `cancel` fires or the upstream's call deadline passes.
+    pub async fn call_tool(
+        &self,
+        mut params: CallToolRequestParams,
+        cancel: &CancellationToken,
+    ) -> Result<CallToolResponse, GatewayError> {
+        self.wait_started().await;
+        let (upstream, original) = {
+            let catalog = self.catalog.load();
+            let route = catalog
+                .route(&params.name)
+                .ok_or_else(|| self.unrouted(&params.name))?;
+            (route.upstream.clone(), route.original.clone())
+        };
+        let peer = upstream.ready_peer()?;
+        params.name = original.into();
+        // The progress token and the per-request lifecycle keys (protocol version, client
+        // info and capabilities) describe the client's hop, not ours: rmcp sets our own.
+        if let Some(meta) = params.meta.as_mut() {
+            meta.retain(|key, _| {
+                key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
+            });
+        }
+        let timeout = upstream.call_timeout();
+        let response = tokio::select! {
+            response = tokio::time::timeout(timeout, peer.call_tool_once(params)) => response,
+            () = cancel.cancelled() => {
+                return Err(GatewayError::UpstreamFailed {
+                    upstream: upstream.name().to_owned(),
+                    reason: "the client cancelled the call".into(),
+                });
+            }
+        };
+        let upstream_name = || upstream.name().to_owned();
+        match response {
+            Err(_) => Err(GatewayError::UpstreamTimeout {
+                upstream: upstream_name(),
+                timeout,
+            }),
+            Ok(Err(rmcp::ServiceError::McpError(error))) => Err(GatewayError::UpstreamError {
+                upstream: upstream_name(),
+                error,
+            }),
+            Ok(Err(error)) => Err(GatewayError::UpstreamFailed {
+                upstream: upstream_name(),
+                reason: error.to_string(),
+            }),
+            Ok(Ok(CallToolResponse::Complete(mut result))) => {
+                // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
+                // again for session-era clients.
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(CallToolResponse::Complete(result))
+            }
+            Ok(Ok(other)) => Ok(other),
+        }
+    }
+}

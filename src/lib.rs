@@ -1,0 +1,15 @@
+//! MCPS.ONE: one MCP endpoint in front of many MCP servers.
+//!
+//! Layers, with dependencies pointing one way:
+//! `main → app → {downstream, admin} → gateway → upstream`; `config`, `error`, `security` and
+//! `line_reader` are leaves anyone may use.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod downstream;
+pub mod error;
+pub mod gateway;
+pub mod line_reader;
+pub mod security;
+pub mod upstream;

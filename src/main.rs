@@ -1,0 +1,211 @@
+//! `mcps`: the MCPS.ONE gateway command line.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mcps::{app::App, config::Config, upstream::Phase};
+use rmcp::model::{CallToolRequestParams, CallToolResponse};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcps",
+    version,
+    about = "One MCP endpoint in front of many MCP servers"
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "MCPS_CONFIG",
+        default_value = "proxy.yaml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve MCP over streamable HTTP at /mcp, plus /api/v1.
+    Serve {
+        /// Overrides server.listen, e.g. 127.0.0.1:9000 (port 0 picks a free port).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Serve MCP over stdin/stdout, for a client that launches the gateway (Claude Desktop).
+    Stdio,
+    /// Validate the config, start every upstream and print the catalog; exits 1 on any problem.
+    Check,
+    /// Start the upstreams and list the aggregated tools.
+    Tools {
+        /// Print the full tool definitions as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool through the gateway and print its result as JSON.
+    Call {
+        /// The exposed tool name, e.g. time__get_current_time.
+        name: String,
+        /// The arguments, as a JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("mcps: {}: {error}", cli.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config.logging.level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("mcps: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config, &cli.config)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("mcps: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr in every mode: stdout belongs to MCP under `mcps stdio`.
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve { listen } => {
+            let listen = match listen {
+                Some(listen) => listen,
+                None => config.server.listen_addr()?,
+            };
+            App::new(config).serve_http(listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stdio => {
+            App::new(config).serve_stdio().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => check(config, path).await,
+        Command::Tools { json } => tools(config, json).await,
+        Command::Call { name, args } => call(config, &name, &args).await,
+    }
+}
+
+async fn started(config: Config) -> App {
+    let app = App::new(config);
+    app.start_upstreams();
+    app.gateway().wait_started().await;
+    app
+}
+
+async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
+    println!("{}: configuration is valid", path.display());
+    let app = started(config).await;
+    let catalog = app.gateway().catalog();
+    let mut problems = 0;
+    for upstream in app.gateway().upstreams() {
+        let state = upstream.state();
+        let tools = catalog
+            .tools()
+            .iter()
+            .filter(|entry| std::ptr::eq(entry.upstream.as_ref(), upstream.as_ref()))
+            .count();
+        match &state.phase {
+            Phase::Failed(reason) => {
+                problems += 1;
+                println!("  {:<20} FAILED  {reason}", upstream.name());
+            }
+            phase => println!(
+                "  {:<20} {:<7} {tools} tools",
+                upstream.name(),
+                phase.as_str()
+            ),
+        }
+    }
+    for entry in catalog.tools() {
+        println!("    {}", entry.exposed_name());
+    }
+    for collision in catalog.collisions() {
+        problems += 1;
+        println!("  COLLISION {collision}");
+    }
+    app.finish().await;
+    Ok(if problems == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn tools(config: Config, json: bool) -> anyhow::Result<ExitCode> {
+    let app = started(config).await;
+    let catalog = app.gateway().catalog();
+    if json {
+        let tools: Vec<_> = catalog.tools().iter().map(|entry| &entry.tool).collect();
+        println!("{}", serde_json::to_string_pretty(&tools)?);
+    } else {
+        for entry in catalog.tools() {
+            let description = entry.tool.description.as_deref().unwrap_or("");
+            let first_line = description.lines().next().unwrap_or("");
+            println!("{:<40} {first_line}", entry.exposed_name());
+        }
+    }
+    app.finish().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn call(config: Config, name: &str, args: &str) -> anyhow::Result<ExitCode> {
+    let arguments: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(args).context("--args must be a JSON object")?;
+    let app = started(config).await;
+    let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
+    let outcome = app
+        .gateway()
+        .call_tool(params, &CancellationToken::new())
+        .await;
+    app.finish().await;
+    match outcome? {
+        CallToolResponse::Complete(result) => {
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(if result.is_error == Some(true) {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        other => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&rmcp::model::ServerResult::from(other))?
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! Connections to upstream MCP servers, one task per upstream.
+//!
+//! [`Upstream::run`] owns everything about one upstream: it spawns the process (stdio) or opens
+//! the HTTP transport, performs the MCP handshake and the first `tools/list` within the startup
+//! deadline, publishes the result, then waits for the connection to end, for a `list_changed`
+//! notification (re-list) or for shutdown. Its state is an [`ArcSwap`] so the call path reads it
+//! without a lock; every change is reported through the `on_change` callback, which the gateway
+//! uses to rebuild its catalog. A failure of one upstream is recorded in its own state and never
+//! touches another's.
+
+mod client;
+mod http;
+mod process;
+mod stdio;
+
+use std::{future::Future, path::PathBuf, pin::pin, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use rmcp::{
+    ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
+    model::{ProtocolVersion, Tool},
+    service::RunningService,
+};
+use tokio::{sync::Notify, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{Config, ProtocolMode, UpstreamConfig},
+    error::GatewayError,
+};
+use client::UpstreamClient;
+use process::{ChildGroup, CommandSpec};
+
+/// Where an upstream is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// `disabled: true` in the config.
+    Disabled,
+    /// Spawning / connecting / handshaking.
+    Starting,
+    /// Serving.
+    Ready,
+    /// Could not start, or its connection ended; the reason says which.
+    Failed(String),
+    /// Shut down by the gateway.
+    Stopped,
+}
+
+impl Phase {
+    /// A stable lowercase name for logs and the health endpoint.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Starting => "starting",
+            Self::Ready => "ready",
+            Self::Failed(_) => "failed",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// A snapshot of one upstream, replaced whole on every change.
+#[derive(Debug, Clone)]
+pub struct UpstreamState {
+    pub phase: Phase,
+    /// The connection, while [`Phase::Ready`].
+    pub peer: Option<Peer<RoleClient>>,
+    /// The tools it offers under their own names.
+    pub tools: Arc<[Tool]>,
+    /// The protocol revision negotiated with it.
+    pub protocol_version: Option<ProtocolVersion>,
+}
+
+impl UpstreamState {
+    fn new(phase: Phase) -> Self {
+        Self {
+            phase,
+            peer: None,
+            tools: Arc::from(Vec::new()),
+            protocol_version: None,
+        }
+    }
+}
+
+/// The settings of one upstream, resolved from its entry and the global defaults.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub startup_timeout: Duration,
+    pub call_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_line_bytes: usize,
+    pub stderr_line_bytes: usize,
+    pub max_response_bytes: usize,
+    pub base_dir: PathBuf,
+}
+
+impl UpstreamSettings {
+    pub fn resolve(config: &Config, upstream: &UpstreamConfig) -> Self {
+        Self {
+            startup_timeout: upstream.startup_timeout(config.timeouts.startup()),
+            call_timeout: upstream.call_timeout(config.timeouts.call()),
+            shutdown_grace: config.timeouts.shutdown_grace(),
+            max_line_bytes: config.limits.max_line_bytes,
+            stderr_line_bytes: config.limits.stderr_line_bytes,
+            max_response_bytes: config.limits.max_line_bytes,
+            base_dir: config.base_dir.clone(),
+        }
+    }
+}
+
+/// Called after every state change, with the upstream that changed.
+pub type ChangeCallback = Arc<dyn Fn(&Upstream) + Send + Sync>;
+
+/// One upstream MCP server.
+pub struct Upstream {
+    name: Arc<str>,
+    prefix: String,
+    config: UpstreamConfig,
+    settings: UpstreamSettings,
+    state: ArcSwap<UpstreamState>,
+    on_change: ChangeCallback,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the config: its headers and env may hold secrets.
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A live connection and what must be cleaned up with it.
+type Connection = RunningService<RoleClient, UpstreamClient>;
+
+/// The child process behind a stdio upstream.
+struct ChildProcess {
+    group: ChildGroup,
+    stderr_pump: JoinHandle<()>,
+}
+
+impl Upstream {
+    pub fn new(
+        name: &str,
+        config: UpstreamConfig,
+        settings: UpstreamSettings,
+        on_change: ChangeCallback,
+    ) -> Self {
+        let phase = if config.disabled {
+            Phase::Disabled
+        } else {
+            Phase::Starting
+        };
+        Self {
+            name: Arc::from(name),
+            prefix: config.exposed_prefix(name),
+            config,
+            settings,
+            state: ArcSwap::from_pointee(UpstreamState::new(phase)),
+            on_change,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The text put in front of this upstream's tool names.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    pub fn call_timeout(&self) -> Duration {
+        self.settings.call_timeout
+    }
+
+    /// The current snapshot.
+    pub fn state(&self) -> Arc<UpstreamState> {
+        self.state.load_full()
+    }
+
+    /// The connection to send a request on, or why there is none.
+    pub fn ready_peer(&self) -> Result<Peer<RoleClient>, GatewayError> {
+        let state = self.state.load();
+        match (&state.phase, &state.peer) {
+            (Phase::Ready, Some(peer)) => Ok(peer.clone()),
+            (phase, _) => Err(GatewayError::UpstreamUnavailable {
+                upstream: self.name.to_string(),
+                reason: match phase {
+                    Phase::Failed(reason) => reason.clone(),
+                    other => other.as_str().to_owned(),
+                },
+            }),
+        }
+    }
+
+    fn publish(&self, state: UpstreamState) {
+        self.state.store(Arc::new(state));
+        (self.on_change)(self);
+    }
+
+    fn fail(&self, reason: String) {
+        tracing::error!(upstream = %self.name, "{reason}");
+        self.publish(UpstreamState::new(Phase::Failed(reason)));
+    }
+
+    /// Runs this upstream until `shutdown` is cancelled or its connection ends.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        if self.config.disabled {
+            return;
+        }
+        let tools_changed = Arc::new(Notify::new());
+        let handler = UpstreamClient {
+            tools_changed: tools_changed.clone(),
+        };
+        let deadline = self.settings.startup_timeout;
+        let (mut child, handshake) = match self.open(handler) {
+            Ok(opened) => opened,
+            Err(reason) => return self.fail(reason),
+        };
+        let started = tokio::select! {
+            started = tokio::time::timeout(deadline, handshake) => started,
+            () = shutdown.cancelled() => {
+                self.publish(UpstreamState::new(Phase::Stopped));
+                return self.reap(child).await;
+            }
+        };
+        let (connection, tools) = match started {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(reason)) => {
+                let reason = self.explain_exit(&mut child, reason).await;
+                self.fail(reason);
+                return self.reap(child).await;
+            }
+            Err(_) => {
+                self.fail(format!("did not start within {deadline:?}"));
+                return self.reap(child).await;
+            }
+        };
+        let peer = connection.peer().clone();
+        let protocol_version = peer.peer_info().map(|info| info.protocol_version.clone());
+        tracing::info!(
+            upstream = %self.name,
+            tools = tools.len(),
+            protocol = protocol_version.as_ref().map_or("?", |v| v.as_str()),
+            "ready"
+        );
+        self.publish(UpstreamState {
+            phase: Phase::Ready,
+            peer: Some(peer.clone()),
+            tools: Arc::from(tools),
+            protocol_version: protocol_version.clone(),
+        });
+        self.serve(connection, tools_changed, &shutdown, &mut child)
+            .await;
+        self.reap(child).await;
+    }
+
+    /// Spawns or connects, returning the child (if any) and the handshake still to await.
+    #[allow(clippy::type_complexity)]
+    fn open(
+        &self,
+        handler: UpstreamClient,
+    ) -> Result<
+        (
+            Option<ChildProcess>,
+            std::pin::Pin<Box<dyn Future<Output = Result<(Connection, Vec<Tool>), String>> + Send>>,
+        ),
+        String,
+    > {
+        let lifecycle = lifecycle(self.config.protocol);
+        if let Some(url) = &self.config.url {
+            let transport =
+                http::open(url, &self.config.headers, self.settings.max_response_bytes)?;
+            return Ok((None, Box::pin(handshake(handler, transport, lifecycle))));
+        }
+        let Some(program) = &self.config.command else {
+            return Err("neither `command` nor `url` is set".into());
+        };
+        let env: Vec<(String, String)> = self
+            .config
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let spec = CommandSpec {
+            program,
+            args: &self.config.args,
+            env: &env,
+            cwd: self.config.cwd.as_deref(),
+            base_dir: &self.settings.base_dir,
+        };
+        let connection = stdio::open(
+            &self.name,
+            &spec,
+            self.settings.max_line_bytes,
+            self.settings.stderr_line_bytes,
+        )
+        .map_err(|error| error.to_string())?;
+        let child = ChildProcess {
+            group: connection.group,
+            stderr_pump: connection.stderr_pump,
+        };
+        Ok((
+            Some(child),
+            Box::pin(handshake(handler, connection.transport, lifecycle)),
+        ))
+    }
+
+    /// Serves a ready connection until it ends or shutdown; re-lists tools on `list_changed`.
+    async fn serve(
+        &self,
+        connection: Connection,
+        tools_changed: Arc<Notify>,
+        shutdown: &CancellationToken,
+        child: &mut Option<ChildProcess>,
+    ) {
+        let peer = connection.peer().clone();
+        let cancel = connection.cancellation_token();
+        let mut finished = pin!(connection.waiting());
+        loop {
+            tokio::select! {
+                _ = &mut finished => {
+                    let reason = self.explain_exit(child, "connection closed".into()).await;
+                    return self.fail(reason);
+                }
+                () = shutdown.cancelled() => {
+                    cancel.cancel();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
+                    return self.publish(UpstreamState::new(Phase::Stopped));
+                }
+                () = tools_changed.notified() => self.relist(&peer).await,
+            }
+        }
+    }
+
+    async fn relist(&self, peer: &Peer<RoleClient>) {
+        match tokio::time::timeout(self.settings.startup_timeout, peer.list_all_tools()).await {
+            Ok(Ok(tools)) => {
+                tracing::info!(upstream = %self.name, tools = tools.len(), "tool list changed");
+                let current = self.state();
+                self.publish(UpstreamState {
+                    tools: Arc::from(tools),
+                    ..(*current).clone()
+                });
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(upstream = %self.name, %error, "re-listing tools failed; keeping the old list");
+            }
+            Err(_) => {
+                tracing::warn!(upstream = %self.name, "re-listing tools timed out; keeping the old list");
+            }
+        }
+    }
+
+    /// Adds the child's exit status to a failure reason when the child has exited.
+    async fn explain_exit(&self, child: &mut Option<ChildProcess>, reason: String) -> String {
+        let Some(child) = child else {
+            return reason;
+        };
+        match tokio::time::timeout(Duration::from_millis(200), child.group.wait()).await {
+            Ok(Ok(status)) => format!("{reason}: process {status}"),
+            _ => reason,
+        }
+    }
+
+    /// Terminates the child's process group and waits for its stderr to drain.
+    async fn reap(&self, child: Option<ChildProcess>) {
+        let Some(mut child) = child else { return };
+        if let Some(status) = child.group.terminate(self.settings.shutdown_grace).await {
+            tracing::debug!(upstream = %self.name, %status, "process group terminated");
+        }
+        // Every process of the group is gone, so the pipe closes; a process that left the
+        // group may still hold it, and must not hold up shutdown.
+        let pump = &mut child.stderr_pump;
+        if tokio::time::timeout(Duration::from_secs(1), &mut *pump)
+            .await
+            .is_err()
+        {
+            pump.abort();
+        }
+    }
+}
+
+fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
+    let modern = vec![ProtocolVersion::V_2026_07_28];
+    match mode {
+        ProtocolMode::Auto => ClientLifecycleMode::Auto {
+            preferred_versions: modern,
+            legacy_version: None,
+        },
+        ProtocolMode::Legacy => ClientLifecycleMode::Initialize,
+        ProtocolMode::Modern => ClientLifecycleMode::Discover {
+            preferred_versions: modern,
+        },
+    }
+}
+
+/// The MCP handshake and the first full tool list.
+async fn handshake<T, E, A>(
+    handler: UpstreamClient,
+    transport: T,
+    lifecycle: ClientLifecycleMode,
+) -> Result<(Connection, Vec<Tool>), String>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let connection = handler
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .map_err(|error| format!("handshake failed: {error}"))?;
+    let offers_tools = connection
+        .peer_info()
+        .is_none_or(|info| info.capabilities.tools.is_some());
+    let tools = if offers_tools {
+        connection
+            .list_all_tools()
+            .await
+            .map_err(|error| format!("tools/list failed: {error}"))?
+    } else {
+        Vec::new()
+    };
+    Ok((connection, tools))
+}

@@ -1,0 +1,36 @@
+//! The gateway's client side of one upstream connection: what it tells the upstream about
+//! itself, and what it does with the upstream's notifications.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ClientHandler,
+    model::{ClientCapabilities, ClientConfig, Implementation},
+    service::{MaybeSendFuture, NotificationContext, RoleClient},
+};
+use tokio::sync::Notify;
+
+/// Handles one upstream's notifications; `tools_changed` wakes the upstream's task to re-list.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    pub tools_changed: Arc<Notify>,
+}
+
+impl ClientHandler for UpstreamClient {
+    fn get_info(&self) -> ClientConfig {
+        ClientConfig::new(
+            ClientCapabilities::default(),
+            Implementation::new("mcps", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    fn on_tool_list_changed(
+        &self,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        // The re-list runs on the upstream's own task: awaiting a request here would hold up
+        // the connection's message loop that must deliver its response.
+        self.tools_changed.notify_one();
+        std::future::ready(())
+    }
+}

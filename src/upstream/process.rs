@@ -1,0 +1,143 @@
+//! The one place that spawns child processes.
+//!
+//! Every upstream command runs as the leader of its own process group, so the `npx` → `node`
+//! or `uvx` → `python` chains that MCP servers are launched through can be signalled as one:
+//! SIGTERM to the group, a grace period, then SIGKILL to the group. A group that was never
+//! terminated explicitly is SIGKILLed when its [`ChildGroup`] is dropped, and tokio reaps the
+//! leader (`kill_on_drop`), so neither zombies nor orphaned grandchildren outlive the gateway.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use nix::{
+    sys::signal::{Signal, killpg},
+    unistd::Pid,
+};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct CommandSpec<'a> {
+    pub program: &'a str,
+    pub args: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: Option<&'a Path>,
+    /// Relative `program` paths (with a `/`) and `cwd` are resolved against this directory.
+    pub base_dir: &'a Path,
+}
+
+/// A spawned child with its three pipes.
+pub struct Spawned {
+    pub group: ChildGroup,
+    pub stdin: ChildStdin,
+    pub stdout: ChildStdout,
+    pub stderr: ChildStderr,
+}
+
+/// A child process and the process group it leads.
+#[derive(Debug)]
+pub struct ChildGroup {
+    child: Child,
+    pgid: Pid,
+    /// Set once the group has been terminated and the leader reaped.
+    finished: bool,
+}
+
+/// Spawns `spec` as the leader of a new process group, with piped stdio.
+pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
+    let program = resolve(spec.base_dir, Path::new(spec.program));
+    let mut command = Command::new(&program);
+    command
+        .args(spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = spec.cwd {
+        command.current_dir(resolve(spec.base_dir, cwd));
+    }
+    let mut child = command.spawn().map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("cannot spawn {:?}: {error}", spec.program),
+        )
+    })?;
+    let pid = child
+        .id()
+        .ok_or_else(|| std::io::Error::other("child exited before its pid was read"))?;
+    // The pipes were all requested as `piped` just above, so they are present.
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(std::io::Error::other("child pipes missing"));
+    };
+    let pgid = Pid::from_raw(i32::try_from(pid).map_err(std::io::Error::other)?);
+    Ok(Spawned {
+        group: ChildGroup {
+            child,
+            pgid,
+            finished: false,
+        },
+        stdin,
+        stdout,
+        stderr,
+    })
+}
+
+/// A relative path that names a directory component is taken from `base`; a bare program
+/// name is left for `PATH` lookup.
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    let has_dir = path.components().count() > 1;
+    if path.is_relative() && has_dir {
+        base.join(path)
+    } else {
+        path.to_owned()
+    }
+}
+
+impl ChildGroup {
+    /// The leader's process id (also the process group id).
+    pub fn pid(&self) -> u32 {
+        self.pgid.as_raw().unsigned_abs()
+    }
+
+    /// Waits for the leader to exit on its own.
+    pub async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait().await
+    }
+
+    /// SIGTERM to the group, up to `grace` for the leader to exit, then SIGKILL to the group.
+    /// The group is SIGKILLed even when the leader exits in time, so a grandchild that ignores
+    /// SIGTERM is not left behind.
+    pub async fn terminate(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if self.finished {
+            return None;
+        }
+        let _ = killpg(self.pgid, Signal::SIGTERM);
+        let status = match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => None,
+        };
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        let status = match status {
+            Some(status) => Some(status),
+            None => self.child.wait().await.ok(),
+        };
+        self.finished = true;
+        status
+    }
+}
+
+impl Drop for ChildGroup {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Synchronous and cheap; `kill_on_drop` then has tokio reap the leader.
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+        }
+    }
+}

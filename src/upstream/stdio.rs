@@ -1,0 +1,73 @@
+//! A stdio upstream: the spawned child's stdout/stdin as an rmcp transport with a capped line
+//! size, and its stderr copied into our log line by line under the upstream's name.
+
+use std::sync::Arc;
+
+use rmcp::{RoleClient, transport::async_rw::AsyncRwTransport};
+use tokio::{
+    io::BufReader,
+    process::{ChildStderr, ChildStdin, ChildStdout},
+    task::JoinHandle,
+};
+
+use super::process::{self, ChildGroup, CommandSpec};
+use crate::line_reader::{Line, LineReader};
+
+/// The JSON-RPC transport over a child's pipes.
+pub type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ChildStdin>;
+
+/// A running stdio upstream process.
+pub struct StdioConnection {
+    pub group: ChildGroup,
+    pub transport: StdioTransport,
+    /// Copies stderr into the log; ends when every holder of the pipe has exited.
+    pub stderr_pump: JoinHandle<()>,
+}
+
+/// Spawns the command and wires its pipes.
+pub fn open(
+    upstream: &Arc<str>,
+    spec: &CommandSpec<'_>,
+    max_line_bytes: usize,
+    stderr_line_bytes: usize,
+) -> std::io::Result<StdioConnection> {
+    let spawned = process::spawn(spec)?;
+    tracing::debug!(upstream = %upstream, pid = spawned.group.pid(), "spawned");
+    let transport = AsyncRwTransport::new_client(spawned.stdout, spawned.stdin)
+        .with_max_line_length(max_line_bytes);
+    let stderr_pump = tokio::spawn(pump_stderr(
+        upstream.clone(),
+        spawned.stderr,
+        stderr_line_bytes,
+    ));
+    Ok(StdioConnection {
+        group: spawned.group,
+        transport,
+        stderr_pump,
+    })
+}
+
+/// Logs each stderr line (cut to `cap` bytes) until the pipe closes. It must keep reading
+/// whatever the child writes: a full stderr pipe would block the child.
+async fn pump_stderr(upstream: Arc<str>, stderr: ChildStderr, cap: usize) {
+    let mut lines = LineReader::new(BufReader::new(stderr), cap);
+    loop {
+        match lines.next_line().await {
+            Ok(Some(Line::Complete(line))) => {
+                tracing::info!(upstream = %upstream, "stderr: {}", String::from_utf8_lossy(line));
+            }
+            Ok(Some(Line::Oversized(head))) => {
+                tracing::info!(
+                    upstream = %upstream,
+                    "stderr: {}… (line cut at {cap} bytes)",
+                    String::from_utf8_lossy(head)
+                );
+            }
+            Ok(None) => return,
+            Err(error) => {
+                tracing::debug!(upstream = %upstream, %error, "stderr read failed");
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Raw JSON-RPC over streamable HTTP, for tests that need to send what no SDK would send.
+
+use reqwest::{Client, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// The JSON-RPC message in the body (plain JSON, or the last `data:` event of an SSE body).
+    pub fn message(&self) -> Value {
+        let is_sse = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if is_sse {
+            let data = self
+                .body
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(str::trim)
+                .filter(|data| !data.is_empty())
+                .last()
+                .unwrap_or_else(|| panic!("no data event in {}", self.body));
+            serde_json::from_str(data).unwrap_or_else(|_| panic!("bad event {data}"))
+        } else {
+            serde_json::from_str(&self.body)
+                .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.body))
+        }
+    }
+
+    /// The JSON-RPC error code, if the message is an error.
+    pub fn error_code(&self) -> Option<i64> {
+        self.message()["error"]["code"].as_i64()
+    }
+}
+
+/// A session-era (2025-11-25) client session over raw HTTP.
+pub struct RawSession {
+    pub client: Client,
+    pub url: String,
+    pub session_id: Option<String>,
+    next_id: u64,
+}
+
+impl RawSession {
+    /// `initialize` + `notifications/initialized`.
+    pub async fn open(url: &str) -> Self {
+        let mut session = Self {
+            client: Client::new(),
+            url: url.to_owned(),
+            session_id: None,
+            next_id: 1,
+        };
+        let reply = session
+            .post_json(&json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw-test", "version": "0"}
+                }
+            }))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "initialize: {}", reply.body);
+        session.session_id = reply
+            .headers
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert!(session.session_id.is_some(), "no session id");
+        let reply = session
+            .post_json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert!(reply.status.is_success(), "initialized: {}", reply.status);
+        session
+    }
+
+    /// POSTs raw bytes with the session's headers.
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>, extra: &[(&str, &str)]) -> Reply {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(id) = &self.session_id {
+            request = request.header("mcp-session-id", id);
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let response = request.body(body).send().await.expect("POST /mcp");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.unwrap_or_default(),
+        }
+    }
+
+    pub async fn post_json(&self, message: &Value) -> Reply {
+        self.post_raw(message.to_string(), &[]).await
+    }
+
+    /// Sends a request and returns the reply.
+    pub async fn request(&mut self, method: &str, params: Value) -> Reply {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.post_json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await
+    }
+
+    /// `tools/list`, every page, as exposed names.
+    pub async fn tool_names(&mut self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = match &cursor {
+                Some(cursor) => json!({"cursor": cursor}),
+                None => json!({}),
+            };
+            let message = self.request("tools/list", params).await.message();
+            let result = &message["result"];
+            assert!(result.is_object(), "tools/list failed: {message}");
+            for tool in result["tools"].as_array().expect("tools") {
+                names.push(tool["name"].as_str().expect("name").to_owned());
+            }
+            match result["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return names,
+            }
+        }
+    }
+
+    /// `tools/call`; returns the whole JSON-RPC message.
+    pub async fn call(&mut self, name: &str, arguments: Value) -> Value {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+            .message()
+    }
+}

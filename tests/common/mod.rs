@@ -1,0 +1,81 @@
+//! Shared test helpers: run the real `mcps` binary on a config of the test's own, find the
+//! example servers and the pinned real upstreams/clients that `tests/run.sh` installs, and
+//! speak raw JSON-RPC over streamable HTTP.
+
+#![allow(dead_code)]
+
+pub mod http;
+pub mod process;
+
+use std::path::{Path, PathBuf};
+
+/// The `mcps` binary under test.
+pub fn mcps_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mcps"))
+}
+
+/// A binary of `examples/`, built by `cargo test` beside the main one.
+pub fn example_bin(name: &str) -> PathBuf {
+    let path = mcps_bin()
+        .parent()
+        .expect("binary has a directory")
+        .join("examples")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `tests/run.sh` (or `cargo test`, which builds examples)",
+        path.display()
+    );
+    path
+}
+
+/// A variable `tests/run.sh` sets after installing the pinned real servers and clients.
+pub fn installed(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run the suite with `tests/run.sh`, which installs the pinned MCP servers and SDK clients")
+    })
+}
+
+/// The Python interpreter of the test virtualenv (with `mcp` and `mcp-server-time`).
+pub fn python() -> String {
+    installed("MCPS_TEST_PYTHON")
+}
+
+/// `node` and the entry point of the pinned `@modelcontextprotocol/server-everything`.
+pub fn everything_command() -> (String, String) {
+    (
+        installed("MCPS_TEST_NODE"),
+        installed("MCPS_TEST_EVERYTHING"),
+    )
+}
+
+/// The `upstreams:` entries for the two real reference servers, YAML-quoted.
+pub fn real_upstreams_yaml() -> String {
+    let (node, everything) = everything_command();
+    format!(
+        "  everything:\n    command: {node:?}\n    args: [{everything:?}]\n    startup_timeout_secs: 60\n  time:\n    command: {python:?}\n    args: [\"-m\", \"mcp_server_time\", \"--local-timezone\", \"UTC\"]\n    startup_timeout_secs: 60\n",
+        python = python()
+    )
+}
+
+/// A `fixture_upstream` entry offering `tools`, answering with `label`.
+pub fn fixture_upstream_yaml(name: &str, label: &str, tools: &[&str], extra: &str) -> String {
+    let mut args = vec!["--label".to_owned(), label.to_owned()];
+    for tool in tools {
+        args.push("--tool".into());
+        args.push((*tool).to_owned());
+    }
+    let args: Vec<String> = args.iter().map(|arg| format!("{arg:?}")).collect();
+    format!(
+        "  {name}:\n    command: {:?}\n    args: [{}]\n{extra}",
+        example_bin("fixture_upstream").display().to_string(),
+        args.join(", ")
+    )
+}
+
+/// The repository's `tests/clients` directory (Python client scripts).
+pub fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("clients")
+}
