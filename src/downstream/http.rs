@@ -13,7 +13,7 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited, combinators::BoxBody};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -115,17 +115,20 @@ impl HttpFront {
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
             .is_some_and(|length| length > self.max_body_bytes as u64);
+        let (parts, body) = request.into_parts();
         if too_large {
+            discard(body, self.max_body_bytes).await;
             return self.body_too_large();
         }
-        let (parts, body) = request.into_parts();
         let method = parts.method.clone();
-        let body = match Limited::new(body, self.max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+        let mut body = body;
+        let body = match read_body(&mut body, self.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            Err(BodyError::TooLarge) => {
+                discard(body, self.max_body_bytes).await;
                 return self.body_too_large();
             }
-            Err(error) => {
+            Err(BodyError::Read(error)) => {
                 return jsonrpc_error_response(
                     StatusCode::BAD_REQUEST,
                     ErrorData::invalid_request(
@@ -168,6 +171,48 @@ impl HttpFront {
         )
     }
 }
+
+enum BodyError {
+    TooLarge,
+    Read(hyper::Error),
+}
+
+/// Collects a body of at most `max` bytes, counting as it reads (the `Content-Length` may be
+/// absent or wrong).
+async fn read_body(body: &mut Incoming, max: usize) -> Result<Bytes, BodyError> {
+    let mut collected = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Some(data) = frame.data_ref() {
+            if collected.len() + data.len() > max {
+                return Err(BodyError::TooLarge);
+            }
+            collected.extend_from_slice(data);
+        }
+    }
+    Ok(collected.freeze())
+}
+
+/// Reads and drops the rest of a refused body, so the client (still sending) gets to read our
+/// 413 instead of a reset connection. Nothing is kept, and the effort is bounded: at most
+/// [`DISCARD_FACTOR`] times the body limit, for at most [`DISCARD_TIME`]; past that the
+/// connection is simply closed.
+async fn discard(mut body: Incoming, max_body_bytes: usize) {
+    let budget = max_body_bytes.saturating_mul(DISCARD_FACTOR);
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, Bytes::len);
+            if seen > budget {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
+}
+
+const DISCARD_FACTOR: usize = 16;
+const DISCARD_TIME: Duration = Duration::from_secs(2);
 
 /// Accepts connections until `shutdown`, then drains them for at most [`CONNECTION_DRAIN`].
 pub async fn serve(

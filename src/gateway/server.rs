@@ -10,13 +10,62 @@ use std::sync::Arc;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig,
+        CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
+        Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
     },
     service::{MaybeSendFuture, RequestContext},
 };
 
 use super::Gateway;
+
+/// The MCP request methods. rmcp hands a request whose params do not fit the method's type to
+/// `on_custom_request`, so that is where a known method with bad params gets `-32602`.
+const MCP_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "subscriptions/listen",
+    "tasks/get",
+    "tasks/update",
+    "tasks/cancel",
+];
+
+/// The error for a request rmcp could not type: bad params of a known method, or an unknown one.
+fn untyped_request_error(request: &CustomRequest) -> ErrorData {
+    let method = request.method.as_str();
+    if !MCP_METHODS.contains(&method) {
+        return ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+            None,
+        );
+    }
+    let params = request.params.clone().unwrap_or(serde_json::Value::Null);
+    let detail = match method {
+        "tools/call" => serde_json::from_value::<CallToolRequestParams>(params)
+            .err()
+            .map(|error| error.to_string()),
+        _ => None,
+    };
+    ErrorData::invalid_params(
+        match detail {
+            Some(detail) => format!("Invalid params for {method}: {detail}"),
+            None => format!("Invalid params for {method}"),
+        },
+        None,
+    )
+}
 
 /// One downstream session's (or stateless request's) view of the gateway. Cheap to create:
 /// the HTTP transport makes one per session.
@@ -52,6 +101,14 @@ impl ServerHandler for GatewayServer {
             result.next_cursor = next_cursor;
             Ok(result)
         }
+    }
+
+    fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<CustomResult, ErrorData>> + MaybeSendFuture + '_ {
+        std::future::ready(Err(untyped_request_error(&request)))
     }
 
     fn call_tool(

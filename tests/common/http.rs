@@ -46,7 +46,7 @@ pub struct RawSession {
     pub client: Client,
     pub url: String,
     pub session_id: Option<String>,
-    next_id: u64,
+    pub next_id: u64,
 }
 
 impl RawSession {
