@@ -87,28 +87,20 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                match parse_line(line) {
+                match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
                     Ok(message) => {
                         if sender.send(message).await.is_err() {
                             return;
                         }
                         continue;
                     }
-                    Err(reply) => reply,
+                    Err(error) => error_reply(line, &error),
                 }
             }
         };
         if write_message(&writer, &reply).await.is_err() {
             return;
         }
-    }
-}
-
-/// Parses one line, or builds the error reply it deserves.
-pub fn parse_line(line: &[u8]) -> Result<ClientJsonRpcMessage, ServerJsonRpcMessage> {
-    match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
-        Ok(message) => Ok(message),
-        Err(error) => Err(error_reply(line, &error)),
     }
 }
 

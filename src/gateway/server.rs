@@ -89,18 +89,16 @@ impl ServerHandler for GatewayServer {
             )
     }
 
-    fn list_tools(
+    async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<ListToolsResult, ErrorData>> + MaybeSendFuture + '_ {
-        async move {
-            let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-            let (tools, next_cursor) = self.gateway.list_tools(cursor).await?;
-            let mut result = ListToolsResult::with_all_items(tools);
-            result.next_cursor = next_cursor;
-            Ok(result)
-        }
+    ) -> Result<ListToolsResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
+        let (tools, next_cursor) = self.gateway.list_tools(cursor).await?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next_cursor;
+        Ok(result)
     }
 
     fn on_custom_request(
@@ -111,22 +109,20 @@ impl ServerHandler for GatewayServer {
         std::future::ready(Err(untyped_request_error(&request)))
     }
 
-    fn call_tool(
+    async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> impl Future<Output = Result<CallToolResponse, ErrorData>> + MaybeSendFuture + '_ {
-        async move {
-            let name = request.name.clone();
-            let started = std::time::Instant::now();
-            let outcome = self.gateway.call_tool(request, &context.ct).await;
-            match &outcome {
-                Ok(_) => tracing::debug!(tool = %name, elapsed = ?started.elapsed(), "call done"),
-                Err(error) => {
-                    tracing::info!(tool = %name, upstream = error.upstream(), %error, "call failed")
-                }
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.clone();
+        let started = std::time::Instant::now();
+        let outcome = self.gateway.call_tool(request, &context.ct).await;
+        match &outcome {
+            Ok(_) => tracing::debug!(tool = %name, elapsed = ?started.elapsed(), "call done"),
+            Err(error) => {
+                tracing::info!(tool = %name, upstream = error.upstream(), %error, "call failed")
             }
-            Ok(outcome?)
         }
+        Ok(outcome?)
     }
 }

