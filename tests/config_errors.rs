@@ -56,7 +56,10 @@ fn unreadable_file_is_named() {
 }
 
 #[test]
-fn shipped_config_is_valid() {
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("proxy.yaml");
-    mcps::config::Config::load(&shipped).expect("the shipped proxy.yaml loads");
+fn shipped_configs_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for shipped in ["proxy.yaml", "docker/proxy.yaml"] {
+        mcps::config::Config::load(&root.join(shipped))
+            .unwrap_or_else(|error| panic!("{shipped}: {error}"));
+    }
 }

@@ -260,13 +260,12 @@ mod tests {
     #[test]
     fn unknown_key_is_named_with_its_path() {
         let error = error_of("upstreams:\n  time:\n    command: x\n    argz: []\n");
-        assert!(error.starts_with("upstreams.time:"), "{error}");
-        assert!(error.contains("argz"), "{error}");
-        let error = error_of("server:\n  lisen: x\n");
         assert!(
-            error.starts_with("server:") && error.contains("lisen"),
+            error.starts_with("upstreams.time.argz: unknown field"),
             "{error}"
         );
+        let error = error_of("server:\n  lisen: x\n");
+        assert!(error.starts_with("server.lisen: unknown field"), "{error}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct ChildGroup {
 
 /// Spawns `spec` as the leader of a new process group, with piped stdio.
 pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
-    let program = resolve(spec.base_dir, Path::new(spec.program));
+    let program = resolve_program(spec.base_dir, Path::new(spec.program));
     let mut command = Command::new(&program);
     command
         .args(spec.args)
@@ -59,7 +59,7 @@ pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
         .process_group(0)
         .kill_on_drop(true);
     if let Some(cwd) = spec.cwd {
-        command.current_dir(resolve(spec.base_dir, cwd));
+        command.current_dir(spec.base_dir.join(cwd));
     }
     let mut child = command.spawn().map_err(|error| {
         std::io::Error::new(
@@ -89,9 +89,9 @@ pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
     })
 }
 
-/// A relative path that names a directory component is taken from `base`; a bare program
-/// name is left for `PATH` lookup.
-fn resolve(base: &Path, path: &Path) -> PathBuf {
+/// A relative program path with a directory component (`./server`, `bin/server`) is taken
+/// from `base`; a bare program name is left for `PATH` lookup.
+fn resolve_program(base: &Path, path: &Path) -> PathBuf {
     let has_dir = path.components().count() > 1;
     if path.is_relative() && has_dir {
         base.join(path)
@@ -139,5 +139,27 @@ impl Drop for ChildGroup {
             // Synchronous and cheap; `kill_on_drop` then has tokio reap the leader.
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_names_are_left_for_path_lookup_and_relative_paths_join_the_base() {
+        let base = Path::new("/etc/mcps");
+        assert_eq!(
+            resolve_program(base, Path::new("npx")),
+            PathBuf::from("npx")
+        );
+        assert_eq!(
+            resolve_program(base, Path::new("bin/server")),
+            PathBuf::from("/etc/mcps/bin/server")
+        );
+        assert_eq!(
+            resolve_program(base, Path::new("/usr/bin/env")),
+            PathBuf::from("/usr/bin/env")
+        );
     }
 }
