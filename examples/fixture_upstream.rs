@@ -2,7 +2,10 @@
 //! real servers never use (spaces, dots, 100 characters) — so naming and routing can be
 //! tested end to end.
 //!
-//! `fixture_upstream --tool NAME [--tool NAME ...] [--label TEXT]`
+//! `fixture_upstream --tool NAME [--tool NAME ...] [--label TEXT] [--stderr-line BYTES]`
+//!
+//! At start it writes `fixture upstream <label> starting` to stderr, then, with
+//! `--stderr-line`, one stderr line of that many `x`s (to test the log's line cap).
 //!
 //! Every tool answers with text `"<label>:<tool>:<arguments as JSON>"` and the same facts as
 //! `structuredContent`, so a test can tell which upstream and which tool served a call.
@@ -65,6 +68,7 @@ impl ServerHandler for Fixture {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let mut label = "fixture".to_owned();
+    let mut stderr_line = 0usize;
     let mut tools = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -84,8 +88,18 @@ async fn main() -> anyhow::Result<()> {
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("--label needs text"))?;
             }
+            "--stderr-line" => {
+                stderr_line = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--stderr-line needs a size"))?
+                    .parse()?;
+            }
             other => anyhow::bail!("unknown argument {other:?}"),
         }
+    }
+    eprintln!("fixture upstream {label} starting");
+    if stderr_line > 0 {
+        eprintln!("{}", "x".repeat(stderr_line));
     }
     let server = Fixture {
         label,
