@@ -4,12 +4,15 @@ mod common;
 
 use std::{
     io::{BufRead, BufReader, Write},
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, ChildStdin},
     sync::mpsc,
     time::Duration,
 };
 
-use common::{fixture_upstream_yaml, mcps_bin, process::ConfigDir};
+use common::{
+    fixture_upstream_yaml,
+    process::{ConfigDir, spawn_stdio},
+};
 use serde_json::{Value, json};
 
 struct StdioGateway {
@@ -25,14 +28,7 @@ impl StdioGateway {
             "limits:\n  max_line_bytes: 4096\nupstreams:\n{}",
             fixture_upstream_yaml("fx", "fx", &["echo"], "")
         ));
-        let mut child = Command::new(mcps_bin())
-            .args(["stdio", "-c"])
-            .arg(config.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn mcps stdio");
+        let mut child = spawn_stdio(&config);
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (sender, lines) = mpsc::channel();

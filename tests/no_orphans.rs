@@ -5,13 +5,12 @@ mod common;
 
 use std::{
     io::Write,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use common::{
-    example_bin, mcps_bin,
-    process::{ConfigDir, ServeProcess, processes_with_marker},
+    example_bin,
+    process::{ConfigDir, ServeProcess, processes_with_marker, spawn_stdio},
 };
 
 /// An upstream whose shell leaves a SIGTERM-ignoring `sleep` behind as a grandchild, with
@@ -71,14 +70,7 @@ fn stdin_eof_leaves_no_upstream_process_behind() {
         "timeouts:\n  shutdown_grace_secs: 0.5\nupstreams:\n{}",
         upstream_with_grandchild("one", &marker)
     ));
-    let mut child = Command::new(mcps_bin())
-        .args(["stdio", "-c"])
-        .arg(config.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn mcps stdio");
+    let mut child = spawn_stdio(&config);
     let mut stdin = child.stdin.take().unwrap();
     writeln!(
         stdin,

@@ -43,6 +43,18 @@ pub fn run_mcps(config: &Path, args: &[&str]) -> (ExitStatus, String, String) {
     )
 }
 
+/// Starts `mcps stdio -c <config>` with piped stdin/stdout (stderr discarded).
+pub fn spawn_stdio(config: &ConfigDir) -> Child {
+    Command::new(mcps_bin())
+        .args(["stdio", "-c"])
+        .arg(config.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn mcps stdio")
+}
+
 /// A running `mcps serve`.
 pub struct ServeProcess {
     pub child: Child,
