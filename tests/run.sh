@@ -27,4 +27,7 @@ export MCPS_TEST_EVERYTHING="$env_dir/npm/node_modules/@modelcontextprotocol/ser
 
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# The integration tests run the example servers as real processes: build them as binaries
+# (`--all-targets` alone builds examples as test harnesses only).
+cargo build --examples
 cargo test --all-targets

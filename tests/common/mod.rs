@@ -23,7 +23,7 @@ pub fn example_bin(name: &str) -> PathBuf {
         .join(name);
     assert!(
         path.exists(),
-        "{} is missing: run the tests with `tests/run.sh` (or `cargo test`, which builds examples)",
+        "{} is missing: run the tests with `tests/run.sh` (or `cargo build --examples` first)",
         path.display()
     );
     path
