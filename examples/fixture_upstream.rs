@@ -2,7 +2,11 @@
 //! real servers never use (spaces, dots, 100 characters) — so naming and routing can be
 //! tested end to end.
 //!
-//! `fixture_upstream --tool NAME [--tool NAME ...] [--label TEXT] [--stderr-line BYTES]`
+//! `fixture_upstream --tool NAME [--tool NAME ...] [--label TEXT] [--stderr-line BYTES] [--dynamic]`
+//!
+//! With `--dynamic` it also offers `add_tool {name}`, which adds a tool at run time and
+//! announces it: `notifications/tools/list_changed` on a session-era connection, and on every
+//! `subscriptions/listen` stream of a 2026-07-28 one.
 //!
 //! At start it writes `fixture upstream <label> starting` to stderr, then, with
 //! `--stderr-line`, one stderr line of that many `x`s (to test the log's line cap).
@@ -10,28 +14,94 @@
 //! Every tool answers with text `"<label>:<tool>:<arguments as JSON>"` and the same facts as
 //! `structuredContent`, so a test can tell which upstream and which tool served a call.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+        ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig,
+        SubscriptionFilter, Tool,
     },
-    service::RequestContext,
+    service::{RequestContext, SubscriptionContext},
 };
 use serde_json::json;
+use tokio::sync::watch;
 
 #[derive(Clone)]
 struct Fixture {
     label: String,
-    tools: Arc<Vec<Tool>>,
+    tools: Arc<RwLock<Vec<Tool>>>,
+    /// Bumped when `add_tool` adds one; `subscriptions/listen` streams wait on it.
+    added: watch::Sender<u64>,
+}
+
+fn open_tool(name: &str, description: &'static str) -> Tool {
+    let schema = json!({"type": "object", "additionalProperties": true});
+    let serde_json::Value::Object(schema) = schema else {
+        unreachable!("literal object")
+    };
+    Tool::new(name.to_owned(), description, Arc::new(schema))
+}
+
+impl Fixture {
+    fn tools(&self) -> Vec<Tool> {
+        self.tools.read().expect("tools lock").clone()
+    }
+
+    async fn add_tool(
+        &self,
+        arguments: &serde_json::Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let Some(name) = arguments["name"].as_str() else {
+            return Err(ErrorData::invalid_params("add_tool needs a `name`", None));
+        };
+        self.tools
+            .write()
+            .expect("tools lock")
+            .push(open_tool(name, "added at run time"));
+        self.added.send_modify(|count| *count += 1);
+        let legacy = context
+            .protocol_version()
+            .is_some_and(|version| version.as_str() < ProtocolVersion::V_2026_07_28.as_str());
+        if legacy {
+            let _ = context.peer.notify_tool_list_changed().await;
+        }
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!("added {name}"))]).into())
+    }
 }
 
 impl ServerHandler for Fixture {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("fixture-upstream", "0"))
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("fixture-upstream", "0"))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut added = self.added.subscribe();
+        loop {
+            tokio::select! {
+                changed = added.changed() => {
+                    if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+                () = context.cancelled() => return Ok(()),
+            }
+        }
     }
 
     async fn list_tools(
@@ -39,21 +109,24 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+        Ok(ListToolsResult::with_all_items(self.tools()))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if !self.tools.iter().any(|tool| tool.name == request.name) {
+        if !self.tools().iter().any(|tool| tool.name == request.name) {
             return Err(ErrorData::invalid_params(
                 format!("Unknown tool: {}", request.name),
                 None,
             ));
         }
         let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default());
+        if request.name == "add_tool" {
+            return self.add_tool(&arguments, &context).await;
+        }
         let text = format!("{}:{}:{arguments}", self.label, request.name);
         let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
         result.structured_content = Some(json!({
@@ -77,12 +150,9 @@ async fn main() -> anyhow::Result<()> {
                 let name = args
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("--tool needs a name"))?;
-                let schema = json!({"type": "object", "additionalProperties": true});
-                let serde_json::Value::Object(schema) = schema else {
-                    unreachable!("literal object")
-                };
-                tools.push(Tool::new(name, "a fixture tool", Arc::new(schema)));
+                tools.push(open_tool(&name, "a fixture tool"));
             }
+            "--dynamic" => tools.push(open_tool("add_tool", "adds a tool named `name`")),
             "--label" => {
                 label = args
                     .next()
@@ -103,7 +173,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let server = Fixture {
         label,
-        tools: Arc::new(tools),
+        tools: Arc::new(RwLock::new(tools)),
+        added: watch::channel(0).0,
     };
     server
         .serve(rmcp::transport::stdio())

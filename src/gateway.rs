@@ -10,6 +10,7 @@
 
 mod catalog;
 pub mod naming;
+mod notifier;
 mod server;
 
 use std::sync::{Arc, Mutex, Weak};
@@ -36,6 +37,10 @@ pub struct Gateway {
     rebuild: Mutex<()>,
     /// `true` once no upstream is still starting.
     started: watch::Sender<bool>,
+    /// Bumped whenever the tools clients see change.
+    catalog_changes: watch::Sender<u64>,
+    /// Session-era clients to tell about catalog changes.
+    sessions: Arc<notifier::Sessions>,
     page_size: usize,
 }
 
@@ -61,11 +66,14 @@ impl Gateway {
                 })
                 .collect::<Vec<_>>();
             let (started, _) = watch::channel(false);
+            let (catalog_changes, _) = watch::channel(0);
             Gateway {
                 upstreams,
                 catalog: ArcSwap::from_pointee(Catalog::default()),
                 rebuild: Mutex::new(()),
                 started,
+                catalog_changes,
+                sessions: Arc::default(),
                 page_size: config.catalog.page_size,
             }
         })
@@ -76,7 +84,22 @@ impl Gateway {
         for upstream in &self.upstreams {
             tracker.spawn(upstream.clone().run(shutdown.clone()));
         }
+        tracker.spawn(notifier::run(
+            self.sessions.clone(),
+            self.catalog_changes.subscribe(),
+            shutdown.clone(),
+        ));
         self.rebuild_catalog();
+    }
+
+    /// Registers a session-era client to be told about catalog changes.
+    pub fn register_session(&self, peer: rmcp::Peer<rmcp::RoleServer>) {
+        self.sessions.register(peer);
+    }
+
+    /// A receiver that changes whenever the tools clients see change.
+    pub fn catalog_changes(&self) -> watch::Receiver<u64> {
+        self.catalog_changes.subscribe()
     }
 
     /// Resolves once no upstream is starting any more.
@@ -106,7 +129,10 @@ impl Gateway {
         for collision in catalog.collisions() {
             tracing::warn!("{collision}");
         }
-        self.catalog.store(Arc::new(catalog));
+        let previous = self.catalog.swap(Arc::new(catalog));
+        if !previous.same_tools(&self.catalog.load()) {
+            self.catalog_changes.send_modify(|version| *version += 1);
+        }
         let starting = self
             .upstreams
             .iter()

@@ -18,8 +18,8 @@ use std::{future::Future, path::PathBuf, pin::pin, sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
-    model::{ProtocolVersion, Tool},
-    service::RunningService,
+    model::{ProtocolVersion, ServerNotification, SubscriptionFilter, Tool},
+    service::{RunningService, Subscription},
 };
 use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -321,9 +321,17 @@ impl Upstream {
     ) {
         let peer = connection.peer().clone();
         let cancel = connection.cancellation_token();
+        let mut changes = self.subscribe_to_tool_changes(&peer).await;
         let mut finished = pin!(connection.waiting());
         loop {
             tokio::select! {
+                changed = next_tool_change(&mut changes) => {
+                    if changed {
+                        self.relist(&peer).await;
+                    } else {
+                        changes = None;
+                    }
+                }
                 _ = &mut finished => {
                     let reason = self.explain_exit(child, "connection closed".into()).await;
                     return self.fail(reason);
@@ -334,6 +342,33 @@ impl Upstream {
                     return self.publish(UpstreamState::new(Phase::Stopped));
                 }
                 () = tools_changed.notified() => self.relist(&peer).await,
+            }
+        }
+    }
+
+    /// A 2026-07-28 upstream sends `list_changed` only on a `subscriptions/listen` stream;
+    /// session-era ones send it on the session (see [`UpstreamClient`]).
+    async fn subscribe_to_tool_changes(&self, peer: &Peer<RoleClient>) -> Option<Subscription> {
+        let info = peer.peer_info()?;
+        let modern = info.protocol_version.as_str() >= ProtocolVersion::V_2026_07_28.as_str();
+        let announces = info
+            .capabilities
+            .tools
+            .as_ref()
+            .is_some_and(|tools| tools.list_changed == Some(true));
+        if !(modern && announces) {
+            return None;
+        }
+        let filter = SubscriptionFilter::builder().tools_list_changed().build();
+        match tokio::time::timeout(self.settings.startup_timeout, peer.listen(filter)).await {
+            Ok(Ok(subscription)) => Some(subscription),
+            Ok(Err(error)) => {
+                tracing::warn!(upstream = %self.name, %error, "cannot subscribe to tool list changes");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(upstream = %self.name, "subscribing to tool list changes timed out");
+                None
             }
         }
     }
@@ -382,6 +417,21 @@ impl Upstream {
             .is_err()
         {
             pump.abort();
+        }
+    }
+}
+
+/// Resolves `true` on the next tool list change of a subscription, `false` when it ended;
+/// never resolves without one.
+async fn next_tool_change(subscription: &mut Option<Subscription>) -> bool {
+    let Some(subscription) = subscription else {
+        return std::future::pending().await;
+    };
+    loop {
+        match subscription.next().await {
+            Ok(Some(ServerNotification::ToolListChangedNotification(_))) => return true,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return false,
         }
     }
 }

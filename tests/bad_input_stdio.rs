@@ -63,14 +63,22 @@ impl StdioGateway {
         self.stdin.flush().unwrap();
     }
 
-    /// Sends one line and returns the next message written to stdout.
+    /// Sends one line and returns the next response written to stdout, skipping the
+    /// notifications the gateway may send meanwhile (e.g. `tools/list_changed` at start-up).
     fn exchange(&mut self, line: &str) -> Value {
         self.send(line);
-        let reply = self
-            .lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a reply on stdout");
-        serde_json::from_str(&reply).unwrap_or_else(|_| panic!("stdout holds non-JSON: {reply}"))
+        loop {
+            let reply = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a reply on stdout");
+            let message: Value = serde_json::from_str(&reply)
+                .unwrap_or_else(|_| panic!("stdout holds non-JSON: {reply}"));
+            let is_notification = message.get("method").is_some() && message.get("id").is_none();
+            if !is_notification {
+                return message;
+            }
+        }
     }
 
     fn assert_still_works(&mut self) {

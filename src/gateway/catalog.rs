@@ -108,6 +108,14 @@ impl Catalog {
         &self.collisions
     }
 
+    /// Whether clients would see the same tools (names and definitions) in both.
+    pub fn same_tools(&self, other: &Catalog) -> bool {
+        self.tools
+            .iter()
+            .map(|entry| &entry.tool)
+            .eq(other.tools.iter().map(|entry| &entry.tool))
+    }
+
     /// The tool behind an exposed name.
     pub fn route(&self, exposed: &str) -> Option<&CatalogTool> {
         self.tools

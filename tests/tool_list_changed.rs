@@ -1,0 +1,118 @@
+//! An upstream that adds a tool at run time makes connected clients receive
+//! `notifications/tools/list_changed` (session-era clients on their GET stream, 2026-07-28
+//! clients on `subscriptions/listen`), and the next tools/list shows the tool. Upstreams of
+//! both eras are covered: the session era announces on its session, 2026-07-28 only on a
+//! subscription the gateway opens.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::{fixture_upstream_yaml, http::RawSession, process::ServeProcess};
+use serde_json::json;
+
+fn config() -> String {
+    format!(
+        "upstreams:\n{}{}",
+        fixture_upstream_yaml("old", "old", &["echo"], "    protocol: legacy\n")
+            .replace("\"--tool\"", "\"--dynamic\", \"--tool\""),
+        fixture_upstream_yaml("new", "new", &["echo"], "    protocol: modern\n")
+            .replace("\"--tool\"", "\"--dynamic\", \"--tool\""),
+    )
+}
+
+/// Collects a streaming response body as text in the background.
+fn collect_stream(mut response: reqwest::Response) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    text
+}
+
+async fn wait_for(text: &Arc<Mutex<String>>, needle: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while text.lock().unwrap().matches(needle).count() < count {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} (x{count}) in: {}",
+            text.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn session_era_client_is_told_and_sees_the_new_tools() {
+    let gateway = ServeProcess::start(&config());
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let stream = session
+        .client
+        .get(gateway.mcp_url())
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session.session_id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("GET stream");
+    assert!(
+        stream.status().is_success(),
+        "GET stream: {}",
+        stream.status()
+    );
+    let events = collect_stream(stream);
+
+    for (n, upstream) in ["old", "new"].into_iter().enumerate() {
+        let reply = session
+            .call(&format!("{upstream}__add_tool"), json!({"name": "fresh"}))
+            .await;
+        assert!(reply["result"].is_object(), "{reply}");
+        wait_for(&events, "notifications/tools/list_changed", n + 1).await;
+        let names = session.tool_names().await;
+        assert!(names.contains(&format!("{upstream}__fresh")), "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn modern_client_is_told_on_its_subscription() {
+    let gateway = ServeProcess::start(&config());
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "listener", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let listen = reqwest::Client::new()
+        .post(gateway.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(
+            json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+                "params": {"_meta": meta, "notifications": {"toolsListChanged": true}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("subscriptions/listen");
+    assert!(listen.status().is_success(), "listen: {}", listen.status());
+    let events = collect_stream(listen);
+    wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
+
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session
+        .call("new__add_tool", json!({"name": "later"}))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    wait_for(&events, "notifications/tools/list_changed", 1).await;
+    let names = session.tool_names().await;
+    assert!(names.contains(&"new__later".to_owned()), "{names:?}");
+}
