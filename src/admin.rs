@@ -37,11 +37,7 @@ pub fn health(gateway: &Gateway) -> Health {
                 name: upstream.name().to_owned(),
                 state: state.phase.as_str(),
                 transport: upstream.config().transport_kind().as_str(),
-                tools: catalog
-                    .tools()
-                    .iter()
-                    .filter(|entry| std::ptr::eq(entry.upstream.as_ref(), upstream.as_ref()))
-                    .count(),
+                tools: catalog.tool_count(upstream),
                 protocol_version: state.protocol_version.as_ref().map(|v| v.to_string()),
                 error: match &state.phase {
                     crate::upstream::Phase::Failed(reason) => Some(reason.clone()),

@@ -17,6 +17,12 @@ pub enum GatewayError {
     /// Client: the name is in no upstream's catalog.
     #[error("Unknown tool: {name}")]
     UnknownTool { name: String },
+    /// Client: the name is in no upstream's prompt list.
+    #[error("Unknown prompt: {name}")]
+    UnknownPrompt { name: String },
+    /// Client: no upstream listed this URI or has a template matching it.
+    #[error("Resource not found: {uri}")]
+    UnknownResource { uri: String },
     /// Client: a pagination cursor we did not hand out.
     #[error("invalid cursor: {cursor:?}")]
     InvalidCursor { cursor: String },
@@ -38,7 +44,10 @@ impl GatewayError {
     /// The upstream this error is about, if any.
     pub fn upstream(&self) -> Option<&str> {
         match self {
-            Self::UnknownTool { .. } | Self::InvalidCursor { .. } => None,
+            Self::UnknownTool { .. }
+            | Self::UnknownPrompt { .. }
+            | Self::UnknownResource { .. }
+            | Self::InvalidCursor { .. } => None,
             Self::UpstreamUnavailable { upstream, .. }
             | Self::UpstreamTimeout { upstream, .. }
             | Self::UpstreamFailed { upstream, .. }
@@ -51,8 +60,12 @@ impl From<GatewayError> for ErrorData {
     fn from(error: GatewayError) -> Self {
         let message = error.to_string();
         match error {
-            GatewayError::UnknownTool { .. } | GatewayError::InvalidCursor { .. } => {
-                ErrorData::invalid_params(message, None)
+            GatewayError::UnknownTool { .. }
+            | GatewayError::UnknownPrompt { .. }
+            | GatewayError::InvalidCursor { .. } => ErrorData::invalid_params(message, None),
+            // rmcp turns this into -32602 for 2026-07-28 clients, as that revision asks.
+            GatewayError::UnknownResource { ref uri } => {
+                ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))
             }
             GatewayError::UpstreamError { error, .. } => error,
             GatewayError::UpstreamUnavailable { ref upstream, .. }

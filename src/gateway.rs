@@ -13,14 +13,26 @@ pub mod naming;
 mod notifier;
 mod server;
 
-use std::sync::{Arc, Mutex, Weak};
+use std::{
+    future::Future,
+    sync::{Arc, Mutex, Weak},
+};
 
 use arc_swap::ArcSwap;
-use rmcp::model::{CallToolRequestParams, CallToolResponse, ResultType, Tool};
+use rmcp::{
+    ServiceError,
+    model::{
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, Prompt, ReadResourceRequestParams,
+        ReadResourceResponse, Reference, RequestMetaObject, Resource, ResourceTemplate, ResultType,
+        Tool,
+    },
+};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-pub use catalog::{Catalog, CatalogTool, Collision};
+pub use catalog::{Catalog, CatalogTool, Changed, Collision};
+pub use notifier::Changes;
 pub use server::GatewayServer;
 
 use crate::{
@@ -37,8 +49,8 @@ pub struct Gateway {
     rebuild: Mutex<()>,
     /// `true` once no upstream is still starting.
     started: watch::Sender<bool>,
-    /// Bumped whenever the tools clients see change.
-    catalog_changes: watch::Sender<u64>,
+    /// Counts changes to what clients see, per kind.
+    catalog_changes: watch::Sender<Changes>,
     /// Session-era clients to tell about catalog changes.
     sessions: Arc<notifier::Sessions>,
     page_size: usize,
@@ -66,7 +78,7 @@ impl Gateway {
                 })
                 .collect::<Vec<_>>();
             let (started, _) = watch::channel(false);
-            let (catalog_changes, _) = watch::channel(0);
+            let (catalog_changes, _) = watch::channel(Changes::default());
             Gateway {
                 upstreams,
                 catalog: ArcSwap::from_pointee(Catalog::default()),
@@ -97,8 +109,8 @@ impl Gateway {
         self.sessions.register(peer);
     }
 
-    /// A receiver that changes whenever the tools clients see change.
-    pub fn catalog_changes(&self) -> watch::Receiver<u64> {
+    /// A receiver that changes whenever what clients see changes.
+    pub fn catalog_changes(&self) -> watch::Receiver<Changes> {
         self.catalog_changes.subscribe()
     }
 
@@ -130,8 +142,10 @@ impl Gateway {
             tracing::warn!("{collision}");
         }
         let previous = self.catalog.swap(Arc::new(catalog));
-        if !previous.same_tools(&self.catalog.load()) {
-            self.catalog_changes.send_modify(|version| *version += 1);
+        let changed = previous.changes_to(&self.catalog.load());
+        if changed.any() {
+            self.catalog_changes
+                .send_modify(|changes| changes.record(changed));
         }
         let starting = self
             .upstreams
@@ -150,7 +164,40 @@ impl Gateway {
         cursor: Option<&str>,
     ) -> Result<(Vec<Tool>, Option<String>), GatewayError> {
         self.wait_started().await;
-        self.catalog.load().page(cursor, self.page_size)
+        self.catalog.load().tools.page(cursor, self.page_size)
+    }
+
+    /// One page of the prompt catalog.
+    pub async fn list_prompts(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Prompt>, Option<String>), GatewayError> {
+        self.wait_started().await;
+        self.catalog.load().prompts.page(cursor, self.page_size)
+    }
+
+    /// One page of the resources.
+    pub async fn list_resources(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Resource>, Option<String>), GatewayError> {
+        self.wait_started().await;
+        self.catalog
+            .load()
+            .resources
+            .page_resources(cursor, self.page_size)
+    }
+
+    /// One page of the resource templates.
+    pub async fn list_resource_templates(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<ResourceTemplate>, Option<String>), GatewayError> {
+        self.wait_started().await;
+        self.catalog
+            .load()
+            .resources
+            .page_templates(cursor, self.page_size)
     }
 
     /// The error for a name no catalog entry has. When the name carries the prefix of an
@@ -191,44 +238,157 @@ impl Gateway {
         };
         let peer = upstream.ready_peer()?;
         params.name = original.into();
-        // The progress token and the per-request lifecycle keys (protocol version, client
-        // info and capabilities) describe the client's hop, not ours: rmcp sets our own.
-        if let Some(meta) = params.meta.as_mut() {
-            meta.retain(|key, _| {
-                key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
-            });
-        }
-        let timeout = upstream.call_timeout();
-        let response = tokio::select! {
-            response = tokio::time::timeout(timeout, peer.call_tool_once(params)) => response,
-            () = cancel.cancelled() => {
-                return Err(GatewayError::UpstreamFailed {
-                    upstream: upstream.name().to_owned(),
-                    reason: "the client cancelled the call".into(),
-                });
-            }
-        };
-        let upstream_name = || upstream.name().to_owned();
-        match response {
-            Err(_) => Err(GatewayError::UpstreamTimeout {
-                upstream: upstream_name(),
-                timeout,
-            }),
-            Ok(Err(rmcp::ServiceError::McpError(error))) => Err(GatewayError::UpstreamError {
-                upstream: upstream_name(),
-                error,
-            }),
-            Ok(Err(error)) => Err(GatewayError::UpstreamFailed {
-                upstream: upstream_name(),
-                reason: error.to_string(),
-            }),
-            Ok(Ok(CallToolResponse::Complete(mut result))) => {
+        strip_hop_meta(&mut params.meta);
+        match forward(&upstream, cancel, peer.call_tool_once(params)).await? {
+            CallToolResponse::Complete(mut result) => {
                 // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
                 // again for session-era clients.
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(CallToolResponse::Complete(result))
             }
-            Ok(Ok(other)) => Ok(other),
+            other => Ok(other),
         }
+    }
+
+    /// Routes a `prompts/get` by exposed prompt name.
+    pub async fn get_prompt(
+        &self,
+        mut params: GetPromptRequestParams,
+        cancel: &CancellationToken,
+    ) -> Result<GetPromptResponse, GatewayError> {
+        self.wait_started().await;
+        let (upstream, original) =
+            {
+                let catalog = self.catalog.load();
+                let route = catalog.prompts.route(&params.name).ok_or_else(|| {
+                    GatewayError::UnknownPrompt {
+                        name: params.name.clone(),
+                    }
+                })?;
+                (route.upstream.clone(), route.original.clone())
+            };
+        let peer = upstream.ready_peer()?;
+        params.name = original;
+        strip_hop_meta(&mut params.meta);
+        match forward(&upstream, cancel, peer.get_prompt_once(params)).await? {
+            GetPromptResponse::Complete(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(GetPromptResponse::Complete(result))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Routes a `resources/read` to the upstream that listed the URI or owns its template.
+    pub async fn read_resource(
+        &self,
+        mut params: ReadResourceRequestParams,
+        cancel: &CancellationToken,
+    ) -> Result<ReadResourceResponse, GatewayError> {
+        self.wait_started().await;
+        let upstream = self
+            .catalog
+            .load()
+            .resources
+            .owner_of(&params.uri)
+            .cloned()
+            .ok_or_else(|| GatewayError::UnknownResource {
+                uri: params.uri.clone(),
+            })?;
+        let peer = upstream.ready_peer()?;
+        strip_hop_meta(&mut params.meta);
+        match forward(&upstream, cancel, peer.read_resource_once(params)).await? {
+            ReadResourceResponse::Complete(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(ReadResourceResponse::Complete(result))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Routes `completion/complete` to the owner of the prompt or resource template.
+    pub async fn complete(
+        &self,
+        mut params: CompleteRequestParams,
+        cancel: &CancellationToken,
+    ) -> Result<CompleteResult, GatewayError> {
+        self.wait_started().await;
+        let upstream = {
+            let catalog = self.catalog.load();
+            match &mut params.r#ref {
+                Reference::Prompt(prompt) => {
+                    let route = catalog.prompts.route(&prompt.name).ok_or_else(|| {
+                        GatewayError::UnknownPrompt {
+                            name: prompt.name.clone(),
+                        }
+                    })?;
+                    prompt.name = route.original.clone();
+                    route.upstream.clone()
+                }
+                Reference::Resource(resource) => catalog
+                    .resources
+                    .template_owner(&resource.uri)
+                    .cloned()
+                    .ok_or_else(|| GatewayError::UnknownResource {
+                        uri: resource.uri.clone(),
+                    })?,
+                // A reference kind newer than this gateway: no way to know its owner.
+                _ => {
+                    return Err(GatewayError::UnknownResource {
+                        uri: "<unsupported completion reference>".into(),
+                    });
+                }
+            }
+        };
+        let peer = upstream.ready_peer()?;
+        strip_hop_meta(&mut params.meta);
+        let mut result = forward(&upstream, cancel, peer.complete(params)).await?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
+    }
+}
+
+/// The progress token and the per-request lifecycle keys (protocol version, client info and
+/// capabilities) describe the client's hop, not ours: rmcp sets our own.
+fn strip_hop_meta(meta: &mut Option<RequestMetaObject>) {
+    if let Some(meta) = meta.as_mut() {
+        meta.retain(|key, _| {
+            key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
+        });
+    }
+}
+
+/// Awaits an upstream request under the upstream's call deadline and the client's
+/// cancellation; dropping it on either sends `notifications/cancelled` upstream (rmcp).
+async fn forward<T>(
+    upstream: &Upstream,
+    cancel: &CancellationToken,
+    request: impl Future<Output = Result<T, ServiceError>>,
+) -> Result<T, GatewayError> {
+    let timeout = upstream.call_timeout();
+    let upstream_name = || upstream.name().to_owned();
+    let response = tokio::select! {
+        response = tokio::time::timeout(timeout, request) => response,
+        () = cancel.cancelled() => {
+            return Err(GatewayError::UpstreamFailed {
+                upstream: upstream_name(),
+                reason: "the client cancelled the request".into(),
+            });
+        }
+    };
+    match response {
+        Err(_) => Err(GatewayError::UpstreamTimeout {
+            upstream: upstream_name(),
+            timeout,
+        }),
+        Ok(Err(ServiceError::McpError(error))) => Err(GatewayError::UpstreamError {
+            upstream: upstream_name(),
+            error,
+        }),
+        Ok(Err(error)) => Err(GatewayError::UpstreamFailed {
+            upstream: upstream_name(),
+            reason: error.to_string(),
+        }),
+        Ok(Ok(result)) => Ok(result),
     }
 }

@@ -132,11 +132,7 @@ async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
     let mut problems = 0;
     for upstream in app.gateway().upstreams() {
         let state = upstream.state();
-        let tools = catalog
-            .tools()
-            .iter()
-            .filter(|entry| std::ptr::eq(entry.upstream.as_ref(), upstream.as_ref()))
-            .count();
+        let tools = catalog.tool_count(upstream);
         match &state.phase {
             Phase::Failed(reason) => {
                 problems += 1;
@@ -168,11 +164,11 @@ async fn tools(config: Config, json: bool) -> anyhow::Result<ExitCode> {
     let app = started(config).await;
     let catalog = app.gateway().catalog();
     if json {
-        let tools: Vec<_> = catalog.tools().iter().map(|entry| &entry.tool).collect();
+        let tools: Vec<_> = catalog.tools().iter().map(|entry| &entry.item).collect();
         println!("{}", serde_json::to_string_pretty(&tools)?);
     } else {
         for entry in catalog.tools() {
-            let description = entry.tool.description.as_deref().unwrap_or("");
+            let description = entry.item.description.as_deref().unwrap_or("");
             let first_line = description.lines().next().unwrap_or("");
             println!("{:<40} {first_line}", entry.exposed_name());
         }

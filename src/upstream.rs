@@ -18,7 +18,10 @@ use std::{future::Future, path::PathBuf, pin::pin, sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
-    model::{ProtocolVersion, ServerNotification, SubscriptionFilter, Tool},
+    model::{
+        Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerNotification,
+        SubscriptionFilter, Tool,
+    },
     service::{RunningService, Subscription},
 };
 use tokio::{sync::Notify, task::JoinHandle};
@@ -65,8 +68,11 @@ pub struct UpstreamState {
     pub phase: Phase,
     /// The connection, while [`Phase::Ready`].
     pub peer: Option<Peer<RoleClient>>,
-    /// The tools it offers under their own names.
+    /// What it offers, under its own names.
     pub tools: Arc<[Tool]>,
+    pub prompts: Arc<[Prompt]>,
+    pub resources: Arc<[Resource]>,
+    pub templates: Arc<[ResourceTemplate]>,
     /// The protocol revision negotiated with it.
     pub protocol_version: Option<ProtocolVersion>,
 }
@@ -77,6 +83,9 @@ impl UpstreamState {
             phase,
             peer: None,
             tools: Arc::from(Vec::new()),
+            prompts: Arc::from(Vec::new()),
+            resources: Arc::from(Vec::new()),
+            templates: Arc::from(Vec::new()),
             protocol_version: None,
         }
     }
@@ -213,9 +222,9 @@ impl Upstream {
         if self.config.disabled {
             return;
         }
-        let tools_changed = Arc::new(Notify::new());
+        let lists_changed = Arc::new(Notify::new());
         let handler = UpstreamClient {
-            tools_changed: tools_changed.clone(),
+            lists_changed: lists_changed.clone(),
         };
         let deadline = self.settings.startup_timeout;
         let (mut child, handshake) = match self.open(handler) {
@@ -229,7 +238,7 @@ impl Upstream {
                 return self.reap(child).await;
             }
         };
-        let (connection, tools) = match started {
+        let (connection, offer) = match started {
             Ok(Ok(ready)) => ready,
             Ok(Err(reason)) => {
                 let reason = self.explain_exit(&mut child, reason).await;
@@ -245,17 +254,15 @@ impl Upstream {
         let protocol_version = peer.peer_info().map(|info| info.protocol_version.clone());
         tracing::info!(
             upstream = %self.name,
-            tools = tools.len(),
+            tools = offer.tools.len(),
+            prompts = offer.prompts.len(),
+            resources = offer.resources.len(),
+            templates = offer.templates.len(),
             protocol = protocol_version.as_ref().map_or("?", |v| v.as_str()),
             "ready"
         );
-        self.publish(UpstreamState {
-            phase: Phase::Ready,
-            peer: Some(peer.clone()),
-            tools: Arc::from(tools),
-            protocol_version: protocol_version.clone(),
-        });
-        self.serve(connection, tools_changed, &shutdown, &mut child)
+        self.publish(offer.into_state(peer, protocol_version));
+        self.serve(connection, lists_changed, &shutdown, &mut child)
             .await;
         self.reap(child).await;
     }
@@ -268,7 +275,7 @@ impl Upstream {
     ) -> Result<
         (
             Option<ChildProcess>,
-            std::pin::Pin<Box<dyn Future<Output = Result<(Connection, Vec<Tool>), String>> + Send>>,
+            std::pin::Pin<Box<dyn Future<Output = Result<(Connection, Offer), String>> + Send>>,
         ),
         String,
     > {
@@ -315,17 +322,17 @@ impl Upstream {
     async fn serve(
         &self,
         connection: Connection,
-        tools_changed: Arc<Notify>,
+        lists_changed: Arc<Notify>,
         shutdown: &CancellationToken,
         child: &mut Option<ChildProcess>,
     ) {
         let peer = connection.peer().clone();
         let cancel = connection.cancellation_token();
-        let mut changes = self.subscribe_to_tool_changes(&peer).await;
+        let mut changes = self.subscribe_to_list_changes(&peer).await;
         let mut finished = pin!(connection.waiting());
         loop {
             tokio::select! {
-                changed = next_tool_change(&mut changes) => {
+                changed = next_list_change(&mut changes) => {
                     if changed {
                         self.relist(&peer).await;
                     } else {
@@ -341,53 +348,77 @@ impl Upstream {
                     let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
                     return self.publish(UpstreamState::new(Phase::Stopped));
                 }
-                () = tools_changed.notified() => self.relist(&peer).await,
+                () = lists_changed.notified() => self.relist(&peer).await,
             }
         }
     }
 
     /// A 2026-07-28 upstream sends `list_changed` only on a `subscriptions/listen` stream;
     /// session-era ones send it on the session (see [`UpstreamClient`]).
-    async fn subscribe_to_tool_changes(&self, peer: &Peer<RoleClient>) -> Option<Subscription> {
+    async fn subscribe_to_list_changes(&self, peer: &Peer<RoleClient>) -> Option<Subscription> {
         let info = peer.peer_info()?;
-        let modern = info.protocol_version.as_str() >= ProtocolVersion::V_2026_07_28.as_str();
-        let announces = info
-            .capabilities
-            .tools
-            .as_ref()
-            .is_some_and(|tools| tools.list_changed == Some(true));
-        if !(modern && announces) {
+        if info.protocol_version.as_str() < ProtocolVersion::V_2026_07_28.as_str() {
             return None;
         }
-        let filter = SubscriptionFilter::builder().tools_list_changed().build();
+        let capabilities = &info.capabilities;
+        let mut filter = SubscriptionFilter::builder();
+        if capabilities
+            .tools
+            .as_ref()
+            .is_some_and(|c| c.list_changed == Some(true))
+        {
+            filter = filter.tools_list_changed();
+        }
+        if capabilities
+            .prompts
+            .as_ref()
+            .is_some_and(|c| c.list_changed == Some(true))
+        {
+            filter = filter.prompts_list_changed();
+        }
+        if capabilities
+            .resources
+            .as_ref()
+            .is_some_and(|c| c.list_changed == Some(true))
+        {
+            filter = filter.resources_list_changed();
+        }
+        let filter = filter.build();
+        if filter == SubscriptionFilter::default() {
+            return None;
+        }
         match tokio::time::timeout(self.settings.startup_timeout, peer.listen(filter)).await {
             Ok(Ok(subscription)) => Some(subscription),
             Ok(Err(error)) => {
-                tracing::warn!(upstream = %self.name, %error, "cannot subscribe to tool list changes");
+                tracing::warn!(upstream = %self.name, %error, "cannot subscribe to list changes");
                 None
             }
             Err(_) => {
-                tracing::warn!(upstream = %self.name, "subscribing to tool list changes timed out");
+                tracing::warn!(upstream = %self.name, "subscribing to list changes timed out");
                 None
             }
         }
     }
 
     async fn relist(&self, peer: &Peer<RoleClient>) {
-        match tokio::time::timeout(self.settings.startup_timeout, peer.list_all_tools()).await {
-            Ok(Ok(tools)) => {
-                tracing::info!(upstream = %self.name, tools = tools.len(), "tool list changed");
+        match tokio::time::timeout(self.settings.startup_timeout, Offer::fetch(peer)).await {
+            Ok(Ok(offer)) => {
+                tracing::info!(
+                    upstream = %self.name,
+                    tools = offer.tools.len(),
+                    prompts = offer.prompts.len(),
+                    resources = offer.resources.len(),
+                    "offer changed"
+                );
                 let current = self.state();
-                self.publish(UpstreamState {
-                    tools: Arc::from(tools),
-                    ..(*current).clone()
-                });
+                let protocol_version = current.protocol_version.clone();
+                self.publish(offer.into_state(peer.clone(), protocol_version));
             }
             Ok(Err(error)) => {
-                tracing::warn!(upstream = %self.name, %error, "re-listing tools failed; keeping the old list");
+                tracing::warn!(upstream = %self.name, %error, "re-listing failed; keeping the old lists");
             }
             Err(_) => {
-                tracing::warn!(upstream = %self.name, "re-listing tools timed out; keeping the old list");
+                tracing::warn!(upstream = %self.name, "re-listing timed out; keeping the old lists");
             }
         }
     }
@@ -421,17 +452,91 @@ impl Upstream {
     }
 }
 
-/// Resolves `true` on the next tool list change of a subscription, `false` when it ended;
+/// Resolves `true` on the next list change of a subscription, `false` when it ended;
 /// never resolves without one.
-async fn next_tool_change(subscription: &mut Option<Subscription>) -> bool {
+async fn next_list_change(subscription: &mut Option<Subscription>) -> bool {
     let Some(subscription) = subscription else {
         return std::future::pending().await;
     };
     loop {
         match subscription.next().await {
-            Ok(Some(ServerNotification::ToolListChangedNotification(_))) => return true,
+            Ok(Some(
+                ServerNotification::ToolListChangedNotification(_)
+                | ServerNotification::PromptListChangedNotification(_)
+                | ServerNotification::ResourceListChangedNotification(_),
+            )) => return true,
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => return false,
+        }
+    }
+}
+
+/// Everything an upstream offers, as fetched in one go.
+struct Offer {
+    tools: Vec<Tool>,
+    prompts: Vec<Prompt>,
+    resources: Vec<Resource>,
+    templates: Vec<ResourceTemplate>,
+}
+
+impl Offer {
+    /// Lists (all pages of) what the upstream's capabilities say it has.
+    async fn fetch(peer: &Peer<RoleClient>) -> Result<Self, String> {
+        let capabilities = peer.peer_info().map(|info| info.capabilities.clone());
+        // A server that skipped the handshake (no info) is asked for tools only.
+        let (tools, prompts, resources) = capabilities.as_ref().map_or((true, false, false), |c| {
+            (
+                c.tools.is_some(),
+                c.prompts.is_some(),
+                c.resources.is_some(),
+            )
+        });
+        fn failed(what: &'static str) -> impl Fn(rmcp::ServiceError) -> String {
+            move |error| format!("{what} failed: {error}")
+        }
+        Ok(Self {
+            tools: if tools {
+                peer.list_all_tools().await.map_err(failed("tools/list"))?
+            } else {
+                Vec::new()
+            },
+            prompts: if prompts {
+                peer.list_all_prompts()
+                    .await
+                    .map_err(failed("prompts/list"))?
+            } else {
+                Vec::new()
+            },
+            resources: if resources {
+                peer.list_all_resources()
+                    .await
+                    .map_err(failed("resources/list"))?
+            } else {
+                Vec::new()
+            },
+            templates: if resources {
+                peer.list_all_resource_templates()
+                    .await
+                    .map_err(failed("resources/templates/list"))?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    fn into_state(
+        self,
+        peer: Peer<RoleClient>,
+        protocol_version: Option<ProtocolVersion>,
+    ) -> UpstreamState {
+        UpstreamState {
+            phase: Phase::Ready,
+            peer: Some(peer),
+            tools: Arc::from(self.tools),
+            prompts: Arc::from(self.prompts),
+            resources: Arc::from(self.resources),
+            templates: Arc::from(self.templates),
+            protocol_version,
         }
     }
 }
@@ -450,12 +555,12 @@ fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     }
 }
 
-/// The MCP handshake and the first full tool list.
+/// The MCP handshake and the first full listing.
 async fn handshake<T, E, A>(
     handler: UpstreamClient,
     transport: T,
     lifecycle: ClientLifecycleMode,
-) -> Result<(Connection, Vec<Tool>), String>
+) -> Result<(Connection, Offer), String>
 where
     T: rmcp::transport::IntoTransport<RoleClient, E, A>,
     E: std::error::Error + Send + Sync + 'static,
@@ -464,16 +569,6 @@ where
         .serve_with_lifecycle(transport, lifecycle)
         .await
         .map_err(|error| format!("handshake failed: {error}"))?;
-    let offers_tools = connection
-        .peer_info()
-        .is_none_or(|info| info.capabilities.tools.is_some());
-    let tools = if offers_tools {
-        connection
-            .list_all_tools()
-            .await
-            .map_err(|error| format!("tools/list failed: {error}"))?
-    } else {
-        Vec::new()
-    };
-    Ok((connection, tools))
+    let offer = Offer::fetch(connection.peer()).await?;
+    Ok((connection, offer))
 }

@@ -1,175 +1,120 @@
-//! The in-memory catalog: every ready upstream's tools under their exposed names.
+//! The in-memory catalog: every ready upstream's tools, prompts, resources and templates as
+//! clients see them.
 //!
 //! A catalog is immutable; the gateway builds a new one whenever an upstream changes and swaps
-//! it in whole, so readers never lock. Tools are kept sorted by exposed name: a lookup is a
-//! binary search, and a page cursor is simply the last name of the previous page, which stays
-//! meaningful when the catalog changes between pages.
+//! it in whole, so readers never lock. Named items are sorted by exposed name (a lookup is a
+//! binary search) and resources by URI; page cursors are the last key of the previous page.
 
-use std::{collections::HashMap, sync::Arc};
+mod cursor;
+mod named;
+mod resources;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use rmcp::model::Tool;
+use std::sync::Arc;
 
-use super::naming;
-use crate::{error::GatewayError, upstream::Upstream};
+use rmcp::model::{Prompt, Tool};
 
-/// One tool as clients see it, and where it really lives.
-#[derive(Debug, Clone)]
-pub struct CatalogTool {
-    /// The upstream's definition with `name` replaced by the exposed name.
-    pub tool: Tool,
-    pub upstream: Arc<Upstream>,
-    /// The name the upstream knows it by.
-    pub original: String,
-}
+pub use named::{Entry, NamedIndex};
+pub use resources::ResourceIndex;
 
-impl CatalogTool {
-    pub fn exposed_name(&self) -> &str {
-        &self.tool.name
-    }
-}
+use crate::upstream::Upstream;
 
-/// Two upstream tools that ended up with the same exposed name; the later one is not exposed.
+/// A tool as clients see it, and where it lives.
+pub type CatalogTool = Entry<Tool>;
+
+/// Two upstream items that ended up with the same exposed name or URI; the later upstream's
+/// is not exposed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collision {
+    pub kind: &'static str,
     pub exposed: String,
     pub kept_upstream: String,
-    pub kept_tool: String,
+    pub kept_item: String,
     pub dropped_upstream: String,
-    pub dropped_tool: String,
+    pub dropped_item: String,
 }
 
 impl std::fmt::Display for Collision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "tool name {:?}: upstream '{}' tool {:?} is hidden by upstream '{}' tool {:?}; give one of them a distinct `prefix`",
+            "{} {:?}: upstream '{}' {:?} is hidden by upstream '{}' {:?}; give one of them a distinct `prefix`",
+            self.kind,
             self.exposed,
             self.dropped_upstream,
-            self.dropped_tool,
+            self.dropped_item,
             self.kept_upstream,
-            self.kept_tool
+            self.kept_item
         )
+    }
+}
+
+/// Which parts of the catalog differ between two builds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+}
+
+impl Changed {
+    pub fn any(self) -> bool {
+        self.tools || self.prompts || self.resources
     }
 }
 
 /// An immutable snapshot of what the gateway offers.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    tools: Vec<CatalogTool>,
+    pub tools: NamedIndex<Tool>,
+    pub prompts: NamedIndex<Prompt>,
+    pub resources: ResourceIndex,
     collisions: Vec<Collision>,
 }
 
 impl Catalog {
     /// Builds the catalog from the ready upstreams, in config order (earlier wins a name).
     pub fn build(upstreams: &[Arc<Upstream>]) -> Self {
-        let mut tools: Vec<CatalogTool> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
         let mut collisions = Vec::new();
-        for upstream in upstreams {
-            let state = upstream.state();
-            if state.peer.is_none() {
-                continue;
-            }
-            for tool in state.tools.iter() {
-                let exposed = naming::exposed_name(upstream.prefix(), &tool.name);
-                if let Some(&at) = index.get(&exposed) {
-                    let kept: &CatalogTool = &tools[at];
-                    collisions.push(Collision {
-                        exposed,
-                        kept_upstream: kept.upstream.name().to_owned(),
-                        kept_tool: kept.original.clone(),
-                        dropped_upstream: upstream.name().to_owned(),
-                        dropped_tool: tool.name.to_string(),
-                    });
-                    continue;
-                }
-                let mut exposed_tool = tool.clone();
-                exposed_tool.name = exposed.clone().into();
-                index.insert(exposed, tools.len());
-                tools.push(CatalogTool {
-                    tool: exposed_tool,
-                    upstream: upstream.clone(),
-                    original: tool.name.to_string(),
-                });
-            }
+        let tools = NamedIndex::build(upstreams, &mut collisions);
+        let prompts = NamedIndex::build(upstreams, &mut collisions);
+        let resources = ResourceIndex::build(upstreams, &mut collisions);
+        Self {
+            tools,
+            prompts,
+            resources,
+            collisions,
         }
-        tools.sort_unstable_by(|a, b| a.exposed_name().cmp(b.exposed_name()));
-        Self { tools, collisions }
     }
 
     /// Every exposed tool, sorted by name.
     pub fn tools(&self) -> &[CatalogTool] {
-        &self.tools
-    }
-
-    /// Name clashes found while building.
-    pub fn collisions(&self) -> &[Collision] {
-        &self.collisions
-    }
-
-    /// Whether clients would see the same tools (names and definitions) in both.
-    pub fn same_tools(&self, other: &Catalog) -> bool {
-        self.tools
-            .iter()
-            .map(|entry| &entry.tool)
-            .eq(other.tools.iter().map(|entry| &entry.tool))
+        self.tools.entries()
     }
 
     /// The tool behind an exposed name.
     pub fn route(&self, exposed: &str) -> Option<&CatalogTool> {
-        self.tools
-            .binary_search_by(|entry| entry.exposed_name().cmp(exposed))
-            .ok()
-            .map(|at| &self.tools[at])
+        self.tools.route(exposed)
     }
 
-    /// One page of at most `size` tools after `cursor`, and the cursor of the next page.
-    pub fn page(
-        &self,
-        cursor: Option<&str>,
-        size: usize,
-    ) -> Result<(Vec<Tool>, Option<String>), GatewayError> {
-        let start = match cursor {
-            None => 0,
-            Some(cursor) => {
-                let last = decode_cursor(cursor).ok_or_else(|| GatewayError::InvalidCursor {
-                    cursor: cursor.to_owned(),
-                })?;
-                self.tools
-                    .partition_point(|entry| entry.exposed_name() <= last.as_str())
-            }
-        };
-        let end = self.tools.len().min(start.saturating_add(size.max(1)));
-        let page: Vec<Tool> = self.tools[start..end]
+    /// Name and URI clashes found while building.
+    pub fn collisions(&self) -> &[Collision] {
+        &self.collisions
+    }
+
+    /// What clients would see differently in `other`.
+    pub fn changes_to(&self, other: &Catalog) -> Changed {
+        Changed {
+            tools: !self.tools.same_as(&other.tools),
+            prompts: !self.prompts.same_as(&other.prompts),
+            resources: !self.resources.same_as(&other.resources),
+        }
+    }
+
+    /// How many tools an upstream contributes.
+    pub fn tool_count(&self, upstream: &Upstream) -> usize {
+        self.tools()
             .iter()
-            .map(|entry| entry.tool.clone())
-            .collect();
-        let next =
-            (end < self.tools.len()).then(|| encode_cursor(self.tools[end - 1].exposed_name()));
-        Ok((page, next))
-    }
-}
-
-fn encode_cursor(last_name: &str) -> String {
-    URL_SAFE_NO_PAD.encode(last_name)
-}
-
-fn decode_cursor(cursor: &str) -> Option<String> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    String::from_utf8(bytes).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips() {
-        assert_eq!(
-            decode_cursor(&encode_cursor("a__b")).as_deref(),
-            Some("a__b")
-        );
-        assert_eq!(decode_cursor("***"), None);
+            .filter(|entry| std::ptr::eq(entry.upstream.as_ref(), upstream))
+            .count()
     }
 }

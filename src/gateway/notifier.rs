@@ -1,4 +1,4 @@
-//! Tells connected clients that the tool catalog changed.
+//! Tells connected clients that the catalog (tools, prompts, resources) changed.
 //!
 //! Session-era clients get `notifications/tools/list_changed` on their session; each is
 //! registered when it sends `notifications/initialized` and dropped once its transport has
@@ -10,9 +10,38 @@
 
 use std::{sync::Mutex, time::Duration};
 
-use rmcp::{Peer, RoleServer};
+use rmcp::{Peer, RoleServer, ServiceError};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use super::Changed;
+
+/// How many times each part of the catalog has changed; a watch of it tells every listener
+/// what to announce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub tools: u64,
+    pub prompts: u64,
+    pub resources: u64,
+}
+
+impl Changes {
+    /// Counts one build's changes.
+    pub fn record(&mut self, changed: Changed) {
+        self.tools += u64::from(changed.tools);
+        self.prompts += u64::from(changed.prompts);
+        self.resources += u64::from(changed.resources);
+    }
+
+    /// What differs from an earlier count.
+    pub fn since(&self, earlier: &Changes) -> Changed {
+        Changed {
+            tools: self.tools != earlier.tools,
+            prompts: self.prompts != earlier.prompts,
+            resources: self.resources != earlier.resources,
+        }
+    }
+}
 
 /// How long one client may take to accept a notification.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,24 +75,30 @@ impl Sessions {
     }
 }
 
-/// Sends `tools/list_changed` to every open session after each catalog change, until shutdown.
+/// Sends the `list_changed` notifications for each catalog change to every open session,
+/// until shutdown.
 pub async fn run(
     sessions: std::sync::Arc<Sessions>,
-    mut changes: watch::Receiver<u64>,
+    mut changes: watch::Receiver<Changes>,
     shutdown: CancellationToken,
 ) {
+    let mut seen = *changes.borrow_and_update();
     loop {
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
             () = shutdown.cancelled() => return,
         }
+        let now = *changes.borrow_and_update();
+        let changed = now.since(&seen);
+        seen = now;
         let peers = sessions.open();
         tracing::debug!(
             sessions = peers.len(),
-            "tool list changed; notifying clients"
+            ?changed,
+            "catalog changed; notifying clients"
         );
         let sends = peers.iter().map(|peer| async move {
-            match tokio::time::timeout(SEND_TIMEOUT, peer.notify_tool_list_changed()).await {
+            match tokio::time::timeout(SEND_TIMEOUT, notify(peer, changed)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => tracing::debug!(%error, "list_changed not delivered"),
                 Err(_) => {
@@ -73,4 +108,17 @@ pub async fn run(
         });
         futures::future::join_all(sends).await;
     }
+}
+
+async fn notify(peer: &Peer<RoleServer>, changed: Changed) -> Result<(), ServiceError> {
+    if changed.tools {
+        peer.notify_tool_list_changed().await?;
+    }
+    if changed.prompts {
+        peer.notify_prompt_list_changed().await?;
+    }
+    if changed.resources {
+        peer.notify_resource_list_changed().await?;
+    }
+    Ok(())
 }

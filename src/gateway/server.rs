@@ -10,9 +10,11 @@ use std::sync::Arc;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
-        Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-        SubscriptionFilter,
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
+        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ServerCapabilities, ServerConfig, SubscriptionFilter,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -85,7 +87,12 @@ impl ServerHandler for GatewayServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_completions()
+                .enable_prompts()
+                .enable_resources()
                 .enable_tools()
+                .enable_prompts_list_changed()
+                .enable_resources_list_changed()
                 .enable_tool_list_changed()
                 .build(),
         )
@@ -115,19 +122,37 @@ impl ServerHandler for GatewayServer {
         &self,
         requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        // rmcp narrows this to what `get_info` advertises: today, tool list changes.
+        // rmcp narrows this to what `get_info` advertises: list changes of every kind.
         Some(requested.clone())
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let mut changes = self.gateway.catalog_changes();
+        let mut seen = *changes.borrow_and_update();
         loop {
             tokio::select! {
                 changed = changes.changed() => {
                     if changed.is_err() {
                         return Ok(());
                     }
-                    if let Err(error) = context.sink().notify_tool_list_changed().await {
+                    let now = *changes.borrow_and_update();
+                    let changed = now.since(&seen);
+                    seen = now;
+                    // The sink drops kinds the client did not subscribe to.
+                    let sink = context.sink();
+                    let sent = async {
+                        if changed.tools {
+                            sink.notify_tool_list_changed().await?;
+                        }
+                        if changed.prompts {
+                            sink.notify_prompt_list_changed().await?;
+                        }
+                        if changed.resources {
+                            sink.notify_resource_list_changed().await?;
+                        }
+                        Ok::<(), rmcp::service::SubscriptionSendError>(())
+                    };
+                    if let Err(error) = sent.await {
                         tracing::debug!(%error, "list_changed not delivered on a subscription");
                         return Ok(());
                     }
@@ -135,6 +160,66 @@ impl ServerHandler for GatewayServer {
                 () = context.cancelled() => return Ok(()),
             }
         }
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
+        let (prompts, next_cursor) = self.gateway.list_prompts(cursor).await?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next_cursor;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Ok(self.gateway.get_prompt(request, &context.ct).await?)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
+        let (resources, next_cursor) = self.gateway.list_resources(cursor).await?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next_cursor;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
+        let (templates, next_cursor) = self.gateway.list_resource_templates(cursor).await?;
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
+        result.next_cursor = next_cursor;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(self.gateway.read_resource(request, &context.ct).await?)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Ok(self.gateway.complete(request, &context.ct).await?)
     }
 
     fn on_custom_request(

@@ -10,10 +10,10 @@ use rmcp::{
 };
 use tokio::sync::Notify;
 
-/// Handles one upstream's notifications; `tools_changed` wakes the upstream's task to re-list.
+/// Handles one upstream's notifications; `lists_changed` wakes the upstream's task to re-list.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    pub tools_changed: Arc<Notify>,
+    pub lists_changed: Arc<Notify>,
 }
 
 impl ClientHandler for UpstreamClient {
@@ -30,7 +30,23 @@ impl ClientHandler for UpstreamClient {
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
         // The re-list runs on the upstream's own task: awaiting a request here would hold up
         // the connection's message loop that must deliver its response.
-        self.tools_changed.notify_one();
+        self.lists_changed.notify_one();
+        std::future::ready(())
+    }
+
+    fn on_prompt_list_changed(
+        &self,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.lists_changed.notify_one();
+        std::future::ready(())
+    }
+
+    fn on_resource_list_changed(
+        &self,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        self.lists_changed.notify_one();
         std::future::ready(())
     }
 }

@@ -1,0 +1,152 @@
+//! Tools and prompts: items clients know by a name we give them (`{prefix}{name}`, made safe).
+
+use std::{collections::HashMap, sync::Arc};
+
+use rmcp::model::{Prompt, Tool};
+
+use super::{Collision, cursor};
+use crate::{
+    error::GatewayError,
+    gateway::naming,
+    upstream::{Upstream, UpstreamState},
+};
+
+/// An item that has a name clients call it by.
+pub trait Named: Clone + PartialEq {
+    /// What kind of item, for collision reports.
+    const KIND: &'static str;
+    fn name(&self) -> &str;
+    fn set_name(&mut self, name: String);
+    /// This kind of item in an upstream's snapshot.
+    fn of(state: &UpstreamState) -> &[Self];
+}
+
+impl Named for Tool {
+    const KIND: &'static str = "tool";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name.into();
+    }
+    fn of(state: &UpstreamState) -> &[Self] {
+        &state.tools
+    }
+}
+
+impl Named for Prompt {
+    const KIND: &'static str = "prompt";
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn set_name(&mut self, name: String) {
+        self.name = name;
+    }
+    fn of(state: &UpstreamState) -> &[Self] {
+        &state.prompts
+    }
+}
+
+/// One item as clients see it, and where it really lives.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    /// The upstream's definition under its exposed name.
+    pub item: T,
+    pub upstream: Arc<Upstream>,
+    /// The name the upstream knows it by.
+    pub original: String,
+}
+
+impl<T: Named> Entry<T> {
+    pub fn exposed_name(&self) -> &str {
+        self.item.name()
+    }
+}
+
+/// Every ready upstream's items of one kind, sorted by exposed name.
+#[derive(Debug)]
+pub struct NamedIndex<T> {
+    entries: Vec<Entry<T>>,
+}
+
+impl<T> Default for NamedIndex<T> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<T: Named> NamedIndex<T> {
+    /// Builds the index in config order: on a clash the earlier upstream keeps the name.
+    pub fn build(upstreams: &[Arc<Upstream>], collisions: &mut Vec<Collision>) -> Self {
+        let mut entries: Vec<Entry<T>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for upstream in upstreams {
+            let state = upstream.state();
+            if state.peer.is_none() {
+                continue;
+            }
+            for item in T::of(&state) {
+                let exposed = naming::exposed_name(upstream.prefix(), item.name());
+                if let Some(&at) = index.get(&exposed) {
+                    let kept = &entries[at];
+                    collisions.push(Collision {
+                        kind: T::KIND,
+                        exposed,
+                        kept_upstream: kept.upstream.name().to_owned(),
+                        kept_item: kept.original.clone(),
+                        dropped_upstream: upstream.name().to_owned(),
+                        dropped_item: item.name().to_owned(),
+                    });
+                    continue;
+                }
+                let mut exposed_item = item.clone();
+                exposed_item.set_name(exposed.clone());
+                index.insert(exposed, entries.len());
+                entries.push(Entry {
+                    item: exposed_item,
+                    upstream: upstream.clone(),
+                    original: item.name().to_owned(),
+                });
+            }
+        }
+        entries.sort_unstable_by(|a, b| a.exposed_name().cmp(b.exposed_name()));
+        Self { entries }
+    }
+
+    pub fn entries(&self) -> &[Entry<T>] {
+        &self.entries
+    }
+
+    /// The entry behind an exposed name.
+    pub fn route(&self, exposed: &str) -> Option<&Entry<T>> {
+        self.entries
+            .binary_search_by(|entry| entry.exposed_name().cmp(exposed))
+            .ok()
+            .map(|at| &self.entries[at])
+    }
+
+    /// Whether clients would see the same items in both.
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.entries
+            .iter()
+            .map(|entry| &entry.item)
+            .eq(other.entries.iter().map(|entry| &entry.item))
+    }
+
+    /// One page of at most `size` items after `cursor`, and the next page's cursor.
+    pub fn page(
+        &self,
+        cursor: Option<&str>,
+        size: usize,
+    ) -> Result<(Vec<T>, Option<String>), GatewayError> {
+        cursor::page(
+            &self.entries,
+            cursor,
+            size,
+            |entry| entry.exposed_name(),
+            |entry| entry.item.clone(),
+        )
+    }
+}
