@@ -9,29 +9,26 @@
 //! Each upstream has its own start deadline, which bounds that wait.
 
 mod catalog;
+mod forward;
 pub mod naming;
 mod notifier;
 mod server;
 
-use std::{
-    future::Future,
-    sync::{Arc, Mutex, Weak},
-};
+use std::sync::{Arc, Mutex, Weak};
 
 use arc_swap::ArcSwap;
-use rmcp::{
-    ServiceError,
-    model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        GetPromptRequestParams, GetPromptResponse, Prompt, ReadResourceRequestParams,
-        ReadResourceResponse, Reference, RequestMetaObject, Resource, ResourceTemplate, ResultType,
-        Tool,
-    },
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
+    CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
+    GetPromptResponse, Prompt, ReadResourceRequest, ReadResourceRequestParams,
+    ReadResourceResponse, Reference, Resource, ResourceTemplate, ResultType, ServerResult, Tool,
 };
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
+pub use forward::{Origin, ProgressTarget};
+use forward::{send, strip_hop_meta, unexpected};
 pub use notifier::Changes;
 pub use server::GatewayServer;
 
@@ -226,7 +223,7 @@ impl Gateway {
     pub async fn call_tool(
         &self,
         mut params: CallToolRequestParams,
-        cancel: &CancellationToken,
+        origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
         self.wait_started().await;
         let (upstream, original) = {
@@ -239,14 +236,19 @@ impl Gateway {
         let peer = upstream.ready_peer()?;
         params.name = original.into();
         strip_hop_meta(&mut params.meta);
-        match forward(&upstream, cancel, peer.call_tool_once(params)).await? {
-            CallToolResponse::Complete(mut result) => {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        match send(&upstream, &peer, request, origin).await? {
+            ServerResult::CallToolResult(mut result) => {
                 // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
                 // again for session-era clients.
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(CallToolResponse::Complete(result))
             }
-            other => Ok(other),
+            ServerResult::InputRequiredResult(result) => {
+                Ok(CallToolResponse::InputRequired(result))
+            }
+            ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+            other => Err(unexpected(&upstream, &other)),
         }
     }
 
@@ -254,7 +256,7 @@ impl Gateway {
     pub async fn get_prompt(
         &self,
         mut params: GetPromptRequestParams,
-        cancel: &CancellationToken,
+        origin: &Origin,
     ) -> Result<GetPromptResponse, GatewayError> {
         self.wait_started().await;
         let (upstream, original) =
@@ -270,12 +272,16 @@ impl Gateway {
         let peer = upstream.ready_peer()?;
         params.name = original;
         strip_hop_meta(&mut params.meta);
-        match forward(&upstream, cancel, peer.get_prompt_once(params)).await? {
-            GetPromptResponse::Complete(mut result) => {
+        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
+        match send(&upstream, &peer, request, origin).await? {
+            ServerResult::GetPromptResult(mut result) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(GetPromptResponse::Complete(result))
             }
-            other => Ok(other),
+            ServerResult::InputRequiredResult(result) => {
+                Ok(GetPromptResponse::InputRequired(result))
+            }
+            other => Err(unexpected(&upstream, &other)),
         }
     }
 
@@ -283,7 +289,7 @@ impl Gateway {
     pub async fn read_resource(
         &self,
         mut params: ReadResourceRequestParams,
-        cancel: &CancellationToken,
+        origin: &Origin,
     ) -> Result<ReadResourceResponse, GatewayError> {
         self.wait_started().await;
         let upstream = self
@@ -297,12 +303,16 @@ impl Gateway {
             })?;
         let peer = upstream.ready_peer()?;
         strip_hop_meta(&mut params.meta);
-        match forward(&upstream, cancel, peer.read_resource_once(params)).await? {
-            ReadResourceResponse::Complete(mut result) => {
+        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
+        match send(&upstream, &peer, request, origin).await? {
+            ServerResult::ReadResourceResult(mut result) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(ReadResourceResponse::Complete(result))
             }
-            other => Ok(other),
+            ServerResult::InputRequiredResult(result) => {
+                Ok(ReadResourceResponse::InputRequired(result))
+            }
+            other => Err(unexpected(&upstream, &other)),
         }
     }
 
@@ -310,7 +320,7 @@ impl Gateway {
     pub async fn complete(
         &self,
         mut params: CompleteRequestParams,
-        cancel: &CancellationToken,
+        origin: &Origin,
     ) -> Result<CompleteResult, GatewayError> {
         self.wait_started().await;
         let upstream = {
@@ -342,53 +352,13 @@ impl Gateway {
         };
         let peer = upstream.ready_peer()?;
         strip_hop_meta(&mut params.meta);
-        let mut result = forward(&upstream, cancel, peer.complete(params)).await?;
-        result.result_type.get_or_insert(ResultType::COMPLETE);
-        Ok(result)
-    }
-}
-
-/// The progress token and the per-request lifecycle keys (protocol version, client info and
-/// capabilities) describe the client's hop, not ours: rmcp sets our own.
-fn strip_hop_meta(meta: &mut Option<RequestMetaObject>) {
-    if let Some(meta) = meta.as_mut() {
-        meta.retain(|key, _| {
-            key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
-        });
-    }
-}
-
-/// Awaits an upstream request under the upstream's call deadline and the client's
-/// cancellation; dropping it on either sends `notifications/cancelled` upstream (rmcp).
-async fn forward<T>(
-    upstream: &Upstream,
-    cancel: &CancellationToken,
-    request: impl Future<Output = Result<T, ServiceError>>,
-) -> Result<T, GatewayError> {
-    let timeout = upstream.call_timeout();
-    let upstream_name = || upstream.name().to_owned();
-    let response = tokio::select! {
-        response = tokio::time::timeout(timeout, request) => response,
-        () = cancel.cancelled() => {
-            return Err(GatewayError::UpstreamFailed {
-                upstream: upstream_name(),
-                reason: "the client cancelled the request".into(),
-            });
+        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
+        match send(&upstream, &peer, request, origin).await? {
+            ServerResult::CompleteResult(mut result) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(result)
+            }
+            other => Err(unexpected(&upstream, &other)),
         }
-    };
-    match response {
-        Err(_) => Err(GatewayError::UpstreamTimeout {
-            upstream: upstream_name(),
-            timeout,
-        }),
-        Ok(Err(ServiceError::McpError(error))) => Err(GatewayError::UpstreamError {
-            upstream: upstream_name(),
-            error,
-        }),
-        Ok(Err(error)) => Err(GatewayError::UpstreamFailed {
-            upstream: upstream_name(),
-            reason: error.to_string(),
-        }),
-        Ok(Ok(result)) => Ok(result),
     }
 }

@@ -8,9 +8,8 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mcps::{app::App, config::Config, upstream::Phase};
+use mcps::{app::App, config::Config, gateway::Origin, upstream::Phase};
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -182,10 +181,7 @@ async fn call(config: Config, name: &str, args: &str) -> anyhow::Result<ExitCode
         serde_json::from_str(args).context("--args must be a JSON object")?;
     let app = started(config).await;
     let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
-    let outcome = app
-        .gateway()
-        .call_tool(params, &CancellationToken::new())
-        .await;
+    let outcome = app.gateway().call_tool(params, &Origin::default()).await;
     app.finish().await;
     match outcome? {
         CallToolResponse::Complete(result) => {

@@ -10,29 +10,31 @@
 
 mod client;
 mod http;
+mod offer;
 mod process;
+mod progress;
 mod stdio;
 
 use std::{future::Future, path::PathBuf, pin::pin, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use rmcp::{
-    ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
-    model::{
-        Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerNotification,
-        SubscriptionFilter, Tool,
-    },
+    Peer, RoleClient,
+    model::{Prompt, ProtocolVersion, Resource, ResourceTemplate, SubscriptionFilter, Tool},
     service::{RunningService, Subscription},
 };
 use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::{Config, ProtocolMode, UpstreamConfig},
+    config::{Config, UpstreamConfig},
     error::GatewayError,
 };
 use client::UpstreamClient;
+use offer::{Offer, handshake, lifecycle, next_list_change};
 use process::{ChildGroup, CommandSpec};
+use progress::ProgressTap;
+pub use progress::{ProgressRoutes, RouteGuard};
 
 /// Where an upstream is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +129,7 @@ pub struct Upstream {
     config: UpstreamConfig,
     settings: UpstreamSettings,
     state: ArcSwap<UpstreamState>,
+    progress: Arc<ProgressRoutes>,
     on_change: ChangeCallback,
 }
 
@@ -140,7 +143,7 @@ impl std::fmt::Debug for Upstream {
 }
 
 /// A live connection and what must be cleaned up with it.
-type Connection = RunningService<RoleClient, UpstreamClient>;
+pub(crate) type Connection = RunningService<RoleClient, UpstreamClient>;
 
 /// The child process behind a stdio upstream.
 struct ChildProcess {
@@ -166,6 +169,7 @@ impl Upstream {
             config,
             settings,
             state: ArcSwap::from_pointee(UpstreamState::new(phase)),
+            progress: Arc::default(),
             on_change,
         }
     }
@@ -185,6 +189,11 @@ impl Upstream {
 
     pub fn call_timeout(&self) -> Duration {
         self.settings.call_timeout
+    }
+
+    /// Where progress notifications of requests in flight on this upstream go.
+    pub fn progress(&self) -> &Arc<ProgressRoutes> {
+        &self.progress
     }
 
     /// The current snapshot.
@@ -283,6 +292,7 @@ impl Upstream {
         if let Some(url) = &self.config.url {
             let transport =
                 http::open(url, &self.config.headers, self.settings.max_response_bytes)?;
+            let transport = ProgressTap::new(transport, self.progress.clone());
             return Ok((None, Box::pin(handshake(handler, transport, lifecycle))));
         }
         let Some(program) = &self.config.command else {
@@ -312,9 +322,10 @@ impl Upstream {
             group: connection.group,
             stderr_pump: connection.stderr_pump,
         };
+        let transport = ProgressTap::new(connection.transport, self.progress.clone());
         Ok((
             Some(child),
-            Box::pin(handshake(handler, connection.transport, lifecycle)),
+            Box::pin(handshake(handler, transport, lifecycle)),
         ))
     }
 
@@ -450,125 +461,4 @@ impl Upstream {
             pump.abort();
         }
     }
-}
-
-/// Resolves `true` on the next list change of a subscription, `false` when it ended;
-/// never resolves without one.
-async fn next_list_change(subscription: &mut Option<Subscription>) -> bool {
-    let Some(subscription) = subscription else {
-        return std::future::pending().await;
-    };
-    loop {
-        match subscription.next().await {
-            Ok(Some(
-                ServerNotification::ToolListChangedNotification(_)
-                | ServerNotification::PromptListChangedNotification(_)
-                | ServerNotification::ResourceListChangedNotification(_),
-            )) => return true,
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => return false,
-        }
-    }
-}
-
-/// Everything an upstream offers, as fetched in one go.
-struct Offer {
-    tools: Vec<Tool>,
-    prompts: Vec<Prompt>,
-    resources: Vec<Resource>,
-    templates: Vec<ResourceTemplate>,
-}
-
-impl Offer {
-    /// Lists (all pages of) what the upstream's capabilities say it has.
-    async fn fetch(peer: &Peer<RoleClient>) -> Result<Self, String> {
-        let capabilities = peer.peer_info().map(|info| info.capabilities.clone());
-        // A server that skipped the handshake (no info) is asked for tools only.
-        let (tools, prompts, resources) = capabilities.as_ref().map_or((true, false, false), |c| {
-            (
-                c.tools.is_some(),
-                c.prompts.is_some(),
-                c.resources.is_some(),
-            )
-        });
-        fn failed(what: &'static str) -> impl Fn(rmcp::ServiceError) -> String {
-            move |error| format!("{what} failed: {error}")
-        }
-        Ok(Self {
-            tools: if tools {
-                peer.list_all_tools().await.map_err(failed("tools/list"))?
-            } else {
-                Vec::new()
-            },
-            prompts: if prompts {
-                peer.list_all_prompts()
-                    .await
-                    .map_err(failed("prompts/list"))?
-            } else {
-                Vec::new()
-            },
-            resources: if resources {
-                peer.list_all_resources()
-                    .await
-                    .map_err(failed("resources/list"))?
-            } else {
-                Vec::new()
-            },
-            templates: if resources {
-                peer.list_all_resource_templates()
-                    .await
-                    .map_err(failed("resources/templates/list"))?
-            } else {
-                Vec::new()
-            },
-        })
-    }
-
-    fn into_state(
-        self,
-        peer: Peer<RoleClient>,
-        protocol_version: Option<ProtocolVersion>,
-    ) -> UpstreamState {
-        UpstreamState {
-            phase: Phase::Ready,
-            peer: Some(peer),
-            tools: Arc::from(self.tools),
-            prompts: Arc::from(self.prompts),
-            resources: Arc::from(self.resources),
-            templates: Arc::from(self.templates),
-            protocol_version,
-        }
-    }
-}
-
-fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
-    let modern = vec![ProtocolVersion::V_2026_07_28];
-    match mode {
-        ProtocolMode::Auto => ClientLifecycleMode::Auto {
-            preferred_versions: modern,
-            legacy_version: None,
-        },
-        ProtocolMode::Legacy => ClientLifecycleMode::Initialize,
-        ProtocolMode::Modern => ClientLifecycleMode::Discover {
-            preferred_versions: modern,
-        },
-    }
-}
-
-/// The MCP handshake and the first full listing.
-async fn handshake<T, E, A>(
-    handler: UpstreamClient,
-    transport: T,
-    lifecycle: ClientLifecycleMode,
-) -> Result<(Connection, Offer), String>
-where
-    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let connection = handler
-        .serve_with_lifecycle(transport, lifecycle)
-        .await
-        .map_err(|error| format!("handshake failed: {error}"))?;
-    let offer = Offer::fetch(connection.peer()).await?;
-    Ok((connection, offer))
 }

@@ -19,7 +19,36 @@ use rmcp::{
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
 
-use super::Gateway;
+use super::{Gateway, Origin, ProgressTarget};
+
+/// Who is asking, from rmcp's request context: its cancellation, and its progress token if it
+/// asked for progress.
+fn origin_of(context: &RequestContext<RoleServer>) -> Origin {
+    Origin {
+        cancel: context.ct.clone(),
+        progress: context
+            .meta
+            .get_progress_token()
+            .map(|token| ProgressTarget {
+                client: context.peer.clone(),
+                token,
+            }),
+    }
+}
+
+/// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
+/// the upstream (the gateway strips the keys that belong to this hop).
+fn with_client_meta<P>(
+    mut params: P,
+    context: &RequestContext<RoleServer>,
+    meta: impl FnOnce(&mut P) -> &mut Option<rmcp::model::RequestMetaObject>,
+) -> P {
+    let slot = meta(&mut params);
+    if slot.is_none() && !context.meta.is_empty() {
+        *slot = Some(context.meta.clone());
+    }
+    params
+}
 
 /// The MCP request methods. rmcp hands a request whose params do not fit the method's type to
 /// `on_custom_request`, so that is where a known method with bad params gets `-32602`.
@@ -179,7 +208,11 @@ impl ServerHandler for GatewayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        Ok(self.gateway.get_prompt(request, &context.ct).await?)
+        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        Ok(self
+            .gateway
+            .get_prompt(request, &origin_of(&context))
+            .await?)
     }
 
     async fn list_resources(
@@ -211,7 +244,11 @@ impl ServerHandler for GatewayServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        Ok(self.gateway.read_resource(request, &context.ct).await?)
+        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        Ok(self
+            .gateway
+            .read_resource(request, &origin_of(&context))
+            .await?)
     }
 
     async fn complete(
@@ -219,7 +256,8 @@ impl ServerHandler for GatewayServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        Ok(self.gateway.complete(request, &context.ct).await?)
+        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        Ok(self.gateway.complete(request, &origin_of(&context)).await?)
     }
 
     fn on_custom_request(
@@ -237,7 +275,8 @@ impl ServerHandler for GatewayServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.clone();
         let started = std::time::Instant::now();
-        let outcome = self.gateway.call_tool(request, &context.ct).await;
+        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        let outcome = self.gateway.call_tool(request, &origin_of(&context)).await;
         match &outcome {
             Ok(_) => tracing::debug!(tool = %name, elapsed = ?started.elapsed(), "call done"),
             Err(error) => {

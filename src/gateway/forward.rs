@@ -1,0 +1,155 @@
+//! Sending one routed request upstream on behalf of one client request.
+//!
+//! Every routed request goes through [`send`]: it applies the upstream's call deadline and the
+//! client's cancellation (either one sends `notifications/cancelled` upstream with the id we
+//! used there), and routes the upstream's progress notifications back to this client only.
+
+use std::pin::pin;
+
+use rmcp::{
+    Peer, RoleClient, RoleServer, ServiceError,
+    model::{
+        CancelledNotificationParam, ClientRequest, ProgressNotificationParam, ProgressToken,
+        RequestId, RequestMetaObject, ServerResult,
+    },
+    service::PeerRequestOptions,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::{error::GatewayError, upstream::Upstream};
+
+/// The client a request's progress goes to, and the token it chose.
+#[derive(Clone)]
+pub struct ProgressTarget {
+    pub client: Peer<RoleServer>,
+    pub token: ProgressToken,
+}
+
+/// Who asked: what cancels the request, and where its progress goes (if the client asked
+/// for progress).
+#[derive(Clone, Default)]
+pub struct Origin {
+    pub cancel: CancellationToken,
+    pub progress: Option<ProgressTarget>,
+}
+
+/// The progress token and the per-request lifecycle keys (protocol version, client info and
+/// capabilities) describe the client's hop, not ours: rmcp sets our own.
+pub fn strip_hop_meta(meta: &mut Option<RequestMetaObject>) {
+    if let Some(inner) = meta.as_mut() {
+        inner.retain(|key, _| {
+            key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
+        });
+        if inner.is_empty() {
+            *meta = None;
+        }
+    }
+}
+
+/// Sends `request` to `upstream` and waits for its result under the deadline and `origin`'s
+/// cancellation.
+pub async fn send(
+    upstream: &Upstream,
+    peer: &Peer<RoleClient>,
+    request: ClientRequest,
+    origin: &Origin,
+) -> Result<ServerResult, GatewayError> {
+    let failed = |error: ServiceError| GatewayError::UpstreamFailed {
+        upstream: upstream.name().to_owned(),
+        reason: error.to_string(),
+    };
+    let handle = peer
+        .send_request_with_option(request, PeerRequestOptions::no_options())
+        .await
+        .map_err(failed)?;
+    let id = handle.id.clone();
+    let (_route, mut progress) = match &origin.progress {
+        Some(target) => {
+            let (guard, queue) = upstream.progress().register(handle.progress_token.clone());
+            (Some(guard), Some((queue, target)))
+        }
+        None => (None, None),
+    };
+    let timeout = upstream.call_timeout();
+    let mut response = pin!(tokio::time::timeout(timeout, handle.await_response()));
+    let response = loop {
+        tokio::select! {
+            // The response first: when both are ready, the queue is drained before answering.
+            biased;
+            response = &mut response => {
+                if let Some((queue, target)) = progress.as_mut() {
+                    while let Ok(update) = queue.try_recv() {
+                        relay(target, update).await;
+                    }
+                }
+                break response;
+            }
+            Some((update, target)) = next_progress(&mut progress) => relay(&target, update).await,
+            () = origin.cancel.cancelled() => {
+                cancel_upstream(peer, id, "the client cancelled the request").await;
+                return Err(GatewayError::UpstreamFailed {
+                    upstream: upstream.name().to_owned(),
+                    reason: "the client cancelled the request".into(),
+                });
+            }
+        }
+    };
+    match response {
+        Err(_) => {
+            cancel_upstream(peer, id, "the gateway's call deadline passed").await;
+            Err(GatewayError::UpstreamTimeout {
+                upstream: upstream.name().to_owned(),
+                timeout,
+            })
+        }
+        Ok(Err(ServiceError::McpError(error))) => Err(GatewayError::UpstreamError {
+            upstream: upstream.name().to_owned(),
+            error,
+        }),
+        Ok(Err(error)) => Err(failed(error)),
+        Ok(Ok(result)) => Ok(result),
+    }
+}
+
+/// The next queued progress update, if this request collects any; pending otherwise.
+async fn next_progress(
+    progress: &mut Option<(mpsc::Receiver<ProgressNotificationParam>, &ProgressTarget)>,
+) -> Option<(ProgressNotificationParam, ProgressTarget)> {
+    match progress {
+        Some((queue, target)) => queue.recv().await.map(|update| (update, (*target).clone())),
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends one progress update to its client under the client's own token.
+async fn relay(target: &ProgressTarget, mut update: ProgressNotificationParam) {
+    update.progress_token = target.token.clone();
+    if let Err(error) = target.client.notify_progress(update).await {
+        tracing::debug!(%error, "progress not delivered to the client");
+    }
+}
+
+async fn cancel_upstream(peer: &Peer<RoleClient>, id: RequestId, reason: &str) {
+    let notice = CancelledNotificationParam::new(Some(id), Some(reason.to_owned()));
+    if let Err(error) = peer.notify_cancelled(notice).await {
+        tracing::debug!(%error, "could not send notifications/cancelled upstream");
+    }
+}
+
+/// The error for an upstream answer of the wrong kind.
+pub fn unexpected(upstream: &Upstream, result: &ServerResult) -> GatewayError {
+    GatewayError::UpstreamFailed {
+        upstream: upstream.name().to_owned(),
+        reason: format!("unexpected answer: {}", variant_name(result)),
+    }
+}
+
+fn variant_name(result: &ServerResult) -> String {
+    let debug = format!("{result:?}");
+    debug
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or("unknown")
+        .to_owned()
+}

@@ -1,0 +1,133 @@
+//! Opening a connection and listing what an upstream offers.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
+    model::{Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerNotification, Tool},
+    service::Subscription,
+};
+
+use super::{Connection, Phase, UpstreamState, client::UpstreamClient};
+use crate::config::ProtocolMode;
+
+/// Resolves `true` on the next list change of a subscription, `false` when it ended;
+/// never resolves without one.
+pub(super) async fn next_list_change(subscription: &mut Option<Subscription>) -> bool {
+    let Some(subscription) = subscription else {
+        return std::future::pending().await;
+    };
+    loop {
+        match subscription.next().await {
+            Ok(Some(
+                ServerNotification::ToolListChangedNotification(_)
+                | ServerNotification::PromptListChangedNotification(_)
+                | ServerNotification::ResourceListChangedNotification(_),
+            )) => return true,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return false,
+        }
+    }
+}
+
+/// Everything an upstream offers, as fetched in one go.
+pub(super) struct Offer {
+    pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+}
+
+impl Offer {
+    /// Lists (all pages of) what the upstream's capabilities say it has.
+    pub(super) async fn fetch(peer: &Peer<RoleClient>) -> Result<Self, String> {
+        let capabilities = peer.peer_info().map(|info| info.capabilities.clone());
+        // A server that skipped the handshake (no info) is asked for tools only.
+        let (tools, prompts, resources) = capabilities.as_ref().map_or((true, false, false), |c| {
+            (
+                c.tools.is_some(),
+                c.prompts.is_some(),
+                c.resources.is_some(),
+            )
+        });
+        fn failed(what: &'static str) -> impl Fn(rmcp::ServiceError) -> String {
+            move |error| format!("{what} failed: {error}")
+        }
+        Ok(Self {
+            tools: if tools {
+                peer.list_all_tools().await.map_err(failed("tools/list"))?
+            } else {
+                Vec::new()
+            },
+            prompts: if prompts {
+                peer.list_all_prompts()
+                    .await
+                    .map_err(failed("prompts/list"))?
+            } else {
+                Vec::new()
+            },
+            resources: if resources {
+                peer.list_all_resources()
+                    .await
+                    .map_err(failed("resources/list"))?
+            } else {
+                Vec::new()
+            },
+            templates: if resources {
+                peer.list_all_resource_templates()
+                    .await
+                    .map_err(failed("resources/templates/list"))?
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    pub(super) fn into_state(
+        self,
+        peer: Peer<RoleClient>,
+        protocol_version: Option<ProtocolVersion>,
+    ) -> UpstreamState {
+        UpstreamState {
+            phase: Phase::Ready,
+            peer: Some(peer),
+            tools: Arc::from(self.tools),
+            prompts: Arc::from(self.prompts),
+            resources: Arc::from(self.resources),
+            templates: Arc::from(self.templates),
+            protocol_version,
+        }
+    }
+}
+
+pub(super) fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
+    let modern = vec![ProtocolVersion::V_2026_07_28];
+    match mode {
+        ProtocolMode::Auto => ClientLifecycleMode::Auto {
+            preferred_versions: modern,
+            legacy_version: None,
+        },
+        ProtocolMode::Legacy => ClientLifecycleMode::Initialize,
+        ProtocolMode::Modern => ClientLifecycleMode::Discover {
+            preferred_versions: modern,
+        },
+    }
+}
+
+/// The MCP handshake and the first full listing.
+pub(super) async fn handshake<T, E, A>(
+    handler: UpstreamClient,
+    transport: T,
+    lifecycle: ClientLifecycleMode,
+) -> Result<(Connection, Offer), String>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let connection = handler
+        .serve_with_lifecycle(transport, lifecycle)
+        .await
+        .map_err(|error| format!("handshake failed: {error}"))?;
+    let offer = Offer::fetch(connection.peer()).await?;
+    Ok((connection, offer))
+}

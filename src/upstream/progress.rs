@@ -1,0 +1,129 @@
+//! Routes an upstream's `notifications/progress` back to the client whose request it is about.
+//!
+//! rmcp gives every request we send upstream a progress token of its own. When the client's
+//! request carried a token, the gateway registers ours for as long as the request is in
+//! flight and gets a queue of that request's progress; a notification with an unknown token
+//! (finished or foreign) is dropped. Shared upstream connections are why this exists: two
+//! clients' calls run on one connection, and each must see only its own progress.
+//!
+//! Progress is taken off the wire by [`ProgressTap`], inside the transport, rather than in
+//! rmcp's notification callback: rmcp runs callbacks on spawned tasks but completes a request
+//! inline, so a callback could lose the race with the response that follows it. Queued in the
+//! transport, every progress notification is in its queue before the response is even read,
+//! and the gateway drains the queue before it answers the client.
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use rmcp::{
+    RoleClient,
+    model::{JsonRpcMessage, ProgressNotificationParam, ProgressToken, ServerNotification},
+    service::{RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::Transport,
+};
+use tokio::sync::mpsc;
+
+/// Progress notifications buffered per request; beyond this, the oldest-first queue drops new
+/// ones (progress is advisory, memory must stay bounded).
+const QUEUE: usize = 64;
+
+/// Upstream token → the queue of the request it belongs to.
+#[derive(Default)]
+pub struct ProgressRoutes {
+    routes: Mutex<HashMap<ProgressToken, mpsc::Sender<ProgressNotificationParam>>>,
+}
+
+impl ProgressRoutes {
+    /// Starts collecting progress for `upstream_token`; stops when the guard is dropped.
+    pub fn register(
+        self: &Arc<Self>,
+        upstream_token: ProgressToken,
+    ) -> (RouteGuard, mpsc::Receiver<ProgressNotificationParam>) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        self.lock().insert(upstream_token.clone(), sender);
+        let guard = RouteGuard {
+            routes: self.clone(),
+            token: upstream_token,
+        };
+        (guard, receiver)
+    }
+
+    /// Queues one notification for its request, without waiting.
+    fn deliver(&self, progress: &ProgressNotificationParam) {
+        let routes = self.lock();
+        let Some(queue) = routes.get(&progress.progress_token) else {
+            tracing::debug!(token = ?progress.progress_token, "progress for no request in flight; dropped");
+            return;
+        };
+        if queue.try_send(progress.clone()).is_err() {
+            tracing::debug!(token = ?progress.progress_token, "progress queue full; dropped");
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, mpsc::Sender<ProgressNotificationParam>>>
+    {
+        // Entries are inserted and removed whole; a panic elsewhere cannot leave one half-made.
+        self.routes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Removes a route when its request is over, however it ended.
+pub struct RouteGuard {
+    routes: Arc<ProgressRoutes>,
+    token: ProgressToken,
+}
+
+impl Drop for RouteGuard {
+    fn drop(&mut self) {
+        self.routes.lock().remove(&self.token);
+    }
+}
+
+/// A transport wrapper that hands progress notifications to [`ProgressRoutes`] as they are
+/// read (they still reach rmcp, which uses them for its own timeouts).
+pub struct ProgressTap<T> {
+    inner: T,
+    routes: Arc<ProgressRoutes>,
+}
+
+impl<T> ProgressTap<T> {
+    pub fn new(inner: T, routes: Arc<ProgressRoutes>) -> Self {
+        Self { inner, routes }
+    }
+}
+
+impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressTap<T> {
+    type Error = T::Error;
+
+    fn name() -> Cow<'static, str> {
+        T::name()
+    }
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.inner.send(item)
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.inner.receive().await?;
+        if let JsonRpcMessage::Notification(notification) = &message
+            && let ServerNotification::ProgressNotification(progress) = &notification.notification
+        {
+            self.routes.deliver(&progress.params);
+        }
+        Some(message)
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
