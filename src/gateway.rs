@@ -113,6 +113,9 @@ impl Gateway {
 
     /// Resolves once no upstream is starting any more.
     pub async fn wait_started(&self) {
+        if *self.started.borrow() {
+            return;
+        }
         let mut started = self.started.subscribe();
         // The sender lives in `self`, so the channel cannot close while we wait.
         let _ = started.wait_for(|started| *started).await;
@@ -135,10 +138,13 @@ impl Gateway {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         let catalog = Catalog::build(&self.upstreams);
-        for collision in catalog.collisions() {
-            tracing::warn!("{collision}");
-        }
         let previous = self.catalog.swap(Arc::new(catalog));
+        // Rebuilds are frequent at start-up and on every re-list: report each clash once.
+        for collision in self.catalog.load().collisions() {
+            if !previous.collisions().contains(collision) {
+                tracing::warn!("{collision}");
+            }
+        }
         let changed = previous.changes_to(&self.catalog.load());
         if changed.any() {
             self.catalog_changes
