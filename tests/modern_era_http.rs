@@ -15,7 +15,7 @@ fn meta() -> Value {
 }
 
 async fn post(gateway: &ServeProcess, method: &str, name: Option<&str>, params: Value) -> Value {
-    let mut request = reqwest::Client::new()
+    let mut request = common::http::client()
         .post(gateway.mcp_url())
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")

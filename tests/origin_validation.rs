@@ -38,7 +38,7 @@ async fn foreign_origin_gets_403() {
 #[tokio::test]
 async fn two_origin_headers_get_403() {
     let gateway = ServeProcess::start("");
-    let client = reqwest::Client::new();
+    let client = common::http::client();
     let response = client
         .post(gateway.mcp_url())
         .header("content-type", "application/json")
@@ -55,7 +55,7 @@ async fn two_origin_headers_get_403() {
 #[tokio::test]
 async fn foreign_host_gets_403_on_every_route() {
     let gateway = ServeProcess::start("");
-    let client = reqwest::Client::new();
+    let client = common::http::client();
     for path in ["/mcp", "/api/v1/system/health"] {
         let response = client
             .get(format!("{}{path}", gateway.base))

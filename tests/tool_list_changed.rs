@@ -89,7 +89,7 @@ async fn modern_client_is_told_on_its_subscription() {
         "io.modelcontextprotocol/clientInfo": {"name": "listener", "version": "0"},
         "io.modelcontextprotocol/clientCapabilities": {}
     });
-    let listen = reqwest::Client::new()
+    let listen = common::http::client()
         .post(gateway.mcp_url())
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")

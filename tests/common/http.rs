@@ -3,6 +3,13 @@
 use reqwest::{Client, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
+/// An HTTP client for tests. reqwest is built without a TLS provider of its own (the gateway
+/// brings ring), so one must be installed before any client is built, even a plain-HTTP one.
+pub fn client() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::new()
+}
+
 /// One HTTP answer.
 #[derive(Debug)]
 pub struct Reply {
@@ -52,7 +59,7 @@ impl RawSession {
     /// `initialize` + `notifications/initialized`.
     pub async fn open(url: &str) -> Self {
         let mut session = Self {
-            client: Client::new(),
+            client: client(),
             url: url.to_owned(),
             session_id: None,
             next_id: 1,
