@@ -21,9 +21,13 @@ use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
     CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
     GetPromptResponse, Prompt, ReadResourceRequest, ReadResourceRequestParams,
-    ReadResourceResponse, Reference, Resource, ResourceTemplate, ResultType, ServerResult, Tool,
+    ReadResourceResponse, Reference, Resource, ResourceTemplate, ResourceUpdatedNotificationParam,
+    ResultType, ServerResult, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
 };
-use tokio::sync::watch;
+// Session-era clients subscribe per URI; the gateway passes that on to session-era upstreams.
+#[allow(deprecated)]
+use rmcp::model::{SubscribeRequest, UnsubscribeRequest};
+use tokio::sync::{mpsc, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
@@ -35,7 +39,7 @@ pub use server::GatewayServer;
 use crate::{
     config::Config,
     error::GatewayError,
-    upstream::{Phase, Upstream, UpstreamSettings},
+    upstream::{Phase, Upstream, UpstreamEvents, UpstreamSettings},
 };
 
 /// Upstreams, catalog and routing, shared by every downstream session.
@@ -50,13 +54,21 @@ pub struct Gateway {
     catalog_changes: watch::Sender<Changes>,
     /// Session-era clients to tell about catalog changes.
     sessions: Arc<notifier::Sessions>,
+    /// Which sessions subscribed to which resource URIs.
+    subscriptions: Arc<notifier::Subscriptions>,
+    /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.
+    resource_updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
     page_size: usize,
 }
+
+/// Resource updates buffered between the upstreams and the notifier.
+const RESOURCE_UPDATE_QUEUE: usize = 256;
 
 impl Gateway {
     /// Creates the gateway and its upstreams (not yet started; see [`Gateway::start`]).
     pub fn new(config: &Config) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<Gateway>| {
+            let (updates, resource_updates) = mpsc::channel(RESOURCE_UPDATE_QUEUE);
             let upstreams = config
                 .upstreams
                 .iter()
@@ -66,11 +78,14 @@ impl Gateway {
                         name,
                         upstream.clone(),
                         UpstreamSettings::resolve(config, upstream),
-                        Arc::new(move |_changed: &Upstream| {
-                            if let Some(gateway) = gateway.upgrade() {
-                                gateway.rebuild_catalog();
-                            }
-                        }),
+                        UpstreamEvents {
+                            on_change: Arc::new(move |_changed: &Upstream| {
+                                if let Some(gateway) = gateway.upgrade() {
+                                    gateway.rebuild_catalog();
+                                }
+                            }),
+                            resource_updates: updates.clone(),
+                        },
                     ))
                 })
                 .collect::<Vec<_>>();
@@ -83,6 +98,8 @@ impl Gateway {
                 started,
                 catalog_changes,
                 sessions: Arc::default(),
+                subscriptions: Arc::default(),
+                resource_updates: Mutex::new(Some(resource_updates)),
                 page_size: config.catalog.page_size,
             }
         })
@@ -98,6 +115,18 @@ impl Gateway {
             self.catalog_changes.subscribe(),
             shutdown.clone(),
         ));
+        let updates = self
+            .resource_updates
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some(updates) = updates {
+            tracker.spawn(notifier::relay_resource_updates(
+                self.subscriptions.clone(),
+                updates,
+                shutdown.clone(),
+            ));
+        }
         self.rebuild_catalog();
     }
 
@@ -203,6 +232,70 @@ impl Gateway {
             .page_templates(cursor, self.page_size)
     }
 
+    #[allow(
+        deprecated,
+        reason = "resources/subscribe is the session-era way to subscribe"
+    )]
+    /// `resources/subscribe` for one session. The owning upstream is subscribed once, when
+    /// the first session subscribes to the URI; its updates go to the subscribed sessions only.
+    pub async fn subscribe(
+        &self,
+        session: u64,
+        client: rmcp::Peer<rmcp::RoleServer>,
+        params: SubscribeRequestParams,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
+        self.wait_started().await;
+        let upstream = self.resource_owner(&params.uri)?;
+        let peer = upstream.ready_peer()?;
+        let uri = params.uri.clone();
+        if !self.subscriptions.add(&uri, session, client) {
+            return Ok(());
+        }
+        let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(params));
+        match send(&upstream, &peer, request, origin).await {
+            Ok(ServerResult::EmptyResult(_)) => Ok(()),
+            outcome => {
+                self.subscriptions.remove(&uri, session);
+                match outcome {
+                    Err(error) => Err(error),
+                    Ok(other) => Err(unexpected(&upstream, &other)),
+                }
+            }
+        }
+    }
+
+    #[allow(
+        deprecated,
+        reason = "resources/unsubscribe is the session-era way to unsubscribe"
+    )]
+    /// `resources/unsubscribe` for one session; the upstream is unsubscribed with the last one.
+    pub async fn unsubscribe(
+        &self,
+        session: u64,
+        params: UnsubscribeRequestParams,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
+        if !self.subscriptions.remove(&params.uri, session) {
+            return Ok(());
+        }
+        let upstream = self.resource_owner(&params.uri)?;
+        let peer = upstream.ready_peer()?;
+        let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(params));
+        send(&upstream, &peer, request, origin).await.map(|_| ())
+    }
+
+    fn resource_owner(&self, uri: &str) -> Result<Arc<Upstream>, GatewayError> {
+        self.catalog
+            .load()
+            .resources
+            .owner_of(uri)
+            .cloned()
+            .ok_or_else(|| GatewayError::UnknownResource {
+                uri: uri.to_owned(),
+            })
+    }
+
     /// The error for a name no catalog entry has. When the name carries the prefix of an
     /// upstream that is down, that upstream is named: its tools are missing because it is
     /// down, and "unknown tool" would send the user looking in the wrong place. (This only
@@ -298,15 +391,7 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<ReadResourceResponse, GatewayError> {
         self.wait_started().await;
-        let upstream = self
-            .catalog
-            .load()
-            .resources
-            .owner_of(&params.uri)
-            .cloned()
-            .ok_or_else(|| GatewayError::UnknownResource {
-                uri: params.uri.clone(),
-            })?;
+        let upstream = self.resource_owner(&params.uri)?;
         let peer = upstream.ready_peer()?;
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));

@@ -20,10 +20,16 @@ use std::{future::Future, path::PathBuf, pin::pin, sync::Arc, time::Duration};
 use arc_swap::ArcSwap;
 use rmcp::{
     Peer, RoleClient,
-    model::{Prompt, ProtocolVersion, Resource, ResourceTemplate, SubscriptionFilter, Tool},
+    model::{
+        Prompt, ProtocolVersion, Resource, ResourceTemplate, ResourceUpdatedNotificationParam,
+        SubscriptionFilter, Tool,
+    },
     service::{RunningService, Subscription},
 };
-use tokio::{sync::Notify, task::JoinHandle};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -122,6 +128,13 @@ impl UpstreamSettings {
 /// Called after every state change, with the upstream that changed.
 pub type ChangeCallback = Arc<dyn Fn(&Upstream) + Send + Sync>;
 
+/// What an upstream reports to the gateway.
+#[derive(Clone)]
+pub struct UpstreamEvents {
+    pub on_change: ChangeCallback,
+    pub resource_updates: mpsc::Sender<ResourceUpdatedNotificationParam>,
+}
+
 /// One upstream MCP server.
 pub struct Upstream {
     name: Arc<str>,
@@ -130,7 +143,7 @@ pub struct Upstream {
     settings: UpstreamSettings,
     state: ArcSwap<UpstreamState>,
     progress: Arc<ProgressRoutes>,
-    on_change: ChangeCallback,
+    events: UpstreamEvents,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -156,7 +169,7 @@ impl Upstream {
         name: &str,
         config: UpstreamConfig,
         settings: UpstreamSettings,
-        on_change: ChangeCallback,
+        events: UpstreamEvents,
     ) -> Self {
         let phase = if config.disabled {
             Phase::Disabled
@@ -170,7 +183,7 @@ impl Upstream {
             settings,
             state: ArcSwap::from_pointee(UpstreamState::new(phase)),
             progress: Arc::default(),
-            on_change,
+            events,
         }
     }
 
@@ -218,7 +231,7 @@ impl Upstream {
 
     fn publish(&self, state: UpstreamState) {
         self.state.store(Arc::new(state));
-        (self.on_change)(self);
+        (self.events.on_change)(self);
     }
 
     fn fail(&self, reason: String) {
@@ -234,6 +247,7 @@ impl Upstream {
         let lists_changed = Arc::new(Notify::new());
         let handler = UpstreamClient {
             lists_changed: lists_changed.clone(),
+            resource_updates: self.events.resource_updates.clone(),
         };
         let deadline = self.settings.startup_timeout;
         let (mut child, handshake) = match self.open(handler) {

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+use common::{
+    fixture_upstream_yaml,
+    http::{RawSession, collect_stream, wait_for},
+    process::ServeProcess,
 };
-
-use common::{fixture_upstream_yaml, http::RawSession, process::ServeProcess};
 use serde_json::json;
 
 fn config() -> String {
@@ -22,32 +21,6 @@ fn config() -> String {
         fixture_upstream_yaml("new", "new", &["echo"], "    protocol: modern\n")
             .replace("\"--tool\"", "\"--dynamic\", \"--tool\""),
     )
-}
-
-/// Collects a streaming response body as text in the background.
-fn collect_stream(mut response: reqwest::Response) -> Arc<Mutex<String>> {
-    let text = Arc::new(Mutex::new(String::new()));
-    let sink = text.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(chunk)) = response.chunk().await {
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&chunk));
-        }
-    });
-    text
-}
-
-async fn wait_for(text: &Arc<Mutex<String>>, needle: &str, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while text.lock().unwrap().matches(needle).count() < count {
-        assert!(
-            Instant::now() < deadline,
-            "no {needle:?} (x{count}) in: {}",
-            text.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -8,10 +8,14 @@
 //! One task (spawned on the gateway's tracker) sends to every session concurrently, each send
 //! bounded by [`SEND_TIMEOUT`], so a client that stopped reading delays nobody else for long.
 
-use std::{sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use rmcp::{Peer, RoleServer, ServiceError};
-use tokio::sync::watch;
+use rmcp::{Peer, RoleServer, ServiceError, model::ResourceUpdatedNotificationParam};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Changed;
@@ -75,10 +79,87 @@ impl Sessions {
     }
 }
 
+/// Resource URI → the sessions subscribed to it (by session number).
+#[derive(Default)]
+pub struct Subscriptions {
+    by_uri: Mutex<HashMap<String, HashMap<u64, Peer<RoleServer>>>>,
+}
+
+impl Subscriptions {
+    /// Records a subscription; `true` when it is the URI's first (subscribe upstream then).
+    pub fn add(&self, uri: &str, session: u64, client: Peer<RoleServer>) -> bool {
+        let mut by_uri = self.lock();
+        let sessions = by_uri.entry(uri.to_owned()).or_default();
+        sessions.retain(|_, peer| !peer.is_transport_closed());
+        let first = sessions.is_empty();
+        sessions.insert(session, client);
+        first
+    }
+
+    /// Forgets a subscription; `true` when the session had one and it was the URI's last.
+    pub fn remove(&self, uri: &str, session: u64) -> bool {
+        let mut by_uri = self.lock();
+        let Some(sessions) = by_uri.get_mut(uri) else {
+            return false;
+        };
+        let had = sessions.remove(&session).is_some();
+        sessions.retain(|_, peer| !peer.is_transport_closed());
+        let last = sessions.is_empty();
+        if last {
+            by_uri.remove(uri);
+        }
+        had && last
+    }
+
+    /// The open sessions subscribed to `uri`.
+    fn subscribers(&self, uri: &str) -> Vec<Peer<RoleServer>> {
+        let mut by_uri = self.lock();
+        let Some(sessions) = by_uri.get_mut(uri) else {
+            return Vec::new();
+        };
+        sessions.retain(|_, peer| !peer.is_transport_closed());
+        sessions.values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, Peer<RoleServer>>>> {
+        self.by_uri
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Passes each upstream `resources/updated` to the sessions subscribed to that URI only.
+pub async fn relay_resource_updates(
+    subscriptions: Arc<Subscriptions>,
+    mut updates: mpsc::Receiver<ResourceUpdatedNotificationParam>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let update = tokio::select! {
+            update = updates.recv() => match update {
+                Some(update) => update,
+                None => return,
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let subscribers = subscriptions.subscribers(&update.uri);
+        let sends = subscribers.iter().map(|peer| {
+            let update = update.clone();
+            async move {
+                let sent = tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update));
+                if !matches!(sent.await, Ok(Ok(()))) {
+                    tracing::debug!("resources/updated not delivered to a subscriber");
+                }
+            }
+        });
+        futures::future::join_all(sends).await;
+    }
+}
+
 /// Sends the `list_changed` notifications for each catalog change to every open session,
 /// until shutdown.
 pub async fn run(
-    sessions: std::sync::Arc<Sessions>,
+    sessions: Arc<Sessions>,
     mut changes: watch::Receiver<Changes>,
     shutdown: CancellationToken,
 ) {

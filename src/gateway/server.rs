@@ -5,7 +5,10 @@
 //! `resultType` for session-era clients and fills cache hints for 2026-07-28 ones). This handler
 //! only answers from the catalog and routes calls.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -14,7 +17,8 @@ use rmcp::{
         CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
         Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
         ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ServerCapabilities, ServerConfig, SubscriptionFilter,
+        ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -104,11 +108,19 @@ fn untyped_request_error(request: &CustomRequest) -> ErrorData {
 #[derive(Clone)]
 pub struct GatewayServer {
     gateway: Arc<Gateway>,
+    /// Names this session in the gateway's subscription book-keeping.
+    session: u64,
 }
+
+/// Session numbers; only uniqueness matters.
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 impl GatewayServer {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        Self { gateway }
+        Self {
+            gateway,
+            session: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+        }
     }
 }
 
@@ -122,6 +134,7 @@ impl ServerHandler for GatewayServer {
                 .enable_tools()
                 .enable_prompts_list_changed()
                 .enable_resources_list_changed()
+                .enable_resources_subscribe()
                 .enable_tool_list_changed()
                 .build(),
         )
@@ -248,6 +261,38 @@ impl ServerHandler for GatewayServer {
         Ok(self
             .gateway
             .read_resource(request, &origin_of(&context))
+            .await?)
+    }
+
+    #[allow(
+        deprecated,
+        reason = "resources/subscribe is what session-era clients send"
+    )]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let client = context.peer.clone();
+        let origin = origin_of(&context);
+        Ok(self
+            .gateway
+            .subscribe(self.session, client, request, &origin)
+            .await?)
+    }
+
+    #[allow(
+        deprecated,
+        reason = "resources/unsubscribe is what session-era clients send"
+    )]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Ok(self
+            .gateway
+            .unsubscribe(self.session, request, &origin_of(&context))
             .await?)
     }
 

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use rmcp::{
     ClientHandler,
-    model::{ClientCapabilities, ClientConfig, Implementation},
+    model::{ClientCapabilities, ClientConfig, Implementation, ResourceUpdatedNotificationParam},
     service::{MaybeSendFuture, NotificationContext, RoleClient},
 };
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 /// Handles one upstream's notifications; `lists_changed` wakes the upstream's task to re-list.
 #[derive(Clone)]
 pub struct UpstreamClient {
     pub lists_changed: Arc<Notify>,
+    /// `notifications/resources/updated`, for the gateway to pass to the subscribers.
+    pub resource_updates: mpsc::Sender<ResourceUpdatedNotificationParam>,
 }
 
 impl ClientHandler for UpstreamClient {
@@ -22,6 +24,18 @@ impl ClientHandler for UpstreamClient {
             ClientCapabilities::default(),
             Implementation::new("mcps", env!("CARGO_PKG_VERSION")),
         )
+    }
+
+    fn on_resource_updated(
+        &self,
+        update: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+        // Bounded: an upstream that floods updates loses some rather than growing our memory.
+        if self.resource_updates.try_send(update).is_err() {
+            tracing::debug!("resource update queue full; update dropped");
+        }
+        std::future::ready(())
     }
 
     fn on_tool_list_changed(

@@ -1,5 +1,10 @@
 //! Raw JSON-RPC over streamable HTTP, for tests that need to send what no SDK would send.
 
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
 use reqwest::{Client, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 
@@ -87,6 +92,28 @@ impl RawSession {
         session
     }
 
+    /// Opens the session's GET stream (server → client messages) and collects it as text.
+    pub async fn open_stream(&self) -> Arc<Mutex<String>> {
+        let stream = self
+            .client
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header(
+                "mcp-session-id",
+                self.session_id.clone().expect("a session"),
+            )
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .expect("GET stream");
+        assert!(
+            stream.status().is_success(),
+            "GET stream: {}",
+            stream.status()
+        );
+        collect_stream(stream)
+    }
+
     /// POSTs raw bytes with the session's headers.
     pub async fn post_raw(&self, body: impl Into<reqwest::Body>, extra: &[(&str, &str)]) -> Reply {
         let mut request = self
@@ -148,5 +175,31 @@ impl RawSession {
         self.request("tools/call", json!({"name": name, "arguments": arguments}))
             .await
             .message()
+    }
+}
+
+/// Collects a streaming response body as text in the background.
+pub fn collect_stream(mut response: reqwest::Response) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    text
+}
+
+pub async fn wait_for(text: &Arc<Mutex<String>>, needle: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while text.lock().unwrap().matches(needle).count() < count {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} (x{count}) in: {}",
+            text.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
