@@ -232,12 +232,12 @@ impl Gateway {
             .page_templates(cursor, self.page_size)
     }
 
+    /// `resources/subscribe` for one session. The owning upstream is subscribed once, when
+    /// the first session subscribes to the URI; its updates go to the subscribed sessions only.
     #[allow(
         deprecated,
         reason = "resources/subscribe is the session-era way to subscribe"
     )]
-    /// `resources/subscribe` for one session. The owning upstream is subscribed once, when
-    /// the first session subscribes to the URI; its updates go to the subscribed sessions only.
     pub async fn subscribe(
         &self,
         session: u64,
@@ -265,11 +265,11 @@ impl Gateway {
         }
     }
 
+    /// `resources/unsubscribe` for one session; the upstream is unsubscribed with the last one.
     #[allow(
         deprecated,
         reason = "resources/unsubscribe is the session-era way to unsubscribe"
     )]
-    /// `resources/unsubscribe` for one session; the upstream is unsubscribed with the last one.
     pub async fn unsubscribe(
         &self,
         session: u64,
