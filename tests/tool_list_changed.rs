@@ -27,21 +27,7 @@ fn config() -> String {
 async fn session_era_client_is_told_and_sees_the_new_tools() {
     let gateway = ServeProcess::start(&config());
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let stream = session
-        .client
-        .get(gateway.mcp_url())
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", session.session_id.clone().unwrap())
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .expect("GET stream");
-    assert!(
-        stream.status().is_success(),
-        "GET stream: {}",
-        stream.status()
-    );
-    let events = collect_stream(stream);
+    let events = session.open_stream().await;
 
     for (n, upstream) in ["old", "new"].into_iter().enumerate() {
         let reply = session

@@ -79,6 +79,29 @@ impl Sessions {
     }
 }
 
+/// Turns the catalog's change counters into "what changed since I last looked".
+pub struct ChangeWatcher {
+    changes: watch::Receiver<Changes>,
+    seen: Changes,
+}
+
+impl ChangeWatcher {
+    /// Starts from the current counts: only later changes are reported.
+    pub fn new(mut changes: watch::Receiver<Changes>) -> Self {
+        let seen = *changes.borrow_and_update();
+        Self { changes, seen }
+    }
+
+    /// The next change; `None` once the gateway is gone.
+    pub async fn next(&mut self) -> Option<Changed> {
+        self.changes.changed().await.ok()?;
+        let now = *self.changes.borrow_and_update();
+        let changed = now.since(&self.seen);
+        self.seen = now;
+        Some(changed)
+    }
+}
+
 /// Resource URI → the sessions subscribed to it (by session number).
 #[derive(Default)]
 pub struct Subscriptions {
@@ -160,18 +183,18 @@ pub async fn relay_resource_updates(
 /// until shutdown.
 pub async fn run(
     sessions: Arc<Sessions>,
-    mut changes: watch::Receiver<Changes>,
+    changes: watch::Receiver<Changes>,
     shutdown: CancellationToken,
 ) {
-    let mut seen = *changes.borrow_and_update();
+    let mut changes = ChangeWatcher::new(changes);
     loop {
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { return },
+        let changed = tokio::select! {
+            changed = changes.next() => match changed {
+                Some(changed) => changed,
+                None => return,
+            },
             () = shutdown.cancelled() => return,
-        }
-        let now = *changes.borrow_and_update();
-        let changed = now.since(&seen);
-        seen = now;
+        };
         let peers = sessions.open();
         tracing::debug!(
             sessions = peers.len(),

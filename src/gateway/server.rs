@@ -23,7 +23,7 @@ use rmcp::{
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
 
-use super::{Gateway, Origin, ProgressTarget};
+use super::{Gateway, Origin, ProgressTarget, notifier::ChangeWatcher};
 
 /// Who is asking, from rmcp's request context: its cancellation, and its progress token if it
 /// asked for progress.
@@ -42,12 +42,11 @@ fn origin_of(context: &RequestContext<RoleServer>) -> Origin {
 
 /// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
 /// the upstream (the gateway strips the keys that belong to this hop).
-fn with_client_meta<P>(
+fn with_client_meta<P: rmcp::model::RequestParamsMeta>(
     mut params: P,
     context: &RequestContext<RoleServer>,
-    meta: impl FnOnce(&mut P) -> &mut Option<rmcp::model::RequestMetaObject>,
 ) -> P {
-    let slot = meta(&mut params);
+    let slot = params.meta_mut();
     if slot.is_none() && !context.meta.is_empty() {
         *slot = Some(context.meta.clone());
     }
@@ -169,17 +168,11 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let mut changes = self.gateway.catalog_changes();
-        let mut seen = *changes.borrow_and_update();
+        let mut changes = ChangeWatcher::new(self.gateway.catalog_changes());
         loop {
             tokio::select! {
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        return Ok(());
-                    }
-                    let now = *changes.borrow_and_update();
-                    let changed = now.since(&seen);
-                    seen = now;
+                changed = changes.next() => {
+                    let Some(changed) = changed else { return Ok(()) };
                     // The sink drops kinds the client did not subscribe to.
                     let sink = context.sink();
                     let sent = async {
@@ -221,7 +214,7 @@ impl ServerHandler for GatewayServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        let request = with_client_meta(request, &context);
         Ok(self
             .gateway
             .get_prompt(request, &origin_of(&context))
@@ -257,7 +250,7 @@ impl ServerHandler for GatewayServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        let request = with_client_meta(request, &context);
         Ok(self
             .gateway
             .read_resource(request, &origin_of(&context))
@@ -301,7 +294,7 @@ impl ServerHandler for GatewayServer {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        let request = with_client_meta(request, &context);
         Ok(self.gateway.complete(request, &origin_of(&context)).await?)
     }
 
@@ -320,7 +313,7 @@ impl ServerHandler for GatewayServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.clone();
         let started = std::time::Instant::now();
-        let request = with_client_meta(request, &context, |p| &mut p.meta);
+        let request = with_client_meta(request, &context);
         let outcome = self.gateway.call_tool(request, &origin_of(&context)).await;
         match &outcome {
             Ok(_) => tracing::debug!(tool = %name, elapsed = ?started.elapsed(), "call done"),
