@@ -26,6 +26,10 @@ pub enum GatewayError {
     /// Client: a pagination cursor we did not hand out.
     #[error("invalid cursor: {cursor:?}")]
     InvalidCursor { cursor: String },
+    /// Client: a `requestState` this gateway did not issue for this request, or one already
+    /// used or expired.
+    #[error("requestState refused: {reason}")]
+    InvalidRequestState { reason: String },
     /// Upstream: not connected (failed to start, exited, still starting past the deadline).
     #[error("upstream '{upstream}' is unavailable: {reason}")]
     UpstreamUnavailable { upstream: String, reason: String },
@@ -47,7 +51,8 @@ impl GatewayError {
             Self::UnknownTool { .. }
             | Self::UnknownPrompt { .. }
             | Self::UnknownResource { .. }
-            | Self::InvalidCursor { .. } => None,
+            | Self::InvalidCursor { .. }
+            | Self::InvalidRequestState { .. } => None,
             Self::UpstreamUnavailable { upstream, .. }
             | Self::UpstreamTimeout { upstream, .. }
             | Self::UpstreamFailed { upstream, .. }
@@ -62,7 +67,8 @@ impl From<GatewayError> for ErrorData {
         match error {
             GatewayError::UnknownTool { .. }
             | GatewayError::UnknownPrompt { .. }
-            | GatewayError::InvalidCursor { .. } => ErrorData::invalid_params(message, None),
+            | GatewayError::InvalidCursor { .. }
+            | GatewayError::InvalidRequestState { .. } => ErrorData::invalid_params(message, None),
             // rmcp turns this into -32602 for 2026-07-28 clients, as that revision asks.
             GatewayError::UnknownResource { ref uri } => {
                 ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))

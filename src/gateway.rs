@@ -9,6 +9,8 @@
 //! Each upstream has its own start deadline, which bounds that wait.
 
 mod catalog;
+mod client_requests;
+mod conversation;
 mod forward;
 pub mod naming;
 mod notifier;
@@ -31,8 +33,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
+use conversation::Conversations;
 pub use forward::{Origin, ProgressTarget};
-use forward::{send, strip_hop_meta, unexpected};
+use forward::{send, send_bridged, strip_hop_meta, unexpected};
 pub use notifier::Changes;
 pub use server::GatewayServer;
 
@@ -59,6 +62,8 @@ pub struct Gateway {
     /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.
     resource_updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
     page_size: usize,
+    /// 2026-07-28 clients' calls parked on a session-era upstream's question.
+    conversations: Conversations,
 }
 
 /// Resource updates buffered between the upstreams and the notifier.
@@ -101,6 +106,7 @@ impl Gateway {
                 subscriptions: Arc::default(),
                 resource_updates: Mutex::new(Some(resource_updates)),
                 page_size: config.catalog.page_size,
+                conversations: Conversations::new(),
             }
         })
     }
@@ -333,10 +339,12 @@ impl Gateway {
             (route.upstream.clone(), route.original.clone())
         };
         let peer = upstream.ready_peer()?;
+        let binding = format!("tools/call\n{}", params.name);
         params.name = original.into();
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        match send(&upstream, &peer, request, origin).await? {
+        let conversations = &self.conversations;
+        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
             ServerResult::CallToolResult(mut result) => {
                 // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
                 // again for session-era clients.
@@ -369,10 +377,12 @@ impl Gateway {
                 (route.upstream.clone(), route.original.clone())
             };
         let peer = upstream.ready_peer()?;
+        let binding = format!("prompts/get\n{}", params.name);
         params.name = original;
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-        match send(&upstream, &peer, request, origin).await? {
+        let conversations = &self.conversations;
+        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
             ServerResult::GetPromptResult(mut result) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(GetPromptResponse::Complete(result))
@@ -393,9 +403,11 @@ impl Gateway {
         self.wait_started().await;
         let upstream = self.resource_owner(&params.uri)?;
         let peer = upstream.ready_peer()?;
+        let binding = format!("resources/read\n{}", params.uri);
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
-        match send(&upstream, &peer, request, origin).await? {
+        let conversations = &self.conversations;
+        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
             ServerResult::ReadResourceResult(mut result) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 Ok(ReadResourceResponse::Complete(result))

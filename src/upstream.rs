@@ -8,6 +8,7 @@
 //! uses to rebuild its catalog. A failure of one upstream is recorded in its own state and never
 //! touches another's.
 
+mod callers;
 mod client;
 mod http;
 mod offer;
@@ -36,6 +37,7 @@ use crate::{
     config::{Config, UpstreamConfig},
     error::GatewayError,
 };
+pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use offer::{Offer, handshake, lifecycle, next_list_change};
 use process::{ChildGroup, CommandSpec};
@@ -143,6 +145,7 @@ pub struct Upstream {
     settings: UpstreamSettings,
     state: ArcSwap<UpstreamState>,
     progress: Arc<ProgressRoutes>,
+    callers: Arc<Callers>,
     events: UpstreamEvents,
 }
 
@@ -183,6 +186,7 @@ impl Upstream {
             settings,
             state: ArcSwap::from_pointee(UpstreamState::new(phase)),
             progress: Arc::default(),
+            callers: Arc::default(),
             events,
         }
     }
@@ -207,6 +211,11 @@ impl Upstream {
     /// Where progress notifications of requests in flight on this upstream go.
     pub fn progress(&self) -> &Arc<ProgressRoutes> {
         &self.progress
+    }
+
+    /// Who answers the upstream's requests caused by our requests in flight.
+    pub fn callers(&self) -> &Arc<Callers> {
+        &self.callers
     }
 
     /// The current snapshot.
@@ -248,6 +257,7 @@ impl Upstream {
         let handler = UpstreamClient {
             lists_changed: lists_changed.clone(),
             resource_updates: self.events.resource_updates.clone(),
+            callers: self.callers.clone(),
         };
         let deadline = self.settings.startup_timeout;
         let (mut child, handshake) = match self.open(handler) {
@@ -304,8 +314,12 @@ impl Upstream {
     > {
         let lifecycle = lifecycle(self.config.protocol);
         if let Some(url) = &self.config.url {
-            let transport =
-                http::open(url, &self.config.headers, self.settings.max_response_bytes)?;
+            let transport = http::open(
+                url,
+                &self.config.headers,
+                self.settings.max_response_bytes,
+                self.callers.clone(),
+            )?;
             let transport = ProgressTap::new(transport, self.progress.clone());
             return Ok((None, Box::pin(handshake(handler, transport, lifecycle))));
         }

@@ -4,20 +4,27 @@
 //! client's cancellation (either one sends `notifications/cancelled` upstream with the id we
 //! used there), and routes the upstream's progress notifications back to this client only.
 
-use std::pin::pin;
+use std::{pin::pin, sync::Arc};
 
 use rmcp::{
     Peer, RoleClient, RoleServer, ServiceError,
     model::{
-        CancelledNotificationParam, ClientRequest, ProgressNotificationParam, ProgressToken,
-        RequestId, RequestMetaObject, ServerResult,
+        CancelledNotificationParam, ClientCapabilities, ClientRequest, ProgressNotificationParam,
+        ProgressToken, RequestId, RequestMetaObject, ServerResult,
     },
     service::PeerRequestOptions,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{error::GatewayError, upstream::Upstream};
+use super::{
+    client_requests::{Retry, answer_input_requests, set_retry, take_retry},
+    conversation::Conversations,
+};
+use crate::{
+    error::GatewayError,
+    upstream::{Caller, Upstream},
+};
 
 /// The client a request's progress goes to, and the token it chose.
 #[derive(Clone)]
@@ -26,12 +33,17 @@ pub struct ProgressTarget {
     pub token: ProgressToken,
 }
 
-/// Who asked: what cancels the request, and where its progress goes (if the client asked
-/// for progress).
+/// Who asked: what cancels the request, where its progress goes (if the client asked for
+/// progress), and who answers the requests it causes upstream.
 #[derive(Clone, Default)]
 pub struct Origin {
     pub cancel: CancellationToken,
     pub progress: Option<ProgressTarget>,
+    /// Answers the upstream's requests (sampling, elicitation, roots) this request causes.
+    pub caller: Option<Arc<dyn Caller>>,
+    /// A 2026-07-28 client's capabilities, which come with each of its requests; `None` for a
+    /// session-era client.
+    pub stateless: Option<Arc<ClientCapabilities>>,
 }
 
 /// The progress token and the per-request lifecycle keys (protocol version, client info and
@@ -64,6 +76,10 @@ pub async fn send(
         .await
         .map_err(failed)?;
     let id = handle.id.clone();
+    let _caller = origin
+        .caller
+        .as_ref()
+        .map(|caller| upstream.callers().register(id.clone(), caller.clone()));
     let (_route, mut progress) = match &origin.progress {
         Some(target) => {
             let (guard, queue) = upstream.progress().register(handle.progress_token.clone());
@@ -109,6 +125,63 @@ pub async fn send(
         }),
         Ok(Err(error)) => Err(failed(error)),
         Ok(Ok(result)) => Ok(result),
+    }
+}
+
+/// How many `input_required` rounds the gateway answers for a session-era client before it
+/// gives up on an upstream that keeps asking.
+const MAX_INPUT_ROUNDS: usize = 10;
+
+/// Sends a request that the upstream may answer with `input_required` (tools/call,
+/// prompts/get, resources/read), bridging the eras of client and upstream:
+/// - a 2026-07-28 client of a session-era upstream: the upstream's mid-call requests become
+///   `input_required` results (see [`Conversations`]);
+/// - a session-era client of a 2026-07-28 upstream: the gateway puts the upstream's input
+///   requests to the client on its session and retries with the answers;
+/// - same era on both sides: passed through as is.
+pub async fn send_bridged(
+    upstream: &Arc<Upstream>,
+    peer: &Peer<RoleClient>,
+    mut request: ClientRequest,
+    origin: &Origin,
+    conversations: &Conversations,
+    binding: &str,
+) -> Result<ServerResult, GatewayError> {
+    let stateless_upstream = peer
+        .peer_info()
+        .is_some_and(|info| !info.protocol_version.has_initialize());
+    match (&origin.stateless, &origin.caller, stateless_upstream) {
+        (Some(_), _, false) => {
+            let retry = take_retry(&mut request);
+            conversations
+                .forward(upstream, peer, request, retry, origin, binding)
+                .await
+        }
+        (None, Some(caller), true) => {
+            for _ in 0..MAX_INPUT_ROUNDS {
+                let result = send(upstream, peer, request.clone(), origin).await?;
+                let ServerResult::InputRequiredResult(input) = result else {
+                    return Ok(result);
+                };
+                let requests = input.input_requests.unwrap_or_default();
+                let answers = answer_input_requests(caller.as_ref(), requests, &origin.cancel)
+                    .await
+                    .map_err(|error| GatewayError::UpstreamError {
+                        upstream: upstream.name().to_owned(),
+                        error,
+                    })?;
+                let retry = Retry {
+                    input_responses: Some(answers),
+                    request_state: input.request_state,
+                };
+                set_retry(&mut request, retry);
+            }
+            Err(GatewayError::UpstreamFailed {
+                upstream: upstream.name().to_owned(),
+                reason: format!("it asked for input more than {MAX_INPUT_ROUNDS} times"),
+            })
+        }
+        _ => send(upstream, peer, request, origin).await,
     }
 }
 

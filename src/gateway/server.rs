@@ -23,22 +23,9 @@ use rmcp::{
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
 
-use super::{Gateway, Origin, ProgressTarget, notifier::ChangeWatcher};
-
-/// Who is asking, from rmcp's request context: its cancellation, and its progress token if it
-/// asked for progress.
-fn origin_of(context: &RequestContext<RoleServer>) -> Origin {
-    Origin {
-        cancel: context.ct.clone(),
-        progress: context
-            .meta
-            .get_progress_token()
-            .map(|token| ProgressTarget {
-                client: context.peer.clone(),
-                token,
-            }),
-    }
-}
+use super::{
+    Gateway, Origin, ProgressTarget, client_requests::SessionCaller, notifier::ChangeWatcher,
+};
 
 /// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
 /// the upstream (the gateway strips the keys that belong to this hop).
@@ -119,6 +106,44 @@ impl GatewayServer {
         Self {
             gateway,
             session: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl GatewayServer {
+    /// Who is asking, from rmcp's request context: its cancellation, its progress token if it
+    /// asked for progress, and how the requests it causes upstream reach it.
+    fn origin(&self, context: &RequestContext<RoleServer>) -> Origin {
+        let cancel = context.ct.clone();
+        let progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| ProgressTarget {
+                client: context.peer.clone(),
+                token,
+            });
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|version| !version.has_initialize());
+        if stateless {
+            let capabilities = context.meta.client_capabilities().unwrap_or_default();
+            Origin {
+                cancel,
+                progress,
+                caller: None,
+                stateless: Some(Arc::new(capabilities)),
+            }
+        } else {
+            let caller = SessionCaller {
+                session: self.session,
+                client: context.peer.clone(),
+            };
+            Origin {
+                cancel,
+                progress,
+                caller: Some(Arc::new(caller)),
+                stateless: None,
+            }
         }
     }
 }
@@ -217,7 +242,7 @@ impl ServerHandler for GatewayServer {
         let request = with_client_meta(request, &context);
         Ok(self
             .gateway
-            .get_prompt(request, &origin_of(&context))
+            .get_prompt(request, &self.origin(&context))
             .await?)
     }
 
@@ -253,7 +278,7 @@ impl ServerHandler for GatewayServer {
         let request = with_client_meta(request, &context);
         Ok(self
             .gateway
-            .read_resource(request, &origin_of(&context))
+            .read_resource(request, &self.origin(&context))
             .await?)
     }
 
@@ -267,7 +292,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let client = context.peer.clone();
-        let origin = origin_of(&context);
+        let origin = self.origin(&context);
         Ok(self
             .gateway
             .subscribe(self.session, client, request, &origin)
@@ -285,7 +310,7 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), ErrorData> {
         Ok(self
             .gateway
-            .unsubscribe(self.session, request, &origin_of(&context))
+            .unsubscribe(self.session, request, &self.origin(&context))
             .await?)
     }
 
@@ -295,7 +320,10 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let request = with_client_meta(request, &context);
-        Ok(self.gateway.complete(request, &origin_of(&context)).await?)
+        Ok(self
+            .gateway
+            .complete(request, &self.origin(&context))
+            .await?)
     }
 
     fn on_custom_request(
@@ -314,7 +342,10 @@ impl ServerHandler for GatewayServer {
         let name = request.name.clone();
         let started = std::time::Instant::now();
         let request = with_client_meta(request, &context);
-        let outcome = self.gateway.call_tool(request, &origin_of(&context)).await;
+        let outcome = self
+            .gateway
+            .call_tool(request, &self.origin(&context))
+            .await;
         match &outcome {
             Ok(_) => tracing::debug!(tool = %name, elapsed = ?started.elapsed(), "call done"),
             Err(error) => {

@@ -1,14 +1,27 @@
 //! The gateway's client side of one upstream connection: what it tells the upstream about
-//! itself, and what it does with the upstream's notifications.
+//! itself, what it does with the upstream's notifications, and where the upstream's requests
+//! (sampling, elicitation, roots) go: to the client whose call caused them (see [`Callers`]).
+#![allow(
+    deprecated,
+    reason = "sampling and roots are deprecated by SEP-2577, but session-era servers use them"
+)]
 
 use std::sync::Arc;
 
 use rmcp::{
-    ClientHandler,
-    model::{ClientCapabilities, ClientConfig, Implementation, ResourceUpdatedNotificationParam},
-    service::{MaybeSendFuture, NotificationContext, RoleClient},
+    ClientHandler, ErrorData,
+    model::{
+        ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
+        CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
+        ElicitResult, ElicitationCapability, FormElicitationCapability, Implementation,
+        ListRootsRequest, ListRootsResult, ResourceUpdatedNotificationParam, RootsCapabilities,
+        SamplingCapability, ServerRequest, UrlElicitationCapability,
+    },
+    service::{MaybeSendFuture, NotificationContext, RequestContext, RoleClient},
 };
 use tokio::sync::{Notify, mpsc};
+
+use super::callers::Callers;
 
 /// Handles one upstream's notifications; `lists_changed` wakes the upstream's task to re-list.
 #[derive(Clone)]
@@ -16,14 +29,81 @@ pub struct UpstreamClient {
     pub lists_changed: Arc<Notify>,
     /// `notifications/resources/updated`, for the gateway to pass to the subscribers.
     pub resource_updates: mpsc::Sender<ResourceUpdatedNotificationParam>,
+    /// Who gets the upstream's requests.
+    pub callers: Arc<Callers>,
+}
+
+impl UpstreamClient {
+    /// Hands the upstream's request to its caller and returns the caller's answer.
+    async fn forward(
+        &self,
+        request: ServerRequest,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ClientResult, ErrorData> {
+        let caller = self.callers.caller_of(&context.id)?;
+        caller.answer(request, context.ct).await
+    }
+}
+
+/// The gateway's answer of the wrong kind for the request it forwarded.
+fn mismatched(result: &ClientResult) -> ErrorData {
+    ErrorData::internal_error(format!("the client answered with {result:?}"), None)
+}
+
+/// What the gateway can do for its upstreams: whatever its clients can. Whether the client of
+/// a given call can is checked when a request arrives.
+fn capabilities() -> ClientCapabilities {
+    let mut capabilities = ClientCapabilities::default();
+    capabilities.roots = Some(RootsCapabilities::default());
+    capabilities.sampling = Some(SamplingCapability::default());
+    let mut elicitation = ElicitationCapability::new();
+    elicitation.form = Some(FormElicitationCapability::default());
+    elicitation.url = Some(UrlElicitationCapability::default());
+    capabilities.elicitation = Some(elicitation);
+    capabilities
 }
 
 impl ClientHandler for UpstreamClient {
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
-            ClientCapabilities::default(),
+            capabilities(),
             Implementation::new("mcps", env!("CARGO_PKG_VERSION")),
         )
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self.forward(request, context).await? {
+            ClientResult::CreateMessageResult(result) => Ok(*result),
+            other => Err(mismatched(&other)),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self.forward(request, context).await? {
+            ClientResult::ElicitResult(result) => Ok(result),
+            other => Err(mismatched(&other)),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self.forward(request, context).await? {
+            ClientResult::ListRootsResult(result) => Ok(result),
+            other => Err(mismatched(&other)),
+        }
     }
 
     fn on_resource_updated(

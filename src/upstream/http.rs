@@ -1,15 +1,32 @@
 //! A streamable HTTP upstream (both protocol eras; rmcp's client negotiates).
+//!
+//! The transport runs over [`RelatingClient`], reqwest with one addition: it notes which of
+//! our requests each request from the upstream arrived under. A streamable HTTP server sends
+//! the requests a call causes (sampling, elicitation) on that call's own response stream, and
+//! that is what lets the gateway hand them to the right client on a shared connection.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
+use futures::{StreamExt, stream::BoxStream};
 use http::{HeaderName, HeaderValue};
 use indexmap::IndexMap;
-use rmcp::transport::{
-    StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+use rmcp::{
+    model::{ClientJsonRpcMessage, JsonRpcMessage, RequestId},
+    transport::{
+        StreamableHttpClientTransport,
+        streamable_http_client::{
+            SseError, StreamableHttpClient, StreamableHttpClientTransportConfig,
+            StreamableHttpError, StreamableHttpPostResponse, StreamableHttpResponseLimits,
+        },
+    },
 };
+use serde::{Deserialize, de::IgnoredAny};
+use sse_stream::Sse;
 
-/// The rmcp transport over a reqwest client.
-pub type HttpTransport = StreamableHttpClientTransport<reqwest::Client>;
+use super::callers::Callers;
+
+/// The rmcp transport over our client.
+pub type HttpTransport = StreamableHttpClientTransport<RelatingClient>;
 
 /// Builds the transport. `headers` were validated with the config; failures here name the
 /// header but never its value (it is usually a secret).
@@ -17,6 +34,7 @@ pub fn open(
     url: &str,
     headers: &IndexMap<String, String>,
     max_response_bytes: usize,
+    callers: Arc<Callers>,
 ) -> Result<HttpTransport, String> {
     let mut custom = HashMap::with_capacity(headers.len());
     for (name, value) in headers {
@@ -30,7 +48,7 @@ pub fn open(
     // reqwest is built without a TLS provider of its own; ring is ours. Installing is
     // idempotent: a second call finds one in place and changes nothing.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
         .tcp_nodelay(true)
         // A redirect could move a request somewhere the operator never configured.
@@ -42,7 +60,153 @@ pub fn open(
         .max_json_response_size(max_response_bytes)
         .max_sse_event_size(max_response_bytes)
         .reinit_on_expired_session(true);
+    let client = RelatingClient { http, callers };
     Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// reqwest, noting which of our requests each upstream request came under.
+#[derive(Clone)]
+pub struct RelatingClient {
+    http: reqwest::Client,
+    callers: Arc<Callers>,
+}
+
+/// Just enough of a JSON-RPC message to tell a request and read its id.
+#[derive(Deserialize)]
+struct RequestPeek {
+    id: Option<RequestId>,
+    method: Option<IgnoredAny>,
+}
+
+/// Wraps the response stream of our request `ours`: each request in it is related to `ours`.
+fn relate_requests(
+    stream: BoxStream<'static, Result<Sse, SseError>>,
+    ours: RequestId,
+    callers: Arc<Callers>,
+) -> BoxStream<'static, Result<Sse, SseError>> {
+    stream
+        .inspect(move |event| {
+            let Ok(Sse {
+                data: Some(data), ..
+            }) = event
+            else {
+                return;
+            };
+            // Most events are our response or progress: skip them without parsing.
+            if !data.contains("\"method\"") || !data.contains("\"id\"") {
+                return;
+            }
+            if let Ok(RequestPeek {
+                id: Some(theirs),
+                method: Some(_),
+            }) = serde_json::from_str(data)
+            {
+                callers.relate(theirs, ours.clone());
+            }
+        })
+        .boxed()
+}
+
+impl StreamableHttpClient for RelatingClient {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        self.post_message_with_response_limits(
+            uri,
+            message,
+            session_id,
+            auth_header,
+            custom_headers,
+            StreamableHttpResponseLimits::default(),
+        )
+        .await
+    }
+
+    async fn post_message_with_response_limits(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        limits: StreamableHttpResponseLimits,
+    ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
+        let ours = match &message {
+            JsonRpcMessage::Request(request) => Some(request.id.clone()),
+            _ => None,
+        };
+        let response = self
+            .http
+            .post_message_with_response_limits(
+                uri,
+                message,
+                session_id,
+                auth_header,
+                custom_headers,
+                limits,
+            )
+            .await?;
+        Ok(match (response, ours) {
+            (StreamableHttpPostResponse::Sse(stream, session), Some(ours)) => {
+                let stream = relate_requests(stream, ours, self.callers.clone());
+                StreamableHttpPostResponse::Sse(stream, session)
+            }
+            (response, _) => response,
+        })
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), StreamableHttpError<Self::Error>> {
+        self.http
+            .delete_session(uri, session_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        self.http
+            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
+        self.http
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -52,7 +216,8 @@ mod tests {
     #[tokio::test]
     async fn https_upstream_client_builds_with_our_tls_provider() {
         let headers = IndexMap::from([("Authorization".to_owned(), "Bearer t".to_owned())]);
-        assert!(open("https://127.0.0.1:1/mcp", &headers, 1024).is_ok());
-        assert!(open("http://127.0.0.1:1/mcp", &IndexMap::new(), 1024).is_ok());
+        let callers = Arc::new(Callers::default());
+        assert!(open("https://127.0.0.1:1/mcp", &headers, 1024, callers.clone()).is_ok());
+        assert!(open("http://127.0.0.1:1/mcp", &IndexMap::new(), 1024, callers).is_ok());
     }
 }

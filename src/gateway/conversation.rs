@@ -1,0 +1,335 @@
+//! A 2026-07-28 client calling a session-era upstream that asks for input mid-call.
+//!
+//! The upstream sends a real request (elicitation, sampling, roots) and waits for the answer
+//! while its call stays open. A 2026-07-28 client cannot receive requests: it expects the call
+//! to end with an `input_required` result and to be retried with the answers. So the gateway
+//! runs the upstream call on a task of its own, and when the upstream asks, answers the
+//! client's call with `input_required` and parks the upstream call. The `requestState` it
+//! gives the client names the parked call and is signed (HMAC-SHA256 with a secret made at
+//! start-up, bound to the method and the name called), so a forged or altered state, or one
+//! replayed against another tool, is refused. The client's retry resumes the parked call: the
+//! answers go to the upstream's waiting requests, and the gateway waits again for the call's
+//! result or its next question. Each state resumes once; a parked call nobody resumes within
+//! the upstream's call deadline is cancelled upstream.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use futures::future::BoxFuture;
+use rmcp::{
+    ErrorData, Peer, RoleClient,
+    model::{
+        ClientCapabilities, ClientRequest, ClientResult, ErrorCode, InputRequests,
+        InputRequiredResult, InputResponses, RequestStateCodec, SealOptions, ServerRequest,
+        ServerResult,
+    },
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::{
+    client_requests::{check_capability, into_input_request},
+    forward::{Origin, send},
+};
+use crate::{
+    error::GatewayError,
+    upstream::{Caller, Upstream},
+};
+
+/// What the upstream call's task reports.
+enum Event {
+    /// The upstream asks the client something; `reply` takes the answer.
+    Input(Pending),
+    /// The call ended.
+    Done(Result<ServerResult, GatewayError>),
+}
+
+struct Pending {
+    request: ServerRequest,
+    reply: oneshot::Sender<Result<ClientResult, ErrorData>>,
+}
+
+/// An upstream call in progress on its own task.
+struct Call {
+    events: mpsc::Receiver<Event>,
+    /// Cancels the upstream call when the conversation is dropped unfinished.
+    _cancel: DropGuard,
+}
+
+/// A call waiting for the client's answers.
+struct Parked {
+    call: Call,
+    questions: Vec<(String, Pending)>,
+    expires: Instant,
+}
+
+/// The parked calls, and the key that signs their states.
+pub struct Conversations {
+    codec: RequestStateCodec,
+    parked: Mutex<HashMap<u64, Parked>>,
+    next: AtomicU64,
+}
+
+impl Conversations {
+    pub fn new() -> Self {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).expect("the operating system's random source");
+        Self {
+            codec: RequestStateCodec::try_new(secret.to_vec())
+                .expect("a 32-byte key is long enough"),
+            parked: Mutex::default(),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// Starts `request` on `upstream` for a 2026-07-28 client, or resumes the parked call its
+    /// `requestState` names. `binding` names what is called (method and name), so a state
+    /// cannot be replayed against something else.
+    pub async fn forward(
+        &self,
+        upstream: &Arc<Upstream>,
+        peer: &Peer<RoleClient>,
+        request: ClientRequest,
+        retry: super::client_requests::Retry,
+        origin: &Origin,
+        binding: &str,
+    ) -> Result<ServerResult, GatewayError> {
+        let capabilities = origin.stateless.clone().unwrap_or_default();
+        let call = match retry.request_state {
+            Some(state) => {
+                self.resume(&state, retry.input_responses.unwrap_or_default(), binding)?
+            }
+            None => self.start(upstream, peer, request, origin, capabilities),
+        };
+        self.drive(call, upstream, origin, binding).await
+    }
+
+    fn start(
+        &self,
+        upstream: &Arc<Upstream>,
+        peer: &Peer<RoleClient>,
+        request: ClientRequest,
+        origin: &Origin,
+        capabilities: Arc<ClientCapabilities>,
+    ) -> Call {
+        let (events, receiver) = mpsc::channel(8);
+        let cancel = CancellationToken::new();
+        let caller = ConversationCaller {
+            // Conversation keys live above session numbers so the two never meet.
+            key: self.next.fetch_add(1, Ordering::Relaxed) | 1 << 63,
+            events: events.clone(),
+            capabilities,
+        };
+        let call_origin = Origin {
+            cancel: cancel.clone(),
+            progress: origin.progress.clone(),
+            caller: Some(Arc::new(caller)),
+            stateless: None,
+        };
+        let upstream = upstream.clone();
+        let peer = peer.clone();
+        tokio::spawn(async move {
+            let outcome = send(&upstream, &peer, request, &call_origin).await;
+            let _ = events.send(Event::Done(outcome)).await;
+        });
+        Call {
+            events: receiver,
+            _cancel: cancel.drop_guard(),
+        }
+    }
+
+    /// Opens the state, takes the parked call it names and hands it the client's answers.
+    fn resume(
+        &self,
+        state: &str,
+        mut answers: InputResponses,
+        binding: &str,
+    ) -> Result<Call, GatewayError> {
+        let refused = |reason: &str| GatewayError::InvalidRequestState {
+            reason: reason.to_owned(),
+        };
+        let opened = self
+            .codec
+            .open_with(state, binding.as_bytes())
+            .map_err(|_| refused("it was not issued by this gateway for this request"))?;
+        let key = <[u8; 8]>::try_from(opened.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| refused("it is malformed"))?;
+        let parked = self
+            .lock()
+            .remove(&key)
+            .filter(|parked| parked.expires > Instant::now())
+            .ok_or_else(|| refused("it was already used or has expired"))?;
+        for (name, question) in parked.questions {
+            let answer = match answers.remove(&name) {
+                Some(answer) => decode_answer(&question.request, answer),
+                None => Err(ErrorData::invalid_params(
+                    format!("the client sent no answer for input request {name:?}"),
+                    None,
+                )),
+            };
+            let _ = question.reply.send(answer);
+        }
+        Ok(parked.call)
+    }
+
+    /// Waits for the call's result or its next questions, which park it again.
+    async fn drive(
+        &self,
+        mut call: Call,
+        upstream: &Upstream,
+        origin: &Origin,
+        binding: &str,
+    ) -> Result<ServerResult, GatewayError> {
+        let first = tokio::select! {
+            event = call.events.recv() => event,
+            () = origin.cancel.cancelled() => {
+                return Err(GatewayError::UpstreamFailed {
+                    upstream: upstream.name().to_owned(),
+                    reason: "the client cancelled the request".into(),
+                });
+            }
+        };
+        let mut questions = match first {
+            Some(Event::Done(outcome)) => return outcome,
+            Some(Event::Input(question)) => vec![question],
+            None => {
+                return Err(GatewayError::UpstreamFailed {
+                    upstream: upstream.name().to_owned(),
+                    reason: "the call ended without an answer".into(),
+                });
+            }
+        };
+        // Questions the upstream asked together go to the client together.
+        while let Ok(event) = call.events.try_recv() {
+            match event {
+                Event::Input(question) => questions.push(question),
+                Event::Done(outcome) => return outcome,
+            }
+        }
+        let mut requests = InputRequests::new();
+        let questions: Vec<(String, Pending)> = questions
+            .into_iter()
+            .enumerate()
+            .map(|(n, question)| (format!("input-{n}"), question))
+            .collect();
+        for (name, question) in &questions {
+            if let Some(request) = into_input_request(question.request.clone()) {
+                requests.insert(name.clone(), request);
+            }
+        }
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        let state = self.codec.seal_with(
+            &key.to_be_bytes(),
+            &SealOptions::new()
+                .associated_data(binding.as_bytes())
+                .ttl(upstream.call_timeout()),
+        );
+        let parked = Parked {
+            call,
+            questions,
+            expires: Instant::now() + upstream.call_timeout(),
+        };
+        {
+            let mut book = self.lock();
+            let now = Instant::now();
+            book.retain(|_, parked| parked.expires > now);
+            book.insert(key, parked);
+        }
+        let mut result = InputRequiredResult::from_request_state(state);
+        result.input_requests = Some(requests);
+        Ok(ServerResult::InputRequiredResult(result))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The client's answer, typed as the result of the request it answers.
+#[allow(
+    deprecated,
+    reason = "sampling and roots are deprecated by SEP-2577, but session-era servers use them"
+)]
+fn decode_answer(
+    request: &ServerRequest,
+    answer: serde_json::Value,
+) -> Result<ClientResult, ErrorData> {
+    let invalid = |error: serde_json::Error| {
+        ErrorData::invalid_params(
+            format!("the client's answer does not fit the request: {error}"),
+            None,
+        )
+    };
+    Ok(match request {
+        ServerRequest::CreateMessageRequest(_) => ClientResult::CreateMessageResult(Box::new(
+            serde_json::from_value(answer).map_err(invalid)?,
+        )),
+        ServerRequest::ElicitRequest(_) => {
+            ClientResult::ElicitResult(serde_json::from_value(answer).map_err(invalid)?)
+        }
+        ServerRequest::ListRootsRequest(_) => {
+            ClientResult::ListRootsResult(serde_json::from_value(answer).map_err(invalid)?)
+        }
+        _ => {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                "not a client request",
+                None,
+            ));
+        }
+    })
+}
+
+/// The client side of a conversation, as the upstream's callers see it.
+struct ConversationCaller {
+    key: u64,
+    events: mpsc::Sender<Event>,
+    capabilities: Arc<ClientCapabilities>,
+}
+
+impl Caller for ConversationCaller {
+    fn key(&self) -> u64 {
+        self.key
+    }
+
+    fn answer(
+        &self,
+        request: ServerRequest,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        let events = self.events.clone();
+        let checked = check_capability(&self.capabilities, &request).and_then(|()| {
+            into_input_request(request.clone())
+                .map(|_| ())
+                .ok_or_else(|| {
+                    ErrorData::new(
+                        ErrorCode::METHOD_NOT_FOUND,
+                        "a 2026-07-28 client cannot be sent this request",
+                        None,
+                    )
+                })
+        });
+        Box::pin(async move {
+            checked?;
+            let (reply, answer) = oneshot::channel();
+            let gone = || ErrorData::internal_error("the client's call has ended", None);
+            events
+                .send(Event::Input(Pending { request, reply }))
+                .await
+                .map_err(|_| gone())?;
+            tokio::select! {
+                answer = answer => answer.map_err(|_| gone())?,
+                () = cancel.cancelled() => Err(ErrorData::internal_error("the upstream withdrew its request", None)),
+            }
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! Which client a request from an upstream (sampling, elicitation, roots) belongs to.
+//!
+//! An upstream connection is shared by every client of the gateway, but a server→client
+//! request must reach the client whose call caused it, never another. While a request of ours
+//! is in flight, its caller is registered here under the id we sent it with. A request from
+//! the upstream is then matched to a caller:
+//! 1. by the response stream it came on: a streamable HTTP upstream sends the requests a call
+//!    causes on that call's own response stream (see [`super::http`]), which names the call;
+//! 2. otherwise, when every call in flight on the connection comes from one client, by that
+//!    client. When calls of several clients are in flight on a connection that cannot tell
+//!    them apart (stdio), the request is refused rather than guessed.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use futures::future::BoxFuture;
+use rmcp::{
+    ErrorData,
+    model::{ClientResult, ErrorCode, RequestId, ServerRequest},
+};
+use tokio_util::sync::CancellationToken;
+
+/// A client that can answer an upstream's request.
+pub trait Caller: Send + Sync {
+    /// Tells callers apart: the same for every call of one client (one session).
+    fn key(&self) -> u64;
+
+    /// Puts `request` to the client and returns its answer. `cancel` fires when the upstream
+    /// withdraws the request.
+    fn answer(
+        &self,
+        request: ServerRequest,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>>;
+}
+
+/// The callers of one upstream connection's requests in flight.
+#[derive(Default)]
+pub struct Callers {
+    inner: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Our requests in flight, by the id we sent them under.
+    in_flight: HashMap<RequestId, Arc<dyn Caller>>,
+    /// The upstream's requests that arrived on the response stream of one of ours: their id
+    /// → ours.
+    related: HashMap<RequestId, RequestId>,
+}
+
+impl Callers {
+    /// Registers `caller` for our request `ours` until the guard is dropped.
+    pub fn register(self: &Arc<Self>, ours: RequestId, caller: Arc<dyn Caller>) -> CallerGuard {
+        self.lock().in_flight.insert(ours.clone(), caller);
+        CallerGuard {
+            callers: self.clone(),
+            ours,
+        }
+    }
+
+    /// Records that the upstream's request `theirs` came on the response stream of `ours`.
+    pub fn relate(&self, theirs: RequestId, ours: RequestId) {
+        let mut registry = self.lock();
+        // Only while ours is in flight: otherwise nothing would ever take the entry out.
+        if registry.in_flight.contains_key(&ours) {
+            registry.related.insert(theirs, ours);
+        }
+    }
+
+    /// The client the upstream's request `theirs` belongs to.
+    pub fn caller_of(&self, theirs: &RequestId) -> Result<Arc<dyn Caller>, ErrorData> {
+        let mut registry = self.lock();
+        if let Some(ours) = registry.related.remove(theirs)
+            && let Some(caller) = registry.in_flight.get(&ours)
+        {
+            return Ok(caller.clone());
+        }
+        let mut callers = registry.in_flight.values();
+        let Some(first) = callers.next() else {
+            return Err(unroutable(
+                "no client call is in progress on this upstream to send it to",
+            ));
+        };
+        if callers.any(|other| other.key() != first.key()) {
+            return Err(unroutable(
+                "calls of several clients are in progress on this shared upstream connection, \
+                 which cannot say which one the request belongs to; give the upstream \
+                 `isolation: per-session` or reach it over streamable HTTP",
+            ));
+        }
+        Ok(first.clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn unroutable(why: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::INTERNAL_ERROR,
+        format!("the gateway cannot route this request to a client: {why}"),
+        None,
+    )
+}
+
+/// Unregisters a caller when its request ends.
+pub struct CallerGuard {
+    callers: Arc<Callers>,
+    ours: RequestId,
+}
+
+impl Drop for CallerGuard {
+    fn drop(&mut self) {
+        let mut registry = self.callers.lock();
+        registry.in_flight.remove(&self.ours);
+        let ours = &self.ours;
+        if !registry.related.is_empty() {
+            registry.related.retain(|_, related| related != ours);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Client(u64);
+
+    impl Caller for Client {
+        fn key(&self) -> u64 {
+            self.0
+        }
+
+        fn answer(
+            &self,
+            _request: ServerRequest,
+            _cancel: CancellationToken,
+        ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+            Box::pin(std::future::ready(Ok(ClientResult::empty(()))))
+        }
+    }
+
+    fn id(n: i64) -> RequestId {
+        RequestId::Number(n)
+    }
+
+    #[test]
+    fn one_client_in_flight_is_the_caller_of_any_request() {
+        let callers = Arc::new(Callers::default());
+        let _a = callers.register(id(1), Arc::new(Client(7)));
+        let _b = callers.register(id(2), Arc::new(Client(7)));
+        assert_eq!(callers.caller_of(&id(100)).unwrap().key(), 7);
+    }
+
+    #[test]
+    fn several_clients_in_flight_need_the_stream_to_tell() {
+        let callers = Arc::new(Callers::default());
+        let _a = callers.register(id(1), Arc::new(Client(7)));
+        let _b = callers.register(id(2), Arc::new(Client(8)));
+        assert!(callers.caller_of(&id(100)).is_err());
+        callers.relate(id(100), id(2));
+        callers.relate(id(101), id(1));
+        assert_eq!(callers.caller_of(&id(100)).unwrap().key(), 8);
+        assert_eq!(callers.caller_of(&id(101)).unwrap().key(), 7);
+    }
+
+    #[test]
+    fn nothing_in_flight_routes_nowhere_and_guards_clean_up() {
+        let callers = Arc::new(Callers::default());
+        assert!(callers.caller_of(&id(100)).is_err());
+        let guard = callers.register(id(1), Arc::new(Client(7)));
+        callers.relate(id(100), id(1));
+        drop(guard);
+        callers.relate(id(101), id(1));
+        let registry = callers.lock();
+        assert!(registry.in_flight.is_empty() && registry.related.is_empty());
+    }
+}
