@@ -3,64 +3,23 @@
 
 mod common;
 
-use std::{
-    net::{TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+use std::net::TcpListener;
+
+use common::{
+    fixture_upstream_yaml, http::RawSession, process::ServeProcess, served::ServedUpstream,
 };
-
-use common::{everything_command, fixture_upstream_yaml, http::RawSession, process::ServeProcess};
 use serde_json::json;
-
-/// `server-everything streamableHttp` on a free port, killed on drop.
-struct EverythingOverHttp {
-    child: Child,
-    port: u16,
-}
-
-impl EverythingOverHttp {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("free port")
-            .port();
-        let (node, everything) = everything_command();
-        let child = Command::new(node)
-            .args([everything.as_str(), "streamableHttp"])
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start server-everything over HTTP");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "server-everything did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self { child, port }
-    }
-}
-
-impl Drop for EverythingOverHttp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn http_upstreams_of_both_eras_are_aggregated_and_routed() {
-    let everything = EverythingOverHttp::start();
+    let everything = ServedUpstream::everything("streamableHttp");
     let inner = ServeProcess::start(&format!(
         "upstreams:\n{}",
         fixture_upstream_yaml("fx", "inner", &["echo"], "")
     ));
     let outer = ServeProcess::start(&format!(
-        "upstreams:\n  everything:\n    url: \"http://127.0.0.1:{}/mcp\"\n  inner:\n    url: {:?}\n    headers: {{X-Test-Header: \"yes\"}}\n",
-        everything.port,
+        "upstreams:\n  everything:\n    url: {:?}\n  inner:\n    url: {:?}\n    headers: {{X-Test-Header: \"yes\"}}\n",
+        everything.url("/mcp"),
         inner.mcp_url()
     ));
 

@@ -2,7 +2,8 @@
 (elicitation, sampling, roots) through the gateway: every question must reach the client
 whose call asked it, so each client's answers come back in its own results only.
 
-    sdk_client_requests.py --mode legacy|2026-07-28 --url URL --prefix PREFIX [--tools ...]
+    sdk_client_requests.py --mode legacy|2026-07-28 --url URL --prefix PREFIX
+                           [--clients N] [--tools TOOL ...]
 """
 
 import argparse
@@ -65,10 +66,11 @@ async def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--prefix", default="")
     parser.add_argument("--tools", nargs="+", default=list(EXPECTED))
+    parser.add_argument("--clients", type=int, default=2)
     args = parser.parse_args()
     failures = []
     async with anyio.create_task_group() as group:
-        for label in ("alice", "bob"):
+        for label in ("alice", "bob", "carol", "dave")[: args.clients]:
             group.start_soon(run_client, args.url, args.mode, args.prefix, args.tools, label, failures)
     if failures:
         print("\n".join(failures))

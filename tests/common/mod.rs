@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod process;
+pub mod served;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,71 @@
+//! Upstream servers that tests start over HTTP on a free loopback port.
+
+use std::{
+    net::{TcpListener, TcpStream},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::{clients_dir, everything_command, python};
+
+/// A server process listening on `port`, killed on drop.
+pub struct ServedUpstream {
+    child: Child,
+    pub port: u16,
+}
+
+impl ServedUpstream {
+    /// Runs the command `build` makes for a free port and waits until it listens.
+    pub fn start(what: &str, build: impl FnOnce(u16) -> Command) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        let child = build(port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("start {what}: {error}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "{what} did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, port }
+    }
+
+    /// `server-everything` in `mode` (`streamableHttp`, `sse`).
+    pub fn everything(mode: &str) -> Self {
+        Self::start("server-everything", |port| {
+            let (node, everything) = everything_command();
+            let mut command = Command::new(node);
+            command
+                .args([everything.as_str(), mode])
+                .env("PORT", port.to_string());
+            command
+        })
+    }
+
+    /// A Python script of `tests/clients` that takes `--http PORT`.
+    pub fn python_script(script: &str) -> Self {
+        Self::start(script, |port| {
+            let mut command = Command::new(python());
+            command
+                .arg(clients_dir().join(script))
+                .args(["--http", &port.to_string()]);
+            command
+        })
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for ServedUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
