@@ -21,7 +21,7 @@ use std::{
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-pub use upstream::{ProtocolMode, TransportKind, UpstreamConfig};
+pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 
 /// Why a configuration could not be loaded. Every message names the file or key path at fault.
 #[derive(Debug, thiserror::Error)]

@@ -12,11 +12,12 @@ mod catalog;
 mod client_requests;
 mod conversation;
 mod forward;
+mod isolation;
 pub mod naming;
 mod notifier;
 mod server;
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arc_swap::ArcSwap;
 use rmcp::model::{
@@ -39,8 +40,11 @@ use forward::{send, send_bridged, strip_hop_meta, unexpected};
 pub use notifier::Changes;
 pub use server::GatewayServer;
 
+use isolation::SessionConnections;
+use rmcp::{Peer, RoleClient};
+
 use crate::{
-    config::Config,
+    config::{Config, Isolation},
     error::GatewayError,
     upstream::{Phase, Upstream, UpstreamEvents, UpstreamSettings},
 };
@@ -62,6 +66,8 @@ pub struct Gateway {
     /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.
     resource_updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
     page_size: usize,
+    /// Where sessions' own upstream connections run: set by [`Gateway::start`].
+    runtime: OnceLock<(TaskTracker, CancellationToken)>,
     /// 2026-07-28 clients' calls parked on a session-era upstream's question.
     conversations: Conversations,
 }
@@ -106,6 +112,7 @@ impl Gateway {
                 subscriptions: Arc::default(),
                 resource_updates: Mutex::new(Some(resource_updates)),
                 page_size: config.catalog.page_size,
+                runtime: OnceLock::new(),
                 conversations: Conversations::new(),
             }
         })
@@ -113,6 +120,7 @@ impl Gateway {
 
     /// Starts every upstream in parallel on `tracker`; they stop when `shutdown` is cancelled.
     pub fn start(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
+        let _ = self.runtime.set((tracker.clone(), shutdown.clone()));
         for upstream in &self.upstreams {
             tracker.spawn(upstream.clone().run(shutdown.clone()));
         }
@@ -134,6 +142,32 @@ impl Gateway {
             ));
         }
         self.rebuild_catalog();
+    }
+
+    /// A new session's scope for its own upstream connections, when some upstream is
+    /// `isolation: per-session` and the gateway is running.
+    pub fn session_connections(&self) -> Option<Arc<SessionConnections>> {
+        let isolated = self
+            .upstreams
+            .iter()
+            .any(|upstream| upstream.config().isolation == Isolation::PerSession);
+        let (tracker, shutdown) = self.runtime.get().filter(|_| isolated)?;
+        Some(Arc::new(SessionConnections::new(shutdown, tracker.clone())))
+    }
+
+    /// The connection a request of `origin` goes on: the shared one, or for an
+    /// `isolation: per-session` upstream, the session's own.
+    async fn connect(
+        &self,
+        upstream: &Arc<Upstream>,
+        origin: &Origin,
+    ) -> Result<(Arc<Upstream>, Peer<RoleClient>), GatewayError> {
+        if upstream.config().isolation == Isolation::PerSession
+            && let Some(own) = &origin.connections
+        {
+            return own.connection(upstream).await;
+        }
+        Ok((upstream.clone(), upstream.ready_peer()?))
     }
 
     /// Registers a session-era client to be told about catalog changes.
@@ -338,7 +372,7 @@ impl Gateway {
                 .ok_or_else(|| self.unrouted(&params.name))?;
             (route.upstream.clone(), route.original.clone())
         };
-        let peer = upstream.ready_peer()?;
+        let (upstream, peer) = self.connect(&upstream, origin).await?;
         let binding = format!("tools/call\n{}", params.name);
         params.name = original.into();
         strip_hop_meta(&mut params.meta);
@@ -376,7 +410,7 @@ impl Gateway {
                 })?;
                 (route.upstream.clone(), route.original.clone())
             };
-        let peer = upstream.ready_peer()?;
+        let (upstream, peer) = self.connect(&upstream, origin).await?;
         let binding = format!("prompts/get\n{}", params.name);
         params.name = original;
         strip_hop_meta(&mut params.meta);
@@ -402,7 +436,7 @@ impl Gateway {
     ) -> Result<ReadResourceResponse, GatewayError> {
         self.wait_started().await;
         let upstream = self.resource_owner(&params.uri)?;
-        let peer = upstream.ready_peer()?;
+        let (upstream, peer) = self.connect(&upstream, origin).await?;
         let binding = format!("resources/read\n{}", params.uri);
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
@@ -453,7 +487,7 @@ impl Gateway {
                 }
             }
         };
-        let peer = upstream.ready_peer()?;
+        let (upstream, peer) = self.connect(&upstream, origin).await?;
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
         match send(&upstream, &peer, request, origin).await? {

@@ -191,6 +191,22 @@ impl Upstream {
         }
     }
 
+    /// A new, unstarted upstream of the same entry that reports to `events`: the connection
+    /// of one session to an `isolation: per-session` upstream.
+    pub fn sibling(&self, events: UpstreamEvents) -> Self {
+        Self::new(
+            &self.name,
+            self.config.clone(),
+            self.settings.clone(),
+            events,
+        )
+    }
+
+    /// Where this upstream reports.
+    pub fn events(&self) -> &UpstreamEvents {
+        &self.events
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

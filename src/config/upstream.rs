@@ -35,6 +35,9 @@ pub struct UpstreamConfig {
     /// Which protocol era to open with.
     #[serde(default)]
     pub protocol: ProtocolMode,
+    /// Whether clients share one connection to this upstream or each session gets its own.
+    #[serde(default)]
+    pub isolation: Isolation,
     /// Overrides `timeouts.startup_secs` for this upstream (slow installers such as `npx`).
     pub startup_timeout_secs: Option<f64>,
     /// Overrides `timeouts.call_secs` for this upstream.
@@ -75,6 +78,20 @@ pub enum ProtocolMode {
     Legacy,
     /// Require the stateless 2026-07-28 revision.
     Modern,
+}
+
+/// Who shares a connection to an upstream.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// One connection for every client: cheapest, and right for stateless servers.
+    #[default]
+    Shared,
+    /// A connection (for stdio, a process) of its own for each session-era client session,
+    /// opened at its first call and closed with the session: for stateful servers (browser
+    /// automation, shells), and so a server's requests to the client always have one
+    /// client to go to. 2026-07-28 clients have no session and use the shared connection.
+    PerSession,
 }
 
 impl UpstreamConfig {

@@ -131,6 +131,7 @@ impl Conversations {
             progress: origin.progress.clone(),
             caller: Some(Arc::new(caller)),
             stateless: None,
+            connections: None,
         };
         let upstream = upstream.clone();
         let peer = peer.clone();

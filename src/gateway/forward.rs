@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     client_requests::{Retry, answer_input_requests, set_retry, take_retry},
     conversation::Conversations,
+    isolation::SessionConnections,
 };
 use crate::{
     error::GatewayError,
@@ -44,6 +45,8 @@ pub struct Origin {
     /// A 2026-07-28 client's capabilities, which come with each of its requests; `None` for a
     /// session-era client.
     pub stateless: Option<Arc<ClientCapabilities>>,
+    /// The session's own upstream connections (`isolation: per-session`).
+    pub connections: Option<Arc<SessionConnections>>,
 }
 
 /// The progress token and the per-request lifecycle keys (protocol version, client info and

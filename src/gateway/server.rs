@@ -24,7 +24,8 @@ use rmcp::{
 };
 
 use super::{
-    Gateway, Origin, ProgressTarget, client_requests::SessionCaller, notifier::ChangeWatcher,
+    Gateway, Origin, ProgressTarget, client_requests::SessionCaller, isolation::SessionConnections,
+    notifier::ChangeWatcher,
 };
 
 /// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
@@ -96,6 +97,8 @@ pub struct GatewayServer {
     gateway: Arc<Gateway>,
     /// Names this session in the gateway's subscription book-keeping.
     session: u64,
+    /// The session's own upstream connections, if any upstream is `isolation: per-session`.
+    connections: Option<Arc<SessionConnections>>,
 }
 
 /// Session numbers; only uniqueness matters.
@@ -104,6 +107,7 @@ static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 impl GatewayServer {
     pub fn new(gateway: Arc<Gateway>) -> Self {
         Self {
+            connections: gateway.session_connections(),
             gateway,
             session: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
         }
@@ -132,6 +136,7 @@ impl GatewayServer {
                 progress,
                 caller: None,
                 stateless: Some(Arc::new(capabilities)),
+                connections: None,
             }
         } else {
             let caller = SessionCaller {
@@ -143,6 +148,7 @@ impl GatewayServer {
                 progress,
                 caller: Some(Arc::new(caller)),
                 stateless: None,
+                connections: self.connections.clone(),
             }
         }
     }
