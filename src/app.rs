@@ -74,13 +74,14 @@ impl App {
         self.watch_signals()?;
         self.start_upstreams();
         tracing::info!(
-            "MCP endpoint: http://{bound}/mcp  health: http://{bound}/api/v1/system/health"
+            "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  health: http://{bound}/api/v1/system/health"
         );
         let front = Arc::new(HttpFront::new(
             self.gateway.clone(),
             &self.config,
             bound,
             &self.shutdown,
+            &self.tracker,
         ));
         http::serve(listener, front, self.shutdown.clone(), self.tracker.clone()).await;
         self.finish().await;

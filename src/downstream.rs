@@ -1,4 +1,6 @@
-//! The transports clients reach the gateway through: stdio and streamable HTTP (`/mcp`).
+//! The transports clients reach the gateway through: stdio, streamable HTTP (`/mcp`) and
+//! WebSocket (`/ws`).
 
 pub mod http;
 pub mod stdio;
+pub mod websocket;

@@ -1,8 +1,8 @@
 //! MCPS.ONE: one MCP endpoint in front of many MCP servers.
 //!
 //! Layers, with dependencies pointing one way:
-//! `main → app → {downstream, admin} → gateway → upstream`; `config`, `error`, `security` and
-//! `line_reader` are leaves anyone may use.
+//! `main → app → {downstream, admin} → gateway → upstream`; `config`, `error`, `security`,
+//! `jsonrpc`, `line_reader` and `websocket` are leaves anyone may use.
 
 pub mod admin;
 pub mod app;
@@ -10,6 +10,8 @@ pub mod config;
 pub mod downstream;
 pub mod error;
 pub mod gateway;
+pub mod jsonrpc;
 pub mod line_reader;
 pub mod security;
 pub mod upstream;
+pub mod websocket;

@@ -17,7 +17,10 @@ fn each_session_gets_its_own_stdio_process_and_its_own_questions() {
     let gateway = ServeProcess::start(&format!(
         "upstreams:\n  own:\n    command: {:?}\n    args: [{:?}]\n    protocol: legacy\n    isolation: per-session\n    env: {{MCPS_TEST_MARKER: {marker:?}}}\n",
         python(),
-        clients_dir().join("bridge_upstream.py").display().to_string(),
+        clients_dir()
+            .join("bridge_upstream.py")
+            .display()
+            .to_string(),
     ));
     assert_eq!(
         processes_with_marker(&marker).len(),

@@ -30,11 +30,12 @@ use rmcp::{
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use super::websocket::{Refusal, WebSocketSessions};
 use crate::{
     admin,
     config::Config,
-    downstream::stdio::error_reply,
     gateway::{Gateway, GatewayServer},
+    jsonrpc::error_reply,
     security::OriginPolicy,
 };
 
@@ -47,6 +48,7 @@ const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
 /// Routes and guards HTTP requests.
 pub struct HttpFront {
     mcp: StreamableHttpService<GatewayServer, LocalSessionManager>,
+    websocket: WebSocketSessions,
     policy: OriginPolicy,
     gateway: Arc<Gateway>,
     max_body_bytes: usize,
@@ -58,6 +60,7 @@ impl HttpFront {
         config: &Config,
         listen: SocketAddr,
         shutdown: &CancellationToken,
+        tracker: &TaskTracker,
     ) -> Self {
         let max_body_bytes = config.limits.max_body_bytes;
         let mcp_config = StreamableHttpServerConfig::default()
@@ -72,8 +75,15 @@ impl HttpFront {
             Arc::new(LocalSessionManager::default()),
             mcp_config,
         );
+        let websocket = WebSocketSessions {
+            gateway: gateway.clone(),
+            max_message_bytes: max_body_bytes,
+            shutdown: shutdown.clone(),
+            tracker: tracker.clone(),
+        };
         Self {
             mcp,
+            websocket,
             policy: OriginPolicy::new(
                 listen,
                 &config.server.allowed_hosts,
@@ -95,6 +105,12 @@ impl HttpFront {
         }
         match (request.method(), request.uri().path()) {
             (_, "/mcp" | "/mcp/") => self.mcp(request).await,
+            (&Method::GET, "/ws" | "/ws/mcp") => match self.websocket.upgrade(request) {
+                Ok(switching) => switching.map(|()| Full::new(Bytes::new()).boxed()),
+                Err(Refusal(status, message)) => {
+                    json_response(status, &api_error("websocket_upgrade", &message))
+                }
+            },
             (&Method::GET, "/api/v1/system/health") => {
                 json_response(StatusCode::OK, &admin::health(&self.gateway))
             }
@@ -155,7 +171,10 @@ impl HttpFront {
             // rmcp answers an unparsable body with 415 and plain text; a wrong Content-Type gets
             // the same status but a parsable body, and keeps rmcp's answer.
             if let Err(error) = serde_json::from_slice::<ClientJsonRpcMessage>(&body) {
-                return message_response(StatusCode::BAD_REQUEST, &error_reply(&body, &error));
+                return message_response(
+                    StatusCode::BAD_REQUEST,
+                    &error_reply::<_, _, _>(&body, &error),
+                );
             }
         }
         response

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rmcp::{
     ErrorData, RoleServer,
-    model::{ClientJsonRpcMessage, ErrorCode, RequestId, ServerJsonRpcMessage},
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
     service::{RxJsonRpcMessage, TxJsonRpcMessage},
     transport::Transport,
 };
@@ -21,7 +21,10 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::line_reader::{Line, LineReader};
+use crate::{
+    jsonrpc::error_reply,
+    line_reader::{Line, LineReader},
+};
 
 /// Messages parsed ahead of the service loop; small, since each may be large.
 const INCOMING_QUEUE: usize = 32;
@@ -100,31 +103,6 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
         };
         if write_message(&writer, &reply).await.is_err() {
             return;
-        }
-    }
-}
-
-/// `-32700` for text that is not JSON, `-32600` for JSON that is not a JSON-RPC message.
-pub fn error_reply(body: &[u8], error: &serde_json::Error) -> ServerJsonRpcMessage {
-    use serde_json::error::Category;
-    match error.classify() {
-        Category::Syntax | Category::Eof | Category::Io => ServerJsonRpcMessage::error(
-            ErrorData::new(
-                ErrorCode::PARSE_ERROR,
-                format!("Parse error: {error}"),
-                None,
-            ),
-            None,
-        ),
-        Category::Data => {
-            let id = serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|value| value.get("id").cloned())
-                .and_then(|id| serde_json::from_value::<RequestId>(id).ok());
-            ServerJsonRpcMessage::error(
-                ErrorData::invalid_request(format!("Invalid Request: {error}"), None),
-                id,
-            )
         }
     }
 }

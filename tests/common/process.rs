@@ -116,6 +116,11 @@ impl ServeProcess {
         format!("{}/mcp", self.base)
     }
 
+    /// The WebSocket endpoint at `path` (`/ws` or `/ws/mcp`).
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http://", "ws://", 1))
+    }
+
     /// Polls health until no upstream is starting.
     pub fn wait_settled(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
