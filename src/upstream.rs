@@ -14,7 +14,9 @@ mod http;
 mod offer;
 mod process;
 mod progress;
+mod sse;
 mod stdio;
+mod websocket;
 
 use std::{future::Future, path::PathBuf, pin::pin, sync::Arc, time::Duration};
 
@@ -34,7 +36,7 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::{Config, UpstreamConfig},
+    config::{Config, ProtocolMode, TransportKind, UpstreamConfig},
     error::GatewayError,
 };
 pub use callers::{Caller, CallerGuard, Callers};
@@ -157,6 +159,10 @@ impl std::fmt::Debug for Upstream {
             .finish()
     }
 }
+
+/// Connecting and the MCP handshake, still to be awaited under the start deadline.
+type Handshake =
+    std::pin::Pin<Box<dyn Future<Output = Result<(Connection, Offer), String>> + Send>>;
 
 /// A live connection and what must be cleaned up with it.
 pub(crate) type Connection = RunningService<RoleClient, UpstreamClient>;
@@ -317,27 +323,10 @@ impl Upstream {
     }
 
     /// Spawns or connects, returning the child (if any) and the handshake still to await.
-    #[allow(clippy::type_complexity)]
-    fn open(
-        &self,
-        handler: UpstreamClient,
-    ) -> Result<
-        (
-            Option<ChildProcess>,
-            std::pin::Pin<Box<dyn Future<Output = Result<(Connection, Offer), String>> + Send>>,
-        ),
-        String,
-    > {
+    fn open(&self, handler: UpstreamClient) -> Result<(Option<ChildProcess>, Handshake), String> {
         let lifecycle = lifecycle(self.config.protocol);
         if let Some(url) = &self.config.url {
-            let transport = http::open(
-                url,
-                &self.config.headers,
-                self.settings.max_response_bytes,
-                self.callers.clone(),
-            )?;
-            let transport = ProgressTap::new(transport, self.progress.clone());
-            return Ok((None, Box::pin(handshake(handler, transport, lifecycle))));
+            return Ok((None, self.connect(url.clone(), handler)?));
         }
         let Some(program) = &self.config.command else {
             return Err("neither `command` nor `url` is set".into());
@@ -371,6 +360,32 @@ impl Upstream {
             Some(child),
             Box::pin(handshake(handler, transport, lifecycle)),
         ))
+    }
+
+    /// The handshake over a remote transport, which connects first where it must.
+    fn connect(&self, url: String, handler: UpstreamClient) -> Result<Handshake, String> {
+        let headers = self.config.headers.clone();
+        let max_bytes = self.settings.max_response_bytes;
+        let progress = self.progress.clone();
+        let mode = lifecycle(self.config.protocol);
+        Ok(match self.config.transport_kind() {
+            TransportKind::Websocket => Box::pin(async move {
+                let transport = websocket::connect(&url, &headers, max_bytes).await?;
+                let transport = ProgressTap::new(transport, progress);
+                handshake(handler, transport, mode).await
+            }),
+            // The transport of the 2024-11-05 revision: only `initialize` can work over it.
+            TransportKind::Sse => Box::pin(async move {
+                let transport = sse::connect(&url, &headers, max_bytes).await?;
+                let transport = ProgressTap::new(transport, progress);
+                handshake(handler, transport, lifecycle(ProtocolMode::Legacy)).await
+            }),
+            TransportKind::StreamableHttp | TransportKind::Stdio => {
+                let transport = http::open(&url, &headers, max_bytes, self.callers.clone())?;
+                let transport = ProgressTap::new(transport, progress);
+                Box::pin(handshake(handler, transport, mode))
+            }
+        })
     }
 
     /// Serves a ready connection until it ends or shutdown; re-lists tools on `list_changed`.

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::{Config, ConfigError, TransportKind, UpstreamConfig};
+use super::{Config, ConfigError, ProtocolMode, TransportKind, UpstreamConfig};
 
 /// Headers the HTTP transport owns; an upstream entry may not set them.
 const RESERVED_HEADERS: &[&str] = &[
@@ -148,23 +148,21 @@ fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), ConfigErr
 
 fn remote_entry(key: &str, upstream: &UpstreamConfig, url: &str) -> Result<(), ConfigError> {
     let kind = upstream.transport_kind();
-    match kind {
-        TransportKind::StreamableHttp => {}
+    let schemes: &[&str] = match kind {
+        TransportKind::StreamableHttp | TransportKind::Sse => &["http", "https"],
+        TransportKind::Websocket => &["ws", "wss"],
         TransportKind::Stdio => {
             return Err(ConfigError::invalid(
                 format!("{key}.transport"),
                 "a `url` upstream cannot use stdio; remove `transport` or set streamable-http",
             ));
         }
-        TransportKind::Sse | TransportKind::Websocket => {
-            return Err(ConfigError::invalid(
-                format!("{key}.transport"),
-                format!(
-                    "the {} upstream transport is not available in this version; use streamable-http",
-                    kind.as_str()
-                ),
-            ));
-        }
+    };
+    if kind == TransportKind::Sse && upstream.protocol == ProtocolMode::Modern {
+        return Err(ConfigError::invalid(
+            format!("{key}.protocol"),
+            "the sse transport belongs to the 2024-11-05 revision: use `protocol: legacy` or `auto`",
+        ));
     }
     let parsed: http::Uri = url.parse().map_err(|error| {
         ConfigError::invalid(
@@ -172,10 +170,22 @@ fn remote_entry(key: &str, upstream: &UpstreamConfig, url: &str) -> Result<(), C
             format!("{url:?} is not a URL: {error}"),
         )
     })?;
-    if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+    if !parsed
+        .scheme_str()
+        .is_some_and(|scheme| schemes.contains(&scheme))
+        || parsed.host().is_none()
+    {
         return Err(ConfigError::invalid(
             format!("{key}.url"),
-            format!("{url:?} must be an http:// or https:// URL with a host"),
+            format!(
+                "{url:?} must be a {} URL with a host for the {} transport",
+                schemes
+                    .iter()
+                    .map(|scheme| format!("{scheme}://"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                kind.as_str()
+            ),
         ));
     }
     if !upstream.args.is_empty() || !upstream.env.is_empty() || upstream.cwd.is_some() {

@@ -1,0 +1,214 @@
+//! A legacy HTTP+SSE upstream (protocol 2024-11-05): a GET opens an event stream whose first
+//! event, `endpoint`, names the URL to POST messages to; every message from the server then
+//! arrives as a `message` event on that stream.
+//!
+//! The endpoint must be on the same origin as the configured URL: a server cannot make the
+//! gateway send its requests (and the configured headers) somewhere else. Events are capped
+//! at the response size limit before they are buffered whole.
+
+use std::{io, time::Duration};
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt, stream::BoxStream};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+use indexmap::IndexMap;
+use reqwest::Url;
+use rmcp::{
+    RoleClient,
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    service::{RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::Transport,
+};
+use sse_stream::{Sse, SseStream};
+
+/// An rmcp transport over one legacy SSE connection.
+pub struct SseTransport {
+    events: BoxStream<'static, Result<Sse, sse_stream::Error>>,
+    endpoint: Url,
+    http: reqwest::Client,
+    headers: HeaderMap,
+}
+
+/// Opens the event stream and waits for its `endpoint` event.
+pub async fn connect(
+    url: &str,
+    headers: &IndexMap<String, String>,
+    max_event_bytes: usize,
+) -> Result<SseTransport, String> {
+    let base = Url::parse(url).map_err(|error| format!("invalid URL: {error}"))?;
+    let headers = header_map(headers)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|error| format!("cannot build HTTP client: {error}"))?;
+    let response = http
+        .get(base.clone())
+        .headers(headers.clone())
+        .header(header::ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(|error| format!("cannot open the SSE stream: {error}"))?;
+    if !response.status().is_success() {
+        return Err(format!("the SSE stream answered {}", response.status()));
+    }
+    let bytes = capped(response.bytes_stream(), max_event_bytes);
+    let mut events = SseStream::from_bytes_stream(bytes).boxed();
+    let endpoint = loop {
+        match events.next().await {
+            Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
+                let data = event.data.unwrap_or_default();
+                let endpoint = base
+                    .join(data.trim())
+                    .map_err(|error| format!("invalid endpoint {data:?}: {error}"))?;
+                if endpoint.origin() != base.origin() {
+                    return Err(format!(
+                        "the server named an endpoint on another origin ({}); refused",
+                        endpoint.origin().ascii_serialization()
+                    ));
+                }
+                break endpoint;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(format!("bad SSE stream: {error}")),
+            None => return Err("the SSE stream closed before naming its endpoint".into()),
+        }
+    };
+    Ok(SseTransport {
+        events,
+        endpoint,
+        http,
+        headers,
+    })
+}
+
+fn header_map(headers: &IndexMap<String, String>) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        let mut value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+/// Fails the stream when more than `max` bytes arrive without an event boundary (a blank
+/// line), so no event is buffered beyond the limit.
+fn capped(
+    stream: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    max: usize,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let mut since_boundary = 0usize;
+    stream.map(move |chunk| {
+        let chunk = chunk.map_err(io::Error::other)?;
+        since_boundary = match last_boundary(&chunk) {
+            Some(end) => chunk.len() - end,
+            None => since_boundary + chunk.len(),
+        };
+        if since_boundary > max {
+            return Err(io::Error::other(format!(
+                "an SSE event exceeds {max} bytes"
+            )));
+        }
+        Ok(chunk)
+    })
+}
+
+/// The offset just past the last blank line in `chunk`. (A blank line split across two
+/// chunks is not seen; that only delays the reset of the count by one event.)
+fn last_boundary(chunk: &[u8]) -> Option<usize> {
+    let lf = chunk
+        .windows(2)
+        .rposition(|pair| pair == b"\n\n")
+        .map(|at| at + 2);
+    let crlf = chunk
+        .windows(4)
+        .rposition(|quad| quad == b"\r\n\r\n")
+        .map(|at| at + 4);
+    lf.max(crlf)
+}
+
+/// How long one POST of a message may take.
+const POST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Transport<RoleClient> for SseTransport {
+    type Error = io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let request = self
+            .http
+            .post(self.endpoint.clone())
+            .headers(self.headers.clone())
+            .header(header::CONTENT_TYPE, "application/json")
+            .timeout(POST_TIMEOUT);
+        async move {
+            let body = serde_json::to_vec::<ClientJsonRpcMessage>(&item)?;
+            let response = request.body(body).send().await.map_err(io::Error::other)?;
+            if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(io::Error::other(format!(
+                    "the upstream answered a message with {}",
+                    response.status()
+                )))
+            }
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            let event = match self.events.next().await? {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(%error, "SSE stream failed");
+                    return None;
+                }
+            };
+            if !matches!(event.event.as_deref(), None | Some("message")) {
+                continue;
+            }
+            let Some(data) = event.data else { continue };
+            match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+                Ok(message) => return Some(message),
+                Err(error) => {
+                    tracing::warn!(%error, "dropped an SSE event that is not a JSON-RPC message")
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        // Dropping the event stream closes the GET; the server ends the session with it.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_are_found_with_either_line_ending() {
+        assert_eq!(last_boundary(b"data: a\n\ndata: b"), Some(9));
+        assert_eq!(last_boundary(b"data: a\r\n\r\nda"), Some(11));
+        assert_eq!(last_boundary(b"data: a\n"), None);
+    }
+
+    #[tokio::test]
+    async fn an_event_over_the_cap_fails_the_stream() {
+        let chunks: Vec<reqwest::Result<Bytes>> = vec![
+            Ok(Bytes::from_static(b"data: 12345")),
+            Ok(Bytes::from_static(b"67890")),
+        ];
+        let mut capped = Box::pin(capped(futures::stream::iter(chunks), 12));
+        assert!(capped.next().await.unwrap().is_ok());
+        assert!(capped.next().await.unwrap().is_err());
+    }
+}

@@ -1,0 +1,52 @@
+//! A WebSocket upstream (`ws://`, `wss://`): one JSON-RPC message per text frame, subprotocol
+//! `mcp` (see [`crate::websocket`]).
+
+use http::{HeaderName, HeaderValue};
+use indexmap::IndexMap;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, connect_async_with_config, tungstenite::client::IntoClientRequest,
+};
+
+use crate::websocket::{SUBPROTOCOL, WebSocketTransport, config};
+
+pub type WsTransport = WebSocketTransport<rmcp::RoleClient, MaybeTlsStream<TcpStream>>;
+
+/// Opens the connection, offering the `mcp` subprotocol and sending `headers` with the
+/// upgrade. Errors name a header but never its value (it is usually a secret).
+pub async fn connect(
+    url: &str,
+    headers: &IndexMap<String, String>,
+    max_message_bytes: usize,
+) -> Result<WsTransport, String> {
+    // Our ring provider for wss://; idempotent.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut request = url
+        .into_client_request()
+        .map_err(|error| format!("invalid WebSocket URL: {error}"))?;
+    let sent = request.headers_mut();
+    sent.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid header name {name:?}"))?;
+        let mut value =
+            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+        value.set_sensitive(true);
+        sent.insert(name, value);
+    }
+    let (socket, response) =
+        connect_async_with_config(request, Some(config(max_message_bytes)), true)
+            .await
+            .map_err(|error| format!("WebSocket connection failed: {error}"))?;
+    if let Some(chosen) = response.headers().get("sec-websocket-protocol")
+        && chosen != SUBPROTOCOL
+    {
+        return Err(format!(
+            "the server chose the subprotocol {chosen:?}, not mcp"
+        ));
+    }
+    Ok(WebSocketTransport::client(socket))
+}
