@@ -13,11 +13,16 @@ mod client_requests;
 mod conversation;
 mod forward;
 mod isolation;
+mod logging;
 pub mod naming;
 mod notifier;
 mod server;
+mod subscribe;
 
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock, Weak},
+};
 
 use arc_swap::ArcSwap;
 use rmcp::model::{
@@ -25,12 +30,12 @@ use rmcp::model::{
     CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
     GetPromptResponse, Prompt, ReadResourceRequest, ReadResourceRequestParams,
     ReadResourceResponse, Reference, Resource, ResourceTemplate, ResourceUpdatedNotificationParam,
-    ResultType, ServerResult, SubscribeRequestParams, Tool, UnsubscribeRequestParams,
+    ResultType, ServerResult, Tool,
 };
-// Session-era clients subscribe per URI; the gateway passes that on to session-era upstreams.
-#[allow(deprecated)]
-use rmcp::model::{SubscribeRequest, UnsubscribeRequest};
-use tokio::sync::{mpsc, watch};
+use tokio::{
+    sync::{mpsc, watch},
+    task::AbortHandle,
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
@@ -68,6 +73,8 @@ pub struct Gateway {
     page_size: usize,
     /// Where sessions' own upstream connections run: set by [`Gateway::start`].
     runtime: OnceLock<(TaskTracker, CancellationToken)>,
+    /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
+    resource_listens: Mutex<HashMap<String, AbortHandle>>,
     /// 2026-07-28 clients' calls parked on a session-era upstream's question.
     conversations: Conversations,
 }
@@ -113,6 +120,7 @@ impl Gateway {
                 resource_updates: Mutex::new(Some(resource_updates)),
                 page_size: config.catalog.page_size,
                 runtime: OnceLock::new(),
+                resource_listens: Mutex::default(),
                 conversations: Conversations::new(),
             }
         })
@@ -270,59 +278,6 @@ impl Gateway {
             .load()
             .resources
             .page_templates(cursor, self.page_size)
-    }
-
-    /// `resources/subscribe` for one session. The owning upstream is subscribed once, when
-    /// the first session subscribes to the URI; its updates go to the subscribed sessions only.
-    #[allow(
-        deprecated,
-        reason = "resources/subscribe is the session-era way to subscribe"
-    )]
-    pub async fn subscribe(
-        &self,
-        session: u64,
-        client: rmcp::Peer<rmcp::RoleServer>,
-        params: SubscribeRequestParams,
-        origin: &Origin,
-    ) -> Result<(), GatewayError> {
-        self.wait_started().await;
-        let upstream = self.resource_owner(&params.uri)?;
-        let peer = upstream.ready_peer()?;
-        let uri = params.uri.clone();
-        if !self.subscriptions.add(&uri, session, client) {
-            return Ok(());
-        }
-        let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(params));
-        match send(&upstream, &peer, request, origin).await {
-            Ok(ServerResult::EmptyResult(_)) => Ok(()),
-            outcome => {
-                self.subscriptions.remove(&uri, session);
-                match outcome {
-                    Err(error) => Err(error),
-                    Ok(other) => Err(unexpected(&upstream, &other)),
-                }
-            }
-        }
-    }
-
-    /// `resources/unsubscribe` for one session; the upstream is unsubscribed with the last one.
-    #[allow(
-        deprecated,
-        reason = "resources/unsubscribe is the session-era way to unsubscribe"
-    )]
-    pub async fn unsubscribe(
-        &self,
-        session: u64,
-        params: UnsubscribeRequestParams,
-        origin: &Origin,
-    ) -> Result<(), GatewayError> {
-        if !self.subscriptions.remove(&params.uri, session) {
-            return Ok(());
-        }
-        let upstream = self.resource_owner(&params.uri)?;
-        let peer = upstream.ready_peer()?;
-        let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(params));
-        send(&upstream, &peer, request, origin).await.map(|_| ())
     }
 
     fn resource_owner(&self, uri: &str) -> Result<Arc<Upstream>, GatewayError> {

@@ -16,9 +16,19 @@ mod process;
 mod progress;
 mod sse;
 mod stdio;
+mod tap;
 mod websocket;
 
-use std::{future::Future, path::PathBuf, pin::pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    path::PathBuf,
+    pin::pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use rmcp::{
@@ -43,8 +53,8 @@ pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use offer::{Offer, handshake, lifecycle, next_list_change};
 use process::{ChildGroup, CommandSpec};
-use progress::ProgressTap;
 pub use progress::{ProgressRoutes, RouteGuard};
+use tap::NotificationTap;
 
 /// Where an upstream is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +158,9 @@ pub struct Upstream {
     state: ArcSwap<UpstreamState>,
     progress: Arc<ProgressRoutes>,
     callers: Arc<Callers>,
+    /// The most verbose log level a client asked this upstream for (a rank, 0 = debug;
+    /// `u8::MAX` until one asks).
+    log_floor: AtomicU8,
     events: UpstreamEvents,
 }
 
@@ -193,6 +206,7 @@ impl Upstream {
             state: ArcSwap::from_pointee(UpstreamState::new(phase)),
             progress: Arc::default(),
             callers: Arc::default(),
+            log_floor: AtomicU8::new(u8::MAX),
             events,
         }
     }
@@ -238,6 +252,12 @@ impl Upstream {
     /// Who answers the upstream's requests caused by our requests in flight.
     pub fn callers(&self) -> &Arc<Callers> {
         &self.callers
+    }
+
+    /// Lowers the log level wanted from this upstream to `rank`; true if that is more verbose
+    /// than what it was asked for so far (and so must be asked for).
+    pub fn lower_log_floor(&self, rank: u8) -> bool {
+        self.log_floor.fetch_min(rank, Ordering::Relaxed) > rank
     }
 
     /// The current snapshot.
@@ -355,7 +375,11 @@ impl Upstream {
             group: connection.group,
             stderr_pump: connection.stderr_pump,
         };
-        let transport = ProgressTap::new(connection.transport, self.progress.clone());
+        let transport = NotificationTap::new(
+            connection.transport,
+            self.progress.clone(),
+            self.callers.clone(),
+        );
         Ok((
             Some(child),
             Box::pin(handshake(handler, transport, lifecycle)),
@@ -367,22 +391,23 @@ impl Upstream {
         let headers = self.config.headers.clone();
         let max_bytes = self.settings.max_response_bytes;
         let progress = self.progress.clone();
+        let callers = self.callers.clone();
         let mode = lifecycle(self.config.protocol);
         Ok(match self.config.transport_kind() {
             TransportKind::Websocket => Box::pin(async move {
                 let transport = websocket::connect(&url, &headers, max_bytes).await?;
-                let transport = ProgressTap::new(transport, progress);
+                let transport = NotificationTap::new(transport, progress, callers);
                 handshake(handler, transport, mode).await
             }),
             // The transport of the 2024-11-05 revision: only `initialize` can work over it.
             TransportKind::Sse => Box::pin(async move {
                 let transport = sse::connect(&url, &headers, max_bytes).await?;
-                let transport = ProgressTap::new(transport, progress);
+                let transport = NotificationTap::new(transport, progress, callers);
                 handshake(handler, transport, lifecycle(ProtocolMode::Legacy)).await
             }),
             TransportKind::StreamableHttp | TransportKind::Stdio => {
-                let transport = http::open(&url, &headers, max_bytes, self.callers.clone())?;
-                let transport = ProgressTap::new(transport, progress);
+                let transport = http::open(&url, &headers, max_bytes, callers.clone())?;
+                let transport = NotificationTap::new(transport, progress, callers);
                 Box::pin(handshake(handler, transport, mode))
             }
         })

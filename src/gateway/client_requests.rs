@@ -8,31 +8,45 @@
 
 #![allow(
     deprecated,
-    reason = "sampling and roots are deprecated by SEP-2577, but session-era servers use them"
+    reason = "sampling, roots and logging are deprecated by SEP-2577, but session-era servers use them"
 )]
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
         ClientCapabilities, ClientRequest, ClientResult, ErrorCode, InputRequest, InputRequests,
-        InputResponses, ServerRequest,
+        InputResponses, LoggingLevel, LoggingMessageNotificationParam, ServerRequest,
     },
     service::PeerRequestOptions,
 };
 use tokio_util::sync::CancellationToken;
 
+use super::logging::{SessionLogLevel, rank};
 use crate::upstream::Caller;
 
 /// A session-era client, asked on its own session.
 pub struct SessionCaller {
     pub session: u64,
     pub client: Peer<RoleServer>,
+    pub log_level: Arc<SessionLogLevel>,
 }
 
 impl Caller for SessionCaller {
     fn key(&self) -> u64 {
         self.session
+    }
+
+    fn log(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
+        let admitted = self.log_level.admits(message.level);
+        let client = self.client.clone();
+        Box::pin(async move {
+            if admitted && let Err(error) = client.notify_logging_message(message).await {
+                tracing::debug!(%error, "log message not delivered to the client");
+            }
+        })
     }
 
     fn answer(
@@ -48,6 +62,45 @@ impl Caller for SessionCaller {
                 .unwrap_or_default();
             check_capability(&capabilities, &request)?;
             ask(&client, request, &cancel).await
+        })
+    }
+}
+
+/// A 2026-07-28 client's request: the client cannot be sent requests (its upstream asks with
+/// `input_required` results instead), but the log messages the request causes go on its
+/// response stream if it asked for them.
+pub struct StatelessCaller {
+    pub key: u64,
+    pub client: Peer<RoleServer>,
+    pub log_level: Option<LoggingLevel>,
+}
+
+impl Caller for StatelessCaller {
+    fn key(&self) -> u64 {
+        self.key
+    }
+
+    fn answer(
+        &self,
+        _request: ServerRequest,
+        _cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        Box::pin(std::future::ready(Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            "a 2026-07-28 client cannot be sent requests outside an input_required result",
+            None,
+        ))))
+    }
+
+    fn log(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
+        let admitted = self
+            .log_level
+            .is_some_and(|floor| rank(message.level) >= rank(floor));
+        let client = self.client.clone();
+        Box::pin(async move {
+            if admitted {
+                let _ = client.notify_logging_message(message).await;
+            }
         })
     }
 }
@@ -196,4 +249,17 @@ pub fn set_retry(request: &mut ClientRequest, retry: Retry) {
         }
         _ => {}
     }
+}
+
+/// Asks a 2026-07-28 upstream for the request's log messages at `level` and above.
+pub fn request_log_level(request: &mut ClientRequest, level: LoggingLevel) {
+    let meta = match request {
+        ClientRequest::CallToolRequest(request) => &mut request.params.meta,
+        ClientRequest::GetPromptRequest(request) => &mut request.params.meta,
+        ClientRequest::ReadResourceRequest(request) => &mut request.params.meta,
+        _ => return,
+    };
+    let level = serde_json::to_value(level).unwrap_or_default();
+    meta.get_or_insert_with(Default::default)
+        .insert("io.modelcontextprotocol/logLevel".to_owned(), level);
 }

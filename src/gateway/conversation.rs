@@ -100,7 +100,7 @@ impl Conversations {
         origin: &Origin,
         binding: &str,
     ) -> Result<ServerResult, GatewayError> {
-        let capabilities = origin.stateless.clone().unwrap_or_default();
+        let capabilities = origin.capabilities.clone().unwrap_or_default();
         let call = match retry.request_state {
             Some(state) => {
                 self.resume(&state, retry.input_responses.unwrap_or_default(), binding)?
@@ -130,8 +130,10 @@ impl Conversations {
             cancel: cancel.clone(),
             progress: origin.progress.clone(),
             caller: Some(Arc::new(caller)),
-            stateless: None,
+            stateless: false,
+            capabilities: None,
             connections: None,
+            log_level: None,
         };
         let upstream = upstream.clone();
         let peer = peer.clone();

@@ -4,13 +4,18 @@
 //! client's cancellation (either one sends `notifications/cancelled` upstream with the id we
 //! used there), and routes the upstream's progress notifications back to this client only.
 
+#![allow(
+    deprecated,
+    reason = "logging is deprecated by SEP-2577, but session-era clients use it"
+)]
+
 use std::{pin::pin, sync::Arc};
 
 use rmcp::{
     Peer, RoleClient, RoleServer, ServiceError,
     model::{
-        CancelledNotificationParam, ClientCapabilities, ClientRequest, ProgressNotificationParam,
-        ProgressToken, RequestId, RequestMetaObject, ServerResult,
+        CancelledNotificationParam, ClientCapabilities, ClientRequest, LoggingLevel,
+        ProgressNotificationParam, ProgressToken, RequestId, RequestMetaObject, ServerResult,
     },
     service::PeerRequestOptions,
 };
@@ -18,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    client_requests::{Retry, answer_input_requests, set_retry, take_retry},
+    client_requests::{Retry, answer_input_requests, request_log_level, set_retry, take_retry},
     conversation::Conversations,
     isolation::SessionConnections,
 };
@@ -42,11 +47,16 @@ pub struct Origin {
     pub progress: Option<ProgressTarget>,
     /// Answers the upstream's requests (sampling, elicitation, roots) this request causes.
     pub caller: Option<Arc<dyn Caller>>,
-    /// A 2026-07-28 client's capabilities, which come with each of its requests; `None` for a
-    /// session-era client.
-    pub stateless: Option<Arc<ClientCapabilities>>,
+    /// Whether the client speaks the stateless 2026-07-28 revision.
+    pub stateless: bool,
+    /// What the client declared it can do (at `initialize`, or in this request's `_meta`).
+    /// A 2026-07-28 upstream is told these, not the gateway's own: what it may ask depends
+    /// on the client behind the gateway.
+    pub capabilities: Option<Arc<ClientCapabilities>>,
     /// The session's own upstream connections (`isolation: per-session`).
     pub connections: Option<Arc<SessionConnections>>,
+    /// The least severe log messages the client wants; `None` if it did not say.
+    pub log_level: Option<LoggingLevel>,
 }
 
 /// The progress token and the per-request lifecycle keys (protocol version, client info and
@@ -74,8 +84,16 @@ pub async fn send(
         upstream: upstream.name().to_owned(),
         reason: error.to_string(),
     };
+    let mut options = PeerRequestOptions::no_options();
+    if let Some(capabilities) = &origin.capabilities
+        && is_stateless(peer)
+    {
+        let mut meta = RequestMetaObject::default();
+        meta.set_client_capabilities(ClientCapabilities::clone(capabilities));
+        options.meta = Some(meta);
+    }
     let handle = peer
-        .send_request_with_option(request, PeerRequestOptions::no_options())
+        .send_request_with_option(request, options)
         .await
         .map_err(failed)?;
     let id = handle.id.clone();
@@ -131,6 +149,12 @@ pub async fn send(
     }
 }
 
+/// Whether the upstream speaks the stateless 2026-07-28 revision on this connection.
+pub fn is_stateless(peer: &Peer<RoleClient>) -> bool {
+    peer.peer_info()
+        .is_some_and(|info| !info.protocol_version.has_initialize())
+}
+
 /// How many `input_required` rounds the gateway answers for a session-era client before it
 /// gives up on an upstream that keeps asking.
 const MAX_INPUT_ROUNDS: usize = 10;
@@ -150,17 +174,19 @@ pub async fn send_bridged(
     conversations: &Conversations,
     binding: &str,
 ) -> Result<ServerResult, GatewayError> {
-    let stateless_upstream = peer
-        .peer_info()
-        .is_some_and(|info| !info.protocol_version.has_initialize());
-    match (&origin.stateless, &origin.caller, stateless_upstream) {
-        (Some(_), _, false) => {
+    let stateless_upstream = is_stateless(peer);
+    if stateless_upstream && let Some(level) = origin.log_level {
+        // A 2026-07-28 upstream sends a request's log messages only if it asks for them.
+        request_log_level(&mut request, level);
+    }
+    match (origin.stateless, &origin.caller, stateless_upstream) {
+        (true, _, false) => {
             let retry = take_retry(&mut request);
             conversations
                 .forward(upstream, peer, request, retry, origin, binding)
                 .await
         }
-        (None, Some(caller), true) => {
+        (false, Some(caller), true) => {
             for _ in 0..MAX_INPUT_ROUNDS {
                 let result = send(upstream, peer, request.clone(), origin).await?;
                 let ServerResult::InputRequiredResult(input) = result else {

@@ -5,26 +5,34 @@
 //! `resultType` for session-era clients and fills cache hints for 2026-07-28 ones). This handler
 //! only answers from the catalog and routes calls.
 
+#![allow(
+    deprecated,
+    reason = "logging is deprecated by SEP-2577, but session-era clients use it"
+)]
+
 use std::sync::{
-    Arc,
+    Arc, OnceLock,
     atomic::{AtomicU64, Ordering},
 };
 
 use rmcp::{
-    ErrorData, RoleServer, ServerHandler,
+    ErrorData, Peer, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse,
-        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-        UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, ClientCapabilities, CompleteRequestParams,
+        CompleteResult, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
+        GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
 
 use super::{
-    Gateway, Origin, ProgressTarget, client_requests::SessionCaller, isolation::SessionConnections,
+    Gateway, Origin, ProgressTarget,
+    client_requests::{SessionCaller, StatelessCaller},
+    isolation::SessionConnections,
+    logging::SessionLogLevel,
     notifier::ChangeWatcher,
 };
 
@@ -64,10 +72,21 @@ const MCP_METHODS: &[&str] = &[
     "tasks/cancel",
 ];
 
+/// Methods the 2026-07-28 revision removed: a request of that revision gets "method not
+/// found" for them (and rmcp answers that with HTTP 404), whatever its params.
+const SESSION_ERA_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
 /// The error for a request rmcp could not type: bad params of a known method, or an unknown one.
-fn untyped_request_error(request: &CustomRequest) -> ErrorData {
+fn untyped_request_error(request: &CustomRequest, stateless: bool) -> ErrorData {
     let method = request.method.as_str();
-    if !MCP_METHODS.contains(&method) {
+    let removed = stateless && SESSION_ERA_METHODS.contains(&method);
+    if removed || !MCP_METHODS.contains(&method) {
         return ErrorData::new(
             ErrorCode::METHOD_NOT_FOUND,
             format!("Method not found: {method}"),
@@ -99,6 +118,10 @@ pub struct GatewayServer {
     session: u64,
     /// The session's own upstream connections, if any upstream is `isolation: per-session`.
     connections: Option<Arc<SessionConnections>>,
+    /// The level the client set with `logging/setLevel`.
+    log_level: Arc<SessionLogLevel>,
+    /// What the client declared at `initialize`, once asked for.
+    capabilities: OnceLock<Arc<ClientCapabilities>>,
 }
 
 /// Session numbers; only uniqueness matters.
@@ -110,11 +133,22 @@ impl GatewayServer {
             connections: gateway.session_connections(),
             gateway,
             session: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            log_level: Arc::default(),
+            capabilities: OnceLock::new(),
         }
     }
 }
 
 impl GatewayServer {
+    /// What a session-era client declared at `initialize` (`None` before it has).
+    fn client_capabilities(&self, client: &Peer<RoleServer>) -> Option<Arc<ClientCapabilities>> {
+        if let Some(known) = self.capabilities.get() {
+            return Some(known.clone());
+        }
+        let declared = Arc::new(client.peer_info()?.capabilities.clone());
+        Some(self.capabilities.get_or_init(|| declared).clone())
+    }
+
     /// Who is asking, from rmcp's request context: its cancellation, its progress token if it
     /// asked for progress, and how the requests it causes upstream reach it.
     fn origin(&self, context: &RequestContext<RoleServer>) -> Origin {
@@ -131,24 +165,36 @@ impl GatewayServer {
             .is_some_and(|version| !version.has_initialize());
         if stateless {
             let capabilities = context.meta.client_capabilities().unwrap_or_default();
-            Origin {
-                cancel,
-                progress,
-                caller: None,
-                stateless: Some(Arc::new(capabilities)),
-                connections: None,
-            }
-        } else {
-            let caller = SessionCaller {
-                session: self.session,
+            let log_level = context.meta.log_level();
+            let caller = StatelessCaller {
+                // Above session numbers, below conversation keys: never equal to either.
+                key: NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 62,
                 client: context.peer.clone(),
+                log_level,
             };
             Origin {
                 cancel,
                 progress,
                 caller: Some(Arc::new(caller)),
-                stateless: None,
+                stateless: true,
+                capabilities: Some(Arc::new(capabilities)),
+                connections: None,
+                log_level,
+            }
+        } else {
+            let caller = SessionCaller {
+                session: self.session,
+                client: context.peer.clone(),
+                log_level: self.log_level.clone(),
+            };
+            Origin {
+                cancel,
+                progress,
+                caller: Some(Arc::new(caller)),
+                stateless: false,
+                capabilities: self.client_capabilities(&context.peer),
                 connections: self.connections.clone(),
+                log_level: self.log_level.get(),
             }
         }
     }
@@ -159,6 +205,7 @@ impl ServerHandler for GatewayServer {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_completions()
+                .enable_logging()
                 .enable_prompts()
                 .enable_resources()
                 .enable_tools()
@@ -320,6 +367,16 @@ impl ServerHandler for GatewayServer {
             .await?)
     }
 
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log_level.set(request.level);
+        self.gateway.want_logs_at(request.level);
+        Ok(())
+    }
+
     async fn complete(
         &self,
         request: CompleteRequestParams,
@@ -335,9 +392,12 @@ impl ServerHandler for GatewayServer {
     fn on_custom_request(
         &self,
         request: CustomRequest,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CustomResult, ErrorData>> + MaybeSendFuture + '_ {
-        std::future::ready(Err(untyped_request_error(&request)))
+        let stateless = context
+            .protocol_version()
+            .is_some_and(|version| !version.has_initialize());
+        std::future::ready(Err(untyped_request_error(&request, stateless)))
     }
 
     async fn call_tool(

@@ -1,4 +1,5 @@
-//! Which client a request from an upstream (sampling, elicitation, roots) belongs to.
+//! Which client a request from an upstream (sampling, elicitation, roots) belongs to, and
+//! which client its log messages go to.
 //!
 //! An upstream connection is shared by every client of the gateway, but a server→client
 //! request must reach the client whose call caused it, never another. While a request of ours
@@ -10,15 +11,20 @@
 //!    client. When calls of several clients are in flight on a connection that cannot tell
 //!    them apart (stdio), the request is refused rather than guessed.
 
+#![allow(
+    deprecated,
+    reason = "logging is deprecated by SEP-2577, but session-era servers use it"
+)]
+
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
 };
 
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData,
-    model::{ClientResult, ErrorCode, RequestId, ServerRequest},
+    model::{ClientResult, ErrorCode, LoggingMessageNotificationParam, RequestId, ServerRequest},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -34,6 +40,12 @@ pub trait Caller: Send + Sync {
         request: ServerRequest,
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<ClientResult, ErrorData>>;
+
+    /// Passes on a log message the upstream sent while serving this client, if the client
+    /// wants messages of its level.
+    fn log(&self, _message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// The callers of one upstream connection's requests in flight.
@@ -49,7 +61,13 @@ struct Registry {
     /// The upstream's requests that arrived on the response stream of one of ours: their id
     /// → ours.
     related: HashMap<RequestId, RequestId>,
+    /// For each log message on its way from a streamable HTTP upstream, in arrival order: the
+    /// request of ours whose response stream carried it (`None`: the session's own stream).
+    log_streams: VecDeque<Option<RequestId>>,
 }
+
+/// Log messages noted but never taken (a transport that dropped some) are forgotten past this.
+const MAX_PENDING_LOGS: usize = 1024;
 
 impl Callers {
     /// Registers `caller` for our request `ours` until the guard is dropped.
@@ -68,6 +86,34 @@ impl Callers {
         if registry.in_flight.contains_key(&ours) {
             registry.related.insert(theirs, ours);
         }
+    }
+
+    /// Records that the next log message on its way came on the response stream of `ours`
+    /// (`None`: on no request's stream).
+    pub fn relate_log(&self, ours: Option<RequestId>) {
+        let mut registry = self.lock();
+        if registry.log_streams.len() >= MAX_PENDING_LOGS {
+            registry.log_streams.clear();
+        }
+        registry.log_streams.push_back(ours);
+    }
+
+    /// The client a log message that just arrived belongs to: the caller of the request on
+    /// whose stream it came, else the one client with calls in flight, else nobody (a log
+    /// message is never sent to a client it may not belong to).
+    pub fn log_target(&self) -> Option<Arc<dyn Caller>> {
+        let mut registry = self.lock();
+        if let Some(Some(ours)) = registry.log_streams.pop_front()
+            && let Some(caller) = registry.in_flight.get(&ours)
+        {
+            return Some(caller.clone());
+        }
+        let mut callers = registry.in_flight.values();
+        let first = callers.next()?;
+        if callers.any(|other| other.key() != first.key()) {
+            return None;
+        }
+        Some(first.clone())
     }
 
     /// The client the upstream's request `theirs` belongs to.

@@ -78,10 +78,11 @@ struct RequestPeek {
     method: Option<IgnoredAny>,
 }
 
-/// Wraps the response stream of our request `ours`: each request in it is related to `ours`.
+/// Wraps an event stream: each request and log message in it is related to `ours`, the
+/// request whose response stream it is (`None` for the session's own GET stream).
 fn relate_requests(
     stream: BoxStream<'static, Result<Sse, SseError>>,
-    ours: RequestId,
+    ours: Option<RequestId>,
     callers: Arc<Callers>,
 ) -> BoxStream<'static, Result<Sse, SseError>> {
     stream
@@ -92,7 +93,12 @@ fn relate_requests(
             else {
                 return;
             };
+            if data.contains("\"notifications/message\"") {
+                callers.relate_log(ours.clone());
+                return;
+            }
             // Most events are our response or progress: skip them without parsing.
+            let Some(ours) = &ours else { return };
             if !data.contains("\"method\"") || !data.contains("\"id\"") {
                 return;
             }
@@ -155,7 +161,7 @@ impl StreamableHttpClient for RelatingClient {
             .await?;
         Ok(match (response, ours) {
             (StreamableHttpPostResponse::Sse(stream, session), Some(ours)) => {
-                let stream = relate_requests(stream, ours, self.callers.clone());
+                let stream = relate_requests(stream, Some(ours), self.callers.clone());
                 StreamableHttpPostResponse::Sse(stream, session)
             }
             (response, _) => response,
@@ -182,9 +188,11 @@ impl StreamableHttpClient for RelatingClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.http
+        let stream = self
+            .http
             .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
-            .await
+            .await?;
+        Ok(relate_requests(stream, None, self.callers.clone()))
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -196,7 +204,8 @@ impl StreamableHttpClient for RelatingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
-        self.http
+        let stream = self
+            .http
             .get_stream_with_max_sse_event_size(
                 uri,
                 session_id,
@@ -205,7 +214,8 @@ impl StreamableHttpClient for RelatingClient {
                 custom_headers,
                 max_sse_event_size,
             )
-            .await
+            .await?;
+        Ok(relate_requests(stream, None, self.callers.clone()))
     }
 }
 

@@ -6,24 +6,18 @@
 //! (finished or foreign) is dropped. Shared upstream connections are why this exists: two
 //! clients' calls run on one connection, and each must see only its own progress.
 //!
-//! Progress is taken off the wire by [`ProgressTap`], inside the transport, rather than in
+//! Progress is taken off the wire by [`super::tap::NotificationTap`], inside the transport, rather than in
 //! rmcp's notification callback: rmcp runs callbacks on spawned tasks but completes a request
 //! inline, so a callback could lose the race with the response that follows it. Queued in the
 //! transport, every progress notification is in its queue before the response is even read,
 //! and the gateway drains the queue before it answers the client.
 
 use std::{
-    borrow::Cow,
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use rmcp::{
-    RoleClient,
-    model::{JsonRpcMessage, ProgressNotificationParam, ProgressToken, ServerNotification},
-    service::{RxJsonRpcMessage, TxJsonRpcMessage},
-    transport::Transport,
-};
+use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use tokio::sync::mpsc;
 
 /// Progress notifications buffered per request; beyond this, the oldest-first queue drops new
@@ -52,7 +46,7 @@ impl ProgressRoutes {
     }
 
     /// Queues one notification for its request, without waiting.
-    fn deliver(&self, progress: &ProgressNotificationParam) {
+    pub(super) fn deliver(&self, progress: &ProgressNotificationParam) {
         let routes = self.lock();
         let Some(queue) = routes.get(&progress.progress_token) else {
             tracing::debug!(token = ?progress.progress_token, "progress for no request in flight; dropped");
@@ -83,47 +77,5 @@ pub struct RouteGuard {
 impl Drop for RouteGuard {
     fn drop(&mut self) {
         self.routes.lock().remove(&self.token);
-    }
-}
-
-/// A transport wrapper that hands progress notifications to [`ProgressRoutes`] as they are
-/// read (they still reach rmcp, which uses them for its own timeouts).
-pub struct ProgressTap<T> {
-    inner: T,
-    routes: Arc<ProgressRoutes>,
-}
-
-impl<T> ProgressTap<T> {
-    pub fn new(inner: T, routes: Arc<ProgressRoutes>) -> Self {
-        Self { inner, routes }
-    }
-}
-
-impl<T: Transport<RoleClient>> Transport<RoleClient> for ProgressTap<T> {
-    type Error = T::Error;
-
-    fn name() -> Cow<'static, str> {
-        T::name()
-    }
-
-    fn send(
-        &mut self,
-        item: TxJsonRpcMessage<RoleClient>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
-        self.inner.send(item)
-    }
-
-    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let message = self.inner.receive().await?;
-        if let JsonRpcMessage::Notification(notification) = &message
-            && let ServerNotification::ProgressNotification(progress) = &notification.notification
-        {
-            self.routes.deliver(&progress.params);
-        }
-        Some(message)
-    }
-
-    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.inner.close()
     }
 }

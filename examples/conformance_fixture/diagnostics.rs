@@ -1,0 +1,105 @@
+//! The diagnostic hooks of the `server-stateless` scenario (SEP-2575): a tool that needs a
+//! capability the client may not have declared, one that asks for input on a 2026-07-28
+//! request, one that logs only when the request asked for logs, and two that change the
+//! tool and prompt lists so `subscriptions/listen` streams have something to announce.
+
+use rmcp::{
+    ErrorData, RoleServer,
+    model::{
+        CallToolResponse, ClientCapabilities, InputRequiredResult, LoggingMessageNotificationParam,
+        SamplingCapability,
+    },
+    service::RequestContext,
+};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::{complete, model};
+
+pub const TOOLS: &[&str] = &[
+    "test_missing_capability",
+    "test_streaming_elicitation",
+    "test_logging_tool",
+    "test_trigger_tool_change",
+    "test_trigger_prompt_change",
+];
+
+/// Counters that `subscriptions/listen` streams watch.
+#[derive(Clone)]
+pub struct ListChanges {
+    pub tools: watch::Sender<u64>,
+    pub prompts: watch::Sender<u64>,
+}
+
+impl ListChanges {
+    pub fn new() -> Self {
+        Self {
+            tools: watch::channel(0).0,
+            prompts: watch::channel(0).0,
+        }
+    }
+}
+
+fn done(text: &str) -> CallToolResponse {
+    CallToolResponse::Complete(complete(
+        json!({"content": [{"type": "text", "text": text}]}),
+    ))
+}
+
+/// Runs one of [`TOOLS`], or `None` for any other tool.
+pub async fn call(
+    name: &str,
+    changes: &ListChanges,
+    context: &RequestContext<RoleServer>,
+) -> Result<Option<CallToolResponse>, ErrorData> {
+    let capabilities = context.meta.client_capabilities();
+    let stateless = capabilities.is_some();
+    Ok(Some(match name {
+        "test_missing_capability" => {
+            // It samples, which a client that did not declare `sampling` cannot do.
+            let declared = capabilities.as_ref().is_some_and(|c| c.sampling.is_some())
+                || context
+                    .peer
+                    .peer_info()
+                    .is_some_and(|info| info.capabilities.sampling.is_some());
+            if !declared {
+                let mut required = ClientCapabilities::default();
+                required.sampling = Some(SamplingCapability::default());
+                return Err(ErrorData::missing_required_client_capability(required));
+            }
+            done("sampling is available")
+        }
+        "test_streaming_elicitation" if stateless => {
+            CallToolResponse::InputRequired(InputRequiredResult::new(
+                Some(model(
+                    json!({"answer": {"method": "elicitation/create", "params": {
+                    "message": "Anything to add?",
+                    "requestedSchema": {"type": "object", "properties": {"note": {"type": "string"}}}}}}),
+                )),
+                None,
+            ))
+        }
+        "test_streaming_elicitation" => done("no input needed on a session"),
+        "test_logging_tool" => {
+            // A 2026-07-28 request gets log messages only if it asked for them.
+            if !stateless || context.meta.log_level().is_some() {
+                let params: LoggingMessageNotificationParam = model(
+                    json!({"level": "info", "logger": "conformance-fixture", "data": "logging tool ran"}),
+                );
+                let _ = context.peer.notify_logging_message(params).await;
+            }
+            done("logged")
+        }
+        "test_trigger_tool_change" => {
+            changes.tools.send_modify(|count| *count += 1);
+            let _ = context.peer.notify_tool_list_changed().await;
+            done("tool list changed")
+        }
+        "test_trigger_prompt_change" => {
+            changes.prompts.send_modify(|count| *count += 1);
+            let _ = context.peer.notify_prompt_list_changed().await;
+            done("prompt list changed")
+        }
+        _ => return Ok(None),
+    }))
+}

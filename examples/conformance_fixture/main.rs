@@ -1,0 +1,268 @@
+//! The upstream the MCP conformance suite (`@modelcontextprotocol/conformance`) tests through
+//! the gateway: an rmcp server over streamable HTTP, both protocol eras, offering the tools,
+//! resources and prompts that the suite's server scenarios call (names and payloads as the
+//! scenarios describe them).
+//!
+//! `conformance_fixture [--port N]` prints `listening on http://127.0.0.1:N/mcp` once it
+//! accepts connections.
+
+#![allow(
+    deprecated,
+    reason = "logging, sampling and roots are deprecated by SEP-2577; the session-era scenarios use them"
+)]
+
+mod catalog;
+mod diagnostics;
+mod input_required;
+mod tools;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+        LoggingMessageNotificationParam, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    },
+    service::{RequestContext, SubscriptionContext},
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::LocalSessionManager,
+    },
+};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+/// Parses JSON into an rmcp model type; the fixture's payloads are literals, so a failure is
+/// a bug in this file.
+fn model<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("fixture literal fits the MCP schema")
+}
+
+/// A complete result of the given model type: like [`model`], with the `resultType` that
+/// 2026-07-28 clients require (rmcp removes it for session-era clients).
+fn complete<T: serde::de::DeserializeOwned>(mut value: serde_json::Value) -> T {
+    value["resultType"] = json!("complete");
+    model(value)
+}
+
+#[derive(Clone)]
+struct Fixture {
+    input_required: Arc<input_required::Codec>,
+    changes: diagnostics::ListChanges,
+}
+
+impl ServerHandler for Fixture {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_resources_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
+                .enable_logging()
+                .enable_completions()
+                .build(),
+        )
+        .with_server_info(Implementation::new("mcps-conformance-fixture", "1.0.0"))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools::list()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(response) = self.input_required.call_tool(&request, &context)? {
+            return Ok(response);
+        }
+        if let Some(response) = diagnostics::call(&request.name, &self.changes, &context).await? {
+            return Ok(response);
+        }
+        tools::call(request, &context).await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let filter = context.accepted().clone();
+        let wants_tools = filter.tools_list_changed == Some(true);
+        let wants_prompts = filter.prompts_list_changed == Some(true);
+        let mut tools = self.changes.tools.subscribe();
+        let mut prompts = self.changes.prompts.subscribe();
+        loop {
+            let sent = tokio::select! {
+                changed = tools.changed() => match changed {
+                    Ok(()) if wants_tools => context.sink().notify_tool_list_changed().await,
+                    Ok(()) => Ok(()),
+                    Err(_) => return Ok(()),
+                },
+                changed = prompts.changed() => match changed {
+                    Ok(()) if wants_prompts => context.sink().notify_prompt_list_changed().await,
+                    Ok(()) => Ok(()),
+                    Err(_) => return Ok(()),
+                },
+                () = context.cancelled() => return Ok(()),
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(catalog::resources()))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(
+            catalog::templates(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        catalog::read(&request.uri).map(ReadResourceResponse::Complete)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        log(&context, format!("Subscribed to resource: {}", request.uri)).await;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        log(
+            &context,
+            format!("Unsubscribed from resource: {}", request.uri),
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(catalog::prompts()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        if let Some(response) = self.input_required.get_prompt(&request, &context)? {
+            return Ok(response);
+        }
+        catalog::prompt(&request.name, request.arguments.unwrap_or_default())
+            .map(GetPromptResponse::Complete)
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Ok(complete(
+            json!({"completion": {"values": [], "total": 0, "hasMore": false}}),
+        ))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        log(&context, format!("Log level set to: {:?}", request.level)).await;
+        Ok(())
+    }
+}
+
+/// Sends an info log message to the client of `context`.
+async fn log(context: &RequestContext<RoleServer>, message: String) {
+    let params: LoggingMessageNotificationParam = model(json!({
+        "level": "info",
+        "logger": "conformance-fixture",
+        "data": message,
+    }));
+    let _ = context.peer.notify_logging_message(params).await;
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let port = std::env::args()
+        .skip_while(|arg| arg != "--port")
+        .nth(1)
+        .map_or(0, |port| port.parse().expect("--port takes a number"));
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let bound = listener.local_addr()?;
+    let fixture = Fixture {
+        input_required: Arc::new(input_required::Codec::new()),
+        changes: diagnostics::ListChanges::new(),
+    };
+    let origins = [
+        format!("http://127.0.0.1:{}", bound.port()),
+        format!("http://localhost:{}", bound.port()),
+    ];
+    let config = StreamableHttpServerConfig::default().with_allowed_origins(origins);
+    let service = TowerToHyperService::new(StreamableHttpService::new(
+        move || Ok(fixture.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    ));
+    println!("listening on http://{bound}/mcp");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        tokio::spawn(async move {
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,124 @@
+//! `resources/subscribe` and `resources/unsubscribe` of session-era clients.
+//!
+//! The owning upstream is subscribed once, when the first session subscribes to a URI, and
+//! unsubscribed with the last; its `notifications/resources/updated` go to the subscribed
+//! sessions only (see `notifier::Subscriptions`). A session-era upstream gets
+//! `resources/subscribe`; a 2026-07-28 one has no such method, so the gateway holds a
+//! `subscriptions/listen` stream open on it for the URI and passes on what it delivers.
+
+// Session-era clients subscribe per URI; the gateway passes that on to session-era upstreams.
+#![allow(
+    deprecated,
+    reason = "resources/subscribe is the session-era way to subscribe"
+)]
+
+use std::sync::MutexGuard;
+
+use rmcp::{
+    Peer, RoleClient, RoleServer,
+    model::{
+        ClientRequest, ServerNotification, ServerResult, SubscribeRequest, SubscribeRequestParams,
+        SubscriptionFilter, UnsubscribeRequest, UnsubscribeRequestParams,
+    },
+};
+use std::collections::HashMap;
+use tokio::task::AbortHandle;
+
+use super::{
+    Gateway, Origin,
+    forward::{is_stateless, send, unexpected},
+};
+use crate::{error::GatewayError, upstream::Upstream};
+
+impl Gateway {
+    /// `resources/subscribe` for one session.
+    pub async fn subscribe(
+        &self,
+        session: u64,
+        client: Peer<RoleServer>,
+        params: SubscribeRequestParams,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
+        self.wait_started().await;
+        let upstream = self.resource_owner(&params.uri)?;
+        let peer = upstream.ready_peer()?;
+        let uri = params.uri.clone();
+        if !self.subscriptions.add(&uri, session, client) {
+            return Ok(());
+        }
+        let subscribed = if is_stateless(&peer) {
+            self.listen_for_updates(&upstream, &peer, &uri).await
+        } else {
+            let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(params));
+            match send(&upstream, &peer, request, origin).await {
+                Ok(ServerResult::EmptyResult(_)) => Ok(()),
+                Ok(other) => Err(unexpected(&upstream, &other)),
+                Err(error) => Err(error),
+            }
+        };
+        if subscribed.is_err() {
+            self.subscriptions.remove(&uri, session);
+        }
+        subscribed
+    }
+
+    /// `resources/unsubscribe` for one session; the upstream is unsubscribed with the last.
+    pub async fn unsubscribe(
+        &self,
+        session: u64,
+        params: UnsubscribeRequestParams,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
+        if !self.subscriptions.remove(&params.uri, session) {
+            return Ok(());
+        }
+        if let Some(listen) = self.listens().remove(&params.uri) {
+            listen.abort();
+            return Ok(());
+        }
+        let upstream = self.resource_owner(&params.uri)?;
+        let peer = upstream.ready_peer()?;
+        let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(params));
+        send(&upstream, &peer, request, origin).await.map(|_| ())
+    }
+
+    /// Opens a `subscriptions/listen` stream for `uri` on a 2026-07-28 upstream and relays its
+    /// updates until it is aborted (by the last unsubscribe) or ends.
+    async fn listen_for_updates(
+        &self,
+        upstream: &Upstream,
+        peer: &Peer<RoleClient>,
+        uri: &str,
+    ) -> Result<(), GatewayError> {
+        let mut filter = SubscriptionFilter::new();
+        filter.resource_subscriptions = Some(vec![uri.to_owned()]);
+        let failed = |reason: String| GatewayError::UpstreamFailed {
+            upstream: upstream.name().to_owned(),
+            reason,
+        };
+        let mut subscription =
+            match tokio::time::timeout(upstream.call_timeout(), peer.listen(filter)).await {
+                Ok(Ok(subscription)) => subscription,
+                Ok(Err(error)) => return Err(failed(format!("cannot subscribe: {error}"))),
+                Err(_) => return Err(failed("subscribing timed out".into())),
+            };
+        let updates = upstream.events().resource_updates.clone();
+        let relay = tokio::spawn(async move {
+            while let Ok(Some(notification)) = subscription.next().await {
+                if let ServerNotification::ResourceUpdatedNotification(update) = notification
+                    && updates.try_send(update.params).is_err()
+                {
+                    tracing::debug!("resource update queue full; update dropped");
+                }
+            }
+        });
+        self.listens().insert(uri.to_owned(), relay.abort_handle());
+        Ok(())
+    }
+
+    fn listens(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
+        self.resource_listens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
