@@ -2,7 +2,12 @@
 //! real servers never use (spaces, dots, 100 characters) — so naming and routing can be
 //! tested end to end.
 //!
-//! `fixture_upstream --tool NAME [--tool NAME ...] [--label TEXT] [--stderr-line BYTES] [--dynamic]`
+//! `fixture_upstream --tool NAME [--tool NAME ...] [--label TEXT] [--stderr-line BYTES] [--dynamic]
+//! [--sleep]`
+//!
+//! With `--sleep` it also offers `sleep {ms, tag}`, which takes `ms` milliseconds and, when
+//! the call is cancelled, writes `fixture upstream <label>: sleep <tag> cancelled` to stderr
+//! (so a test can see a cancellation reach the upstream in the gateway's log).
 //!
 //! With `--dynamic` it also offers `add_tool {name}`, which adds a tool at run time and
 //! announces it: `notifications/tools/list_changed` on a session-era connection, and on every
@@ -127,6 +132,17 @@ impl ServerHandler for Fixture {
         if request.name == "add_tool" {
             return self.add_tool(&arguments, &context).await;
         }
+        if request.name == "sleep" {
+            let millis = arguments["ms"].as_u64().unwrap_or(10_000);
+            let tag = arguments["tag"].as_str().unwrap_or("").to_owned();
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(millis)) => {}
+                () = context.ct.cancelled() => {
+                    eprintln!("fixture upstream {}: sleep {tag} cancelled", self.label);
+                    return Err(ErrorData::internal_error("cancelled", None));
+                }
+            }
+        }
         let text = format!("{}:{}:{arguments}", self.label, request.name);
         let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
         result.structured_content = Some(json!({
@@ -153,6 +169,10 @@ async fn main() -> anyhow::Result<()> {
                 tools.push(open_tool(&name, "a fixture tool"));
             }
             "--dynamic" => tools.push(open_tool("add_tool", "adds a tool named `name`")),
+            "--sleep" => tools.push(open_tool(
+                "sleep",
+                "sleeps `ms` milliseconds; logs `sleep <tag> cancelled` if cancelled",
+            )),
             "--label" => {
                 label = args
                     .next()

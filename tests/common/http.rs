@@ -61,6 +61,16 @@ pub struct RawSession {
 }
 
 impl RawSession {
+    /// Another handle on the same session (for a request in flight on another task).
+    pub fn handle(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            session_id: self.session_id.clone(),
+            next_id: self.next_id + 1000,
+        }
+    }
+
     /// `initialize` + `notifications/initialized`.
     pub async fn open(url: &str) -> Self {
         let mut session = Self {

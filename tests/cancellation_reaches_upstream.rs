@@ -1,0 +1,120 @@
+//! A cancelled call is cancelled upstream too (`notifications/cancelled` with the id the
+//! gateway used there), whatever ended it: the client's own `notifications/cancelled`, the end
+//! of its session (DELETE), its WebSocket closing, or a 2026-07-28 client closing the
+//! response stream. The test upstream logs `sleep <tag> cancelled` when its call is cancelled;
+//! the gateway copies that line into its own log.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{example_bin, http::RawSession, process::ServeProcess};
+use futures::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+
+fn gateway() -> ServeProcess {
+    ServeProcess::start(&format!(
+        "upstreams:\n  fx:\n    command: {:?}\n    args: [\"--label\", \"fx\", \"--sleep\"]\n",
+        example_bin("fixture_upstream").display().to_string()
+    ))
+}
+
+/// Waits until the upstream has logged that the call tagged `tag` was cancelled.
+async fn upstream_cancelled(gateway: &ServeProcess, tag: &str) {
+    let needle = format!("sleep {tag} cancelled");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gateway.log().contains(&needle) {
+        assert!(
+            Instant::now() < deadline,
+            "the upstream never saw the {tag} call cancelled:\n{}",
+            gateway.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sleep_call(id: u64, tag: &str) -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": "fx__sleep", "arguments": {"ms": 20000, "tag": tag}}})
+}
+
+#[tokio::test]
+async fn the_clients_own_cancellation_reaches_the_upstream() {
+    let gateway = gateway();
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let handle = session.handle();
+    let call = tokio::spawn(async move { handle.post_json(&sleep_call(5, "explicit")).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": 5, "reason": "test"}});
+    session.post_json(&cancel).await;
+    upstream_cancelled(&gateway, "explicit").await;
+    call.abort();
+}
+
+#[tokio::test]
+async fn ending_the_session_cancels_its_calls_upstream() {
+    let gateway = gateway();
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let handle = session.handle();
+    let call = tokio::spawn(async move { handle.post_json(&sleep_call(5, "session-end")).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deleted = session
+        .client
+        .delete(&session.url)
+        .header("mcp-session-id", session.session_id.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    upstream_cancelled(&gateway, "session-end").await;
+    call.abort();
+}
+
+#[tokio::test]
+async fn closing_a_websocket_cancels_its_calls_upstream() {
+    let gateway = gateway();
+    let (mut socket, _) = connect_async(gateway.ws_url("/ws")).await.unwrap();
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "ws", "version": "0"}}});
+    socket
+        .send(Message::text(initialize.to_string()))
+        .await
+        .unwrap();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    socket
+        .send(Message::text(initialized.to_string()))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text(sleep_call(5, "websocket").to_string()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(socket);
+    upstream_cancelled(&gateway, "websocket").await;
+}
+
+#[tokio::test]
+async fn closing_a_2026_07_28_response_stream_cancels_the_call_upstream() {
+    let gateway = gateway();
+    let mut call = sleep_call(5, "stream-closed");
+    call["params"]["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let request = common::http::client()
+        .post(gateway.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "fx__sleep")
+        .body(call.to_string())
+        .send();
+    // Give up on the response: its stream closes.
+    let _ = tokio::time::timeout(Duration::from_millis(500), request).await;
+    upstream_cancelled(&gateway, "stream-closed").await;
+}
