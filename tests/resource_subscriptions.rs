@@ -50,13 +50,16 @@ async fn updates_reach_only_the_sessions_subscribed_to_that_uri() {
         "bob got alice's update"
     );
 
-    // After unsubscribing, the next round (5 s later) no longer reaches alice.
+    // After unsubscribing (and once an update already on its way has landed), the next
+    // rounds no longer reach alice.
     let reply = alice
         .request("resources/unsubscribe", json!({"uri": ARCHITECTURE}))
         .await;
     assert!(reply.message()["result"].is_object(), "{}", reply.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = alice_events.lock().unwrap().matches(ARCHITECTURE).count();
-    wait_for(&bob_events, FEATURES, 2).await;
+    let bob_before = bob_events.lock().unwrap().matches(FEATURES).count();
+    wait_for(&bob_events, FEATURES, bob_before + 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = alice_events.lock().unwrap().matches(ARCHITECTURE).count();
     assert_eq!(
@@ -68,4 +71,42 @@ async fn updates_reach_only_the_sessions_subscribed_to_that_uri() {
         .request("resources/subscribe", json!({"uri": "nowhere://nothing"}))
         .await;
     assert_eq!(reply.error_code(), Some(-32002), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_2026_07_28_listen_stream_gets_the_updates_of_the_resources_it_names() {
+    let (node, everything) = everything_command();
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  everything:\n    command: {node:?}\n    args: [{everything:?}]\n"
+    ));
+    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}},
+        "notifications": {"resourceSubscriptions": [ARCHITECTURE]}}});
+    let response = common::http::client()
+        .post(gateway.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(listen.to_string())
+        .send()
+        .await
+        .expect("open subscriptions/listen");
+    let events = common::http::collect_stream(response);
+    wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
+
+    // The stream subscribed the upstream; a session-era client makes it send updates.
+    let mut trigger = RawSession::open(&gateway.mcp_url()).await;
+    let reply = trigger
+        .call("everything__toggle-subscriber-updates", json!({}))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    wait_for(&events, "notifications/resources/updated", 1).await;
+    let seen = events.lock().unwrap().clone();
+    assert!(seen.contains(ARCHITECTURE), "{seen}");
+    assert!(
+        !seen.contains(FEATURES),
+        "an update for a URI the stream did not name: {seen}"
+    );
 }

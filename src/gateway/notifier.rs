@@ -102,56 +102,103 @@ impl ChangeWatcher {
     }
 }
 
-/// Resource URI → the sessions subscribed to it (by session number).
+/// Who gets a resource's `notifications/resources/updated`.
+#[derive(Clone)]
+pub enum Subscriber {
+    /// A session-era client that sent `resources/subscribe`.
+    Session(Peer<RoleServer>),
+    /// A 2026-07-28 client's `subscriptions/listen` stream that named the URI.
+    Stream(mpsc::Sender<ResourceUpdatedNotificationParam>),
+}
+
+impl Subscriber {
+    fn is_closed(&self) -> bool {
+        match self {
+            Self::Session(peer) => peer.is_transport_closed(),
+            Self::Stream(stream) => stream.is_closed(),
+        }
+    }
+
+    async fn deliver(&self, update: ResourceUpdatedNotificationParam) -> bool {
+        match self {
+            Self::Session(peer) => matches!(
+                tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update)).await,
+                Ok(Ok(()))
+            ),
+            // A stream that does not keep up loses updates rather than holding up the others.
+            Self::Stream(stream) => stream.try_send(update).is_ok(),
+        }
+    }
+}
+
+/// Resource URI → its subscribers, by subscriber key (a session number, or a stream's).
 #[derive(Default)]
 pub struct Subscriptions {
-    by_uri: Mutex<HashMap<String, HashMap<u64, Peer<RoleServer>>>>,
+    by_uri: Mutex<HashMap<String, HashMap<u64, Subscriber>>>,
 }
 
 impl Subscriptions {
     /// Records a subscription; `true` when it is the URI's first (subscribe upstream then).
-    pub fn add(&self, uri: &str, session: u64, client: Peer<RoleServer>) -> bool {
+    pub fn add(&self, uri: &str, key: u64, subscriber: Subscriber) -> bool {
         let mut by_uri = self.lock();
-        let sessions = by_uri.entry(uri.to_owned()).or_default();
-        sessions.retain(|_, peer| !peer.is_transport_closed());
-        let first = sessions.is_empty();
-        sessions.insert(session, client);
+        let subscribers = by_uri.entry(uri.to_owned()).or_default();
+        subscribers.retain(|_, subscriber| !subscriber.is_closed());
+        let first = subscribers.is_empty();
+        subscribers.insert(key, subscriber);
         first
     }
 
-    /// Forgets a subscription; `true` when the session had one and it was the URI's last.
-    pub fn remove(&self, uri: &str, session: u64) -> bool {
+    /// Forgets a subscription; `true` when the key had one and it was the URI's last.
+    pub fn remove(&self, uri: &str, key: u64) -> bool {
         let mut by_uri = self.lock();
-        let Some(sessions) = by_uri.get_mut(uri) else {
+        let Some(subscribers) = by_uri.get_mut(uri) else {
             return false;
         };
-        let had = sessions.remove(&session).is_some();
-        sessions.retain(|_, peer| !peer.is_transport_closed());
-        let last = sessions.is_empty();
+        let had = subscribers.remove(&key).is_some();
+        subscribers.retain(|_, subscriber| !subscriber.is_closed());
+        let last = subscribers.is_empty();
         if last {
             by_uri.remove(uri);
         }
         had && last
     }
 
-    /// The open sessions subscribed to `uri`.
-    fn subscribers(&self, uri: &str) -> Vec<Peer<RoleServer>> {
+    /// Forgets every subscription of `key`; returns the URIs it was the last subscriber of.
+    pub fn remove_all(&self, key: u64) -> Vec<String> {
         let mut by_uri = self.lock();
-        let Some(sessions) = by_uri.get_mut(uri) else {
-            return Vec::new();
-        };
-        sessions.retain(|_, peer| !peer.is_transport_closed());
-        sessions.values().cloned().collect()
+        let mut orphaned = Vec::new();
+        by_uri.retain(|uri, subscribers| {
+            if subscribers.remove(&key).is_none() {
+                return true;
+            }
+            subscribers.retain(|_, subscriber| !subscriber.is_closed());
+            if subscribers.is_empty() {
+                orphaned.push(uri.clone());
+                return false;
+            }
+            true
+        });
+        orphaned
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, Peer<RoleServer>>>> {
+    /// The open subscribers of `uri`.
+    fn subscribers(&self, uri: &str) -> Vec<Subscriber> {
+        let mut by_uri = self.lock();
+        let Some(subscribers) = by_uri.get_mut(uri) else {
+            return Vec::new();
+        };
+        subscribers.retain(|_, subscriber| !subscriber.is_closed());
+        subscribers.values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, Subscriber>>> {
         self.by_uri
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
-/// Passes each upstream `resources/updated` to the sessions subscribed to that URI only.
+/// Passes each upstream `resources/updated` to the subscribers of that URI only.
 pub async fn relay_resource_updates(
     subscriptions: Arc<Subscriptions>,
     mut updates: mpsc::Receiver<ResourceUpdatedNotificationParam>,
@@ -166,11 +213,10 @@ pub async fn relay_resource_updates(
             () = shutdown.cancelled() => return,
         };
         let subscribers = subscriptions.subscribers(&update.uri);
-        let sends = subscribers.iter().map(|peer| {
+        let sends = subscribers.iter().map(|subscriber| {
             let update = update.clone();
             async move {
-                let sent = tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update));
-                if !matches!(sent.await, Ok(Ok(()))) {
+                if !subscriber.deliver(update).await {
                     tracing::debug!("resources/updated not delivered to a subscriber");
                 }
             }
@@ -225,4 +271,27 @@ async fn notify(peer: &Peer<RoleServer>, changed: Changed) -> Result<(), Service
         peer.notify_resource_list_changed().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream() -> (Subscriber, mpsc::Receiver<ResourceUpdatedNotificationParam>) {
+        let (sender, receiver) = mpsc::channel(1);
+        (Subscriber::Stream(sender), receiver)
+    }
+
+    #[test]
+    fn a_subscriber_that_goes_away_leaves_the_uris_only_it_wanted() {
+        let subscriptions = Subscriptions::default();
+        let (a, _a) = stream();
+        let (b, _b) = stream();
+        assert!(subscriptions.add("x://shared", 1, a.clone()));
+        assert!(!subscriptions.add("x://shared", 2, b));
+        assert!(subscriptions.add("x://own", 1, a));
+        assert_eq!(subscriptions.remove_all(1), vec!["x://own".to_owned()]);
+        assert_eq!(subscriptions.subscribers("x://shared").len(), 1);
+        assert!(subscriptions.remove("x://shared", 2));
+    }
 }

@@ -22,18 +22,20 @@ use rmcp::{
         CompleteResult, CustomRequest, CustomResult, ErrorCode, GetPromptRequestParams,
         GetPromptResponse, Implementation, ListPromptsResult, ListResourceTemplatesResult,
         ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
+use tokio::sync::mpsc;
 
 use super::{
     Gateway, Origin, ProgressTarget,
     client_requests::{SessionCaller, StatelessCaller},
     isolation::SessionConnections,
     logging::SessionLogLevel,
-    notifier::ChangeWatcher,
+    notifier::{ChangeWatcher, Subscriber},
 };
 
 /// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
@@ -122,6 +124,24 @@ pub struct GatewayServer {
     log_level: Arc<SessionLogLevel>,
     /// What the client declared at `initialize`, once asked for.
     capabilities: OnceLock<Arc<ClientCapabilities>>,
+    /// Ends the session's resource subscriptions with the session (the last clone).
+    _subscriptions: Arc<SubscriberGuard>,
+}
+
+/// Updates buffered for one `subscriptions/listen` stream.
+const STREAM_UPDATES: usize = 64;
+
+/// Drops a subscriber's resource subscriptions (unsubscribing upstreams nobody else needs)
+/// when the session or stream it belongs to ends.
+pub struct SubscriberGuard {
+    gateway: Arc<Gateway>,
+    key: u64,
+}
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.gateway.forget_subscriber(self.key);
+    }
 }
 
 /// Session numbers; only uniqueness matters.
@@ -129,10 +149,15 @@ static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
 impl GatewayServer {
     pub fn new(gateway: Arc<Gateway>) -> Self {
+        let session = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         Self {
             connections: gateway.session_connections(),
+            _subscriptions: Arc::new(SubscriberGuard {
+                gateway: gateway.clone(),
+                key: session,
+            }),
             gateway,
-            session: NEXT_SESSION.fetch_add(1, Ordering::Relaxed),
+            session,
             log_level: Arc::default(),
             capabilities: OnceLock::new(),
         }
@@ -140,6 +165,44 @@ impl GatewayServer {
 }
 
 impl GatewayServer {
+    /// Subscribes a `subscriptions/listen` stream to the resources its filter names; their
+    /// updates arrive on the receiver until the guard is dropped with the stream.
+    async fn subscribe_stream(
+        &self,
+        context: &SubscriptionContext,
+    ) -> (
+        mpsc::Receiver<ResourceUpdatedNotificationParam>,
+        Option<SubscriberGuard>,
+    ) {
+        let (sender, updates) = mpsc::channel(STREAM_UPDATES);
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        if uris.is_empty() {
+            return (updates, None);
+        }
+        let key = NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 61;
+        let origin = self.origin(context.request_context());
+        for uri in uris {
+            let subscriber = Subscriber::Stream(sender.clone());
+            let params = SubscribeRequestParams::new(uri.clone());
+            if let Err(error) = self
+                .gateway
+                .subscribe(key, subscriber, params, &origin)
+                .await
+            {
+                tracing::info!(%uri, %error, "a subscriptions/listen resource could not be subscribed");
+            }
+        }
+        let guard = SubscriberGuard {
+            gateway: self.gateway.clone(),
+            key,
+        };
+        (updates, Some(guard))
+    }
+
     /// What a session-era client declared at `initialize` (`None` before it has).
     fn client_capabilities(&self, client: &Peer<RoleServer>) -> Option<Arc<ClientCapabilities>> {
         if let Some(known) = self.capabilities.get() {
@@ -247,6 +310,7 @@ impl ServerHandler for GatewayServer {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let mut changes = ChangeWatcher::new(self.gateway.catalog_changes());
+        let (mut updates, _subscribed) = self.subscribe_stream(&context).await;
         loop {
             tokio::select! {
                 changed = changes.next() => {
@@ -267,6 +331,12 @@ impl ServerHandler for GatewayServer {
                     };
                     if let Err(error) = sent.await {
                         tracing::debug!(%error, "list_changed not delivered on a subscription");
+                        return Ok(());
+                    }
+                }
+                Some(update) = updates.recv() => {
+                    if let Err(error) = context.sink().notify_resource_updated(update.uri).await {
+                        tracing::debug!(%error, "resources/updated not delivered on a subscription");
                         return Ok(());
                     }
                 }
@@ -348,7 +418,7 @@ impl ServerHandler for GatewayServer {
         let origin = self.origin(&context);
         Ok(self
             .gateway
-            .subscribe(self.session, client, request, &origin)
+            .subscribe(self.session, Subscriber::Session(client), request, &origin)
             .await?)
     }
 

@@ -12,10 +12,10 @@
     reason = "resources/subscribe is the session-era way to subscribe"
 )]
 
-use std::sync::MutexGuard;
+use std::sync::{Arc, MutexGuard};
 
 use rmcp::{
-    Peer, RoleClient, RoleServer,
+    Peer, RoleClient,
     model::{
         ClientRequest, ServerNotification, ServerResult, SubscribeRequest, SubscribeRequestParams,
         SubscriptionFilter, UnsubscribeRequest, UnsubscribeRequestParams,
@@ -27,15 +27,18 @@ use tokio::task::AbortHandle;
 use super::{
     Gateway, Origin,
     forward::{is_stateless, send, unexpected},
+    notifier::Subscriber,
 };
 use crate::{error::GatewayError, upstream::Upstream};
 
 impl Gateway {
-    /// `resources/subscribe` for one session.
+    /// Subscribes `subscriber` (under `key`: a session number, or a listen stream's) to a
+    /// resource: a session's `resources/subscribe`, or a URI named by a 2026-07-28 client's
+    /// `subscriptions/listen`.
     pub async fn subscribe(
         &self,
-        session: u64,
-        client: Peer<RoleServer>,
+        key: u64,
+        subscriber: Subscriber,
         params: SubscribeRequestParams,
         origin: &Origin,
     ) -> Result<(), GatewayError> {
@@ -43,7 +46,7 @@ impl Gateway {
         let upstream = self.resource_owner(&params.uri)?;
         let peer = upstream.ready_peer()?;
         let uri = params.uri.clone();
-        if !self.subscriptions.add(&uri, session, client) {
+        if !self.subscriptions.add(&uri, key, subscriber) {
             return Ok(());
         }
         let subscribed = if is_stateless(&peer) {
@@ -57,9 +60,26 @@ impl Gateway {
             }
         };
         if subscribed.is_err() {
-            self.subscriptions.remove(&uri, session);
+            self.subscriptions.remove(&uri, key);
         }
         subscribed
+    }
+
+    /// Drops every subscription of `key` (a session that ended, a listen stream that closed)
+    /// and unsubscribes the upstreams of the URIs nobody else wants.
+    pub fn forget_subscriber(self: &Arc<Self>, key: u64) {
+        let orphaned = self.subscriptions.remove_all(key);
+        if orphaned.is_empty() {
+            return;
+        }
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            for uri in orphaned {
+                if let Err(error) = gateway.unsubscribe_upstream(&uri, &Origin::default()).await {
+                    tracing::debug!(%uri, %error, "unsubscribing the upstream failed");
+                }
+            }
+        });
     }
 
     /// `resources/unsubscribe` for one session; the upstream is unsubscribed with the last.
@@ -72,12 +92,18 @@ impl Gateway {
         if !self.subscriptions.remove(&params.uri, session) {
             return Ok(());
         }
-        if let Some(listen) = self.listens().remove(&params.uri) {
+        self.unsubscribe_upstream(&params.uri, origin).await
+    }
+
+    /// Ends the upstream's subscription to `uri` (its last subscriber is gone).
+    async fn unsubscribe_upstream(&self, uri: &str, origin: &Origin) -> Result<(), GatewayError> {
+        if let Some(listen) = self.listens().remove(uri) {
             listen.abort();
             return Ok(());
         }
-        let upstream = self.resource_owner(&params.uri)?;
+        let upstream = self.resource_owner(uri)?;
         let peer = upstream.ready_peer()?;
+        let params = UnsubscribeRequestParams::new(uri.to_owned());
         let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(params));
         send(&upstream, &peer, request, origin).await.map(|_| ())
     }
