@@ -105,13 +105,7 @@ async fn closing_a_2026_07_28_response_stream_cancels_the_call_upstream() {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {}
     });
-    let request = common::http::client()
-        .post(gateway.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "fx__sleep")
+    let request = common::http::modern_post(&gateway.mcp_url(), "tools/call", Some("fx__sleep"))
         .body(call.to_string())
         .send();
     // Give up on the response: its stream closes.

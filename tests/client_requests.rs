@@ -96,13 +96,7 @@ async fn call(gateway: &ServeProcess, name: &str, extra: Value) -> Value {
         .as_object_mut()
         .unwrap()
         .extend(extra.as_object().unwrap().clone());
-    let response = common::http::client()
-        .post(gateway.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", name)
+    let response = common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(name))
         .body(
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
                 .to_string(),

@@ -15,16 +15,7 @@ fn meta() -> Value {
 }
 
 async fn post(gateway: &ServeProcess, method: &str, name: Option<&str>, params: Value) -> Value {
-    let mut request = common::http::client()
-        .post(gateway.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", method);
-    if let Some(name) = name {
-        request = request.header("mcp-name", name);
-    }
-    let response = request
+    let response = common::http::modern_post(&gateway.mcp_url(), method, name)
         .body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string())
         .send()
         .await

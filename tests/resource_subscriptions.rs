@@ -83,12 +83,7 @@ async fn a_2026_07_28_listen_stream_gets_the_updates_of_the_resources_it_names()
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                   "io.modelcontextprotocol/clientCapabilities": {}},
         "notifications": {"resourceSubscriptions": [ARCHITECTURE]}}});
-    let response = common::http::client()
-        .post(gateway.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "subscriptions/listen")
+    let response = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
         .body(listen.to_string())
         .send()
         .await

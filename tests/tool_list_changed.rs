@@ -48,12 +48,7 @@ async fn modern_client_is_told_on_its_subscription() {
         "io.modelcontextprotocol/clientInfo": {"name": "listener", "version": "0"},
         "io.modelcontextprotocol/clientCapabilities": {}
     });
-    let listen = common::http::client()
-        .post(gateway.mcp_url())
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "subscriptions/listen")
+    let listen = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
         .body(
             json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
                 "params": {"_meta": meta, "notifications": {"toolsListChanged": true}}})

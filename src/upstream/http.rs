@@ -8,7 +8,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use futures::{StreamExt, stream::BoxStream};
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use indexmap::IndexMap;
 use rmcp::{
     model::{ClientJsonRpcMessage, JsonRpcMessage, RequestId},
@@ -28,33 +28,48 @@ use super::callers::Callers;
 /// The rmcp transport over our client.
 pub type HttpTransport = StreamableHttpClientTransport<RelatingClient>;
 
-/// Builds the transport. `headers` were validated with the config; failures here name the
-/// header but never its value (it is usually a secret).
-pub fn open(
-    url: &str,
-    headers: &IndexMap<String, String>,
-    max_response_bytes: usize,
-    callers: Arc<Callers>,
-) -> Result<HttpTransport, String> {
-    let mut custom = HashMap::with_capacity(headers.len());
+/// The configured headers of an upstream, marked sensitive so they are never logged.
+/// `headers` were validated with the config; failures here name the header but never its
+/// value (it is usually a secret).
+pub fn header_map(headers: &IndexMap<String, String>) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("invalid header name {name:?}"))?;
         let mut value =
             HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
         value.set_sensitive(true);
-        custom.insert(name, value);
+        map.insert(name, value);
     }
+    Ok(map)
+}
+
+/// The HTTP client of every HTTP-based upstream transport.
+pub fn client() -> Result<reqwest::Client, String> {
     // reqwest is built without a TLS provider of its own; ring is ours. Installing is
     // idempotent: a second call finds one in place and changes nothing.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
+    reqwest::Client::builder()
         // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
         .tcp_nodelay(true)
         // A redirect could move a request somewhere the operator never configured.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|error| format!("cannot build HTTP client: {error}"))?;
+        .map_err(|error| format!("cannot build HTTP client: {error}"))
+}
+
+/// Builds the streamable HTTP transport.
+pub fn open(
+    url: &str,
+    headers: &IndexMap<String, String>,
+    max_response_bytes: usize,
+    callers: Arc<Callers>,
+) -> Result<HttpTransport, String> {
+    let custom: HashMap<HeaderName, HeaderValue> = header_map(headers)?
+        .into_iter()
+        .filter_map(|(name, value)| Some((name?, value)))
+        .collect();
+    let http = client()?;
     let config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(custom)
         .max_json_response_size(max_response_bytes)

@@ -10,7 +10,7 @@ use std::{io, time::Duration};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, stream::BoxStream};
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, header};
 use indexmap::IndexMap;
 use reqwest::Url;
 use rmcp::{
@@ -20,6 +20,8 @@ use rmcp::{
     transport::Transport,
 };
 use sse_stream::{Sse, SseStream};
+
+use super::http::{client, header_map};
 
 /// An rmcp transport over one legacy SSE connection.
 pub struct SseTransport {
@@ -37,12 +39,7 @@ pub async fn connect(
 ) -> Result<SseTransport, String> {
     let base = Url::parse(url).map_err(|error| format!("invalid URL: {error}"))?;
     let headers = header_map(headers)?;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|error| format!("cannot build HTTP client: {error}"))?;
+    let http = client()?;
     let response = http
         .get(base.clone())
         .headers(headers.clone())
@@ -81,19 +78,6 @@ pub async fn connect(
         http,
         headers,
     })
-}
-
-fn header_map(headers: &IndexMap<String, String>) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name {name:?}"))?;
-        let mut value =
-            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
-        value.set_sensitive(true);
-        map.insert(name, value);
-    }
-    Ok(map)
 }
 
 /// Fails the stream when more than `max` bytes arrive without an event boundary (a blank

@@ -1,13 +1,14 @@
 //! A WebSocket upstream (`ws://`, `wss://`): one JSON-RPC message per text frame, subprotocol
 //! `mcp` (see [`crate::websocket`]).
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
 use indexmap::IndexMap;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, connect_async_with_config, tungstenite::client::IntoClientRequest,
 };
 
+use super::http::header_map;
 use crate::websocket::{SUBPROTOCOL, WebSocketTransport, config};
 
 pub type WsTransport = WebSocketTransport<rmcp::RoleClient, MaybeTlsStream<TcpStream>>;
@@ -25,18 +26,11 @@ pub async fn connect(
         .into_client_request()
         .map_err(|error| format!("invalid WebSocket URL: {error}"))?;
     let sent = request.headers_mut();
+    sent.extend(header_map(headers)?);
     sent.insert(
         "sec-websocket-protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name {name:?}"))?;
-        let mut value =
-            HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
-        value.set_sensitive(true);
-        sent.insert(name, value);
-    }
     let (socket, response) =
         connect_async_with_config(request, Some(config(max_message_bytes)), true)
             .await

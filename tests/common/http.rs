@@ -52,6 +52,21 @@ impl Reply {
     }
 }
 
+/// A 2026-07-28 POST of `method` with the headers that revision asks for (`Mcp-Name` when
+/// `name` is given); the body is the caller's.
+pub fn modern_post(url: &str, method: &str, name: Option<&str>) -> reqwest::RequestBuilder {
+    let request = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    match name {
+        Some(name) => request.header("mcp-name", name),
+        None => request,
+    }
+}
+
 /// A session-era (2025-11-25) client session over raw HTTP.
 pub struct RawSession {
     pub client: Client,
