@@ -165,9 +165,7 @@ impl Conversations {
             .map(u64::from_be_bytes)
             .map_err(|_| refused("it is malformed"))?;
         let parked = self
-            .lock()
-            .remove(&key)
-            .filter(|parked| parked.expires > Instant::now())
+            .take_parked(key)
             .ok_or_else(|| refused("it was already used or has expired"))?;
         for (name, question) in parked.questions {
             let answer = match answers.remove(&name) {
@@ -239,15 +237,24 @@ impl Conversations {
             questions,
             expires: Instant::now() + upstream.call_timeout(),
         };
-        {
-            let mut book = self.lock();
-            let now = Instant::now();
-            book.retain(|_, parked| parked.expires > now);
-            book.insert(key, parked);
-        }
+        self.forget_expired().insert(key, parked);
         let mut result = InputRequiredResult::from_request_state(state);
         result.input_requests = Some(requests);
         Ok(ServerResult::InputRequiredResult(result))
+    }
+
+    /// The parked call `key` names, if it has not expired (each is taken once).
+    fn take_parked(&self, key: u64) -> Option<Parked> {
+        self.forget_expired().remove(&key)
+    }
+
+    /// The book of parked calls, without the expired ones (dropping one cancels its
+    /// upstream call).
+    fn forget_expired(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {
+        let mut book = self.lock();
+        let now = Instant::now();
+        book.retain(|_, parked| parked.expires > now);
+        book
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {

@@ -5,7 +5,7 @@
 //! the requests a call causes (sampling, elicitation) on that call's own response stream, and
 //! that is what lets the gateway hand them to the right client on a shared connection.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{borrow::Cow, collections::HashMap, sync::Arc};
 
 use futures::{StreamExt, stream::BoxStream};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -20,7 +20,7 @@ use rmcp::{
         },
     },
 };
-use serde::{Deserialize, de::IgnoredAny};
+use serde::Deserialize;
 use sse_stream::Sse;
 
 use super::callers::Callers;
@@ -86,11 +86,12 @@ pub struct RelatingClient {
     callers: Arc<Callers>,
 }
 
-/// Just enough of a JSON-RPC message to tell a request and read its id.
+/// Just enough of a JSON-RPC message to tell a request or a log message and read its id.
 #[derive(Deserialize)]
-struct RequestPeek {
+struct MessagePeek<'a> {
     id: Option<RequestId>,
-    method: Option<IgnoredAny>,
+    #[serde(borrow)]
+    method: Option<Cow<'a, str>>,
 }
 
 /// Wraps an event stream: each request and log message in it is related to `ours`, the
@@ -108,21 +109,19 @@ fn relate_requests(
             else {
                 return;
             };
-            if data.contains("\"notifications/message\"") {
-                callers.relate_log(ours.clone());
-                return;
-            }
             // Most events are our response or progress: skip them without parsing.
-            let Some(ours) = &ours else { return };
-            if !data.contains("\"method\"") || !data.contains("\"id\"") {
+            let maybe_log = data.contains("\"notifications/message\"");
+            let maybe_request = ours.is_some() && data.contains("\"id\"");
+            if !data.contains("\"method\"") || !(maybe_log || maybe_request) {
                 return;
             }
-            if let Ok(RequestPeek {
-                id: Some(theirs),
-                method: Some(_),
-            }) = serde_json::from_str(data)
-            {
-                callers.relate(theirs, ours.clone());
+            let Ok(peek) = serde_json::from_str::<MessagePeek>(data) else {
+                return;
+            };
+            match (peek.method.as_deref(), peek.id, &ours) {
+                (Some("notifications/message"), None, _) => callers.relate_log(ours.clone()),
+                (Some(_), Some(theirs), Some(ours)) => callers.relate(theirs, ours.clone()),
+                _ => {}
             }
         })
         .boxed()
