@@ -1,0 +1,307 @@
+//! The MCPS.ONE benchmark: the gateway against a direct connection to the same upstream,
+//! measured in the same run, printed as markdown tables. Run it with `benches/run.sh`
+//! (release build); it is not part of the test suite.
+//!
+//! Scenarios:
+//! 1. `tools/call` latency (p50, p99) and throughput at 1, 16 and 64 clients, in both
+//!    protocol eras, over streamable HTTP, to the echo upstream directly and through the
+//!    gateway (the upstream over HTTP, and over stdio); with the gateway's own CPU time per
+//!    call. Also over stdio: `mcps stdio` against the echo upstream spawned directly.
+//! 2. `tools/list` latency with 1, 10 and 50 upstreams (answered from the catalog).
+//! 3. Cold start: process start → first `tools/list` answered, with 10 stdio upstreams.
+//! 4. Memory: the gateway's RSS with 0, 100 and 1000 idle sessions.
+//!
+//! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself).
+
+mod load;
+mod procs;
+mod stdio_load;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use load::{Era, McpClient, Measured};
+use procs::{echo_over_http, echo_stdio_entry, gateway, release_bin};
+use serde_json::json;
+use stdio_load::StdioClient;
+
+/// How many calls each client makes at each concurrency.
+fn calls_per_client(clients: usize, quick: bool) -> usize {
+    let total = if quick { 300 } else { 4000 };
+    (total / clients).max(20)
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.3}", duration.as_secs_f64() * 1000.0)
+}
+
+struct Row {
+    target: &'static str,
+    era: Era,
+    clients: usize,
+    measured: Measured,
+    cpu_per_call: Option<Duration>,
+}
+
+async fn scenario_calls(quick: bool) {
+    let (_echo, echo_url) = echo_over_http();
+    let (http_gateway, http_gateway_url) = gateway(&format!("  echo:\n    url: {echo_url:?}\n"));
+    let (stdio_gateway, stdio_gateway_url) = gateway(&echo_stdio_entry("echo"));
+    let mut rows = Vec::new();
+    for era in [Era::Legacy, Era::Modern] {
+        for clients in [1, 16, 64] {
+            let calls = calls_per_client(clients, quick);
+            let direct = load::run(&echo_url, era, "echo", clients, calls).await;
+            rows.push(Row {
+                target: "direct",
+                era,
+                clients,
+                measured: direct,
+                cpu_per_call: None,
+            });
+            for (target, process, url) in [
+                ("gateway → HTTP upstream", &http_gateway, &http_gateway_url),
+                (
+                    "gateway → stdio upstream",
+                    &stdio_gateway,
+                    &stdio_gateway_url,
+                ),
+            ] {
+                let before = process.cpu();
+                let measured = load::run(url, era, "echo__echo", clients, calls).await;
+                let used = process.cpu().saturating_sub(before);
+                let cpu_per_call = used.checked_div(measured.calls.max(1) as u32);
+                rows.push(Row {
+                    target,
+                    era,
+                    clients,
+                    measured,
+                    cpu_per_call,
+                });
+            }
+        }
+    }
+    println!("## 1. tools/call over streamable HTTP\n");
+    println!(
+        "| target | era | clients | p50 ms | p99 ms | calls/s | × direct calls/s | p50 − direct ms | gateway CPU µs/call | errors |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in &rows {
+        let direct = rows
+            .iter()
+            .find(|other| {
+                other.target == "direct" && other.era == row.era && other.clients == row.clients
+            })
+            .expect("a direct row for each");
+        let ratio = row.measured.per_second() / direct.measured.per_second();
+        let added = row.measured.percentile(0.5).as_secs_f64()
+            - direct.measured.percentile(0.5).as_secs_f64();
+        println!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
+            row.target,
+            row.era.label(),
+            row.clients,
+            ms(row.measured.percentile(0.5)),
+            ms(row.measured.percentile(0.99)),
+            row.measured.per_second(),
+            ratio,
+            if row.target == "direct" {
+                "—".to_owned()
+            } else {
+                format!("{:.3}", added * 1000.0)
+            },
+            row.cpu_per_call.map_or("—".to_owned(), |cpu| format!(
+                "{:.0}",
+                cpu.as_secs_f64() * 1e6
+            )),
+            row.measured.errors,
+        );
+    }
+    println!();
+}
+
+fn scenario_stdio(quick: bool) {
+    let calls = if quick { 300 } else { 3000 };
+    let mut direct = StdioClient::spawn(Command::new(release_bin("echo_upstream")));
+    let direct = direct.run("echo", calls);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("proxy.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "logging:\n  level: warn\nupstreams:\n{}",
+            echo_stdio_entry("echo")
+        ),
+    )
+    .expect("write the config");
+    let mut command = Command::new(release_bin("mcps"));
+    command.args(["stdio", "-c"]).arg(&config);
+    let mut through = StdioClient::spawn(command);
+    let before = through.process.cpu();
+    let measured = through.run("echo__echo", calls);
+    let cpu = through
+        .process
+        .cpu()
+        .saturating_sub(before)
+        .checked_div(measured.calls.max(1) as u32);
+    println!("## 1b. tools/call over stdio (one client, sequential)\n");
+    println!("| target | p50 ms | p99 ms | calls/s | p50 − direct ms | gateway CPU µs/call |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| direct (echo upstream spawned by the client) | {} | {} | {:.0} | — | — |",
+        ms(direct.percentile(0.5)),
+        ms(direct.percentile(0.99)),
+        direct.per_second()
+    );
+    println!(
+        "| `mcps stdio` → stdio upstream | {} | {} | {:.0} | {:.3} | {} |",
+        ms(measured.percentile(0.5)),
+        ms(measured.percentile(0.99)),
+        measured.per_second(),
+        (measured.percentile(0.5).as_secs_f64() - direct.percentile(0.5).as_secs_f64()) * 1000.0,
+        cpu.map_or("—".to_owned(), |cpu| format!(
+            "{:.0}",
+            cpu.as_secs_f64() * 1e6
+        )),
+    );
+    println!();
+}
+
+async fn scenario_list(quick: bool) {
+    let requests = if quick { 100 } else { 2000 };
+    println!("## 2. tools/list from the catalog\n");
+    println!("| upstreams | tools | p50 ms | p99 ms |");
+    println!("|---:|---:|---:|---:|");
+    for upstreams in [1, 10, 50] {
+        let entries: String = (0..upstreams)
+            .map(|n| echo_stdio_entry(&format!("echo{n}")))
+            .collect();
+        let (_gateway, url) = gateway(&entries);
+        let mut client = McpClient::connect(&url, Era::Legacy)
+            .await
+            .expect("connect");
+        let listed = client
+            .request("tools/list", None, json!({}))
+            .await
+            .expect("tools/list");
+        let tools = listed.matches("\"name\"").count();
+        let mut latencies = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let sent = Instant::now();
+            client
+                .request("tools/list", None, json!({}))
+                .await
+                .expect("tools/list");
+            latencies.push(sent.elapsed());
+        }
+        latencies.sort_unstable();
+        let measured = Measured {
+            calls: requests,
+            errors: 0,
+            wall: Duration::ZERO,
+            latencies,
+        };
+        println!(
+            "| {upstreams} | {tools} | {} | {} |",
+            ms(measured.percentile(0.5)),
+            ms(measured.percentile(0.99))
+        );
+    }
+    println!();
+}
+
+/// Spawn to the first answered `tools/list`, which the gateway answers once every upstream
+/// has started.
+async fn first_list(upstreams: usize) -> (Duration, procs::Process) {
+    let entries: String = (0..upstreams)
+        .map(|n| echo_stdio_entry(&format!("echo{n}")))
+        .collect();
+    let started = Instant::now();
+    let (process, url) = gateway(&entries);
+    let mut client = McpClient::connect(&url, Era::Legacy)
+        .await
+        .expect("connect");
+    client
+        .request("tools/list", None, json!({}))
+        .await
+        .expect("tools/list");
+    (started.elapsed(), process)
+}
+
+async fn scenario_cold_start() {
+    let (one, _) = first_list(1).await;
+    let (ten, gateway) = first_list(10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    println!("## 3. Cold start and idle memory\n");
+    println!("| gateway with | spawn → first tools/list ms | RSS MiB (idle) |");
+    println!("|---|---:|---:|");
+    println!("| 1 stdio upstream | {} | — |", ms(one));
+    println!(
+        "| 10 stdio upstreams | {} | {:.1} |",
+        ms(ten),
+        gateway.rss() as f64 / (1024.0 * 1024.0)
+    );
+    println!();
+}
+
+async fn scenario_memory(quick: bool) {
+    let (gateway, url) = gateway(&echo_stdio_entry("echo"));
+    // One call, so the catalog and the upstream connection are in place before measuring.
+    let mut first = McpClient::connect(&url, Era::Legacy)
+        .await
+        .expect("connect");
+    first
+        .call("echo__echo", &json!({"message": "warm"}))
+        .await
+        .expect("call");
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = gateway.rss();
+    let mut rows = vec![(0usize, baseline)];
+    let mut sessions = Vec::new();
+    for target in if quick { vec![100] } else { vec![100, 1000] } {
+        while sessions.len() < target {
+            sessions.push(
+                McpClient::connect(&url, Era::Legacy)
+                    .await
+                    .expect("connect"),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        rows.push((target, gateway.rss()));
+    }
+    println!("## 4. Memory with idle session-era sessions\n");
+    println!("| sessions | RSS MiB | bytes per session |");
+    println!("|---:|---:|---:|");
+    for (count, rss) in rows {
+        let per = if count == 0 {
+            "—".to_owned()
+        } else {
+            format!("{}", rss.saturating_sub(baseline) / count as u64)
+        };
+        println!(
+            "| {count} | {:.1} | {per} |",
+            rss as f64 / (1024.0 * 1024.0)
+        );
+    }
+    println!();
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("# MCPS.ONE benchmark\n");
+    println!(
+        "{} cores, {}; load generator and servers share the machine.\n",
+        cores,
+        if quick { "quick run" } else { "full run" }
+    );
+    scenario_calls(quick).await;
+    scenario_stdio(quick);
+    scenario_list(quick).await;
+    scenario_cold_start().await;
+    scenario_memory(quick).await;
+}

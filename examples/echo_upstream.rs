@@ -1,0 +1,105 @@
+//! The benchmark's upstream: an rmcp server with one `echo` tool that answers at once, over
+//! stdio (default) or streamable HTTP (`--http PORT`, both protocol eras), so a benchmark
+//! measures the path to it, not the tool. With `--http`, it prints
+//! `listening on http://127.0.0.1:PORT/mcp` once it accepts connections.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler, ServiceExt,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    },
+    service::RequestContext,
+    transport::{
+        StreamableHttpServerConfig, StreamableHttpService,
+        streamable_http_server::session::local::LocalSessionManager,
+    },
+};
+use serde_json::json;
+
+#[derive(Clone)]
+struct Echo {
+    tools: Arc<[Tool]>,
+}
+
+impl Echo {
+    fn new() -> Self {
+        let schema = json!({"type": "object", "properties": {"message": {"type": "string"}}});
+        let serde_json::Value::Object(schema) = schema else {
+            unreachable!("literal object")
+        };
+        let tool = Tool::new("echo", "Returns its `message`", Arc::new(schema));
+        Self {
+            tools: Arc::from([tool]),
+        }
+    }
+}
+
+impl ServerHandler for Echo {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("echo-upstream", "1.0.0"))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools.to_vec()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let message = request
+            .arguments
+            .as_ref()
+            .and_then(|arguments| arguments.get("message"))
+            .and_then(|message| message.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        Ok(CallToolResult::success(vec![ContentBlock::text(message)]).into())
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let port = std::env::args()
+        .skip_while(|arg| arg != "--http")
+        .nth(1)
+        .map(|port| port.parse::<u16>())
+        .transpose()?;
+    let Some(port) = port else {
+        let running = Echo::new().serve(rmcp::transport::stdio()).await?;
+        running.waiting().await?;
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let bound = listener.local_addr()?;
+    let service = TowerToHyperService::new(StreamableHttpService::new(
+        || Ok(Echo::new()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    ));
+    println!("listening on http://{bound}/mcp");
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let service = service.clone();
+        tokio::spawn(async move {
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
