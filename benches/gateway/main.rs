@@ -11,7 +11,10 @@
 //! 3. Cold start: process start → first `tools/list` answered, with 10 stdio upstreams.
 //! 4. Memory: the gateway's RSS with 0, 100 and 1000 idle sessions.
 //!
-//! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself).
+//! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself);
+//! `-- --only calls|stdio|list|cold|memory` runs one scenario; and
+//! `-- --load URL TOOL CLIENTS CALLS [legacy|modern]` only puts load on a running server (to
+//! profile it: start it under `perf record`, then load it).
 
 mod load;
 mod procs;
@@ -289,9 +292,41 @@ async fn scenario_memory(quick: bool) {
     println!();
 }
 
+/// `--load URL TOOL CLIENTS CALLS [legacy|modern]`: load only, one line of results.
+async fn load_only(args: &[String]) {
+    let [url, tool, clients, calls, rest @ ..] = args else {
+        panic!("--load URL TOOL CLIENTS CALLS [legacy|modern]");
+    };
+    let era = match rest.first().map(String::as_str) {
+        Some("modern") => Era::Modern,
+        _ => Era::Legacy,
+    };
+    let clients = clients.parse().expect("CLIENTS is a number");
+    let calls = calls.parse().expect("CALLS is a number");
+    let measured = load::run(url, era, tool, clients, calls).await;
+    println!(
+        "{} calls, {} errors, {:.0} calls/s, p50 {} ms, p99 {} ms",
+        measured.calls,
+        measured.errors,
+        measured.per_second(),
+        ms(measured.percentile(0.5)),
+        ms(measured.percentile(0.99))
+    );
+}
+
 #[tokio::main]
 async fn main() {
-    let quick = std::env::args().any(|arg| arg == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--load") {
+        return load_only(&args[at + 1..]).await;
+    }
+    let only = args
+        .iter()
+        .position(|arg| arg == "--only")
+        .and_then(|at| args.get(at + 1))
+        .map(String::as_str);
+    let runs = |scenario: &str| only.is_none_or(|only| only == scenario);
+    let quick = args.iter().any(|arg| arg == "--quick");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# MCPS.ONE benchmark\n");
     println!(
@@ -299,9 +334,19 @@ async fn main() {
         cores,
         if quick { "quick run" } else { "full run" }
     );
-    scenario_calls(quick).await;
-    scenario_stdio(quick);
-    scenario_list(quick).await;
-    scenario_cold_start().await;
-    scenario_memory(quick).await;
+    if runs("calls") {
+        scenario_calls(quick).await;
+    }
+    if runs("stdio") {
+        scenario_stdio(quick);
+    }
+    if runs("list") {
+        scenario_list(quick).await;
+    }
+    if runs("cold") {
+        scenario_cold_start().await;
+    }
+    if runs("memory") {
+        scenario_memory(quick).await;
+    }
 }
