@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config.logging.level);
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime(config.server.threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("mcps: cannot start the async runtime: {error}");
@@ -83,6 +83,20 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime: one thread, or a pool (`threads`, 0 = one per core).
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if threads == 1 {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+    }
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if threads > 1 {
+        builder.worker_threads(threads);
+    }
+    builder.enable_all().build()
 }
 
 /// Logs go to stderr in every mode: stdout belongs to MCP under `mcps stdio`.

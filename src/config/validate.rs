@@ -15,8 +15,17 @@ const RESERVED_HEADERS: &[&str] = &[
     "last-event-id",
 ];
 
+/// More runtime threads than this is a typo, not a tuning.
+const MAX_THREADS: usize = 1024;
+
 pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
     parse_listen(&config.server.listen)?;
+    if config.server.threads > MAX_THREADS {
+        return Err(ConfigError::invalid(
+            "server.threads",
+            format!("{} is more than {MAX_THREADS}", config.server.threads),
+        ));
+    }
     for (index, origin) in config.server.allowed_origins.iter().enumerate() {
         let key = format!("server.allowed_origins[{index}]");
         if origin != "null" && !origin.starts_with("http://") && !origin.starts_with("https://") {
