@@ -1,0 +1,91 @@
+//! Opening an upstream's connection: spawning its process (stdio) or connecting (streamable
+//! HTTP, WebSocket, legacy SSE), wrapped in the notification tap, with the handshake still to
+//! be awaited under the start deadline.
+
+use super::{
+    ChildProcess, Handshake, Upstream,
+    client::UpstreamClient,
+    http,
+    offer::{handshake, lifecycle},
+    process::CommandSpec,
+    sse, stdio,
+    tap::NotificationTap,
+    websocket,
+};
+use crate::config::{ProtocolMode, TransportKind};
+
+impl Upstream {
+    /// Spawns or connects, returning the child (if any) and the handshake still to await.
+    pub(super) fn open(
+        &self,
+        handler: UpstreamClient,
+    ) -> Result<(Option<ChildProcess>, Handshake), String> {
+        let lifecycle = lifecycle(self.config.protocol);
+        if let Some(url) = &self.config.url {
+            return Ok((None, self.connect(url.clone(), handler)?));
+        }
+        let Some(program) = &self.config.command else {
+            return Err("neither `command` nor `url` is set".into());
+        };
+        let env: Vec<(String, String)> = self
+            .config
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let spec = CommandSpec {
+            program,
+            args: &self.config.args,
+            env: &env,
+            cwd: self.config.cwd.as_deref(),
+            base_dir: &self.settings.base_dir,
+        };
+        let connection = stdio::open(
+            &self.name,
+            &spec,
+            self.settings.max_line_bytes,
+            self.settings.stderr_line_bytes,
+        )
+        .map_err(|error| error.to_string())?;
+        let child = ChildProcess {
+            group: connection.group,
+            stderr_pump: connection.stderr_pump,
+        };
+        let transport = NotificationTap::new(
+            connection.transport,
+            self.progress.clone(),
+            self.callers.clone(),
+        );
+        Ok((
+            Some(child),
+            Box::pin(handshake(handler, transport, lifecycle)),
+        ))
+    }
+
+    /// The handshake over a remote transport, which connects first where it must.
+    fn connect(&self, url: String, handler: UpstreamClient) -> Result<Handshake, String> {
+        let headers = self.config.headers.clone();
+        let max_bytes = self.settings.max_response_bytes;
+        let progress = self.progress.clone();
+        let callers = self.callers.clone();
+        let mode = lifecycle(self.config.protocol);
+        Ok(match self.config.transport_kind() {
+            TransportKind::Websocket => Box::pin(async move {
+                let transport = websocket::connect(&url, &headers, max_bytes).await?;
+                let transport = NotificationTap::new(transport, progress, callers);
+                handshake(handler, transport, mode).await
+            }),
+            // The transport of the 2024-11-05 revision: only `initialize` can work over it.
+            TransportKind::Sse => Box::pin(async move {
+                let transport = sse::connect(&url, &headers, max_bytes).await?;
+                let transport = NotificationTap::new(transport, progress, callers);
+                handshake(handler, transport, lifecycle(ProtocolMode::Legacy)).await
+            }),
+            TransportKind::StreamableHttp | TransportKind::Stdio => {
+                let transport = http::open(&url, &headers, max_bytes, callers.clone())?;
+                let transport = NotificationTap::new(transport, progress, callers);
+                Box::pin(handshake(handler, transport, mode))
+            }
+        })
+    }
+}
