@@ -2,7 +2,10 @@
 //!
 //! Every routed request goes through [`send`]: it applies the upstream's call deadline and the
 //! client's cancellation (either one sends `notifications/cancelled` upstream with the id we
-//! used there), and routes the upstream's progress notifications back to this client only.
+//! used there), routes the upstream's progress notifications back to this client only, and
+//! registers the client as the caller of the requests the upstream sends meanwhile. Requests
+//! that may be answered with `input_required` go through [`send_bridged`], which bridges a
+//! client and an upstream of different protocol eras.
 
 #![allow(
     deprecated,
