@@ -3,13 +3,11 @@
 //! measures the path to it, not the tool. With `--http`, it prints
 //! `listening on http://127.0.0.1:PORT/mcp` once it accepts connections.
 
-use std::{net::SocketAddr, sync::Arc};
+#[path = "shared/serve_http.rs"]
+mod serve_http;
 
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-    service::TowerToHyperService,
-};
+use std::sync::Arc;
+
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{
@@ -17,10 +15,7 @@ use rmcp::{
         ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     },
     service::RequestContext,
-    transport::{
-        StreamableHttpServerConfig, StreamableHttpService,
-        streamable_http_server::session::local::LocalSessionManager,
-    },
+    transport::StreamableHttpServerConfig,
 };
 use serde_json::json;
 
@@ -84,22 +79,6 @@ async fn main() -> anyhow::Result<()> {
         running.waiting().await?;
         return Ok(());
     };
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    let bound = listener.local_addr()?;
-    let service = TowerToHyperService::new(StreamableHttpService::new(
-        || Ok(Echo::new()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    ));
-    println!("listening on http://{bound}/mcp");
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let service = service.clone();
-        tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    serve_http::serve(port, |_| StreamableHttpServerConfig::default(), Echo::new).await?;
+    Ok(())
 }

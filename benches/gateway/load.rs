@@ -34,6 +34,17 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// The figures of a run that took `wall` and timed `latencies` (in any order).
+    pub fn new(mut latencies: Vec<Duration>, errors: usize, wall: Duration) -> Self {
+        latencies.sort_unstable();
+        Self {
+            calls: latencies.len(),
+            errors,
+            wall,
+            latencies,
+        }
+    }
+
     pub fn percentile(&self, p: f64) -> Duration {
         if self.latencies.is_empty() {
             return Duration::ZERO;
@@ -206,12 +217,5 @@ pub async fn run(url: &str, era: Era, tool: &str, clients: usize, calls: usize) 
         latencies.extend(mine);
         errors += failed;
     }
-    let wall = started.elapsed();
-    latencies.sort_unstable();
-    Measured {
-        calls: latencies.len(),
-        errors,
-        wall,
-        latencies,
-    }
+    Measured::new(latencies, errors, started.elapsed())
 }

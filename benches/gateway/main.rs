@@ -199,13 +199,7 @@ async fn scenario_list(quick: bool) {
                 .expect("tools/list");
             latencies.push(sent.elapsed());
         }
-        latencies.sort_unstable();
-        let measured = Measured {
-            calls: requests,
-            errors: 0,
-            wall: Duration::ZERO,
-            latencies,
-        };
+        let measured = Measured::new(latencies, 0, Duration::ZERO);
         println!(
             "| {upstreams} | {tools} | {} | {} |",
             ms(measured.percentile(0.5)),

@@ -85,13 +85,6 @@ impl StdioClient {
                 errors += 1;
             }
         }
-        let wall = started.elapsed();
-        latencies.sort_unstable();
-        Measured {
-            calls: latencies.len(),
-            errors,
-            wall,
-            latencies,
-        }
+        Measured::new(latencies, errors, started.elapsed())
     }
 }

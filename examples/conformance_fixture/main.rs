@@ -11,18 +11,16 @@
     reason = "logging, sampling and roots are deprecated by SEP-2577; the session-era scenarios use them"
 )]
 
+#[path = "../shared/serve_http.rs"]
+mod serve_http;
+
 mod catalog;
 mod diagnostics;
 mod input_required;
 mod tools;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::conn::auto,
-    service::TowerToHyperService,
-};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
@@ -34,13 +32,9 @@ use rmcp::{
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
     service::{RequestContext, SubscriptionContext},
-    transport::{
-        StreamableHttpServerConfig, StreamableHttpService,
-        streamable_http_server::session::local::LocalSessionManager,
-    },
+    transport::StreamableHttpServerConfig,
 };
 use serde_json::json;
-use tokio::net::TcpListener;
 
 /// Parses JSON into an rmcp model type; the fixture's payloads are literals, so a failure is
 /// a bug in this file.
@@ -238,31 +232,15 @@ async fn main() -> std::io::Result<()> {
         .skip_while(|arg| arg != "--port")
         .nth(1)
         .map_or(0, |port| port.parse().expect("--port takes a number"));
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    let bound = listener.local_addr()?;
     let fixture = Fixture {
         input_required: Arc::new(input_required::Codec::new()),
         changes: diagnostics::ListChanges::new(),
     };
-    let origins = [
-        format!("http://127.0.0.1:{}", bound.port()),
-        format!("http://localhost:{}", bound.port()),
-    ];
-    let config = StreamableHttpServerConfig::default().with_allowed_origins(origins);
-    let service = TowerToHyperService::new(StreamableHttpService::new(
-        move || Ok(fixture.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    ));
-    println!("listening on http://{bound}/mcp");
-    loop {
-        let (stream, _) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let service = service.clone();
-        tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let config = |port: u16| {
+        StreamableHttpServerConfig::default().with_allowed_origins([
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+        ])
+    };
+    serve_http::serve(port, config, move || fixture.clone()).await
 }
