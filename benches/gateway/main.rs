@@ -10,13 +10,16 @@
 //! 2. `tools/list` latency with 1, 10 and 50 upstreams (answered from the catalog).
 //! 3. Cold start: process start → first `tools/list` answered, with 10 stdio upstreams.
 //! 4. Memory: the gateway's RSS with 0, 100 and 1000 idle sessions.
+//! 5. Peers, when `benches/run.sh` could install them: `mcp-proxy` and a FastMCP proxy in
+//!    front of the same stdio echo upstream, against the gateway, at 1, 16 and 64 clients.
 //!
 //! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself);
-//! `-- --only calls|stdio|list|cold|memory` runs one scenario; and
+//! `-- --only calls|stdio|list|cold|memory|peers` runs one scenario; and
 //! `-- --load URL TOOL CLIENTS CALLS [legacy|modern]` only puts load on a running server (to
 //! profile it: start it under `perf record`, then load it).
 
 mod load;
+mod peers;
 mod procs;
 mod stdio_load;
 
@@ -348,5 +351,8 @@ async fn main() {
     }
     if runs("memory") {
         scenario_memory(quick).await;
+    }
+    if runs("peers") {
+        peers::scenario(quick).await;
     }
 }

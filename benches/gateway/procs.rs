@@ -133,6 +133,36 @@ pub fn start_until(mut command: Command, marker: &str) -> (Process, String) {
     )
 }
 
+/// A free loopback port (released again; taken by the next process to bind it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Starts `command` and waits until something accepts connections on `port`.
+pub fn start_listening(mut command: Command, port: u16) -> Process {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = command.spawn().expect("start a benchmark process");
+    let process = Process {
+        child,
+        _config: None,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{command:?} did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    process
+}
+
 /// The echo upstream over streamable HTTP and its URL.
 pub fn echo_over_http() -> (Process, String) {
     let mut command = Command::new(release_bin("echo_upstream"));
