@@ -71,6 +71,9 @@ pub struct Gateway {
     /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.
     resource_updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
     page_size: usize,
+    /// Whether some upstream is `isolation: per-session` (so sessions need a scope for their
+    /// own connections).
+    any_isolated: bool,
     /// Where sessions' own upstream connections run: set by [`Gateway::start`].
     runtime: OnceLock<(TaskTracker, CancellationToken)>,
     /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
@@ -119,6 +122,10 @@ impl Gateway {
                 subscriptions: Arc::default(),
                 resource_updates: Mutex::new(Some(resource_updates)),
                 page_size: config.catalog.page_size,
+                any_isolated: config
+                    .upstreams
+                    .values()
+                    .any(|upstream| upstream.isolation == Isolation::PerSession),
                 runtime: OnceLock::new(),
                 resource_listens: Mutex::default(),
                 conversations: Conversations::new(),
@@ -155,11 +162,7 @@ impl Gateway {
     /// A new session's scope for its own upstream connections, when some upstream is
     /// `isolation: per-session` and the gateway is running.
     pub fn session_connections(&self) -> Option<Arc<SessionConnections>> {
-        let isolated = self
-            .upstreams
-            .iter()
-            .any(|upstream| upstream.config().isolation == Isolation::PerSession);
-        let (tracker, shutdown) = self.runtime.get().filter(|_| isolated)?;
+        let (tracker, shutdown) = self.runtime.get().filter(|_| self.any_isolated)?;
         Some(Arc::new(SessionConnections::new(shutdown, tracker.clone())))
     }
 

@@ -18,7 +18,8 @@ use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
         ClientCapabilities, ClientRequest, ClientResult, ErrorCode, InputRequest, InputRequests,
-        InputResponses, LoggingLevel, LoggingMessageNotificationParam, ServerRequest,
+        InputResponses, LoggingLevel, LoggingMessageNotificationParam, RequestMetaObject,
+        ServerRequest,
     },
     service::PeerRequestOptions,
 };
@@ -32,6 +33,8 @@ pub struct SessionCaller {
     pub session: u64,
     pub client: Peer<RoleServer>,
     pub log_level: Arc<SessionLogLevel>,
+    /// What it declared at `initialize` (`None` before it has).
+    pub capabilities: Option<Arc<ClientCapabilities>>,
 }
 
 impl Caller for SessionCaller {
@@ -55,12 +58,12 @@ impl Caller for SessionCaller {
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
         let client = self.client.clone();
+        let checked = match &self.capabilities {
+            Some(capabilities) => check_capability(capabilities, &request),
+            None => check_capability(&ClientCapabilities::default(), &request),
+        };
         Box::pin(async move {
-            let capabilities = client
-                .peer_info()
-                .map(|info| info.capabilities.clone())
-                .unwrap_or_default();
-            check_capability(&capabilities, &request)?;
+            checked?;
             ask(&client, request, &cancel).await
         })
     }
@@ -195,69 +198,77 @@ pub async fn answer_input_requests(
 }
 
 /// The retry fields of a request that can be answered with `input_required`.
+#[derive(Default)]
 pub struct Retry {
     pub input_responses: Option<InputResponses>,
     pub request_state: Option<String>,
 }
 
+/// The `_meta` and retry fields of a request that can be answered with `input_required`
+/// (tools/call, prompts/get, resources/read); `None` for any other request.
+#[allow(
+    clippy::type_complexity,
+    reason = "three disjoint borrows of one request's params"
+)]
+fn retriable_fields(
+    request: &mut ClientRequest,
+) -> Option<(
+    &mut Option<RequestMetaObject>,
+    &mut Option<InputResponses>,
+    &mut Option<String>,
+)> {
+    match request {
+        ClientRequest::CallToolRequest(request) => {
+            let params = &mut request.params;
+            Some((
+                &mut params.meta,
+                &mut params.input_responses,
+                &mut params.request_state,
+            ))
+        }
+        ClientRequest::GetPromptRequest(request) => {
+            let params = &mut request.params;
+            Some((
+                &mut params.meta,
+                &mut params.input_responses,
+                &mut params.request_state,
+            ))
+        }
+        ClientRequest::ReadResourceRequest(request) => {
+            let params = &mut request.params;
+            Some((
+                &mut params.meta,
+                &mut params.input_responses,
+                &mut params.request_state,
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Takes the retry fields out of `request` (for an upstream that must not see them).
 pub fn take_retry(request: &mut ClientRequest) -> Retry {
-    let (input_responses, request_state) = match request {
-        ClientRequest::CallToolRequest(request) => (
-            &mut request.params.input_responses,
-            &mut request.params.request_state,
-        ),
-        ClientRequest::GetPromptRequest(request) => (
-            &mut request.params.input_responses,
-            &mut request.params.request_state,
-        ),
-        ClientRequest::ReadResourceRequest(request) => (
-            &mut request.params.input_responses,
-            &mut request.params.request_state,
-        ),
-        _ => {
-            return Retry {
-                input_responses: None,
-                request_state: None,
-            };
-        }
-    };
-    Retry {
-        input_responses: input_responses.take(),
-        request_state: request_state.take(),
+    match retriable_fields(request) {
+        Some((_, input_responses, request_state)) => Retry {
+            input_responses: input_responses.take(),
+            request_state: request_state.take(),
+        },
+        None => Retry::default(),
     }
 }
 
 /// Sets the retry fields of `request` (which must be one that can be retried).
 pub fn set_retry(request: &mut ClientRequest, retry: Retry) {
-    let Retry {
-        input_responses,
-        request_state,
-    } = retry;
-    match request {
-        ClientRequest::CallToolRequest(request) => {
-            request.params.input_responses = input_responses;
-            request.params.request_state = request_state;
-        }
-        ClientRequest::GetPromptRequest(request) => {
-            request.params.input_responses = input_responses;
-            request.params.request_state = request_state;
-        }
-        ClientRequest::ReadResourceRequest(request) => {
-            request.params.input_responses = input_responses;
-            request.params.request_state = request_state;
-        }
-        _ => {}
+    if let Some((_, input_responses, request_state)) = retriable_fields(request) {
+        *input_responses = retry.input_responses;
+        *request_state = retry.request_state;
     }
 }
 
 /// Asks a 2026-07-28 upstream for the request's log messages at `level` and above.
 pub fn request_log_level(request: &mut ClientRequest, level: LoggingLevel) {
-    let meta = match request {
-        ClientRequest::CallToolRequest(request) => &mut request.params.meta,
-        ClientRequest::GetPromptRequest(request) => &mut request.params.meta,
-        ClientRequest::ReadResourceRequest(request) => &mut request.params.meta,
-        _ => return,
+    let Some((meta, _, _)) = retriable_fields(request) else {
+        return;
     };
     let level = serde_json::to_value(level).unwrap_or_default();
     meta.get_or_insert_with(Default::default)

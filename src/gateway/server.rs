@@ -245,17 +245,19 @@ impl GatewayServer {
                 log_level,
             }
         } else {
+            let capabilities = self.client_capabilities(&context.peer);
             let caller = SessionCaller {
                 session: self.session,
                 client: context.peer.clone(),
                 log_level: self.log_level.clone(),
+                capabilities: capabilities.clone(),
             };
             Origin {
                 cancel,
                 progress,
                 caller: Some(Arc::new(caller)),
                 stateless: false,
-                capabilities: self.client_capabilities(&context.peer),
+                capabilities,
                 connections: self.connections.clone(),
                 log_level: self.log_level.get(),
             }
