@@ -1,5 +1,7 @@
 //! A stateless 2026-07-28 client over raw HTTP: `server/discover`, then requests that carry
 //! their own `_meta`, no session; results from a session-era upstream get `resultType`.
+//! (Progress on a 2026-07-28 call, which turns its answer into an event stream, is in
+//! `progress_and_cancellation`.)
 
 mod common;
 
@@ -29,6 +31,10 @@ async fn post(gateway: &ServeProcess, method: &str, name: Option<&str>, params: 
         headers: response.headers().clone(),
         body: response.text().await.unwrap(),
     };
+    assert_eq!(
+        reply.headers["content-type"], "application/json",
+        "a 2026-07-28 answer with nothing before it is plain JSON, no event stream"
+    );
     reply.message()
 }
 

@@ -49,23 +49,46 @@ struct Row {
     clients: usize,
     measured: Measured,
     cpu_per_call: Option<Duration>,
+    /// The echo upstream's own CPU time per call, when it runs as its own process (over
+    /// HTTP): what one rmcp server costs, the floor under a gateway that is one too.
+    upstream_cpu_per_call: Option<Duration>,
+}
+
+/// `process`'s CPU time over `run`, per call.
+async fn cpu_per_call_over(
+    processes: [&procs::Process; 2],
+    run: impl std::future::Future<Output = Measured>,
+) -> (Measured, [Duration; 2]) {
+    let before = processes.map(procs::Process::cpu);
+    let measured = run.await;
+    let calls = measured.calls.max(1) as u32;
+    let mut per_call = [Duration::ZERO; 2];
+    for (index, process) in processes.iter().enumerate() {
+        per_call[index] = process.cpu().saturating_sub(before[index]) / calls;
+    }
+    (measured, per_call)
 }
 
 async fn scenario_calls(quick: bool) {
-    let (_echo, echo_url) = echo_over_http();
+    let (echo, echo_url) = echo_over_http();
     let (http_gateway, http_gateway_url) = gateway(&format!("  echo:\n    url: {echo_url:?}\n"));
     let (stdio_gateway, stdio_gateway_url) = gateway(&echo_stdio_entry("echo"));
     let mut rows = Vec::new();
     for era in [Era::Legacy, Era::Modern] {
         for clients in [1, 16, 64] {
             let calls = calls_per_client(clients, quick);
-            let direct = load::run(&echo_url, era, "echo", clients, calls).await;
+            let (direct, [upstream_cpu, _]) = cpu_per_call_over(
+                [&echo, &echo],
+                load::run(&echo_url, era, "echo", clients, calls),
+            )
+            .await;
             rows.push(Row {
                 target: "direct",
                 era,
                 clients,
                 measured: direct,
                 cpu_per_call: None,
+                upstream_cpu_per_call: Some(upstream_cpu),
             });
             for (target, process, url) in [
                 ("gateway → HTTP upstream", &http_gateway, &http_gateway_url),
@@ -75,25 +98,29 @@ async fn scenario_calls(quick: bool) {
                     &stdio_gateway_url,
                 ),
             ] {
-                let before = process.cpu();
-                let measured = load::run(url, era, "echo__echo", clients, calls).await;
-                let used = process.cpu().saturating_sub(before);
-                let cpu_per_call = used.checked_div(measured.calls.max(1) as u32);
+                let (measured, [cpu_per_call, upstream_cpu]) = cpu_per_call_over(
+                    [process, &echo],
+                    load::run(url, era, "echo__echo", clients, calls),
+                )
+                .await;
+                // The stdio echo upstream is the gateway's child, not `echo`.
+                let over_http = std::ptr::eq(process, &http_gateway);
                 rows.push(Row {
                     target,
                     era,
                     clients,
                     measured,
-                    cpu_per_call,
+                    cpu_per_call: Some(cpu_per_call),
+                    upstream_cpu_per_call: over_http.then_some(upstream_cpu),
                 });
             }
         }
     }
     println!("## 1. tools/call over streamable HTTP\n");
     println!(
-        "| target | era | clients | p50 ms | p99 ms | calls/s | × direct calls/s | p50 − direct ms | gateway CPU µs/call | errors |"
+        "| target | era | clients | p50 ms | p99 ms | calls/s | × direct calls/s | p50 − direct ms | gateway CPU µs/call | upstream CPU µs/call | errors |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         let direct = rows
             .iter()
@@ -105,7 +132,7 @@ async fn scenario_calls(quick: bool) {
         let added = row.measured.percentile(0.5).as_secs_f64()
             - direct.measured.percentile(0.5).as_secs_f64();
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} |",
             row.target,
             row.era.label(),
             row.clients,
@@ -118,20 +145,26 @@ async fn scenario_calls(quick: bool) {
             } else {
                 format!("{:.3}", added * 1000.0)
             },
-            row.cpu_per_call.map_or("—".to_owned(), |cpu| format!(
-                "{:.0}",
-                cpu.as_secs_f64() * 1e6
-            )),
+            micros(row.cpu_per_call),
+            micros(row.upstream_cpu_per_call),
             row.measured.errors,
         );
     }
     println!();
 }
 
+fn micros(cpu: Option<Duration>) -> String {
+    cpu.map_or("—".to_owned(), |cpu| {
+        format!("{:.0}", cpu.as_secs_f64() * 1e6)
+    })
+}
+
 fn scenario_stdio(quick: bool) {
     let calls = if quick { 300 } else { 3000 };
-    let mut direct = StdioClient::spawn(Command::new(release_bin("echo_upstream")));
-    let direct = direct.run("echo", calls);
+    let mut echo = StdioClient::spawn(Command::new(release_bin("echo_upstream")));
+    let before = echo.process.cpu();
+    let direct = echo.run("echo", calls);
+    let echo_cpu = echo.process.cpu().saturating_sub(before) / direct.calls.max(1) as u32;
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = dir.path().join("proxy.yaml");
     std::fs::write(
@@ -153,24 +186,24 @@ fn scenario_stdio(quick: bool) {
         .saturating_sub(before)
         .checked_div(measured.calls.max(1) as u32);
     println!("## 1b. tools/call over stdio (one client, sequential)\n");
-    println!("| target | p50 ms | p99 ms | calls/s | p50 − direct ms | gateway CPU µs/call |");
-    println!("|---|---:|---:|---:|---:|---:|");
     println!(
-        "| direct (echo upstream spawned by the client) | {} | {} | {:.0} | — | — |",
+        "| target | p50 ms | p99 ms | calls/s | p50 − direct ms | gateway CPU µs/call | upstream CPU µs/call |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| direct (echo upstream spawned by the client) | {} | {} | {:.0} | — | — | {} |",
         ms(direct.percentile(0.5)),
         ms(direct.percentile(0.99)),
-        direct.per_second()
+        direct.per_second(),
+        micros(Some(echo_cpu)),
     );
     println!(
-        "| `mcps stdio` → stdio upstream | {} | {} | {:.0} | {:.3} | {} |",
+        "| `mcps stdio` → stdio upstream | {} | {} | {:.0} | {:.3} | {} | — |",
         ms(measured.percentile(0.5)),
         ms(measured.percentile(0.99)),
         measured.per_second(),
         (measured.percentile(0.5).as_secs_f64() - direct.percentile(0.5).as_secs_f64()) * 1000.0,
-        cpu.map_or("—".to_owned(), |cpu| format!(
-            "{:.0}",
-            cpu.as_secs_f64() * 1e6
-        )),
+        micros(cpu),
     );
     println!();
 }

@@ -66,6 +66,11 @@ impl HttpFront {
         let mcp_config = StreamableHttpServerConfig::default()
             .with_cancellation_token(shutdown.child_token())
             .with_max_request_body_bytes(max_body_bytes)
+            // A 2026-07-28 request whose first message is its answer gets it as plain JSON: no
+            // event stream to set up and parse. rmcp falls back to SSE when progress, a log
+            // message or an `input_required` round trip comes first. Session-era requests are
+            // not affected.
+            .with_json_response(true)
             // Host and Origin are checked by `OriginPolicy` before rmcp sees the request.
             .disable_allowed_hosts()
             .disable_allowed_origins();
