@@ -1,64 +1,110 @@
-//! The REST side surface under `/api/v1`. Today: health.
+//! The REST side surface under `/api/v1`, for people and scripts, with its OpenAPI document
+//! (`/openapi.json`) and viewers (`/docs`, `/redoc`).
+//!
+//! Every route needs a bearer token (a login token or an API key) except health and login.
+//! Tokens are checked against an in-memory copy of the registry's ([`TokenCache`]); the
+//! registry itself is only touched by the routes that read or change it, never by a proxied
+//! call.
 
-use serde::Serialize;
+mod auth;
+mod calls;
+mod docs;
+mod error;
+mod proxy;
+mod services;
+mod system;
+mod tools;
 
-use crate::gateway::Gateway;
+use std::{path::PathBuf, sync::Arc, time::Instant};
 
-/// `GET /api/v1/system/health`: 200 while the gateway serves, with every upstream's state.
-#[derive(Debug, Serialize)]
-pub struct Health {
-    /// `ok` when every enabled upstream is ready, `starting` while any starts, else `degraded`.
-    pub status: &'static str,
-    pub version: &'static str,
-    pub upstreams: Vec<UpstreamHealth>,
+use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::ApiError;
+pub use system::{Health, health};
+
+use crate::{
+    config::Config,
+    gateway::Gateway,
+    registry::{Registry, RegistryError},
+    security::TokenCache,
+};
+
+/// What the routes share.
+pub struct AdminState {
+    pub gateway: Arc<Gateway>,
+    pub registry: Registry,
+    pub tokens: Arc<TokenCache>,
+    pub config: Config,
+    /// Where uploads are stored (beside the database).
+    pub data_dir: PathBuf,
+    pub started: Instant,
+    /// Serializes changes to services, so two requests about one name cannot interleave
+    /// its stop and start.
+    pub services_lock: tokio::sync::Mutex<()>,
 }
 
-/// One upstream in [`Health`].
-#[derive(Debug, Serialize)]
-pub struct UpstreamHealth {
-    pub name: String,
-    pub state: &'static str,
-    pub transport: &'static str,
-    pub tools: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub protocol_version: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+/// The router for `/api/v1`, `/openapi.json`, `/docs` and `/redoc`.
+pub fn router(state: Arc<AdminState>) -> Router {
+    let (router, openapi) = OpenApiRouter::with_openapi(docs::base())
+        .merge(auth::routes())
+        .merge(system::routes())
+        .merge(services::routes())
+        .merge(tools::routes())
+        .merge(proxy::routes())
+        .merge(calls::routes())
+        .split_for_parts();
+    router
+        .with_state(state.clone())
+        .merge(docs::viewers(openapi))
+        .layer(system::upload_body_limit(&state.config))
 }
 
-pub fn health(gateway: &Gateway) -> Health {
-    let catalog = gateway.catalog();
-    let upstreams: Vec<UpstreamHealth> = gateway
-        .upstreams()
-        .iter()
-        .map(|upstream| {
-            let state = upstream.state();
-            UpstreamHealth {
-                name: upstream.name().to_owned(),
-                state: state.phase.as_str(),
-                transport: upstream.config().transport_kind().as_str(),
-                tools: catalog.tool_count(upstream),
-                protocol_version: state.protocol_version.as_ref().map(|v| v.to_string()),
-                error: match &state.phase {
-                    crate::upstream::Phase::Failed(reason) => Some(reason.clone()),
-                    _ => None,
-                },
-            }
-        })
-        .collect();
-    let status = if upstreams.iter().any(|u| u.state == "starting") {
-        "starting"
-    } else if upstreams
-        .iter()
-        .all(|u| u.state == "ready" || u.state == "disabled")
-    {
-        "ok"
-    } else {
-        "degraded"
-    };
-    Health {
-        status,
-        version: env!("CARGO_PKG_VERSION"),
-        upstreams,
+/// Makes the first user on first run, and loads the tokens the gateway accepts.
+///
+/// The first user is `admin`, with `MCPS_ADMIN_PASSWORD` as password when set, else a random
+/// one printed once to stderr (never to the log): there is no default password to forget to
+/// change.
+pub async fn bootstrap(registry: &Registry, tokens: &TokenCache) -> Result<(), RegistryError> {
+    if !registry.has_users().await? {
+        let (password, generated) = match std::env::var("MCPS_ADMIN_PASSWORD") {
+            Ok(password) if !password.is_empty() => (password, false),
+            _ => (random_password(), true),
+        };
+        registry.create_user("admin", &password, true).await?;
+        if generated {
+            eprintln!(
+                "\nCreated the first user of {}:\n    username: admin\n    password: {password}\nIt is shown this once. Log in at POST /api/v1/auth/login.\n",
+                registry.path().display()
+            );
+        } else {
+            tracing::info!("created user admin with the password from MCPS_ADMIN_PASSWORD");
+        }
     }
+    registry.forget_expired_tokens().await?;
+    for token in registry.active_tokens().await? {
+        auth::accept(tokens, &token);
+    }
+    Ok(())
+}
+
+/// 20 characters from a 56-character alphabet without look-alikes: about 116 bits.
+fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    // Bytes at or above the largest multiple of the alphabet's size are skipped, so every
+    // character is equally likely.
+    let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
+    let mut password = String::new();
+    while password.len() < 20 {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random source works");
+        password.extend(
+            bytes
+                .iter()
+                .filter(|byte| **byte < limit)
+                .map(|byte| ALPHABET[usize::from(*byte) % ALPHABET.len()] as char)
+                .take(20 - password.len()),
+        );
+    }
+    password
 }

@@ -1,24 +1,28 @@
-//! Wires config, gateway and transports together, and owns shutdown.
+//! Wires config, registry, gateway and transports together, and owns shutdown.
 //!
 //! One [`CancellationToken`] means "shut down"; every long-lived task (upstreams, connections)
 //! is spawned on one [`TaskTracker`]. Shutdown cancels the token, which stops accepting, lets
 //! open HTTP requests finish, closes every upstream connection and terminates every upstream
 //! process group; then [`App::finish`] waits for all tracked tasks to end, bounded by the
-//! shutdown grace plus a margin, so the process exits with no child left behind.
+//! shutdown grace plus a margin, so the process exits with no child left behind. Last, the
+//! call log writes what is still queued: calls that ended during the drain are kept too.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use rmcp::ServiceExt;
-use tokio::{io::BufReader, net::TcpListener};
+use tokio::{io::BufReader, net::TcpListener, task::JoinHandle};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    admin::{self, AdminState},
     config::Config,
     downstream::{
         http::{self, HttpFront},
         stdio::StdioServerTransport,
     },
     gateway::{Gateway, GatewayServer},
+    registry::{CallLog, Registry, RegistryError},
+    security::TokenCache,
 };
 
 /// Why the gateway could not run.
@@ -32,6 +36,17 @@ pub enum AppError {
     },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// The registry and what runs on it.
+struct Stored {
+    registry: Registry,
+    tokens: Arc<TokenCache>,
+    /// Cancelled after the drain, to make the call log write what is left and end.
+    flush_calls: CancellationToken,
+    call_writer: JoinHandle<()>,
 }
 
 /// A configured gateway and the means to stop it.
@@ -40,6 +55,7 @@ pub struct App {
     gateway: Arc<Gateway>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    stored: Option<Stored>,
 }
 
 impl App {
@@ -50,7 +66,40 @@ impl App {
             gateway,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            stored: None,
         }
+    }
+
+    /// Opens the registry (creating it on first run), makes the first user if there is none,
+    /// starts the services stored in it and begins recording calls. Call after
+    /// [`App::start_upstreams`], so the config file's upstreams start meanwhile.
+    pub async fn open_registry(&mut self) -> Result<(), AppError> {
+        let path = self.config.database.path(&self.config.base_dir);
+        let registry = Registry::open(&path).await?;
+        let tokens = TokenCache::new();
+        admin::bootstrap(&registry, &tokens).await?;
+        for service in registry.services().await? {
+            if self.config.upstreams.contains_key(&service.name) {
+                tracing::warn!(
+                    service = %service.name,
+                    "a stored service has the name of an upstream in the config file; the file's wins"
+                );
+                continue;
+            }
+            if let Err(error) = self.gateway.add_upstream(&service.name, service.spec) {
+                tracing::warn!(service = %service.name, %error, "cannot start a stored service");
+            }
+        }
+        let flush_calls = CancellationToken::new();
+        let (log, writer) = CallLog::start(registry.clone(), flush_calls.clone());
+        self.gateway.keep_call_history(log);
+        self.stored = Some(Stored {
+            registry,
+            tokens,
+            flush_calls,
+            call_writer: tokio::spawn(writer),
+        });
+        Ok(())
     }
 
     pub fn gateway(&self) -> &Arc<Gateway> {
@@ -63,7 +112,7 @@ impl App {
     }
 
     /// Serves `/mcp` and `/api/v1` on `listen` until SIGTERM or SIGINT.
-    pub async fn serve_http(self, listen: SocketAddr) -> Result<(), AppError> {
+    pub async fn serve_http(mut self, listen: SocketAddr) -> Result<(), AppError> {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|source| AppError::Bind {
@@ -73,13 +122,34 @@ impl App {
         let bound = listener.local_addr().unwrap_or(listen);
         self.watch_signals()?;
         self.start_upstreams();
+        if let Err(error) = self.open_registry().await {
+            self.finish().await;
+            return Err(error);
+        }
+        let stored = self.stored.as_ref().expect("opened above");
+        let data_dir = stored
+            .registry
+            .path()
+            .parent()
+            .map_or_else(|| self.config.base_dir.clone(), |dir| dir.to_owned());
+        let admin = admin::router(Arc::new(AdminState {
+            gateway: self.gateway.clone(),
+            registry: stored.registry.clone(),
+            tokens: stored.tokens.clone(),
+            config: self.config.clone(),
+            data_dir,
+            started: std::time::Instant::now(),
+            services_lock: tokio::sync::Mutex::new(()),
+        }));
         tracing::info!(
-            "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  health: http://{bound}/api/v1/system/health"
+            "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  API: http://{bound}/docs"
         );
         let front = Arc::new(HttpFront::new(
             self.gateway.clone(),
             &self.config,
             bound,
+            admin,
+            stored.tokens.clone(),
             &self.shutdown,
             &self.tracker,
         ));
@@ -89,9 +159,13 @@ impl App {
     }
 
     /// Serves MCP on stdin/stdout until stdin closes, SIGTERM or SIGINT.
-    pub async fn serve_stdio(self) -> Result<(), AppError> {
+    pub async fn serve_stdio(mut self) -> Result<(), AppError> {
         self.watch_signals()?;
         self.start_upstreams();
+        if let Err(error) = self.open_registry().await {
+            self.finish().await;
+            return Err(error);
+        }
         let transport = StdioServerTransport::new(
             BufReader::new(tokio::io::stdin()),
             tokio::io::stdout(),
@@ -124,6 +198,15 @@ impl App {
             .is_err()
         {
             tracing::warn!("tasks still running {bound:?} after shutdown began; exiting anyway");
+        }
+        if let Some(stored) = self.stored {
+            stored.flush_calls.cancel();
+            if tokio::time::timeout(Duration::from_secs(5), stored.call_writer)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the call log did not finish writing within 5 s");
+            }
         }
     }
 

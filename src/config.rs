@@ -8,6 +8,7 @@
 //!
 //! The YAML crate stays behind this module so it can be swapped.
 
+mod admin;
 mod expand;
 mod upstream;
 mod validate;
@@ -21,6 +22,7 @@ use std::{
 use indexmap::IndexMap;
 use serde::Deserialize;
 
+pub use admin::{AuthConfig, DatabaseConfig, SecurityConfig};
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 
 /// Why a configuration could not be loaded. Every message names the file or key path at fault.
@@ -63,6 +65,12 @@ pub struct Config {
     pub catalog: CatalogConfig,
     #[serde(default)]
     pub logging: LoggingConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
     /// Upstream MCP servers by name, in the order the file lists them (that order breaks name ties).
     #[serde(default)]
     pub upstreams: IndexMap<String, UpstreamConfig>,
@@ -116,6 +124,8 @@ pub struct LimitsConfig {
     pub max_line_bytes: usize,
     /// Upstream stderr lines are cut to this many bytes before they reach our log.
     pub stderr_line_bytes: usize,
+    /// Largest file accepted by `POST /api/v1/system/upload`.
+    pub max_upload_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -124,6 +134,7 @@ impl Default for LimitsConfig {
             max_body_bytes: 4 * 1024 * 1024,
             max_line_bytes: 16 * 1024 * 1024,
             stderr_line_bytes: 4096,
+            max_upload_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -248,6 +259,12 @@ impl Config {
     /// Checks everything serde cannot: names, addresses, URLs, exclusive fields, positive limits.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::config(self)
+    }
+
+    /// Checks an upstream entry that did not come from the file (a service registered through
+    /// the API) as if it had.
+    pub fn validate_upstream(name: &str, upstream: &UpstreamConfig) -> Result<(), ConfigError> {
+        validate::upstream_entry(name, upstream)
     }
 }
 

@@ -17,6 +17,7 @@ mod logging;
 pub mod naming;
 mod notifier;
 mod server;
+mod services;
 mod subscribe;
 
 use std::{
@@ -44,6 +45,7 @@ pub use forward::{Origin, ProgressTarget};
 use forward::{send, send_bridged, strip_hop_meta, unexpected};
 pub use notifier::Changes;
 pub use server::GatewayServer;
+pub use services::LifecycleError;
 
 use isolation::SessionConnections;
 use rmcp::{Peer, RoleClient};
@@ -51,12 +53,23 @@ use rmcp::{Peer, RoleClient};
 use crate::{
     config::{Config, Isolation},
     error::GatewayError,
-    upstream::{Phase, Upstream, UpstreamEvents, UpstreamSettings},
+    registry::{self, CallLog, CallRecord},
+    upstream::{Phase, Upstream},
 };
 
 /// Upstreams, catalog and routing, shared by every downstream session.
 pub struct Gateway {
-    upstreams: Vec<Arc<Upstream>>,
+    /// The upstreams in order (the config file's, then those added at run time); replaced
+    /// whole when one is added or removed.
+    upstreams: ArcSwap<Vec<Arc<Upstream>>>,
+    /// How to stop each running upstream, by name.
+    running: Mutex<HashMap<String, services::Running>>,
+    /// What new upstreams' settings are resolved against.
+    config: Config,
+    /// Where every upstream sends its `resources/updated`.
+    resource_update_sender: mpsc::Sender<ResourceUpdatedNotificationParam>,
+    /// This gateway, for the callbacks of upstreams added later.
+    me: Weak<Gateway>,
     catalog: ArcSwap<Catalog>,
     /// Serializes rebuilds so a slower one never overwrites a newer catalog.
     rebuild: Mutex<()>,
@@ -71,15 +84,14 @@ pub struct Gateway {
     /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.
     resource_updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
     page_size: usize,
-    /// Whether some upstream is `isolation: per-session` (so sessions need a scope for their
-    /// own connections).
-    any_isolated: bool,
     /// Where sessions' own upstream connections run: set by [`Gateway::start`].
     runtime: OnceLock<(TaskTracker, CancellationToken)>,
     /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
     resource_listens: Mutex<HashMap<String, AbortHandle>>,
     /// 2026-07-28 clients' calls parked on a session-era upstream's question.
     conversations: Conversations,
+    /// Where every `tools/call` is recorded, when the gateway keeps a history.
+    call_log: OnceLock<CallLog>,
 }
 
 /// Resource updates buffered between the upstreams and the notifier.
@@ -94,26 +106,17 @@ impl Gateway {
                 .upstreams
                 .iter()
                 .map(|(name, upstream)| {
-                    let gateway = weak.clone();
-                    Arc::new(Upstream::new(
-                        name,
-                        upstream.clone(),
-                        UpstreamSettings::resolve(config, upstream),
-                        UpstreamEvents {
-                            on_change: Arc::new(move |_changed: &Upstream| {
-                                if let Some(gateway) = gateway.upgrade() {
-                                    gateway.rebuild_catalog();
-                                }
-                            }),
-                            resource_updates: updates.clone(),
-                        },
-                    ))
+                    services::new_upstream(config, weak, &updates, name, upstream.clone())
                 })
                 .collect::<Vec<_>>();
             let (started, _) = watch::channel(false);
             let (catalog_changes, _) = watch::channel(Changes::default());
             Gateway {
-                upstreams,
+                upstreams: ArcSwap::from_pointee(upstreams),
+                running: Mutex::default(),
+                config: config.clone(),
+                resource_update_sender: updates,
+                me: weak.clone(),
                 catalog: ArcSwap::from_pointee(Catalog::default()),
                 rebuild: Mutex::new(()),
                 started,
@@ -122,13 +125,10 @@ impl Gateway {
                 subscriptions: Arc::default(),
                 resource_updates: Mutex::new(Some(resource_updates)),
                 page_size: config.catalog.page_size,
-                any_isolated: config
-                    .upstreams
-                    .values()
-                    .any(|upstream| upstream.isolation == Isolation::PerSession),
                 runtime: OnceLock::new(),
                 resource_listens: Mutex::default(),
                 conversations: Conversations::new(),
+                call_log: OnceLock::new(),
             }
         })
     }
@@ -136,8 +136,8 @@ impl Gateway {
     /// Starts every upstream in parallel on `tracker`; they stop when `shutdown` is cancelled.
     pub fn start(self: &Arc<Self>, tracker: &TaskTracker, shutdown: &CancellationToken) {
         let _ = self.runtime.set((tracker.clone(), shutdown.clone()));
-        for upstream in &self.upstreams {
-            tracker.spawn(upstream.clone().run(shutdown.clone()));
+        for upstream in self.upstreams().iter() {
+            self.launch(upstream.clone(), tracker, shutdown);
         }
         tracker.spawn(notifier::run(
             self.sessions.clone(),
@@ -162,7 +162,12 @@ impl Gateway {
     /// A new session's scope for its own upstream connections, when some upstream is
     /// `isolation: per-session` and the gateway is running.
     pub fn session_connections(&self) -> Option<Arc<SessionConnections>> {
-        let (tracker, shutdown) = self.runtime.get().filter(|_| self.any_isolated)?;
+        let any_isolated = self
+            .upstreams
+            .load()
+            .iter()
+            .any(|upstream| upstream.config().isolation == Isolation::PerSession);
+        let (tracker, shutdown) = self.runtime.get().filter(|_| any_isolated)?;
         Some(Arc::new(SessionConnections::new(shutdown, tracker.clone())))
     }
 
@@ -186,6 +191,11 @@ impl Gateway {
         self.sessions.register(peer);
     }
 
+    /// How many session-era client sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.count()
+    }
+
     /// A receiver that changes whenever what clients see changes.
     pub fn catalog_changes(&self) -> watch::Receiver<Changes> {
         self.catalog_changes.subscribe()
@@ -201,9 +211,9 @@ impl Gateway {
         let _ = started.wait_for(|started| *started).await;
     }
 
-    /// The upstreams in config order.
-    pub fn upstreams(&self) -> &[Arc<Upstream>] {
-        &self.upstreams
+    /// The upstreams: the config file's in its order, then those added at run time.
+    pub fn upstreams(&self) -> Arc<Vec<Arc<Upstream>>> {
+        self.upstreams.load_full()
     }
 
     /// The current catalog.
@@ -217,7 +227,7 @@ impl Gateway {
             .rebuild
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
-        let catalog = Catalog::build(&self.upstreams);
+        let catalog = Catalog::build(&self.upstreams.load());
         let previous = self.catalog.swap(Arc::new(catalog));
         // Rebuilds are frequent at start-up and on every re-list: report each clash once.
         for collision in self.catalog.load().collisions() {
@@ -230,15 +240,19 @@ impl Gateway {
             self.catalog_changes
                 .send_modify(|changes| changes.record(changed));
         }
+        // Only the first start holds requests back: an upstream added or restarted later
+        // must not stall calls to the others while it starts.
+        if *self.started.borrow() {
+            return;
+        }
         let starting = self
             .upstreams
+            .load()
             .iter()
             .any(|upstream| upstream.state().phase == Phase::Starting);
-        self.started.send_if_modified(|started| {
-            let changed = *started == starting;
-            *started = !starting;
-            changed
-        });
+        if !starting {
+            self.started.send_replace(true);
+        }
     }
 
     /// One page of the tool catalog.
@@ -301,6 +315,7 @@ impl Gateway {
     fn unrouted(&self, name: &str) -> GatewayError {
         let down = self
             .upstreams
+            .load()
             .iter()
             .filter(|upstream| !upstream.prefix().is_empty() && name.starts_with(upstream.prefix()))
             .max_by_key(|upstream| upstream.prefix().len())
@@ -313,11 +328,59 @@ impl Gateway {
         }
     }
 
-    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole.
+    /// Records every `tools/call` from now on in `log`.
+    pub fn keep_call_history(&self, log: CallLog) {
+        let _ = self.call_log.set(log);
+    }
+
+    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole,
+    /// and records it in the call history.
     ///
     /// The call is abandoned (and `notifications/cancelled` sent upstream by rmcp) when
     /// `cancel` fires or the upstream's call deadline passes.
     pub async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        origin: &Origin,
+    ) -> Result<CallToolResponse, GatewayError> {
+        let Some(log) = self.call_log.get() else {
+            return self.route_call(params, origin).await;
+        };
+        let at = registry::now_ms();
+        let started = std::time::Instant::now();
+        let tool = params.name.to_string();
+        let outcome = self.route_call(params, origin).await;
+        let upstream = match &outcome {
+            Err(error) => error.upstream().map(str::to_owned),
+            Ok(_) => self
+                .catalog
+                .load()
+                .route(&tool)
+                .map(|route| route.upstream.name().to_owned()),
+        };
+        let (kind, error) = match &outcome {
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+                ("tool_error", None)
+            }
+            Ok(CallToolResponse::InputRequired(_)) => ("input_required", None),
+            Ok(_) => ("ok", None),
+            Err(error) => ("error", Some(error.to_string())),
+        };
+        log.record(CallRecord {
+            id: 0,
+            at,
+            client: origin.client.as_deref().map(str::to_owned),
+            principal: origin.principal.as_deref().map(str::to_owned),
+            upstream,
+            tool,
+            duration_us: started.elapsed().as_micros() as i64,
+            outcome: kind.to_owned(),
+            error,
+        });
+        outcome
+    }
+
+    async fn route_call(
         &self,
         mut params: CallToolRequestParams,
         origin: &Origin,

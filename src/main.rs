@@ -143,7 +143,7 @@ async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
     let app = started(config).await;
     let catalog = app.gateway().catalog();
     let mut problems = 0;
-    for upstream in app.gateway().upstreams() {
+    for upstream in app.gateway().upstreams().iter() {
         let state = upstream.state();
         let tools = catalog.tool_count(upstream);
         match &state.phase {

@@ -1,6 +1,8 @@
-//! Checks that protect the gateway from the network: DNS-rebinding (`Host`/`Origin`) today,
-//! authentication and egress/spawn policies as they arrive.
+//! Checks that protect the gateway from the network: DNS-rebinding (`Host`/`Origin`) and who
+//! is calling (bearer tokens); egress and spawn policies as they arrive.
 
+mod auth;
 mod origin;
 
+pub use auth::{Principal, TokenCache, TokenEntry, bearer, secret_hash};
 pub use origin::{OriginPolicy, Rejection};

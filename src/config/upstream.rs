@@ -4,30 +4,35 @@
 use std::{path::PathBuf, time::Duration};
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// An upstream MCP server: a command to spawn (stdio) or a URL to connect to.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Program to spawn for a stdio upstream (looked up on `PATH` unless it contains a `/`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
     /// Extra environment for the child; the gateway's own environment is inherited.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub env: IndexMap<String, String>,
     /// Working directory of the child, relative to the config file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub cwd: Option<PathBuf>,
     /// Endpoint of a remote upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Headers sent with every request to `url` (e.g. `Authorization`). Never logged.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub headers: IndexMap<String, String>,
     /// How to reach the upstream; inferred from `command`/`url` when absent.
-    #[serde(default, alias = "type")]
+    #[serde(default, alias = "type", skip_serializing_if = "Option::is_none")]
     pub transport: Option<TransportKind>,
     /// Prepended to every tool and prompt name; default `"<name>__"`, `""` passes names through.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// Keep the entry but do not start it.
     #[serde(default)]
@@ -39,13 +44,15 @@ pub struct UpstreamConfig {
     #[serde(default)]
     pub isolation: Isolation,
     /// Overrides `timeouts.startup_secs` for this upstream (slow installers such as `npx`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub startup_timeout_secs: Option<f64>,
     /// Overrides `timeouts.call_secs` for this upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub call_timeout_secs: Option<f64>,
 }
 
 /// The wire an upstream speaks.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportKind {
     Stdio,
@@ -68,7 +75,7 @@ impl TransportKind {
 }
 
 /// How the gateway opens an upstream connection.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProtocolMode {
     /// Try `server/discover` (2026-07-28) and fall back to `initialize` when the server is older.
@@ -81,7 +88,7 @@ pub enum ProtocolMode {
 }
 
 /// Who shares a connection to an upstream.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
     /// One connection for every client: cheapest, and right for stateless servers.

@@ -84,7 +84,9 @@ pub fn is_valid_upstream_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
-fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), ConfigError> {
+/// Checks one upstream entry under its name: the config file's entries and services
+/// registered through the API pass the same check.
+pub fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), ConfigError> {
     let key = format!("upstreams.{name}");
     if !is_valid_upstream_name(name) {
         return Err(ConfigError::invalid(

@@ -1,5 +1,10 @@
 //! The HTTP front door: one hyper server for `/mcp` (rmcp's streamable HTTP service, both
-//! protocol eras) and `/api/v1`.
+//! protocol eras), `/ws`, and the REST surface (`/api/v1`, `/openapi.json`, `/docs`,
+//! `/redoc`), which is an axum router handed in by the app.
+//!
+//! With `auth.enabled`, `/mcp` and `/ws` need a bearer token; the caller it names travels in
+//! the request's extensions (for the call log). The header itself is never passed on: rmcp's
+//! upstream clients build their own requests.
 //!
 //! Before rmcp sees a request we (1) validate `Host` and `Origin` (403), (2) refuse a body over
 //! `limits.max_body_bytes` (413), by `Content-Length` before reading and by counting while
@@ -11,9 +16,11 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
+use axum::Router;
+
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
@@ -32,15 +39,15 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::websocket::{Refusal, WebSocketSessions};
 use crate::{
-    admin,
     config::Config,
     gateway::{Gateway, GatewayServer},
     jsonrpc::error_reply,
-    security::OriginPolicy,
+    registry::now_ms,
+    security::{OriginPolicy, TokenCache, bearer},
 };
 
 /// Every response body we produce.
-pub type Body = BoxBody<Bytes, Infallible>;
+pub type Body = axum::body::Body;
 
 /// How long open connections get to finish after shutdown starts.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
@@ -50,7 +57,10 @@ pub struct HttpFront {
     mcp: StreamableHttpService<GatewayServer, LocalSessionManager>,
     websocket: WebSocketSessions,
     policy: OriginPolicy,
-    gateway: Arc<Gateway>,
+    /// The REST surface.
+    admin: Router,
+    /// Set when `/mcp` and `/ws` need a bearer token.
+    required_tokens: Option<Arc<TokenCache>>,
     max_body_bytes: usize,
 }
 
@@ -59,6 +69,8 @@ impl HttpFront {
         gateway: Arc<Gateway>,
         config: &Config,
         listen: SocketAddr,
+        admin: Router,
+        tokens: Arc<TokenCache>,
         shutdown: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Self {
@@ -94,13 +106,14 @@ impl HttpFront {
                 &config.server.allowed_hosts,
                 &config.server.allowed_origins,
             ),
-            gateway,
+            admin,
+            required_tokens: config.auth.enabled.then_some(tokens),
             max_body_bytes,
         }
     }
 
     /// Answers one request.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+    pub async fn handle(&self, mut request: Request<Incoming>) -> Response<Body> {
         if let Err(rejection) = self.policy.check(request.headers(), request.uri()) {
             tracing::warn!(%rejection, "request refused");
             return jsonrpc_error_response(
@@ -108,21 +121,33 @@ impl HttpFront {
                 ErrorData::invalid_request(format!("Forbidden: {rejection}"), None),
             );
         }
+        let path = request.uri().path();
+        let mcp = matches!(path, "/mcp" | "/mcp/" | "/ws" | "/ws/mcp");
+        if mcp && let Some(tokens) = &self.required_tokens {
+            let principal =
+                bearer(request.headers()).and_then(|token| tokens.verify(token, now_ms()));
+            match principal {
+                Some(principal) => {
+                    request.extensions_mut().insert(principal);
+                }
+                None => return unauthorized(),
+            }
+        }
         match (request.method(), request.uri().path()) {
             (_, "/mcp" | "/mcp/") => self.mcp(request).await,
             (&Method::GET, "/ws" | "/ws/mcp") => match self.websocket.upgrade(request) {
-                Ok(switching) => switching.map(|()| Full::new(Bytes::new()).boxed()),
+                Ok(switching) => switching.map(|()| Body::empty()),
                 Err(Refusal(status, message)) => {
                     json_response(status, &api_error("websocket_upgrade", &message))
                 }
             },
-            (&Method::GET, "/api/v1/system/health") => {
-                json_response(StatusCode::OK, &admin::health(&self.gateway))
+            (_, path) if is_admin_path(path) => {
+                let mut admin = self.admin.clone();
+                match tower_service::Service::call(&mut admin, request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
             }
-            (_, "/api/v1/system/health") => json_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                &api_error("method_not_allowed", "use GET"),
-            ),
             (_, path) => json_response(
                 StatusCode::NOT_FOUND,
                 &api_error("not_found", &format!("no route for {path}")),
@@ -162,7 +187,7 @@ impl HttpFront {
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let mut service = self.mcp.clone();
         let response = match tower_service::Service::call(&mut service, request).await {
-            Ok(response) => response,
+            Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         };
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
@@ -286,6 +311,33 @@ pub async fn serve(
     }
 }
 
+/// Whether the REST surface answers `path`.
+fn is_admin_path(path: &str) -> bool {
+    path.starts_with("/api/")
+        || path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/")
+        || path == "/redoc"
+        || path.starts_with("/redoc/")
+}
+
+/// 401 for `/mcp` and `/ws` without a valid token, as a JSON-RPC error (what MCP clients
+/// read) with `WWW-Authenticate` (what they act on).
+fn unauthorized() -> Response<Body> {
+    let mut response = jsonrpc_error_response(
+        StatusCode::UNAUTHORIZED,
+        ErrorData::invalid_request(
+            "Unauthorized: send `Authorization: Bearer <API key>` (create one at POST /api/v1/auth/keys)",
+            None,
+        ),
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer realm=\"mcps\""),
+    );
+    response
+}
+
 fn api_error(code: &str, message: &str) -> serde_json::Value {
     serde_json::json!({ "error": { "code": code, "message": message } })
 }
@@ -295,8 +347,8 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)).boxed())
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed()))
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
 fn message_response(status: StatusCode, message: &ServerJsonRpcMessage) -> Response<Body> {

@@ -134,6 +134,8 @@ impl Conversations {
             capabilities: None,
             connections: None,
             log_level: None,
+            client: origin.client.clone(),
+            principal: origin.principal.clone(),
         };
         let upstream = upstream.clone();
         let peer = peer.clone();

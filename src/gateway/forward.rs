@@ -60,6 +60,10 @@ pub struct Origin {
     pub connections: Option<Arc<SessionConnections>>,
     /// The least severe log messages the client wants; `None` if it did not say.
     pub log_level: Option<LoggingLevel>,
+    /// The client's name (`clientInfo.name`), or the REST route, for the call log.
+    pub client: Option<Arc<str>>,
+    /// The authenticated user, for the call log.
+    pub principal: Option<Arc<str>>,
 }
 
 /// The progress token and the per-request lifecycle keys (protocol version, client info and

@@ -72,7 +72,7 @@ impl Gateway {
     /// A client wants log messages at `level`: asks each ready session-era upstream that logs
     /// for it, if no client asked that upstream for as much before.
     pub fn want_logs_at(&self, level: LoggingLevel) {
-        for upstream in &self.upstreams {
+        for upstream in self.upstreams.load().iter() {
             let Ok(peer) = upstream.ready_peer() else {
                 continue;
             };

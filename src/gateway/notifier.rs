@@ -64,6 +64,13 @@ impl Sessions {
         peers.push(peer);
     }
 
+    /// How many sessions are open.
+    pub fn count(&self) -> usize {
+        let mut peers = self.lock();
+        peers.retain(|peer| !peer.is_transport_closed());
+        peers.len()
+    }
+
     /// The sessions still open.
     fn open(&self) -> Vec<Peer<RoleServer>> {
         let mut peers = self.lock();

@@ -37,6 +37,7 @@ use super::{
     logging::SessionLogLevel,
     notifier::{ChangeWatcher, Subscriber},
 };
+use crate::security::Principal;
 
 /// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
 /// the upstream (the gateway strips the keys that belong to this hop).
@@ -226,6 +227,11 @@ impl GatewayServer {
         let stateless = context
             .protocol_version()
             .is_some_and(|version| !version.has_initialize());
+        let principal = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .map(|principal| Arc::from(principal.username.as_str()));
         if stateless {
             let capabilities = context.meta.client_capabilities().unwrap_or_default();
             let log_level = context.meta.log_level();
@@ -243,6 +249,11 @@ impl GatewayServer {
                 capabilities: Some(Arc::new(capabilities)),
                 connections: None,
                 log_level,
+                client: context
+                    .meta
+                    .client_info()
+                    .map(|info| Arc::from(info.name.as_str())),
+                principal,
             }
         } else {
             let capabilities = self.client_capabilities(&context.peer);
@@ -260,6 +271,11 @@ impl GatewayServer {
                 capabilities,
                 connections: self.connections.clone(),
                 log_level: self.log_level.get(),
+                client: context
+                    .peer
+                    .peer_info()
+                    .map(|info| Arc::from(info.client_info.name.as_str())),
+                principal,
             }
         }
     }

@@ -1,0 +1,280 @@
+//! `/api/v1/auth`: logging in, who am I, API keys; and the extractor every protected route
+//! uses to know its caller.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{FromRequestParts, Path, State},
+    http::{StatusCode, request::Parts},
+};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    AdminState,
+    error::{ApiError, Body, ErrorBody},
+};
+use crate::{
+    registry::{StoredToken, TokenKind, now_ms},
+    security::{Principal, TokenCache, TokenEntry, bearer},
+};
+
+/// The authenticated caller of a protected route: a valid `Authorization: Bearer` token
+/// (a login token or an API key), else 401.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Arc<AdminState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AdminState>,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(ApiError::unauthorized(
+                "this endpoint needs `Authorization: Bearer <token>`: log in at POST /api/v1/auth/login, or use an API key",
+            ));
+        };
+        state
+            .tokens
+            .verify(token, now_ms())
+            .map(Caller)
+            .ok_or_else(|| ApiError::unauthorized("the token is unknown, expired or revoked"))
+    }
+}
+
+pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+}
+
+/// Accepts `token` (stored in the registry) from now on.
+pub(super) fn accept(tokens: &TokenCache, token: &StoredToken) {
+    tokens.insert(
+        token.secret_hash,
+        TokenEntry {
+            principal: Principal {
+                user_id: token.user_id,
+                username: token.username.clone(),
+                is_admin: token.is_admin,
+                token_id: token.id,
+                key_name: (token.kind == TokenKind::ApiKey).then(|| token.name.clone()),
+            },
+            expires_at: token.expires_at,
+        },
+    );
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct LoginToken {
+    /// Send it as `Authorization: Bearer <token>`.
+    token: String,
+    token_type: &'static str,
+    /// Milliseconds since the Unix epoch.
+    expires_at: i64,
+}
+
+/// Logs in with a username and password and returns a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, body = LoginToken),
+        (status = 400, body = ErrorBody, description = "Not JSON, or not {username, password}"),
+        (status = 401, body = ErrorBody, description = "Wrong username or password"),
+    ))]
+async fn login(
+    State(state): State<Arc<AdminState>>,
+    Body(credentials): Body<Credentials>,
+) -> Result<Json<LoginToken>, ApiError> {
+    let user = state
+        .registry
+        .check_password(&credentials.username, &credentials.password)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("wrong username or password"))?;
+    let ttl_ms =
+        i64::try_from(state.config.auth.token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let expires_at = now_ms().saturating_add(ttl_ms);
+    let (token, secret) = state
+        .registry
+        .create_token(user.id, TokenKind::Login, "login", Some(expires_at))
+        .await?;
+    accept(&state.tokens, &token);
+    tracing::info!(user = %user.username, "logged in");
+    Ok(Json(LoginToken {
+        token: secret,
+        token_type: "Bearer",
+        expires_at,
+    }))
+}
+
+/// Ends the login token the request carries (an API key is revoked under /auth/keys).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "The token no longer works"),
+        (status = 400, body = ErrorBody, description = "The token is an API key"),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn logout(
+    State(state): State<Arc<AdminState>>,
+    Caller(caller): Caller,
+) -> Result<StatusCode, ApiError> {
+    if caller.key_name.is_some() {
+        return Err(ApiError::bad_request(
+            "this is an API key: revoke it with DELETE /api/v1/auth/keys/{id}",
+        ));
+    }
+    state
+        .registry
+        .revoke_token(caller.token_id, TokenKind::Login, caller.user_id)
+        .await?;
+    state.tokens.revoke(caller.token_id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Me {
+    username: String,
+    is_admin: bool,
+    /// `login` or `api_key`: what the request authenticated with.
+    authenticated_with: &'static str,
+    /// The API key's name, when it was one.
+    key_name: Option<String>,
+}
+
+/// Who the bearer token belongs to.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn me(Caller(caller): Caller) -> Json<Me> {
+    Json(Me {
+        username: caller.username,
+        is_admin: caller.is_admin,
+        authenticated_with: if caller.key_name.is_some() {
+            "api_key"
+        } else {
+            "login"
+        },
+        key_name: caller.key_name,
+    })
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    /// What the key is for, e.g. `claude-desktop`.
+    name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ApiKey {
+    id: i64,
+    name: String,
+    /// The first characters of the key, to tell keys apart.
+    hint: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct CreatedKey {
+    #[serde(flatten)]
+    info: ApiKey,
+    /// The key itself. It is shown this once and stored only as a hash.
+    key: String,
+}
+
+impl From<StoredToken> for ApiKey {
+    fn from(token: StoredToken) -> Self {
+        Self {
+            id: token.id,
+            name: token.name,
+            hint: token.hint,
+            created_at: token.created_at,
+            revoked_at: token.revoked_at,
+        }
+    }
+}
+
+/// The caller's API keys, revoked ones included, newest first.
+#[utoipa::path(get, path = "/api/v1/auth/keys", tag = "auth",
+    responses((status = 200, body = Vec<ApiKey>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_keys(
+    State(state): State<Arc<AdminState>>,
+    Caller(caller): Caller,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
+    let keys = state.registry.api_keys(caller.user_id).await?;
+    Ok(Json(keys.into_iter().map(ApiKey::from).collect()))
+}
+
+/// Creates an API key for the caller. The key is in this answer only.
+#[utoipa::path(post, path = "/api/v1/auth/keys", tag = "auth",
+    request_body = NewKey,
+    responses(
+        (status = 201, body = CreatedKey),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn create_key(
+    State(state): State<Arc<AdminState>>,
+    Caller(caller): Caller,
+    Body(request): Body<NewKey>,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    let name = request.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::bad_request("`name` must be 1 to 100 characters"));
+    }
+    let (token, secret) = state
+        .registry
+        .create_token(caller.user_id, TokenKind::ApiKey, name, None)
+        .await?;
+    accept(&state.tokens, &token);
+    tracing::info!(user = %caller.username, key = %token.name, "API key created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            info: token.into(),
+            key: secret,
+        }),
+    ))
+}
+
+/// Revokes one of the caller's API keys; it stops working at once.
+#[utoipa::path(delete, path = "/api/v1/auth/keys/{id}", tag = "auth",
+    params(("id" = String, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such key of the caller's"),
+    ),
+    security(("bearer" = [])))]
+async fn revoke_key(
+    State(state): State<Arc<AdminState>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no API key {id:?}")))?;
+    let token = state
+        .registry
+        .revoke_token(id, TokenKind::ApiKey, caller.user_id)
+        .await?;
+    state.tokens.revoke(id);
+    tracing::info!(user = %caller.username, key = %token.name, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,186 @@
+//! `POST /api/v1/mcp/proxy`: one JSON-RPC request in, its response out, with no handshake
+//! and no session, for plain HTTP clients (`curl`). Requests that flow back from the
+//! upstream (sampling, elicitation) have no one to go to here and are refused.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use rmcp::{
+    ErrorData,
+    model::{ErrorCode, GetPromptResponse, ReadResourceResponse},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{AdminState, auth::Caller, error::ErrorBody, tools::call_result};
+use crate::gateway::Origin;
+
+pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
+    OpenApiRouter::new().routes(routes!(proxy))
+}
+
+/// Runs one JSON-RPC request (`tools/list`, `tools/call`, `resources/list`,
+/// `resources/templates/list`, `resources/read`, `prompts/list`, `prompts/get`,
+/// `completion/complete`, `ping`) against the gateway and returns its JSON-RPC response.
+/// A notification gets 202 and no body.
+#[utoipa::path(post, path = "/api/v1/mcp/proxy", tag = "mcp",
+    request_body(content = Object, description = "A JSON-RPC 2.0 request",
+        example = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})),
+    responses(
+        (status = 200, description = "The JSON-RPC response (a result or an error)", body = Object),
+        (status = 202, description = "A notification was accepted"),
+        (status = 400, description = "Not JSON, or not a JSON-RPC request (a JSON-RPC error)", body = Object),
+        (status = 401, body = ErrorBody),
+    ),
+    security(("bearer" = [])))]
+async fn proxy(
+    State(state): State<Arc<AdminState>>,
+    Caller(caller): Caller,
+    body: Bytes,
+) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                Err(ErrorData::parse_error(format!("not JSON: {error}"), None)),
+            );
+        }
+    };
+    let Some((id, method, params)) = parse_request(&request) else {
+        return reply(
+            StatusCode::BAD_REQUEST,
+            request.get("id").cloned().unwrap_or(Value::Null),
+            Err(ErrorData::invalid_request(
+                "expected a JSON-RPC 2.0 request: {\"jsonrpc\": \"2.0\", \"id\", \"method\", \"params\"?}",
+                None,
+            )),
+        );
+    };
+    let Some(id) = id else {
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let origin = Origin {
+        client: Some(Arc::from("rest-proxy")),
+        principal: Some(Arc::from(caller.username.as_str())),
+        ..Origin::default()
+    };
+    let outcome = dispatch(&state, method, params, &origin).await;
+    reply(StatusCode::OK, id, outcome)
+}
+
+/// `(id, method, params)` of a JSON-RPC request; `id` is `None` for a notification.
+fn parse_request(request: &Value) -> Option<(Option<Value>, &str, Value)> {
+    let object = request.as_object()?;
+    if object.get("jsonrpc")? != "2.0" {
+        return None;
+    }
+    let method = object.get("method")?.as_str()?;
+    let id = match object.get("id") {
+        None => None,
+        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id.clone()),
+        Some(_) => return None,
+    };
+    let params = match object.get("params") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(params @ Value::Object(_)) => params.clone(),
+        Some(_) => return None,
+    };
+    Some((id, method, params))
+}
+
+async fn dispatch(
+    state: &AdminState,
+    method: &str,
+    params: Value,
+    origin: &Origin,
+) -> Result<Value, ErrorData> {
+    let gateway = &state.gateway;
+    let cursor = params
+        .get("cursor")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let cursor = cursor.as_deref();
+    match method {
+        "ping" => Ok(json!({})),
+        "tools/list" => {
+            let (tools, next) = gateway.list_tools(cursor).await?;
+            Ok(page("tools", tools, next))
+        }
+        "prompts/list" => {
+            let (prompts, next) = gateway.list_prompts(cursor).await?;
+            Ok(page("prompts", prompts, next))
+        }
+        "resources/list" => {
+            let (resources, next) = gateway.list_resources(cursor).await?;
+            Ok(page("resources", resources, next))
+        }
+        "resources/templates/list" => {
+            let (templates, next) = gateway.list_resource_templates(cursor).await?;
+            Ok(page("resourceTemplates", templates, next))
+        }
+        "tools/call" => {
+            let response = gateway.call_tool(parse(params)?, origin).await?;
+            call_result(response).map_err(|error| ErrorData::internal_error(error, None))
+        }
+        "prompts/get" => match gateway.get_prompt(parse(params)?, origin).await? {
+            GetPromptResponse::Complete(result) => to_value(result),
+            GetPromptResponse::InputRequired(result) => to_value(result),
+            _ => Err(unknown_result()),
+        },
+        "resources/read" => match gateway.read_resource(parse(params)?, origin).await? {
+            ReadResourceResponse::Complete(result) => to_value(result),
+            ReadResourceResponse::InputRequired(result) => to_value(result),
+            _ => Err(unknown_result()),
+        },
+        "completion/complete" => to_value(gateway.complete(parse(params)?, origin).await?),
+        other => Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!(
+                "method {other:?} is not available on /api/v1/mcp/proxy (no handshake is needed here)"
+            ),
+            None,
+        )),
+    }
+}
+
+fn unknown_result() -> ErrorData {
+    ErrorData::internal_error(
+        "the upstream answered with a kind of result this gateway does not know",
+        None,
+    )
+}
+
+fn parse<T: DeserializeOwned>(params: Value) -> Result<T, ErrorData> {
+    serde_json::from_value(params)
+        .map_err(|error| ErrorData::invalid_params(format!("invalid params: {error}"), None))
+}
+
+fn to_value(result: impl Serialize) -> Result<Value, ErrorData> {
+    serde_json::to_value(result).map_err(|error| ErrorData::internal_error(error.to_string(), None))
+}
+
+fn page<T: Serialize>(key: &str, items: Vec<T>, next: Option<String>) -> Value {
+    let mut result = Map::new();
+    result.insert(key.to_owned(), json!(items));
+    if let Some(next) = next {
+        result.insert("nextCursor".into(), Value::String(next));
+    }
+    Value::Object(result)
+}
+
+fn reply(status: StatusCode, id: Value, outcome: Result<Value, ErrorData>) -> Response {
+    let body = match outcome {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+    };
+    (status, Json(body)).into_response()
+}

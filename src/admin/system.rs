@@ -1,0 +1,297 @@
+//! `/api/v1/system`: health (no token needed), status, and file upload.
+
+use std::{path::Path, sync::Arc};
+
+use axum::{
+    Json,
+    extract::{DefaultBodyLimit, Multipart, State},
+    http::StatusCode,
+};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    AdminState,
+    auth::Caller,
+    error::{ApiError, ErrorBody},
+};
+use crate::{config::Config, gateway::Gateway, upstream::Phase};
+
+pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
+    OpenApiRouter::new()
+        .routes(routes!(get_health))
+        .routes(routes!(status))
+        .routes(routes!(upload))
+}
+
+/// `GET /api/v1/system/health`: 200 while the gateway serves, with every upstream's state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when every enabled upstream is ready, `starting` while any starts, else `degraded`.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub upstreams: Vec<UpstreamHealth>,
+}
+
+/// One upstream in [`Health`].
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UpstreamHealth {
+    pub name: String,
+    /// `starting`, `ready`, `failed`, `disabled` or `stopped`.
+    pub state: &'static str,
+    pub transport: &'static str,
+    pub tools: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub fn health(gateway: &Gateway) -> Health {
+    let catalog = gateway.catalog();
+    let upstreams: Vec<UpstreamHealth> = gateway
+        .upstreams()
+        .iter()
+        .map(|upstream| {
+            let state = upstream.state();
+            UpstreamHealth {
+                name: upstream.name().to_owned(),
+                state: state.phase.as_str(),
+                transport: upstream.config().transport_kind().as_str(),
+                tools: catalog.tool_count(upstream),
+                protocol_version: state.protocol_version.as_ref().map(|v| v.to_string()),
+                error: match &state.phase {
+                    Phase::Failed(reason) => Some(reason.clone()),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    let status = if upstreams.iter().any(|u| u.state == "starting") {
+        "starting"
+    } else if upstreams
+        .iter()
+        .all(|u| u.state == "ready" || u.state == "disabled")
+    {
+        "ok"
+    } else {
+        "degraded"
+    };
+    Health {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        upstreams,
+    }
+}
+
+/// Whether the gateway serves, and each upstream's state. Needs no token.
+#[utoipa::path(get, path = "/api/v1/system/health", tag = "system",
+    responses((status = 200, body = Health)))]
+async fn get_health(State(state): State<Arc<AdminState>>) -> Json<Health> {
+    Json(health(&state.gateway))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Status {
+    version: &'static str,
+    uptime_secs: u64,
+    /// Upstreams by state.
+    upstreams: UpstreamCounts,
+    /// Open session-era client sessions.
+    sessions: usize,
+    /// Recorded tool calls, and how many of them did not succeed.
+    calls: i64,
+    errors: i64,
+    tools: usize,
+}
+
+#[derive(Serialize, Default, utoipa::ToSchema)]
+struct UpstreamCounts {
+    total: usize,
+    ready: usize,
+    starting: usize,
+    failed: usize,
+    disabled: usize,
+}
+
+/// Version, uptime, upstreams, sessions and calls.
+#[utoipa::path(get, path = "/api/v1/system/status", tag = "system",
+    responses((status = 200, body = Status), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn status(
+    State(state): State<Arc<AdminState>>,
+    _caller: Caller,
+) -> Result<Json<Status>, ApiError> {
+    let mut upstreams = UpstreamCounts::default();
+    for upstream in state.gateway.upstreams().iter() {
+        upstreams.total += 1;
+        match upstream.state().phase {
+            Phase::Ready => upstreams.ready += 1,
+            Phase::Starting => upstreams.starting += 1,
+            Phase::Failed(_) | Phase::Stopped => upstreams.failed += 1,
+            Phase::Disabled => upstreams.disabled += 1,
+        }
+    }
+    let (calls, errors) = state.registry.call_counts().await?;
+    Ok(Json(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: state.started.elapsed().as_secs(),
+        upstreams,
+        sessions: state.gateway.session_count(),
+        calls,
+        errors,
+        tools: state.gateway.catalog().tools().len(),
+    }))
+}
+
+/// The body limit for the routes: uploads may be as large as `limits.max_upload_bytes`
+/// (plus room for the multipart framing); the upload handler counts the file itself.
+pub(super) fn upload_body_limit(config: &Config) -> DefaultBodyLimit {
+    DefaultBodyLimit::max(config.limits.max_upload_bytes.saturating_add(64 * 1024))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Uploaded {
+    /// The stored file's name, under the data directory's `uploads/`.
+    name: String,
+    size: u64,
+}
+
+/// A multipart form upload: its `file` field is stored under the data directory's
+/// `uploads/`, by its bare file name.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, reason = "describes the form for the OpenAPI document")]
+struct UploadForm {
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    file: String,
+}
+
+/// Stores one uploaded file under the data directory. The name must be a plain file name
+/// (no `/`, `\`, `..`, no leading `.`); an existing file of that name is not replaced.
+#[utoipa::path(post, path = "/api/v1/system/upload", tag = "system",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = Uploaded),
+        (status = 400, body = ErrorBody, description = "No `file` field, or a name that is not a plain file name"),
+        (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "A file of that name exists"),
+        (status = 413, body = ErrorBody, description = "Larger than limits.max_upload_bytes"),
+    ),
+    security(("bearer" = [])))]
+async fn upload(
+    State(state): State<Arc<AdminState>>,
+    _caller: Caller,
+    mut form: Multipart,
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the file is larger than limits.max_upload_bytes ({} bytes)",
+                state.config.limits.max_upload_bytes
+            ),
+        )
+    };
+    let multipart_error = |error: axum::extract::multipart::MultipartError| {
+        if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("not a valid multipart form: {}", error.body_text()))
+        }
+    };
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = plain_file_name(field.file_name().unwrap_or_default())?;
+        let dir = state.data_dir.join("uploads");
+        tokio::fs::create_dir_all(&dir).await.map_err(|error| {
+            ApiError::internal(format!("cannot create the upload directory: {error}"))
+        })?;
+        let path = dir.join(&name);
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    ApiError::conflict(format!("an upload named {name:?} exists"))
+                }
+                _ => ApiError::internal(format!("cannot store the upload: {error}")),
+            })?;
+        let mut size = 0u64;
+        let written: Result<(), ApiError> = async {
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                size += chunk.len() as u64;
+                if size > state.config.limits.max_upload_bytes as u64 {
+                    return Err(too_large());
+                }
+                file.write_all(&chunk).await.map_err(|error| {
+                    ApiError::internal(format!("cannot store the upload: {error}"))
+                })?;
+            }
+            file.flush()
+                .await
+                .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))
+        }
+        .await;
+        if let Err(error) = written {
+            drop(file);
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(error);
+        }
+        tracing::info!(file = %name, size, "upload stored");
+        return Ok((StatusCode::CREATED, Json(Uploaded { name, size })));
+    }
+    Err(ApiError::bad_request("the form has no `file` field"))
+}
+
+/// `name` if it is a plain file name that stays inside the upload directory.
+fn plain_file_name(name: &str) -> Result<String, ApiError> {
+    let refused = || {
+        ApiError::bad_request(format!(
+            "{name:?} is not a plain file name (no '/', '\\\\', '..' or leading '.')"
+        ))
+    };
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && !name.contains("..")
+        && !name.chars().any(char::is_control);
+    if !plain {
+        return Err(refused());
+    }
+    // Belt and braces: the name must be one normal path component.
+    let mut components = Path::new(name).components();
+    match (components.next(), components.next()) {
+        (Some(std::path::Component::Normal(_)), None) => Ok(name.to_owned()),
+        _ => Err(refused()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_file_names_are_stored() {
+        assert!(plain_file_name("report.pdf").is_ok());
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "..",
+            ".env",
+            "a\\b",
+            "x..y",
+            "a\0b",
+            "/etc/passwd",
+        ] {
+            assert!(plain_file_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

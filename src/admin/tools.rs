@@ -1,0 +1,182 @@
+//! `/api/v1/tools`: the aggregated catalog, calling a tool, and registering a tool backed
+//! by a command.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::StatusCode,
+};
+use indexmap::IndexMap;
+use rmcp::model::{CallToolRequestParams, CallToolResponse, JsonObject};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    AdminState,
+    auth::Caller,
+    error::{ApiError, Body, ErrorBody},
+    services::{Service, register},
+};
+use crate::{config::UpstreamConfig, gateway::Origin};
+
+pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tools, register_tool))
+        .routes(routes!(call_tool))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ToolInfo {
+    /// The name clients call it by.
+    name: String,
+    /// The upstream that serves it, and its name there.
+    upstream: String,
+    original_name: String,
+    description: Option<String>,
+    #[schema(value_type = Object)]
+    input_schema: Value,
+    /// The upstream's state: `ready` when the tool can be called.
+    status: &'static str,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+struct ToolFilter {
+    /// Only this upstream's tools.
+    upstream: Option<String>,
+}
+
+/// Every tool in the catalog, with the upstream that serves it.
+#[utoipa::path(get, path = "/api/v1/tools", tag = "tools",
+    params(ToolFilter),
+    responses((status = 200, body = Vec<ToolInfo>), (status = 401, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_tools(
+    State(state): State<Arc<AdminState>>,
+    _caller: Caller,
+    filter: Result<Query<ToolFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<ToolInfo>>, ApiError> {
+    let Query(filter) = filter.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let catalog = state.gateway.catalog();
+    let tools = catalog
+        .tools()
+        .iter()
+        .filter(|entry| {
+            filter
+                .upstream
+                .as_deref()
+                .is_none_or(|name| entry.upstream.name() == name)
+        })
+        .map(|entry| ToolInfo {
+            name: entry.item.name.to_string(),
+            upstream: entry.upstream.name().to_owned(),
+            original_name: entry.original.clone(),
+            description: entry.item.description.as_deref().map(str::to_owned),
+            input_schema: Value::Object(JsonObject::clone(&entry.item.input_schema)),
+            status: entry.upstream.state().phase.as_str(),
+        })
+        .collect();
+    Ok(Json(tools))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ToolCall {
+    /// The tool's name as `GET /api/v1/tools` lists it.
+    tool_name: String,
+    /// The tool's arguments.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    arguments: Option<JsonObject>,
+}
+
+/// Calls a tool and returns its MCP result (`content`, `structuredContent`, `isError`).
+/// A tool that ran and failed is a 200 with `isError: true`; a call that could not run is
+/// an error status.
+#[utoipa::path(post, path = "/api/v1/tools/call", tag = "tools",
+    request_body = ToolCall,
+    responses(
+        (status = 200, description = "The tool's result", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such tool"),
+        (status = 502, body = ErrorBody, description = "The upstream failed or returned an error"),
+        (status = 503, body = ErrorBody, description = "The upstream is not available"),
+        (status = 504, body = ErrorBody, description = "The upstream did not answer in time"),
+    ),
+    security(("bearer" = [])))]
+async fn call_tool(
+    State(state): State<Arc<AdminState>>,
+    Caller(caller): Caller,
+    Body(call): Body<ToolCall>,
+) -> Result<Json<Value>, ApiError> {
+    let mut params = CallToolRequestParams::new(call.tool_name);
+    if let Some(arguments) = call.arguments {
+        params = params.with_arguments(arguments);
+    }
+    let origin = Origin {
+        client: Some(Arc::from("rest")),
+        principal: Some(Arc::from(caller.username.as_str())),
+        ..Origin::default()
+    };
+    let response = state.gateway.call_tool(params, &origin).await?;
+    call_result(response).map(Json).map_err(ApiError::internal)
+}
+
+/// A `tools/call` answer as JSON: the result, or what stands in for it.
+pub(super) fn call_result(response: CallToolResponse) -> Result<Value, String> {
+    let value = match response {
+        CallToolResponse::Complete(result) => serde_json::to_value(result),
+        CallToolResponse::InputRequired(result) => serde_json::to_value(result),
+        CallToolResponse::Task(result) => serde_json::to_value(result),
+        _ => {
+            return Err(
+                "the upstream answered with a kind of result this gateway does not know".into(),
+            );
+        }
+    };
+    value.map_err(|error| error.to_string())
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CommandTool {
+    /// The service's name (1-32 characters of a-z, 0-9 and '-'); its tools are exposed
+    /// as `<name>__<tool>`.
+    name: String,
+    /// A stdio MCP server to run: a program in `security.spawn_allowlist`.
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: IndexMap<String, String>,
+}
+
+/// Registers the tools of a stdio MCP server command, as a service of its own (see
+/// `/api/v1/mcp/services`). The command must be in `security.spawn_allowlist`; if it is
+/// not, nothing is started.
+#[utoipa::path(post, path = "/api/v1/tools", tag = "tools",
+    request_body = CommandTool,
+    responses(
+        (status = 201, body = Service),
+        (status = 400, body = ErrorBody, description = "Not valid, or the command is not allowed"),
+        (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "A service of that name exists"),
+    ),
+    security(("bearer" = [])))]
+async fn register_tool(
+    State(state): State<Arc<AdminState>>,
+    _caller: Caller,
+    Body(tool): Body<CommandTool>,
+) -> Result<(StatusCode, Json<Service>), ApiError> {
+    let entry = UpstreamConfig {
+        command: Some(tool.command),
+        args: tool.args,
+        env: tool.env,
+        ..UpstreamConfig::default()
+    };
+    let service = register(&state, &tool.name, entry).await?;
+    Ok((StatusCode::CREATED, Json(service)))
+}

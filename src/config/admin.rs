@@ -1,0 +1,74 @@
+//! The sections behind the REST surface: where the registry lives, who may use the gateway,
+//! and what services registered at run time may run.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The embedded SQLite registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// A file path, or a `sqlite:` / `sqlite://` URL of one (the form `DATABASE_URL` often has).
+    /// Relative paths are resolved against the config file's directory.
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "./data/mcps.db".into(),
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The database file, resolved against `base_dir`.
+    pub fn path(&self, base_dir: &Path) -> PathBuf {
+        let url = self.url.trim();
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        base_dir.join(path)
+    }
+}
+
+/// Who may use the gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// When true, `/mcp` and `/ws` need `Authorization: Bearer <API key or login token>`.
+    /// `/api/v1` always does, except health and login.
+    pub enabled: bool,
+    /// How long a token from `POST /api/v1/auth/login` stays valid.
+    pub token_ttl_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            token_ttl_secs: 12 * 3600,
+        }
+    }
+}
+
+/// What services registered through the API may do.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// The programs a service registered through the API may run, by bare name (`npx`,
+    /// `uvx`) or absolute path. Empty (the default): no command may be registered, only URLs.
+    pub spawn_allowlist: Vec<String>,
+}
+
+impl SecurityConfig {
+    /// Whether `command` (as written in a service) may be spawned. A bare name matches a
+    /// bare entry; a path matches only the same path, so `./npx` is not `npx`.
+    pub fn may_spawn(&self, command: &str) -> bool {
+        self.spawn_allowlist
+            .iter()
+            .any(|allowed| allowed == command)
+    }
+}

@@ -1,0 +1,169 @@
+//! Upstreams added, replaced, restarted and removed while the gateway runs.
+//!
+//! Each running upstream has a stop token of its own (a child of the shutdown token) and the
+//! handle of its task. Removing one cancels the token and waits for the task, so when
+//! [`Gateway::remove_upstream`] returns, its process group is gone. Every change rebuilds the
+//! catalog, which tells connected clients that their lists changed.
+
+use std::sync::{Arc, Weak};
+
+use rmcp::model::ResourceUpdatedNotificationParam;
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::Gateway;
+use crate::{
+    config::{Config, UpstreamConfig},
+    upstream::{Upstream, UpstreamEvents, UpstreamSettings},
+};
+
+/// Why an upstream could not be added, replaced or removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
+    #[error("the gateway is not running, so it cannot start upstreams")]
+    NotRunning,
+    #[error("an upstream named {0:?} exists")]
+    Duplicate(String),
+    #[error("no upstream named {0:?}")]
+    Unknown(String),
+}
+
+/// How to stop one running upstream.
+pub(super) struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// A new, unstarted upstream that reports its changes to `gateway`.
+pub(super) fn new_upstream(
+    config: &Config,
+    gateway: &Weak<Gateway>,
+    resource_updates: &mpsc::Sender<ResourceUpdatedNotificationParam>,
+    name: &str,
+    entry: UpstreamConfig,
+) -> Arc<Upstream> {
+    let gateway = gateway.clone();
+    let settings = UpstreamSettings::resolve(config, &entry);
+    Arc::new(Upstream::new(
+        name,
+        entry,
+        settings,
+        UpstreamEvents {
+            on_change: Arc::new(move |_changed: &Upstream| {
+                if let Some(gateway) = gateway.upgrade() {
+                    gateway.rebuild_catalog();
+                }
+            }),
+            resource_updates: resource_updates.clone(),
+        },
+    ))
+}
+
+impl Gateway {
+    /// Runs `upstream` on `tracker` until `shutdown` or until it is removed.
+    pub(super) fn launch(
+        &self,
+        upstream: Arc<Upstream>,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) {
+        let stop = shutdown.child_token();
+        let name = upstream.name().to_owned();
+        let task = tracker.spawn(upstream.run(stop.clone()));
+        let replaced = self.running_lock().insert(name, Running { stop, task });
+        debug_assert!(replaced.is_none(), "an upstream name runs once");
+    }
+
+    /// Adds and starts an upstream. Its name must be new. Returns at once: it becomes
+    /// callable when it is ready, within its start deadline, and clients are told then.
+    pub fn add_upstream(&self, name: &str, entry: UpstreamConfig) -> Result<(), LifecycleError> {
+        let (tracker, shutdown) = self.runtime.get().ok_or(LifecycleError::NotRunning)?;
+        let upstream = new_upstream(
+            &self.config,
+            &self.me,
+            &self.resource_update_sender,
+            name,
+            entry,
+        );
+        let mut added = false;
+        self.upstreams.rcu(|current| {
+            added = !current.iter().any(|existing| existing.name() == name);
+            let mut next = Vec::clone(current);
+            if added {
+                next.push(upstream.clone());
+            }
+            next
+        });
+        if !added {
+            return Err(LifecycleError::Duplicate(name.to_owned()));
+        }
+        self.launch(upstream, tracker, shutdown);
+        self.rebuild_catalog();
+        Ok(())
+    }
+
+    /// Stops an upstream (its process group is gone when this returns) and removes it.
+    pub async fn remove_upstream(&self, name: &str) -> Result<(), LifecycleError> {
+        let running = self.running_lock().remove(name);
+        if let Some(Running { stop, task }) = running {
+            stop.cancel();
+            // `run` reaps the process group within the shutdown grace.
+            let _ = task.await;
+        }
+        let mut removed = false;
+        self.upstreams.rcu(|current| {
+            let next: Vec<_> = current
+                .iter()
+                .filter(|existing| existing.name() != name)
+                .cloned()
+                .collect();
+            removed = next.len() != current.len();
+            next
+        });
+        if !removed {
+            return Err(LifecycleError::Unknown(name.to_owned()));
+        }
+        self.rebuild_catalog();
+        Ok(())
+    }
+
+    /// Replaces an upstream's entry: the old one stops, the new one starts under the same
+    /// name (restarting it when `entry` is unchanged).
+    pub async fn replace_upstream(
+        &self,
+        name: &str,
+        entry: UpstreamConfig,
+    ) -> Result<(), LifecycleError> {
+        self.remove_upstream(name).await?;
+        self.add_upstream(name, entry)
+    }
+
+    /// Stops and starts an upstream again with the same entry.
+    pub async fn restart_upstream(&self, name: &str) -> Result<(), LifecycleError> {
+        let entry = self
+            .upstream(name)
+            .ok_or_else(|| LifecycleError::Unknown(name.to_owned()))?
+            .config()
+            .clone();
+        self.replace_upstream(name, entry).await
+    }
+
+    /// The upstream called `name`.
+    pub fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.upstreams
+            .load()
+            .iter()
+            .find(|upstream| upstream.name() == name)
+            .cloned()
+    }
+
+    fn running_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Running>> {
+        // A poisoned lock only means a panic elsewhere while it was held; the map stays valid.
+        self.running
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}

@@ -1,0 +1,98 @@
+//! The call log's writer: calls are queued by the call path (a non-blocking send, never a
+//! query) and written in batches by one task, in one transaction per batch. On shutdown the
+//! writer drains the queue before it ends, so a graceful stop loses no call.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{CallRecord, Registry};
+
+/// Calls waiting to be written. Past this the newest are dropped (and counted): the log must
+/// never slow calls down or grow without bound.
+const QUEUE: usize = 8192;
+/// The most calls written in one transaction.
+const BATCH: usize = 512;
+/// How long a call may wait in the queue before its batch is written.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// Where the call path puts calls.
+#[derive(Clone)]
+pub struct CallLog {
+    sender: mpsc::Sender<CallRecord>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl CallLog {
+    /// A log writing to `registry` until `shutdown`, then flushing. Await the returned task
+    /// before exiting.
+    pub fn start(
+        registry: Registry,
+        shutdown: CancellationToken,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let log = Self {
+            sender,
+            dropped: Arc::default(),
+        };
+        (log, write(registry, receiver, shutdown))
+    }
+
+    /// Queues a call; never waits.
+    pub fn record(&self, call: CallRecord) {
+        if self.sender.try_send(call).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped,
+                    "the call log cannot keep up; calls were not recorded"
+                );
+            }
+        }
+    }
+}
+
+async fn write(
+    registry: Registry,
+    mut receiver: mpsc::Receiver<CallRecord>,
+    shutdown: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let open = tokio::select! {
+            received = receiver.recv_many(&mut batch, BATCH) => received > 0,
+            () = shutdown.cancelled() => false,
+        };
+        if open {
+            // Let a burst gather into one transaction.
+            tokio::time::sleep(FLUSH_EVERY).await;
+            while batch.len() < BATCH
+                && let Ok(call) = receiver.try_recv()
+            {
+                batch.push(call);
+            }
+        } else {
+            receiver.close();
+            while let Ok(call) = receiver.try_recv() {
+                batch.push(call);
+            }
+        }
+        if !batch.is_empty() {
+            let calls = std::mem::take(&mut batch);
+            let count = calls.len();
+            if let Err(error) = registry.insert_calls(calls).await {
+                tracing::warn!(%error, count, "cannot write calls to the call log");
+            }
+        }
+        if !open {
+            return;
+        }
+    }
+}

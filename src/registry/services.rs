@@ -1,0 +1,112 @@
+//! Services (upstream entries) registered through the API. The entry is stored as the JSON
+//! of the same `UpstreamConfig` a `proxy.yaml` entry parses into: one schema, whichever door
+//! a service comes in by.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Registry, RegistryError, now_ms};
+use crate::config::UpstreamConfig;
+
+/// A stored service.
+#[derive(Debug, Clone)]
+pub struct StoredService {
+    pub name: String,
+    pub spec: UpstreamConfig,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredService> {
+    let spec: String = row.get(1)?;
+    let spec = serde_json::from_str(&spec).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(error))
+    })?;
+    Ok(StoredService {
+        name: row.get(0)?,
+        spec,
+        created_at: row.get(2)?,
+        updated_at: row.get(3)?,
+    })
+}
+
+fn to_json(spec: &UpstreamConfig) -> Result<String, RegistryError> {
+    serde_json::to_string(spec).map_err(|error| RegistryError::Sql(error.to_string()))
+}
+
+impl Registry {
+    /// Every stored service, in the order they were added.
+    pub async fn services(&self) -> Result<Vec<StoredService>, RegistryError> {
+        self.run(|db| {
+            let mut statement = db.prepare(
+                "SELECT name, spec, created_at, updated_at FROM services ORDER BY created_at, name",
+            )?;
+            let rows = statement.query_map([], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// Stores a new service; a taken name is a conflict.
+    pub async fn insert_service(
+        &self,
+        name: &str,
+        spec: &UpstreamConfig,
+    ) -> Result<StoredService, RegistryError> {
+        let json = to_json(spec)?;
+        let name = name.to_owned();
+        self.run(move |db| {
+            let now = now_ms();
+            let inserted = db.execute(
+                "INSERT INTO services (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (name) DO NOTHING",
+                params![name, json, now],
+            )?;
+            if inserted == 0 {
+                return Err(RegistryError::Conflict(format!(
+                    "a service named {name:?} exists"
+                )));
+            }
+            Ok(db.query_row(
+                "SELECT name, spec, created_at, updated_at FROM services WHERE name = ?1",
+                [name],
+                from_row,
+            )?)
+        })
+        .await
+    }
+
+    /// Replaces a stored service's entry.
+    pub async fn update_service(
+        &self,
+        name: &str,
+        spec: &UpstreamConfig,
+    ) -> Result<StoredService, RegistryError> {
+        let json = to_json(spec)?;
+        let name = name.to_owned();
+        self.run(move |db| {
+            db.query_row(
+                "UPDATE services SET spec = ?2, updated_at = ?3 WHERE name = ?1
+                 RETURNING name, spec, created_at, updated_at",
+                params![name, json, now_ms()],
+                from_row,
+            )
+            .optional()?
+            .ok_or_else(|| RegistryError::NotFound(format!("no service named {name:?}")))
+        })
+        .await
+    }
+
+    /// Deletes a stored service.
+    pub async fn delete_service(&self, name: &str) -> Result<(), RegistryError> {
+        let name = name.to_owned();
+        self.run(
+            move |db| match db.execute("DELETE FROM services WHERE name = ?1", [&name])? {
+                0 => Err(RegistryError::NotFound(format!(
+                    "no service named {name:?}"
+                ))),
+                _ => Ok(()),
+            },
+        )
+        .await
+    }
+}

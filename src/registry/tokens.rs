@@ -1,0 +1,175 @@
+//! Login tokens and API keys. The secret is shown once, at creation; only its hash
+//! ([`secret_hash`]) is stored.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Registry, RegistryError, now_ms};
+use crate::security::secret_hash;
+
+/// What a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// Made by `POST /auth/login`; expires.
+    Login,
+    /// Made on request, for scripts and MCP clients; lasts until revoked.
+    ApiKey,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::ApiKey => "api_key",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        if text == "login" {
+            Self::Login
+        } else {
+            Self::ApiKey
+        }
+    }
+}
+
+/// A token as stored: everything but the secret.
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub is_admin: bool,
+    pub kind: TokenKind,
+    pub name: String,
+    pub secret_hash: [u8; 32],
+    /// The first characters of the secret, to tell keys apart in a list.
+    pub hint: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A new random secret: `mcps_` and 43 URL-safe characters (256 bits).
+pub fn new_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    format!(
+        "mcps_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+const SELECT: &str =
+    "SELECT t.id, t.user_id, u.username, u.is_admin, t.kind, t.name, t.secret_hash, t.hint,
+        t.created_at, t.expires_at, t.revoked_at
+    FROM tokens t JOIN users u ON u.id = t.user_id";
+
+fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredToken> {
+    let kind: String = row.get(4)?;
+    let hash: Vec<u8> = row.get(6)?;
+    Ok(StoredToken {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        username: row.get(2)?,
+        is_admin: row.get(3)?,
+        kind: TokenKind::parse(&kind),
+        name: row.get(5)?,
+        secret_hash: hash.try_into().unwrap_or([0; 32]),
+        hint: row.get(7)?,
+        created_at: row.get(8)?,
+        expires_at: row.get(9)?,
+        revoked_at: row.get(10)?,
+    })
+}
+
+impl Registry {
+    /// Stores a new token for `user_id` and returns it with its secret, which is not kept.
+    pub async fn create_token(
+        &self,
+        user_id: i64,
+        kind: TokenKind,
+        name: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(StoredToken, String), RegistryError> {
+        let secret = new_secret();
+        let hash = secret_hash(&secret);
+        let hint = format!("{}…", &secret[..9]);
+        let name = name.to_owned();
+        let token = self
+            .run(move |db| {
+                db.execute(
+                    "INSERT INTO tokens (user_id, kind, name, secret_hash, hint, created_at, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![user_id, kind.as_str(), name, hash.as_slice(), hint, now_ms(), expires_at],
+                )?;
+                let id = db.last_insert_rowid();
+                Ok(db.query_row(&format!("{SELECT} WHERE t.id = ?1"), [id], from_row)?)
+            })
+            .await?;
+        Ok((token, secret))
+    }
+
+    /// Every token that is neither revoked nor expired: what the gateway accepts.
+    pub async fn active_tokens(&self) -> Result<Vec<StoredToken>, RegistryError> {
+        self.run(|db| {
+            let mut statement = db.prepare(&format!(
+                "{SELECT} WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?1)"
+            ))?;
+            let rows = statement.query_map([now_ms()], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// A user's API keys, revoked ones included, newest first.
+    pub async fn api_keys(&self, user_id: i64) -> Result<Vec<StoredToken>, RegistryError> {
+        self.run(move |db| {
+            let mut statement = db.prepare(&format!(
+                "{SELECT} WHERE t.user_id = ?1 AND t.kind = 'api_key' ORDER BY t.id DESC"
+            ))?;
+            let rows = statement.query_map([user_id], from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// Revokes token `id` of kind `kind` belonging to `user_id`. Returns the revoked token;
+    /// an unknown id, another user's or another kind's is not found.
+    pub async fn revoke_token(
+        &self,
+        id: i64,
+        kind: TokenKind,
+        user_id: i64,
+    ) -> Result<StoredToken, RegistryError> {
+        self.run(move |db| {
+            let token = db
+                .query_row(&format!("{SELECT} WHERE t.id = ?1"), [id], from_row)
+                .optional()?
+                .filter(|token| token.user_id == user_id && token.kind == kind)
+                .ok_or_else(|| {
+                    RegistryError::NotFound(match kind {
+                        TokenKind::ApiKey => format!("no API key {id}"),
+                        TokenKind::Login => format!("no login token {id}"),
+                    })
+                })?;
+            db.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now_ms()],
+            )?;
+            Ok(token)
+        })
+        .await
+    }
+
+    /// Deletes expired login tokens (they can never be used again).
+    pub async fn forget_expired_tokens(&self) -> Result<usize, RegistryError> {
+        self.run(|db| {
+            Ok(db.execute(
+                "DELETE FROM tokens WHERE kind = 'login' AND expires_at <= ?1",
+                [now_ms()],
+            )?)
+        })
+        .await
+    }
+}

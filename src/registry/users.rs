@@ -1,0 +1,121 @@
+//! Users and their passwords (argon2id; hashing runs on the blocking pool, never on the
+//! executor or the database thread).
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Registry, RegistryError, now_ms};
+
+/// A user, without the password hash.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub is_admin: bool,
+    pub created_at: i64,
+}
+
+async fn hash(password: String) -> Result<String, RegistryError> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|error| RegistryError::Sql(format!("cannot hash the password: {error}")))
+    })
+    .await
+    .map_err(|error| RegistryError::Sql(error.to_string()))?
+}
+
+async fn verify(password: String, stored: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
+impl Registry {
+    /// Whether any user exists (on first run none does).
+    pub async fn has_users(&self) -> Result<bool, RegistryError> {
+        self.run(
+            |db| Ok(db.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |row| row.get(0))?),
+        )
+        .await
+    }
+
+    /// Creates a user; a taken username is a conflict.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: &str,
+        is_admin: bool,
+    ) -> Result<User, RegistryError> {
+        let password_hash = hash(password.to_owned()).await?;
+        let username = username.to_owned();
+        self.run(move |db| {
+            let created_at = now_ms();
+            let inserted = db.execute(
+                "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (username) DO NOTHING",
+                params![username, password_hash, is_admin, created_at],
+            )?;
+            if inserted == 0 {
+                return Err(RegistryError::Conflict(format!("user {username:?} exists")));
+            }
+            Ok(User {
+                id: db.last_insert_rowid(),
+                username,
+                is_admin,
+                created_at,
+            })
+        })
+        .await
+    }
+
+    /// The user with this name and password, or `None` (wrong name or wrong password look
+    /// the same to the caller, and take the same time).
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, RegistryError> {
+        let name = username.to_owned();
+        let found = self
+            .run(move |db| {
+                Ok(db
+                    .query_row(
+                        "SELECT id, username, is_admin, created_at, password_hash FROM users WHERE username = ?1",
+                        [name],
+                        |row| {
+                            Ok((
+                                User {
+                                    id: row.get(0)?,
+                                    username: row.get(1)?,
+                                    is_admin: row.get(2)?,
+                                    created_at: row.get(3)?,
+                                },
+                                row.get::<_, String>(4)?,
+                            ))
+                        },
+                    )
+                    .optional()?)
+            })
+            .await?;
+        match found {
+            Some((user, stored)) => Ok(verify(password.to_owned(), stored).await.then_some(user)),
+            None => {
+                // Spend the same effort as a real check, so timing does not tell which
+                // usernames exist.
+                let _ = hash(password.to_owned()).await;
+                Ok(None)
+            }
+        }
+    }
+}
