@@ -57,6 +57,16 @@ pub fn router(state: Arc<AdminState>) -> Router {
     router
         .with_state(state.clone())
         .merge(docs::viewers(openapi))
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::not_found(format!("no route for {}", uri.path()))
+        })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed here"),
+            )
+        })
         .layer(system::upload_body_limit(&state.config))
 }
 

@@ -73,6 +73,8 @@ pub struct RawSession {
     pub url: String,
     pub session_id: Option<String>,
     pub next_id: u64,
+    /// Sent with every request (e.g. `Authorization`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl RawSession {
@@ -83,16 +85,26 @@ impl RawSession {
             url: self.url.clone(),
             session_id: self.session_id.clone(),
             next_id: self.next_id + 1000,
+            headers: self.headers.clone(),
         }
     }
 
     /// `initialize` + `notifications/initialized`.
     pub async fn open(url: &str) -> Self {
+        Self::open_with(url, &[]).await
+    }
+
+    /// `initialize` + `notifications/initialized`, sending `headers` with every request.
+    pub async fn open_with(url: &str, headers: &[(&str, &str)]) -> Self {
         let mut session = Self {
             client: client(),
             url: url.to_owned(),
             session_id: None,
             next_id: 1,
+            headers: headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
         };
         let reply = session
             .post_json(&json!({
@@ -119,9 +131,11 @@ impl RawSession {
 
     /// Opens the session's GET stream (server → client messages) and collects it as text.
     pub async fn open_stream(&self) -> Arc<Mutex<String>> {
-        let stream = self
-            .client
-            .get(&self.url)
+        let mut request = self.client.get(&self.url);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let stream = request
             .header("accept", "text/event-stream")
             .header(
                 "mcp-session-id",
@@ -149,6 +163,9 @@ impl RawSession {
             .header("mcp-protocol-version", "2025-11-25");
         if let Some(id) = &self.session_id {
             request = request.header("mcp-session-id", id);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
         }
         for (name, value) in extra {
             request = request.header(*name, *value);

@@ -68,11 +68,16 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `mcps serve` on a free port and waits until every upstream has settled.
     pub fn start(yaml: &str) -> Self {
-        let config = ConfigDir::new(yaml);
+        Self::start_in(ConfigDir::new(yaml), &[])
+    }
+
+    /// Starts `mcps serve` on the config (and the data) in `config`, with more environment.
+    pub fn start_in(config: ConfigDir, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(mcps_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "-c"])
             .arg(config.path())
             .env("RUST_LOG", "info,rmcp=warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -149,17 +154,28 @@ impl ServeProcess {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.stop(nix::sys::signal::Signal::SIGTERM).0
+    }
+
+    /// Sends `signal`, waits for the exit, and hands back the config directory (and so the
+    /// data beside it) for another start.
+    pub fn stop(mut self, signal: nix::sys::signal::Signal) -> (ExitStatus, ConfigDir) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal mcps");
+        nix::sys::signal::kill(pid, signal).expect("signal mcps");
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait mcps") {
-                return status;
+                break status;
             }
-            assert!(Instant::now() < deadline, "mcps did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "mcps did not exit after {signal}"
+            );
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
+        let config = std::mem::replace(&mut self.config, ConfigDir::new(""));
+        (status, config)
     }
 }
 

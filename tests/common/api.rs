@@ -1,0 +1,132 @@
+//! A client of the REST surface, over real HTTP.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::{http::client, process::ServeProcess};
+
+/// The password the tests give the first user (through `MCPS_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+/// The environment that makes the first user's password [`ADMIN_PASSWORD`].
+pub fn admin_env() -> [(&'static str, &'static str); 1] {
+    [("MCPS_ADMIN_PASSWORD", ADMIN_PASSWORD)]
+}
+
+/// An answer: its status and its JSON body (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The `error.code` of an error answer.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+/// The REST API of one gateway, with or without a token.
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl Api {
+    pub fn new(gateway: &ServeProcess) -> Self {
+        Self {
+            base: gateway.base.clone(),
+            token: None,
+        }
+    }
+
+    /// Logs in as admin and keeps the token.
+    pub async fn logged_in(gateway: &ServeProcess) -> Self {
+        let mut api = Self::new(gateway);
+        let answer = api
+            .send(
+                Method::POST,
+                "/api/v1/auth/login",
+                Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "login: {answer:?}");
+        api.token = Some(answer.body["token"].as_str().expect("a token").to_owned());
+        api
+    }
+
+    /// The same API with another token (or none).
+    pub fn with_token(&self, token: Option<&str>) -> Self {
+        Self {
+            base: self.base.clone(),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut request = client().request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("API request");
+        Self::answer(response).await
+    }
+
+    /// Sends `body` as is, with `content_type`.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Answer {
+        let mut request = client()
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        Self::answer(request.send().await.expect("API request")).await
+    }
+
+    pub async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// Polls `GET /api/v1/mcp/services/{name}` until its state is `state`.
+    pub async fn wait_for_state(&self, name: &str, state: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let answer = self.get(&format!("/api/v1/mcp/services/{name}")).await;
+            if answer.body["state"] == state {
+                return answer.body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "service {name} never became {state}: {answer:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
