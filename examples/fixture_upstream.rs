@@ -17,7 +17,8 @@
 //! `--stderr-line`, one stderr line of that many `x`s (to test the log's line cap).
 //!
 //! Every tool answers with text `"<label>:<tool>:<arguments as JSON>"` and the same facts as
-//! `structuredContent`, so a test can tell which upstream and which tool served a call.
+//! `structuredContent`, so a test can tell which upstream and which tool served a call. A
+//! tool named `fail` answers the same way but as a tool error (`isError: true`).
 
 use std::sync::{Arc, RwLock};
 
@@ -144,7 +145,11 @@ impl ServerHandler for Fixture {
             }
         }
         let text = format!("{}:{}:{arguments}", self.label, request.name);
-        let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+        let mut result = if request.name == "fail" {
+            CallToolResult::error(vec![ContentBlock::text(text)])
+        } else {
+            CallToolResult::success(vec![ContentBlock::text(text)])
+        };
         result.structured_content = Some(json!({
             "label": self.label,
             "tool": request.name,

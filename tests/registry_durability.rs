@@ -1,0 +1,126 @@
+//! The registry keeps what it committed when the gateway is killed, the call log is
+//! written out on a graceful stop, and a database file that is not healthy stops start-up
+//! without being touched.
+
+mod common;
+
+use common::{
+    api::{Api, admin_env},
+    fixture_upstream_yaml,
+    http::RawSession,
+    process::{ConfigDir, ServeProcess, run_mcps},
+};
+use nix::sys::signal::Signal;
+use reqwest::StatusCode;
+use serde_json::json;
+
+fn yaml() -> String {
+    format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    )
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_committed_row() {
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let key = api.post("/api/v1/auth/keys", json!({"name": "kept"})).await;
+    assert_eq!(key.status, StatusCode::CREATED);
+    let key = key.body["key"].as_str().unwrap().to_owned();
+    let service = api
+        .post(
+            "/api/v1/mcp/services",
+            json!({"name": "remote", "url": "http://127.0.0.1:9/mcp", "disabled": true}),
+        )
+        .await;
+    assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
+
+    let (_, config) = gateway.stop(Signal::SIGKILL);
+    let gateway = ServeProcess::start_in(config, &[]);
+    let with_key = Api::new(&gateway).with_token(Some(&key));
+    assert_eq!(
+        with_key.get("/api/v1/auth/me").await.status,
+        StatusCode::OK,
+        "the key survived"
+    );
+    let kept = with_key.get("/api/v1/mcp/services/remote").await;
+    assert_eq!(kept.body["state"], "disabled", "{kept:?}");
+    let login = Api::logged_in(&gateway).await;
+    assert_eq!(login.get("/api/v1/auth/me").await.body["username"], "admin");
+}
+
+#[tokio::test]
+async fn a_graceful_stop_writes_every_call_to_the_log() {
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    for n in 0..20 {
+        let reply = session.call("fx__echo", json!({"n": n})).await;
+        assert!(reply["result"].is_object(), "{reply}");
+    }
+    // At once: the calls are still queued for the log's next batch.
+    let (status, config) = gateway.stop(Signal::SIGTERM);
+    assert!(status.success(), "{status:?}");
+
+    let gateway = ServeProcess::start_in(config, &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let calls = api.get("/api/v1/calls?tool=fx__echo&limit=100").await;
+    assert_eq!(
+        calls.body["calls"].as_array().unwrap().len(),
+        20,
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_corrupt_database_stops_start_up_and_is_left_untouched() {
+    for (what, bytes) in [
+        (
+            "garbage",
+            b"this is not an SQLite database, and it is long enough to have a header".repeat(100),
+        ),
+        ("a damaged database", damaged_database()),
+    ] {
+        let config = ConfigDir::new("");
+        let data = config.dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let file = data.join("mcps.db");
+        std::fs::write(&file, &bytes).unwrap();
+        let (status, _, stderr) = run_mcps(&config.path(), &["serve", "--listen", "127.0.0.1:0"]);
+        assert!(!status.success(), "{what}: started on a corrupt database");
+        assert!(
+            stderr.contains("mcps.db") && stderr.contains("corrupt"),
+            "{what}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            bytes,
+            "{what}: the file was changed"
+        );
+        let (status, _, _) = run_mcps(&config.path(), &["stdio"]);
+        assert!(!status.success(), "{what}: stdio mode refuses it too");
+    }
+}
+
+/// A real SQLite database of several pages, with one of them overwritten.
+fn damaged_database() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whole.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch("CREATE TABLE t (x TEXT); CREATE INDEX t_x ON t(x);")
+        .unwrap();
+    for n in 0..500 {
+        db.execute(
+            "INSERT INTO t VALUES (?1)",
+            [format!("row {n} {}", "y".repeat(50))],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 4 * 4096, "several pages");
+    for byte in &mut bytes[2 * 4096..3 * 4096] {
+        *byte = 0xA5;
+    }
+    bytes
+}
