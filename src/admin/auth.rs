@@ -90,7 +90,7 @@ struct LoginToken {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = Credentials,
     responses(
-        (status = 200, body = LoginToken),
+        (status = 200, body = LoginToken, description = "OK"),
         (status = 400, body = ErrorBody, description = "Not JSON, or not {username, password}"),
         (status = 401, body = ErrorBody, description = "Wrong username or password"),
     ))]
@@ -124,7 +124,7 @@ async fn login(
     responses(
         (status = 204, description = "The token no longer works"),
         (status = 400, body = ErrorBody, description = "The token is an API key"),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
     ),
     security(("bearer" = [])))]
 async fn logout(
@@ -156,7 +156,7 @@ struct Me {
 
 /// Who the bearer token belongs to.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    responses((status = 200, body = Me), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Me, description = "OK"), (status = 401, body = ErrorBody, description = "No valid bearer token")),
     security(("bearer" = [])))]
 async fn me(Caller(caller): Caller) -> Json<Me> {
     Json(Me {
@@ -175,6 +175,7 @@ async fn me(Caller(caller): Caller) -> Json<Me> {
 #[serde(deny_unknown_fields)]
 struct NewKey {
     /// What the key is for, e.g. `claude-desktop`.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
 }
 
@@ -210,7 +211,7 @@ impl From<StoredToken> for ApiKey {
 
 /// The caller's API keys, revoked ones included, newest first.
 #[utoipa::path(get, path = "/api/v1/auth/keys", tag = "auth",
-    responses((status = 200, body = Vec<ApiKey>), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Vec<ApiKey>, description = "OK"), (status = 401, body = ErrorBody, description = "No valid bearer token")),
     security(("bearer" = [])))]
 async fn list_keys(
     State(state): State<Arc<AdminState>>,
@@ -224,9 +225,9 @@ async fn list_keys(
 #[utoipa::path(post, path = "/api/v1/auth/keys", tag = "auth",
     request_body = NewKey,
     responses(
-        (status = 201, body = CreatedKey),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 201, body = CreatedKey, description = "Created"),
+        (status = 400, body = ErrorBody, description = "Bad request"),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
     ),
     security(("bearer" = [])))]
 async fn create_key(
@@ -258,7 +259,7 @@ async fn create_key(
     params(("id" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
         (status = 404, body = ErrorBody, description = "No such key of the caller's"),
     ),
     security(("bearer" = [])))]

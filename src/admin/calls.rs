@@ -24,6 +24,7 @@ const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallQuery {
     /// Only calls of this tool (as clients call it).
     tool: Option<String>,
@@ -53,9 +54,9 @@ struct Calls {
 #[utoipa::path(get, path = "/api/v1/calls", tag = "calls",
     params(CallQuery),
     responses(
-        (status = 200, body = Calls),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 200, body = Calls, description = "OK"),
+        (status = 400, body = ErrorBody, description = "Bad request"),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
     ),
     security(("bearer" = [])))]
 async fn list_calls(

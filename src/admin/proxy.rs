@@ -37,7 +37,7 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
         (status = 200, description = "The JSON-RPC response (a result or an error)", body = Object),
         (status = 202, description = "A notification was accepted"),
         (status = 400, description = "Not JSON, or not a JSON-RPC request (a JSON-RPC error)", body = Object),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
     ),
     security(("bearer" = [])))]
 async fn proxy(

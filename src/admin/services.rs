@@ -177,7 +177,7 @@ pub(super) async fn register(
 
 /// Every service: the config file's in order, then those registered through the API.
 #[utoipa::path(get, path = "/api/v1/mcp/services", tag = "services",
-    responses((status = 200, body = Vec<Service>), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Vec<Service>, description = "OK"), (status = 401, body = ErrorBody, description = "No valid bearer token")),
     security(("bearer" = [])))]
 async fn list_services(
     State(state): State<Arc<AdminState>>,
@@ -199,9 +199,9 @@ async fn list_services(
 #[utoipa::path(post, path = "/api/v1/mcp/services", tag = "services",
     request_body = NewService,
     responses(
-        (status = 201, body = Service),
+        (status = 201, body = Service, description = "Created"),
         (status = 400, body = ErrorBody, description = "Not a valid service, or its command is not in the spawn allowlist (nothing is started)"),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
         (status = 409, body = ErrorBody, description = "A service of that name exists"),
     ),
     security(("bearer" = [])))]
@@ -218,7 +218,7 @@ async fn create_service(
 /// One service.
 #[utoipa::path(get, path = "/api/v1/mcp/services/{name}", tag = "services",
     params(("name" = String, Path)),
-    responses((status = 200, body = Service), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Service, description = "OK"), (status = 401, body = ErrorBody, description = "No valid bearer token"), (status = 404, body = ErrorBody, description = "Not found")),
     security(("bearer" = [])))]
 async fn get_service(
     State(state): State<Arc<AdminState>>,
@@ -235,10 +235,10 @@ async fn get_service(
     params(("name" = String, Path)),
     request_body(content = Object, description = "A JSON merge patch (RFC 7386) of the entry"),
     responses(
-        (status = 200, body = Service),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, body = Service, description = "OK"),
+        (status = 400, body = ErrorBody, description = "Bad request"),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
+        (status = 404, body = ErrorBody, description = "Not found"),
         (status = 409, body = ErrorBody, description = "The service is defined in proxy.yaml"),
     ),
     security(("bearer" = [])))]
@@ -282,8 +282,8 @@ async fn update_service(
     params(("name" = String, Path)),
     responses(
         (status = 204, description = "Stopped and deleted"),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
+        (status = 404, body = ErrorBody, description = "Not found"),
         (status = 409, body = ErrorBody, description = "The service is defined in proxy.yaml"),
     ),
     security(("bearer" = [])))]
@@ -306,8 +306,8 @@ async fn delete_service(
     params(("name" = String, Path)),
     responses(
         (status = 202, body = Service, description = "Restarting: `state` says when it is ready"),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
+        (status = 404, body = ErrorBody, description = "Not found"),
     ),
     security(("bearer" = [])))]
 async fn restart_service(

@@ -87,7 +87,7 @@ pub fn health(gateway: &Gateway) -> Health {
 
 /// Whether the gateway serves, and each upstream's state. Needs no token.
 #[utoipa::path(get, path = "/api/v1/system/health", tag = "system",
-    responses((status = 200, body = Health)))]
+    responses((status = 200, body = Health, description = "OK")))]
 async fn get_health(State(state): State<Arc<AdminState>>) -> Json<Health> {
     Json(health(&state.gateway))
 }
@@ -117,7 +117,7 @@ struct UpstreamCounts {
 
 /// Version, uptime, upstreams, sessions and calls.
 #[utoipa::path(get, path = "/api/v1/system/status", tag = "system",
-    responses((status = 200, body = Status), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Status, description = "OK"), (status = 401, body = ErrorBody, description = "No valid bearer token")),
     security(("bearer" = [])))]
 async fn status(
     State(state): State<Arc<AdminState>>,
@@ -172,9 +172,9 @@ struct UploadForm {
 #[utoipa::path(post, path = "/api/v1/system/upload", tag = "system",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
-        (status = 201, body = Uploaded),
+        (status = 201, body = Uploaded, description = "Created"),
         (status = 400, body = ErrorBody, description = "No `file` field, or a name that is not a plain file name"),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
         (status = 409, body = ErrorBody, description = "A file of that name exists"),
         (status = 413, body = ErrorBody, description = "Larger than limits.max_upload_bytes"),
     ),

@@ -43,6 +43,7 @@ struct ToolInfo {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ToolFilter {
     /// Only this upstream's tools.
     upstream: Option<String>,
@@ -51,7 +52,7 @@ struct ToolFilter {
 /// Every tool in the catalog, with the upstream that serves it.
 #[utoipa::path(get, path = "/api/v1/tools", tag = "tools",
     params(ToolFilter),
-    responses((status = 200, body = Vec<ToolInfo>), (status = 401, body = ErrorBody)),
+    responses((status = 200, body = Vec<ToolInfo>, description = "OK"), (status = 401, body = ErrorBody, description = "No valid bearer token")),
     security(("bearer" = [])))]
 async fn list_tools(
     State(state): State<Arc<AdminState>>,
@@ -99,8 +100,8 @@ struct ToolCall {
     request_body = ToolCall,
     responses(
         (status = 200, description = "The tool's result", body = Object),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody),
+        (status = 400, body = ErrorBody, description = "Bad request"),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
         (status = 404, body = ErrorBody, description = "No such tool"),
         (status = 502, body = ErrorBody, description = "The upstream failed or returned an error"),
         (status = 503, body = ErrorBody, description = "The upstream is not available"),
@@ -160,9 +161,9 @@ struct CommandTool {
 #[utoipa::path(post, path = "/api/v1/tools", tag = "tools",
     request_body = CommandTool,
     responses(
-        (status = 201, body = Service),
+        (status = 201, body = Service, description = "Created"),
         (status = 400, body = ErrorBody, description = "Not valid, or the command is not allowed"),
-        (status = 401, body = ErrorBody),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
         (status = 409, body = ErrorBody, description = "A service of that name exists"),
     ),
     security(("bearer" = [])))]
