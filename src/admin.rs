@@ -81,14 +81,19 @@ pub async fn bootstrap(registry: &Registry, tokens: &TokenCache) -> Result<(), R
             Ok(password) if !password.is_empty() => (password, false),
             _ => (random_password(), true),
         };
-        registry.create_user("admin", &password, true).await?;
-        if generated {
-            eprintln!(
-                "\nCreated the first user of {}:\n    username: admin\n    password: {password}\nIt is shown this once. Log in at POST /api/v1/auth/login.\n",
-                registry.path().display()
-            );
-        } else {
-            tracing::info!("created user admin with the password from MCPS_ADMIN_PASSWORD");
+        match registry.create_user("admin", &password, true).await {
+            // Another gateway on the same database made it first: its password stands.
+            Err(RegistryError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+            Ok(_) if generated => {
+                eprintln!(
+                    "\nCreated the first user of {}:\n    username: admin\n    password: {password}\nIt is shown this once. Log in at POST /api/v1/auth/login.\n",
+                    registry.path().display()
+                );
+            }
+            Ok(_) => {
+                tracing::info!("created user admin with the password from MCPS_ADMIN_PASSWORD")
+            }
         }
     }
     registry.forget_expired_tokens().await?;

@@ -66,23 +66,43 @@ async fn the_clients_token_never_reaches_the_upstream() {
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let api = Api::logged_in(&gateway).await;
-    let key = api.post("/api/v1/auth/keys", json!({"name": "client"})).await.body["key"]
+    let key = api
+        .post("/api/v1/auth/keys", json!({"name": "client"}))
+        .await
+        .body["key"]
         .as_str()
         .unwrap()
         .to_owned();
     let authorization = format!("Bearer {key}");
     let mut session = RawSession::open_with(
         &gateway.mcp_url(),
-        &[("authorization", &authorization), ("x-client-secret", "client-only-value")],
+        &[
+            ("authorization", &authorization),
+            ("x-client-secret", "client-only-value"),
+        ],
     )
     .await;
-    let reply = session.call("echo__echo", json!({"message": "hello"})).await;
+    let reply = session
+        .call("echo__echo", json!({"message": "hello"}))
+        .await;
     assert_eq!(reply["result"]["content"][0]["text"], "hello", "{reply}");
 
     let seen = String::from_utf8_lossy(&seen.lock().unwrap()).to_lowercase();
-    assert!(seen.contains("x-configured: from-the-entry"), "the relay saw the traffic: {seen}");
+    assert!(
+        seen.contains("x-configured: from-the-entry"),
+        "the relay saw the traffic: {seen}"
+    );
     assert!(seen.contains("\"message\":\"hello\""), "{seen}");
-    assert!(!seen.contains(&key.to_lowercase()), "the client's key reached the upstream");
-    assert!(!seen.contains("authorization"), "an Authorization header reached the upstream");
-    assert!(!seen.contains("client-only-value"), "a client header reached the upstream");
+    assert!(
+        !seen.contains(&key.to_lowercase()),
+        "the client's key reached the upstream"
+    );
+    assert!(
+        !seen.contains("authorization"),
+        "an Authorization header reached the upstream"
+    );
+    assert!(
+        !seen.contains("client-only-value"),
+        "a client header reached the upstream"
+    );
 }
