@@ -222,13 +222,7 @@ async fn mcp_needs_a_key_when_auth_is_enabled() {
     );
 
     let api = Api::logged_in(&gateway).await;
-    let key = api
-        .post("/api/v1/auth/keys", json!({"name": "client"}))
-        .await
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = api.create_key("client").await;
     let authorization = format!("Bearer {key}");
     let mut session = common::http::RawSession::open_with(
         &gateway.mcp_url(),

@@ -13,7 +13,6 @@ use common::{
     python,
 };
 use reqwest::StatusCode;
-use serde_json::json;
 
 #[tokio::test]
 async fn the_document_validates_and_fuzzing_finds_no_server_error() {
@@ -24,13 +23,7 @@ async fn the_document_validates_and_fuzzing_finds_no_server_error() {
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let api = Api::logged_in(&gateway).await;
     // An API key, not the login token: the fuzzer calls /auth/logout too.
-    let key = api
-        .post("/api/v1/auth/keys", json!({"name": "schemathesis"}))
-        .await
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = api.create_key("schemathesis").await;
     let base = gateway.base.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python())

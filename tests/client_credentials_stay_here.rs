@@ -66,13 +66,7 @@ async fn the_clients_token_never_reaches_the_upstream() {
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let api = Api::logged_in(&gateway).await;
-    let key = api
-        .post("/api/v1/auth/keys", json!({"name": "client"}))
-        .await
-        .body["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = api.create_key("client").await;
     let authorization = format!("Bearer {key}");
     let mut session = RawSession::open_with(
         &gateway.mcp_url(),

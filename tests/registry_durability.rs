@@ -25,9 +25,7 @@ fn yaml() -> String {
 async fn kill_9_loses_no_committed_row() {
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
     let api = Api::logged_in(&gateway).await;
-    let key = api.post("/api/v1/auth/keys", json!({"name": "kept"})).await;
-    assert_eq!(key.status, StatusCode::CREATED);
-    let key = key.body["key"].as_str().unwrap().to_owned();
+    let key = api.create_key("kept").await;
     let service = api
         .post(
             "/api/v1/mcp/services",

@@ -33,13 +33,28 @@ fn to_json(spec: &UpstreamConfig) -> Result<String, RegistryError> {
     serde_json::to_string(spec).map_err(|error| RegistryError::Sql(error.to_string()))
 }
 
+/// The columns [`from_row`] reads, in its order.
+const COLUMNS: &str = "name, spec, created_at, updated_at";
+
+/// Runs a statement that returns at most one service row; none is `missing`.
+fn one_service(
+    db: &rusqlite::Connection,
+    sql: &str,
+    values: impl rusqlite::Params,
+    missing: impl FnOnce() -> RegistryError,
+) -> Result<StoredService, RegistryError> {
+    db.query_row(&format!("{sql} RETURNING {COLUMNS}"), values, from_row)
+        .optional()?
+        .ok_or_else(missing)
+}
+
 impl Registry {
     /// Every stored service, in the order they were added.
     pub async fn services(&self) -> Result<Vec<StoredService>, RegistryError> {
         self.run(|db| {
-            let mut statement = db.prepare(
-                "SELECT name, spec, created_at, updated_at FROM services ORDER BY created_at, name",
-            )?;
+            let mut statement = db.prepare(&format!(
+                "SELECT {COLUMNS} FROM services ORDER BY created_at, name"
+            ))?;
             let rows = statement.query_map([], from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -55,22 +70,13 @@ impl Registry {
         let json = to_json(spec)?;
         let name = name.to_owned();
         self.run(move |db| {
-            let now = now_ms();
-            let inserted = db.execute(
+            one_service(
+                db,
                 "INSERT INTO services (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
                  ON CONFLICT (name) DO NOTHING",
-                params![name, json, now],
-            )?;
-            if inserted == 0 {
-                return Err(RegistryError::Conflict(format!(
-                    "a service named {name:?} exists"
-                )));
-            }
-            Ok(db.query_row(
-                "SELECT name, spec, created_at, updated_at FROM services WHERE name = ?1",
-                [name],
-                from_row,
-            )?)
+                params![name, json, now_ms()],
+                || RegistryError::Conflict(format!("a service named {name:?} exists")),
+            )
         })
         .await
     }
@@ -84,14 +90,12 @@ impl Registry {
         let json = to_json(spec)?;
         let name = name.to_owned();
         self.run(move |db| {
-            db.query_row(
-                "UPDATE services SET spec = ?2, updated_at = ?3 WHERE name = ?1
-                 RETURNING name, spec, created_at, updated_at",
+            one_service(
+                db,
+                "UPDATE services SET spec = ?2, updated_at = ?3 WHERE name = ?1",
                 params![name, json, now_ms()],
-                from_row,
+                || RegistryError::NotFound(format!("no service named {name:?}")),
             )
-            .optional()?
-            .ok_or_else(|| RegistryError::NotFound(format!("no service named {name:?}")))
         })
         .await
     }

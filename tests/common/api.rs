@@ -114,6 +114,13 @@ impl Api {
         self.send(Method::POST, path, Some(body)).await
     }
 
+    /// Creates an API key called `name` and returns the key.
+    pub async fn create_key(&self, name: &str) -> String {
+        let answer = self.post("/api/v1/auth/keys", json!({"name": name})).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+        answer.body["key"].as_str().expect("a key").to_owned()
+    }
+
     /// Polls `GET /api/v1/mcp/services/{name}` until its state is `state`.
     pub async fn wait_for_state(&self, name: &str, state: &str) -> Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -1,0 +1,65 @@
+//! The call history: every `tools/call`, whichever door it came by, is recorded with its
+//! client, user, upstream, duration and outcome. Recording is a non-blocking send to the
+//! call log's writer; nothing here touches the database.
+
+use rmcp::model::{CallToolRequestParams, CallToolResponse};
+
+use super::{Gateway, Origin};
+use crate::{
+    error::GatewayError,
+    registry::{self, CallLog, CallRecord},
+};
+
+impl Gateway {
+    /// Records every `tools/call` from now on in `log`.
+    pub fn keep_call_history(&self, log: CallLog) {
+        let _ = self.call_log.set(log);
+    }
+
+    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole,
+    /// and records it in the call history.
+    ///
+    /// The call is abandoned (and `notifications/cancelled` sent upstream by rmcp) when
+    /// `cancel` fires or the upstream's call deadline passes.
+    pub async fn call_tool(
+        &self,
+        params: CallToolRequestParams,
+        origin: &Origin,
+    ) -> Result<CallToolResponse, GatewayError> {
+        let Some(log) = self.call_log.get() else {
+            return self.route_call(params, origin).await;
+        };
+        let at = registry::now_ms();
+        let started = std::time::Instant::now();
+        let tool = params.name.to_string();
+        let outcome = self.route_call(params, origin).await;
+        let upstream = match &outcome {
+            Err(error) => error.upstream().map(str::to_owned),
+            Ok(_) => self
+                .catalog
+                .load()
+                .route(&tool)
+                .map(|route| route.upstream.name().to_owned()),
+        };
+        let (kind, error) = match &outcome {
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+                ("tool_error", None)
+            }
+            Ok(CallToolResponse::InputRequired(_)) => ("input_required", None),
+            Ok(_) => ("ok", None),
+            Err(error) => ("error", Some(error.to_string())),
+        };
+        log.record(CallRecord {
+            id: 0,
+            at,
+            client: origin.client.as_deref().map(str::to_owned),
+            principal: origin.principal.as_deref().map(str::to_owned),
+            upstream,
+            tool,
+            duration_us: started.elapsed().as_micros() as i64,
+            outcome: kind.to_owned(),
+            error,
+        });
+        outcome
+    }
+}
