@@ -70,6 +70,10 @@ async fn the_viewers_are_served_from_the_binary() {
     }
     let (_, initializer) = get("/docs/swagger-initializer.js").await;
     assert!(initializer.contains("/openapi.json"), "{initializer}");
+    assert!(
+        initializer.contains(r#""validatorUrl": "none""#),
+        "no online validator: {initializer}"
+    );
 
     let (status, page) = get("/redoc").await;
     assert_eq!(status, StatusCode::OK);

@@ -11,7 +11,7 @@ use utoipa::{
     Modify, OpenApi,
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -69,7 +69,12 @@ const REDOC_PAGE: &str = r#"<!DOCTYPE html>
 /// `/openapi.json`, `/docs` and `/redoc`.
 pub(super) fn viewers(openapi: utoipa::openapi::OpenApi) -> Router {
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(
+            SwaggerUi::new("/docs")
+                .url("/openapi.json", openapi)
+                // Swagger UI would otherwise send the document's URL to swagger.io's validator.
+                .config(Config::default().validator_url("none")),
+        )
         .route("/redoc", get(|| async { Html(REDOC_PAGE) }))
         .route(
             "/redoc/redoc.standalone.js",
