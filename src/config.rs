@@ -10,6 +10,7 @@
 
 mod admin;
 mod expand;
+mod supervision;
 mod upstream;
 mod validate;
 
@@ -23,6 +24,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 pub use admin::{AuthConfig, DatabaseConfig, SecurityConfig};
+pub use supervision::RestartConfig;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 
 /// Why a configuration could not be loaded. Every message names the file or key path at fault.
@@ -63,6 +65,8 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     #[serde(default)]
     pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub restart: RestartConfig,
     #[serde(default)]
     pub logging: LoggingConfig,
     #[serde(default)]

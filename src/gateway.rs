@@ -202,6 +202,11 @@ impl Gateway {
         self.catalog_changes.subscribe()
     }
 
+    /// Whether every upstream has had its first try (ready, failed or timed out).
+    pub fn is_started(&self) -> bool {
+        *self.started.borrow()
+    }
+
     /// Resolves once no upstream is starting any more.
     pub async fn wait_started(&self) {
         if *self.started.borrow() {

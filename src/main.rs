@@ -69,6 +69,8 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config.logging.level);
+    // Before any upstream starts, so every orphaned grandchild comes to us to be reaped.
+    mcps::upstream::adopt_orphans();
     let runtime = match runtime(config.server.threads) {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -147,7 +149,7 @@ async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
         let state = upstream.state();
         let tools = catalog.tool_count(upstream);
         match &state.phase {
-            Phase::Failed(reason) => {
+            Phase::Failed(reason) | Phase::Degraded(reason) => {
                 problems += 1;
                 println!("  {:<20} FAILED  {reason}", upstream.name());
             }

@@ -17,6 +17,7 @@ mod process;
 mod progress;
 mod sse;
 mod stdio;
+mod supervisor;
 mod tap;
 mod websocket;
 
@@ -54,7 +55,10 @@ pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
+pub use process::adopt_orphans;
 pub use progress::{ProgressRoutes, RouteGuard};
+use stdio::StderrTail;
+pub use supervisor::supervise;
 
 /// Where an upstream is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,19 +69,32 @@ pub enum Phase {
     Starting,
     /// Serving.
     Ready,
-    /// Could not start, or its connection ended; the reason says which.
+    /// Could not start, or its connection ended, and it will be restarted soon; the reason
+    /// says what happened and when the next try is.
+    Degraded(String),
+    /// Could not start, or its connection ended, and it is not being restarted (yet): a crash
+    /// loop waits a long pause before the next try. The reason says which.
     Failed(String),
     /// Shut down by the gateway.
     Stopped,
 }
 
 impl Phase {
+    /// Why it is down, when it failed.
+    pub fn failure(&self) -> Option<&str> {
+        match self {
+            Self::Degraded(reason) | Self::Failed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
     /// A stable lowercase name for logs and the health endpoint.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Disabled => "disabled",
             Self::Starting => "starting",
             Self::Ready => "ready",
+            Self::Degraded(_) => "degraded",
             Self::Failed(_) => "failed",
             Self::Stopped => "stopped",
         }
@@ -162,6 +179,8 @@ pub struct Upstream {
     /// `u8::MAX` until one asks).
     log_floor: AtomicU8,
     events: UpstreamEvents,
+    last_error: std::sync::Mutex<Option<String>>,
+    stderr_tail: Arc<StderrTail>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -208,6 +227,8 @@ impl Upstream {
             callers: Arc::default(),
             log_floor: AtomicU8::new(u8::MAX),
             events,
+            last_error: std::sync::Mutex::default(),
+            stderr_tail: Arc::default(),
         }
     }
 
@@ -272,10 +293,9 @@ impl Upstream {
             (Phase::Ready, Some(peer)) => Ok(peer.clone()),
             (phase, _) => Err(GatewayError::UpstreamUnavailable {
                 upstream: self.name.to_string(),
-                reason: match phase {
-                    Phase::Failed(reason) => reason.clone(),
-                    other => other.as_str().to_owned(),
-                },
+                reason: phase
+                    .failure()
+                    .map_or_else(|| phase.as_str().to_owned(), str::to_owned),
             }),
         }
     }
@@ -287,7 +307,25 @@ impl Upstream {
 
     fn fail(&self, reason: String) {
         tracing::error!(upstream = %self.name, "{reason}");
+        *self.lock_last_error() = Some(reason.clone());
         self.publish(UpstreamState::new(Phase::Failed(reason)));
+    }
+
+    /// The most recent failure, also once it is running again.
+    pub fn last_error(&self) -> Option<String> {
+        self.lock_last_error().clone()
+    }
+
+    fn lock_last_error(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        // A poisoned lock only means a panic elsewhere while it was held; the value stays valid.
+        self.last_error
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The last lines the process wrote to stderr (stdio upstreams), oldest first.
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.stderr_tail.lines()
     }
 
     /// Runs this upstream until `shutdown` is cancelled or its connection ends.

@@ -11,7 +11,8 @@ use serde_json::json;
 #[tokio::test]
 async fn missing_command_is_reported_and_the_rest_serve() {
     let yaml = format!(
-        "upstreams:\n  broken:\n    command: /nonexistent/mcp-server-that-is-not-here\n{}",
+        // A long backoff keeps it in one state while the test looks.
+        "restart:\n  initial_backoff_secs: 60\nupstreams:\n  broken:\n    command: /nonexistent/mcp-server-that-is-not-here\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     );
     let gateway = ServeProcess::start(&yaml);
@@ -24,7 +25,7 @@ async fn missing_command_is_reported_and_the_rest_serve() {
         .iter()
         .find(|u| u["name"] == "broken")
         .expect("broken upstream listed");
-    assert_eq!(broken["state"], "failed", "{health}");
+    assert_eq!(broken["state"], "degraded", "restarting later: {health}");
     assert!(
         broken["error"]
             .as_str()

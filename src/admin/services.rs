@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     config::{Config, UpstreamConfig},
-    upstream::{Phase, Upstream},
+    upstream::Upstream,
 };
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
@@ -44,10 +44,15 @@ pub(super) struct Service {
     /// The entry, with the values of `env` and `headers` hidden.
     #[serde(flatten)]
     spec: UpstreamConfig,
-    /// `starting`, `ready`, `failed`, `disabled` or `stopped`.
+    /// `starting`, `ready`, `degraded` (failed; restarting soon), `failed` (crash loop:
+    /// restarting after a long pause), `disabled` or `stopped`.
     state: &'static str,
-    /// Why it failed, when it did.
+    /// Why it is down, when it is.
+    reason: Option<String>,
+    /// The most recent failure, also after it recovered.
     last_error: Option<String>,
+    /// The last lines its process wrote to stderr (stdio services).
+    stderr_tail: Vec<String>,
     protocol_version: Option<String>,
     /// Tools it contributes to the catalog.
     tools: usize,
@@ -74,10 +79,9 @@ pub(super) fn view(state: &AdminState, upstream: &Upstream) -> Service {
         origin: origin(state, upstream.name()),
         spec,
         state: current.phase.as_str(),
-        last_error: match &current.phase {
-            Phase::Failed(reason) => Some(reason.clone()),
-            _ => None,
-        },
+        reason: current.phase.failure().map(str::to_owned),
+        last_error: upstream.last_error(),
+        stderr_tail: upstream.stderr_tail(),
         protocol_version: current.protocol_version.as_ref().map(|v| v.to_string()),
         tools: state.gateway.catalog().tool_count(upstream),
     }

@@ -28,7 +28,8 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
 /// `GET /api/v1/system/health`: 200 while the gateway serves, with every upstream's state.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok` when every enabled upstream is ready, `starting` while any starts, else `degraded`.
+    /// `starting` until every upstream has had its first try; then `ok` when every enabled
+    /// upstream is ready, else `degraded`.
     pub status: &'static str,
     pub version: &'static str,
     pub upstreams: Vec<UpstreamHealth>,
@@ -38,7 +39,7 @@ pub struct Health {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UpstreamHealth {
     pub name: String,
-    /// `starting`, `ready`, `failed`, `disabled` or `stopped`.
+    /// `starting`, `ready`, `degraded` (restarting soon), `failed`, `disabled` or `stopped`.
     pub state: &'static str,
     pub transport: &'static str,
     pub tools: usize,
@@ -61,14 +62,18 @@ pub fn health(gateway: &Gateway) -> Health {
                 transport: upstream.config().transport_kind().as_str(),
                 tools: catalog.tool_count(upstream),
                 protocol_version: state.protocol_version.as_ref().map(|v| v.to_string()),
-                error: match &state.phase {
-                    Phase::Failed(reason) => Some(reason.clone()),
-                    _ => None,
-                },
+                // While it starts again after a failure, that failure.
+                error: state.phase.failure().map(str::to_owned).or_else(|| {
+                    (state.phase == Phase::Starting)
+                        .then(|| upstream.last_error())
+                        .flatten()
+                }),
             }
         })
         .collect();
-    let status = if upstreams.iter().any(|u| u.state == "starting") {
+    // `starting` only until the first start is over: later, an upstream starting again
+    // after a failure leaves the gateway degraded, not starting.
+    let status = if !gateway.is_started() {
         "starting"
     } else if upstreams
         .iter()
@@ -111,6 +116,9 @@ struct UpstreamCounts {
     total: usize,
     ready: usize,
     starting: usize,
+    /// Failed, and restarting soon.
+    degraded: usize,
+    /// Failed, and not restarting yet (a crash loop's pause), or stopped.
     failed: usize,
     disabled: usize,
 }
@@ -129,6 +137,7 @@ async fn status(
         match upstream.state().phase {
             Phase::Ready => upstreams.ready += 1,
             Phase::Starting => upstreams.starting += 1,
+            Phase::Degraded(_) => upstreams.degraded += 1,
             Phase::Failed(_) | Phase::Stopped => upstreams.failed += 1,
             Phase::Disabled => upstreams.disabled += 1,
         }

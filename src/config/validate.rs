@@ -45,6 +45,18 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         config.timeouts.shutdown_grace_secs,
     )?;
     positive_size("catalog.page_size", config.catalog.page_size)?;
+    let restart = &config.restart;
+    positive_secs("restart.initial_backoff_secs", restart.initial_backoff_secs)?;
+    positive_secs("restart.max_backoff_secs", restart.max_backoff_secs)?;
+    positive_secs("restart.healthy_after_secs", restart.healthy_after_secs)?;
+    positive_secs(
+        "restart.crash_loop_pause_secs",
+        restart.crash_loop_pause_secs,
+    )?;
+    positive_size(
+        "restart.crash_loop_failures",
+        restart.crash_loop_failures as usize,
+    )?;
     if let Err(error) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         return Err(ConfigError::invalid("logging.level", error.to_string()));
     }

@@ -14,7 +14,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::Gateway;
 use crate::{
     config::{Config, UpstreamConfig},
-    upstream::{Upstream, UpstreamEvents, UpstreamSettings},
+    upstream::{Upstream, UpstreamEvents, UpstreamSettings, supervise},
 };
 
 /// Why an upstream could not be added, replaced or removed.
@@ -70,7 +70,12 @@ impl Gateway {
     ) {
         let stop = shutdown.child_token();
         let name = upstream.name().to_owned();
-        let task = tracker.spawn(upstream.run(stop.clone()));
+        // `supervise` restarts it after failures, until `stop`.
+        let task = tracker.spawn(supervise(
+            upstream,
+            stop.clone(),
+            self.config.restart.clone(),
+        ));
         let replaced = self.running_lock().insert(name, Running { stop, task });
         debug_assert!(replaced.is_none(), "an upstream name runs once");
     }

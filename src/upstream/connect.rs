@@ -45,6 +45,7 @@ impl Upstream {
             &spec,
             self.settings.max_line_bytes,
             self.settings.stderr_line_bytes,
+            self.stderr_tail.clone(),
         )
         .map_err(|error| error.to_string())?;
         let child = ChildProcess {

@@ -13,7 +13,10 @@ use std::{
 };
 
 use nix::{
-    sys::signal::{Signal, killpg},
+    sys::{
+        signal::{Signal, killpg},
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
     unistd::Pid,
 };
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
@@ -100,6 +103,16 @@ fn resolve_program(base: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// Makes this process the reaper of its orphaned descendants (Linux `PR_SET_CHILD_SUBREAPER`):
+/// a grandchild whose parent (an upstream process) died is re-parented to us rather than to
+/// PID 1, which in a container often reaps nothing, so [`ChildGroup::terminate`] can reap it
+/// instead of leaving a zombie.
+pub fn adopt_orphans() {
+    if let Err(error) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::debug!(%error, "cannot become a child subreaper; orphans go to PID 1");
+    }
+}
+
 impl ChildGroup {
     /// The leader's process id (also the process group id).
     pub fn pid(&self) -> u32 {
@@ -129,9 +142,31 @@ impl ChildGroup {
             None => self.child.wait().await.ok(),
         };
         self.finished = true;
+        self.reap_adopted().await;
         status
     }
+
+    /// Reaps the group's members that were orphaned and adopted by us (see [`adopt_orphans`]),
+    /// now that they are killed. Only this group's: the leader is already reaped by tokio,
+    /// and every other child of ours is in a group of its own.
+    async fn reap_adopted(&self) {
+        let group = Pid::from_raw(-self.pgid.as_raw());
+        for _ in 0..REAP_TRIES {
+            match waitpid(group, Some(WaitPidFlag::WNOHANG)) {
+                // One reaped; there may be more.
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => continue,
+                // Still dying: SIGKILL is sent, give it a moment.
+                Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                // No child of ours left in the group.
+                Err(_) => return,
+            }
+        }
+    }
 }
+
+/// How often [`ChildGroup::reap_adopted`] looks (10 ms apart) before it leaves the rest to
+/// the next reaper.
+const REAP_TRIES: usize = 100;
 
 impl Drop for ChildGroup {
     fn drop(&mut self) {

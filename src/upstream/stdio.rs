@@ -1,7 +1,10 @@
 //! A stdio upstream: the spawned child's stdout/stdin as an rmcp transport with a capped line
 //! size, and its stderr copied into our log line by line under the upstream's name.
 
-use std::sync::Arc;
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
 
 use rmcp::{RoleClient, transport::async_rw::AsyncRwTransport};
 use tokio::{
@@ -12,6 +15,28 @@ use tokio::{
 
 use super::process::{self, ChildGroup, CommandSpec};
 use crate::line_reader::{Line, LineReader};
+
+/// How many stderr lines an upstream keeps for the status API.
+const TAIL_LINES: usize = 20;
+
+/// The last lines an upstream's processes wrote to stderr.
+#[derive(Debug, Default)]
+pub struct StderrTail(Mutex<VecDeque<String>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        let lines = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        lines.iter().cloned().collect()
+    }
+}
 
 /// The JSON-RPC transport over a child's pipes.
 pub type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ChildStdin>;
@@ -30,6 +55,7 @@ pub fn open(
     spec: &CommandSpec<'_>,
     max_line_bytes: usize,
     stderr_line_bytes: usize,
+    tail: Arc<StderrTail>,
 ) -> std::io::Result<StdioConnection> {
     let spawned = process::spawn(spec)?;
     tracing::debug!(upstream = %upstream, pid = spawned.group.pid(), "spawned");
@@ -39,6 +65,7 @@ pub fn open(
         upstream.clone(),
         spawned.stderr,
         stderr_line_bytes,
+        tail,
     ));
     Ok(StdioConnection {
         group: spawned.group,
@@ -47,21 +74,25 @@ pub fn open(
     })
 }
 
-/// Logs each stderr line (cut to `cap` bytes) until the pipe closes. It must keep reading
-/// whatever the child writes: a full stderr pipe would block the child.
-async fn pump_stderr(upstream: Arc<str>, stderr: ChildStderr, cap: usize) {
+/// Logs each stderr line (cut to `cap` bytes) and keeps the last ones in `tail`, until the
+/// pipe closes. It must keep reading whatever the child writes: a full stderr pipe would
+/// block the child.
+async fn pump_stderr(upstream: Arc<str>, stderr: ChildStderr, cap: usize, tail: Arc<StderrTail>) {
     let mut lines = LineReader::new(BufReader::new(stderr), cap);
     loop {
         match lines.next_line().await {
             Ok(Some(Line::Complete(line))) => {
-                tracing::info!(upstream = %upstream, "stderr: {}", String::from_utf8_lossy(line));
+                let line = String::from_utf8_lossy(line);
+                tracing::info!(upstream = %upstream, "stderr: {line}");
+                tail.push(line.into_owned());
             }
             Ok(Some(Line::Oversized(head))) => {
-                tracing::info!(
-                    upstream = %upstream,
-                    "stderr: {}… (line cut at {cap} bytes)",
+                let line = format!(
+                    "{}… (line cut at {cap} bytes)",
                     String::from_utf8_lossy(head)
                 );
+                tracing::info!(upstream = %upstream, "stderr: {line}");
+                tail.push(line);
             }
             Ok(None) => return,
             Err(error) => {

@@ -1,0 +1,140 @@
+//! A stdio MCP server that misbehaves on request, for the fault tests: the faults real
+//! servers cannot be made to show on cue.
+//!
+//! `fault_upstream [--grandchild] [--slow-start MS]`
+//!
+//! Tools (each does what its name says when called):
+//! - `ok`: answers `ok` at once.
+//! - `crash`: the process exits (status 3) in the middle of the call.
+//! - `hang`: never answers, and ignores cancellation.
+//! - `garbage`: writes a line that is not JSON to stdout, then answers.
+//! - `flood {mb}`: writes `mb` MiB (default 64) of non-JSON bytes to stdout, no newline.
+//! - `huge {bytes}`: answers with a text of `bytes` bytes.
+//!
+//! `--grandchild` starts a process of its own that ignores SIGTERM and lives an hour (only a
+//! SIGKILL of the process group ends it); `--slow-start MS` waits before it serves. At start it
+//! writes `fault upstream <pid> starting` to stderr.
+
+use std::{io::Write, process::Command, sync::Arc, time::Duration};
+
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler, ServiceExt,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    },
+    service::RequestContext,
+};
+use serde_json::json;
+
+const TOOLS: &[(&str, &str)] = &[
+    ("ok", "answers at once"),
+    ("crash", "exits the process mid-call"),
+    ("hang", "never answers"),
+    ("garbage", "writes a non-JSON line to stdout, then answers"),
+    ("flood", "writes `mb` MiB of non-JSON bytes to stdout"),
+    ("huge", "answers with `bytes` bytes of text"),
+];
+
+#[derive(Clone)]
+struct Faults;
+
+impl ServerHandler for Faults {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("fault-upstream", "1.0.0"))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let schema = json!({"type": "object", "additionalProperties": true});
+        let serde_json::Value::Object(schema) = schema else {
+            unreachable!("literal object")
+        };
+        let schema = Arc::new(schema);
+        Ok(ListToolsResult::with_all_items(
+            TOOLS
+                .iter()
+                .map(|(name, description)| Tool::new(*name, *description, schema.clone()))
+                .collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = request.arguments.unwrap_or_default();
+        let number = |key: &str, default: u64| {
+            arguments
+                .get(key)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(default)
+        };
+        let text = match request.name.as_ref() {
+            "ok" => "ok".to_owned(),
+            "crash" => std::process::exit(3),
+            "hang" => std::future::pending().await,
+            "garbage" => {
+                raw_stdout(b"this is not JSON-RPC\n");
+                "after garbage".to_owned()
+            }
+            "flood" => {
+                let chunk = vec![b'x'; 1024 * 1024];
+                for _ in 0..number("mb", 64) {
+                    raw_stdout(&chunk);
+                }
+                "after the flood".to_owned()
+            }
+            "huge" => "y".repeat(number("bytes", 1024 * 1024) as usize),
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("Unknown tool: {other}"),
+                    None,
+                ));
+            }
+        };
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+    }
+}
+
+/// Writes straight to stdout, past the MCP transport.
+fn raw_stdout(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(bytes);
+    let _ = stdout.flush();
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--grandchild" => {
+                // Inherits our process group (and environment), so only the group's SIGKILL
+                // reaches it.
+                Command::new("sh")
+                    .args(["-c", "trap '' TERM; exec sleep 3600"])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()?;
+            }
+            "--slow-start" => {
+                let millis: u64 = args
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("--slow-start needs milliseconds"))?
+                    .parse()?;
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+            }
+            other => anyhow::bail!("unknown argument {other:?}"),
+        }
+    }
+    eprintln!("fault upstream {} starting", std::process::id());
+    let running = Faults.serve(rmcp::transport::stdio()).await?;
+    running.waiting().await?;
+    Ok(())
+}
