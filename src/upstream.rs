@@ -12,6 +12,7 @@ mod callers;
 mod client;
 mod connect;
 mod http;
+mod line_transport;
 mod offer;
 mod process;
 mod progress;
@@ -181,6 +182,8 @@ pub struct Upstream {
     events: UpstreamEvents,
     last_error: std::sync::Mutex<Option<String>>,
     stderr_tail: Arc<StderrTail>,
+    /// Why our side closed the current connection, if it did (see `LineTransport`).
+    closed_because: line_transport::ClosedBecause,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -229,6 +232,7 @@ impl Upstream {
             events,
             last_error: std::sync::Mutex::default(),
             stderr_tail: Arc::default(),
+            closed_because: Arc::default(),
         }
     }
 
@@ -323,6 +327,15 @@ impl Upstream {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    /// Why our side closed the current connection (a message over the size cap, a flood of
+    /// garbage), if it did: what explains the failures of the calls that were in flight.
+    pub fn closed_because(&self) -> Option<String> {
+        self.closed_because
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
+    }
+
     /// The last lines the process wrote to stderr (stdio upstreams), oldest first.
     pub fn stderr_tail(&self) -> Vec<String> {
         self.stderr_tail.lines()
@@ -340,6 +353,10 @@ impl Upstream {
             callers: self.callers.clone(),
         };
         let deadline = self.settings.startup_timeout;
+        *self
+            .closed_because
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = None;
         let (mut child, handshake) = match self.open(handler) {
             Ok(opened) => opened,
             Err(reason) => return self.fail(reason),
@@ -402,7 +419,10 @@ impl Upstream {
                     }
                 }
                 _ = &mut finished => {
-                    let reason = self.explain_exit(child, "connection closed".into()).await;
+                    let reason = self
+                        .closed_because()
+                        .unwrap_or_else(|| "connection closed".into());
+                    let reason = self.explain_exit(child, reason).await;
                     return self.fail(reason);
                 }
                 () = shutdown.cancelled() => {

@@ -89,7 +89,10 @@ pub async fn send(
 ) -> Result<ServerResult, GatewayError> {
     let failed = |error: ServiceError| GatewayError::UpstreamFailed {
         upstream: upstream.name().to_owned(),
-        reason: error.to_string(),
+        // "Transport closed" says less than why we closed it, when we did.
+        reason: upstream
+            .closed_because()
+            .unwrap_or_else(|| error.to_string()),
     };
     let mut options = PeerRequestOptions::no_options();
     if let Some(capabilities) = &origin.capabilities

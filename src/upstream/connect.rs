@@ -46,6 +46,7 @@ impl Upstream {
             self.settings.max_line_bytes,
             self.settings.stderr_line_bytes,
             self.stderr_tail.clone(),
+            self.closed_because.clone(),
         )
         .map_err(|error| error.to_string())?;
         let child = ChildProcess {

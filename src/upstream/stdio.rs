@@ -6,14 +6,12 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use rmcp::{RoleClient, transport::async_rw::AsyncRwTransport};
-use tokio::{
-    io::BufReader,
-    process::{ChildStderr, ChildStdin, ChildStdout},
-    task::JoinHandle,
-};
+use tokio::{io::BufReader, process::ChildStderr, task::JoinHandle};
 
-use super::process::{self, ChildGroup, CommandSpec};
+use super::{
+    line_transport::{ClosedBecause, LineTransport},
+    process::{self, ChildGroup, CommandSpec},
+};
 use crate::line_reader::{Line, LineReader};
 
 /// How many stderr lines an upstream keeps for the status API.
@@ -38,13 +36,10 @@ impl StderrTail {
     }
 }
 
-/// The JSON-RPC transport over a child's pipes.
-pub type StdioTransport = AsyncRwTransport<RoleClient, ChildStdout, ChildStdin>;
-
 /// A running stdio upstream process.
 pub struct StdioConnection {
     pub group: ChildGroup,
-    pub transport: StdioTransport,
+    pub transport: LineTransport,
     /// Copies stderr into the log; ends when every holder of the pipe has exited.
     pub stderr_pump: JoinHandle<()>,
 }
@@ -56,11 +51,17 @@ pub fn open(
     max_line_bytes: usize,
     stderr_line_bytes: usize,
     tail: Arc<StderrTail>,
+    closed_because: ClosedBecause,
 ) -> std::io::Result<StdioConnection> {
     let spawned = process::spawn(spec)?;
     tracing::debug!(upstream = %upstream, pid = spawned.group.pid(), "spawned");
-    let transport = AsyncRwTransport::new_client(spawned.stdout, spawned.stdin)
-        .with_max_line_length(max_line_bytes);
+    let transport = LineTransport::new(
+        upstream.clone(),
+        spawned.stdout,
+        spawned.stdin,
+        max_line_bytes,
+        closed_because,
+    );
     let stderr_pump = tokio::spawn(pump_stderr(
         upstream.clone(),
         spawned.stderr,

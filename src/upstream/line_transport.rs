@@ -1,0 +1,124 @@
+//! The rmcp transport over a stdio upstream's pipes: one JSON-RPC message per line.
+//!
+//! Ours rather than rmcp's so that a misbehaving upstream fails loudly instead of leaving
+//! calls waiting: rmcp's reader drops a line over the size cap and goes on, and the call whose
+//! answer it was waits for its deadline. Here a line over `limits.max_line_bytes` (a huge
+//! answer, or a flood with no newline) closes the connection, with the reason recorded: the
+//! calls in flight fail at once, and the supervisor restarts the upstream. Lines that are not
+//! JSON-RPC (a banner some servers print) are skipped with a warning, up to a limit.
+
+use std::sync::{Arc, Mutex};
+
+use rmcp::{
+    RoleClient,
+    service::{RxJsonRpcMessage, TxJsonRpcMessage},
+    transport::Transport,
+};
+use tokio::{
+    io::{AsyncWriteExt, BufReader},
+    process::{ChildStdin, ChildStdout},
+};
+
+use crate::line_reader::{Line, LineReader};
+
+/// More non-JSON-RPC lines than this on one connection is a flood of garbage, not a banner.
+const GARBAGE_LINES: usize = 100;
+
+/// Why our side closed an upstream connection, for its failure reason.
+pub type ClosedBecause = Arc<Mutex<Option<String>>>;
+
+pub struct LineTransport {
+    lines: LineReader<BufReader<ChildStdout>>,
+    stdin: Arc<tokio::sync::Mutex<ChildStdin>>,
+    upstream: Arc<str>,
+    max_line_bytes: usize,
+    garbage: usize,
+    closed_because: ClosedBecause,
+}
+
+impl LineTransport {
+    pub fn new(
+        upstream: Arc<str>,
+        stdout: ChildStdout,
+        stdin: ChildStdin,
+        max_line_bytes: usize,
+        closed_because: ClosedBecause,
+    ) -> Self {
+        Self {
+            lines: LineReader::new(BufReader::new(stdout), max_line_bytes),
+            stdin: Arc::new(tokio::sync::Mutex::new(stdin)),
+            upstream,
+            max_line_bytes,
+            garbage: 0,
+            closed_because,
+        }
+    }
+
+    fn close_because(&self, reason: String) {
+        tracing::error!(upstream = %self.upstream, "{reason}; closing its connection");
+        *self
+            .closed_because
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(reason);
+    }
+}
+
+impl Transport<RoleClient> for LineTransport {
+    type Error = std::io::Error;
+
+    fn send(
+        &mut self,
+        item: TxJsonRpcMessage<RoleClient>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let stdin = self.stdin.clone();
+        async move {
+            let mut line = serde_json::to_vec(&item).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            // One whole message at a time.
+            let mut stdin = stdin.lock().await;
+            stdin.write_all(&line).await?;
+            stdin.flush().await
+        }
+    }
+
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        loop {
+            let line = match self.lines.next_line().await {
+                Ok(Some(Line::Complete(line))) => line,
+                Ok(Some(Line::Oversized(_))) => {
+                    let cap = self.max_line_bytes;
+                    self.close_because(format!(
+                        "sent a message longer than limits.max_line_bytes ({cap} bytes)"
+                    ));
+                    return None;
+                }
+                Ok(None) => return None,
+                Err(error) => {
+                    tracing::debug!(upstream = %self.upstream, %error, "stdout read failed");
+                    return None;
+                }
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice(line) {
+                Ok(message) => return Some(message),
+                Err(error) => {
+                    let head = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
+                    self.garbage += 1;
+                    if self.garbage > GARBAGE_LINES {
+                        self.close_because(format!(
+                            "wrote more than {GARBAGE_LINES} lines that are not JSON-RPC to stdout"
+                        ));
+                        return None;
+                    }
+                    tracing::warn!(upstream = %self.upstream, %error, "skipping a stdout line that is not JSON-RPC: {head}");
+                }
+            }
+        }
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.stdin.lock().await.shutdown().await
+    }
+}
