@@ -1,11 +1,14 @@
 //! Wires config, registry, gateway and transports together, and owns shutdown.
 //!
-//! One [`CancellationToken`] means "shut down"; every long-lived task (upstreams, connections)
-//! is spawned on one [`TaskTracker`]. Shutdown cancels the token, which stops accepting, lets
-//! open HTTP requests finish, closes every upstream connection and terminates every upstream
-//! process group; then [`App::finish`] waits for all tracked tasks to end, bounded by the
-//! shutdown grace plus a margin, so the process exits with no child left behind. Last, the
-//! call log writes what is still queued: calls that ended during the drain are kept too.
+//! Every long-lived task (upstreams, connections) is spawned on one [`TaskTracker`]. A stop
+//! (SIGTERM, SIGINT) goes in phases, each a [`CancellationToken`]:
+//! 1. `shutdown`: stop accepting connections and calls; calls in flight get
+//!    `timeouts.drain_secs` to finish, then the rest are answered with a shutdown error;
+//! 2. `sessions_end`: client sessions and their streams close, connections finish;
+//! 3. `upstreams_stop`: every upstream connection closes and every process group is
+//!    terminated. [`App::finish`] waits for all tracked tasks, bounded by the shutdown grace
+//!    plus a margin, so the process exits with no child left behind. Last, the call log
+//!    writes what is still queued, the calls of the drain included.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -54,6 +57,8 @@ pub struct App {
     config: Config,
     gateway: Arc<Gateway>,
     shutdown: CancellationToken,
+    sessions_end: CancellationToken,
+    upstreams_stop: CancellationToken,
     tracker: TaskTracker,
     stored: Option<Stored>,
 }
@@ -65,6 +70,8 @@ impl App {
             config,
             gateway,
             shutdown: CancellationToken::new(),
+            sessions_end: CancellationToken::new(),
+            upstreams_stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
             stored: None,
         }
@@ -108,7 +115,7 @@ impl App {
 
     /// Starts every upstream (in parallel, each with its own deadline).
     pub fn start_upstreams(&self) {
-        self.gateway.start(&self.tracker, &self.shutdown);
+        self.gateway.start(&self.tracker, &self.upstreams_stop);
     }
 
     /// Serves `/mcp` and `/api/v1` on `listen` until SIGTERM or SIGINT.
@@ -150,10 +157,17 @@ impl App {
             bound,
             admin,
             stored.tokens.clone(),
-            &self.shutdown,
+            &self.sessions_end,
             &self.tracker,
         ));
-        http::serve(listener, front, self.shutdown.clone(), self.tracker.clone()).await;
+        http::serve(
+            listener,
+            front,
+            self.shutdown.clone(),
+            self.sessions_end.clone(),
+            self.tracker.clone(),
+        )
+        .await;
         self.finish().await;
         Ok(())
     }
@@ -173,16 +187,17 @@ impl App {
         );
         let server = GatewayServer::new(self.gateway.clone());
         tokio::select! {
-            served = server.serve_with_ct(transport, self.shutdown.child_token()) => match served {
+            served = server.serve_with_ct(transport, self.sessions_end.child_token()) => match served {
                 Ok(running) => {
                     tokio::select! {
                         _ = running.waiting() => tracing::info!("client closed stdin"),
-                        () = self.shutdown.cancelled() => {}
+                        // After the drain (see `watch_signals`).
+                        () = self.sessions_end.cancelled() => {}
                     }
                 }
                 Err(error) => tracing::warn!(%error, "stdio session ended before it started"),
             },
-            () = self.shutdown.cancelled() => {}
+            () = self.sessions_end.cancelled() => {}
         }
         self.finish().await;
         Ok(())
@@ -191,6 +206,8 @@ impl App {
     /// Cancels everything and waits (bounded) for every task, and so every child, to end.
     pub async fn finish(self) {
         self.shutdown.cancel();
+        self.sessions_end.cancel();
+        self.upstreams_stop.cancel();
         self.tracker.close();
         let bound = self.config.timeouts.shutdown_grace() + Duration::from_secs(3);
         if tokio::time::timeout(bound, self.tracker.wait())
@@ -210,12 +227,16 @@ impl App {
         }
     }
 
-    /// Cancels the shutdown token on the first SIGTERM or SIGINT.
+    /// On the first SIGTERM or SIGINT: stops accepting, drains the calls in flight, then
+    /// ends the sessions (the serving loops then return and [`App::finish`] does the rest).
     fn watch_signals(&self) -> Result<(), AppError> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut terminate = signal(SignalKind::terminate()).map_err(AppError::Signals)?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(AppError::Signals)?;
         let shutdown = self.shutdown.clone();
+        let sessions_end = self.sessions_end.clone();
+        let gateway = self.gateway.clone();
+        let drain = self.config.timeouts.drain();
         self.tracker.spawn(async move {
             let name = tokio::select! {
                 _ = terminate.recv() => "SIGTERM",
@@ -224,6 +245,10 @@ impl App {
             };
             tracing::info!("{name} received; shutting down");
             shutdown.cancel();
+            gateway.drain(drain).await;
+            // Let the last answers reach their clients before their sessions close.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            sessions_end.cancel();
         });
         Ok(())
     }

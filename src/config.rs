@@ -153,6 +153,8 @@ pub struct TimeoutsConfig {
     pub call_secs: f64,
     /// How long an upstream process group gets between SIGTERM and SIGKILL at shutdown.
     pub shutdown_grace_secs: f64,
+    /// How long calls in flight get to finish when the gateway is told to stop.
+    pub drain_secs: f64,
 }
 
 impl Default for TimeoutsConfig {
@@ -161,6 +163,7 @@ impl Default for TimeoutsConfig {
             startup_secs: 30.0,
             call_secs: 60.0,
             shutdown_grace_secs: 2.0,
+            drain_secs: 10.0,
         }
     }
 }
@@ -174,6 +177,9 @@ impl TimeoutsConfig {
     }
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs_f64(self.shutdown_grace_secs)
+    }
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs_f64(self.drain_secs)
     }
 }
 

@@ -39,6 +39,9 @@ pub enum GatewayError {
     /// Upstream: the connection failed while the call was in flight.
     #[error("upstream '{upstream}' failed during the call: {reason}")]
     UpstreamFailed { upstream: String, reason: String },
+    /// Gateway: it is stopping; the call was refused or cancelled.
+    #[error("the gateway is shutting down; the call was cancelled")]
+    ShuttingDown,
     /// Upstream: a JSON-RPC error the upstream returned, forwarded as is.
     #[error("upstream '{upstream}' returned an error: {error}")]
     UpstreamError { upstream: String, error: ErrorData },
@@ -52,7 +55,8 @@ impl GatewayError {
             | Self::UnknownPrompt { .. }
             | Self::UnknownResource { .. }
             | Self::InvalidCursor { .. }
-            | Self::InvalidRequestState { .. } => None,
+            | Self::InvalidRequestState { .. }
+            | Self::ShuttingDown => None,
             Self::UpstreamUnavailable { upstream, .. }
             | Self::UpstreamTimeout { upstream, .. }
             | Self::UpstreamFailed { upstream, .. }
@@ -74,6 +78,7 @@ impl From<GatewayError> for ErrorData {
                 ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))
             }
             GatewayError::UpstreamError { error, .. } => error,
+            GatewayError::ShuttingDown => ErrorData::new(ErrorCode::INTERNAL_ERROR, message, None),
             GatewayError::UpstreamUnavailable { ref upstream, .. }
             | GatewayError::UpstreamFailed { ref upstream, .. }
             | GatewayError::UpstreamTimeout { ref upstream, .. } => ErrorData::new(

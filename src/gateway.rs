@@ -11,6 +11,7 @@
 mod catalog;
 mod client_requests;
 mod conversation;
+mod drain;
 mod forward;
 mod history;
 mod isolation;
@@ -93,6 +94,8 @@ pub struct Gateway {
     conversations: Conversations,
     /// Where every `tools/call` is recorded, when the gateway keeps a history.
     call_log: OnceLock<CallLog>,
+    /// The calls in flight, for a graceful stop.
+    drain: drain::Drain,
 }
 
 /// Resource updates buffered between the upstreams and the notifier.
@@ -130,6 +133,7 @@ impl Gateway {
                 resource_listens: Mutex::default(),
                 conversations: Conversations::new(),
                 call_log: OnceLock::new(),
+                drain: drain::Drain::default(),
             }
         })
     }

@@ -123,6 +123,7 @@ impl From<GatewayError> for ApiError {
             GatewayError::InvalidCursor { .. } | GatewayError::InvalidRequestState { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
+            GatewayError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             GatewayError::UpstreamUnavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
             }

@@ -44,6 +44,7 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         "timeouts.shutdown_grace_secs",
         config.timeouts.shutdown_grace_secs,
     )?;
+    positive_secs("timeouts.drain_secs", config.timeouts.drain_secs)?;
     positive_size("catalog.page_size", config.catalog.page_size)?;
     let restart = &config.restart;
     positive_secs("restart.initial_backoff_secs", restart.initial_backoff_secs)?;

@@ -11,8 +11,9 @@
 //! reading otherwise, and afterwards (3) turn rmcp's plain-text answer to an unparsable body into
 //! a JSON-RPC `-32700` / `-32600` error, which is what clients can act on.
 //!
-//! Shutdown: the accept loop stops when the token is cancelled; open connections are told to
-//! finish their in-flight requests, and rmcp's own token (a child of ours) closes SSE streams.
+//! Shutdown: the accept loop stops when the shutdown token is cancelled; open connections are
+//! told to finish their in-flight requests (the gateway drains its calls meanwhile), and when
+//! the app ends the sessions, rmcp's token (a child of that one) closes their streams.
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -71,12 +72,12 @@ impl HttpFront {
         listen: SocketAddr,
         admin: Router,
         tokens: Arc<TokenCache>,
-        shutdown: &CancellationToken,
+        sessions_end: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Self {
         let max_body_bytes = config.limits.max_body_bytes;
         let mcp_config = StreamableHttpServerConfig::default()
-            .with_cancellation_token(shutdown.child_token())
+            .with_cancellation_token(sessions_end.child_token())
             .with_max_request_body_bytes(max_body_bytes)
             // A 2026-07-28 request whose first message is its answer gets it as plain JSON: no
             // event stream to set up and parse. rmcp falls back to SSE when progress, a log
@@ -95,7 +96,7 @@ impl HttpFront {
         let websocket = WebSocketSessions {
             gateway: gateway.clone(),
             max_message_bytes: max_body_bytes,
-            shutdown: shutdown.clone(),
+            shutdown: sessions_end.clone(),
             tracker: tracker.clone(),
         };
         Self {
@@ -263,11 +264,14 @@ async fn discard(mut body: Incoming, max_body_bytes: usize) {
 const DISCARD_FACTOR: usize = 16;
 const DISCARD_TIME: Duration = Duration::from_secs(2);
 
-/// Accepts connections until `shutdown`, then drains them for at most [`CONNECTION_DRAIN`].
+/// Accepts connections until `shutdown`, then lets them finish what they are doing: their
+/// requests are drained by the gateway, and once `sessions_end` closes the sessions' streams
+/// they get at most [`CONNECTION_DRAIN`] more.
 pub async fn serve(
     listener: TcpListener,
     front: Arc<HttpFront>,
     shutdown: CancellationToken,
+    sessions_end: CancellationToken,
     tracker: TaskTracker,
 ) {
     let graceful = GracefulShutdown::new();
@@ -303,11 +307,15 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(CONNECTION_DRAIN, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {CONNECTION_DRAIN:?}; closing them");
+    let deadline = async {
+        sessions_end.cancelled().await;
+        tokio::time::sleep(CONNECTION_DRAIN).await;
+    };
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = deadline => {
+            tracing::warn!("connections still open {CONNECTION_DRAIN:?} after the sessions ended; closing them");
+        }
     }
 }
 

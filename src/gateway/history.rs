@@ -20,19 +20,27 @@ impl Gateway {
     /// and records it in the call history.
     ///
     /// The call is abandoned (and `notifications/cancelled` sent upstream by rmcp) when
-    /// `cancel` fires or the upstream's call deadline passes.
+    /// `cancel` fires or the upstream's call deadline passes. While the gateway drains, new
+    /// calls are refused, and calls still running when the drain time is over give up.
     pub async fn call_tool(
         &self,
         params: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
+        let _in_flight = self.drain.admit()?;
+        let tool = params.name.to_string();
+        let route = async {
+            tokio::select! {
+                outcome = self.route_call(params, origin) => outcome,
+                () = self.drain.over() => Err(GatewayError::ShuttingDown),
+            }
+        };
         let Some(log) = self.call_log.get() else {
-            return self.route_call(params, origin).await;
+            return route.await;
         };
         let at = registry::now_ms();
         let started = std::time::Instant::now();
-        let tool = params.name.to_string();
-        let outcome = self.route_call(params, origin).await;
+        let outcome = route.await;
         let upstream = match &outcome {
             Err(error) => error.upstream().map(str::to_owned),
             Ok(_) => self
