@@ -111,3 +111,26 @@ async fn unknown_session_id_gets_404_and_a_new_session_works() {
     let mut fresh = RawSession::open(&gateway.mcp_url()).await;
     assert_session_still_works(&mut fresh).await;
 }
+
+#[tokio::test]
+async fn deep_nesting_is_rejected_without_a_stack_overflow() {
+    let gateway = gateway();
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let depth = 30_000;
+    let body = format!(
+        "{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/list\", \"params\": {{\"x\": {}{}}}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let reply = session.post_raw(body.clone(), &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.error_code(), Some(-32700), "{}", reply.body);
+    let stateless = common::http::modern_post(&gateway.mcp_url(), "tools/list", None)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stateless.status(), StatusCode::BAD_REQUEST);
+    assert_session_still_works(&mut session).await;
+    assert_eq!(gateway.health()["status"], "ok", "the gateway is still up");
+}

@@ -158,3 +158,17 @@ fn oversized_line_gets_an_error_and_is_not_buffered() {
     );
     gateway.assert_still_works();
 }
+
+#[test]
+fn deep_nesting_is_rejected_without_a_stack_overflow() {
+    let mut gateway = StdioGateway::start();
+    let depth = 1900;
+    let line = format!(
+        "{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"ping\", \"params\": {{\"x\": {}{}}}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let reply = gateway.exchange(&line);
+    assert_eq!(reply["error"]["code"], -32700, "{reply}");
+    gateway.assert_still_works();
+}

@@ -85,14 +85,34 @@ async fn write(
             }
         }
         if !batch.is_empty() {
-            let calls = std::mem::take(&mut batch);
-            let count = calls.len();
-            if let Err(error) = registry.insert_calls(calls).await {
-                tracing::warn!(%error, count, "cannot write calls to the call log");
-            }
+            write_batch(&registry, std::mem::take(&mut batch), open).await;
         }
         if !open {
             return;
         }
     }
 }
+
+/// Writes `calls`, retrying while the database is busy (locked by another process past the
+/// busy timeout): the calls wait here, the call path does not. On the final flush it tries
+/// once more only.
+async fn write_batch(registry: &Registry, calls: Vec<CallRecord>, running: bool) {
+    let count = calls.len();
+    let tries = if running { WRITE_TRIES } else { 2 };
+    for attempt in 1..=tries {
+        match registry.insert_calls(calls.clone()).await {
+            Ok(()) => return,
+            Err(error) if attempt < tries => {
+                tracing::warn!(%error, count, attempt, "cannot write calls to the call log yet; retrying");
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+            Err(error) => {
+                tracing::error!(%error, count, "cannot write calls to the call log; they are lost");
+            }
+        }
+    }
+}
+
+/// How often a batch is tried before it is given up.
+const WRITE_TRIES: u32 = 10;
+const RETRY_AFTER: Duration = Duration::from_secs(1);
