@@ -5,8 +5,10 @@
 //! `fixture_upstream --tool NAME [--tool NAME ...] [--label TEXT] [--stderr-line BYTES] [--dynamic]
 //! [--sleep]`
 //!
-//! With `--sleep` it also offers `sleep {ms, tag}`, which takes `ms` milliseconds and, when
-//! the call is cancelled, writes `fixture upstream <label>: sleep <tag> cancelled` to stderr
+//! With `--sleep` it also offers `sleep {ms, tag}`, which takes `ms` milliseconds and answers
+//! with `most_at_once` (how many sleeps this process ever ran at the same time) besides the
+//! usual facts; when the call is cancelled, it writes
+//! `fixture upstream <label>: sleep <tag> cancelled` to stderr
 //! (so a test can see a cancellation reach the upstream in the gateway's log).
 //!
 //! With `--dynamic` it also offers `add_tool {name}`, which adds a tool at run time and
@@ -20,7 +22,10 @@
 //! `structuredContent`, so a test can tell which upstream and which tool served a call. A
 //! tool named `fail` answers the same way but as a tool error (`isError: true`).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{
+    Arc, RwLock,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
@@ -136,6 +141,9 @@ impl ServerHandler for Fixture {
         if request.name == "sleep" {
             let millis = arguments["ms"].as_u64().unwrap_or(10_000);
             let tag = arguments["tag"].as_str().unwrap_or("").to_owned();
+            let now = SLEEPING.fetch_add(1, Ordering::SeqCst) + 1;
+            MOST_AT_ONCE.fetch_max(now, Ordering::SeqCst);
+            let _awake = Awake;
             tokio::select! {
                 () = tokio::time::sleep(std::time::Duration::from_millis(millis)) => {}
                 () = context.ct.cancelled() => {
@@ -155,7 +163,25 @@ impl ServerHandler for Fixture {
             "tool": request.name,
             "arguments": arguments,
         }));
+        if request.name == "sleep"
+            && let Some(content) = result.structured_content.as_mut()
+        {
+            content["most_at_once"] = json!(MOST_AT_ONCE.load(Ordering::SeqCst));
+        }
         Ok(result.into())
+    }
+}
+
+/// Sleeps running now, and the most ever at once.
+static SLEEPING: AtomicUsize = AtomicUsize::new(0);
+static MOST_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a sleep as over when dropped (finished or cancelled).
+struct Awake;
+
+impl Drop for Awake {
+    fn drop(&mut self) {
+        SLEEPING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

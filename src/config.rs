@@ -130,6 +130,11 @@ pub struct LimitsConfig {
     pub stderr_line_bytes: usize,
     /// Largest file accepted by `POST /api/v1/system/upload`.
     pub max_upload_bytes: usize,
+    /// Requests one upstream may have in flight at once; more wait for a slot (within their
+    /// deadline). Per upstream `max_concurrent_calls` overrides it.
+    pub max_concurrent_calls: usize,
+    /// Client sessions open at once (streamable HTTP and WebSocket); one more gets 503.
+    pub max_sessions: usize,
 }
 
 impl Default for LimitsConfig {
@@ -139,6 +144,8 @@ impl Default for LimitsConfig {
             max_line_bytes: 16 * 1024 * 1024,
             stderr_line_bytes: 4096,
             max_upload_bytes: 16 * 1024 * 1024,
+            max_concurrent_calls: 128,
+            max_sessions: 10_000,
         }
     }
 }

@@ -140,6 +140,7 @@ pub struct UpstreamSettings {
     pub max_line_bytes: usize,
     pub stderr_line_bytes: usize,
     pub max_response_bytes: usize,
+    pub max_concurrent_calls: usize,
     pub base_dir: PathBuf,
 }
 
@@ -152,6 +153,9 @@ impl UpstreamSettings {
             max_line_bytes: config.limits.max_line_bytes,
             stderr_line_bytes: config.limits.stderr_line_bytes,
             max_response_bytes: config.limits.max_line_bytes,
+            max_concurrent_calls: upstream
+                .max_concurrent_calls
+                .unwrap_or(config.limits.max_concurrent_calls),
             base_dir: config.base_dir.clone(),
         }
     }
@@ -184,6 +188,8 @@ pub struct Upstream {
     stderr_tail: Arc<StderrTail>,
     /// Why our side closed the current connection, if it did (see `LineTransport`).
     closed_because: line_transport::ClosedBecause,
+    /// One permit per request it may have in flight.
+    call_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -215,6 +221,7 @@ impl Upstream {
         settings: UpstreamSettings,
         events: UpstreamEvents,
     ) -> Self {
+        let call_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_calls));
         let phase = if config.disabled {
             Phase::Disabled
         } else {
@@ -233,6 +240,7 @@ impl Upstream {
             last_error: std::sync::Mutex::default(),
             stderr_tail: Arc::default(),
             closed_because: Arc::default(),
+            call_slots,
         }
     }
 
@@ -267,6 +275,16 @@ impl Upstream {
 
     pub fn call_timeout(&self) -> Duration {
         self.settings.call_timeout
+    }
+
+    /// A slot for one request in flight (see `limits.max_concurrent_calls`); waits for one
+    /// to free up when all are taken.
+    pub async fn call_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.call_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
     }
 
     /// Where progress notifications of requests in flight on this upstream go.

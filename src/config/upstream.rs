@@ -49,6 +49,9 @@ pub struct UpstreamConfig {
     /// Overrides `timeouts.call_secs` for this upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_timeout_secs: Option<f64>,
+    /// Overrides `limits.max_concurrent_calls` for this upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_calls: Option<usize>,
 }
 
 /// The wire an upstream speaks.

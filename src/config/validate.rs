@@ -38,6 +38,12 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
     positive_size("limits.max_body_bytes", config.limits.max_body_bytes)?;
     positive_size("limits.max_line_bytes", config.limits.max_line_bytes)?;
     positive_size("limits.stderr_line_bytes", config.limits.stderr_line_bytes)?;
+    positive_size("limits.max_upload_bytes", config.limits.max_upload_bytes)?;
+    positive_size(
+        "limits.max_concurrent_calls",
+        config.limits.max_concurrent_calls,
+    )?;
+    positive_size("limits.max_sessions", config.limits.max_sessions)?;
     positive_secs("timeouts.startup_secs", config.timeouts.startup_secs)?;
     positive_secs("timeouts.call_secs", config.timeouts.call_secs)?;
     positive_secs(
@@ -166,6 +172,9 @@ pub fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), Confi
     }
     if let Some(secs) = upstream.call_timeout_secs {
         positive_secs(&format!("{key}.call_timeout_secs"), secs)?;
+    }
+    if let Some(calls) = upstream.max_concurrent_calls {
+        positive_size(&format!("{key}.max_concurrent_calls"), calls)?;
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ pub struct HttpFront {
     /// Set when `/mcp` and `/ws` need a bearer token.
     required_tokens: Option<Arc<TokenCache>>,
     max_body_bytes: usize,
+    max_sessions: usize,
+    gateway: Arc<Gateway>,
 }
 
 impl HttpFront {
@@ -110,6 +112,8 @@ impl HttpFront {
             admin,
             required_tokens: config.auth.enabled.then_some(tokens),
             max_body_bytes,
+            max_sessions: config.limits.max_sessions,
+            gateway,
         }
     }
 
@@ -134,6 +138,23 @@ impl HttpFront {
                 None => return unauthorized(),
             }
         }
+        if mcp && self.opens_session(&request) && self.gateway.session_count() >= self.max_sessions
+        {
+            tracing::warn!(
+                limit = self.max_sessions,
+                "session refused: limits.max_sessions reached"
+            );
+            return jsonrpc_error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorData::internal_error(
+                    format!(
+                        "too many sessions (limits.max_sessions = {}); try again later",
+                        self.max_sessions
+                    ),
+                    None,
+                ),
+            );
+        }
         match (request.method(), request.uri().path()) {
             (_, "/mcp" | "/mcp/") => self.mcp(request).await,
             (&Method::GET, "/ws" | "/ws/mcp") => match self.websocket.upgrade(request) {
@@ -154,6 +175,21 @@ impl HttpFront {
                 &api_error("not_found", &format!("no route for {path}")),
             ),
         }
+    }
+
+    /// Whether `request` would open a client session: a WebSocket upgrade, or a POST to
+    /// `/mcp` with no session id that is not a 2026-07-28 request (those have no session).
+    fn opens_session(&self, request: &Request<Incoming>) -> bool {
+        let headers = request.headers();
+        if request.uri().path().starts_with("/ws") {
+            return request.method() == Method::GET;
+        }
+        request.method() == Method::POST
+            && !headers.contains_key("mcp-session-id")
+            && headers
+                .get("mcp-protocol-version")
+                .and_then(|version| version.to_str().ok())
+                .is_none_or(|version| version < "2026-07-28")
     }
 
     async fn mcp(&self, request: Request<Incoming>) -> Response<Body> {

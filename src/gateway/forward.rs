@@ -102,6 +102,21 @@ pub async fn send(
         meta.set_client_capabilities(ClientCapabilities::clone(capabilities));
         options.meta = Some(meta);
     }
+    let timeout = upstream.call_timeout();
+    let waiting = tokio::time::Instant::now();
+    let _slot = tokio::select! {
+        slot = tokio::time::timeout(timeout, upstream.call_slot()) => slot.map_err(|_| {
+            GatewayError::UpstreamTimeout { upstream: upstream.name().to_owned(), timeout }
+        })?,
+        () = origin.cancel.cancelled() => {
+            return Err(GatewayError::UpstreamFailed {
+                upstream: upstream.name().to_owned(),
+                reason: "cancelled while waiting for a free call slot".into(),
+            });
+        }
+    };
+    // The wait for a slot counts against the call's deadline.
+    let remaining = timeout.saturating_sub(waiting.elapsed());
     let handle = peer
         .send_request_with_option(request, options)
         .await
@@ -118,8 +133,7 @@ pub async fn send(
         }
         None => (None, None),
     };
-    let timeout = upstream.call_timeout();
-    let mut response = pin!(tokio::time::timeout(timeout, handle.await_response()));
+    let mut response = pin!(tokio::time::timeout(remaining, handle.await_response()));
     let response = loop {
         tokio::select! {
             // The response first: when both are ready, the queue is drained before answering.

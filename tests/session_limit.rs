@@ -1,0 +1,69 @@
+//! Over `limits.max_sessions`, a new session gets 503 with a JSON-RPC error, the open ones
+//! work on, and a session that closes makes room for a new one.
+
+mod common;
+
+use common::{fixture_upstream_yaml, http::RawSession, process::ServeProcess};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_session_over_the_limit_is_refused_and_the_others_serve() {
+    let gateway = ServeProcess::start(&format!(
+        "limits:\n  max_sessions: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let first = RawSession::open(&gateway.mcp_url()).await;
+    let mut second = RawSession::open(&gateway.mcp_url()).await;
+
+    let third = RawSession {
+        session_id: None,
+        ..first.handle()
+    };
+    let refused = third
+        .post_json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "third", "version": "0"}}
+        }))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("max_sessions"), "{}", refused.body);
+
+    let reply = second.call("fx__echo", json!({})).await;
+    assert!(
+        reply["result"].is_object(),
+        "the open sessions serve: {reply}"
+    );
+    // 2026-07-28 requests have no session and are not counted.
+    let stateless = common::http::modern_post(&gateway.mcp_url(), "tools/list", None)
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "m", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {}}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stateless.status(), StatusCode::OK);
+
+    let closed = first
+        .client
+        .delete(&first.url)
+        .header("mcp-session-id", first.session_id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(closed.status().is_success(), "{}", closed.status());
+    let mut fourth = RawSession::open(&gateway.mcp_url()).await;
+    let reply = fourth.call("fx__echo", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+}
