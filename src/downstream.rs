@@ -2,5 +2,6 @@
 //! WebSocket (`/ws`).
 
 pub mod http;
+mod session_owners;
 pub mod stdio;
 pub mod websocket;

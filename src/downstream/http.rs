@@ -38,13 +38,16 @@ use rmcp::{
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::websocket::{Refusal, WebSocketSessions};
+use super::{
+    session_owners::SessionOwners,
+    websocket::{Refusal, WebSocketSessions},
+};
 use crate::{
     config::Config,
     gateway::{Gateway, GatewayServer},
     jsonrpc::error_reply,
     registry::now_ms,
-    security::{OriginPolicy, TokenCache, bearer},
+    security::{OriginPolicy, Principal, TokenCache, bearer},
 };
 
 /// Every response body we produce.
@@ -65,6 +68,8 @@ pub struct HttpFront {
     max_body_bytes: usize,
     max_sessions: usize,
     gateway: Arc<Gateway>,
+    /// With auth: which user opened which session.
+    owners: SessionOwners,
 }
 
 impl HttpFront {
@@ -90,9 +95,10 @@ impl HttpFront {
             .disable_allowed_hosts()
             .disable_allowed_origins();
         let for_sessions = gateway.clone();
+        let sessions = Arc::new(LocalSessionManager::default());
         let mcp = StreamableHttpService::new(
             move || Ok(GatewayServer::new(for_sessions.clone())),
-            Arc::new(LocalSessionManager::default()),
+            sessions.clone(),
             mcp_config,
         );
         let websocket = WebSocketSessions {
@@ -114,6 +120,7 @@ impl HttpFront {
             max_body_bytes,
             max_sessions: config.limits.max_sessions,
             gateway,
+            owners: SessionOwners::new(sessions),
         }
     }
 
@@ -204,6 +211,28 @@ impl HttpFront {
             return self.body_too_large();
         }
         let method = parts.method.clone();
+        // Sessions belong to the credential that opened them: another key of the same user
+        // is another client.
+        let user = parts
+            .extensions
+            .get::<Principal>()
+            .map(|principal| principal.token_id);
+        let session = parts
+            .headers
+            .get("mcp-session-id")
+            .and_then(|id| id.to_str().ok())
+            .map(str::to_owned);
+        if let (Some(user), Some(session)) = (user, &session)
+            && !self.owners.may_use(session, user)
+        {
+            tracing::warn!(
+                "a request named a session another credential opened; answered as unknown"
+            );
+            return jsonrpc_error_response(
+                StatusCode::NOT_FOUND,
+                ErrorData::invalid_request("Session not found", None),
+            );
+        }
         let mut body = body;
         let body = match read_body(&mut body, self.max_body_bytes).await {
             Ok(bytes) => bytes,
@@ -227,6 +256,18 @@ impl HttpFront {
             Ok(response) => response.map(Body::new),
             Err(never) => match never {},
         };
+        if let Some(user) = user {
+            let opened = response
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|id| id.to_str().ok());
+            if let (None, Some(opened)) = (&session, opened) {
+                self.owners.record(opened.to_owned(), user).await;
+            }
+            if let (Some(session), true) = (&session, method == Method::DELETE) {
+                self.owners.forget(session);
+            }
+        }
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
             // The session is gone when rmcp answers; 202 ("accepted, not done") makes the
             // Python SDK log a failed termination.
