@@ -1,7 +1,8 @@
 //! Services registered through `/api/v1/mcp/services` start live, become callable through
 //! `/mcp` (connected clients are told their list changed), survive a restart of the gateway,
 //! and stop (process gone) when disabled or deleted. The config file's services are
-//! read-only here, and a command outside the spawn allowlist starts nothing.
+//! read-only here, a command outside the spawn allowlist starts nothing, and a URL into the
+//! gateway's own network is refused.
 
 mod common;
 
@@ -176,6 +177,26 @@ async fn bad_services_are_refused_and_start_nothing() {
         api.get("/api/v1/mcp/services/sh").await.status,
         StatusCode::NOT_FOUND
     );
+
+    for url in [
+        "http://127.0.0.1:9/mcp",
+        "http://169.254.169.254/latest",
+        "ws://[::1]:9/ws",
+        "http://localhost:9/mcp",
+    ] {
+        let internal = api
+            .post(
+                "/api/v1/mcp/services",
+                json!({"name": "inside", "url": url}),
+            )
+            .await;
+        assert_eq!(
+            internal.status,
+            StatusCode::BAD_REQUEST,
+            "{url}: {internal:?}"
+        );
+        assert_eq!(internal.code(), "url_not_allowed", "{url}: {internal:?}");
+    }
 
     let loader = api
         .post(

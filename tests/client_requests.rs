@@ -13,14 +13,16 @@ use serde_json::{Value, json};
 /// One upstream process, reached by the gateway in each era under its own name.
 fn gateway_in_front_of(upstream: &ServedUpstream) -> ServeProcess {
     let url = upstream.url("/mcp");
-    ServeProcess::start(&format!(
+    let gateway = ServeProcess::start(&format!(
         "upstreams:\n  legacy:\n    url: {url:?}\n    protocol: legacy\n  modern:\n    url: {url:?}\n    protocol: modern\n  stdio:\n    command: {:?}\n    args: [{:?}]\n    protocol: legacy\n",
         python(),
         clients_dir()
             .join("bridge_upstream.py")
             .display()
             .to_string(),
-    ))
+    ));
+    gateway.wait_ready(std::time::Duration::from_secs(30));
+    gateway
 }
 
 fn run_clients(gateway: &ServeProcess, mode: &str, prefix: &str, clients: usize) {

@@ -16,7 +16,7 @@ use serde_json::json;
 
 fn yaml() -> String {
     format!(
-        "upstreams:\n{}",
+        "security:\n  allow_private_urls: true\nupstreams:\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     )
 }

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     config::{Config, UpstreamConfig},
+    security::check_url,
     upstream::Upstream,
 };
 
@@ -112,14 +113,25 @@ fn writable(state: &AdminState, name: &str) -> Result<(), ApiError> {
 }
 
 /// Checks an entry that came through the API: the config file's rules, then the spawn
-/// policy (commands only from `security.spawn_allowlist`; no loader or `PATH` overrides).
-pub(super) fn check_entry(
+/// policy (commands only from `security.spawn_allowlist`; no loader or `PATH` overrides) and
+/// the egress policy (no URL into internal ranges unless `security.allow_private_urls`).
+pub(super) async fn check_entry(
     config: &Config,
     name: &str,
     entry: &UpstreamConfig,
 ) -> Result<(), ApiError> {
     Config::validate_upstream(name, entry)
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    if let Some(url) = &entry.url
+        && !config.security.allow_private_urls
+        && let Err(reason) = check_url(url).await
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "url_not_allowed",
+            reason,
+        ));
+    }
     if let Some(command) = &entry.command {
         if !config.security.may_spawn(command) {
             return Err(ApiError::new(
@@ -162,7 +174,7 @@ pub(super) async fn register(
     name: &str,
     entry: UpstreamConfig,
 ) -> Result<Service, ApiError> {
-    check_entry(&state.config, name, &entry)?;
+    check_entry(&state.config, name, &entry).await?;
     let _serial = state.services_lock.lock().await;
     if state.gateway.upstream(name).is_some() {
         return Err(ApiError::conflict(format!(
@@ -271,7 +283,7 @@ async fn update_service(
     merge_patch(&mut entry, patch);
     let entry: UpstreamConfig = serde_json::from_value(entry)
         .map_err(|error| ApiError::bad_request(format!("not a valid service: {error}")))?;
-    check_entry(&state.config, &name, &entry)?;
+    check_entry(&state.config, &name, &entry).await?;
     let _serial = state.services_lock.lock().await;
     state.registry.update_service(&name, &entry).await?;
     state.gateway.replace_upstream(&name, entry).await?;

@@ -61,6 +61,9 @@ pub struct SecurityConfig {
     /// The programs a service registered through the API may run, by bare name (`npx`,
     /// `uvx`) or absolute path. Empty (the default): no command may be registered, only URLs.
     pub spawn_allowlist: Vec<String>,
+    /// Whether a service registered through the API may have a URL on loopback, private or
+    /// link-local addresses (off: the API cannot reach into the gateway's own network).
+    pub allow_private_urls: bool,
 }
 
 impl SecurityConfig {

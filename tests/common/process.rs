@@ -142,6 +142,20 @@ impl ServeProcess {
         }
     }
 
+    /// Polls health until every upstream is ready (an upstream whose first try failed, say
+    /// because a server it connects to was still starting, gets restarted).
+    pub fn wait_ready(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let health = self.health();
+            if health["status"] == "ok" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "upstreams not ready: {health}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `GET /api/v1/system/health` as JSON.
     pub fn health(&self) -> serde_json::Value {
         let url = format!("{}/api/v1/system/health", self.base);
