@@ -11,7 +11,8 @@
 //! `fixture upstream <label>: sleep <tag> cancelled` to stderr
 //! (so a test can see a cancellation reach the upstream in the gateway's log).
 //!
-//! With `--dynamic` it also offers `add_tool {name}`, which adds a tool at run time and
+//! With `--dynamic` it also offers `add_tool {name}`, which adds a tool at run time (or, for a
+//! name it has, changes that tool's description) and
 //! announces it: `notifications/tools/list_changed` on a session-era connection, and on every
 //! `subscriptions/listen` stream of a 2026-07-28 one.
 //!
@@ -68,10 +69,15 @@ impl Fixture {
         let Some(name) = arguments["name"].as_str() else {
             return Err(ErrorData::invalid_params("add_tool needs a `name`", None));
         };
-        self.tools
-            .write()
-            .expect("tools lock")
-            .push(open_tool(name, "added at run time"));
+        {
+            let added = open_tool(name, "added at run time");
+            let mut tools = self.tools.write().expect("tools lock");
+            // A name it has already is a change of that tool's definition.
+            match tools.iter_mut().find(|tool| tool.name == name) {
+                Some(tool) => *tool = added,
+                None => tools.push(added),
+            }
+        }
         self.added.send_modify(|count| *count += 1);
         let legacy = context
             .protocol_version()

@@ -11,6 +11,7 @@
 mod callers;
 mod client;
 mod connect;
+mod definitions;
 mod http;
 mod line_transport;
 mod offer;
@@ -190,6 +191,8 @@ pub struct Upstream {
     closed_because: line_transport::ClosedBecause,
     /// One permit per request it may have in flight.
     call_slots: Arc<tokio::sync::Semaphore>,
+    /// The first definition seen of each of its tools (see `pin`).
+    first_definitions: definitions::FirstDefinitions,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -241,6 +244,7 @@ impl Upstream {
             stderr_tail: Arc::default(),
             closed_because: Arc::default(),
             call_slots,
+            first_definitions: Default::default(),
         }
     }
 
@@ -409,7 +413,7 @@ impl Upstream {
             protocol = protocol_version.as_ref().map_or("?", |v| v.as_str()),
             "ready"
         );
-        self.publish(offer.into_state(peer, protocol_version));
+        self.publish(self.checked(offer).into_state(peer, protocol_version));
         self.serve(connection, lists_changed, &shutdown, &mut child)
             .await;
         self.reap(child).await;
@@ -500,6 +504,15 @@ impl Upstream {
         }
     }
 
+    /// `offer` with its tool definitions compared to the first seen (changes logged; with
+    /// `pin`, changed tools left out).
+    fn checked(&self, mut offer: Offer) -> Offer {
+        offer.tools = self
+            .first_definitions
+            .check(&self.name, self.config.pin, offer.tools);
+        offer
+    }
+
     async fn relist(&self, peer: &Peer<RoleClient>) {
         match tokio::time::timeout(self.settings.startup_timeout, Offer::fetch(peer)).await {
             Ok(Ok(offer)) => {
@@ -512,7 +525,10 @@ impl Upstream {
                 );
                 let current = self.state();
                 let protocol_version = current.protocol_version.clone();
-                self.publish(offer.into_state(peer.clone(), protocol_version));
+                self.publish(
+                    self.checked(offer)
+                        .into_state(peer.clone(), protocol_version),
+                );
             }
             Ok(Err(error)) => {
                 tracing::warn!(upstream = %self.name, %error, "re-listing failed; keeping the old lists");

@@ -52,6 +52,10 @@ pub struct UpstreamConfig {
     /// Overrides `limits.max_concurrent_calls` for this upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrent_calls: Option<usize>,
+    /// Refuse a tool whose definition changes after the gateway first saw it (the change is
+    /// logged either way).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pin: bool,
 }
 
 /// The wire an upstream speaks.
