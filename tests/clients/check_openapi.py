@@ -7,6 +7,7 @@ Exit 0 when the document is valid OpenAPI and no request got a 5xx.
 import json
 import subprocess
 import sys
+import tempfile
 import urllib.request
 
 from openapi_spec_validator import validate
@@ -20,6 +21,8 @@ def main() -> int:
     print(f"valid OpenAPI {document['openapi']}, {len(document['paths'])} paths")
     # schemathesis is a console script beside this interpreter.
     schemathesis = sys.executable.rsplit("/", 1)[0] + "/schemathesis"
+    # In a directory of its own: schemathesis keeps a cache in its working directory.
+    scratch = tempfile.TemporaryDirectory()
     run = subprocess.run(
         [
             schemathesis, "run", f"{base}/openapi.json",
@@ -32,7 +35,9 @@ def main() -> int:
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=scratch.name,
     )
+    scratch.cleanup()
     print(run.stdout[-4000:])
     print(run.stderr[-2000:], file=sys.stderr)
     return run.returncode
