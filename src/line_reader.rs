@@ -5,7 +5,20 @@
 //! grows our memory without bound. Here an over-long line is reported once as
 //! [`Line::Oversized`] (with its first `cap` bytes, for logs) and its remainder is skipped.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Writes `message` as one JSON line under `writer`'s lock, so the lines of several writers
+/// never interleave; the other half of the stdio streams we speak ourselves.
+pub async fn write_json_line<W: AsyncWrite + Unpin>(
+    writer: &tokio::sync::Mutex<W>,
+    message: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let mut writer = writer.lock().await;
+    writer.write_all(&line).await?;
+    writer.flush().await
+}
 
 /// One read from a [`LineReader`].
 #[derive(Debug, PartialEq, Eq)]

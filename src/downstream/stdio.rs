@@ -23,7 +23,7 @@ use tokio::{
 
 use crate::{
     jsonrpc::error_reply,
-    line_reader::{Line, LineReader},
+    line_reader::{Line, LineReader, write_json_line},
 };
 
 /// Messages parsed ahead of the service loop; small, since each may be large.
@@ -101,21 +101,10 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
                 }
             }
         };
-        if write_message(&writer, &reply).await.is_err() {
+        if write_json_line(&writer, &reply).await.is_err() {
             return;
         }
     }
-}
-
-async fn write_message(
-    writer: &SharedWriter,
-    message: &ServerJsonRpcMessage,
-) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut writer = writer.lock().await;
-    writer.write_all(&line).await?;
-    writer.flush().await
 }
 
 impl Transport<RoleServer> for StdioServerTransport {
@@ -126,7 +115,7 @@ impl Transport<RoleServer> for StdioServerTransport {
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let writer = self.writer.clone();
-        async move { write_message(&writer, &item).await }
+        async move { write_json_line(&writer, &item).await }
     }
 
     fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleServer>>> + Send {

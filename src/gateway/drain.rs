@@ -49,6 +49,18 @@ impl Drain {
     pub(super) async fn over(&self) {
         self.over.cancelled().await;
     }
+
+    /// Resolves when no call is in flight.
+    async fn idle(&self) {
+        loop {
+            // Made before the count is read, so an end in between is not missed.
+            let ended = self.ended.notified();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
 }
 
 impl Gateway {
@@ -57,36 +69,18 @@ impl Gateway {
     pub async fn drain(&self, grace: Duration) {
         let drain = &self.drain;
         drain.closing.store(true, Ordering::Release);
-        let idle = async {
-            loop {
-                let ended = drain.ended.notified();
-                if drain.in_flight.load(Ordering::Acquire) == 0 {
-                    return;
-                }
-                ended.await;
-            }
-        };
         let waiting = drain.in_flight.load(Ordering::Acquire);
         if waiting > 0 {
             tracing::info!(calls = waiting, ?grace, "waiting for calls in flight");
         }
-        if tokio::time::timeout(grace, idle).await.is_err() {
+        if tokio::time::timeout(grace, drain.idle()).await.is_err() {
             let left = drain.in_flight.load(Ordering::Acquire);
             tracing::warn!(
                 calls = left,
                 "drain time over; cancelling the calls still running"
             );
             drain.over.cancel();
-            let answered = async {
-                while drain.in_flight.load(Ordering::Acquire) > 0 {
-                    let ended = drain.ended.notified();
-                    if drain.in_flight.load(Ordering::Acquire) == 0 {
-                        break;
-                    }
-                    ended.await;
-                }
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), drain.idle()).await;
         }
     }
 }

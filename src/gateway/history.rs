@@ -28,14 +28,15 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
         let _in_flight = self.drain.admit()?;
-        let tool = params.name.to_string();
+        // The name is kept only when there is a log to write it to: not on every call.
+        let tool = self.call_log.get().map(|_| params.name.to_string());
         let route = async {
             tokio::select! {
                 outcome = self.route_call(params, origin) => outcome,
                 () = self.drain.over() => Err(GatewayError::ShuttingDown),
             }
         };
-        let Some(log) = self.call_log.get() else {
+        let (Some(log), Some(tool)) = (self.call_log.get(), tool) else {
             return route.await;
         };
         let at = registry::now_ms();

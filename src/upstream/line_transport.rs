@@ -19,7 +19,7 @@ use tokio::{
     process::{ChildStdin, ChildStdout},
 };
 
-use crate::line_reader::{Line, LineReader};
+use crate::line_reader::{Line, LineReader, write_json_line};
 
 /// More non-JSON-RPC lines than this on one connection is a flood of garbage, not a banner.
 const GARBAGE_LINES: usize = 100;
@@ -71,14 +71,7 @@ impl Transport<RoleClient> for LineTransport {
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let stdin = self.stdin.clone();
-        async move {
-            let mut line = serde_json::to_vec(&item).map_err(std::io::Error::other)?;
-            line.push(b'\n');
-            // One whole message at a time.
-            let mut stdin = stdin.lock().await;
-            stdin.write_all(&line).await?;
-            stdin.flush().await
-        }
+        async move { write_json_line(&stdin, &item).await }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
