@@ -144,7 +144,9 @@ impl ServerHandler for Fixture {
         if request.name == "add_tool" {
             return self.add_tool(&arguments, &context).await;
         }
-        if request.name == "sleep" {
+        // `--tool sleep_<anything>` adds another sleeping tool (for per-tool settings).
+        let sleeps = request.name.starts_with("sleep");
+        if sleeps {
             let millis = arguments["ms"].as_u64().unwrap_or(10_000);
             let tag = arguments["tag"].as_str().unwrap_or("").to_owned();
             let now = SLEEPING.fetch_add(1, Ordering::SeqCst) + 1;
@@ -169,9 +171,7 @@ impl ServerHandler for Fixture {
             "tool": request.name,
             "arguments": arguments,
         }));
-        if request.name == "sleep"
-            && let Some(content) = result.structured_content.as_mut()
-        {
+        if sleeps && let Some(content) = result.structured_content.as_mut() {
             content["most_at_once"] = json!(MOST_AT_ONCE.load(Ordering::SeqCst));
         }
         Ok(result.into())

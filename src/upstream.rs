@@ -38,8 +38,8 @@ use arc_swap::ArcSwap;
 use rmcp::{
     Peer, RoleClient,
     model::{
-        Prompt, ProtocolVersion, Resource, ResourceTemplate, ResourceUpdatedNotificationParam,
-        SubscriptionFilter, Tool,
+        ClientRequest, Prompt, ProtocolVersion, Resource, ResourceTemplate,
+        ResourceUpdatedNotificationParam, SubscriptionFilter, Tool,
     },
     service::{RunningService, Subscription},
 };
@@ -279,6 +279,16 @@ impl Upstream {
 
     pub fn call_timeout(&self) -> Duration {
         self.settings.call_timeout
+    }
+
+    /// The deadline of `request`: a `tools/call` may have a per-tool override.
+    pub fn deadline_of(&self, request: &ClientRequest) -> Duration {
+        match request {
+            ClientRequest::CallToolRequest(call) => self
+                .config
+                .tool_timeout(&call.params.name, self.settings.call_timeout),
+            _ => self.settings.call_timeout,
+        }
     }
 
     /// A slot for one request in flight (see `limits.max_concurrent_calls`); waits for one

@@ -49,6 +49,10 @@ pub struct UpstreamConfig {
     /// Overrides `timeouts.call_secs` for this upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub call_timeout_secs: Option<f64>,
+    /// Per-tool overrides of the call deadline, by the tool's name on this upstream (before
+    /// any prefix): a slow report generator beside quick lookups.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tool_timeouts: IndexMap<String, f64>,
     /// Overrides `limits.max_concurrent_calls` for this upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_concurrent_calls: Option<usize>,
@@ -140,5 +144,12 @@ impl UpstreamConfig {
     pub fn call_timeout(&self, default: Duration) -> Duration {
         self.call_timeout_secs
             .map_or(default, Duration::from_secs_f64)
+    }
+
+    /// The deadline of a call to `tool`: its own override, else the upstream's.
+    pub fn tool_timeout(&self, tool: &str, upstream_default: Duration) -> Duration {
+        self.tool_timeouts
+            .get(tool)
+            .map_or(upstream_default, |secs| Duration::from_secs_f64(*secs))
     }
 }

@@ -173,6 +173,9 @@ pub fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), Confi
     if let Some(secs) = upstream.call_timeout_secs {
         positive_secs(&format!("{key}.call_timeout_secs"), secs)?;
     }
+    for (tool, secs) in &upstream.tool_timeouts {
+        positive_secs(&format!("{key}.tool_timeouts.{tool}"), *secs)?;
+    }
     if let Some(calls) = upstream.max_concurrent_calls {
         positive_size(&format!("{key}.max_concurrent_calls"), calls)?;
     }

@@ -102,7 +102,7 @@ pub async fn send(
         meta.set_client_capabilities(ClientCapabilities::clone(capabilities));
         options.meta = Some(meta);
     }
-    let timeout = upstream.call_timeout();
+    let timeout = upstream.deadline_of(&request);
     let waiting = tokio::time::Instant::now();
     let _slot = tokio::select! {
         slot = tokio::time::timeout(timeout, upstream.call_slot()) => slot.map_err(|_| {
