@@ -229,6 +229,7 @@ impl App {
 
     /// On the first SIGTERM or SIGINT: stops accepting, drains the calls in flight, then
     /// ends the sessions (the serving loops then return and [`App::finish`] does the rest).
+    /// A second one kills every upstream process group and exits at once.
     fn watch_signals(&self) -> Result<(), AppError> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut terminate = signal(SignalKind::terminate()).map_err(AppError::Signals)?;
@@ -243,8 +244,19 @@ impl App {
                 _ = interrupt.recv() => "SIGINT",
                 () = shutdown.cancelled() => return,
             };
-            tracing::info!("{name} received; shutting down");
+            tracing::info!("{name} received; shutting down (a second signal stops at once)");
             shutdown.cancel();
+            // Not tracked: it must outlive the tracked tasks that `finish` waits for.
+            tokio::spawn(async move {
+                // The shell's convention: 128 + the signal's number.
+                let code = tokio::select! {
+                    _ = terminate.recv() => 128 + 15,
+                    _ = interrupt.recv() => 128 + 2,
+                };
+                tracing::warn!("second signal received; stopping now, without the drain");
+                crate::upstream::kill_every_group();
+                std::process::exit(code);
+            });
             gateway.drain(drain).await;
             // Let the last answers reach their clients before their sessions close.
             tokio::time::sleep(Duration::from_millis(100)).await;

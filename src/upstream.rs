@@ -57,7 +57,7 @@ pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
-pub use process::adopt_orphans;
+pub use process::{adopt_orphans, kill_every_group};
 pub use progress::{ProgressRoutes, RouteGuard};
 use stdio::StderrTail;
 pub use supervisor::supervise;

@@ -1,6 +1,6 @@
 //! SIGTERM with 50 calls in flight against a slow upstream: the calls that finish within
 //! `timeouts.drain_secs` succeed, the rest are answered with a shutdown error, no upstream
-//! process remains, and the exit code is 0.
+//! process remains, and the exit code is 0. A second signal during the drain stops at once.
 
 mod common;
 
@@ -48,8 +48,7 @@ async fn sigterm_drains_calls_in_flight_then_cancels_the_rest() {
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     let stopping = Instant::now();
-    let pid = nix::unistd::Pid::from_raw(gateway.child.id() as i32);
-    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    gateway.signal(Signal::SIGTERM);
 
     for call in calls {
         let (n, reply) = call.await.unwrap();
@@ -63,7 +62,8 @@ async fn sigterm_drains_calls_in_flight_then_cancels_the_rest() {
             assert!(message.contains("shutting down"), "call {n}: {reply}");
         }
     }
-    let (status, _) = gateway.stop(Signal::SIGTERM);
+    let mut gateway = gateway;
+    let status = gateway.wait_exit();
     let took = stopping.elapsed();
     assert!(status.success(), "exit status {status:?}");
     assert!(took < Duration::from_secs(10), "stopping took {took:?}");
@@ -71,4 +71,44 @@ async fn sigterm_drains_calls_in_flight_then_cancels_the_rest() {
         processes_with_marker(&marker).is_empty(),
         "an upstream process is left"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_at_once_and_leaves_no_upstream_behind() {
+    let marker = format!("second-signal-{}", std::process::id());
+    let yaml = format!(
+        "timeouts:\n  drain_secs: 60\nupstreams:\n{}",
+        fixture_upstream_yaml(
+            "slow",
+            "slow",
+            &[],
+            &format!("    env: {{MCPS_TEST_MARKER: {marker:?}}}\n")
+        )
+        .replace("args: [", "args: [\"--sleep\", ")
+    );
+    let mut gateway = ServeProcess::start(&yaml);
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    let mut handle = session.handle();
+    let call = tokio::spawn(async move {
+        handle
+            .call("slow__sleep", json!({"ms": 60_000, "tag": "long"}))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway.signal(Signal::SIGINT);
+    // The first signal starts a drain that would wait 60 s for the call.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = Instant::now();
+    gateway.signal(Signal::SIGINT);
+    let status = gateway.wait_exit();
+    let took = stopping.elapsed();
+    assert_eq!(status.code(), Some(130), "exit status {status:?}");
+    assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+    assert!(gateway.log().contains("second signal"), "{}", gateway.log());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !processes_with_marker(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "an upstream process is left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    call.abort();
 }

@@ -80,6 +80,7 @@ pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
         return Err(std::io::Error::other("child pipes missing"));
     };
     let pgid = Pid::from_raw(i32::try_from(pid).map_err(std::io::Error::other)?);
+    live_groups().push(pgid.as_raw());
     Ok(Spawned {
         group: ChildGroup {
             child,
@@ -142,6 +143,7 @@ impl ChildGroup {
             None => self.child.wait().await.ok(),
         };
         self.finished = true;
+        live_groups().retain(|live| *live != self.pgid.as_raw());
         self.reap_adopted().await;
         status
     }
@@ -173,7 +175,26 @@ impl Drop for ChildGroup {
         if !self.finished {
             // Synchronous and cheap; `kill_on_drop` then has tokio reap the leader.
             let _ = killpg(self.pgid, Signal::SIGKILL);
+            live_groups().retain(|live| *live != self.pgid.as_raw());
         }
+    }
+}
+
+/// The process groups spawned and not yet terminated, for [`kill_every_group`].
+static LIVE_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// The live groups; a panic elsewhere while holding the lock leaves the list itself valid.
+fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
+    LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// SIGKILLs every process group still alive, synchronously: for leaving at once (a second
+/// SIGTERM or SIGINT) without a child left running.
+pub fn kill_every_group() {
+    for pgid in live_groups().iter() {
+        let _ = killpg(Pid::from_raw(*pgid), Signal::SIGKILL);
     }
 }
 

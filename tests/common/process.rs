@@ -175,21 +175,27 @@ impl ServeProcess {
     /// Sends `signal`, waits for the exit, and hands back the config directory (and so the
     /// data beside it) for another start.
     pub fn stop(mut self, signal: nix::sys::signal::Signal) -> (ExitStatus, ConfigDir) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, signal).expect("signal mcps");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait mcps") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mcps did not exit after {signal}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        self.signal(signal);
+        let status = self.wait_exit();
         let config = std::mem::replace(&mut self.config, ConfigDir::new(""));
         (status, config)
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal mcps");
+    }
+
+    /// Waits (up to 20 s) for the gateway to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait mcps") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "mcps did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
