@@ -19,10 +19,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     admin::{self, AdminState},
     config::Config,
-    downstream::{
-        http::{self, HttpFront},
-        stdio::StdioServerTransport,
-    },
+    downstream::{http::HttpFront, listener, stdio::StdioServerTransport},
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
     security::TokenCache,
@@ -160,7 +157,7 @@ impl App {
             &self.sessions_end,
             &self.tracker,
         ));
-        http::serve(
+        listener::serve(
             listener,
             front,
             self.shutdown.clone(),
@@ -184,6 +181,7 @@ impl App {
             BufReader::new(tokio::io::stdin()),
             tokio::io::stdout(),
             self.config.limits.max_line_bytes,
+            crate::outbound::Outbound::from_config(&self.config),
         );
         let server = GatewayServer::new(self.gateway.clone());
         tokio::select! {

@@ -135,6 +135,14 @@ pub struct LimitsConfig {
     pub max_concurrent_calls: usize,
     /// Client sessions open at once (streamable HTTP and WebSocket); one more gets 503.
     pub max_sessions: usize,
+    /// Client sessions one principal (API key or login) may have open at once, when
+    /// `auth.enabled`; one more gets 503.
+    pub max_sessions_per_principal: usize,
+    /// TCP connections open at once on the listener; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// Bytes sent to one client and not yet taken by it; a client that falls this far
+    /// behind is disconnected (one message of any size always fits in an empty queue).
+    pub max_outbound_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -146,6 +154,9 @@ impl Default for LimitsConfig {
             max_upload_bytes: 16 * 1024 * 1024,
             max_concurrent_calls: 128,
             max_sessions: 10_000,
+            max_sessions_per_principal: 1000,
+            max_connections: 10_000,
+            max_outbound_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -162,6 +173,10 @@ pub struct TimeoutsConfig {
     pub shutdown_grace_secs: f64,
     /// How long calls in flight get to finish when the gateway is told to stop.
     pub drain_secs: f64,
+    /// A client session with no request for this long is closed.
+    pub session_idle_secs: f64,
+    /// A client that takes nothing of what we send it for this long is disconnected.
+    pub client_write_stall_secs: f64,
 }
 
 impl Default for TimeoutsConfig {
@@ -171,6 +186,8 @@ impl Default for TimeoutsConfig {
             call_secs: 60.0,
             shutdown_grace_secs: 2.0,
             drain_secs: 10.0,
+            session_idle_secs: 1800.0,
+            client_write_stall_secs: 30.0,
         }
     }
 }
@@ -187,6 +204,12 @@ impl TimeoutsConfig {
     }
     pub fn drain(&self) -> Duration {
         Duration::from_secs_f64(self.drain_secs)
+    }
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs_f64(self.session_idle_secs)
+    }
+    pub fn client_write_stall(&self) -> Duration {
+        Duration::from_secs_f64(self.client_write_stall_secs)
     }
 }
 

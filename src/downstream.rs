@@ -2,6 +2,7 @@
 //! WebSocket (`/ws`).
 
 pub mod http;
+pub mod listener;
 mod session_owners;
 pub mod stdio;
 pub mod websocket;

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gateway;
 pub mod jsonrpc;
 pub mod line_reader;
+pub mod outbound;
 pub mod registry;
 pub mod security;
 pub mod upstream;

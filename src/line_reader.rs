@@ -13,10 +13,23 @@ pub async fn write_json_line<W: AsyncWrite + Unpin>(
     writer: &tokio::sync::Mutex<W>,
     message: &impl serde::Serialize,
 ) -> std::io::Result<()> {
+    write_line(writer, &json_line(message)?).await
+}
+
+/// `message` as JSON, ended by a newline.
+pub fn json_line(message: &impl serde::Serialize) -> std::io::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     line.push(b'\n');
+    Ok(line)
+}
+
+/// Writes one whole line under `writer`'s lock.
+pub async fn write_line<W: AsyncWrite + Unpin>(
+    writer: &tokio::sync::Mutex<W>,
+    line: &[u8],
+) -> std::io::Result<()> {
     let mut writer = writer.lock().await;
-    writer.write_all(&line).await?;
+    writer.write_all(line).await?;
     writer.flush().await
 }
 

@@ -78,7 +78,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, config, &cli.config)) {
+    let outcome = runtime.block_on(run(cli.command, config, &cli.config));
+    // A write to a stdout nobody reads may still sit on a blocking thread; it must not keep
+    // the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("mcps: {error:#}");

@@ -6,6 +6,7 @@
 //! text that is not JSON, `-32600` for anything else, the connection stays open) and is
 //! dropped with a warning when we are the client. A message over the size limit closes the
 //! connection with 1009 (message too big), as RFC 6455 says; it is never buffered whole.
+//! When we serve, a client that stops reading is given up on (see [`Outbound`]).
 
 use std::{marker::PhantomData, sync::Arc};
 
@@ -31,7 +32,7 @@ use tokio_tungstenite::{
     },
 };
 
-use crate::jsonrpc::error_reply;
+use crate::{jsonrpc::error_reply, outbound::Outbound};
 
 /// The WebSocket subprotocol of MCP.
 pub const SUBPROTOCOL: &str = "mcp";
@@ -51,6 +52,10 @@ pub struct WebSocketTransport<R, S> {
     writer: Writer<S>,
     /// Serving: bad frames get an error reply. As a client: they are dropped.
     answer_bad_frames: bool,
+    /// Serving: the bounds on what the client has not taken yet.
+    outbound: Option<Arc<Outbound>>,
+    /// Serving: the session ends after this long without a frame (a ping counts).
+    idle: Option<std::time::Duration>,
     _role: PhantomData<fn() -> R>,
 }
 
@@ -59,21 +64,29 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// The transport of the side that serves MCP.
-    pub fn serving(socket: WebSocketStream<S>) -> Self {
-        Self::new(socket, true)
+    pub fn serving(
+        socket: WebSocketStream<S>,
+        outbound: Outbound,
+        idle: std::time::Duration,
+    ) -> Self {
+        let mut transport = Self::new(socket, Some(Arc::new(outbound)));
+        transport.idle = Some(idle);
+        transport
     }
 
     /// The transport of the side that is an MCP client.
     pub fn client(socket: WebSocketStream<S>) -> Self {
-        Self::new(socket, false)
+        Self::new(socket, None)
     }
 
-    fn new(socket: WebSocketStream<S>, answer_bad_frames: bool) -> Self {
+    fn new(socket: WebSocketStream<S>, outbound: Option<Arc<Outbound>>) -> Self {
         let (writer, frames) = socket.split();
         Self {
             frames,
             writer: Arc::new(Mutex::new(writer)),
-            answer_bad_frames,
+            answer_bad_frames: outbound.is_some(),
+            outbound,
+            idle: None,
             _role: PhantomData,
         }
     }
@@ -90,7 +103,7 @@ where
             tracing::warn!("dropped a WebSocket frame that is not a JSON-RPC message");
             return;
         }
-        if let Err(error) = write(&self.writer, &reply).await {
+        if let Err(error) = write(&self.writer, self.outbound.as_deref(), &reply).await {
             tracing::debug!(%error, "could not answer a bad frame");
         }
     }
@@ -110,14 +123,41 @@ where
     }
 }
 
-async fn write<S, T>(writer: &Writer<S>, message: &T) -> Result<(), tungstenite::Error>
+/// Sends `message` as one text frame, within `outbound`'s bounds when there are any.
+async fn write<S, T>(
+    writer: &Writer<S>,
+    outbound: Option<&Outbound>,
+    message: &T,
+) -> Result<(), tungstenite::Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: serde::Serialize,
 {
     let text = serde_json::to_string(message)
         .map_err(|error| tungstenite::Error::Io(std::io::Error::other(error)))?;
-    writer.lock().await.send(Message::text(text)).await
+    let Some(outbound) = outbound else {
+        return writer.lock().await.send(Message::text(text)).await;
+    };
+    let mut failed = None;
+    let bytes = text.len();
+    let sent = outbound
+        .write(bytes, async {
+            writer
+                .lock()
+                .await
+                .send(Message::text(text))
+                .await
+                .map_err(|error| {
+                    failed = Some(error);
+                    std::io::Error::other("WebSocket send failed")
+                })
+        })
+        .await;
+    match (sent, failed) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(error)) => Err(error),
+        (Err(error), None) => Err(tungstenite::Error::Io(error)),
+    }
 }
 
 impl<R, S> Transport<R> for WebSocketTransport<R, S>
@@ -132,12 +172,25 @@ where
         item: TxJsonRpcMessage<R>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let writer = self.writer.clone();
-        async move { write(&writer, &item).await }
+        let outbound = self.outbound.clone();
+        async move { write(&writer, outbound.as_deref(), &item).await }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<R>> {
         loop {
-            let frame = match self.frames.next().await? {
+            let idle = self.idle.unwrap_or(std::time::Duration::MAX);
+            let next = match &self.outbound {
+                Some(outbound) => tokio::select! {
+                    next = self.frames.next() => next,
+                    () = outbound.given_up() => return None,
+                    () = tokio::time::sleep(idle) => {
+                        tracing::info!("WebSocket session idle for {idle:?}; closing it");
+                        return None;
+                    }
+                },
+                None => self.frames.next().await,
+            };
+            let frame = match next? {
                 Ok(frame) => frame,
                 Err(tungstenite::Error::Capacity(error)) => {
                     tracing::warn!(%error, "WebSocket message over the size limit; closing");
@@ -172,6 +225,14 @@ where
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
+        if self
+            .outbound
+            .as_ref()
+            .is_some_and(|outbound| outbound.is_given_up())
+        {
+            // A close frame would wait behind what the client is not reading.
+            return Ok(());
+        }
         self.writer.lock().await.close().await
     }
 }

@@ -1,11 +1,13 @@
 //! Over `limits.max_sessions`, a new session gets 503 with a JSON-RPC error, the open ones
-//! work on, and a session that closes makes room for a new one.
+//! work on, and a session that closes makes room for a new one. With auth, one credential
+//! over `limits.max_sessions_per_principal` gets 503 while other credentials are served.
 
 mod common;
 
 use common::{fixture_upstream_yaml, http::RawSession, process::ServeProcess};
 use reqwest::StatusCode;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[tokio::test]
 async fn a_session_over_the_limit_is_refused_and_the_others_serve() {
@@ -65,5 +67,56 @@ async fn a_session_over_the_limit_is_refused_and_the_others_serve() {
     assert!(closed.status().is_success(), "{}", closed.status());
     let mut fourth = RawSession::open(&gateway.mcp_url()).await;
     let reply = fourth.call("fx__echo", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_over_its_own_session_limit_is_refused_and_others_are_not() {
+    use common::{
+        api::{Api, admin_env},
+        process::ConfigDir,
+    };
+    let yaml = format!(
+        "auth:\n  enabled: true\nlimits:\n  max_sessions_per_principal: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let greedy = format!("Bearer {}", api.create_key("greedy").await);
+    let modest = format!("Bearer {}", api.create_key("modest").await);
+    let greedy_header = [("authorization", greedy.as_str())];
+    let first = RawSession::open_with(&gateway.mcp_url(), &greedy_header).await;
+    // A WebSocket session counts too.
+    let mut upgrade = gateway.ws_url("/ws").into_client_request().unwrap();
+    upgrade
+        .headers_mut()
+        .insert("authorization", greedy.parse().unwrap());
+    let (_socket, _) = tokio_tungstenite::connect_async(upgrade).await.unwrap();
+
+    let third = RawSession {
+        session_id: None,
+        ..first.handle()
+    };
+    let refused = third
+        .post_json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "third", "version": "0"}}
+        }))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("max_sessions_per_principal"),
+        "{}",
+        refused.body
+    );
+    // Another key is not held back by this one.
+    let mut other = RawSession::open_with(&gateway.mcp_url(), &[("authorization", &modest)]).await;
+    let reply = other.call("fx__echo", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
 }

@@ -44,6 +44,15 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         config.limits.max_concurrent_calls,
     )?;
     positive_size("limits.max_sessions", config.limits.max_sessions)?;
+    positive_size(
+        "limits.max_sessions_per_principal",
+        config.limits.max_sessions_per_principal,
+    )?;
+    positive_size("limits.max_connections", config.limits.max_connections)?;
+    positive_size(
+        "limits.max_outbound_bytes",
+        config.limits.max_outbound_bytes,
+    )?;
     positive_secs("timeouts.startup_secs", config.timeouts.startup_secs)?;
     positive_secs("timeouts.call_secs", config.timeouts.call_secs)?;
     positive_secs(
@@ -51,6 +60,14 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         config.timeouts.shutdown_grace_secs,
     )?;
     positive_secs("timeouts.drain_secs", config.timeouts.drain_secs)?;
+    positive_secs(
+        "timeouts.session_idle_secs",
+        config.timeouts.session_idle_secs,
+    )?;
+    positive_secs(
+        "timeouts.client_write_stall_secs",
+        config.timeouts.client_write_stall_secs,
+    )?;
     positive_size("catalog.page_size", config.catalog.page_size)?;
     let restart = &config.restart;
     positive_secs("restart.initial_backoff_secs", restart.initial_backoff_secs)?;

@@ -11,11 +11,9 @@
 //! reading otherwise, and afterwards (3) turn rmcp's plain-text answer to an unparsable body into
 //! a JSON-RPC `-32700` / `-32600` error, which is what clients can act on.
 //!
-//! Shutdown: the accept loop stops when the shutdown token is cancelled; open connections are
-//! told to finish their in-flight requests (the gateway drains its calls meanwhile), and when
-//! the app ends the sessions, rmcp's token (a child of that one) closes their streams.
+//! Connections are accepted in [`super::listener`].
 
-use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 
@@ -23,10 +21,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
-};
 use rmcp::{
     ErrorData,
     model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
@@ -35,7 +29,6 @@ use rmcp::{
         streamable_http_server::session::local::LocalSessionManager,
     },
 };
-use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
@@ -53,9 +46,6 @@ use crate::{
 /// Every response body we produce.
 pub type Body = axum::body::Body;
 
-/// How long open connections get to finish after shutdown starts.
-const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
-
 /// Routes and guards HTTP requests.
 pub struct HttpFront {
     mcp: StreamableHttpService<GatewayServer, LocalSessionManager>,
@@ -67,6 +57,10 @@ pub struct HttpFront {
     required_tokens: Option<Arc<TokenCache>>,
     max_body_bytes: usize,
     max_sessions: usize,
+    max_sessions_per_principal: usize,
+    pub(super) max_connections: usize,
+    /// Also the TCP user timeout of every connection (see [`super::listener`]).
+    pub(super) write_stall: Duration,
     gateway: Arc<Gateway>,
     /// With auth: which user opened which session.
     owners: SessionOwners,
@@ -95,7 +89,10 @@ impl HttpFront {
             .disable_allowed_hosts()
             .disable_allowed_origins();
         let for_sessions = gateway.clone();
-        let sessions = Arc::new(LocalSessionManager::default());
+        let mut sessions = LocalSessionManager::default();
+        // A session nobody has used for this long is closed (its id then gets 404).
+        sessions.session_config.keep_alive = Some(config.timeouts.session_idle());
+        let sessions = Arc::new(sessions);
         let mcp = StreamableHttpService::new(
             move || Ok(GatewayServer::new(for_sessions.clone())),
             sessions.clone(),
@@ -104,6 +101,9 @@ impl HttpFront {
         let websocket = WebSocketSessions {
             gateway: gateway.clone(),
             max_message_bytes: max_body_bytes,
+            max_outbound_bytes: config.limits.max_outbound_bytes,
+            write_stall: config.timeouts.client_write_stall(),
+            idle: config.timeouts.session_idle(),
             shutdown: sessions_end.clone(),
             tracker: tracker.clone(),
         };
@@ -119,6 +119,9 @@ impl HttpFront {
             required_tokens: config.auth.enabled.then_some(tokens),
             max_body_bytes,
             max_sessions: config.limits.max_sessions,
+            max_sessions_per_principal: config.limits.max_sessions_per_principal,
+            max_connections: config.limits.max_connections,
+            write_stall: config.timeouts.client_write_stall(),
             gateway,
             owners: SessionOwners::new(sessions),
         }
@@ -145,31 +148,26 @@ impl HttpFront {
                 None => return unauthorized(),
             }
         }
-        if mcp && self.opens_session(&request) && self.gateway.session_count() >= self.max_sessions
+        if mcp
+            && self.opens_session(&request)
+            && let Some(refusal) = self.session_limit(&request).await
         {
-            tracing::warn!(
-                limit = self.max_sessions,
-                "session refused: limits.max_sessions reached"
-            );
-            return jsonrpc_error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorData::internal_error(
-                    format!(
-                        "too many sessions (limits.max_sessions = {}); try again later",
-                        self.max_sessions
-                    ),
-                    None,
-                ),
-            );
+            return refusal;
         }
         match (request.method(), request.uri().path()) {
             (_, "/mcp" | "/mcp/") => self.mcp(request).await,
-            (&Method::GET, "/ws" | "/ws/mcp") => match self.websocket.upgrade(request) {
-                Ok(switching) => switching.map(|()| Body::empty()),
-                Err(Refusal(status, message)) => {
-                    json_response(status, &api_error("websocket_upgrade", &message))
+            (&Method::GET, "/ws" | "/ws/mcp") => {
+                let owned = request
+                    .extensions()
+                    .get::<Principal>()
+                    .map(|principal| self.owners.websocket_opened(principal.token_id));
+                match self.websocket.upgrade(request, owned) {
+                    Ok(switching) => switching.map(|()| Body::empty()),
+                    Err(Refusal(status, message)) => {
+                        json_response(status, &api_error("websocket_upgrade", &message))
+                    }
                 }
-            },
+            }
             (_, path) if is_admin_path(path) => {
                 let mut admin = self.admin.clone();
                 match tower_service::Service::call(&mut admin, request).await {
@@ -182,6 +180,54 @@ impl HttpFront {
                 &api_error("not_found", &format!("no route for {path}")),
             ),
         }
+    }
+
+    pub(super) fn too_many_connections(&self) -> Response<Body> {
+        tracing::warn!(
+            limit = self.max_connections,
+            "connection refused: limits.max_connections reached"
+        );
+        let mut response = jsonrpc_error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorData::internal_error(
+                format!(
+                    "too many connections (limits.max_connections = {}); try again later",
+                    self.max_connections
+                ),
+                None,
+            ),
+        );
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        response
+    }
+
+    /// A 503 when opening one more session would pass `limits.max_sessions`, or the
+    /// caller's `limits.max_sessions_per_principal`.
+    async fn session_limit(&self, request: &Request<Incoming>) -> Option<Response<Body>> {
+        let refuse = |what: String| {
+            tracing::warn!("session refused: {what}");
+            jsonrpc_error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorData::internal_error(format!("{what}; try again later"), None),
+            )
+        };
+        if self.gateway.session_count() >= self.max_sessions {
+            return Some(refuse(format!(
+                "too many sessions (limits.max_sessions = {})",
+                self.max_sessions
+            )));
+        }
+        let principal = request.extensions().get::<Principal>()?;
+        if self.owners.open_by(principal.token_id).await >= self.max_sessions_per_principal {
+            return Some(refuse(format!(
+                "too many sessions for this credential (limits.max_sessions_per_principal = {})",
+                self.max_sessions_per_principal
+            )));
+        }
+        None
     }
 
     /// Whether `request` would open a client session: a WebSocket upgrade, or a POST to
@@ -340,61 +386,6 @@ async fn discard(mut body: Incoming, max_body_bytes: usize) {
 
 const DISCARD_FACTOR: usize = 16;
 const DISCARD_TIME: Duration = Duration::from_secs(2);
-
-/// Accepts connections until `shutdown`, then lets them finish what they are doing: their
-/// requests are drained by the gateway, and once `sessions_end` closes the sessions' streams
-/// they get at most [`CONNECTION_DRAIN`] more.
-pub async fn serve(
-    listener: TcpListener,
-    front: Arc<HttpFront>,
-    shutdown: CancellationToken,
-    sessions_end: CancellationToken,
-    tracker: TaskTracker,
-) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = shutdown.cancelled() => break,
-        };
-        // Nagle + delayed ACK add ~40 ms to a split SSE response.
-        let _ = stream.set_nodelay(true);
-        let front = front.clone();
-        let service = hyper::service::service_fn(move |request| {
-            let front = front.clone();
-            async move { Ok::<_, Infallible>(front.handle(request).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tracker.spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    let deadline = async {
-        sessions_end.cancelled().await;
-        tokio::time::sleep(CONNECTION_DRAIN).await;
-    };
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = deadline => {
-            tracing::warn!("connections still open {CONNECTION_DRAIN:?} after the sessions ended; closing them");
-        }
-    }
-}
 
 /// Whether the REST surface answers `path`.
 fn is_admin_path(path: &str) -> bool {

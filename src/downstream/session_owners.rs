@@ -1,7 +1,8 @@
 //! With `auth.enabled`, each streamable-HTTP session belongs to the credential (login token or
 //! API key) that opened it: a request carrying a session id that another credential opened
 //! is answered as if the session did not exist (404), so a leaked session id is worth
-//! nothing to anyone else.
+//! nothing to anyone else. It also counts each credential's open sessions (streamable HTTP
+//! and WebSocket) for `limits.max_sessions_per_principal`.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -10,6 +11,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 /// Which credential (token id) opened which session.
 pub struct SessionOwners {
     owners: std::sync::Mutex<HashMap<String, i64>>,
+    /// Open WebSocket sessions per credential (they have no id to remember).
+    websockets: Arc<std::sync::Mutex<HashMap<i64, usize>>>,
     /// rmcp's sessions, to forget the owners of sessions that ended on their own.
     sessions: Arc<LocalSessionManager>,
 }
@@ -21,7 +24,34 @@ impl SessionOwners {
     pub fn new(sessions: Arc<LocalSessionManager>) -> Self {
         Self {
             owners: std::sync::Mutex::default(),
+            websockets: Arc::default(),
             sessions,
+        }
+    }
+
+    /// How many sessions credential `user` has open.
+    pub async fn open_by(&self, user: i64) -> usize {
+        let mine: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, owner)| **owner == user)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let live = self.sessions.sessions.read().await;
+        let http = mine
+            .iter()
+            .filter(|id| live.keys().any(|session| session.as_ref() == id.as_str()))
+            .count();
+        let websockets = lock(&self.websockets).get(&user).copied().unwrap_or(0);
+        http + websockets
+    }
+
+    /// Counts a WebSocket session of credential `user` for as long as the guard lives.
+    pub fn websocket_opened(&self, user: i64) -> WebSocketOwned {
+        *lock(&self.websockets).entry(user).or_default() += 1;
+        WebSocketOwned {
+            user,
+            counts: self.websockets.clone(),
         }
     }
 
@@ -51,9 +81,29 @@ impl SessionOwners {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
-        // A poisoned lock only means a panic elsewhere while it was held; the map stays valid.
-        self.owners
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.owners)
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere while it was held; the map stays valid.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// One open WebSocket session of a credential; dropped when the session ends.
+pub struct WebSocketOwned {
+    user: i64,
+    counts: Arc<std::sync::Mutex<HashMap<i64, usize>>>,
+}
+
+impl Drop for WebSocketOwned {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.counts);
+        if let Some(count) = counts.get_mut(&self.user) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.user);
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! `-32600` without ever being buffered whole. The session goes on after each of them.
 //! A reader task parses lines into a bounded channel (back-pressure on a fast writer); stdout is
 //! written only through one lock, one whole message at a time, so nothing else can reach it.
+//! A client that stops reading stdout is given up on (see [`Outbound`]): the session ends.
 
 use std::sync::Arc;
 
@@ -23,7 +24,8 @@ use tokio::{
 
 use crate::{
     jsonrpc::error_reply,
-    line_reader::{Line, LineReader, write_json_line},
+    line_reader::{Line, LineReader, json_line, write_line},
+    outbound::Outbound,
 };
 
 /// Messages parsed ahead of the service loop; small, since each may be large.
@@ -35,26 +37,29 @@ type SharedWriter = Arc<Mutex<Box<dyn AsyncWrite + Send + Unpin>>>;
 pub struct StdioServerTransport {
     incoming: mpsc::Receiver<ClientJsonRpcMessage>,
     writer: SharedWriter,
+    outbound: Arc<Outbound>,
     reader: JoinHandle<()>,
 }
 
 impl StdioServerTransport {
-    pub fn new<R, W>(input: R, output: W, max_line_bytes: usize) -> Self
+    pub fn new<R, W>(input: R, output: W, max_line_bytes: usize, outbound: Outbound) -> Self
     where
         R: AsyncBufRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
         let writer: SharedWriter = Arc::new(Mutex::new(Box::new(output)));
+        let outbound = Arc::new(outbound);
         let (sender, incoming) = mpsc::channel(INCOMING_QUEUE);
         let reader = tokio::spawn(read_messages(
             LineReader::new(input, max_line_bytes),
             sender,
-            writer.clone(),
+            (writer.clone(), outbound.clone()),
             max_line_bytes,
         ));
         Self {
             incoming,
             writer,
+            outbound,
             reader,
         }
     }
@@ -69,7 +74,7 @@ impl Drop for StdioServerTransport {
 async fn read_messages<R: AsyncBufRead + Unpin>(
     mut lines: LineReader<R>,
     sender: mpsc::Sender<ClientJsonRpcMessage>,
-    writer: SharedWriter,
+    (writer, outbound): (SharedWriter, Arc<Outbound>),
     max_line_bytes: usize,
 ) {
     loop {
@@ -101,10 +106,20 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
                 }
             }
         };
-        if write_json_line(&writer, &reply).await.is_err() {
+        if send(&writer, &outbound, &reply).await.is_err() {
             return;
         }
     }
+}
+
+/// Writes one message as a line, within the client's outbound bounds.
+async fn send(
+    writer: &SharedWriter,
+    outbound: &Outbound,
+    message: &ServerJsonRpcMessage,
+) -> std::io::Result<()> {
+    let line = json_line(message)?;
+    outbound.write(line.len(), write_line(writer, &line)).await
 }
 
 impl Transport<RoleServer> for StdioServerTransport {
@@ -115,15 +130,22 @@ impl Transport<RoleServer> for StdioServerTransport {
         item: TxJsonRpcMessage<RoleServer>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let writer = self.writer.clone();
-        async move { write_json_line(&writer, &item).await }
+        let outbound = self.outbound.clone();
+        async move { send(&writer, &outbound, &item).await }
     }
 
-    fn receive(&mut self) -> impl Future<Output = Option<RxJsonRpcMessage<RoleServer>>> + Send {
-        self.incoming.recv()
+    async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleServer>> {
+        tokio::select! {
+            message = self.incoming.recv() => message,
+            () = self.outbound.given_up() => None,
+        }
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
         self.incoming.close();
+        if self.outbound.is_given_up() {
+            return Ok(());
+        }
         self.writer.lock().await.flush().await
     }
 }

@@ -17,8 +17,10 @@ use tokio_tungstenite::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+use super::session_owners::WebSocketOwned;
 use crate::{
     gateway::{Gateway, GatewayServer},
+    outbound::Outbound,
     websocket::{SUBPROTOCOL, WebSocketTransport, config},
 };
 
@@ -26,6 +28,10 @@ use crate::{
 pub struct WebSocketSessions {
     pub gateway: Arc<Gateway>,
     pub max_message_bytes: usize,
+    pub max_outbound_bytes: usize,
+    pub write_stall: std::time::Duration,
+    /// A session with no frame from its client for this long is closed.
+    pub idle: std::time::Duration,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
@@ -36,15 +42,23 @@ pub struct Refusal(pub StatusCode, pub String);
 impl WebSocketSessions {
     /// Answers the upgrade request with `101 Switching Protocols` and starts the session on
     /// the upgraded connection, or says why not.
-    pub fn upgrade(&self, mut request: Request<Incoming>) -> Result<Response<()>, Refusal> {
+    /// `owned` counts the session against its credential while it lasts.
+    pub fn upgrade(
+        &self,
+        mut request: Request<Incoming>,
+        owned: Option<WebSocketOwned>,
+    ) -> Result<Response<()>, Refusal> {
         let headers = request.headers();
         let key = handshake_key(headers)?;
         let subprotocol = choose_subprotocol(headers)?;
         let upgrade = hyper::upgrade::on(&mut request);
         let gateway = self.gateway.clone();
         let limit = config(self.max_message_bytes);
+        let outbound = Outbound::new(self.max_outbound_bytes, self.write_stall);
+        let idle = self.idle;
         let shutdown = self.shutdown.child_token();
         self.tracker.spawn(async move {
+            let _owned = owned;
             let upgraded = match upgrade.await {
                 Ok(upgraded) => upgraded,
                 Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),
@@ -52,7 +66,7 @@ impl WebSocketSessions {
             let socket =
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(limit))
                     .await;
-            let transport = WebSocketTransport::serving(socket);
+            let transport = WebSocketTransport::serving(socket, outbound, idle);
             match GatewayServer::new(gateway)
                 .serve_with_ct(transport, shutdown)
                 .await

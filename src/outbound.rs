@@ -1,0 +1,151 @@
+//! What we have sent a client and it has not taken yet, kept bounded.
+//!
+//! rmcp hands each outgoing message to the transport as a future of its own and keeps every
+//! one of them until it completes, so a client that stops reading would make the gateway
+//! hold every response, progress update and log message meant for it. [`Outbound`] counts
+//! the bytes of the writes not yet finished and gives up on the client when that count
+//! passes `limits.max_outbound_bytes`, or when one write has waited
+//! `timeouts.client_write_stall_secs`: its transport then ends the session, which drops the
+//! connection and everything queued on it.
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::config::Config;
+
+/// The outbound queue of one client connection.
+#[derive(Debug)]
+pub struct Outbound {
+    pending: AtomicUsize,
+    max_bytes: usize,
+    stall: Duration,
+    given_up: CancellationToken,
+}
+
+impl Outbound {
+    pub fn new(max_bytes: usize, stall: Duration) -> Self {
+        Self {
+            pending: AtomicUsize::new(0),
+            max_bytes,
+            stall,
+            given_up: CancellationToken::new(),
+        }
+    }
+
+    pub fn from_config(config: &Config) -> Self {
+        Self::new(
+            config.limits.max_outbound_bytes,
+            config.timeouts.client_write_stall(),
+        )
+    }
+
+    /// Runs `write`, which sends `bytes` bytes, within the queue's bounds. A write that
+    /// would overfill the queue is not started; one that stalls is abandoned. Either way
+    /// the client is given up on (see [`Outbound::given_up`]).
+    pub async fn write<F>(&self, bytes: usize, write: F) -> std::io::Result<()>
+    where
+        F: Future<Output = std::io::Result<()>>,
+    {
+        if self.given_up.is_cancelled() {
+            return Err(std::io::Error::other("the client was disconnected"));
+        }
+        let before = self.pending.fetch_add(bytes, Ordering::Relaxed);
+        let _taken = Taken(&self.pending, bytes);
+        // An empty queue takes a message of any size, so one big result always fits.
+        if before > 0 && before + bytes > self.max_bytes {
+            return Err(self.give_up(format!(
+                "the client is not reading: {before} bytes are still waiting for it"
+            )));
+        }
+        tokio::select! {
+            written = tokio::time::timeout(self.stall, write) => match written {
+                Ok(written) => written,
+                Err(_) => Err(self.give_up(format!(
+                    "the client took nothing for {:?}",
+                    self.stall
+                ))),
+            },
+            // The writes queued behind a stalled one end with it, not one stall each.
+            () = self.given_up.cancelled() => {
+                Err(std::io::Error::other("the client was disconnected"))
+            }
+        }
+    }
+
+    /// Whether the client has been given up on (a final flush would only block).
+    pub fn is_given_up(&self) -> bool {
+        self.given_up.is_cancelled()
+    }
+
+    /// Completes once the client has been given up on; the transport's `receive` ends
+    /// the session on it.
+    pub fn given_up(&self) -> WaitForCancellationFuture<'_> {
+        self.given_up.cancelled()
+    }
+
+    fn give_up(&self, why: String) -> std::io::Error {
+        if !self.given_up.is_cancelled() {
+            tracing::warn!("{why}; disconnecting it");
+            self.given_up.cancel();
+        }
+        std::io::Error::new(std::io::ErrorKind::TimedOut, why)
+    }
+}
+
+/// Takes a write's bytes off the count when it ends, however it ends.
+struct Taken<'a>(&'a AtomicUsize, usize);
+
+impl Drop for Taken<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_that_would_overfill_a_busy_queue_gives_up_on_the_client() {
+        let outbound = std::sync::Arc::new(Outbound::new(100, Duration::from_secs(60)));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let busy = outbound.clone();
+        // A big first write always starts, even past the bound.
+        let first = tokio::spawn(async move {
+            busy.write(500, async {
+                let _ = released.await;
+                Ok(())
+            })
+            .await
+        });
+        tokio::task::yield_now().await;
+        let second = outbound.write(10, async { Ok(()) }).await;
+        assert!(second.is_err());
+        outbound.given_up().await;
+        // The write in progress is abandoned with the client.
+        assert!(first.await.unwrap().is_err());
+        drop(release);
+        assert!(outbound.write(1, async { Ok(()) }).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_write_that_stalls_gives_up_on_the_client() {
+        let outbound = Outbound::new(100, Duration::from_millis(50));
+        let stalled = outbound.write(10, std::future::pending()).await;
+        assert_eq!(stalled.unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+        outbound.given_up().await;
+    }
+
+    #[tokio::test]
+    async fn writes_within_bounds_go_through() {
+        let outbound = Outbound::new(100, Duration::from_secs(5));
+        for _ in 0..10 {
+            outbound.write(90, async { Ok(()) }).await.unwrap();
+        }
+        assert_eq!(outbound.pending.load(Ordering::Relaxed), 0);
+    }
+}
