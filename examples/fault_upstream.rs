@@ -10,6 +10,8 @@
 //! - `garbage`: writes a line that is not JSON to stdout, then answers.
 //! - `flood {mb}`: writes `mb` MiB (default 64) of non-JSON bytes to stdout, no newline.
 //! - `huge {bytes}`: answers with a text of `bytes` bytes.
+//! - `stray_answers`: writes an answer to a request never sent, then its own answer
+//!   (`first answer`), then answers again (`second answer`) through rmcp.
 //!
 //! `--grandchild` starts a process of its own that ignores SIGTERM and lives an hour (only a
 //! SIGKILL of the process group ends it); `--slow-start MS` waits before it serves. At start it
@@ -34,6 +36,10 @@ const TOOLS: &[(&str, &str)] = &[
     ("garbage", "writes a non-JSON line to stdout, then answers"),
     ("flood", "writes `mb` MiB of non-JSON bytes to stdout"),
     ("huge", "answers with `bytes` bytes of text"),
+    (
+        "stray_answers",
+        "answers a request never sent, then this one twice",
+    ),
 ];
 
 #[derive(Clone)]
@@ -66,7 +72,7 @@ impl ServerHandler for Faults {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let arguments = request.arguments.unwrap_or_default();
         let number = |key: &str, default: u64| {
@@ -91,6 +97,16 @@ impl ServerHandler for Faults {
                 "after the flood".to_owned()
             }
             "huge" => "y".repeat(number("bytes", 1024 * 1024) as usize),
+            "stray_answers" => {
+                let answer = |id: serde_json::Value, text: &str| {
+                    let result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                    let line = json!({"jsonrpc": "2.0", "id": id, "result": result});
+                    raw_stdout(format!("{line}\n").as_bytes());
+                };
+                answer(json!("no-such-request"), "stray");
+                answer(json!(context.id), "first answer");
+                "second answer".to_owned()
+            }
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {other}"),

@@ -8,6 +8,7 @@
 //! uses to rebuild its catalog. A failure of one upstream is recorded in its own state and never
 //! touches another's.
 
+mod awaited;
 mod callers;
 mod client;
 mod connect;

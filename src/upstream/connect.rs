@@ -2,6 +2,8 @@
 //! HTTP, WebSocket, legacy SSE), wrapped in the notification tap, with the handshake still to
 //! be awaited under the start deadline.
 
+use std::sync::Arc;
+
 use super::{
     ChildProcess, Handshake, Upstream,
     client::UpstreamClient,
@@ -55,6 +57,7 @@ impl Upstream {
         };
         let transport = NotificationTap::new(
             connection.transport,
+            self.name.clone(),
             self.progress.clone(),
             self.callers.clone(),
         );
@@ -70,22 +73,23 @@ impl Upstream {
         let max_bytes = self.settings.max_response_bytes;
         let progress = self.progress.clone();
         let callers = self.callers.clone();
+        let name: Arc<str> = self.name.clone();
         let mode = lifecycle(self.config.protocol);
         Ok(match self.config.transport_kind() {
             TransportKind::Websocket => Box::pin(async move {
                 let transport = websocket::connect(&url, &headers, max_bytes).await?;
-                let transport = NotificationTap::new(transport, progress, callers);
+                let transport = NotificationTap::new(transport, name, progress, callers);
                 handshake(handler, transport, mode).await
             }),
             // The transport of the 2024-11-05 revision: only `initialize` can work over it.
             TransportKind::Sse => Box::pin(async move {
                 let transport = sse::connect(&url, &headers, max_bytes).await?;
-                let transport = NotificationTap::new(transport, progress, callers);
+                let transport = NotificationTap::new(transport, name, progress, callers);
                 handshake(handler, transport, lifecycle(ProtocolMode::Legacy)).await
             }),
             TransportKind::StreamableHttp | TransportKind::Stdio => {
                 let transport = http::open(&url, &headers, max_bytes, callers.clone())?;
-                let transport = NotificationTap::new(transport, progress, callers);
+                let transport = NotificationTap::new(transport, name, progress, callers);
                 Box::pin(handshake(handler, transport, mode))
             }
         })

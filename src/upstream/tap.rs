@@ -3,6 +3,9 @@
 //! [`Callers::log_target`]). In the transport, each is routed while the request it belongs
 //! to is still in flight; rmcp's notification callbacks run on spawned tasks and could lose
 //! the race with the response that follows. The notifications still reach rmcp.
+//!
+//! It also screens answers: one to no request in flight is dropped with a warning (see
+//! [`AwaitedIds`]).
 
 #![allow(
     deprecated,
@@ -18,20 +21,29 @@ use rmcp::{
     transport::Transport,
 };
 
-use super::{callers::Callers, progress::ProgressRoutes};
+use super::{awaited::AwaitedIds, callers::Callers, progress::ProgressRoutes};
 
 pub struct NotificationTap<T> {
     inner: T,
+    upstream: Arc<str>,
     progress: Arc<ProgressRoutes>,
     callers: Arc<Callers>,
+    awaited: AwaitedIds,
 }
 
 impl<T> NotificationTap<T> {
-    pub fn new(inner: T, progress: Arc<ProgressRoutes>, callers: Arc<Callers>) -> Self {
+    pub fn new(
+        inner: T,
+        upstream: Arc<str>,
+        progress: Arc<ProgressRoutes>,
+        callers: Arc<Callers>,
+    ) -> Self {
         Self {
             inner,
+            upstream,
             progress,
             callers,
+            awaited: AwaitedIds::default(),
         }
     }
 }
@@ -47,11 +59,17 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for NotificationTap<T> {
         &mut self,
         item: TxJsonRpcMessage<RoleClient>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        self.awaited.sending(&item);
         self.inner.send(item)
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let message = self.inner.receive().await?;
+        let message = loop {
+            let message = self.inner.receive().await?;
+            if self.awaited.admit(&message, &self.upstream) {
+                break message;
+            }
+        };
         if let JsonRpcMessage::Notification(notification) = &message {
             match &notification.notification {
                 ServerNotification::ProgressNotification(progress) => {
