@@ -92,7 +92,7 @@ pub async fn send(
         // "Transport closed" says less than why we closed it, when we did.
         reason: upstream
             .closed_because()
-            .unwrap_or_else(|| error.to_string()),
+            .unwrap_or_else(|| describe(&error)),
     };
     let mut options = PeerRequestOptions::no_options();
     if let Some(capabilities) = &origin.capabilities
@@ -171,6 +171,27 @@ pub async fn send(
         Ok(Err(error)) => Err(failed(error)),
         Ok(Ok(result)) => Ok(result),
     }
+}
+
+/// What went wrong, for the client: a transport error by its causes ("error sending request
+/// for url (…): client error (Connect): tcp connect error: Connection refused") rather than
+/// by rmcp's wrapper, whose text names Rust types.
+fn describe(error: &ServiceError) -> String {
+    let ServiceError::TransportSend(sending) = error else {
+        return error.to_string();
+    };
+    let mut text = format!("cannot send to it: {}", sending.error);
+    let mut source = sending.error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        // An error may repeat its cause in its own text; say each once.
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether the upstream speaks the stateless 2026-07-28 revision on this connection.

@@ -21,6 +21,11 @@ impl ServedUpstream {
             .and_then(|listener| listener.local_addr())
             .expect("free port")
             .port();
+        Self::start_on(port, what, build)
+    }
+
+    /// Runs the command `build` makes for `port` and waits until it listens.
+    pub fn start_on(port: u16, what: &str, build: impl FnOnce(u16) -> Command) -> Self {
         let child = build(port)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -48,19 +53,26 @@ impl ServedUpstream {
 
     /// A Python script of `tests/clients` that takes `--http PORT`.
     pub fn python_script(script: &str) -> Self {
-        Self::start(script, |port| {
-            let mut command = Command::new(python());
-            command
-                .arg(clients_dir().join(script))
-                .args(["--http", &port.to_string()]);
-            command
-        })
+        Self::start(script, |port| python_command(script, port))
+    }
+
+    /// The same, on `port` (to stand in for a server that stopped there).
+    pub fn python_script_on(port: u16, script: &str) -> Self {
+        Self::start_on(port, script, |port| python_command(script, port))
     }
 
     /// The URL of `path` on this server.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
+}
+
+fn python_command(script: &str, port: u16) -> Command {
+    let mut command = Command::new(python());
+    command
+        .arg(clients_dir().join(script))
+        .args(["--http", &port.to_string()]);
+    command
 }
 
 impl Drop for ServedUpstream {
