@@ -9,6 +9,8 @@ pub mod app;
 pub mod config;
 pub mod downstream;
 pub mod error;
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;
 pub mod gateway;
 pub mod jsonrpc;
 pub mod line_reader;

@@ -39,3 +39,6 @@ cargo clippy --all-targets -- -D warnings
 # (`--all-targets` alone builds examples as test harnesses only).
 cargo build --examples
 cargo test --all-targets
+# The fuzz target, for a bounded time: arbitrary bytes through every JSON-RPC framing the
+# gateway parses itself (stdio lines, WebSocket frames, SSE events).
+fuzz/run.sh 60

@@ -15,7 +15,7 @@ use rmcp::{
     transport::Transport,
 };
 use tokio::{
-    io::{AsyncWriteExt, BufReader},
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
     process::{ChildStdin, ChildStdout},
 };
 
@@ -27,20 +27,21 @@ const GARBAGE_LINES: usize = 100;
 /// Why our side closed an upstream connection, for its failure reason.
 pub type ClosedBecause = Arc<Mutex<Option<String>>>;
 
-pub struct LineTransport {
-    lines: LineReader<BufReader<ChildStdout>>,
-    stdin: Arc<tokio::sync::Mutex<ChildStdin>>,
+/// Over a child's pipes in production; over any byte streams (the fuzz target's).
+pub struct LineTransport<R = ChildStdout, W = ChildStdin> {
+    lines: LineReader<BufReader<R>>,
+    stdin: Arc<tokio::sync::Mutex<W>>,
     upstream: Arc<str>,
     max_line_bytes: usize,
     garbage: usize,
     closed_because: ClosedBecause,
 }
 
-impl LineTransport {
+impl<R: AsyncRead + Unpin, W> LineTransport<R, W> {
     pub fn new(
         upstream: Arc<str>,
-        stdout: ChildStdout,
-        stdin: ChildStdin,
+        stdout: R,
+        stdin: W,
         max_line_bytes: usize,
         closed_because: ClosedBecause,
     ) -> Self {
@@ -63,7 +64,11 @@ impl LineTransport {
     }
 }
 
-impl Transport<RoleClient> for LineTransport {
+impl<R, W> Transport<RoleClient> for LineTransport<R, W>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
     type Error = std::io::Error;
 
     fn send(

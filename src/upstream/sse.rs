@@ -25,7 +25,7 @@ use super::http::{client, header_map};
 
 /// An rmcp transport over one legacy SSE connection.
 pub struct SseTransport {
-    events: BoxStream<'static, Result<Sse, sse_stream::Error>>,
+    events: Events,
     endpoint: Url,
     http: reqwest::Client,
     headers: HeaderMap,
@@ -50,8 +50,10 @@ pub async fn connect(
     if !response.status().is_success() {
         return Err(format!("the SSE stream answered {}", response.status()));
     }
-    let bytes = capped(response.bytes_stream(), max_event_bytes);
-    let mut events = SseStream::from_bytes_stream(bytes).boxed();
+    let bytes = response
+        .bytes_stream()
+        .map(|chunk| chunk.map_err(io::Error::other));
+    let mut events = event_stream(bytes, max_event_bytes);
     let endpoint = loop {
         match events.next().await {
             Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
@@ -80,15 +82,39 @@ pub async fn connect(
     })
 }
 
+type Events = BoxStream<'static, Result<Sse, sse_stream::Error>>;
+
+/// The events of an SSE body, none of them over `max_event_bytes`.
+pub(crate) fn event_stream(
+    bytes: impl Stream<Item = io::Result<Bytes>> + Send + 'static,
+    max_event_bytes: usize,
+) -> Events {
+    SseStream::from_bytes_stream(capped(bytes, max_event_bytes)).boxed()
+}
+
+/// The JSON-RPC message an event carries, if it is a `message` event (or has no type) whose
+/// data is one; others are skipped, the malformed with a warning.
+pub(crate) fn message_of(event: Sse) -> Option<ServerJsonRpcMessage> {
+    if !matches!(event.event.as_deref(), None | Some("message")) {
+        return None;
+    }
+    let data = event.data?;
+    serde_json::from_str::<ServerJsonRpcMessage>(&data)
+        .inspect_err(|error| {
+            tracing::warn!(%error, "dropped an SSE event that is not a JSON-RPC message");
+        })
+        .ok()
+}
+
 /// Fails the stream when more than `max` bytes arrive without an event boundary (a blank
 /// line), so no event is buffered beyond the limit.
 fn capped(
-    stream: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
+    stream: impl Stream<Item = io::Result<Bytes>> + Send + 'static,
     max: usize,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
     let mut since_boundary = 0usize;
     stream.map(move |chunk| {
-        let chunk = chunk.map_err(io::Error::other)?;
+        let chunk = chunk?;
         since_boundary = match last_boundary(&chunk) {
             Some(end) => chunk.len() - end,
             None => since_boundary + chunk.len(),
@@ -155,15 +181,8 @@ impl Transport<RoleClient> for SseTransport {
                     return None;
                 }
             };
-            if !matches!(event.event.as_deref(), None | Some("message")) {
-                continue;
-            }
-            let Some(data) = event.data else { continue };
-            match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
-                Ok(message) => return Some(message),
-                Err(error) => {
-                    tracing::warn!(%error, "dropped an SSE event that is not a JSON-RPC message")
-                }
+            if let Some(message) = message_of(event) {
+                return Some(message);
             }
         }
     }
@@ -187,7 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_event_over_the_cap_fails_the_stream() {
-        let chunks: Vec<reqwest::Result<Bytes>> = vec![
+        let chunks: Vec<io::Result<Bytes>> = vec![
             Ok(Bytes::from_static(b"data: 12345")),
             Ok(Bytes::from_static(b"67890")),
         ];
