@@ -134,6 +134,9 @@ impl ServerHandler for Fixture {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // Tests read this (the gateway copies our stderr into its log) to tell which calls
+        // reached an upstream at all.
+        eprintln!("fixture upstream {}: call {}", self.label, request.name);
         if !self.tools().iter().any(|tool| tool.name == request.name) {
             return Err(ErrorData::invalid_params(
                 format!("Unknown tool: {}", request.name),

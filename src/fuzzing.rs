@@ -1,4 +1,4 @@
-//! The fuzz target's way in (`fuzz/`, built with `--cfg fuzzing`): arbitrary bytes through
+//! The fuzz target's way in (`fuzz/`, with the `fuzzing` feature): arbitrary bytes through
 //! every JSON-RPC framing we parse ourselves, on the real transports:
 //! - stdio lines, as a client's stdin ([`StdioServerTransport`]) and as an upstream's stdout
 //!   ([`LineTransport`]);

@@ -338,13 +338,13 @@ impl Gateway {
         }
     }
 
-    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole
-    /// (see [`Gateway::call_tool`], which also records it).
+    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole,
+    /// with the upstream that gave it (see [`Gateway::call_tool`], which also records it).
     async fn route_call(
         &self,
         mut params: CallToolRequestParams,
         origin: &Origin,
-    ) -> Result<CallToolResponse, GatewayError> {
+    ) -> Result<(CallToolResponse, Arc<Upstream>), GatewayError> {
         self.wait_started().await;
         let (upstream, original) = {
             let catalog = self.catalog.load();
@@ -359,19 +359,21 @@ impl Gateway {
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let conversations = &self.conversations;
-        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
-            ServerResult::CallToolResult(mut result) => {
-                // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
-                // again for session-era clients.
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(CallToolResponse::Complete(result))
-            }
-            ServerResult::InputRequiredResult(result) => {
-                Ok(CallToolResponse::InputRequired(result))
-            }
-            ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
-            other => Err(unexpected(&upstream, &other)),
-        }
+        let response =
+            match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
+                ServerResult::CallToolResult(mut result) => {
+                    // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
+                    // again for session-era clients.
+                    result.result_type.get_or_insert(ResultType::COMPLETE);
+                    CallToolResponse::Complete(result)
+                }
+                ServerResult::InputRequiredResult(result) => {
+                    CallToolResponse::InputRequired(result)
+                }
+                ServerResult::CreateTaskResult(result) => CallToolResponse::Task(result),
+                other => return Err(unexpected(&upstream, &other)),
+            };
+        Ok((response, upstream))
     }
 
     /// Routes a `prompts/get` by exposed prompt name.

@@ -9,7 +9,7 @@ pub mod app;
 pub mod config;
 pub mod downstream;
 pub mod error;
-#[cfg(any(fuzzing, test))]
+#[cfg(any(feature = "fuzzing", test))]
 pub mod fuzzing;
 pub mod gateway;
 pub mod jsonrpc;

@@ -56,19 +56,30 @@ async fn unknown_method_gets_method_not_found() {
 }
 
 #[tokio::test]
-async fn unknown_tool_gets_invalid_params_naming_it() {
+async fn unknown_tool_gets_invalid_params_naming_it_and_reaches_no_upstream() {
     let gateway = gateway();
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let reply = session.call("nobody__nothing", json!({})).await;
-    assert_eq!(reply["error"]["code"], -32602, "{reply}");
-    assert!(
-        reply["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("nobody__nothing"),
-        "{reply}"
-    );
+    // One with no upstream's prefix, one with a real upstream's prefix.
+    for name in ["nobody__nothing", "fx__nothing"] {
+        let reply = session.call(name, json!({})).await;
+        assert_eq!(reply["error"]["code"], -32602, "{reply}");
+        assert!(
+            reply["error"]["message"].as_str().unwrap().contains(name),
+            "{reply}"
+        );
+    }
     assert_session_still_works(&mut session).await;
+    // The upstream logs every call it gets; the echo after them has arrived, they have not.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gateway.log().contains("fixture upstream fx: call echo") {
+        assert!(std::time::Instant::now() < deadline, "{}", gateway.log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        !gateway.log().contains("fixture upstream fx: call nothing"),
+        "{}",
+        gateway.log()
+    );
 }
 
 #[tokio::test]
@@ -102,12 +113,15 @@ async fn oversized_body_is_refused_with_413() {
 }
 
 #[tokio::test]
-async fn unknown_session_id_gets_404_and_a_new_session_works() {
+async fn missing_or_unknown_session_id_gets_400_or_404_and_a_new_session_works() {
     let gateway = gateway();
     let mut stale = RawSession::open(&gateway.mcp_url()).await;
     stale.session_id = Some("no-such-session".into());
     let reply = stale.request("tools/list", json!({})).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    stale.session_id = None;
+    let reply = stale.request("tools/list", json!({})).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
     let mut fresh = RawSession::open(&gateway.mcp_url()).await;
     assert_session_still_works(&mut fresh).await;
 }

@@ -37,18 +37,16 @@ impl Gateway {
             }
         };
         let (Some(log), Some(tool)) = (self.call_log.get(), tool) else {
-            return route.await;
+            return route.await.map(|(response, _)| response);
         };
         let at = registry::now_ms();
         let started = std::time::Instant::now();
-        let outcome = route.await;
-        let upstream = match &outcome {
-            Err(error) => error.upstream().map(str::to_owned),
-            Ok(_) => self
-                .catalog
-                .load()
-                .route(&tool)
-                .map(|route| route.upstream.name().to_owned()),
+        let (outcome, upstream) = match route.await {
+            Ok((response, upstream)) => (Ok(response), Some(upstream.name().to_owned())),
+            Err(error) => {
+                let upstream = error.upstream().map(str::to_owned);
+                (Err(error), upstream)
+            }
         };
         let (kind, error) = match &outcome {
             Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
