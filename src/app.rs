@@ -180,7 +180,10 @@ impl App {
         let transport = StdioServerTransport::new(
             BufReader::new(tokio::io::stdin()),
             tokio::io::stdout(),
-            self.config.limits.max_line_bytes,
+            crate::jsonrpc::MessageLimits {
+                max_bytes: self.config.limits.max_line_bytes,
+                max_depth: self.config.limits.max_json_depth,
+            },
             crate::outbound::Outbound::from_config(&self.config),
         );
         let server = GatewayServer::new(self.gateway.clone());

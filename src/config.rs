@@ -126,6 +126,9 @@ pub struct LimitsConfig {
     pub max_body_bytes: usize,
     /// Largest single JSON-RPC line read from a stdio peer (client or upstream).
     pub max_line_bytes: usize,
+    /// Deepest nesting of arrays and objects accepted in a client's message (at most 128,
+    /// the JSON parser's own bound).
+    pub max_json_depth: usize,
     /// Upstream stderr lines are cut to this many bytes before they reach our log.
     pub stderr_line_bytes: usize,
     /// Largest file accepted by `POST /api/v1/system/upload`.
@@ -150,6 +153,7 @@ impl Default for LimitsConfig {
         Self {
             max_body_bytes: 4 * 1024 * 1024,
             max_line_bytes: 16 * 1024 * 1024,
+            max_json_depth: 64,
             stderr_line_bytes: 4096,
             max_upload_bytes: 16 * 1024 * 1024,
             max_concurrent_calls: 128,

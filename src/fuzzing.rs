@@ -24,6 +24,7 @@ use tokio_tungstenite::{WebSocketStream, tungstenite::protocol::Role};
 
 use crate::{
     downstream::stdio::StdioServerTransport,
+    jsonrpc::MessageLimits,
     outbound::Outbound,
     upstream::{line_transport::LineTransport, sse},
     websocket::{WebSocketTransport, config},
@@ -31,6 +32,7 @@ use crate::{
 
 /// Small, so that inputs reach the over-the-limit paths.
 const MAX_MESSAGE_BYTES: usize = 4096;
+const MAX_DEPTH: usize = 8;
 
 /// Runs one input. Its first byte picks the parser; the rest is what the peer sent.
 pub fn framing(data: &[u8]) {
@@ -69,7 +71,10 @@ async fn client_stdin(input: &[u8]) {
     let mut transport = StdioServerTransport::new(
         std::io::Cursor::new(input.to_vec()),
         written.clone(),
-        MAX_MESSAGE_BYTES,
+        MessageLimits {
+            max_bytes: MAX_MESSAGE_BYTES,
+            max_depth: MAX_DEPTH,
+        },
         Outbound::new(usize::MAX, Duration::from_secs(60)),
     );
     while Transport::<RoleServer>::receive(&mut transport)
@@ -113,6 +118,7 @@ async fn websocket(input: &[u8], role: Role) {
                 socket,
                 Outbound::new(usize::MAX, Duration::from_secs(60)),
                 Duration::from_secs(60),
+                MAX_DEPTH,
             );
             while transport.receive().await.is_some() {}
             let _ = transport.close().await;

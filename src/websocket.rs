@@ -32,7 +32,10 @@ use tokio_tungstenite::{
     },
 };
 
-use crate::{jsonrpc::error_reply, outbound::Outbound};
+use crate::{
+    jsonrpc::{error_reply, too_deep, too_deep_reply},
+    outbound::Outbound,
+};
 
 /// The WebSocket subprotocol of MCP.
 pub const SUBPROTOCOL: &str = "mcp";
@@ -56,6 +59,8 @@ pub struct WebSocketTransport<R, S> {
     outbound: Option<Arc<Outbound>>,
     /// Serving: the session ends after this long without a frame (a ping counts).
     idle: Option<std::time::Duration>,
+    /// Serving: the deepest nesting a message may have (`limits.max_json_depth`).
+    max_depth: Option<usize>,
     _role: PhantomData<fn() -> R>,
 }
 
@@ -68,9 +73,11 @@ where
         socket: WebSocketStream<S>,
         outbound: Outbound,
         idle: std::time::Duration,
+        max_depth: usize,
     ) -> Self {
         let mut transport = Self::new(socket, Some(Arc::new(outbound)));
         transport.idle = Some(idle);
+        transport.max_depth = Some(max_depth);
         transport
     }
 
@@ -87,6 +94,7 @@ where
             answer_bad_frames: outbound.is_some(),
             outbound,
             idle: None,
+            max_depth: None,
             _role: PhantomData,
         }
     }
@@ -203,6 +211,14 @@ where
                 }
             };
             match frame {
+                Message::Text(text)
+                    if self
+                        .max_depth
+                        .is_some_and(|max| too_deep(text.as_bytes(), max)) =>
+                {
+                    let max = self.max_depth.unwrap_or_default();
+                    self.refuse(too_deep_reply(max)).await;
+                }
                 Message::Text(text) => match serde_json::from_str(text.as_str()) {
                     Ok(message) => return Some(message),
                     Err(error) => {

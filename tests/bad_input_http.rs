@@ -130,21 +130,30 @@ async fn missing_or_unknown_session_id_gets_400_or_404_and_a_new_session_works()
 async fn deep_nesting_is_rejected_without_a_stack_overflow() {
     let gateway = gateway();
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let depth = 30_000;
-    let body = format!(
-        "{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/list\", \"params\": {{\"x\": {}{}}}}}",
-        "[".repeat(depth),
-        "]".repeat(depth)
-    );
-    let reply = session.post_raw(body.clone(), &[]).await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.error_code(), Some(-32700), "{}", reply.body);
+    let nested = |depth: usize| {
+        format!(
+            "{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"tools/list\", \"params\": {{\"x\": {}{}}}}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    // Far past serde_json's own bound, and just past limits.max_json_depth (64) but within
+    // serde_json's: both are refused by our limit, as valid JSON that is too deep.
+    for depth in [30_000, 64] {
+        let reply = session.post_raw(nested(depth), &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{depth}");
+        assert_eq!(reply.error_code(), Some(-32600), "{}", reply.body);
+        assert!(reply.body.contains("max_json_depth"), "{}", reply.body);
+    }
     let stateless = common::http::modern_post(&gateway.mcp_url(), "tools/list", None)
-        .body(body)
+        .body(nested(30_000))
         .send()
         .await
         .unwrap();
     assert_eq!(stateless.status(), StatusCode::BAD_REQUEST);
+    // Within the limit is fine.
+    let reply = session.post_raw(nested(20), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_session_still_works(&mut session).await;
     assert_eq!(gateway.health()["status"], "ok", "the gateway is still up");
 }

@@ -162,13 +162,19 @@ fn oversized_line_gets_an_error_and_is_not_buffered() {
 #[test]
 fn deep_nesting_is_rejected_without_a_stack_overflow() {
     let mut gateway = StdioGateway::start();
-    let depth = 1900;
-    let line = format!(
-        "{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"ping\", \"params\": {{\"x\": {}{}}}}}",
-        "[".repeat(depth),
-        "]".repeat(depth)
-    );
-    let reply = gateway.exchange(&line);
-    assert_eq!(reply["error"]["code"], -32700, "{reply}");
+    // Far past serde_json's own bound (within this gateway's 4 KiB lines), and just past
+    // limits.max_json_depth (64) but within serde_json's: both are refused by our limit, as
+    // valid JSON that is too deep.
+    for depth in [1900, 64] {
+        let line = format!(
+            "{{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"ping\", \"params\": {{\"x\": {}{}}}}}",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let reply = gateway.exchange(&line);
+        assert_eq!(reply["error"]["code"], -32600, "{depth}: {reply}");
+        let message = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("max_json_depth"), "{reply}");
+    }
     gateway.assert_still_works();
 }

@@ -63,3 +63,20 @@ fn shipped_configs_are_valid() {
             .unwrap_or_else(|error| panic!("{shipped}: {error}"));
     }
 }
+
+#[test]
+fn limits_out_of_range_are_named() {
+    check_fails_naming("limits:\n  max_json_depth: 500\n", "limits.max_json_depth");
+    check_fails_naming(
+        "limits:\n  max_outbound_bytes: 0\n",
+        "limits.max_outbound_bytes",
+    );
+    check_fails_naming(
+        "timeouts:\n  session_idle_secs: -1\n",
+        "timeouts.session_idle_secs",
+    );
+    check_fails_naming(
+        "upstreams:\n  fx:\n    command: x\n    tool_timeouts: {slow: 0}\n",
+        "upstreams.fx.tool_timeouts.slow",
+    );
+}

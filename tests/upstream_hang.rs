@@ -66,25 +66,3 @@ async fn a_tool_with_its_own_deadline_may_take_longer_than_the_upstreams() {
     assert!(reply["result"].is_object(), "{reply}");
     assert_eq!(reply["result"]["isError"], json!(false), "{reply}");
 }
-
-#[tokio::test]
-async fn a_zero_tool_deadline_is_refused_naming_its_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("proxy.yaml");
-    std::fs::write(
-        &path,
-        "upstreams:\n  fx:\n    command: x\n    tool_timeouts: {slow: 0}\n",
-    )
-    .unwrap();
-    let output = std::process::Command::new(common::mcps_bin())
-        .args(["check", "-c"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("upstreams.fx.tool_timeouts.slow"),
-        "{stderr}"
-    );
-}

@@ -121,6 +121,18 @@ async fn bad_frames_get_json_rpc_errors_and_the_session_goes_on() {
     let reply = next_message(&mut socket).await;
     assert_eq!(reply["error"]["code"], -32600, "{reply}");
 
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    socket.send(Message::text(deep)).await.unwrap();
+    let reply = next_message(&mut socket).await;
+    assert_eq!(reply["error"]["code"], -32600, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("max_json_depth"),
+        "{reply}"
+    );
+
     let unknown = request(
         &mut socket,
         6,

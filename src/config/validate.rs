@@ -37,6 +37,15 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
     }
     positive_size("limits.max_body_bytes", config.limits.max_body_bytes)?;
     positive_size("limits.max_line_bytes", config.limits.max_line_bytes)?;
+    if !(1..=128).contains(&config.limits.max_json_depth) {
+        return Err(ConfigError::invalid(
+            "limits.max_json_depth",
+            format!(
+                "must be from 1 to 128 (the JSON parser's own bound), got {}",
+                config.limits.max_json_depth
+            ),
+        ));
+    }
     positive_size("limits.stderr_line_bytes", config.limits.stderr_line_bytes)?;
     positive_size("limits.max_upload_bytes", config.limits.max_upload_bytes)?;
     positive_size(

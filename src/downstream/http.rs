@@ -38,7 +38,7 @@ use super::{
 use crate::{
     config::Config,
     gateway::{Gateway, GatewayServer},
-    jsonrpc::error_reply,
+    jsonrpc::{error_reply, too_deep, too_deep_reply},
     registry::now_ms,
     security::{OriginPolicy, Principal, TokenCache, bearer},
 };
@@ -56,6 +56,7 @@ pub struct HttpFront {
     /// Set when `/mcp` and `/ws` need a bearer token.
     required_tokens: Option<Arc<TokenCache>>,
     max_body_bytes: usize,
+    max_json_depth: usize,
     max_sessions: usize,
     max_sessions_per_principal: usize,
     pub(super) max_connections: usize,
@@ -104,6 +105,7 @@ impl HttpFront {
             max_outbound_bytes: config.limits.max_outbound_bytes,
             write_stall: config.timeouts.client_write_stall(),
             idle: config.timeouts.session_idle(),
+            max_json_depth: config.limits.max_json_depth,
             shutdown: sessions_end.clone(),
             tracker: tracker.clone(),
         };
@@ -118,6 +120,7 @@ impl HttpFront {
             admin,
             required_tokens: config.auth.enabled.then_some(tokens),
             max_body_bytes,
+            max_json_depth: config.limits.max_json_depth,
             max_sessions: config.limits.max_sessions,
             max_sessions_per_principal: config.limits.max_sessions_per_principal,
             max_connections: config.limits.max_connections,
@@ -296,6 +299,12 @@ impl HttpFront {
                 );
             }
         };
+        if too_deep(&body, self.max_json_depth) {
+            return message_response(
+                StatusCode::BAD_REQUEST,
+                &too_deep_reply::<_, _, _>(self.max_json_depth),
+            );
+        }
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let mut service = self.mcp.clone();
         let response = match tower_service::Service::call(&mut service, request).await {

@@ -23,7 +23,7 @@ use tokio::{
 };
 
 use crate::{
-    jsonrpc::error_reply,
+    jsonrpc::{MessageLimits, error_reply, too_deep, too_deep_reply},
     line_reader::{Line, LineReader, json_line, write_line},
     outbound::Outbound,
 };
@@ -42,7 +42,8 @@ pub struct StdioServerTransport {
 }
 
 impl StdioServerTransport {
-    pub fn new<R, W>(input: R, output: W, max_line_bytes: usize, outbound: Outbound) -> Self
+    /// `limits` are the line size and the nesting depth a message may have.
+    pub fn new<R, W>(input: R, output: W, limits: MessageLimits, outbound: Outbound) -> Self
     where
         R: AsyncBufRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -51,10 +52,10 @@ impl StdioServerTransport {
         let outbound = Arc::new(outbound);
         let (sender, incoming) = mpsc::channel(INCOMING_QUEUE);
         let reader = tokio::spawn(read_messages(
-            LineReader::new(input, max_line_bytes),
+            LineReader::new(input, limits.max_bytes),
             sender,
             (writer.clone(), outbound.clone()),
-            max_line_bytes,
+            limits,
         ));
         Self {
             incoming,
@@ -75,7 +76,7 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
     mut lines: LineReader<R>,
     sender: mpsc::Sender<ClientJsonRpcMessage>,
     (writer, outbound): (SharedWriter, Arc<Outbound>),
-    max_line_bytes: usize,
+    limits: MessageLimits,
 ) {
     loop {
         let reply = match lines.next_line().await {
@@ -86,13 +87,20 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
             }
             Ok(Some(Line::Oversized(_))) => ServerJsonRpcMessage::error(
                 ErrorData::invalid_request(
-                    format!("message exceeds the {max_line_bytes}-byte line limit"),
+                    format!("message exceeds the {}-byte line limit", limits.max_bytes),
                     None,
                 ),
                 None,
             ),
             Ok(Some(Line::Complete(line))) => {
                 if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if too_deep(line, limits.max_depth) {
+                    let reply = too_deep_reply(limits.max_depth);
+                    if send(&writer, &outbound, &reply).await.is_err() {
+                        return;
+                    }
                     continue;
                 }
                 match serde_json::from_slice::<ClientJsonRpcMessage>(line) {

@@ -32,6 +32,7 @@ pub struct WebSocketSessions {
     pub write_stall: std::time::Duration,
     /// A session with no frame from its client for this long is closed.
     pub idle: std::time::Duration,
+    pub max_json_depth: usize,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
 }
@@ -56,6 +57,7 @@ impl WebSocketSessions {
         let limit = config(self.max_message_bytes);
         let outbound = Outbound::new(self.max_outbound_bytes, self.write_stall);
         let idle = self.idle;
+        let max_depth = self.max_json_depth;
         let shutdown = self.shutdown.child_token();
         self.tracker.spawn(async move {
             let _owned = owned;
@@ -66,7 +68,7 @@ impl WebSocketSessions {
             let socket =
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(limit))
                     .await;
-            let transport = WebSocketTransport::serving(socket, outbound, idle);
+            let transport = WebSocketTransport::serving(socket, outbound, idle, max_depth);
             match GatewayServer::new(gateway)
                 .serve_with_ct(transport, shutdown)
                 .await
