@@ -27,7 +27,7 @@ use crate::{
     jsonrpc::MessageLimits,
     outbound::Outbound,
     upstream::{line_transport::LineTransport, sse},
-    websocket::{WebSocketTransport, config},
+    websocket::{ClientBounds, WebSocketTransport, config},
 };
 
 /// Small, so that inputs reach the over-the-limit paths.
@@ -114,12 +114,12 @@ async fn websocket(input: &[u8], role: Role) {
     });
     match role {
         Role::Server => {
-            let mut transport = WebSocketTransport::<RoleServer, _>::serving(
-                socket,
-                Outbound::new(usize::MAX, Duration::from_secs(60)),
-                Duration::from_secs(60),
-                MAX_DEPTH,
-            );
+            let bounds = ClientBounds {
+                outbound: Outbound::new(usize::MAX, Duration::from_secs(60)),
+                idle: Duration::from_secs(60),
+                max_depth: MAX_DEPTH,
+            };
+            let mut transport = WebSocketTransport::<RoleServer, _>::serving(socket, bounds);
             while transport.receive().await.is_some() {}
             let _ = transport.close().await;
         }

@@ -53,15 +53,26 @@ type Writer<S> = Arc<Mutex<SplitSink<WebSocketStream<S>, Message>>>;
 pub struct WebSocketTransport<R, S> {
     frames: SplitStream<WebSocketStream<S>>,
     writer: Writer<S>,
-    /// Serving: bad frames get an error reply. As a client: they are dropped.
-    answer_bad_frames: bool,
-    /// Serving: the bounds on what the client has not taken yet.
-    outbound: Option<Arc<Outbound>>,
-    /// Serving: the session ends after this long without a frame (a ping counts).
-    idle: Option<std::time::Duration>,
-    /// Serving: the deepest nesting a message may have (`limits.max_json_depth`).
-    max_depth: Option<usize>,
+    /// Serving: how the client is bounded, and bad frames get an error reply. As a client:
+    /// none, and bad frames are dropped.
+    serving: Option<Serving>,
     _role: PhantomData<fn() -> R>,
+}
+
+/// What bounds a client we serve.
+pub struct ClientBounds {
+    /// What the client has not taken yet.
+    pub outbound: Outbound,
+    /// The session ends after this long without a frame from the client (a ping counts).
+    pub idle: std::time::Duration,
+    /// The deepest nesting a message may have (`limits.max_json_depth`).
+    pub max_depth: usize,
+}
+
+struct Serving {
+    outbound: Arc<Outbound>,
+    idle: std::time::Duration,
+    max_depth: usize,
 }
 
 impl<R, S> WebSocketTransport<R, S>
@@ -69,16 +80,15 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     /// The transport of the side that serves MCP.
-    pub fn serving(
-        socket: WebSocketStream<S>,
-        outbound: Outbound,
-        idle: std::time::Duration,
-        max_depth: usize,
-    ) -> Self {
-        let mut transport = Self::new(socket, Some(Arc::new(outbound)));
-        transport.idle = Some(idle);
-        transport.max_depth = Some(max_depth);
-        transport
+    pub fn serving(socket: WebSocketStream<S>, bounds: ClientBounds) -> Self {
+        Self::new(
+            socket,
+            Some(Serving {
+                outbound: Arc::new(bounds.outbound),
+                idle: bounds.idle,
+                max_depth: bounds.max_depth,
+            }),
+        )
     }
 
     /// The transport of the side that is an MCP client.
@@ -86,17 +96,18 @@ where
         Self::new(socket, None)
     }
 
-    fn new(socket: WebSocketStream<S>, outbound: Option<Arc<Outbound>>) -> Self {
+    fn new(socket: WebSocketStream<S>, serving: Option<Serving>) -> Self {
         let (writer, frames) = socket.split();
         Self {
             frames,
             writer: Arc::new(Mutex::new(writer)),
-            answer_bad_frames: outbound.is_some(),
-            outbound,
-            idle: None,
-            max_depth: None,
+            serving,
             _role: PhantomData,
         }
+    }
+
+    fn outbound(&self) -> Option<&Arc<Outbound>> {
+        self.serving.as_ref().map(|serving| &serving.outbound)
     }
 }
 
@@ -107,11 +118,11 @@ where
 {
     /// Answers (or, as a client, drops) a frame that is not a JSON-RPC message.
     async fn refuse(&self, reply: TxJsonRpcMessage<R>) {
-        if !self.answer_bad_frames {
+        if self.serving.is_none() {
             tracing::warn!("dropped a WebSocket frame that is not a JSON-RPC message");
             return;
         }
-        if let Err(error) = write(&self.writer, self.outbound.as_deref(), &reply).await {
+        if let Err(error) = write(&self.writer, self.outbound().map(Arc::as_ref), &reply).await {
             tracing::debug!(%error, "could not answer a bad frame");
         }
     }
@@ -180,18 +191,17 @@ where
         item: TxJsonRpcMessage<R>,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let writer = self.writer.clone();
-        let outbound = self.outbound.clone();
+        let outbound = self.outbound().cloned();
         async move { write(&writer, outbound.as_deref(), &item).await }
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<R>> {
         loop {
-            let idle = self.idle.unwrap_or(std::time::Duration::MAX);
-            let next = match &self.outbound {
-                Some(outbound) => tokio::select! {
+            let next = match &self.serving {
+                Some(Serving { outbound, idle, .. }) => tokio::select! {
                     next = self.frames.next() => next,
                     () = outbound.given_up() => return None,
-                    () = tokio::time::sleep(idle) => {
+                    () = tokio::time::sleep(*idle) => {
                         tracing::info!("WebSocket session idle for {idle:?}; closing it");
                         return None;
                     }
@@ -210,13 +220,12 @@ where
                     return None;
                 }
             };
+            let max_depth = self.serving.as_ref().map(|serving| serving.max_depth);
             match frame {
                 Message::Text(text)
-                    if self
-                        .max_depth
-                        .is_some_and(|max| too_deep(text.as_bytes(), max)) =>
+                    if let Some(max) = max_depth
+                        && too_deep(text.as_bytes(), max) =>
                 {
-                    let max = self.max_depth.unwrap_or_default();
                     self.refuse(too_deep_reply(max)).await;
                 }
                 Message::Text(text) => match serde_json::from_str(text.as_str()) {
@@ -242,8 +251,7 @@ where
 
     async fn close(&mut self) -> Result<(), Self::Error> {
         if self
-            .outbound
-            .as_ref()
+            .outbound()
             .is_some_and(|outbound| outbound.is_given_up())
         {
             // A close frame would wait behind what the client is not reading.

@@ -21,7 +21,7 @@ use super::session_owners::WebSocketOwned;
 use crate::{
     gateway::{Gateway, GatewayServer},
     outbound::Outbound,
-    websocket::{SUBPROTOCOL, WebSocketTransport, config},
+    websocket::{ClientBounds, SUBPROTOCOL, WebSocketTransport, config},
 };
 
 /// Where WebSocket sessions run and end.
@@ -55,9 +55,11 @@ impl WebSocketSessions {
         let upgrade = hyper::upgrade::on(&mut request);
         let gateway = self.gateway.clone();
         let limit = config(self.max_message_bytes);
-        let outbound = Outbound::new(self.max_outbound_bytes, self.write_stall);
-        let idle = self.idle;
-        let max_depth = self.max_json_depth;
+        let bounds = ClientBounds {
+            outbound: Outbound::new(self.max_outbound_bytes, self.write_stall),
+            idle: self.idle,
+            max_depth: self.max_json_depth,
+        };
         let shutdown = self.shutdown.child_token();
         self.tracker.spawn(async move {
             let _owned = owned;
@@ -68,7 +70,7 @@ impl WebSocketSessions {
             let socket =
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(limit))
                     .await;
-            let transport = WebSocketTransport::serving(socket, outbound, idle, max_depth);
+            let transport = WebSocketTransport::serving(socket, bounds);
             match GatewayServer::new(gateway)
                 .serve_with_ct(transport, shutdown)
                 .await
