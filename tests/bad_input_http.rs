@@ -70,11 +70,7 @@ async fn unknown_tool_gets_invalid_params_naming_it_and_reaches_no_upstream() {
     }
     assert_session_still_works(&mut session).await;
     // The upstream logs every call it gets; the echo after them has arrived, they have not.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !gateway.log().contains("fixture upstream fx: call echo") {
-        assert!(std::time::Instant::now() < deadline, "{}", gateway.log());
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    gateway.wait_for_log("fixture upstream fx: call echo").await;
     assert!(
         !gateway.log().contains("fixture upstream fx: call nothing"),
         "{}",

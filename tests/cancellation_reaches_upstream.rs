@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{example_bin, http::RawSession, process::ServeProcess};
 use futures::SinkExt;
@@ -18,20 +18,6 @@ fn gateway() -> ServeProcess {
         "upstreams:\n  fx:\n    command: {:?}\n    args: [\"--label\", \"fx\", \"--sleep\"]\n",
         example_bin("fixture_upstream").display().to_string()
     ))
-}
-
-/// Waits until the upstream has logged that the call tagged `tag` was cancelled.
-async fn upstream_cancelled(gateway: &ServeProcess, tag: &str) {
-    let needle = format!("sleep {tag} cancelled");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !gateway.log().contains(&needle) {
-        assert!(
-            Instant::now() < deadline,
-            "the upstream never saw the {tag} call cancelled:\n{}",
-            gateway.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn sleep_call(id: u64, tag: &str) -> serde_json::Value {
@@ -49,7 +35,7 @@ async fn the_clients_own_cancellation_reaches_the_upstream() {
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                         "params": {"requestId": 5, "reason": "test"}});
     session.post_json(&cancel).await;
-    upstream_cancelled(&gateway, "explicit").await;
+    gateway.wait_for_log("sleep explicit cancelled").await;
     call.abort();
 }
 
@@ -68,7 +54,7 @@ async fn ending_the_session_cancels_its_calls_upstream() {
         .await
         .unwrap();
     assert!(deleted.status().is_success(), "{}", deleted.status());
-    upstream_cancelled(&gateway, "session-end").await;
+    gateway.wait_for_log("sleep session-end cancelled").await;
     call.abort();
 }
 
@@ -94,7 +80,7 @@ async fn closing_a_websocket_cancels_its_calls_upstream() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(socket);
-    upstream_cancelled(&gateway, "websocket").await;
+    gateway.wait_for_log("sleep websocket cancelled").await;
 }
 
 #[tokio::test]
@@ -110,5 +96,5 @@ async fn closing_a_2026_07_28_response_stream_cancels_the_call_upstream() {
         .send();
     // Give up on the response: its stream closes.
     let _ = tokio::time::timeout(Duration::from_millis(500), request).await;
-    upstream_cancelled(&gateway, "stream-closed").await;
+    gateway.wait_for_log("sleep stream-closed cancelled").await;
 }

@@ -14,11 +14,10 @@ use common::{
 use nix::sys::signal::Signal;
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_drains_calls_in_flight_then_cancels_the_rest() {
-    let marker = format!("graceful-drain-{}", std::process::id());
-    let yaml = format!(
-        "timeouts:\n  drain_secs: 3\nupstreams:\n{}",
+/// A gateway with a sleeping upstream whose processes carry `marker`, draining for `drain_secs`.
+fn slow_upstream_yaml(marker: &str, drain_secs: u64) -> String {
+    format!(
+        "timeouts:\n  drain_secs: {drain_secs}\nupstreams:\n{}",
         fixture_upstream_yaml(
             "slow",
             "slow",
@@ -26,7 +25,13 @@ async fn sigterm_drains_calls_in_flight_then_cancels_the_rest() {
             &format!("    env: {{MCPS_TEST_MARKER: {marker:?}}}\n")
         )
         .replace("args: [", "args: [\"--sleep\", ")
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_calls_in_flight_then_cancels_the_rest() {
+    let marker = format!("graceful-drain-{}", std::process::id());
+    let yaml = slow_upstream_yaml(&marker, 3);
     let gateway = ServeProcess::start(&yaml);
     let session = RawSession::open(&gateway.mcp_url()).await;
     assert!(!processes_with_marker(&marker).is_empty());
@@ -76,16 +81,7 @@ async fn sigterm_drains_calls_in_flight_then_cancels_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_stops_at_once_and_leaves_no_upstream_behind() {
     let marker = format!("second-signal-{}", std::process::id());
-    let yaml = format!(
-        "timeouts:\n  drain_secs: 60\nupstreams:\n{}",
-        fixture_upstream_yaml(
-            "slow",
-            "slow",
-            &[],
-            &format!("    env: {{MCPS_TEST_MARKER: {marker:?}}}\n")
-        )
-        .replace("args: [", "args: [\"--sleep\", ")
-    );
+    let yaml = slow_upstream_yaml(&marker, 60);
     let mut gateway = ServeProcess::start(&yaml);
     let session = RawSession::open(&gateway.mcp_url()).await;
     let mut handle = session.handle();

@@ -9,6 +9,28 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+/// Another session opened the way `like` was (same headers) gets 503 naming `limit`.
+async fn new_session_refused(like: &RawSession, limit: &str) {
+    let another = RawSession {
+        session_id: None,
+        ..like.handle()
+    };
+    let refused = another
+        .post_json(&json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "another", "version": "0"}}
+        }))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(limit), "{}", refused.body);
+}
+
 #[tokio::test]
 async fn a_session_over_the_limit_is_refused_and_the_others_serve() {
     let gateway = ServeProcess::start(&format!(
@@ -18,24 +40,7 @@ async fn a_session_over_the_limit_is_refused_and_the_others_serve() {
     let first = RawSession::open(&gateway.mcp_url()).await;
     let mut second = RawSession::open(&gateway.mcp_url()).await;
 
-    let third = RawSession {
-        session_id: None,
-        ..first.handle()
-    };
-    let refused = third
-        .post_json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                       "clientInfo": {"name": "third", "version": "0"}}
-        }))
-        .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        refused.body
-    );
-    assert!(refused.body.contains("max_sessions"), "{}", refused.body);
+    new_session_refused(&first, "max_sessions").await;
 
     let reply = second.call("fx__echo", json!({})).await;
     assert!(
@@ -93,28 +98,7 @@ async fn a_credential_over_its_own_session_limit_is_refused_and_others_are_not()
         .insert("authorization", greedy.parse().unwrap());
     let (_socket, _) = tokio_tungstenite::connect_async(upgrade).await.unwrap();
 
-    let third = RawSession {
-        session_id: None,
-        ..first.handle()
-    };
-    let refused = third
-        .post_json(&json!({
-            "jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                       "clientInfo": {"name": "third", "version": "0"}}
-        }))
-        .await;
-    assert_eq!(
-        refused.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        refused.body
-    );
-    assert!(
-        refused.body.contains("max_sessions_per_principal"),
-        "{}",
-        refused.body
-    );
+    new_session_refused(&first, "max_sessions_per_principal").await;
     // Another key is not held back by this one.
     let mut other = RawSession::open_with(&gateway.mcp_url(), &[("authorization", &modest)]).await;
     let reply = other.call("fx__echo", json!({})).await;

@@ -55,18 +55,6 @@ async fn others_are_served(gateway: &ServeProcess) {
     assert_eq!(reply["result"]["content"][0]["text"], "ok", "{reply}");
 }
 
-async fn logged(gateway: &ServeProcess, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !gateway.log().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "never logged {needle:?}:\n{}",
-            gateway.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_client_that_stops_reading_is_disconnected() {
     // A long stall: the queue bound is what must end it.
@@ -91,7 +79,7 @@ async fn a_websocket_client_that_stops_reading_is_disconnected() {
     for id in 1..=CALLS {
         socket.send(Message::text(huge_call(id))).await.unwrap();
     }
-    logged(&gateway, "the client is not reading").await;
+    gateway.wait_for_log("the client is not reading").await;
     others_are_served(&gateway).await;
     // Reading now: the connection ends before all the answers arrive.
     let mut answers = 0;

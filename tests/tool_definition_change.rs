@@ -4,22 +4,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::{fixture_upstream_yaml, http::RawSession, process::ServeProcess};
 use serde_json::json;
-
-async fn wait_for_log(gateway: &ServeProcess, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !gateway.log().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "no {needle:?} in:\n{}",
-            gateway.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn a_changed_definition_is_logged_and_refused_when_pinned() {
@@ -39,12 +25,10 @@ async fn a_changed_definition_is_logged_and_refused_when_pinned() {
             .await;
         assert!(changed["result"].is_object(), "{changed}");
     }
-    wait_for_log(&gateway, "refused (pin: true)").await;
-    wait_for_log(
-        &gateway,
-        "tool definition changed upstream=\"loose\" tool=echo",
-    )
-    .await;
+    gateway.wait_for_log("refused (pin: true)").await;
+    gateway
+        .wait_for_log("tool definition changed upstream=\"loose\" tool=echo")
+        .await;
     let log = gateway.log();
     assert!(
         log.contains("description: \"a fixture tool\" → \"added at run time\""),

@@ -19,19 +19,6 @@ fn gateway() -> ServeProcess {
     ))
 }
 
-async fn upstream_cancelled(gateway: &ServeProcess, tag: &str) {
-    let needle = format!("sleep {tag} cancelled");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !gateway.log().contains(&needle) {
-        assert!(
-            Instant::now() < deadline,
-            "the upstream never saw the {tag} call cancelled:\n{}",
-            gateway.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_hung_call_fails_at_its_deadline_is_cancelled_upstream_and_frees_its_slot() {
     let gateway = gateway();
@@ -47,7 +34,7 @@ async fn a_hung_call_fails_at_its_deadline_is_cancelled_upstream_and_frees_its_s
         message.contains("'fx'") && message.contains("did not answer within"),
         "{reply}"
     );
-    upstream_cancelled(&gateway, "hung").await;
+    gateway.wait_for_log("sleep hung cancelled").await;
     // The only slot is free again: the next call is served.
     let next = session
         .call("fx__sleep", json!({"ms": 1, "tag": "next"}))

@@ -167,6 +167,19 @@ impl ServeProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 15 s) until the gateway has logged `needle`.
+    pub async fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "never logged {needle:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(self) -> ExitStatus {
         self.stop(nix::sys::signal::Signal::SIGTERM).0
