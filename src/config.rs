@@ -10,6 +10,7 @@
 
 mod admin;
 mod expand;
+pub mod import;
 mod supervision;
 mod upstream;
 mod validate;

@@ -49,6 +49,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read the servers of a Claude Desktop, Cursor or VS Code config as upstream entries:
+    /// printed as a proxy.yaml, or with --write added to the config file (-c).
+    Import {
+        /// The client's file, e.g. claude_desktop_config.json, ~/.cursor/mcp.json or
+        /// .vscode/mcp.json.
+        file: PathBuf,
+        /// Add the entries to the config file, keeping its comments; it is checked first.
+        #[arg(long)]
+        write: bool,
+    },
     /// Call one tool through the gateway and print its result as JSON.
     Call {
         /// The exposed tool name, e.g. time__get_current_time.
@@ -61,6 +71,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Import { file, write } = &cli.command {
+        // Needs no valid config of its own: it may be making the first one.
+        return import(file, write.then_some(cli.config.as_path()));
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(error) => {
@@ -134,6 +148,36 @@ async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<Ex
         Command::Check => check(config, path).await,
         Command::Tools { json } => tools(config, json).await,
         Command::Call { name, args } => call(config, &name, &args).await,
+        Command::Import { .. } => unreachable!("handled before the config is loaded"),
+    }
+}
+
+/// `mcps import`: prints the entries as a proxy.yaml, or adds them to `into`.
+fn import(file: &Path, into: Option<&Path>) -> ExitCode {
+    let outcome = std::fs::read_to_string(file)
+        .map_err(|error| format!("cannot read {}: {error}", file.display()))
+        .and_then(|text| mcps::config::import::import(&text));
+    let imported = match outcome {
+        Ok(imported) => imported,
+        Err(error) => {
+            eprintln!("mcps import: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let written = match into {
+        None => mcps::config::import::to_yaml(&imported.upstreams).map(|yaml| print!("{yaml}")),
+        Some(config) => mcps::config::import::add_to_file(config, &imported.upstreams)
+            .map(|added| eprintln!("added to {}: {}", config.display(), added.join(", "))),
+    };
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcps import: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 
