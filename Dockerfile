@@ -4,6 +4,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY examples ./examples
+# A workspace member: cargo needs its manifest to load the workspace.
+COPY fuzz/Cargo.toml ./fuzz/Cargo.toml
+COPY fuzz/fuzz_targets ./fuzz/fuzz_targets
 RUN cargo build --release --locked --bin mcps --example hello_upstream
 
 FROM debian:bookworm-slim
