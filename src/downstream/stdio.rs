@@ -97,20 +97,17 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
                     continue;
                 }
                 if too_deep(line, limits.max_depth) {
-                    let reply = too_deep_reply(limits.max_depth);
-                    if send(&writer, &outbound, &reply).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
-                    Ok(message) => {
-                        if sender.send(message).await.is_err() {
-                            return;
+                    too_deep_reply(limits.max_depth)
+                } else {
+                    match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+                        Ok(message) => {
+                            if sender.send(message).await.is_err() {
+                                return;
+                            }
+                            continue;
                         }
-                        continue;
+                        Err(error) => error_reply(line, &error),
                     }
-                    Err(error) => error_reply(line, &error),
                 }
             }
         };
