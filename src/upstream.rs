@@ -191,7 +191,7 @@ pub struct Upstream {
     /// Why our side closed the current connection, if it did (see `LineTransport`).
     closed_because: line_transport::ClosedBecause,
     /// One permit per request it may have in flight.
-    call_slots: Arc<tokio::sync::Semaphore>,
+    call_slots: tokio::sync::Semaphore,
     /// The first definition seen of each of its tools (see `pin`).
     first_definitions: definitions::FirstDefinitions,
 }
@@ -225,7 +225,7 @@ impl Upstream {
         settings: UpstreamSettings,
         events: UpstreamEvents,
     ) -> Self {
-        let call_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_calls));
+        let call_slots = tokio::sync::Semaphore::new(settings.max_concurrent_calls);
         let phase = if config.disabled {
             Phase::Disabled
         } else {
@@ -294,10 +294,9 @@ impl Upstream {
 
     /// A slot for one request in flight (see `limits.max_concurrent_calls`); waits for one
     /// to free up when all are taken.
-    pub async fn call_slot(&self) -> tokio::sync::OwnedSemaphorePermit {
+    pub async fn call_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
         self.call_slots
-            .clone()
-            .acquire_owned()
+            .acquire()
             .await
             .expect("the semaphore is never closed")
     }

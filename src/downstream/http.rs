@@ -186,20 +186,10 @@ impl HttpFront {
     }
 
     pub(super) fn too_many_connections(&self) -> Response<Body> {
-        tracing::warn!(
-            limit = self.max_connections,
-            "connection refused: limits.max_connections reached"
-        );
-        let mut response = jsonrpc_error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorData::internal_error(
-                format!(
-                    "too many connections (limits.max_connections = {}); try again later",
-                    self.max_connections
-                ),
-                None,
-            ),
-        );
+        let mut response = unavailable(format!(
+            "too many connections (limits.max_connections = {})",
+            self.max_connections
+        ));
         response.headers_mut().insert(
             header::CONNECTION,
             header::HeaderValue::from_static("close"),
@@ -210,22 +200,15 @@ impl HttpFront {
     /// A 503 when opening one more session would pass `limits.max_sessions`, or the
     /// caller's `limits.max_sessions_per_principal`.
     async fn session_limit(&self, request: &Request<Incoming>) -> Option<Response<Body>> {
-        let refuse = |what: String| {
-            tracing::warn!("session refused: {what}");
-            jsonrpc_error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorData::internal_error(format!("{what}; try again later"), None),
-            )
-        };
         if self.gateway.session_count() >= self.max_sessions {
-            return Some(refuse(format!(
+            return Some(unavailable(format!(
                 "too many sessions (limits.max_sessions = {})",
                 self.max_sessions
             )));
         }
         let principal = request.extensions().get::<Principal>()?;
         if self.owners.open_by(principal.token_id).await >= self.max_sessions_per_principal {
-            return Some(refuse(format!(
+            return Some(unavailable(format!(
                 "too many sessions for this credential (limits.max_sessions_per_principal = {})",
                 self.max_sessions_per_principal
             )));
@@ -438,6 +421,15 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<
 
 fn message_response(status: StatusCode, message: &ServerJsonRpcMessage) -> Response<Body> {
     json_response(status, message)
+}
+
+/// A 503 for a limit reached (`what`), logged.
+fn unavailable(what: String) -> Response<Body> {
+    tracing::warn!("refused: {what}");
+    jsonrpc_error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorData::internal_error(format!("{what}; try again later"), None),
+    )
 }
 
 fn jsonrpc_error_response(status: StatusCode, error: ErrorData) -> Response<Body> {

@@ -29,14 +29,15 @@ impl Gateway {
     ) -> Result<CallToolResponse, GatewayError> {
         let _in_flight = self.drain.admit()?;
         // The name is kept only when there is a log to write it to: not on every call.
-        let tool = self.call_log.get().map(|_| params.name.to_string());
+        let log = self.call_log.get();
+        let tool = log.map(|_| params.name.to_string());
         let route = async {
             tokio::select! {
                 outcome = self.route_call(params, origin) => outcome,
                 () = self.drain.over() => Err(GatewayError::ShuttingDown),
             }
         };
-        let (Some(log), Some(tool)) = (self.call_log.get(), tool) else {
+        let (Some(log), Some(tool)) = (log, tool) else {
             return route.await.map(|(response, _)| response);
         };
         let at = registry::now_ms();
