@@ -42,6 +42,8 @@ pub struct AdminState {
     /// Serializes changes to services, so two requests about one name cannot interleave
     /// its stop and start.
     pub services_lock: tokio::sync::Mutex<()>,
+    /// Reloads the config file, when the gateway was started from one.
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 /// The router for `/api/v1`, `/openapi.json`, `/docs` and `/redoc`.

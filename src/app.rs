@@ -10,7 +10,7 @@
 //!    plus a margin, so the process exits with no child left behind. Last, the call log
 //!    writes what is still queued, the calls of the drain included.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
 use rmcp::ServiceExt;
 use tokio::{io::BufReader, net::TcpListener, task::JoinHandle};
@@ -22,6 +22,7 @@ use crate::{
     downstream::{http::HttpFront, listener, stdio::StdioServerTransport},
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
+    reload::Reloader,
     security::TokenCache,
 };
 
@@ -58,6 +59,8 @@ pub struct App {
     upstreams_stop: CancellationToken,
     tracker: TaskTracker,
     stored: Option<Stored>,
+    /// Reloads the config file the gateway was started from, when there is one.
+    reloader: Option<Arc<Reloader>>,
 }
 
 impl App {
@@ -71,7 +74,33 @@ impl App {
             upstreams_stop: CancellationToken::new(),
             tracker: TaskTracker::new(),
             stored: None,
+            reloader: None,
         }
+    }
+
+    /// Reloads `path` (the file `config` came from) on SIGHUP, on the API's request and,
+    /// with `server.watch_config`, when it changes.
+    pub fn reload_from(mut self, path: &Path) -> Self {
+        self.reloader = Some(Reloader::new(
+            path,
+            self.gateway.clone(),
+            self.config.clone(),
+        ));
+        self
+    }
+
+    /// Starts reloading the config file on its triggers, if [`App::reload_from`] named one.
+    fn watch_config(&self) -> Result<(), AppError> {
+        let Some(reloader) = &self.reloader else {
+            return Ok(());
+        };
+        reloader
+            .reload_on_sighup(&self.tracker, &self.shutdown)
+            .map_err(AppError::Signals)?;
+        if self.config.server.watch_config {
+            reloader.reload_on_change(&self.tracker, &self.shutdown);
+        }
+        Ok(())
     }
 
     /// Opens the registry (creating it on first run), makes the first user if there is none,
@@ -126,6 +155,7 @@ impl App {
         let bound = listener.local_addr().unwrap_or(listen);
         self.watch_signals()?;
         self.start_upstreams();
+        self.watch_config()?;
         if let Err(error) = self.open_registry().await {
             self.finish().await;
             return Err(error);
@@ -144,6 +174,7 @@ impl App {
             data_dir,
             started: std::time::Instant::now(),
             services_lock: tokio::sync::Mutex::new(()),
+            reloader: self.reloader.clone(),
         }));
         tracing::info!(
             "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  API: http://{bound}/docs"
@@ -173,6 +204,8 @@ impl App {
     pub async fn serve_stdio(mut self) -> Result<(), AppError> {
         self.watch_signals()?;
         self.start_upstreams();
+        self.watch_config()?;
+        self.watch_config()?;
         if let Err(error) = self.open_registry().await {
             self.finish().await;
             return Err(error);

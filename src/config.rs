@@ -55,7 +55,7 @@ impl ConfigError {
 }
 
 /// The whole of `proxy.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -85,7 +85,7 @@ pub struct Config {
 }
 
 /// Listener and HTTP front-door settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// `host:port` for `/mcp` and `/api/v1`.
@@ -99,6 +99,9 @@ pub struct ServerConfig {
     /// on one thread no hop wakes another thread); raise it when that thread is saturated,
     /// or set 0 for one per core.
     pub threads: usize,
+    /// Reload this file when it changes on disk (SIGHUP and `POST /api/v1/system/reload`
+    /// reload it either way).
+    pub watch_config: bool,
 }
 
 impl Default for ServerConfig {
@@ -108,6 +111,7 @@ impl Default for ServerConfig {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             threads: 1,
+            watch_config: true,
         }
     }
 }
@@ -120,7 +124,7 @@ impl ServerConfig {
 }
 
 /// Size limits that keep memory bounded whatever a peer sends.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest HTTP request body accepted on `/mcp`; larger gets 413 before it is buffered.
@@ -167,7 +171,7 @@ impl Default for LimitsConfig {
 }
 
 /// Deadlines, in seconds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TimeoutsConfig {
     /// How long an upstream may take from spawn/connect to its first tool list.
@@ -219,7 +223,7 @@ impl TimeoutsConfig {
 }
 
 /// How the aggregated catalog is presented to clients.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// Items per `tools/list` page; clients follow `nextCursor` for the rest.
@@ -233,7 +237,7 @@ impl Default for CatalogConfig {
 }
 
 /// Log output. Logs always go to stderr: stdout belongs to MCP in `mcps stdio`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
     /// A `tracing` filter such as `info` or `mcps=debug,rmcp=warn`.

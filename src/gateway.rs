@@ -18,6 +18,7 @@ mod isolation;
 mod logging;
 pub mod naming;
 mod notifier;
+mod reconfigure;
 mod server;
 mod services;
 mod subscribe;
@@ -46,6 +47,7 @@ use conversation::Conversations;
 pub use forward::{Origin, ProgressTarget};
 use forward::{send, send_bridged, strip_hop_meta, unexpected};
 pub use notifier::Changes;
+pub use reconfigure::Reconfigured;
 pub use server::GatewayServer;
 pub use services::LifecycleError;
 
@@ -66,8 +68,8 @@ pub struct Gateway {
     upstreams: ArcSwap<Vec<Arc<Upstream>>>,
     /// How to stop each running upstream, by name.
     running: Mutex<HashMap<String, services::Running>>,
-    /// What new upstreams' settings are resolved against.
-    config: Config,
+    /// What new upstreams' settings are resolved against; replaced by a reload.
+    config: ArcSwap<Config>,
     /// Where every upstream sends its `resources/updated`.
     resource_update_sender: mpsc::Sender<ResourceUpdatedNotificationParam>,
     /// This gateway, for the callbacks of upstreams added later.
@@ -118,7 +120,7 @@ impl Gateway {
             Gateway {
                 upstreams: ArcSwap::from_pointee(upstreams),
                 running: Mutex::default(),
-                config: config.clone(),
+                config: ArcSwap::from_pointee(config.clone()),
                 resource_update_sender: updates,
                 me: weak.clone(),
                 catalog: ArcSwap::from_pointee(Catalog::default()),

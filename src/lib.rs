@@ -16,6 +16,7 @@ pub mod jsonrpc;
 pub mod line_reader;
 pub mod outbound;
 pub mod registry;
+pub mod reload;
 pub mod security;
 pub mod upstream;
 pub mod websocket;

@@ -138,11 +138,14 @@ async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<Ex
                 Some(listen) => listen,
                 None => config.server.listen_addr()?,
             };
-            App::new(config).serve_http(listen).await?;
+            App::new(config)
+                .reload_from(path)
+                .serve_http(listen)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Stdio => {
-            App::new(config).serve_stdio().await?;
+            App::new(config).reload_from(path).serve_stdio().await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => check(config, path).await,

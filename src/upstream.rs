@@ -134,7 +134,7 @@ impl UpstreamState {
 }
 
 /// The settings of one upstream, resolved from its entry and the global defaults.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamSettings {
     pub startup_timeout: Duration,
     pub call_timeout: Duration,

@@ -16,13 +16,54 @@ use super::{
     auth::Caller,
     error::{ApiError, ErrorBody},
 };
-use crate::{config::Config, gateway::Gateway, upstream::Phase};
+use crate::{
+    config::Config,
+    gateway::{Gateway, Reconfigured},
+    reload::Trigger,
+    upstream::Phase,
+};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new()
         .routes(routes!(get_health))
         .routes(routes!(status))
         .routes(routes!(upload))
+        .routes(routes!(reload))
+}
+
+/// Loads the config file again and applies what changed: only the upstreams that differ
+/// are stopped, started or restarted, and connected clients are told their lists changed.
+/// An invalid file is refused (422) and the running configuration stays. Admins only.
+#[utoipa::path(post, path = "/api/v1/system/reload", tag = "system",
+    responses(
+        (status = 200, body = Reconfigured, description = "Applied"),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
+        (status = 403, body = ErrorBody, description = "Not an admin"),
+        (status = 409, body = ErrorBody, description = "The gateway was not started from a config file"),
+        (status = 422, body = ErrorBody, description = "The file is invalid; nothing changed"),
+    ),
+    security(("bearer" = [])))]
+async fn reload(
+    State(state): State<Arc<AdminState>>,
+    Caller(caller): Caller,
+) -> Result<Json<Reconfigured>, ApiError> {
+    if !caller.is_admin {
+        return Err(ApiError::forbidden(
+            "reloading the configuration needs an admin",
+        ));
+    }
+    let reloader = state
+        .reloader
+        .as_ref()
+        .ok_or_else(|| ApiError::conflict("the gateway was not started from a config file"))?;
+    match reloader.reload(Trigger::Api).await {
+        Ok(report) => Ok(Json(report)),
+        Err(error) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_config",
+            format!("the running configuration stays: {error}"),
+        )),
+    }
 }
 
 /// `GET /api/v1/system/health`: 200 while the gateway serves, with every upstream's state.

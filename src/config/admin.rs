@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// The embedded SQLite registry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// A file path, or a `sqlite:` / `sqlite://` URL of one (the form `DATABASE_URL` often has).
@@ -35,7 +35,7 @@ impl DatabaseConfig {
 }
 
 /// Who may use the gateway.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// When true, `/mcp` and `/ws` need `Authorization: Bearer <API key or login token>`.
@@ -55,7 +55,7 @@ impl Default for AuthConfig {
 }
 
 /// What services registered through the API may do.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
     /// The programs a service registered through the API may run, by bare name (`npx`,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// Restart with exponential backoff and jitter; a crash loop pauses restarts for a while.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RestartConfig {
     /// The first wait after a failure; it doubles with each failure in a row.

@@ -74,7 +74,7 @@ impl Gateway {
         let task = tracker.spawn(supervise(
             upstream,
             stop.clone(),
-            self.config.restart.clone(),
+            self.config.load().restart.clone(),
         ));
         let replaced = self.running_lock().insert(name, Running { stop, task });
         debug_assert!(replaced.is_none(), "an upstream name runs once");
@@ -85,7 +85,7 @@ impl Gateway {
     pub fn add_upstream(&self, name: &str, entry: UpstreamConfig) -> Result<(), LifecycleError> {
         let (tracker, shutdown) = self.runtime.get().ok_or(LifecycleError::NotRunning)?;
         let upstream = new_upstream(
-            &self.config,
+            &self.config.load(),
             &self.me,
             &self.resource_update_sender,
             name,
@@ -110,12 +110,7 @@ impl Gateway {
 
     /// Stops an upstream (its process group is gone when this returns) and removes it.
     pub async fn remove_upstream(&self, name: &str) -> Result<(), LifecycleError> {
-        let running = self.running_lock().remove(name);
-        if let Some(Running { stop, task }) = running {
-            stop.cancel();
-            // `run` reaps the process group within the shutdown grace.
-            let _ = task.await;
-        }
+        self.stop(name).await;
         let mut removed = false;
         self.upstreams.rcu(|current| {
             let next: Vec<_> = current
@@ -133,15 +128,67 @@ impl Gateway {
         Ok(())
     }
 
-    /// Replaces an upstream's entry: the old one stops, the new one starts under the same
-    /// name (restarting it when `entry` is unchanged).
+    /// Replaces an upstream's entry in its place (its place breaks name ties): the old one
+    /// stops, the new one starts under the same name (restarting it when `entry` is
+    /// unchanged).
     pub async fn replace_upstream(
         &self,
         name: &str,
         entry: UpstreamConfig,
     ) -> Result<(), LifecycleError> {
-        self.remove_upstream(name).await?;
-        self.add_upstream(name, entry)
+        let (tracker, shutdown) = self.runtime.get().ok_or(LifecycleError::NotRunning)?;
+        if self.upstream(name).is_none() {
+            return Err(LifecycleError::Unknown(name.to_owned()));
+        }
+        self.stop(name).await;
+        let upstream = new_upstream(
+            &self.config.load(),
+            &self.me,
+            &self.resource_update_sender,
+            name,
+            entry,
+        );
+        self.upstreams.rcu(|current| {
+            current
+                .iter()
+                .map(|existing| {
+                    if existing.name() == name {
+                        upstream.clone()
+                    } else {
+                        existing.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        self.launch(upstream, tracker, shutdown);
+        self.rebuild_catalog();
+        Ok(())
+    }
+
+    /// Puts the upstreams named in `first` first, in that order; the others keep theirs.
+    pub(super) fn reorder(&self, first: &[&str]) {
+        let rank = |upstream: &Arc<Upstream>| {
+            first
+                .iter()
+                .position(|name| *name == upstream.name())
+                .unwrap_or(first.len())
+        };
+        self.upstreams.rcu(|current| {
+            let mut next = Vec::clone(current);
+            // Stable, so the upstreams not named keep their order.
+            next.sort_by_key(rank);
+            next
+        });
+    }
+
+    /// Stops an upstream's task, if it runs, and waits for its process group to be gone.
+    async fn stop(&self, name: &str) {
+        let running = self.running_lock().remove(name);
+        if let Some(Running { stop, task }) = running {
+            stop.cancel();
+            // `run` reaps the process group within the shutdown grace.
+            let _ = task.await;
+        }
     }
 
     /// Stops and starts an upstream again with the same entry.

@@ -1,0 +1,145 @@
+//! A new configuration applied to the running gateway (a reload of `proxy.yaml`).
+//!
+//! Only the upstreams that differ are touched: an upstream whose entry and resolved settings
+//! are the same keeps its process and its sessions. The others are stopped, started or
+//! replaced in place, and the catalog rebuilds tell connected clients that their lists
+//! changed. Sections read once at start (the listener, limits on connections, auth, the
+//! database) are reported as needing a restart rather than silently ignored.
+
+use serde::Serialize;
+
+use super::Gateway;
+use crate::{
+    config::{Config, UpstreamConfig},
+    upstream::UpstreamSettings,
+};
+
+/// What a reload changed.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Reconfigured {
+    /// Upstreams new in the file, now starting.
+    pub added: Vec<String>,
+    /// Upstreams whose entry (or the defaults it inherits) changed, now restarting.
+    pub changed: Vec<String>,
+    /// Upstreams gone from the file, now stopped.
+    pub removed: Vec<String>,
+    /// Upstreams left running as they were.
+    pub unchanged: Vec<String>,
+    /// Upstreams of the file that could not be applied, with why.
+    pub refused: Vec<Refused>,
+    /// Sections that changed but are read only at start: they apply after a restart.
+    pub needs_restart: Vec<&'static str>,
+}
+
+/// An upstream of the new file that was not applied.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Refused {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Reconfigured {
+    /// Whether the reload changed anything at all.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.changed.is_empty()
+            && self.removed.is_empty()
+            && self.refused.is_empty()
+            && self.needs_restart.is_empty()
+    }
+}
+
+impl Gateway {
+    /// Moves from `previous` (the configuration running now) to `next`, which has been
+    /// validated. Upstreams added at run time (not in the file) are left alone.
+    pub async fn reconfigure(&self, previous: &Config, next: Config) -> Reconfigured {
+        let mut report = Reconfigured {
+            needs_restart: sections_needing_restart(previous, &next),
+            ..Reconfigured::default()
+        };
+        let settings =
+            |config: &Config, entry: &UpstreamConfig| UpstreamSettings::resolve(config, entry);
+        let mut removed = Vec::new();
+        let mut changed = Vec::new();
+        let mut added = Vec::new();
+        for (name, old) in &previous.upstreams {
+            match next.upstreams.get(name) {
+                None => removed.push(name.clone()),
+                Some(new) if new != old || settings(&next, new) != settings(previous, old) => {
+                    changed.push((name.clone(), new.clone()));
+                }
+                Some(_) => report.unchanged.push(name.clone()),
+            }
+        }
+        for (name, entry) in &next.upstreams {
+            if !previous.upstreams.contains_key(name) {
+                added.push((name.clone(), entry.clone()));
+            }
+        }
+        let order: Vec<String> = next.upstreams.keys().cloned().collect();
+        // New upstreams resolve their settings against the new defaults.
+        self.config.store(std::sync::Arc::new(next));
+
+        // Stop the removed and changed ones together: each may take its shutdown grace.
+        let removals = removed.iter().map(|name| self.remove_upstream(name));
+        for (name, outcome) in removed
+            .iter()
+            .zip(futures::future::join_all(removals).await)
+        {
+            match outcome {
+                Ok(()) => report.removed.push(name.clone()),
+                Err(error) => report.refused.push(Refused::new(name, error)),
+            }
+        }
+        let replacements = changed
+            .iter()
+            .map(|(name, entry)| self.replace_upstream(name, entry.clone()));
+        let replaced = futures::future::join_all(replacements).await;
+        for ((name, _), outcome) in changed.iter().zip(replaced) {
+            match outcome {
+                Ok(()) => report.changed.push(name.clone()),
+                Err(error) => report.refused.push(Refused::new(name, error)),
+            }
+        }
+        for (name, entry) in added {
+            match self.add_upstream(&name, entry) {
+                Ok(()) => report.added.push(name),
+                Err(error) => report.refused.push(Refused::new(&name, error)),
+            }
+        }
+        let order: Vec<&str> = order.iter().map(String::as_str).collect();
+        self.reorder(&order);
+        self.rebuild_catalog();
+        report
+    }
+}
+
+impl Refused {
+    fn new(name: &str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            name: name.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The sections of `next` that differ from `previous` and are only read at start.
+/// `limits` and `timeouts` also feed upstream settings, which apply at once (an upstream
+/// whose resolved settings changed is restarted); their other uses wait for a restart.
+fn sections_needing_restart(previous: &Config, next: &Config) -> Vec<&'static str> {
+    let mut sections = Vec::new();
+    let mut check = |name: &'static str, differs: bool| {
+        if differs {
+            sections.push(name);
+        }
+    };
+    check("server", previous.server != next.server);
+    check("limits", previous.limits != next.limits);
+    check("timeouts", previous.timeouts != next.timeouts);
+    check("catalog", previous.catalog != next.catalog);
+    check("logging", previous.logging != next.logging);
+    check("database", previous.database != next.database);
+    check("auth", previous.auth != next.auth);
+    check("security", previous.security != next.security);
+    sections
+}

@@ -1,0 +1,164 @@
+//! Editing `proxy.yaml` while the gateway runs: upstreams added, changed and removed are
+//! applied, the unchanged one keeps its process (same PID), and a connected client is told
+//! its tool list changed. An invalid edit is refused and logged, and the old configuration
+//! keeps serving. The file watch, SIGHUP and `POST /api/v1/system/reload` all reload.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    api::{Api, admin_env},
+    fixture_upstream_yaml,
+    http::{RawSession, wait_for},
+    process::{ConfigDir, ServeProcess, processes_with_marker},
+};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// A fixture upstream whose processes carry the marker `<test>-<name>-<version>`.
+fn upstream(test: &str, name: &str, version: &str, tool: &str) -> String {
+    let marker = format!("{test}-{name}-{version}-{}", std::process::id());
+    fixture_upstream_yaml(
+        name,
+        &format!("{name}-{version}"),
+        &[tool],
+        &format!("    env: {{MCPS_TEST_MARKER: {marker:?}}}\n"),
+    )
+}
+
+fn marker(test: &str, name: &str, version: &str) -> String {
+    format!("{test}-{name}-{version}-{}", std::process::id())
+}
+
+fn config(server: &str, upstreams: &[String]) -> String {
+    format!("{server}upstreams:\n{}", upstreams.concat())
+}
+
+/// The PID of the one process carrying `marker`.
+fn pid_of(marker: &str) -> u32 {
+    let pids = processes_with_marker(marker);
+    assert_eq!(pids.len(), 1, "processes with {marker}: {pids:?}");
+    pids[0]
+}
+
+/// Polls `tools/list` until `done` holds for the names.
+async fn wait_for_tools(session: &mut RawSession, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let names = session.tool_names().await;
+        if done(&names) {
+            return names;
+        }
+        assert!(Instant::now() < deadline, "tools never settled: {names:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn edits_apply_to_the_changed_upstreams_alone() {
+    let test = "edit";
+    let gateway = ServeProcess::start(&config(
+        "",
+        &[
+            upstream(test, "keep", "1", "echo"),
+            upstream(test, "change", "1", "echo"),
+            upstream(test, "drop", "1", "echo"),
+        ],
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let events = session.open_stream().await;
+    let names = session.tool_names().await;
+    assert_eq!(names, ["change__echo", "drop__echo", "keep__echo"]);
+    let kept = pid_of(&marker(test, "keep", "1"));
+    let changed = pid_of(&marker(test, "change", "1"));
+
+    std::fs::write(
+        gateway.config.path(),
+        config(
+            "",
+            &[
+                upstream(test, "keep", "1", "echo"),
+                upstream(test, "change", "2", "echo"),
+                upstream(test, "fresh", "1", "hello"),
+            ],
+        ),
+    )
+    .unwrap();
+
+    wait_for(&events, "notifications/tools/list_changed", 1).await;
+    let names = wait_for_tools(&mut session, |names| {
+        names.contains(&"fresh__hello".to_owned()) && names.contains(&"change__echo".to_owned())
+    })
+    .await;
+    assert_eq!(names, ["change__echo", "fresh__hello", "keep__echo"]);
+    assert_eq!(
+        pid_of(&marker(test, "keep", "1")),
+        kept,
+        "keep was restarted"
+    );
+    assert!(processes_with_marker(&marker(test, "change", "1")).is_empty());
+    assert_ne!(pid_of(&marker(test, "change", "2")), changed);
+    assert!(processes_with_marker(&marker(test, "drop", "1")).is_empty());
+    let answer = session.call("change__echo", json!({})).await;
+    assert!(answer.to_string().contains("change-2:echo"), "{answer}");
+    gateway.wait_for_log("reloaded").await;
+
+    // An invalid edit: refused, logged, and the running configuration stays.
+    std::fs::write(
+        gateway.config.path(),
+        "upstreams:\n  broken: {command: 42, url: x}\n",
+    )
+    .unwrap();
+    gateway
+        .wait_for_log("refused, the running configuration stays")
+        .await;
+    let answer = session.call("keep__echo", json!({})).await;
+    assert!(answer.to_string().contains("keep-1:echo"), "{answer}");
+    assert_eq!(session.tool_names().await, names);
+    assert_eq!(pid_of(&marker(test, "keep", "1")), kept);
+}
+
+#[tokio::test]
+async fn sighup_and_the_api_reload_and_refuse_invalid_files() {
+    let test = "trigger";
+    let manual = "server:\n  watch_config: false\n";
+    let dir = ConfigDir::new(&config(manual, &[upstream(test, "one", "1", "echo")]));
+    let gateway = ServeProcess::start_in(dir, &admin_env());
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    pid_of(&marker(test, "one", "1"));
+
+    let write = |upstreams: &[String]| {
+        std::fs::write(gateway.config.path(), config(manual, upstreams)).unwrap()
+    };
+    write(&[
+        upstream(test, "one", "1", "echo"),
+        upstream(test, "two", "1", "echo"),
+    ]);
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    wait_for_tools(&mut session, |names| names.len() == 2).await;
+
+    write(&[upstream(test, "two", "1", "echo")]);
+    let api = Api::logged_in(&gateway).await;
+    let answer = api.post("/api/v1/system/reload", json!({})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(answer.body["removed"], json!(["one"]), "{answer:?}");
+    assert_eq!(answer.body["unchanged"], json!(["two"]), "{answer:?}");
+    assert!(processes_with_marker(&marker(test, "one", "1")).is_empty());
+    assert!(processes_with_marker(&marker(test, "two", "1")).len() == 1);
+
+    std::fs::write(gateway.config.path(), "upstreams: [not, a, map]\n").unwrap();
+    let answer = api.post("/api/v1/system/reload", json!({})).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{answer:?}"
+    );
+    assert_eq!(answer.code(), "invalid_config");
+    assert_eq!(session.tool_names().await, ["two__echo"]);
+
+    let answer = Api::new(&gateway)
+        .post("/api/v1/system/reload", json!({}))
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{answer:?}");
+}
