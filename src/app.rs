@@ -200,8 +200,9 @@ impl App {
         Ok(())
     }
 
-    /// Serves MCP on stdin/stdout until stdin closes, SIGTERM or SIGINT.
-    pub async fn serve_stdio(mut self) -> Result<(), AppError> {
+    /// Serves MCP on stdin/stdout until stdin closes, SIGTERM or SIGINT; only virtual
+    /// server `scope`, when one is named.
+    pub async fn serve_stdio(mut self, scope: Option<Arc<str>>) -> Result<(), AppError> {
         self.watch_signals()?;
         self.start_upstreams();
         self.watch_config()?;
@@ -219,7 +220,7 @@ impl App {
             },
             crate::outbound::Outbound::from_config(&self.config),
         );
-        let server = GatewayServer::new(self.gateway.clone());
+        let server = GatewayServer::new(self.gateway.clone()).scoped(scope);
         tokio::select! {
             served = server.serve_with_ct(transport, self.sessions_end.child_token()) => match served {
                 Ok(running) => {

@@ -14,6 +14,7 @@ pub mod import;
 mod supervision;
 mod upstream;
 mod validate;
+pub mod virtual_server;
 
 use std::{
     net::SocketAddr,
@@ -27,6 +28,7 @@ use serde::Deserialize;
 pub use admin::{AuthConfig, DatabaseConfig, SecurityConfig};
 pub use supervision::RestartConfig;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
+pub use virtual_server::VirtualServerConfig;
 
 /// Why a configuration could not be loaded. Every message names the file or key path at fault.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +81,9 @@ pub struct Config {
     /// Upstream MCP servers by name, in the order the file lists them (that order breaks name ties).
     #[serde(default)]
     pub upstreams: IndexMap<String, UpstreamConfig>,
+    /// Named subsets of the catalog, each with its own endpoint.
+    #[serde(default)]
+    pub virtual_servers: IndexMap<String, VirtualServerConfig>,
     /// The directory relative `cwd` and `command` paths are resolved against: the config file's own.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -23,6 +23,9 @@ pub enum GatewayError {
     /// Client: no upstream listed this URI or has a template matching it.
     #[error("Resource not found: {uri}")]
     UnknownResource { uri: String },
+    /// Client: the endpoint names a virtual server the configuration no longer has.
+    #[error("no virtual server named {name:?} (was it removed from the configuration?)")]
+    UnknownVirtualServer { name: String },
     /// Client: a pagination cursor we did not hand out.
     #[error("invalid cursor: {cursor:?}")]
     InvalidCursor { cursor: String },
@@ -54,6 +57,7 @@ impl GatewayError {
             Self::UnknownTool { .. }
             | Self::UnknownPrompt { .. }
             | Self::UnknownResource { .. }
+            | Self::UnknownVirtualServer { .. }
             | Self::InvalidCursor { .. }
             | Self::InvalidRequestState { .. }
             | Self::ShuttingDown => None,
@@ -71,6 +75,7 @@ impl From<GatewayError> for ErrorData {
         match error {
             GatewayError::UnknownTool { .. }
             | GatewayError::UnknownPrompt { .. }
+            | GatewayError::UnknownVirtualServer { .. }
             | GatewayError::InvalidCursor { .. }
             | GatewayError::InvalidRequestState { .. } => ErrorData::invalid_params(message, None),
             // rmcp turns this into -32602 for 2026-07-28 clients, as that revision asks.

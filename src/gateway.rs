@@ -22,6 +22,7 @@ mod reconfigure;
 mod server;
 mod services;
 mod subscribe;
+mod view;
 
 use std::{
     collections::HashMap,
@@ -48,8 +49,9 @@ pub use forward::{Origin, ProgressTarget};
 use forward::{send, send_bridged, strip_hop_meta, unexpected};
 pub use notifier::Changes;
 pub use reconfigure::Reconfigured;
-pub use server::GatewayServer;
+pub use server::{GatewayServer, Scope};
 pub use services::LifecycleError;
+pub use view::View;
 
 use isolation::SessionConnections;
 use rmcp::{Peer, RoleClient};
@@ -75,6 +77,8 @@ pub struct Gateway {
     /// This gateway, for the callbacks of upstreams added later.
     me: Weak<Gateway>,
     catalog: ArcSwap<Catalog>,
+    /// The virtual servers, by name; replaced by a reload.
+    views: ArcSwap<view::Views>,
     /// Serializes rebuilds so a slower one never overwrites a newer catalog.
     rebuild: Mutex<()>,
     /// `true` once no upstream is still starting.
@@ -124,6 +128,7 @@ impl Gateway {
                 resource_update_sender: updates,
                 me: weak.clone(),
                 catalog: ArcSwap::from_pointee(Catalog::default()),
+                views: ArcSwap::from_pointee(view::compile(config)),
                 rebuild: Mutex::new(()),
                 started,
                 catalog_changes,
@@ -233,6 +238,20 @@ impl Gateway {
         self.catalog.load_full()
     }
 
+    /// The virtual server called `name`.
+    pub fn view(&self, name: &str) -> Option<Arc<View>> {
+        self.views.load().get(name).cloned()
+    }
+
+    /// The catalog as `view` shows it (the whole of it without one).
+    pub fn catalog_for(&self, view: Option<&View>) -> Arc<Catalog> {
+        let full = self.catalog.load_full();
+        match view {
+            Some(view) => view.catalog(&full),
+            None => full,
+        }
+    }
+
     fn rebuild_catalog(&self) {
         // A poisoned lock only means another rebuild panicked; the data it guards is `()`.
         let _guard = self
@@ -271,28 +290,30 @@ impl Gateway {
     pub async fn list_tools(
         &self,
         cursor: Option<&str>,
+        view: Option<&View>,
     ) -> Result<(Vec<Tool>, Option<String>), GatewayError> {
         self.wait_started().await;
-        self.catalog.load().tools.page(cursor, self.page_size)
+        self.catalog_for(view).tools.page(cursor, self.page_size)
     }
 
     /// One page of the prompt catalog.
     pub async fn list_prompts(
         &self,
         cursor: Option<&str>,
+        view: Option<&View>,
     ) -> Result<(Vec<Prompt>, Option<String>), GatewayError> {
         self.wait_started().await;
-        self.catalog.load().prompts.page(cursor, self.page_size)
+        self.catalog_for(view).prompts.page(cursor, self.page_size)
     }
 
     /// One page of the resources.
     pub async fn list_resources(
         &self,
         cursor: Option<&str>,
+        view: Option<&View>,
     ) -> Result<(Vec<Resource>, Option<String>), GatewayError> {
         self.wait_started().await;
-        self.catalog
-            .load()
+        self.catalog_for(view)
             .resources
             .page_resources(cursor, self.page_size)
     }
@@ -301,17 +322,20 @@ impl Gateway {
     pub async fn list_resource_templates(
         &self,
         cursor: Option<&str>,
+        view: Option<&View>,
     ) -> Result<(Vec<ResourceTemplate>, Option<String>), GatewayError> {
         self.wait_started().await;
-        self.catalog
-            .load()
+        self.catalog_for(view)
             .resources
             .page_templates(cursor, self.page_size)
     }
 
-    fn resource_owner(&self, uri: &str) -> Result<Arc<Upstream>, GatewayError> {
-        self.catalog
-            .load()
+    fn resource_owner(
+        &self,
+        uri: &str,
+        view: Option<&View>,
+    ) -> Result<Arc<Upstream>, GatewayError> {
+        self.catalog_for(view)
             .resources
             .owner_of(uri)
             .cloned()
@@ -324,11 +348,12 @@ impl Gateway {
     /// upstream that is down, that upstream is named: its tools are missing because it is
     /// down, and "unknown tool" would send the user looking in the wrong place. (This only
     /// shapes the message; routing itself is a catalog lookup.)
-    fn unrouted(&self, name: &str) -> GatewayError {
+    fn unrouted(&self, name: &str, view: Option<&View>) -> GatewayError {
         let down = self
             .upstreams
             .load()
             .iter()
+            .filter(|upstream| view.is_none_or(|view| view.offers(upstream)))
             .filter(|upstream| !upstream.prefix().is_empty() && name.starts_with(upstream.prefix()))
             .max_by_key(|upstream| upstream.prefix().len())
             .map(|upstream| upstream.ready_peer());
@@ -349,10 +374,10 @@ impl Gateway {
     ) -> Result<(CallToolResponse, Arc<Upstream>), GatewayError> {
         self.wait_started().await;
         let (upstream, original) = {
-            let catalog = self.catalog.load();
+            let catalog = self.catalog_for(origin.view.as_deref());
             let route = catalog
                 .route(&params.name)
-                .ok_or_else(|| self.unrouted(&params.name))?;
+                .ok_or_else(|| self.unrouted(&params.name, origin.view.as_deref()))?;
             (route.upstream.clone(), route.original.clone())
         };
         let (upstream, peer) = self.connect(&upstream, origin).await?;
@@ -387,7 +412,7 @@ impl Gateway {
         self.wait_started().await;
         let (upstream, original) =
             {
-                let catalog = self.catalog.load();
+                let catalog = self.catalog_for(origin.view.as_deref());
                 let route = catalog.prompts.route(&params.name).ok_or_else(|| {
                     GatewayError::UnknownPrompt {
                         name: params.name.clone(),
@@ -420,7 +445,7 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<ReadResourceResponse, GatewayError> {
         self.wait_started().await;
-        let upstream = self.resource_owner(&params.uri)?;
+        let upstream = self.resource_owner(&params.uri, origin.view.as_deref())?;
         let (upstream, peer) = self.connect(&upstream, origin).await?;
         let binding = format!("resources/read\n{}", params.uri);
         strip_hop_meta(&mut params.meta);
@@ -446,7 +471,7 @@ impl Gateway {
     ) -> Result<CompleteResult, GatewayError> {
         self.wait_started().await;
         let upstream = {
-            let catalog = self.catalog.load();
+            let catalog = self.catalog_for(origin.view.as_deref());
             match &mut params.r#ref {
                 Reference::Prompt(prompt) => {
                     let route = catalog.prompts.route(&prompt.name).ok_or_else(|| {

@@ -4,6 +4,7 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
+    sync::Arc,
 };
 
 use anyhow::Context;
@@ -40,7 +41,11 @@ enum Command {
         listen: Option<SocketAddr>,
     },
     /// Serve MCP over stdin/stdout, for a client that launches the gateway (Claude Desktop).
-    Stdio,
+    Stdio {
+        /// Serve only this virtual server (`virtual_servers` in the config).
+        #[arg(long, value_name = "NAME")]
+        server: Option<String>,
+    },
     /// Validate the config, start every upstream and print the catalog; exits 1 on any problem.
     Check,
     /// Start the upstreams and list the aggregated tools.
@@ -144,8 +149,25 @@ async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<Ex
                 .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Stdio => {
-            App::new(config).reload_from(path).serve_stdio().await?;
+        Command::Stdio { server } => {
+            if let Some(name) = &server
+                && !config.virtual_servers.contains_key(name)
+            {
+                let known: Vec<&str> = config.virtual_servers.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "no virtual server named {name:?} in {} (it has: {})",
+                    path.display(),
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                );
+            }
+            App::new(config)
+                .reload_from(path)
+                .serve_stdio(server.map(Arc::from))
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check => check(config, path).await,

@@ -196,6 +196,7 @@ fn log(path: &Path, trigger: Trigger, report: &Reconfigured) {
         added = ?report.added,
         changed = ?report.changed,
         removed = ?report.removed,
+        virtual_servers = ?report.virtual_servers,
         unchanged = report.unchanged.len(),
         "reloaded {} on {}",
         path.display(),

@@ -138,12 +138,25 @@ async fn sighup_and_the_api_reload_and_refuse_invalid_files() {
     gateway.signal(nix::sys::signal::Signal::SIGHUP);
     wait_for_tools(&mut session, |names| names.len() == 2).await;
 
-    write(&[upstream(test, "two", "1", "echo")]);
+    // One upstream less, and a virtual server more.
+    let with_view = format!("{manual}virtual_servers:\n  only-two: {{upstreams: [two]}}\n");
+    std::fs::write(
+        gateway.config.path(),
+        config(&with_view, &[upstream(test, "two", "1", "echo")]),
+    )
+    .unwrap();
     let api = Api::logged_in(&gateway).await;
     let answer = api.post("/api/v1/system/reload", json!({})).await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert_eq!(answer.body["removed"], json!(["one"]), "{answer:?}");
     assert_eq!(answer.body["unchanged"], json!(["two"]), "{answer:?}");
+    assert_eq!(
+        answer.body["virtual_servers"],
+        json!(["only-two"]),
+        "{answer:?}"
+    );
+    let mut scoped = RawSession::open(&format!("{}/mcp/only-two", gateway.base)).await;
+    assert_eq!(scoped.tool_names().await, ["two__echo"]);
     assert!(processes_with_marker(&marker(test, "one", "1")).is_empty());
     assert!(processes_with_marker(&marker(test, "two", "1")).len() == 1);
 

@@ -36,13 +36,31 @@ impl FromRequestParts<Arc<AdminState>> for Caller {
                 "this endpoint needs `Authorization: Bearer <token>`: log in at POST /api/v1/auth/login, or use an API key",
             ));
         };
-        state
+        let caller = state
             .tokens
             .verify(token, now_ms())
-            .map(Caller)
-            .ok_or_else(|| ApiError::unauthorized("the token is unknown, expired or revoked"))
+            .ok_or_else(|| ApiError::unauthorized("the token is unknown, expired or revoked"))?;
+        if let Some(server) = &caller.virtual_server
+            && !OPEN_TO_BOUND_KEYS
+                .iter()
+                .any(|(method, path)| parts.method == *method && parts.uri.path() == *path)
+        {
+            return Err(ApiError::forbidden(format!(
+                "this key is bound to virtual server {server:?}: it may use /mcp, /ws, /api/v1/tools, /api/v1/tools/call, /api/v1/mcp/proxy and /api/v1/auth/me only"
+            )));
+        }
+        Ok(Caller(caller))
     }
 }
+
+/// What a key bound to a virtual server may use of the API: its own tools, and who it is.
+/// The rest (services, keys, history, reload) would reach past its virtual server.
+const OPEN_TO_BOUND_KEYS: &[(http::Method, &str)] = &[
+    (http::Method::GET, "/api/v1/tools"),
+    (http::Method::POST, "/api/v1/tools/call"),
+    (http::Method::POST, "/api/v1/mcp/proxy"),
+    (http::Method::GET, "/api/v1/auth/me"),
+];
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new()
@@ -64,6 +82,7 @@ pub(super) fn accept(tokens: &TokenCache, token: &StoredToken) {
                 is_admin: token.is_admin,
                 token_id: token.id,
                 key_name: (token.kind == TokenKind::ApiKey).then(|| token.name.clone()),
+                virtual_server: token.virtual_server.clone(),
             },
             expires_at: token.expires_at,
         },
@@ -108,7 +127,7 @@ async fn login(
     let expires_at = now_ms().saturating_add(ttl_ms);
     let (token, secret) = state
         .registry
-        .create_token(user.id, TokenKind::Login, "login", Some(expires_at))
+        .create_token(user.id, TokenKind::Login, "login", Some(expires_at), None)
         .await?;
     accept(&state.tokens, &token);
     tracing::info!(user = %user.username, "logged in");
@@ -177,6 +196,11 @@ struct NewKey {
     /// What the key is for, e.g. `claude-desktop`.
     #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
+    /// A virtual server (`virtual_servers` in proxy.yaml) the key is bound to: it sees and
+    /// calls only that server's tools, on `/mcp`, `/mcp/{name}`, `/ws` and the tools API,
+    /// and can use no other part of the API but `/auth/me`.
+    #[serde(default)]
+    virtual_server: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -187,6 +211,8 @@ struct ApiKey {
     hint: String,
     created_at: i64,
     revoked_at: Option<i64>,
+    /// The virtual server the key is bound to, if any.
+    virtual_server: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -205,6 +231,7 @@ impl From<StoredToken> for ApiKey {
             hint: token.hint,
             created_at: token.created_at,
             revoked_at: token.revoked_at,
+            virtual_server: token.virtual_server,
         }
     }
 }
@@ -239,9 +266,27 @@ async fn create_key(
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad_request("`name` must be 1 to 100 characters"));
     }
+    if let Some(server) = &request.virtual_server
+        && state.gateway.view(server).is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "no virtual server named {server:?} in the configuration"
+        )));
+    }
+    if caller.virtual_server.is_some() {
+        return Err(ApiError::forbidden(
+            "a key bound to a virtual server cannot make keys",
+        ));
+    }
     let (token, secret) = state
         .registry
-        .create_token(caller.user_id, TokenKind::ApiKey, name, None)
+        .create_token(
+            caller.user_id,
+            TokenKind::ApiKey,
+            name,
+            None,
+            request.virtual_server.as_deref(),
+        )
         .await?;
     accept(&state.tokens, &token);
     tracing::info!(user = %caller.username, key = %token.name, "API key created");

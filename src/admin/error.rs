@@ -119,7 +119,8 @@ impl From<GatewayError> for ApiError {
         let (status, code) = match &error {
             GatewayError::UnknownTool { .. }
             | GatewayError::UnknownPrompt { .. }
-            | GatewayError::UnknownResource { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            | GatewayError::UnknownResource { .. }
+            | GatewayError::UnknownVirtualServer { .. } => (StatusCode::NOT_FOUND, "not_found"),
             GatewayError::InvalidCursor { .. } | GatewayError::InvalidRequestState { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }

@@ -68,9 +68,14 @@ async fn proxy(
     let Some(id) = id else {
         return StatusCode::ACCEPTED.into_response();
     };
+    let view = match super::tools::view_of(&state, &caller) {
+        Ok(view) => view,
+        Err(error) => return reply(StatusCode::OK, id, Err(error.into())),
+    };
     let origin = Origin {
         client: Some(Arc::from("rest-proxy")),
         principal: Some(Arc::from(caller.username.as_str())),
+        view,
         ..Origin::default()
     };
     let outcome = dispatch(&state, method, params, &origin).await;
@@ -112,19 +117,23 @@ async fn dispatch(
     match method {
         "ping" => Ok(json!({})),
         "tools/list" => {
-            let (tools, next) = gateway.list_tools(cursor).await?;
+            let (tools, next) = gateway.list_tools(cursor, origin.view.as_deref()).await?;
             Ok(page("tools", tools, next))
         }
         "prompts/list" => {
-            let (prompts, next) = gateway.list_prompts(cursor).await?;
+            let (prompts, next) = gateway.list_prompts(cursor, origin.view.as_deref()).await?;
             Ok(page("prompts", prompts, next))
         }
         "resources/list" => {
-            let (resources, next) = gateway.list_resources(cursor).await?;
+            let (resources, next) = gateway
+                .list_resources(cursor, origin.view.as_deref())
+                .await?;
             Ok(page("resources", resources, next))
         }
         "resources/templates/list" => {
-            let (templates, next) = gateway.list_resource_templates(cursor).await?;
+            let (templates, next) = gateway
+                .list_resource_templates(cursor, origin.view.as_deref())
+                .await?;
             Ok(page("resourceTemplates", templates, next))
         }
         "tools/call" => {

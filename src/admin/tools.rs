@@ -20,7 +20,12 @@ use super::{
     error::{ApiError, Body, ErrorBody},
     services::{Service, register},
 };
-use crate::{config::UpstreamConfig, gateway::Origin};
+use crate::{
+    config::UpstreamConfig,
+    error::GatewayError,
+    gateway::{Origin, View},
+    security::Principal,
+};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new()
@@ -56,11 +61,13 @@ struct ToolFilter {
     security(("bearer" = [])))]
 async fn list_tools(
     State(state): State<Arc<AdminState>>,
-    _caller: Caller,
+    Caller(caller): Caller,
     filter: Result<Query<ToolFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<ToolInfo>>, ApiError> {
     let Query(filter) = filter.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    let catalog = state.gateway.catalog();
+    let catalog = state
+        .gateway
+        .catalog_for(view_of(&state, &caller)?.as_deref());
     let tools = catalog
         .tools()
         .iter()
@@ -120,10 +127,27 @@ async fn call_tool(
     let origin = Origin {
         client: Some(Arc::from("rest")),
         principal: Some(Arc::from(caller.username.as_str())),
+        view: view_of(&state, &caller)?,
         ..Origin::default()
     };
     let response = state.gateway.call_tool(params, &origin).await?;
     call_result(response).map(Json).map_err(ApiError::internal)
+}
+
+/// The virtual server the caller's API key is bound to, if it is: the key sees and calls
+/// only that part of the catalog, here as on `/mcp`.
+pub(super) fn view_of(
+    state: &AdminState,
+    caller: &Principal,
+) -> Result<Option<Arc<View>>, GatewayError> {
+    let Some(name) = &caller.virtual_server else {
+        return Ok(None);
+    };
+    state
+        .gateway
+        .view(name)
+        .map(Some)
+        .ok_or_else(|| GatewayError::UnknownVirtualServer { name: name.clone() })
 }
 
 /// A `tools/call` answer as JSON: the result, or what stands in for it.

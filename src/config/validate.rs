@@ -96,6 +96,9 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
     for (name, upstream) in &config.upstreams {
         upstream_entry(name, upstream)?;
     }
+    for (name, server) in &config.virtual_servers {
+        super::virtual_server::validate(name, server)?;
+    }
     Ok(())
 }
 

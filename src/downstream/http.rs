@@ -32,12 +32,13 @@ use rmcp::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
+    endpoint::{self, Endpoint, ScopeRefusal},
     session_owners::SessionOwners,
     websocket::{Refusal, WebSocketSessions},
 };
 use crate::{
     config::Config,
-    gateway::{Gateway, GatewayServer},
+    gateway::{Gateway, GatewayServer, Scope},
     jsonrpc::{error_reply, too_deep, too_deep_reply},
     registry::now_ms,
     security::{OriginPolicy, Principal, TokenCache, bearer},
@@ -139,8 +140,10 @@ impl HttpFront {
                 ErrorData::invalid_request(format!("Forbidden: {rejection}"), None),
             );
         }
-        let path = request.uri().path();
-        let mcp = matches!(path, "/mcp" | "/mcp/" | "/ws" | "/ws/mcp");
+        // A clone shares the bytes; `endpoint` borrows the path while the request changes.
+        let uri = request.uri().clone();
+        let endpoint = Endpoint::of(uri.path());
+        let mcp = endpoint.is_some();
         if mcp && let Some(tokens) = &self.required_tokens {
             let principal =
                 bearer(request.headers()).and_then(|token| tokens.verify(token, now_ms()));
@@ -151,34 +154,56 @@ impl HttpFront {
                 None => return unauthorized(),
             }
         }
+        let scope = match endpoint {
+            Some(endpoint) => {
+                let principal = request.extensions().get::<Principal>();
+                match endpoint::scope(&self.gateway, endpoint, principal) {
+                    Ok(scope) => scope,
+                    Err(refusal) => return scope_refused(&refusal),
+                }
+            }
+            None => None,
+        };
         if mcp
             && self.opens_session(&request)
             && let Some(refusal) = self.session_limit(&request).await
         {
             return refusal;
         }
-        match (request.method(), request.uri().path()) {
-            (_, "/mcp" | "/mcp/") => self.mcp(request).await,
-            (&Method::GET, "/ws" | "/ws/mcp") => {
+        match endpoint {
+            Some(Endpoint::Http(_)) => {
+                if let Some(scope) = scope {
+                    request.extensions_mut().insert(Scope(scope));
+                }
+                self.mcp(request).await
+            }
+            Some(Endpoint::WebSocket(_)) if request.method() == Method::GET => {
                 let owned = request
                     .extensions()
                     .get::<Principal>()
                     .map(|principal| self.owners.websocket_opened(principal.token_id));
-                match self.websocket.upgrade(request, owned) {
+                match self.websocket.upgrade(request, owned, scope) {
                     Ok(switching) => switching.map(|()| Body::empty()),
                     Err(Refusal(status, message)) => {
                         json_response(status, &api_error("websocket_upgrade", &message))
                     }
                 }
             }
-            (_, path) if is_admin_path(path) => {
+            _ => self.not_mcp(request).await,
+        }
+    }
+
+    /// The REST surface, or 404.
+    async fn not_mcp(&self, request: Request<Incoming>) -> Response<Body> {
+        match request.uri().path() {
+            path if is_admin_path(path) => {
                 let mut admin = self.admin.clone();
                 match tower_service::Service::call(&mut admin, request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 }
             }
-            (_, path) => json_response(
+            path => json_response(
                 StatusCode::NOT_FOUND,
                 &api_error("not_found", &format!("no route for {path}")),
             ),
@@ -391,6 +416,18 @@ fn is_admin_path(path: &str) -> bool {
 
 /// 401 for `/mcp` and `/ws` without a valid token, as a JSON-RPC error (what MCP clients
 /// read) with `WWW-Authenticate` (what they act on).
+/// 404 for a virtual server that does not exist, 403 for another key's.
+fn scope_refused(refusal: &ScopeRefusal) -> Response<Body> {
+    let status = match refusal {
+        ScopeRefusal::Unknown(_) => StatusCode::NOT_FOUND,
+        ScopeRefusal::OtherServer { .. } => StatusCode::FORBIDDEN,
+    };
+    jsonrpc_error_response(
+        status,
+        ErrorData::invalid_request(refusal.to_string(), None),
+    )
+}
+
 fn unauthorized() -> Response<Body> {
     let mut response = jsonrpc_error_response(
         StatusCode::UNAUTHORIZED,

@@ -1,4 +1,4 @@
-//! MCP over WebSocket at `/ws` and `/ws/mcp`: the upgrade handshake, then one session-era MCP
+//! MCP over WebSocket at `/ws` and `/ws/mcp` (and `/ws/{virtual server}`): the upgrade handshake, then one session-era MCP
 //! session per connection on [`WebSocketTransport`].
 //!
 //! Host and Origin were checked before the upgrade, like every HTTP request (a browser page
@@ -48,6 +48,7 @@ impl WebSocketSessions {
         &self,
         mut request: Request<Incoming>,
         owned: Option<WebSocketOwned>,
+        scope: Option<Arc<str>>,
     ) -> Result<Response<()>, Refusal> {
         let headers = request.headers();
         let key = handshake_key(headers)?;
@@ -72,6 +73,7 @@ impl WebSocketSessions {
                     .await;
             let transport = WebSocketTransport::serving(socket, bounds);
             match GatewayServer::new(gateway)
+                .scoped(scope)
                 .serve_with_ct(transport, shutdown)
                 .await
             {

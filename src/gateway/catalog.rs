@@ -96,6 +96,18 @@ impl Catalog {
         self.tools.route(exposed)
     }
 
+    /// The part of this catalog a virtual server offers, under its names.
+    pub fn narrowed(&self, view: &super::View) -> Self {
+        Self {
+            tools: self.tools.narrowed(|entry| view.tool(entry)),
+            prompts: self
+                .prompts
+                .narrowed(|entry| view.offers(&entry.upstream).then(|| entry.clone())),
+            resources: self.resources.retain(|upstream| view.offers(upstream)),
+            collisions: Vec::new(),
+        }
+    }
+
     /// Name and URI clashes found while building.
     pub fn collisions(&self) -> &[Collision] {
         &self.collisions

@@ -136,6 +136,7 @@ impl Conversations {
             log_level: None,
             client: origin.client.clone(),
             principal: origin.principal.clone(),
+            view: origin.view.clone(),
         };
         let upstream = upstream.clone();
         let peer = peer.clone();

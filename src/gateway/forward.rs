@@ -64,6 +64,9 @@ pub struct Origin {
     pub client: Option<Arc<str>>,
     /// The authenticated user, for the call log.
     pub principal: Option<Arc<str>>,
+    /// The virtual server the request came through: it sees and reaches only its part of
+    /// the catalog.
+    pub view: Option<Arc<super::View>>,
 }
 
 /// The progress token and the per-request lifecycle keys (protocol version, client info and

@@ -27,6 +27,8 @@ pub struct Reconfigured {
     pub unchanged: Vec<String>,
     /// Upstreams of the file that could not be applied, with why.
     pub refused: Vec<Refused>,
+    /// Virtual servers added, changed or removed; their clients are told their lists changed.
+    pub virtual_servers: Vec<String>,
     /// Sections that changed but are read only at start: they apply after a restart.
     pub needs_restart: Vec<&'static str>,
 }
@@ -45,6 +47,7 @@ impl Reconfigured {
             && self.changed.is_empty()
             && self.removed.is_empty()
             && self.refused.is_empty()
+            && self.virtual_servers.is_empty()
             && self.needs_restart.is_empty()
     }
 }
@@ -54,9 +57,22 @@ impl Gateway {
     /// validated. Upstreams added at run time (not in the file) are left alone.
     pub async fn reconfigure(&self, previous: &Config, next: Config) -> Reconfigured {
         let mut report = Reconfigured {
+            virtual_servers: changed_virtual_servers(previous, &next),
             needs_restart: sections_needing_restart(previous, &next),
             ..Reconfigured::default()
         };
+        if !report.virtual_servers.is_empty() {
+            self.views
+                .store(std::sync::Arc::new(super::view::compile(&next)));
+            // Which sessions use which view is not tracked: every client re-lists.
+            self.catalog_changes.send_modify(|changes| {
+                changes.record(super::Changed {
+                    tools: true,
+                    prompts: true,
+                    resources: true,
+                })
+            });
+        }
         let settings =
             |config: &Config, entry: &UpstreamConfig| UpstreamSettings::resolve(config, entry);
         let mut removed = Vec::new();
@@ -121,6 +137,21 @@ impl Refused {
             reason: reason.to_string(),
         }
     }
+}
+
+/// The virtual servers whose definition differs between `previous` and `next`.
+fn changed_virtual_servers(previous: &Config, next: &Config) -> Vec<String> {
+    let before = &previous.virtual_servers;
+    let after = &next.virtual_servers;
+    let mut names: Vec<String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|name| before.get(*name) != after.get(*name))
+        .cloned()
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The sections of `next` that differ from `previous` and are only read at start.

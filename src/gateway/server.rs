@@ -31,13 +31,13 @@ use rmcp::{
 use tokio::sync::mpsc;
 
 use super::{
-    Gateway, Origin, ProgressTarget,
+    Gateway, Origin, ProgressTarget, View,
     client_requests::{SessionCaller, StatelessCaller},
     isolation::SessionConnections,
     logging::SessionLogLevel,
     notifier::{ChangeWatcher, Subscriber},
 };
-use crate::security::Principal;
+use crate::{error::GatewayError, security::Principal};
 
 /// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
 /// the upstream (the gateway strips the keys that belong to this hop).
@@ -127,7 +127,15 @@ pub struct GatewayServer {
     capabilities: OnceLock<Arc<ClientCapabilities>>,
     /// Ends the session's resource subscriptions with the session (the last clone).
     _subscriptions: Arc<SubscriberGuard>,
+    /// The virtual server this endpoint serves (WebSocket and stdio fix it per session; on
+    /// streamable HTTP each request carries a [`Scope`]).
+    scope: Option<Arc<str>>,
 }
+
+/// The virtual server an HTTP request is for, put in its extensions by the front door:
+/// named by its path (`/mcp/{name}`) or bound to its API key.
+#[derive(Debug, Clone)]
+pub struct Scope(pub Arc<str>);
 
 /// Updates buffered for one `subscriptions/listen` stream.
 const STREAM_UPDATES: usize = 64;
@@ -161,7 +169,14 @@ impl GatewayServer {
             session,
             log_level: Arc::default(),
             capabilities: OnceLock::new(),
+            scope: None,
         }
+    }
+
+    /// The same, serving only the virtual server `scope` (when there is one).
+    pub fn scoped(mut self, scope: Option<Arc<str>>) -> Self {
+        self.scope = scope;
+        self
     }
 }
 
@@ -185,7 +200,13 @@ impl GatewayServer {
             return (updates, None);
         }
         let key = NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 61;
-        let origin = self.origin(context.request_context());
+        let origin = match self.origin(context.request_context()) {
+            Ok(origin) => origin,
+            Err(error) => {
+                tracing::info!(%error, "subscriptions/listen resources not subscribed");
+                return (updates, None);
+            }
+        };
         for uri in uris {
             let subscriber = Subscriber::Stream(sender.clone());
             let params = SubscribeRequestParams::new(uri.clone());
@@ -213,9 +234,32 @@ impl GatewayServer {
         Some(self.capabilities.get_or_init(|| declared).clone())
     }
 
+    /// The virtual server a request is for, if any.
+    fn view(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Arc<View>>, GatewayError> {
+        let scope = self.scope.clone().or_else(|| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<Scope>())
+                .map(|scope| scope.0.clone())
+        });
+        match scope {
+            None => Ok(None),
+            Some(name) => self.gateway.view(&name).map(Some).ok_or_else(|| {
+                GatewayError::UnknownVirtualServer {
+                    name: name.to_string(),
+                }
+            }),
+        }
+    }
+
     /// Who is asking, from rmcp's request context: its cancellation, its progress token if it
     /// asked for progress, and how the requests it causes upstream reach it.
-    fn origin(&self, context: &RequestContext<RoleServer>) -> Origin {
+    fn origin(&self, context: &RequestContext<RoleServer>) -> Result<Origin, GatewayError> {
+        let view = self.view(context)?;
         let cancel = context.ct.clone();
         let progress = context
             .meta
@@ -241,7 +285,7 @@ impl GatewayServer {
                 client: context.peer.clone(),
                 log_level,
             };
-            Origin {
+            Ok(Origin {
                 cancel,
                 progress,
                 caller: Some(Arc::new(caller)),
@@ -254,7 +298,8 @@ impl GatewayServer {
                     .client_info()
                     .map(|info| Arc::from(info.name.as_str())),
                 principal,
-            }
+                view,
+            })
         } else {
             let capabilities = self.client_capabilities(&context.peer);
             let caller = SessionCaller {
@@ -263,7 +308,7 @@ impl GatewayServer {
                 log_level: self.log_level.clone(),
                 capabilities: capabilities.clone(),
             };
-            Origin {
+            Ok(Origin {
                 cancel,
                 progress,
                 caller: Some(Arc::new(caller)),
@@ -276,7 +321,8 @@ impl GatewayServer {
                     .peer_info()
                     .map(|info| Arc::from(info.client_info.name.as_str())),
                 principal,
-            }
+                view,
+            })
         }
     }
 }
@@ -305,10 +351,13 @@ impl ServerHandler for GatewayServer {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (tools, next_cursor) = self.gateway.list_tools(cursor).await?;
+        let (tools, next_cursor) = self
+            .gateway
+            .list_tools(cursor, self.view(&context)?.as_deref())
+            .await?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -366,10 +415,13 @@ impl ServerHandler for GatewayServer {
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (prompts, next_cursor) = self.gateway.list_prompts(cursor).await?;
+        let (prompts, next_cursor) = self
+            .gateway
+            .list_prompts(cursor, self.view(&context)?.as_deref())
+            .await?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -383,17 +435,20 @@ impl ServerHandler for GatewayServer {
         let request = with_client_meta(request, &context);
         Ok(self
             .gateway
-            .get_prompt(request, &self.origin(&context))
+            .get_prompt(request, &self.origin(&context)?)
             .await?)
     }
 
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (resources, next_cursor) = self.gateway.list_resources(cursor).await?;
+        let (resources, next_cursor) = self
+            .gateway
+            .list_resources(cursor, self.view(&context)?.as_deref())
+            .await?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -402,10 +457,13 @@ impl ServerHandler for GatewayServer {
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (templates, next_cursor) = self.gateway.list_resource_templates(cursor).await?;
+        let (templates, next_cursor) = self
+            .gateway
+            .list_resource_templates(cursor, self.view(&context)?.as_deref())
+            .await?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -419,7 +477,7 @@ impl ServerHandler for GatewayServer {
         let request = with_client_meta(request, &context);
         Ok(self
             .gateway
-            .read_resource(request, &self.origin(&context))
+            .read_resource(request, &self.origin(&context)?)
             .await?)
     }
 
@@ -433,7 +491,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let client = context.peer.clone();
-        let origin = self.origin(&context);
+        let origin = self.origin(&context)?;
         Ok(self
             .gateway
             .subscribe(self.session, Subscriber::Session(client), request, &origin)
@@ -451,7 +509,7 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), ErrorData> {
         Ok(self
             .gateway
-            .unsubscribe(self.session, request, &self.origin(&context))
+            .unsubscribe(self.session, request, &self.origin(&context)?)
             .await?)
     }
 
@@ -473,7 +531,7 @@ impl ServerHandler for GatewayServer {
         let request = with_client_meta(request, &context);
         Ok(self
             .gateway
-            .complete(request, &self.origin(&context))
+            .complete(request, &self.origin(&context)?)
             .await?)
     }
 
@@ -498,7 +556,7 @@ impl ServerHandler for GatewayServer {
         let request = with_client_meta(request, &context);
         let outcome = self
             .gateway
-            .call_tool(request, &self.origin(&context))
+            .call_tool(request, &self.origin(&context)?)
             .await;
         match &outcome {
             Ok(_) => tracing::debug!(tool = %name, elapsed = ?started.elapsed(), "call done"),

@@ -43,7 +43,7 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<(), GatewayError> {
         self.wait_started().await;
-        let upstream = self.resource_owner(&params.uri)?;
+        let upstream = self.resource_owner(&params.uri, origin.view.as_deref())?;
         let peer = upstream.ready_peer()?;
         let uri = params.uri.clone();
         if !self.subscriptions.add(&uri, key, subscriber) {
@@ -101,7 +101,8 @@ impl Gateway {
             listen.abort();
             return Ok(());
         }
-        let upstream = self.resource_owner(uri)?;
+        // Any view: this only ends what a subscription began.
+        let upstream = self.resource_owner(uri, None)?;
         let peer = upstream.ready_peer()?;
         let params = UnsubscribeRequestParams::new(uri.to_owned());
         let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(params));

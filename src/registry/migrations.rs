@@ -3,7 +3,8 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
     "
     CREATE TABLE users (
         id            INTEGER PRIMARY KEY,
@@ -46,7 +47,10 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
     CREATE INDEX calls_tool ON calls(tool, at);
     CREATE INDEX calls_upstream ON calls(upstream, at);
     ",
-)];
+    ),
+    // An API key bound to a virtual server sees and calls only that server's tools.
+    M::up("ALTER TABLE tokens ADD COLUMN virtual_server TEXT;"),
+];
 
 /// Brings `db` to the latest schema.
 pub fn apply(db: &mut rusqlite::Connection) -> Result<(), rusqlite_migration::Error> {

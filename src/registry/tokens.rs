@@ -47,6 +47,8 @@ pub struct StoredToken {
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The virtual server an API key is bound to.
+    pub virtual_server: Option<String>,
 }
 
 /// A new random secret: `mcps_` and 43 URL-safe characters (256 bits).
@@ -62,7 +64,7 @@ pub fn new_secret() -> String {
 
 const SELECT: &str =
     "SELECT t.id, t.user_id, u.username, u.is_admin, t.kind, t.name, t.secret_hash, t.hint,
-        t.created_at, t.expires_at, t.revoked_at
+        t.created_at, t.expires_at, t.revoked_at, t.virtual_server
     FROM tokens t JOIN users u ON u.id = t.user_id";
 
 fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredToken> {
@@ -80,18 +82,22 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredToken> {
         created_at: row.get(8)?,
         expires_at: row.get(9)?,
         revoked_at: row.get(10)?,
+        virtual_server: row.get(11)?,
     })
 }
 
 impl Registry {
     /// Stores a new token for `user_id` and returns it with its secret, which is not kept.
+    /// An API key may be bound to a virtual server.
     pub async fn create_token(
         &self,
         user_id: i64,
         kind: TokenKind,
         name: &str,
         expires_at: Option<i64>,
+        virtual_server: Option<&str>,
     ) -> Result<(StoredToken, String), RegistryError> {
+        let virtual_server = virtual_server.map(str::to_owned);
         let secret = new_secret();
         let hash = secret_hash(&secret);
         let hint = format!("{}…", &secret[..9]);
@@ -99,9 +105,9 @@ impl Registry {
         let token = self
             .run(move |db| {
                 db.execute(
-                    "INSERT INTO tokens (user_id, kind, name, secret_hash, hint, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![user_id, kind.as_str(), name, hash.as_slice(), hint, now_ms(), expires_at],
+                    "INSERT INTO tokens (user_id, kind, name, secret_hash, hint, created_at, expires_at, virtual_server)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![user_id, kind.as_str(), name, hash.as_slice(), hint, now_ms(), expires_at, virtual_server],
                 )?;
                 let id = db.last_insert_rowid();
                 Ok(db.query_row(&format!("{SELECT} WHERE t.id = ?1"), [id], from_row)?)

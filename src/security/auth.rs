@@ -20,6 +20,8 @@ pub struct Principal {
     pub token_id: i64,
     /// The API key's name, when the token is one (login tokens have none).
     pub key_name: Option<String>,
+    /// The virtual server the API key is bound to: it sees and calls nothing else.
+    pub virtual_server: Option<String>,
 }
 
 /// One accepted token.
@@ -107,6 +109,7 @@ mod tests {
             is_admin: true,
             token_id,
             key_name: None,
+            virtual_server: None,
         }
     }
 

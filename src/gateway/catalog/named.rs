@@ -115,6 +115,15 @@ impl<T: Named> NamedIndex<T> {
         Self { entries }
     }
 
+    /// The entries `narrow` keeps, each as it returns it (renamed, perhaps). When two end
+    /// up with one name, the first in name order keeps it.
+    pub fn narrowed(&self, narrow: impl Fn(&Entry<T>) -> Option<Entry<T>>) -> Self {
+        let mut entries: Vec<Entry<T>> = self.entries.iter().filter_map(narrow).collect();
+        entries.sort_by(|a, b| a.exposed_name().cmp(b.exposed_name()));
+        entries.dedup_by(|later, earlier| later.exposed_name() == earlier.exposed_name());
+        Self { entries }
+    }
+
     pub fn entries(&self) -> &[Entry<T>] {
         &self.entries
     }

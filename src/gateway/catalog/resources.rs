@@ -110,6 +110,24 @@ impl ResourceIndex {
             .map(|entry| &entry.upstream)
     }
 
+    /// The resources and templates of the upstreams `keep` accepts.
+    pub fn retain(&self, keep: impl Fn(&Upstream) -> bool) -> Self {
+        Self {
+            resources: self
+                .resources
+                .iter()
+                .filter(|entry| keep(&entry.upstream))
+                .cloned()
+                .collect(),
+            templates: self
+                .templates
+                .iter()
+                .filter(|entry| keep(&entry.upstream))
+                .cloned()
+                .collect(),
+        }
+    }
+
     pub fn same_as(&self, other: &Self) -> bool {
         self.resources
             .iter()

@@ -1,0 +1,124 @@
+//! Virtual servers as the gateway serves them: a [`View`] narrows the catalog to some
+//! upstreams and tools, under names of its own. A client of a view lists only its tools and
+//! can call nothing else: routing goes through the narrowed catalog, so a tool outside it is
+//! as unknown as one that does not exist.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
+
+use globset::GlobSet;
+use rmcp::model::Tool;
+
+use super::{Catalog, catalog::Entry};
+use crate::{
+    config::{VirtualServerConfig, virtual_server::pattern_set},
+    upstream::Upstream,
+};
+
+/// One virtual server, compiled.
+pub struct View {
+    name: String,
+    /// `None` offers every upstream.
+    upstreams: Option<HashSet<String>>,
+    /// `None` allows every tool.
+    allow: Option<GlobSet>,
+    deny: GlobSet,
+    /// New names by the gateway's names.
+    rename: HashMap<String, String>,
+    /// The last catalog narrowed and the result: catalogs change far less often than
+    /// clients list and call.
+    narrowed: Mutex<Option<(Arc<Catalog>, Arc<Catalog>)>>,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View").field("name", &self.name).finish()
+    }
+}
+
+impl View {
+    /// `config` has been validated, so its patterns compile.
+    pub fn new(name: &str, config: &VirtualServerConfig) -> Result<Self, globset::Error> {
+        Ok(Self {
+            name: name.to_owned(),
+            upstreams: (!config.upstreams.is_empty())
+                .then(|| config.upstreams.iter().cloned().collect()),
+            allow: if config.allow.is_empty() {
+                None
+            } else {
+                Some(pattern_set(&config.allow)?)
+            },
+            deny: pattern_set(&config.deny)?,
+            rename: config
+                .rename
+                .iter()
+                .map(|(from, to)| (from.clone(), to.clone()))
+                .collect(),
+            narrowed: Mutex::new(None),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this view offers what `upstream` has.
+    pub fn offers(&self, upstream: &Upstream) -> bool {
+        self.upstreams
+            .as_ref()
+            .is_none_or(|names| names.contains(upstream.name()))
+    }
+
+    /// The tool as this view shows it, if it shows it.
+    pub(super) fn tool(&self, entry: &Entry<Tool>) -> Option<Entry<Tool>> {
+        let name = entry.exposed_name();
+        let shown = self.offers(&entry.upstream)
+            && self.allow.as_ref().is_none_or(|allow| allow.is_match(name))
+            && !self.deny.is_match(name);
+        if !shown {
+            return None;
+        }
+        let mut entry = entry.clone();
+        if let Some(renamed) = self.rename.get(name) {
+            entry.item.name = renamed.clone().into();
+        }
+        Some(entry)
+    }
+
+    /// `full` narrowed to this view (computed once per catalog).
+    pub fn catalog(&self, full: &Arc<Catalog>) -> Arc<Catalog> {
+        let mut cached = self
+            .narrowed
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if let Some((source, narrowed)) = cached.as_ref()
+            && Arc::ptr_eq(source, full)
+        {
+            return narrowed.clone();
+        }
+        let narrowed = Arc::new(full.narrowed(self));
+        *cached = Some((full.clone(), narrowed.clone()));
+        narrowed
+    }
+}
+
+/// Every configured view, by name.
+pub type Views = HashMap<String, Arc<View>>;
+
+/// Compiles the views of a validated configuration.
+pub fn compile(config: &crate::config::Config) -> Views {
+    config
+        .virtual_servers
+        .iter()
+        .filter_map(|(name, server)| match View::new(name, server) {
+            Ok(view) => Some((name.clone(), Arc::new(view))),
+            Err(error) => {
+                // Validation compiled the same patterns; this cannot happen.
+                tracing::error!(virtual_server = %name, %error, "virtual server left out");
+                None
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,276 @@
+//! Virtual servers: named parts of the catalog, each at its own endpoint and assignable to
+//! API keys. Two keys bound to two virtual servers see different `tools/list` results and
+//! cannot call each other's tools (the upstream never hears of the refused call); the same
+//! view is served at `/mcp/{name}`, `/ws/{name}`, `mcps stdio --server NAME` and the tools
+//! API, and a bound key can reach nothing else.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+
+use common::{
+    api::{Api, admin_env},
+    fixture_upstream_yaml,
+    http::RawSession,
+    mcps_bin,
+    process::{ConfigDir, ServeProcess},
+};
+use futures::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+
+const VIRTUAL_SERVERS: &str = "virtual_servers:
+  reader:
+    upstreams: [alpha]
+    allow: [\"alpha__read*\"]
+    rename: {alpha__read: read}
+  searcher:
+    allow: [\"*search*\", \"alpha__write\"]
+    deny: [\"alpha__*\"]
+";
+
+fn config(auth: bool) -> String {
+    format!(
+        "auth:\n  enabled: {auth}\n{VIRTUAL_SERVERS}upstreams:\n{}{}",
+        fixture_upstream_yaml(
+            "alpha",
+            "alpha",
+            &["read", "read_more", "write", "delete"],
+            ""
+        ),
+        fixture_upstream_yaml("beta", "beta", &["search"], ""),
+    )
+}
+
+async fn session(gateway: &ServeProcess, path: &str, key: &str) -> RawSession {
+    let bearer = format!("Bearer {key}");
+    RawSession::open_with(
+        &format!("{}{path}", gateway.base),
+        &[("authorization", bearer.as_str())],
+    )
+    .await
+}
+
+/// Whether the call was refused as a tool this client does not have.
+fn unknown_tool(answer: &Value) -> bool {
+    answer["error"]["message"]
+        .as_str()
+        .is_some_and(|message| message.starts_with("Unknown tool"))
+}
+
+#[tokio::test]
+async fn keys_bound_to_virtual_servers_see_and_call_only_their_tools() {
+    let gateway = ServeProcess::start_in(ConfigDir::new(&config(true)), &admin_env());
+    let admin = Api::logged_in(&gateway).await;
+    let bound = |server: &'static str| {
+        let admin = &admin;
+        async move {
+            let answer = admin
+                .post(
+                    "/api/v1/auth/keys",
+                    json!({"name": format!("{server}-client"), "virtual_server": server}),
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{answer:?}");
+            assert_eq!(answer.body["virtual_server"], server);
+            answer.body["key"].as_str().unwrap().to_owned()
+        }
+    };
+    let reader_key = bound("reader").await;
+    let searcher_key = bound("searcher").await;
+
+    let mut reader = session(&gateway, "/mcp", &reader_key).await;
+    let mut searcher = session(&gateway, "/mcp", &searcher_key).await;
+    assert_eq!(reader.tool_names().await, ["alpha__read_more", "read"]);
+    assert_eq!(searcher.tool_names().await, ["beta__search"]);
+
+    let answer = reader.call("read", json!({"n": 1})).await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "alpha:read:{\"n\":1}",
+        "{answer}"
+    );
+    let answer = searcher.call("beta__search", json!({})).await;
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "beta:search:{}",
+        "{answer}"
+    );
+
+    // Each other's tools, the gateway's own names of them, and tools neither offers.
+    for name in [
+        "beta__search",
+        "alpha__write",
+        "alpha__read",
+        "alpha__delete",
+    ] {
+        assert!(
+            unknown_tool(&reader.call(name, json!({})).await),
+            "reader called {name}"
+        );
+    }
+    for name in ["read", "alpha__read", "alpha__read_more", "alpha__write"] {
+        assert!(
+            unknown_tool(&searcher.call(name, json!({})).await),
+            "searcher called {name}"
+        );
+    }
+    let log = gateway.log();
+    for refused in ["call write", "call delete", "call read_more"] {
+        assert!(
+            !log.contains(&format!("fixture upstream alpha: {refused}")),
+            "{log}"
+        );
+    }
+
+    // A bound key may not use another virtual server's endpoint, nor the rest of the API.
+    let refused = common::http::client()
+        .post(format!("{}/mcp/searcher", gateway.base))
+        .bearer_auth(&reader_key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let as_reader = admin.with_token(Some(&reader_key));
+    let tools = as_reader.get("/api/v1/tools").await;
+    let names: Vec<&str> = tools
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha__read_more", "read"]);
+    let call = as_reader
+        .post("/api/v1/tools/call", json!({"tool_name": "beta__search"}))
+        .await;
+    assert_eq!(call.status, StatusCode::NOT_FOUND, "{call:?}");
+    for (method, path) in [
+        (Method::GET, "/api/v1/mcp/services"),
+        (Method::POST, "/api/v1/auth/keys"),
+        (Method::GET, "/api/v1/calls"),
+    ] {
+        let answer = as_reader
+            .send(method, path, Some(json!({"name": "x"})))
+            .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}: {answer:?}");
+    }
+    let proxied = as_reader
+        .post(
+            "/api/v1/mcp/proxy",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(
+        proxied.body["result"]["tools"].as_array().unwrap().len(),
+        2,
+        "{proxied:?}"
+    );
+
+    // An unbound key picks a virtual server by its path.
+    let unbound = admin.create_key("any").await;
+    let mut by_path = session(&gateway, "/mcp/searcher", &unbound).await;
+    assert_eq!(by_path.tool_names().await, ["beta__search"]);
+    let mut whole = session(&gateway, "/mcp", &unbound).await;
+    assert_eq!(whole.tool_names().await.len(), 5);
+    let missing = common::http::client()
+        .post(format!("{}/mcp/nope", gateway.base))
+        .bearer_auth(&unbound)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_websocket_endpoint_serves_a_virtual_server() {
+    let gateway = ServeProcess::start(&config(false));
+    let (mut socket, _) = connect_async(gateway.ws_url("/ws/reader"))
+        .await
+        .expect("handshake");
+    let request = |id: u64, method: &str, params: Value| {
+        let text = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        Message::text(text.to_string())
+    };
+    let initialize = request(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "ws", "version": "0"}}),
+    );
+    socket.send(initialize).await.unwrap();
+    socket.next().await.unwrap().unwrap();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    socket
+        .send(Message::text(initialized.to_string()))
+        .await
+        .unwrap();
+    socket
+        .send(request(2, "tools/list", json!({})))
+        .await
+        .unwrap();
+    let Message::Text(reply) = socket.next().await.unwrap().unwrap() else {
+        panic!("not text")
+    };
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let names: Vec<&str> = reply["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha__read_more", "read"]);
+}
+
+#[test]
+fn stdio_serves_the_virtual_server_it_is_given() {
+    let dir = ConfigDir::new(&config(false));
+    let mut child = std::process::Command::new(mcps_bin())
+        .args(["stdio", "--server", "searcher", "-c"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    for message in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "stdio", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    ] {
+        writeln!(stdin, "{message}").unwrap();
+    }
+    let mut line = String::new();
+    let tools = loop {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "stdout closed");
+        let message: Value = serde_json::from_str(&line).unwrap();
+        if message["id"] == 2 {
+            break message["result"]["tools"].clone();
+        }
+    };
+    drop(stdin);
+    child.wait().unwrap();
+    let names: Vec<&str> = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["beta__search"]);
+
+    let (status, _, stderr) =
+        common::process::run_mcps(&dir.path(), &["stdio", "--server", "nope"]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("no virtual server named \"nope\""),
+        "{stderr}"
+    );
+}
