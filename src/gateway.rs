@@ -365,42 +365,48 @@ impl Gateway {
         }
     }
 
-    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole,
-    /// with the upstream that gave it (see [`Gateway::call_tool`], which also records it).
-    async fn route_call(
+    /// The upstream that owns the tool a client calls `name` (in its view), and the name the
+    /// upstream knows it by.
+    fn tool_route(
         &self,
+        name: &str,
+        view: Option<&View>,
+    ) -> Result<(Arc<Upstream>, String), GatewayError> {
+        let catalog = self.catalog_for(view);
+        let route = catalog
+            .route(name)
+            .ok_or_else(|| self.unrouted(name, view))?;
+        Ok((route.upstream.clone(), route.original.clone()))
+    }
+
+    /// Sends a routed `tools/call` (see [`Gateway::call_tool`], which routes and records it)
+    /// and returns the answer whole.
+    async fn send_call(
+        &self,
+        upstream: &Arc<Upstream>,
+        original: String,
         mut params: CallToolRequestParams,
         origin: &Origin,
-    ) -> Result<(CallToolResponse, Arc<Upstream>), GatewayError> {
-        self.wait_started().await;
-        let (upstream, original) = {
-            let catalog = self.catalog_for(origin.view.as_deref());
-            let route = catalog
-                .route(&params.name)
-                .ok_or_else(|| self.unrouted(&params.name, origin.view.as_deref()))?;
-            (route.upstream.clone(), route.original.clone())
-        };
-        let (upstream, peer) = self.connect(&upstream, origin).await?;
+    ) -> Result<CallToolResponse, GatewayError> {
+        let (upstream, peer) = self.connect(upstream, origin).await?;
         let binding = format!("tools/call\n{}", params.name);
         params.name = original.into();
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
         let conversations = &self.conversations;
-        let response =
-            match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
-                ServerResult::CallToolResult(mut result) => {
-                    // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
-                    // again for session-era clients.
-                    result.result_type.get_or_insert(ResultType::COMPLETE);
-                    CallToolResponse::Complete(result)
-                }
-                ServerResult::InputRequiredResult(result) => {
-                    CallToolResponse::InputRequired(result)
-                }
-                ServerResult::CreateTaskResult(result) => CallToolResponse::Task(result),
-                other => return Err(unexpected(&upstream, &other)),
-            };
-        Ok((response, upstream))
+        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
+            ServerResult::CallToolResult(mut result) => {
+                // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
+                // again for session-era clients.
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(CallToolResponse::Complete(result))
+            }
+            ServerResult::InputRequiredResult(result) => {
+                Ok(CallToolResponse::InputRequired(result))
+            }
+            ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
+            other => Err(unexpected(&upstream, &other)),
+        }
     }
 
     /// Routes a `prompts/get` by exposed prompt name.

@@ -32,6 +32,7 @@ use tokio_tungstenite::{
     },
 };
 
+use crate::metrics::{ClientTransport, metrics};
 use crate::{
     jsonrpc::{error_reply, too_deep, too_deep_reply},
     outbound::Outbound,
@@ -157,8 +158,13 @@ where
     let Some(outbound) = outbound else {
         return writer.lock().await.send(Message::text(text)).await;
     };
-    let mut failed = None;
+    // Only a serving transport has outbound bounds: these are a client's bytes.
     let bytes = text.len();
+    metrics()
+        .bytes(ClientTransport::WebSocket)
+        .sent
+        .inc_by(bytes as u64);
+    let mut failed = None;
     let sent = outbound
         .write(bytes, async {
             writer
@@ -221,6 +227,10 @@ where
                 }
             };
             let max_depth = self.serving.as_ref().map(|serving| serving.max_depth);
+            if let (Some(_), Message::Text(text)) = (max_depth, &frame) {
+                let received = &metrics().bytes(ClientTransport::WebSocket).received;
+                received.inc_by(text.len() as u64);
+            }
             match frame {
                 Message::Text(text)
                     if let Some(max) = max_depth

@@ -193,9 +193,10 @@ impl HttpFront {
         }
     }
 
-    /// The REST surface, or 404.
+    /// `/metrics`, the REST surface, or 404.
     async fn not_mcp(&self, request: Request<Incoming>) -> Response<Body> {
         match request.uri().path() {
+            "/metrics" if request.method() == Method::GET => self.metrics(&request),
             path if is_admin_path(path) => {
                 let mut admin = self.admin.clone();
                 match tower_service::Service::call(&mut admin, request).await {
@@ -208,6 +209,24 @@ impl HttpFront {
                 &api_error("not_found", &format!("no route for {path}")),
             ),
         }
+    }
+
+    /// The Prometheus metrics; with `auth.enabled`, for a bearer token only.
+    fn metrics(&self, request: &Request<Incoming>) -> Response<Body> {
+        if let Some(tokens) = &self.required_tokens
+            && bearer(request.headers())
+                .and_then(|token| tokens.verify(token, now_ms()))
+                .is_none()
+        {
+            return unauthorized();
+        }
+        let text = crate::metrics::metrics().render(&self.gateway);
+        let mut response = Response::new(Body::from(text));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        response
     }
 
     pub(super) fn too_many_connections(&self) -> Response<Body> {
@@ -313,10 +332,21 @@ impl HttpFront {
                 &too_deep_reply::<_, _, _>(self.max_json_depth),
             );
         }
+        let counted = crate::metrics::metrics().bytes(crate::metrics::ClientTransport::Http);
+        counted.received.inc_by(body.len() as u64);
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let mut service = self.mcp.clone();
         let response = match tower_service::Service::call(&mut service, request).await {
-            Ok(response) => response.map(Body::new),
+            Ok(response) => response.map(|body| {
+                // Counted as it streams: an SSE response lasts as long as its session.
+                let sent = counted.sent.clone();
+                Body::new(body.map_frame(move |frame| {
+                    if let Some(data) = frame.data_ref() {
+                        sent.inc_by(data.len() as u64);
+                    }
+                    frame
+                }))
+            }),
             Err(never) => match never {},
         };
         if let Some(user) = user {

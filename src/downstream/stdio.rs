@@ -22,6 +22,7 @@ use tokio::{
     task::JoinHandle,
 };
 
+use crate::metrics::{ClientTransport, metrics};
 use crate::{
     jsonrpc::{MessageLimits, error_reply, too_deep, too_deep_reply},
     line_reader::{Line, LineReader, json_line, write_line},
@@ -78,6 +79,7 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
     (writer, outbound): (SharedWriter, Arc<Outbound>),
     limits: MessageLimits,
 ) {
+    let received = &metrics().bytes(ClientTransport::Stdio).received;
     loop {
         let reply = match lines.next_line().await {
             Ok(None) => return,
@@ -93,6 +95,7 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
                 None,
             ),
             Ok(Some(Line::Complete(line))) => {
+                received.inc_by(line.len() as u64 + 1);
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
@@ -124,6 +127,10 @@ async fn send(
     message: &ServerJsonRpcMessage,
 ) -> std::io::Result<()> {
     let line = json_line(message)?;
+    metrics()
+        .bytes(ClientTransport::Stdio)
+        .sent
+        .inc_by(line.len() as u64);
     outbound.write(line.len(), write_line(writer, &line)).await
 }
 

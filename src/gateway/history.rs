@@ -7,7 +7,9 @@ use rmcp::model::{CallToolRequestParams, CallToolResponse};
 use super::{Gateway, Origin};
 use crate::{
     error::GatewayError,
+    metrics::metrics,
     registry::{self, CallLog, CallRecord},
+    upstream::Upstream,
 };
 
 impl Gateway {
@@ -16,8 +18,8 @@ impl Gateway {
         let _ = self.call_log.set(log);
     }
 
-    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole,
-    /// and records it in the call history.
+    /// Routes a `tools/call` to the upstream that owns the name and returns its answer whole;
+    /// counts it in the metrics and records it in the call history.
     ///
     /// The call is abandoned (and `notifications/cancelled` sent upstream by rmcp) when
     /// `cancel` fires or the upstream's call deadline passes. While the gateway drains, new
@@ -28,27 +30,33 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
         let _in_flight = self.drain.admit()?;
-        // The name is kept only when there is a log to write it to: not on every call.
-        let log = self.call_log.get();
-        let tool = log.map(|_| params.name.to_string());
-        let route = async {
-            tokio::select! {
-                outcome = self.route_call(params, origin) => outcome,
-                () = self.drain.over() => Err(GatewayError::ShuttingDown),
-            }
-        };
-        let (Some(log), Some(tool)) = (log, tool) else {
-            return route.await.map(|(response, _)| response);
-        };
         let at = registry::now_ms();
         let started = std::time::Instant::now();
-        let (outcome, upstream) = match route.await {
-            Ok((response, upstream)) => (Ok(response), Some(upstream.name().to_owned())),
-            Err(error) => {
-                let upstream = error.upstream().map(str::to_owned);
-                (Err(error), upstream)
-            }
+        let log = self.call_log.get();
+        // The client's name is kept only when there is a log to write it to.
+        let client_name = log.map(|_| params.name.to_string());
+        let call = async {
+            self.wait_started().await;
+            let (upstream, original) = self.tool_route(&params.name, origin.view.as_deref())?;
+            let outcome = self
+                .send_call(&upstream, original.clone(), params, origin)
+                .await;
+            Ok::<_, GatewayError>((upstream, original, outcome))
         };
+        let routed = tokio::select! {
+            routed = call => routed,
+            () = self.drain.over() => Err(GatewayError::ShuttingDown),
+        };
+        // Metrics name a tool by its upstream's own name, whatever a view calls it, and
+        // only once routed: names clients make up must not grow the series.
+        let (upstream, tool, outcome) = match routed {
+            Ok((upstream, original, outcome)) => (Some(upstream), original, outcome),
+            Err(error) => (None, String::new(), Err(error)),
+        };
+        let upstream_name = upstream
+            .as_deref()
+            .map(Upstream::name)
+            .or_else(|| outcome.as_ref().err().and_then(GatewayError::upstream));
         let (kind, error) = match &outcome {
             Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
                 ("tool_error", None)
@@ -57,17 +65,21 @@ impl Gateway {
             Ok(_) => ("ok", None),
             Err(error) => ("error", Some(error.to_string())),
         };
-        log.record(CallRecord {
-            id: 0,
-            at,
-            client: origin.client.as_deref().map(str::to_owned),
-            principal: origin.principal.as_deref().map(str::to_owned),
-            upstream,
-            tool,
-            duration_us: started.elapsed().as_micros() as i64,
-            outcome: kind.to_owned(),
-            error,
-        });
+        let took = started.elapsed();
+        metrics().call(upstream.as_deref().map(Upstream::name), &tool, kind, took);
+        if let (Some(log), Some(client_name)) = (log, client_name) {
+            log.record(CallRecord {
+                id: 0,
+                at,
+                client: origin.client.as_deref().map(str::to_owned),
+                principal: origin.principal.as_deref().map(str::to_owned),
+                upstream: upstream_name.map(str::to_owned),
+                tool: client_name,
+                duration_us: took.as_micros() as i64,
+                outcome: kind.to_owned(),
+                error,
+            });
+        }
         outcome
     }
 }

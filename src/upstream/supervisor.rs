@@ -58,6 +58,7 @@ pub async fn supervise(upstream: Arc<Upstream>, stop: CancellationToken, policy:
                 return;
             }
         }
+        crate::metrics::metrics().restarted(upstream.name());
         upstream.publish(UpstreamState::new(Phase::Starting));
     }
 }

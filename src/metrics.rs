@@ -1,0 +1,263 @@
+//! Prometheus metrics, served at `/metrics` in the OpenMetrics text format.
+//!
+//! Counters and histograms are updated where things happen (a call ends, an upstream
+//! restarts, bytes cross a client transport); gauges of state (upstreams, sessions, the
+//! catalog) are read from the gateway at scrape time, so they can never drift. The registry
+//! is process-wide, like the `tracing` dispatcher: the transports that count bytes are
+//! created in many places, and threading a handle through each would buy nothing.
+
+use std::{
+    sync::{LazyLock, Mutex},
+    time::Duration,
+};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+use crate::{gateway::Gateway, upstream::Phase};
+
+/// The `Content-Type` of [`Metrics::render`]'s output: OpenMetrics, the text format
+/// Prometheus negotiates first (it reads the classic text format's parsers too).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    upstream: String,
+    tool: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    upstream: String,
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    upstream: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    upstream: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabels {
+    transport: &'static str,
+    direction: &'static str,
+}
+
+/// A client transport, for byte counts.
+#[derive(Debug, Clone, Copy)]
+pub enum ClientTransport {
+    Http,
+    WebSocket,
+    Stdio,
+}
+
+/// The byte counters of one client transport.
+#[derive(Debug, Clone)]
+pub struct ByteCounters {
+    pub received: Counter,
+    pub sent: Counter,
+}
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    call_duration: Family<ToolLabels, Histogram>,
+    restarts: Family<UpstreamLabels, Counter>,
+    upstream_up: Family<UpstreamLabels, Gauge>,
+    upstream_state: Family<StateLabels, Gauge>,
+    upstream_tools: Family<UpstreamLabels, Gauge>,
+    sessions: Gauge,
+    tools: Gauge,
+    bytes: [ByteCounters; 3],
+    /// Scrapes rebuild the state gauges; one at a time, so none sees another's half.
+    scrape: Mutex<()>,
+}
+
+/// The upstream label of a call that reached no upstream (an unknown tool, say); its tool
+/// label is this too, so names clients make up cannot grow the series without bound.
+const NONE: &str = "";
+
+/// Every phase an upstream can be in, for the state gauge.
+const PHASES: [&str; 6] = [
+    "starting", "ready", "degraded", "failed", "disabled", "stopped",
+];
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("mcps");
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "tool_calls",
+            "tools/call requests by upstream, tool and outcome (ok, tool_error, input_required, error)",
+            calls.clone(),
+        );
+        let call_duration = Family::<ToolLabels, Histogram>::new_with_constructor(|| {
+            // 1 ms to about a minute, doubling.
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.001, 2.0, 17,
+            ))
+        });
+        registry.register(
+            "tool_call_duration_seconds",
+            "How long tools/call requests took, by upstream and tool",
+            call_duration.clone(),
+        );
+        let restarts = Family::<UpstreamLabels, Counter>::default();
+        registry.register(
+            "upstream_restarts",
+            "Restarts of an upstream after it failed",
+            restarts.clone(),
+        );
+        let upstream_up = Family::<UpstreamLabels, Gauge>::default();
+        registry.register(
+            "upstream_up",
+            "1 when the upstream is ready to serve, else 0",
+            upstream_up.clone(),
+        );
+        let upstream_state = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "upstream_state",
+            "1 for the state the upstream is in, 0 for the others",
+            upstream_state.clone(),
+        );
+        let upstream_tools = Family::<UpstreamLabels, Gauge>::default();
+        registry.register(
+            "upstream_tools",
+            "Tools the upstream contributes to the catalog",
+            upstream_tools.clone(),
+        );
+        let sessions = Gauge::default();
+        registry.register(
+            "sessions",
+            "Open session-era client sessions (HTTP, WebSocket and stdio)",
+            sessions.clone(),
+        );
+        let tools = Gauge::default();
+        registry.register("catalog_tools", "Tools in the catalog", tools.clone());
+        let bytes = Family::<BytesLabels, Counter>::default();
+        registry.register(
+            "client_bytes",
+            "Bytes of MCP messages received from and sent to clients, by transport",
+            bytes.clone(),
+        );
+        let counters = |transport: &'static str| ByteCounters {
+            received: bytes.get_or_create_owned(&BytesLabels {
+                transport,
+                direction: "received",
+            }),
+            sent: bytes.get_or_create_owned(&BytesLabels {
+                transport,
+                direction: "sent",
+            }),
+        };
+        Self {
+            bytes: [counters("http"), counters("websocket"), counters("stdio")],
+            registry,
+            calls,
+            call_duration,
+            restarts,
+            upstream_up,
+            upstream_state,
+            upstream_tools,
+            sessions,
+            tools,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// Counts one `tools/call`. `upstream` is `None` when it reached none.
+    pub fn call(&self, upstream: Option<&str>, tool: &str, outcome: &'static str, took: Duration) {
+        let (upstream, tool) = match upstream {
+            Some(upstream) => (upstream.to_owned(), tool.to_owned()),
+            None => (NONE.to_owned(), NONE.to_owned()),
+        };
+        let labels = ToolLabels { upstream, tool };
+        self.call_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.calls
+            .get_or_create(&CallLabels {
+                upstream: labels.upstream,
+                tool: labels.tool,
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a restart of `upstream` after a failure.
+    pub fn restarted(&self, upstream: &str) {
+        self.restarts
+            .get_or_create(&UpstreamLabels {
+                upstream: upstream.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The byte counters of `transport`.
+    pub fn bytes(&self, transport: ClientTransport) -> &ByteCounters {
+        &self.bytes[transport as usize]
+    }
+
+    /// Every metric in the text exposition format, the state gauges read from `gateway` now.
+    pub fn render(&self, gateway: &Gateway) -> String {
+        let _one_scrape = self
+            .scrape
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        self.read_state(gateway);
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    fn read_state(&self, gateway: &Gateway) {
+        // Upstreams come and go with reloads: only the present ones have series.
+        self.upstream_up.clear();
+        self.upstream_state.clear();
+        self.upstream_tools.clear();
+        let catalog = gateway.catalog();
+        for upstream in gateway.upstreams().iter() {
+            let name = upstream.name().to_owned();
+            let state = upstream.state();
+            let phase = &state.phase;
+            let labels = UpstreamLabels {
+                upstream: name.clone(),
+            };
+            self.upstream_up
+                .get_or_create(&labels)
+                .set(i64::from(*phase == Phase::Ready));
+            self.upstream_tools
+                .get_or_create(&labels)
+                .set(catalog.tool_count(upstream) as i64);
+            for state in PHASES {
+                self.upstream_state
+                    .get_or_create(&StateLabels {
+                        upstream: name.clone(),
+                        state,
+                    })
+                    .set(i64::from(phase.as_str() == state));
+            }
+        }
+        self.sessions.set(gateway.session_count() as i64);
+        self.tools.set(catalog.tools().len() as i64);
+    }
+}
