@@ -11,6 +11,7 @@
 mod admin;
 mod expand;
 pub mod import;
+mod logging;
 mod supervision;
 mod upstream;
 mod validate;
@@ -26,6 +27,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 pub use admin::{AuthConfig, DatabaseConfig, SecurityConfig};
+pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use supervision::RestartConfig;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 pub use virtual_server::VirtualServerConfig;
@@ -238,22 +240,6 @@ pub struct CatalogConfig {
 impl Default for CatalogConfig {
     fn default() -> Self {
         Self { page_size: 200 }
-    }
-}
-
-/// Log output. Logs always go to stderr: stdout belongs to MCP in `mcps stdio`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoggingConfig {
-    /// A `tracing` filter such as `info` or `mcps=debug,rmcp=warn`.
-    pub level: String,
-}
-
-impl Default for LoggingConfig {
-    fn default() -> Self {
-        Self {
-            level: "info,rmcp=warn".into(),
-        }
     }
 }
 

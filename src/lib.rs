@@ -14,6 +14,7 @@ pub mod fuzzing;
 pub mod gateway;
 pub mod jsonrpc;
 pub mod line_reader;
+pub mod logging;
 pub mod metrics;
 pub mod outbound;
 pub mod registry;

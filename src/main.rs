@@ -87,7 +87,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config.logging.level);
+    let _log_guard = match mcps::logging::init(&config.logging, &config.base_dir) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("mcps: {}: {error}", cli.config.display());
+            return ExitCode::from(2);
+        }
+    };
     // Before any upstream starts, so every orphaned grandchild comes to us to be reaped.
     mcps::upstream::adopt_orphans();
     let runtime = match runtime(config.server.threads) {
@@ -122,18 +128,6 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
         builder.worker_threads(threads);
     }
     builder.enable_all().build()
-}
-
-/// Logs go to stderr in every mode: stdout belongs to MCP under `mcps stdio`.
-fn init_tracing(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
 }
 
 async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<ExitCode> {

@@ -93,6 +93,7 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
     if let Err(error) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         return Err(ConfigError::invalid("logging.level", error.to_string()));
     }
+    positive_size("logging.max_files", config.logging.max_files)?;
     for (name, upstream) in &config.upstreams {
         upstream_entry(name, upstream)?;
     }

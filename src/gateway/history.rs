@@ -3,6 +3,7 @@
 //! call log's writer; nothing here touches the database.
 
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
+use tracing::Instrument;
 
 use super::{Gateway, Origin};
 use crate::{
@@ -29,6 +30,20 @@ impl Gateway {
         params: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
+        // Every line logged on the call's way carries the tool and, once routed, the upstream.
+        let span = tracing::info_span!(
+            "tool_call",
+            tool = %params.name,
+            upstream = tracing::field::Empty
+        );
+        self.call_tool_in(params, origin).instrument(span).await
+    }
+
+    async fn call_tool_in(
+        &self,
+        params: CallToolRequestParams,
+        origin: &Origin,
+    ) -> Result<CallToolResponse, GatewayError> {
         let _in_flight = self.drain.admit()?;
         let at = registry::now_ms();
         let started = std::time::Instant::now();
@@ -38,6 +53,7 @@ impl Gateway {
         let call = async {
             self.wait_started().await;
             let (upstream, original) = self.tool_route(&params.name, origin.view.as_deref())?;
+            tracing::Span::current().record("upstream", upstream.name());
             let outcome = self
                 .send_call(&upstream, original.clone(), params, origin)
                 .await;
@@ -66,6 +82,10 @@ impl Gateway {
             Err(error) => ("error", Some(error.to_string())),
         };
         let took = started.elapsed();
+        match &error {
+            None => tracing::debug!(outcome = kind, ?took, "call done"),
+            Some(error) => tracing::info!(outcome = kind, ?took, "call failed: {error}"),
+        }
         metrics().call(upstream.as_deref().map(Upstream::name), &tool, kind, took);
         if let (Some(log), Some(client_name)) = (log, client_name) {
             log.record(CallRecord {

@@ -551,19 +551,10 @@ impl ServerHandler for GatewayServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let name = request.name.clone();
-        let started = std::time::Instant::now();
         let request = with_client_meta(request, &context);
-        let outcome = self
+        Ok(self
             .gateway
             .call_tool(request, &self.origin(&context)?)
-            .await;
-        match &outcome {
-            Ok(_) => tracing::debug!(tool = %name, elapsed = ?started.elapsed(), "call done"),
-            Err(error) => {
-                tracing::info!(tool = %name, upstream = error.upstream(), %error, "call failed")
-            }
-        }
-        Ok(outcome?)
+            .await?)
     }
 }
