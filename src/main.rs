@@ -54,6 +54,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask a running gateway for its health (a container's health check): exits 0 when it
+    /// answers, whatever its upstreams' state, 1 when it does not.
+    Health {
+        /// The gateway's base URL; by default the config's `server.listen` (an unspecified
+        /// address means this machine).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Read the servers of a Claude Desktop, Cursor or VS Code config as upstream entries:
     /// printed as a proxy.yaml, or with --write added to the config file (-c).
     Import {
@@ -79,6 +87,9 @@ fn main() -> ExitCode {
     if let Command::Import { file, write } = &cli.command {
         // Needs no valid config of its own: it may be making the first one.
         return import(file, write.then_some(cli.config.as_path()));
+    }
+    if let Command::Health { url } = &cli.command {
+        return health(url.as_deref(), &cli.config);
     }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -167,11 +178,61 @@ async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<Ex
         Command::Check => check(config, path).await,
         Command::Tools { json } => tools(config, json).await,
         Command::Call { name, args } => call(config, &name, &args).await,
-        Command::Import { .. } => unreachable!("handled before the config is loaded"),
+        Command::Import { .. } | Command::Health { .. } => {
+            unreachable!("handled before the config is loaded")
+        }
     }
 }
 
 /// `mcps import`: prints the entries as a proxy.yaml, or adds them to `into`.
+fn health(url: Option<&str>, config: &Path) -> ExitCode {
+    let base = match url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => match Config::load(config).and_then(|config| config.server.listen_addr()) {
+            Ok(mut listen) => {
+                if listen.ip().is_unspecified() {
+                    listen.set_ip(match listen {
+                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                format!("http://{listen}")
+            }
+            Err(error) => {
+                eprintln!("mcps health: {}: {error}", config.display());
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let url = format!("{base}/api/v1/system/health");
+    // reqwest is built without a TLS provider of its own (an https:// URL needs one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let asked = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        let response = client.get(&url).send().await?.error_for_status()?;
+        response.json::<serde_json::Value>().await
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match runtime.map(|runtime| runtime.block_on(asked)) {
+        Ok(Ok(health)) => {
+            println!("{}", health["status"].as_str().unwrap_or("unknown"));
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => {
+            eprintln!("mcps health: {url}: {error}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("mcps health: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn import(file: &Path, into: Option<&Path>) -> ExitCode {
     let outcome = std::fs::read_to_string(file)
         .map_err(|error| format!("cannot read {}: {error}", file.display()))

@@ -1,6 +1,7 @@
 //! The example files are kept true: every `examples/proxy/*.yaml` is a valid configuration
 //! (loaded and validated as `mcps serve` would, without starting its upstreams), and every
-//! client config in `examples/clients/` is one `mcps import` reads, naming the gateway.
+//! client config in `examples/clients/` is one `mcps import` reads, naming the gateway, and
+//! the systemd unit's command line is one the CLI accepts.
 
 mod common;
 
@@ -37,4 +38,37 @@ fn every_example_client_config_launches_the_gateway() {
         assert!(yaml.contains("  mcps:\n"), "{}: {yaml}", file.display());
         assert!(yaml.contains("- stdio"), "{}: {yaml}", file.display());
     }
+}
+
+#[test]
+fn the_systemd_unit_runs_commands_the_cli_accepts() {
+    let unit = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/systemd/mcps.service"),
+    )
+    .unwrap();
+    let exec_start = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("ExecStart=/usr/local/bin/mcps "))
+        .expect("ExecStart runs mcps");
+    // The unit's arguments, on a config that is not there: the CLI accepts them and the
+    // gateway then fails on the missing file, not on its command line.
+    let missing = tempfile::tempdir().unwrap();
+    let args: Vec<String> = exec_start
+        .replace(
+            "/etc/mcps/proxy.yaml",
+            &missing.path().join("proxy.yaml").display().to_string(),
+        )
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let output = std::process::Command::new(common::mcps_bin())
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read config file"), "{stderr}");
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "reload is SIGHUP"
+    );
 }
