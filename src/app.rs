@@ -89,6 +89,21 @@ impl App {
         self
     }
 
+    /// Shows start-up progress when someone is watching stderr (see [`crate::progress`]).
+    fn show_progress(&self) {
+        if !crate::progress::wanted() {
+            return;
+        }
+        let gateway = self.gateway.clone();
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                () = crate::progress::show_startup(gateway) => {}
+                () = shutdown.cancelled() => {}
+            }
+        });
+    }
+
     /// Starts reloading the config file on its triggers, if [`App::reload_from`] named one.
     fn watch_config(&self) -> Result<(), AppError> {
         let Some(reloader) = &self.reloader else {
@@ -160,6 +175,7 @@ impl App {
             self.finish().await;
             return Err(error);
         }
+        self.show_progress();
         let stored = self.stored.as_ref().expect("opened above");
         let data_dir = stored
             .registry
@@ -211,6 +227,7 @@ impl App {
             self.finish().await;
             return Err(error);
         }
+        self.show_progress();
         let transport = StdioServerTransport::new(
             BufReader::new(tokio::io::stdin()),
             tokio::io::stdout(),

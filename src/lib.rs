@@ -17,6 +17,7 @@ pub mod line_reader;
 pub mod logging;
 pub mod metrics;
 pub mod outbound;
+pub mod progress;
 pub mod registry;
 pub mod reload;
 pub mod security;
