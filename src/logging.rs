@@ -2,7 +2,11 @@
 //! same format (`text` or `json`). `RUST_LOG` overrides `logging.level`.
 //!
 //! Files are written by a background thread so a slow disk never stalls the gateway; when
-//! it falls far behind, lines are dropped rather than calls delayed.
+//! it falls far behind, lines are dropped rather than calls delayed. Built with the `otel`
+//! feature, spans are also exported to an OpenTelemetry collector ([`otel`]).
+
+#[cfg(feature = "otel")]
+mod otel;
 
 use std::path::Path;
 
@@ -15,6 +19,18 @@ use crate::config::{LogFormat, LogRotation, LoggingConfig};
 #[must_use = "log lines still queued for the file are lost when this is dropped"]
 pub struct LogGuard {
     _file: Option<WorkerGuard>,
+    #[cfg(feature = "otel")]
+    spans: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        // Sends the spans still batched.
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.spans.take() {
+            let _ = provider.shutdown();
+        }
+    }
 }
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -47,10 +63,30 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
         layers.push(layer(config.format, writer, filter()));
         guard = Some(file_guard);
     }
+    let exporting = !config.otlp_endpoint.is_empty()
+        || std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+        || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+    #[cfg(feature = "otel")]
+    let spans = if exporting {
+        let (layer, provider) = otel::layer(&config.otlp_endpoint, filter())?;
+        layers.push(layer);
+        Some(provider)
+    } else {
+        None
+    };
     let subscriber = tracing_subscriber::registry().with(layers);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|error| format!("cannot install the logger: {error}"))?;
-    Ok(LogGuard { _file: guard })
+    if exporting && cfg!(not(feature = "otel")) {
+        tracing::warn!(
+            "an OpenTelemetry endpoint is set, but this build has no `otel` feature: spans are not exported"
+        );
+    }
+    Ok(LogGuard {
+        _file: guard,
+        #[cfg(feature = "otel")]
+        spans,
+    })
 }
 
 /// One output in `format`, writing to `writer`, filtered by `filter`.

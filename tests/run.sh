@@ -39,6 +39,8 @@ cargo clippy --all-targets -- -D warnings
 # (`--all-targets` alone builds examples as test harnesses only).
 cargo build --examples
 cargo test --all-targets
+# OpenTelemetry export is a cargo feature: its test builds the gateway with it.
+cargo test --features otel --test otel_export
 # The fuzz target, for a bounded time: arbitrary bytes through every JSON-RPC framing the
 # gateway parses itself (stdio lines, WebSocket frames, SSE events).
 fuzz/run.sh 60

@@ -20,6 +20,10 @@ pub struct LoggingConfig {
     pub rotation: LogRotation,
     /// Rotated files kept; older ones are deleted.
     pub max_files: usize,
+    /// An OpenTelemetry collector's OTLP/HTTP base URL (e.g. `http://collector:4318`) to
+    /// export spans to; builds with the `otel` feature only. Empty: the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` variable, when set.
+    pub otlp_endpoint: String,
 }
 
 impl Default for LoggingConfig {
@@ -30,6 +34,7 @@ impl Default for LoggingConfig {
             dir: String::new(),
             rotation: LogRotation::Daily,
             max_files: 7,
+            otlp_endpoint: String::new(),
         }
     }
 }
