@@ -60,6 +60,7 @@ use crate::{
     config::{Config, Isolation},
     error::GatewayError,
     registry::CallLog,
+    sync::lock,
     upstream::{Phase, Upstream},
 };
 
@@ -156,11 +157,7 @@ impl Gateway {
             self.catalog_changes.subscribe(),
             shutdown.clone(),
         ));
-        let updates = self
-            .resource_updates
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .take();
+        let updates = lock(&self.resource_updates).take();
         if let Some(updates) = updates {
             tracker.spawn(notifier::relay_resource_updates(
                 self.subscriptions.clone(),
@@ -253,11 +250,7 @@ impl Gateway {
     }
 
     fn rebuild_catalog(&self) {
-        // A poisoned lock only means another rebuild panicked; the data it guards is `()`.
-        let _guard = self
-            .rebuild
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let _guard = lock(&self.rebuild);
         let catalog = Catalog::build(&self.upstreams.load());
         let previous = self.catalog.swap(Arc::new(catalog));
         // Rebuilds are frequent at start-up and on every re-list: report each clash once.

@@ -21,5 +21,6 @@ pub mod progress;
 pub mod registry;
 pub mod reload;
 pub mod security;
+pub mod sync;
 pub mod upstream;
 pub mod websocket;

@@ -17,7 +17,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{gateway::Gateway, upstream::Phase};
+use crate::{gateway::Gateway, sync::lock, upstream::Phase};
 
 /// The `Content-Type` of [`Metrics::render`]'s output: OpenMetrics, the text format
 /// Prometheus negotiates first (it reads the classic text format's parsers too).
@@ -218,10 +218,7 @@ impl Metrics {
 
     /// Every metric in the text exposition format, the state gauges read from `gateway` now.
     pub fn render(&self, gateway: &Gateway) -> String {
-        let _one_scrape = self
-            .scrape
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let _one_scrape = lock(&self.scrape);
         self.read_state(gateway);
         let mut text = String::new();
         // Writing to a String cannot fail.

@@ -53,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::{Config, UpstreamConfig},
     error::GatewayError,
+    sync::lock,
 };
 pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
@@ -353,19 +354,13 @@ impl Upstream {
     }
 
     fn lock_last_error(&self) -> std::sync::MutexGuard<'_, Option<String>> {
-        // A poisoned lock only means a panic elsewhere while it was held; the value stays valid.
-        self.last_error
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.last_error)
     }
 
     /// Why our side closed the current connection (a message over the size cap, a flood of
     /// garbage), if it did: what explains the failures of the calls that were in flight.
     pub fn closed_because(&self) -> Option<String> {
-        self.closed_because
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .clone()
+        lock(&self.closed_because).clone()
     }
 
     /// The last lines the process wrote to stderr (stdio upstreams), oldest first.
@@ -385,10 +380,7 @@ impl Upstream {
             callers: self.callers.clone(),
         };
         let deadline = self.settings.startup_timeout;
-        *self
-            .closed_because
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = None;
+        *lock(&self.closed_because) = None;
         let (mut child, handshake) = match self.open(handler) {
             Ok(opened) => opened,
             Err(reason) => return self.fail(reason),

@@ -6,6 +6,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use crate::sync::lock;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 /// Which credential (token id) opened which session.
@@ -83,11 +84,6 @@ impl SessionOwners {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
         lock(&self.owners)
     }
-}
-
-/// A poisoned lock only means a panic elsewhere while it was held; the map stays valid.
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 /// One open WebSocket session of a credential; dropped when the session ends.

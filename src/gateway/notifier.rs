@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Changed;
+use crate::sync::lock;
 
 /// How many times each part of the catalog has changed; a watch of it tells every listener
 /// what to announce.
@@ -79,10 +80,7 @@ impl Sessions {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Peer<RoleServer>>> {
-        // The list stays consistent whatever panicked while holding it: recover it.
-        self.peers
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.peers)
     }
 }
 
@@ -199,9 +197,7 @@ impl Subscriptions {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, Subscriber>>> {
-        self.by_uri
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.by_uri)
     }
 }
 

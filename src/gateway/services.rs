@@ -14,6 +14,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::Gateway;
 use crate::{
     config::{Config, UpstreamConfig},
+    sync::lock,
     upstream::{Upstream, UpstreamEvents, UpstreamSettings, supervise},
 };
 
@@ -213,9 +214,6 @@ impl Gateway {
     fn running_lock(
         &self,
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Running>> {
-        // A poisoned lock only means a panic elsewhere while it was held; the map stays valid.
-        self.running
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.running)
     }
 }

@@ -14,6 +14,7 @@ use rmcp::model::Tool;
 use super::{Catalog, catalog::Entry};
 use crate::{
     config::{VirtualServerConfig, virtual_server::pattern_set},
+    sync::lock,
     upstream::Upstream,
 };
 
@@ -89,10 +90,7 @@ impl View {
 
     /// `full` narrowed to this view (computed once per catalog).
     pub fn catalog(&self, full: &Arc<Catalog>) -> Arc<Catalog> {
-        let mut cached = self
-            .narrowed
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut cached = lock(&self.narrowed);
         if let Some((source, narrowed)) = cached.as_ref()
             && Arc::ptr_eq(source, full)
         {

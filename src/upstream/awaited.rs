@@ -11,6 +11,7 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 
+use crate::sync::lock;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, JsonRpcMessage, RequestId, ServerJsonRpcMessage,
 };
@@ -63,8 +64,7 @@ impl AwaitedIds {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashSet<RequestId>> {
-        // A poisoned lock only means a panic elsewhere while it was held; the set stays valid.
-        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.0)
     }
 }
 

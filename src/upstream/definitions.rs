@@ -6,6 +6,7 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
+use crate::sync::lock;
 use rmcp::model::Tool;
 use serde_json::Value;
 
@@ -20,7 +21,7 @@ impl FirstDefinitions {
     /// Logs every tool of `tools` whose definition differs from the first one seen, and
     /// returns `tools` without them when `pin` is set.
     pub(super) fn check(&self, upstream: &str, pin: bool, tools: Vec<Tool>) -> Vec<Tool> {
-        let mut first = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut first = lock(&self.0);
         tools
             .into_iter()
             .filter(|tool| {

@@ -19,7 +19,10 @@ use tokio::{
     process::{ChildStdin, ChildStdout},
 };
 
-use crate::line_reader::{Line, LineReader, write_json_line};
+use crate::{
+    line_reader::{Line, LineReader, write_json_line},
+    sync::lock,
+};
 
 /// More non-JSON-RPC lines than this on one connection is a flood of garbage, not a banner.
 const GARBAGE_LINES: usize = 100;
@@ -57,10 +60,7 @@ impl<R: AsyncRead + Unpin, W> LineTransport<R, W> {
 
     fn close_because(&self, reason: String) {
         tracing::error!(upstream = %self.upstream, "{reason}; closing its connection");
-        *self
-            .closed_because
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = Some(reason);
+        *lock(&self.closed_because) = Some(reason);
     }
 }
 

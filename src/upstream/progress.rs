@@ -17,6 +17,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use crate::sync::lock;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use tokio::sync::mpsc;
 
@@ -62,9 +63,7 @@ impl ProgressRoutes {
     ) -> std::sync::MutexGuard<'_, HashMap<ProgressToken, mpsc::Sender<ProgressNotificationParam>>>
     {
         // Entries are inserted and removed whole; a panic elsewhere cannot leave one half-made.
-        self.routes
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.routes)
     }
 }
 

@@ -12,7 +12,10 @@ use super::{
     line_transport::{ClosedBecause, LineTransport},
     process::{self, ChildGroup, CommandSpec},
 };
-use crate::line_reader::{Line, LineReader};
+use crate::{
+    line_reader::{Line, LineReader},
+    sync::lock,
+};
 
 /// How many stderr lines an upstream keeps for the status API.
 const TAIL_LINES: usize = 20;
@@ -23,7 +26,7 @@ pub struct StderrTail(Mutex<VecDeque<String>>);
 
 impl StderrTail {
     fn push(&self, line: String) {
-        let mut lines = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut lines = lock(&self.0);
         if lines.len() == TAIL_LINES {
             lines.pop_front();
         }
@@ -31,7 +34,7 @@ impl StderrTail {
     }
 
     pub fn lines(&self) -> Vec<String> {
-        let lines = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let lines = lock(&self.0);
         lines.iter().cloned().collect()
     }
 }
