@@ -270,6 +270,8 @@ async fn started(config: Config) -> App {
 
 async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
     println!("{}: configuration is valid", path.display());
+    let virtual_servers = config.virtual_servers.clone();
+    let file_upstreams: Vec<String> = config.upstreams.keys().cloned().collect();
     let app = started(config).await;
     let catalog = app.gateway().catalog();
     let mut problems = 0;
@@ -294,6 +296,26 @@ async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
     for collision in catalog.collisions() {
         problems += 1;
         println!("  COLLISION {collision}");
+    }
+    for (name, server) in &virtual_servers {
+        let view = app.gateway().view(name);
+        let narrowed = app.gateway().catalog_for(view.as_deref());
+        let tools: Vec<&str> = narrowed.tools().iter().map(|t| t.exposed_name()).collect();
+        if tools.is_empty() {
+            problems += 1;
+            println!("  virtual server {name}: NO TOOLS (check its upstreams and patterns)");
+        } else {
+            println!("  virtual server {name}: {}", tools.join(", "));
+        }
+        for upstream in server
+            .upstreams
+            .iter()
+            .filter(|u| !file_upstreams.contains(u))
+        {
+            println!(
+                "    note: no upstream {upstream:?} in this file (one added through the API?)"
+            );
+        }
     }
     app.finish().await;
     Ok(if problems == 0 {

@@ -266,6 +266,17 @@ fn stdio_serves_the_virtual_server_it_is_given() {
         .collect();
     assert_eq!(names, ["beta__search"]);
 
+    let (status, stdout, _) = common::process::run_mcps(&dir.path(), &["check"]);
+    assert!(status.success(), "{stdout}");
+    assert!(
+        stdout.contains("virtual server reader: alpha__read_more, read"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("virtual server searcher: beta__search"),
+        "{stdout}"
+    );
+
     let (status, _, stderr) =
         common::process::run_mcps(&dir.path(), &["stdio", "--server", "nope"]);
     assert!(!status.success());
