@@ -85,13 +85,7 @@ impl Gateway {
     /// callable when it is ready, within its start deadline, and clients are told then.
     pub fn add_upstream(&self, name: &str, entry: UpstreamConfig) -> Result<(), LifecycleError> {
         let (tracker, shutdown) = self.runtime.get().ok_or(LifecycleError::NotRunning)?;
-        let upstream = new_upstream(
-            &self.config.load(),
-            &self.me,
-            &self.resource_update_sender,
-            name,
-            entry,
-        );
+        let upstream = self.new_upstream(name, entry);
         let mut added = false;
         self.upstreams.rcu(|current| {
             added = !current.iter().any(|existing| existing.name() == name);
@@ -142,13 +136,7 @@ impl Gateway {
             return Err(LifecycleError::Unknown(name.to_owned()));
         }
         self.stop(name).await;
-        let upstream = new_upstream(
-            &self.config.load(),
-            &self.me,
-            &self.resource_update_sender,
-            name,
-            entry,
-        );
+        let upstream = self.new_upstream(name, entry);
         self.upstreams.rcu(|current| {
             current
                 .iter()
@@ -164,6 +152,17 @@ impl Gateway {
         self.launch(upstream, tracker, shutdown);
         self.rebuild_catalog();
         Ok(())
+    }
+
+    /// A new, unstarted upstream with the settings of the configuration now in force.
+    fn new_upstream(&self, name: &str, entry: UpstreamConfig) -> Arc<Upstream> {
+        new_upstream(
+            &self.config.load(),
+            &self.me,
+            &self.resource_update_sender,
+            name,
+            entry,
+        )
     }
 
     /// Puts the upstreams named in `first` first, in that order; the others keep theirs.
