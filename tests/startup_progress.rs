@@ -39,7 +39,9 @@ fn a_terminal_sees_each_upstream_settle() {
                 break;
             }
             text.push_str(&String::from_utf8_lossy(&buffer[..read]));
-            if text.contains("upstreams ready") {
+            // The summary, once its line is whole.
+            let summary = text.find("upstreams ready");
+            if summary.is_some_and(|at| text[at..].contains('\n')) {
                 let _ = lines.send(text.clone());
             }
         }
