@@ -444,8 +444,6 @@ fn is_admin_path(path: &str) -> bool {
         || path.starts_with("/redoc/")
 }
 
-/// 401 for `/mcp` and `/ws` without a valid token, as a JSON-RPC error (what MCP clients
-/// read) with `WWW-Authenticate` (what they act on).
 /// 404 for a virtual server that does not exist, 403 for another key's.
 fn scope_refused(refusal: &ScopeRefusal) -> Response<Body> {
     let status = match refusal {
@@ -458,6 +456,8 @@ fn scope_refused(refusal: &ScopeRefusal) -> Response<Body> {
     )
 }
 
+/// 401 for `/mcp` and `/ws` without a valid token, as a JSON-RPC error (what MCP clients
+/// read) with `WWW-Authenticate` (what they act on).
 fn unauthorized() -> Response<Body> {
     let mut response = jsonrpc_error_response(
         StatusCode::UNAUTHORIZED,
