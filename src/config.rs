@@ -244,28 +244,43 @@ impl Default for CatalogConfig {
 }
 
 impl Config {
-    /// Reads, expands, parses and validates the file at `path`.
+    /// Reads, expands, parses and validates the file at `path`. Variables of a `.env`
+    /// beside it are set in the process environment (where upstreams inherit them).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let base_dir = base_dir_of(path);
+        load_dotenv(&base_dir.join(".env"))?;
+        Self::load_with(path, base_dir, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] while the gateway runs (a reload): the `.env` is read again but the
+    /// process environment is left alone, since other threads read it meanwhile. Its new
+    /// variables serve the file's `${VAR}`s.
+    pub fn reload(path: &Path) -> Result<Self, ConfigError> {
+        let base_dir = base_dir_of(path);
+        let dotenv = dotenv_values(&base_dir.join(".env"))?;
+        Self::load_with(path, base_dir, &|name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| dotenv.get(name).cloned())
+        })
+    }
+
+    fn load_with(
+        path: &Path,
+        base_dir: PathBuf,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let base_dir = path
-            .parent()
-            .filter(|dir| !dir.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_owned();
-        load_dotenv(&base_dir.join(".env"))?;
-        let mut config =
-            Self::from_yaml_str(&text, &|name| std::env::var(name).ok()).map_err(|error| {
-                match error {
-                    ConfigError::Yaml { message, .. } => ConfigError::Yaml {
-                        path: path.to_owned(),
-                        message,
-                    },
-                    other => other,
-                }
-            })?;
+        let mut config = Self::from_yaml_str(&text, env).map_err(|error| match error {
+            ConfigError::Yaml { message, .. } => ConfigError::Yaml {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
         config.base_dir = base_dir;
         Ok(config)
     }
@@ -305,6 +320,29 @@ impl Config {
     /// the API) as if it had.
     pub fn validate_upstream(name: &str, upstream: &UpstreamConfig) -> Result<(), ConfigError> {
         validate::upstream_entry(name, upstream)
+    }
+}
+
+/// The directory of the config file at `path`: what its relative paths mean.
+fn base_dir_of(path: &Path) -> PathBuf {
+    path.parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned()
+}
+
+/// The variables of the `.env` file at `path` (none when there is no such file).
+fn dotenv_values(path: &Path) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let invalid = |error: dotenvy::Error| ConfigError::DotEnv {
+        path: path.to_owned(),
+        message: error.to_string(),
+    };
+    match dotenvy::from_path_iter(path) {
+        Ok(entries) => entries.map(|entry| entry.map_err(invalid)).collect(),
+        Err(dotenvy::Error::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Default::default())
+        }
+        Err(error) => Err(invalid(error)),
     }
 }
 

@@ -72,7 +72,7 @@ impl Reloader {
             return Ok(Reconfigured::default());
         }
         let path = self.path.clone();
-        let next = match tokio::task::spawn_blocking(move || Config::load(&path)).await {
+        let next = match tokio::task::spawn_blocking(move || Config::reload(&path)).await {
             Ok(loaded) => loaded,
             Err(panic) => Err(ConfigError::invalid("config", panic.to_string())),
         };

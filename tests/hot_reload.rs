@@ -1,7 +1,8 @@
 //! Editing `proxy.yaml` while the gateway runs: upstreams added, changed and removed are
 //! applied, the unchanged one keeps its process (same PID), and a connected client is told
 //! its tool list changed. An invalid edit is refused and logged, and the old configuration
-//! keeps serving. The file watch, SIGHUP and `POST /api/v1/system/reload` all reload.
+//! keeps serving. The file watch, SIGHUP and `POST /api/v1/system/reload` all reload, and a
+//! reload reads the `.env` beside the file without touching the process environment.
 
 mod common;
 
@@ -174,4 +175,21 @@ async fn sighup_and_the_api_reload_and_refuse_invalid_files() {
         .post("/api/v1/system/reload", json!({}))
         .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{answer:?}");
+}
+
+// In this binary, not config_env's, whose other test sets variables: the environment is
+// not to be read while another thread writes it.
+#[test]
+fn a_reload_reads_the_dot_env_again_without_changing_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("proxy.yaml"),
+        "server:\n  listen: \"127.0.0.1:${MCPS_TEST_RELOAD_PORT:8000}\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".env"), "MCPS_TEST_RELOAD_PORT=9321\n").unwrap();
+    let config = mcps::config::Config::reload(&dir.path().join("proxy.yaml")).unwrap();
+    assert_eq!(config.server.listen, "127.0.0.1:9321");
+    // Other threads read the environment while the gateway runs: a reload leaves it alone.
+    assert!(std::env::var_os("MCPS_TEST_RELOAD_PORT").is_none());
 }
