@@ -58,15 +58,20 @@ impl Reloader {
         })
     }
 
-    /// Loads the file again and applies what changed. On error nothing changed.
+    /// Loads the file again and applies what changed. On error nothing changed, and the
+    /// error is logged.
     pub async fn reload(&self, trigger: Trigger) -> Result<Reconfigured, ConfigError> {
         let mut current = self.current.lock().await;
-        let text = tokio::fs::read_to_string(&self.path)
-            .await
-            .map_err(|source| ConfigError::Read {
-                path: self.path.clone(),
-                source,
-            })?;
+        let text = match tokio::fs::read_to_string(&self.path).await {
+            Ok(text) => text,
+            Err(source) => {
+                let error = ConfigError::Read {
+                    path: self.path.clone(),
+                    source,
+                };
+                return Err(self.refused(trigger, error));
+            }
+        };
         // A watched file touched but not changed is not worth a log line.
         if trigger == Trigger::FileChanged && text == current.1 {
             return Ok(Reconfigured::default());
@@ -79,20 +84,25 @@ impl Reloader {
         let next = match next {
             Ok(next) => next,
             Err(error) => {
-                tracing::error!(
-                    "reload of {} on {} refused, the running configuration stays: {error}",
-                    self.path.display(),
-                    trigger.as_str()
-                );
                 // Remember the text so the same broken file is not reported again.
                 current.1 = text;
-                return Err(error);
+                return Err(self.refused(trigger, error));
             }
         };
         let report = self.gateway.reconfigure(&current.0, next.clone()).await;
         *current = (next, text);
         log(&self.path, trigger, &report);
         Ok(report)
+    }
+
+    /// Logs a refused reload and hands its error back.
+    fn refused(&self, trigger: Trigger, error: ConfigError) -> ConfigError {
+        tracing::error!(
+            "reload of {} on {} refused, the running configuration stays: {error}",
+            self.path.display(),
+            trigger.as_str()
+        );
+        error
     }
 
     /// Reloads on every SIGHUP until `shutdown`.
