@@ -123,6 +123,19 @@ async fn keys_bound_to_virtual_servers_see_and_call_only_their_tools() {
             "searcher called {name}"
         );
     }
+    // One more allowed call: once alpha's log shows it, it would show any refused one
+    // that had reached it before (its stderr comes through in order).
+    reader.call("read", json!({})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while gateway
+        .log()
+        .matches("fixture upstream alpha: call read\n")
+        .count()
+        < 2
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", gateway.log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let log = gateway.log();
     for refused in ["call write", "call delete", "call read_more"] {
         assert!(
