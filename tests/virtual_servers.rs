@@ -129,7 +129,7 @@ async fn keys_bound_to_virtual_servers_see_and_call_only_their_tools() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while gateway
         .log()
-        .matches("fixture upstream alpha: call read\n")
+        .matches("fixture upstream alpha: call read upstream=")
         .count()
         < 2
     {
