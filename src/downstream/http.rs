@@ -144,7 +144,9 @@ impl HttpFront {
         let uri = request.uri().clone();
         let endpoint = Endpoint::of(uri.path());
         let mcp = endpoint.is_some();
-        if mcp && let Some(tokens) = &self.required_tokens {
+        // `/metrics` names tools and upstreams: it is guarded like the MCP endpoints.
+        let guarded = mcp || uri.path() == "/metrics";
+        if guarded && let Some(tokens) = &self.required_tokens {
             let principal =
                 bearer(request.headers()).and_then(|token| tokens.verify(token, now_ms()));
             match principal {
@@ -196,7 +198,7 @@ impl HttpFront {
     /// `/metrics`, the REST surface, or 404.
     async fn not_mcp(&self, request: Request<Incoming>) -> Response<Body> {
         match request.uri().path() {
-            "/metrics" if request.method() == Method::GET => self.metrics(&request),
+            "/metrics" if request.method() == Method::GET => self.metrics(),
             path if is_admin_path(path) => {
                 let mut admin = self.admin.clone();
                 match tower_service::Service::call(&mut admin, request).await {
@@ -211,15 +213,9 @@ impl HttpFront {
         }
     }
 
-    /// The Prometheus metrics; with `auth.enabled`, for a bearer token only.
-    fn metrics(&self, request: &Request<Incoming>) -> Response<Body> {
-        if let Some(tokens) = &self.required_tokens
-            && bearer(request.headers())
-                .and_then(|token| tokens.verify(token, now_ms()))
-                .is_none()
-        {
-            return unauthorized();
-        }
+    /// The Prometheus metrics (with `auth.enabled`, [`HttpFront::handle`] has checked the
+    /// bearer token).
+    fn metrics(&self) -> Response<Body> {
         let text = crate::metrics::metrics().render(&self.gateway);
         let mut response = Response::new(Body::from(text));
         response.headers_mut().insert(
@@ -456,7 +452,7 @@ fn scope_refused(refusal: &ScopeRefusal) -> Response<Body> {
     )
 }
 
-/// 401 for `/mcp` and `/ws` without a valid token, as a JSON-RPC error (what MCP clients
+/// 401 for `/mcp`, `/ws` and `/metrics` without a valid token, as a JSON-RPC error (what MCP clients
 /// read) with `WWW-Authenticate` (what they act on).
 fn unauthorized() -> Response<Body> {
     let mut response = jsonrpc_error_response(
