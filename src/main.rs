@@ -307,6 +307,10 @@ async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
         } else {
             println!("  virtual server {name}: {}", tools.join(", "));
         }
+        for collision in narrowed.collisions() {
+            problems += 1;
+            println!("    COLLISION {collision}");
+        }
         for upstream in server
             .upstreams
             .iter()

@@ -288,3 +288,24 @@ fn stdio_serves_the_virtual_server_it_is_given() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_rename_onto_another_tools_name_is_reported_not_silent() {
+    let dir = ConfigDir::new(&format!(
+        "virtual_servers:\n  clash:\n    rename: {{alpha__read: beta__search}}\nupstreams:\n{}{}",
+        fixture_upstream_yaml("alpha", "alpha", &["read"], ""),
+        fixture_upstream_yaml("beta", "beta", &["search"], ""),
+    ));
+    let (status, stdout, _) = common::process::run_mcps(&dir.path(), &["check"]);
+    assert!(!status.success(), "{stdout}");
+    assert!(
+        stdout.contains("virtual server clash: beta__search\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "COLLISION tool \"beta__search\": upstream 'beta' \"search\" is hidden by upstream 'alpha' \"read\"; rename one of them"
+        ),
+        "{stdout}"
+    );
+}

@@ -22,7 +22,7 @@ use crate::upstream::Upstream;
 pub type CatalogTool = Entry<Tool>;
 
 /// Two upstream items that ended up with the same exposed name or URI; the later upstream's
-/// is not exposed.
+/// (or, in a virtual server, the later name's) is not exposed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collision {
     pub kind: &'static str,
@@ -31,19 +31,22 @@ pub struct Collision {
     pub kept_item: String,
     pub dropped_upstream: String,
     pub dropped_item: String,
+    /// What the operator can change to expose both.
+    pub remedy: &'static str,
 }
 
 impl std::fmt::Display for Collision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} {:?}: upstream '{}' {:?} is hidden by upstream '{}' {:?}; give one of them a distinct `prefix`",
+            "{} {:?}: upstream '{}' {:?} is hidden by upstream '{}' {:?}; {}",
             self.kind,
             self.exposed,
             self.dropped_upstream,
             self.dropped_item,
             self.kept_upstream,
-            self.kept_item
+            self.kept_item,
+            self.remedy
         )
     }
 }
@@ -97,14 +100,20 @@ impl Catalog {
     }
 
     /// The part of this catalog a virtual server offers, under its names.
+    /// Its collisions are the names a rename made clash (the whole catalog's own clashes
+    /// are reported with it).
     pub fn narrowed(&self, view: &super::View) -> Self {
+        let mut collisions = Vec::new();
         Self {
-            tools: self.tools.narrowed(|entry| view.tool(entry)),
-            prompts: self
-                .prompts
-                .narrowed(|entry| view.offers(&entry.upstream).then(|| entry.clone())),
+            tools: self
+                .tools
+                .narrowed(|entry| view.tool(entry), &mut collisions),
+            prompts: self.prompts.narrowed(
+                |entry| view.offers(&entry.upstream).then(|| entry.clone()),
+                &mut collisions,
+            ),
             resources: self.resources.retain(|upstream| view.offers(upstream)),
-            collisions: Vec::new(),
+            collisions,
         }
     }
 

@@ -98,6 +98,7 @@ impl<T: Named> NamedIndex<T> {
                         kept_item: kept.original.clone(),
                         dropped_upstream: upstream.name().to_owned(),
                         dropped_item: item.name().to_owned(),
+                        remedy: "give one of them a distinct `prefix`",
                     });
                     continue;
                 }
@@ -116,11 +117,33 @@ impl<T: Named> NamedIndex<T> {
     }
 
     /// The entries `narrow` keeps, each as it returns it (renamed, perhaps). When two end
-    /// up with one name, the first in name order keeps it.
-    pub fn narrowed(&self, narrow: impl Fn(&Entry<T>) -> Option<Entry<T>>) -> Self {
-        let mut entries: Vec<Entry<T>> = self.entries.iter().filter_map(narrow).collect();
-        entries.sort_by(|a, b| a.exposed_name().cmp(b.exposed_name()));
-        entries.dedup_by(|later, earlier| later.exposed_name() == earlier.exposed_name());
+    /// up with one name, the first in the gateway's name order keeps it and the clash goes
+    /// to `collisions`.
+    pub fn narrowed(
+        &self,
+        narrow: impl Fn(&Entry<T>) -> Option<Entry<T>>,
+        collisions: &mut Vec<Collision>,
+    ) -> Self {
+        let mut narrowed: Vec<Entry<T>> = self.entries.iter().filter_map(narrow).collect();
+        // Stable: of two entries under one name, the one first in `self` stays first.
+        narrowed.sort_by(|a, b| a.exposed_name().cmp(b.exposed_name()));
+        let mut entries: Vec<Entry<T>> = Vec::with_capacity(narrowed.len());
+        for entry in narrowed {
+            match entries.last() {
+                Some(kept) if kept.exposed_name() == entry.exposed_name() => {
+                    collisions.push(Collision {
+                        kind: T::KIND,
+                        exposed: entry.exposed_name().to_owned(),
+                        kept_upstream: kept.upstream.name().to_owned(),
+                        kept_item: kept.original.clone(),
+                        dropped_upstream: entry.upstream.name().to_owned(),
+                        dropped_item: entry.original.clone(),
+                        remedy: "rename one of them to another name in the virtual server",
+                    });
+                }
+                _ => entries.push(entry),
+            }
+        }
         Self { entries }
     }
 

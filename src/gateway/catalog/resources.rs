@@ -189,6 +189,7 @@ fn collision<E>(
         kept_item: key.to_owned(),
         dropped_upstream: dropped.name().to_owned(),
         dropped_item: key.to_owned(),
+        remedy: "URIs are not rewritten, so only the first upstream's is served",
     }
 }
 
