@@ -324,6 +324,17 @@ impl Config {
 }
 
 /// The directory of the config file at `path`: what its relative paths mean.
+/// `path` as seen from `base_dir` (an absolute `path` stands alone). Its `.` parts are
+/// dropped, so the default `./data/mcps.db` beside `proxy.yaml` reads `./data/mcps.db`
+/// in messages, not `././data/mcps.db`.
+pub fn resolve(base_dir: &Path, path: &str) -> PathBuf {
+    let path: PathBuf = Path::new(path)
+        .components()
+        .filter(|part| *part != std::path::Component::CurDir)
+        .collect();
+    base_dir.join(path)
+}
+
 fn base_dir_of(path: &Path) -> PathBuf {
     path.parent()
         .filter(|dir| !dir.as_os_str().is_empty())
@@ -354,5 +365,22 @@ fn load_dotenv(path: &Path) -> Result<(), ConfigError> {
             path: path.to_owned(),
             message: error.to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolved_paths_drop_dot_parts_and_keep_absolute_ones() {
+        let resolve = |base: &str, path: &str| resolve(Path::new(base), path);
+        assert_eq!(resolve(".", "./data/mcps.db"), Path::new("./data/mcps.db"));
+        assert_eq!(resolve("/etc/mcps", "./logs"), Path::new("/etc/mcps/logs"));
+        assert_eq!(resolve("conf", "../logs"), Path::new("conf/../logs"));
+        assert_eq!(
+            resolve("conf", "/var/lib/mcps.db"),
+            Path::new("/var/lib/mcps.db")
+        );
     }
 }

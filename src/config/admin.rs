@@ -30,7 +30,7 @@ impl DatabaseConfig {
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
             .unwrap_or(url);
-        base_dir.join(path)
+        super::resolve(base_dir, path)
     }
 }
 

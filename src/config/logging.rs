@@ -42,7 +42,7 @@ impl Default for LoggingConfig {
 impl LoggingConfig {
     /// The log directory, resolved against `base_dir`, when there is one.
     pub fn dir(&self, base_dir: &Path) -> Option<PathBuf> {
-        (!self.dir.is_empty()).then(|| base_dir.join(&self.dir))
+        (!self.dir.is_empty()).then(|| super::resolve(base_dir, &self.dir))
     }
 }
 
