@@ -16,6 +16,7 @@ mod forward;
 mod history;
 mod isolation;
 mod logging;
+mod methods;
 pub mod naming;
 mod notifier;
 mod reconfigure;
