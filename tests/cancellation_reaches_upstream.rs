@@ -9,9 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{example_bin, http::RawSession, process::ServeProcess};
-use futures::SinkExt;
 use serde_json::json;
-use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 fn gateway() -> ServeProcess {
     ServeProcess::start(&format!(
@@ -61,23 +59,8 @@ async fn ending_the_session_cancels_its_calls_upstream() {
 #[tokio::test]
 async fn closing_a_websocket_cancels_its_calls_upstream() {
     let gateway = gateway();
-    let (mut socket, _) = connect_async(gateway.ws_url("/ws")).await.unwrap();
-    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "ws", "version": "0"}}});
-    socket
-        .send(Message::text(initialize.to_string()))
-        .await
-        .unwrap();
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    socket
-        .send(Message::text(initialized.to_string()))
-        .await
-        .unwrap();
-    socket
-        .send(Message::text(sleep_call(5, "websocket").to_string()))
-        .await
-        .unwrap();
+    let mut socket = common::ws::open_initialized(&gateway.ws_url("/ws")).await;
+    common::ws::send(&mut socket, &sleep_call(5, "websocket")).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(socket);
     gateway.wait_for_log("sleep websocket cancelled").await;

@@ -15,10 +15,8 @@ use common::{
     mcps_bin,
     process::{ConfigDir, ServeProcess},
 };
-use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 const VIRTUAL_SERVERS: &str = "virtual_servers:
   reader:
@@ -200,34 +198,8 @@ async fn keys_bound_to_virtual_servers_see_and_call_only_their_tools() {
 #[tokio::test]
 async fn the_websocket_endpoint_serves_a_virtual_server() {
     let gateway = ServeProcess::start(&config(false));
-    let (mut socket, _) = connect_async(gateway.ws_url("/ws/reader"))
-        .await
-        .expect("handshake");
-    let request = |id: u64, method: &str, params: Value| {
-        let text = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        Message::text(text.to_string())
-    };
-    let initialize = request(
-        1,
-        "initialize",
-        json!({"protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "ws", "version": "0"}}),
-    );
-    socket.send(initialize).await.unwrap();
-    socket.next().await.unwrap().unwrap();
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    socket
-        .send(Message::text(initialized.to_string()))
-        .await
-        .unwrap();
-    socket
-        .send(request(2, "tools/list", json!({})))
-        .await
-        .unwrap();
-    let Message::Text(reply) = socket.next().await.unwrap().unwrap() else {
-        panic!("not text")
-    };
-    let reply: Value = serde_json::from_str(&reply).unwrap();
+    let mut socket = common::ws::open_initialized(&gateway.ws_url("/ws/reader")).await;
+    let reply = common::ws::request(&mut socket, 2, "tools/list", json!({})).await;
     assert_eq!(
         names(&reply["result"]["tools"]),
         ["alpha__read_more", "read"]

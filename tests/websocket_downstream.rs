@@ -5,12 +5,15 @@
 
 mod common;
 
-use common::{fixture_upstream_yaml, process::ServeProcess};
+use common::{
+    fixture_upstream_yaml,
+    process::ServeProcess,
+    ws::{initialize, next_message, open, request},
+};
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use serde_json::json;
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async,
+    connect_async,
     tungstenite::{
         Message,
         client::IntoClientRequest,
@@ -19,62 +22,11 @@ use tokio_tungstenite::{
     },
 };
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 fn gateway() -> ServeProcess {
     ServeProcess::start(&format!(
         "limits:\n  max_body_bytes: 65536\nupstreams:\n{}",
         fixture_upstream_yaml("fx", "over-ws", &["echo"], "")
     ))
-}
-
-async fn open(url: &str) -> Socket {
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
-    let (socket, response) = connect_async(request).await.expect("WebSocket handshake");
-    assert_eq!(
-        response.headers().get("sec-websocket-protocol").unwrap(),
-        "mcp"
-    );
-    socket
-}
-
-async fn next_message(socket: &mut Socket) -> Value {
-    loop {
-        match socket.next().await.expect("a frame").expect("a good frame") {
-            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON"),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
-}
-
-async fn request(socket: &mut Socket, id: u64, method: &str, params: Value) -> Value {
-    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .unwrap();
-    next_message(socket).await
-}
-
-async fn initialize(socket: &mut Socket) {
-    let reply = request(
-        socket,
-        0,
-        "initialize",
-        json!({"protocolVersion": "2025-11-25", "capabilities": {},
-               "clientInfo": {"name": "raw-ws", "version": "0"}}),
-    )
-    .await;
-    assert_eq!(reply["result"]["serverInfo"]["name"], "mcps", "{reply}");
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    socket
-        .send(Message::text(initialized.to_string()))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

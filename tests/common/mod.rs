@@ -1,6 +1,6 @@
 //! Shared test helpers: run the real `mcps` binary on a config of the test's own, find the
 //! example servers and the pinned real upstreams/clients that `tests/run.sh` installs, and
-//! speak raw JSON-RPC over streamable HTTP.
+//! speak raw JSON-RPC over streamable HTTP and WebSocket.
 
 #![allow(dead_code)]
 
@@ -8,6 +8,7 @@ pub mod api;
 pub mod http;
 pub mod process;
 pub mod served;
+pub mod ws;
 
 use std::path::{Path, PathBuf};
 

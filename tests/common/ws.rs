@@ -1,0 +1,77 @@
+//! A raw MCP client over WebSocket: one JSON-RPC message per text frame, as the gateway
+//! serves it at `/ws` and `/ws/{virtual server}`.
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async,
+    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
+};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A socket to `url`, asking for the `mcp` subprotocol and checking it was granted.
+pub async fn open(url: &str) -> Socket {
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+    let (socket, response) = connect_async(request).await.expect("WebSocket handshake");
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "mcp"
+    );
+    socket
+}
+
+/// [`open`], then the session-era handshake.
+pub async fn open_initialized(url: &str) -> Socket {
+    let mut socket = open(url).await;
+    initialize(&mut socket).await;
+    socket
+}
+
+/// The next JSON-RPC message, past pings and pongs.
+pub async fn next_message(socket: &mut Socket) -> Value {
+    loop {
+        match socket.next().await.expect("a frame").expect("a good frame") {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON"),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Sends one JSON-RPC message without waiting for anything.
+pub async fn send(socket: &mut Socket, message: &Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// Sends a request and returns the next message (the gateway sends nothing unasked here).
+pub async fn request(socket: &mut Socket, id: u64, method: &str, params: Value) -> Value {
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    send(socket, &message).await;
+    next_message(socket).await
+}
+
+/// `initialize` (checking the gateway answered it) and `notifications/initialized`.
+pub async fn initialize(socket: &mut Socket) {
+    let reply = request(
+        socket,
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {},
+               "clientInfo": {"name": "raw-ws", "version": "0"}}),
+    )
+    .await;
+    assert_eq!(reply["result"]["serverInfo"]["name"], "mcps", "{reply}");
+    send(
+        socket,
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+}
