@@ -281,3 +281,49 @@ fn a_rename_onto_another_tools_name_is_reported_not_silent() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn a_key_whose_virtual_server_a_reload_removed_is_served_nothing() {
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&format!("server:\n  watch_config: false\n{}", config(true))),
+        &admin_env(),
+    );
+    let admin = Api::logged_in(&gateway).await;
+    let answer = admin
+        .post(
+            "/api/v1/auth/keys",
+            json!({"name": "reader-client", "virtual_server": "reader"}),
+        )
+        .await;
+    let key = answer.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        session(&gateway, "/mcp", &key).await.tool_names().await,
+        ["alpha__read_more", "read"]
+    );
+
+    let without_views = config(true).replace(VIRTUAL_SERVERS, "");
+    std::fs::write(
+        gateway.config.path(),
+        format!("server:\n  watch_config: false\n{without_views}"),
+    )
+    .unwrap();
+    let reloaded = admin.post("/api/v1/system/reload", json!({})).await;
+    assert_eq!(reloaded.status, StatusCode::OK, "{reloaded:?}");
+
+    // Not the whole catalog, as a key bound to nothing would get: nothing at all.
+    let refused = common::http::client()
+        .post(gateway.mcp_url())
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("no longer has"), "{body}");
+    let tools = admin.with_token(Some(&key)).get("/api/v1/tools").await;
+    assert!(!tools.status.is_success(), "{tools:?}");
+    assert!(tools.body.to_string().contains("reader"), "{tools:?}");
+}

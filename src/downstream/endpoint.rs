@@ -51,6 +51,9 @@ pub enum ScopeRefusal {
     Unknown(String),
     /// The caller's key is bound to another virtual server.
     OtherServer { bound: String },
+    /// The caller's key is bound to a virtual server a reload has since removed: it is
+    /// served nothing rather than, by default, everything.
+    BoundServerGone { bound: String },
 }
 
 impl std::fmt::Display for ScopeRefusal {
@@ -60,6 +63,10 @@ impl std::fmt::Display for ScopeRefusal {
             Self::OtherServer { bound } => write!(
                 f,
                 "this key is bound to virtual server {bound:?}: use /mcp/{bound} (or /mcp)"
+            ),
+            Self::BoundServerGone { bound } => write!(
+                f,
+                "this key is bound to virtual server {bound:?}, which the configuration no longer has: restore it, or use a key bound to another"
             ),
         }
     }
@@ -82,6 +89,11 @@ pub fn scope(
         (Some(named), Some(bound)) if named != bound => Err(ScopeRefusal::OtherServer {
             bound: bound.to_owned(),
         }),
+        (None, Some(bound)) if gateway.view(bound).is_none() => {
+            Err(ScopeRefusal::BoundServerGone {
+                bound: bound.to_owned(),
+            })
+        }
         (named, bound) => Ok(named.or(bound).map(Arc::from)),
     }
 }

@@ -440,11 +440,14 @@ fn is_admin_path(path: &str) -> bool {
         || path.starts_with("/redoc/")
 }
 
-/// 404 for a virtual server that does not exist, 403 for another key's.
+/// 404 for a virtual server that does not exist, 403 for another key's or a bound key's
+/// that is gone.
 fn scope_refused(refusal: &ScopeRefusal) -> Response<Body> {
     let status = match refusal {
         ScopeRefusal::Unknown(_) => StatusCode::NOT_FOUND,
-        ScopeRefusal::OtherServer { .. } => StatusCode::FORBIDDEN,
+        ScopeRefusal::OtherServer { .. } | ScopeRefusal::BoundServerGone { .. } => {
+            StatusCode::FORBIDDEN
+        }
     };
     jsonrpc_error_response(
         status,
