@@ -15,6 +15,10 @@ use crate::{gateway::Gateway, upstream::Phase};
 /// How often the upstreams' states are looked at while they start.
 const POLL: Duration = Duration::from_millis(100);
 
+/// How often the ones still starting are named, so a first start that downloads a package
+/// for a minute does not look hung.
+const STILL_STARTING_EVERY: Duration = Duration::from_secs(10);
+
 /// Whether progress is worth showing: stderr is a terminal someone reads.
 pub fn wanted() -> bool {
     std::io::stderr().is_terminal()
@@ -31,6 +35,7 @@ pub async fn show_startup(gateway: Arc<Gateway>) {
     let _ = writeln!(err, "Starting {count} upstreams…");
     let mut settled: HashSet<String> = HashSet::new();
     let (mut ready, mut failed) = (0, 0);
+    let mut named_waiting_at = started;
     loop {
         // Read before the pass: once nothing is starting, this pass sees every one settled.
         let finished = gateway.is_started();
@@ -66,6 +71,22 @@ pub async fn show_startup(gateway: Arc<Gateway>) {
         }
         if finished {
             break;
+        }
+        if named_waiting_at.elapsed() >= STILL_STARTING_EVERY {
+            named_waiting_at = Instant::now();
+            let waiting: Vec<&str> = upstreams
+                .iter()
+                .map(|upstream| upstream.name())
+                .filter(|name| !settled.contains(*name))
+                .collect();
+            if !waiting.is_empty() {
+                let _ = writeln!(
+                    err,
+                    "  still starting: {} ({:.0} s)",
+                    waiting.join(", "),
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
         tokio::time::sleep(POLL).await;
     }

@@ -1,5 +1,6 @@
 //! On a terminal, starting many upstreams shows progress: a line as each settles (ready
-//! with its tools, or failed with why) and a summary. The gateway's stderr here is a real
+//! with its tools, or failed with why), the names of those still starting every 10 s, and a
+//! summary. The gateway's stderr here is a real
 //! pseudo-terminal; with a pipe (every other test) no such line appears.
 
 mod common;
@@ -16,7 +17,7 @@ use common::{fixture_upstream_yaml, mcps_bin, process::ConfigDir};
 #[test]
 fn a_terminal_sees_each_upstream_settle() {
     let config = ConfigDir::new(&format!(
-        "upstreams:\n{}{}  broken:\n    command: /nonexistent/server\n",
+        "upstreams:\n{}{}  broken:\n    command: /nonexistent/server\n  slow:\n    command: sleep\n    args: [\"3600\"]\n    startup_timeout_secs: 11\n",
         fixture_upstream_yaml("alpha", "alpha", &["echo", "more"], ""),
         fixture_upstream_yaml("beta", "beta", &["echo"], ""),
     ));
@@ -53,7 +54,7 @@ fn a_terminal_sees_each_upstream_settle() {
     );
     let _ = child.wait();
     let shown = shown.expect("no start-up summary on the terminal");
-    assert!(shown.contains("Starting 3 upstreams"), "{shown}");
+    assert!(shown.contains("Starting 4 upstreams"), "{shown}");
     assert!(
         shown.contains("alpha") && shown.contains("ready, 2 tools"),
         "{shown}"
@@ -66,9 +67,10 @@ fn a_terminal_sees_each_upstream_settle() {
         shown.contains("broken") && shown.contains("FAILED"),
         "{shown}"
     );
-    assert!(shown.contains("[3/3]"), "{shown}");
+    assert!(shown.contains("still starting: slow (10 s)"), "{shown}");
+    assert!(shown.contains("[4/4] slow"), "{shown}");
     assert!(
-        shown.contains("2 of 3 upstreams ready, 1 failed"),
+        shown.contains("2 of 4 upstreams ready, 2 failed"),
         "{shown}"
     );
 }
