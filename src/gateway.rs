@@ -49,7 +49,7 @@ use conversation::Conversations;
 pub use forward::{Origin, ProgressTarget};
 use forward::{send, send_bridged, strip_hop_meta, unexpected};
 pub use notifier::Changes;
-pub use reconfigure::Reconfigured;
+pub use reconfigure::{LogLevelReport, Reconfigured};
 pub use server::{GatewayServer, Scope};
 pub use services::LifecycleError;
 pub use view::View;

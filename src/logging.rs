@@ -1,6 +1,10 @@
 //! Where log lines go: always stderr, and with `logging.dir` also rotating files, in the
 //! same format (`text` or `json`). `RUST_LOG` overrides `logging.level`.
 //!
+//! One filter, `logging.level`, stands in front of every output, and a reload of
+//! `proxy.yaml` can swap it ([`set_level`]) while the gateway runs. Its handle is
+//! process-wide, like the `tracing` dispatcher it belongs to.
+//!
 //! Files are written by a background thread so a slow disk never stalls the gateway; when
 //! it falls far behind, lines are dropped rather than calls delayed. Built with the `otel`
 //! feature, spans are also exported to an OpenTelemetry collector ([`otel`]).
@@ -8,10 +12,14 @@
 #[cfg(feature = "otel")]
 mod otel;
 
-use std::path::Path;
+use std::{path::Path, sync::OnceLock};
 
 use tracing_appender::{non_blocking::WorkerGuard, rolling};
-use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, layer::SubscriberExt};
+use tracing_subscriber::{
+    EnvFilter, Layer, Registry, fmt,
+    layer::{Layered, SubscriberExt},
+    reload,
+};
 
 use crate::config::{LogFormat, LogRotation, LoggingConfig};
 
@@ -33,16 +41,58 @@ impl Drop for LogGuard {
     }
 }
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+/// The subscriber every output is layered on: the registry behind the level filter.
+type Filtered = Layered<reload::Layer<EnvFilter, Registry>, Registry>;
+type BoxedLayer = Box<dyn Layer<Filtered> + Send + Sync>;
+
+/// Swaps the level filter; set once, by [`init`].
+static LEVEL: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
+
+/// What came of asking for a new `logging.level`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LevelChange {
+    /// The filter now in force.
+    Applied,
+    /// `RUST_LOG` is set and overrides the file's level.
+    OverriddenByEnvironment,
+    /// No logger is installed (a library user's own), or the filter was refused.
+    NotApplied(String),
+}
+
+/// Puts `level` (a validated `tracing` filter) in force for every output, unless
+/// `RUST_LOG` overrides it.
+pub fn set_level(level: &str) -> LevelChange {
+    if env_filter().is_some() {
+        return LevelChange::OverriddenByEnvironment;
+    }
+    let Some(handle) = LEVEL.get() else {
+        return LevelChange::NotApplied("this process installed no logger of ours".into());
+    };
+    let filter = match EnvFilter::try_new(level) {
+        Ok(filter) => filter,
+        Err(error) => return LevelChange::NotApplied(error.to_string()),
+    };
+    match handle.reload(filter) {
+        Ok(()) => LevelChange::Applied,
+        Err(error) => LevelChange::NotApplied(error.to_string()),
+    }
+}
+
+/// `RUST_LOG`, when it says anything.
+fn env_filter() -> Option<String> {
+    std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .filter(|filter| !filter.trim().is_empty())
+}
 
 /// Installs the process's log subscriber. Fails when the log directory cannot be made.
 pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String> {
-    let filter = || {
-        EnvFilter::try_from_default_env()
-            .or_else(|_| EnvFilter::try_new(&config.level))
-            .unwrap_or_else(|_| EnvFilter::new("info"))
-    };
-    let mut layers: Vec<BoxedLayer> = vec![layer(config.format, std::io::stderr, filter())];
+    let filter = env_filter()
+        .and_then(|filter| EnvFilter::try_new(filter).ok())
+        .or_else(|| EnvFilter::try_new(&config.level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let (filter, level) = reload::Layer::new(filter);
+    let mut layers: Vec<BoxedLayer> = vec![layer(config.format, std::io::stderr)];
     let mut guard = None;
     if let Some(dir) = config.dir(base_dir) {
         let rotation = match config.rotation {
@@ -60,7 +110,7 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
             .build(&dir)
             .map_err(|error| format!("cannot write logs in {}: {error}", dir.display()))?;
         let (writer, file_guard) = tracing_appender::non_blocking(appender);
-        layers.push(layer(config.format, writer, filter()));
+        layers.push(layer(config.format, writer));
         guard = Some(file_guard);
     }
     let exporting = !config.otlp_endpoint.is_empty()
@@ -68,15 +118,16 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
         || std::env::var_os("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
     #[cfg(feature = "otel")]
     let spans = if exporting {
-        let (layer, provider) = otel::layer(&config.otlp_endpoint, filter())?;
+        let (layer, provider) = otel::layer(&config.otlp_endpoint)?;
         layers.push(layer);
         Some(provider)
     } else {
         None
     };
-    let subscriber = tracing_subscriber::registry().with(layers);
+    let subscriber = tracing_subscriber::registry().with(filter).with(layers);
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|error| format!("cannot install the logger: {error}"))?;
+    let _ = LEVEL.set(level);
     if exporting && cfg!(not(feature = "otel")) {
         tracing::warn!(
             "an OpenTelemetry endpoint is set, but this build has no `otel` feature: spans are not exported"
@@ -89,14 +140,14 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
     })
 }
 
-/// One output in `format`, writing to `writer`, filtered by `filter`.
-fn layer<W>(format: LogFormat, writer: W, filter: EnvFilter) -> BoxedLayer
+/// One output in `format`, writing to `writer`.
+fn layer<W>(format: LogFormat, writer: W) -> BoxedLayer
 where
     W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let text = fmt::layer().with_writer(writer).with_ansi(false);
     match format {
-        LogFormat::Text => text.with_filter(filter).boxed(),
-        LogFormat::Json => text.json().with_filter(filter).boxed(),
+        LogFormat::Text => text.boxed(),
+        LogFormat::Json => text.json().boxed(),
     }
 }

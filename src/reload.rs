@@ -15,7 +15,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::{Config, ConfigError},
-    gateway::{Gateway, Reconfigured},
+    gateway::{Gateway, LogLevelReport, Reconfigured},
+    logging::{self, LevelChange},
 };
 
 /// Edits arriving closer together than this are applied once (editors write in steps).
@@ -89,7 +90,11 @@ impl Reloader {
                 return Err(self.refused(trigger, error));
             }
         };
-        let report = self.gateway.reconfigure(&current.0, next.clone()).await;
+        let level_changed = current.0.logging.level != next.logging.level;
+        let mut report = self.gateway.reconfigure(&current.0, next.clone()).await;
+        if level_changed {
+            report.log_level = Some(apply_level(&next.logging.level));
+        }
         *current = (next, text);
         log(&self.path, trigger, &report);
         Ok(report)
@@ -193,6 +198,23 @@ fn watch_file(
     Ok(watcher)
 }
 
+/// Puts a changed `logging.level` in force.
+fn apply_level(level: &str) -> LogLevelReport {
+    let (applied, note) = match logging::set_level(level) {
+        LevelChange::Applied => (true, None),
+        LevelChange::OverriddenByEnvironment => (
+            false,
+            Some("RUST_LOG is set and overrides logging.level".to_owned()),
+        ),
+        LevelChange::NotApplied(why) => (false, Some(why)),
+    };
+    LogLevelReport {
+        level: level.to_owned(),
+        applied,
+        note,
+    }
+}
+
 fn log(path: &Path, trigger: Trigger, report: &Reconfigured) {
     if report.is_empty() {
         tracing::info!(
@@ -214,6 +236,12 @@ fn log(path: &Path, trigger: Trigger, report: &Reconfigured) {
     );
     for refused in &report.refused {
         tracing::warn!(upstream = %refused.name, "not applied: {}", refused.reason);
+    }
+    if let Some(level) = &report.log_level {
+        match &level.note {
+            None => tracing::info!("log level is now {:?}", level.level),
+            Some(note) => tracing::warn!("log level {:?} not applied: {note}", level.level),
+        }
     }
     if !report.needs_restart.is_empty() {
         tracing::warn!(

@@ -193,3 +193,41 @@ fn a_reload_reads_the_dot_env_again_without_changing_the_environment() {
     // Other threads read the environment while the gateway runs: a reload leaves it alone.
     assert!(std::env::var_os("MCPS_TEST_RELOAD_PORT").is_none());
 }
+
+#[tokio::test]
+async fn a_reload_puts_a_new_log_level_in_force_at_once() {
+    // Reload's own lines are hidden at first (the gateway's start-up line is still needed).
+    let quiet = "server:\n  watch_config: false\nlogging:\n  level: \"info,mcps::reload=warn\"\n";
+    let loud = "server:\n  watch_config: false\nlogging:\n  level: info\n";
+    // An empty RUST_LOG leaves the level to the file.
+    let env = [admin_env()[0], ("RUST_LOG", "")];
+    let gateway = ServeProcess::start_in(ConfigDir::new(quiet), &env);
+    let api = Api::logged_in(&gateway).await;
+
+    std::fs::write(gateway.config.path(), loud).unwrap();
+    let answer = api.post("/api/v1/system/reload", json!({})).await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(
+        answer.body["log_level"],
+        json!({"level": "info", "applied": true}),
+        "{answer:?}"
+    );
+    assert_eq!(answer.body["needs_restart"], json!([]), "{answer:?}");
+    gateway.wait_for_log("log level is now \"info\"").await;
+    gateway.wait_for_log("reloaded").await;
+
+    std::fs::write(gateway.config.path(), quiet).unwrap();
+    let answer = api.post("/api/v1/system/reload", json!({})).await;
+    assert_eq!(answer.body["log_level"]["applied"], true, "{answer:?}");
+    // An error still shows; once it has, an info line of that reload would have too.
+    std::fs::write(gateway.config.path(), "logging: [not, a, map]\n").unwrap();
+    let answer = api.post("/api/v1/system/reload", json!({})).await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    gateway.wait_for_log("refused").await;
+    assert_eq!(
+        gateway.log().matches("reloaded").count(),
+        1,
+        "{}",
+        gateway.log()
+    );
+}

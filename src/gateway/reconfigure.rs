@@ -4,7 +4,8 @@
 //! are the same keeps its process and its sessions. The others are stopped, started or
 //! replaced in place, and the catalog rebuilds tell connected clients that their lists
 //! changed. Sections read once at start (the listener, limits on connections, auth, the
-//! database) are reported as needing a restart rather than silently ignored.
+//! database, log outputs) are reported as needing a restart rather than silently ignored.
+//! `logging.level` is not among them: the reloader puts it in force.
 
 use serde::Serialize;
 
@@ -31,6 +32,19 @@ pub struct Reconfigured {
     pub virtual_servers: Vec<String>,
     /// Sections that changed but are read only at start: they apply after a restart.
     pub needs_restart: Vec<&'static str>,
+    /// The new `logging.level`, when it changed, and whether it is in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_level: Option<LogLevelReport>,
+}
+
+/// A changed `logging.level`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LogLevelReport {
+    pub level: String,
+    /// False when `RUST_LOG` overrides the file (see `note`).
+    pub applied: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// An upstream of the new file that was not applied.
@@ -49,6 +63,7 @@ impl Reconfigured {
             && self.refused.is_empty()
             && self.virtual_servers.is_empty()
             && self.needs_restart.is_empty()
+            && self.log_level.is_none()
     }
 }
 
@@ -168,7 +183,12 @@ fn sections_needing_restart(previous: &Config, next: &Config) -> Vec<&'static st
     check("limits", previous.limits != next.limits);
     check("timeouts", previous.timeouts != next.timeouts);
     check("catalog", previous.catalog != next.catalog);
-    check("logging", previous.logging != next.logging);
+    // The level is swapped at once; outputs (format, files, export) are set up at start.
+    let outputs = |config: &Config| crate::config::LoggingConfig {
+        level: String::new(),
+        ..config.logging.clone()
+    };
+    check("logging", outputs(previous) != outputs(next));
     check("database", previous.database != next.database);
     check("auth", previous.auth != next.auth);
     check("security", previous.security != next.security);

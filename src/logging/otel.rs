@@ -5,7 +5,7 @@
 use opentelemetry::trace::TracerProvider;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::Layer;
 
 use super::BoxedLayer;
 
@@ -14,7 +14,7 @@ const TRACES_PATH: &str = "/v1/traces";
 
 /// A layer exporting spans to `endpoint` (a collector's base URL; empty: the standard
 /// `OTEL_EXPORTER_OTLP_*` variables decide), and the provider that flushes on shutdown.
-pub fn layer(endpoint: &str, filter: EnvFilter) -> Result<(BoxedLayer, SdkTracerProvider), String> {
+pub fn layer(endpoint: &str) -> Result<(BoxedLayer, SdkTracerProvider), String> {
     // reqwest is built without a TLS provider of its own (an https:// collector needs one).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -45,9 +45,6 @@ pub fn layer(endpoint: &str, filter: EnvFilter) -> Result<(BoxedLayer, SdkTracer
         )
         .build();
     let tracer = provider.tracer("mcps");
-    let layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_filter(filter)
-        .boxed();
+    let layer = tracing_opentelemetry::layer().with_tracer(tracer).boxed();
     Ok((layer, provider))
 }
