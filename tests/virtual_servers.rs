@@ -50,6 +50,19 @@ async fn session(gateway: &ServeProcess, path: &str, key: &str) -> RawSession {
     .await
 }
 
+/// The answer to an `initialize` on `path` with `key`, whatever its status.
+async fn initialize(gateway: &ServeProcess, path: &str, key: &str) -> reqwest::Response {
+    common::http::client()
+        .post(format!("{}{path}", gateway.base))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The names of a list of tools.
 fn names(tools: &Value) -> Vec<&str> {
     let tools = tools.as_array().expect("a list of tools");
@@ -143,15 +156,7 @@ async fn keys_bound_to_virtual_servers_see_and_call_only_their_tools() {
     }
 
     // A bound key may not use another virtual server's endpoint, nor the rest of the API.
-    let refused = common::http::client()
-        .post(format!("{}/mcp/searcher", gateway.base))
-        .bearer_auth(&reader_key)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let refused = initialize(&gateway, "/mcp/searcher", &reader_key).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let as_reader = admin.with_token(Some(&reader_key));
     let tools = as_reader.get("/api/v1/tools").await;
@@ -311,15 +316,7 @@ async fn a_key_whose_virtual_server_a_reload_removed_is_served_nothing() {
     assert_eq!(reloaded.status, StatusCode::OK, "{reloaded:?}");
 
     // Not the whole catalog, as a key bound to nothing would get: nothing at all.
-    let refused = common::http::client()
-        .post(gateway.mcp_url())
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let refused = initialize(&gateway, "/mcp", &key).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let body = refused.text().await.unwrap();
     assert!(body.contains("no longer has"), "{body}");
