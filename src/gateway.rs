@@ -254,11 +254,8 @@ impl Gateway {
         let _guard = lock(&self.rebuild);
         let catalog = Catalog::build(&self.upstreams.load());
         let previous = self.catalog.swap(Arc::new(catalog));
-        // Rebuilds are frequent at start-up and on every re-list: report each clash once.
-        for collision in self.catalog.load().collisions() {
-            if !previous.collisions().contains(collision) {
-                tracing::warn!("{collision}");
-            }
+        for collision in self.catalog.load().new_collisions(Some(&previous)) {
+            tracing::warn!("{collision}");
         }
         let changed = previous.changes_to(&self.catalog.load());
         if changed.any() {

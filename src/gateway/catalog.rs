@@ -122,6 +122,17 @@ impl Catalog {
         &self.collisions
     }
 
+    /// The clashes `previous` did not have. Catalogs are rebuilt often (at start-up, on
+    /// every re-list): reporting only these reports each clash once.
+    pub fn new_collisions<'a>(
+        &'a self,
+        previous: Option<&'a Catalog>,
+    ) -> impl Iterator<Item = &'a Collision> {
+        self.collisions.iter().filter(move |collision| {
+            previous.is_none_or(|previous| !previous.collisions.contains(collision))
+        })
+    }
+
     /// What clients would see differently in `other`.
     pub fn changes_to(&self, other: &Catalog) -> Changed {
         Changed {

@@ -97,12 +97,9 @@ impl View {
             return narrowed.clone();
         }
         let narrowed = Arc::new(full.narrowed(self));
-        // Catalogs are rebuilt often: report each clash once, when it first appears.
-        let reported = cached.as_ref().map(|(_, previous)| previous.collisions());
-        for collision in narrowed.collisions() {
-            if !reported.is_some_and(|reported| reported.contains(collision)) {
-                tracing::warn!(virtual_server = %self.name, "{collision}");
-            }
+        let previous = cached.as_ref().map(|(_, previous)| previous.as_ref());
+        for collision in narrowed.new_collisions(previous) {
+            tracing::warn!(virtual_server = %self.name, "{collision}");
         }
         *cached = Some((full.clone(), narrowed.clone()));
         narrowed

@@ -61,6 +61,19 @@ impl<T: Named> Entry<T> {
     pub fn exposed_name(&self) -> &str {
         self.item.name()
     }
+
+    /// The clash of this entry with `upstream`'s `item`, which wanted its name and is left out.
+    fn hides(&self, upstream: &Upstream, item: &str, remedy: &'static str) -> Collision {
+        Collision {
+            kind: T::KIND,
+            exposed: self.exposed_name().to_owned(),
+            kept_upstream: self.upstream.name().to_owned(),
+            kept_item: self.original.clone(),
+            dropped_upstream: upstream.name().to_owned(),
+            dropped_item: item.to_owned(),
+            remedy,
+        }
+    }
 }
 
 /// Every ready upstream's items of one kind, sorted by exposed name.
@@ -90,16 +103,11 @@ impl<T: Named> NamedIndex<T> {
             for item in T::of(&state) {
                 let exposed = naming::exposed_name(upstream.prefix(), item.name());
                 if let Some(&at) = index.get(&exposed) {
-                    let kept = &entries[at];
-                    collisions.push(Collision {
-                        kind: T::KIND,
-                        exposed,
-                        kept_upstream: kept.upstream.name().to_owned(),
-                        kept_item: kept.original.clone(),
-                        dropped_upstream: upstream.name().to_owned(),
-                        dropped_item: item.name().to_owned(),
-                        remedy: "give one of them a distinct `prefix`",
-                    });
+                    collisions.push(entries[at].hides(
+                        upstream,
+                        item.name(),
+                        "give one of them a distinct `prefix`",
+                    ));
                     continue;
                 }
                 let mut exposed_item = item.clone();
@@ -131,15 +139,11 @@ impl<T: Named> NamedIndex<T> {
         for entry in narrowed {
             match entries.last() {
                 Some(kept) if kept.exposed_name() == entry.exposed_name() => {
-                    collisions.push(Collision {
-                        kind: T::KIND,
-                        exposed: entry.exposed_name().to_owned(),
-                        kept_upstream: kept.upstream.name().to_owned(),
-                        kept_item: kept.original.clone(),
-                        dropped_upstream: entry.upstream.name().to_owned(),
-                        dropped_item: entry.original.clone(),
-                        remedy: "rename one of them to another name in the virtual server",
-                    });
+                    collisions.push(kept.hides(
+                        &entry.upstream,
+                        &entry.original,
+                        "rename one of them to another name in the virtual server",
+                    ));
                 }
                 _ => entries.push(entry),
             }
