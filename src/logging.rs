@@ -48,34 +48,17 @@ type BoxedLayer = Box<dyn Layer<Filtered> + Send + Sync>;
 /// Swaps the level filter; set once, by [`init`].
 static LEVEL: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
-/// What came of asking for a new `logging.level`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LevelChange {
-    /// The filter now in force.
-    Applied,
-    /// `RUST_LOG` is set and overrides the file's level.
-    OverriddenByEnvironment,
-    /// No logger is installed (a library user's own), or the filter was refused.
-    NotApplied(String),
-}
-
-/// Puts `level` (a validated `tracing` filter) in force for every output, unless
-/// `RUST_LOG` overrides it.
-pub fn set_level(level: &str) -> LevelChange {
+/// Puts `level` (a validated `tracing` filter) in force for every output. The error says
+/// why it is not: `RUST_LOG` overrides it, or no logger of ours is installed.
+pub fn set_level(level: &str) -> Result<(), String> {
     if env_filter().is_some() {
-        return LevelChange::OverriddenByEnvironment;
+        return Err("RUST_LOG is set and overrides logging.level".into());
     }
-    let Some(handle) = LEVEL.get() else {
-        return LevelChange::NotApplied("this process installed no logger of ours".into());
-    };
-    let filter = match EnvFilter::try_new(level) {
-        Ok(filter) => filter,
-        Err(error) => return LevelChange::NotApplied(error.to_string()),
-    };
-    match handle.reload(filter) {
-        Ok(()) => LevelChange::Applied,
-        Err(error) => LevelChange::NotApplied(error.to_string()),
-    }
+    let handle = LEVEL
+        .get()
+        .ok_or("this process installed no logger of ours")?;
+    let filter = EnvFilter::try_new(level).map_err(|error| error.to_string())?;
+    handle.reload(filter).map_err(|error| error.to_string())
 }
 
 /// `RUST_LOG`, when it says anything.

@@ -16,7 +16,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     config::{Config, ConfigError},
     gateway::{Gateway, LogLevelReport, Reconfigured},
-    logging::{self, LevelChange},
+    logging,
 };
 
 /// Edits arriving closer together than this are applied once (editors write in steps).
@@ -200,18 +200,11 @@ fn watch_file(
 
 /// Puts a changed `logging.level` in force.
 fn apply_level(level: &str) -> LogLevelReport {
-    let (applied, note) = match logging::set_level(level) {
-        LevelChange::Applied => (true, None),
-        LevelChange::OverriddenByEnvironment => (
-            false,
-            Some("RUST_LOG is set and overrides logging.level".to_owned()),
-        ),
-        LevelChange::NotApplied(why) => (false, Some(why)),
-    };
+    let outcome = logging::set_level(level);
     LogLevelReport {
         level: level.to_owned(),
-        applied,
-        note,
+        applied: outcome.is_ok(),
+        note: outcome.err(),
     }
 }
 
