@@ -276,6 +276,9 @@ impl App {
             {
                 tracing::warn!("the call log did not finish writing within 5 s");
             }
+            if let Err(error) = stored.registry.close().await {
+                tracing::warn!(%error, "the registry was not closed cleanly; its -wal file holds the latest rows");
+            }
         }
     }
 

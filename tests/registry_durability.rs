@@ -70,6 +70,64 @@ async fn a_graceful_stop_writes_every_call_to_the_log() {
     );
 }
 
+/// Rows per table of the database file `path` opened alone: a copy without its `-wal` and
+/// `-shm` files, as a backup that copies only `mcps.db` would have it.
+fn rows_in_a_copy_of(path: &std::path::Path) -> std::collections::BTreeMap<&'static str, i64> {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(path, &copy).unwrap();
+    let db = rusqlite::Connection::open(&copy).unwrap();
+    ["users", "tokens", "services", "calls"]
+        .into_iter()
+        .map(|table| {
+            let count = db
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get(0)
+                })
+                .unwrap_or_else(|error| panic!("{table} in the copy: {error}"));
+            (table, count)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn after_sigterm_the_database_file_alone_has_every_row() {
+    let config = ConfigDir::new(&yaml());
+    let file = config.dir.path().join("data").join("mcps.db");
+    let gateway = ServeProcess::start_in(config, &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    api.create_key("first").await;
+    api.create_key("second").await;
+    let service = api
+        .post(
+            "/api/v1/mcp/services",
+            json!({"name": "remote", "url": "http://127.0.0.1:9/mcp", "disabled": true}),
+        )
+        .await;
+    assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    for n in 0..7 {
+        let reply = session.call("fx__echo", json!({"n": n})).await;
+        assert!(reply["result"].is_object(), "{reply}");
+    }
+
+    let (status, _config) = gateway.stop(Signal::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    let rows = rows_in_a_copy_of(&file);
+    // The admin; its login token and two keys; the service; the calls.
+    let expected = [("calls", 7), ("services", 1), ("tokens", 3), ("users", 1)];
+    assert_eq!(
+        rows,
+        expected.into_iter().collect(),
+        "rows in mcps.db alone"
+    );
+    let wal = file.with_extension("db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |wal| wal.len() == 0),
+        "the write-ahead log was merged"
+    );
+}
+
 #[test]
 fn a_corrupt_database_stops_start_up_and_is_left_untouched() {
     for (what, bytes) in [
