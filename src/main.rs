@@ -98,6 +98,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // First, while this process has one thread (see the reaper's docs): every command from
+    // here on may start upstreams.
+    let reaper = mcps::upstream::reaper::start();
     let _log_guard = match mcps::logging::init(&config.logging, &config.base_dir) {
         Ok(guard) => guard,
         Err(error) => {
@@ -105,6 +108,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(error) = reaper {
+        tracing::warn!(%error, "cannot start the reaper: if the gateway is killed, processes its upstreams started may live on");
+    }
     // Before any upstream starts, so every orphaned grandchild comes to us to be reaped.
     mcps::upstream::adopt_orphans();
     let runtime = match runtime(config.server.threads) {

@@ -18,6 +18,7 @@ pub(crate) mod line_transport;
 mod offer;
 mod process;
 mod progress;
+pub mod reaper;
 pub(crate) mod sse;
 mod state;
 mod stdio;

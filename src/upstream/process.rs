@@ -5,6 +5,10 @@
 //! SIGTERM to the group, a grace period, then SIGKILL to the group. A group that was never
 //! terminated explicitly is SIGKILLed when its [`ChildGroup`] is dropped, and tokio reaps the
 //! leader (`kill_on_drop`), so neither zombies nor orphaned grandchildren outlive the gateway.
+//!
+//! A gateway killed outright cannot do any of that: each child then gets SIGTERM as its
+//! parent-death signal, and the [`reaper`](super::reaper), which is told of every group, takes
+//! the whole groups down.
 
 use std::{
     path::{Path, PathBuf},
@@ -20,6 +24,8 @@ use nix::{
     unistd::Pid,
 };
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+use super::reaper;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -61,6 +67,21 @@ pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    let gateway = nix::unistd::getpid();
+    // SAFETY: between fork and exec the closure makes only async-signal-safe calls (prctl,
+    // getppid, kill) and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            // Sent when the thread that forked us ends. Every spawn happens on a runtime
+            // thread, and those live as long as the gateway.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
+            // The gateway may have died before that took effect.
+            if nix::unistd::getppid() != gateway {
+                let _ = nix::sys::signal::raise(Signal::SIGTERM);
+            }
+            Ok(())
+        });
+    }
     if let Some(cwd) = spec.cwd {
         command.current_dir(spec.base_dir.join(cwd));
     }
@@ -80,7 +101,7 @@ pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
         return Err(std::io::Error::other("child pipes missing"));
     };
     let pgid = Pid::from_raw(i32::try_from(pid).map_err(std::io::Error::other)?);
-    live_groups().push(pgid.as_raw());
+    watch(pgid);
     Ok(Spawned {
         group: ChildGroup {
             child,
@@ -143,8 +164,8 @@ impl ChildGroup {
             None => self.child.wait().await.ok(),
         };
         self.finished = true;
-        live_groups().retain(|live| *live != self.pgid.as_raw());
         self.reap_adopted().await;
+        release(self.pgid);
         status
     }
 
@@ -175,7 +196,7 @@ impl Drop for ChildGroup {
         if !self.finished {
             // Synchronous and cheap; `kill_on_drop` then has tokio reap the leader.
             let _ = killpg(self.pgid, Signal::SIGKILL);
-            live_groups().retain(|live| *live != self.pgid.as_raw());
+            release(self.pgid);
         }
     }
 }
@@ -188,6 +209,18 @@ fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
     LIVE_GROUPS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Counts `pgid` as live, here and with the reaper.
+fn watch(pgid: Pid) {
+    live_groups().push(pgid.as_raw());
+    reaper::watch(pgid.as_raw());
+}
+
+/// `pgid` is terminated: neither we nor the reaper need signal it again.
+fn release(pgid: Pid) {
+    live_groups().retain(|live| *live != pgid.as_raw());
+    reaper::release(pgid.as_raw());
 }
 
 /// SIGKILLs every process group still alive, synchronously: for leaving at once (a second
