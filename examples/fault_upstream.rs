@@ -12,6 +12,9 @@
 //! - `huge {bytes}`: answers with a text of `bytes` bytes.
 //! - `stray_answers`: writes an answer to a request never sent, then its own answer
 //!   (`first answer`), then answers again (`second answer`) through rmcp.
+//! - `bad_utf8`: writes its answer with bytes that are not UTF-8 in its text, then never
+//!   answers again.
+//! - `broken_answer`: writes the first half of its answer as a line, then never answers again.
 //!
 //! `--grandchild` starts a process of its own that ignores SIGTERM and lives an hour (only a
 //! SIGKILL of the process group ends it); `--slow-start MS` waits before it serves. At start it
@@ -40,6 +43,8 @@ const TOOLS: &[(&str, &str)] = &[
         "stray_answers",
         "answers a request never sent, then this one twice",
     ),
+    ("bad_utf8", "answers with bytes that are not UTF-8"),
+    ("broken_answer", "writes half an answer"),
 ];
 
 #[derive(Clone)]
@@ -106,6 +111,25 @@ impl ServerHandler for Faults {
                 answer(json!("no-such-request"), "stray");
                 answer(json!(context.id), "first answer");
                 "second answer".to_owned()
+            }
+            "bad_utf8" => {
+                let id = json!(context.id);
+                let mut line = format!(
+                    r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"caf"#
+                )
+                .into_bytes();
+                // Latin-1 `é`, which is not UTF-8.
+                line.extend_from_slice(b"\xe9\"}]}}\n");
+                raw_stdout(&line);
+                std::future::pending().await
+            }
+            "broken_answer" => {
+                let id = json!(context.id);
+                raw_stdout(
+                    format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":["#).as_bytes(),
+                );
+                raw_stdout(b"\n");
+                std::future::pending().await
             }
             other => {
                 return Err(ErrorData::invalid_params(

@@ -34,6 +34,53 @@ pub fn error_reply<Req, Resp, Not>(
     }
 }
 
+/// A message from the peer that did not parse but answers one of our requests (it has an
+/// `id` and a `result` or `error`, once read leniently): the error that request gets at once,
+/// naming `peer`, instead of waiting for its deadline for an answer that came and was unusable.
+/// `None` when the text is no answer: a request or notification we cannot read, a banner, a
+/// log line.
+pub fn unreadable_answer<Req, Resp, Not>(
+    text: &[u8],
+    error: &serde_json::Error,
+    peer: &str,
+) -> Option<JsonRpcMessage<Req, Resp, Not>> {
+    let lenient = String::from_utf8_lossy(text);
+    let serde_json::Value::Object(message) = serde_json::from_str(&lenient).ok()? else {
+        return None;
+    };
+    if message.contains_key("method")
+        || !(message.contains_key("result") || message.contains_key("error"))
+    {
+        return None;
+    }
+    let id = serde_json::from_value::<RequestId>(message.get("id")?.clone()).ok()?;
+    let reason = if std::str::from_utf8(text).is_err() {
+        "it is not valid UTF-8".to_owned()
+    } else {
+        error.to_string()
+    };
+    Some(JsonRpcMessage::error(
+        ErrorData::internal_error(
+            format!("{peer} sent an answer that cannot be read ({reason})"),
+            None,
+        ),
+        Some(id),
+    ))
+}
+
+/// Whether `text`, which did not parse, was meant as a JSON-RPC message (an object that names
+/// `"jsonrpc"` near its start) rather than a stray line: one that cannot be read even
+/// leniently means the framing is broken, and whatever it answered will never come.
+pub fn meant_as_jsonrpc(text: &[u8]) -> bool {
+    let start = text.iter().position(|byte| !byte.is_ascii_whitespace());
+    let Some(start) = start.filter(|start| text[*start] == b'{') else {
+        return false;
+    };
+    let head = &text[start..text.len().min(start + 64)];
+    head.windows(b"\"jsonrpc\"".len())
+        .any(|window| window == b"\"jsonrpc\"")
+}
+
 /// How big and how deep a client's message may be.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageLimits {
@@ -87,6 +134,45 @@ pub fn too_deep_reply<Req, Resp, Not>(max: usize) -> JsonRpcMessage<Req, Resp, N
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Message = JsonRpcMessage<serde_json::Value, serde_json::Value, serde_json::Value>;
+
+    fn unreadable(text: &[u8]) -> Option<Message> {
+        let error = serde_json::from_slice::<rmcp::model::ServerJsonRpcMessage>(text)
+            .expect_err("the text does not parse");
+        unreadable_answer(text, &error, "upstream x")
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_read_fails_its_request() {
+        let bad_utf8 = b"{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"caf\xe9\"}]}}";
+        let Some(JsonRpcMessage::Error(answer)) = unreadable(bad_utf8) else {
+            panic!("not an error answer");
+        };
+        assert_eq!(answer.id, Some(RequestId::Number(7)));
+        assert!(
+            answer.error.message.contains("upstream x") && answer.error.message.contains("UTF-8"),
+            "{}",
+            answer.error.message
+        );
+        let bad_error = br#"{"jsonrpc":"2.0","id":"a","error":{"code":"x"}}"#;
+        assert!(
+            unreadable(bad_error).is_some(),
+            "an error of the wrong shape"
+        );
+    }
+
+    #[test]
+    fn what_is_no_answer_is_left_alone() {
+        assert!(unreadable(b"Server listening on stdio").is_none());
+        let request = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\xff\"}";
+        assert!(unreadable(request).is_none());
+        let half = br#"{"jsonrpc":"2.0","id":3,"result":{"content":["#;
+        assert!(unreadable(half).is_none());
+        assert!(meant_as_jsonrpc(half));
+        assert!(!meant_as_jsonrpc(b"Server listening on stdio"));
+        assert!(!meant_as_jsonrpc(br#"{"level":"info","msg":"started"}"#));
+    }
 
     #[test]
     fn depth_counts_brackets_outside_strings_only() {

@@ -34,7 +34,7 @@ use tokio_tungstenite::{
 
 use crate::metrics::{ClientTransport, metrics};
 use crate::{
-    jsonrpc::{error_reply, too_deep, too_deep_reply},
+    jsonrpc::{error_reply, too_deep, too_deep_reply, unreadable_answer},
     outbound::Outbound,
 };
 
@@ -241,6 +241,17 @@ where
                 Message::Text(text) => match serde_json::from_str(text.as_str()) {
                     Ok(message) => return Some(message),
                     Err(error) => {
+                        // An answer to one of our requests is not answered back: its request
+                        // fails here, at once.
+                        let peer = if self.serving.is_some() {
+                            "the client"
+                        } else {
+                            "the upstream"
+                        };
+                        if let Some(failed) = unreadable_answer(text.as_bytes(), &error, peer) {
+                            tracing::warn!(%error, "a WebSocket answer that cannot be read; its request fails");
+                            return Some(failed);
+                        }
                         let reply = error_reply::<R::Req, R::Resp, R::Not>(text.as_bytes(), &error);
                         self.refuse(reply).await;
                     }

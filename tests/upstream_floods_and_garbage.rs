@@ -71,3 +71,89 @@ async fn an_oversized_answer_or_a_flood_fails_the_upstream_at_once() {
         assert_eq!(again["result"]["content"][0]["text"], "ok", "{again}");
     }
 }
+
+/// The most recent failure of the upstream in health, once there is one (its state is
+/// published a moment after the calls in flight have failed).
+async fn flt_failure(gateway: &ServeProcess) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let health = gateway.health();
+        if let Some(failure) = health["upstreams"][0]["last_error"].as_str() {
+            return failure.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no failure in health: {health}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_read_fails_its_call_at_once() {
+    let gateway = gateway();
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let started = Instant::now();
+    let reply = session.call("flt__bad_utf8", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed only after {:?}",
+        started.elapsed()
+    );
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("flt") && message.contains("cannot be read") && message.contains("UTF-8"),
+        "{reply}"
+    );
+    // The connection itself is sound: the next call on it works.
+    assert_eq!(gateway.health()["upstreams"][0]["state"], "ready");
+    let again = session.call("flt__ok", json!({})).await;
+    assert_eq!(again["result"]["content"][0]["text"], "ok", "{again}");
+}
+
+#[tokio::test]
+async fn half_an_answer_fails_the_connection_and_health_says_why() {
+    let gateway = gateway();
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let started = Instant::now();
+    let reply = session.call("flt__broken_answer", json!({})).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed only after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("flt"),
+        "{reply}"
+    );
+    let failure = flt_failure(&gateway).await;
+    assert!(
+        failure.contains("JSON-RPC message that cannot be read"),
+        "{}",
+        gateway.health()
+    );
+    wait_ready(&gateway).await;
+    let again = session.call("flt__ok", json!({})).await;
+    assert_eq!(again["result"]["content"][0]["text"], "ok", "{again}");
+    assert!(
+        flt_failure(&gateway).await.contains("cannot be read"),
+        "health keeps the last failure once it is back: {}",
+        gateway.health()
+    );
+}
+
+#[tokio::test]
+async fn health_names_the_line_limit_as_the_reason_for_a_closed_connection() {
+    let gateway = gateway();
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session.call("flt__huge", json!({"bytes": 2_000_000})).await;
+    assert!(reply["error"].is_object(), "{reply}");
+    let failure = flt_failure(&gateway).await;
+    assert!(failure.contains("max_line_bytes"), "{}", gateway.health());
+    wait_ready(&gateway).await;
+    assert!(
+        flt_failure(&gateway).await.contains("max_line_bytes"),
+        "{}",
+        gateway.health()
+    );
+}

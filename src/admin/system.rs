@@ -88,6 +88,11 @@ pub struct UpstreamHealth {
     pub protocol_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The most recent failure, also once it is running again: why its last connection
+    /// ended, when our side ended it (a message over `limits.max_line_bytes`, one that cannot
+    /// be read), with the process's exit status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 pub fn health(gateway: &Gateway) -> Health {
@@ -109,6 +114,7 @@ pub fn health(gateway: &Gateway) -> Health {
                         .then(|| upstream.last_error())
                         .flatten()
                 }),
+                last_error: upstream.last_error(),
             }
         })
         .collect();

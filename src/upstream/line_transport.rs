@@ -5,7 +5,10 @@
 //! answer it was waits for its deadline. Here a line over `limits.max_line_bytes` (a huge
 //! answer, or a flood with no newline) closes the connection, with the reason recorded: the
 //! calls in flight fail at once, and the supervisor restarts the upstream. Lines that are not
-//! JSON-RPC (a banner some servers print) are skipped with a warning, up to a limit.
+//! JSON-RPC (a banner some servers print) are skipped with a warning, up to a limit. An answer
+//! that cannot be read (bytes that are not UTF-8, a result of the wrong shape) fails its call
+//! at once; a line meant as JSON-RPC that cannot be read at all (half a message) closes the
+//! connection, as the answer it carried will never come.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +23,7 @@ use tokio::{
 };
 
 use crate::{
+    jsonrpc::{meant_as_jsonrpc, unreadable_answer},
     line_reader::{Line, LineReader, write_json_line},
     sync::lock,
 };
@@ -102,6 +106,17 @@ where
             match serde_json::from_slice(line) {
                 Ok(message) => return Some(message),
                 Err(error) => {
+                    let upstream = format!("upstream {}", self.upstream);
+                    if let Some(failed) = unreadable_answer(line, &error, &upstream) {
+                        tracing::warn!(upstream = %self.upstream, %error, "an answer that cannot be read; its call fails");
+                        return Some(failed);
+                    }
+                    if meant_as_jsonrpc(line) {
+                        self.close_because(format!(
+                            "sent a JSON-RPC message that cannot be read ({error})"
+                        ));
+                        return None;
+                    }
                     let head = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
                     self.garbage += 1;
                     if self.garbage > GARBAGE_LINES {

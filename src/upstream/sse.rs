@@ -22,6 +22,7 @@ use rmcp::{
 use sse_stream::{Sse, SseStream};
 
 use super::http::{client, header_map};
+use crate::jsonrpc::unreadable_answer;
 
 /// An rmcp transport over one legacy SSE connection.
 pub struct SseTransport {
@@ -93,17 +94,21 @@ pub(crate) fn event_stream(
 }
 
 /// The JSON-RPC message an event carries, if it is a `message` event (or has no type) whose
-/// data is one; others are skipped, the malformed with a warning.
+/// data is one; others are skipped, the malformed with a warning. An answer that cannot be
+/// read becomes an error answer to its request (see [`unreadable_answer`]).
 pub(crate) fn message_of(event: Sse) -> Option<ServerJsonRpcMessage> {
     if !matches!(event.event.as_deref(), None | Some("message")) {
         return None;
     }
     let data = event.data?;
-    serde_json::from_str::<ServerJsonRpcMessage>(&data)
-        .inspect_err(|error| {
-            tracing::warn!(%error, "dropped an SSE event that is not a JSON-RPC message");
-        })
-        .ok()
+    match serde_json::from_str::<ServerJsonRpcMessage>(&data) {
+        Ok(message) => Some(message),
+        Err(error) => {
+            let failed = unreadable_answer(data.as_bytes(), &error, "the upstream");
+            tracing::warn!(%error, answer = failed.is_some(), "an SSE event that is not a JSON-RPC message");
+            failed
+        }
+    }
 }
 
 /// Fails the stream when more than `max` bytes arrive without an event boundary (a blank
