@@ -90,6 +90,8 @@ pub struct Upstream {
     call_slots: tokio::sync::Semaphore,
     /// The first definition seen of each of its tools (see `pin`).
     first_definitions: definitions::FirstDefinitions,
+    /// Told of every state change (see [`Upstream::settled`]).
+    state_changed: Notify,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -142,6 +144,7 @@ impl Upstream {
             closed_because: Arc::default(),
             call_slots,
             first_definitions: Default::default(),
+            state_changed: Notify::new(),
         }
     }
 
@@ -197,6 +200,28 @@ impl Upstream {
             .expect("the semaphore is never closed")
     }
 
+    /// Resolves when no request is in flight on it: every call slot is free. Slots taken
+    /// meanwhile wait behind this, so an upstream taken out of the catalog and waited on
+    /// here is done with.
+    pub async fn idle(&self) {
+        let all = u32::try_from(self.settings.max_concurrent_calls).unwrap_or(u32::MAX);
+        let _every_slot = self.call_slots.acquire_many(all).await;
+    }
+
+    /// Resolves once it is no longer starting: ready, failed, or stopped.
+    pub async fn settled(&self) {
+        loop {
+            let changed = self.state_changed.notified();
+            let mut changed = pin!(changed);
+            // Registered before the state is read, so a change in between is not missed.
+            changed.as_mut().enable();
+            if self.state.load().phase != Phase::Starting {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     /// Where progress notifications of requests in flight on this upstream go.
     pub fn progress(&self) -> &Arc<ProgressRoutes> {
         &self.progress
@@ -234,6 +259,7 @@ impl Upstream {
 
     fn publish(&self, state: UpstreamState) {
         self.state.store(Arc::new(state));
+        self.state_changed.notify_waiters();
         (self.events.on_change)(self);
     }
 

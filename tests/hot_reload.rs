@@ -231,3 +231,68 @@ async fn a_reload_puts_a_new_log_level_in_force_at_once() {
         gateway.log()
     );
 }
+
+#[tokio::test]
+async fn a_reload_that_replaces_an_upstream_lets_its_calls_in_flight_finish() {
+    let manual = "server:\n  watch_config: false\n";
+    let slow = |label: &str| fixture_upstream_yaml("slow", label, &["echo", "sleep"], "");
+    let dir = ConfigDir::new(&config(manual, &[slow("v1")]));
+    let gateway = ServeProcess::start_in(dir, &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+
+    let in_flight: Vec<_> = (0..50u64)
+        .map(|n| {
+            let mut handle = session.handle();
+            handle.next_id = 10_000 + n;
+            tokio::spawn(async move {
+                handle
+                    .call("slow__sleep", json!({"ms": 3000, "tag": n}))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    std::fs::write(gateway.config.path(), config(manual, &[slow("v2")])).unwrap();
+    let reload = tokio::spawn(async move { api.post("/api/v1/system/reload", json!({})).await });
+    // New calls go to the new connection as soon as it is ready, while the old one drains.
+    let mut probe = session.handle();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let reply = probe.call("slow__echo", json!({})).await;
+        let text = reply["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        if text.starts_with("v2:") {
+            break;
+        }
+        assert!(text.starts_with("v1:"), "{reply}");
+        assert!(
+            Instant::now() < deadline,
+            "the new connection never took over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        in_flight.iter().all(|call| !call.is_finished()),
+        "the new connection took over while the old one's calls were still running"
+    );
+
+    for call in in_flight {
+        let reply = call.await.unwrap();
+        let result = &reply["result"];
+        assert_eq!(result["isError"], json!(false), "{reply}");
+        assert!(
+            result["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("v1:"),
+            "{reply}"
+        );
+        assert_eq!(result["structuredContent"]["most_at_once"], 50, "{reply}");
+    }
+    let answer = reload.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(answer.body["changed"], json!(["slow"]), "{answer:?}");
+}

@@ -1,9 +1,11 @@
 //! Upstreams added, replaced, restarted and removed while the gateway runs.
 //!
 //! Each running upstream has a stop token of its own (a child of the shutdown token) and the
-//! handle of its task. Removing one cancels the token and waits for the task, so when
-//! [`Gateway::remove_upstream`] returns, its process group is gone. Every change rebuilds the
-//! catalog, which tells connected clients that their lists changed.
+//! handle of its task. Removing or replacing one takes it out of the catalog first, lets its
+//! calls in flight finish (within `timeouts.drain_secs`), then cancels the token and waits for
+//! the task, so when [`Gateway::remove_upstream`] returns, its process group is gone. A
+//! replacement starts beside the old one and takes over when it is ready. Every change
+//! rebuilds the catalog, which tells connected clients that their lists changed.
 
 use std::sync::{Arc, Weak};
 
@@ -103,45 +105,53 @@ impl Gateway {
         Ok(())
     }
 
-    /// Stops an upstream (its process group is gone when this returns) and removes it.
+    /// Removes an upstream: it leaves the catalog at once (new calls no longer reach it), its
+    /// calls in flight get `timeouts.drain_secs` to finish, then it stops (its process group
+    /// is gone when this returns).
     pub async fn remove_upstream(&self, name: &str) -> Result<(), LifecycleError> {
-        self.stop(name).await;
-        let mut removed = false;
+        let old = self
+            .upstream(name)
+            .ok_or_else(|| LifecycleError::Unknown(name.to_owned()))?;
+        let running = self.running_lock().remove(name);
         self.upstreams.rcu(|current| {
-            let next: Vec<_> = current
+            current
                 .iter()
-                .filter(|existing| existing.name() != name)
+                .filter(|existing| !Arc::ptr_eq(existing, &old))
                 .cloned()
-                .collect();
-            removed = next.len() != current.len();
-            next
+                .collect::<Vec<_>>()
         });
-        if !removed {
-            return Err(LifecycleError::Unknown(name.to_owned()));
-        }
         self.rebuild_catalog();
+        self.retire(&old, running).await;
         Ok(())
     }
 
-    /// Replaces an upstream's entry in its place (its place breaks name ties): the old one
-    /// stops, the new one starts under the same name (restarting it when `entry` is
-    /// unchanged).
+    /// Replaces an upstream's entry in its place (its place breaks name ties), restarting it
+    /// when `entry` is unchanged. Without a gap: the new one starts beside the old, which
+    /// keeps serving until the new one is ready (or has failed to start); then new calls go
+    /// to the new one, and the old one's calls in flight get `timeouts.drain_secs` to finish
+    /// on its connection before it stops.
     pub async fn replace_upstream(
         &self,
         name: &str,
         entry: UpstreamConfig,
     ) -> Result<(), LifecycleError> {
         let (tracker, shutdown) = self.runtime.get().ok_or(LifecycleError::NotRunning)?;
-        if self.upstream(name).is_none() {
-            return Err(LifecycleError::Unknown(name.to_owned()));
-        }
-        self.stop(name).await;
+        let old = self
+            .upstream(name)
+            .ok_or_else(|| LifecycleError::Unknown(name.to_owned()))?;
+        let running = self.running_lock().remove(name);
         let upstream = self.new_upstream(name, entry);
+        self.launch(upstream.clone(), tracker, shutdown);
+        // Bounded by its start deadline, after which it has failed.
+        tokio::select! {
+            () = upstream.settled() => {}
+            () = shutdown.cancelled() => {}
+        }
         self.upstreams.rcu(|current| {
             current
                 .iter()
                 .map(|existing| {
-                    if existing.name() == name {
+                    if Arc::ptr_eq(existing, &old) {
                         upstream.clone()
                     } else {
                         existing.clone()
@@ -149,9 +159,27 @@ impl Gateway {
                 })
                 .collect::<Vec<_>>()
         });
-        self.launch(upstream, tracker, shutdown);
         self.rebuild_catalog();
+        self.retire(&old, running).await;
         Ok(())
+    }
+
+    /// Lets the calls in flight on `old`, which no longer takes new ones, finish within the
+    /// drain time, then stops it and waits for its process group to be gone.
+    async fn retire(&self, old: &Upstream, running: Option<Running>) {
+        let drain = self.config.load().timeouts.drain();
+        if tokio::time::timeout(drain, old.idle()).await.is_err() {
+            tracing::warn!(
+                upstream = %old.name(),
+                ?drain,
+                "calls still in flight on the replaced connection after the drain time; stopping it"
+            );
+        }
+        if let Some(Running { stop, task }) = running {
+            stop.cancel();
+            // `run` reaps the process group within the shutdown grace.
+            let _ = task.await;
+        }
     }
 
     /// A new, unstarted upstream with the settings of the configuration now in force.
@@ -179,16 +207,6 @@ impl Gateway {
             next.sort_by_key(rank);
             next
         });
-    }
-
-    /// Stops an upstream's task, if it runs, and waits for its process group to be gone.
-    async fn stop(&self, name: &str) {
-        let running = self.running_lock().remove(name);
-        if let Some(Running { stop, task }) = running {
-            stop.cancel();
-            // `run` reaps the process group within the shutdown grace.
-            let _ = task.await;
-        }
     }
 
     /// Stops and starts an upstream again with the same entry.
