@@ -44,6 +44,8 @@ pub struct AdminState {
     pub services_lock: tokio::sync::Mutex<()>,
     /// Reloads the config file, when the gateway was started from one.
     pub reloader: Option<Arc<crate::reload::Reloader>>,
+    /// Slows down password guessing at login.
+    pub login_throttle: crate::security::LoginThrottle,
 }
 
 /// The router for `/api/v1`, `/openapi.json`, `/docs` and `/redoc`.

@@ -191,6 +191,7 @@ impl App {
             started: std::time::Instant::now(),
             services_lock: tokio::sync::Mutex::new(()),
             reloader: self.reloader.clone(),
+            login_throttle: crate::security::LoginThrottle::new(self.config.auth.login.clone()),
         }));
         tracing::info!(
             "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  API: http://{bound}/docs"

@@ -26,7 +26,7 @@ use std::{
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-pub use admin::{AuthConfig, DatabaseConfig, SecurityConfig};
+pub use admin::{AuthConfig, DatabaseConfig, LoginThrottleConfig, SecurityConfig};
 pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use supervision::RestartConfig;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};

@@ -49,6 +49,9 @@ pub enum RegistryError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// Too much work queued (password checks); worth retrying in a moment.
+    #[error("{0}")]
+    Busy(String),
     #[error("database error: {0}")]
     Sql(String),
 }

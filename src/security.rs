@@ -1,10 +1,12 @@
 //! Checks that protect the gateway from the network: DNS-rebinding (`Host`/`Origin`), who is
-//! calling (bearer tokens), and where services registered at run time may point.
+//! calling (bearer tokens) and how fast they may guess passwords, and where services registered at run time may point.
 
 mod auth;
 mod egress;
+mod login_throttle;
 mod origin;
 
 pub use auth::{Principal, TokenCache, TokenEntry, bearer, secret_hash};
 pub use egress::check_url;
+pub use login_throttle::{LoginThrottle, Throttled};
 pub use origin::{OriginPolicy, Rejection};

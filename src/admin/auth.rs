@@ -1,11 +1,11 @@
 //! `/api/v1/auth`: logging in, who am I, API keys; and the extractor every protected route
 //! uses to know its caller.
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
     Json,
-    extract::{FromRequestParts, Path, State},
+    extract::{ConnectInfo, FromRequestParts, Path, State},
     http::{StatusCode, request::Parts},
 };
 use serde::{Deserialize, Serialize};
@@ -112,16 +112,35 @@ struct LoginToken {
         (status = 200, body = LoginToken, description = "OK"),
         (status = 400, body = ErrorBody, description = "Not JSON, or not {username, password}"),
         (status = 401, body = ErrorBody, description = "Wrong username or password"),
+        (status = 429, body = ErrorBody, description = "Too many wrong passwords for this user or from this address (see Retry-After), or too many logins at once"),
     ))]
 async fn login(
     State(state): State<Arc<AdminState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(credentials): Body<Credentials>,
 ) -> Result<Json<LoginToken>, ApiError> {
-    let user = state
+    let username = &credentials.username;
+    let address = peer.ip();
+    let throttle = &state.login_throttle;
+    let lock_if_wrong = throttle
+        .attempt(username, address, Instant::now())
+        .map_err(|throttled| {
+            ApiError::too_many_requests(throttled.to_string(), throttled.retry_after())
+        })?;
+    let checked = state
         .registry
-        .check_password(&credentials.username, &credentials.password)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("wrong username or password"))?;
+        .check_password(username, &credentials.password)
+        .await?;
+    let Some(user) = checked else {
+        // Debug-quoted: the name is the client's, and may hold anything.
+        let shown = username.chars().take(64).collect::<String>();
+        match lock_if_wrong {
+            Some(lock) => tracing::warn!(user = ?shown, %address, "wrong password; {lock}"),
+            None => tracing::info!(user = ?shown, %address, "wrong password"),
+        }
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
+    throttle.succeeded(username, address, Instant::now());
     let ttl_ms =
         i64::try_from(state.config.auth.token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let expires_at = now_ms().saturating_add(ttl_ms);

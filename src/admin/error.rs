@@ -17,6 +17,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Sent as `Retry-After` (whole seconds, rounded up).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// The body of every error answer.
@@ -39,6 +41,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: try again after `wait`.
+    pub fn too_many_requests(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(wait),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
         }
     }
 
@@ -73,6 +84,7 @@ impl IntoResponse for ApiError {
             tracing::warn!(code = self.code, message = %self.message, "API request failed");
         }
         let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let retry_after = self.retry_after;
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
@@ -86,6 +98,12 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"mcps\""),
             );
         }
+        if let Some(wait) = retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         response
     }
 }
@@ -95,6 +113,9 @@ impl From<RegistryError> for ApiError {
         match error {
             RegistryError::Conflict(message) => Self::conflict(message),
             RegistryError::NotFound(message) => Self::not_found(message),
+            RegistryError::Busy(message) => {
+                Self::too_many_requests(message, std::time::Duration::from_secs(1))
+            }
             other => Self::internal(other.to_string()),
         }
     }

@@ -1,7 +1,10 @@
 //! The sections behind the REST surface: where the registry lives, who may use the gateway,
 //! and what services registered at run time may run.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
@@ -43,6 +46,8 @@ pub struct AuthConfig {
     pub enabled: bool,
     /// How long a token from `POST /api/v1/auth/login` stays valid.
     pub token_ttl_secs: u64,
+    /// The brake on password guessing.
+    pub login: LoginThrottleConfig,
 }
 
 impl Default for AuthConfig {
@@ -50,7 +55,39 @@ impl Default for AuthConfig {
         Self {
             enabled: false,
             token_ttl_secs: 12 * 3600,
+            login: LoginThrottleConfig::default(),
         }
+    }
+}
+
+/// How wrong passwords slow down further logins (see `security::LoginThrottle`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginThrottleConfig {
+    /// Wrong passwords, per username and per client address, before any delay.
+    pub free_failures: u32,
+    /// The delay after each further wrong password doubles from 1 s up to this.
+    pub max_delay_secs: f64,
+    /// Wrong passwords older than this are forgotten.
+    pub window_secs: f64,
+}
+
+impl Default for LoginThrottleConfig {
+    fn default() -> Self {
+        Self {
+            free_failures: 5,
+            max_delay_secs: 60.0,
+            window_secs: 900.0,
+        }
+    }
+}
+
+impl LoginThrottleConfig {
+    pub fn max_delay(&self) -> Duration {
+        Duration::from_secs_f64(self.max_delay_secs)
+    }
+    pub fn window(&self) -> Duration {
+        Duration::from_secs_f64(self.window_secs)
     }
 }
 

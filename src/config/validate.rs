@@ -90,6 +90,18 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         "restart.crash_loop_failures",
         restart.crash_loop_failures as usize,
     )?;
+    let login = &config.auth.login;
+    positive_secs("auth.login.max_delay_secs", login.max_delay_secs)?;
+    positive_secs("auth.login.window_secs", login.window_secs)?;
+    if login.window_secs < login.max_delay_secs {
+        return Err(ConfigError::invalid(
+            "auth.login.window_secs",
+            format!(
+                "{} is shorter than auth.login.max_delay_secs ({}): failures would be forgotten before their delay ends",
+                login.window_secs, login.max_delay_secs
+            ),
+        ));
+    }
     if let Err(error) = tracing_subscriber::EnvFilter::try_new(&config.logging.level) {
         return Err(ConfigError::invalid("logging.level", error.to_string()));
     }

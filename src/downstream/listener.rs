@@ -64,8 +64,12 @@ pub async fn serve(
         let over_limit = open.load(Ordering::Relaxed) >= front.max_connections;
         let counted = Connection::open(&open);
         let front = front.clone();
-        let service = hyper::service::service_fn(move |request| {
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
             let front = front.clone();
+            // Who is asking, for the routes that count per client address (logins).
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             async move {
                 if over_limit {
                     return Ok::<_, Infallible>(front.too_many_connections());

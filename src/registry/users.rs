@@ -1,10 +1,17 @@
 //! Users and their passwords (argon2id; hashing runs on the blocking pool, never on the
 //! executor or the database thread).
+//!
+//! Argon2 is built to be costly (about 19 MiB and tens of milliseconds per hash), so it runs
+//! one hash at a time and at most [`MAX_WAITING`] more wait for their turn; beyond that a
+//! login is refused as busy. However many logins arrive, password work takes one core and
+//! one hash's memory, and the rest of the machine keeps serving calls.
 
 use argon2::{
     Argon2,
     password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
 };
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rusqlite::{OptionalExtension, params};
 
 use super::{Registry, RegistryError, now_ms};
@@ -18,7 +25,28 @@ pub struct User {
     pub created_at: i64,
 }
 
+/// Logins and password changes waiting for their turn, beyond which more are refused.
+const MAX_WAITING: usize = 16;
+
+/// One hash at a time.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// A turn at hashing, or [`RegistryError::Busy`] when too many are waiting already.
+async fn hashing_turn() -> Result<tokio::sync::SemaphorePermit<'static>, RegistryError> {
+    if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+        return Err(RegistryError::Busy(
+            "too many logins at once; try again in a second".into(),
+        ));
+    }
+    let turn = HASHING.acquire().await;
+    WAITING.fetch_sub(1, Ordering::AcqRel);
+    turn.map_err(|_| RegistryError::Busy("password checks have stopped".into()))
+}
+
 async fn hash(password: String) -> Result<String, RegistryError> {
+    let _turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -29,8 +57,9 @@ async fn hash(password: String) -> Result<String, RegistryError> {
     .map_err(|error| RegistryError::Sql(error.to_string()))?
 }
 
-async fn verify(password: String, stored: String) -> bool {
-    tokio::task::spawn_blocking(move || {
+async fn verify(password: String, stored: String) -> Result<bool, RegistryError> {
+    let _turn = hashing_turn().await?;
+    Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
@@ -38,7 +67,7 @@ async fn verify(password: String, stored: String) -> bool {
         })
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or(false))
 }
 
 impl Registry {
@@ -109,11 +138,11 @@ impl Registry {
             })
             .await?;
         match found {
-            Some((user, stored)) => Ok(verify(password.to_owned(), stored).await.then_some(user)),
+            Some((user, stored)) => Ok(verify(password.to_owned(), stored).await?.then_some(user)),
             None => {
                 // Spend the same effort as a real check, so timing does not tell which
                 // usernames exist.
-                let _ = hash(password.to_owned()).await;
+                hash(password.to_owned()).await?;
                 Ok(None)
             }
         }

@@ -15,6 +15,17 @@ pub fn client() -> Client {
     Client::new()
 }
 
+/// The same, with its connections from `address`: any of 127.0.0.0/8 reaches a gateway on
+/// 127.0.0.1, so a test can play several clients that the gateway tells apart by address.
+pub fn client_from(address: &str) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let address: std::net::IpAddr = address.parse().expect("an IP address");
+    Client::builder()
+        .local_address(address)
+        .build()
+        .expect("an HTTP client")
+}
+
 /// One HTTP answer.
 #[derive(Debug)]
 pub struct Reply {
