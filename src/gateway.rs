@@ -197,8 +197,14 @@ impl Gateway {
     }
 
     /// Registers a session-era client to be told about catalog changes.
-    pub fn register_session(&self, peer: rmcp::Peer<rmcp::RoleServer>) {
-        self.sessions.register(peer);
+    /// `key` names the session until [`Gateway::forget_session`].
+    pub fn register_session(&self, key: u64, peer: rmcp::Peer<rmcp::RoleServer>) {
+        self.sessions.register(key, peer);
+    }
+
+    /// Forgets session `key`, which ended.
+    pub fn forget_session(&self, key: u64) {
+        self.sessions.forget(key);
     }
 
     /// How many session-era client sessions are open.

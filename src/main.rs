@@ -12,6 +12,23 @@ use clap::{Parser, Subcommand};
 use mcps::{app::App, config::Config, gateway::Origin, upstream::Phase};
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
 
+/// jemalloc, not the system allocator. glibc's keeps the pages that a burst of sessions freed:
+/// measured, 5,000 sessions opened and expired left 275 MB resident with 1.6 MB in use, and
+/// each such cycle left more (394 MB after four). jemalloc, with its background thread
+/// purging freed pages (see [`return_freed_memory`]), came back to the same ~80 MB after each
+/// cycle at a similar peak. (mimalloc came back too, but from twice the peak and higher each
+/// time.)
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Starts jemalloc's background thread, which returns freed pages to the system a few seconds
+/// after they are freed, also while the gateway idles (without it, pages are purged only when
+/// something allocates). Called after the reaper's fork, which needs a single thread.
+fn return_freed_memory() -> Result<(), tikv_jemalloc_ctl::Error> {
+    tikv_jemalloc_ctl::max_background_threads::write(1)?;
+    tikv_jemalloc_ctl::background_thread::write(true)
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "mcps",
@@ -101,6 +118,7 @@ fn main() -> ExitCode {
     // First, while this process has one thread (see the reaper's docs): every command from
     // here on may start upstreams.
     let reaper = mcps::upstream::reaper::start();
+    let purging = return_freed_memory();
     let _log_guard = match mcps::logging::init(&config.logging, &config.base_dir) {
         Ok(guard) => guard,
         Err(error) => {
@@ -108,6 +126,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(error) = purging {
+        tracing::debug!(%error, "jemalloc's background thread did not start; freed memory is returned less promptly");
+    }
     if let Err(error) = reaper {
         tracing::warn!(%error, "cannot start the reaper: if the gateway is killed, processes its upstreams started may live on");
     }

@@ -51,35 +51,47 @@ impl Changes {
 /// How long one client may take to accept a notification.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The session-era clients to notify.
+/// The session-era clients to notify, by session number. A session is forgotten when it
+/// ends (its handler is dropped), so nothing of a closed session is kept here: a `Peer`
+/// holds its session's channels, and thousands of expired sessions kept until the next
+/// registration would hold tens of megabytes.
 #[derive(Default)]
 pub struct Sessions {
-    peers: Mutex<Vec<Peer<RoleServer>>>,
+    peers: Mutex<HashMap<u64, Peer<RoleServer>>>,
 }
 
 impl Sessions {
-    /// Adds a session that completed its handshake.
-    pub fn register(&self, peer: Peer<RoleServer>) {
+    /// Adds session `key`, which completed its handshake.
+    pub fn register(&self, key: u64, peer: Peer<RoleServer>) {
+        self.lock().insert(key, peer);
+    }
+
+    /// Forgets session `key` (no-op for one never registered).
+    pub fn forget(&self, key: u64) {
         let mut peers = self.lock();
-        peers.retain(|peer| !peer.is_transport_closed());
-        peers.push(peer);
+        if peers.remove(&key).is_some()
+            && peers.capacity() > 64
+            && peers.len() < peers.capacity() / 4
+        {
+            // A burst of sessions leaves a table sized for it; give most of that back.
+            let keep = peers.len() * 2;
+            peers.shrink_to(keep);
+        }
     }
 
     /// How many sessions are open.
     pub fn count(&self) -> usize {
-        let mut peers = self.lock();
-        peers.retain(|peer| !peer.is_transport_closed());
-        peers.len()
+        self.lock().len()
     }
 
     /// The sessions still open.
     fn open(&self) -> Vec<Peer<RoleServer>> {
         let mut peers = self.lock();
-        peers.retain(|peer| !peer.is_transport_closed());
-        peers.clone()
+        peers.retain(|_, peer| !peer.is_transport_closed());
+        peers.values().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Peer<RoleServer>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Peer<RoleServer>>> {
         lock(&self.peers)
     }
 }

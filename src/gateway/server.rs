@@ -81,7 +81,7 @@ pub struct Scope(pub Arc<str>);
 const STREAM_UPDATES: usize = 64;
 
 /// Drops a subscriber's resource subscriptions (unsubscribing upstreams nobody else needs)
-/// when the session or stream it belongs to ends.
+/// when the session or stream it belongs to ends, and forgets an ended session.
 pub struct SubscriberGuard {
     gateway: Arc<Gateway>,
     key: u64,
@@ -90,6 +90,7 @@ pub struct SubscriberGuard {
 impl Drop for SubscriberGuard {
     fn drop(&mut self) {
         self.gateway.forget_subscriber(self.key);
+        self.gateway.forget_session(self.key);
     }
 }
 
@@ -304,7 +305,7 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.gateway.register_session(context.peer);
+        self.gateway.register_session(self.session, context.peer);
     }
 
     fn accepted_subscription_filter(
