@@ -11,6 +11,7 @@
 mod admin;
 mod expand;
 pub mod import;
+mod limits;
 mod logging;
 mod supervision;
 mod upstream;
@@ -20,13 +21,13 @@ pub mod virtual_server;
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use indexmap::IndexMap;
 use serde::Deserialize;
 
 pub use admin::{AuthConfig, DatabaseConfig, LoginThrottleConfig, SecurityConfig};
+pub use limits::{LimitsConfig, TimeoutsConfig};
 pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use supervision::RestartConfig;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
@@ -127,105 +128,6 @@ impl ServerConfig {
     /// The parsed listen address; [`Config::validate`] has already proven it parses.
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
         validate::parse_listen(&self.listen)
-    }
-}
-
-/// Size limits that keep memory bounded whatever a peer sends.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Largest HTTP request body accepted on `/mcp`; larger gets 413 before it is buffered.
-    pub max_body_bytes: usize,
-    /// Largest single JSON-RPC line read from a stdio peer (client or upstream).
-    pub max_line_bytes: usize,
-    /// Deepest nesting of arrays and objects accepted in a client's message (at most 128,
-    /// the JSON parser's own bound).
-    pub max_json_depth: usize,
-    /// Upstream stderr lines are cut to this many bytes before they reach our log.
-    pub stderr_line_bytes: usize,
-    /// Largest file accepted by `POST /api/v1/system/upload`.
-    pub max_upload_bytes: usize,
-    /// Requests one upstream may have in flight at once; more wait for a slot (within their
-    /// deadline). Per upstream `max_concurrent_calls` overrides it.
-    pub max_concurrent_calls: usize,
-    /// Client sessions open at once (streamable HTTP and WebSocket); one more gets 503.
-    pub max_sessions: usize,
-    /// Client sessions one principal (API key or login) may have open at once, when
-    /// `auth.enabled`; one more gets 503.
-    pub max_sessions_per_principal: usize,
-    /// TCP connections open at once on the listener; one more is answered 503 and closed.
-    pub max_connections: usize,
-    /// Bytes sent to one client and not yet taken by it; a client that falls this far
-    /// behind is disconnected (one message of any size always fits in an empty queue).
-    pub max_outbound_bytes: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 4 * 1024 * 1024,
-            max_line_bytes: 16 * 1024 * 1024,
-            max_json_depth: 64,
-            stderr_line_bytes: 4096,
-            max_upload_bytes: 16 * 1024 * 1024,
-            max_concurrent_calls: 128,
-            max_sessions: 10_000,
-            max_sessions_per_principal: 1000,
-            max_connections: 10_000,
-            max_outbound_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
-
-/// Deadlines, in seconds.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TimeoutsConfig {
-    /// How long an upstream may take from spawn/connect to its first tool list.
-    pub startup_secs: f64,
-    /// How long a proxied call may take before it fails and is cancelled upstream.
-    pub call_secs: f64,
-    /// How long an upstream process group gets between SIGTERM and SIGKILL at shutdown.
-    pub shutdown_grace_secs: f64,
-    /// How long calls in flight get to finish when the gateway is told to stop.
-    pub drain_secs: f64,
-    /// A client session with no request for this long is closed.
-    pub session_idle_secs: f64,
-    /// A client that takes nothing of what we send it for this long is disconnected.
-    pub client_write_stall_secs: f64,
-}
-
-impl Default for TimeoutsConfig {
-    fn default() -> Self {
-        Self {
-            startup_secs: 30.0,
-            call_secs: 60.0,
-            shutdown_grace_secs: 2.0,
-            drain_secs: 10.0,
-            session_idle_secs: 1800.0,
-            client_write_stall_secs: 30.0,
-        }
-    }
-}
-
-impl TimeoutsConfig {
-    pub fn startup(&self) -> Duration {
-        Duration::from_secs_f64(self.startup_secs)
-    }
-    pub fn call(&self) -> Duration {
-        Duration::from_secs_f64(self.call_secs)
-    }
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs_f64(self.shutdown_grace_secs)
-    }
-    pub fn drain(&self) -> Duration {
-        Duration::from_secs_f64(self.drain_secs)
-    }
-    pub fn session_idle(&self) -> Duration {
-        Duration::from_secs_f64(self.session_idle_secs)
-    }
-    pub fn client_write_stall(&self) -> Duration {
-        Duration::from_secs_f64(self.client_write_stall_secs)
     }
 }
 

@@ -1,9 +1,10 @@
 //! The transports clients reach the gateway through: stdio, streamable HTTP (`/mcp`) and
 //! WebSocket (`/ws`).
 
+mod connection;
 mod endpoint;
 pub mod http;
 pub mod listener;
-mod session_owners;
+mod sessions;
 pub mod stdio;
 pub mod websocket;

@@ -118,6 +118,7 @@ async fn websocket(input: &[u8], role: Role) {
                 outbound: Outbound::new(usize::MAX, Duration::from_secs(60)),
                 idle: Duration::from_secs(60),
                 max_depth: MAX_DEPTH,
+                ends: None,
             };
             let mut transport = WebSocketTransport::<RoleServer, _>::serving(socket, bounds);
             while transport.receive().await.is_some() {}

@@ -2,11 +2,13 @@
 //! calling (bearer tokens) and how fast they may guess passwords, and where services registered at run time may point.
 
 mod auth;
+mod client_network;
 mod egress;
 mod login_throttle;
 mod origin;
 
-pub use auth::{Principal, TokenCache, TokenEntry, bearer, secret_hash};
+pub use auth::{Lease, LeaseEnd, Principal, TokenCache, TokenEntry, bearer, secret_hash};
+pub use client_network::client_network;
 pub use egress::check_url;
 pub use login_throttle::{LoginThrottle, Throttled};
 pub use origin::{OriginPolicy, Rejection};

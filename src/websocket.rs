@@ -60,6 +60,9 @@ pub struct WebSocketTransport<R, S> {
     _role: PhantomData<fn() -> R>,
 }
 
+/// Resolves, with the reason, when the client's credential ends.
+pub type Ending = std::pin::Pin<Box<dyn Future<Output = String> + Send + Sync>>;
+
 /// What bounds a client we serve.
 pub struct ClientBounds {
     /// What the client has not taken yet.
@@ -68,12 +71,16 @@ pub struct ClientBounds {
     pub idle: std::time::Duration,
     /// The deepest nesting a message may have (`limits.max_json_depth`).
     pub max_depth: usize,
+    /// When set, the session ends when this resolves: closed with 1008 (policy violation)
+    /// and the reason.
+    pub ends: Option<Ending>,
 }
 
 struct Serving {
     outbound: Arc<Outbound>,
     idle: std::time::Duration,
     max_depth: usize,
+    ends: Ending,
 }
 
 impl<R, S> WebSocketTransport<R, S>
@@ -88,6 +95,9 @@ where
                 outbound: Arc::new(bounds.outbound),
                 idle: bounds.idle,
                 max_depth: bounds.max_depth,
+                ends: bounds
+                    .ends
+                    .unwrap_or_else(|| Box::pin(std::future::pending())),
             }),
         )
     }
@@ -130,16 +140,24 @@ where
 
     /// Closes with 1009 after a message over the limit.
     async fn close_too_big(&self) {
+        self.close_with(CloseCode::Size, "message too big").await;
+    }
+
+    /// Sends a close frame (best effort: a client that reads nothing gets none).
+    async fn close_with(&self, code: CloseCode, reason: &str) {
         let frame = CloseFrame {
-            code: CloseCode::Size,
-            reason: "message too big".into(),
+            code,
+            reason: reason.to_owned().into(),
         };
-        let _ = self
-            .writer
-            .lock()
-            .await
-            .send(Message::Close(Some(frame)))
-            .await;
+        let send = async {
+            let _ = self
+                .writer
+                .lock()
+                .await
+                .send(Message::Close(Some(frame)))
+                .await;
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), send).await;
     }
 }
 
@@ -203,12 +221,22 @@ where
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<R>> {
         loop {
-            let next = match &self.serving {
-                Some(Serving { outbound, idle, .. }) => tokio::select! {
+            let next = match &mut self.serving {
+                Some(Serving {
+                    outbound,
+                    idle,
+                    ends,
+                    ..
+                }) => tokio::select! {
                     next = self.frames.next() => next,
                     () = outbound.given_up() => return None,
                     () = tokio::time::sleep(*idle) => {
                         tracing::info!("WebSocket session idle for {idle:?}; closing it");
+                        return None;
+                    }
+                    why = ends.as_mut() => {
+                        tracing::info!("{why}; closing the WebSocket session it opened");
+                        self.close_with(CloseCode::Policy, &why).await;
                         return None;
                     }
                 },

@@ -57,7 +57,15 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         "limits.max_sessions_per_principal",
         config.limits.max_sessions_per_principal,
     )?;
+    positive_size(
+        "limits.max_sessions_per_peer",
+        config.limits.max_sessions_per_peer,
+    )?;
     positive_size("limits.max_connections", config.limits.max_connections)?;
+    positive_size(
+        "limits.max_connections_per_peer",
+        config.limits.max_connections_per_peer,
+    )?;
     positive_size(
         "limits.max_outbound_bytes",
         config.limits.max_outbound_bytes,
@@ -74,8 +82,21 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         config.timeouts.session_idle_secs,
     )?;
     positive_secs(
+        "timeouts.unused_session_idle_secs",
+        config.timeouts.unused_session_idle_secs,
+    )?;
+    positive_secs(
         "timeouts.client_write_stall_secs",
         config.timeouts.client_write_stall_secs,
+    )?;
+    positive_secs(
+        "timeouts.header_read_secs",
+        config.timeouts.header_read_secs,
+    )?;
+    positive_secs("timeouts.body_read_secs", config.timeouts.body_read_secs)?;
+    positive_secs(
+        "timeouts.connection_idle_secs",
+        config.timeouts.connection_idle_secs,
     )?;
     positive_size("catalog.page_size", config.catalog.page_size)?;
     let restart = &config.restart;

@@ -20,20 +20,18 @@ use axum::Router;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use rmcp::{
     ErrorData,
     model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
-    transport::{
-        StreamableHttpServerConfig, StreamableHttpService,
-        streamable_http_server::session::local::LocalSessionManager,
-    },
+    transport::{StreamableHttpServerConfig, StreamableHttpService},
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
+    connection::{BodyTimedOut, Deadlines},
     endpoint::{self, Endpoint, ScopeRefusal},
-    session_owners::SessionOwners,
+    listener::ConnectionLimits,
+    sessions::{self, Holder, Seat, SessionBook, SessionLimits},
     websocket::{Refusal, WebSocketSessions},
 };
 use crate::{
@@ -41,15 +39,18 @@ use crate::{
     gateway::{Gateway, GatewayServer, Scope},
     jsonrpc::{error_reply, too_deep, too_deep_reply},
     registry::now_ms,
-    security::{OriginPolicy, Principal, TokenCache, bearer},
+    security::{Lease, OriginPolicy, Principal, TokenCache, bearer, client_network},
 };
 
 /// Every response body we produce.
 pub type Body = axum::body::Body;
 
+/// Every request body we read: bounded in time (see [`super::connection`]).
+pub type RequestBody = super::connection::TimedBody;
+
 /// Routes and guards HTTP requests.
 pub struct HttpFront {
-    mcp: StreamableHttpService<GatewayServer, LocalSessionManager>,
+    mcp: StreamableHttpService<GatewayServer, SessionBook>,
     websocket: WebSocketSessions,
     policy: OriginPolicy,
     /// The REST surface.
@@ -58,14 +59,15 @@ pub struct HttpFront {
     required_tokens: Option<Arc<TokenCache>>,
     max_body_bytes: usize,
     max_json_depth: usize,
-    max_sessions: usize,
-    max_sessions_per_principal: usize,
-    pub(super) max_connections: usize,
+    /// Connections: how many, from where, for how long (see [`super::listener`]).
+    pub(super) connection_limits: ConnectionLimits,
+    /// Every accepted token, also without auth: the reserve of connections is for them.
+    tokens: Arc<TokenCache>,
     /// Also the TCP user timeout of every connection (see [`super::listener`]).
     pub(super) write_stall: Duration,
     gateway: Arc<Gateway>,
-    /// With auth: which user opened which session.
-    owners: SessionOwners,
+    /// The client sessions: how many, whose, how long.
+    sessions: Arc<SessionBook>,
 }
 
 impl HttpFront {
@@ -91,10 +93,19 @@ impl HttpFront {
             .disable_allowed_hosts()
             .disable_allowed_origins();
         let for_sessions = gateway.clone();
-        let mut sessions = LocalSessionManager::default();
-        // A session nobody has used for this long is closed (its id then gets 404).
-        sessions.session_config.keep_alive = Some(config.timeouts.session_idle());
-        let sessions = Arc::new(sessions);
+        let limits = &config.limits;
+        let sessions = SessionBook::new(
+            SessionLimits {
+                max: limits.max_sessions,
+                per_principal: limits.max_sessions_per_principal,
+                per_peer: limits.max_sessions_per_peer,
+                unused_idle: config.timeouts.unused_session_idle(),
+                // A session nobody has used for this long is closed (its id then gets 404).
+                idle: config.timeouts.session_idle(),
+            },
+            tracker,
+            sessions_end,
+        );
         let mcp = StreamableHttpService::new(
             move || Ok(GatewayServer::new(for_sessions.clone())),
             sessions.clone(),
@@ -119,20 +130,28 @@ impl HttpFront {
                 &config.server.allowed_origins,
             ),
             admin,
-            required_tokens: config.auth.enabled.then_some(tokens),
+            required_tokens: config.auth.enabled.then(|| tokens.clone()),
             max_body_bytes,
             max_json_depth: config.limits.max_json_depth,
-            max_sessions: config.limits.max_sessions,
-            max_sessions_per_principal: config.limits.max_sessions_per_principal,
-            max_connections: config.limits.max_connections,
+            connection_limits: ConnectionLimits {
+                max: limits.max_connections,
+                per_peer: limits.max_connections_per_peer,
+                reserved: limits.reserved_connections(),
+                deadlines: Deadlines {
+                    header_read: config.timeouts.header_read(),
+                    body_read: config.timeouts.body_read(),
+                    idle: config.timeouts.connection_idle(),
+                },
+            },
+            tokens: tokens.clone(),
             write_stall: config.timeouts.client_write_stall(),
             gateway,
-            owners: SessionOwners::new(sessions),
+            sessions,
         }
     }
 
     /// Answers one request.
-    pub async fn handle(&self, mut request: Request<Incoming>) -> Response<Body> {
+    pub async fn handle(&self, mut request: Request<RequestBody>) -> Response<Body> {
         if let Err(rejection) = self.policy.check(request.headers(), request.uri()) {
             tracing::warn!(%rejection, "request refused");
             return jsonrpc_error_response(
@@ -147,11 +166,12 @@ impl HttpFront {
         // `/metrics` names tools and upstreams: it is guarded like the MCP endpoints.
         let guarded = mcp || uri.path() == "/metrics";
         if guarded && let Some(tokens) = &self.required_tokens {
-            let principal =
-                bearer(request.headers()).and_then(|token| tokens.verify(token, now_ms()));
-            match principal {
-                Some(principal) => {
+            let verified = bearer(request.headers())
+                .and_then(|token| tokens.verify_with_lease(token, now_ms()));
+            match verified {
+                Some((principal, lease)) => {
                     request.extensions_mut().insert(principal);
+                    request.extensions_mut().insert(lease);
                 }
                 None => return unauthorized(),
             }
@@ -166,25 +186,27 @@ impl HttpFront {
             }
             None => None,
         };
-        if mcp
-            && self.opens_session(&request)
-            && let Some(refusal) = self.session_limit(&request).await
-        {
-            return refusal;
-        }
+        let seat = if mcp && self.opens_session(&request) {
+            match self.take_seat(&request) {
+                Ok(seat) => Some(seat),
+                Err(refusal) => return unavailable(refusal.to_string()),
+            }
+        } else {
+            None
+        };
         match endpoint {
             Some(Endpoint::Http(_)) => {
                 if let Some(scope) = scope {
                     request.extensions_mut().insert(Scope(scope));
                 }
-                self.mcp(request).await
+                self.mcp(request, seat).await
             }
             Some(Endpoint::WebSocket(_)) if request.method() == Method::GET => {
-                let owned = request
-                    .extensions()
-                    .get::<Principal>()
-                    .map(|principal| self.owners.websocket_opened(principal.token_id));
-                match self.websocket.upgrade(request, owned, scope) {
+                let Some(seat) = seat else {
+                    unreachable!("a WebSocket GET opens a session, so it took a seat above")
+                };
+                let lease = request.extensions().get::<Lease>().cloned();
+                match self.websocket.upgrade(request, seat, lease, scope) {
                     Ok(switching) => switching.map(|()| Body::empty()),
                     Err(Refusal(status, message)) => {
                         json_response(status, &api_error("websocket_upgrade", &message))
@@ -196,7 +218,7 @@ impl HttpFront {
     }
 
     /// `/metrics`, the REST surface, or 404.
-    async fn not_mcp(&self, request: Request<Incoming>) -> Response<Body> {
+    async fn not_mcp(&self, request: Request<RequestBody>) -> Response<Body> {
         match request.uri().path() {
             "/metrics" if request.method() == Method::GET => self.metrics(),
             path if is_admin_path(path) => {
@@ -225,10 +247,12 @@ impl HttpFront {
         response
     }
 
+    /// The answer to a request on a connection accepted into the reserve that may not use it
+    /// (see [`super::listener`]); the connection closes after it.
     pub(super) fn too_many_connections(&self) -> Response<Body> {
         let mut response = unavailable(format!(
-            "too many connections (limits.max_connections = {})",
-            self.max_connections
+            "too many connections: the last {} of limits.max_connections ({}) are kept for health checks and requests with a valid credential",
+            self.connection_limits.reserved, self.connection_limits.max
         ));
         response.headers_mut().insert(
             header::CONNECTION,
@@ -237,28 +261,37 @@ impl HttpFront {
         response
     }
 
-    /// A 503 when opening one more session would pass `limits.max_sessions`, or the
-    /// caller's `limits.max_sessions_per_principal`.
-    async fn session_limit(&self, request: &Request<Incoming>) -> Option<Response<Body>> {
-        if self.gateway.session_count() >= self.max_sessions {
-            return Some(unavailable(format!(
-                "too many sessions (limits.max_sessions = {})",
-                self.max_sessions
-            )));
-        }
-        let principal = request.extensions().get::<Principal>()?;
-        if self.owners.open_by(principal.token_id).await >= self.max_sessions_per_principal {
-            return Some(unavailable(format!(
-                "too many sessions for this credential (limits.max_sessions_per_principal = {})",
-                self.max_sessions_per_principal
-            )));
-        }
-        None
+    /// Whether `request` may be served on a connection in the reserve: a health check, or a
+    /// request with a valid bearer token (a login token or an API key).
+    pub(super) fn may_use_reserve(&self, request: &Request<RequestBody>) -> bool {
+        request.uri().path() == "/api/v1/system/health"
+            || bearer(request.headers())
+                .and_then(|token| self.tokens.verify(token, now_ms()))
+                .is_some()
+    }
+
+    /// A seat for the session `request` opens, counted against its credential (with auth) or
+    /// its client's address (without), or the limit it would pass.
+    fn take_seat(&self, request: &Request<RequestBody>) -> Result<Seat, sessions::Refusal> {
+        let extensions = request.extensions();
+        let principal = extensions.get::<Principal>();
+        let holder = match principal {
+            Some(principal) => Holder::Credential(principal.token_id),
+            None => {
+                let peer = extensions
+                    .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                    .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |peer| peer.0.ip());
+                Holder::Address(client_network(peer))
+            }
+        };
+        let lease = extensions.get::<Lease>().cloned();
+        self.sessions
+            .reserve(holder, principal.map(|principal| principal.token_id), lease)
     }
 
     /// Whether `request` would open a client session: a WebSocket upgrade, or a POST to
     /// `/mcp` with no session id that is not a 2026-07-28 request (those have no session).
-    fn opens_session(&self, request: &Request<Incoming>) -> bool {
+    fn opens_session(&self, request: &Request<RequestBody>) -> bool {
         let headers = request.headers();
         if request.uri().path().starts_with("/ws") {
             return request.method() == Method::GET;
@@ -271,7 +304,9 @@ impl HttpFront {
                 .is_none_or(|version| version < "2026-07-28")
     }
 
-    async fn mcp(&self, request: Request<Incoming>) -> Response<Body> {
+    /// `/mcp` (and `/mcp/{name}`). `seat`, when the request opens a session, is the session's
+    /// (see [`sessions::opening`]).
+    async fn mcp(&self, request: Request<RequestBody>, seat: Option<Seat>) -> Response<Body> {
         let too_large = request
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -292,10 +327,9 @@ impl HttpFront {
         let session = parts
             .headers
             .get("mcp-session-id")
-            .and_then(|id| id.to_str().ok())
-            .map(str::to_owned);
-        if let (Some(user), Some(session)) = (user, &session)
-            && !self.owners.may_use(session, user)
+            .and_then(|id| id.to_str().ok());
+        if let (Some(user), Some(session)) = (user, session)
+            && !self.sessions.may_use(session, user)
         {
             tracing::warn!(
                 "a request named a session another credential opened; answered as unknown"
@@ -311,6 +345,17 @@ impl HttpFront {
             Err(BodyError::TooLarge) => {
                 discard(body, self.max_body_bytes).await;
                 return self.body_too_large();
+            }
+            Err(BodyError::TimedOut(error)) => {
+                let mut response = jsonrpc_error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorData::invalid_request(error.to_string(), None),
+                );
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+                return response;
             }
             Err(BodyError::Read(error)) => {
                 return jsonrpc_error_response(
@@ -330,33 +375,32 @@ impl HttpFront {
         }
         let counted = crate::metrics::metrics().bytes(crate::metrics::ClientTransport::Http);
         counted.received.inc_by(body.len() as u64);
+        let lease = parts.extensions.get::<Lease>().cloned();
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let mut service = self.mcp.clone();
-        let response = match tower_service::Service::call(&mut service, request).await {
+        let call = tower_service::Service::call(&mut service, request);
+        let answered = match seat {
+            Some(seat) => sessions::opening(seat, call).await,
+            None => call.await,
+        };
+        let response = match answered {
             Ok(response) => response.map(|body| {
                 // Counted as it streams: an SSE response lasts as long as its session.
                 let sent = counted.sent.clone();
-                Body::new(body.map_frame(move |frame| {
+                let body = body.map_frame(move |frame| {
                     if let Some(data) = frame.data_ref() {
                         sent.inc_by(data.len() as u64);
                     }
                     frame
-                }))
+                });
+                match lease {
+                    // A stream opened with a credential ends when the credential does.
+                    Some(lease) => Body::new(until_lease_ends(body, lease)),
+                    None => Body::new(body),
+                }
             }),
             Err(never) => match never {},
         };
-        if let Some(user) = user {
-            let opened = response
-                .headers()
-                .get("mcp-session-id")
-                .and_then(|id| id.to_str().ok());
-            if let (None, Some(opened)) = (&session, opened) {
-                self.owners.record(opened.to_owned(), user).await;
-            }
-            if let (Some(session), true) = (&session, method == Method::DELETE) {
-                self.owners.forget(session);
-            }
-        }
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
             // The session is gone when rmcp answers; 202 ("accepted, not done") makes the
             // Python SDK log a failed termination.
@@ -388,17 +432,35 @@ impl HttpFront {
     }
 }
 
+/// `body`, cut off when `lease` ends: an event stream (a session's GET stream, a
+/// `subscriptions/listen`, a long call's progress) stops when its credential does.
+fn until_lease_ends<B>(
+    body: B,
+    lease: Lease,
+) -> impl hyper::body::Body<Data = Bytes, Error = B::Error> + Send + 'static
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+{
+    use futures::StreamExt;
+    let ended = async move { lease.ended().await };
+    http_body_util::StreamBody::new(http_body_util::BodyStream::new(body).take_until(ended))
+}
+
 enum BodyError {
     TooLarge,
-    Read(hyper::Error),
+    TimedOut(BodyTimedOut),
+    Read(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Collects a body of at most `max` bytes, counting as it reads (the `Content-Length` may be
 /// absent or wrong).
-async fn read_body(body: &mut Incoming, max: usize) -> Result<Bytes, BodyError> {
+async fn read_body(body: &mut RequestBody, max: usize) -> Result<Bytes, BodyError> {
     let mut collected = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(BodyError::Read)?;
+        let frame = frame.map_err(|error| match error.downcast::<BodyTimedOut>() {
+            Ok(timed_out) => BodyError::TimedOut(*timed_out),
+            Err(other) => BodyError::Read(other),
+        })?;
         if let Some(data) = frame.data_ref() {
             if collected.len() + data.len() > max {
                 return Err(BodyError::TooLarge);
@@ -413,7 +475,7 @@ async fn read_body(body: &mut Incoming, max: usize) -> Result<Bytes, BodyError> 
 /// 413 instead of a reset connection. Nothing is kept, and the effort is bounded: at most
 /// [`DISCARD_FACTOR`] times the body limit, for at most [`DISCARD_TIME`]; past that the
 /// connection is simply closed.
-async fn discard(mut body: Incoming, max_body_bytes: usize) {
+async fn discard(mut body: RequestBody, max_body_bytes: usize) {
     let budget = max_body_bytes.saturating_mul(DISCARD_FACTOR);
     let drain = async {
         let mut seen = 0usize;

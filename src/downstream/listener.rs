@@ -1,15 +1,28 @@
 //! The accept loop of the HTTP front door: per-connection socket options, the connection
-//! limit, and a graceful end.
+//! limits, each connection's deadlines, and a graceful end.
+//!
+//! Limits, checked as a connection is accepted, before anything is read from it:
+//! - over `limits.max_connections` in all, or `limits.max_connections_per_peer` from its
+//!   client's address, it is answered 503 at once and closed, uncounted;
+//! - once only the reserve is left (`limits.reserved_connections`), it is served on
+//!   probation: a request with a valid credential or a health check is answered as usual,
+//!   any other gets 503 and the connection is closed. Anonymous clients cannot take the slots
+//!   that operators and authenticated clients need.
+//!
+//! Each connection runs beside its watchdog (see [`super::connection`]), which closes it when
+//! it sends nothing, too slowly, or goes idle.
 //!
 //! Shutdown: the accept loop stops when the shutdown token is cancelled; open connections are
 //! told to finish their in-flight requests (the gateway drains its calls meanwhile), and when
 //! the app ends the sessions, rmcp's token (a child of that one) closes their streams.
 
 use std::{
+    collections::HashMap,
     convert::Infallible,
+    net::IpAddr,
     sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -19,13 +32,24 @@ use hyper_util::{
     server::{conn::auto, graceful::GracefulShutdown},
 };
 use nix::sys::socket::sockopt::TcpUserTimeout;
-use tokio::net::TcpListener;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::http::HttpFront;
+use super::{
+    connection::{Activity, TimedBody, Tracked, Watched, watchdog},
+    http::HttpFront,
+};
+use crate::{security::client_network, sync::lock};
 
 /// How long open connections get to finish after shutdown starts.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
+
+/// Refusals being written at once; past that, a refused connection is simply closed.
+const REFUSING_AT_ONCE: usize = 256;
 
 /// Accepts connections until `shutdown`, then lets them finish what they are doing: their
 /// requests are drained by the gateway, and once `sessions_end` closes the sessions' streams
@@ -39,7 +63,9 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
-    let open = Arc::new(AtomicUsize::new(0));
+    let counts = Arc::new(Counts::default());
+    let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
+    let limits = front.connection_limits;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -53,6 +79,20 @@ pub async fn serve(
             },
             () = shutdown.cancelled() => break,
         };
+        let network = client_network(peer.ip());
+        let counted = match counts.admit(network, &limits) {
+            Ok(counted) => counted,
+            Err(refusal) => {
+                refused(&refusal);
+                if let Ok(turn) = refusing.clone().try_acquire_owned() {
+                    tokio::spawn(async move {
+                        refuse(stream, &refusal).await;
+                        drop(turn);
+                    });
+                }
+                continue;
+            }
+        };
         // Nagle + delayed ACK add ~40 ms to a split SSE response.
         let _ = stream.set_nodelay(true);
         // A client that stops reading leaves our data unacknowledged (its window shut); the
@@ -61,40 +101,42 @@ pub async fn serve(
         // slow reader on them is bounded.
         let stall = u32::try_from(front.write_stall.as_millis()).unwrap_or(u32::MAX);
         let _ = nix::sys::socket::setsockopt(&stream, TcpUserTimeout, &stall);
-        let over_limit = open.load(Ordering::Relaxed) >= front.max_connections;
-        let counted = Connection::open(&open);
+        let probation = counted.probation;
+        let activity = Activity::new();
         let front = front.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+        let service_activity = activity.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let front = front.clone();
-            // Who is asking, for the routes that count per client address (logins).
+            let in_flight = service_activity.begin();
+            let mut request = request.map(|body| TimedBody::new(body, limits.deadlines.body_read));
+            // Who is asking, for what is counted per client address (logins, sessions).
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
             async move {
-                if over_limit {
-                    return Ok::<_, Infallible>(front.too_many_connections());
-                }
-                Ok(front.handle(request).await)
+                let response = if probation && !front.may_use_reserve(&request) {
+                    front.too_many_connections()
+                } else {
+                    front.handle(request).await
+                };
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
             }
         });
-        let io = TokioIo::new(stream);
-        let connection = if over_limit {
-            // Answered once with 503, then closed.
-            let mut refusing = auto::Builder::new(TokioExecutor::new());
-            refusing.http1().keep_alive(false);
-            refusing
-                .serve_connection_with_upgrades(io, service)
-                .into_owned()
-        } else {
-            builder
-                .serve_connection_with_upgrades(io, service)
-                .into_owned()
-        };
+        let io = TokioIo::new(Watched::new(stream, activity.clone()));
+        let connection = builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
         let connection = graceful.watch(connection);
+        let deadlines = limits.deadlines;
         tracker.spawn(async move {
             let _counted = counted;
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+            tokio::select! {
+                ended = connection => if let Err(error) = ended {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                },
+                closed = watchdog(activity, deadlines) => {
+                    tracing::debug!(%peer, "connection closed: {closed}");
+                }
             }
         });
     }
@@ -111,18 +153,183 @@ pub async fn serve(
     }
 }
 
-/// Counts an open connection while it lives.
-struct Connection(Arc<AtomicUsize>);
+/// The limits on connections, from `limits` and `timeouts`.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub max: usize,
+    pub per_peer: usize,
+    /// Already capped at a tenth of `max`.
+    pub reserved: usize,
+    pub deadlines: super::connection::Deadlines,
+}
 
-impl Connection {
-    fn open(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count.clone())
+/// Why a connection was refused at accept.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Full(usize),
+    Peer(usize),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(max) => write!(f, "too many connections (limits.max_connections = {max})"),
+            Self::Peer(max) => write!(
+                f,
+                "too many connections from this address (limits.max_connections_per_peer = {max})"
+            ),
+        }
     }
 }
 
-impl Drop for Connection {
+/// Open connections, in all and per client address.
+#[derive(Default)]
+struct Counts {
+    open: AtomicUsize,
+    by_peer: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Counts {
+    /// Counts a new connection from `network`, or refuses it.
+    fn admit(
+        self: &Arc<Self>,
+        network: IpAddr,
+        limits: &ConnectionLimits,
+    ) -> Result<Counted, Refusal> {
+        let open = self.open.load(Ordering::Relaxed);
+        if open >= limits.max {
+            return Err(Refusal::Full(limits.max));
+        }
+        let mut by_peer = lock(&self.by_peer);
+        let from_peer = by_peer.entry(network).or_default();
+        if *from_peer >= limits.per_peer {
+            return Err(Refusal::Peer(limits.per_peer));
+        }
+        *from_peer += 1;
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Ok(Counted {
+            counts: self.clone(),
+            network,
+            probation: open >= limits.max - limits.reserved,
+        })
+    }
+}
+
+/// One counted connection, for as long as it lives.
+struct Counted {
+    counts: Arc<Counts>,
+    network: IpAddr,
+    /// Accepted into the reserve: only credentials and health checks are served on it.
+    probation: bool,
+}
+
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.counts.open.fetch_sub(1, Ordering::Relaxed);
+        let mut by_peer = lock(&self.counts.by_peer);
+        if let Some(count) = by_peer.get_mut(&self.network) {
+            *count -= 1;
+            if *count == 0 {
+                by_peer.remove(&self.network);
+            }
+        }
+    }
+}
+
+/// Answers a refused connection 503 without reading its request, then reads (and drops)
+/// what it sends for a moment before closing, so that it reads our answer rather than a
+/// reset.
+async fn refuse(mut stream: TcpStream, refusal: &Refusal) {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": -32603, "message": format!("{refusal}; try again later")},
+    })
+    .to_string();
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let polite = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            let read = stream.read(&mut sink).await?;
+            if read == 0 {
+                break;
+            }
+            left = left.saturating_sub(read);
+        }
+        std::io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), polite).await;
+}
+
+/// Logs refused connections at most once every ten seconds, with how many there were: a
+/// flood of them must not become a flood of log lines.
+fn refused(refusal: &Refusal) {
+    static REFUSED: AtomicU64 = AtomicU64::new(0);
+    static LOGGED_AT: AtomicU64 = AtomicU64::new(0);
+    let count = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+    let now = crate::registry::now_ms().unsigned_abs();
+    let last = LOGGED_AT.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 10_000
+        && LOGGED_AT
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        REFUSED.store(0, Ordering::Relaxed);
+        tracing::warn!(refused = count, "connections refused: {refusal}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ConnectionLimits {
+        ConnectionLimits {
+            max: 10,
+            per_peer: 4,
+            reserved: 2,
+            deadlines: super::super::connection::Deadlines {
+                header_read: Duration::from_secs(1),
+                body_read: Duration::from_secs(1),
+                idle: Duration::from_secs(1),
+            },
+        }
+    }
+
+    #[test]
+    fn connections_are_counted_per_address_and_the_last_ones_are_on_probation() {
+        let counts = Arc::new(Counts::default());
+        let limits = limits();
+        let one: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut held: Vec<Counted> = (0..4)
+            .map(|_| counts.admit(one, &limits).unwrap())
+            .collect();
+        assert!(matches!(counts.admit(one, &limits), Err(Refusal::Peer(4))));
+        for n in 2..6u8 {
+            let other = IpAddr::from([10, 0, 0, n]);
+            held.push(counts.admit(other, &limits).unwrap());
+        }
+        let probation: Vec<bool> = held.iter().map(|counted| counted.probation).collect();
+        assert_eq!(
+            probation,
+            [false, false, false, false, false, false, false, false]
+        );
+        let reserve_a = counts.admit(IpAddr::from([10, 0, 1, 1]), &limits).unwrap();
+        let reserve_b = counts.admit(IpAddr::from([10, 0, 1, 2]), &limits).unwrap();
+        assert!(reserve_a.probation && reserve_b.probation);
+        assert!(matches!(
+            counts.admit(IpAddr::from([10, 0, 1, 3]), &limits),
+            Err(Refusal::Full(10))
+        ));
+        drop(held);
+        drop((reserve_a, reserve_b));
+        assert_eq!(counts.open.load(Ordering::Relaxed), 0);
+        assert!(lock(&counts.by_peer).is_empty());
     }
 }

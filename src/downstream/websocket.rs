@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use rmcp::ServiceExt;
 use tokio_tungstenite::{
@@ -17,11 +16,12 @@ use tokio_tungstenite::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::session_owners::WebSocketOwned;
+use super::{http::RequestBody, sessions::Seat};
 use crate::{
     gateway::{Gateway, GatewayServer},
     outbound::Outbound,
-    websocket::{ClientBounds, SUBPROTOCOL, WebSocketTransport, config},
+    security::Lease,
+    websocket::{ClientBounds, Ending, SUBPROTOCOL, WebSocketTransport, config},
 };
 
 /// Where WebSocket sessions run and end.
@@ -42,12 +42,13 @@ pub struct Refusal(pub StatusCode, pub String);
 
 impl WebSocketSessions {
     /// Answers the upgrade request with `101 Switching Protocols` and starts the session on
-    /// the upgraded connection, or says why not.
-    /// `owned` counts the session against its credential while it lasts.
+    /// the upgraded connection, or says why not. The session holds `seat` while it lasts, and
+    /// ends (close code 1008, policy violation) when `lease`, its credential's, does.
     pub fn upgrade(
         &self,
-        mut request: Request<Incoming>,
-        owned: Option<WebSocketOwned>,
+        mut request: Request<RequestBody>,
+        seat: Seat,
+        lease: Option<Lease>,
         scope: Option<Arc<str>>,
     ) -> Result<Response<()>, Refusal> {
         let headers = request.headers();
@@ -60,10 +61,12 @@ impl WebSocketSessions {
             outbound: Outbound::new(self.max_outbound_bytes, self.write_stall),
             idle: self.idle,
             max_depth: self.max_json_depth,
+            ends: lease
+                .map(|lease| Box::pin(async move { lease.ended().await.to_string() }) as Ending),
         };
         let shutdown = self.shutdown.child_token();
         self.tracker.spawn(async move {
-            let _owned = owned;
+            let _seat = seat;
             let upgraded = match upgrade.await {
                 Ok(upgraded) => upgraded,
                 Err(error) => return tracing::debug!(%error, "WebSocket upgrade failed"),

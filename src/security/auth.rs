@@ -1,6 +1,11 @@
 //! Who is calling: bearer tokens (login tokens and API keys) checked against an in-memory
 //! copy of the registry's active tokens, so authenticating a request never touches SQLite.
 //! The registry stays the record; whoever creates or revokes a token there updates this.
+//!
+//! A request is over when it is answered, but a WebSocket, an event stream or a session
+//! outlives the request that opened it. Those hold the token's [`Lease`], which ends when the
+//! token is revoked (an API key deleted, a logout) or expires: this is the one place that
+//! decides when a credential stops, for every door that keeps a channel open.
 
 use std::{
     collections::HashMap,
@@ -9,6 +14,7 @@ use std::{
 
 use http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,10 +38,62 @@ pub struct TokenEntry {
     pub expires_at: Option<i64>,
 }
 
+/// An accepted token and what ends the channels opened with it.
+#[derive(Debug)]
+struct Held {
+    entry: TokenEntry,
+    revoked: CancellationToken,
+}
+
 /// The accepted tokens, by SHA-256 of the secret.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    tokens: RwLock<HashMap<[u8; 32], TokenEntry>>,
+    tokens: RwLock<HashMap<[u8; 32], Held>>,
+}
+
+/// How long a channel opened with a token may stay open: until the token is revoked or
+/// expires, whichever comes first.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    revoked: CancellationToken,
+    /// Milliseconds since the Unix epoch; `None` never expires.
+    expires_at: Option<i64>,
+}
+
+/// Why a lease ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseEnd {
+    /// Revoked: the API key was deleted, or the login token logged out.
+    Revoked,
+    Expired,
+}
+
+impl std::fmt::Display for LeaseEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Revoked => "the credential was revoked",
+            Self::Expired => "the credential expired",
+        })
+    }
+}
+
+impl Lease {
+    /// Resolves when the token stops being accepted.
+    pub async fn ended(&self) -> LeaseEnd {
+        let expiry = async {
+            match self.expires_at {
+                Some(at) => {
+                    let left = at.saturating_sub(crate::registry::now_ms()).max(0);
+                    tokio::time::sleep(std::time::Duration::from_millis(left.unsigned_abs())).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.revoked.cancelled() => LeaseEnd::Revoked,
+            () = expiry => LeaseEnd::Expired,
+        }
+    }
 }
 
 impl TokenCache {
@@ -45,30 +103,54 @@ impl TokenCache {
 
     /// Accepts the token whose secret hashes to `hash` from now on.
     pub fn insert(&self, hash: [u8; 32], entry: TokenEntry) {
-        self.write().insert(hash, entry);
+        let held = Held {
+            entry,
+            revoked: CancellationToken::new(),
+        };
+        let now = crate::registry::now_ms();
+        let mut tokens = self.write();
+        // Expired login tokens are never asked for again; each login would otherwise leave one.
+        tokens.retain(|_, held| held.entry.expires_at.is_none_or(|at| at > now));
+        tokens.insert(hash, held);
     }
 
-    /// Stops accepting token `token_id`.
+    /// Stops accepting token `token_id`, and ends every channel opened with it.
     pub fn revoke(&self, token_id: i64) {
-        self.write()
-            .retain(|_, entry| entry.principal.token_id != token_id);
+        self.write().retain(|_, held| {
+            let revoked = held.entry.principal.token_id == token_id;
+            if revoked {
+                held.revoked.cancel();
+            }
+            !revoked
+        });
     }
 
     /// The principal behind `secret` at `now_ms`, if the token is known and not expired.
     pub fn verify(&self, secret: &str, now_ms: i64) -> Option<Principal> {
+        self.verify_with_lease(secret, now_ms)
+            .map(|(principal, _)| principal)
+    }
+
+    /// The same, with the lease of a channel that the request opens.
+    pub fn verify_with_lease(&self, secret: &str, now_ms: i64) -> Option<(Principal, Lease)> {
         let hash = secret_hash(secret);
         let tokens = self
             .tokens
             .read()
             .unwrap_or_else(|poison| poison.into_inner());
-        let entry = tokens.get(&hash)?;
+        let held = tokens.get(&hash)?;
+        let entry = &held.entry;
         if entry.expires_at.is_some_and(|expires| expires <= now_ms) {
             return None;
         }
-        Some(entry.principal.clone())
+        let lease = Lease {
+            revoked: held.revoked.clone(),
+            expires_at: entry.expires_at,
+        };
+        Some((entry.principal.clone(), lease))
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<[u8; 32], TokenEntry>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<[u8; 32], Held>> {
         // A poisoned lock only means a panic elsewhere while it was held; the map stays valid.
         self.tokens
             .write()
@@ -116,11 +198,12 @@ mod tests {
     #[test]
     fn a_token_is_accepted_until_it_expires_or_is_revoked() {
         let cache = TokenCache::default();
+        let later = crate::registry::now_ms() + 60_000;
         cache.insert(
             secret_hash("a"),
             TokenEntry {
                 principal: principal(1),
-                expires_at: Some(100),
+                expires_at: Some(later),
             },
         );
         cache.insert(
@@ -130,11 +213,55 @@ mod tests {
                 expires_at: None,
             },
         );
-        assert_eq!(cache.verify("a", 99), Some(principal(1)));
-        assert_eq!(cache.verify("a", 100), None, "expired");
+        assert_eq!(cache.verify("a", later - 1), Some(principal(1)));
+        assert_eq!(cache.verify("a", later), None, "expired");
         assert_eq!(cache.verify("c", 0), None, "unknown");
         cache.revoke(2);
         assert_eq!(cache.verify("b", 0), None, "revoked");
+    }
+
+    #[test]
+    fn expired_tokens_are_dropped_as_new_ones_come() {
+        let cache = TokenCache::default();
+        let now = crate::registry::now_ms();
+        for (secret, expires_at) in [("old", now - 1), ("new", now + 60_000)] {
+            cache.insert(
+                secret_hash(secret),
+                TokenEntry {
+                    principal: principal(1),
+                    expires_at: Some(expires_at),
+                },
+            );
+        }
+        assert_eq!(cache.tokens.read().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lease_ends_when_its_token_is_revoked_or_expires() {
+        let cache = TokenCache::default();
+        let now = crate::registry::now_ms();
+        cache.insert(
+            secret_hash("key"),
+            TokenEntry {
+                principal: principal(1),
+                expires_at: None,
+            },
+        );
+        cache.insert(
+            secret_hash("login"),
+            TokenEntry {
+                principal: principal(2),
+                expires_at: Some(now + 50),
+            },
+        );
+        let (_, key) = cache.verify_with_lease("key", now).unwrap();
+        let (_, login) = cache.verify_with_lease("login", now).unwrap();
+        assert_eq!(login.ended().await, LeaseEnd::Expired);
+        let waiting = tokio::spawn(async move { key.ended().await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "an API key does not expire");
+        cache.revoke(1);
+        assert_eq!(waiting.await.unwrap(), LeaseEnd::Revoked);
     }
 
     #[test]

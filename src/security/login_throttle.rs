@@ -24,6 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::client_network;
 use crate::{config::LoginThrottleConfig, sync::lock};
 
 /// Most usernames (and, separately, addresses and known logins) tracked at once.
@@ -106,7 +107,7 @@ impl LoginThrottle {
         address: IpAddr,
         now: Instant,
     ) -> Result<Option<Throttled>, Throttled> {
-        let address = network_of(address);
+        let address = client_network(address);
         let mut addresses = lock(&self.addresses);
         if let Some(wait) = closed_for(addresses.get(&address), now) {
             return Err(Throttled::Address(wait));
@@ -127,7 +128,7 @@ impl LoginThrottle {
 
     /// A right password: the address is known for this user, and both counts start over.
     pub fn succeeded(&self, username: &str, address: IpAddr, now: Instant) {
-        let address = network_of(address);
+        let address = client_network(address);
         lock(&self.users).remove(username);
         lock(&self.addresses).remove(&address);
         let mut known = lock(&self.known);
@@ -201,21 +202,6 @@ fn make_room<K, V>(
             .map(|(_, value)| at(value));
         let Some(oldest) = oldest else { return };
         map.retain(|_, value| at(value) != oldest);
-    }
-}
-
-/// The key an address is counted under: an IPv6 address by its /64 (one host's usual share),
-/// an IPv4 one (and an IPv4-mapped IPv6 one) as itself.
-fn network_of(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(prefix.into())
-            }
-        },
     }
 }
 
@@ -301,17 +287,6 @@ mod tests {
             Err(Throttled::User(_))
         ));
         assert!(throttle.attempt("admin", OWNER, now).is_ok());
-    }
-
-    #[test]
-    fn an_ipv6_client_is_counted_by_its_slash_64() {
-        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let same_host: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(network_of(one), network_of(same_host));
-        assert_ne!(network_of(one), network_of(other));
-        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
-        assert_eq!(network_of(mapped), OWNER);
     }
 
     #[test]

@@ -1,0 +1,353 @@
+//! How long one client connection may take, so that clients that send slowly or not at all
+//! cannot hold connections, and with them the gateway's slots, for ever.
+//!
+//! Every accepted socket is read through [`Watched`], which notes when bytes arrive, and every
+//! request through [`Activity::begin`], which counts it in flight until its response is sent
+//! or dropped (an event stream stays in flight as long as it streams). A [`watchdog`] beside
+//! the connection closes it when, with no request in flight:
+//! - a new connection has not sent a whole request head within `timeouts.header_read_secs`;
+//! - a request head was begun and not finished within `timeouts.header_read_secs`;
+//! - nothing has arrived for `timeouts.connection_idle_secs` since the last response.
+//!
+//! Bodies are bounded by [`TimedBody`]: the whole body must arrive within
+//! `timeouts.body_read_secs` of the handler's first read. That covers HTTP/1.1 and HTTP/2
+//! alike, and the bytes read before the protocol is known; hyper's own header timeout covers
+//! HTTP/1.1 alone.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    sync::Notify,
+    time::{Instant, Sleep},
+};
+
+/// The deadlines of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub header_read: Duration,
+    pub body_read: Duration,
+    pub idle: Duration,
+}
+
+/// What a connection is doing, shared by its reader, its requests and its watchdog. Times are
+/// milliseconds since the connection was accepted.
+pub struct Activity {
+    accepted: Instant,
+    in_flight: AtomicUsize,
+    /// Requests begun on it.
+    begun: AtomicU64,
+    /// When the last request in flight ended.
+    idle_since: AtomicU64,
+    /// When the first byte arrived while no request was in flight, plus one (0: none has).
+    head_started: AtomicU64,
+    /// Told when the last request in flight ends.
+    idle: Notify,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            accepted: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            begun: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            idle: Notify::new(),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.accepted.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn at(&self, millis: u64) -> Instant {
+        self.accepted + Duration::from_millis(millis)
+    }
+
+    /// A request's head has arrived: it is in flight until the guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.begun.fetch_add(1, Ordering::Relaxed);
+        self.head_started.store(0, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    /// Bytes arrived.
+    fn read(&self) {
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
+        {
+            self.head_started.store(self.now() + 1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One request in flight on a connection.
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let activity = &self.0;
+        activity.idle_since.store(activity.now(), Ordering::Relaxed);
+        if activity.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            activity.idle.notify_waiters();
+        }
+    }
+}
+
+/// Why the watchdog closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// It sent no request head within `header_read`.
+    NoRequest,
+    /// It began a request head and did not finish it within `header_read`.
+    SlowHead,
+    /// It was idle for `idle`.
+    Idle,
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NoRequest => "sent no request within timeouts.header_read_secs",
+            Self::SlowHead => "did not finish a request head within timeouts.header_read_secs",
+            Self::Idle => "idle for timeouts.connection_idle_secs",
+        })
+    }
+}
+
+/// Resolves when the connection has overstayed one of `deadlines` with no request in flight.
+pub async fn watchdog(activity: Arc<Activity>, deadlines: Deadlines) -> Closed {
+    loop {
+        let idle = activity.idle.notified();
+        tokio::pin!(idle);
+        // Registered before the count is read, so an end in between is not missed.
+        idle.as_mut().enable();
+        if activity.in_flight.load(Ordering::Acquire) > 0 {
+            idle.await;
+            continue;
+        }
+        let head = activity.head_started.load(Ordering::Relaxed);
+        let (deadline, why) = if head != 0 {
+            (
+                activity.at(head - 1) + deadlines.header_read,
+                Closed::SlowHead,
+            )
+        } else if activity.begun.load(Ordering::Relaxed) == 0 {
+            (activity.accepted + deadlines.header_read, Closed::NoRequest)
+        } else {
+            let since = activity.idle_since.load(Ordering::Relaxed);
+            (activity.at(since) + deadlines.idle, Closed::Idle)
+        };
+        if deadline <= Instant::now() {
+            return why;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {}
+            // A request came and went meanwhile: look again.
+            () = idle => {}
+        }
+    }
+}
+
+/// A socket whose reads are noted in its connection's [`Activity`].
+pub struct Watched<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S> Watched<S> {
+    pub fn new(inner: S, activity: Arc<Activity>) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.read();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// A request body that must arrive whole within a deadline, counted from the first read.
+pub struct TimedBody {
+    inner: Incoming,
+    limit: Duration,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+/// A request body that did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within timeouts.body_read_secs ({0:?})")]
+pub struct BodyTimedOut(pub Duration);
+
+impl TimedBody {
+    pub fn new(inner: Incoming, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            deadline: None,
+        }
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let limit = self.limit;
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(limit))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent or dropped.
+pub struct Tracked<B> {
+    inner: B,
+    in_flight: Option<InFlight>,
+}
+
+impl<B> Tracked<B> {
+    pub fn new(inner: B, in_flight: InFlight) -> Self {
+        Self {
+            inner,
+            in_flight: Some(in_flight),
+        }
+    }
+}
+
+impl<B: Body + Unpin> Body for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.in_flight = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEADLINES: Deadlines = Deadlines {
+        header_read: Duration::from_secs(10),
+        body_read: Duration::from_secs(30),
+        idle: Duration::from_secs(60),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_nothing_is_closed_after_the_header_time() {
+        let activity = Activity::new();
+        let started = Instant::now();
+        assert_eq!(watchdog(activity, DEADLINES).await, Closed::NoRequest);
+        assert_eq!(started.elapsed(), DEADLINES.header_read);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_holds_the_connection_then_idleness_counts() {
+        let activity = Activity::new();
+        let request = activity.begin();
+        let watching = tokio::spawn(watchdog(activity.clone(), DEADLINES));
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert!(!watching.is_finished(), "a long request keeps it open");
+        let ended = Instant::now();
+        drop(request);
+        assert_eq!(watching.await.unwrap(), Closed::Idle);
+        assert_eq!(ended.elapsed(), DEADLINES.idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_begun_must_be_finished_within_the_header_time() {
+        let activity = Activity::new();
+        drop(activity.begin());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let begun = Instant::now();
+        activity.read();
+        assert_eq!(watchdog(activity, DEADLINES).await, Closed::SlowHead);
+        assert_eq!(begun.elapsed(), DEADLINES.header_read);
+    }
+}

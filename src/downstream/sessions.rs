@@ -1,0 +1,420 @@
+//! The client sessions of the HTTP front door (streamable HTTP and WebSocket): how many there
+//! are, whose they are, and how long they may last.
+//!
+//! **Seats.** A session takes a seat before it opens, and gives it back when it ends. Taking
+//! one is a single check-and-count under a lock, so `limits.max_sessions` holds exactly, also
+//! when thousands of `initialize`s race. Each seat has a holder: the credential that opened
+//! it when auth is on (`limits.max_sessions_per_principal`), else the client's address
+//! (`limits.max_sessions_per_peer`), so one client cannot take every seat either way.
+//!
+//! **Which session is whose.** [`SessionBook`] is the session manager rmcp's streamable HTTP
+//! service runs on: it keeps rmcp's own [`LocalSessionManager`] inside and sees every session
+//! open (the front door hands it the seat through [`opening`]), every request in it, and every
+//! close, whatever the cause (DELETE, idle expiry, the client gone, shutdown). A session id is
+//! only good with the credential that opened it; for anyone else it does not exist.
+//!
+//! **How long.** rmcp closes a session idle for `timeouts.session_idle_secs`. A session that
+//! has made no request since `initialize` is closed sooner, after
+//! `timeouts.unused_session_idle_secs`: opening sessions and leaving them costs a client its
+//! seats only briefly. And a session opened with a credential ends when the credential does
+//! (revoked, logged out, expired): its [`Lease`] is watched, and the session is closed, its
+//! streams with it, the moment it ends.
+
+mod manager;
+
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, Weak},
+    time::{Duration, Instant},
+};
+
+use rmcp::transport::streamable_http_server::session::{
+    SessionId, SessionManager, local::LocalSessionManager,
+};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{security::Lease, sync::lock};
+
+/// Who a session counts against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Holder {
+    /// The token (login or API key) that opened it, by id.
+    Credential(i64),
+    /// The client's address (see [`crate::security::client_network`]), when auth is off.
+    Address(IpAddr),
+}
+
+/// The limits on seats.
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub max: usize,
+    pub per_principal: usize,
+    pub per_peer: usize,
+    /// How long a session that made no request after `initialize` is kept.
+    pub unused_idle: Duration,
+    /// How long a session with no request at all is kept (rmcp closes it).
+    pub idle: Duration,
+}
+
+/// Why a session could not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Full(usize),
+    Principal(usize),
+    Peer(usize),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Full(max) => write!(f, "too many sessions (limits.max_sessions = {max})"),
+            Self::Principal(max) => write!(
+                f,
+                "too many sessions for this credential (limits.max_sessions_per_principal = {max})"
+            ),
+            Self::Peer(max) => write!(
+                f,
+                "too many sessions from this address (limits.max_sessions_per_peer = {max})"
+            ),
+        }
+    }
+}
+
+/// The client sessions, and rmcp's session manager underneath.
+pub struct SessionBook {
+    local: LocalSessionManager,
+    limits: SessionLimits,
+    state: Mutex<Book>,
+    /// Lease watchers and the reaper of unused sessions.
+    tasks: TaskTracker,
+    stop: CancellationToken,
+    me: Weak<SessionBook>,
+}
+
+#[derive(Default)]
+struct Book {
+    /// Seats taken: open sessions and those opening.
+    taken: usize,
+    by_holder: HashMap<Holder, usize>,
+    http: HashMap<SessionId, HttpSession>,
+}
+
+struct HttpSession {
+    holder: Holder,
+    /// The token that opened it, when auth is on: only that token may use it.
+    credential: Option<i64>,
+    opened: Instant,
+    /// Whether it has made a request since `initialize`.
+    used: bool,
+    /// Cancelled when it closes, to end its lease watcher.
+    closed: CancellationToken,
+}
+
+/// A taken seat: given back when dropped, unless an HTTP session was opened on it (it is then
+/// given back when that session closes).
+pub struct Seat {
+    book: Weak<SessionBook>,
+    holder: Holder,
+    credential: Option<i64>,
+    lease: Option<Lease>,
+    /// Set when an HTTP session took it over.
+    bound: bool,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        if !self.bound
+            && let Some(book) = self.book.upgrade()
+        {
+            book.release(self.holder);
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The seat of the `initialize` being served, for [`SessionBook`]'s `create_session`.
+    static OPENING: RefCell<Option<Seat>>;
+}
+
+/// Serves `request` (an `initialize` that opens a session) with `seat` for that session.
+pub async fn opening<F: Future>(seat: Seat, request: F) -> F::Output {
+    OPENING.scope(RefCell::new(Some(seat)), request).await
+}
+
+impl SessionBook {
+    /// The book, with rmcp's sessions closed after `limits.idle` without a request; its
+    /// background work runs on `tracker` until `stop`.
+    pub fn new(
+        limits: SessionLimits,
+        tracker: &TaskTracker,
+        stop: &CancellationToken,
+    ) -> Arc<Self> {
+        let mut local = LocalSessionManager::default();
+        local.session_config.keep_alive = Some(limits.idle);
+        let book = Arc::new_cyclic(|me| Self {
+            local,
+            limits,
+            state: Mutex::default(),
+            tasks: tracker.clone(),
+            stop: stop.clone(),
+            me: me.clone(),
+        });
+        tracker.spawn(reap_unused(Arc::downgrade(&book), stop.clone()));
+        book
+    }
+
+    /// Takes a seat for `holder`, or says which limit is reached. `lease`, when the session
+    /// is opened with a credential, ends it when the credential ends.
+    pub fn reserve(
+        &self,
+        holder: Holder,
+        credential: Option<i64>,
+        lease: Option<Lease>,
+    ) -> Result<Seat, Refusal> {
+        let mut book = lock(&self.state);
+        if book.taken >= self.limits.max {
+            return Err(Refusal::Full(self.limits.max));
+        }
+        let held = book.by_holder.get(&holder).copied().unwrap_or(0);
+        match holder {
+            Holder::Credential(_) if held >= self.limits.per_principal => {
+                return Err(Refusal::Principal(self.limits.per_principal));
+            }
+            Holder::Address(_) if held >= self.limits.per_peer => {
+                return Err(Refusal::Peer(self.limits.per_peer));
+            }
+            _ => {}
+        }
+        book.taken += 1;
+        *book.by_holder.entry(holder).or_default() += 1;
+        Ok(Seat {
+            book: self.me.clone(),
+            holder,
+            credential,
+            lease,
+            bound: false,
+        })
+    }
+
+    /// Seats taken now (open sessions and those opening).
+    #[cfg(test)]
+    fn taken(&self) -> usize {
+        lock(&self.state).taken
+    }
+
+    /// Whether credential `token` may use HTTP session `id`: it opened it, or nobody with a
+    /// credential did.
+    pub fn may_use(&self, id: &str, token: i64) -> bool {
+        lock(&self.state)
+            .http
+            .get(id)
+            .and_then(|session| session.credential)
+            .is_none_or(|owner| owner == token)
+    }
+
+    fn release(&self, holder: Holder) {
+        let mut book = lock(&self.state);
+        book.taken = book.taken.saturating_sub(1);
+        if let Some(held) = book.by_holder.get_mut(&holder) {
+            *held -= 1;
+            if *held == 0 {
+                book.by_holder.remove(&holder);
+            }
+        }
+        shrink(&mut book.by_holder);
+    }
+
+    /// Records HTTP session `id`, opened on the seat of the `initialize` being served (or, if
+    /// there is none, on one taken regardless of the limits, so every session is counted).
+    fn opened(&self, id: &SessionId) {
+        let seat = OPENING
+            .try_with(|seat| seat.borrow_mut().take())
+            .ok()
+            .flatten();
+        let mut seat = match seat {
+            Some(seat) => seat,
+            None => {
+                tracing::debug!("a session opened without a seat; counted anyway");
+                let holder = Holder::Address(IpAddr::from([0, 0, 0, 0]));
+                let mut book = lock(&self.state);
+                book.taken += 1;
+                *book.by_holder.entry(holder).or_default() += 1;
+                Seat {
+                    book: self.me.clone(),
+                    holder,
+                    credential: None,
+                    lease: None,
+                    bound: false,
+                }
+            }
+        };
+        seat.bound = true;
+        let closed = CancellationToken::new();
+        lock(&self.state).http.insert(
+            id.clone(),
+            HttpSession {
+                holder: seat.holder,
+                credential: seat.credential,
+                opened: Instant::now(),
+                used: false,
+                closed: closed.clone(),
+            },
+        );
+        if let Some(lease) = seat.lease.take() {
+            self.tasks.spawn(end_with_lease(
+                self.me.clone(),
+                id.clone(),
+                lease,
+                closed,
+                self.stop.clone(),
+            ));
+        }
+    }
+
+    /// A request arrived in session `id`; any but `initialize` makes it a used one.
+    fn requested(&self, id: &SessionId, is_initialize: bool) {
+        if is_initialize {
+            return;
+        }
+        if let Some(session) = lock(&self.state).http.get_mut(id) {
+            session.used = true;
+        }
+    }
+
+    /// Session `id` is closed: its seat is given back and its watcher ends.
+    fn closed(&self, id: &SessionId) {
+        let session = lock(&self.state).http.remove(id);
+        if let Some(session) = session {
+            session.closed.cancel();
+            self.release(session.holder);
+            shrink(&mut lock(&self.state).http);
+        }
+    }
+
+    /// The HTTP sessions opened longer than the unused idle time ago with no request since.
+    fn unused(&self) -> Vec<SessionId> {
+        let idle = self.limits.unused_idle;
+        lock(&self.state)
+            .http
+            .iter()
+            .filter(|(_, session)| !session.used && session.opened.elapsed() >= idle)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// Gives back most of a map's table once it is far larger than what it holds: a burst of
+/// sessions would otherwise leave its size behind for good.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        let keep = map.len() * 2;
+        map.shrink_to(keep);
+    }
+}
+
+/// Closes session `id` when `lease` ends, unless it closes first.
+async fn end_with_lease(
+    book: Weak<SessionBook>,
+    id: SessionId,
+    lease: Lease,
+    closed: CancellationToken,
+    stop: CancellationToken,
+) {
+    let why = tokio::select! {
+        why = lease.ended() => why,
+        () = closed.cancelled() => return,
+        () = stop.cancelled() => return,
+    };
+    if let Some(book) = book.upgrade() {
+        tracing::info!("{why}; closing the session it opened");
+        if let Err(error) = book.close_session(&id).await {
+            tracing::debug!(%error, "closing a session whose credential ended");
+        }
+    }
+}
+
+/// Closes, every little while, the sessions that were never used past their shorter idle time.
+async fn reap_unused(book: Weak<SessionBook>, stop: CancellationToken) {
+    let Some(every) = book.upgrade().map(|book| {
+        (book.limits.unused_idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(10))
+    }) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.cancelled() => return,
+        }
+        let Some(book) = book.upgrade() else { return };
+        let unused = book.unused();
+        if !unused.is_empty() {
+            tracing::debug!(
+                sessions = unused.len(),
+                "closing sessions never used since initialize"
+            );
+        }
+        for id in unused {
+            let _ = book.close_session(&id).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(max: usize) -> Arc<SessionBook> {
+        SessionBook::new(
+            SessionLimits {
+                max,
+                per_principal: 2,
+                per_peer: 3,
+                unused_idle: Duration::from_secs(60),
+                idle: Duration::from_secs(600),
+            },
+            &TaskTracker::new(),
+            &CancellationToken::new(),
+        )
+    }
+
+    const HERE: Holder = Holder::Address(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
+    #[tokio::test]
+    async fn seats_are_exact_and_come_back() {
+        let book = book(4);
+        let seats: Vec<Seat> = (0..3)
+            .map(|_| book.reserve(HERE, None, None).unwrap())
+            .collect();
+        assert_eq!(
+            book.reserve(HERE, None, None).err(),
+            Some(Refusal::Peer(3)),
+            "the address holds its three"
+        );
+        let key = Holder::Credential(7);
+        let fourth = book.reserve(key, Some(7), None).unwrap();
+        assert_eq!(
+            book.reserve(key, Some(7), None).err(),
+            Some(Refusal::Full(4))
+        );
+        assert_eq!(book.taken(), 4);
+        drop(seats);
+        drop(fourth);
+        assert_eq!(book.taken(), 0);
+        assert!(lock(&book.state).by_holder.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_credential_has_its_own_limit() {
+        let book = book(10);
+        let key = Holder::Credential(1);
+        let _one = book.reserve(key, Some(1), None).unwrap();
+        let _two = book.reserve(key, Some(1), None).unwrap();
+        assert_eq!(
+            book.reserve(key, Some(1), None).err(),
+            Some(Refusal::Principal(2))
+        );
+        assert!(book.reserve(Holder::Credential(2), Some(2), None).is_ok());
+    }
+}
