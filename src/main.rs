@@ -134,6 +134,7 @@ fn main() -> ExitCode {
     }
     // Before any upstream starts, so every orphaned grandchild comes to us to be reaped.
     mcps::upstream::adopt_orphans();
+    mcps::upstream::raise_open_file_limit();
     let runtime = match runtime(config.server.threads) {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -53,7 +53,7 @@ pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
-pub use process::{adopt_orphans, kill_every_group};
+pub use process::{adopt_orphans, kill_every_group, raise_open_file_limit};
 pub use progress::{ProgressRoutes, RouteGuard};
 pub use state::{Phase, UpstreamSettings, UpstreamState};
 use stdio::StderrTail;

@@ -1,6 +1,7 @@
-//! Over `limits.max_connections`, one more TCP connection is answered 503 (a JSON-RPC error,
-//! `Connection: close`) and closed; the open connections serve on, and a closed one makes
-//! room again.
+//! At `limits.max_connections`, a new connection closes the one that has gone longest with no
+//! request in flight; when every connection has a request in flight, the new one is answered
+//! 503 (a JSON-RPC error, `Connection: close`) and closed, and the requests in flight are not
+//! touched.
 
 mod common;
 
@@ -38,30 +39,46 @@ fn get_health(stream: &mut TcpStream, authority: &str) -> (String, String) {
     (status, String::from_utf8(body).unwrap())
 }
 
+fn authority_of(gateway: &ServeProcess) -> String {
+    gateway
+        .mcp_url()
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned()
+}
+
+fn connect(authority: &str) -> TcpStream {
+    let stream = TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// Sends a request head and part of its body on `stream`: a request in flight on that
+/// connection until the rest comes (or its body deadline passes).
+fn start_slow_request(stream: &mut TcpStream, authority: &str) {
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\""
+    )
+    .unwrap();
+}
+
 #[test]
-fn a_connection_over_the_limit_gets_503_and_the_open_ones_serve() {
+fn when_every_connection_has_a_request_in_flight_one_more_gets_503() {
     let gateway = ServeProcess::start(&format!(
         "limits:\n  max_connections: 2\nupstreams:\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     ));
-    let authority = gateway
-        .mcp_url()
-        .trim_start_matches("http://")
-        .trim_end_matches("/mcp")
-        .to_owned();
-    let connect = || {
-        let stream = TcpStream::connect(&authority).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-    };
-    let mut first = connect();
-    let mut second = connect();
-    assert!(get_health(&mut first, &authority).0.contains("200"));
-    assert!(get_health(&mut second, &authority).0.contains("200"));
+    let authority = authority_of(&gateway);
+    let mut first = connect(&authority);
+    let mut second = connect(&authority);
+    start_slow_request(&mut first, &authority);
+    start_slow_request(&mut second, &authority);
+    std::thread::sleep(Duration::from_millis(300));
 
-    let mut third = connect();
+    let mut third = connect(&authority);
     let (status, body) = get_health(&mut third, &authority);
     assert!(status.contains("503"), "{status}");
     assert!(body.contains("max_connections"), "{body}");
@@ -69,18 +86,44 @@ fn a_connection_over_the_limit_gets_503_and_the_open_ones_serve() {
     let mut rest = Vec::new();
     assert_eq!(third.read_to_end(&mut rest).unwrap_or(0), 0);
 
-    // The open connections serve on.
-    assert!(get_health(&mut first, &authority).0.contains("200"));
-    drop(second);
-    // Room again once one closes (the gateway notices the close at once, but give it a beat).
-    let mut served = false;
-    for _ in 0..50 {
-        let mut fourth = connect();
-        if get_health(&mut fourth, &authority).0.contains("200") {
-            served = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    // The requests in flight were not touched: their connections are open, waiting.
+    for stream in [&first, &second] {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let waiting = (&*stream).read(&mut [0u8; 1]).map_err(|error| error.kind());
+        assert!(
+            matches!(
+                waiting,
+                Err(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+            ),
+            "{waiting:?}"
+        );
     }
-    assert!(served, "a closed connection never made room");
+}
+
+#[test]
+fn at_the_limit_the_longest_idle_connection_makes_room() {
+    let gateway = ServeProcess::start(&format!(
+        "limits:\n  max_connections: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let authority = authority_of(&gateway);
+    let mut first = connect(&authority);
+    assert!(get_health(&mut first, &authority).0.contains("200"));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = connect(&authority);
+    assert!(get_health(&mut second, &authority).0.contains("200"));
+
+    // Both idle now: the third is served, and the first, idle the longest, is closed.
+    let mut third = connect(&authority);
+    assert!(get_health(&mut third, &authority).0.contains("200"));
+    let mut rest = Vec::new();
+    assert_eq!(
+        first.read_to_end(&mut rest).unwrap_or(0),
+        0,
+        "the idlest was closed"
+    );
+    assert!(get_health(&mut second, &authority).0.contains("200"));
+    assert!(get_health(&mut third, &authority).0.contains("200"));
 }

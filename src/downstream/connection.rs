@@ -83,6 +83,19 @@ impl Activity {
         InFlight(self.clone())
     }
 
+    /// How long it has had no request in flight (counting from its accept if it never had
+    /// one); `None` while one is in flight.
+    pub fn idle_for(&self) -> Option<Duration> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let since = match self.begun.load(Ordering::Relaxed) {
+            0 => 0,
+            _ => self.idle_since.load(Ordering::Relaxed),
+        };
+        Some(Duration::from_millis(self.now().saturating_sub(since)))
+    }
+
     /// Bytes arrived.
     fn read(&self) {
         if self.in_flight.load(Ordering::Relaxed) == 0

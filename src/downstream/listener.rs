@@ -2,8 +2,12 @@
 //! limits, each connection's deadlines, and a graceful end.
 //!
 //! Limits, checked as a connection is accepted, before anything is read from it:
-//! - over `limits.max_connections` in all, or `limits.max_connections_per_peer` from its
-//!   client's address, it is answered 503 at once and closed, uncounted;
+//! - over `limits.max_connections_per_peer` from its client's address, it is answered 503 at
+//!   once and closed, uncounted;
+//! - at `limits.max_connections`, the connection that has gone longest without a request in
+//!   flight (one that sends nothing, or too slowly, or idles between requests) is closed to
+//!   make room; only when every connection has a request in flight is the new one refused
+//!   like the above. Connections held open doing nothing cannot lock anyone out;
 //! - once only the reserve is left (`limits.reserved_connections`), it is served on
 //!   probation: a request with a valid credential or a health check is answered as usual,
 //!   any other gets 503 and the connection is closed. Anonymous clients cannot take the slots
@@ -80,7 +84,8 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let network = client_network(peer.ip());
-        let counted = match counts.admit(network, &limits) {
+        let activity = Activity::new();
+        let counted = match counts.admit(network, &activity, &limits) {
             Ok(counted) => counted,
             Err(refusal) => {
                 refused(&refusal);
@@ -102,7 +107,7 @@ pub async fn serve(
         let stall = u32::try_from(front.write_stall.as_millis()).unwrap_or(u32::MAX);
         let _ = nix::sys::socket::setsockopt(&stream, TcpUserTimeout, &stall);
         let probation = counted.probation;
-        let activity = Activity::new();
+        let evicted = counted.evict.clone();
         let front = front.clone();
         let service_activity = activity.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
@@ -136,6 +141,9 @@ pub async fn serve(
                 },
                 closed = watchdog(activity, deadlines) => {
                     tracing::debug!(%peer, "connection closed: {closed}");
+                }
+                () = evicted.cancelled() => {
+                    tracing::debug!(%peer, "connection closed to make room: no request in flight for the longest");
                 }
             }
         });
@@ -182,57 +190,106 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Open connections, in all and per client address.
+/// Open connections, in all and per client address, and how to make room among them.
 #[derive(Default)]
 struct Counts {
     open: AtomicUsize,
     by_peer: Mutex<HashMap<IpAddr, usize>>,
+    /// Every counted connection, by a number of its own.
+    live: Mutex<HashMap<u64, Live>>,
+    next: AtomicU64,
+}
+
+/// What [`Counts`] knows of a counted connection.
+struct Live {
+    network: IpAddr,
+    activity: Arc<Activity>,
+    /// Cancelled to close it, making room for a new one.
+    evict: CancellationToken,
 }
 
 impl Counts {
-    /// Counts a new connection from `network`, or refuses it.
+    /// Counts a new connection from `network` (making room if need be), or refuses it.
     fn admit(
         self: &Arc<Self>,
         network: IpAddr,
+        activity: &Arc<Activity>,
         limits: &ConnectionLimits,
     ) -> Result<Counted, Refusal> {
-        let open = self.open.load(Ordering::Relaxed);
-        if open >= limits.max {
+        {
+            let by_peer = lock(&self.by_peer);
+            if by_peer.get(&network).copied().unwrap_or(0) >= limits.per_peer {
+                return Err(Refusal::Peer(limits.per_peer));
+            }
+        }
+        if self.open.load(Ordering::Acquire) >= limits.max && !self.evict_idlest() {
             return Err(Refusal::Full(limits.max));
         }
-        let mut by_peer = lock(&self.by_peer);
-        let from_peer = by_peer.entry(network).or_default();
-        if *from_peer >= limits.per_peer {
-            return Err(Refusal::Peer(limits.per_peer));
-        }
-        *from_peer += 1;
-        self.open.fetch_add(1, Ordering::Relaxed);
+        let open = self.open.fetch_add(1, Ordering::AcqRel);
+        *lock(&self.by_peer).entry(network).or_default() += 1;
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let evict = CancellationToken::new();
+        lock(&self.live).insert(
+            id,
+            Live {
+                network,
+                activity: activity.clone(),
+                evict: evict.clone(),
+            },
+        );
         Ok(Counted {
             counts: self.clone(),
-            network,
+            id,
+            evict,
             probation: open >= limits.max - limits.reserved,
         })
     }
+
+    /// Closes the connection that has gone longest without a request in flight, and gives
+    /// its place back at once; false if every connection has a request in flight.
+    fn evict_idlest(&self) -> bool {
+        let idlest = lock(&self.live)
+            .iter()
+            .filter_map(|(id, live)| Some((*id, live.activity.idle_for()?)))
+            .max_by_key(|(_, idle)| *idle)
+            .map(|(id, _)| id);
+        match idlest.and_then(|id| self.release(id)) {
+            Some(evicted) => {
+                evicted.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Uncounts connection `id`, once; returns how to close it, if it was still counted.
+    fn release(&self, id: u64) -> Option<CancellationToken> {
+        let live = lock(&self.live).remove(&id)?;
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        let mut by_peer = lock(&self.by_peer);
+        if let Some(count) = by_peer.get_mut(&live.network) {
+            *count -= 1;
+            if *count == 0 {
+                by_peer.remove(&live.network);
+            }
+        }
+        Some(live.evict)
+    }
 }
 
-/// One counted connection, for as long as it lives.
+/// One counted connection, for as long as it lives (or until it is evicted).
 struct Counted {
     counts: Arc<Counts>,
-    network: IpAddr,
+    id: u64,
+    /// Cancelled when it is closed to make room for another.
+    evict: CancellationToken,
     /// Accepted into the reserve: only credentials and health checks are served on it.
     probation: bool,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.counts.open.fetch_sub(1, Ordering::Relaxed);
-        let mut by_peer = lock(&self.counts.by_peer);
-        if let Some(count) = by_peer.get_mut(&self.network) {
-            *count -= 1;
-            if *count == 0 {
-                by_peer.remove(&self.network);
-            }
-        }
+        self.counts.release(self.id);
     }
 }
 
@@ -306,30 +363,53 @@ mod tests {
     fn connections_are_counted_per_address_and_the_last_ones_are_on_probation() {
         let counts = Arc::new(Counts::default());
         let limits = limits();
+        let admit = |network: IpAddr| counts.admit(network, &Activity::new(), &limits);
         let one: IpAddr = "10.0.0.1".parse().unwrap();
-        let mut held: Vec<Counted> = (0..4)
-            .map(|_| counts.admit(one, &limits).unwrap())
-            .collect();
-        assert!(matches!(counts.admit(one, &limits), Err(Refusal::Peer(4))));
+        let mut held: Vec<Counted> = (0..4).map(|_| admit(one).unwrap()).collect();
+        assert!(matches!(admit(one), Err(Refusal::Peer(4))));
         for n in 2..6u8 {
-            let other = IpAddr::from([10, 0, 0, n]);
-            held.push(counts.admit(other, &limits).unwrap());
+            held.push(admit(IpAddr::from([10, 0, 0, n])).unwrap());
         }
-        let probation: Vec<bool> = held.iter().map(|counted| counted.probation).collect();
-        assert_eq!(
-            probation,
-            [false, false, false, false, false, false, false, false]
-        );
-        let reserve_a = counts.admit(IpAddr::from([10, 0, 1, 1]), &limits).unwrap();
-        let reserve_b = counts.admit(IpAddr::from([10, 0, 1, 2]), &limits).unwrap();
+        assert!(held.iter().all(|counted| !counted.probation));
+        let reserve_a = admit(IpAddr::from([10, 0, 1, 1])).unwrap();
+        let reserve_b = admit(IpAddr::from([10, 0, 1, 2])).unwrap();
         assert!(reserve_a.probation && reserve_b.probation);
-        assert!(matches!(
-            counts.admit(IpAddr::from([10, 0, 1, 3]), &limits),
-            Err(Refusal::Full(10))
-        ));
         drop(held);
         drop((reserve_a, reserve_b));
         assert_eq!(counts.open.load(Ordering::Relaxed), 0);
         assert!(lock(&counts.by_peer).is_empty());
+        assert!(lock(&counts.live).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_full_the_longest_idle_connection_makes_room() {
+        let counts = Arc::new(Counts::default());
+        let limits = limits();
+        let busy = Activity::new();
+        let _request = busy.begin();
+        let mut held = vec![
+            counts
+                .admit(IpAddr::from([10, 0, 0, 1]), &busy, &limits)
+                .unwrap(),
+        ];
+        let oldest = counts
+            .admit(IpAddr::from([10, 0, 0, 2]), &Activity::new(), &limits)
+            .unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        for n in 3..11u8 {
+            let network = IpAddr::from([10, 0, 0, n]);
+            held.push(counts.admit(network, &Activity::new(), &limits).unwrap());
+        }
+        assert_eq!(counts.open.load(Ordering::Relaxed), 10);
+        let newcomer = counts.admit(IpAddr::from([10, 0, 0, 11]), &Activity::new(), &limits);
+        assert!(newcomer.is_ok(), "room was made");
+        assert!(oldest.evict.is_cancelled(), "the idlest went");
+        assert!(
+            !held[0].evict.is_cancelled(),
+            "not the one with a request in flight"
+        );
+        assert_eq!(counts.open.load(Ordering::Relaxed), 10);
+        drop(oldest);
+        assert_eq!(counts.open.load(Ordering::Relaxed), 10, "counted once");
     }
 }

@@ -18,6 +18,7 @@ use std::{
 
 use nix::{
     sys::{
+        resource::{Resource, getrlimit, setrlimit},
         signal::{Signal, killpg},
         wait::{WaitPidFlag, WaitStatus, waitpid},
     },
@@ -68,10 +69,14 @@ pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
         .process_group(0)
         .kill_on_drop(true);
     let gateway = nix::unistd::getpid();
+    let open_files = ORIGINAL_OPEN_FILE_LIMIT.get().copied();
     // SAFETY: between fork and exec the closure makes only async-signal-safe calls (prctl,
-    // getppid, kill) and allocates nothing.
+    // getppid, kill, setrlimit) and allocates nothing.
     unsafe {
         command.pre_exec(move || {
+            if let Some((soft, hard)) = open_files {
+                let _ = setrlimit(Resource::RLIMIT_NOFILE, soft, hard);
+            }
             // Sent when the thread that forked us ends. Every spawn happens on a runtime
             // thread, and those live as long as the gateway.
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
@@ -122,6 +127,25 @@ fn resolve_program(base: &Path, path: &Path) -> PathBuf {
         base.join(path)
     } else {
         path.to_owned()
+    }
+}
+
+/// The open-file limit this process started with, given back to its children.
+static ORIGINAL_OPEN_FILE_LIMIT: std::sync::OnceLock<(u64, u64)> = std::sync::OnceLock::new();
+
+/// Raises this process's soft limit on open files to the hard one: every client connection
+/// is a descriptor, and the common soft default (1,024) is far below
+/// `limits.max_connections`. Upstreams are started with the limit this process had, as a
+/// program that walks every possible descriptor expects.
+pub fn raise_open_file_limit() {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let _ = ORIGINAL_OPEN_FILE_LIMIT.set((soft, hard));
+    if soft < hard
+        && let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::debug!(%error, "cannot raise the open-file limit");
     }
 }
 
