@@ -45,6 +45,10 @@ pub enum GatewayError {
     /// Gateway: it is stopping; the call was refused or cancelled.
     #[error("the gateway is shutting down; the call was cancelled")]
     ShuttingDown,
+    /// Client: the credential the request came with ended (revoked, logged out, expired)
+    /// while it was in flight; the call was cancelled.
+    #[error("{reason}; the call was cancelled")]
+    CredentialEnded { reason: String },
     /// Upstream: a JSON-RPC error the upstream returned, forwarded as is.
     #[error("upstream '{upstream}' returned an error: {error}")]
     UpstreamError { upstream: String, error: ErrorData },
@@ -60,7 +64,8 @@ impl GatewayError {
             | Self::UnknownVirtualServer { .. }
             | Self::InvalidCursor { .. }
             | Self::InvalidRequestState { .. }
-            | Self::ShuttingDown => None,
+            | Self::ShuttingDown
+            | Self::CredentialEnded { .. } => None,
             Self::UpstreamUnavailable { upstream, .. }
             | Self::UpstreamTimeout { upstream, .. }
             | Self::UpstreamFailed { upstream, .. }
@@ -83,7 +88,9 @@ impl From<GatewayError> for ErrorData {
                 ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))
             }
             GatewayError::UpstreamError { error, .. } => error,
-            GatewayError::ShuttingDown => ErrorData::new(ErrorCode::INTERNAL_ERROR, message, None),
+            GatewayError::ShuttingDown | GatewayError::CredentialEnded { .. } => {
+                ErrorData::new(ErrorCode::INTERNAL_ERROR, message, None)
+            }
             GatewayError::UpstreamUnavailable { ref upstream, .. }
             | GatewayError::UpstreamFailed { ref upstream, .. }
             | GatewayError::UpstreamTimeout { ref upstream, .. } => ErrorData::new(

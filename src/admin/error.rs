@@ -146,6 +146,7 @@ impl From<GatewayError> for ApiError {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
             GatewayError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            GatewayError::CredentialEnded { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             GatewayError::UpstreamUnavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
             }

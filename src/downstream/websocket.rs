@@ -62,6 +62,7 @@ impl WebSocketSessions {
             idle: self.idle,
             max_depth: self.max_json_depth,
             ends: lease
+                .clone()
                 .map(|lease| Box::pin(async move { lease.ended().await.to_string() }) as Ending),
         };
         let shutdown = self.shutdown.child_token();
@@ -77,6 +78,7 @@ impl WebSocketSessions {
             let transport = WebSocketTransport::serving(socket, bounds);
             match GatewayServer::new(gateway)
                 .scoped(scope)
+                .leased(lease)
                 .serve_with_ct(transport, shutdown)
                 .await
             {

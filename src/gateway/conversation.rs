@@ -137,6 +137,7 @@ impl Conversations {
             client: origin.client.clone(),
             principal: origin.principal.clone(),
             view: origin.view.clone(),
+            credential: origin.credential.clone(),
         };
         let upstream = upstream.clone();
         let peer = peer.clone();

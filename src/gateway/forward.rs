@@ -32,6 +32,7 @@ use super::{
 };
 use crate::{
     error::GatewayError,
+    security::Lease,
     upstream::{Caller, Upstream},
 };
 
@@ -67,6 +68,19 @@ pub struct Origin {
     /// The virtual server the request came through: it sees and reaches only its part of
     /// the catalog.
     pub view: Option<Arc<super::View>>,
+    /// The lease of the credential the request came with: when it ends (revoked, logged
+    /// out, expired), the request is cancelled like one its client cancelled.
+    pub credential: Option<Lease>,
+}
+
+/// Resolves when `credential`, if there is one, ends; never without one.
+async fn credential_ends(credential: Option<&Lease>) -> GatewayError {
+    match credential {
+        Some(lease) => GatewayError::CredentialEnded {
+            reason: lease.ended().await.to_string(),
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// The progress token and the per-request lifecycle keys (protocol version, client info and
@@ -117,6 +131,7 @@ pub async fn send(
                 reason: "cancelled while waiting for a free call slot".into(),
             });
         }
+        ended = credential_ends(origin.credential.as_ref()) => return Err(ended),
     };
     // The wait for a slot counts against the call's deadline.
     let remaining = timeout.saturating_sub(waiting.elapsed());
@@ -156,6 +171,10 @@ pub async fn send(
                     upstream: upstream.name().to_owned(),
                     reason: "the client cancelled the request".into(),
                 });
+            }
+            ended = credential_ends(origin.credential.as_ref()) => {
+                cancel_upstream(peer, id, "the client's credential ended").await;
+                return Err(ended);
             }
         }
     };

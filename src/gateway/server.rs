@@ -37,7 +37,10 @@ use super::{
     methods::untyped_request_error,
     notifier::{ChangeWatcher, Subscriber},
 };
-use crate::{error::GatewayError, security::Principal};
+use crate::{
+    error::GatewayError,
+    security::{Lease, Principal},
+};
 
 /// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
 /// the upstream (the gateway strips the keys that belong to this hop).
@@ -70,6 +73,9 @@ pub struct GatewayServer {
     /// The virtual server this endpoint serves (WebSocket and stdio fix it per session; on
     /// streamable HTTP each request carries a [`Scope`]).
     scope: Option<Arc<str>>,
+    /// The lease of the credential the session was opened with (WebSocket; on streamable
+    /// HTTP each request carries its own): its requests are cancelled when it ends.
+    lease: Option<Lease>,
 }
 
 /// The virtual server an HTTP request is for, put in its extensions by the front door:
@@ -111,12 +117,19 @@ impl GatewayServer {
             log_level: Arc::default(),
             capabilities: OnceLock::new(),
             scope: None,
+            lease: None,
         }
     }
 
     /// The same, serving only the virtual server `scope` (when there is one).
     pub fn scoped(mut self, scope: Option<Arc<str>>) -> Self {
         self.scope = scope;
+        self
+    }
+
+    /// The same, for a session opened with the credential of `lease` (when there is one).
+    pub fn leased(mut self, lease: Option<Lease>) -> Self {
+        self.lease = lease;
         self
     }
 }
@@ -212,11 +225,14 @@ impl GatewayServer {
         let stateless = context
             .protocol_version()
             .is_some_and(|version| !version.has_initialize());
-        let principal = context
-            .extensions
-            .get::<http::request::Parts>()
+        let parts = context.extensions.get::<http::request::Parts>();
+        let principal = parts
             .and_then(|parts| parts.extensions.get::<Principal>())
             .map(|principal| Arc::from(principal.username.as_str()));
+        let credential = self
+            .lease
+            .clone()
+            .or_else(|| parts.and_then(|parts| parts.extensions.get::<Lease>().cloned()));
         if stateless {
             let capabilities = context.meta.client_capabilities().unwrap_or_default();
             let log_level = context.meta.log_level();
@@ -240,6 +256,7 @@ impl GatewayServer {
                     .map(|info| Arc::from(info.name.as_str())),
                 principal,
                 view,
+                credential,
             })
         } else {
             let capabilities = self.client_capabilities(&context.peer);
@@ -263,6 +280,7 @@ impl GatewayServer {
                     .map(|info| Arc::from(info.client_info.name.as_str())),
                 principal,
                 view,
+                credential,
             })
         }
     }

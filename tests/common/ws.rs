@@ -13,16 +13,29 @@ pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A socket to `url`, asking for the `mcp` subprotocol and checking it was granted.
 pub async fn open(url: &str) -> Socket {
+    open_as(url, None).await.expect("WebSocket handshake")
+}
+
+/// The same with `Authorization: Bearer <token>` when there is one; the handshake's answer
+/// when it is refused.
+pub async fn open_as(
+    url: &str,
+    token: Option<&str>,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let mut request = url.into_client_request().unwrap();
     request
         .headers_mut()
         .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
-    let (socket, response) = connect_async(request).await.expect("WebSocket handshake");
+    if let Some(token) = token {
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        request.headers_mut().insert("authorization", bearer);
+    }
+    let (socket, response) = connect_async(request).await?;
     assert_eq!(
         response.headers().get("sec-websocket-protocol").unwrap(),
         "mcp"
     );
-    socket
+    Ok(socket)
 }
 
 /// [`open`], then the session-era handshake.
