@@ -41,6 +41,23 @@ pub enum AppError {
     Registry(#[from] RegistryError),
 }
 
+/// A listening socket on `address` whose queue of connections not yet accepted holds a burst
+/// of `max_connections` (the system caps it, at `net.core.somaxconn`): with the usual 1,024, a
+/// burst of clients overflows it, and the kernel leaves the overflow half-open for a minute.
+fn listen_on(address: SocketAddr, max_connections: usize) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // A restarted gateway can bind while the old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    let backlog = u32::try_from(max_connections)
+        .unwrap_or(u32::MAX)
+        .clamp(1024, 65_535);
+    socket.listen(backlog)
+}
+
 /// The registry and what runs on it.
 struct Stored {
     registry: Registry,
@@ -161,12 +178,12 @@ impl App {
 
     /// Serves `/mcp` and `/api/v1` on `listen` until SIGTERM or SIGINT.
     pub async fn serve_http(mut self, listen: SocketAddr) -> Result<(), AppError> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| AppError::Bind {
+        let listener = listen_on(listen, self.config.limits.max_connections).map_err(|source| {
+            AppError::Bind {
                 addr: listen,
                 source,
-            })?;
+            }
+        })?;
         let bound = listener.local_addr().unwrap_or(listen);
         self.watch_signals()?;
         self.start_upstreams();

@@ -83,17 +83,24 @@ impl Activity {
         InFlight(self.clone())
     }
 
-    /// How long it has had no request in flight (counting from its accept if it never had
-    /// one); `None` while one is in flight.
-    pub fn idle_for(&self) -> Option<Duration> {
+    /// Whether it never had a request: it only holds a slot (or sends too slowly to get one).
+    pub fn never_used(&self) -> bool {
+        self.begun.load(Ordering::Relaxed) == 0
+    }
+
+    /// How dispensable it is at `now` when room must be made, or `None` while a request is
+    /// in flight: first whether it never had a request (a connection that only ever held a
+    /// slot goes before a client's idle keep-alive one), then how long it has been idle.
+    /// Reads no clock: it is asked of every connection at once.
+    pub fn dispensable(&self, now: Instant) -> Option<(bool, Duration)> {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        let since = match self.begun.load(Ordering::Relaxed) {
-            0 => 0,
-            _ => self.idle_since.load(Ordering::Relaxed),
+        let (never_used, since) = match self.begun.load(Ordering::Relaxed) {
+            0 => (true, 0),
+            _ => (false, self.idle_since.load(Ordering::Relaxed)),
         };
-        Some(Duration::from_millis(self.now().saturating_sub(since)))
+        Some((never_used, now.saturating_duration_since(self.at(since))))
     }
 
     /// Bytes arrived.

@@ -4,10 +4,11 @@
 //! Limits, checked as a connection is accepted, before anything is read from it:
 //! - over `limits.max_connections_per_peer` from its client's address, it is answered 503 at
 //!   once and closed, uncounted;
-//! - at `limits.max_connections`, the connection that has gone longest without a request in
-//!   flight (one that sends nothing, or too slowly, or idles between requests) is closed to
-//!   make room; only when every connection has a request in flight is the new one refused
-//!   like the above. Connections held open doing nothing cannot lock anyone out;
+//! - at `limits.max_connections`, a connection with no request in flight is closed to make
+//!   room: one that never sent a whole request (silent, or too slow) before a client's idle
+//!   keep-alive one, the longest idle first; only when every connection has a request in
+//!   flight is the new one refused like the above. Connections held open doing nothing
+//!   cannot lock anyone out;
 //! - once only the reserve is left (`limits.reserved_connections`), it is served on
 //!   probation: a request with a valid credential or a health check is answered as usual,
 //!   any other gets 503 and the connection is closed. Anonymous clients cannot take the slots
@@ -21,7 +22,7 @@
 //! the app ends the sessions, rmcp's token (a child of that one) closes their streams.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     convert::Infallible,
     net::IpAddr,
     sync::{
@@ -195,8 +196,8 @@ impl std::fmt::Display for Refusal {
 struct Counts {
     open: AtomicUsize,
     by_peer: Mutex<HashMap<IpAddr, usize>>,
-    /// Every counted connection, by a number of its own.
-    live: Mutex<HashMap<u64, Live>>,
+    /// Every counted connection, by a number of its own given in the order they came.
+    live: Mutex<BTreeMap<u64, Live>>,
     next: AtomicU64,
 }
 
@@ -245,14 +246,26 @@ impl Counts {
         })
     }
 
-    /// Closes the connection that has gone longest without a request in flight, and gives
-    /// its place back at once; false if every connection has a request in flight.
+    /// Closes the most dispensable connection with no request in flight (one that never had
+    /// a request before a client's idle keep-alive one, the longest idle first), and gives its
+    /// place back at once; false if every connection has a request in flight.
     fn evict_idlest(&self) -> bool {
-        let idlest = lock(&self.live)
-            .iter()
-            .filter_map(|(id, live)| Some((*id, live.activity.idle_for()?)))
-            .max_by_key(|(_, idle)| *idle)
-            .map(|(id, _)| id);
+        let idlest = {
+            let live = lock(&self.live);
+            // In the order they came, so the first silent one is the longest silent: under a
+            // flood of silent connections this is found at once.
+            let silent = live
+                .iter()
+                .find(|(_, live)| live.activity.never_used())
+                .map(|(id, _)| *id);
+            silent.or_else(|| {
+                let now = tokio::time::Instant::now();
+                live.iter()
+                    .filter_map(|(id, live)| Some((*id, live.activity.dispensable(now)?)))
+                    .max_by_key(|(_, dispensable)| *dispensable)
+                    .map(|(id, _)| id)
+            })
+        };
         match idlest.and_then(|id| self.release(id)) {
             Some(evicted) => {
                 evicted.cancel();
@@ -382,34 +395,41 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn when_full_the_longest_idle_connection_makes_room() {
+    async fn when_full_the_longest_silent_connection_makes_room() {
         let counts = Arc::new(Counts::default());
         let limits = limits();
+        let admit = |last: u8, activity: &Arc<Activity>| {
+            counts
+                .admit(IpAddr::from([10, 0, 0, last]), activity, &limits)
+                .unwrap()
+        };
         let busy = Activity::new();
         let _request = busy.begin();
-        let mut held = vec![
-            counts
-                .admit(IpAddr::from([10, 0, 0, 1]), &busy, &limits)
-                .unwrap(),
-        ];
-        let oldest = counts
-            .admit(IpAddr::from([10, 0, 0, 2]), &Activity::new(), &limits)
-            .unwrap();
+        let busy = admit(1, &busy);
+        // A client's keep-alive connection, idle longer than any other.
+        let keep_alive = Activity::new();
+        drop(keep_alive.begin());
+        let keep_alive = admit(2, &keep_alive);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let silent = admit(3, &Activity::new());
         tokio::time::advance(Duration::from_secs(1)).await;
-        for n in 3..11u8 {
-            let network = IpAddr::from([10, 0, 0, n]);
-            held.push(counts.admit(network, &Activity::new(), &limits).unwrap());
-        }
+        let younger: Vec<Counted> = (4..11).map(|n| admit(n, &Activity::new())).collect();
         assert_eq!(counts.open.load(Ordering::Relaxed), 10);
+
         let newcomer = counts.admit(IpAddr::from([10, 0, 0, 11]), &Activity::new(), &limits);
         assert!(newcomer.is_ok(), "room was made");
-        assert!(oldest.evict.is_cancelled(), "the idlest went");
+        assert!(silent.evict.is_cancelled(), "the longest silent went");
         assert!(
-            !held[0].evict.is_cancelled(),
+            !busy.evict.is_cancelled(),
             "not the one with a request in flight"
         );
+        assert!(
+            !keep_alive.evict.is_cancelled(),
+            "not a client's keep-alive connection while a silent one is left"
+        );
+        assert!(younger.iter().all(|counted| !counted.evict.is_cancelled()));
         assert_eq!(counts.open.load(Ordering::Relaxed), 10);
-        drop(oldest);
+        drop(silent);
         assert_eq!(counts.open.load(Ordering::Relaxed), 10, "counted once");
     }
 }

@@ -26,6 +26,15 @@ pub fn client_from(address: &str) -> Client {
         .expect("an HTTP client")
 }
 
+/// The same, opening a new connection for every request, as a health prober does.
+pub fn client_without_reuse() -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client")
+}
+
 /// One HTTP answer.
 #[derive(Debug)]
 pub struct Reply {
