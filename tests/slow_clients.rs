@@ -11,7 +11,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{fixture_upstream_yaml, http::RawSession, process::ServeProcess};
+use common::{
+    fixture_upstream_yaml,
+    http::{RawSession, client_without_reuse},
+    process::ServeProcess,
+};
 use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
