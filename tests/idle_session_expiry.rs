@@ -1,6 +1,7 @@
 //! A client session with no request for `timeouts.session_idle_secs` is closed: its
 //! streamable-HTTP session id then gets 404 and a new `initialize` works; an idle WebSocket
-//! is closed by the gateway, while one that keeps pinging stays open.
+//! is closed by the gateway, while one that keeps pinging stays open. A session that made no
+//! request after `initialize` is closed sooner, after `timeouts.unused_session_idle_secs`.
 
 mod common;
 
@@ -70,4 +71,24 @@ async fn an_idle_websocket_is_closed_and_a_pinging_one_is_not() {
     .await
     .expect("the pinging WebSocket was closed");
     assert!(answered.contains("\"result\""), "{answered}");
+}
+
+#[tokio::test]
+async fn a_session_never_used_expires_sooner_than_one_in_use() {
+    let gateway = ServeProcess::start(&format!(
+        "timeouts:\n  session_idle_secs: 60\n  unused_session_idle_secs: 1\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let mut unused = RawSession::open(&gateway.mcp_url()).await;
+    let mut used = RawSession::open(&gateway.mcp_url()).await;
+    let listed = used.request("tools/list", json!({})).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let expired = unused.request("tools/list", json!({})).await;
+    assert_eq!(expired.status, StatusCode::NOT_FOUND, "{}", expired.body);
+    let reply = used.call("fx__echo", json!({})).await;
+    assert!(
+        reply["result"].is_object(),
+        "the used session lives on: {reply}"
+    );
 }

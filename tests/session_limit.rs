@@ -1,6 +1,8 @@
 //! Over `limits.max_sessions`, a new session gets 503 with a JSON-RPC error, the open ones
 //! work on, and a session that closes makes room for a new one. With auth, one credential
-//! over `limits.max_sessions_per_principal` gets 503 while other credentials are served.
+//! over `limits.max_sessions_per_principal` gets 503 while other credentials are served;
+//! without, one client address over `limits.max_sessions_per_peer` does, while other
+//! addresses are served.
 
 mod common;
 
@@ -102,5 +104,44 @@ async fn a_credential_over_its_own_session_limit_is_refused_and_others_are_not()
     // Another key is not held back by this one.
     let mut other = RawSession::open_with(&gateway.mcp_url(), &[("authorization", &modest)]).await;
     let reply = other.call("fx__echo", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+}
+
+#[tokio::test]
+async fn without_auth_one_address_over_its_session_limit_is_refused_and_others_are_not() {
+    use common::http::client_from;
+    let gateway = ServeProcess::start(&format!(
+        "limits:\n  max_sessions_per_peer: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let url = gateway.mcp_url();
+    let greedy = client_from("127.0.0.2");
+    let first = RawSession::open_on(greedy.clone(), &url, &[]).await;
+    // A WebSocket session from the same address counts too.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let address = gateway.base.trim_start_matches("http://").parse().unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let upgrade = gateway.ws_url("/ws").into_client_request().unwrap();
+    let (_socket, _) = tokio_tungstenite::client_async(upgrade, stream)
+        .await
+        .unwrap();
+
+    new_session_refused(&first, "max_sessions_per_peer").await;
+    let mut elsewhere = RawSession::open_on(client_from("127.0.0.3"), &url, &[]).await;
+    let reply = elsewhere.call("fx__echo", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    // Its session closed, the address may open another.
+    let closed = first
+        .client
+        .delete(&first.url)
+        .header("mcp-session-id", first.session_id.clone().unwrap())
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(closed.status().is_success(), "{}", closed.status());
+    let mut again = RawSession::open_on(greedy, &url, &[]).await;
+    let reply = again.call("fx__echo", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
 }

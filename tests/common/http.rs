@@ -116,8 +116,13 @@ impl RawSession {
 
     /// `initialize` + `notifications/initialized`, sending `headers` with every request.
     pub async fn open_with(url: &str, headers: &[(&str, &str)]) -> Self {
+        Self::open_on(client(), url, headers).await
+    }
+
+    /// The same over `client` (one bound to a source address, say).
+    pub async fn open_on(client: Client, url: &str, headers: &[(&str, &str)]) -> Self {
         let mut session = Self {
-            client: client(),
+            client,
             url: url.to_owned(),
             session_id: None,
             next_id: 1,
