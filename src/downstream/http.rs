@@ -2,9 +2,10 @@
 //! protocol eras), `/ws`, and the REST surface (`/api/v1`, `/openapi.json`, `/docs`,
 //! `/redoc`), which is an axum router handed in by the app.
 //!
-//! With `auth.enabled`, `/mcp` and `/ws` need a bearer token; the caller it names travels in
-//! the request's extensions (for the call log). The header itself is never passed on: rmcp's
-//! upstream clients build their own requests.
+//! With `auth.enabled`, `/mcp` and `/ws` need a bearer token; the caller it names, and the
+//! lease that ends what it opens when the token ends, travel in the request's extensions. The
+//! header itself is never passed on: rmcp's upstream clients build their own requests. A
+//! request that opens a session takes its seat here first (see [`super::sessions`]).
 //!
 //! Before rmcp sees a request we (1) validate `Host` and `Origin` (403), (2) refuse a body over
 //! `limits.max_body_bytes` (413), by `Content-Length` before reading and by counting while
@@ -17,19 +18,27 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 
-use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use rmcp::{
     ErrorData,
-    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    model::ClientJsonRpcMessage,
     transport::{StreamableHttpServerConfig, StreamableHttpService},
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+mod answers;
+mod body;
+
+use answers::{
+    api_error, json_response, jsonrpc_error_response, message_response, scope_refused,
+    unauthorized, unavailable,
+};
+use body::{BodyError, discard, read_body, until_lease_ends};
+
 use super::{
-    connection::{BodyTimedOut, Deadlines},
-    endpoint::{self, Endpoint, ScopeRefusal},
+    connection::Deadlines,
+    endpoint::{self, Endpoint},
     listener::ConnectionLimits,
     sessions::{self, Holder, Seat, SessionBook, SessionLimits},
     websocket::{Refusal, WebSocketSessions},
@@ -432,66 +441,6 @@ impl HttpFront {
     }
 }
 
-/// `body`, cut off when `lease` ends: an event stream (a session's GET stream, a
-/// `subscriptions/listen`, a long call's progress) stops when its credential does.
-fn until_lease_ends<B>(
-    body: B,
-    lease: Lease,
-) -> impl hyper::body::Body<Data = Bytes, Error = B::Error> + Send + 'static
-where
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-{
-    use futures::StreamExt;
-    let ended = async move { lease.ended().await };
-    http_body_util::StreamBody::new(http_body_util::BodyStream::new(body).take_until(ended))
-}
-
-enum BodyError {
-    TooLarge,
-    TimedOut(BodyTimedOut),
-    Read(Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// Collects a body of at most `max` bytes, counting as it reads (the `Content-Length` may be
-/// absent or wrong).
-async fn read_body(body: &mut RequestBody, max: usize) -> Result<Bytes, BodyError> {
-    let mut collected = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| match error.downcast::<BodyTimedOut>() {
-            Ok(timed_out) => BodyError::TimedOut(*timed_out),
-            Err(other) => BodyError::Read(other),
-        })?;
-        if let Some(data) = frame.data_ref() {
-            if collected.len() + data.len() > max {
-                return Err(BodyError::TooLarge);
-            }
-            collected.extend_from_slice(data);
-        }
-    }
-    Ok(collected.freeze())
-}
-
-/// Reads and drops the rest of a refused body, so the client (still sending) gets to read our
-/// 413 instead of a reset connection. Nothing is kept, and the effort is bounded: at most
-/// [`DISCARD_FACTOR`] times the body limit, for at most [`DISCARD_TIME`]; past that the
-/// connection is simply closed.
-async fn discard(mut body: RequestBody, max_body_bytes: usize) {
-    let budget = max_body_bytes.saturating_mul(DISCARD_FACTOR);
-    let drain = async {
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, Bytes::len);
-            if seen > budget {
-                return;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DISCARD_TIME, drain).await;
-}
-
-const DISCARD_FACTOR: usize = 16;
-const DISCARD_TIME: Duration = Duration::from_secs(2);
-
 /// Whether the REST surface answers `path`.
 fn is_admin_path(path: &str) -> bool {
     path.starts_with("/api/")
@@ -500,66 +449,4 @@ fn is_admin_path(path: &str) -> bool {
         || path.starts_with("/docs/")
         || path == "/redoc"
         || path.starts_with("/redoc/")
-}
-
-/// 404 for a virtual server that does not exist, 403 for another key's or a bound key's
-/// that is gone.
-fn scope_refused(refusal: &ScopeRefusal) -> Response<Body> {
-    let status = match refusal {
-        ScopeRefusal::Unknown(_) => StatusCode::NOT_FOUND,
-        ScopeRefusal::OtherServer { .. } | ScopeRefusal::BoundServerGone { .. } => {
-            StatusCode::FORBIDDEN
-        }
-    };
-    jsonrpc_error_response(
-        status,
-        ErrorData::invalid_request(refusal.to_string(), None),
-    )
-}
-
-/// 401 for `/mcp`, `/ws` and `/metrics` without a valid token, as a JSON-RPC error (what MCP clients
-/// read) with `WWW-Authenticate` (what they act on).
-fn unauthorized() -> Response<Body> {
-    let mut response = jsonrpc_error_response(
-        StatusCode::UNAUTHORIZED,
-        ErrorData::invalid_request(
-            "Unauthorized: send `Authorization: Bearer <API key>` (create one at POST /api/v1/auth/keys)",
-            None,
-        ),
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        http::HeaderValue::from_static("Bearer realm=\"mcps\""),
-    );
-    response
-}
-
-fn api_error(code: &str, message: &str) -> serde_json::Value {
-    serde_json::json!({ "error": { "code": code, "message": message } })
-}
-
-fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap_or_else(|_| Response::new(Body::empty()))
-}
-
-fn message_response(status: StatusCode, message: &ServerJsonRpcMessage) -> Response<Body> {
-    json_response(status, message)
-}
-
-/// A 503 for a limit reached (`what`), logged.
-fn unavailable(what: String) -> Response<Body> {
-    tracing::warn!("refused: {what}");
-    jsonrpc_error_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        ErrorData::internal_error(format!("{what}; try again later"), None),
-    )
-}
-
-fn jsonrpc_error_response(status: StatusCode, error: ErrorData) -> Response<Body> {
-    message_response(status, &ServerJsonRpcMessage::error(error, None))
 }
