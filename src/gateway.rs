@@ -196,22 +196,6 @@ impl Gateway {
         Ok((upstream.clone(), upstream.ready_peer()?))
     }
 
-    /// Registers a session-era client to be told about catalog changes.
-    /// `key` names the session until [`Gateway::forget_session`].
-    pub fn register_session(&self, key: u64, peer: rmcp::Peer<rmcp::RoleServer>) {
-        self.sessions.register(key, peer);
-    }
-
-    /// Forgets session `key`, which ended.
-    pub fn forget_session(&self, key: u64) {
-        self.sessions.forget(key);
-    }
-
-    /// How many session-era client sessions are open.
-    pub fn session_count(&self) -> usize {
-        self.sessions.count()
-    }
-
     /// A receiver that changes whenever what clients see changes.
     pub fn catalog_changes(&self) -> watch::Receiver<Changes> {
         self.catalog_changes.subscribe()

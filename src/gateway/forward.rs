@@ -83,6 +83,19 @@ async fn credential_ends(credential: Option<&Lease>) -> GatewayError {
     }
 }
 
+/// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
+/// the upstream (the gateway strips the keys that belong to this hop).
+pub(super) fn with_client_meta<P: rmcp::model::RequestParamsMeta>(
+    mut params: P,
+    context: &rmcp::service::RequestContext<RoleServer>,
+) -> P {
+    let slot = params.meta_mut();
+    if slot.is_none() && !context.meta.is_empty() {
+        *slot = Some(context.meta.clone());
+    }
+    params
+}
+
 /// The progress token and the per-request lifecycle keys (protocol version, client info and
 /// capabilities) describe the client's hop, not ours: rmcp sets our own.
 pub fn strip_hop_meta(meta: &mut Option<RequestMetaObject>) {

@@ -96,6 +96,24 @@ impl Sessions {
     }
 }
 
+impl super::Gateway {
+    /// Registers a session-era client to be told about catalog changes.
+    /// `key` names the session until [`Gateway::forget_session`].
+    pub fn register_session(&self, key: u64, peer: rmcp::Peer<rmcp::RoleServer>) {
+        self.sessions.register(key, peer);
+    }
+
+    /// Forgets session `key`, which ended.
+    pub fn forget_session(&self, key: u64) {
+        self.sessions.forget(key);
+    }
+
+    /// How many session-era client sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.count()
+    }
+}
+
 /// Turns the catalog's change counters into "what changed since I last looked".
 pub struct ChangeWatcher {
     changes: watch::Receiver<Changes>,

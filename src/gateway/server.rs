@@ -32,28 +32,17 @@ use tokio::sync::mpsc;
 use super::{
     Gateway, Origin, ProgressTarget, View,
     client_requests::{SessionCaller, StatelessCaller},
+    forward::with_client_meta,
     isolation::SessionConnections,
     logging::SessionLogLevel,
     methods::untyped_request_error,
     notifier::{ChangeWatcher, Subscriber},
+    subscribe::SubscriberGuard,
 };
 use crate::{
     error::GatewayError,
     security::{Lease, Principal},
 };
-
-/// rmcp moves a request's `_meta` into its context; put it back so the client's own keys reach
-/// the upstream (the gateway strips the keys that belong to this hop).
-fn with_client_meta<P: rmcp::model::RequestParamsMeta>(
-    mut params: P,
-    context: &RequestContext<RoleServer>,
-) -> P {
-    let slot = params.meta_mut();
-    if slot.is_none() && !context.meta.is_empty() {
-        *slot = Some(context.meta.clone());
-    }
-    params
-}
 
 /// One downstream session's (or stateless request's) view of the gateway. Cheap to create:
 /// the HTTP transport makes one per session.
@@ -86,20 +75,6 @@ pub struct Scope(pub Arc<str>);
 /// Updates buffered for one `subscriptions/listen` stream.
 const STREAM_UPDATES: usize = 64;
 
-/// Drops a subscriber's resource subscriptions (unsubscribing upstreams nobody else needs)
-/// when the session or stream it belongs to ends, and forgets an ended session.
-pub struct SubscriberGuard {
-    gateway: Arc<Gateway>,
-    key: u64,
-}
-
-impl Drop for SubscriberGuard {
-    fn drop(&mut self) {
-        self.gateway.forget_subscriber(self.key);
-        self.gateway.forget_session(self.key);
-    }
-}
-
 /// Session numbers; only uniqueness matters.
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
@@ -108,10 +83,7 @@ impl GatewayServer {
         let session = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         Self {
             connections: gateway.session_connections(),
-            _subscriptions: Arc::new(SubscriberGuard {
-                gateway: gateway.clone(),
-                key: session,
-            }),
+            _subscriptions: Arc::new(SubscriberGuard::new(gateway.clone(), session)),
             gateway,
             session,
             log_level: Arc::default(),
@@ -172,10 +144,7 @@ impl GatewayServer {
                 tracing::info!(%uri, %error, "a subscriptions/listen resource could not be subscribed");
             }
         }
-        let guard = SubscriberGuard {
-            gateway: self.gateway.clone(),
-            key,
-        };
+        let guard = SubscriberGuard::new(self.gateway.clone(), key);
         (updates, Some(guard))
     }
 

@@ -149,3 +149,24 @@ impl Gateway {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// Drops a subscriber's resource subscriptions (unsubscribing upstreams nobody else needs)
+/// when the session or stream it belongs to ends, and forgets an ended session.
+pub(super) struct SubscriberGuard {
+    gateway: Arc<Gateway>,
+    key: u64,
+}
+
+impl SubscriberGuard {
+    /// Subscriber (or session) `key` of `gateway`.
+    pub(super) fn new(gateway: Arc<Gateway>, key: u64) -> Self {
+        Self { gateway, key }
+    }
+}
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.gateway.forget_subscriber(self.key);
+        self.gateway.forget_session(self.key);
+    }
+}
