@@ -195,24 +195,26 @@ impl HttpFront {
             }
             None => None,
         };
-        let seat = if mcp && self.opens_session(&request) {
-            match self.take_seat(&request) {
-                Ok(seat) => Some(seat),
-                Err(refusal) => return unavailable(refusal.to_string()),
-            }
-        } else {
-            None
-        };
         match endpoint {
             Some(Endpoint::Http(_)) => {
                 if let Some(scope) = scope {
                     request.extensions_mut().insert(Scope(scope));
                 }
+                let seat = if self.opens_session(&request) {
+                    match self.take_seat(&request) {
+                        Ok(seat) => Some(seat),
+                        Err(refusal) => return unavailable(refusal.to_string()),
+                    }
+                } else {
+                    None
+                };
                 self.mcp(request, seat).await
             }
             Some(Endpoint::WebSocket(_)) if request.method() == Method::GET => {
-                let Some(seat) = seat else {
-                    unreachable!("a WebSocket GET opens a session, so it took a seat above")
+                // Every WebSocket is a session.
+                let seat = match self.take_seat(&request) {
+                    Ok(seat) => seat,
+                    Err(refusal) => return unavailable(refusal.to_string()),
                 };
                 let lease = request.extensions().get::<Lease>().cloned();
                 match self.websocket.upgrade(request, seat, lease, scope) {
@@ -298,13 +300,10 @@ impl HttpFront {
             .reserve(holder, principal.map(|principal| principal.token_id), lease)
     }
 
-    /// Whether `request` would open a client session: a WebSocket upgrade, or a POST to
-    /// `/mcp` with no session id that is not a 2026-07-28 request (those have no session).
+    /// Whether a request to `/mcp` would open a client session: a POST with no session id
+    /// that is not a 2026-07-28 request (those have no session).
     fn opens_session(&self, request: &Request<RequestBody>) -> bool {
         let headers = request.headers();
-        if request.uri().path().starts_with("/ws") {
-            return request.method() == Method::GET;
-        }
         request.method() == Method::POST
             && !headers.contains_key("mcp-session-id")
             && headers
