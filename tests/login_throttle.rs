@@ -36,6 +36,14 @@ async fn login(client: &reqwest::Client, base: &str, password: &str) -> reqwest:
         .expect("login request")
 }
 
+/// Checks that `answer` is a 429 saying whose lock held it back.
+async fn assert_throttled(answer: reqwest::Response, whose: &str) {
+    assert_eq!(answer.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(whose), "{body}");
+}
+
 /// The median time of `count` calls, one after another.
 async fn median_call(session: &mut RawSession, count: usize) -> Duration {
     let mut times = Vec::with_capacity(count);
@@ -127,16 +135,11 @@ async fn two_hundred_wrong_passwords_are_braked_and_calls_keep_their_latency() {
     );
     // From the guesser's address even the right password waits...
     let attacker = client_from(ATTACKER);
-    let locked = login(&attacker, &base, ADMIN_PASSWORD).await;
-    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
-    let body: serde_json::Value = locked.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("from this address"),
-        "{body}"
-    );
+    assert_throttled(
+        login(&attacker, &base, ADMIN_PASSWORD).await,
+        "from this address",
+    )
+    .await;
     // ...until the window is over.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
@@ -159,16 +162,11 @@ async fn a_user_guessed_at_from_many_addresses_is_locked_for_new_addresses() {
         );
     }
     let newcomer = client_from("127.0.2.1");
-    let locked = login(&newcomer, &base, ADMIN_PASSWORD).await;
-    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
-    let body: serde_json::Value = locked.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("for this user"),
-        "{body}"
-    );
+    assert_throttled(
+        login(&newcomer, &base, ADMIN_PASSWORD).await,
+        "for this user",
+    )
+    .await;
     // The lock ends: at most max_delay_secs after the last wrong password.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(

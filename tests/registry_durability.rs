@@ -21,6 +21,15 @@ fn yaml() -> String {
     )
 }
 
+/// Makes `count` calls of `fx__echo` in a session of their own.
+async fn call_echo(gateway: &ServeProcess, count: u64) {
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    for n in 0..count {
+        let reply = session.call("fx__echo", json!({"n": n})).await;
+        assert!(reply["result"].is_object(), "{reply}");
+    }
+}
+
 #[tokio::test]
 async fn kill_9_loses_no_committed_row() {
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
@@ -51,11 +60,7 @@ async fn kill_9_loses_no_committed_row() {
 #[tokio::test]
 async fn a_graceful_stop_writes_every_call_to_the_log() {
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
-    let mut session = RawSession::open(&gateway.mcp_url()).await;
-    for n in 0..20 {
-        let reply = session.call("fx__echo", json!({"n": n})).await;
-        assert!(reply["result"].is_object(), "{reply}");
-    }
+    call_echo(&gateway, 20).await;
     // At once: the calls are still queued for the log's next batch.
     let (status, config) = gateway.stop(Signal::SIGTERM);
     assert!(status.success(), "{status:?}");
@@ -105,11 +110,7 @@ async fn after_sigterm_the_database_file_alone_has_every_row() {
         )
         .await;
     assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
-    let mut session = RawSession::open(&gateway.mcp_url()).await;
-    for n in 0..7 {
-        let reply = session.call("fx__echo", json!({"n": n})).await;
-        assert!(reply["result"].is_object(), "{reply}");
-    }
+    call_echo(&gateway, 7).await;
 
     let (status, _config) = gateway.stop(Signal::SIGTERM);
     assert!(status.success(), "{status:?}");

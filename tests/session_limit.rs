@@ -63,15 +63,7 @@ async fn a_session_over_the_limit_is_refused_and_the_others_serve() {
         .unwrap();
     assert_eq!(stateless.status(), StatusCode::OK);
 
-    let closed = first
-        .client
-        .delete(&first.url)
-        .header("mcp-session-id", first.session_id.clone().unwrap())
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .unwrap();
-    assert!(closed.status().is_success(), "{}", closed.status());
+    first.close().await;
     let mut fourth = RawSession::open(&gateway.mcp_url()).await;
     let reply = fourth.call("fx__echo", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
@@ -132,15 +124,7 @@ async fn without_auth_one_address_over_its_session_limit_is_refused_and_others_a
     let reply = elsewhere.call("fx__echo", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
     // Its session closed, the address may open another.
-    let closed = first
-        .client
-        .delete(&first.url)
-        .header("mcp-session-id", first.session_id.clone().unwrap())
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .unwrap();
-    assert!(closed.status().is_success(), "{}", closed.status());
+    first.close().await;
     let mut again = RawSession::open_on(greedy, &url, &[]).await;
     let reply = again.call("fx__echo", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");

@@ -86,17 +86,25 @@ async fn flt_failure(gateway: &ServeProcess) -> String {
     }
 }
 
+/// Calls `tool`, whose answer never comes whole, and checks the call failed long before the
+/// call deadline.
+async fn call_failing_at_once(session: &mut RawSession, tool: &str) -> serde_json::Value {
+    let started = Instant::now();
+    let reply = session.call(tool, json!({})).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "{tool} failed only after {took:?}"
+    );
+    assert!(reply["error"].is_object(), "{reply}");
+    reply
+}
+
 #[tokio::test]
 async fn an_answer_that_cannot_be_read_fails_its_call_at_once() {
     let gateway = gateway();
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let started = Instant::now();
-    let reply = session.call("flt__bad_utf8", json!({})).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "failed only after {:?}",
-        started.elapsed()
-    );
+    let reply = call_failing_at_once(&mut session, "flt__bad_utf8").await;
     let message = reply["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("flt") && message.contains("cannot be read") && message.contains("UTF-8"),
@@ -112,13 +120,7 @@ async fn an_answer_that_cannot_be_read_fails_its_call_at_once() {
 async fn half_an_answer_fails_the_connection_and_health_says_why() {
     let gateway = gateway();
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let started = Instant::now();
-    let reply = session.call("flt__broken_answer", json!({})).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "failed only after {:?}",
-        started.elapsed()
-    );
+    let reply = call_failing_at_once(&mut session, "flt__broken_answer").await;
     assert!(
         reply["error"]["message"]
             .as_str()

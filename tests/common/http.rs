@@ -154,6 +154,22 @@ impl RawSession {
         session
     }
 
+    /// Ends the session (`DELETE`), checking the gateway agreed.
+    pub async fn close(&self) {
+        let closed = self
+            .client
+            .delete(&self.url)
+            .header(
+                "mcp-session-id",
+                self.session_id.clone().expect("a session"),
+            )
+            .header("mcp-protocol-version", "2025-11-25")
+            .send()
+            .await
+            .expect("DELETE");
+        assert!(closed.status().is_success(), "{}", closed.status());
+    }
+
     /// Opens the session's GET stream (server → client messages) and collects it as text.
     pub async fn open_stream(&self) -> Arc<Mutex<String>> {
         let mut request = self.client.get(&self.url);
