@@ -154,16 +154,20 @@ impl RawSession {
         session
     }
 
-    /// Ends the session (`DELETE`), checking the gateway agreed.
-    pub async fn close(&self) {
-        let closed = self
-            .client
-            .delete(&self.url)
+    /// `request` in this session: its id and the protocol version it speaks.
+    fn in_session(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request
             .header(
                 "mcp-session-id",
                 self.session_id.clone().expect("a session"),
             )
             .header("mcp-protocol-version", "2025-11-25")
+    }
+
+    /// Ends the session (`DELETE`), checking the gateway agreed.
+    pub async fn close(&self) {
+        let closed = self
+            .in_session(self.client.delete(&self.url))
             .send()
             .await
             .expect("DELETE");
@@ -176,13 +180,8 @@ impl RawSession {
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
-        let stream = request
-            .header("accept", "text/event-stream")
-            .header(
-                "mcp-session-id",
-                self.session_id.clone().expect("a session"),
-            )
-            .header("mcp-protocol-version", "2025-11-25")
+        let stream = self
+            .in_session(request.header("accept", "text/event-stream"))
             .send()
             .await
             .expect("GET stream");
