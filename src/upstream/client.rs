@@ -14,8 +14,8 @@ use rmcp::{
         ClientCapabilities, ClientConfig, ClientResult, CreateMessageRequest,
         CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
         ElicitResult, ElicitationCapability, FormElicitationCapability, Implementation,
-        ListRootsRequest, ListRootsResult, ResourceUpdatedNotificationParam, RootsCapabilities,
-        SamplingCapability, ServerRequest, UrlElicitationCapability,
+        ListRootsRequest, ListRootsResult, ProtocolVersion, ResourceUpdatedNotificationParam,
+        RootsCapabilities, SamplingCapability, ServerRequest, UrlElicitationCapability,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, RoleClient},
 };
@@ -64,11 +64,15 @@ fn capabilities() -> ClientCapabilities {
 }
 
 impl ClientHandler for UpstreamClient {
+    /// What `initialize` proposes: the latest session-era revision. (rmcp's default is its
+    /// latest revision, 2026-07-28, which has no `initialize` at all; a 2026-07-28
+    /// connection is opened with `server/discover` instead, see `offer::lifecycle`.)
     fn get_info(&self) -> ClientConfig {
         ClientConfig::new(
             capabilities(),
             Implementation::new("mcps", env!("CARGO_PKG_VERSION")),
         )
+        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
     }
 
     async fn create_message(

@@ -100,12 +100,15 @@ impl Offer {
     }
 }
 
+/// How a connection is opened: `legacy` with `initialize` alone, proposing the latest
+/// session-era revision; `modern` with `server/discover` alone, for 2026-07-28; `auto` with
+/// `server/discover`, falling back to that `initialize` when the server does not know it.
 pub(super) fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     let modern = vec![ProtocolVersion::V_2026_07_28];
     match mode {
         ProtocolMode::Auto => ClientLifecycleMode::Auto {
             preferred_versions: modern,
-            legacy_version: None,
+            legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
         },
         ProtocolMode::Legacy => ClientLifecycleMode::Initialize,
         ProtocolMode::Modern => ClientLifecycleMode::Discover {

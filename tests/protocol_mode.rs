@@ -1,0 +1,91 @@
+//! What the gateway proposes to an upstream, read off the wire (the upstream's stdin, copied
+//! to its stderr, which the gateway logs): `protocol: legacy` opens with `initialize`
+//! proposing a session-era revision and never `server/discover`; `protocol: modern` opens with
+//! `server/discover` and never `initialize`; `protocol: auto` asks `server/discover` first and,
+//! when it falls back, proposes a session-era revision in `initialize` too. The upstream is
+//! the official Python SDK's `mcp-server-time`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{process::ServeProcess, python};
+use serde_json::Value;
+
+/// An upstream entry for `mcp-server-time` whose stdin is copied to its stderr.
+fn tapped_time_server(name: &str, protocol: &str) -> String {
+    let script = format!(
+        "tee /dev/stderr | exec {} -m mcp_server_time --local-timezone UTC",
+        python()
+    );
+    format!(
+        "  {name}:\n    command: sh\n    args: [\"-c\", {script:?}]\n    protocol: {protocol}\n    startup_timeout_secs: 30\n"
+    )
+}
+
+/// The JSON-RPC requests the gateway sent to upstream `name`, in order, from its log.
+fn sent_to(log: &str, name: &str) -> Vec<Value> {
+    log.lines()
+        .filter(|line| line.contains(&format!("upstream={name}")))
+        .filter_map(|line| {
+            let start = line.find("stderr: {")? + "stderr: ".len();
+            let end = line.rfind('}')? + 1;
+            serde_json::from_str::<Value>(&line[start..end]).ok()
+        })
+        .filter(|message| message.get("method").is_some())
+        .collect()
+}
+
+fn methods(sent: &[Value]) -> Vec<&str> {
+    sent.iter()
+        .filter_map(|message| message["method"].as_str())
+        .collect()
+}
+
+#[test]
+fn each_protocol_mode_proposes_only_its_own_revisions() {
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n{}{}{}",
+        tapped_time_server("legacy", "legacy"),
+        tapped_time_server("modern", "modern"),
+        tapped_time_server("auto", "auto"),
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ["legacy", "modern", "auto"]
+        .iter()
+        .any(|name| sent_to(&gateway.log(), name).is_empty())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no handshake seen:\n{}",
+            gateway.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = gateway.log();
+
+    let legacy = sent_to(&log, "legacy");
+    assert_eq!(methods(&legacy)[0], "initialize", "{legacy:?}");
+    assert!(!methods(&legacy).contains(&"server/discover"), "{legacy:?}");
+    assert_eq!(
+        legacy[0]["params"]["protocolVersion"], "2025-11-25",
+        "{legacy:?}"
+    );
+
+    let modern = sent_to(&log, "modern");
+    assert_eq!(methods(&modern)[0], "server/discover", "{modern:?}");
+    assert!(!methods(&modern).contains(&"initialize"), "{modern:?}");
+
+    let auto = sent_to(&log, "auto");
+    assert_eq!(methods(&auto)[0], "server/discover", "{auto:?}");
+    for initialize in auto
+        .iter()
+        .filter(|message| message["method"] == "initialize")
+    {
+        let proposed = initialize["params"]["protocolVersion"].as_str().unwrap();
+        assert!(
+            proposed < "2026-07-28",
+            "auto's fallback proposed {proposed}: {auto:?}"
+        );
+    }
+}
