@@ -17,11 +17,11 @@ use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
-        ClientCapabilities, ClientRequest, ClientResult, ErrorCode, InputRequest, InputRequests,
-        InputResponses, LoggingLevel, LoggingMessageNotificationParam, RequestMetaObject,
-        ServerRequest,
+        ClientCapabilities, ClientRequest, ClientResult, ErrorCode, GetExtensions, InputRequest,
+        InputRequests, InputResponses, LoggingLevel, LoggingMessageNotificationParam, RequestId,
+        RequestMetaObject, ServerRequest,
     },
-    service::PeerRequestOptions,
+    service::{OriginatingRequestId, PeerRequestOptions},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +32,9 @@ use crate::upstream::Caller;
 pub struct SessionCaller {
     pub session: u64,
     pub client: Peer<RoleServer>,
+    /// The client's own id of the request whose call this is: what the upstream's requests
+    /// are put to the client under (on that request's response stream).
+    pub request: RequestId,
     pub log_level: Arc<SessionLogLevel>,
     /// What it declared at `initialize` (`None` before it has).
     pub capabilities: Option<Arc<ClientCapabilities>>,
@@ -62,9 +65,10 @@ impl Caller for SessionCaller {
             Some(capabilities) => check_capability(capabilities, &request),
             None => check_capability(&ClientCapabilities::default(), &request),
         };
+        let originating = self.request.clone();
         Box::pin(async move {
             checked?;
-            ask(&client, request, &cancel).await
+            ask(&client, request, Some(originating), &cancel).await
         })
     }
 }
@@ -130,16 +134,33 @@ pub fn check_capability(
     }
 }
 
-/// Sends `request` to a session-era client; withdraws it there if `cancel` fires.
+/// Sends `request` to a session-era client, on behalf of its request `originating` when
+/// there is one; withdraws it there if `cancel` fires.
 async fn ask(
     client: &Peer<RoleServer>,
-    request: ServerRequest,
+    mut request: ServerRequest,
+    originating: Option<RequestId>,
     cancel: &CancellationToken,
 ) -> Result<ClientResult, ErrorData> {
-    let handle = client
-        .send_request_with_option(request, PeerRequestOptions::no_options())
-        .await
-        .map_err(|error| ErrorData::internal_error(format!("client unreachable: {error}"), None))?;
+    // On streamable HTTP, this puts the request on the response stream of the client's own
+    // request, as the protocol asks.
+    if let Some(originating) = originating {
+        request
+            .extensions_mut()
+            .insert(OriginatingRequestId(originating));
+    }
+    // Sent from a task of its own: rmcp marks a request with the id of the request its
+    // current task is handling, which here is the upstream's request, an id of another
+    // connection (its stream cannot be found, or worse, another request of the client's is).
+    let sending = client.clone();
+    let handle = tokio::spawn(async move {
+        sending
+            .send_request_with_option(request, PeerRequestOptions::no_options())
+            .await
+    })
+    .await
+    .map_err(|error| ErrorData::internal_error(format!("client unreachable: {error}"), None))?
+    .map_err(|error| ErrorData::internal_error(format!("client unreachable: {error}"), None))?;
     let id = handle.id.clone();
     tokio::select! {
         answer = handle.await_response() => answer.map_err(|error| match error {

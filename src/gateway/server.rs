@@ -232,6 +232,7 @@ impl GatewayServer {
             let caller = SessionCaller {
                 session: self.session,
                 client: context.peer.clone(),
+                request: context.id.clone(),
                 log_level: self.log_level.clone(),
                 capabilities: capabilities.clone(),
             };

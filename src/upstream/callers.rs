@@ -116,6 +116,12 @@ impl Callers {
         Some(first.clone())
     }
 
+    /// Whether no client call is in progress on this upstream: a request from it now (one
+    /// right after `initialize`, say) belongs to no client.
+    pub fn none_in_flight(&self) -> bool {
+        self.lock().in_flight.is_empty()
+    }
+
     /// The client the upstream's request `theirs` belongs to.
     pub fn caller_of(&self, theirs: &RequestId) -> Result<Arc<dyn Caller>, ErrorData> {
         let mut registry = self.lock();
@@ -126,9 +132,7 @@ impl Callers {
         }
         let mut callers = registry.in_flight.values();
         let Some(first) = callers.next() else {
-            return Err(unroutable(
-                "no client call is in progress on this upstream to send it to",
-            ));
+            return Err(unroutable(NO_CALL));
         };
         if callers.any(|other| other.key() != first.key()) {
             return Err(unroutable(
@@ -147,7 +151,10 @@ impl Callers {
     }
 }
 
-fn unroutable(why: &str) -> ErrorData {
+/// Why a request from an upstream outside any client's call is refused.
+pub(super) const NO_CALL: &str = "no client call is in progress on this upstream to send it to (the gateway has no roots, model or user of its own: it asks a client only on behalf of that client's call)";
+
+pub(super) fn unroutable(why: &str) -> ErrorData {
     ErrorData::new(
         ErrorCode::INTERNAL_ERROR,
         format!("the gateway cannot route this request to a client: {why}"),
