@@ -181,8 +181,9 @@ impl Gateway {
         Some(Arc::new(SessionConnections::new(shutdown, tracker.clone())))
     }
 
-    /// The connection a request of `origin` goes on: the shared one, or for an
-    /// `isolation: per-session` upstream, the session's own.
+    /// The connection a request of `origin` goes on: the shared one; for an
+    /// `isolation: per-session` upstream, the session's own; for a session-era client of an
+    /// upstream `auto` reached in 2026-07-28, its session-era twin.
     async fn connect(
         &self,
         upstream: &Arc<Upstream>,
@@ -193,7 +194,18 @@ impl Gateway {
         {
             return own.connection(upstream).await;
         }
-        Ok((upstream.clone(), upstream.ready_peer()?))
+        let peer = upstream.ready_peer()?;
+        // A session-era client that can be asked (sampling, elicitation, roots) gets the
+        // upstream's session-era behaviour, as it would directly (see `upstream::twin`).
+        if !origin.stateless
+            && origin.caller.is_some()
+            && upstream.wants_session_twin(&peer)
+            && let Some((tracker, shutdown)) = self.runtime.get()
+            && let Some(twin) = upstream.session_twin(tracker, shutdown).await
+        {
+            return Ok(twin);
+        }
+        Ok((upstream.clone(), peer))
     }
 
     /// A receiver that changes whenever what clients see changes.

@@ -24,6 +24,7 @@ mod state;
 mod stdio;
 mod supervisor;
 mod tap;
+mod twin;
 mod websocket;
 
 use std::{
@@ -92,6 +93,8 @@ pub struct Upstream {
     first_definitions: definitions::FirstDefinitions,
     /// Told of every state change (see [`Upstream::settled`]).
     state_changed: Notify,
+    /// Its session-era twin, for session-era clients (see `twin`).
+    twin: twin::SessionTwin,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -145,6 +148,7 @@ impl Upstream {
             call_slots,
             first_definitions: Default::default(),
             state_changed: Notify::new(),
+            twin: twin::SessionTwin::default(),
         }
     }
 
