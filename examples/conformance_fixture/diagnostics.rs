@@ -1,13 +1,14 @@
 //! The diagnostic hooks of the `server-stateless` scenario (SEP-2575): a tool that needs a
 //! capability the client may not have declared, one that asks for input on a 2026-07-28
-//! request, one that logs only when the request asked for logs, and two that change the
-//! tool and prompt lists so `subscriptions/listen` streams have something to announce.
+//! request, one that logs only when the request asked for logs, and three that change the
+//! tool and prompt lists and the watched resource, so that `subscriptions/listen` streams and
+//! subscribed sessions have something to announce.
 
 use rmcp::{
     ErrorData, RoleServer,
     model::{
         CallToolResponse, ClientCapabilities, InputRequiredResult, LoggingMessageNotificationParam,
-        SamplingCapability,
+        ResourceUpdatedNotificationParam, SamplingCapability,
     },
     service::RequestContext,
 };
@@ -22,13 +23,19 @@ pub const TOOLS: &[&str] = &[
     "test_logging_tool",
     "test_trigger_tool_change",
     "test_trigger_prompt_change",
+    "test_trigger_resource_update",
 ];
 
-/// Counters that `subscriptions/listen` streams watch.
+/// The resource whose updates `test_trigger_resource_update` announces.
+pub const WATCHED: &str = "test://watched-resource";
+
+/// Counters that `subscriptions/listen` streams watch. A tool change adds a tool
+/// (`test_added_tool_N`), so that the list really differs.
 #[derive(Clone)]
 pub struct ListChanges {
     pub tools: watch::Sender<u64>,
     pub prompts: watch::Sender<u64>,
+    pub watched_updates: watch::Sender<u64>,
 }
 
 impl ListChanges {
@@ -36,7 +43,15 @@ impl ListChanges {
         Self {
             tools: watch::channel(0).0,
             prompts: watch::channel(0).0,
+            watched_updates: watch::channel(0).0,
         }
+    }
+
+    /// The names of the tools the changes so far have added.
+    pub fn added_tools(&self) -> Vec<String> {
+        (1..=*self.tools.borrow())
+            .map(|n| format!("test_added_tool_{n}"))
+            .collect()
     }
 }
 
@@ -94,6 +109,12 @@ pub async fn call(
             changes.tools.send_modify(|count| *count += 1);
             let _ = context.peer.notify_tool_list_changed().await;
             done("tool list changed")
+        }
+        "test_trigger_resource_update" => {
+            changes.watched_updates.send_modify(|count| *count += 1);
+            let params = ResourceUpdatedNotificationParam::new(WATCHED);
+            let _ = context.peer.notify_resource_updated(params).await;
+            done("resource updated")
         }
         "test_trigger_prompt_change" => {
             changes.prompts.send_modify(|count| *count += 1);

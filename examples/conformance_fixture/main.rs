@@ -3,6 +3,8 @@
 //! resources and prompts that the suite's server scenarios call (names and payloads as the
 //! scenarios describe them).
 //!
+//! `conformance_fixture --stdio` serves stdio instead.
+//!
 //! `conformance_fixture [--port N]` prints `listening on http://127.0.0.1:N/mcp` once it
 //! accepts connections.
 
@@ -22,7 +24,7 @@ mod tools;
 use std::sync::Arc;
 
 use rmcp::{
-    ErrorData, RoleServer, ServerHandler,
+    ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{
         CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
         GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
@@ -78,7 +80,15 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(tools::list()))
+        let mut tools = tools::list();
+        tools.extend(self.changes.added_tools().iter().map(|name| {
+            tools::tool(
+                name,
+                "Added by test_trigger_tool_change",
+                json!({"type": "object"}),
+            )
+        }));
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -106,10 +116,22 @@ impl ServerHandler for Fixture {
         let filter = context.accepted().clone();
         let wants_tools = filter.tools_list_changed == Some(true);
         let wants_prompts = filter.prompts_list_changed == Some(true);
+        let wants_watched = filter
+            .resource_subscriptions
+            .as_ref()
+            .is_some_and(|uris| uris.iter().any(|uri| uri == diagnostics::WATCHED));
         let mut tools = self.changes.tools.subscribe();
         let mut prompts = self.changes.prompts.subscribe();
+        let mut watched = self.changes.watched_updates.subscribe();
         loop {
             let sent = tokio::select! {
+                changed = watched.changed() => match changed {
+                    Ok(()) if wants_watched => {
+                        context.sink().notify_resource_updated(diagnostics::WATCHED).await
+                    }
+                    Ok(()) => Ok(()),
+                    Err(_) => return Ok(()),
+                },
                 changed = tools.changed() => match changed {
                     Ok(()) if wants_tools => context.sink().notify_tool_list_changed().await,
                     Ok(()) => Ok(()),
@@ -236,6 +258,14 @@ async fn main() -> std::io::Result<()> {
         input_required: Arc::new(input_required::Codec::new()),
         changes: diagnostics::ListChanges::new(),
     };
+    if std::env::args().any(|arg| arg == "--stdio") {
+        let running = fixture
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(std::io::Error::other)?;
+        running.waiting().await.map_err(std::io::Error::other)?;
+        return Ok(());
+    }
     let config = |port: u16| {
         StreamableHttpServerConfig::default().with_allowed_origins([
             format!("http://127.0.0.1:{port}"),

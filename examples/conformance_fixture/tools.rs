@@ -24,7 +24,7 @@ fn no_arguments() -> Value {
     json!({"type": "object", "properties": {}})
 }
 
-fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
+pub fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
     model(json!({"name": name, "description": description, "inputSchema": input_schema}))
 }
 

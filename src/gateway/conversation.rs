@@ -12,6 +12,11 @@
 //! result or its next question. Each state resumes once; a parked call nobody resumes within
 //! the upstream's call deadline is cancelled upstream.
 
+#![allow(
+    deprecated,
+    reason = "logging is deprecated by SEP-2577, but session-era upstreams log to 2026-07-28 clients through a bridged call"
+)]
+
 use std::{
     collections::HashMap,
     sync::{
@@ -26,8 +31,8 @@ use rmcp::{
     ErrorData, Peer, RoleClient,
     model::{
         ClientCapabilities, ClientRequest, ClientResult, ErrorCode, InputRequests,
-        InputRequiredResult, InputResponses, RequestStateCodec, SealOptions, ServerRequest,
-        ServerResult,
+        InputRequiredResult, InputResponses, LoggingMessageNotificationParam, RequestStateCodec,
+        SealOptions, ServerRequest, ServerResult,
     },
 };
 use tokio::sync::{mpsc, oneshot};
@@ -46,6 +51,8 @@ use crate::{
 enum Event {
     /// The upstream asks the client something; `reply` takes the answer.
     Input(Pending),
+    /// A log message of the call, for whichever of the client's requests is waiting on it.
+    Log(LoggingMessageNotificationParam),
     /// The call ended.
     Done(Result<ServerResult, GatewayError>),
 }
@@ -192,29 +199,33 @@ impl Conversations {
         origin: &Origin,
         binding: &str,
     ) -> Result<ServerResult, GatewayError> {
-        let first = tokio::select! {
-            event = call.events.recv() => event,
-            () = origin.cancel.cancelled() => {
-                return Err(GatewayError::UpstreamFailed {
-                    upstream: upstream.name().to_owned(),
-                    reason: "the client cancelled the request".into(),
-                });
-            }
-        };
-        let mut questions = match first {
-            Some(Event::Done(outcome)) => return outcome,
-            Some(Event::Input(question)) => vec![question],
-            None => {
-                return Err(GatewayError::UpstreamFailed {
-                    upstream: upstream.name().to_owned(),
-                    reason: "the call ended without an answer".into(),
-                });
+        let mut questions = loop {
+            let event = tokio::select! {
+                event = call.events.recv() => event,
+                () = origin.cancel.cancelled() => {
+                    return Err(GatewayError::UpstreamFailed {
+                        upstream: upstream.name().to_owned(),
+                        reason: "the client cancelled the request".into(),
+                    });
+                }
+            };
+            match event {
+                Some(Event::Done(outcome)) => return outcome,
+                Some(Event::Input(question)) => break vec![question],
+                Some(Event::Log(message)) => log(origin, message).await,
+                None => {
+                    return Err(GatewayError::UpstreamFailed {
+                        upstream: upstream.name().to_owned(),
+                        reason: "the call ended without an answer".into(),
+                    });
+                }
             }
         };
         // Questions the upstream asked together go to the client together.
         while let Ok(event) = call.events.try_recv() {
             match event {
                 Event::Input(question) => questions.push(question),
+                Event::Log(message) => log(origin, message).await,
                 Event::Done(outcome) => return outcome,
             }
         }
@@ -303,6 +314,14 @@ fn decode_answer(
     })
 }
 
+/// Passes a log message of the call to the client's request now waiting on it, which sends it
+/// on its response stream if the client asked for log messages.
+async fn log(origin: &Origin, message: LoggingMessageNotificationParam) {
+    if let Some(caller) = &origin.caller {
+        caller.log(message).await;
+    }
+}
+
 /// The client side of a conversation, as the upstream's callers see it.
 struct ConversationCaller {
     key: u64,
@@ -313,6 +332,14 @@ struct ConversationCaller {
 impl Caller for ConversationCaller {
     fn key(&self) -> u64 {
         self.key
+    }
+
+    fn log(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
+        // Never held up: a log message the client is too slow for is dropped.
+        if self.events.try_send(Event::Log(message)).is_err() {
+            tracing::debug!("log message of a bridged call dropped");
+        }
+        Box::pin(std::future::ready(()))
     }
 
     fn answer(

@@ -292,6 +292,19 @@ impl ServerHandler for GatewayServer {
         Ok(result)
     }
 
+    /// The definition rmcp checks a 2026-07-28 `tools/call`'s `Mcp-Param-*` headers against
+    /// (SEP-2243: an argument whose schema has `x-mcp-header` must come with the matching
+    /// header). A stateless request's virtual server is not known here, so its tools are
+    /// looked up in the whole catalog; a name found nowhere is not checked.
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        let view = self
+            .scope
+            .as_deref()
+            .and_then(|scope| self.gateway.view(scope));
+        let catalog = self.gateway.catalog_for(view.as_deref());
+        catalog.route(name).map(|entry| entry.item.clone())
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         self.gateway.register_session(self.session, context.peer);
     }

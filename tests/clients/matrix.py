@@ -1,0 +1,269 @@
+"""Two official-SDK clients of one era, at the same time, on one gateway and through it on one
+shared upstream (a conformance fixture under the prefix `fx`): each feature's answers must
+reach the client that caused them and no other.
+
+    matrix.py --url URL --mode legacy|2026-07-28 [--prefix fx__] [--only FEATURE ...]
+
+Prints `ok FEATURE` or `FAILED FEATURE: why` per feature. Run directly against the fixture
+(`--prefix ""`) it shows what the fixture's SDK does for a client of that era; the gateway
+must carry every feature that passes there.
+"""
+
+import argparse
+import sys
+import warnings
+
+import anyio
+import mcp_types as types
+from mcp.client import Client
+from mcp.shared.exceptions import MCPDeprecationWarning
+
+PREFIX = ""
+# resources/subscribe is deprecated by 2026-07-28; session-era clients still use it.
+warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
+WATCHED = "test://watched-resource"
+# Long enough that both clients' requests are in flight at once.
+OVERLAP = 0.3
+
+
+def text_of(result) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+class Probe:
+    """One client, and everything that reached it."""
+
+    def __init__(self, url: str, mode: str, who: str):
+        self.who = who
+        self.asked: list[str] = []
+        self.logs: list[str] = []
+        self.notifications: list[str] = []
+        self.url = url
+        self.mode = mode
+
+    async def sampling(self, context, params):
+        self.asked.append(params.messages[0].content.text)
+        await anyio.sleep(OVERLAP)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text=f"answer-{self.who}"), model="probe"
+        )
+
+    async def elicitation(self, context, params):
+        self.asked.append(params.message)
+        await anyio.sleep(OVERLAP)
+        return types.ElicitResult(action="accept", content={"response": self.who, "name": self.who})
+
+    async def roots(self, context):
+        self.asked.append("roots")
+        await anyio.sleep(OVERLAP)
+        return types.ListRootsResult(roots=[types.Root(uri=f"file:///{self.who}", name=self.who)])
+
+    async def logging(self, params):
+        self.logs.append(str(params.data))
+
+    async def message(self, message):
+        if isinstance(message, types.ServerNotification) or hasattr(message, "method"):
+            method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+            if method:
+                self.notifications.append(method)
+
+    def client(self) -> Client:
+        return Client(
+            self.url,
+            mode=self.mode,
+            sampling_callback=self.sampling,
+            elicitation_callback=self.elicitation,
+            list_roots_callback=self.roots,
+            logging_callback=self.logging,
+            log_level="info",
+            message_handler=self.message,
+            client_info=types.Implementation(name=f"matrix-{self.who}", version="1"),
+        )
+
+
+async def sampling(probe: Probe, client: Client, failures: list[str]):
+    result = await client.call_tool(PREFIX + "test_sampling", {"prompt": probe.who})
+    if text_of(result) != f"LLM response: answer-{probe.who}":
+        failures.append(f"{probe.who}: sampling answered {text_of(result)!r}")
+    if probe.asked != [probe.who]:
+        failures.append(f"{probe.who}: asked to sample {probe.asked}, expected only its own prompt")
+
+
+async def elicitation(probe: Probe, client: Client, failures: list[str]):
+    result = await client.call_tool(PREFIX + "test_elicitation", {"message": probe.who})
+    text = text_of(result)
+    if "action=accept" not in text or probe.who not in text:
+        failures.append(f"{probe.who}: elicitation answered {text!r}")
+    if probe.asked != [probe.who]:
+        failures.append(f"{probe.who}: asked {probe.asked}, expected only its own question")
+
+
+async def roots(probe: Probe, client: Client, failures: list[str]):
+    result = await client.call_tool(PREFIX + "test_input_required_result_list_roots", {})
+    text = text_of(result)
+    if f"file:///{probe.who}" not in text:
+        failures.append(f"{probe.who}: roots answered {text!r}")
+    if probe.asked != ["roots"]:
+        failures.append(f"{probe.who}: asked {probe.asked}, expected one roots/list")
+
+
+async def progress(probe: Probe, client: Client, failures: list[str]):
+    seen = []
+
+    async def on_progress(value, total, message):
+        seen.append(value)
+
+    result = await client.call_tool(PREFIX + "test_tool_with_progress", {}, progress_callback=on_progress)
+    if result.is_error:
+        failures.append(f"{probe.who}: the progress tool failed: {text_of(result)}")
+    if seen != [0, 50, 100]:
+        failures.append(f"{probe.who}: progress {seen}, expected [0, 50, 100]")
+
+
+async def logging(probe: Probe, client: Client, failures: list[str]):
+    result = await client.call_tool(PREFIX + "test_tool_with_logging", {})
+    if result.is_error:
+        failures.append(f"{probe.who}: the logging tool failed: {text_of(result)}")
+    expected = ["Tool execution started", "Tool processing data", "Tool execution completed"]
+    if probe.logs != expected:
+        failures.append(f"{probe.who}: log messages {probe.logs}, expected {expected}")
+
+
+FEATURES = {
+    "sampling": sampling,
+    "elicitation": elicitation,
+    "roots": roots,
+    "progress": progress,
+    "logging": logging,
+}
+
+
+async def both_at_once(url: str, mode: str, feature: str) -> list[str]:
+    failures: list[str] = []
+    probes = [Probe(url, mode, "alice"), Probe(url, mode, "bob")]
+    async with probes[0].client() as first, probes[1].client() as second:
+        async with anyio.create_task_group() as group:
+            for probe, client in zip(probes, (first, second)):
+                group.start_soon(FEATURES[feature], probe, client, failures)
+    return failures
+
+
+async def list_changed(url: str, mode: str) -> list[str]:
+    """One client changes the tool list; both hear of it."""
+    failures: list[str] = []
+    probes = [Probe(url, mode, "alice"), Probe(url, mode, "bob")]
+    async with probes[0].client() as first, probes[1].client() as second:
+        if mode == "legacy":
+            await first.call_tool(PREFIX + "test_trigger_tool_change", {})
+            with anyio.move_on_after(5):
+                while not all("notifications/tools/list_changed" in p.notifications for p in probes):
+                    await anyio.sleep(0.05)
+            for probe in probes:
+                if "notifications/tools/list_changed" not in probe.notifications:
+                    failures.append(f"{probe.who}: no tools/list_changed, got {probe.notifications}")
+        else:
+            heard = {}
+            async with first.listen(tools_list_changed=True) as one, second.listen(tools_list_changed=True) as two:
+                async def hear(who, subscription):
+                    with anyio.move_on_after(5):
+                        async for event in subscription:
+                            heard[who] = type(event).__name__
+                            return
+
+                async with anyio.create_task_group() as group:
+                    group.start_soon(hear, "alice", one)
+                    group.start_soon(hear, "bob", two)
+                    await first.call_tool(PREFIX + "test_trigger_tool_change", {})
+            for who in ("alice", "bob"):
+                if who not in heard:
+                    failures.append(f"{who}: no tools list change on its subscriptions/listen stream")
+        tools = [tool.name for tool in (await second.list_tools()).tools]
+        if not any(name.startswith(PREFIX + "test_added_tool_") for name in tools):
+            failures.append(f"the added tool is not listed: {tools}")
+    return failures
+
+
+async def resource_updates(url: str, mode: str) -> list[str]:
+    """One client subscribes to the watched resource, the other does not: only the first hears
+    of its update."""
+    failures: list[str] = []
+    probes = [Probe(url, mode, "alice"), Probe(url, mode, "bob")]
+    async with probes[0].client() as watcher, probes[1].client() as other:
+        updated = "notifications/resources/updated"
+        if mode == "legacy":
+            await watcher.subscribe_resource(WATCHED)
+            await other.call_tool(PREFIX + "test_trigger_resource_update", {})
+            with anyio.move_on_after(5):
+                while updated not in probes[0].notifications:
+                    await anyio.sleep(0.05)
+            await anyio.sleep(0.3)
+            if updated not in probes[0].notifications:
+                failures.append(f"the subscriber heard no update: {probes[0].notifications}")
+            if updated in probes[1].notifications:
+                failures.append("the client that did not subscribe heard the update")
+            await watcher.unsubscribe_resource(WATCHED)
+            probes[0].notifications.clear()
+            await other.call_tool(PREFIX + "test_trigger_resource_update", {})
+            await anyio.sleep(0.5)
+            if updated in probes[0].notifications:
+                failures.append("an update arrived after unsubscribing")
+        else:
+            heard = []
+            async with watcher.listen(resource_subscriptions=[WATCHED]) as subscription, other.listen(
+                prompts_list_changed=True
+            ) as unrelated:
+                async def hear(subscription, into):
+                    with anyio.move_on_after(3):
+                        async for event in subscription:
+                            into.append(type(event).__name__)
+
+                others = []
+                async with anyio.create_task_group() as group:
+                    group.start_soon(hear, subscription, heard)
+                    group.start_soon(hear, unrelated, others)
+                    await other.call_tool(PREFIX + "test_trigger_resource_update", {})
+            if not heard:
+                failures.append("the listener for the watched resource heard no update")
+            if others:
+                failures.append(f"a listener for prompt changes only heard {others}")
+    return failures
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--mode", required=True, choices=["legacy", "2026-07-28"])
+    parser.add_argument("--prefix", default="fx__")
+    parser.add_argument("--only", nargs="*")
+    args = parser.parse_args()
+    global PREFIX
+    PREFIX = args.prefix
+    every = [*FEATURES, "list_changed", "resource_updates"]
+    failed = False
+    for feature in args.only or every:
+        try:
+            with anyio.fail_after(30):
+                if feature == "list_changed":
+                    failures = await list_changed(args.url, args.mode)
+                elif feature == "resource_updates":
+                    failures = await resource_updates(args.url, args.mode)
+                else:
+                    failures = await both_at_once(args.url, args.mode, feature)
+        except BaseException as error:  # a feature that fails outright
+            failures = [f"{type(error).__name__}: {describe(error)}"]
+        if failures:
+            failed = True
+            print(f"FAILED {feature}: " + "; ".join(failures), flush=True)
+        else:
+            print(f"ok {feature}", flush=True)
+    sys.exit(1 if failed else 0)
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(describe(inner) for inner in error.exceptions)
+    return str(error)
+
+
+if __name__ == "__main__":
+    anyio.run(main)

@@ -1,0 +1,106 @@
+//! The conformance fixtures, one per MCP implementation: the same tools, resources and prompts
+//! (those the conformance suite's server scenarios call) written on rmcp, on the TypeScript
+//! SDK and on the Python SDK, so that a behaviour seen through the gateway can be told apart
+//! from one of the SDK behind it.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+};
+
+use super::{example_bin, installed, python};
+
+/// An MCP implementation a fixture is written on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Implementation {
+    Rust,
+    TypeScript,
+    Python,
+}
+
+impl Implementation {
+    pub const ALL: [Self; 3] = [Self::Rust, Self::TypeScript, Self::Python];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Rust => "rmcp",
+            Self::TypeScript => "TypeScript SDK",
+            Self::Python => "Python SDK",
+        }
+    }
+
+    /// The program and arguments that run this fixture (`--stdio`, or `--port 0`), and the
+    /// environment it needs.
+    pub fn command(self, stdio: bool) -> (String, Vec<String>, Vec<(String, String)>) {
+        let mode: Vec<String> = if stdio {
+            vec!["--stdio".into()]
+        } else {
+            vec!["--port".into(), "0".into()]
+        };
+        let fixture = |parts: &[&str]| {
+            let mut path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+            path.extend(parts);
+            path.display().to_string()
+        };
+        match self {
+            Self::Rust => (
+                example_bin("conformance_fixture").display().to_string(),
+                mode,
+                vec![],
+            ),
+            Self::TypeScript => (
+                installed("MCPS_TEST_NODE"),
+                [
+                    vec![fixture(&["typescript", "conformance_fixture.cjs"])],
+                    mode,
+                ]
+                .concat(),
+                vec![("NODE_PATH".into(), installed("MCPS_TEST_NODE_PATH"))],
+            ),
+            Self::Python => (
+                python(),
+                [vec![fixture(&["python", "conformance_fixture.py"])], mode].concat(),
+                vec![],
+            ),
+        }
+    }
+}
+
+/// A fixture serving streamable HTTP on a free port, killed on drop.
+pub struct HttpFixture {
+    child: Child,
+    pub url: String,
+}
+
+impl HttpFixture {
+    pub fn start(implementation: Implementation) -> Self {
+        let (program, args, env) = implementation.command(false);
+        let mut child = Command::new(program)
+            .args(args)
+            .envs(env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("start the {} fixture: {error}", implementation.label())
+            });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("the fixture's first line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for HttpFixture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
