@@ -70,8 +70,19 @@ fn the_typescript_client_lists_calls_and_is_asked_over_streamable_http_in_both_e
     let gateway = ServeProcess::start(&everything_yaml());
     let url = gateway.mcp_url();
     for (era, version) in ERAS {
-        let mut echo = ts_client(era, "alice", "everything__echo", &["message=hello"], &["--url", &url]);
-        assert_saw(&report(echo.output().expect("run")), version, "everything__echo", "hello");
+        let mut echo = ts_client(
+            era,
+            "alice",
+            "everything__echo",
+            &["message=hello"],
+            &["--url", &url],
+        );
+        assert_saw(
+            &report(echo.output().expect("run")),
+            version,
+            "everything__echo",
+            "hello",
+        );
         // Two clients at once, each asked to sample for its own call.
         let [alice, bob] = ["alice", "bob"].map(|name| {
             ts_client(
@@ -126,15 +137,18 @@ fn the_typescript_client_lists_calls_and_is_asked_over_stdio_in_both_eras() {
 #[test]
 fn the_typescript_client_of_each_era_gets_from_a_typescript_upstream_what_it_gets_directly() {
     let fixture = HttpFixture::start(Implementation::TypeScript);
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  fx:\n    url: {:?}\n",
-        fixture.url
-    ));
+    let gateway = ServeProcess::start(&format!("upstreams:\n  fx:\n    url: {:?}\n", fixture.url));
     for (era, version) in ERAS {
         let direct = report(
-            ts_client(era, "dave", "test_sampling", &["prompt=hi"], &["--url", &fixture.url])
-                .output()
-                .expect("run"),
+            ts_client(
+                era,
+                "dave",
+                "test_sampling",
+                &["prompt=hi"],
+                &["--url", &fixture.url],
+            )
+            .output()
+            .expect("run"),
         );
         let through = report(
             ts_client(

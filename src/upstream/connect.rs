@@ -8,7 +8,7 @@ use super::{
     ChildProcess, Handshake, Upstream,
     client::UpstreamClient,
     http,
-    offer::{handshake, lifecycle},
+    offer::{handshake, handshake_tolerant, lifecycle},
     process::CommandSpec,
     sse, stdio,
     tap::NotificationTap,
@@ -88,9 +88,17 @@ impl Upstream {
                 handshake(handler, transport, lifecycle(ProtocolMode::Legacy)).await
             }),
             TransportKind::StreamableHttp | TransportKind::Stdio => {
-                let transport = http::open(&url, &headers, max_bytes, callers.clone())?;
-                let transport = NotificationTap::new(transport, name, progress, callers);
-                Box::pin(handshake(handler, transport, mode))
+                let protocol = self.config.protocol;
+                let open = move || {
+                    let transport = http::open(&url, &headers, max_bytes, callers.clone())?;
+                    Ok(NotificationTap::new(
+                        transport,
+                        name.clone(),
+                        progress.clone(),
+                        callers.clone(),
+                    ))
+                };
+                Box::pin(handshake_tolerant(handler, open, protocol))
             }
         })
     }

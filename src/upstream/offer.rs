@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
     model::{Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerNotification, Tool},
-    service::Subscription,
+    service::{ClientInitializeError, Subscription},
 };
 
 use super::{Connection, Phase, UpstreamState, client::UpstreamClient};
@@ -127,10 +127,54 @@ where
     T: rmcp::transport::IntoTransport<RoleClient, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
-    let connection = handler
-        .serve_with_lifecycle(transport, lifecycle)
+    let connection = opened(handler, transport, lifecycle)
         .await
         .map_err(|error| format!("handshake failed: {error}"))?;
     let offer = Offer::fetch(connection.peer()).await?;
     Ok((connection, offer))
+}
+
+/// [`handshake`] in `mode`, over a transport from `open` (one per attempt). Under `auto`, a
+/// server that answers `server/discover` with a result that is no discovery (a session-era
+/// server that answers a method it does not know with `{}`, as the conformance suite's mock
+/// servers do) is tried again with `initialize` alone, on a fresh transport: rmcp's `auto`
+/// falls back only when discovery fails with an error. The TypeScript SDK likewise falls
+/// back unless the answer is definitely of 2026-07-28.
+pub(super) async fn handshake_tolerant<T, E, A>(
+    handler: UpstreamClient,
+    open: impl Fn() -> Result<T, String>,
+    mode: ProtocolMode,
+) -> Result<(Connection, Offer), String>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match opened(handler.clone(), open()?, lifecycle(mode)).await {
+        Ok(connection) => {
+            let offer = Offer::fetch(connection.peer()).await?;
+            Ok((connection, offer))
+        }
+        Err(ClientInitializeError::ExpectedInitResult(Some(answer)))
+            if mode == ProtocolMode::Auto =>
+        {
+            tracing::debug!(
+                ?answer,
+                "server/discover answered with no discovery; trying initialize"
+            );
+            handshake(handler, open()?, lifecycle(ProtocolMode::Legacy)).await
+        }
+        Err(error) => Err(format!("handshake failed: {error}")),
+    }
+}
+
+async fn opened<T, E, A>(
+    handler: UpstreamClient,
+    transport: T,
+    lifecycle: ClientLifecycleMode,
+) -> Result<Connection, ClientInitializeError>
+where
+    T: rmcp::transport::IntoTransport<RoleClient, E, A>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    handler.serve_with_lifecycle(transport, lifecycle).await
 }

@@ -1,0 +1,111 @@
+"""The gateway as the client under test of the conformance suite's client scenarios.
+
+The suite starts a scenario's mock server and runs `conformance_client.py MCPS URL`, with the
+scenario in MCP_CONFORMANCE_SCENARIO (its revision in MCP_CONFORMANCE_PROTOCOL_VERSION, its
+inputs in MCP_CONFORMANCE_CONTEXT). This wrapper starts `mcps serve` with that server as its
+only upstream (`prefix: ""`, `protocol: auto`, as a user would) and drives, through the
+gateway, with the official Python SDK client, what the scenario asks a client to do: what the
+mock sees is the gateway's upstream side.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+
+import anyio
+import mcp_types as types
+from mcp.client import Client
+
+SCENARIO = os.environ.get("MCP_CONFORMANCE_SCENARIO", "")
+REVISION = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION", "2025-11-25")
+CONTEXT = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
+
+
+def start_gateway(mcps: str, upstream: str, directory: str) -> tuple[subprocess.Popen, str]:
+    config = os.path.join(directory, "proxy.yaml")
+    with open(config, "w") as file:
+        file.write(
+            "upstreams:\n"
+            f"  scenario:\n    url: {json.dumps(upstream)}\n    prefix: \"\"\n    startup_timeout_secs: 10\n"
+        )
+    gateway = subprocess.Popen(
+        [mcps, "serve", "--listen", "127.0.0.1:0", "-c", config],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RUST_LOG": "info,rmcp=warn"},
+    )
+    for line in gateway.stderr:
+        sys.stderr.write(line)
+        found = re.search(r"MCP endpoint: (\S+)", line)
+        if found:
+            # Keep its log flowing to ours, for the suite's report.
+            threading.Thread(target=lambda: [sys.stderr.write(rest) for rest in gateway.stderr], daemon=True).start()
+            return gateway, found.group(1)
+    raise SystemExit(f"the gateway exited ({gateway.wait()}) before it listened")
+
+
+def defaults_of(schema: dict) -> dict:
+    """The content a user who accepts every suggested value sends back."""
+    return {name: field["default"] for name, field in schema.get("properties", {}).items() if "default" in field}
+
+
+async def elicit(context, params):
+    return types.ElicitResult(action="accept", content=defaults_of(params.requested_schema) or {"confirmed": True})
+
+
+async def sample(context, params):
+    return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="ok"), model="driver")
+
+
+async def drive(url: str):
+    mode = "2026-07-28" if REVISION == "2026-07-28" else "legacy"
+    async with Client(url, mode=mode, elicitation_callback=elicit, sampling_callback=sample) as client:
+        tools = (await client.list_tools()).tools
+        names = [tool.name for tool in tools]
+        if SCENARIO == "tools_call" and "add_numbers" in names:
+            await client.call_tool("add_numbers", {"a": 5, "b": 3})
+        elif SCENARIO in ("http-custom-headers",):
+            for call in CONTEXT.get("toolCalls", []):
+                await client.call_tool(call["name"], call["arguments"])
+        elif SCENARIO == "http-invalid-tool-headers":
+            for name in names:
+                await client.call_tool(name, {"region": "us-west1"})
+        elif SCENARIO == "http-standard-headers":
+            if tools:
+                await client.call_tool(names[0], {})
+            resources = (await client.list_resources()).resources
+            if resources:
+                await client.read_resource(resources[0].uri)
+            prompts = (await client.list_prompts()).prompts
+            if prompts:
+                await client.get_prompt(prompts[0].name, {})
+        elif SCENARIO == "json-schema-2020-12-preservation":
+            # The mock lists a tool and an echo tool: hand back the schema as it reached us.
+            echo = next(tool for tool in tools if "schema" in tool.input_schema.get("properties", {}))
+            focal = next(tool for tool in tools if tool is not echo)
+            await client.call_tool(echo.name, {"schema": focal.input_schema})
+        elif SCENARIO not in ("initialize", "request-metadata", "json-schema-ref-no-deref"):
+            # Every other scenario: call what the mock offers.
+            for name in names:
+                await client.call_tool(name, {})
+
+
+def main():
+    mcps, upstream = sys.argv[1], sys.argv[-1]
+    with tempfile.TemporaryDirectory() as directory:
+        gateway, url = start_gateway(mcps, upstream, directory)
+        try:
+            anyio.run(drive, url)
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
