@@ -18,17 +18,30 @@ use std::{collections::BTreeMap, process::Command};
 use common::{
     clients_dir,
     fixtures::{HttpFixture, Implementation},
-    process::ServeProcess,
+    mcps_bin,
+    process::{ConfigDir, ServeProcess},
     python,
 };
 
 const CLIENT_ERAS: [&str; 2] = ["legacy", "2026-07-28"];
 
-/// Each feature's outcome for one client era: `None` if it worked, else why not.
-fn run_matrix(url: &str, mode: &str, prefix: &str) -> BTreeMap<String, Option<String>> {
-    let output = Command::new(python())
+/// Over stdio, what each client checks (every client starts its own gateway and upstream,
+/// so list changes and subscriptions, which are about sharing, are checked over HTTP).
+const STDIO_FEATURES: [&str; 4] = ["sampling", "elicitation", "progress", "logging"];
+
+/// Each feature's outcome for one client era: `None` if it worked, else why not. `target` is
+/// `["--url", URL]`, or `["--stdio", COMMAND, ARG...]` last.
+fn run_matrix(target: &[&str], mode: &str, prefix: &str) -> BTreeMap<String, Option<String>> {
+    let stdio = target.first() == Some(&"--stdio");
+    let mut command = Command::new(python());
+    command
         .arg(clients_dir().join("matrix.py"))
-        .args(["--url", url, "--mode", mode, "--prefix", prefix])
+        .args(["--mode", mode, "--prefix", prefix]);
+    if stdio {
+        command.arg("--only").args(STDIO_FEATURES);
+    }
+    let output = command
+        .args(target)
         .output()
         .expect("run the matrix client");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -44,7 +57,7 @@ fn run_matrix(url: &str, mode: &str, prefix: &str) -> BTreeMap<String, Option<St
         })
         .collect();
     assert!(
-        outcomes.len() >= 7,
+        outcomes.len() >= if stdio { STDIO_FEATURES.len() } else { 7 },
         "the matrix client did not report every feature:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
@@ -68,16 +81,18 @@ fn known_gap(implementation: Implementation, session_hop: bool, feature: &str) -
         }
 }
 
-fn check(implementation: Implementation, protocol: &str) {
-    let fixture = HttpFixture::start(implementation);
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  fx:\n    url: {:?}\n    protocol: {protocol}\n",
-        fixture.url
-    ));
+/// The features that work directly (`direct` target) and fail through the gateway
+/// (`through`), for each client era, but the known gaps.
+fn lost(
+    implementation: Implementation,
+    protocol: &str,
+    direct: &[&str],
+    through: &[&str],
+) -> Vec<String> {
     let mut lost = Vec::new();
     for mode in CLIENT_ERAS {
-        let direct = run_matrix(&fixture.url, mode, "");
-        let through = run_matrix(&gateway.mcp_url(), mode, "fx__");
+        let direct = run_matrix(direct, mode, "");
+        let through = run_matrix(through, mode, "fx__");
         // `auto` reaches every fixture in 2026-07-28, and session-era clients on a
         // session-era twin connection.
         let session_hop = protocol == "legacy" || mode == "legacy";
@@ -91,6 +106,21 @@ fn check(implementation: Implementation, protocol: &str) {
             }
         }
     }
+    lost
+}
+
+fn check(implementation: Implementation, protocol: &str) {
+    let fixture = HttpFixture::start(implementation);
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  fx:\n    url: {:?}\n    protocol: {protocol}\n",
+        fixture.url
+    ));
+    let lost = lost(
+        implementation,
+        protocol,
+        &["--url", &fixture.url],
+        &["--url", &gateway.mcp_url()],
+    );
     assert!(
         lost.is_empty(),
         "{} fixture reached with protocol: {protocol}: these work directly and fail through the gateway:\n{}\n{}",
@@ -128,4 +158,55 @@ fn the_python_fixture_in_the_session_era() {
 #[test]
 fn the_python_fixture_in_2026_07_28() {
     check(Implementation::Python, "auto");
+}
+
+/// The stdio door: each client runs `mcps stdio` on a config with the fixture over stdio.
+fn check_stdio(implementation: Implementation, protocol: &str) {
+    let (program, args, env) = implementation.command(true);
+    let env: String = env
+        .iter()
+        .map(|(key, value)| format!("\n      {key}: {value:?}"))
+        .collect();
+    let env = if env.is_empty() {
+        String::new()
+    } else {
+        format!("    env:{env}\n")
+    };
+    let config = ConfigDir::new(&format!(
+        "upstreams:\n  fx:\n    command: {program:?}\n    args: {args:?}\n    protocol: {protocol}\n{env}"
+    ));
+    let mcps = mcps_bin().display().to_string();
+    let path = config.path().display().to_string();
+    let mut direct = vec!["--stdio", program.as_str()];
+    direct.extend(args.iter().map(String::as_str));
+    let lost = lost(
+        implementation,
+        protocol,
+        &direct,
+        &["--stdio", &mcps, "stdio", "-c", &path],
+    );
+    assert!(
+        lost.is_empty(),
+        "{} fixture over stdio with protocol: {protocol}: these work directly and fail through `mcps stdio`:\n{}",
+        implementation.label(),
+        lost.join("\n"),
+    );
+}
+
+// `auto` reaches the fixture in both eras here: 2026-07-28 for 2026-07-28 clients, the
+// session era (a twin process) for session-era ones.
+
+#[test]
+fn the_rust_fixture_over_stdio() {
+    check_stdio(Implementation::Rust, "auto");
+}
+
+#[test]
+fn the_typescript_fixture_over_stdio() {
+    check_stdio(Implementation::TypeScript, "auto");
+}
+
+#[test]
+fn the_python_fixture_over_stdio() {
+    check_stdio(Implementation::Python, "auto");
 }

@@ -1,6 +1,7 @@
 //! Clients written by others, through the gateway: the official TypeScript SDK client (v2,
-//! both eras) over streamable HTTP and over stdio (`mcps stdio`), and the MCP Inspector CLI
-//! over `/mcp`. Each lists the tools and calls one; the TypeScript client also answers a
+//! both eras) over streamable HTTP, over stdio (`mcps stdio`) and over WebSocket (`/ws`; the
+//! SDK has no WebSocket transport, so the client brings a minimal one), and the MCP Inspector
+//! CLI over `/mcp`. Each lists the tools and calls one; the TypeScript client also answers a
 //! sampling request the call causes, two clients at once, each getting its own answer.
 
 mod common;
@@ -127,6 +128,27 @@ fn the_typescript_client_lists_calls_and_is_asked_over_stdio_in_both_eras() {
             version,
             "everything__echo",
             "answer-carol",
+        );
+    }
+}
+
+#[test]
+fn the_typescript_client_lists_calls_and_is_asked_over_websocket_in_both_eras() {
+    let gateway = ServeProcess::start(&everything_yaml());
+    let ws = gateway.base.replacen("http", "ws", 1) + "/ws";
+    for (era, version) in ERAS {
+        let mut client = ts_client(
+            era,
+            "erin",
+            "everything__trigger-sampling-request",
+            &["prompt=hi", "maxTokens=5"],
+            &["--ws", &ws],
+        );
+        assert_saw(
+            &report(client.output().expect("run")),
+            version,
+            "everything__echo",
+            "answer-erin",
         );
     }
 }

@@ -2,7 +2,10 @@
 shared upstream (a conformance fixture under the prefix `fx`): each feature's answers must
 reach the client that caused them and no other.
 
-    matrix.py --url URL --mode legacy|2026-07-28 [--prefix fx__] [--only FEATURE ...]
+    matrix.py (--url URL | --stdio COMMAND ARG...) --mode legacy|2026-07-28 [--prefix fx__]
+              [--only FEATURE ...]
+
+Over stdio each client starts its own COMMAND (`mcps stdio`, or a fixture directly).
 
 Prints `ok FEATURE` or `FAILED FEATURE: why` per feature. Run directly against the fixture
 (`--prefix ""`) it shows what the fixture's SDK does for a client of that era; the gateway
@@ -10,12 +13,14 @@ must carry every feature that passes there.
 """
 
 import argparse
+import os
 import sys
 import warnings
 
 import anyio
 import mcp_types as types
 from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 PREFIX = ""
@@ -231,24 +236,28 @@ async def resource_updates(url: str, mode: str) -> list[str]:
 
 async def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url")
+    target.add_argument("--stdio", nargs=argparse.REMAINDER)
     parser.add_argument("--mode", required=True, choices=["legacy", "2026-07-28"])
     parser.add_argument("--prefix", default="fx__")
     parser.add_argument("--only", nargs="*")
     args = parser.parse_args()
     global PREFIX
     PREFIX = args.prefix
+    # The SDK passes a child only a safe few variables; NODE_PATH and the like must reach it.
+    server = args.url or StdioServerParameters(command=args.stdio[0], args=args.stdio[1:], env=dict(os.environ))
     every = [*FEATURES, "list_changed", "resource_updates"]
     failed = False
     for feature in args.only or every:
         try:
             with anyio.fail_after(30):
                 if feature == "list_changed":
-                    failures = await list_changed(args.url, args.mode)
+                    failures = await list_changed(server, args.mode)
                 elif feature == "resource_updates":
-                    failures = await resource_updates(args.url, args.mode)
+                    failures = await resource_updates(server, args.mode)
                 else:
-                    failures = await both_at_once(args.url, args.mode, feature)
+                    failures = await both_at_once(server, args.mode, feature)
         except BaseException as error:  # a feature that fails outright
             failures = [f"{type(error).__name__}: {describe(error)}"]
         if failures:

@@ -4,7 +4,10 @@
 //   {"protocolVersion": "...", "tools": [...], "text": "..."}
 //
 //   node ts_client.cjs --era legacy|auto --name NAME --tool TOOL [--arg KEY=VALUE ...]
-//        (--url URL | --stdio COMMAND ARG...)
+//        (--url URL | --ws URL | --stdio COMMAND ARG...)
+//
+// The SDK has no WebSocket transport; `--ws` gives it the smallest one (one JSON-RPC message
+// per text frame, subprotocol `mcp`), which only carries messages: the protocol is the SDK's.
 //
 // CommonJS so that NODE_PATH finds the pinned packages the test command installs.
 'use strict';
@@ -33,6 +36,34 @@ function parse(argv) {
     return options;
 }
 
+class WebSocketTransport {
+    constructor(url) {
+        this.url = url;
+    }
+
+    start() {
+        return new Promise((resolve, reject) => {
+            this.socket = new WebSocket(this.url, 'mcp');
+            this.socket.onopen = () => resolve();
+            this.socket.onerror = event => {
+                const error = new Error(`WebSocket error: ${event.message ?? 'connection failed'}`);
+                reject(error);
+                this.onerror?.(error);
+            };
+            this.socket.onclose = () => this.onclose?.();
+            this.socket.onmessage = event => this.onmessage?.(JSON.parse(event.data));
+        });
+    }
+
+    async send(message) {
+        this.socket.send(JSON.stringify(message));
+    }
+
+    async close() {
+        this.socket.close();
+    }
+}
+
 async function main() {
     const options = parse(process.argv.slice(2));
     const client = new Client(
@@ -53,7 +84,9 @@ async function main() {
     }));
     const transport = options.stdio
         ? new StdioClientTransport({ command: options.stdio[0], args: options.stdio.slice(1), stderr: 'ignore' })
-        : new StreamableHTTPClientTransport(new URL(options.url));
+        : options.ws
+          ? new WebSocketTransport(options.ws)
+          : new StreamableHTTPClientTransport(new URL(options.url));
     await client.connect(transport);
     const { tools } = await client.listTools();
     const result = await client.callTool({ name: options.tool, arguments: options.args });
