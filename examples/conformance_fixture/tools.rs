@@ -71,6 +71,16 @@ pub fn list() -> Vec<Tool> {
             string_argument("message", "The message to show the user"),
         ),
         tool(
+            "test_url_elicitation",
+            "Asks the user to visit a URL (URL-mode elicitation)",
+            string_argument("message", "The message to show the user"),
+        ),
+        tool(
+            "test_slow_tool",
+            "Answers after the given number of seconds, or when cancelled",
+            json!({"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]}),
+        ),
+        tool(
             "test_elicitation_sep1034_defaults",
             "Asks with defaults for every primitive type",
             no_arguments(),
@@ -202,6 +212,22 @@ pub async fn call(
                     "response": {"type": "string", "description": "User's response"}},
                     "required": ["response"]}
             }), "User response").await
+        }
+        "test_url_elicitation" => {
+            let message = arguments.get("message").and_then(Value::as_str).unwrap_or_default();
+            elicit(context, responses, json!({
+                "mode": "url", "message": message,
+                "url": format!("https://example.com/{message}"),
+                "elicitationId": format!("url-{message}")
+            }), "URL elicitation").await
+        }
+        "test_slow_tool" => {
+            let seconds = arguments.get("seconds").and_then(Value::as_f64).unwrap_or(1.0);
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
+                () = context.ct.cancelled() => {}
+            }
+            text(format!("slept {seconds}"))
         }
         "test_elicitation_sep1034_defaults" => elicit(context, responses, json!({
             "mode": "form",

@@ -54,8 +54,11 @@ class Probe:
         )
 
     async def elicitation(self, context, params):
-        self.asked.append(params.message)
         await anyio.sleep(OVERLAP)
+        if getattr(params, "mode", None) == "url":
+            self.asked.append(params.url)
+            return types.ElicitResult(action="accept")
+        self.asked.append(params.message)
         return types.ElicitResult(action="accept", content={"response": self.who, "name": self.who})
 
     async def roots(self, context):
@@ -103,6 +106,31 @@ async def elicitation(probe: Probe, client: Client, failures: list[str]):
         failures.append(f"{probe.who}: asked {probe.asked}, expected only its own question")
 
 
+async def url_elicitation(probe: Probe, client: Client, failures: list[str]):
+    result = await client.call_tool(PREFIX + "test_url_elicitation", {"message": probe.who})
+    if "action=accept" not in text_of(result):
+        failures.append(f"{probe.who}: URL elicitation answered {text_of(result)!r}")
+    if probe.asked != [f"https://example.com/{probe.who}"]:
+        failures.append(f"{probe.who}: asked to visit {probe.asked}, expected only its own URL")
+
+
+async def cancellation(probe: Probe, client: Client, failures: list[str]):
+    """alice cancels a long call; bob's, running at the same time, completes."""
+    if probe.who == "alice":
+        started = anyio.current_time()
+        with anyio.move_on_after(0.5):
+            await client.call_tool(PREFIX + "test_slow_tool", {"seconds": 10})
+            failures.append("alice: the call she cancelled completed")
+        # The client is still usable, and the upstream was not held up.
+        result = await client.call_tool(PREFIX + "test_simple_text", {})
+        if result.is_error or anyio.current_time() - started > 5:
+            failures.append(f"alice: after cancelling, a call took too long or failed: {text_of(result)!r}")
+    else:
+        result = await client.call_tool(PREFIX + "test_slow_tool", {"seconds": 1})
+        if text_of(result) not in ("slept 1", "slept 1.0"):
+            failures.append(f"bob: his concurrent call answered {text_of(result)!r}")
+
+
 async def roots(probe: Probe, client: Client, failures: list[str]):
     result = await client.call_tool(PREFIX + "test_input_required_result_list_roots", {})
     text = text_of(result)
@@ -137,6 +165,8 @@ async def logging(probe: Probe, client: Client, failures: list[str]):
 FEATURES = {
     "sampling": sampling,
     "elicitation": elicitation,
+    "url_elicitation": url_elicitation,
+    "cancellation": cancellation,
     "roots": roots,
     "progress": progress,
     "logging": logging,
