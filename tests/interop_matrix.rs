@@ -1,9 +1,9 @@
 //! The interop matrix: two official Python SDK clients at once, of each era, through the
 //! gateway on one shared upstream, for each conformance fixture (rmcp, TypeScript SDK, Python
 //! SDK) reached in each era. Features: sampling, elicitation in form and URL mode, roots,
-//! progress, cancellation, logging, tools list_changed, resource subscribe/updated/unsubscribe
-//! (`tests/clients/matrix.py` checks that each answer reaches the client that caused it and no
-//! other). Over stdio, a subset.
+//! progress, cancellation, logging, tools/prompts/resources list_changed, resource
+//! subscribe/updated/unsubscribe (`tests/clients/matrix.py` checks that each answer reaches
+//! the client that caused it and no other). Over stdio, a subset.
 //!
 //! What a client gets depends on the SDK behind the gateway as much as on the gateway (the
 //! TypeScript SDK refuses, on a 2026-07-28 request, the sampling request of a tool written for

@@ -23,18 +23,21 @@ pub const TOOLS: &[&str] = &[
     "test_logging_tool",
     "test_trigger_tool_change",
     "test_trigger_prompt_change",
+    "test_trigger_resource_change",
     "test_trigger_resource_update",
 ];
 
 /// The resource whose updates `test_trigger_resource_update` announces.
 pub const WATCHED: &str = "test://watched-resource";
 
-/// Counters that `subscriptions/listen` streams watch. A tool change adds a tool
-/// (`test_added_tool_N`), so that the list really differs.
+/// Counters that `subscriptions/listen` streams watch. A change adds an item (a tool
+/// `test_added_tool_N`, a prompt `test_added_prompt_N`, a resource `test://added/N`), so that
+/// the list really differs.
 #[derive(Clone)]
 pub struct ListChanges {
     pub tools: watch::Sender<u64>,
     pub prompts: watch::Sender<u64>,
+    pub resources: watch::Sender<u64>,
     pub watched_updates: watch::Sender<u64>,
 }
 
@@ -43,6 +46,7 @@ impl ListChanges {
         Self {
             tools: watch::channel(0).0,
             prompts: watch::channel(0).0,
+            resources: watch::channel(0).0,
             watched_updates: watch::channel(0).0,
         }
     }
@@ -51,6 +55,20 @@ impl ListChanges {
     pub fn added_tools(&self) -> Vec<String> {
         (1..=*self.tools.borrow())
             .map(|n| format!("test_added_tool_{n}"))
+            .collect()
+    }
+
+    /// The names of the prompts the changes so far have added.
+    pub fn added_prompts(&self) -> Vec<String> {
+        (1..=*self.prompts.borrow())
+            .map(|n| format!("test_added_prompt_{n}"))
+            .collect()
+    }
+
+    /// The URIs of the resources the changes so far have added.
+    pub fn added_resources(&self) -> Vec<String> {
+        (1..=*self.resources.borrow())
+            .map(|n| format!("test://added/{n}"))
             .collect()
     }
 }
@@ -109,6 +127,11 @@ pub async fn call(
             changes.tools.send_modify(|count| *count += 1);
             let _ = context.peer.notify_tool_list_changed().await;
             done("tool list changed")
+        }
+        "test_trigger_resource_change" => {
+            changes.resources.send_modify(|count| *count += 1);
+            let _ = context.peer.notify_resource_list_changed().await;
+            done("resource list changed")
         }
         "test_trigger_resource_update" => {
             changes.watched_updates.send_modify(|count| *count += 1);

@@ -116,12 +116,14 @@ impl ServerHandler for Fixture {
         let filter = context.accepted().clone();
         let wants_tools = filter.tools_list_changed == Some(true);
         let wants_prompts = filter.prompts_list_changed == Some(true);
+        let wants_resources = filter.resources_list_changed == Some(true);
         let wants_watched = filter
             .resource_subscriptions
             .as_ref()
             .is_some_and(|uris| uris.iter().any(|uri| uri == diagnostics::WATCHED));
         let mut tools = self.changes.tools.subscribe();
         let mut prompts = self.changes.prompts.subscribe();
+        let mut resources = self.changes.resources.subscribe();
         let mut watched = self.changes.watched_updates.subscribe();
         loop {
             let sent = tokio::select! {
@@ -134,6 +136,11 @@ impl ServerHandler for Fixture {
                 },
                 changed = tools.changed() => match changed {
                     Ok(()) if wants_tools => context.sink().notify_tool_list_changed().await,
+                    Ok(()) => Ok(()),
+                    Err(_) => return Ok(()),
+                },
+                changed = resources.changed() => match changed {
+                    Ok(()) if wants_resources => context.sink().notify_resource_list_changed().await,
                     Ok(()) => Ok(()),
                     Err(_) => return Ok(()),
                 },
@@ -155,7 +162,13 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        Ok(ListResourcesResult::with_all_items(catalog::resources()))
+        let mut resources = catalog::resources();
+        resources.extend(self.changes.added_resources().iter().map(|uri| {
+            model::<rmcp::model::Resource>(
+                json!({"uri": uri, "name": uri, "mimeType": "text/plain"}),
+            )
+        }));
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
@@ -203,7 +216,13 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(catalog::prompts()))
+        let mut prompts = catalog::prompts();
+        prompts.extend(self.changes.added_prompts().iter().map(|name| {
+            model::<rmcp::model::Prompt>(
+                json!({"name": name, "description": "Added by test_trigger_prompt_change"}),
+            )
+        }));
+        Ok(ListPromptsResult::with_all_items(prompts))
     }
 
     async fn get_prompt(

@@ -324,16 +324,19 @@ impl ServerHandler for GatewayServer {
             tokio::select! {
                 changed = changes.next() => {
                     let Some(changed) = changed else { return Ok(()) };
-                    // The sink drops kinds the client did not subscribe to.
+                    // Only the kinds the client subscribed to: rmcp's sink refuses the others
+                    // with an error, which must not end the stream (a change of tools and
+                    // resources at once closed a stream listening for resources alone).
+                    let wants = context.accepted().clone();
                     let sink = context.sink();
                     let sent = async {
-                        if changed.tools {
+                        if changed.tools && wants.tools_list_changed == Some(true) {
                             sink.notify_tool_list_changed().await?;
                         }
-                        if changed.prompts {
+                        if changed.prompts && wants.prompts_list_changed == Some(true) {
                             sink.notify_prompt_list_changed().await?;
                         }
-                        if changed.resources {
+                        if changed.resources && wants.resources_list_changed == Some(true) {
                             sink.notify_resource_list_changed().await?;
                         }
                         Ok::<(), rmcp::service::SubscriptionSendError>(())

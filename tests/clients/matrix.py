@@ -29,6 +29,10 @@ warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 WATCHED = "test://watched-resource"
 # Long enough that both clients' requests are in flight at once.
 OVERLAP = 0.3
+# How long a notification that must come may take: the upstream re-lists first, and on a
+# loaded 2-core machine an SDK's single-threaded server can take seconds. It is awaited, so
+# an arrival ends the wait.
+ARRIVAL = 15
 
 
 def text_of(result) -> str:
@@ -183,38 +187,73 @@ async def both_at_once(url: str, mode: str, feature: str) -> list[str]:
     return failures
 
 
+# What each trigger changes: the notification, the listen filter, and how to read the list.
+LISTS = {
+    "tools": ("notifications/tools/list_changed", "tools_list_changed"),
+    "prompts": ("notifications/prompts/list_changed", "prompts_list_changed"),
+    "resources": ("notifications/resources/list_changed", "resources_list_changed"),
+}
+
+
+# A trigger that changes another list than the key's.
+OTHER_TRIGGER = {
+    "tools": "test_trigger_prompt_change",
+    "prompts": "test_trigger_resource_change",
+    "resources": "test_trigger_tool_change",
+}
+
+
+async def names_in(client: Client, kind: str) -> list[str]:
+    if kind == "tools":
+        return [tool.name for tool in (await client.list_tools()).tools]
+    if kind == "prompts":
+        return [prompt.name for prompt in (await client.list_prompts()).prompts]
+    return [str(resource.uri) for resource in (await client.list_resources()).resources]
+
+
 async def list_changed(url: str, mode: str) -> list[str]:
-    """One client changes the tool list; both hear of it."""
+    """One client changes the tool, prompt and resource lists in turn; both hear of each."""
     failures: list[str] = []
     probes = [Probe(url, mode, "alice"), Probe(url, mode, "bob")]
     async with probes[0].client() as first, probes[1].client() as second:
-        if mode == "legacy":
-            await first.call_tool(PREFIX + "test_trigger_tool_change", {})
-            with anyio.move_on_after(5):
-                while not all("notifications/tools/list_changed" in p.notifications for p in probes):
-                    await anyio.sleep(0.05)
-            for probe in probes:
-                if "notifications/tools/list_changed" not in probe.notifications:
-                    failures.append(f"{probe.who}: no tools/list_changed, got {probe.notifications}")
-        else:
-            heard = {}
-            async with first.listen(tools_list_changed=True) as one, second.listen(tools_list_changed=True) as two:
-                async def hear(who, subscription):
-                    with anyio.move_on_after(5):
-                        async for event in subscription:
-                            heard[who] = type(event).__name__
-                            return
+        for kind, (method, filter_name) in LISTS.items():
+            trigger = PREFIX + ("test_trigger_tool_change" if kind == "tools" else f"test_trigger_{kind[:-1]}_change")
+            if mode == "legacy":
+                await first.call_tool(trigger, {})
+                with anyio.move_on_after(ARRIVAL):
+                    while not all(method in p.notifications for p in probes):
+                        await anyio.sleep(0.05)
+                for probe in probes:
+                    if method not in probe.notifications:
+                        failures.append(f"{probe.who}: no {method}, got {probe.notifications}")
+            else:
+                heard = {}
+                listen = {filter_name: True}
+                async with first.listen(**listen) as one, second.listen(**listen) as two:
 
-                async with anyio.create_task_group() as group:
-                    group.start_soon(hear, "alice", one)
-                    group.start_soon(hear, "bob", two)
-                    await first.call_tool(PREFIX + "test_trigger_tool_change", {})
-            for who in ("alice", "bob"):
-                if who not in heard:
-                    failures.append(f"{who}: no tools list change on its subscriptions/listen stream")
-        tools = [tool.name for tool in (await second.list_tools()).tools]
-        if not any(name.startswith(PREFIX + "test_added_tool_") for name in tools):
-            failures.append(f"the added tool is not listed: {tools}")
+                    async def hear(who, subscription):
+                        with anyio.move_on_after(ARRIVAL):
+                            async for event in subscription:
+                                heard.setdefault(who, []).append(type(event).__name__)
+                                if kind.capitalize() in type(event).__name__:
+                                    return
+
+                    async with anyio.create_task_group() as group:
+                        group.start_soon(hear, "alice", one)
+                        group.start_soon(hear, "bob", two)
+                        # A change of another list first: it must neither reach these
+                        # streams nor end them.
+                        await first.call_tool(PREFIX + OTHER_TRIGGER[kind], {})
+                        await first.call_tool(trigger, {})
+                for who in ("alice", "bob"):
+                    events = heard.get(who, [])
+                    if not any(kind.capitalize() in event for event in events):
+                        failures.append(f"{who}: no {kind} list change on its subscriptions/listen stream: {events}")
+                    if any(kind.capitalize() not in event for event in events):
+                        failures.append(f"{who}: a listener for {kind} heard {events}")
+            listed = await names_in(second, kind)
+            if not any("added" in name for name in listed):
+                failures.append(f"the added {kind[:-1]} is not listed: {listed}")
     return failures
 
 
@@ -228,7 +267,7 @@ async def resource_updates(url: str, mode: str) -> list[str]:
         if mode == "legacy":
             await watcher.subscribe_resource(WATCHED)
             await other.call_tool(PREFIX + "test_trigger_resource_update", {})
-            with anyio.move_on_after(5):
+            with anyio.move_on_after(ARRIVAL):
                 while updated not in probes[0].notifications:
                     await anyio.sleep(0.05)
             await anyio.sleep(0.3)
@@ -247,16 +286,22 @@ async def resource_updates(url: str, mode: str) -> list[str]:
             async with watcher.listen(resource_subscriptions=[WATCHED]) as subscription, other.listen(
                 prompts_list_changed=True
             ) as unrelated:
-                async def hear(subscription, into):
-                    with anyio.move_on_after(3):
-                        async for event in subscription:
-                            into.append(type(event).__name__)
+                async def hear(subscription, into, first_only):
+                    async for event in subscription:
+                        into.append(type(event).__name__)
+                        if first_only:
+                            return
 
                 others = []
                 async with anyio.create_task_group() as group:
-                    group.start_soon(hear, subscription, heard)
-                    group.start_soon(hear, unrelated, others)
-                    await other.call_tool(PREFIX + "test_trigger_resource_update", {})
+                    group.start_soon(hear, unrelated, others, False)
+                    with anyio.move_on_after(ARRIVAL):
+                        async with anyio.create_task_group() as watching:
+                            watching.start_soon(hear, subscription, heard, True)
+                            await other.call_tool(PREFIX + "test_trigger_resource_update", {})
+                    # Time for a stray update to reach the other listener too.
+                    await anyio.sleep(0.5)
+                    group.cancel_scope.cancel()
             if not heard:
                 failures.append("the listener for the watched resource heard no update")
             if others:
