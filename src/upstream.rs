@@ -95,6 +95,9 @@ pub struct Upstream {
     state_changed: Notify,
     /// Its session-era twin, for session-era clients (see `twin`).
     twin: twin::SessionTwin,
+    /// A stdio upstream under `auto` that refused `initialize`: it is opened with
+    /// `server/discover` from then on (see `connect::stdio_protocol`).
+    refused_initialize: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -149,6 +152,7 @@ impl Upstream {
             first_definitions: Default::default(),
             state_changed: Notify::new(),
             twin: twin::SessionTwin::default(),
+            refused_initialize: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -320,6 +324,10 @@ impl Upstream {
         let (connection, offer) = match started {
             Ok(Ok(ready)) => ready,
             Ok(Err(reason)) => {
+                if self.opens_again_with_discover(&reason) {
+                    self.reap(child).await;
+                    return Box::pin(self.run(shutdown)).await;
+                }
                 let reason = self.explain_exit(&mut child, reason).await;
                 self.fail(reason);
                 return self.reap(child).await;

@@ -1,15 +1,17 @@
 //! What the gateway proposes to an upstream, read off the wire (the upstream's stdin, copied
 //! to its stderr, which the gateway logs): `protocol: legacy` opens with `initialize`
 //! proposing a session-era revision and never `server/discover`; `protocol: modern` opens with
-//! `server/discover` and never `initialize`; `protocol: auto` asks `server/discover` first and,
-//! when it falls back, proposes a session-era revision in `initialize` too. The upstream is
-//! the official Python SDK's `mcp-server-time`.
+//! `server/discover` and never `initialize`; `protocol: auto` over stdio opens in the session
+//! era (one process serves one era, and the session era serves clients of both), like
+//! `legacy`. The upstream is the official Python SDK's `mcp-server-time`. A stdio server of
+//! 2026-07-28 alone (the TypeScript fixture with `--modern-only`) refuses that `initialize`,
+//! and `auto` opens it again with `server/discover`.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{process::ServeProcess, python};
+use common::{fixtures::Implementation, process::ServeProcess, python};
 use serde_json::Value;
 
 /// An upstream entry for `mcp-server-time` whose stdin is copied to its stderr.
@@ -77,15 +79,34 @@ fn each_protocol_mode_proposes_only_its_own_revisions() {
     assert!(!methods(&modern).contains(&"initialize"), "{modern:?}");
 
     let auto = sent_to(&log, "auto");
-    assert_eq!(methods(&auto)[0], "server/discover", "{auto:?}");
-    for initialize in auto
+    assert_eq!(methods(&auto)[0], "initialize", "{auto:?}");
+    assert!(!methods(&auto).contains(&"server/discover"), "{auto:?}");
+    assert_eq!(
+        auto[0]["params"]["protocolVersion"], "2025-11-25",
+        "{auto:?}"
+    );
+}
+
+#[test]
+fn auto_opens_a_stdio_server_of_2026_07_28_alone_with_discover() {
+    let (program, mut args, env) = Implementation::TypeScript.command(true);
+    args.push("--modern-only".into());
+    let env: String = env
         .iter()
-        .filter(|message| message["method"] == "initialize")
-    {
-        let proposed = initialize["params"]["protocolVersion"].as_str().unwrap();
-        assert!(
-            proposed < "2026-07-28",
-            "auto's fallback proposed {proposed}: {auto:?}"
-        );
-    }
+        .map(|(key, value)| format!("      {key}: {value:?}\n"))
+        .collect();
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  modern:\n    command: {program:?}\n    args: {args:?}\n    startup_timeout_secs: 30\n    env:\n{env}"
+    ));
+    let health = gateway.health();
+    let upstream = &health["upstreams"][0];
+    assert_eq!(upstream["state"], "ready", "{health}\n{}", gateway.log());
+    assert_eq!(upstream["protocol_version"], "2026-07-28", "{health}");
+    assert!(
+        gateway
+            .log()
+            .contains("it refused initialize: opening it with server/discover"),
+        "{}",
+        gateway.log()
+    );
 }

@@ -89,7 +89,9 @@ impl TransportKind {
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProtocolMode {
-    /// Try `server/discover` (2026-07-28) and fall back to `initialize` when the server is older.
+    /// Remote: try `server/discover` (2026-07-28) and fall back to `initialize` when the server
+    /// is older. Stdio: `initialize` first (one process serves one era), `server/discover`
+    /// when the server refuses it.
     #[default]
     Auto,
     /// Always use the `initialize` handshake (protocol up to 2025-11-25).

@@ -112,6 +112,37 @@ impl Caller for StatelessCaller {
     }
 }
 
+/// The capability a request to the client needs, as a `requiredCapabilities` value, and its
+/// name; `None` for a request that needs none.
+fn required_capability(request: &ServerRequest) -> Option<(&'static str, serde_json::Value)> {
+    match request {
+        ServerRequest::CreateMessageRequest(_) => {
+            Some(("sampling", serde_json::json!({"sampling": {}})))
+        }
+        ServerRequest::ElicitRequest(_) => {
+            Some(("elicitation", serde_json::json!({"elicitation": {}})))
+        }
+        ServerRequest::ListRootsRequest(_) => Some(("roots", serde_json::json!({"roots": {}}))),
+        _ => None,
+    }
+}
+
+/// The error a 2026-07-28 client's request ends with when answering it needs a capability
+/// the client did not declare in its `_meta` (-32021, with `requiredCapabilities`): what the
+/// revision asks of a server, and the gateway is the server that client talks to.
+pub fn missing_capability(
+    capabilities: &ClientCapabilities,
+    request: &ServerRequest,
+) -> Option<ErrorData> {
+    check_capability(capabilities, request).err()?;
+    let (what, required) = required_capability(request)?;
+    Some(ErrorData::new(
+        ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY,
+        format!("answering this needs the {what} capability, which the client did not declare"),
+        Some(serde_json::json!({ "requiredCapabilities": required })),
+    ))
+}
+
 /// Refuses a request the client did not declare it can answer.
 pub fn check_capability(
     capabilities: &ClientCapabilities,

@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{
-    client_requests::{check_capability, into_input_request},
+    client_requests::{into_input_request, missing_capability},
     forward::{Origin, send},
 };
 use crate::{
@@ -53,6 +53,9 @@ enum Event {
     Input(Pending),
     /// A log message of the call, for whichever of the client's requests is waiting on it.
     Log(LoggingMessageNotificationParam),
+    /// The upstream asked for something the client did not declare it can do: the client's
+    /// request ends with this error (-32021).
+    Missing(ErrorData),
     /// The call ended.
     Done(Result<ServerResult, GatewayError>),
 }
@@ -213,6 +216,7 @@ impl Conversations {
                 Some(Event::Done(outcome)) => return outcome,
                 Some(Event::Input(question)) => break vec![question],
                 Some(Event::Log(message)) => log(origin, message).await,
+                Some(Event::Missing(error)) => return Err(missing(upstream, error)),
                 None => {
                     return Err(GatewayError::UpstreamFailed {
                         upstream: upstream.name().to_owned(),
@@ -226,6 +230,7 @@ impl Conversations {
             match event {
                 Event::Input(question) => questions.push(question),
                 Event::Log(message) => log(origin, message).await,
+                Event::Missing(error) => return Err(missing(upstream, error)),
                 Event::Done(outcome) => return outcome,
             }
         }
@@ -314,6 +319,14 @@ fn decode_answer(
     })
 }
 
+/// The client's request ends with `error`; dropping the call cancels it upstream.
+fn missing(upstream: &Upstream, error: ErrorData) -> GatewayError {
+    GatewayError::UpstreamError {
+        upstream: upstream.name().to_owned(),
+        error,
+    }
+}
+
 /// Passes a log message of the call to the client's request now waiting on it, which sends it
 /// on its response stream if the client asked for log messages.
 async fn log(origin: &Origin, message: LoggingMessageNotificationParam) {
@@ -348,17 +361,20 @@ impl Caller for ConversationCaller {
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
         let events = self.events.clone();
-        let checked = check_capability(&self.capabilities, &request).and_then(|()| {
-            into_input_request(request.clone())
-                .map(|_| ())
-                .ok_or_else(|| {
-                    ErrorData::new(
-                        ErrorCode::METHOD_NOT_FOUND,
-                        "a 2026-07-28 client cannot be sent this request",
-                        None,
-                    )
-                })
-        });
+        if let Some(error) = missing_capability(&self.capabilities, &request) {
+            // The upstream hears the refusal too, but the client's request is over.
+            let _ = self.events.try_send(Event::Missing(error.clone()));
+            return Box::pin(std::future::ready(Err(error)));
+        }
+        let checked = into_input_request(request.clone())
+            .map(|_| ())
+            .ok_or_else(|| {
+                ErrorData::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    "a 2026-07-28 client cannot be sent this request",
+                    None,
+                )
+            });
         Box::pin(async move {
             checked?;
             let (reply, answer) = oneshot::channel();

@@ -2,13 +2,13 @@
 //! HTTP, WebSocket, legacy SSE), wrapped in the notification tap, with the handshake still to
 //! be awaited under the start deadline.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::Ordering};
 
 use super::{
     ChildProcess, Handshake, Upstream,
     client::UpstreamClient,
     http,
-    offer::{handshake, handshake_tolerant, lifecycle},
+    offer::{handshake, handshake_tolerant, lifecycle, refused_initialize},
     process::CommandSpec,
     sse, stdio,
     tap::NotificationTap,
@@ -22,7 +22,6 @@ impl Upstream {
         &self,
         handler: UpstreamClient,
     ) -> Result<(Option<ChildProcess>, Handshake), String> {
-        let lifecycle = lifecycle(self.config.protocol);
         if let Some(url) = &self.config.url {
             return Ok((None, self.connect(url.clone(), handler)?));
         }
@@ -63,8 +62,43 @@ impl Upstream {
         );
         Ok((
             Some(child),
-            Box::pin(handshake(handler, transport, lifecycle)),
+            Box::pin(handshake(
+                handler,
+                transport,
+                lifecycle(self.stdio_protocol()),
+            )),
         ))
+    }
+
+    /// How a stdio upstream is opened. Under `auto`, in the session era first: one process
+    /// serves one era, and a server that speaks both (the TypeScript SDK v2, the Python SDK,
+    /// rmcp) sends a tool's sampling or elicitation request only on a session, which the
+    /// gateway also carries to 2026-07-28 clients as `input_required`; the other way round,
+    /// session-era clients would lose them. A server that refuses `initialize` speaks
+    /// 2026-07-28 alone and is opened again with `server/discover` (see `Upstream::run`).
+    /// Remote upstreams keep `server/discover` first: a second, session-era connection to
+    /// them costs no process (`twin`).
+    fn stdio_protocol(&self) -> ProtocolMode {
+        match self.config.protocol {
+            ProtocolMode::Auto if self.refused_initialize.load(Ordering::Relaxed) => {
+                ProtocolMode::Modern
+            }
+            ProtocolMode::Auto => ProtocolMode::Legacy,
+            mode => mode,
+        }
+    }
+
+    /// Whether a stdio upstream under `auto` refused `initialize` for the first time: it is
+    /// marked to be opened with `server/discover`, at once.
+    pub(super) fn opens_again_with_discover(&self, reason: &str) -> bool {
+        let first_refusal = self.config.protocol == ProtocolMode::Auto
+            && self.config.url.is_none()
+            && refused_initialize(reason)
+            && !self.refused_initialize.swap(true, Ordering::Relaxed);
+        if first_refusal {
+            tracing::info!(upstream = %self.name, "it refused initialize: opening it with server/discover");
+        }
+        first_refusal
     }
 
     /// The handshake over a remote transport, which connects first where it must.

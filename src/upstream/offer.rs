@@ -117,6 +117,15 @@ pub(super) fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
     }
 }
 
+/// How a handshake's failure begins when the server answered `initialize` with an error: a
+/// server of 2026-07-28 alone (see [`refused_initialize`]).
+const INITIALIZE_REFUSED: &str = "handshake failed: it refused initialize";
+
+/// Whether a handshake failed because the server refused `initialize` with an error.
+pub(super) fn refused_initialize(reason: &str) -> bool {
+    reason.starts_with(INITIALIZE_REFUSED)
+}
+
 /// The MCP handshake and the first full listing.
 pub(super) async fn handshake<T, E, A>(
     handler: UpstreamClient,
@@ -127,9 +136,15 @@ where
     T: rmcp::transport::IntoTransport<RoleClient, E, A>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    let initialize_only = matches!(lifecycle, ClientLifecycleMode::Initialize);
     let connection = opened(handler, transport, lifecycle)
         .await
-        .map_err(|error| format!("handshake failed: {error}"))?;
+        .map_err(|error| match error {
+            ClientInitializeError::JsonRpcError(error) if initialize_only => {
+                format!("{INITIALIZE_REFUSED}: {}", error.message)
+            }
+            error => format!("handshake failed: {error}"),
+        })?;
     let offer = Offer::fetch(connection.peer()).await?;
     Ok((connection, offer))
 }

@@ -1,6 +1,8 @@
 //! A session-era connection beside a 2026-07-28 one, for session-era clients.
 //!
-//! `protocol: auto` reaches an upstream in 2026-07-28 when it can. That revision has no
+//! `protocol: auto` reaches a remote upstream in 2026-07-28 when it can (a stdio upstream is
+//! opened in the session era first, see `connect::stdio_protocol`: a second connection there
+//! would be a second process). That revision has no
 //! server→client requests: an SDK that speaks both eras (the TypeScript SDK v2, the Python
 //! SDK) refuses, on a 2026-07-28 request, to send the sampling or elicitation request that a
 //! tool written for sessions makes ("not supported by the negotiated protocol version"),
@@ -48,10 +50,11 @@ impl Drop for SessionTwin {
 }
 
 impl Upstream {
-    /// Whether a session-era client's calls here belong on a session-era twin: the upstream
-    /// is reached in 2026-07-28 only because `auto` chose it.
+    /// Whether a session-era client's calls here belong on a session-era twin: the remote
+    /// upstream is reached in 2026-07-28 only because `auto` chose it.
     pub fn wants_session_twin(&self, peer: &Peer<RoleClient>) -> bool {
         self.config.protocol == ProtocolMode::Auto
+            && self.config.url.is_some()
             && peer
                 .peer_info()
                 .is_some_and(|info| !info.protocol_version.has_initialize())

@@ -37,6 +37,12 @@ def dump(result):
     data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
     # The client's revision decides whether `resultType` is on the wire; the payload must not differ.
     data.pop("resultType", None)
+    # So does the hop: a 2026-07-28 server names itself in a result's `_meta`, and a server
+    # reached in the session era does not.
+    meta = data.get("_meta", {})
+    meta.pop("io.modelcontextprotocol/serverInfo", None)
+    if not meta:
+        data.pop("_meta", None)
     return data
 
 
