@@ -84,13 +84,41 @@ fn the_typescript_client_lists_calls_and_is_asked_over_streamable_http_in_both_e
             "everything__echo",
             "hello",
         );
-        // Two clients at once, each asked to sample for its own call.
+        let mut sampled = ts_client(
+            era,
+            "alice",
+            "everything__trigger-sampling-request",
+            &["prompt=hi", "maxTokens=5"],
+            &["--url", &url],
+        );
+        assert_saw(
+            &report(sampled.output().expect("run")),
+            version,
+            "everything__echo",
+            "answer-alice",
+        );
+    }
+}
+
+/// Two clients at once, each asked to sample for its own call. The upstream is the
+/// TypeScript fixture over streamable HTTP, reached in the session era: its requests come on
+/// the stream of the call that caused them, so they can be told apart (server-everything
+/// over stdio cannot say which of two calls a request belongs to).
+#[test]
+fn two_typescript_clients_at_once_are_each_asked_for_their_own_call() {
+    let fixture = HttpFixture::start(Implementation::TypeScript);
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  fx:\n    url: {:?}\n    protocol: legacy\n",
+        fixture.url
+    ));
+    let url = gateway.mcp_url();
+    for (era, version) in ERAS {
         let [alice, bob] = ["alice", "bob"].map(|name| {
             ts_client(
                 era,
                 name,
-                "everything__trigger-sampling-request",
-                &["prompt=hi", "maxTokens=5"],
+                "fx__test_sampling",
+                &["prompt=hi"],
                 &["--url", &url],
             )
             .stdout(std::process::Stdio::piped())
@@ -103,8 +131,8 @@ fn the_typescript_client_lists_calls_and_is_asked_over_streamable_http_in_both_e
             assert_saw(
                 &report,
                 version,
-                "everything__trigger-sampling-request",
-                &format!("answer-{name}"),
+                "fx__test_sampling",
+                &format!("LLM response: answer-{name}"),
             );
         }
     }

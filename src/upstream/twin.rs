@@ -2,15 +2,15 @@
 //!
 //! `protocol: auto` reaches a remote upstream in 2026-07-28 when it can (a stdio upstream is
 //! opened in the session era first, see `connect::stdio_protocol`: a second connection there
-//! would be a second process). That revision has no
-//! server→client requests: an SDK that speaks both eras (the TypeScript SDK v2, the Python
-//! SDK) refuses, on a 2026-07-28 request, to send the sampling or elicitation request that a
-//! tool written for sessions makes ("not supported by the negotiated protocol version"),
-//! although a session-era client connected to it directly gets that request. So the calls of
-//! session-era clients to such an upstream go on a second connection to it in the session
-//! era, opened at the first such call and closed with the upstream; 2026-07-28 clients and
-//! the catalog keep the first. An upstream that refuses the session era is asked again only
-//! after [`RETRY_AFTER`], and its calls stay on the first connection meanwhile.
+//! would be a second process). That revision has no server→client requests: an SDK that
+//! speaks both eras (the TypeScript SDK v2, the Python SDK) refuses, on a 2026-07-28 request,
+//! to send the sampling or elicitation request that a tool written for sessions makes ("not
+//! supported by the negotiated protocol version"), although a session-era client connected
+//! to it directly gets that request. So the calls of session-era clients to such an upstream
+//! go on a second connection to it in the session era, opened at the first such call (the
+//! call waits for its handshake) and closed with the upstream; 2026-07-28 clients and the
+//! catalog keep the first. An upstream that refuses the session era is asked again only after
+//! [`RETRY_AFTER`], and its calls stay on the first connection meanwhile.
 
 use std::{
     sync::Arc,
