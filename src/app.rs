@@ -240,7 +240,6 @@ impl App {
         self.watch_signals()?;
         self.start_upstreams();
         self.watch_config()?;
-        self.watch_config()?;
         if let Err(error) = self.open_registry().await {
             self.finish().await;
             return Err(error);

@@ -296,3 +296,58 @@ async fn a_reload_that_replaces_an_upstream_lets_its_calls_in_flight_finish() {
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert_eq!(answer.body["changed"], json!(["slow"]), "{answer:?}");
 }
+
+/// `mcps stdio` reloads once per SIGHUP (it used to start two watchers, so each signal reloaded
+/// twice).
+#[test]
+fn mcps_stdio_reloads_once_per_sighup() {
+    use std::io::{BufRead, BufReader};
+    let dir = ConfigDir::new(&config(
+        "server:\n  watch_config: false\n",
+        &[upstream("stdio-reload", "one", "1", "echo")],
+    ));
+    let mut child = std::process::Command::new(common::mcps_bin())
+        .args(["stdio", "-c"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn mcps stdio");
+    let (lines, seen) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut log = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = seen.recv_timeout(Duration::from_millis(100)) {
+                let found = line.contains(needle);
+                log.push(line);
+                if found {
+                    return log;
+                }
+            }
+        }
+        panic!("never logged {needle:?}:\n{}", log.join("\n"));
+    };
+    wait_for("ready");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("send SIGHUP");
+    wait_for("reloaded");
+    std::thread::sleep(Duration::from_secs(1));
+    let twice: Vec<String> = seen
+        .try_iter()
+        .filter(|line| line.contains("reloaded"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(twice.is_empty(), "one SIGHUP reloaded again: {twice:?}");
+}
