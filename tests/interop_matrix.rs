@@ -18,7 +18,7 @@ use std::{collections::BTreeMap, process::Command};
 
 use common::{
     clients_dir,
-    fixtures::{HttpFixture, Implementation},
+    fixtures::{HttpFixture, Implementation, stdio_upstream_yaml},
     mcps_bin,
     process::{ConfigDir, ServeProcess},
     python,
@@ -163,19 +163,11 @@ fn the_python_fixture_in_2026_07_28() {
 
 /// The stdio door: each client runs `mcps stdio` on a config with the fixture over stdio.
 fn check_stdio(implementation: Implementation, protocol: &str) {
-    let (program, args, env) = implementation.command(true);
-    let env: String = env
-        .iter()
-        .map(|(key, value)| format!("\n      {key}: {value:?}"))
-        .collect();
-    let env = if env.is_empty() {
-        String::new()
-    } else {
-        format!("    env:{env}\n")
-    };
     let config = ConfigDir::new(&format!(
-        "upstreams:\n  fx:\n    command: {program:?}\n    args: {args:?}\n    protocol: {protocol}\n{env}"
+        "upstreams:\n{}",
+        stdio_upstream_yaml(implementation, "fx", &[], protocol)
     ));
+    let (program, args, _) = implementation.command(true);
     let mcps = mcps_bin().display().to_string();
     let path = config.path().display().to_string();
     let mut direct = vec!["--stdio", program.as_str()];

@@ -11,7 +11,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{fixtures::Implementation, process::ServeProcess, python};
+use common::{
+    fixtures::{Implementation, stdio_upstream_yaml},
+    process::ServeProcess,
+    python,
+};
 use serde_json::Value;
 
 /// An upstream entry for `mcp-server-time` whose stdin is copied to its stderr.
@@ -89,14 +93,14 @@ fn each_protocol_mode_proposes_only_its_own_revisions() {
 
 #[test]
 fn auto_opens_a_stdio_server_of_2026_07_28_alone_with_discover() {
-    let (program, mut args, env) = Implementation::TypeScript.command(true);
-    args.push("--modern-only".into());
-    let env: String = env
-        .iter()
-        .map(|(key, value)| format!("      {key}: {value:?}\n"))
-        .collect();
     let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  modern:\n    command: {program:?}\n    args: {args:?}\n    startup_timeout_secs: 30\n    env:\n{env}"
+        "upstreams:\n{}",
+        stdio_upstream_yaml(
+            Implementation::TypeScript,
+            "modern",
+            &["--modern-only"],
+            "auto"
+        )
     ));
     let health = gateway.health();
     let upstream = &health["upstreams"][0];

@@ -67,6 +67,30 @@ impl Implementation {
     }
 }
 
+/// A `proxy.yaml` upstream entry `name` that runs the fixture over stdio, with `extra`
+/// arguments and `protocol`.
+pub fn stdio_upstream_yaml(
+    implementation: Implementation,
+    name: &str,
+    extra: &[&str],
+    protocol: &str,
+) -> String {
+    let (program, mut args, env) = implementation.command(true);
+    args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+    let env: String = env
+        .iter()
+        .map(|(key, value)| format!("      {key}: {value:?}\n"))
+        .collect();
+    let env = if env.is_empty() {
+        env
+    } else {
+        format!("    env:\n{env}")
+    };
+    format!(
+        "  {name}:\n    command: {program:?}\n    args: {args:?}\n    protocol: {protocol}\n    startup_timeout_secs: 30\n{env}"
+    )
+}
+
 /// A fixture serving streamable HTTP on a free port, killed on drop.
 pub struct HttpFixture {
     child: Child,
