@@ -42,6 +42,10 @@ pub enum GatewayError {
     /// Upstream: the connection failed while the call was in flight.
     #[error("upstream '{upstream}' failed during the call: {reason}")]
     UpstreamFailed { upstream: String, reason: String },
+    /// Client: it cancelled the request (or went away) while it was in flight. Not a failure
+    /// of the upstream: metrics and the call log count it apart.
+    #[error("the client cancelled the request")]
+    Cancelled,
     /// Gateway: it is stopping; the call was refused or cancelled.
     #[error("the gateway is shutting down; the call was cancelled")]
     ShuttingDown,
@@ -64,6 +68,7 @@ impl GatewayError {
             | Self::UnknownVirtualServer { .. }
             | Self::InvalidCursor { .. }
             | Self::InvalidRequestState { .. }
+            | Self::Cancelled
             | Self::ShuttingDown
             | Self::CredentialEnded { .. } => None,
             Self::UpstreamUnavailable { upstream, .. }
@@ -88,7 +93,9 @@ impl From<GatewayError> for ErrorData {
                 ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))
             }
             GatewayError::UpstreamError { error, .. } => error,
-            GatewayError::ShuttingDown | GatewayError::CredentialEnded { .. } => {
+            GatewayError::Cancelled
+            | GatewayError::ShuttingDown
+            | GatewayError::CredentialEnded { .. } => {
                 ErrorData::new(ErrorCode::INTERNAL_ERROR, message, None)
             }
             GatewayError::UpstreamUnavailable { ref upstream, .. }

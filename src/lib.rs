@@ -16,6 +16,7 @@ pub mod jsonrpc;
 pub mod line_reader;
 pub mod logging;
 pub mod metrics;
+pub mod naming;
 pub mod outbound;
 pub mod progress;
 pub mod registry;

@@ -17,7 +17,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{gateway::Gateway, sync::lock, upstream::Phase};
+use crate::sync::lock;
 
 /// The `Content-Type` of [`Metrics::render`]'s output: OpenMetrics, the text format
 /// Prometheus negotiates first (it reads the classic text format's parsers too).
@@ -106,7 +106,7 @@ impl Metrics {
         let calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "tool_calls",
-            "tools/call requests by upstream, tool and outcome (ok, tool_error, input_required, error)",
+            "tools/call requests by upstream, tool and outcome (ok, tool_error, input_required, cancelled, error)",
             calls.clone(),
         );
         let call_duration = Family::<ToolLabels, Histogram>::new_with_constructor(|| {
@@ -216,45 +216,63 @@ impl Metrics {
         &self.bytes[transport as usize]
     }
 
-    /// Every metric in the text exposition format, the state gauges read from `gateway` now.
-    pub fn render(&self, gateway: &Gateway) -> String {
+    /// Every metric in the text exposition format, with the state gauges set from `state`
+    /// (read by the gateway at this scrape).
+    pub fn render(&self, state: &StateGauges) -> String {
         let _one_scrape = lock(&self.scrape);
-        self.read_state(gateway);
+        self.set_state(state);
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
 
-    fn read_state(&self, gateway: &Gateway) {
+    fn set_state(&self, state: &StateGauges) {
         // Upstreams come and go with reloads: only the present ones have series.
         self.upstream_up.clear();
         self.upstream_state.clear();
         self.upstream_tools.clear();
-        let catalog = gateway.catalog();
-        for upstream in gateway.upstreams().iter() {
-            let name = upstream.name().to_owned();
-            let state = upstream.state();
-            let phase = &state.phase;
+        for upstream in &state.upstreams {
             let labels = UpstreamLabels {
-                upstream: name.clone(),
+                upstream: upstream.name.clone(),
             };
             self.upstream_up
                 .get_or_create(&labels)
-                .set(i64::from(*phase == Phase::Ready));
+                .set(i64::from(upstream.phase == "ready"));
             self.upstream_tools
                 .get_or_create(&labels)
-                .set(catalog.tool_count(upstream) as i64);
-            for state in PHASES {
+                .set(upstream.tools as i64);
+            for phase in PHASES {
                 self.upstream_state
                     .get_or_create(&StateLabels {
-                        upstream: name.clone(),
-                        state,
+                        upstream: upstream.name.clone(),
+                        state: phase,
                     })
-                    .set(i64::from(phase.as_str() == state));
+                    .set(i64::from(upstream.phase == phase));
             }
         }
-        self.sessions.set(gateway.session_count() as i64);
-        self.tools.set(catalog.tools().len() as i64);
+        self.sessions.set(state.sessions as i64);
+        self.tools.set(state.tools as i64);
     }
+}
+
+/// What the gauges show: the gateway's state at one scrape. Metrics are a leaf every layer
+/// counts into, so the gateway hands its state over rather than being read from here.
+#[derive(Debug, Default)]
+pub struct StateGauges {
+    pub upstreams: Vec<UpstreamGauge>,
+    /// Client sessions open.
+    pub sessions: usize,
+    /// Tools in the catalog.
+    pub tools: usize,
+}
+
+/// One upstream's gauges.
+#[derive(Debug)]
+pub struct UpstreamGauge {
+    pub name: String,
+    /// Its phase, as the status API names it (one of `PHASES`).
+    pub phase: &'static str,
+    /// Its tools in the catalog.
+    pub tools: usize,
 }

@@ -35,6 +35,26 @@ async fn the_clients_own_cancellation_reaches_the_upstream() {
     session.post_json(&cancel).await;
     gateway.wait_for_log("sleep explicit cancelled").await;
     call.abort();
+    // The client's own doing, not the upstream's failure: counted apart, logged as no failure.
+    let counted = |metrics: &str, outcome: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with("mcps_tool_calls_total{")
+                && line.contains("tool=\"sleep\"")
+                && line.contains(&format!("outcome=\"{outcome}\""))
+        })
+    };
+    let metrics_url = format!("{}/metrics", gateway.base);
+    let mut metrics = common::process::blocking_get(&metrics_url);
+    for _ in 0..50 {
+        if counted(&metrics, "cancelled") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = common::process::blocking_get(&metrics_url);
+    }
+    assert!(counted(&metrics, "cancelled"), "{metrics}");
+    assert!(!counted(&metrics, "error"), "{metrics}");
+    assert!(!gateway.log().contains("call failed"), "{}", gateway.log());
 }
 
 #[tokio::test]

@@ -135,6 +135,12 @@ impl From<LifecycleError> for ApiError {
     }
 }
 
+/// The status proxies (nginx first) log for a request its client gave up on.
+const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => unreachable!(),
+};
+
 impl From<GatewayError> for ApiError {
     fn from(error: GatewayError) -> Self {
         let (status, code) = match &error {
@@ -146,6 +152,8 @@ impl From<GatewayError> for ApiError {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
             GatewayError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            // Nobody reads it: the client went away. 499 is what proxies log for that.
+            GatewayError::Cancelled => (CLIENT_CLOSED_REQUEST, "cancelled"),
             GatewayError::CredentialEnded { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             GatewayError::UpstreamUnavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")

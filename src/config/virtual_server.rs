@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::gateway::naming;
+use crate::naming;
 
 /// One virtual server: which upstreams, which of their tools, and under which names.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -249,7 +249,7 @@ impl HttpFront {
     /// The Prometheus metrics (with `auth.enabled`, [`HttpFront::handle`] has checked the
     /// bearer token).
     fn metrics(&self) -> Response<Body> {
-        let text = crate::metrics::metrics().render(&self.gateway);
+        let text = crate::metrics::metrics().render(&self.gateway.state_gauges());
         let mut response = Response::new(Body::from(text));
         response.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -205,12 +205,7 @@ impl Conversations {
         let mut questions = loop {
             let event = tokio::select! {
                 event = call.events.recv() => event,
-                () = origin.cancel.cancelled() => {
-                    return Err(GatewayError::UpstreamFailed {
-                        upstream: upstream.name().to_owned(),
-                        reason: "the client cancelled the request".into(),
-                    });
-                }
+                () = origin.cancel.cancelled() => return Err(GatewayError::Cancelled),
             };
             match event {
                 Some(Event::Done(outcome)) => return outcome,
@@ -278,9 +273,7 @@ impl Conversations {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {
-        self.parked
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.parked)
     }
 }
 

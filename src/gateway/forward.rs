@@ -138,12 +138,7 @@ pub async fn send(
         slot = tokio::time::timeout(timeout, upstream.call_slot()) => slot.map_err(|_| {
             GatewayError::UpstreamTimeout { upstream: upstream.name().to_owned(), timeout }
         })?,
-        () = origin.cancel.cancelled() => {
-            return Err(GatewayError::UpstreamFailed {
-                upstream: upstream.name().to_owned(),
-                reason: "cancelled while waiting for a free call slot".into(),
-            });
-        }
+        () = origin.cancel.cancelled() => return Err(GatewayError::Cancelled),
         ended = credential_ends(origin.credential.as_ref()) => return Err(ended),
     };
     // The wait for a slot counts against the call's deadline.
@@ -180,10 +175,7 @@ pub async fn send(
             Some((update, target)) = next_progress(&mut progress) => relay(&target, update).await,
             () = origin.cancel.cancelled() => {
                 cancel_upstream(peer, id, "the client cancelled the request").await;
-                return Err(GatewayError::UpstreamFailed {
-                    upstream: upstream.name().to_owned(),
-                    reason: "the client cancelled the request".into(),
-                });
+                return Err(GatewayError::Cancelled);
             }
             ended = credential_ends(origin.credential.as_ref()) => {
                 cancel_upstream(peer, id, "the client's credential ended").await;

@@ -79,6 +79,7 @@ impl Gateway {
             }
             Ok(CallToolResponse::InputRequired(_)) => ("input_required", None),
             Ok(_) => ("ok", None),
+            Err(GatewayError::Cancelled) => ("cancelled", None),
             Err(error) => ("error", Some(error.to_string())),
         };
         let took = started.elapsed();

@@ -144,9 +144,7 @@ impl Gateway {
     }
 
     fn listens(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
-        self.resource_listens
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.resource_listens)
     }
 }
 

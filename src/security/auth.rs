@@ -134,10 +134,7 @@ impl TokenCache {
     /// The same, with the lease of a channel that the request opens.
     pub fn verify_with_lease(&self, secret: &str, now_ms: i64) -> Option<(Principal, Lease)> {
         let hash = secret_hash(secret);
-        let tokens = self
-            .tokens
-            .read()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let tokens = crate::sync::read(&self.tokens);
         let held = tokens.get(&hash)?;
         let entry = &held.entry;
         if entry.expires_at.is_some_and(|expires| expires <= now_ms) {
@@ -151,10 +148,7 @@ impl TokenCache {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<[u8; 32], Held>> {
-        // A poisoned lock only means a panic elsewhere while it was held; the map stays valid.
-        self.tokens
-            .write()
-            .unwrap_or_else(|poison| poison.into_inner())
+        crate::sync::write(&self.tokens)
     }
 }
 

@@ -145,9 +145,7 @@ impl Callers {
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.inner)
     }
 }
 

@@ -230,9 +230,7 @@ static LIVE_GROUPS: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new(
 
 /// The live groups; a panic elsewhere while holding the lock leaves the list itself valid.
 fn live_groups() -> std::sync::MutexGuard<'static, Vec<i32>> {
-    LIVE_GROUPS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    crate::sync::lock(&LIVE_GROUPS)
 }
 
 /// Counts `pgid` as live, here and with the reaper.

@@ -7,7 +7,7 @@ use rmcp::model::{Prompt, Tool};
 use super::{Collision, cursor};
 use crate::{
     error::GatewayError,
-    gateway::naming,
+    naming,
     upstream::{Upstream, UpstreamState},
 };
 
