@@ -53,6 +53,9 @@ pub enum GatewayError {
     /// while it was in flight; the call was cancelled.
     #[error("{reason}; the call was cancelled")]
     CredentialEnded { reason: String },
+    /// Gateway: a fault of its own (a request it could not encode).
+    #[error("internal error of the gateway: {reason}")]
+    Internal { reason: String },
     /// Upstream: a JSON-RPC error the upstream returned, forwarded as is.
     #[error("upstream '{upstream}' returned an error: {error}")]
     UpstreamError { upstream: String, error: ErrorData },
@@ -69,6 +72,7 @@ impl GatewayError {
             | Self::InvalidCursor { .. }
             | Self::InvalidRequestState { .. }
             | Self::Cancelled
+            | Self::Internal { .. }
             | Self::ShuttingDown
             | Self::CredentialEnded { .. } => None,
             Self::UpstreamUnavailable { upstream, .. }
@@ -94,6 +98,7 @@ impl From<GatewayError> for ErrorData {
             }
             GatewayError::UpstreamError { error, .. } => error,
             GatewayError::Cancelled
+            | GatewayError::Internal { .. }
             | GatewayError::ShuttingDown
             | GatewayError::CredentialEnded { .. } => {
                 ErrorData::new(ErrorCode::INTERNAL_ERROR, message, None)

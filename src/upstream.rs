@@ -9,11 +9,13 @@
 //! touches another's.
 
 mod awaited;
+mod call;
 mod callers;
 mod client;
 mod connect;
 mod definitions;
 mod http;
+mod lane;
 pub(crate) mod line_transport;
 mod offer;
 mod process;
@@ -50,8 +52,10 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{config::UpstreamConfig, error::GatewayError, sync::lock};
+pub use call::{CallContext, Outgoing, ProgressSink, unreadable};
 pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
+pub use lane::StdioLane;
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
 pub use process::{adopt_orphans, kill_every_group, raise_open_file_limit};
@@ -120,6 +124,7 @@ pub(crate) type Connection = RunningService<RoleClient, UpstreamClient>;
 struct ChildProcess {
     group: ChildGroup,
     stderr_pump: JoinHandle<()>,
+    lane: Arc<StdioLane>,
 }
 
 impl Upstream {
@@ -348,7 +353,8 @@ impl Upstream {
             protocol = protocol_version.as_ref().map_or("?", |v| v.as_str()),
             "ready"
         );
-        self.publish(self.checked(offer).into_state(peer, protocol_version));
+        let lane = child.as_ref().map(|child| child.lane.clone());
+        self.publish(self.checked(offer).into_state(peer, protocol_version, lane));
         self.serve(connection, lists_changed, &shutdown, &mut child)
             .await;
         self.reap(child).await;
@@ -460,9 +466,10 @@ impl Upstream {
                 );
                 let current = self.state();
                 let protocol_version = current.protocol_version.clone();
+                let lane = current.lane.clone();
                 self.publish(
                     self.checked(offer)
-                        .into_state(peer.clone(), protocol_version),
+                        .into_state(peer.clone(), protocol_version, lane),
                 );
             }
             Ok(Err(error)) => {

@@ -152,6 +152,7 @@ impl From<GatewayError> for ApiError {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
             GatewayError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            GatewayError::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             // Nobody reads it: the client went away. 499 is what proxies log for that.
             GatewayError::Cancelled => (CLIENT_CLOSED_REQUEST, "cancelled"),
             GatewayError::CredentialEnded { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),

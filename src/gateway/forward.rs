@@ -12,7 +12,9 @@
     reason = "logging is deprecated by SEP-2577, but session-era clients use it"
 )]
 
-use std::{pin::pin, sync::Arc};
+use std::{pin::pin, sync::Arc, time::Duration};
+
+use serde_json::{Map, Value};
 
 use rmcp::{
     Peer, RoleClient, RoleServer, ServiceError,
@@ -33,7 +35,7 @@ use super::{
 use crate::{
     error::GatewayError,
     security::Lease,
-    upstream::{Caller, Upstream},
+    upstream::{CallContext, Caller, Outgoing, ProgressSink, StdioLane, Upstream, unreadable},
 };
 
 /// The client a request's progress goes to, and the token it chose.
@@ -117,6 +119,9 @@ pub async fn send(
     request: ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
+    if let Some(lane) = upstream.lane() {
+        return send_on_lane(upstream, &lane, &request, origin).await;
+    }
     let failed = |error: ServiceError| GatewayError::UpstreamFailed {
         upstream: upstream.name().to_owned(),
         // "Transport closed" says less than why we closed it, when we did.
@@ -197,6 +202,68 @@ pub async fn send(
         }),
         Ok(Err(error)) => Err(failed(error)),
         Ok(Ok(result)) => Ok(result),
+    }
+}
+
+/// [`send`] on the upstream's own lane (see [`Upstream::call`]).
+async fn send_on_lane(
+    upstream: &Upstream,
+    lane: &Arc<StdioLane>,
+    request: &ClientRequest,
+    origin: &Origin,
+) -> Result<ServerResult, GatewayError> {
+    let outgoing = outgoing(request, upstream.deadline_of(request))?;
+    let context = CallContext {
+        caller: origin.caller.clone(),
+        progress: origin
+            .progress
+            .clone()
+            .map(|target| Arc::new(target) as Arc<dyn ProgressSink>),
+        capabilities: origin.capabilities.clone(),
+    };
+    let stop = async {
+        tokio::select! {
+            () = origin.cancel.cancelled() => GatewayError::Cancelled,
+            ended = credential_ends(origin.credential.as_ref()) => ended,
+        }
+    };
+    let result = upstream.call(lane, outgoing, context, stop).await?;
+    serde_json::from_str(result.get()).map_err(|error| unreadable(upstream, &error))
+}
+
+/// A typed request as it goes on a lane: its method, its params' members and its `_meta`.
+fn outgoing(request: &ClientRequest, deadline: Duration) -> Result<Outgoing, GatewayError> {
+    let internal = |reason: String| GatewayError::Internal { reason };
+    let Ok(Value::Object(mut envelope)) = serde_json::to_value(request) else {
+        return Err(internal("a request that is not a JSON object".into()));
+    };
+    let method = match envelope.remove("method") {
+        Some(Value::String(method)) => method,
+        _ => return Err(internal("a request without a method".into())),
+    };
+    let mut params = match envelope.remove("params") {
+        Some(Value::Object(params)) => params,
+        _ => Map::new(),
+    };
+    let meta = match params.remove("_meta") {
+        Some(Value::Object(meta)) => meta,
+        _ => Map::new(),
+    };
+    let object = serde_json::to_string(&params).map_err(|e| internal(e.to_string()))?;
+    // `{…}` → `…`: the members alone, which the lane puts beside `_meta`.
+    let members = object[1..object.len() - 1].to_owned();
+    Ok(Outgoing {
+        method,
+        members,
+        meta,
+        deadline,
+    })
+}
+
+impl ProgressSink for ProgressTarget {
+    fn relay(&self, update: ProgressNotificationParam) -> futures::future::BoxFuture<'static, ()> {
+        let target = self.clone();
+        Box::pin(async move { relay(&target, update).await })
     }
 }
 

@@ -52,7 +52,7 @@ fn mismatched(result: &ClientResult) -> ErrorData {
 
 /// What the gateway can do for its upstreams: whatever its clients can. Whether the client of
 /// a given call can is checked when a request arrives.
-fn capabilities() -> ClientCapabilities {
+pub(super) fn capabilities() -> ClientCapabilities {
     let mut capabilities = ClientCapabilities::default();
     capabilities.roots = Some(RootsCapabilities::default());
     capabilities.sampling = Some(SamplingCapability::default());
@@ -63,16 +63,18 @@ fn capabilities() -> ClientCapabilities {
     capabilities
 }
 
+/// Who the gateway says it is to its upstreams.
+pub(super) fn implementation() -> Implementation {
+    Implementation::new("mcps", env!("CARGO_PKG_VERSION"))
+}
+
 impl ClientHandler for UpstreamClient {
     /// What `initialize` proposes: the latest session-era revision. (rmcp's default is its
     /// latest revision, 2026-07-28, which has no `initialize` at all; a 2026-07-28
     /// connection is opened with `server/discover` instead, see `offer::lifecycle`.)
     fn get_info(&self) -> ClientConfig {
-        ClientConfig::new(
-            capabilities(),
-            Implementation::new("mcps", env!("CARGO_PKG_VERSION")),
-        )
-        .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
+        ClientConfig::new(capabilities(), implementation())
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE)
     }
 
     async fn create_message(

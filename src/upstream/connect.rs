@@ -53,6 +53,7 @@ impl Upstream {
         let child = ChildProcess {
             group: connection.group,
             stderr_pump: connection.stderr_pump,
+            lane: connection.transport.lane(),
         };
         let transport = NotificationTap::new(
             connection.transport,

@@ -22,6 +22,7 @@ use tokio::{
     process::{ChildStdin, ChildStdout},
 };
 
+use super::lane::Lane;
 use crate::{
     jsonrpc::{meant_as_jsonrpc, unreadable_answer},
     line_reader::{Line, LineReader, write_json_line},
@@ -42,9 +43,11 @@ pub struct LineTransport<R = ChildStdout, W = ChildStdin> {
     max_line_bytes: usize,
     garbage: usize,
     closed_because: ClosedBecause,
+    /// The gateway's calls, which skip rmcp (see [`Lane`]).
+    lane: Arc<Lane<W>>,
 }
 
-impl<R: AsyncRead + Unpin, W> LineTransport<R, W> {
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin + Send> LineTransport<R, W> {
     pub fn new(
         upstream: Arc<str>,
         stdout: R,
@@ -52,9 +55,11 @@ impl<R: AsyncRead + Unpin, W> LineTransport<R, W> {
         max_line_bytes: usize,
         closed_because: ClosedBecause,
     ) -> Self {
+        let stdin = Arc::new(tokio::sync::Mutex::new(stdin));
         Self {
             lines: LineReader::new(BufReader::new(stdout), max_line_bytes),
-            stdin: Arc::new(tokio::sync::Mutex::new(stdin)),
+            lane: Arc::new(Lane::new(stdin.clone())),
+            stdin,
             upstream,
             max_line_bytes,
             garbage: 0,
@@ -62,6 +67,13 @@ impl<R: AsyncRead + Unpin, W> LineTransport<R, W> {
         }
     }
 
+    /// The lane for the gateway's own calls on this connection.
+    pub fn lane(&self) -> Arc<Lane<W>> {
+        self.lane.clone()
+    }
+}
+
+impl<R, W> LineTransport<R, W> {
     fn close_because(&self, reason: String) {
         tracing::error!(upstream = %self.upstream, "{reason}; closing its connection");
         *lock(&self.closed_because) = Some(reason);
@@ -84,6 +96,28 @@ where
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
+        let message = self.next_message().await;
+        if message.is_none() {
+            self.lane.close();
+        }
+        message
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.lane.close();
+        self.stdin.lock().await.shutdown().await
+    }
+}
+
+impl<R, W> Drop for LineTransport<R, W> {
+    fn drop(&mut self) {
+        self.lane.close();
+    }
+}
+
+impl<R: AsyncRead + Unpin, W> LineTransport<R, W> {
+    /// The next message for rmcp: lines that answer the lane's calls are taken on the way.
+    async fn next_message(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
             let line = match self.lines.next_line().await {
                 Ok(Some(Line::Complete(line))) => line,
@@ -100,7 +134,7 @@ where
                     return None;
                 }
             };
-            if line.iter().all(u8::is_ascii_whitespace) {
+            if line.iter().all(u8::is_ascii_whitespace) || self.lane.take(line, &self.upstream) {
                 continue;
             }
             match serde_json::from_slice(line) {
@@ -129,9 +163,5 @@ where
                 }
             }
         }
-    }
-
-    async fn close(&mut self) -> Result<(), Self::Error> {
-        self.stdin.lock().await.shutdown().await
     }
 }

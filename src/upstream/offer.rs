@@ -8,7 +8,7 @@ use rmcp::{
     service::{ClientInitializeError, Subscription},
 };
 
-use super::{Connection, Phase, UpstreamState, client::UpstreamClient};
+use super::{Connection, Phase, UpstreamState, client::UpstreamClient, lane::StdioLane};
 use crate::config::ProtocolMode;
 
 /// Resolves `true` on the next list change of a subscription, `false` when it ended;
@@ -87,6 +87,7 @@ impl Offer {
         self,
         peer: Peer<RoleClient>,
         protocol_version: Option<ProtocolVersion>,
+        lane: Option<Arc<StdioLane>>,
     ) -> UpstreamState {
         UpstreamState {
             phase: Phase::Ready,
@@ -96,6 +97,7 @@ impl Offer {
             resources: Arc::from(self.resources),
             templates: Arc::from(self.templates),
             protocol_version,
+            lane,
         }
     }
 }

@@ -8,6 +8,7 @@ use rmcp::{
     model::{Prompt, ProtocolVersion, Resource, ResourceTemplate, Tool},
 };
 
+use super::lane::StdioLane;
 use crate::config::{Config, UpstreamConfig};
 
 /// Where an upstream is in its life.
@@ -64,6 +65,8 @@ pub struct UpstreamState {
     pub templates: Arc<[ResourceTemplate]>,
     /// The protocol revision negotiated with it.
     pub protocol_version: Option<ProtocolVersion>,
+    /// The gateway's own lane on the connection, for a stdio upstream (see `lane`).
+    pub lane: Option<Arc<StdioLane>>,
 }
 
 impl UpstreamState {
@@ -76,6 +79,7 @@ impl UpstreamState {
             resources: Arc::from(Vec::new()),
             templates: Arc::from(Vec::new()),
             protocol_version: None,
+            lane: None,
         }
     }
 }

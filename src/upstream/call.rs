@@ -1,0 +1,248 @@
+//! One request in flight on an upstream's own lane: [`Upstream::call`].
+//!
+//! It owns everything about the request while it is out: its call slot, its deadline, its
+//! id, the caller that answers the upstream's requests it causes, where its progress goes,
+//! and its cancellation (the client's, a deadline's, or whatever `stop` says) — sent upstream
+//! as `notifications/cancelled` under the id it went out with. The gateway hands it a request
+//! and gets the upstream's result back as the JSON text the upstream wrote.
+
+use std::{future::Future, pin::pin, sync::Arc, time::Duration};
+
+use futures::future::BoxFuture;
+use rmcp::{
+    ErrorData,
+    model::{ClientCapabilities, ProgressNotificationParam, ProgressToken},
+};
+use serde_json::{Map, Value, value::RawValue};
+use tokio::sync::mpsc;
+
+use super::{
+    Caller, Upstream, client,
+    lane::{Answer, LaneError, StdioLane},
+};
+use crate::error::GatewayError;
+
+/// Where a request's progress goes: to the client that asked for it, under its own token.
+pub trait ProgressSink: Send + Sync {
+    fn relay(&self, update: ProgressNotificationParam) -> BoxFuture<'static, ()>;
+}
+
+/// Who a request is for, as far as the upstream is concerned.
+#[derive(Default)]
+pub struct CallContext {
+    /// Answers the upstream's requests (sampling, elicitation, roots) the request causes.
+    pub caller: Option<Arc<dyn Caller>>,
+    /// Where its progress goes; `None` if the client did not ask for progress.
+    pub progress: Option<Arc<dyn ProgressSink>>,
+    /// What the client declared it can do: a 2026-07-28 upstream is told this, not the
+    /// gateway's own, as what it may ask depends on the client behind the gateway.
+    pub capabilities: Option<Arc<ClientCapabilities>>,
+}
+
+/// A request as it goes upstream.
+pub struct Outgoing {
+    pub method: String,
+    /// The members of `params` other than `_meta`, as JSON text without the braces
+    /// (`"name":"echo","arguments":{…}`); empty for none.
+    pub members: String,
+    /// The client's own `_meta` keys (the hop's are already stripped).
+    pub meta: Map<String, Value>,
+    /// How long the upstream has to answer, from now (the wait for a call slot included).
+    pub deadline: Duration,
+}
+
+impl Upstream {
+    /// The lane of its current connection, if it has one (stdio) and is ready.
+    pub fn lane(&self) -> Option<Arc<StdioLane>> {
+        let state = self.state.load();
+        match state.phase {
+            super::Phase::Ready => state.lane.clone(),
+            _ => None,
+        }
+    }
+
+    /// Sends `request` on `lane` and waits for the upstream's result, its error, the
+    /// deadline, or `stop` (whose error is then the call's).
+    pub async fn call(
+        &self,
+        lane: &Arc<StdioLane>,
+        request: Outgoing,
+        context: CallContext,
+        stop: impl Future<Output = GatewayError>,
+    ) -> Result<Box<RawValue>, GatewayError> {
+        let mut stop = pin!(stop);
+        let started = tokio::time::Instant::now();
+        let timeout = request.deadline;
+        let timed_out = || GatewayError::UpstreamTimeout {
+            upstream: self.name().to_owned(),
+            timeout,
+        };
+        let _slot = tokio::select! {
+            slot = tokio::time::timeout(timeout, self.call_slot()) => slot.map_err(|_| timed_out())?,
+            error = &mut stop => return Err(error),
+        };
+        let stateless = self
+            .state
+            .load()
+            .protocol_version
+            .as_ref()
+            .is_some_and(|v| !v.has_initialize());
+        let wants_progress = context.progress.is_some();
+        let Outgoing {
+            method,
+            members,
+            mut meta,
+            ..
+        } = request;
+        let mut ticket = lane
+            .send(&method, |id| {
+                if wants_progress {
+                    meta.insert(
+                        "progressToken".into(),
+                        serde_json::to_value(id).unwrap_or_default(),
+                    );
+                }
+                if stateless {
+                    self.stateless_meta(&mut meta, context.capabilities.as_deref());
+                }
+                params_text(&members, &meta)
+            })
+            .await
+            .map_err(|error| self.lane_failed(error))?;
+        let id = ticket.id();
+        let _caller = context
+            .caller
+            .map(|caller| self.callers().register(id.clone(), caller));
+        let (_route, mut progress) = match context.progress {
+            Some(sink) => {
+                let (guard, queue) = self.progress().register(ProgressToken(id.clone()));
+                (Some(guard), Some((queue, sink)))
+            }
+            None => (None, None),
+        };
+        let remaining = timeout.saturating_sub(started.elapsed());
+        let mut answer = pin!(tokio::time::timeout(remaining, ticket.answer()));
+        let answer = loop {
+            tokio::select! {
+                // The answer first: when both are ready, the queue is drained before it.
+                biased;
+                answer = &mut answer => {
+                    if let Some((queue, sink)) = progress.as_mut() {
+                        while let Ok(update) = queue.try_recv() {
+                            sink.relay(update).await;
+                        }
+                    }
+                    break answer;
+                }
+                Some((update, sink)) = next_progress(&mut progress) => sink.relay(update).await,
+                error = &mut stop => {
+                    self.cancel_upstream(lane, &id, "the client cancelled the request").await;
+                    return Err(error);
+                }
+            }
+        };
+        match answer {
+            Err(_) => {
+                self.cancel_upstream(lane, &id, "the gateway's call deadline passed")
+                    .await;
+                Err(timed_out())
+            }
+            Ok(Err(error)) => Err(self.lane_failed(error)),
+            Ok(Ok(Answer::Error(error))) => Err(GatewayError::UpstreamError {
+                upstream: self.name().to_owned(),
+                error,
+            }),
+            Ok(Ok(Answer::Result(result))) => Ok(result),
+        }
+    }
+
+    /// The per-request keys a 2026-07-28 upstream needs: the revision, who we are, and what
+    /// the client behind us can do (ours when it did not say).
+    fn stateless_meta(&self, meta: &mut Map<String, Value>, client: Option<&ClientCapabilities>) {
+        let version = self.state.load().protocol_version.clone();
+        let capabilities = match client {
+            Some(client) => serde_json::to_value(client),
+            None => serde_json::to_value(client::capabilities()),
+        };
+        let entries = [
+            (
+                "io.modelcontextprotocol/protocolVersion",
+                serde_json::to_value(version),
+            ),
+            (
+                "io.modelcontextprotocol/clientInfo",
+                serde_json::to_value(client::implementation()),
+            ),
+            ("io.modelcontextprotocol/clientCapabilities", capabilities),
+        ];
+        for (key, value) in entries {
+            if let Ok(value) = value {
+                meta.insert(key.into(), value);
+            }
+        }
+    }
+
+    async fn cancel_upstream(&self, lane: &StdioLane, id: &rmcp::model::RequestId, reason: &str) {
+        if let Err(error) = lane.cancel(id, reason).await {
+            tracing::debug!(upstream = %self.name(), %error, "could not send notifications/cancelled upstream");
+        }
+    }
+
+    fn lane_failed(&self, error: LaneError) -> GatewayError {
+        let reason = match error {
+            // "Closed" says less than why we closed it, when we did.
+            LaneError::Closed => self
+                .closed_because()
+                .unwrap_or_else(|| "connection closed".into()),
+            LaneError::Write(error) => format!("cannot send to it: {error}"),
+        };
+        GatewayError::UpstreamFailed {
+            upstream: self.name().to_owned(),
+            reason,
+        }
+    }
+}
+
+/// `params` as JSON text: `_meta` (when it has keys) and the other members.
+fn params_text(members: &str, meta: &Map<String, Value>) -> String {
+    let mut text = String::with_capacity(members.len() + 2);
+    text.push('{');
+    if !meta.is_empty() {
+        text.push_str("\"_meta\":");
+        // A map of JSON values always serializes.
+        text.push_str(&serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()));
+        if !members.is_empty() {
+            text.push(',');
+        }
+    }
+    text.push_str(members);
+    text.push('}');
+    text
+}
+
+/// The next queued progress update, if this request collects any; pending otherwise.
+async fn next_progress(
+    progress: &mut Option<(
+        mpsc::Receiver<ProgressNotificationParam>,
+        Arc<dyn ProgressSink>,
+    )>,
+) -> Option<(ProgressNotificationParam, Arc<dyn ProgressSink>)> {
+    match progress {
+        Some((queue, sink)) => queue.recv().await.map(|update| (update, sink.clone())),
+        None => std::future::pending().await,
+    }
+}
+
+/// An error the upstream's answer could not be read as.
+pub fn unreadable(upstream: &Upstream, error: &serde_json::Error) -> GatewayError {
+    GatewayError::UpstreamError {
+        upstream: upstream.name().to_owned(),
+        error: ErrorData::internal_error(
+            format!(
+                "upstream {} sent a result that cannot be read: {error}",
+                upstream.name()
+            ),
+            None,
+        ),
+    }
+}

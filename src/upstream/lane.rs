@@ -1,0 +1,286 @@
+//! Our own lane for requests on a stdio connection, beside rmcp's.
+//!
+//! rmcp's client sends a request through its service task and hands the answer back through
+//! another; the gateway's calls skip both. A request on the lane is written to the child's
+//! stdin by the caller's own task, under an id rmcp never uses (`"mcps-<n>"`: rmcp's ids are
+//! numbers), and its answer is taken off the wire by the transport's reader before rmcp parses
+//! anything: the result stays the raw JSON text the upstream wrote. Everything else on the
+//! connection (the handshake, list requests, the upstream's notifications and requests)
+//! still goes through rmcp.
+//!
+//! When the connection ends the lane is closed: the calls waiting on it fail at once, and so
+//! does every later one.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use rmcp::{ErrorData, model::RequestId};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::{io::AsyncWrite, sync::oneshot};
+
+use crate::{line_reader::write_line, sync::lock};
+
+/// The prefix of the ids of the lane's requests.
+const ID_PREFIX: &str = "mcps-";
+
+/// The lane of a stdio upstream's connection.
+pub type StdioLane = Lane<tokio::process::ChildStdin>;
+
+/// The upstream's answer to one request.
+#[derive(Debug)]
+pub enum Answer {
+    /// The `result`, as the upstream wrote it.
+    Result(Box<RawValue>),
+    /// A JSON-RPC error.
+    Error(ErrorData),
+}
+
+/// The requests in flight on one stdio connection, by our number, and the pipe to send them on.
+pub struct Lane<W> {
+    stdin: Arc<tokio::sync::Mutex<W>>,
+    /// `None` once the connection has ended.
+    waiting: Mutex<Option<HashMap<u64, oneshot::Sender<Answer>>>>,
+    next: AtomicU64,
+}
+
+/// Why a request on the lane got no answer.
+#[derive(Debug)]
+pub enum LaneError {
+    /// The connection ended (before or while the request was in flight).
+    Closed,
+    /// Writing the request failed.
+    Write(std::io::Error),
+}
+
+/// One request in flight: its id, and where its answer arrives. Dropping it forgets the
+/// request (a late answer is then dropped with a warning).
+pub struct Ticket<W> {
+    lane: Arc<Lane<W>>,
+    number: u64,
+    answer: Option<oneshot::Receiver<Answer>>,
+}
+
+impl<W> std::fmt::Debug for Lane<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = lock(&self.waiting).as_ref().map(HashMap::len);
+        f.debug_struct("Lane").field("waiting", &waiting).finish()
+    }
+}
+
+impl<W> Ticket<W> {
+    /// The id the request went out under.
+    pub fn id(&self) -> RequestId {
+        id_of(self.number)
+    }
+
+    /// Waits for the answer.
+    pub async fn answer(&mut self) -> Result<Answer, LaneError> {
+        let receiver = self.answer.as_mut().ok_or(LaneError::Closed)?;
+        let answer = receiver.await.map_err(|_| LaneError::Closed);
+        self.answer = None;
+        answer
+    }
+}
+
+impl<W> Drop for Ticket<W> {
+    fn drop(&mut self) {
+        if self.answer.is_some()
+            && let Some(waiting) = lock(&self.lane.waiting).as_mut()
+        {
+            waiting.remove(&self.number);
+        }
+    }
+}
+
+fn id_of(number: u64) -> RequestId {
+    RequestId::String(format!("{ID_PREFIX}{number}").into())
+}
+
+/// The parts of an answer the lane reads; the result stays text.
+#[derive(Deserialize)]
+struct AnswerPeek<'a> {
+    #[serde(borrow)]
+    id: Option<&'a str>,
+    method: Option<serde::de::IgnoredAny>,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+    error: Option<ErrorData>,
+}
+
+impl<W: AsyncWrite + Unpin + Send> Lane<W> {
+    pub fn new(stdin: Arc<tokio::sync::Mutex<W>>) -> Self {
+        Self {
+            stdin,
+            waiting: Mutex::new(Some(HashMap::new())),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// Sends `method` with `params` (a JSON object, written as is) and returns the ticket
+    /// its answer comes to. `params` is built by the caller with `id` in hand (`number` is
+    /// reserved first so a progress token can name it).
+    pub async fn send(
+        self: &Arc<Self>,
+        method: &str,
+        params: impl FnOnce(&RequestId) -> String,
+    ) -> Result<Ticket<W>, LaneError> {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = oneshot::channel();
+        match lock(&self.waiting).as_mut() {
+            Some(waiting) => waiting.insert(number, sender),
+            None => return Err(LaneError::Closed),
+        };
+        let ticket = Ticket {
+            lane: self.clone(),
+            number,
+            answer: Some(receiver),
+        };
+        let id = ticket.id();
+        let params = params(&id);
+        let method = serde_json::to_string(method).map_err(|e| LaneError::Write(e.into()))?;
+        let line = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":\"{ID_PREFIX}{number}\",\"method\":{method},\"params\":{params}}}\n"
+        );
+        write_line(&self.stdin, line.as_bytes())
+            .await
+            .map_err(LaneError::Write)?;
+        Ok(ticket)
+    }
+
+    /// Tells the upstream that the request `id` is cancelled (its answer is no longer awaited).
+    pub async fn cancel(&self, id: &RequestId, reason: &str) -> std::io::Result<()> {
+        let notice = serde_json::json!({
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": id, "reason": reason},
+        });
+        write_line(&self.stdin, &crate::line_reader::json_line(&notice)?).await
+    }
+}
+
+impl<W> Lane<W> {
+    /// Takes `line` if it answers one of the lane's requests: true if it was ours (delivered,
+    /// or dropped with a warning when nobody waits for it any more).
+    pub fn take(&self, line: &[u8], upstream: &str) -> bool {
+        // Most lines are not ours: rmcp's answers, notifications. Tell them apart unparsed.
+        if !contains(line, b"\"mcps-") {
+            return false;
+        }
+        let Ok(peek) = serde_json::from_slice::<AnswerPeek>(line) else {
+            return false;
+        };
+        let (Some(id), None) = (peek.id, peek.method) else {
+            return false;
+        };
+        let Some(number) = id.strip_prefix(ID_PREFIX).and_then(|n| n.parse().ok()) else {
+            return false;
+        };
+        let answer = match (peek.result, peek.error) {
+            (Some(result), None) => Answer::Result(result.to_owned()),
+            (None, Some(error)) => Answer::Error(error),
+            _ => Answer::Error(ErrorData::internal_error(
+                format!("upstream {upstream} answered with neither a result nor an error"),
+                None,
+            )),
+        };
+        let waiter = lock(&self.waiting)
+            .as_mut()
+            .and_then(|waiting| waiting.remove(&number));
+        match waiter {
+            Some(waiter) => {
+                // The caller may have given up just now; then the answer goes nowhere.
+                let _ = waiter.send(answer);
+            }
+            None => tracing::warn!(
+                upstream,
+                id,
+                "dropped an answer to no request in flight (unknown, answered twice, or cancelled)"
+            ),
+        }
+        true
+    }
+
+    /// The connection ended: every request waiting fails, and so does every later one.
+    pub fn close(&self) {
+        lock(&self.waiting).take();
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane() -> Arc<Lane<Vec<u8>>> {
+        Arc::new(Lane::new(Arc::new(tokio::sync::Mutex::new(Vec::new()))))
+    }
+
+    async fn written(lane: &Lane<Vec<u8>>) -> String {
+        String::from_utf8(lane.stdin.lock().await.clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_goes_out_under_our_id_and_its_result_comes_back_as_written() {
+        let lane = lane();
+        let mut ticket = lane
+            .send("tools/call", |id| {
+                format!(
+                    "{{\"name\":\"echo\",\"_meta\":{{\"progressToken\":{}}}}}",
+                    serde_json::to_string(id).unwrap()
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            written(&lane).await,
+            "{\"jsonrpc\":\"2.0\",\"id\":\"mcps-1\",\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"_meta\":{\"progressToken\":\"mcps-1\"}}}\n"
+        );
+        assert!(!lane.take(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, "u"));
+        assert!(lane.take(
+            br#"{"jsonrpc":"2.0","id":"mcps-1","result":{"content":[ {"type":"text","text":"hi"}]}}"#,
+            "u"
+        ));
+        match ticket.answer().await.unwrap() {
+            Answer::Result(raw) => {
+                assert_eq!(raw.get(), r#"{"content":[ {"type":"text","text":"hi"}]}"#);
+            }
+            Answer::Error(error) => panic!("{error:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_late_answers_and_a_closed_lane() {
+        let lane = lane();
+        let mut first = lane.send("ping", |_| "{}".into()).await.unwrap();
+        assert!(lane.take(
+            br#"{"jsonrpc":"2.0","id":"mcps-1","error":{"code":-32601,"message":"no"}}"#,
+            "u"
+        ));
+        assert!(matches!(first.answer().await, Ok(Answer::Error(e)) if e.message == "no"));
+        // Answered twice: ours, and dropped.
+        assert!(lane.take(br#"{"jsonrpc":"2.0","id":"mcps-1","result":{}}"#, "u"));
+        // A request from the upstream with such an id is not an answer.
+        assert!(!lane.take(
+            br#"{"jsonrpc":"2.0","id":"mcps-9","method":"roots/list"}"#,
+            "u"
+        ));
+        let mut second = lane.send("ping", |_| "{}".into()).await.unwrap();
+        lane.close();
+        assert!(matches!(second.answer().await, Err(LaneError::Closed)));
+        assert!(matches!(
+            lane.send("ping", |_| "{}".into()).await,
+            Err(LaneError::Closed)
+        ));
+    }
+}
