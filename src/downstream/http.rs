@@ -29,6 +29,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 mod answers;
 mod body;
+mod fast;
 
 use answers::{
     api_error, json_response, jsonrpc_error_response, message_response, scope_refused,
@@ -383,6 +384,16 @@ impl HttpFront {
         }
         let counted = crate::metrics::metrics().bytes(crate::metrics::ClientTransport::Http);
         counted.received.inc_by(body.len() as u64);
+        if method == Method::POST
+            && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await
+        {
+            counted.sent.inc_by(text.len() as u64);
+            return Response::builder()
+                .status(status)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(text))
+                .unwrap_or_else(|_| Response::new(Body::empty()));
+        }
         let lease = parts.extensions.get::<Lease>().cloned();
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let mut service = self.mcp.clone();

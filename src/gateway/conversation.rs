@@ -57,8 +57,30 @@ enum Event {
     /// request ends with this error (-32021).
     Missing(ErrorData),
     /// The call ended.
-    Done(Result<ServerResult, GatewayError>),
+    Done(Result<Reply, GatewayError>),
 }
+
+/// An upstream's result: as the JSON text it wrote (a call on its lane) or typed (a call
+/// through rmcp), whichever the call came back as; each door turns it into what it sends.
+pub enum Reply {
+    Raw(Box<serde_json::value::RawValue>),
+    Typed(Box<ServerResult>),
+}
+
+impl Reply {
+    /// The result typed, for the doors that answer through rmcp.
+    pub fn into_typed(self, upstream: &Upstream) -> Result<ServerResult, GatewayError> {
+        match self {
+            Self::Typed(result) => Ok(*result),
+            Self::Raw(raw) => serde_json::from_str(raw.get())
+                .map_err(|error| crate::upstream::unreadable(upstream, &error)),
+        }
+    }
+}
+
+/// Starts a call upstream on behalf of a conversation, with the conversation's origin.
+pub type Starter =
+    Box<dyn FnOnce(Origin) -> BoxFuture<'static, Result<Reply, GatewayError>> + Send>;
 
 struct Pending {
     request: ServerRequest,
@@ -110,21 +132,42 @@ impl Conversations {
         origin: &Origin,
         binding: &str,
     ) -> Result<ServerResult, GatewayError> {
+        let upstream_of_call = upstream.clone();
+        let peer = peer.clone();
+        let starter: Starter = Box::new(move |call_origin| {
+            Box::pin(async move {
+                send(&upstream_of_call, &peer, request, &call_origin)
+                    .await
+                    .map(|result| Reply::Typed(Box::new(result)))
+            })
+        });
+        self.converse(upstream, starter, retry, origin, binding)
+            .await?
+            .into_typed(upstream)
+    }
+
+    /// The same for a request of any form: `start` sends it when it is not a retry.
+    pub async fn converse(
+        &self,
+        upstream: &Upstream,
+        start: Starter,
+        retry: super::client_requests::Retry,
+        origin: &Origin,
+        binding: &str,
+    ) -> Result<Reply, GatewayError> {
         let capabilities = origin.capabilities.clone().unwrap_or_default();
         let call = match retry.request_state {
             Some(state) => {
                 self.resume(&state, retry.input_responses.unwrap_or_default(), binding)?
             }
-            None => self.start(upstream, peer, request, origin, capabilities),
+            None => self.start(start, origin, capabilities),
         };
         self.drive(call, upstream, origin, binding).await
     }
 
     fn start(
         &self,
-        upstream: &Arc<Upstream>,
-        peer: &Peer<RoleClient>,
-        request: ClientRequest,
+        start: Starter,
         origin: &Origin,
         capabilities: Arc<ClientCapabilities>,
     ) -> Call {
@@ -149,11 +192,9 @@ impl Conversations {
             view: origin.view.clone(),
             credential: origin.credential.clone(),
         };
-        let upstream = upstream.clone();
-        let peer = peer.clone();
+        let call = start(call_origin);
         tokio::spawn(async move {
-            let outcome = send(&upstream, &peer, request, &call_origin).await;
-            let _ = events.send(Event::Done(outcome)).await;
+            let _ = events.send(Event::Done(call.await)).await;
         });
         Call {
             events: receiver,
@@ -201,7 +242,7 @@ impl Conversations {
         upstream: &Upstream,
         origin: &Origin,
         binding: &str,
-    ) -> Result<ServerResult, GatewayError> {
+    ) -> Result<Reply, GatewayError> {
         let mut questions = loop {
             let event = tokio::select! {
                 event = call.events.recv() => event,
@@ -255,7 +296,9 @@ impl Conversations {
         self.forget_expired().insert(key, parked);
         let mut result = InputRequiredResult::from_request_state(state);
         result.input_requests = Some(requests);
-        Ok(ServerResult::InputRequiredResult(result))
+        Ok(Reply::Typed(Box::new(ServerResult::InputRequiredResult(
+            result,
+        ))))
     }
 
     /// The parked call `key` names, if it has not expired (each is taken once).

@@ -213,6 +213,18 @@ async fn send_on_lane(
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
     let outgoing = outgoing(request, upstream.deadline_of(request))?;
+    let result = send_raw(upstream, lane, outgoing, origin).await?;
+    serde_json::from_str(result.get()).map_err(|error| unreadable(upstream, &error))
+}
+
+/// Sends `outgoing` on the upstream's lane for `origin` and returns the result as the
+/// upstream wrote it.
+pub(super) async fn send_raw(
+    upstream: &Upstream,
+    lane: &Arc<StdioLane>,
+    outgoing: Outgoing,
+    origin: &Origin,
+) -> Result<Box<serde_json::value::RawValue>, GatewayError> {
     let context = CallContext {
         caller: origin.caller.clone(),
         progress: origin
@@ -227,8 +239,7 @@ async fn send_on_lane(
             ended = credential_ends(origin.credential.as_ref()) => ended,
         }
     };
-    let result = upstream.call(lane, outgoing, context, stop).await?;
-    serde_json::from_str(result.get()).map_err(|error| unreadable(upstream, &error))
+    upstream.call(lane, outgoing, context, stop).await
 }
 
 /// A typed request as it goes on a lane: its method, its params' members and its `_meta`.

@@ -2,6 +2,8 @@
 //! client, user, upstream, duration and outcome. Recording is a non-blocking send to the
 //! call log's writer; nothing here touches the database.
 
+use std::{future::Future, sync::Arc};
+
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
 use tracing::Instrument;
 
@@ -44,20 +46,35 @@ impl Gateway {
         params: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
-        let _in_flight = self.drain.admit()?;
-        let at = registry::now_ms();
-        let started = std::time::Instant::now();
-        let log = self.call_log.get();
-        // The client's name is kept only when there is a log to write it to.
-        let client_name = log.map(|_| params.name.to_string());
-        let call = async {
-            self.wait_started().await;
+        let name = params.name.to_string();
+        self.recorded(&name, origin, async {
             let (upstream, original) = self.tool_route(&params.name, origin.view.as_deref())?;
             tracing::Span::current().record("upstream", upstream.name());
             let outcome = self
                 .send_call(&upstream, original.clone(), params, origin)
                 .await;
-            Ok::<_, GatewayError>((upstream, original, outcome))
+            Ok((upstream, original, outcome))
+        })
+        .await
+    }
+
+    /// Runs a routed `tools/call` (`call` routes and sends it) under the drain, and records
+    /// it: the metrics, the log line, the call history.
+    pub(super) async fn recorded<T: Outcome>(
+        &self,
+        name: &str,
+        origin: &Origin,
+        call: impl Future<
+            Output = Result<(Arc<Upstream>, String, Result<T, GatewayError>), GatewayError>,
+        >,
+    ) -> Result<T, GatewayError> {
+        let _in_flight = self.drain.admit()?;
+        let at = registry::now_ms();
+        let started = std::time::Instant::now();
+        let log = self.call_log.get();
+        let call = async {
+            self.wait_started().await;
+            call.await
         };
         let routed = tokio::select! {
             routed = call => routed,
@@ -74,11 +91,7 @@ impl Gateway {
             .map(Upstream::name)
             .or_else(|| outcome.as_ref().err().and_then(GatewayError::upstream));
         let (kind, error) = match &outcome {
-            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
-                ("tool_error", None)
-            }
-            Ok(CallToolResponse::InputRequired(_)) => ("input_required", None),
-            Ok(_) => ("ok", None),
+            Ok(answer) => (answer.kind(), None),
             Err(GatewayError::Cancelled) => ("cancelled", None),
             Err(error) => ("error", Some(error.to_string())),
         };
@@ -88,19 +101,34 @@ impl Gateway {
             Some(error) => tracing::info!(outcome = kind, ?took, "call failed: {error}"),
         }
         metrics().call(upstream.as_deref().map(Upstream::name), &tool, kind, took);
-        if let (Some(log), Some(client_name)) = (log, client_name) {
+        if let Some(log) = log {
             log.record(CallRecord {
                 id: 0,
                 at,
                 client: origin.client.as_deref().map(str::to_owned),
                 principal: origin.principal.as_deref().map(str::to_owned),
                 upstream: upstream_name.map(str::to_owned),
-                tool: client_name,
+                tool: name.to_owned(),
                 duration_us: took.as_micros() as i64,
                 outcome: kind.to_owned(),
                 error,
             });
         }
         outcome
+    }
+}
+
+/// How a call's answer counts: `ok`, `tool_error` or `input_required`.
+pub trait Outcome {
+    fn kind(&self) -> &'static str;
+}
+
+impl Outcome for CallToolResponse {
+    fn kind(&self) -> &'static str {
+        match self {
+            CallToolResponse::Complete(result) if result.is_error == Some(true) => "tool_error",
+            CallToolResponse::InputRequired(_) => "input_required",
+            _ => "ok",
+        }
     }
 }

@@ -110,6 +110,10 @@ impl Upstream {
             .await
             .map_err(|error| self.lane_failed(error))?;
         let id = ticket.id();
+        let mut unanswered = Unanswered {
+            lane: lane.clone(),
+            id: Some(id.clone()),
+        };
         let _caller = context
             .caller
             .map(|caller| self.callers().register(id.clone(), caller));
@@ -136,11 +140,13 @@ impl Upstream {
                 }
                 Some((update, sink)) = next_progress(&mut progress) => sink.relay(update).await,
                 error = &mut stop => {
+                    unanswered.id = None;
                     self.cancel_upstream(lane, &id, "the client cancelled the request").await;
                     return Err(error);
                 }
             }
         };
+        unanswered.id = None;
         match answer {
             Err(_) => {
                 self.cancel_upstream(lane, &id, "the gateway's call deadline passed")
@@ -199,6 +205,25 @@ impl Upstream {
         GatewayError::UpstreamFailed {
             upstream: self.name().to_owned(),
             reason,
+        }
+    }
+}
+
+/// A request in flight whose call was dropped before it ended: its client went away (the
+/// connection closed), so it is cancelled upstream like one the client cancelled.
+struct Unanswered {
+    lane: Arc<StdioLane>,
+    /// Taken when the call ends, however it ends.
+    id: Option<rmcp::model::RequestId>,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let lane = self.lane.clone();
+            tokio::spawn(async move {
+                let _ = lane.cancel(&id, "the client went away").await;
+            });
         }
     }
 }

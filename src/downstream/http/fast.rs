@@ -1,0 +1,215 @@
+//! The HTTP door's own way for the most common request: a plain 2026-07-28 `tools/call`.
+//!
+//! rmcp's server builds a service, a transport and a task for each stateless request, and
+//! types the arguments and the result on the way through. A request this module can read whole
+//! — one `tools/call` whose headers agree with its body and that asks for nothing beyond the
+//! call (no progress, no log messages, no retry of an `input_required` round, no task) — goes
+//! to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the arguments
+//! and the result as the JSON text they are. Anything else, including every request that
+//! would be refused, is left to rmcp (`None`), so the checks and refusals stay rmcp's.
+
+use std::{borrow::Cow, sync::Arc};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header, request::Parts};
+use rmcp::{
+    ErrorData,
+    model::{ClientCapabilities, ErrorCode, ProtocolVersion},
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, value::RawValue};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    gateway::{Gateway, Origin, Scope, ToolCall, View},
+    security::{Lease, Principal},
+};
+
+/// The whole of a request this way takes: anything more, and rmcp answers it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
+    #[serde(borrow)]
+    id: &'a RawValue,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    params: Params<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "_meta")]
+    meta: Map<String, Value>,
+}
+
+/// The `_meta` keys a plain call has, all of them required; another `io.modelcontextprotocol/`
+/// key (a log level, say) asks for more than the call.
+const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+
+/// The answer to `body` (its status and JSON text) if it is a plain 2026-07-28 `tools/call`
+/// this way can take; `None` leaves it to rmcp.
+pub(super) async fn tool_call(
+    gateway: &Gateway,
+    parts: &Parts,
+    body: &Bytes,
+) -> Option<(StatusCode, String)> {
+    let headers = &parts.headers;
+    if !plain_headers(headers) {
+        return None;
+    }
+    let envelope: Envelope = serde_json::from_slice(body).ok()?;
+    let params = envelope.params;
+    let plain = envelope.jsonrpc == "2.0"
+        && envelope.method == "tools/call"
+        && is_id(envelope.id)
+        && params
+            .arguments
+            .is_none_or(|arguments| arguments.get().starts_with('{'))
+        && single(headers, "mcp-name").is_some_and(|name| name == params.name.as_bytes())
+        && plain_meta(&params.meta);
+    if !plain {
+        return None;
+    }
+    let view = view_of(gateway, parts)?;
+    if !gateway.takes_lane(&params.name, view.as_deref()) {
+        return None;
+    }
+    let capabilities: ClientCapabilities =
+        serde_json::from_value(params.meta.get(CLIENT_CAPABILITIES)?.clone()).ok()?;
+    let client = params
+        .meta
+        .get(CLIENT_INFO)
+        .and_then(|info| info.get("name"))
+        .and_then(Value::as_str)
+        .map(Arc::from);
+    let extensions = &parts.extensions;
+    let origin = Origin {
+        // The call ends with this future: a client that goes away drops it, which cancels
+        // the call upstream (see `Upstream::call`).
+        cancel: CancellationToken::new(),
+        progress: None,
+        caller: None,
+        stateless: true,
+        capabilities: Some(Arc::new(capabilities)),
+        connections: None,
+        log_level: None,
+        client,
+        principal: extensions
+            .get::<Principal>()
+            .map(|principal| Arc::from(principal.username.as_str())),
+        view,
+        credential: extensions.get::<Lease>().cloned(),
+    };
+    let call = ToolCall {
+        name: &params.name,
+        arguments: params.arguments,
+        meta: params.meta,
+    };
+    let id = envelope.id.get();
+    let (status, text) = match gateway.call_tool_raw(call, &origin).await {
+        Ok(answer) => (
+            StatusCode::OK,
+            format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}",
+                answer.result
+            ),
+        ),
+        Err(error) => {
+            let error = ErrorData::from(error);
+            let status = status_of(&error);
+            let error = serde_json::to_string(&error).unwrap_or_default();
+            (
+                status,
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}"),
+            )
+        }
+    };
+    Some((status, text))
+}
+
+/// A 2026-07-28 POST with no session, that accepts both answers rmcp could give, sends JSON,
+/// and names `tools/call` in its headers (SEP-2243) with no argument in a header.
+fn plain_headers(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_ascii_lowercase();
+    let json_body = single(headers, header::CONTENT_TYPE.as_str()).is_some_and(|value| {
+        let essence = value.split(|byte| *byte == b';').next().unwrap_or(value);
+        essence
+            .trim_ascii()
+            .eq_ignore_ascii_case(b"application/json")
+    });
+    !headers.contains_key("mcp-session-id")
+        && single(headers, "mcp-protocol-version")
+            .is_some_and(|version| version == ProtocolVersion::V_2026_07_28.as_str().as_bytes())
+        && single(headers, "mcp-method").is_some_and(|method| method == b"tools/call")
+        && !headers
+            .keys()
+            .any(|name| name.as_str().starts_with("mcp-param-"))
+        && accept.contains("application/json")
+        && accept.contains("text/event-stream")
+        && json_body
+}
+
+/// The one value of header `name`; `None` when it is absent or given more than once.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first.as_bytes())
+}
+
+/// A JSON-RPC id: a number or a string (not null).
+fn is_id(id: &RawValue) -> bool {
+    id.get()
+        .bytes()
+        .next()
+        .is_some_and(|first| first == b'"' || first == b'-' || first.is_ascii_digit())
+}
+
+/// `_meta` with the keys every 2026-07-28 request carries, the revision this way speaks, and
+/// nothing that asks for more (progress, log messages).
+fn plain_meta(meta: &Map<String, Value>) -> bool {
+    let revision = ProtocolVersion::V_2026_07_28.as_str();
+    meta.get(PROTOCOL_VERSION).and_then(Value::as_str) == Some(revision)
+        && meta.get(CLIENT_INFO).is_some_and(Value::is_object)
+        && meta.get(CLIENT_CAPABILITIES).is_some_and(Value::is_object)
+        && !meta.contains_key("progressToken")
+        && meta.keys().all(|key| {
+            !key.starts_with("io.modelcontextprotocol/")
+                || [PROTOCOL_VERSION, CLIENT_INFO, CLIENT_CAPABILITIES].contains(&key.as_str())
+        })
+}
+
+/// The virtual server the request came through: `Some(None)` for none, `None` (rmcp answers)
+/// for one the configuration no longer has.
+fn view_of(gateway: &Gateway, parts: &Parts) -> Option<Option<Arc<View>>> {
+    match parts.extensions.get::<Scope>() {
+        None => Some(None),
+        Some(scope) => gateway.view(&scope.0).map(Some),
+    }
+}
+
+/// The HTTP status rmcp gives a JSON-RPC error on a 2026-07-28 request.
+fn status_of(error: &ErrorData) -> StatusCode {
+    match error.code {
+        ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+        | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
+        ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}

@@ -1,0 +1,239 @@
+//! The gateway's own way for a `tools/call`: route by lookup, send on the upstream's lane
+//! (see [`Upstream::call`]), shape for the client — with the arguments and the result kept as
+//! the JSON text the client and the upstream wrote. Only the name (the upstream's own), the
+//! hop's `_meta` keys and, for a 2026-07-28 client, `resultType` are rewritten.
+//!
+//! A door takes this way for the requests it can read whole (see the HTTP door's
+//! `fast` module); everything else goes through rmcp's typed server. Both end in the same
+//! places: [`Gateway::recorded`] for the metrics and call history, and
+//! [`super::conversation`] when a 2026-07-28 client calls a session-era upstream.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Map, Value, value::RawValue};
+use tracing::Instrument;
+
+use super::{
+    Gateway, Origin, View,
+    client_requests::Retry,
+    conversation::{Reply, Starter},
+    forward::send_raw,
+    history::Outcome,
+};
+use crate::{
+    config::Isolation,
+    error::GatewayError,
+    upstream::{Outgoing, StdioLane, Upstream},
+};
+
+/// A `tools/call` as the client sent it, read as far as routing needs.
+pub struct ToolCall<'a> {
+    /// The name the client called (the catalog's).
+    pub name: &'a str,
+    pub arguments: Option<&'a RawValue>,
+    /// The client's `_meta`; the keys of its own hop are dropped here.
+    pub meta: Map<String, Value>,
+}
+
+/// A `tools/call` result for the client, as JSON text.
+pub struct RawAnswer {
+    pub result: String,
+    kind: &'static str,
+}
+
+impl Outcome for RawAnswer {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
+/// What the router reads of a result: how it counts, and whether it says what it is.
+#[derive(Deserialize)]
+struct ResultPeek<'a> {
+    #[serde(rename = "resultType", borrow)]
+    result_type: Option<&'a str>,
+    #[serde(rename = "isError")]
+    is_error: Option<bool>,
+}
+
+impl Gateway {
+    /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
+    /// upstream is shared, has a lane, and the tool takes no arguments in headers (SEP-2243,
+    /// which rmcp's server checks).
+    pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
+        let catalog = self.catalog_for(view);
+        let Some(route) = catalog.route(name) else {
+            return false;
+        };
+        route.upstream.config().isolation == Isolation::Shared
+            && route.upstream.lane().is_some()
+            && !declares_header_arguments(&route.item.input_schema)
+    }
+
+    /// Routes and sends `call` for `origin` on the upstream's lane; counts and records it
+    /// like every call.
+    pub async fn call_tool_raw(
+        &self,
+        call: ToolCall<'_>,
+        origin: &Origin,
+    ) -> Result<RawAnswer, GatewayError> {
+        let span = tracing::info_span!(
+            "tool_call",
+            tool = %call.name,
+            upstream = tracing::field::Empty
+        );
+        let name = call.name;
+        self.recorded(name, origin, async {
+            let (upstream, original) = self.tool_route(name, origin.view.as_deref())?;
+            tracing::Span::current().record("upstream", upstream.name());
+            let outcome = match upstream.lane() {
+                Some(lane) => {
+                    self.send_on_lane(&upstream, lane, &original, call, origin)
+                        .await
+                }
+                None => Err(upstream.ready_peer().err().unwrap_or_else(|| {
+                    GatewayError::UpstreamUnavailable {
+                        upstream: upstream.name().to_owned(),
+                        reason: "its connection has no lane".into(),
+                    }
+                })),
+            };
+            Ok((upstream, original, outcome))
+        })
+        .instrument(span)
+        .await
+    }
+
+    async fn send_on_lane(
+        &self,
+        upstream: &Arc<Upstream>,
+        lane: Arc<StdioLane>,
+        original: &str,
+        call: ToolCall<'_>,
+        origin: &Origin,
+    ) -> Result<RawAnswer, GatewayError> {
+        let mut meta = call.meta;
+        meta.retain(|key, _| {
+            key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
+        });
+        let name = serde_json::to_string(original).map_err(|error| GatewayError::Internal {
+            reason: error.to_string(),
+        })?;
+        let mut members = format!("\"name\":{name}");
+        if let Some(arguments) = call.arguments {
+            members.push_str(",\"arguments\":");
+            members.push_str(arguments.get());
+        }
+        let outgoing = Outgoing {
+            method: "tools/call".into(),
+            members,
+            meta,
+            deadline: upstream
+                .config()
+                .tool_timeout(original, upstream.call_timeout()),
+        };
+        let session_era_upstream = upstream
+            .state()
+            .protocol_version
+            .as_ref()
+            .is_none_or(|version| version.has_initialize());
+        let reply = if origin.stateless && session_era_upstream {
+            // It may ask the client something mid-call: the conversation bridges that.
+            let binding = format!("tools/call\n{}", call.name);
+            let of_call = upstream.clone();
+            let start: Starter = Box::new(move |call_origin| {
+                Box::pin(async move {
+                    send_raw(&of_call, &lane, outgoing, &call_origin)
+                        .await
+                        .map(Reply::Raw)
+                })
+            });
+            self.conversations
+                .converse(upstream, start, Retry::default(), origin, &binding)
+                .await?
+        } else {
+            Reply::Raw(send_raw(upstream, &lane, outgoing, origin).await?)
+        };
+        shape(upstream, reply)
+    }
+}
+
+/// The result as a 2026-07-28 client gets it: with `resultType` (session-era upstreams
+/// leave it out).
+fn shape(upstream: &Upstream, reply: Reply) -> Result<RawAnswer, GatewayError> {
+    let unreadable = |error: serde_json::Error| crate::upstream::unreadable(upstream, &error);
+    let raw = match reply {
+        Reply::Raw(raw) => raw,
+        Reply::Typed(result) => serde_json::value::to_raw_value(&result).map_err(unreadable)?,
+    };
+    let peek: ResultPeek = serde_json::from_str(raw.get()).map_err(unreadable)?;
+    let kind = match (peek.result_type, peek.is_error) {
+        (Some("input_required"), _) => "input_required",
+        (_, Some(true)) => "tool_error",
+        _ => "ok",
+    };
+    let result = match peek.result_type {
+        Some(_) => String::from(Box::<str>::from(raw)),
+        None => with_complete_result_type(raw.get()),
+    };
+    Ok(RawAnswer { result, kind })
+}
+
+/// `object` (a JSON object's text) with `"resultType":"complete"` as its first member.
+fn with_complete_result_type(object: &str) -> String {
+    let inner = object.trim_start().strip_prefix('{').unwrap_or(object);
+    let empty = inner.trim_start().starts_with('}');
+    let mut text = String::with_capacity(object.len() + 28);
+    text.push_str("{\"resultType\":\"complete\"");
+    if !empty {
+        text.push(',');
+    }
+    text.push_str(inner);
+    text
+}
+
+/// Whether a tool's input schema marks any argument to be sent in a header (SEP-2243's
+/// `x-mcp-header`), which the HTTP door must check against the headers.
+fn declares_header_arguments(schema: &Map<String, Value>) -> bool {
+    let Some(Value::Object(properties)) = schema.get("properties") else {
+        return false;
+    };
+    properties.values().any(|property| match property {
+        Value::Object(property) => {
+            property.contains_key("x-mcp-header") || declares_header_arguments(property)
+        }
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_without_its_type_gets_complete() {
+        assert_eq!(
+            with_complete_result_type(r#"{"content":[]}"#),
+            r#"{"resultType":"complete","content":[]}"#
+        );
+        for empty in ["{}", " { } "] {
+            let shaped: Value = serde_json::from_str(&with_complete_result_type(empty)).unwrap();
+            assert_eq!(shaped, serde_json::json!({"resultType": "complete"}));
+        }
+    }
+
+    #[test]
+    fn header_arguments_are_found_in_nested_properties() {
+        let schema = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap();
+        assert!(!declares_header_arguments(&schema(
+            r#"{"type":"object","properties":{"a":{"type":"string"}}}"#
+        )));
+        assert!(declares_header_arguments(&schema(
+            r#"{"properties":{"a":{"type":"string","x-mcp-header":"Region"}}}"#
+        )));
+        assert!(declares_header_arguments(&schema(
+            r#"{"properties":{"o":{"properties":{"a":{"x-mcp-header":"R"}}}}}"#
+        )));
+    }
+}
