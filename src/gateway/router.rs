@@ -78,10 +78,12 @@ impl Gateway {
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
+        // `lane`: the log tells which way a call went.
         let span = tracing::info_span!(
             "tool_call",
             tool = %call.name,
-            upstream = tracing::field::Empty
+            upstream = tracing::field::Empty,
+            lane = true
         );
         let name = call.name;
         self.recorded(name, origin, async {
