@@ -15,6 +15,7 @@ mod client;
 mod connect;
 mod definitions;
 mod http;
+mod http_lane;
 mod lane;
 pub(crate) mod line_transport;
 mod offer;
@@ -52,9 +53,10 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use crate::{config::UpstreamConfig, error::GatewayError, sync::lock};
-pub use call::{CallContext, Outgoing, ProgressSink, unreadable};
+pub use call::{CallContext, Outgoing, ProgressSink, UpstreamLane, unreadable};
 pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
+pub use http_lane::HttpLane;
 pub use lane::StdioLane;
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
@@ -353,7 +355,7 @@ impl Upstream {
             protocol = protocol_version.as_ref().map_or("?", |v| v.as_str()),
             "ready"
         );
-        let lane = child.as_ref().map(|child| child.lane.clone());
+        let lane = self.lane_of(child.as_ref(), protocol_version.as_ref());
         self.publish(self.checked(offer).into_state(peer, protocol_version, lane));
         self.serve(connection, lists_changed, &shutdown, &mut child)
             .await;
@@ -477,6 +479,30 @@ impl Upstream {
             }
             Err(_) => {
                 tracing::warn!(upstream = %self.name, "re-listing timed out; keeping the old lists");
+            }
+        }
+    }
+
+    /// The gateway's own lane on a new connection: a stdio child's pipes, or a 2026-07-28
+    /// streamable HTTP upstream's URL; none for the rest (rmcp carries every request).
+    fn lane_of(
+        &self,
+        child: Option<&ChildProcess>,
+        version: Option<&ProtocolVersion>,
+    ) -> Option<UpstreamLane> {
+        if let Some(child) = child {
+            return Some(UpstreamLane::Stdio(child.lane.clone()));
+        }
+        let version = version.filter(|version| !version.has_initialize())?;
+        if self.config.transport_kind() != crate::config::TransportKind::StreamableHttp {
+            return None;
+        }
+        let max = self.settings.max_response_bytes;
+        match HttpLane::new(&self.name, &self.config, version.as_str(), max) {
+            Ok(lane) => Some(UpstreamLane::Http(Arc::new(lane))),
+            Err(error) => {
+                tracing::warn!(upstream = %self.name, %error, "no lane of our own; rmcp carries its calls");
+                None
             }
         }
     }

@@ -22,10 +22,18 @@ fn meta() -> Value {
 fn gateway(protocol: &str) -> ServeProcess {
     let yaml = format!(
         "upstreams:\n{}",
-        fixture_upstream_yaml("fx", "fx", &["echo"], &format!("    protocol: {protocol}\n"))
+        fixture_upstream_yaml(
+            "fx",
+            "fx",
+            &["echo"],
+            &format!("    protocol: {protocol}\n")
+        )
     );
     // Debug: each call's "call done" line says which way it went.
-    ServeProcess::start_in(ConfigDir::new(&yaml), &[("RUST_LOG", "mcps=debug,rmcp=warn")])
+    ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    )
 }
 
 async fn call(gateway: &ServeProcess, name_header: &str, params: Value) -> (u16, Value) {
@@ -42,7 +50,10 @@ async fn call(gateway: &ServeProcess, name_header: &str, params: Value) -> (u16,
         .find_map(|line| line.strip_prefix("data: "))
         .unwrap_or(&text)
         .to_owned();
-    (status, serde_json::from_str(&message).unwrap_or(json!({"unreadable": text})))
+    (
+        status,
+        serde_json::from_str(&message).unwrap_or(json!({"unreadable": text})),
+    )
 }
 
 async fn plain_call_goes_on_the_lane(protocol: &str) {
@@ -59,10 +70,17 @@ async fn plain_call_goes_on_the_lane(protocol: &str) {
     assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
     let echoed = &answer["result"]["structuredContent"];
     assert_eq!(echoed["tool"], "echo", "the upstream's own name: {answer}");
-    assert_eq!(echoed["arguments"], json!({"k": "v", "n": [1, 2.5]}), "{answer}");
+    assert_eq!(
+        echoed["arguments"],
+        json!({"k": "v", "n": [1, 2.5]}),
+        "{answer}"
+    );
     gateway.wait_for_log("lane=true").await;
     assert!(
-        gateway.log().lines().any(|line| line.contains("lane=true") && line.contains("call done")),
+        gateway
+            .log()
+            .lines()
+            .any(|line| line.contains("lane=true") && line.contains("call done")),
         "{}",
         gateway.log()
     );
@@ -103,7 +121,10 @@ async fn a_tool_error_an_upstream_error_and_an_unknown_tool_keep_their_answers()
     assert_eq!(status, 200, "{unknown}");
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
     assert!(
-        unknown["error"]["message"].as_str().unwrap().contains("fx__nothing"),
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fx__nothing"),
         "{unknown}"
     );
 }
@@ -122,7 +143,10 @@ async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answer
     )
     .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["result"]["structuredContent"]["arguments"]["k"], "p", "{answer}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["arguments"]["k"], "p",
+        "{answer}"
+    );
     // An Mcp-Name header that names another tool: refused, not routed by either name.
     let (status, refused) = call(
         &gateway,
@@ -132,4 +156,41 @@ async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answer
     .await;
     assert_eq!(status, 400, "{refused}");
     assert!(refused["error"].is_object(), "{refused}");
+}
+
+/// Each SDK's 2026-07-28 streamable HTTP server behind the gateway: the call is one POST
+/// of ours, and the answer is the SDK's, with the arguments it got echoed back.
+#[tokio::test]
+async fn plain_calls_to_each_sdks_2026_07_28_http_server_go_on_the_lane() {
+    use common::fixtures::{HttpFixture, Implementation};
+    for implementation in Implementation::ALL {
+        let fixture = HttpFixture::start(implementation);
+        let yaml = format!(
+            "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
+            fixture.url
+        );
+        let gateway = ServeProcess::start_in(
+            ConfigDir::new(&yaml),
+            &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+        );
+        gateway.wait_ready(std::time::Duration::from_secs(30));
+        let label = implementation.label();
+        let (status, answer) = call(
+            &gateway,
+            "fx__test_simple_text",
+            json!({"_meta": meta(), "name": "fx__test_simple_text", "arguments": {}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{label}: {answer}");
+        assert_eq!(answer["id"], "call-1", "{label}: {answer}");
+        assert_eq!(
+            answer["result"]["resultType"], "complete",
+            "{label}: {answer}"
+        );
+        assert_eq!(
+            answer["result"]["content"][0]["text"], "This is a simple text response for testing.",
+            "{label}: {answer}"
+        );
+        gateway.wait_for_log("lane=true").await;
+    }
 }

@@ -35,7 +35,7 @@ use super::{
 use crate::{
     error::GatewayError,
     security::Lease,
-    upstream::{CallContext, Caller, Outgoing, ProgressSink, StdioLane, Upstream, unreadable},
+    upstream::{CallContext, Caller, Outgoing, ProgressSink, Upstream, UpstreamLane, unreadable},
 };
 
 /// The client a request's progress goes to, and the token it chose.
@@ -119,8 +119,8 @@ pub async fn send(
     request: ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
-    if let Some(lane) = upstream.lane() {
-        return send_on_lane(upstream, &lane, &request, origin).await;
+    if let Some(lane) = upstream.stdio_lane() {
+        return send_on_lane(upstream, UpstreamLane::Stdio(lane), &request, origin).await;
     }
     let failed = |error: ServiceError| GatewayError::UpstreamFailed {
         upstream: upstream.name().to_owned(),
@@ -208,12 +208,12 @@ pub async fn send(
 /// [`send`] on the upstream's own lane (see [`Upstream::call`]).
 async fn send_on_lane(
     upstream: &Upstream,
-    lane: &Arc<StdioLane>,
+    lane: UpstreamLane,
     request: &ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
     let outgoing = outgoing(request, upstream.deadline_of(request))?;
-    let result = send_raw(upstream, lane, outgoing, origin).await?;
+    let result = send_raw(upstream, &lane, outgoing, origin).await?;
     serde_json::from_str(result.get()).map_err(|error| unreadable(upstream, &error))
 }
 
@@ -221,7 +221,7 @@ async fn send_on_lane(
 /// upstream wrote it.
 pub(super) async fn send_raw(
     upstream: &Upstream,
-    lane: &Arc<StdioLane>,
+    lane: &UpstreamLane,
     outgoing: Outgoing,
     origin: &Origin,
 ) -> Result<Box<serde_json::value::RawValue>, GatewayError> {
@@ -265,6 +265,7 @@ fn outgoing(request: &ClientRequest, deadline: Duration) -> Result<Outgoing, Gat
     let members = object[1..object.len() - 1].to_owned();
     Ok(Outgoing {
         method,
+        name: None,
         members,
         meta,
         deadline,

@@ -24,7 +24,7 @@ use super::{
 use crate::{
     config::Isolation,
     error::GatewayError,
-    upstream::{Outgoing, StdioLane, Upstream},
+    upstream::{HttpLane, Outgoing, Upstream, UpstreamLane},
 };
 
 /// A `tools/call` as the client sent it, read as far as routing needs.
@@ -66,8 +66,13 @@ impl Gateway {
         let Some(route) = catalog.route(name) else {
             return false;
         };
+        let lane_fits = match route.upstream.lane() {
+            Some(UpstreamLane::Stdio(_)) => true,
+            Some(UpstreamLane::Http(_)) => HttpLane::can_name(&route.original),
+            None => false,
+        };
         route.upstream.config().isolation == Isolation::Shared
-            && route.upstream.lane().is_some()
+            && lane_fits
             && !declares_header_arguments(&route.item.input_schema)
     }
 
@@ -110,7 +115,7 @@ impl Gateway {
     async fn send_on_lane(
         &self,
         upstream: &Arc<Upstream>,
-        lane: Arc<StdioLane>,
+        lane: UpstreamLane,
         original: &str,
         call: ToolCall<'_>,
         origin: &Origin,
@@ -129,6 +134,7 @@ impl Gateway {
         }
         let outgoing = Outgoing {
             method: "tools/call".into(),
+            name: Some(original.to_owned()),
             members,
             meta,
             deadline: upstream

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use super::{
     Caller, Upstream, client,
+    http_lane::HttpLane,
     lane::{Answer, LaneError, StdioLane},
 };
 use crate::error::GatewayError;
@@ -42,6 +43,8 @@ pub struct CallContext {
 /// A request as it goes upstream.
 pub struct Outgoing {
     pub method: String,
+    /// What it names (a tool's name), for the headers of an HTTP lane.
+    pub name: Option<String>,
     /// The members of `params` other than `_meta`, as JSON text without the braces
     /// (`"name":"echo","arguments":{…}`); empty for none.
     pub members: String,
@@ -51,9 +54,18 @@ pub struct Outgoing {
     pub deadline: Duration,
 }
 
+/// The gateway's own lane on an upstream's current connection.
+#[derive(Debug, Clone)]
+pub enum UpstreamLane {
+    /// A stdio connection: requests and answers share its pipes with rmcp's.
+    Stdio(Arc<StdioLane>),
+    /// A 2026-07-28 streamable HTTP upstream: a POST per request.
+    Http(Arc<HttpLane>),
+}
+
 impl Upstream {
-    /// The lane of its current connection, if it has one (stdio) and is ready.
-    pub fn lane(&self) -> Option<Arc<StdioLane>> {
+    /// The lane of its current connection, if it has one and is ready.
+    pub fn lane(&self) -> Option<UpstreamLane> {
         let state = self.state.load();
         match state.phase {
             super::Phase::Ready => state.lane.clone(),
@@ -61,11 +73,20 @@ impl Upstream {
         }
     }
 
+    /// The lane of its current stdio connection, which carries any request.
+    pub fn stdio_lane(&self) -> Option<Arc<StdioLane>> {
+        match self.lane()? {
+            UpstreamLane::Stdio(lane) => Some(lane),
+            UpstreamLane::Http(_) => None,
+        }
+    }
+
     /// Sends `request` on `lane` and waits for the upstream's result, its error, the
-    /// deadline, or `stop` (whose error is then the call's).
+    /// deadline, or `stop` (whose error is then the call's). `name` is what it calls (a
+    /// tool's name), for the headers of an HTTP lane.
     pub async fn call(
         &self,
-        lane: &Arc<StdioLane>,
+        lane: &UpstreamLane,
         request: Outgoing,
         context: CallContext,
         stop: impl Future<Output = GatewayError>,
@@ -86,14 +107,31 @@ impl Upstream {
             .load()
             .protocol_version
             .as_ref()
-            .is_some_and(|v| !v.has_initialize());
-        let wants_progress = context.progress.is_some();
+            .is_some_and(|version| !version.has_initialize());
         let Outgoing {
             method,
+            name,
             members,
             mut meta,
             ..
         } = request;
+        if stateless {
+            self.stateless_meta(&mut meta, context.capabilities.as_deref());
+        }
+        let lane = match lane {
+            UpstreamLane::Stdio(lane) => lane,
+            UpstreamLane::Http(lane) => {
+                // Dropping the request (on `stop`) closes it: this revision's cancellation.
+                let params = params_text(&members, &meta);
+                let remaining = timeout.saturating_sub(started.elapsed());
+                let answer = tokio::select! {
+                    answer = tokio::time::timeout(remaining, lane.post(&method, name.as_deref(), &params)) => answer,
+                    error = &mut stop => return Err(error),
+                };
+                return self.answered(answer.map_err(|_| timed_out())?);
+            }
+        };
+        let wants_progress = context.progress.is_some();
         let mut ticket = lane
             .send(&method, |id| {
                 if wants_progress {
@@ -101,9 +139,6 @@ impl Upstream {
                         "progressToken".into(),
                         serde_json::to_value(id).unwrap_or_default(),
                     );
-                }
-                if stateless {
-                    self.stateless_meta(&mut meta, context.capabilities.as_deref());
                 }
                 params_text(&members, &meta)
             })
@@ -153,12 +188,18 @@ impl Upstream {
                     .await;
                 Err(timed_out())
             }
-            Ok(Err(error)) => Err(self.lane_failed(error)),
-            Ok(Ok(Answer::Error(error))) => Err(GatewayError::UpstreamError {
+            Ok(answer) => self.answered(answer),
+        }
+    }
+
+    fn answered(&self, answer: Result<Answer, LaneError>) -> Result<Box<RawValue>, GatewayError> {
+        match answer {
+            Err(error) => Err(self.lane_failed(error)),
+            Ok(Answer::Error(error)) => Err(GatewayError::UpstreamError {
                 upstream: self.name().to_owned(),
                 error,
             }),
-            Ok(Ok(Answer::Result(result))) => Ok(result),
+            Ok(Answer::Result(result)) => Ok(result),
         }
     }
 
@@ -201,6 +242,7 @@ impl Upstream {
                 .closed_because()
                 .unwrap_or_else(|| "connection closed".into()),
             LaneError::Write(error) => format!("cannot send to it: {error}"),
+            LaneError::Http(reason) => reason,
         };
         GatewayError::UpstreamFailed {
             upstream: self.name().to_owned(),

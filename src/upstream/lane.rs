@@ -56,6 +56,9 @@ pub enum LaneError {
     Closed,
     /// Writing the request failed.
     Write(std::io::Error),
+    /// The upstream's HTTP answer was not one (a status without a JSON-RPC answer, a
+    /// stream that ended first, a connection that failed).
+    Http(String),
 }
 
 /// One request in flight: its id, and where its answer arrives. Dropping it forgets the
@@ -143,10 +146,8 @@ impl<W: AsyncWrite + Unpin + Send> Lane<W> {
         };
         let id = ticket.id();
         let params = params(&id);
-        let method = serde_json::to_string(method).map_err(|e| LaneError::Write(e.into()))?;
-        let line = format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":\"{ID_PREFIX}{number}\",\"method\":{method},\"params\":{params}}}\n"
-        );
+        let mut line = request_text(number, method, &params).map_err(LaneError::Write)?;
+        line.push('\n');
         write_line(&self.stdin, line.as_bytes())
             .await
             .map_err(LaneError::Write)?;
@@ -172,22 +173,8 @@ impl<W> Lane<W> {
         if !contains(line, b"\"mcps-") {
             return false;
         }
-        let Ok(peek) = serde_json::from_slice::<AnswerPeek>(line) else {
+        let Some((number, answer)) = read_answer(line, upstream) else {
             return false;
-        };
-        let (Some(id), None) = (peek.id, peek.method) else {
-            return false;
-        };
-        let Some(number) = id.strip_prefix(ID_PREFIX).and_then(|n| n.parse().ok()) else {
-            return false;
-        };
-        let answer = match (peek.result, peek.error) {
-            (Some(result), None) => Answer::Result(result.to_owned()),
-            (None, Some(error)) => Answer::Error(error),
-            _ => Answer::Error(ErrorData::internal_error(
-                format!("upstream {upstream} answered with neither a result nor an error"),
-                None,
-            )),
         };
         let waiter = lock(&self.waiting)
             .as_mut()
@@ -199,7 +186,7 @@ impl<W> Lane<W> {
             }
             None => tracing::warn!(
                 upstream,
-                id,
+                id = id_text(number),
                 "dropped an answer to no request in flight (unknown, answered twice, or cancelled)"
             ),
         }
@@ -210,6 +197,39 @@ impl<W> Lane<W> {
     pub fn close(&self) {
         lock(&self.waiting).take();
     }
+}
+
+/// The number of the lane request `message` answers, and the answer; `None` if it is not
+/// an answer to one of the lane's requests.
+pub(super) fn read_answer(message: &[u8], upstream: &str) -> Option<(u64, Answer)> {
+    let peek = serde_json::from_slice::<AnswerPeek>(message).ok()?;
+    let (Some(id), None) = (peek.id, peek.method) else {
+        return None;
+    };
+    let number = id.strip_prefix(ID_PREFIX)?.parse().ok()?;
+    let answer = match (peek.result, peek.error) {
+        (Some(result), None) => Answer::Result(result.to_owned()),
+        (None, Some(error)) => Answer::Error(error),
+        _ => Answer::Error(ErrorData::internal_error(
+            format!("upstream {upstream} answered with neither a result nor an error"),
+            None,
+        )),
+    };
+    Some((number, answer))
+}
+
+/// The lane's request `number` as JSON text, `params` (an object's text) as it is.
+pub(super) fn request_text(number: u64, method: &str, params: &str) -> std::io::Result<String> {
+    let method = serde_json::to_string(method)?;
+    let id = id_text(number);
+    Ok(format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{method},\"params\":{params}}}"
+    ))
+}
+
+/// The id of the lane's request `number`, as JSON text.
+pub(super) fn id_text(number: u64) -> String {
+    format!("\"{ID_PREFIX}{number}\"")
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

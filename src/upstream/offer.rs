@@ -8,7 +8,7 @@ use rmcp::{
     service::{ClientInitializeError, Subscription},
 };
 
-use super::{Connection, Phase, UpstreamState, client::UpstreamClient, lane::StdioLane};
+use super::{Connection, Phase, UpstreamState, call::UpstreamLane, client::UpstreamClient};
 use crate::config::ProtocolMode;
 
 /// Resolves `true` on the next list change of a subscription, `false` when it ended;
@@ -87,7 +87,7 @@ impl Offer {
         self,
         peer: Peer<RoleClient>,
         protocol_version: Option<ProtocolVersion>,
-        lane: Option<Arc<StdioLane>>,
+        lane: Option<UpstreamLane>,
     ) -> UpstreamState {
         UpstreamState {
             phase: Phase::Ready,

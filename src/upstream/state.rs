@@ -8,7 +8,7 @@ use rmcp::{
     model::{Prompt, ProtocolVersion, Resource, ResourceTemplate, Tool},
 };
 
-use super::lane::StdioLane;
+use super::call::UpstreamLane;
 use crate::config::{Config, UpstreamConfig};
 
 /// Where an upstream is in its life.
@@ -66,7 +66,7 @@ pub struct UpstreamState {
     /// The protocol revision negotiated with it.
     pub protocol_version: Option<ProtocolVersion>,
     /// The gateway's own lane on the connection, for a stdio upstream (see `lane`).
-    pub lane: Option<Arc<StdioLane>>,
+    pub lane: Option<UpstreamLane>,
 }
 
 impl UpstreamState {
