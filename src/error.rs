@@ -26,6 +26,9 @@ pub enum GatewayError {
     /// Client: the endpoint names a virtual server the configuration no longer has.
     #[error("no virtual server named {name:?} (was it removed from the configuration?)")]
     UnknownVirtualServer { name: String },
+    /// Client: the arguments of a call are not a JSON object.
+    #[error("invalid arguments: {reason}")]
+    InvalidArguments { reason: String },
     /// Client: a pagination cursor we did not hand out.
     #[error("invalid cursor: {cursor:?}")]
     InvalidCursor { cursor: String },
@@ -70,6 +73,7 @@ impl GatewayError {
             | Self::UnknownResource { .. }
             | Self::UnknownVirtualServer { .. }
             | Self::InvalidCursor { .. }
+            | Self::InvalidArguments { .. }
             | Self::InvalidRequestState { .. }
             | Self::Cancelled
             | Self::Internal { .. }
@@ -91,6 +95,7 @@ impl From<GatewayError> for ErrorData {
             | GatewayError::UnknownPrompt { .. }
             | GatewayError::UnknownVirtualServer { .. }
             | GatewayError::InvalidCursor { .. }
+            | GatewayError::InvalidArguments { .. }
             | GatewayError::InvalidRequestState { .. } => ErrorData::invalid_params(message, None),
             // rmcp turns this into -32602 for 2026-07-28 clients, as that revision asks.
             GatewayError::UnknownResource { ref uri } => {

@@ -20,7 +20,20 @@ fn gateway() -> ServeProcess {
         example_bin("echo_upstream").display().to_string(),
         fixture_upstream_yaml("fx", "fx", &["echo", "fail"], "")
     );
-    ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env())
+    // Debug: each call's "call done" line says whether it went the gateway's own way.
+    let [admin] = admin_env();
+    ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[admin, ("RUST_LOG", "mcps=debug,rmcp=warn")],
+    )
+}
+
+/// Whether a call went the gateway's own way (router and lane), as `/mcp` calls do.
+fn went_on_the_lane(gateway: &ServeProcess) -> bool {
+    gateway
+        .log()
+        .lines()
+        .any(|line| line.contains("lane=true") && line.contains("call done"))
 }
 
 /// `curl -s -X POST <url> -H ... -d <body>`, the body of the answer as JSON.
@@ -73,6 +86,7 @@ async fn the_proxy_answers_a_plain_curl() {
         called["result"]["structuredContent"]["arguments"]["x"], 1,
         "{called}"
     );
+    assert!(went_on_the_lane(&gateway), "{}", gateway.log());
 
     let unknown = curl(
         &url,
@@ -150,6 +164,7 @@ async fn tools_are_listed_called_registered_and_recorded() {
         .await;
     assert_eq!(called.status, StatusCode::OK, "{called:?}");
     assert_eq!(called.body["structuredContent"]["arguments"]["k"], "v");
+    assert!(went_on_the_lane(&gateway), "{}", gateway.log());
     let failed = api
         .post("/api/v1/tools/call", json!({"tool_name": "fx__fail"}))
         .await;

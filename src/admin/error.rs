@@ -148,7 +148,9 @@ impl From<GatewayError> for ApiError {
             | GatewayError::UnknownPrompt { .. }
             | GatewayError::UnknownResource { .. }
             | GatewayError::UnknownVirtualServer { .. } => (StatusCode::NOT_FOUND, "not_found"),
-            GatewayError::InvalidCursor { .. } | GatewayError::InvalidRequestState { .. } => {
+            GatewayError::InvalidCursor { .. }
+            | GatewayError::InvalidArguments { .. }
+            | GatewayError::InvalidRequestState { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
             GatewayError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),

@@ -5,22 +5,21 @@
 use std::sync::Arc;
 
 use axum::{
-    Json,
     body::Bytes,
     extract::State,
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use rmcp::{
     ErrorData,
-    model::{ErrorCode, GetPromptResponse, ReadResourceResponse},
+    model::{CallToolResponse, ErrorCode, GetPromptResponse, ReadResourceResponse},
 };
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value, json, value::RawValue};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{AdminState, auth::Caller, error::ErrorBody, tools::call_result};
-use crate::gateway::Origin;
+use super::{AdminState, auth::Caller, error::ErrorBody};
+use crate::gateway::{Origin, ToolCall};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new().routes(routes!(proxy))
@@ -107,7 +106,7 @@ async fn dispatch(
     method: &str,
     params: Value,
     origin: &Origin,
-) -> Result<Value, ErrorData> {
+) -> Result<Box<RawValue>, ErrorData> {
     let gateway = &state.gateway;
     let cursor = params
         .get("cursor")
@@ -115,42 +114,61 @@ async fn dispatch(
         .map(str::to_owned);
     let cursor = cursor.as_deref();
     match method {
-        "ping" => Ok(json!({})),
+        "ping" => to_raw(json!({})),
         "tools/list" => {
             let (tools, next) = gateway.list_tools(cursor, origin.view.as_deref()).await?;
-            Ok(page("tools", tools, next))
+            to_raw(page("tools", tools, next))
         }
         "prompts/list" => {
             let (prompts, next) = gateway.list_prompts(cursor, origin.view.as_deref()).await?;
-            Ok(page("prompts", prompts, next))
+            to_raw(page("prompts", prompts, next))
         }
         "resources/list" => {
             let (resources, next) = gateway
                 .list_resources(cursor, origin.view.as_deref())
                 .await?;
-            Ok(page("resources", resources, next))
+            to_raw(page("resources", resources, next))
         }
         "resources/templates/list" => {
             let (templates, next) = gateway
                 .list_resource_templates(cursor, origin.view.as_deref())
                 .await?;
-            Ok(page("resourceTemplates", templates, next))
+            to_raw(page("resourceTemplates", templates, next))
         }
         "tools/call" => {
-            let response = gateway.call_tool(parse(params)?, origin).await?;
-            call_result(response).map_err(|error| ErrorData::internal_error(error, None))
+            let Ok(call) = serde_json::from_value::<ToolCallParams>(params.clone()) else {
+                // More than a plain call (a retry with answers, a task): the typed way.
+                return match gateway.call_tool(parse(params)?, origin).await? {
+                    CallToolResponse::Complete(result) => to_raw(result),
+                    CallToolResponse::InputRequired(result) => to_raw(result),
+                    CallToolResponse::Task(result) => to_raw(result),
+                    _ => Err(unknown_result()),
+                };
+            };
+            let arguments = call
+                .arguments
+                .map(|arguments| to_raw(Value::Object(arguments)))
+                .transpose()?;
+            let call = ToolCall {
+                name: &call.name,
+                arguments: arguments.as_deref(),
+                meta: call.meta.unwrap_or_default(),
+            };
+            let text = gateway.call_tool_text(call, origin).await?;
+            RawValue::from_string(text)
+                .map_err(|error| ErrorData::internal_error(error.to_string(), None))
         }
         "prompts/get" => match gateway.get_prompt(parse(params)?, origin).await? {
-            GetPromptResponse::Complete(result) => to_value(result),
-            GetPromptResponse::InputRequired(result) => to_value(result),
+            GetPromptResponse::Complete(result) => to_raw(result),
+            GetPromptResponse::InputRequired(result) => to_raw(result),
             _ => Err(unknown_result()),
         },
         "resources/read" => match gateway.read_resource(parse(params)?, origin).await? {
-            ReadResourceResponse::Complete(result) => to_value(result),
-            ReadResourceResponse::InputRequired(result) => to_value(result),
+            ReadResourceResponse::Complete(result) => to_raw(result),
+            ReadResourceResponse::InputRequired(result) => to_raw(result),
             _ => Err(unknown_result()),
         },
-        "completion/complete" => to_value(gateway.complete(parse(params)?, origin).await?),
+        "completion/complete" => to_raw(gateway.complete(parse(params)?, origin).await?),
         other => Err(ErrorData::new(
             ErrorCode::METHOD_NOT_FOUND,
             format!(
@@ -173,8 +191,20 @@ fn parse<T: DeserializeOwned>(params: Value) -> Result<T, ErrorData> {
         .map_err(|error| ErrorData::invalid_params(format!("invalid params: {error}"), None))
 }
 
-fn to_value(result: impl Serialize) -> Result<Value, ErrorData> {
-    serde_json::to_value(result).map_err(|error| ErrorData::internal_error(error.to_string(), None))
+fn to_raw(result: impl Serialize) -> Result<Box<RawValue>, ErrorData> {
+    serde_json::value::to_raw_value(&result)
+        .map_err(|error| ErrorData::internal_error(error.to_string(), None))
+}
+
+/// The params of a `tools/call`: the router reads the name and `_meta`, and passes the
+/// arguments on as they are.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolCallParams {
+    name: String,
+    arguments: Option<Map<String, Value>>,
+    #[serde(rename = "_meta")]
+    meta: Option<Map<String, Value>>,
 }
 
 fn page<T: Serialize>(key: &str, items: Vec<T>, next: Option<String>) -> Value {
@@ -186,10 +216,10 @@ fn page<T: Serialize>(key: &str, items: Vec<T>, next: Option<String>) -> Value {
     Value::Object(result)
 }
 
-fn reply(status: StatusCode, id: Value, outcome: Result<Value, ErrorData>) -> Response {
+fn reply(status: StatusCode, id: Value, outcome: Result<Box<RawValue>, ErrorData>) -> Response {
     let body = match outcome {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+        Ok(result) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{result}}}"),
+        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}).to_string(),
     };
-    (status, Json(body)).into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

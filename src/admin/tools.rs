@@ -6,10 +6,11 @@ use std::sync::Arc;
 use axum::{
     Json,
     extract::{Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use indexmap::IndexMap;
-use rmcp::model::{CallToolRequestParams, CallToolResponse, JsonObject};
+use rmcp::model::JsonObject;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -23,7 +24,7 @@ use super::{
 use crate::{
     config::UpstreamConfig,
     error::GatewayError,
-    gateway::{Origin, View},
+    gateway::{self, Origin, View},
     security::Principal,
 };
 
@@ -119,19 +120,25 @@ async fn call_tool(
     State(state): State<Arc<AdminState>>,
     Caller(caller): Caller,
     Body(call): Body<ToolCall>,
-) -> Result<Json<Value>, ApiError> {
-    let mut params = CallToolRequestParams::new(call.tool_name);
-    if let Some(arguments) = call.arguments {
-        params = params.with_arguments(arguments);
-    }
+) -> Result<Response, ApiError> {
+    let arguments = call
+        .arguments
+        .map(|arguments| serde_json::value::to_raw_value(&arguments))
+        .transpose()
+        .map_err(|error| ApiError::internal(error.to_string()))?;
     let origin = Origin {
         client: Some(Arc::from("rest")),
         principal: Some(Arc::from(caller.username.as_str())),
         view: view_of(&state, &caller)?,
         ..Origin::default()
     };
-    let response = state.gateway.call_tool(params, &origin).await?;
-    call_result(response).map(Json).map_err(ApiError::internal)
+    let call = gateway::ToolCall {
+        name: &call.tool_name,
+        arguments: arguments.as_deref(),
+        meta: serde_json::Map::new(),
+    };
+    let result = state.gateway.call_tool_text(call, &origin).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], result).into_response())
 }
 
 /// The virtual server the caller's API key is bound to, if it is: the key sees and calls
@@ -148,21 +155,6 @@ pub(super) fn view_of(
         .view(name)
         .map(Some)
         .ok_or_else(|| GatewayError::UnknownVirtualServer { name: name.clone() })
-}
-
-/// A `tools/call` answer as JSON: the result, or what stands in for it.
-pub(super) fn call_result(response: CallToolResponse) -> Result<Value, String> {
-    let value = match response {
-        CallToolResponse::Complete(result) => serde_json::to_value(result),
-        CallToolResponse::InputRequired(result) => serde_json::to_value(result),
-        CallToolResponse::Task(result) => serde_json::to_value(result),
-        _ => {
-            return Err(
-                "the upstream answered with a kind of result this gateway does not know".into(),
-            );
-        }
-    };
-    value.map_err(|error| error.to_string())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

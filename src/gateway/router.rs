@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use rmcp::model::{CallToolRequestParams, CallToolResponse};
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tracing::Instrument;
@@ -110,6 +111,43 @@ impl Gateway {
         })
         .instrument(span)
         .await
+    }
+
+    /// A `tools/call` for a door that answers with the result's JSON text (the REST surface):
+    /// the lane's way when the tool's upstream has one, the typed way otherwise.
+    pub async fn call_tool_text(
+        &self,
+        call: ToolCall<'_>,
+        origin: &Origin,
+    ) -> Result<String, GatewayError> {
+        if self.takes_lane(call.name, origin.view.as_deref()) {
+            return Ok(self.call_tool_raw(call, origin).await?.result);
+        }
+        let invalid = |error: serde_json::Error| GatewayError::InvalidArguments {
+            reason: error.to_string(),
+        };
+        let mut params = CallToolRequestParams::new(call.name.to_owned());
+        if let Some(arguments) = call.arguments {
+            params = params.with_arguments(serde_json::from_str(arguments.get()).map_err(invalid)?);
+        }
+        if !call.meta.is_empty() {
+            params.meta = Some(rmcp::model::RequestMetaObject::from(call.meta));
+        }
+        let text = match self.call_tool(params, origin).await? {
+            CallToolResponse::Complete(result) => serde_json::to_string(&result),
+            CallToolResponse::InputRequired(result) => serde_json::to_string(&result),
+            CallToolResponse::Task(result) => serde_json::to_string(&result),
+            _ => {
+                return Err(GatewayError::Internal {
+                    reason:
+                        "the upstream answered with a kind of result this gateway does not know"
+                            .into(),
+                });
+            }
+        };
+        text.map_err(|error| GatewayError::Internal {
+            reason: error.to_string(),
+        })
     }
 
     async fn send_on_lane(
