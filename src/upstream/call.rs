@@ -82,8 +82,8 @@ impl Upstream {
     }
 
     /// Sends `request` on `lane` and waits for the upstream's result, its error, the
-    /// deadline, or `stop` (whose error is then the call's). `name` is what it calls (a
-    /// tool's name), for the headers of an HTTP lane.
+    /// deadline, or `stop` (whose error is then the call's). On an HTTP lane, a call that
+    /// stops or times out closes its request, which is how 2026-07-28 cancels.
     pub async fn call(
         &self,
         lane: &UpstreamLane,
