@@ -518,9 +518,13 @@ impl Upstream {
         }
     }
 
-    /// Terminates the child's process group and waits for its stderr to drain.
+    /// Terminates the child's process group and waits for its stderr to drain. Its lane is
+    /// closed first: the calls still waiting on it fail now, after the upstream's failure (if
+    /// it failed) was published, so a client that sees them fail and asks for the state
+    /// does not find it still ready.
     async fn reap(&self, child: Option<ChildProcess>) {
         let Some(mut child) = child else { return };
+        child.lane.close();
         if let Some(status) = child.group.terminate(self.settings.shutdown_grace).await {
             tracing::debug!(upstream = %self.name, %status, "process group terminated");
         }

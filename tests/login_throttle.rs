@@ -18,10 +18,13 @@ use serde_json::json;
 
 const ATTACKER: &str = "127.0.0.2";
 const OWNER: &str = "127.0.0.1";
+/// How long failures are remembered. Long enough that the guessing below, with its password
+/// checks (slow in a debug build on a busy machine), ends well inside it.
+const WINDOW_SECS: u64 = 10;
 
 fn gateway() -> ServeProcess {
     let yaml = format!(
-        "auth:\n  login: {{free_failures: 5, max_delay_secs: 2, window_secs: 3}}\nupstreams:\n{}",
+        "auth:\n  login: {{free_failures: 5, max_delay_secs: 2, window_secs: {WINDOW_SECS}}}\nupstreams:\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     );
     ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env())
@@ -141,7 +144,7 @@ async fn two_hundred_wrong_passwords_are_braked_and_calls_keep_their_latency() {
     )
     .await;
     // ...until the window is over.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(WINDOW_SECS)).await;
     assert_eq!(
         login(&attacker, &base, ADMIN_PASSWORD).await.status(),
         StatusCode::OK

@@ -176,6 +176,24 @@ impl<W> Lane<W> {
         let Some((number, answer)) = read_answer(line, upstream) else {
             return false;
         };
+        self.deliver(number, answer, upstream);
+        true
+    }
+
+    /// Takes an answer that could not be read (see `jsonrpc::unreadable_answer`) if it
+    /// answers one of the lane's requests, which then fails with `error` at once.
+    pub fn take_unreadable(&self, id: &RequestId, error: ErrorData, upstream: &str) -> bool {
+        let RequestId::String(id) = id else {
+            return false;
+        };
+        let Some(number) = id.strip_prefix(ID_PREFIX).and_then(|n| n.parse().ok()) else {
+            return false;
+        };
+        self.deliver(number, Answer::Error(error), upstream);
+        true
+    }
+
+    fn deliver(&self, number: u64, answer: Answer, upstream: &str) {
         let waiter = lock(&self.waiting)
             .as_mut()
             .and_then(|waiting| waiting.remove(&number));
@@ -190,7 +208,6 @@ impl<W> Lane<W> {
                 "dropped an answer to no request in flight (unknown, answered twice, or cancelled)"
             ),
         }
-        true
     }
 
     /// The connection ended: every request waiting fails, and so does every later one.

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::{
     RoleClient,
+    model::JsonRpcMessage,
     service::{RxJsonRpcMessage, TxJsonRpcMessage},
     transport::Transport,
 };
@@ -96,22 +97,11 @@ where
     }
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
-        let message = self.next_message().await;
-        if message.is_none() {
-            self.lane.close();
-        }
-        message
+        self.next_message().await
     }
 
     async fn close(&mut self) -> Result<(), Self::Error> {
-        self.lane.close();
         self.stdin.lock().await.shutdown().await
-    }
-}
-
-impl<R, W> Drop for LineTransport<R, W> {
-    fn drop(&mut self) {
-        self.lane.close();
     }
 }
 
@@ -143,6 +133,14 @@ impl<R: AsyncRead + Unpin, W> LineTransport<R, W> {
                     let upstream = format!("upstream {}", self.upstream);
                     if let Some(failed) = unreadable_answer(line, &error, &upstream) {
                         tracing::warn!(upstream = %self.upstream, %error, "an answer that cannot be read; its call fails");
+                        if let JsonRpcMessage::Error(failed) = &failed
+                            && let Some(id) = &failed.id
+                            && self
+                                .lane
+                                .take_unreadable(id, failed.error.clone(), &self.upstream)
+                        {
+                            continue;
+                        }
                         return Some(failed);
                     }
                     if meant_as_jsonrpc(line) {
