@@ -56,7 +56,7 @@ use crate::{config::UpstreamConfig, error::GatewayError, sync::lock};
 pub use call::{CallContext, Outgoing, ProgressSink, UpstreamLane, unreadable};
 pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
-pub use http_lane::HttpLane;
+pub use http_lane::{HttpLane, cannot_send};
 pub use lane::StdioLane;
 use offer::{Offer, next_list_change};
 use process::ChildGroup;

@@ -35,7 +35,10 @@ use super::{
 use crate::{
     error::GatewayError,
     security::Lease,
-    upstream::{CallContext, Caller, Outgoing, ProgressSink, Upstream, UpstreamLane, unreadable},
+    upstream::{
+        CallContext, Caller, Outgoing, ProgressSink, Upstream, UpstreamLane, cannot_send,
+        unreadable,
+    },
 };
 
 /// The client a request's progress goes to, and the token it chose.
@@ -279,25 +282,12 @@ impl ProgressSink for ProgressTarget {
     }
 }
 
-/// What went wrong, for the client: a transport error by its causes ("error sending request
-/// for url (…): client error (Connect): tcp connect error: Connection refused") rather than
-/// by rmcp's wrapper, whose text names Rust types.
+/// What went wrong, for the client: a transport error by its causes (see [`cannot_send`]).
 fn describe(error: &ServiceError) -> String {
-    let ServiceError::TransportSend(sending) = error else {
-        return error.to_string();
-    };
-    let mut text = format!("cannot send to it: {}", sending.error);
-    let mut source = sending.error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        // An error may repeat its cause in its own text; say each once.
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
+    match error {
+        ServiceError::TransportSend(sending) => cannot_send(sending.error.as_ref()),
+        error => error.to_string(),
     }
-    text
 }
 
 /// Whether the upstream speaks the stateless 2026-07-28 revision on this connection.

@@ -100,7 +100,7 @@ impl HttpLane {
             .body(body)
             .send()
             .await
-            .map_err(|error| LaneError::Http(describe(&error)))?;
+            .map_err(|error| LaneError::Http(cannot_send(&error)))?;
         let status = response.status();
         let content_type = response
             .headers()
@@ -158,12 +158,15 @@ async fn read_capped(
     Ok(body)
 }
 
-/// A transport error by its causes (see `gateway::forward::describe`).
-fn describe(error: &reqwest::Error) -> String {
+/// Why a request could not be sent: `error` by its causes ("error sending request for url
+/// (…): client error (Connect): tcp connect error: Connection refused") rather than by a
+/// wrapper whose text names Rust types.
+pub fn cannot_send(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = format!("cannot send to it: {error}");
-    let mut source = std::error::Error::source(error);
+    let mut source = error.source();
     while let Some(cause) = source {
         let line = cause.to_string();
+        // An error may repeat its cause in its own text; say each once.
         if !text.contains(&line) {
             text.push_str(": ");
             text.push_str(&line);
