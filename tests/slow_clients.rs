@@ -1,8 +1,9 @@
 //! One client that connects and then sends slowly or not at all cannot lock anyone out.
 //! A thousand such connections from one address (a third bare, a third trickling a request
 //! head, a third trickling a body), more than `limits.max_connections` allows: meanwhile a
-//! normal client's calls and the health endpoint are answered within 100 ms, and every slow
-//! connection is closed within its deadline (or sooner, to make room).
+//! normal client's calls and the health endpoint are answered within `PROMPT` (far below the
+//! header deadline a held-up request would wait for), and every slow connection is closed
+//! within its deadline (or sooner, to make room).
 
 mod common;
 
@@ -28,6 +29,9 @@ const HEADER_READ: Duration = Duration::from_secs(2);
 const BODY_READ: Duration = Duration::from_secs(3);
 /// Slack for a busy machine between a deadline and the close being seen here.
 const SLACK: Duration = Duration::from_millis(1500);
+/// Answered this fast, a request was not held up behind the slow connections. Loose enough
+/// for a busy 2-core machine (a 100 ms bound failed there at 105 ms).
+const PROMPT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Slowness {
@@ -158,11 +162,11 @@ async fn slow_and_silent_connections_are_closed_while_others_are_served() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        slowest_call < Duration::from_millis(100),
+        slowest_call < PROMPT,
         "a call took {slowest_call:?}"
     );
     assert!(
-        slowest_health < Duration::from_millis(100),
+        slowest_health < PROMPT,
         "a health check took {slowest_health:?}"
     );
 
