@@ -23,6 +23,7 @@ mod reconfigure;
 mod router;
 mod server;
 mod services;
+mod sessions;
 mod subscribe;
 mod view;
 
@@ -46,14 +47,17 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
+pub use client_requests::check_capability;
 use conversation::Conversations;
 pub use forward::{Origin, ProgressTarget};
 use forward::{send, send_bridged, strip_hop_meta, unexpected};
+pub use logging::SessionLogLevel;
 pub use notifier::Changes;
 pub use reconfigure::{LogLevelReport, Reconfigured};
 pub use router::{RawAnswer, ToolCall};
 pub use server::{GatewayServer, Scope};
 pub use services::LifecycleError;
+pub use sessions::SessionFacts;
 pub use view::View;
 
 use isolation::SessionConnections;
@@ -90,7 +94,7 @@ pub struct Gateway {
     /// Counts changes to what clients see, per kind.
     catalog_changes: watch::Sender<Changes>,
     /// Session-era clients to tell about catalog changes.
-    sessions: Arc<notifier::Sessions>,
+    sessions: Arc<sessions::Sessions>,
     /// Which sessions subscribed to which resource URIs.
     subscriptions: Arc<notifier::Subscriptions>,
     /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.

@@ -161,10 +161,7 @@ async fn slow_and_silent_connections_are_closed_while_others_are_served() {
         n += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        slowest_call < PROMPT,
-        "a call took {slowest_call:?}"
-    );
+    assert!(slowest_call < PROMPT, "a call took {slowest_call:?}");
     assert!(
         slowest_health < PROMPT,
         "a health check took {slowest_health:?}"

@@ -30,7 +30,7 @@ struct CallQuery {
     tool: Option<String>,
     /// Only calls routed to this upstream.
     upstream: Option<String>,
-    /// `ok`, `tool_error`, `input_required` or `error`.
+    /// `ok`, `tool_error`, `input_required`, `cancelled` or `error`.
     outcome: Option<String>,
     /// Only calls from this client (`clientInfo.name`, or `rest`).
     client: Option<String>,

@@ -30,12 +30,14 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 mod answers;
 mod body;
 mod fast;
+mod session_call;
 
 use answers::{
     api_error, json_response, jsonrpc_error_response, message_response, scope_refused,
     unauthorized, unavailable,
 };
 use body::{BodyError, discard, read_body, until_lease_ends};
+use session_call::SessionCalls;
 
 use super::{
     connection::Deadlines,
@@ -78,6 +80,8 @@ pub struct HttpFront {
     gateway: Arc<Gateway>,
     /// The client sessions: how many, whose, how long.
     sessions: Arc<SessionBook>,
+    /// Session-era calls served without rmcp (see [`session_call`]).
+    session_calls: SessionCalls,
 }
 
 impl HttpFront {
@@ -157,6 +161,7 @@ impl HttpFront {
             write_stall: config.timeouts.client_write_stall(),
             gateway,
             sessions,
+            session_calls: SessionCalls::default(),
         }
     }
 
@@ -394,6 +399,14 @@ impl HttpFront {
                 .body(Body::from(text))
                 .unwrap_or_else(|_| Response::new(Body::empty()));
         }
+        if method == Method::POST
+            && session.is_some()
+            && let Some(response) =
+                self.session_calls
+                    .serve(&self.gateway, &self.sessions, &parts, &body)
+        {
+            return counted_as_sent(response, &counted.sent);
+        }
         let lease = parts.extensions.get::<Lease>().cloned();
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let mut service = self.mcp.clone();
@@ -403,21 +416,14 @@ impl HttpFront {
             None => call.await,
         };
         let response = match answered {
-            Ok(response) => response.map(|body| {
-                // Counted as it streams: an SSE response lasts as long as its session.
-                let sent = counted.sent.clone();
-                let body = body.map_frame(move |frame| {
-                    if let Some(data) = frame.data_ref() {
-                        sent.inc_by(data.len() as u64);
-                    }
-                    frame
-                });
+            Ok(response) => {
+                let response = counted_as_sent(response.map(Body::new), &counted.sent);
                 match lease {
                     // A stream opened with a credential ends when the credential does.
-                    Some(lease) => Body::new(until_lease_ends(body, lease)),
-                    None => Body::new(body),
+                    Some(lease) => response.map(|body| Body::new(until_lease_ends(body, lease))),
+                    None => response,
                 }
-            }),
+            }
             Err(never) => match never {},
         };
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
@@ -449,6 +455,23 @@ impl HttpFront {
             ),
         )
     }
+}
+
+/// `response`, its body counted in `sent` as it streams (an SSE response lasts as long as
+/// its session).
+fn counted_as_sent(
+    response: Response<Body>,
+    sent: &prometheus_client::metrics::counter::Counter,
+) -> Response<Body> {
+    let sent = sent.clone();
+    response.map(|body| {
+        Body::new(body.map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                sent.inc_by(data.len() as u64);
+            }
+            frame
+        }))
+    })
 }
 
 /// Whether the REST surface answers `path`.

@@ -13,10 +13,12 @@
 //! close, whatever the cause (DELETE, idle expiry, the client gone, shutdown). A session id is
 //! only good with the credential that opened it; for anyone else it does not exist.
 //!
-//! **How long.** rmcp closes a session idle for `timeouts.session_idle_secs`. A session that
-//! has made no request since `initialize` is closed sooner, after
-//! `timeouts.unused_session_idle_secs`: opening sessions and leaving them costs a client its
-//! seats only briefly. And a session opened with a credential ends when the credential does
+//! **How long.** A session with nothing in flight and no request for
+//! `timeouts.session_idle_secs` is closed. The book keeps that time, not rmcp: the HTTP door
+//! serves some requests without rmcp (see `http/session_call.rs`), and they count as much as
+//! those rmcp sees. A session that has made no request since `initialize` is closed sooner,
+//! after `timeouts.unused_session_idle_secs`: opening sessions and leaving them costs a client
+//! its seats only briefly. And a session opened with a credential ends when the credential does
 //! (revoked, logged out, expired): its [`Lease`] is watched, and the session is closed, its
 //! streams with it, the moment it ends.
 
@@ -108,6 +110,10 @@ struct HttpSession {
     opened: Instant,
     /// Whether it has made a request since `initialize`.
     used: bool,
+    /// When its last request arrived or ended.
+    active: Instant,
+    /// Its requests in flight: while there are any, it is not idle.
+    in_flight: usize,
     /// Cancelled when it closes, to end its lease watcher.
     closed: CancellationToken,
 }
@@ -144,15 +150,16 @@ pub async fn opening<F: Future>(seat: Seat, request: F) -> F::Output {
 }
 
 impl SessionBook {
-    /// The book, with rmcp's sessions closed after `limits.idle` without a request; its
-    /// background work runs on `tracker` until `stop`.
+    /// The book, with sessions closed after `limits.idle` without a request; its background
+    /// work runs on `tracker` until `stop`.
     pub fn new(
         limits: SessionLimits,
         tracker: &TaskTracker,
         stop: &CancellationToken,
     ) -> Arc<Self> {
         let mut local = LocalSessionManager::default();
-        local.session_config.keep_alive = Some(limits.idle);
+        // The book closes idle sessions (see the module's comment).
+        local.session_config.keep_alive = None;
         let book = Arc::new_cyclic(|me| Self {
             local,
             limits,
@@ -161,7 +168,7 @@ impl SessionBook {
             stop: stop.clone(),
             me: me.clone(),
         });
-        tracker.spawn(reap_unused(Arc::downgrade(&book), stop.clone()));
+        tracker.spawn(reap_idle(Arc::downgrade(&book), stop.clone()));
         book
     }
 
@@ -259,6 +266,8 @@ impl SessionBook {
                 credential: seat.credential,
                 opened: Instant::now(),
                 used: false,
+                active: Instant::now(),
+                in_flight: 0,
                 closed: closed.clone(),
             },
         );
@@ -273,13 +282,34 @@ impl SessionBook {
         }
     }
 
-    /// A request arrived in session `id`; any but `initialize` makes it a used one.
-    fn requested(&self, id: &SessionId, is_initialize: bool) {
-        if is_initialize {
-            return;
-        }
+    /// A message arrived in session `id`; `uses` it when it is a request other than
+    /// `initialize`.
+    fn noted(&self, id: &str, uses: bool) {
         if let Some(session) = lock(&self.state).http.get_mut(id) {
-            session.used = true;
+            session.used |= uses;
+            session.active = Instant::now();
+        }
+    }
+
+    /// Marks a request of session `id` in flight until the mark is dropped; `None` when the
+    /// book has no such session.
+    pub fn in_flight(&self, id: &str) -> Option<InFlight> {
+        let mut book = lock(&self.state);
+        let session = book.http.get_mut(id)?;
+        session.used = true;
+        session.active = Instant::now();
+        session.in_flight += 1;
+        Some(InFlight {
+            book: self.me.clone(),
+            id: Arc::from(id),
+            closed: session.closed.clone(),
+        })
+    }
+
+    fn landed(&self, id: &str) {
+        if let Some(session) = lock(&self.state).http.get_mut(id) {
+            session.in_flight = session.in_flight.saturating_sub(1);
+            session.active = Instant::now();
         }
     }
 
@@ -293,15 +323,42 @@ impl SessionBook {
         }
     }
 
-    /// The HTTP sessions opened longer than the unused idle time ago with no request since.
-    fn unused(&self) -> Vec<SessionId> {
-        let idle = self.limits.unused_idle;
+    /// The HTTP sessions past their idle time: never used and opened longer than the unused
+    /// idle time ago, or with nothing in flight and no request for the idle time.
+    fn expired(&self) -> Vec<SessionId> {
+        let limits = &self.limits;
         lock(&self.state)
             .http
             .iter()
-            .filter(|(_, session)| !session.used && session.opened.elapsed() >= idle)
+            .filter(|(_, session)| {
+                let unused = !session.used && session.opened.elapsed() >= limits.unused_idle;
+                let idle = session.in_flight == 0 && session.active.elapsed() >= limits.idle;
+                unused || idle
+            })
             .map(|(id, _)| id.clone())
             .collect()
+    }
+}
+
+/// A request of an HTTP session in flight (see [`SessionBook::in_flight`]).
+pub struct InFlight {
+    book: Weak<SessionBook>,
+    id: Arc<str>,
+    closed: CancellationToken,
+}
+
+impl InFlight {
+    /// Cancelled when the session closes (DELETE, expiry, its credential ended).
+    pub fn session_closed(&self) -> &CancellationToken {
+        &self.closed
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(book) = self.book.upgrade() {
+            book.landed(&self.id);
+        }
     }
 }
 
@@ -335,10 +392,11 @@ async fn end_with_lease(
     }
 }
 
-/// Closes, every little while, the sessions that were never used past their shorter idle time.
-async fn reap_unused(book: Weak<SessionBook>, stop: CancellationToken) {
+/// Closes, every little while, the sessions past their idle time.
+async fn reap_idle(book: Weak<SessionBook>, stop: CancellationToken) {
     let Some(every) = book.upgrade().map(|book| {
-        (book.limits.unused_idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(10))
+        let shorter = book.limits.unused_idle.min(book.limits.idle);
+        (shorter / 4).clamp(Duration::from_millis(100), Duration::from_secs(10))
     }) else {
         return;
     };
@@ -348,14 +406,11 @@ async fn reap_unused(book: Weak<SessionBook>, stop: CancellationToken) {
             () = stop.cancelled() => return,
         }
         let Some(book) = book.upgrade() else { return };
-        let unused = book.unused();
-        if !unused.is_empty() {
-            tracing::debug!(
-                sessions = unused.len(),
-                "closing sessions never used since initialize"
-            );
+        let expired = book.expired();
+        if !expired.is_empty() {
+            tracing::debug!(sessions = expired.len(), "closing idle sessions");
         }
-        for id in unused {
+        for id in expired {
             let _ = book.close_session(&id).await;
         }
     }

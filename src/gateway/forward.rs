@@ -298,7 +298,7 @@ pub fn is_stateless(peer: &Peer<RoleClient>) -> bool {
 
 /// How many `input_required` rounds the gateway answers for a session-era client before it
 /// gives up on an upstream that keeps asking.
-const MAX_INPUT_ROUNDS: usize = 10;
+pub(super) const MAX_INPUT_ROUNDS: usize = 10;
 
 /// Sends a request that the upstream may answer with `input_required` (tools/call,
 /// prompts/get, resources/read), bridging the eras of client and upstream:

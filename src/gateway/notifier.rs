@@ -15,6 +15,8 @@ use std::{
 };
 
 use rmcp::{Peer, RoleServer, ServiceError, model::ResourceUpdatedNotificationParam};
+
+use super::sessions::Sessions;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -50,69 +52,6 @@ impl Changes {
 
 /// How long one client may take to accept a notification.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The session-era clients to notify, by session number. A session is forgotten when it
-/// ends (its handler is dropped), so nothing of a closed session is kept here: a `Peer`
-/// holds its session's channels, and thousands of expired sessions kept until the next
-/// registration would hold tens of megabytes.
-#[derive(Default)]
-pub struct Sessions {
-    peers: Mutex<HashMap<u64, Peer<RoleServer>>>,
-}
-
-impl Sessions {
-    /// Adds session `key`, which completed its handshake.
-    pub fn register(&self, key: u64, peer: Peer<RoleServer>) {
-        self.lock().insert(key, peer);
-    }
-
-    /// Forgets session `key` (no-op for one never registered).
-    pub fn forget(&self, key: u64) {
-        let mut peers = self.lock();
-        if peers.remove(&key).is_some()
-            && peers.capacity() > 64
-            && peers.len() < peers.capacity() / 4
-        {
-            // A burst of sessions leaves a table sized for it; give most of that back.
-            let keep = peers.len() * 2;
-            peers.shrink_to(keep);
-        }
-    }
-
-    /// How many sessions are open.
-    pub fn count(&self) -> usize {
-        self.lock().len()
-    }
-
-    /// The sessions still open.
-    fn open(&self) -> Vec<Peer<RoleServer>> {
-        let mut peers = self.lock();
-        peers.retain(|_, peer| !peer.is_transport_closed());
-        peers.values().cloned().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Peer<RoleServer>>> {
-        lock(&self.peers)
-    }
-}
-
-impl super::Gateway {
-    /// Registers a session-era client to be told about catalog changes.
-    /// `key` names the session until [`Gateway::forget_session`].
-    pub fn register_session(&self, key: u64, peer: rmcp::Peer<rmcp::RoleServer>) {
-        self.sessions.register(key, peer);
-    }
-
-    /// Forgets session `key`, which ended.
-    pub fn forget_session(&self, key: u64) {
-        self.sessions.forget(key);
-    }
-
-    /// How many session-era client sessions are open.
-    pub fn session_count(&self) -> usize {
-        self.sessions.count()
-    }
-}
 
 /// Turns the catalog's change counters into "what changed since I last looked".
 pub struct ChangeWatcher {

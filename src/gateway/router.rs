@@ -8,18 +8,18 @@
 //! places: [`Gateway::recorded`] for the metrics and call history, and
 //! [`super::conversation`] when a 2026-07-28 client calls a session-era upstream.
 
-use std::sync::Arc;
+use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
-use rmcp::model::{CallToolRequestParams, CallToolResponse};
+use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequests};
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tracing::Instrument;
 
 use super::{
     Gateway, Origin, View,
-    client_requests::Retry,
+    client_requests::{Retry, answer_input_requests},
     conversation::{Reply, Starter},
-    forward::send_raw,
+    forward::{MAX_INPUT_ROUNDS, send_raw},
     history::Outcome,
 };
 use crate::{
@@ -61,12 +61,22 @@ struct ResultPeek<'a> {
 impl Gateway {
     /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
     /// upstream is shared, has a lane, and the tool takes no arguments in headers (SEP-2243,
-    /// which rmcp's server checks).
-    pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
+    /// which rmcp's server checks). A session-era client (`session_era`) of an upstream
+    /// that serves such clients on a session-era twin (see `upstream::twin`) goes rmcp's way,
+    /// on the twin.
+    pub fn takes_lane(&self, name: &str, view: Option<&View>, session_era: bool) -> bool {
         let catalog = self.catalog_for(view);
         let Some(route) = catalog.route(name) else {
             return false;
         };
+        if session_era
+            && route
+                .upstream
+                .ready_peer()
+                .is_ok_and(|peer| route.upstream.wants_session_twin(&peer))
+        {
+            return false;
+        }
         let lane_fits = match route.upstream.lane() {
             Some(UpstreamLane::Stdio(_)) => true,
             Some(UpstreamLane::Http(_)) => HttpLane::can_name(&route.original),
@@ -120,7 +130,7 @@ impl Gateway {
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<String, GatewayError> {
-        if self.takes_lane(call.name, origin.view.as_deref()) {
+        if self.takes_lane(call.name, origin.view.as_deref(), !origin.stateless) {
             return Ok(self.call_tool_raw(call, origin).await?.result);
         }
         let invalid = |error: serde_json::Error| GatewayError::InvalidArguments {
@@ -158,10 +168,25 @@ impl Gateway {
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
+        let session_era_upstream = upstream
+            .state()
+            .protocol_version
+            .as_ref()
+            .is_none_or(|version| version.has_initialize());
         let mut meta = call.meta;
         meta.retain(|key, _| {
             key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
         });
+        if !session_era_upstream
+            && !origin.stateless
+            && let Some(level) = origin.log_level
+        {
+            // A 2026-07-28 upstream sends a request's log messages only if it asks for them.
+            meta.insert(
+                LOG_LEVEL.to_owned(),
+                serde_json::to_value(level).unwrap_or_default(),
+            );
+        }
         let name = serde_json::to_string(original).map_err(|error| GatewayError::Internal {
             reason: error.to_string(),
         })?;
@@ -179,11 +204,6 @@ impl Gateway {
                 .config()
                 .tool_timeout(original, upstream.call_timeout()),
         };
-        let session_era_upstream = upstream
-            .state()
-            .protocol_version
-            .as_ref()
-            .is_none_or(|version| version.has_initialize());
         let reply = if origin.stateless && session_era_upstream {
             // It may ask the client something mid-call: the conversation bridges that.
             let binding = format!("tools/call\n{}", call.name);
@@ -198,16 +218,76 @@ impl Gateway {
             self.conversations
                 .converse(upstream, start, Retry::default(), origin, &binding)
                 .await?
+        } else if !origin.stateless && !session_era_upstream {
+            // It may answer `input_required`: the client is asked on its session.
+            Reply::Raw(bridge_input(upstream, &lane, outgoing, origin).await?)
         } else {
             Reply::Raw(send_raw(upstream, &lane, outgoing, origin).await?)
         };
-        shape(upstream, reply)
+        shape(upstream, reply, origin.stateless)
     }
 }
 
-/// The result as a 2026-07-28 client gets it: with `resultType` (session-era upstreams
-/// leave it out).
-fn shape(upstream: &Upstream, reply: Reply) -> Result<RawAnswer, GatewayError> {
+/// The key of a 2026-07-28 request's `_meta` that asks for its log messages.
+const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
+/// What a 2026-07-28 upstream's `input_required` result asks.
+#[derive(Deserialize)]
+struct InputPeek<'a> {
+    #[serde(rename = "resultType", borrow)]
+    result_type: Option<&'a str>,
+    #[serde(rename = "inputRequests")]
+    input_requests: Option<InputRequests>,
+    #[serde(rename = "requestState")]
+    request_state: Option<String>,
+}
+
+/// Sends `outgoing` to a 2026-07-28 upstream for a session-era client: each `input_required`
+/// answer's requests are put to the client (its caller), and the call is sent again with the
+/// answers, as [`super::forward::send_bridged`] does on rmcp's way.
+async fn bridge_input(
+    upstream: &Upstream,
+    lane: &UpstreamLane,
+    mut outgoing: Outgoing,
+    origin: &Origin,
+) -> Result<Box<RawValue>, GatewayError> {
+    let Some(caller) = origin.caller.as_deref() else {
+        return send_raw(upstream, lane, outgoing, origin).await;
+    };
+    let unreadable = |error: serde_json::Error| crate::upstream::unreadable(upstream, &error);
+    let members = outgoing.members.clone();
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let raw = send_raw(upstream, lane, outgoing.clone(), origin).await?;
+        let peek: InputPeek = serde_json::from_str(raw.get()).map_err(unreadable)?;
+        if peek.result_type != Some("input_required") {
+            return Ok(raw);
+        }
+        let requests = peek.input_requests.unwrap_or_default();
+        let answers = answer_input_requests(caller, requests, &origin.cancel)
+            .await
+            .map_err(|error| GatewayError::UpstreamError {
+                upstream: upstream.name().to_owned(),
+                error,
+            })?;
+        let answers = serde_json::to_string(&answers).map_err(|error| GatewayError::Internal {
+            reason: error.to_string(),
+        })?;
+        outgoing.members = format!("{members},\"inputResponses\":{answers}");
+        if let Some(state) = peek.request_state {
+            let state = serde_json::to_string(&state).unwrap_or_default();
+            outgoing.members.push_str(",\"requestState\":");
+            outgoing.members.push_str(&state);
+        }
+    }
+    Err(GatewayError::UpstreamFailed {
+        upstream: upstream.name().to_owned(),
+        reason: format!("it asked for input more than {MAX_INPUT_ROUNDS} times"),
+    })
+}
+
+/// The result as the client gets it: a 2026-07-28 client with `resultType` (session-era
+/// upstreams leave it out), a session-era client without it (as rmcp's server shapes it).
+fn shape(upstream: &Upstream, reply: Reply, stateless: bool) -> Result<RawAnswer, GatewayError> {
     let unreadable = |error: serde_json::Error| crate::upstream::unreadable(upstream, &error);
     let raw = match reply {
         Reply::Raw(raw) => raw,
@@ -219,11 +299,20 @@ fn shape(upstream: &Upstream, reply: Reply) -> Result<RawAnswer, GatewayError> {
         (_, Some(true)) => "tool_error",
         _ => "ok",
     };
-    let result = match peek.result_type {
-        Some(_) => String::from(Box::<str>::from(raw)),
-        None => with_complete_result_type(raw.get()),
+    let result = match (peek.result_type, stateless) {
+        (Some(_), true) | (None, false) => String::from(Box::<str>::from(raw)),
+        (None, true) => with_complete_result_type(raw.get()),
+        (Some(_), false) => without_result_type(raw.get()).map_err(unreadable)?,
     };
     Ok(RawAnswer { result, kind })
+}
+
+/// `object` (a JSON object's text) without its `resultType` member; the others keep their
+/// text, not their order.
+fn without_result_type(object: &str) -> Result<String, serde_json::Error> {
+    let mut members: BTreeMap<Cow<'_, str>, &RawValue> = serde_json::from_str(object)?;
+    members.remove("resultType");
+    serde_json::to_string(&members)
 }
 
 /// `object` (a JSON object's text) with `"resultType":"complete"` as its first member.

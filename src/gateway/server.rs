@@ -30,7 +30,7 @@ use rmcp::{
 use tokio::sync::mpsc;
 
 use super::{
-    Gateway, Origin, ProgressTarget, View,
+    Gateway, Origin, ProgressTarget, SessionFacts, View,
     client_requests::{SessionCaller, StatelessCaller},
     forward::with_client_meta,
     isolation::SessionConnections,
@@ -306,7 +306,27 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.gateway.register_session(self.session, context.peer);
+        // A streamable HTTP session names itself in the notification's headers.
+        let http_id = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|id| id.to_str().ok())
+            .map(Arc::<str>::from);
+        let http = http_id.map(|id| {
+            let facts = SessionFacts {
+                key: self.session,
+                client: context
+                    .peer
+                    .peer_info()
+                    .map(|info| Arc::from(info.client_info.name.as_str())),
+                capabilities: self.client_capabilities(&context.peer).unwrap_or_default(),
+                log_level: self.log_level.clone(),
+            };
+            (id, facts)
+        });
+        self.gateway
+            .register_session(self.session, context.peer, http);
     }
 
     fn accepted_subscription_filter(

@@ -22,7 +22,8 @@ pub struct CallRecord {
     pub tool: String,
     pub duration_us: i64,
     /// `ok`; `tool_error` (the tool ran and reported an error); `input_required` (it asked the
-    /// client something first: the retry is another call); `error` (it did not run).
+    /// client something first: the retry is another call); `cancelled` (its client cancelled
+    /// it); `error` (it did not run, or failed upstream).
     pub outcome: String,
     pub error: Option<String>,
 }

@@ -50,6 +50,30 @@ const MIGRATIONS: &[M<'static>] = &[
     ),
     // An API key bound to a virtual server sees and calls only that server's tools.
     M::up("ALTER TABLE tokens ADD COLUMN virtual_server TEXT;"),
+    // A call its client cancelled counts as `cancelled`, not as an upstream's `error`. SQLite
+    // cannot change a CHECK constraint in place: the table is copied into a new one.
+    M::up(
+    "
+    CREATE TABLE calls_next (
+        id          INTEGER PRIMARY KEY,
+        at          INTEGER NOT NULL,
+        client      TEXT,
+        principal   TEXT,
+        upstream    TEXT,
+        tool        TEXT NOT NULL,
+        duration_us INTEGER NOT NULL,
+        outcome     TEXT NOT NULL
+                    CHECK (outcome IN ('ok', 'tool_error', 'input_required', 'cancelled', 'error')),
+        error       TEXT
+    );
+    INSERT INTO calls_next SELECT id, at, client, principal, upstream, tool, duration_us, outcome, error FROM calls;
+    DROP TABLE calls;
+    ALTER TABLE calls_next RENAME TO calls;
+    CREATE INDEX calls_at ON calls(at);
+    CREATE INDEX calls_tool ON calls(tool, at);
+    CREATE INDEX calls_upstream ON calls(upstream, at);
+    ",
+    ),
 ];
 
 /// Brings `db` to the latest schema.
@@ -64,5 +88,28 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         Migrations::from_slice(MIGRATIONS).validate().unwrap();
+    }
+
+    #[test]
+    fn a_cancelled_call_is_recorded_and_older_calls_are_kept() {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        let migrations = Migrations::from_slice(MIGRATIONS);
+        migrations
+            .to_version(&mut db, MIGRATIONS.len() - 1)
+            .unwrap();
+        let insert = "INSERT INTO calls (at, tool, duration_us, outcome) VALUES (1, 't', 5, ?1)";
+        db.execute(insert, ["ok"]).unwrap();
+        assert!(db.execute(insert, ["cancelled"]).is_err(), "refused before");
+        apply(&mut db).unwrap();
+        db.execute(insert, ["cancelled"]).unwrap();
+        assert!(db.execute(insert, ["lost"]).is_err(), "still checked");
+        let outcomes: Vec<String> = db
+            .prepare("SELECT outcome FROM calls ORDER BY id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(outcomes, ["ok", "cancelled"]);
     }
 }

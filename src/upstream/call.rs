@@ -41,6 +41,7 @@ pub struct CallContext {
 }
 
 /// A request as it goes upstream.
+#[derive(Clone)]
 pub struct Outgoing {
     pub method: String,
     /// What it names (a tool's name), for the headers of an HTTP lane.

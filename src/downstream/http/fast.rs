@@ -81,7 +81,7 @@ pub(super) async fn tool_call(
         return None;
     }
     let view = view_of(gateway, parts)?;
-    if !gateway.takes_lane(&params.name, view.as_deref()) {
+    if !gateway.takes_lane(&params.name, view.as_deref(), false) {
         return None;
     }
     let capabilities: ClientCapabilities =
@@ -140,6 +140,16 @@ pub(super) async fn tool_call(
 /// A 2026-07-28 POST with no session, that accepts both answers rmcp could give, sends JSON,
 /// and names `tools/call` in its headers (SEP-2243) with no argument in a header.
 fn plain_headers(headers: &HeaderMap) -> bool {
+    !headers.contains_key("mcp-session-id")
+        && single(headers, "mcp-protocol-version")
+            .is_some_and(|version| version == ProtocolVersion::V_2026_07_28.as_str().as_bytes())
+        && single(headers, "mcp-method").is_some_and(|method| method == b"tools/call")
+        && plain_post(headers)
+}
+
+/// A POST that accepts both answers rmcp could give (JSON and an event stream), sends JSON,
+/// and has no argument in a header (SEP-2243's `Mcp-Param-*`, which rmcp checks).
+pub(super) fn plain_post(headers: &HeaderMap) -> bool {
     let accept = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -153,27 +163,23 @@ fn plain_headers(headers: &HeaderMap) -> bool {
             .trim_ascii()
             .eq_ignore_ascii_case(b"application/json")
     });
-    !headers.contains_key("mcp-session-id")
-        && single(headers, "mcp-protocol-version")
-            .is_some_and(|version| version == ProtocolVersion::V_2026_07_28.as_str().as_bytes())
-        && single(headers, "mcp-method").is_some_and(|method| method == b"tools/call")
-        && !headers
-            .keys()
-            .any(|name| name.as_str().starts_with("mcp-param-"))
+    !headers
+        .keys()
+        .any(|name| name.as_str().starts_with("mcp-param-"))
         && accept.contains("application/json")
         && accept.contains("text/event-stream")
         && json_body
 }
 
 /// The one value of header `name`; `None` when it is absent or given more than once.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     values.next().is_none().then_some(first.as_bytes())
 }
 
 /// A JSON-RPC id: a number or a string (not null).
-fn is_id(id: &RawValue) -> bool {
+pub(super) fn is_id(id: &RawValue) -> bool {
     id.get()
         .bytes()
         .next()
@@ -196,7 +202,7 @@ fn plain_meta(meta: &Map<String, Value>) -> bool {
 
 /// The virtual server the request came through: `Some(None)` for none, `None` (rmcp answers)
 /// for one the configuration no longer has.
-fn view_of(gateway: &Gateway, parts: &Parts) -> Option<Option<Arc<View>>> {
+pub(super) fn view_of(gateway: &Gateway, parts: &Parts) -> Option<Option<Arc<View>>> {
     match parts.extensions.get::<Scope>() {
         None => Some(None),
         Some(scope) => gateway.view(&scope.0).map(Some),

@@ -2,7 +2,7 @@
 //! [`LocalSessionManager`], and the book notes what it must know on the way (a session opened,
 //! a request in it, a session closed).
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use rmcp::{
     model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage},
     transport::streamable_http_server::session::{
@@ -53,8 +53,13 @@ impl SessionManager for SessionBook {
             JsonRpcMessage::Request(request)
                 if matches!(request.request, ClientRequest::InitializeRequest(_))
         );
-        self.requested(id, initialize);
-        self.local.create_stream(id, message).await
+        self.noted(id, !initialize);
+        // The session is not idle while the request's answer is on its way.
+        let in_flight = (!initialize).then(|| self.in_flight(id)).flatten();
+        let stream = self.local.create_stream(id, message).await?;
+        Ok(stream.inspect(move |_| {
+            let _ = &in_flight;
+        }))
     }
 
     async fn accept_message(
@@ -62,6 +67,7 @@ impl SessionManager for SessionBook {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
+        self.noted(id, false);
         self.local.accept_message(id, message).await
     }
 

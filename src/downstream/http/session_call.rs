@@ -1,0 +1,369 @@
+//! The HTTP door's own way for a session-era session's plain `tools/call`.
+//!
+//! rmcp serves a session-era request through the session's worker, its service loop and a
+//! task per request, and types the arguments and the result on the way. A `tools/call` in an
+//! initialized session that asks for nothing beyond the call (no progress, no task) and whose
+//! tool's upstream has a lane goes to the gateway's router instead
+//! ([`Gateway::call_tool_raw`]), as a 2026-07-28 call does (see [`super::fast`]).
+//!
+//! The answer is an event stream, as rmcp's: the upstream's log messages and requests of its
+//! own (sampling, elicitation, roots) go on it, then the result. The client answers our
+//! requests with POSTs to its session, which this module takes when they answer one of ours
+//! ([`caller::Asks`]); a `notifications/cancelled` for a call served here cancels it. The
+//! stream has no event ids: a client whose connection drops cannot resume it (rmcp's can),
+//! and the call is cancelled upstream instead. Everything else, including every request that
+//! would be refused, is left to rmcp (`None`).
+
+mod caller;
+
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    convert::Infallible,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures::Stream;
+use http::{HeaderMap, Response, StatusCode, header, request::Parts};
+use rmcp::{
+    ErrorData,
+    model::{ClientJsonRpcMessage, JsonRpcMessage, ProtocolVersion, RequestId},
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, value::RawValue};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::caller::{Asks, StreamCaller};
+use super::{
+    Body,
+    fast::{is_id, plain_post, single, view_of},
+};
+use crate::{
+    downstream::sessions::SessionBook,
+    error::GatewayError,
+    gateway::{Gateway, Origin, RawAnswer, ToolCall},
+    security::{Lease, Principal},
+    sync::lock,
+};
+
+/// Messages of one call buffered for its response stream.
+const STREAM_EVENTS: usize = 16;
+
+/// The session-era calls served on this way, and the requests they put to their clients.
+#[derive(Default)]
+pub struct SessionCalls {
+    asks: Arc<Asks>,
+    /// What cancels each call in flight, by its session and the client's id for it.
+    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
+}
+
+/// One JSON-RPC message, read as far as telling its kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Message<'a> {
+    #[serde(borrow)]
+    jsonrpc: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    method: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow)]
+    error: Option<&'a RawValue>,
+}
+
+/// The whole of a `tools/call`'s params this way takes (a task, say, is rmcp's).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallParams<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    arguments: Option<&'a RawValue>,
+    #[serde(rename = "_meta", default)]
+    meta: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct CancelledParams<'a> {
+    #[serde(rename = "requestId", borrow)]
+    request_id: &'a RawValue,
+}
+
+/// A call's answer as it comes: the JSON-RPC response's text.
+type Work = Pin<Box<dyn Future<Output = String> + Send>>;
+
+impl SessionCalls {
+    /// The answer to a POST in a session-era session if this way takes it: a plain
+    /// `tools/call`, a client's answer to a request of ours, or the cancellation of a call
+    /// served here. `None` leaves it to rmcp.
+    pub fn serve(
+        &self,
+        gateway: &Arc<Gateway>,
+        book: &SessionBook,
+        parts: &Parts,
+        body: &Bytes,
+    ) -> Option<Response<Body>> {
+        let session = std::str::from_utf8(single(&parts.headers, "mcp-session-id")?).ok()?;
+        let message: Message = serde_json::from_slice(body).ok()?;
+        if message.jsonrpc != "2.0" {
+            return None;
+        }
+        match (message.id, message.method.as_deref(), message.params) {
+            (Some(id), Some("tools/call"), Some(params))
+                if message.result.is_none() && message.error.is_none() =>
+            {
+                let (work, events) = self.call(gateway, book, parts, session, id, params)?;
+                Some(respond(work, events))
+            }
+            (None, Some("notifications/cancelled"), Some(params)) => self.cancel(session, params),
+            (Some(id), None, None) if message.result.is_some() != message.error.is_some() => {
+                self.answer(session, id, body)
+            }
+            _ => None,
+        }
+    }
+
+    /// Starts a plain `tools/call`, if it is one, and answers as it goes.
+    fn call(
+        &self,
+        gateway: &Arc<Gateway>,
+        book: &SessionBook,
+        parts: &Parts,
+        session: &str,
+        id: &RawValue,
+        params: &RawValue,
+    ) -> Option<(Work, mpsc::Receiver<String>)> {
+        let headers = &parts.headers;
+        let params: CallParams = serde_json::from_str(params.get()).ok()?;
+        let plain = is_id(id)
+            && plain_post(headers)
+            && session_era(headers)
+            && agrees(headers, "mcp-method", "tools/call")
+            && agrees(headers, "mcp-name", &params.name)
+            && params
+                .arguments
+                .is_none_or(|arguments| arguments.get().starts_with('{'))
+            && plain_meta(&params.meta);
+        if !plain {
+            return None;
+        }
+        let facts = gateway.http_session(session)?;
+        let view = view_of(gateway, parts)?;
+        if !gateway.takes_lane(&params.name, view.as_deref(), true) {
+            return None;
+        }
+        let in_flight = book.in_flight(session)?;
+        let key = format!("{session}\n{}", id.get());
+        // Closing the session cancels the call, as rmcp's way does.
+        let cancel = in_flight.session_closed().child_token();
+        {
+            let mut calls = lock(&self.calls);
+            if calls.contains_key(&key) {
+                // A second call under the same id while the first runs: rmcp's to refuse.
+                return None;
+            }
+            calls.insert(key.clone(), cancel.clone());
+        }
+        let registered = Registered {
+            calls: self.calls.clone(),
+            key,
+        };
+        let (events, stream) = mpsc::channel(STREAM_EVENTS);
+        let session: Arc<str> = Arc::from(session);
+        let caller = StreamCaller {
+            key: facts.key,
+            session,
+            capabilities: facts.capabilities.clone(),
+            log_level: facts.log_level.clone(),
+            events,
+            asks: self.asks.clone(),
+        };
+        let extensions = &parts.extensions;
+        let origin = Origin {
+            cancel,
+            progress: None,
+            caller: Some(Arc::new(caller)),
+            stateless: false,
+            capabilities: Some(facts.capabilities.clone()),
+            connections: None,
+            log_level: facts.log_level.get(),
+            client: facts.client.clone(),
+            principal: extensions
+                .get::<Principal>()
+                .map(|principal| Arc::from(principal.username.as_str())),
+            view,
+            credential: extensions.get::<Lease>().cloned(),
+        };
+        let name = params.name.into_owned();
+        let arguments = params.arguments.map(RawValue::to_owned);
+        let meta = params.meta;
+        let id = id.to_owned();
+        let gateway = gateway.clone();
+        let work: Work = Box::pin(async move {
+            let _in_flight = in_flight;
+            let _registered = registered;
+            let call = ToolCall {
+                name: &name,
+                arguments: arguments.as_deref(),
+                meta,
+            };
+            response_text(&id, gateway.call_tool_raw(call, &origin).await)
+        });
+        Some((work, stream))
+    }
+
+    /// Cancels a call served here that the notification names; `None` for any other.
+    fn cancel(&self, session: &str, params: &RawValue) -> Option<Response<Body>> {
+        let params: CancelledParams = serde_json::from_str(params.get()).ok()?;
+        let key = format!("{session}\n{}", params.request_id.get());
+        let cancel = lock(&self.calls).get(&key).cloned()?;
+        cancel.cancel();
+        Some(accepted())
+    }
+
+    /// Hands the client's answer to the request of ours it answers; `None` for any other.
+    fn answer(&self, session: &str, id: &RawValue, body: &Bytes) -> Option<Response<Body>> {
+        if !Asks::is_ours(id.get()) {
+            return None;
+        }
+        let (id, answer) = match serde_json::from_slice::<ClientJsonRpcMessage>(body).ok()? {
+            JsonRpcMessage::Response(response) => (response.id, Ok(response.result)),
+            JsonRpcMessage::Error(error) => (error.id?, Err(error.error)),
+            _ => return None,
+        };
+        let RequestId::String(id) = id else {
+            return None;
+        };
+        self.asks.answered(session, &id, answer).then(accepted)
+    }
+}
+
+/// Forgets a call in flight when it ends.
+struct Registered {
+    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    key: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock(&self.calls).remove(&self.key);
+    }
+}
+
+/// The JSON-RPC response to the call with client id `id`.
+fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> String {
+    let id = id.get();
+    match answer {
+        Ok(answer) => format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}",
+            answer.result
+        ),
+        Err(error) => {
+            let error = serde_json::to_string(&ErrorData::from(error)).unwrap_or_default();
+            format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}")
+        }
+    }
+}
+
+/// The call's answer: an event stream of what the call sends, the response last, as rmcp
+/// answers a session-era request. It starts at once, so the client sees its request accepted
+/// however long the call takes, and a comment every [`KEEP_ALIVE`] keeps idle connections
+/// open between.
+fn respond(work: Work, events: mpsc::Receiver<String>) -> Response<Body> {
+    let flow = Flow {
+        events,
+        work: Some(work),
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(flow.into_stream()))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// rmcp's interval for the same.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// What is left to send of a call's event stream.
+struct Flow {
+    events: mpsc::Receiver<String>,
+    /// `None` once the response is sent: the stream then ends.
+    work: Option<Work>,
+}
+
+impl Flow {
+    fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+        futures::stream::unfold(self, |mut flow| async move {
+            let work = flow.work.as_mut()?;
+            let (chunk, done) = tokio::select! {
+                // What the call sent before its response goes first.
+                biased;
+                Some(message) = flow.events.recv() => (event(&message), false),
+                text = work => (event(&text), true),
+                () = tokio::time::sleep(KEEP_ALIVE) => (Bytes::from_static(b":\n\n"), false),
+            };
+            if done {
+                flow.work = None;
+            }
+            Some((Ok(chunk), flow))
+        })
+    }
+}
+
+/// One server-sent event carrying `message`. A line break in JSON text is whitespace outside
+/// strings (inside them it is escaped), so a message written over several lines (an HTTP
+/// upstream's result may be) becomes one `data:` line.
+fn event(message: &str) -> Bytes {
+    let line: Cow<'_, str> = if message.contains(['\r', '\n']) {
+        Cow::Owned(message.replace(['\r', '\n'], " "))
+    } else {
+        Cow::Borrowed(message)
+    };
+    Bytes::from(format!("event: message\ndata: {line}\n\n"))
+}
+
+fn accepted() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::ACCEPTED)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// No `MCP-Protocol-Version`, or a session-era one rmcp knows (a 2026-07-28 request names no
+/// session).
+fn session_era(headers: &HeaderMap) -> bool {
+    match headers.get_all("mcp-protocol-version").iter().count() {
+        0 => true,
+        1 => single(headers, "mcp-protocol-version").is_some_and(|version| {
+            ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .any(|known| known.as_str().as_bytes() == version && known.has_initialize())
+        }),
+        _ => false,
+    }
+}
+
+/// Header `name` is absent, or given once as `expected` (SEP-2243, which rmcp checks).
+fn agrees(headers: &HeaderMap, name: &str, expected: &str) -> bool {
+    match headers.get_all(name).iter().count() {
+        0 => true,
+        _ => single(headers, name).is_some_and(|value| value == expected.as_bytes()),
+    }
+}
+
+/// `_meta` that asks for nothing beyond the call: no progress, no key of the protocol's own
+/// (a related task, say).
+fn plain_meta(meta: &Map<String, Value>) -> bool {
+    !meta.contains_key("progressToken")
+        && !meta
+            .keys()
+            .any(|key| key.starts_with("io.modelcontextprotocol/"))
+}

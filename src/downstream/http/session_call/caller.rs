@@ -1,0 +1,190 @@
+//! The client of a session-era call served by the HTTP door's own way, as the upstream's
+//! requests and log messages see it: they go on the call's own response stream, and the
+//! client's answers come back as POSTs to the session, which [`Asks`] matches by our id.
+
+#![allow(
+    deprecated,
+    reason = "sampling, roots and logging are deprecated by SEP-2577, but session-era clients use them"
+)]
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use futures::future::BoxFuture;
+use rmcp::{
+    ErrorData,
+    model::{
+        CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientResult,
+        LoggingMessageNotification, LoggingMessageNotificationParam, RequestId,
+        ServerJsonRpcMessage, ServerNotification, ServerRequest,
+    },
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    gateway::{SessionLogLevel, check_capability},
+    sync::lock,
+    upstream::Caller,
+};
+
+/// The prefix of the ids of our requests to clients: rmcp's are numbers, so a client's answer
+/// to one of ours is never taken for an answer to one of rmcp's.
+const ASK_PREFIX: &str = "mcps-ask-";
+
+/// Requests put to clients on the door's own way, waiting for their answers.
+#[derive(Default)]
+pub struct Asks {
+    waiting: Mutex<HashMap<Arc<str>, Waiting>>,
+    next: AtomicU64,
+}
+
+struct Waiting {
+    /// The session that was asked: only its POSTs answer.
+    session: Arc<str>,
+    answer: oneshot::Sender<Result<ClientResult, ErrorData>>,
+}
+
+impl Asks {
+    /// Whether `id` (a JSON-RPC id's text) could name one of our requests.
+    pub fn is_ours(id: &str) -> bool {
+        id.strip_prefix('"')
+            .is_some_and(|id| id.starts_with(ASK_PREFIX))
+    }
+
+    /// Hands `answer` to our request `id` of `session`; `false` when nothing waits for it.
+    pub fn answered(
+        &self,
+        session: &str,
+        id: &str,
+        answer: Result<ClientResult, ErrorData>,
+    ) -> bool {
+        let mut waiting = lock(&self.waiting);
+        match waiting.get(id) {
+            Some(ask) if &*ask.session == session => {}
+            _ => return false,
+        }
+        let Some(ask) = waiting.remove(id) else {
+            return false;
+        };
+        // The call may have ended meanwhile; the answer is then moot.
+        let _ = ask.answer.send(answer);
+        true
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        session: Arc<str>,
+    ) -> (
+        RequestId,
+        oneshot::Receiver<Result<ClientResult, ErrorData>>,
+        AskGuard,
+    ) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id: Arc<str> = Arc::from(format!("{ASK_PREFIX}{n}"));
+        let (answer, answered) = oneshot::channel();
+        lock(&self.waiting).insert(id.clone(), Waiting { session, answer });
+        let guard = AskGuard {
+            asks: self.clone(),
+            id: id.clone(),
+        };
+        (RequestId::String(id), answered, guard)
+    }
+}
+
+/// Forgets a request of ours when its asker stops waiting (answered, withdrawn, or the call
+/// ended).
+struct AskGuard {
+    asks: Arc<Asks>,
+    id: Arc<str>,
+}
+
+impl Drop for AskGuard {
+    fn drop(&mut self) {
+        lock(&self.asks.waiting).remove(&self.id);
+    }
+}
+
+/// A session-era client, asked on the response stream of its call.
+pub struct StreamCaller {
+    pub key: u64,
+    pub session: Arc<str>,
+    pub capabilities: Arc<ClientCapabilities>,
+    pub log_level: Arc<SessionLogLevel>,
+    /// The call's response stream: JSON-RPC messages' text.
+    pub events: mpsc::Sender<String>,
+    pub asks: Arc<Asks>,
+}
+
+impl Caller for StreamCaller {
+    fn key(&self) -> u64 {
+        self.key
+    }
+
+    fn answer(
+        &self,
+        request: ServerRequest,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        let checked = check_capability(&self.capabilities, &request);
+        let events = self.events.clone();
+        let asks = self.asks.clone();
+        let session = self.session.clone();
+        Box::pin(async move {
+            checked?;
+            let (id, answered, _forget) = asks.register(session);
+            let request = ServerJsonRpcMessage::request(request, id.clone());
+            events.send(to_text(&request)?).await.map_err(|_| gone())?;
+            tokio::select! {
+                answer = answered => answer.unwrap_or_else(|_| Err(gone())),
+                () = cancel.cancelled() => {
+                    let notice = CancelledNotification::new(CancelledNotificationParam::new(
+                        Some(id),
+                        Some("the upstream withdrew its request".into()),
+                    ));
+                    let notice = ServerJsonRpcMessage::notification(
+                        ServerNotification::CancelledNotification(notice),
+                    );
+                    if let Ok(text) = to_text(&notice) {
+                        let _ = events.try_send(text);
+                    }
+                    Err(ErrorData::internal_error("the upstream withdrew its request", None))
+                }
+            }
+        })
+    }
+
+    fn log(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
+        let admitted = self.log_level.admits(message.level);
+        let events = self.events.clone();
+        Box::pin(async move {
+            if !admitted {
+                return;
+            }
+            let notification =
+                ServerJsonRpcMessage::notification(ServerNotification::LoggingMessageNotification(
+                    LoggingMessageNotification::new(message),
+                ));
+            if let Ok(text) = to_text(&notification) {
+                let _ = events.send(text).await;
+            }
+        })
+    }
+}
+
+fn to_text(message: &ServerJsonRpcMessage) -> Result<String, ErrorData> {
+    serde_json::to_string(message)
+        .map_err(|error| ErrorData::internal_error(error.to_string(), None))
+}
+
+fn gone() -> ErrorData {
+    ErrorData::internal_error(
+        "client unreachable: its call's response stream closed",
+        None,
+    )
+}

@@ -1,0 +1,142 @@
+//! The session-era client sessions: whom to notify when the catalog changes, and what a door
+//! needs to serve a session's call itself.
+//!
+//! A session is registered when it sends `notifications/initialized` and forgotten once its
+//! handler is dropped, so nothing of a closed session is kept here: a `Peer` holds its
+//! session's channels, and thousands of expired sessions kept until the next registration
+//! would hold tens of megabytes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use rmcp::{Peer, RoleServer, model::ClientCapabilities};
+
+use super::logging::SessionLogLevel;
+use crate::sync::lock;
+
+/// What a streamable HTTP session settled at `initialize` and since, for the HTTP door's own
+/// way with its calls (see `downstream/http/session_call.rs`).
+#[derive(Debug)]
+pub struct SessionFacts {
+    /// The session's number: the key its calls' callers share (see `upstream::Caller`).
+    pub key: u64,
+    /// The client's name, for the call history.
+    pub client: Option<Arc<str>>,
+    pub capabilities: Arc<ClientCapabilities>,
+    /// The level the client set with `logging/setLevel` (unset: every message).
+    pub log_level: Arc<SessionLogLevel>,
+}
+
+#[derive(Default)]
+pub struct Sessions {
+    inner: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    peers: HashMap<u64, Registered>,
+    /// Streamable HTTP sessions, by their `Mcp-Session-Id`.
+    by_http_id: HashMap<Arc<str>, Arc<SessionFacts>>,
+}
+
+struct Registered {
+    peer: Peer<RoleServer>,
+    http_id: Option<Arc<str>>,
+}
+
+impl Sessions {
+    /// Adds session `key`, which completed its handshake; `http`, for a streamable HTTP
+    /// session, is its id and what a door needs to serve its calls.
+    pub fn register(
+        &self,
+        key: u64,
+        peer: Peer<RoleServer>,
+        http: Option<(Arc<str>, SessionFacts)>,
+    ) {
+        let mut registry = self.lock();
+        let http_id = http.map(|(id, facts)| {
+            registry.by_http_id.insert(id.clone(), Arc::new(facts));
+            id
+        });
+        registry.peers.insert(key, Registered { peer, http_id });
+    }
+
+    /// Forgets session `key` (no-op for one never registered).
+    pub fn forget(&self, key: u64) {
+        let mut registry = self.lock();
+        let Some(registered) = registry.peers.remove(&key) else {
+            return;
+        };
+        if let Some(id) = registered.http_id {
+            registry.by_http_id.remove(&id);
+            shrink(&mut registry.by_http_id);
+        }
+        shrink(&mut registry.peers);
+    }
+
+    /// How many sessions are open.
+    pub fn count(&self) -> usize {
+        self.lock().peers.len()
+    }
+
+    /// The sessions still open.
+    pub fn open(&self) -> Vec<Peer<RoleServer>> {
+        let mut registry = self.lock();
+        registry
+            .peers
+            .retain(|_, registered| !registered.peer.is_transport_closed());
+        registry
+            .peers
+            .values()
+            .map(|registered| registered.peer.clone())
+            .collect()
+    }
+
+    /// Streamable HTTP session `id`, if it is open and initialized.
+    pub fn http(&self, id: &str) -> Option<Arc<SessionFacts>> {
+        self.lock().by_http_id.get(id).cloned()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        lock(&self.inner)
+    }
+}
+
+/// A burst of sessions leaves a table sized for it; give most of that back.
+fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        let keep = map.len() * 2;
+        map.shrink_to(keep);
+    }
+}
+
+impl super::Gateway {
+    /// Registers a session-era client to be told about catalog changes (and, for a
+    /// streamable HTTP session, whose calls a door may serve: `http`).
+    /// `key` names the session until [`Gateway::forget_session`].
+    pub fn register_session(
+        &self,
+        key: u64,
+        peer: Peer<RoleServer>,
+        http: Option<(Arc<str>, SessionFacts)>,
+    ) {
+        self.sessions.register(key, peer, http);
+    }
+
+    /// Forgets session `key`, which ended.
+    pub fn forget_session(&self, key: u64) {
+        self.sessions.forget(key);
+    }
+
+    /// How many session-era client sessions are open.
+    pub fn session_count(&self) -> usize {
+        self.sessions.count()
+    }
+
+    /// The streamable HTTP session `id`, while it is open and initialized.
+    pub fn http_session(&self, id: &str) -> Option<Arc<SessionFacts>> {
+        self.sessions.http(id)
+    }
+}
