@@ -28,12 +28,21 @@ fn gateway() -> ServeProcess {
     )
 }
 
-/// Whether a call went the gateway's own way (router and lane), as `/mcp` calls do.
-fn went_on_the_lane(gateway: &ServeProcess) -> bool {
-    gateway
-        .log()
-        .lines()
-        .any(|line| line.contains("lane=true") && line.contains("call done"))
+/// Whether a call went the gateway's own way (router and lane), as `/mcp` calls do. The log
+/// line may come a little after the answer: it is waited for.
+async fn went_on_the_lane(gateway: &ServeProcess) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let logged = gateway
+            .log()
+            .lines()
+            .any(|line| line.contains("lane=true") && line.contains("call done"));
+        if logged {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
 }
 
 /// `curl -s -X POST <url> -H ... -d <body>`, the body of the answer as JSON.
@@ -86,7 +95,7 @@ async fn the_proxy_answers_a_plain_curl() {
         called["result"]["structuredContent"]["arguments"]["x"], 1,
         "{called}"
     );
-    assert!(went_on_the_lane(&gateway), "{}", gateway.log());
+    assert!(went_on_the_lane(&gateway).await, "{}", gateway.log());
 
     let unknown = curl(
         &url,
@@ -164,7 +173,7 @@ async fn tools_are_listed_called_registered_and_recorded() {
         .await;
     assert_eq!(called.status, StatusCode::OK, "{called:?}");
     assert_eq!(called.body["structuredContent"]["arguments"]["k"], "v");
-    assert!(went_on_the_lane(&gateway), "{}", gateway.log());
+    assert!(went_on_the_lane(&gateway).await, "{}", gateway.log());
     let failed = api
         .post("/api/v1/tools/call", json!({"tool_name": "fx__fail"}))
         .await;

@@ -129,9 +129,13 @@ async fn a_crash_loop_is_reported_and_paused() {
         "restart:\n  initial_backoff_secs: 0.05\n  max_backoff_secs: 0.1\n  crash_loop_failures: 3\n  crash_loop_pause_secs: 600\nupstreams:\n  broken:\n    command: sh\n    args: [\"-c\", \"echo about to fail >&2; exit 7\"]\n",
     );
     let deadline = Instant::now() + Duration::from_secs(10);
+    // Each failed try shows `failed` for a moment before the next; the pause says so.
     let health = loop {
         let health = gateway.health();
-        if health["upstreams"][0]["state"] == "failed" {
+        let paused = health["upstreams"][0]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("crash loop"));
+        if health["upstreams"][0]["state"] == "failed" && paused {
             break health;
         }
         assert!(Instant::now() < deadline, "no crash loop seen: {health}");
