@@ -81,14 +81,18 @@ impl Sessions {
         self.lock().peers.len()
     }
 
-    /// The sessions still open.
+    /// The sessions still open; those whose transport closed are forgotten here.
     pub fn open(&self) -> Vec<Peer<RoleServer>> {
         let mut registry = self.lock();
-        registry
-            .peers
-            .retain(|_, registered| !registered.peer.is_transport_closed());
-        registry
-            .peers
+        let Registry { peers, by_http_id } = &mut *registry;
+        peers.retain(|_, registered| {
+            let open = !registered.peer.is_transport_closed();
+            if !open && let Some(id) = &registered.http_id {
+                by_http_id.remove(id);
+            }
+            open
+        });
+        peers
             .values()
             .map(|registered| registered.peer.clone())
             .collect()
