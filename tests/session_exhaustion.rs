@@ -23,8 +23,9 @@ use serde_json::json;
 /// Low enough that the flood reaches it before its first sessions expire, on a slow machine
 /// too (it opened about 650 sessions a second on a busy 2-core one).
 const MAX_SESSIONS: usize = 1500;
-const PER_CYCLE: usize = 5000;
-const CYCLES: usize = 3;
+/// Twice the cap, twice: enough to see the cap hold and the memory come back again.
+const PER_CYCLE: usize = 3000;
+const CYCLES: usize = 2;
 /// The filler's addresses: each stays under `limits.max_sessions_per_peer`.
 const FILLERS: usize = 10;
 const AT_ONCE_PER_FILLER: usize = 4;
