@@ -317,6 +317,9 @@ pub fn set_retry(request: &mut ClientRequest, retry: Retry) {
     }
 }
 
+/// The key of a 2026-07-28 request's `_meta` that asks for its log messages.
+pub(super) const LOG_LEVEL_META: &str = "io.modelcontextprotocol/logLevel";
+
 /// Asks a 2026-07-28 upstream for the request's log messages at `level` and above.
 pub fn request_log_level(request: &mut ClientRequest, level: LoggingLevel) {
     let Some((meta, _, _)) = retriable_fields(request) else {
@@ -324,5 +327,5 @@ pub fn request_log_level(request: &mut ClientRequest, level: LoggingLevel) {
     };
     let level = serde_json::to_value(level).unwrap_or_default();
     meta.get_or_insert_with(Default::default)
-        .insert("io.modelcontextprotocol/logLevel".to_owned(), level);
+        .insert(LOG_LEVEL_META.to_owned(), level);
 }

@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use super::{
     Gateway, Origin, View,
-    client_requests::{Retry, answer_input_requests},
+    client_requests::{LOG_LEVEL_META, Retry, answer_input_requests},
     conversation::{Reply, Starter},
     forward::{MAX_INPUT_ROUNDS, send_raw},
     history::Outcome,
@@ -183,7 +183,7 @@ impl Gateway {
         {
             // A 2026-07-28 upstream sends a request's log messages only if it asks for them.
             meta.insert(
-                LOG_LEVEL.to_owned(),
+                LOG_LEVEL_META.to_owned(),
                 serde_json::to_value(level).unwrap_or_default(),
             );
         }
@@ -227,9 +227,6 @@ impl Gateway {
         shape(upstream, reply, origin.stateless)
     }
 }
-
-/// The key of a 2026-07-28 request's `_meta` that asks for its log messages.
-const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
 /// What a 2026-07-28 upstream's `input_required` result asks.
 #[derive(Deserialize)]
