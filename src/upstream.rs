@@ -56,6 +56,7 @@ use crate::{config::UpstreamConfig, error::GatewayError, sync::lock};
 pub use call::{CallContext, Outgoing, ProgressSink, UpstreamLane, unreadable};
 pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
+use http::SessionId;
 pub use http_lane::{HttpLane, cannot_send};
 pub use lane::StdioLane;
 use offer::{Offer, next_list_change};
@@ -317,7 +318,9 @@ impl Upstream {
         };
         let deadline = self.settings.startup_timeout;
         *lock(&self.closed_because) = None;
-        let (mut child, handshake) = match self.open(handler) {
+        let session = Arc::new(SessionId::default());
+        let notices = handler.clone();
+        let (mut child, handshake) = match self.open(handler, &session) {
             Ok(opened) => opened,
             Err(reason) => return self.fail(reason),
         };
@@ -355,7 +358,7 @@ impl Upstream {
             protocol = protocol_version.as_ref().map_or("?", |v| v.as_str()),
             "ready"
         );
-        let lane = self.lane_of(child.as_ref(), protocol_version.as_ref());
+        let lane = self.lane_of(child.as_ref(), protocol_version.as_ref(), session, notices);
         self.publish(self.checked(offer).into_state(peer, protocol_version, lane));
         self.serve(connection, lists_changed, &shutdown, &mut child)
             .await;
@@ -483,22 +486,33 @@ impl Upstream {
         }
     }
 
-    /// The gateway's own lane on a new connection: a stdio child's pipes, or a 2026-07-28
-    /// streamable HTTP upstream's URL; none for the rest (rmcp carries every request).
+    /// The gateway's own lane on a new connection: a stdio child's pipes, or a streamable
+    /// HTTP upstream's URL (in `session`, which its `initialize` opened, in the session era);
+    /// none for the rest (rmcp carries every request).
     fn lane_of(
         &self,
         child: Option<&ChildProcess>,
         version: Option<&ProtocolVersion>,
+        session: Arc<SessionId>,
+        notices: UpstreamClient,
     ) -> Option<UpstreamLane> {
         if let Some(child) = child {
             return Some(UpstreamLane::Stdio(child.lane.clone()));
         }
-        let version = version.filter(|version| !version.has_initialize())?;
+        let version = version?;
         if self.config.transport_kind() != crate::config::TransportKind::StreamableHttp {
             return None;
         }
+        let session = version.has_initialize().then_some(session);
         let max = self.settings.max_response_bytes;
-        match HttpLane::new(&self.name, &self.config, version.as_str(), max) {
+        match HttpLane::new(
+            &self.name,
+            &self.config,
+            version.as_str(),
+            max,
+            session,
+            notices,
+        ) {
             Ok(lane) => Some(UpstreamLane::Http(Arc::new(lane))),
             Err(error) => {
                 tracing::warn!(upstream = %self.name, %error, "no lane of our own; rmcp carries its calls");

@@ -4,7 +4,9 @@
 //! gives it (checked against a call that asks for progress, which goes rmcp's way); an
 //! upstream's `input_required` round is put to the client on the call's stream and the
 //! client's answer, POSTed to its session, resumes the call; a call the client cancels is
-//! cancelled upstream.
+//! cancelled upstream. A session-era streamable HTTP upstream is reached on the gateway's
+//! own lane too, in the session rmcp's client opened, with the server's requests and log
+//! messages on the call's stream.
 
 mod common;
 
@@ -39,7 +41,11 @@ fn last_message(body: &str) -> Value {
 
 /// How many calls went the gateway's own way so far.
 fn lane_calls(gateway: &ServeProcess) -> usize {
-    gateway.log().matches("lane=true").count()
+    gateway
+        .log()
+        .lines()
+        .filter(|line| line.contains("lane=true") && line.contains("call done"))
+        .count()
 }
 
 /// Waits until `count` calls are done (the log is written after the answer).
@@ -142,9 +148,10 @@ async fn start_call(
     session: &RawSession,
     id: u64,
     name: &str,
+    arguments: Value,
 ) -> std::sync::Arc<std::sync::Mutex<String>> {
     let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                      "params": {"name": name, "arguments": {}}});
+                      "params": {"name": name, "arguments": arguments}});
     let response = session
         .client
         .post(&session.url)
@@ -179,7 +186,13 @@ async fn an_input_required_round_is_put_to_the_session_on_the_calls_stream() {
     ));
     gateway.wait_ready(Duration::from_secs(30));
     let session = open_declaring(&gateway.mcp_url(), json!({"elicitation": {}})).await;
-    let stream = start_call(&session, 7, "fx__test_input_required_result_elicitation").await;
+    let stream = start_call(
+        &session,
+        7,
+        "fx__test_input_required_result_elicitation",
+        json!({}),
+    )
+    .await;
     wait_for(&stream, "elicitation/create", 1).await;
     let asked = request_on(&stream.lock().unwrap(), "elicitation/create");
     assert_eq!(asked["params"]["message"], "What is your name?", "{asked}");
@@ -199,7 +212,13 @@ async fn an_input_required_round_is_put_to_the_session_on_the_calls_stream() {
 
     // A client that did not declare elicitation is not asked: the call fails, as on rmcp's way.
     let undeclared = open_declaring(&gateway.mcp_url(), json!({})).await;
-    let stream = start_call(&undeclared, 8, "fx__test_input_required_result_elicitation").await;
+    let stream = start_call(
+        &undeclared,
+        8,
+        "fx__test_input_required_result_elicitation",
+        json!({}),
+    )
+    .await;
     wait_for(&stream, "\"id\":8", 1).await;
     let refused = last_message(&stream.lock().unwrap());
     assert!(
@@ -230,4 +249,73 @@ async fn a_call_the_client_cancels_is_cancelled_upstream() {
     gateway.wait_for_log("sleep own-way cancelled").await;
     assert!(lane_calls(&gateway) >= 1, "{}", gateway.log());
     pending.abort();
+}
+
+/// Each SDK's streamable HTTP server, in the session era, behind the gateway: reached with
+/// `protocol: legacy` (its only connection is a session) and with `auto` (a session beside
+/// the 2026-07-28 connection, for session-era clients). A plain call goes on the gateway's
+/// own lane, a POST in the upstream's session; the server's elicitation request on the call's
+/// stream reaches the client on its call's stream, and the client's answer reaches the tool;
+/// the tool's log messages reach the client at the level it set.
+#[tokio::test]
+async fn each_sdks_session_era_http_server_is_reached_on_the_lane() {
+    for implementation in Implementation::ALL {
+        let label = implementation.label();
+        let fixture = HttpFixture::start(implementation);
+        for protocol in ["legacy", "auto"] {
+            let gateway = debug_gateway(&format!(
+                "upstreams:\n  fx:\n    url: {:?}\n    protocol: {protocol}\n",
+                fixture.url
+            ));
+            gateway.wait_ready(Duration::from_secs(30));
+            let mut session = open_declaring(&gateway.mcp_url(), json!({"elicitation": {}})).await;
+            let stream = start_call(
+                &session,
+                1,
+                "fx__test_elicitation",
+                json!({"message": "Your name?"}),
+            )
+            .await;
+            wait_for(&stream, "elicitation/create", 1).await;
+            let asked = request_on(&stream.lock().unwrap(), "elicitation/create");
+            assert_eq!(asked["params"]["message"], "Your name?", "{label}: {asked}");
+            let answer = json!({"jsonrpc": "2.0", "id": asked["id"],
+                                "result": {"action": "accept", "content": {"response": "Ada"}}});
+            let posted = session.post_json(&answer).await;
+            assert_eq!(
+                posted.status,
+                StatusCode::ACCEPTED,
+                "{label}: {}",
+                posted.body
+            );
+            wait_for(&stream, "\"id\":1,", 1).await;
+            let done = last_message(&stream.lock().unwrap());
+            let text = done["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                text.contains("action=accept") && text.contains("Ada"),
+                "{label} ({protocol}): {done}"
+            );
+
+            let level = session
+                .request("logging/setLevel", json!({"level": "info"}))
+                .await;
+            assert_eq!(level.status, StatusCode::OK, "{label}: {}", level.body);
+            let logged = start_call(&session, 2, "fx__test_tool_with_logging", json!({})).await;
+            wait_for(&logged, "\"id\":2,", 1).await;
+            let logged = logged.lock().unwrap().clone();
+            assert!(
+                logged.contains("notifications/message") && logged.contains("Tool processing data"),
+                "{label} ({protocol}): {logged}"
+            );
+            calls_done(&gateway, 2).await;
+            assert_eq!(
+                lane_calls(&gateway),
+                2,
+                "{label} ({protocol}): both calls took the lane:\n{}",
+                gateway.log()
+            );
+        }
+    }
 }

@@ -25,7 +25,7 @@ use super::{
 use crate::{
     config::Isolation,
     error::GatewayError,
-    upstream::{HttpLane, Outgoing, Upstream, UpstreamLane},
+    upstream::{Outgoing, Upstream, UpstreamLane},
 };
 
 /// A `tools/call` as the client sent it, read as far as routing needs.
@@ -61,25 +61,17 @@ struct ResultPeek<'a> {
 impl Gateway {
     /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
     /// upstream is shared, has a lane, and the tool takes no arguments in headers (SEP-2243,
-    /// which rmcp's server checks). A session-era client (`session_era`) of an upstream
-    /// that serves such clients on a session-era twin (see `upstream::twin`) goes rmcp's way,
-    /// on the twin.
-    pub fn takes_lane(&self, name: &str, view: Option<&View>, session_era: bool) -> bool {
+    /// which rmcp's server checks). A session-era client of an upstream
+    /// that serves such clients on a session-era twin (see `upstream::twin`) goes on the
+    /// twin's lane.
+    pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
         let catalog = self.catalog_for(view);
         let Some(route) = catalog.route(name) else {
             return false;
         };
-        if session_era
-            && route
-                .upstream
-                .ready_peer()
-                .is_ok_and(|peer| route.upstream.wants_session_twin(&peer))
-        {
-            return false;
-        }
         let lane_fits = match route.upstream.lane() {
             Some(UpstreamLane::Stdio(_)) => true,
-            Some(UpstreamLane::Http(_)) => HttpLane::can_name(&route.original),
+            Some(UpstreamLane::Http(lane)) => lane.can_name(&route.original),
             None => false,
         };
         route.upstream.config().isolation == Isolation::Shared
@@ -105,17 +97,19 @@ impl Gateway {
         self.recorded(name, origin, async {
             let (upstream, original) = self.tool_route(name, origin.view.as_deref())?;
             tracing::Span::current().record("upstream", upstream.name());
-            let outcome = match upstream.lane() {
-                Some(lane) => {
-                    self.send_on_lane(&upstream, lane, &original, call, origin)
-                        .await
-                }
-                None => Err(upstream.ready_peer().err().unwrap_or_else(|| {
-                    GatewayError::UpstreamUnavailable {
+            // A session-era client may be served on the upstream's session-era twin.
+            let outcome = match self.connect(&upstream, origin).await {
+                Ok((connection, _)) => match connection.lane() {
+                    Some(lane) => {
+                        self.send_on_lane(&connection, lane, &original, call, origin)
+                            .await
+                    }
+                    None => Err(GatewayError::UpstreamUnavailable {
                         upstream: upstream.name().to_owned(),
                         reason: "its connection has no lane".into(),
-                    }
-                })),
+                    }),
+                },
+                Err(error) => Err(error),
             };
             Ok((upstream, original, outcome))
         })
@@ -130,7 +124,7 @@ impl Gateway {
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<String, GatewayError> {
-        if self.takes_lane(call.name, origin.view.as_deref(), !origin.stateless) {
+        if self.takes_lane(call.name, origin.view.as_deref()) {
             return Ok(self.call_tool_raw(call, origin).await?.result);
         }
         let invalid = |error: serde_json::Error| GatewayError::InvalidArguments {

@@ -16,10 +16,13 @@ use rmcp::{
 use serde_json::{Map, Value, value::RawValue};
 use tokio::sync::mpsc;
 
+mod over_http;
+
+use self::over_http::HttpRequest;
 use super::{
     Caller, Upstream, client,
     http_lane::HttpLane,
-    lane::{Answer, LaneError, StdioLane},
+    lane::{Answer, LaneError, StdioLane, id_of},
 };
 use crate::error::GatewayError;
 
@@ -122,14 +125,23 @@ impl Upstream {
         let lane = match lane {
             UpstreamLane::Stdio(lane) => lane,
             UpstreamLane::Http(lane) => {
-                // Dropping the request (on `stop`) closes it: this revision's cancellation.
+                let number = lane.reserve();
+                if context.progress.is_some() {
+                    let token = serde_json::to_value(id_of(number)).unwrap_or_default();
+                    meta.insert("progressToken".into(), token);
+                }
                 let params = params_text(&members, &meta);
-                let remaining = timeout.saturating_sub(started.elapsed());
-                let answer = tokio::select! {
-                    answer = tokio::time::timeout(remaining, lane.post(&method, name.as_deref(), &params)) => answer,
-                    error = &mut stop => return Err(error),
+                let request = HttpRequest {
+                    number,
+                    method: &method,
+                    name: name.as_deref(),
+                    params: &params,
                 };
-                return self.answered(answer.map_err(|_| timed_out())?);
+                let deadline = started + timeout;
+                let answer = self
+                    .call_over_http(lane, request, context, stop, deadline, timed_out)
+                    .await?;
+                return self.answered(Ok(answer));
             }
         };
         let wants_progress = context.progress.is_some();
@@ -244,6 +256,7 @@ impl Upstream {
                 .unwrap_or_else(|| "connection closed".into()),
             LaneError::Write(error) => format!("cannot send to it: {error}"),
             LaneError::Http(reason) => reason,
+            LaneError::SessionExpired => "it no longer knows the gateway's session".into(),
         };
         GatewayError::UpstreamFailed {
             upstream: self.name().to_owned(),

@@ -15,7 +15,8 @@ use rmcp::{
         CreateMessageRequestParams, CreateMessageResult, ElicitRequest, ElicitRequestParams,
         ElicitResult, ElicitationCapability, FormElicitationCapability, Implementation,
         ListRootsRequest, ListRootsResult, ProtocolVersion, ResourceUpdatedNotificationParam,
-        RootsCapabilities, SamplingCapability, ServerRequest, UrlElicitationCapability,
+        RootsCapabilities, SamplingCapability, ServerNotification, ServerRequest,
+        UrlElicitationCapability,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, RoleClient},
 };
@@ -42,6 +43,32 @@ impl UpstreamClient {
     ) -> Result<ClientResult, ErrorData> {
         let caller = self.callers.caller_of(&context.id)?;
         caller.answer(request, context.ct).await
+    }
+}
+
+impl UpstreamClient {
+    /// Takes a notification that came on a request's stream of the gateway's own lane (see
+    /// `http_lane`), which rmcp never sees: what concerns the connection, as rmcp's handler
+    /// below does. Log messages and progress belong to the call, which routes them itself.
+    pub fn notice(&self, notification: ServerNotification) {
+        match notification {
+            ServerNotification::ResourceUpdatedNotification(update) => {
+                self.resource_updated(update.params);
+            }
+            ServerNotification::ToolListChangedNotification(_)
+            | ServerNotification::PromptListChangedNotification(_)
+            | ServerNotification::ResourceListChangedNotification(_) => {
+                self.lists_changed.notify_one();
+            }
+            _ => {}
+        }
+    }
+
+    fn resource_updated(&self, update: ResourceUpdatedNotificationParam) {
+        // Bounded: an upstream that floods updates loses some rather than growing our memory.
+        if self.resource_updates.try_send(update).is_err() {
+            tracing::debug!("resource update queue full; update dropped");
+        }
     }
 }
 
@@ -117,10 +144,7 @@ impl ClientHandler for UpstreamClient {
         update: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        // Bounded: an upstream that floods updates loses some rather than growing our memory.
-        if self.resource_updates.try_send(update).is_err() {
-            tracing::debug!("resource update queue full; update dropped");
-        }
+        self.resource_updated(update);
         std::future::ready(())
     }
 

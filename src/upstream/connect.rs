@@ -7,7 +7,7 @@ use std::sync::{Arc, atomic::Ordering};
 use super::{
     ChildProcess, Handshake, Upstream,
     client::UpstreamClient,
-    http,
+    http::{self, SessionId},
     offer::{handshake, handshake_tolerant, lifecycle, refused_initialize},
     process::CommandSpec,
     sse, stdio,
@@ -21,9 +21,10 @@ impl Upstream {
     pub(super) fn open(
         &self,
         handler: UpstreamClient,
+        session: &Arc<SessionId>,
     ) -> Result<(Option<ChildProcess>, Handshake), String> {
         if let Some(url) = &self.config.url {
-            return Ok((None, self.connect(url.clone(), handler)?));
+            return Ok((None, self.connect(url.clone(), handler, session.clone())?));
         }
         let Some(program) = &self.config.command else {
             return Err("neither `command` nor `url` is set".into());
@@ -102,8 +103,14 @@ impl Upstream {
         first_refusal
     }
 
-    /// The handshake over a remote transport, which connects first where it must.
-    fn connect(&self, url: String, handler: UpstreamClient) -> Result<Handshake, String> {
+    /// The handshake over a remote transport, which connects first where it must; a
+    /// streamable HTTP session it opens is noted in `session`.
+    fn connect(
+        &self,
+        url: String,
+        handler: UpstreamClient,
+        session: Arc<SessionId>,
+    ) -> Result<Handshake, String> {
         let headers = self.config.headers.clone();
         let max_bytes = self.settings.max_response_bytes;
         let progress = self.progress.clone();
@@ -125,7 +132,8 @@ impl Upstream {
             TransportKind::StreamableHttp | TransportKind::Stdio => {
                 let protocol = self.config.protocol;
                 let open = move || {
-                    let transport = http::open(&url, &headers, max_bytes, callers.clone())?;
+                    let transport =
+                        http::open(&url, &headers, max_bytes, callers.clone(), session.clone())?;
                     Ok(NotificationTap::new(
                         transport,
                         name.clone(),

@@ -7,11 +7,12 @@
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc};
 
+use arc_swap::ArcSwapOption;
 use futures::{StreamExt, stream::BoxStream};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use indexmap::IndexMap;
 use rmcp::{
-    model::{ClientJsonRpcMessage, JsonRpcMessage, RequestId},
+    model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, RequestId},
     transport::{
         StreamableHttpClientTransport,
         streamable_http_client::{
@@ -58,12 +59,31 @@ pub fn client() -> Result<reqwest::Client, String> {
         .map_err(|error| format!("cannot build HTTP client: {error}"))
 }
 
-/// Builds the streamable HTTP transport.
+/// The session that a connection's `initialize` opened, as the server named it in
+/// `Mcp-Session-Id`. rmcp's client keeps the id to itself; the transport notes it here, again
+/// whenever rmcp opens a new session for an expired one, for the gateway's own lane (see
+/// [`super::http_lane`]). Empty until then, and for a server that keeps no sessions.
+#[derive(Default, Debug)]
+pub struct SessionId(ArcSwapOption<String>);
+
+impl SessionId {
+    /// The current session's id, if the server gave one.
+    pub fn get(&self) -> Option<Arc<String>> {
+        self.0.load_full()
+    }
+
+    fn set(&self, id: Option<&String>) {
+        self.0.store(id.map(|id| Arc::new(id.clone())));
+    }
+}
+
+/// Builds the streamable HTTP transport; the session it opens is noted in `session`.
 pub fn open(
     url: &str,
     headers: &IndexMap<String, String>,
     max_response_bytes: usize,
     callers: Arc<Callers>,
+    session: Arc<SessionId>,
 ) -> Result<HttpTransport, String> {
     let custom: HashMap<HeaderName, HeaderValue> = header_map(headers)?
         .into_iter()
@@ -75,15 +95,20 @@ pub fn open(
         .max_json_response_size(max_response_bytes)
         .max_sse_event_size(max_response_bytes)
         .reinit_on_expired_session(true);
-    let client = RelatingClient { http, callers };
+    let client = RelatingClient {
+        http,
+        callers,
+        session,
+    };
     Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 
-/// reqwest, noting which of our requests each upstream request came under.
+/// reqwest, noting which of our requests each upstream request came under, and the session.
 #[derive(Clone)]
 pub struct RelatingClient {
     http: reqwest::Client,
     callers: Arc<Callers>,
+    session: Arc<SessionId>,
 }
 
 /// Just enough of a JSON-RPC message to tell a request or a log message and read its id.
@@ -158,9 +183,12 @@ impl StreamableHttpClient for RelatingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
         limits: StreamableHttpResponseLimits,
     ) -> Result<StreamableHttpPostResponse, StreamableHttpError<Self::Error>> {
-        let ours = match &message {
-            JsonRpcMessage::Request(request) => Some(request.id.clone()),
-            _ => None,
+        let (ours, initialize) = match &message {
+            JsonRpcMessage::Request(request) => (
+                Some(request.id.clone()),
+                matches!(request.request, ClientRequest::InitializeRequest(_)),
+            ),
+            _ => (None, false),
         };
         let response = self
             .http
@@ -173,6 +201,13 @@ impl StreamableHttpClient for RelatingClient {
                 limits,
             )
             .await?;
+        if initialize {
+            match &response {
+                StreamableHttpPostResponse::Json(_, session)
+                | StreamableHttpPostResponse::Sse(_, session) => self.session.set(session.as_ref()),
+                _ => {}
+            }
+        }
         Ok(match (response, ours) {
             (StreamableHttpPostResponse::Sse(stream, session), Some(ours)) => {
                 let stream = relate_requests(stream, Some(ours), self.callers.clone());
@@ -189,6 +224,7 @@ impl StreamableHttpClient for RelatingClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
+        self.session.set(None);
         self.http
             .delete_session(uri, session_id, auth_header, custom_headers)
             .await
@@ -241,7 +277,26 @@ mod tests {
     async fn https_upstream_client_builds_with_our_tls_provider() {
         let headers = IndexMap::from([("Authorization".to_owned(), "Bearer t".to_owned())]);
         let callers = Arc::new(Callers::default());
-        assert!(open("https://127.0.0.1:1/mcp", &headers, 1024, callers.clone()).is_ok());
-        assert!(open("http://127.0.0.1:1/mcp", &IndexMap::new(), 1024, callers).is_ok());
+        let session = Arc::new(SessionId::default());
+        assert!(
+            open(
+                "https://127.0.0.1:1/mcp",
+                &headers,
+                1024,
+                callers.clone(),
+                session.clone()
+            )
+            .is_ok()
+        );
+        assert!(
+            open(
+                "http://127.0.0.1:1/mcp",
+                &IndexMap::new(),
+                1024,
+                callers,
+                session
+            )
+            .is_ok()
+        );
     }
 }

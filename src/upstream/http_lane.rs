@@ -1,65 +1,90 @@
-//! The gateway's own lane to a streamable HTTP upstream that speaks 2026-07-28.
+//! The gateway's own lane to a streamable HTTP upstream, in either era.
 //!
-//! That revision has no session: each request is a POST that carries everything, answered by
-//! plain JSON or by an event stream that ends with the answer. So a call needs no connection
-//! state beyond the HTTP client's pool, and the lane sends it itself, with the arguments and
-//! the result as JSON text, instead of going through rmcp's client task. It carries the
-//! headers the revision asks for (`MCP-Protocol-Version`, SEP-2243's `Mcp-Method` and
-//! `Mcp-Name`) and the operator's configured ones. The router sends only what needs nothing
-//! else on the lane: no progress, no log messages, no argument in a header; a call dropped
-//! before its answer closes its request, which is how this revision cancels.
+//! A request is a POST, answered by plain JSON or by an event stream that ends with the
+//! answer; the lane sends it itself, with the arguments and the result as JSON text, instead
+//! of going through rmcp's client task. Everything else on the connection (the handshake,
+//! list requests, the session's own GET stream) stays rmcp's.
+//!
+//! - **2026-07-28** has no session: the POST carries everything, with the headers the
+//!   revision asks for (`MCP-Protocol-Version`, SEP-2243's `Mcp-Method` and `Mcp-Name`). A
+//!   call dropped before its answer closes its request, which is how this revision cancels.
+//! - **The session era**: the POST names the session rmcp's client opened (`Mcp-Session-Id`,
+//!   noted by the transport, see [`SessionId`]). The upstream may put requests of its own
+//!   (sampling, elicitation, roots) and log messages on the call's stream; the caller's
+//!   answers go back as POSTs of their own, and a cancellation as `notifications/cancelled`.
+//!   A stream the upstream closes before the answer is resumed with a GET that names its last
+//!   event, after the delay the upstream asked for (SEP-1699, see [`exchange`]).
+//!
+//! The operator's configured headers go on every request.
+
+mod exchange;
 
 use std::{
     io,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use rmcp::{
+    ErrorData,
+    model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, RequestId},
+};
 
+pub use self::exchange::{Exchange, Incoming};
 use super::{
-    http::{client, header_map},
-    lane::{Answer, LaneError, read_answer, request_text},
-    sse::event_stream,
+    client::UpstreamClient,
+    http::{SessionId, client, header_map},
+    lane::{LaneError, id_text, read_answer, request_text},
 };
 use crate::config::UpstreamConfig;
 
-/// One 2026-07-28 streamable HTTP upstream, for the lane's calls.
+/// One streamable HTTP upstream connection, for the lane's requests.
 pub struct HttpLane {
     upstream: String,
     http: reqwest::Client,
     url: String,
-    /// The configured headers and the revision's.
+    /// The configured headers and `MCP-Protocol-Version`.
     headers: HeaderMap,
     max_response_bytes: usize,
     next: AtomicU64,
+    /// The session era: the session rmcp's client opened. `None` in 2026-07-28.
+    session: Option<Arc<SessionId>>,
+    /// Takes the upstream's notifications that concern no call (list changes, resource
+    /// updates) when they come on a call's stream, as rmcp's handler would.
+    notices: UpstreamClient,
 }
 
 impl std::fmt::Debug for HttpLane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Not the headers: they may hold secrets.
-        f.debug_struct("HttpLane").field("url", &self.url).finish()
+        f.debug_struct("HttpLane")
+            .field("url", &self.url)
+            .field("session_era", &self.session.is_some())
+            .finish()
     }
 }
 
+/// Media types.
+const JSON: &str = "application/json";
+const EVENT_STREAM: &str = "text/event-stream";
+
 impl HttpLane {
-    /// The lane to `config`'s URL, speaking `version`.
-    pub fn new(
+    /// The lane to `config`'s URL, speaking `version`: in a session (`session`, the session
+    /// era) or without one (2026-07-28).
+    pub(super) fn new(
         name: &str,
         config: &UpstreamConfig,
         version: &str,
         max_response_bytes: usize,
+        session: Option<Arc<SessionId>>,
+        notices: UpstreamClient,
     ) -> Result<Self, String> {
         let url = config.url.clone().ok_or("no URL")?;
         let mut headers = header_map(&config.headers)?;
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        headers.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/json, text/event-stream"),
-        );
         let version = HeaderValue::from_str(version).map_err(|error| error.to_string())?;
         headers.insert("mcp-protocol-version", version);
         Ok(Self {
@@ -69,32 +94,68 @@ impl HttpLane {
             headers,
             max_response_bytes,
             next: AtomicU64::new(1),
+            session,
+            notices,
         })
     }
 
-    /// Whether `name` can go in an `Mcp-Name` header as it is (visible ASCII); others would
-    /// need SEP-2243's Base64 form, which rmcp's client writes.
-    pub fn can_name(name: &str) -> bool {
-        name.bytes()
-            .all(|byte| byte.is_ascii_graphic() || byte == b' ')
+    /// Whether a request naming `name` can go on the lane: in 2026-07-28 the name goes in an
+    /// `Mcp-Name` header as it is (visible ASCII); others would need SEP-2243's Base64 form,
+    /// which rmcp's client writes. The session era has no such header.
+    pub fn can_name(&self, name: &str) -> bool {
+        self.session.is_some()
+            || name
+                .bytes()
+                .all(|byte| byte.is_ascii_graphic() || byte == b' ')
     }
 
-    /// POSTs `method` with `params` (an object's text) and waits for the answer.
-    pub async fn post(
+    /// Whether requests go in a session (the session era).
+    pub fn in_session(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// The id of the session requests go in now, if any.
+    pub(super) fn session_id(&self) -> Option<Arc<String>> {
+        self.session.as_ref().and_then(|session| session.get())
+    }
+
+    pub(super) fn notices(&self) -> &UpstreamClient {
+        &self.notices
+    }
+
+    /// The number of a new request: reserved first, so that its progress token and its
+    /// cancellation can name it before it is sent.
+    pub fn reserve(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// POSTs `method` with `params` (an object's text) as request `number`; the exchange
+    /// yields what comes back. [`LaneError::SessionExpired`]: the upstream no longer knows
+    /// the session.
+    pub async fn send(
         &self,
+        number: u64,
         method: &str,
         name: Option<&str>,
         params: &str,
-    ) -> Result<Answer, LaneError> {
-        let number = self.next.fetch_add(1, Ordering::Relaxed);
+    ) -> Result<Exchange<'_>, LaneError> {
         let body = request_text(number, method, params).map_err(LaneError::Write)?;
         let mut request = self
             .http
             .post(&self.url)
             .headers(self.headers.clone())
-            .header("mcp-method", method);
-        if let Some(name) = name {
-            request = request.header("mcp-name", name);
+            .header(header::CONTENT_TYPE, JSON)
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        let session = self.session_id();
+        match (&self.session, &session) {
+            (None, _) => {
+                request = request.header("mcp-method", method);
+                if let Some(name) = name {
+                    request = request.header("mcp-name", name);
+                }
+            }
+            (Some(_), Some(id)) => request = request.header("mcp-session-id", id.as_str()),
+            (Some(_), None) => {}
         }
         let response = request
             .body(body)
@@ -102,52 +163,85 @@ impl HttpLane {
             .await
             .map_err(|error| LaneError::Http(cannot_send(&error)))?;
         let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let bytes = response
-            .bytes_stream()
-            .map(|chunk| chunk.map_err(io::Error::other));
-        if content_type.starts_with("text/event-stream") {
-            let mut events = event_stream(bytes, self.max_response_bytes);
-            while let Some(event) = events.next().await {
-                let event = event.map_err(|error| LaneError::Http(error.to_string()))?;
-                if !matches!(event.event.as_deref(), None | Some("message")) {
-                    continue;
-                }
-                // Progress and log messages were not asked for; the answer ends the stream.
-                if let Some(data) = event.data
-                    && let Some((ours, answer)) = read_answer(data.as_bytes(), &self.upstream)
-                    && ours == number
-                {
-                    return Ok(answer);
-                }
-            }
-            return Err(LaneError::Http(format!(
-                "its event stream ended without an answer (HTTP {status})"
-            )));
+        if status == StatusCode::NOT_FOUND && session.is_some() {
+            return Err(LaneError::SessionExpired);
         }
-        let body = read_capped(bytes, self.max_response_bytes).await?;
+        if is_event_stream(response.headers()) {
+            return Ok(Exchange::streaming(self, number, status, response));
+        }
+        let body = read_capped(response, self.max_response_bytes).await?;
         match read_answer(&body, &self.upstream) {
-            Some((ours, answer)) if ours == number => Ok(answer),
+            Some((ours, answer)) if ours == number => Ok(Exchange::answered(self, number, answer)),
             _ => Err(LaneError::Http(format!(
                 "it answered HTTP {status} without a JSON-RPC answer to the request"
             ))),
         }
     }
+
+    /// Sends the caller's answer to the upstream's request `id` (the session era).
+    pub async fn reply(&self, id: RequestId, answer: Result<ClientResult, ErrorData>) {
+        let message: ClientJsonRpcMessage = match answer {
+            Ok(result) => JsonRpcMessage::response(result, id),
+            Err(error) => JsonRpcMessage::error(error, Some(id)),
+        };
+        match serde_json::to_string(&message) {
+            Ok(text) => self.notify(text, "an answer to its request").await,
+            Err(error) => {
+                tracing::warn!(upstream = %self.upstream, %error, "cannot write an answer to its request")
+            }
+        }
+    }
+
+    /// Tells the upstream that our request `number` is cancelled (the session era; in
+    /// 2026-07-28 closing the request's stream says it).
+    pub async fn cancel(&self, number: u64, reason: &str) {
+        if self.session.is_none() {
+            return;
+        }
+        let notice = format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{{\"requestId\":{},\"reason\":{}}}}}",
+            id_text(number),
+            serde_json::to_string(reason).unwrap_or_else(|_| "\"\"".into())
+        );
+        self.notify(notice, "notifications/cancelled").await;
+    }
+
+    /// POSTs a message that expects no answer of its own.
+    async fn notify(&self, body: String, what: &str) {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .header(header::CONTENT_TYPE, JSON)
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        if let Some(id) = self.session_id() {
+            request = request.header("mcp-session-id", id.as_str());
+        }
+        match request.body(body).send().await {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => {
+                tracing::debug!(upstream = %self.upstream, status = %response.status(), "it refused {what}");
+            }
+            Err(error) => {
+                tracing::debug!(upstream = %self.upstream, error = %cannot_send(&error), "cannot send {what}");
+            }
+        }
+    }
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().starts_with(EVENT_STREAM))
 }
 
 /// The whole body, refused past `max` bytes.
-async fn read_capped(
-    mut bytes: impl futures::Stream<Item = io::Result<bytes::Bytes>> + Unpin,
-    max: usize,
-) -> Result<Vec<u8>, LaneError> {
+async fn read_capped(response: reqwest::Response, max: usize) -> Result<Vec<u8>, LaneError> {
+    let mut bytes = response.bytes_stream();
     let mut body = Vec::new();
     while let Some(chunk) = bytes.next().await {
-        let chunk = chunk.map_err(|error| LaneError::Http(error.to_string()))?;
+        let chunk = chunk.map_err(|error| LaneError::Http(io::Error::other(error).to_string()))?;
         if body.len() + chunk.len() > max {
             return Err(LaneError::Http(format!(
                 "its answer is longer than limits.max_line_bytes ({max} bytes)"

@@ -59,6 +59,8 @@ pub enum LaneError {
     /// The upstream's HTTP answer was not one (a status without a JSON-RPC answer, a
     /// stream that ended first, a connection that failed).
     Http(String),
+    /// A session-era HTTP upstream no longer knows the session the request named.
+    SessionExpired,
 }
 
 /// One request in flight: its id, and where its answer arrives. Dropping it forgets the
@@ -101,7 +103,7 @@ impl<W> Drop for Ticket<W> {
     }
 }
 
-fn id_of(number: u64) -> RequestId {
+pub(super) fn id_of(number: u64) -> RequestId {
     RequestId::String(format!("{ID_PREFIX}{number}").into())
 }
 

@@ -83,7 +83,7 @@ pub async fn connect(
     })
 }
 
-type Events = BoxStream<'static, Result<Sse, sse_stream::Error>>;
+pub(crate) type Events = BoxStream<'static, Result<Sse, sse_stream::Error>>;
 
 /// The events of an SSE body, none of them over `max_event_bytes`.
 pub(crate) fn event_stream(

@@ -81,7 +81,7 @@ pub(super) async fn tool_call(
         return None;
     }
     let view = view_of(gateway, parts)?;
-    if !gateway.takes_lane(&params.name, view.as_deref(), false) {
+    if !gateway.takes_lane(&params.name, view.as_deref()) {
         return None;
     }
     let capabilities: ClientCapabilities =

@@ -157,7 +157,7 @@ impl SessionCalls {
         }
         let facts = gateway.http_session(session)?;
         let view = view_of(gateway, parts)?;
-        if !gateway.takes_lane(&params.name, view.as_deref(), true) {
+        if !gateway.takes_lane(&params.name, view.as_deref()) {
             return None;
         }
         let in_flight = book.in_flight(session)?;

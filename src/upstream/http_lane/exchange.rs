@@ -1,0 +1,212 @@
+//! What comes back for one request on an HTTP lane: its answer, and before it whatever the
+//! upstream puts on the request's stream (its own requests, notifications).
+//!
+//! A session-era upstream may close the stream before the answer and expect the client to
+//! resume it (SEP-1699): a GET that names the last event seen (`Last-Event-ID`), after the
+//! delay its last `retry` field asked for. The exchange does that as long as each stream
+//! brings something new, and gives up after [`MAX_FRUITLESS_RESUMPTIONS`] that bring nothing.
+
+use std::{io, time::Duration};
+
+use futures::StreamExt;
+use http::{StatusCode, header};
+use rmcp::model::{
+    JsonRpcMessage, RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest,
+};
+
+use super::{EVENT_STREAM, HttpLane, is_event_stream};
+use crate::upstream::{
+    lane::{Answer, LaneError, id_text, read_answer},
+    sse::{Events, event_stream},
+};
+
+/// Resumptions in a row that bring no event before the exchange gives up.
+const MAX_FRUITLESS_RESUMPTIONS: u32 = 3;
+
+/// How long to wait before resuming a stream whose upstream did not say (the SSE default
+/// of browsers is 3 s; a call is waiting, so less).
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+
+/// One thing the upstream sent for a request.
+#[derive(Debug)]
+pub enum Incoming {
+    /// The answer: the exchange is over.
+    Answer(Answer),
+    /// A request of the upstream's, to be answered with [`HttpLane::reply`].
+    Request(RequestId, ServerRequest),
+    Notification(ServerNotification),
+}
+
+/// One request's answer, as it arrives.
+pub struct Exchange<'a> {
+    lane: &'a HttpLane,
+    number: u64,
+    status: StatusCode,
+    body: Body,
+    /// The id of the last event seen on the request's stream, to resume it from.
+    last_event: Option<String>,
+    /// How long the upstream asked to wait before resuming.
+    retry: Duration,
+    fruitless_resumptions: u32,
+}
+
+enum Body {
+    /// A plain JSON answer, until taken.
+    Answered(Option<Answer>),
+    Events(Events),
+}
+
+impl<'a> Exchange<'a> {
+    pub(super) fn answered(lane: &'a HttpLane, number: u64, answer: Answer) -> Self {
+        Self::new(lane, number, StatusCode::OK, Body::Answered(Some(answer)))
+    }
+
+    pub(super) fn streaming(
+        lane: &'a HttpLane,
+        number: u64,
+        status: StatusCode,
+        response: reqwest::Response,
+    ) -> Self {
+        let events = events_of(response, lane.max_response_bytes);
+        Self::new(lane, number, status, Body::Events(events))
+    }
+
+    fn new(lane: &'a HttpLane, number: u64, status: StatusCode, body: Body) -> Self {
+        Self {
+            lane,
+            number,
+            status,
+            body,
+            last_event: None,
+            retry: DEFAULT_RETRY,
+            fruitless_resumptions: 0,
+        }
+    }
+
+    /// The number the request went out under (its id is `"mcps-<number>"`).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The next thing the upstream sent for the request; after [`Incoming::Answer`], nothing.
+    pub async fn next(&mut self) -> Result<Incoming, LaneError> {
+        loop {
+            let events = match &mut self.body {
+                Body::Answered(answer) => {
+                    return answer.take().map(Incoming::Answer).ok_or(LaneError::Closed);
+                }
+                Body::Events(events) => events,
+            };
+            let event = match events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(error)) if self.last_event.is_none() => {
+                    return Err(LaneError::Http(error.to_string()));
+                }
+                // A stream that breaks is resumed like one that ends.
+                Some(Err(_)) | None => {
+                    self.resume().await?;
+                    continue;
+                }
+            };
+            if let Some(id) = event.id {
+                self.last_event = Some(id);
+                self.fruitless_resumptions = 0;
+            }
+            if let Some(retry) = event.retry {
+                self.retry = Duration::from_millis(retry);
+            }
+            if !matches!(event.event.as_deref(), None | Some("message")) {
+                continue;
+            }
+            // A priming event (SEP-1699) has an id and no data.
+            let Some(data) = event.data.filter(|data| !data.trim().is_empty()) else {
+                continue;
+            };
+            if let Some(incoming) = self.read(&data) {
+                return Ok(incoming);
+            }
+        }
+    }
+
+    /// What one event's data is for this request, if anything.
+    fn read(&self, data: &str) -> Option<Incoming> {
+        let upstream = &self.lane.upstream;
+        if let Some((ours, answer)) = read_answer(data.as_bytes(), upstream) {
+            if ours != self.number {
+                tracing::warn!(
+                    upstream,
+                    id = id_text(ours),
+                    "dropped an answer to another request on a request's stream"
+                );
+                return None;
+            }
+            return Some(Incoming::Answer(answer));
+        }
+        match serde_json::from_str::<ServerJsonRpcMessage>(data) {
+            Ok(JsonRpcMessage::Request(request)) => {
+                Some(Incoming::Request(request.id, request.request))
+            }
+            Ok(JsonRpcMessage::Notification(notification)) => {
+                Some(Incoming::Notification(notification.notification))
+            }
+            Ok(_) => {
+                tracing::warn!(
+                    upstream,
+                    "dropped an answer to no request of the lane's on a request's stream"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(upstream, %error, "an event on a request's stream that is not a JSON-RPC message");
+                None
+            }
+        }
+    }
+
+    /// Opens the request's stream again from its last event, or says why it cannot.
+    async fn resume(&mut self) -> Result<(), LaneError> {
+        let ended = |why: String| {
+            LaneError::Http(format!(
+                "its event stream ended without an answer (HTTP {}){why}",
+                self.status
+            ))
+        };
+        let (Some(last_event), Some(session)) = (&self.last_event, self.lane.session_id()) else {
+            return Err(ended(String::new()));
+        };
+        if self.fruitless_resumptions >= MAX_FRUITLESS_RESUMPTIONS {
+            return Err(ended(format!(
+                ", and {MAX_FRUITLESS_RESUMPTIONS} resumptions in a row brought nothing"
+            )));
+        }
+        self.fruitless_resumptions += 1;
+        tokio::time::sleep(self.retry).await;
+        let response = self
+            .lane
+            .http
+            .get(&self.lane.url)
+            .headers(self.lane.headers.clone())
+            .header(header::ACCEPT, EVENT_STREAM)
+            .header("mcp-session-id", session.as_str())
+            .header("last-event-id", last_event.as_str())
+            .send()
+            .await
+            .map_err(|error| ended(format!(", and resuming it failed: {error}")))?;
+        let status = response.status();
+        if !status.is_success() || !is_event_stream(response.headers()) {
+            return Err(ended(format!(
+                ", and resuming it from event {last_event:?} was answered HTTP {status}"
+            )));
+        }
+        tracing::debug!(upstream = %self.lane.upstream, %last_event, "resumed a request's event stream");
+        self.body = Body::Events(events_of(response, self.lane.max_response_bytes));
+        Ok(())
+    }
+}
+
+fn events_of(response: reqwest::Response, max_event_bytes: usize) -> Events {
+    let bytes = response
+        .bytes_stream()
+        .map(|chunk| chunk.map_err(io::Error::other));
+    event_stream(bytes, max_event_bytes)
+}
