@@ -58,7 +58,7 @@ pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use http::SessionId;
 pub use http_lane::{HttpLane, cannot_send};
-pub use lane::StdioLane;
+use lane::StdioLane;
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
 pub use process::{adopt_orphans, kill_every_group, raise_open_file_limit};

@@ -122,8 +122,8 @@ pub async fn send(
     request: ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
-    if let Some(lane) = upstream.stdio_lane() {
-        return send_on_lane(upstream, UpstreamLane::Stdio(lane), &request, origin).await;
+    if let Some(lane) = upstream.lane_for_any_request() {
+        return send_on_lane(upstream, lane, &request, origin).await;
     }
     let failed = |error: ServiceError| GatewayError::UpstreamFailed {
         upstream: upstream.name().to_owned(),

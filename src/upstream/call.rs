@@ -77,12 +77,14 @@ impl Upstream {
         }
     }
 
-    /// The lane of its current stdio connection, which carries any request.
-    pub fn stdio_lane(&self) -> Option<Arc<StdioLane>> {
-        match self.lane()? {
-            UpstreamLane::Stdio(lane) => Some(lane),
-            UpstreamLane::Http(_) => None,
-        }
+    /// The lane of its current connection if that lane carries any request as rmcp would: a
+    /// stdio connection's, or a session-era HTTP connection's (a 2026-07-28 one leaves to
+    /// rmcp the headers some requests need, SEP-2243's `Mcp-Name` and `Mcp-Param-*`).
+    pub fn lane_for_any_request(&self) -> Option<UpstreamLane> {
+        self.lane().filter(|lane| match lane {
+            UpstreamLane::Stdio(_) => true,
+            UpstreamLane::Http(lane) => lane.in_session(),
+        })
     }
 
     /// Sends `request` on `lane` and waits for the upstream's result, its error, the
