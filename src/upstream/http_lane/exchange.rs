@@ -180,6 +180,9 @@ impl<'a> Exchange<'a> {
             )));
         }
         self.fruitless_resumptions += 1;
+        // If this wait is dropped (its call went on to something else), the next read
+        // comes back here rather than polling the ended stream again.
+        self.body = Body::Events(futures::stream::empty().boxed());
         tokio::time::sleep(self.retry).await;
         let response = self
             .lane
