@@ -19,7 +19,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     admin::{self, AdminState},
     config::Config,
-    downstream::{http::HttpFront, listener, stdio::StdioServerTransport},
+    downstream::{http::HttpFront, listener, stdio::StdioServerTransport, stdio_calls::StdioCalls},
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
     reload::Reloader,
@@ -245,6 +245,13 @@ impl App {
             return Err(error);
         }
         self.show_progress();
+        let facts = Arc::default();
+        let own_way = StdioCalls::new(
+            self.gateway.clone(),
+            Arc::clone(&facts),
+            scope.clone(),
+            self.sessions_end.child_token(),
+        );
         let transport = StdioServerTransport::new(
             BufReader::new(tokio::io::stdin()),
             tokio::io::stdout(),
@@ -253,8 +260,11 @@ impl App {
                 max_depth: self.config.limits.max_json_depth,
             },
             crate::outbound::Outbound::from_config(&self.config),
+            Some(own_way),
         );
-        let server = GatewayServer::new(self.gateway.clone()).scoped(scope);
+        let server = GatewayServer::new(self.gateway.clone())
+            .scoped(scope)
+            .publishing_facts(facts);
         tokio::select! {
             served = server.serve_with_ct(transport, self.sessions_end.child_token()) => match served {
                 Ok(running) => {

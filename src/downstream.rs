@@ -5,6 +5,8 @@ mod connection;
 mod endpoint;
 pub mod http;
 pub mod listener;
+mod plain_call;
 mod sessions;
 pub mod stdio;
+pub mod stdio_calls;
 pub mod websocket;

@@ -76,6 +76,7 @@ async fn client_stdin(input: &[u8]) {
             max_depth: MAX_DEPTH,
         },
         Outbound::new(usize::MAX, Duration::from_secs(60)),
+        None,
     );
     while Transport::<RoleServer>::receive(&mut transport)
         .await

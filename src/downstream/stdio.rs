@@ -7,6 +7,8 @@
 //! A reader task parses lines into a bounded channel (back-pressure on a fast writer); stdout is
 //! written only through one lock, one whole message at a time, so nothing else can reach it.
 //! A client that stops reading stdout is given up on (see [`Outbound`]): the session ends.
+//! With the gateway's own way ([`StdioCalls`]), each line is offered to it before rmcp parses
+//! it, and the lines it writes go through the same lock.
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ use tokio::{
     task::JoinHandle,
 };
 
+use super::stdio_calls::StdioCalls;
 use crate::metrics::{ClientTransport, metrics};
 use crate::{
     jsonrpc::{MessageLimits, error_reply, too_deep, too_deep_reply},
@@ -40,11 +43,20 @@ pub struct StdioServerTransport {
     writer: SharedWriter,
     outbound: Arc<Outbound>,
     reader: JoinHandle<()>,
+    /// Writes the lines of the calls the door serves itself.
+    own_writer: Option<JoinHandle<()>>,
 }
 
 impl StdioServerTransport {
-    /// `limits` are the line size and the nesting depth a message may have.
-    pub fn new<R, W>(input: R, output: W, limits: MessageLimits, outbound: Outbound) -> Self
+    /// `limits` are the line size and the nesting depth a message may have; `own_way`, the
+    /// calls the door serves itself and the lines they write, if it serves any.
+    pub fn new<R, W>(
+        input: R,
+        output: W,
+        limits: MessageLimits,
+        outbound: Outbound,
+        own_way: Option<(StdioCalls, mpsc::Receiver<String>)>,
+    ) -> Self
     where
         R: AsyncBufRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
@@ -52,17 +64,26 @@ impl StdioServerTransport {
         let writer: SharedWriter = Arc::new(Mutex::new(Box::new(output)));
         let outbound = Arc::new(outbound);
         let (sender, incoming) = mpsc::channel(INCOMING_QUEUE);
+        let (own_way, own_writer) = match own_way {
+            Some((calls, lines)) => {
+                let written = tokio::spawn(write_lines(lines, writer.clone(), outbound.clone()));
+                (Some(calls), Some(written))
+            }
+            None => (None, None),
+        };
         let reader = tokio::spawn(read_messages(
             LineReader::new(input, limits.max_bytes),
             sender,
             (writer.clone(), outbound.clone()),
             limits,
+            own_way,
         ));
         Self {
             incoming,
             writer,
             outbound,
             reader,
+            own_writer,
         }
     }
 }
@@ -70,6 +91,9 @@ impl StdioServerTransport {
 impl Drop for StdioServerTransport {
     fn drop(&mut self) {
         self.reader.abort();
+        if let Some(writer) = &self.own_writer {
+            writer.abort();
+        }
     }
 }
 
@@ -78,7 +102,19 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
     sender: mpsc::Sender<ClientJsonRpcMessage>,
     (writer, outbound): (SharedWriter, Arc<Outbound>),
     limits: MessageLimits,
+    own_way: Option<StdioCalls>,
 ) {
+    // The calls served on the door's own way end with the session: stdin closed, or read
+    // no more.
+    struct Ended(Option<StdioCalls>);
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            if let Some(calls) = &self.0 {
+                calls.end();
+            }
+        }
+    }
+    let own_way = Ended(own_way);
     let received = &metrics().bytes(ClientTransport::Stdio).received;
     loop {
         let reply = match lines.next_line().await {
@@ -101,6 +137,8 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
                 }
                 if too_deep(line, limits.max_depth) {
                     too_deep_reply(limits.max_depth)
+                } else if own_way.0.as_ref().is_some_and(|calls| calls.take(line)) {
+                    continue;
                 } else {
                     match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
                         Ok(message) => {
@@ -115,6 +153,36 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
             }
         };
         if send(&writer, &outbound, &reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes the lines of the calls the door serves itself, each whole, within the client's
+/// outbound bounds.
+async fn write_lines(
+    mut lines: mpsc::Receiver<String>,
+    writer: SharedWriter,
+    outbound: Arc<Outbound>,
+) {
+    while let Some(text) = lines.recv().await {
+        // A line break in JSON text is whitespace outside strings (inside them it is
+        // escaped): an upstream's result written over several lines becomes one.
+        let mut line = if text.contains(['\r', '\n']) {
+            text.replace(['\r', '\n'], " ")
+        } else {
+            text
+        };
+        line.push('\n');
+        metrics()
+            .bytes(ClientTransport::Stdio)
+            .sent
+            .inc_by(line.len() as u64);
+        if outbound
+            .write(line.len(), write_line(&writer, line.as_bytes()))
+            .await
+            .is_err()
+        {
             return;
         }
     }

@@ -65,6 +65,9 @@ pub struct GatewayServer {
     /// The lease of the credential the session was opened with (WebSocket; on streamable
     /// HTTP each request carries its own): its requests are cancelled when it ends.
     lease: Option<Lease>,
+    /// Where the session's facts go at `notifications/initialized` for a door that serves
+    /// its calls itself and is not streamable HTTP (stdio: `downstream/stdio_calls.rs`).
+    facts: Option<Arc<OnceLock<Arc<SessionFacts>>>>,
 }
 
 /// The virtual server an HTTP request is for, put in its extensions by the front door:
@@ -90,12 +93,19 @@ impl GatewayServer {
             capabilities: OnceLock::new(),
             scope: None,
             lease: None,
+            facts: None,
         }
     }
 
     /// The same, serving only the virtual server `scope` (when there is one).
     pub fn scoped(mut self, scope: Option<Arc<str>>) -> Self {
         self.scope = scope;
+        self
+    }
+
+    /// The same, publishing the session's facts in `facts` once it is initialized.
+    pub fn publishing_facts(mut self, facts: Arc<OnceLock<Arc<SessionFacts>>>) -> Self {
+        self.facts = Some(facts);
         self
     }
 
@@ -313,18 +323,23 @@ impl ServerHandler for GatewayServer {
             .and_then(|parts| parts.headers.get("mcp-session-id"))
             .and_then(|id| id.to_str().ok())
             .map(Arc::<str>::from);
-        let http = http_id.map(|id| {
-            let facts = SessionFacts {
-                key: self.session,
-                client: context
-                    .peer
-                    .peer_info()
-                    .map(|info| Arc::from(info.client_info.name.as_str())),
-                capabilities: self.client_capabilities(&context.peer).unwrap_or_default(),
-                log_level: self.log_level.clone(),
-            };
-            (id, facts)
-        });
+        let facts = SessionFacts {
+            key: self.session,
+            client: context
+                .peer
+                .peer_info()
+                .map(|info| Arc::from(info.client_info.name.as_str())),
+            capabilities: self.client_capabilities(&context.peer).unwrap_or_default(),
+            log_level: self.log_level.clone(),
+        };
+        let http = match (http_id, &self.facts) {
+            (Some(id), _) => Some((id, facts)),
+            (None, Some(slot)) => {
+                let _ = slot.set(Arc::new(facts));
+                None
+            }
+            (None, None) => None,
+        };
         self.gateway
             .register_session(self.session, context.peer, http);
     }

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    downstream::plain_call::is_id,
     gateway::{Gateway, Origin, Scope, ToolCall, View},
     security::{Lease, Principal},
 };
@@ -176,14 +177,6 @@ pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]>
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     values.next().is_none().then_some(first.as_bytes())
-}
-
-/// A JSON-RPC id: a number or a string (not null).
-pub(super) fn is_id(id: &RawValue) -> bool {
-    id.get()
-        .bytes()
-        .next()
-        .is_some_and(|first| first == b'"' || first == b'-' || first.is_ascii_digit())
 }
 
 /// `_meta` with the keys every 2026-07-28 request carries, the revision this way speaks, and

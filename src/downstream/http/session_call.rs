@@ -14,8 +14,6 @@
 //! and the call is cancelled upstream instead. Everything else, including every request that
 //! would be refused, is left to rmcp (`None`).
 
-mod caller;
-
 use std::{
     borrow::Cow,
     collections::HashMap,
@@ -28,24 +26,24 @@ use std::{
 use bytes::Bytes;
 use futures::Stream;
 use http::{HeaderMap, Response, StatusCode, header, request::Parts};
-use rmcp::{
-    ErrorData,
-    model::{ClientJsonRpcMessage, JsonRpcMessage, ProtocolVersion, RequestId},
-};
-use serde::Deserialize;
-use serde_json::{Map, Value, value::RawValue};
+use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage, ProtocolVersion, RequestId};
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use self::caller::{Asks, StreamCaller};
 use super::{
     Body,
-    fast::{is_id, plain_post, single, view_of},
+    fast::{plain_post, single, view_of},
 };
 use crate::{
-    downstream::sessions::SessionBook,
-    error::GatewayError,
-    gateway::{Gateway, Origin, RawAnswer, ToolCall},
+    downstream::{
+        plain_call::{
+            Asks, CallParams, CancelledParams, Message, StreamCaller, is_id, plain_meta,
+            response_text,
+        },
+        sessions::SessionBook,
+    },
+    gateway::{Gateway, Origin, ToolCall},
     security::{Lease, Principal},
     sync::lock,
 };
@@ -59,42 +57,6 @@ pub struct SessionCalls {
     asks: Arc<Asks>,
     /// What cancels each call in flight, by its session and the client's id for it.
     calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
-}
-
-/// One JSON-RPC message, read as far as telling its kind.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Message<'a> {
-    #[serde(borrow)]
-    jsonrpc: Cow<'a, str>,
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    params: Option<&'a RawValue>,
-    #[serde(borrow)]
-    result: Option<&'a RawValue>,
-    #[serde(borrow)]
-    error: Option<&'a RawValue>,
-}
-
-/// The whole of a `tools/call`'s params this way takes (a task, say, is rmcp's).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallParams<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow)]
-    arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta", default)]
-    meta: Map<String, Value>,
-}
-
-#[derive(Deserialize)]
-struct CancelledParams<'a> {
-    #[serde(rename = "requestId", borrow)]
-    request_id: &'a RawValue,
 }
 
 /// A call's answer as it comes: the JSON-RPC response's text.
@@ -258,21 +220,6 @@ impl Drop for Registered {
     }
 }
 
-/// The JSON-RPC response to the call with client id `id`.
-fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> String {
-    let id = id.get();
-    match answer {
-        Ok(answer) => format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}",
-            answer.result
-        ),
-        Err(error) => {
-            let error = serde_json::to_string(&ErrorData::from(error)).unwrap_or_default();
-            format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}")
-        }
-    }
-}
-
 /// The call's answer: an event stream of what the call sends, the response last, as rmcp
 /// answers a session-era request. It starts at once, so the client sees its request accepted
 /// however long the call takes, and a comment every [`KEEP_ALIVE`] keeps idle connections
@@ -357,13 +304,4 @@ fn agrees(headers: &HeaderMap, name: &str, expected: &str) -> bool {
         0 => true,
         _ => single(headers, name).is_some_and(|value| value == expected.as_bytes()),
     }
-}
-
-/// `_meta` that asks for nothing beyond the call: no progress, no key of the protocol's own
-/// (a related task, say).
-fn plain_meta(meta: &Map<String, Value>) -> bool {
-    !meta.contains_key("progressToken")
-        && !meta
-            .keys()
-            .any(|key| key.starts_with("io.modelcontextprotocol/"))
 }

@@ -1,6 +1,7 @@
-//! The client of a session-era call served by the HTTP door's own way, as the upstream's
-//! requests and log messages see it: they go on the call's own response stream, and the
-//! client's answers come back as POSTs to the session, which [`Asks`] matches by our id.
+//! The client of a session-era call served by a door's own way, as the upstream's requests
+//! and log messages see it: they go on the call's own stream (its HTTP response, or stdout),
+//! and the client's answers come back to the door (POSTs to the session, or lines on stdin),
+//! which [`Asks`] matches by our id.
 
 #![allow(
     deprecated,
@@ -183,8 +184,5 @@ fn to_text(message: &ServerJsonRpcMessage) -> Result<String, ErrorData> {
 }
 
 fn gone() -> ErrorData {
-    ErrorData::internal_error(
-        "client unreachable: its call's response stream closed",
-        None,
-    )
+    ErrorData::internal_error("client unreachable: its call's stream closed", None)
 }

@@ -1,0 +1,226 @@
+//! The stdio door's own way with a plain `tools/call` (`mcps stdio`), as the HTTP door's
+//! (`http/session_call.rs`), on the one session that stdin and stdout carry.
+//!
+//! The reader hands each line here before rmcp parses it ([`StdioCalls::take`]). A plain
+//! call (no progress token, no task, no protocol `_meta` key) in the initialized session,
+//! whose tool's upstream has a lane, goes to the router ([`Gateway::call_tool_raw`]); what the
+//! upstream sends for it (requests of its own, log messages at the session's level) and then
+//! its answer are written to stdout as lines, in that order. The client's answers to our
+//! requests (ids `"mcps-ask-<n>"`) and its `notifications/cancelled` for a call served here
+//! are taken too. Every other line, and every call this way does not take, goes to rmcp.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage, RequestId};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::plain_call::{
+    Asks, CallParams, CancelledParams, Message, StreamCaller, is_id, plain_meta, response_text,
+};
+use crate::{
+    gateway::{Gateway, Origin, SessionFacts, ToolCall},
+    sync::lock,
+};
+
+/// Lines waiting for stdout: calls' messages and answers. Small: a client that does not
+/// read holds up the calls that write, not the gateway's memory.
+const QUEUED_LINES: usize = 64;
+
+/// How [`Asks`] names the one session of a stdio door.
+const SESSION: &str = "stdio";
+
+/// The calls the stdio door serves itself.
+pub struct StdioCalls {
+    gateway: Arc<Gateway>,
+    /// What the session settled at `initialize`, set at `notifications/initialized`.
+    facts: Arc<OnceLock<Arc<SessionFacts>>>,
+    /// The virtual server the door serves, if one.
+    scope: Option<Arc<str>>,
+    asks: Arc<Asks>,
+    /// What cancels each call in flight, by the client's id for it (its JSON text).
+    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// Cancelled when the session ends: every call in flight is cancelled with it.
+    ended: CancellationToken,
+    lines: mpsc::Sender<String>,
+}
+
+impl StdioCalls {
+    /// The door's own way for `gateway` (only virtual server `scope`, when one is named) with
+    /// the session's `facts` once set; its calls end with `ended`. The receiver yields the
+    /// lines to write to stdout.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        facts: Arc<OnceLock<Arc<SessionFacts>>>,
+        scope: Option<Arc<str>>,
+        ended: CancellationToken,
+    ) -> (Self, mpsc::Receiver<String>) {
+        let (lines, queued) = mpsc::channel(QUEUED_LINES);
+        let calls = Self {
+            gateway,
+            facts,
+            scope,
+            asks: Arc::default(),
+            calls: Arc::default(),
+            ended,
+            lines,
+        };
+        (calls, queued)
+    }
+
+    /// Takes `line` if this way serves it: `false` leaves it to rmcp.
+    pub fn take(&self, line: &[u8]) -> bool {
+        let Ok(message) = serde_json::from_slice::<Message>(line) else {
+            return false;
+        };
+        if message.jsonrpc != "2.0" {
+            return false;
+        }
+        match (message.id, message.method.as_deref(), message.params) {
+            (Some(id), Some("tools/call"), Some(params))
+                if message.result.is_none() && message.error.is_none() =>
+            {
+                self.call(id, params)
+            }
+            (None, Some("notifications/cancelled"), Some(params)) => self.cancel(params),
+            (Some(id), None, None) if message.result.is_some() != message.error.is_some() => {
+                self.answer(id, line)
+            }
+            _ => false,
+        }
+    }
+
+    /// The session ended: its calls in flight are cancelled.
+    pub fn end(&self) {
+        self.ended.cancel();
+    }
+
+    /// Starts a plain `tools/call`, if it is one.
+    fn call(&self, id: &RawValue, params: &RawValue) -> bool {
+        let Some(facts) = self.facts.get() else {
+            return false;
+        };
+        let Ok(params) = serde_json::from_str::<CallParams>(params.get()) else {
+            return false;
+        };
+        let plain = is_id(id)
+            && params
+                .arguments
+                .is_none_or(|arguments| arguments.get().starts_with('{'))
+            && plain_meta(&params.meta);
+        if !plain {
+            return false;
+        }
+        let view = match &self.scope {
+            Some(name) => match self.gateway.view(name) {
+                Some(view) => Some(view),
+                // rmcp's way says what is wrong.
+                None => return false,
+            },
+            None => None,
+        };
+        if !self.gateway.takes_lane(&params.name, view.as_deref()) {
+            return false;
+        }
+        let key = id.get().to_owned();
+        let cancel = self.ended.child_token();
+        {
+            let mut calls = lock(&self.calls);
+            if calls.contains_key(&key) {
+                // A second call under the same id while the first runs: rmcp's to refuse.
+                return false;
+            }
+            calls.insert(key.clone(), cancel.clone());
+        }
+        let registered = Registered {
+            calls: self.calls.clone(),
+            key,
+        };
+        let caller = StreamCaller {
+            key: facts.key,
+            session: Arc::from(SESSION),
+            capabilities: facts.capabilities.clone(),
+            log_level: facts.log_level.clone(),
+            events: self.lines.clone(),
+            asks: self.asks.clone(),
+        };
+        let origin = Origin {
+            cancel,
+            progress: None,
+            caller: Some(Arc::new(caller)),
+            stateless: false,
+            capabilities: Some(facts.capabilities.clone()),
+            connections: None,
+            log_level: facts.log_level.get(),
+            client: facts.client.clone(),
+            principal: None,
+            view,
+            credential: None,
+        };
+        let name = params.name.into_owned();
+        let arguments = params.arguments.map(RawValue::to_owned);
+        let meta = params.meta;
+        let id = id.to_owned();
+        let gateway = self.gateway.clone();
+        let lines = self.lines.clone();
+        tokio::spawn(async move {
+            let _registered = registered;
+            let call = ToolCall {
+                name: &name,
+                arguments: arguments.as_deref(),
+                meta,
+            };
+            let answer = response_text(&id, gateway.call_tool_raw(call, &origin).await);
+            // After the call's own messages, which went on the same queue.
+            let _ = lines.send(answer).await;
+        });
+        true
+    }
+
+    /// Cancels a call served here that the notification names.
+    fn cancel(&self, params: &RawValue) -> bool {
+        let Ok(params) = serde_json::from_str::<CancelledParams>(params.get()) else {
+            return false;
+        };
+        let Some(cancel) = lock(&self.calls).get(params.request_id.get()).cloned() else {
+            return false;
+        };
+        cancel.cancel();
+        true
+    }
+
+    /// Hands the client's answer to the request of ours it answers.
+    fn answer(&self, id: &RawValue, line: &[u8]) -> bool {
+        if !Asks::is_ours(id.get()) {
+            return false;
+        }
+        let (id, answer) = match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+            Ok(JsonRpcMessage::Response(response)) => (response.id, Ok(response.result)),
+            Ok(JsonRpcMessage::Error(error)) => match error.id {
+                Some(id) => (id, Err(error.error)),
+                None => return false,
+            },
+            _ => return false,
+        };
+        let RequestId::String(id) = id else {
+            return false;
+        };
+        self.asks.answered(SESSION, &id, answer)
+    }
+}
+
+/// Forgets a call in flight when it ends.
+struct Registered {
+    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    key: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock(&self.calls).remove(&self.key);
+    }
+}
