@@ -7,14 +7,111 @@
 
 mod caller;
 
-use std::borrow::Cow;
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
-use rmcp::ErrorData;
+use rmcp::{
+    ErrorData,
+    model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, RequestId},
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
+use tokio_util::sync::CancellationToken;
 
 pub use self::caller::{Asks, StreamCaller};
-use crate::{error::GatewayError, gateway::RawAnswer};
+use crate::{
+    error::GatewayError,
+    gateway::{Origin, RawAnswer, SessionFacts, View},
+    security::Lease,
+    sync::lock,
+};
+
+/// The calls a door serves itself, by a key that names each in its session, with what
+/// cancels each.
+#[derive(Default, Clone)]
+pub struct CallsInFlight(Arc<Mutex<HashMap<String, CancellationToken>>>);
+
+impl CallsInFlight {
+    /// Registers call `key` until the guard drops; `None` when a call under that key is
+    /// already in flight (rmcp's to refuse).
+    pub fn register(&self, key: String, cancel: CancellationToken) -> Option<Registered> {
+        let mut calls = lock(&self.0);
+        if calls.contains_key(&key) {
+            return None;
+        }
+        calls.insert(key.clone(), cancel);
+        Some(Registered {
+            calls: self.clone(),
+            key,
+        })
+    }
+
+    /// Cancels call `key`; `false` when none is in flight under it.
+    pub fn cancel(&self, key: &str) -> bool {
+        let cancel = lock(&self.0).get(key).cloned();
+        cancel.map(|cancel| cancel.cancel()).is_some()
+    }
+}
+
+/// Forgets a call in flight when it ends.
+pub struct Registered {
+    calls: CallsInFlight,
+    key: String,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        lock(&self.calls.0).remove(&self.key);
+    }
+}
+
+/// Who asks, for a plain call of an initialized session-era session: its `caller` puts the
+/// upstream's requests and log messages to the client; `cancel` ends the call.
+pub fn session_origin(
+    facts: &SessionFacts,
+    caller: StreamCaller,
+    cancel: CancellationToken,
+    view: Option<Arc<View>>,
+    principal: Option<Arc<str>>,
+    credential: Option<Lease>,
+) -> Origin {
+    Origin {
+        cancel,
+        progress: None,
+        caller: Some(Arc::new(caller)),
+        stateless: false,
+        capabilities: Some(facts.capabilities.clone()),
+        connections: None,
+        log_level: facts.log_level.get(),
+        client: facts.client.clone(),
+        principal,
+        view,
+        credential,
+    }
+}
+
+/// A client's answer (`message`, a JSON-RPC response or error) to one of our requests: our
+/// id for it and the answer; `None` for anything else.
+pub fn answer_to_ours(
+    id: &RawValue,
+    message: &[u8],
+) -> Option<(Arc<str>, Result<ClientResult, ErrorData>)> {
+    if !Asks::is_ours(id.get()) {
+        return None;
+    }
+    let (id, answer) = match serde_json::from_slice::<ClientJsonRpcMessage>(message).ok()? {
+        JsonRpcMessage::Response(response) => (response.id, Ok(response.result)),
+        JsonRpcMessage::Error(error) => (error.id?, Err(error.error)),
+        _ => return None,
+    };
+    match id {
+        RequestId::String(id) => Some((id, answer)),
+        RequestId::Number(_) => None,
+    }
+}
 
 /// One JSON-RPC message, read as far as telling its kind.
 #[derive(Deserialize)]

@@ -9,23 +9,17 @@
 //! requests (ids `"mcps-ask-<n>"`) and its `notifications/cancelled` for a call served here
 //! are taken too. Every other line, and every call this way does not take, goes to rmcp.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, OnceLock},
-};
+use std::sync::{Arc, OnceLock};
 
-use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage, RequestId};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::plain_call::{
-    Asks, CallParams, CancelledParams, Message, StreamCaller, is_id, plain_meta, response_text,
+    Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller, answer_to_ours, is_id,
+    plain_meta, response_text, session_origin,
 };
-use crate::{
-    gateway::{Gateway, Origin, SessionFacts, ToolCall},
-    sync::lock,
-};
+use crate::gateway::{Gateway, SessionFacts, ToolCall};
 
 /// Lines waiting for stdout: calls' messages and answers. Small: a client that does not
 /// read holds up the calls that write, not the gateway's memory.
@@ -42,8 +36,8 @@ pub struct StdioCalls {
     /// The virtual server the door serves, if one.
     scope: Option<Arc<str>>,
     asks: Arc<Asks>,
-    /// What cancels each call in flight, by the client's id for it (its JSON text).
-    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// The calls in flight, by the client's id for each (its JSON text).
+    calls: CallsInFlight,
     /// Cancelled when the session ends: every call in flight is cancelled with it.
     ended: CancellationToken,
     lines: mpsc::Sender<String>,
@@ -65,7 +59,7 @@ impl StdioCalls {
             facts,
             scope,
             asks: Arc::default(),
-            calls: Arc::default(),
+            calls: CallsInFlight::default(),
             ended,
             lines,
         };
@@ -126,19 +120,9 @@ impl StdioCalls {
         if !self.gateway.takes_lane(&params.name, view.as_deref()) {
             return false;
         }
-        let key = id.get().to_owned();
         let cancel = self.ended.child_token();
-        {
-            let mut calls = lock(&self.calls);
-            if calls.contains_key(&key) {
-                // A second call under the same id while the first runs: rmcp's to refuse.
-                return false;
-            }
-            calls.insert(key.clone(), cancel.clone());
-        }
-        let registered = Registered {
-            calls: self.calls.clone(),
-            key,
+        let Some(registered) = self.calls.register(id.get().to_owned(), cancel.clone()) else {
+            return false;
         };
         let caller = StreamCaller {
             key: facts.key,
@@ -148,19 +132,7 @@ impl StdioCalls {
             events: self.lines.clone(),
             asks: self.asks.clone(),
         };
-        let origin = Origin {
-            cancel,
-            progress: None,
-            caller: Some(Arc::new(caller)),
-            stateless: false,
-            capabilities: Some(facts.capabilities.clone()),
-            connections: None,
-            log_level: facts.log_level.get(),
-            client: facts.client.clone(),
-            principal: None,
-            view,
-            credential: None,
-        };
+        let origin = session_origin(facts, caller, cancel, view, None, None);
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
         let meta = params.meta;
@@ -183,44 +155,13 @@ impl StdioCalls {
 
     /// Cancels a call served here that the notification names.
     fn cancel(&self, params: &RawValue) -> bool {
-        let Ok(params) = serde_json::from_str::<CancelledParams>(params.get()) else {
-            return false;
-        };
-        let Some(cancel) = lock(&self.calls).get(params.request_id.get()).cloned() else {
-            return false;
-        };
-        cancel.cancel();
-        true
+        serde_json::from_str::<CancelledParams>(params.get())
+            .is_ok_and(|params| self.calls.cancel(params.request_id.get()))
     }
 
     /// Hands the client's answer to the request of ours it answers.
     fn answer(&self, id: &RawValue, line: &[u8]) -> bool {
-        if !Asks::is_ours(id.get()) {
-            return false;
-        }
-        let (id, answer) = match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
-            Ok(JsonRpcMessage::Response(response)) => (response.id, Ok(response.result)),
-            Ok(JsonRpcMessage::Error(error)) => match error.id {
-                Some(id) => (id, Err(error.error)),
-                None => return false,
-            },
-            _ => return false,
-        };
-        let RequestId::String(id) = id else {
-            return false;
-        };
-        self.asks.answered(SESSION, &id, answer)
-    }
-}
-
-/// Forgets a call in flight when it ends.
-struct Registered {
-    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
-    key: String,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        lock(&self.calls).remove(&self.key);
+        answer_to_ours(id, line)
+            .is_some_and(|(id, answer)| self.asks.answered(SESSION, &id, answer))
     }
 }

@@ -14,22 +14,14 @@
 //! and the call is cancelled upstream instead. Everything else, including every request that
 //! would be refused, is left to rmcp (`None`).
 
-use std::{
-    borrow::Cow,
-    collections::HashMap,
-    convert::Infallible,
-    pin::Pin,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{borrow::Cow, convert::Infallible, pin::Pin, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::Stream;
 use http::{HeaderMap, Response, StatusCode, header, request::Parts};
-use rmcp::model::{ClientJsonRpcMessage, JsonRpcMessage, ProtocolVersion, RequestId};
+use rmcp::model::ProtocolVersion;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::{
     Body,
@@ -38,14 +30,13 @@ use super::{
 use crate::{
     downstream::{
         plain_call::{
-            Asks, CallParams, CancelledParams, Message, StreamCaller, is_id, plain_meta,
-            response_text,
+            Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller,
+            answer_to_ours, is_id, plain_meta, response_text, session_origin,
         },
         sessions::SessionBook,
     },
-    gateway::{Gateway, Origin, ToolCall},
+    gateway::{Gateway, ToolCall},
     security::{Lease, Principal},
-    sync::lock,
 };
 
 /// Messages of one call buffered for its response stream.
@@ -55,8 +46,8 @@ const STREAM_EVENTS: usize = 16;
 #[derive(Default)]
 pub struct SessionCalls {
     asks: Arc<Asks>,
-    /// What cancels each call in flight, by its session and the client's id for it.
-    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
+    /// The calls in flight, by their session and the client's id for each.
+    calls: CallsInFlight,
 }
 
 /// A call's answer as it comes: the JSON-RPC response's text.
@@ -123,47 +114,26 @@ impl SessionCalls {
             return None;
         }
         let in_flight = book.in_flight(session)?;
-        let key = format!("{session}\n{}", id.get());
         // Closing the session cancels the call, as rmcp's way does.
         let cancel = in_flight.session_closed().child_token();
-        {
-            let mut calls = lock(&self.calls);
-            if calls.contains_key(&key) {
-                // A second call under the same id while the first runs: rmcp's to refuse.
-                return None;
-            }
-            calls.insert(key.clone(), cancel.clone());
-        }
-        let registered = Registered {
-            calls: self.calls.clone(),
-            key,
-        };
+        let registered = self
+            .calls
+            .register(format!("{session}\n{}", id.get()), cancel.clone())?;
         let (events, stream) = mpsc::channel(STREAM_EVENTS);
-        let session: Arc<str> = Arc::from(session);
         let caller = StreamCaller {
             key: facts.key,
-            session,
+            session: Arc::from(session),
             capabilities: facts.capabilities.clone(),
             log_level: facts.log_level.clone(),
             events,
             asks: self.asks.clone(),
         };
         let extensions = &parts.extensions;
-        let origin = Origin {
-            cancel,
-            progress: None,
-            caller: Some(Arc::new(caller)),
-            stateless: false,
-            capabilities: Some(facts.capabilities.clone()),
-            connections: None,
-            log_level: facts.log_level.get(),
-            client: facts.client.clone(),
-            principal: extensions
-                .get::<Principal>()
-                .map(|principal| Arc::from(principal.username.as_str())),
-            view,
-            credential: extensions.get::<Lease>().cloned(),
-        };
+        let principal = extensions
+            .get::<Principal>()
+            .map(|principal| Arc::from(principal.username.as_str()));
+        let credential = extensions.get::<Lease>().cloned();
+        let origin = session_origin(&facts, caller, cancel, view, principal, credential);
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
         let meta = params.meta;
@@ -186,37 +156,13 @@ impl SessionCalls {
     fn cancel(&self, session: &str, params: &RawValue) -> Option<Response<Body>> {
         let params: CancelledParams = serde_json::from_str(params.get()).ok()?;
         let key = format!("{session}\n{}", params.request_id.get());
-        let cancel = lock(&self.calls).get(&key).cloned()?;
-        cancel.cancel();
-        Some(accepted())
+        self.calls.cancel(&key).then(accepted)
     }
 
     /// Hands the client's answer to the request of ours it answers; `None` for any other.
     fn answer(&self, session: &str, id: &RawValue, body: &Bytes) -> Option<Response<Body>> {
-        if !Asks::is_ours(id.get()) {
-            return None;
-        }
-        let (id, answer) = match serde_json::from_slice::<ClientJsonRpcMessage>(body).ok()? {
-            JsonRpcMessage::Response(response) => (response.id, Ok(response.result)),
-            JsonRpcMessage::Error(error) => (error.id?, Err(error.error)),
-            _ => return None,
-        };
-        let RequestId::String(id) = id else {
-            return None;
-        };
+        let (id, answer) = answer_to_ours(id, body)?;
         self.asks.answered(session, &id, answer).then(accepted)
-    }
-}
-
-/// Forgets a call in flight when it ends.
-struct Registered {
-    calls: Arc<Mutex<HashMap<String, CancellationToken>>>,
-    key: String,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        lock(&self.calls).remove(&self.key);
     }
 }
 
