@@ -172,9 +172,21 @@ pub fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> 
     }
 }
 
+impl CallParams<'_> {
+    /// Whether the call, under client id `id`, asks for nothing beyond itself: a request id,
+    /// arguments that are an object (or none), no progress and no protocol `_meta` key.
+    pub fn is_plain(&self, id: &RawValue) -> bool {
+        is_id(id)
+            && self
+                .arguments
+                .is_none_or(|arguments| arguments.get().starts_with('{'))
+            && plain_meta(&self.meta)
+    }
+}
+
 /// `_meta` that asks for nothing beyond the call: no progress, no key of the protocol's own
 /// (a related task, say).
-pub fn plain_meta(meta: &Map<String, Value>) -> bool {
+fn plain_meta(meta: &Map<String, Value>) -> bool {
     !meta.contains_key("progressToken")
         && !meta
             .keys()

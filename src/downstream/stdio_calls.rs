@@ -16,8 +16,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::plain_call::{
-    Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller, answer_to_ours, is_id,
-    plain_meta, response_text, session_origin,
+    Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller, answer_to_ours,
+    response_text, session_origin,
 };
 use crate::gateway::{Gateway, SessionFacts, ToolCall};
 
@@ -101,12 +101,7 @@ impl StdioCalls {
         let Ok(params) = serde_json::from_str::<CallParams>(params.get()) else {
             return false;
         };
-        let plain = is_id(id)
-            && params
-                .arguments
-                .is_none_or(|arguments| arguments.get().starts_with('{'))
-            && plain_meta(&params.meta);
-        if !plain {
+        if !params.is_plain(id) {
             return false;
         }
         let view = match &self.scope {

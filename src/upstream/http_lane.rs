@@ -140,12 +140,7 @@ impl HttpLane {
         params: &str,
     ) -> Result<Exchange<'_>, LaneError> {
         let body = request_text(number, method, params).map_err(LaneError::Write)?;
-        let mut request = self
-            .http
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .header(header::CONTENT_TYPE, JSON)
-            .header(header::ACCEPT, "application/json, text/event-stream");
+        let mut request = self.post();
         let session = self.session_id();
         match (&self.session, &session) {
             (None, _) => {
@@ -206,14 +201,18 @@ impl HttpLane {
         self.notify(notice, "notifications/cancelled").await;
     }
 
-    /// POSTs a message that expects no answer of its own.
-    async fn notify(&self, body: String, what: &str) {
-        let mut request = self
-            .http
+    /// A POST of a JSON-RPC message to the upstream, with the configured headers.
+    fn post(&self) -> reqwest::RequestBuilder {
+        self.http
             .post(&self.url)
             .headers(self.headers.clone())
             .header(header::CONTENT_TYPE, JSON)
-            .header(header::ACCEPT, "application/json, text/event-stream");
+            .header(header::ACCEPT, "application/json, text/event-stream")
+    }
+
+    /// POSTs a message that expects no answer of its own.
+    async fn notify(&self, body: String, what: &str) {
+        let mut request = self.post();
         if let Some(id) = self.session_id() {
             request = request.header("mcp-session-id", id.as_str());
         }

@@ -31,7 +31,7 @@ use crate::{
     downstream::{
         plain_call::{
             Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller,
-            answer_to_ours, is_id, plain_meta, response_text, session_origin,
+            answer_to_ours, response_text, session_origin,
         },
         sessions::SessionBook,
     },
@@ -96,15 +96,11 @@ impl SessionCalls {
     ) -> Option<(Work, mpsc::Receiver<String>)> {
         let headers = &parts.headers;
         let params: CallParams = serde_json::from_str(params.get()).ok()?;
-        let plain = is_id(id)
+        let plain = params.is_plain(id)
             && plain_post(headers)
             && session_era(headers)
             && agrees(headers, "mcp-method", "tools/call")
-            && agrees(headers, "mcp-name", &params.name)
-            && params
-                .arguments
-                .is_none_or(|arguments| arguments.get().starts_with('{'))
-            && plain_meta(&params.meta);
+            && agrees(headers, "mcp-name", &params.name);
         if !plain {
             return None;
         }
