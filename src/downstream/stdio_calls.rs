@@ -125,6 +125,7 @@ impl StdioCalls {
             capabilities: facts.capabilities.clone(),
             log_level: facts.log_level.clone(),
             events: self.lines.clone(),
+            session_stream: facts.peer.clone(),
             asks: self.asks.clone(),
         };
         let origin = session_origin(facts, caller, cancel, view, None, None);

@@ -331,6 +331,7 @@ impl ServerHandler for GatewayServer {
                 .map(|info| Arc::from(info.client_info.name.as_str())),
             capabilities: self.client_capabilities(&context.peer).unwrap_or_default(),
             log_level: self.log_level.clone(),
+            peer: context.peer.clone(),
         };
         let http = match (http_id, &self.facts) {
             (Some(id), _) => Some((id, facts)),

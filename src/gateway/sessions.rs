@@ -27,6 +27,9 @@ pub struct SessionFacts {
     pub capabilities: Arc<ClientCapabilities>,
     /// The level the client set with `logging/setLevel` (unset: every message).
     pub log_level: Arc<SessionLogLevel>,
+    /// The session's own way to its client, outside any request: what rmcp sends there goes
+    /// on a streamable HTTP session's GET stream.
+    pub peer: Peer<RoleServer>,
 }
 
 #[derive(Default)]

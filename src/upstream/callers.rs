@@ -19,6 +19,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
 };
 
 use futures::future::BoxFuture;
@@ -64,7 +65,15 @@ struct Registry {
     /// For each log message on its way from a streamable HTTP upstream, in arrival order: the
     /// request of ours whose response stream carried it (`None`: the session's own stream).
     log_streams: VecDeque<Option<RequestId>>,
+    /// The caller of the call that ended last, and when. The upstream's log messages on its
+    /// session's own stream and the answers on the calls' streams are not ordered: a message
+    /// sent during a call can arrive just after its answer, and is still that client's.
+    last_ended: Option<(Arc<dyn Caller>, Instant)>,
 }
+
+/// How long after its call's answer a log message on the session's own stream is taken for
+/// that call's client.
+const LATE_LOG_GRACE: Duration = Duration::from_secs(1);
 
 /// Log messages noted but never taken (a transport that dropped some) are forgotten past this.
 const MAX_PENDING_LOGS: usize = 1024;
@@ -99,8 +108,9 @@ impl Callers {
     }
 
     /// The client a log message that just arrived belongs to: the caller of the request on
-    /// whose stream it came, else the one client with calls in flight, else nobody (a log
-    /// message is never sent to a client it may not belong to).
+    /// whose stream it came, else the one client with calls in flight, else the client whose
+    /// call just ended (see [`LATE_LOG_GRACE`]), else nobody (a log message is never sent to
+    /// one of several clients it may belong to).
     pub fn log_target(&self) -> Option<Arc<dyn Caller>> {
         let mut registry = self.lock();
         if let Some(Some(ours)) = registry.log_streams.pop_front()
@@ -108,8 +118,20 @@ impl Callers {
         {
             return Some(caller.clone());
         }
+        if registry
+            .last_ended
+            .as_ref()
+            .is_some_and(|(_, ended)| ended.elapsed() > LATE_LOG_GRACE)
+        {
+            registry.last_ended = None;
+        }
         let mut callers = registry.in_flight.values();
-        let first = callers.next()?;
+        let Some(first) = callers.next() else {
+            return registry
+                .last_ended
+                .as_ref()
+                .map(|(caller, _)| caller.clone());
+        };
         if callers.any(|other| other.key() != first.key()) {
             return None;
         }
@@ -169,7 +191,9 @@ pub struct CallerGuard {
 impl Drop for CallerGuard {
     fn drop(&mut self) {
         let mut registry = self.callers.lock();
-        registry.in_flight.remove(&self.ours);
+        if let Some(caller) = registry.in_flight.remove(&self.ours) {
+            registry.last_ended = Some((caller, Instant::now()));
+        }
         let ours = &self.ours;
         if !registry.related.is_empty() {
             registry.related.retain(|_, related| related != ours);
@@ -231,5 +255,26 @@ mod tests {
         callers.relate(id(101), id(1));
         let registry = callers.lock();
         assert!(registry.in_flight.is_empty() && registry.related.is_empty());
+    }
+
+    #[test]
+    fn a_log_message_just_after_a_call_is_its_clients_unless_another_call_is_in_flight() {
+        let callers = Arc::new(Callers::default());
+        drop(callers.register(id(1), Arc::new(Client(7))));
+        assert_eq!(callers.log_target().unwrap().key(), 7);
+        let other = callers.register(id(2), Arc::new(Client(8)));
+        assert_eq!(
+            callers.log_target().unwrap().key(),
+            8,
+            "a call in flight first"
+        );
+        drop(other);
+        assert_eq!(callers.log_target().unwrap().key(), 8);
+        callers.lock().last_ended.as_mut().unwrap().1 -= LATE_LOG_GRACE * 2;
+        assert!(callers.log_target().is_none());
+        assert!(
+            callers.lock().last_ended.is_none(),
+            "a stale caller is let go"
+        );
     }
 }

@@ -122,6 +122,7 @@ impl SessionCalls {
             capabilities: facts.capabilities.clone(),
             log_level: facts.log_level.clone(),
             events,
+            session_stream: facts.peer.clone(),
             asks: self.asks.clone(),
         };
         let extensions = &parts.extensions;
@@ -196,7 +197,7 @@ impl Flow {
                 // What the call sent before its response goes first.
                 biased;
                 Some(message) = flow.events.recv() => (event(&message), false),
-                text = work => (event(&text), true),
+                text = work => (last_events(&mut flow.events, &text), true),
                 () = tokio::time::sleep(KEEP_ALIVE) => (Bytes::from_static(b":\n\n"), false),
             };
             if done {
@@ -205,6 +206,19 @@ impl Flow {
             Some((Ok(chunk), flow))
         })
     }
+}
+
+/// The end of a call's stream: what the call queued before its answer, then the answer. The
+/// queue is closed first, so a message sent after this finds it closed and goes another way
+/// (see [`StreamCaller`]) instead of being dropped with it.
+fn last_events(events: &mut mpsc::Receiver<String>, answer: &str) -> Bytes {
+    events.close();
+    let mut chunk = Vec::new();
+    while let Ok(message) = events.try_recv() {
+        chunk.extend_from_slice(&event(&message));
+    }
+    chunk.extend_from_slice(&event(answer));
+    Bytes::from(chunk)
 }
 
 /// One server-sent event carrying `message`. A line break in JSON text is whitespace outside

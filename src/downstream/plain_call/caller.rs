@@ -18,7 +18,7 @@ use std::{
 
 use futures::future::BoxFuture;
 use rmcp::{
-    ErrorData,
+    ErrorData, Peer, RoleServer,
     model::{
         CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientResult,
         LoggingMessageNotification, LoggingMessageNotificationParam, RequestId,
@@ -119,6 +119,10 @@ pub struct StreamCaller {
     pub log_level: Arc<SessionLogLevel>,
     /// The call's response stream: JSON-RPC messages' text.
     pub events: mpsc::Sender<String>,
+    /// The session's own stream, for a log message that comes after the call's stream ended:
+    /// one the upstream sent on its session's stream rather than the call's can be overtaken
+    /// by the call's answer, and is not lost.
+    pub session_stream: Peer<RoleServer>,
     pub asks: Arc<Asks>,
 }
 
@@ -163,16 +167,22 @@ impl Caller for StreamCaller {
     fn log(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
         let admitted = self.log_level.admits(message.level);
         let events = self.events.clone();
+        let session_stream = self.session_stream.clone();
         Box::pin(async move {
             if !admitted {
                 return;
             }
-            let notification =
-                ServerJsonRpcMessage::notification(ServerNotification::LoggingMessageNotification(
-                    LoggingMessageNotification::new(message),
-                ));
-            if let Ok(text) = to_text(&notification) {
-                let _ = events.send(text).await;
+            let notification = ServerNotification::LoggingMessageNotification(
+                LoggingMessageNotification::new(message),
+            );
+            let Ok(text) = to_text(&ServerJsonRpcMessage::notification(notification.clone()))
+            else {
+                return;
+            };
+            if events.send(text).await.is_err()
+                && let Err(error) = session_stream.send_notification(notification).await
+            {
+                tracing::debug!(%error, "log message not delivered to the client");
             }
         })
     }
