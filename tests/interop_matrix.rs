@@ -88,8 +88,7 @@ fn known_gap(implementation: Implementation, session_hop: bool, feature: &str) -
 
 /// The outcomes of one client era run directly against `implementation`'s fixture (over
 /// `target`), run once per fixture, era and transport: the tests that reach one fixture in
-/// different ways share it, since it does not involve the gateway. (Run against the rmcp
-/// fixture in the session era, it waits out two timeouts, about 50 s.)
+/// different ways share it, since it does not involve the gateway.
 fn direct_run(
     implementation: Implementation,
     target: &[&str],

@@ -4,8 +4,13 @@
 //! tool and prompt lists and the watched resource, so that `subscriptions/listen` streams and
 //! subscribed sessions have something to announce.
 
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicBool, Ordering},
+};
+
 use rmcp::{
-    ErrorData, RoleServer,
+    ErrorData, Peer, RoleServer,
     model::{
         CallToolResponse, ClientCapabilities, InputRequiredResult, LoggingMessageNotificationParam,
         ResourceUpdatedNotificationParam, SamplingCapability,
@@ -39,6 +44,66 @@ pub struct ListChanges {
     pub prompts: watch::Sender<u64>,
     pub resources: watch::Sender<u64>,
     pub watched_updates: watch::Sender<u64>,
+    pub sessions: Sessions,
+}
+
+/// The session-era sessions open, each told of every change, as the TypeScript and Python
+/// fixtures tell theirs (rmcp tells only the session it is asked in): each session's peer,
+/// and whether it subscribed to [`WATCHED`].
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<Vec<Session>>>);
+
+/// A session's peer, and whether it subscribed to [`WATCHED`].
+type Session = (Peer<RoleServer>, Arc<AtomicBool>);
+
+impl Sessions {
+    pub fn add(&self, peer: Peer<RoleServer>, watching: Arc<AtomicBool>) {
+        self.0.lock().unwrap().push((peer, watching));
+    }
+
+    /// The sessions still open (those that closed are forgotten) that want `change`.
+    fn told_of(&self, change: Change) -> Vec<Peer<RoleServer>> {
+        let mut sessions = self.0.lock().unwrap();
+        sessions.retain(|(peer, _)| !peer.is_transport_closed());
+        sessions
+            .iter()
+            .filter(|(_, watching)| change != Change::Watched || watching.load(Ordering::Relaxed))
+            .map(|(peer, _)| peer.clone())
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Tools,
+    Prompts,
+    Resources,
+    Watched,
+}
+
+/// Tells the sessions of `change` (a 2026-07-28 request: its own client).
+async fn announce(
+    changes: &ListChanges,
+    context: &RequestContext<RoleServer>,
+    stateless: bool,
+    change: Change,
+) {
+    let peers = if stateless {
+        vec![context.peer.clone()]
+    } else {
+        changes.sessions.told_of(change)
+    };
+    for peer in peers {
+        let _ = match change {
+            Change::Tools => peer.notify_tool_list_changed().await,
+            Change::Prompts => peer.notify_prompt_list_changed().await,
+            Change::Resources => peer.notify_resource_list_changed().await,
+            Change::Watched => {
+                peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(WATCHED))
+                    .await
+            }
+        };
+    }
 }
 
 impl ListChanges {
@@ -48,6 +113,7 @@ impl ListChanges {
             prompts: watch::channel(0).0,
             resources: watch::channel(0).0,
             watched_updates: watch::channel(0).0,
+            sessions: Sessions::default(),
         }
     }
 
@@ -125,23 +191,22 @@ pub async fn call(
         }
         "test_trigger_tool_change" => {
             changes.tools.send_modify(|count| *count += 1);
-            let _ = context.peer.notify_tool_list_changed().await;
+            announce(changes, context, stateless, Change::Tools).await;
             done("tool list changed")
         }
         "test_trigger_resource_change" => {
             changes.resources.send_modify(|count| *count += 1);
-            let _ = context.peer.notify_resource_list_changed().await;
+            announce(changes, context, stateless, Change::Resources).await;
             done("resource list changed")
         }
         "test_trigger_resource_update" => {
             changes.watched_updates.send_modify(|count| *count += 1);
-            let params = ResourceUpdatedNotificationParam::new(WATCHED);
-            let _ = context.peer.notify_resource_updated(params).await;
+            announce(changes, context, stateless, Change::Watched).await;
             done("resource updated")
         }
         "test_trigger_prompt_change" => {
             changes.prompts.send_modify(|count| *count += 1);
-            let _ = context.peer.notify_prompt_list_changed().await;
+            announce(changes, context, stateless, Change::Prompts).await;
             done("prompt list changed")
         }
         _ => return Ok(None),

@@ -21,7 +21,10 @@ mod diagnostics;
 mod input_required;
 mod tools;
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
@@ -33,7 +36,7 @@ use rmcp::{
         ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
         SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
     },
-    service::{RequestContext, SubscriptionContext},
+    service::{NotificationContext, RequestContext, SubscriptionContext},
     transport::StreamableHttpServerConfig,
 };
 use serde_json::json;
@@ -55,6 +58,8 @@ fn complete<T: serde::de::DeserializeOwned>(mut value: serde_json::Value) -> T {
 struct Fixture {
     input_required: Arc<input_required::Codec>,
     changes: diagnostics::ListChanges,
+    /// Whether this session subscribed to [`diagnostics::WATCHED`] (each session has its own).
+    watching: Arc<AtomicBool>,
 }
 
 impl ServerHandler for Fixture {
@@ -194,6 +199,9 @@ impl ServerHandler for Fixture {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if request.uri == diagnostics::WATCHED {
+            self.watching.store(true, Ordering::Relaxed);
+        }
         log(&context, format!("Subscribed to resource: {}", request.uri)).await;
         Ok(())
     }
@@ -203,6 +211,9 @@ impl ServerHandler for Fixture {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        if request.uri == diagnostics::WATCHED {
+            self.watching.store(false, Ordering::Relaxed);
+        }
         log(
             &context,
             format!("Unsubscribed from resource: {}", request.uri),
@@ -247,6 +258,12 @@ impl ServerHandler for Fixture {
         ))
     }
 
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.changes
+            .sessions
+            .add(context.peer, self.watching.clone());
+    }
+
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
@@ -276,6 +293,7 @@ async fn main() -> std::io::Result<()> {
     let fixture = Fixture {
         input_required: Arc::new(input_required::Codec::new()),
         changes: diagnostics::ListChanges::new(),
+        watching: Arc::default(),
     };
     if std::env::args().any(|arg| arg == "--stdio") {
         let running = fixture
@@ -291,5 +309,9 @@ async fn main() -> std::io::Result<()> {
             format!("http://localhost:{port}"),
         ])
     };
-    serve_http::serve(port, config, move || fixture.clone()).await
+    let per_session = move || Fixture {
+        watching: Arc::default(),
+        ..fixture.clone()
+    };
+    serve_http::serve(port, config, per_session).await
 }
