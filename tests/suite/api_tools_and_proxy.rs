@@ -1,0 +1,282 @@
+//! `/api/v1/tools` (the catalog, calling a tool, registering a command as a tool),
+//! `/api/v1/mcp/proxy` answering a plain `curl`, the call history and the status.
+
+use crate::common;
+
+use std::process::Command;
+
+use common::{
+    api::{Api, admin_env},
+    example_bin, fixture_upstream_yaml,
+    http::RawSession,
+    process::{ConfigDir, ServeProcess},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn gateway() -> ServeProcess {
+    let yaml = format!(
+        "security:\n  spawn_allowlist: [{:?}]\nupstreams:\n{}",
+        example_bin("echo_upstream").display().to_string(),
+        fixture_upstream_yaml("fx", "fx", &["echo", "fail"], "")
+    );
+    // Debug: each call's "call done" line says whether it went the gateway's own way.
+    let [admin] = admin_env();
+    ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[admin, ("RUST_LOG", "mcps=debug,rmcp=warn")],
+    )
+}
+
+/// Whether a call went the gateway's own way (router and lane), as `/mcp` calls do. The log
+/// line may come a little after the answer: it is waited for.
+async fn went_on_the_lane(gateway: &ServeProcess) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let logged = gateway
+            .log()
+            .lines()
+            .any(|line| line.contains("lane=true") && line.contains("call done"));
+        if logged {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// `curl -s -X POST <url> -H ... -d <body>`, the body of the answer as JSON.
+fn curl(url: &str, token: &str, body: &str) -> Value {
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-X",
+            "POST",
+            url,
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {token}"), "-d", body])
+        .output()
+        .expect("curl runs");
+    assert!(output.status.success(), "curl failed: {output:?}");
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+#[tokio::test]
+async fn the_proxy_answers_a_plain_curl() {
+    let gateway = gateway();
+    let api = Api::logged_in(&gateway).await;
+    let token = api.token.clone().unwrap();
+    let url = format!("{}/api/v1/mcp/proxy", gateway.base);
+
+    let listed = curl(
+        &url,
+        &token,
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    );
+    assert_eq!(listed["id"], 1);
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["fx__echo", "fx__fail"], "{listed}");
+
+    let called = curl(
+        &url,
+        &token,
+        r#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"fx__echo","arguments":{"x":1}}}"#,
+    );
+    assert_eq!(called["id"], "a");
+    assert_eq!(
+        called["result"]["structuredContent"]["arguments"]["x"], 1,
+        "{called}"
+    );
+    assert!(went_on_the_lane(&gateway).await, "{}", gateway.log());
+
+    let unknown = curl(
+        &url,
+        &token,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"nope"}}"#,
+    );
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    let method = curl(
+        &url,
+        &token,
+        r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{}}"#,
+    );
+    assert_eq!(method["error"]["code"], -32601, "{method}");
+    let bad_params = curl(
+        &url,
+        &token,
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"arguments":1}}"#,
+    );
+    assert_eq!(bad_params["error"]["code"], -32602, "{bad_params}");
+
+    let not_json = api
+        .send_raw(
+            Method::POST,
+            "/api/v1/mcp/proxy",
+            "application/json",
+            "{oops",
+        )
+        .await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_json.body["error"]["code"], -32700, "{not_json:?}");
+    let not_rpc = api
+        .post(
+            "/api/v1/mcp/proxy",
+            json!({"id": 1, "method": "tools/list"}),
+        )
+        .await;
+    assert_eq!(not_rpc.body["error"]["code"], -32600, "{not_rpc:?}");
+    let notification = api
+        .post(
+            "/api/v1/mcp/proxy",
+            json!({"jsonrpc": "2.0", "method": "ping"}),
+        )
+        .await;
+    assert_eq!(notification.status, StatusCode::ACCEPTED);
+    let anonymous = api
+        .with_token(None)
+        .post(
+            "/api/v1/mcp/proxy",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tools_are_listed_called_registered_and_recorded() {
+    let gateway = gateway();
+    let api = Api::logged_in(&gateway).await;
+
+    let tools = api.get("/api/v1/tools").await;
+    assert_eq!(tools.status, StatusCode::OK);
+    assert_eq!(tools.body[0]["name"], "fx__echo", "{tools:?}");
+    assert_eq!(tools.body[0]["upstream"], "fx");
+    assert_eq!(tools.body[0]["original_name"], "echo");
+    assert_eq!(tools.body[0]["status"], "ready");
+    assert!(tools.body[0]["input_schema"].is_object());
+    let filtered = api.get("/api/v1/tools?upstream=none").await;
+    assert_eq!(filtered.body, json!([]));
+
+    let called = api
+        .post(
+            "/api/v1/tools/call",
+            json!({"tool_name": "fx__echo", "arguments": {"k": "v"}}),
+        )
+        .await;
+    assert_eq!(called.status, StatusCode::OK, "{called:?}");
+    assert_eq!(called.body["structuredContent"]["arguments"]["k"], "v");
+    assert!(went_on_the_lane(&gateway).await, "{}", gateway.log());
+    let failed = api
+        .post("/api/v1/tools/call", json!({"tool_name": "fx__fail"}))
+        .await;
+    assert_eq!(failed.status, StatusCode::OK, "a tool error is a result");
+    assert_eq!(failed.body["isError"], true, "{failed:?}");
+    let unknown = api
+        .post("/api/v1/tools/call", json!({"tool_name": "nope"}))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{unknown:?}");
+    let bad = api
+        .post("/api/v1/tools/call", json!({"name": "fx__echo"}))
+        .await;
+    assert_eq!(bad.status.as_u16() / 100, 4, "{bad:?}");
+
+    let registered = api
+        .post(
+            "/api/v1/tools",
+            json!({"name": "echo", "command": example_bin("echo_upstream").display().to_string()}),
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED, "{registered:?}");
+    api.wait_for_state("echo", "ready").await;
+    let echoed = api
+        .post(
+            "/api/v1/tools/call",
+            json!({"tool_name": "echo__echo", "arguments": {"message": "m"}}),
+        )
+        .await;
+    assert_eq!(echoed.body["content"][0]["text"], "m", "{echoed:?}");
+
+    // A call through /mcp is recorded with its client's name.
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    session.call("fx__echo", json!({})).await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let calls = loop {
+        let calls = api.get("/api/v1/calls").await;
+        if calls.body["calls"]
+            .as_array()
+            .is_some_and(|calls| calls.len() >= 5)
+        {
+            break calls.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "calls not recorded: {calls:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let rows: Vec<(String, String, String)> = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| {
+            (
+                call["tool"].as_str().unwrap().to_owned(),
+                call["outcome"].as_str().unwrap().to_owned(),
+                call["client"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "fx__echo".to_owned(),
+                "ok".to_owned(),
+                "raw-test".to_owned()
+            ),
+            ("echo__echo".into(), "ok".into(), "rest".into()),
+            ("nope".into(), "error".into(), "rest".into()),
+            ("fx__fail".into(), "tool_error".into(), "rest".into()),
+            ("fx__echo".into(), "ok".into(), "rest".into()),
+        ]
+    );
+    assert_eq!(calls["calls"][1]["upstream"], "echo");
+    assert_eq!(calls["calls"][1]["principal"], "admin");
+
+    let page = api.get("/api/v1/calls?limit=2").await.body;
+    assert_eq!(page["calls"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_i64().expect("a next page");
+    let rest = api
+        .get(&format!("/api/v1/calls?limit=2&before={next}"))
+        .await
+        .body;
+    assert_eq!(rest["calls"][0]["tool"], "nope", "{rest}");
+    let errors = api.get("/api/v1/calls?outcome=error").await.body;
+    assert_eq!(errors["calls"].as_array().unwrap().len(), 1, "{errors}");
+    let by_tool = api
+        .get("/api/v1/calls?tool=fx__echo&upstream=fx")
+        .await
+        .body;
+    assert_eq!(by_tool["calls"].as_array().unwrap().len(), 2, "{by_tool}");
+    let bad_limit = api.get("/api/v1/calls?limit=0").await;
+    assert_eq!(bad_limit.status, StatusCode::BAD_REQUEST);
+    let bad_query = api.get("/api/v1/calls?since=yesterday").await;
+    assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
+
+    let status = api.get("/api/v1/system/status").await.body;
+    assert_eq!(status["upstreams"]["total"], 2, "{status}");
+    assert_eq!(status["upstreams"]["ready"], 2);
+    assert_eq!(status["sessions"], 1);
+    assert_eq!(status["calls"], 5);
+    assert_eq!(status["errors"], 2);
+    assert_eq!(status["tools"], 3);
+}

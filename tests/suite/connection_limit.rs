@@ -1,0 +1,248 @@
+//! At `limits.max_connections`, a new connection closes the one that has gone longest with no
+//! request in flight; when every connection has a request in flight, the new one is answered
+//! 503 (a JSON-RPC error, `Connection: close`) and closed, and the requests in flight are not
+//! touched. One address over `limits.max_connections_per_peer` is answered 503 while others
+//! are served, and the last `limits.reserved_connections` serve only health checks and
+//! requests with a valid credential.
+
+use crate::common;
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    os::fd::AsRawFd,
+    time::Duration,
+};
+
+use nix::sys::socket::SockaddrIn;
+
+use common::{fixture_upstream_yaml, process::ServeProcess};
+
+/// One keep-alive GET of the health endpoint on `stream`; the status line and the body.
+fn get_health(stream: &mut TcpStream, authority: &str) -> (String, String) {
+    get(stream, authority, "/api/v1/system/health", None)
+}
+
+/// One keep-alive GET of `path` on `stream`, with `token` as bearer when there is one; the
+/// status line and the body.
+fn get(
+    stream: &mut TcpStream,
+    authority: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (String, String) {
+    let bearer = token.map_or_else(String::new, |token| {
+        format!("Authorization: Bearer {token}\r\n")
+    });
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\n{bearer}\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header == "\r\n" {
+            break;
+        }
+        if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (status, String::from_utf8(body).unwrap())
+}
+
+fn authority_of(gateway: &ServeProcess) -> String {
+    gateway
+        .mcp_url()
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned()
+}
+
+fn connect(authority: &str) -> TcpStream {
+    connect_from("127.0.0.1", authority)
+}
+
+/// A connection to `authority` from `source` (any of 127.0.0.0/8 reaches the gateway).
+fn connect_from(source: &str, authority: &str) -> TcpStream {
+    let socket = socket2_free_socket();
+    let source: std::net::SocketAddrV4 = format!("{source}:0").parse().unwrap();
+    let target: std::net::SocketAddrV4 = authority.parse().unwrap();
+    nix::sys::socket::bind(socket.as_raw_fd(), &SockaddrIn::from(source)).unwrap();
+    nix::sys::socket::connect(socket.as_raw_fd(), &SockaddrIn::from(target)).unwrap();
+    let stream = TcpStream::from(socket);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// A new IPv4 TCP socket.
+fn socket2_free_socket() -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap()
+}
+
+/// Sends a request head and part of its body on `stream`: a request in flight on that
+/// connection until the rest comes (or its body deadline passes).
+fn start_slow_request(stream: &mut TcpStream, authority: &str) {
+    write!(
+        stream,
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\""
+    )
+    .unwrap();
+}
+
+#[test]
+fn when_every_connection_has_a_request_in_flight_one_more_gets_503() {
+    let gateway = ServeProcess::start(&format!(
+        "limits:\n  max_connections: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let authority = authority_of(&gateway);
+    let mut first = connect(&authority);
+    let mut second = connect(&authority);
+    start_slow_request(&mut first, &authority);
+    start_slow_request(&mut second, &authority);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut third = connect(&authority);
+    let (status, body) = get_health(&mut third, &authority);
+    assert!(status.contains("503"), "{status}");
+    assert!(body.contains("max_connections"), "{body}");
+    // And it is closed after that answer.
+    let mut rest = Vec::new();
+    assert_eq!(third.read_to_end(&mut rest).unwrap_or(0), 0);
+
+    // The requests in flight were not touched: their connections are open, waiting.
+    for stream in [&first, &second] {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let waiting = (&*stream).read(&mut [0u8; 1]).map_err(|error| error.kind());
+        assert!(
+            matches!(
+                waiting,
+                Err(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+            ),
+            "{waiting:?}"
+        );
+    }
+}
+
+#[test]
+fn at_the_limit_the_longest_idle_connection_makes_room() {
+    let gateway = ServeProcess::start(&format!(
+        "limits:\n  max_connections: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let authority = authority_of(&gateway);
+    let mut first = connect(&authority);
+    assert!(get_health(&mut first, &authority).0.contains("200"));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = connect(&authority);
+    assert!(get_health(&mut second, &authority).0.contains("200"));
+
+    // Both idle now: the third is served, and the first, idle the longest, is closed.
+    let mut third = connect(&authority);
+    assert!(get_health(&mut third, &authority).0.contains("200"));
+    let mut rest = Vec::new();
+    assert_eq!(
+        first.read_to_end(&mut rest).unwrap_or(0),
+        0,
+        "the idlest was closed"
+    );
+    assert!(get_health(&mut second, &authority).0.contains("200"));
+    assert!(get_health(&mut third, &authority).0.contains("200"));
+}
+
+#[test]
+fn one_address_over_its_connection_limit_gets_503_and_others_are_served() {
+    let gateway = ServeProcess::start(&format!(
+        "limits:\n  max_connections_per_peer: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let authority = authority_of(&gateway);
+    let mut first = connect_from("127.0.0.2", &authority);
+    let mut second = connect_from("127.0.0.2", &authority);
+    assert!(get_health(&mut first, &authority).0.contains("200"));
+    assert!(get_health(&mut second, &authority).0.contains("200"));
+    let mut third = connect_from("127.0.0.2", &authority);
+    let (status, body) = get_health(&mut third, &authority);
+    assert!(status.contains("503"), "{status}");
+    assert!(body.contains("max_connections_per_peer"), "{body}");
+    let mut elsewhere = connect_from("127.0.0.3", &authority);
+    assert!(get_health(&mut elsewhere, &authority).0.contains("200"));
+    assert!(get_health(&mut first, &authority).0.contains("200"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reserve_serves_health_checks_and_credentials_only() {
+    use common::{
+        api::{Api, admin_env},
+        process::ConfigDir,
+    };
+    // Twenty connections, of which the last two (a tenth) are the reserve.
+    let yaml = format!(
+        "limits:\n  max_connections: 20\n  reserved_connections: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    let token = Api::logged_in(&gateway).await.token.unwrap();
+    let authority = authority_of(&gateway);
+    tokio::task::spawn_blocking(move || {
+        // The login's connection is closed by now.
+        std::thread::sleep(Duration::from_millis(300));
+        // Eighteen connections busy with a request each: only the reserve is left.
+        let busy: Vec<TcpStream> = (0..18)
+            .map(|_| {
+                let mut stream = connect_from("127.0.0.2", &authority);
+                start_slow_request(&mut stream, &authority);
+                std::thread::sleep(Duration::from_millis(20));
+                stream
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        for stream in &busy {
+            stream.set_nonblocking(true).unwrap();
+            let waiting = (&*stream).read(&mut [0u8; 1]).map_err(|error| error.kind());
+            assert_eq!(
+                waiting,
+                Err(std::io::ErrorKind::WouldBlock),
+                "a busy one was closed"
+            );
+        }
+
+        let mut anonymous = connect(&authority);
+        let (status, body) = get(&mut anonymous, &authority, "/api/v1/system/status", None);
+        assert!(status.contains("503"), "{status}");
+        assert!(body.contains("valid credential"), "{body}");
+        let mut rest = Vec::new();
+        assert_eq!(
+            anonymous.read_to_end(&mut rest).unwrap_or(0),
+            0,
+            "and closed"
+        );
+
+        let mut prober = connect(&authority);
+        assert!(get_health(&mut prober, &authority).0.contains("200"));
+        let mut operator = connect(&authority);
+        let (status, body) = get(&mut operator, &authority, "/api/v1/auth/me", Some(&token));
+        assert!(status.contains("200"), "{status} {body}");
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,37 @@
+//! Two clients on one shared upstream: each gets only its own progress, and a cancellation
+//! from one cancels only its own call (official Python SDK clients, both eras).
+
+use crate::common;
+
+use std::process::Command;
+
+use common::{clients_dir, everything_command, process::ServeProcess, python};
+
+fn check(mode: &str) {
+    let (node, everything) = everything_command();
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  everything:\n    command: {node:?}\n    args: [{everything:?}]\n"
+    ));
+    let output = Command::new(python())
+        .arg(clients_dir().join("sdk_progress.py"))
+        .args(["--mode", mode, "--url", &gateway.mcp_url()])
+        .output()
+        .expect("run the Python SDK clients");
+    assert!(
+        output.status.success(),
+        "{mode}:\n{}\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        gateway.log()
+    );
+}
+
+#[test]
+fn progress_reaches_only_its_client_and_cancel_only_its_call_legacy() {
+    check("legacy");
+}
+
+#[test]
+fn progress_reaches_only_its_client_and_cancel_only_its_call_2026_07_28() {
+    check("2026-07-28");
+}

@@ -1,0 +1,196 @@
+//! A plain 2026-07-28 `tools/call` over HTTP takes the gateway's own way: routed by lookup and
+//! sent on the stdio upstream's lane, its arguments and result carried as JSON text, whatever
+//! the upstream's era. A request that asks for more than the call (progress), or that rmcp's
+//! server must refuse (headers that contradict the body), still gets rmcp's answer.
+
+use crate::common;
+
+use common::{
+    fixture_upstream_yaml,
+    process::{ConfigDir, ServeProcess},
+};
+use serde_json::{Value, json};
+
+fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "lane-test", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
+}
+
+fn gateway(protocol: &str) -> ServeProcess {
+    let yaml = format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml(
+            "fx",
+            "fx",
+            &["echo"],
+            &format!("    protocol: {protocol}\n")
+        )
+    );
+    // Debug: each call's "call done" line says which way it went.
+    ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    )
+}
+
+async fn call(gateway: &ServeProcess, name_header: &str, params: Value) -> (u16, Value) {
+    let body = json!({"jsonrpc": "2.0", "id": "call-1", "method": "tools/call", "params": params});
+    let response = common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(name_header))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let message = text
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .unwrap_or(&text)
+        .to_owned();
+    (
+        status,
+        serde_json::from_str(&message).unwrap_or(json!({"unreadable": text})),
+    )
+}
+
+async fn plain_call_goes_on_the_lane(protocol: &str) {
+    let gateway = gateway(protocol);
+    gateway.wait_ready(std::time::Duration::from_secs(20));
+    let (status, answer) = call(
+        &gateway,
+        "fx__echo",
+        json!({"_meta": meta(), "name": "fx__echo", "arguments": {"k": "v", "n": [1, 2.5]}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["id"], "call-1", "{answer}");
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    let echoed = &answer["result"]["structuredContent"];
+    assert_eq!(echoed["tool"], "echo", "the upstream's own name: {answer}");
+    assert_eq!(
+        echoed["arguments"],
+        json!({"k": "v", "n": [1, 2.5]}),
+        "{answer}"
+    );
+    gateway.wait_for_log("lane=true").await;
+    assert!(
+        gateway
+            .log()
+            .lines()
+            .any(|line| line.contains("lane=true") && line.contains("call done")),
+        "{}",
+        gateway.log()
+    );
+}
+
+#[tokio::test]
+async fn a_plain_call_to_a_session_era_upstream_goes_on_the_lane() {
+    plain_call_goes_on_the_lane("legacy").await;
+}
+
+#[tokio::test]
+async fn a_plain_call_to_a_2026_07_28_upstream_goes_on_the_lane() {
+    plain_call_goes_on_the_lane("modern").await;
+}
+
+#[tokio::test]
+async fn a_tool_error_an_upstream_error_and_an_unknown_tool_keep_their_answers() {
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo", "fail"], "")
+    ));
+    gateway.wait_ready(std::time::Duration::from_secs(20));
+    let (status, failed) = call(
+        &gateway,
+        "fx__fail",
+        json!({"_meta": meta(), "name": "fx__fail", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{failed}");
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    assert_eq!(failed["result"]["resultType"], "complete", "{failed}");
+    let (status, unknown) = call(
+        &gateway,
+        "fx__nothing",
+        json!({"_meta": meta(), "name": "fx__nothing", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{unknown}");
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fx__nothing"),
+        "{unknown}"
+    );
+}
+
+#[tokio::test]
+async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answers() {
+    let gateway = gateway("auto");
+    gateway.wait_ready(std::time::Duration::from_secs(20));
+    // Progress: rmcp's way, still answered.
+    let mut with_progress = meta();
+    with_progress["progressToken"] = json!("p-1");
+    let (status, answer) = call(
+        &gateway,
+        "fx__echo",
+        json!({"_meta": with_progress, "name": "fx__echo", "arguments": {"k": "p"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["arguments"]["k"], "p",
+        "{answer}"
+    );
+    // An Mcp-Name header that names another tool: refused, not routed by either name.
+    let (status, refused) = call(
+        &gateway,
+        "fx__other",
+        json!({"_meta": meta(), "name": "fx__echo", "arguments": {}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"].is_object(), "{refused}");
+}
+
+/// Each SDK's 2026-07-28 streamable HTTP server behind the gateway: the call is one POST
+/// of ours, and the answer is the SDK's, with the arguments it got echoed back.
+#[tokio::test]
+async fn plain_calls_to_each_sdks_2026_07_28_http_server_go_on_the_lane() {
+    use common::fixtures::{HttpFixture, Implementation};
+    for implementation in Implementation::ALL {
+        let fixture = HttpFixture::start(implementation);
+        let yaml = format!(
+            "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
+            fixture.url
+        );
+        let gateway = ServeProcess::start_in(
+            ConfigDir::new(&yaml),
+            &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+        );
+        gateway.wait_ready(std::time::Duration::from_secs(30));
+        let label = implementation.label();
+        let (status, answer) = call(
+            &gateway,
+            "fx__test_simple_text",
+            json!({"_meta": meta(), "name": "fx__test_simple_text", "arguments": {}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{label}: {answer}");
+        assert_eq!(answer["id"], "call-1", "{label}: {answer}");
+        assert_eq!(
+            answer["result"]["resultType"], "complete",
+            "{label}: {answer}"
+        );
+        assert_eq!(
+            answer["result"]["content"][0]["text"], "This is a simple text response for testing.",
+            "{label}: {answer}"
+        );
+        gateway.wait_for_log("lane=true").await;
+    }
+}

@@ -1,0 +1,72 @@
+//! An upstream that adds a tool at run time makes connected clients receive
+//! `notifications/tools/list_changed` (session-era clients on their GET stream, 2026-07-28
+//! clients on `subscriptions/listen`), and the next tools/list shows the tool. Upstreams of
+//! both eras are covered: the session era announces on its session, 2026-07-28 only on a
+//! subscription the gateway opens.
+
+use crate::common;
+
+use common::{
+    fixture_upstream_yaml,
+    http::{RawSession, collect_stream, wait_for},
+    process::ServeProcess,
+};
+use serde_json::json;
+
+fn config() -> String {
+    format!(
+        "upstreams:\n{}{}",
+        fixture_upstream_yaml("old", "old", &["echo"], "    protocol: legacy\n")
+            .replace("\"--tool\"", "\"--dynamic\", \"--tool\""),
+        fixture_upstream_yaml("new", "new", &["echo"], "    protocol: modern\n")
+            .replace("\"--tool\"", "\"--dynamic\", \"--tool\""),
+    )
+}
+
+#[tokio::test]
+async fn session_era_client_is_told_and_sees_the_new_tools() {
+    let gateway = ServeProcess::start(&config());
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let events = session.open_stream().await;
+
+    for (n, upstream) in ["old", "new"].into_iter().enumerate() {
+        let reply = session
+            .call(&format!("{upstream}__add_tool"), json!({"name": "fresh"}))
+            .await;
+        assert!(reply["result"].is_object(), "{reply}");
+        wait_for(&events, "notifications/tools/list_changed", n + 1).await;
+        let names = session.tool_names().await;
+        assert!(names.contains(&format!("{upstream}__fresh")), "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn modern_client_is_told_on_its_subscription() {
+    let gateway = ServeProcess::start(&config());
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "listener", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let listen = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
+        .body(
+            json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+                "params": {"_meta": meta, "notifications": {"toolsListChanged": true}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("subscriptions/listen");
+    assert!(listen.status().is_success(), "listen: {}", listen.status());
+    let events = collect_stream(listen);
+    wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
+
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session
+        .call("new__add_tool", json!({"name": "later"}))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    wait_for(&events, "notifications/tools/list_changed", 1).await;
+    let names = session.tool_names().await;
+    assert!(names.contains(&"new__later".to_owned()), "{names:?}");
+}
