@@ -3,7 +3,7 @@
 //! A session-era client is asked directly, on its session ([`SessionCaller`]). A 2026-07-28
 //! upstream asks by answering a call with an `input_required` result instead: for a session-era
 //! client the gateway puts each of those requests to the client and retries the call with the
-//! answers ([`answer_input_requests`]); a 2026-07-28 client gets the result as it is. The
+//! answers ([`with_input_rounds`]); a 2026-07-28 client gets the result as it is. The
 //! other pairing, a 2026-07-28 client of a session-era upstream, is [`super::conversation`].
 
 #![allow(
@@ -11,7 +11,7 @@
     reason = "sampling, roots and logging are deprecated by SEP-2577, but session-era servers use them"
 )]
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use futures::future::BoxFuture;
 use rmcp::{
@@ -26,7 +26,10 @@ use rmcp::{
 use tokio_util::sync::CancellationToken;
 
 use super::logging::{SessionLogLevel, rank};
-use crate::upstream::Caller;
+use crate::{
+    error::GatewayError,
+    upstream::{Caller, Upstream},
+};
 
 /// A session-era client, asked on its own session.
 pub struct SessionCaller {
@@ -229,9 +232,58 @@ pub fn into_input_request(request: ServerRequest) -> Option<InputRequest> {
     }
 }
 
+/// How many `input_required` rounds the gateway answers for a session-era client before it
+/// gives up on an upstream that keeps asking.
+const MAX_INPUT_ROUNDS: usize = 10;
+
+/// An upstream's answer to a request that may ask for input first.
+pub enum Round<A> {
+    /// The answer the client gets.
+    Done(A),
+    /// An `input_required` result: its input requests and `requestState`.
+    Asks(InputRequests, Option<String>),
+}
+
+/// Sends a request to a 2026-07-28 upstream for a session-era client until the upstream
+/// answers it: each `input_required` round's requests are put to `caller`, and the request
+/// is sent again with the answers. `send` sends it (the first time with no [`Retry`]); `read`
+/// tells an answer from a round.
+pub async fn with_input_rounds<A, Sent>(
+    upstream: &Upstream,
+    caller: &dyn Caller,
+    cancel: &CancellationToken,
+    mut send: impl FnMut(Option<Retry>) -> Sent,
+    read: impl Fn(A) -> Result<Round<A>, GatewayError>,
+) -> Result<A, GatewayError>
+where
+    Sent: Future<Output = Result<A, GatewayError>>,
+{
+    let mut retry = None;
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let (requests, request_state) = match read(send(retry).await?)? {
+            Round::Done(answer) => return Ok(answer),
+            Round::Asks(requests, request_state) => (requests, request_state),
+        };
+        let answers = answer_input_requests(caller, requests, cancel)
+            .await
+            .map_err(|error| GatewayError::UpstreamError {
+                upstream: upstream.name().to_owned(),
+                error,
+            })?;
+        retry = Some(Retry {
+            input_responses: Some(answers),
+            request_state,
+        });
+    }
+    Err(GatewayError::UpstreamFailed {
+        upstream: upstream.name().to_owned(),
+        reason: format!("it asked for input more than {MAX_INPUT_ROUNDS} times"),
+    })
+}
+
 /// Puts each request of an upstream's `input_required` result to a session-era client, in
 /// order, and collects the answers under the upstream's keys.
-pub async fn answer_input_requests(
+async fn answer_input_requests(
     caller: &dyn Caller,
     requests: InputRequests,
     cancel: &CancellationToken,

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    client_requests::{Retry, answer_input_requests, request_log_level, set_retry, take_retry},
+    client_requests::{Retry, Round, request_log_level, set_retry, take_retry, with_input_rounds},
     conversation::Conversations,
     isolation::SessionConnections,
 };
@@ -296,10 +296,6 @@ pub fn is_stateless(peer: &Peer<RoleClient>) -> bool {
         .is_some_and(|info| !info.protocol_version.has_initialize())
 }
 
-/// How many `input_required` rounds the gateway answers for a session-era client before it
-/// gives up on an upstream that keeps asking.
-pub(super) const MAX_INPUT_ROUNDS: usize = 10;
-
 /// Sends a request that the upstream may answer with `input_required` (tools/call,
 /// prompts/get, resources/read), bridging the eras of client and upstream:
 /// - a 2026-07-28 client of a session-era upstream: the upstream's mid-call requests become
@@ -328,28 +324,23 @@ pub async fn send_bridged(
                 .await
         }
         (false, Some(caller), true) => {
-            for _ in 0..MAX_INPUT_ROUNDS {
-                let result = send(upstream, peer, request.clone(), origin).await?;
-                let ServerResult::InputRequiredResult(input) = result else {
-                    return Ok(result);
-                };
-                let requests = input.input_requests.unwrap_or_default();
-                let answers = answer_input_requests(caller.as_ref(), requests, &origin.cancel)
-                    .await
-                    .map_err(|error| GatewayError::UpstreamError {
-                        upstream: upstream.name().to_owned(),
-                        error,
-                    })?;
-                let retry = Retry {
-                    input_responses: Some(answers),
-                    request_state: input.request_state,
-                };
-                set_retry(&mut request, retry);
-            }
-            Err(GatewayError::UpstreamFailed {
-                upstream: upstream.name().to_owned(),
-                reason: format!("it asked for input more than {MAX_INPUT_ROUNDS} times"),
-            })
+            let send = |retry: Option<Retry>| {
+                let mut request = request.clone();
+                if let Some(retry) = retry {
+                    set_retry(&mut request, retry);
+                }
+                send(upstream, peer, request, origin)
+            };
+            let read = |result| {
+                Ok(match result {
+                    ServerResult::InputRequiredResult(input) => Round::Asks(
+                        input.input_requests.unwrap_or_default(),
+                        input.request_state,
+                    ),
+                    result => Round::Done(result),
+                })
+            };
+            with_input_rounds(upstream, caller.as_ref(), &origin.cancel, send, read).await
         }
         _ => send(upstream, peer, request, origin).await,
     }

@@ -17,9 +17,9 @@ use tracing::Instrument;
 
 use super::{
     Gateway, Origin, View,
-    client_requests::{LOG_LEVEL_META, Retry, answer_input_requests},
+    client_requests::{LOG_LEVEL_META, Retry, Round, with_input_rounds},
     conversation::{Reply, Starter},
-    forward::{MAX_INPUT_ROUNDS, send_raw},
+    forward::send_raw,
     history::Outcome,
 };
 use crate::{
@@ -233,47 +233,64 @@ struct InputPeek<'a> {
     request_state: Option<String>,
 }
 
-/// Sends `outgoing` to a 2026-07-28 upstream for a session-era client: each `input_required`
-/// answer's requests are put to the client (its caller), and the call is sent again with the
-/// answers, as [`super::forward::send_bridged`] does on rmcp's way.
+/// Sends `outgoing` to a 2026-07-28 upstream for a session-era client, putting what its
+/// `input_required` answers ask to the client (its caller), as
+/// [`super::forward::send_bridged`] does on rmcp's way.
 async fn bridge_input(
     upstream: &Upstream,
     lane: &UpstreamLane,
-    mut outgoing: Outgoing,
+    outgoing: Outgoing,
     origin: &Origin,
 ) -> Result<Box<RawValue>, GatewayError> {
     let Some(caller) = origin.caller.as_deref() else {
         return send_raw(upstream, lane, outgoing, origin).await;
     };
     let unreadable = |error: serde_json::Error| crate::upstream::unreadable(upstream, &error);
-    let members = outgoing.members.clone();
-    for _ in 0..MAX_INPUT_ROUNDS {
-        let raw = send_raw(upstream, lane, outgoing.clone(), origin).await?;
-        let peek: InputPeek = serde_json::from_str(raw.get()).map_err(unreadable)?;
-        if peek.result_type != Some("input_required") {
-            return Ok(raw);
+    let send = |retry: Option<Retry>| {
+        let mut outgoing = outgoing.clone();
+        let written = retry.map_or(Ok(()), |retry| with_retry(&mut outgoing.members, retry));
+        async move {
+            written?;
+            send_raw(upstream, lane, outgoing, origin).await
         }
-        let requests = peek.input_requests.unwrap_or_default();
-        let answers = answer_input_requests(caller, requests, &origin.cancel)
-            .await
-            .map_err(|error| GatewayError::UpstreamError {
-                upstream: upstream.name().to_owned(),
-                error,
+    };
+    let read = |raw: Box<RawValue>| {
+        let peek: InputPeek = serde_json::from_str(raw.get()).map_err(unreadable)?;
+        Ok(match peek.result_type {
+            Some("input_required") => {
+                Round::Asks(peek.input_requests.unwrap_or_default(), peek.request_state)
+            }
+            _ => Round::Done(raw),
+        })
+    };
+    with_input_rounds(upstream, caller, &origin.cancel, send, read).await
+}
+
+/// Adds a retry's fields to the members (an object's text without its braces) of a request.
+fn with_retry(members: &mut String, retry: Retry) -> Result<(), GatewayError> {
+    let fields = [
+        (
+            "inputResponses",
+            retry
+                .input_responses
+                .map(|answers| serde_json::to_string(&answers)),
+        ),
+        (
+            "requestState",
+            retry
+                .request_state
+                .map(|state| serde_json::to_string(&state)),
+        ),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            let value = value.map_err(|error| GatewayError::Internal {
+                reason: error.to_string(),
             })?;
-        let answers = serde_json::to_string(&answers).map_err(|error| GatewayError::Internal {
-            reason: error.to_string(),
-        })?;
-        outgoing.members = format!("{members},\"inputResponses\":{answers}");
-        if let Some(state) = peek.request_state {
-            let state = serde_json::to_string(&state).unwrap_or_default();
-            outgoing.members.push_str(",\"requestState\":");
-            outgoing.members.push_str(&state);
+            members.push_str(&format!(",\"{name}\":{value}"));
         }
     }
-    Err(GatewayError::UpstreamFailed {
-        upstream: upstream.name().to_owned(),
-        reason: format!("it asked for input more than {MAX_INPUT_ROUNDS} times"),
-    })
+    Ok(())
 }
 
 /// The result as the client gets it: a 2026-07-28 client with `resultType` (session-era

@@ -32,14 +32,6 @@ fn gateway_in_front_of(upstream: &ServeProcess) -> ServeProcess {
     gateway
 }
 
-fn lane_calls(gateway: &ServeProcess) -> usize {
-    gateway
-        .log()
-        .lines()
-        .filter(|line| line.contains("lane=true") && line.contains("call done"))
-        .count()
-}
-
 #[tokio::test]
 async fn a_call_the_client_cancels_is_cancelled_in_the_upstreams_session() {
     let upstream = ServeProcess::start(&format!(
@@ -62,7 +54,7 @@ async fn a_call_the_client_cancels_is_cancelled_in_the_upstreams_session() {
     );
     upstream.wait_for_log("sleep through cancelled").await;
     gateway.wait_for_log("call done").await;
-    assert_eq!(lane_calls(&gateway), 1, "{}", gateway.log());
+    assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
     pending.abort();
 }
 
@@ -84,7 +76,7 @@ async fn a_call_after_the_upstream_forgot_the_session_is_served_in_a_new_one() {
     // The lane met the upstream's 404, had rmcp open a new session, and sent the call again.
     gateway.wait_for_log("a new one was opened").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while lane_calls(&gateway) < 2 {
+    while gateway.lane_calls() < 2 {
         assert!(std::time::Instant::now() < deadline, "{}", gateway.log());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

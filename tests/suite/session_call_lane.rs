@@ -39,24 +39,6 @@ fn last_message(body: &str) -> Value {
     serde_json::from_str(text).unwrap_or(json!({"unreadable": body}))
 }
 
-/// How many calls went the gateway's own way so far.
-fn lane_calls(gateway: &ServeProcess) -> usize {
-    gateway
-        .log()
-        .lines()
-        .filter(|line| line.contains("lane=true") && line.contains("call done"))
-        .count()
-}
-
-/// Waits until `count` calls are done (the log is written after the answer).
-async fn calls_done(gateway: &ServeProcess, count: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while gateway.log().matches("call done").count() < count {
-        assert!(std::time::Instant::now() < deadline, "{}", gateway.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A plain call and the same call with a progress token (rmcp's way) get the same answer.
 async fn answers_as_rmcp_does(gateway: &ServeProcess) {
     gateway.wait_ready(Duration::from_secs(20));
@@ -78,9 +60,9 @@ async fn answers_as_rmcp_does(gateway: &ServeProcess) {
         plain.headers
     );
     let plain = last_message(&plain.body);
-    calls_done(gateway, 1).await;
+    gateway.calls_done(1).await;
     assert_eq!(
-        lane_calls(gateway),
+        gateway.lane_calls(),
         1,
         "the plain call took the lane:\n{}",
         gateway.log()
@@ -92,8 +74,8 @@ async fn answers_as_rmcp_does(gateway: &ServeProcess) {
         )
         .await;
     let typed = last_message(&typed.body);
-    calls_done(gateway, 2).await;
-    assert_eq!(lane_calls(gateway), 1, "progress goes rmcp's way");
+    gateway.calls_done(2).await;
+    assert_eq!(gateway.lane_calls(), 1, "progress goes rmcp's way");
     assert!(plain["result"].get("resultType").is_none(), "{plain}");
     assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
     assert_eq!(
@@ -208,7 +190,7 @@ async fn an_input_required_round_is_put_to_the_session_on_the_calls_stream() {
     let done = last_message(&stream.lock().unwrap());
     assert_eq!(done["id"], 7, "{done}");
     assert!(done["result"].get("resultType").is_none(), "{done}");
-    assert!(lane_calls(&gateway) >= 1, "{}", gateway.log());
+    assert!(gateway.lane_calls() >= 1, "{}", gateway.log());
 
     // A client that did not declare elicitation is not asked: the call fails, as on rmcp's way.
     let undeclared = open_declaring(&gateway.mcp_url(), json!({})).await;
@@ -247,7 +229,7 @@ async fn a_call_the_client_cancels_is_cancelled_upstream() {
     let posted = session.post_json(&cancel).await;
     assert_eq!(posted.status, StatusCode::ACCEPTED);
     gateway.wait_for_log("sleep own-way cancelled").await;
-    assert!(lane_calls(&gateway) >= 1, "{}", gateway.log());
+    assert!(gateway.lane_calls() >= 1, "{}", gateway.log());
     pending.abort();
 }
 
@@ -303,9 +285,9 @@ async fn each_sdks_session_era_http_server_is_reached_on_the_lane() {
                 .await;
             assert_eq!(level.status, StatusCode::OK, "{label}: {}", level.body);
             every_log_message_arrives(&session, label, protocol).await;
-            calls_done(&gateway, 1 + LOGGING_CALLS).await;
+            gateway.calls_done(1 + LOGGING_CALLS).await;
             assert_eq!(
-                lane_calls(&gateway),
+                gateway.lane_calls(),
                 1 + LOGGING_CALLS,
                 "{label} ({protocol}): every call took the lane:\n{}",
                 gateway.log()

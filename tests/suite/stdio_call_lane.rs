@@ -161,10 +161,7 @@ impl StdioGateway {
             assert!(std::time::Instant::now() < deadline, "{}", self.log());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.log()
-            .lines()
-            .filter(|line| line.contains("lane=true") && line.contains("call done"))
-            .count()
+        crate::common::lane_calls_in(&self.log())
     }
 
     async fn wait_for_log(&self, needle: &str) {

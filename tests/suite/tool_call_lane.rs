@@ -76,14 +76,7 @@ async fn plain_call_goes_on_the_lane(protocol: &str) {
         "{answer}"
     );
     gateway.wait_for_log("lane=true").await;
-    assert!(
-        gateway
-            .log()
-            .lines()
-            .any(|line| line.contains("lane=true") && line.contains("call done")),
-        "{}",
-        gateway.log()
-    );
+    assert!(gateway.lane_calls() > 0, "{}", gateway.log());
 }
 
 #[tokio::test]

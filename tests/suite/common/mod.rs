@@ -13,6 +13,14 @@ pub mod ws;
 
 use std::path::{Path, PathBuf};
 
+/// How many calls a gateway's debug log says took its own lane: each call's "call done"
+/// line says which way it went (`lane=true`).
+pub fn lane_calls_in(log: &str) -> usize {
+    log.lines()
+        .filter(|line| line.contains("lane=true") && line.contains("call done"))
+        .count()
+}
+
 /// The `mcps` binary under test.
 pub fn mcps_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mcps"))

@@ -167,6 +167,21 @@ impl ServeProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// How many calls took the gateway's own lane, as its debug log says.
+    pub fn lane_calls(&self) -> usize {
+        super::lane_calls_in(&self.log())
+    }
+
+    /// Waits (up to 15 s) until the debug log shows `count` calls done (it is written after
+    /// the answer).
+    pub async fn calls_done(&self, count: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while self.log().matches("call done").count() < count {
+            assert!(std::time::Instant::now() < deadline, "{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits (up to 15 s) until the gateway has logged `needle`.
     pub async fn wait_for_log(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
