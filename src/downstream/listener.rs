@@ -123,7 +123,10 @@ pub async fn serve(
                 let response = if probation && !front.may_use_reserve(&request) {
                     front.too_many_connections()
                 } else {
-                    front.handle(request).await
+                    // Boxed: hyper keeps a connection's request future inside the connection's
+                    // task, so its size (every way a request can take, tens of KB) would be
+                    // held by each idle keep-alive connection, not only while a request runs.
+                    Box::pin(front.handle(request)).await
                 };
                 Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
             }

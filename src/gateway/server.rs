@@ -266,6 +266,9 @@ impl GatewayServer {
     }
 }
 
+/// Each request that reaches an upstream boxes the gateway's future: rmcp awaits the handler
+/// of `initialize` inside the session's task, whose size is then that of the largest handler
+/// future (a call's, tens of KB), held for the whole life of every session.
 impl ServerHandler for GatewayServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -293,10 +296,11 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (tools, next_cursor) = self
-            .gateway
-            .list_tools(cursor, self.view(&context)?.as_deref())
-            .await?;
+        let (tools, next_cursor) = Box::pin(
+            self.gateway
+                .list_tools(cursor, self.view(&context)?.as_deref()),
+        )
+        .await?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -399,10 +403,11 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (prompts, next_cursor) = self
-            .gateway
-            .list_prompts(cursor, self.view(&context)?.as_deref())
-            .await?;
+        let (prompts, next_cursor) = Box::pin(
+            self.gateway
+                .list_prompts(cursor, self.view(&context)?.as_deref()),
+        )
+        .await?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -414,10 +419,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let request = with_client_meta(request, &context);
-        Ok(self
-            .gateway
-            .get_prompt(request, &self.origin(&context)?)
-            .await?)
+        Ok(Box::pin(self.gateway.get_prompt(request, &self.origin(&context)?)).await?)
     }
 
     async fn list_resources(
@@ -426,10 +428,11 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (resources, next_cursor) = self
-            .gateway
-            .list_resources(cursor, self.view(&context)?.as_deref())
-            .await?;
+        let (resources, next_cursor) = Box::pin(
+            self.gateway
+                .list_resources(cursor, self.view(&context)?.as_deref()),
+        )
+        .await?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -441,10 +444,12 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (templates, next_cursor) = self
-            .gateway
-            .list_resource_templates(cursor, self.view(&context)?.as_deref())
-            .await?;
+        let view = self.view(&context)?;
+        let (templates, next_cursor) = Box::pin(
+            self.gateway
+                .list_resource_templates(cursor, view.as_deref()),
+        )
+        .await?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.next_cursor = next_cursor;
         Ok(result)
@@ -456,10 +461,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let request = with_client_meta(request, &context);
-        Ok(self
-            .gateway
-            .read_resource(request, &self.origin(&context)?)
-            .await?)
+        Ok(Box::pin(self.gateway.read_resource(request, &self.origin(&context)?)).await?)
     }
 
     #[allow(
@@ -473,10 +475,12 @@ impl ServerHandler for GatewayServer {
     ) -> Result<(), ErrorData> {
         let client = context.peer.clone();
         let origin = self.origin(&context)?;
-        Ok(self
-            .gateway
-            .subscribe(self.session, Subscriber::Session(client), request, &origin)
-            .await?)
+        let subscriber = Subscriber::Session(client);
+        Ok(Box::pin(
+            self.gateway
+                .subscribe(self.session, subscriber, request, &origin),
+        )
+        .await?)
     }
 
     #[allow(
@@ -488,10 +492,8 @@ impl ServerHandler for GatewayServer {
         request: UnsubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        Ok(self
-            .gateway
-            .unsubscribe(self.session, request, &self.origin(&context)?)
-            .await?)
+        let origin = self.origin(&context)?;
+        Ok(Box::pin(self.gateway.unsubscribe(self.session, request, &origin)).await?)
     }
 
     async fn set_level(
@@ -510,10 +512,7 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let request = with_client_meta(request, &context);
-        Ok(self
-            .gateway
-            .complete(request, &self.origin(&context)?)
-            .await?)
+        Ok(Box::pin(self.gateway.complete(request, &self.origin(&context)?)).await?)
     }
 
     fn on_custom_request(
@@ -533,9 +532,6 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let request = with_client_meta(request, &context);
-        Ok(self
-            .gateway
-            .call_tool(request, &self.origin(&context)?)
-            .await?)
+        Ok(Box::pin(self.gateway.call_tool(request, &self.origin(&context)?)).await?)
     }
 }
