@@ -67,7 +67,8 @@ struct Registry {
     log_streams: VecDeque<Option<RequestId>>,
     /// The caller of the call that ended last, and when. The upstream's log messages on its
     /// session's own stream and the answers on the calls' streams are not ordered: a message
-    /// sent during a call can arrive just after its answer, and is still that client's.
+    /// sent during a call can arrive just after its answer, and is still that client's. Kept
+    /// until the next call ends or a log message finds it stale: one caller per upstream.
     last_ended: Option<(Arc<dyn Caller>, Instant)>,
 }
 
