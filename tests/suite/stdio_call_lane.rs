@@ -156,24 +156,12 @@ impl StdioGateway {
 
     /// How many calls went the gateway's own way, once `calls` calls are done.
     async fn lane_calls(&self, calls: usize) -> usize {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        while self.log().matches("call done").count() < calls {
-            assert!(std::time::Instant::now() < deadline, "{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::common::wait_logged(|| self.log(), "call done", calls).await;
         crate::common::lane_calls_in(&self.log())
     }
 
     async fn wait_for_log(&self, needle: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        while !self.log().contains(needle) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no {needle:?} in:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::common::wait_logged(|| self.log(), needle, 1).await;
     }
 }
 

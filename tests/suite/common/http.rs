@@ -1,9 +1,6 @@
 //! Raw JSON-RPC over streamable HTTP, for tests that need to send what no SDK would send.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::sync::{Arc, Mutex};
 
 use reqwest::{Client, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
@@ -275,13 +272,5 @@ pub fn collect_stream(mut response: reqwest::Response) -> Arc<Mutex<String>> {
 }
 
 pub async fn wait_for(text: &Arc<Mutex<String>>, needle: &str, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while text.lock().unwrap().matches(needle).count() < count {
-        assert!(
-            Instant::now() < deadline,
-            "no {needle:?} (x{count}) in: {}",
-            text.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    super::wait_logged(|| text.lock().unwrap().clone(), needle, count).await;
 }

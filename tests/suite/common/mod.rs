@@ -21,6 +21,19 @@ pub fn lane_calls_in(log: &str) -> usize {
         .count()
 }
 
+/// Waits (up to 15 s) until a log, as `log` reads it, holds `needle` `count` times.
+pub async fn wait_logged(log: impl Fn() -> String, needle: &str, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while log().matches(needle).count() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} (x{count}) in:\n{}",
+            log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The `mcps` binary under test.
 pub fn mcps_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mcps"))

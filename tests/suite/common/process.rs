@@ -175,24 +175,12 @@ impl ServeProcess {
     /// Waits (up to 15 s) until the debug log shows `count` calls done (it is written after
     /// the answer).
     pub async fn calls_done(&self, count: usize) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        while self.log().matches("call done").count() < count {
-            assert!(std::time::Instant::now() < deadline, "{}", self.log());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::wait_logged(|| self.log(), "call done", count).await;
     }
 
     /// Waits (up to 15 s) until the gateway has logged `needle`.
     pub async fn wait_for_log(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.log().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "never logged {needle:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::wait_logged(|| self.log(), needle, 1).await;
     }
 
     /// Sends SIGTERM and waits for the exit status.
