@@ -3,8 +3,8 @@
 //! The upstream sends a real request (elicitation, sampling, roots) and waits for the answer
 //! while its call stays open. A 2026-07-28 client cannot receive requests: it expects the call
 //! to end with an `input_required` result and to be retried with the answers. So the gateway
-//! runs the upstream call on a task of its own, and when the upstream asks, answers the
-//! client's call with `input_required` and parks the upstream call. The `requestState` it
+//! drives the upstream call from the client's request, and when the upstream asks, moves it
+//! to a task of its own, parks it there and answers the client's call with `input_required`. The `requestState` it
 //! gives the client names the parked call and is signed (HMAC-SHA256 with a secret made at
 //! start-up, bound to the method and the name called), so a forged or altered state, or one
 //! replayed against another tool, is refused. The client's retry resumes the parked call: the
@@ -87,11 +87,45 @@ struct Pending {
     reply: oneshot::Sender<Result<ClientResult, ErrorData>>,
 }
 
-/// An upstream call in progress on its own task.
+/// An upstream call in progress. The client's request that starts it drives it, on the
+/// request's own task, as long as the upstream asks nothing (most calls); when the call must
+/// wait parked for the client's answers, it moves to a task of its own.
 struct Call {
+    /// The call, while the client's request drives it.
+    running: Option<BoxFuture<'static, Result<Reply, GatewayError>>>,
+    /// Where the call's own task reports its end, taken when the call moves there.
+    done: Option<mpsc::Sender<Event>>,
     events: mpsc::Receiver<Event>,
     /// Cancels the upstream call when the conversation is dropped unfinished.
     _cancel: DropGuard,
+}
+
+impl Call {
+    /// What the call reports next: a question or log message of the upstream's, or its end.
+    /// `None` if its task ended without an answer.
+    async fn next(&mut self) -> Option<Event> {
+        let Some(running) = &mut self.running else {
+            return self.events.recv().await;
+        };
+        let outcome = tokio::select! {
+            // What the upstream said before it answered goes first.
+            biased;
+            event = self.events.recv() => return event,
+            outcome = running => outcome,
+        };
+        self.running = None;
+        Some(Event::Done(outcome))
+    }
+
+    /// Moves the call to a task of its own, where it waits, parked, for the client's
+    /// answers and reports its end.
+    fn detach(&mut self) {
+        if let (Some(running), Some(done)) = (self.running.take(), self.done.take()) {
+            tokio::spawn(async move {
+                let _ = done.send(Event::Done(running.await)).await;
+            });
+        }
+    }
 }
 
 /// A call waiting for the client's answers.
@@ -192,11 +226,9 @@ impl Conversations {
             view: origin.view.clone(),
             credential: origin.credential.clone(),
         };
-        let call = start(call_origin);
-        tokio::spawn(async move {
-            let _ = events.send(Event::Done(call.await)).await;
-        });
         Call {
+            running: Some(start(call_origin)),
+            done: Some(events),
             events: receiver,
             _cancel: cancel.drop_guard(),
         }
@@ -245,11 +277,13 @@ impl Conversations {
     ) -> Result<Reply, GatewayError> {
         let mut questions = loop {
             let event = tokio::select! {
-                event = call.events.recv() => event,
+                event = call.next() => event,
                 () = origin.cancel.cancelled() => return Err(GatewayError::Cancelled),
             };
             match event {
-                Some(Event::Done(outcome)) => return outcome,
+                Some(Event::Done(outcome)) => {
+                    return said_before(call, upstream, origin, outcome).await;
+                }
                 Some(Event::Input(question)) => break vec![question],
                 Some(Event::Log(message)) => log(origin, message).await,
                 Some(Event::Missing(error)) => return Err(missing(upstream, error)),
@@ -288,6 +322,7 @@ impl Conversations {
                 .associated_data(binding.as_bytes())
                 .ttl(upstream.call_timeout()),
         );
+        call.detach();
         let parked = Parked {
             call,
             questions,
@@ -353,6 +388,26 @@ fn decode_answer(
             ));
         }
     })
+}
+
+/// `outcome`, after what the upstream said before it answered (the call ended on the
+/// client's request's task, and what it said may still be queued): its log messages go to
+/// the client, and a request the client cannot take ends the call with that error.
+async fn said_before(
+    mut call: Call,
+    upstream: &Upstream,
+    origin: &Origin,
+    outcome: Result<Reply, GatewayError>,
+) -> Result<Reply, GatewayError> {
+    while let Ok(event) = call.events.try_recv() {
+        match event {
+            Event::Log(message) => log(origin, message).await,
+            Event::Missing(error) => return Err(missing(upstream, error)),
+            // Too late: the call has its answer.
+            Event::Input(_) | Event::Done(_) => {}
+        }
+    }
+    outcome
 }
 
 /// The client's request ends with `error`; dropping the call cancels it upstream.

@@ -2,7 +2,9 @@
 //! client, user, upstream, duration and outcome. Recording is a non-blocking send to the
 //! call log's writer; nothing here touches the database.
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
 use tracing::Instrument;
@@ -14,6 +16,11 @@ use crate::{
     registry::{self, CallLog, CallRecord},
     upstream::Upstream,
 };
+
+/// A `tools/call` being routed and sent: the upstream and the tool's own name it was routed
+/// to, and how it went.
+pub(super) type Routed<'a, T> =
+    BoxFuture<'a, Result<(Arc<Upstream>, String, Result<T, GatewayError>), GatewayError>>;
 
 impl Gateway {
     /// Records every `tools/call` from now on in `log`.
@@ -47,26 +54,32 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
         let name = params.name.to_string();
-        self.recorded(&name, origin, async {
-            let (upstream, original) = self.tool_route(&params.name, origin.view.as_deref())?;
-            tracing::Span::current().record("upstream", upstream.name());
-            let outcome = self
-                .send_call(&upstream, original.clone(), params, origin)
-                .await;
-            Ok((upstream, original, outcome))
-        })
+        self.recorded(
+            &name,
+            origin,
+            Box::pin(async {
+                let (upstream, original) = self.tool_route(&params.name, origin.view.as_deref())?;
+                tracing::Span::current().record("upstream", upstream.name());
+                let outcome = self
+                    .send_call(&upstream, original.clone(), params, origin)
+                    .await;
+                Ok((upstream, original, outcome))
+            }),
+        )
         .await
     }
 
     /// Runs a routed `tools/call` (`call` routes and sends it) under the drain, and records
     /// it: the metrics, the log line, the call history.
+    ///
+    /// `call` comes boxed: a future passed by value is kept whole in each future that holds
+    /// it on the way (this one, the wait for the start, the select), and every layer is moved
+    /// at least once; boxed, what moves is a pointer.
     pub(super) async fn recorded<T: Outcome>(
         &self,
         name: &str,
         origin: &Origin,
-        call: impl Future<
-            Output = Result<(Arc<Upstream>, String, Result<T, GatewayError>), GatewayError>,
-        >,
+        call: Routed<'_, T>,
     ) -> Result<T, GatewayError> {
         let _in_flight = self.drain.admit()?;
         let at = registry::now_ms();

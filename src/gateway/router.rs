@@ -94,25 +94,29 @@ impl Gateway {
             lane = true
         );
         let name = call.name;
-        self.recorded(name, origin, async {
-            let (upstream, original) = self.tool_route(name, origin.view.as_deref())?;
-            tracing::Span::current().record("upstream", upstream.name());
-            // A session-era client may be served on the upstream's session-era twin.
-            let outcome = match self.connect(&upstream, origin).await {
-                Ok((connection, _)) => match connection.lane() {
-                    Some(lane) => {
-                        self.send_on_lane(&connection, lane, &original, call, origin)
-                            .await
-                    }
-                    None => Err(GatewayError::UpstreamUnavailable {
-                        upstream: upstream.name().to_owned(),
-                        reason: "its connection has no lane".into(),
-                    }),
-                },
-                Err(error) => Err(error),
-            };
-            Ok((upstream, original, outcome))
-        })
+        self.recorded(
+            name,
+            origin,
+            Box::pin(async {
+                let (upstream, original) = self.tool_route(name, origin.view.as_deref())?;
+                tracing::Span::current().record("upstream", upstream.name());
+                // A session-era client may be served on the upstream's session-era twin.
+                let outcome = match self.connect(&upstream, origin).await {
+                    Ok((connection, _)) => match connection.lane() {
+                        Some(lane) => {
+                            self.send_on_lane(&connection, lane, &original, call, origin)
+                                .await
+                        }
+                        None => Err(GatewayError::UpstreamUnavailable {
+                            upstream: upstream.name().to_owned(),
+                            reason: "its connection has no lane".into(),
+                        }),
+                    },
+                    Err(error) => Err(error),
+                };
+                Ok((upstream, original, outcome))
+            }),
+        )
         .instrument(span)
         .await
     }
@@ -209,12 +213,19 @@ impl Gateway {
                         .map(Reply::Raw)
                 })
             });
-            self.conversations
-                .converse(upstream, start, Retry::default(), origin, &binding)
-                .await?
+            // Boxed, as the bridge below: each way's future is kept out of the plain call's,
+            // which stays small (see `Gateway::recorded`).
+            Box::pin(self.conversations.converse(
+                upstream,
+                start,
+                Retry::default(),
+                origin,
+                &binding,
+            ))
+            .await?
         } else if !origin.stateless && !session_era_upstream {
             // It may answer `input_required`: the client is asked on its session.
-            Reply::Raw(bridge_input(upstream, &lane, outgoing, origin).await?)
+            Reply::Raw(Box::pin(bridge_input(upstream, &lane, outgoing, origin)).await?)
         } else {
             Reply::Raw(send_raw(upstream, &lane, outgoing, origin).await?)
         };

@@ -140,9 +140,11 @@ impl Upstream {
                     params: &params,
                 };
                 let deadline = started + timeout;
-                let answer = self
-                    .call_over_http(lane, request, context, stop, deadline, timed_out)
-                    .await?;
+                // Boxed: the stdio way's future stays small (see `Gateway::recorded`).
+                let answer = Box::pin(
+                    self.call_over_http(lane, request, context, stop, deadline, timed_out),
+                )
+                .await?;
                 return self.answered(Ok(answer));
             }
         };
