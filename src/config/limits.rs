@@ -92,6 +92,10 @@ pub struct TimeoutsConfig {
     /// A streamable HTTP session that has made no request since `initialize` is closed after
     /// this long: a client that opens sessions and never uses them holds them only briefly.
     pub unused_session_idle_secs: f64,
+    /// A streamable HTTP session with nothing in flight, no stream open and no request for
+    /// this long is put to sleep: rmcp's half of it (about 90 KB) is closed, and its next
+    /// request restores it. It stays open, counted and bound to its credential.
+    pub session_sleep_secs: f64,
     /// A client that takes nothing of what we send it for this long is disconnected.
     pub client_write_stall_secs: f64,
     /// A connection must send a request's whole head (line and headers) within this long of
@@ -113,6 +117,7 @@ impl Default for TimeoutsConfig {
             drain_secs: 10.0,
             session_idle_secs: 1800.0,
             unused_session_idle_secs: 60.0,
+            session_sleep_secs: 10.0,
             client_write_stall_secs: 30.0,
             header_read_secs: 10.0,
             body_read_secs: 60.0,
@@ -139,6 +144,9 @@ impl TimeoutsConfig {
     }
     pub fn unused_session_idle(&self) -> Duration {
         Duration::from_secs_f64(self.unused_session_idle_secs)
+    }
+    pub fn session_sleep(&self) -> Duration {
+        Duration::from_secs_f64(self.session_sleep_secs)
     }
     pub fn client_write_stall(&self) -> Duration {
         Duration::from_secs_f64(self.client_write_stall_secs)

@@ -86,6 +86,10 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         config.timeouts.unused_session_idle_secs,
     )?;
     positive_secs(
+        "timeouts.session_sleep_secs",
+        config.timeouts.session_sleep_secs,
+    )?;
+    positive_secs(
         "timeouts.client_write_stall_secs",
         config.timeouts.client_write_stall_secs,
     )?;

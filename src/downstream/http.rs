@@ -48,11 +48,14 @@ use super::{
 };
 use crate::{
     config::Config,
-    gateway::{Gateway, GatewayServer, Scope},
+    gateway::{Gateway, GatewayServer, Scope, Waking},
     jsonrpc::{error_reply, too_deep, too_deep_reply},
     registry::now_ms,
     security::{Lease, OriginPolicy, Principal, TokenCache, bearer, client_network},
 };
+
+/// How long a sleeping session may take to wake before its request goes on regardless.
+const WAKE_TIME: Duration = Duration::from_secs(5);
 
 /// Every response body we produce.
 pub type Body = axum::body::Body;
@@ -95,7 +98,7 @@ impl HttpFront {
         tracker: &TaskTracker,
     ) -> Self {
         let max_body_bytes = config.limits.max_body_bytes;
-        let mcp_config = StreamableHttpServerConfig::default()
+        let mut mcp_config = StreamableHttpServerConfig::default()
             .with_cancellation_token(sessions_end.child_token())
             .with_max_request_body_bytes(max_body_bytes)
             // A 2026-07-28 request whose first message is its answer gets it as plain JSON: no
@@ -116,10 +119,14 @@ impl HttpFront {
                 unused_idle: config.timeouts.unused_session_idle(),
                 // A session nobody has used for this long is closed (its id then gets 404).
                 idle: config.timeouts.session_idle(),
+                sleep: config.timeouts.session_sleep(),
             },
+            Some(gateway.clone()),
             tracker,
             sessions_end,
         );
+        // A sleeping session is restored from the book (see `sessions::sleep`).
+        mcp_config.session_store = Some(sessions.clone());
         let mcp = StreamableHttpService::new(
             move || Ok(GatewayServer::new(for_sessions.clone())),
             sessions.clone(),
@@ -389,6 +396,16 @@ impl HttpFront {
         }
         let counted = crate::metrics::metrics().bytes(crate::metrics::ClientTransport::Http);
         counted.received.inc_by(body.len() as u64);
+        // The session does not go to sleep under its message (see `sessions::sleep`).
+        let _arriving = session.and_then(|id| self.sessions.arriving(id));
+        if method == Method::POST
+            && let Some(id) = session
+            && let Some(waking) = self.sessions.waking(id)
+        {
+            // Woken before its message is served, so that the message finds the session as it
+            // was, whichever way serves it.
+            self.wake(&parts, waking).await;
+        }
         if method == Method::POST
             && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await
         {
@@ -408,6 +425,12 @@ impl HttpFront {
             return counted_as_sent(response, &counted.sent);
         }
         let lease = parts.extensions.get::<Lease>().cloned();
+        // A GET wakes its session in rmcp, with what rmcp does not keep.
+        let waking = session.and_then(|id| self.sessions.waking(id));
+        let mut parts = parts;
+        if let Some(waking) = waking {
+            parts.extensions.insert(waking);
+        }
         let request = Request::from_parts(parts, Full::new(body.clone()));
         let mut service = self.mcp.clone();
         let call = tower_service::Service::call(&mut service, request);
@@ -444,6 +467,39 @@ impl HttpFront {
             }
         }
         response
+    }
+
+    /// Wakes the sleeping session a request (`parts`) names: rmcp restores a session it does
+    /// not know when a request names it, so it is sent a `ping` in that session, with the
+    /// request's credential and what the session keeps asleep (`waking`).
+    async fn wake(&self, parts: &http::request::Parts, waking: Waking) {
+        let mut ping = Request::new(Full::new(bytes::Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":"mcps-wake","method":"ping"}"#,
+        )));
+        *ping.method_mut() = Method::POST;
+        *ping.uri_mut() = parts.uri.clone();
+        *ping.headers_mut() = parts.headers.clone();
+        *ping.extensions_mut() = parts.extensions.clone();
+        ping.extensions_mut().insert(waking);
+        let headers = ping.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            header::ACCEPT,
+            header::HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        headers.remove(header::CONTENT_LENGTH);
+        let mut service = self.mcp.clone();
+        let woken = async {
+            let Ok(response) = tower_service::Service::call(&mut service, ping).await;
+            // The answer is read whole: rmcp's stream for it ends when the ping is answered.
+            let _ = response.into_body().collect().await;
+        };
+        if tokio::time::timeout(WAKE_TIME, woken).await.is_err() {
+            tracing::warn!("a sleeping session took too long to wake");
+        }
     }
 
     fn body_too_large(&self) -> Response<Body> {

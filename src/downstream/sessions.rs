@@ -21,8 +21,12 @@
 //! its seats only briefly. And a session opened with a credential ends when the credential does
 //! (revoked, logged out, expired): its [`Lease`] is watched, and the session is closed, its
 //! streams with it, the moment it ends.
+//!
+//! **Sleep.** A quiet session gives back rmcp's half of it until its next request (see
+//! [`sleep`]).
 
 mod manager;
+mod sleep;
 
 use std::{
     cell::RefCell,
@@ -33,11 +37,15 @@ use std::{
 };
 
 use rmcp::transport::streamable_http_server::session::{
-    SessionId, SessionManager, local::LocalSessionManager,
+    SessionId, SessionManager, SessionState, local::LocalSessionManager,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{security::Lease, sync::lock};
+use crate::{
+    gateway::{Gateway, Waking},
+    security::Lease,
+    sync::lock,
+};
 
 /// Who a session counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +66,8 @@ pub struct SessionLimits {
     pub unused_idle: Duration,
     /// How long a session with no request at all is kept (rmcp closes it).
     pub idle: Duration,
+    /// How long a session stays awake with nothing in flight and no stream open.
+    pub sleep: Duration,
 }
 
 /// Why a session could not open.
@@ -93,6 +103,8 @@ pub struct SessionBook {
     tasks: TaskTracker,
     stop: CancellationToken,
     me: Weak<SessionBook>,
+    /// Says which sessions may sleep; without it, none does.
+    gateway: Option<Arc<Gateway>>,
 }
 
 #[derive(Default)]
@@ -114,6 +126,14 @@ struct HttpSession {
     active: Instant,
     /// Its requests in flight: while there are any, it is not idle.
     in_flight: usize,
+    /// Its streams open outside a request (GET): while there are any, it does not sleep.
+    streams: usize,
+    /// What restores it after sleep: the client's `initialize`, once answered.
+    restore: Option<SessionState>,
+    /// Set while it sleeps: what its waking request takes to the gateway.
+    asleep: Option<Waking>,
+    /// Set from when it goes to sleep until rmcp's session has ended (see `fell_asleep`).
+    falling: bool,
     /// Cancelled when it closes, to end its lease watcher.
     closed: CancellationToken,
 }
@@ -150,10 +170,12 @@ pub async fn opening<F: Future>(seat: Seat, request: F) -> F::Output {
 }
 
 impl SessionBook {
-    /// The book, with sessions closed after `limits.idle` without a request; its background
-    /// work runs on `tracker` until `stop`.
+    /// The book, with sessions closed after `limits.idle` without a request, and put to
+    /// sleep after `limits.sleep` when `gateway` allows it; its background work runs on
+    /// `tracker` until `stop`.
     pub fn new(
         limits: SessionLimits,
+        gateway: Option<Arc<Gateway>>,
         tracker: &TaskTracker,
         stop: &CancellationToken,
     ) -> Arc<Self> {
@@ -167,6 +189,7 @@ impl SessionBook {
             tasks: tracker.clone(),
             stop: stop.clone(),
             me: me.clone(),
+            gateway,
         });
         tracker.spawn(reap_idle(Arc::downgrade(&book), stop.clone()));
         book
@@ -268,6 +291,10 @@ impl SessionBook {
                 used: false,
                 active: Instant::now(),
                 in_flight: 0,
+                streams: 0,
+                restore: None,
+                asleep: None,
+                falling: false,
                 closed: closed.clone(),
             },
         );
@@ -294,15 +321,35 @@ impl SessionBook {
     /// Marks a request of session `id` in flight until the mark is dropped; `None` when the
     /// book has no such session.
     pub fn in_flight(&self, id: &str) -> Option<InFlight> {
+        self.hold(id, true)
+    }
+
+    /// Keeps session `id` from sleeping while a message of it is on its way (the mark is
+    /// dropped when rmcp has it), without counting the message as a use.
+    pub fn arriving(&self, id: &str) -> Option<InFlight> {
+        self.hold(id, false)
+    }
+
+    fn hold(&self, id: &str, uses: bool) -> Option<InFlight> {
         let mut book = lock(&self.state);
         let session = book.http.get_mut(id)?;
-        session.used = true;
+        session.used |= uses;
         session.active = Instant::now();
         session.in_flight += 1;
         Some(InFlight {
             book: self.me.clone(),
             id: Arc::from(id),
             closed: session.closed.clone(),
+        })
+    }
+
+    /// Marks a stream of session `id` open until the mark is dropped.
+    fn stream_open(&self, id: &str) -> Option<StreamOpen> {
+        let mut book = lock(&self.state);
+        book.http.get_mut(id)?.streams += 1;
+        Some(StreamOpen {
+            book: self.me.clone(),
+            id: Arc::from(id),
         })
     }
 
@@ -320,6 +367,11 @@ impl SessionBook {
             session.closed.cancel();
             self.release(session.holder);
             shrink(&mut lock(&self.state).http);
+            if session.asleep.is_some()
+                && let Some(gateway) = &self.gateway
+            {
+                gateway.woke();
+            }
         }
     }
 
@@ -362,6 +414,23 @@ impl Drop for InFlight {
     }
 }
 
+/// A stream of an HTTP session open outside a request (see [`SessionBook::stream_open`]).
+struct StreamOpen {
+    book: Weak<SessionBook>,
+    id: Arc<str>,
+}
+
+impl Drop for StreamOpen {
+    fn drop(&mut self) {
+        if let Some(book) = self.book.upgrade()
+            && let Some(session) = lock(&book.state).http.get_mut(&*self.id)
+        {
+            session.streams = session.streams.saturating_sub(1);
+            session.active = Instant::now();
+        }
+    }
+}
+
 /// Gives back most of a map's table once it is far larger than what it holds: a burst of
 /// sessions would otherwise leave its size behind for good.
 fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
@@ -395,7 +464,8 @@ async fn end_with_lease(
 /// Closes, every little while, the sessions past their idle time.
 async fn reap_idle(book: Weak<SessionBook>, stop: CancellationToken) {
     let Some(every) = book.upgrade().map(|book| {
-        let shorter = book.limits.unused_idle.min(book.limits.idle);
+        let limits = &book.limits;
+        let shorter = limits.unused_idle.min(limits.idle).min(limits.sleep);
         (shorter / 4).clamp(Duration::from_millis(100), Duration::from_secs(10))
     }) else {
         return;
@@ -413,6 +483,9 @@ async fn reap_idle(book: Weak<SessionBook>, stop: CancellationToken) {
         for id in expired {
             let _ = book.close_session(&id).await;
         }
+        for id in book.quiet() {
+            book.put_to_sleep(&id).await;
+        }
     }
 }
 
@@ -428,7 +501,9 @@ mod tests {
                 per_peer: 3,
                 unused_idle: Duration::from_secs(60),
                 idle: Duration::from_secs(600),
+                sleep: Duration::from_secs(10),
             },
+            None,
             &TaskTracker::new(),
             &CancellationToken::new(),
         )

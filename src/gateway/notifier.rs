@@ -122,6 +122,13 @@ impl Subscriptions {
         first
     }
 
+    /// Whether `key` holds any subscription.
+    pub fn holds_any(&self, key: u64) -> bool {
+        self.lock()
+            .values()
+            .any(|subscribers| subscribers.contains_key(&key))
+    }
+
     /// Forgets a subscription; `true` when the key had one and it was the URI's last.
     pub fn remove(&self, uri: &str, key: u64) -> bool {
         let mut by_uri = self.lock();

@@ -30,7 +30,7 @@ use rmcp::{
 use tokio::sync::mpsc;
 
 use super::{
-    Gateway, Origin, ProgressTarget, SessionFacts, View,
+    Gateway, Origin, ProgressTarget, SessionFacts, View, Waking,
     client_requests::{SessionCaller, StatelessCaller},
     forward::with_client_meta,
     isolation::SessionConnections,
@@ -321,12 +321,18 @@ impl ServerHandler for GatewayServer {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         // A streamable HTTP session names itself in the notification's headers.
-        let http_id = context
-            .extensions
-            .get::<http::request::Parts>()
+        let parts = context.extensions.get::<http::request::Parts>();
+        let http_id = parts
             .and_then(|parts| parts.headers.get("mcp-session-id"))
             .and_then(|id| id.to_str().ok())
             .map(Arc::<str>::from);
+        // A session waking from sleep gets back what rmcp's replay does not bring.
+        if let Some(waking) = parts.and_then(|parts| parts.extensions.get::<Waking>())
+            && let Some(level) = waking.log_level
+        {
+            self.log_level.set(level);
+            self.gateway.want_logs_at(level);
+        }
         let facts = SessionFacts {
             key: self.session,
             client: context
@@ -336,6 +342,7 @@ impl ServerHandler for GatewayServer {
             capabilities: self.client_capabilities(&context.peer).unwrap_or_default(),
             log_level: self.log_level.clone(),
             peer: context.peer.clone(),
+            own_connections: self.connections.is_some(),
         };
         let http = match (http_id, &self.facts) {
             (Some(id), _) => Some((id, facts)),

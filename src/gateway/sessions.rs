@@ -5,13 +5,29 @@
 //! handler is dropped, so nothing of a closed session is kept here: a `Peer` holds its
 //! session's channels, and thousands of expired sessions kept until the next registration
 //! would hold tens of megabytes.
+//!
+//! **Sleep.** The HTTP door puts a quiet streamable HTTP session to sleep (see
+//! `downstream/sessions.rs`): rmcp's session is closed, and its next request restores it. Here
+//! it is forgotten like a closed one; what rmcp's `initialize` replay does not bring back
+//! (the client's log level) travels in [`Waking`], and the session still counts as open.
+
+#![allow(
+    deprecated,
+    reason = "logging is deprecated by SEP-2577, but session-era clients set a level that sleep keeps"
+)]
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
-use rmcp::{Peer, RoleServer, model::ClientCapabilities};
+use rmcp::{
+    Peer, RoleServer,
+    model::{ClientCapabilities, LoggingLevel},
+};
 
 use super::logging::SessionLogLevel;
 use crate::sync::lock;
@@ -30,11 +46,23 @@ pub struct SessionFacts {
     /// The session's own way to its client, outside any request: what rmcp sends there goes
     /// on a streamable HTTP session's GET stream.
     pub peer: Peer<RoleServer>,
+    /// Whether the session has upstream connections of its own (`isolation: per-session`),
+    /// which sleep would close.
+    pub own_connections: bool,
+}
+
+/// What a sleeping session keeps that rmcp's replay of its `initialize` does not bring back;
+/// the HTTP door puts it in the extensions of the request that wakes the session.
+#[derive(Debug, Clone, Copy)]
+pub struct Waking {
+    pub log_level: Option<LoggingLevel>,
 }
 
 #[derive(Default)]
 pub struct Sessions {
     inner: Mutex<Registry>,
+    /// Streamable HTTP sessions asleep: open, but not registered.
+    asleep: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -79,9 +107,9 @@ impl Sessions {
         shrink(&mut registry.peers);
     }
 
-    /// How many sessions are open.
+    /// How many sessions are open, awake or asleep.
     pub fn count(&self) -> usize {
-        self.lock().peers.len()
+        self.lock().peers.len() + self.asleep.load(Ordering::Relaxed)
     }
 
     /// The sessions still open; those whose transport closed are forgotten here.
@@ -145,5 +173,29 @@ impl super::Gateway {
     /// The streamable HTTP session `id`, while it is open and initialized.
     pub fn http_session(&self, id: &str) -> Option<Arc<SessionFacts>> {
         self.sessions.http(id)
+    }
+
+    /// What streamable HTTP session `id` would keep asleep, if it may sleep: it is
+    /// initialized, holds no resource subscription and has no upstream connection of its own.
+    /// When it may, it counts as asleep until [`Gateway::woke`].
+    pub fn may_sleep(&self, id: &str) -> Option<Waking> {
+        let facts = self.sessions.http(id)?;
+        if facts.own_connections || self.subscriptions.holds_any(facts.key) {
+            return None;
+        }
+        self.sessions.asleep.fetch_add(1, Ordering::Relaxed);
+        Some(Waking {
+            log_level: facts.log_level.get(),
+        })
+    }
+
+    /// A session that went to sleep woke up or was closed asleep.
+    pub fn woke(&self) {
+        let _ = self
+            .sessions
+            .asleep
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |asleep| {
+                asleep.checked_sub(1)
+            });
     }
 }

@@ -56,6 +56,7 @@ mod session_bound_to_credential;
 mod session_call_lane;
 mod session_exhaustion;
 mod session_limit;
+mod session_sleep;
 mod slow_clients;
 mod slow_reader;
 mod sqlite_locked;

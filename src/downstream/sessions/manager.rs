@@ -33,10 +33,17 @@ impl SessionManager for SessionBook {
     }
 
     async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        // A sleeping session is unknown to rmcp, which then restores it (see `sleep`).
+        if self.is_asleep(id) {
+            return Ok(false);
+        }
         self.local.has_session(id).await
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        if self.fell_asleep(id) {
+            return Ok(());
+        }
         let closed = self.local.close_session(id).await;
         // Counted as closed even when closing failed: the session is gone from rmcp's map.
         self.closed(id);
@@ -75,7 +82,11 @@ impl SessionManager for SessionBook {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.local.create_standalone_stream(id).await
+        let open = self.stream_open(id);
+        let stream = self.local.create_standalone_stream(id).await?;
+        Ok(stream.inspect(move |_| {
+            let _ = &open;
+        }))
     }
 
     async fn resume(
@@ -83,15 +94,23 @@ impl SessionManager for SessionBook {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.local.resume(id, last_event_id).await
+        let open = self.stream_open(id);
+        let stream = self.local.resume(id, last_event_id).await?;
+        Ok(stream.inspect(move |_| {
+            let _ = &open;
+        }))
     }
 
     async fn restore_session(
         &self,
         id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        if self.is_asleep(&id) {
+            // rmcp's half may still be closing since the session went to sleep.
+            self.local.close_session(&id).await?;
+        }
         let outcome = self.local.restore_session(id.clone()).await?;
-        if matches!(outcome, RestoreOutcome::Restored(_)) {
+        if matches!(outcome, RestoreOutcome::Restored(_)) && !self.woke(&id) {
             self.opened(&id);
         }
         Ok(outcome)

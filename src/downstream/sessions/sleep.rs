@@ -1,0 +1,138 @@
+//! Sessions that sleep: a quiet streamable HTTP session gives back rmcp's half of it.
+//!
+//! rmcp keeps a worker task, a service task and half a dozen channels for each session, about
+//! 90 KB, also while the session does nothing. So a session with nothing in flight, no stream
+//! open and no request for `timeouts.session_sleep_secs` is put to sleep: rmcp's session is
+//! closed, and the book keeps the session's seat, owner and the client's `initialize`
+//! (rmcp's [`SessionState`]). Its next request wakes it: rmcp finds the session unknown, asks
+//! the book (its [`SessionStore`]) for the state, and replays `initialize` and
+//! `notifications/initialized` on a new session under the same id before it serves the
+//! request. What the replay does not bring back (the client's log level) goes to the
+//! gateway in the waking request's extensions ([`Waking`]).
+//!
+//! The gateway vetoes sleep for a session that holds resource subscriptions or upstream
+//! connections of its own, which closing rmcp's session would end. A session with a stream
+//! open (its GET stream, a call's event stream) is not quiet.
+
+use rmcp::transport::streamable_http_server::session::{
+    SessionId, SessionManager, SessionState, SessionStore, SessionStoreError,
+};
+
+use super::SessionBook;
+use crate::{gateway::Waking, sync::lock};
+
+impl SessionBook {
+    /// The sessions quiet for the sleep time: awake, initialized, nothing in flight, no stream.
+    pub(super) fn quiet(&self) -> Vec<SessionId> {
+        if self.gateway.is_none() {
+            return Vec::new();
+        }
+        let after = self.limits.sleep;
+        lock(&self.state)
+            .http
+            .iter()
+            .filter(|(_, session)| {
+                session.asleep.is_none()
+                    && session.restore.is_some()
+                    && session.in_flight == 0
+                    && session.streams == 0
+                    && session.active.elapsed() >= after
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Puts session `id` to sleep, unless the gateway vetoes it or it is no longer quiet.
+    pub(super) async fn put_to_sleep(&self, id: &SessionId) {
+        let Some(gateway) = &self.gateway else { return };
+        let Some(waking) = gateway.may_sleep(id) else {
+            return;
+        };
+        {
+            let mut book = lock(&self.state);
+            let quiet = book
+                .http
+                .get_mut(id)
+                .filter(|session| session.in_flight == 0 && session.streams == 0);
+            let Some(session) = quiet else {
+                drop(book);
+                gateway.woke();
+                return;
+            };
+            session.asleep = Some(waking);
+            session.falling = true;
+        }
+        tracing::debug!("a quiet session goes to sleep");
+        if let Err(error) = self.local.close_session(id).await {
+            tracing::debug!(%error, "closing rmcp's half of a sleeping session");
+        }
+    }
+
+    /// Whether session `id` is asleep.
+    pub(super) fn is_asleep(&self, id: &str) -> bool {
+        lock(&self.state)
+            .http
+            .get(id)
+            .is_some_and(|session| session.asleep.is_some())
+    }
+
+    /// What the request that wakes session `id` takes to the gateway; `None` if it is awake.
+    pub fn waking(&self, id: &str) -> Option<Waking> {
+        lock(&self.state).http.get(id)?.asleep
+    }
+
+    /// Whether rmcp's session `id` ended because it went to sleep (rmcp says so once, when
+    /// its session's task ends): the session itself goes on.
+    pub(super) fn fell_asleep(&self, id: &str) -> bool {
+        lock(&self.state)
+            .http
+            .get_mut(id)
+            .is_some_and(|session| std::mem::take(&mut session.falling))
+    }
+
+    /// Session `id` woke: rmcp restored it. `false` if the book does not know it.
+    pub(super) fn woke(&self, id: &str) -> bool {
+        let waking = {
+            let mut book = lock(&self.state);
+            let Some(session) = book.http.get_mut(id) else {
+                return false;
+            };
+            session.active = std::time::Instant::now();
+            session.asleep.take()
+        };
+        if waking.is_some()
+            && let Some(gateway) = &self.gateway
+        {
+            gateway.woke();
+        }
+        true
+    }
+}
+
+/// The book is where rmcp keeps what restores a session (see the module's comment).
+#[async_trait::async_trait]
+impl SessionStore for SessionBook {
+    /// The state of session `id` while it sleeps; `None` for one closed or never opened (rmcp
+    /// then answers 404).
+    async fn load(&self, id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let book = lock(&self.state);
+        Ok(book
+            .http
+            .get(id)
+            .filter(|session| session.asleep.is_some())
+            .and_then(|session| session.restore.clone()))
+    }
+
+    /// Called by rmcp after each `initialize`: the session may sleep from now on.
+    async fn store(&self, id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        if let Some(session) = lock(&self.state).http.get_mut(id) {
+            session.restore = Some(state.clone());
+        }
+        Ok(())
+    }
+
+    /// The book forgets a session when it closes (see `SessionBook::closed`).
+    async fn delete(&self, _id: &str) -> Result<(), SessionStoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! A quiet streamable HTTP session sleeps (rmcp's half of it is closed) after
+//! `timeouts.session_sleep_secs`, and its next request wakes it: the client sees nothing of it.
+//! It wakes with the log level it set, stays counted while asleep, and can be ended with DELETE.
+//! A session with its GET stream open is not quiet and stays awake.
+//!
+//! The upstream is the TypeScript SDK's fixture, whose logging tool logs at `info`.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{
+    fixtures::{Implementation, stdio_upstream_yaml},
+    http::RawSession,
+    process::{ConfigDir, ServeProcess},
+    wait_logged,
+};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const ASLEEP: &str = "a quiet session goes to sleep";
+
+fn gateway() -> ServeProcess {
+    let yaml = format!(
+        "timeouts:\n  session_sleep_secs: 0.3\nupstreams:\n{}",
+        stdio_upstream_yaml(Implementation::TypeScript, "fx", &[], "auto")
+    );
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[(
+            "RUST_LOG",
+            "info,rmcp=warn,mcps::downstream::sessions=debug",
+        )],
+    );
+    gateway.wait_ready(Duration::from_secs(30));
+    gateway
+}
+
+/// The text of the logging tool's call in `session` (its whole event stream).
+async fn logging_call(session: &mut RawSession) -> String {
+    let reply = session
+        .request(
+            "tools/call",
+            json!({"name": "fx__test_tool_with_logging", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("\"result\""), "{}", reply.body);
+    reply.body
+}
+
+#[tokio::test]
+async fn a_quiet_session_sleeps_and_wakes_with_its_log_level() {
+    let gateway = gateway();
+    let mut quiet = RawSession::open(&gateway.mcp_url()).await;
+    let mut chatty = RawSession::open(&gateway.mcp_url()).await;
+    let level = quiet
+        .request("logging/setLevel", json!({"level": "error"}))
+        .await;
+    assert_eq!(level.status, StatusCode::OK, "{}", level.body);
+    let chatty_level = chatty
+        .request("logging/setLevel", json!({"level": "debug"}))
+        .await;
+    assert_eq!(chatty_level.status, StatusCode::OK, "{}", chatty_level.body);
+    wait_logged(|| gateway.log(), ASLEEP, 2).await;
+
+    // Woken by a request rmcp serves, then by a call the gateway serves itself.
+    assert_eq!(quiet.tool_names().await, chatty.tool_names().await);
+    assert!(
+        quiet
+            .tool_names()
+            .await
+            .contains(&"fx__test_tool_with_logging".to_owned())
+    );
+    let filtered = logging_call(&mut quiet).await;
+    assert!(
+        !filtered.contains("Tool execution started"),
+        "the session asked for errors only before it slept:\n{filtered}"
+    );
+    let logged = logging_call(&mut chatty).await;
+    assert!(
+        logged.contains("Tool execution started"),
+        "the session asked for debug messages before it slept:\n{logged}"
+    );
+
+    // Asleep again, a call wakes it directly.
+    wait_logged(|| gateway.log(), ASLEEP, 4).await;
+    let filtered = logging_call(&mut quiet).await;
+    assert!(!filtered.contains("Tool execution started"), "{filtered}");
+    let logged = logging_call(&mut chatty).await;
+    assert!(logged.contains("Tool execution started"), "{logged}");
+}
+
+#[tokio::test]
+async fn a_sleeping_session_is_counted_and_ends_with_delete() {
+    let gateway = gateway();
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    wait_logged(|| gateway.log(), ASLEEP, 1).await;
+    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|line| line == "mcps_sessions 1"),
+        "the sleeping session counts as open:\n{metrics}"
+    );
+    session.close().await;
+    let gone = session.handle().request("tools/list", json!({})).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|line| line == "mcps_sessions 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_with_its_stream_open_stays_awake() {
+    let gateway = gateway();
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let _stream = session.open_stream().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !gateway.log().contains(ASLEEP),
+        "a session with its GET stream open slept:\n{}",
+        gateway.log()
+    );
+    let reply = session.call("fx__test_simple_text", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+}
