@@ -418,9 +418,10 @@ impl HttpFront {
         }
         if method == Method::POST
             && session.is_some()
-            && let Some(response) =
-                self.session_calls
-                    .serve(&self.gateway, &self.sessions, &parts, &body)
+            && let Some(response) = self
+                .session_calls
+                .serve(&self.gateway, &self.sessions, &parts, &body)
+                .await
         {
             return counted_as_sent(response, &counted.sent);
         }

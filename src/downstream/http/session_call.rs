@@ -57,7 +57,7 @@ impl SessionCalls {
     /// The answer to a POST in a session-era session if this way takes it: a plain
     /// `tools/call`, a client's answer to a request of ours, or the cancellation of a call
     /// served here. `None` leaves it to rmcp.
-    pub fn serve(
+    pub async fn serve(
         &self,
         gateway: &Arc<Gateway>,
         book: &SessionBook,
@@ -74,7 +74,7 @@ impl SessionCalls {
                 if message.result.is_none() && message.error.is_none() =>
             {
                 let (work, events) = self.call(gateway, book, parts, session, id, params)?;
-                Some(respond(work, events))
+                Some(respond(work, events).await)
             }
             (None, Some("notifications/cancelled"), Some(params)) => self.cancel(session, params),
             (Some(id), None, None) if message.result.is_some() != message.error.is_some() => {
@@ -164,26 +164,49 @@ impl SessionCalls {
 }
 
 /// The call's answer: an event stream of what the call sends, the response last, as rmcp
-/// answers a session-era request. It starts at once, so the client sees its request accepted
-/// however long the call takes, and a comment every [`KEEP_ALIVE`] keeps idle connections
-/// open between.
-fn respond(work: Work, events: mpsc::Receiver<String>) -> Response<Body> {
+/// answers a session-era request.
+///
+/// A call answered within [`WHOLE_WITHIN`], with nothing sent before, gets its stream whole:
+/// one body of known length, which goes out in one write, where a stream under way takes a
+/// write per event and one for its end. Any other starts at once (after that wait), so the
+/// client sees its request accepted however long the call takes, and a comment every
+/// [`KEEP_ALIVE`] keeps idle connections open between.
+async fn respond(mut work: Work, mut events: mpsc::Receiver<String>) -> Response<Body> {
+    let first = tokio::select! {
+        // What the call sent before its response goes first.
+        biased;
+        Some(message) = events.recv() => Some(event(&message)),
+        text = &mut work => {
+            return stream_response(Body::from(last_events(&mut events, &text)));
+        }
+        () = tokio::time::sleep(WHOLE_WITHIN) => None,
+    };
     let flow = Flow {
+        first,
         events,
         work: Some(work),
     };
+    stream_response(Body::from_stream(flow.into_stream()))
+}
+
+fn stream_response(body: Body) -> Response<Body> {
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(flow.into_stream()))
+        .body(body)
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
+
+/// How long a call's answer waits to be sent whole (see [`respond`]).
+const WHOLE_WITHIN: Duration = Duration::from_millis(100);
 
 /// rmcp's interval for the same.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// What is left to send of a call's event stream.
 struct Flow {
+    /// An event taken before the stream started, sent first.
+    first: Option<Bytes>,
     events: mpsc::Receiver<String>,
     /// `None` once the response is sent: the stream then ends.
     work: Option<Work>,
@@ -192,6 +215,9 @@ struct Flow {
 impl Flow {
     fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
         futures::stream::unfold(self, |mut flow| async move {
+            if let Some(first) = flow.first.take() {
+                return Some((Ok(first), flow));
+            }
             let work = flow.work.as_mut()?;
             let (chunk, done) = tokio::select! {
                 // What the call sent before its response goes first.
