@@ -426,7 +426,8 @@ impl HttpFront {
             return counted_as_sent(response, &counted.sent);
         }
         let lease = parts.extensions.get::<Lease>().cloned();
-        // A GET wakes its session in rmcp, with what rmcp does not keep.
+        // A request that still finds its session asleep (a GET, or a POST whose wake did not
+        // finish) wakes it in rmcp, with what rmcp does not keep.
         let waking = session.and_then(|id| self.sessions.waking(id));
         let mut parts = parts;
         if let Some(waking) = waking {
@@ -492,6 +493,18 @@ impl HttpFront {
             header::HeaderValue::from_static("application/json, text/event-stream"),
         );
         headers.remove(header::CONTENT_LENGTH);
+        // What the request's own headers say of its message (SEP-2243) is not the ping's.
+        let about_message: Vec<_> = headers
+            .keys()
+            .filter(|name| {
+                let name = name.as_str();
+                name == "mcp-method" || name == "mcp-name" || name.starts_with("mcp-param-")
+            })
+            .cloned()
+            .collect();
+        for name in about_message {
+            headers.remove(name);
+        }
         let mut service = self.mcp.clone();
         let woken = async {
             let Ok(response) = tower_service::Service::call(&mut service, ping).await;

@@ -4,13 +4,13 @@
 //! while its call stays open. A 2026-07-28 client cannot receive requests: it expects the call
 //! to end with an `input_required` result and to be retried with the answers. So the gateway
 //! drives the upstream call from the client's request, and when the upstream asks, moves it
-//! to a task of its own, parks it there and answers the client's call with `input_required`. The `requestState` it
-//! gives the client names the parked call and is signed (HMAC-SHA256 with a secret made at
-//! start-up, bound to the method and the name called), so a forged or altered state, or one
-//! replayed against another tool, is refused. The client's retry resumes the parked call: the
-//! answers go to the upstream's waiting requests, and the gateway waits again for the call's
-//! result or its next question. Each state resumes once; a parked call nobody resumes within
-//! the upstream's call deadline is cancelled upstream.
+//! to a task of its own, parks it there and answers the client's call with `input_required`.
+//! The `requestState` it gives the client names the parked call and is signed (HMAC-SHA256 with
+//! a secret made at start-up, bound to the method and the name called), so a forged or altered
+//! state, or one replayed against another tool, is refused. The client's retry resumes the
+//! parked call: the answers go to the upstream's waiting requests, and the gateway waits again
+//! for the call's result or its next question. Each state resumes once; a parked call nobody
+//! resumes within the upstream's call deadline is cancelled upstream.
 
 #![allow(
     deprecated,

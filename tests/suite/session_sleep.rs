@@ -36,12 +36,17 @@ fn gateway() -> ServeProcess {
     gateway
 }
 
-/// The text of the logging tool's call in `session` (its whole event stream).
+/// The text of the logging tool's call in `session` (its whole event stream). The call names
+/// itself in its headers too (SEP-2243), as a client of the 2026 SDKs does.
 async fn logging_call(session: &mut RawSession) -> String {
+    let name = "fx__test_tool_with_logging";
+    session.next_id += 1;
+    let call = json!({"jsonrpc": "2.0", "id": session.next_id, "method": "tools/call",
+                      "params": {"name": name, "arguments": {}}});
     let reply = session
-        .request(
-            "tools/call",
-            json!({"name": "fx__test_tool_with_logging", "arguments": {}}),
+        .post_raw(
+            call.to_string(),
+            &[("mcp-method", "tools/call"), ("mcp-name", name)],
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
