@@ -96,34 +96,35 @@ async fn a_quiet_session_sleeps_and_wakes_with_its_log_level() {
     assert!(logged.contains("Tool execution started"), "{logged}");
 }
 
+/// The `mcps_sessions` gauge in the gateway's metrics.
+async fn sessions_gauge(gateway: &ServeProcess) -> String {
+    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find(|line| line.starts_with("mcps_sessions "))
+        .unwrap_or_else(|| panic!("no mcps_sessions in:\n{metrics}"))
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_sleeping_session_is_counted_and_ends_with_delete() {
     let gateway = gateway();
     let session = RawSession::open(&gateway.mcp_url()).await;
     wait_logged(|| gateway.log(), ASLEEP, 1).await;
-    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.lines().any(|line| line == "mcps_sessions 1"),
-        "the sleeping session counts as open:\n{metrics}"
+    assert_eq!(
+        sessions_gauge(&gateway).await,
+        "mcps_sessions 1",
+        "the sleeping session counts as open"
     );
     session.close().await;
     let gone = session.handle().request("tools/list", json!({})).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
-    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.lines().any(|line| line == "mcps_sessions 0"),
-        "{metrics}"
-    );
+    assert_eq!(sessions_gauge(&gateway).await, "mcps_sessions 0");
 }
 
 #[tokio::test]
