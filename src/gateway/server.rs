@@ -21,9 +21,10 @@ use rmcp::{
         CallToolRequestParams, CallToolResponse, ClientCapabilities, CompleteRequestParams,
         CompleteResult, CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse,
         Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+        ListToolsResult, LoggingLevel, PaginatedRequestParams, ReadResourceRequestParams,
+        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -117,6 +118,13 @@ impl GatewayServer {
 }
 
 impl GatewayServer {
+    /// The session's messages go to its client from `level` up, and the upstreams are asked
+    /// for what some client wants.
+    fn keep_log_level(&self, level: LoggingLevel) {
+        self.log_level.set(level);
+        self.gateway.want_logs_at(level);
+    }
+
     /// Subscribes a `subscriptions/listen` stream to the resources its filter names; their
     /// updates arrive on the receiver until the guard is dropped with the stream.
     async fn subscribe_stream(
@@ -330,8 +338,7 @@ impl ServerHandler for GatewayServer {
         if let Some(waking) = parts.and_then(|parts| parts.extensions.get::<Waking>())
             && let Some(level) = waking.log_level
         {
-            self.log_level.set(level);
-            self.gateway.want_logs_at(level);
+            self.keep_log_level(level);
         }
         let facts = SessionFacts {
             key: self.session,
@@ -508,8 +515,7 @@ impl ServerHandler for GatewayServer {
         request: SetLevelRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.log_level.set(request.level);
-        self.gateway.want_logs_at(request.level);
+        self.keep_log_level(request.level);
         Ok(())
     }
 

@@ -70,10 +70,7 @@ impl SessionBook {
 
     /// Whether session `id` is asleep.
     pub(super) fn is_asleep(&self, id: &str) -> bool {
-        lock(&self.state)
-            .http
-            .get(id)
-            .is_some_and(|session| session.asleep.is_some())
+        self.waking(id).is_some()
     }
 
     /// What the request that wakes session `id` takes to the gateway; `None` if it is awake.
