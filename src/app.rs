@@ -19,7 +19,12 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     admin::{self, AdminState},
     config::Config,
-    downstream::{http::HttpFront, listener, stdio::StdioServerTransport, stdio_calls::StdioCalls},
+    downstream::{
+        http::HttpFront,
+        listener,
+        stdio::{StdioServerTransport, standard_streams},
+        stdio_calls::StdioCalls,
+    },
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
     reload::Reloader,
@@ -252,9 +257,10 @@ impl App {
             scope.clone(),
             self.sessions_end.child_token(),
         );
+        let (stdin, stdout) = standard_streams();
         let transport = StdioServerTransport::new(
-            BufReader::new(tokio::io::stdin()),
-            tokio::io::stdout(),
+            BufReader::new(stdin),
+            stdout,
             crate::jsonrpc::MessageLimits {
                 max_bytes: self.config.limits.max_line_bytes,
                 max_depth: self.config.limits.max_json_depth,

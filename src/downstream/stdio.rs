@@ -10,6 +10,8 @@
 //! With the gateway's own way ([`StdioCalls`]), each line is offered to it before rmcp parses
 //! it, and the lines it writes go through the same lock.
 
+mod streams;
+
 use std::sync::Arc;
 
 use rmcp::{
@@ -24,6 +26,7 @@ use tokio::{
     task::JoinHandle,
 };
 
+pub use self::streams::standard_streams;
 use super::stdio_calls::StdioCalls;
 use crate::metrics::{ClientTransport, metrics};
 use crate::{
