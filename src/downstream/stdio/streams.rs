@@ -2,16 +2,18 @@
 //! network socket, wherever the client's end allows it.
 //!
 //! tokio's `stdin()` and `stdout()` do every read and every write on its blocking thread
-//! pool, so each message crosses to another thread and back: two thread wake-ups per read and
-//! two per write, which on a busy machine cost more than the gateway's whole handling of the
-//! call. A client that launches `mcps stdio` hands it a pipe (Python's `subprocess`, Go's
-//! `os/exec`) or a Unix socket (Node's `child_process`, so most desktop clients and IDEs):
-//! both can be made non-blocking and read and written on the runtime's own thread. Anything
-//! else (a terminal, a file, `/dev/null`) keeps tokio's way.
+//! pool, so each message crosses to another thread and back; measured, that cost more than
+//! the gateway's whole handling of a call. A client that launches `mcps stdio` hands it
+//! either pipes (Python's `subprocess`, Go's `os/exec`) or Unix sockets (Node's
+//! `child_process`, so most desktop clients and IDEs), and both can go on the reactor:
+//! - pipes by rmcp's `stdio_pipes`, which reopens them on open files of their own so that
+//!   non-blocking mode stays ours (on Linux; elsewhere it keeps tokio's way);
+//! - sockets here: a socket cannot be reopened, so its open file is put in non-blocking
+//!   mode itself. Only the client and we hold it (the upstreams we start get pipes of their
+//!   own), unless it is also our stderr: then it is left alone, since a log line written to
+//!   a full non-blocking socket would be lost instead of waiting.
 //!
-//! Non-blocking mode belongs to the open file, not to our descriptor, so it is shared with
-//! whoever shares the file. A stream that is also our stderr is left alone: a log line written
-//! to a full non-blocking pipe would be lost instead of waiting.
+//! Anything else (a terminal, a file, `/dev/null`) keeps tokio's way.
 
 use std::{
     fs::File,
@@ -24,71 +26,49 @@ use std::{
 
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    net::{UnixStream, unix::pipe},
+    net::UnixStream,
 };
 
 pub type Input = Box<dyn AsyncRead + Send + Unpin>;
 pub type Output = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// The process's stdin and stdout, on the reactor where possible.
+/// The process's stdin and stdout, on the reactor where possible. Needs the runtime.
 pub fn standard_streams() -> (Input, Output) {
-    let stderr = identity(io::stderr().as_fd());
-    let input = on_reactor(io::stdin().as_fd(), stderr).and_then(|stream| {
-        Ok(match stream {
-            Some(Stream::Pipe(fd)) => Box::new(pipe::Receiver::from_owned_fd(fd)?) as Input,
-            Some(Stream::Socket(fd)) => Box::new(socket(fd)?),
-            None => Box::new(tokio::io::stdin()),
-        })
-    });
-    let output = on_reactor(io::stdout().as_fd(), stderr).and_then(|stream| {
-        Ok(match stream {
-            Some(Stream::Pipe(fd)) => Box::new(pipe::Sender::from_owned_fd(fd)?) as Output,
-            Some(Stream::Socket(fd)) => Box::new(socket(fd)?),
-            None => Box::new(tokio::io::stdout()),
-        })
-    });
-    // A pipe open the wrong way round, say: tokio's way reports it on first use.
-    let input = input.unwrap_or_else(|error| {
-        tracing::debug!(%error, "stdin stays on tokio's blocking reads");
-        Box::new(tokio::io::stdin())
-    });
-    let output = output.unwrap_or_else(|error| {
-        tracing::debug!(%error, "stdout stays on tokio's blocking writes");
-        Box::new(tokio::io::stdout())
-    });
-    (input, output)
+    match sockets() {
+        Ok(Some((input, output))) => return (Box::new(input), Box::new(output)),
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "stdin and stdout are not taken as sockets"),
+    }
+    let (input, output) = rmcp::transport::stdio_pipes();
+    (Box::new(input), Box::new(output))
 }
 
-/// A duplicate of a standard stream's descriptor that can go on the reactor.
-enum Stream {
-    Pipe(OwnedFd),
-    Socket(OwnedFd),
-}
-
-/// Which file a descriptor is open on (device and inode), if it can be told.
-fn identity(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
-    let file = File::from(fd.try_clone_to_owned().ok()?);
-    let metadata = file.metadata().ok()?;
-    Some((metadata.dev(), metadata.ino()))
-}
-
-/// `fd` duplicated, if it is a pipe or a socket that is not also stderr. The duplicate is
-/// ours to close; the standard descriptor stays open.
-fn on_reactor(fd: BorrowedFd<'_>, stderr: Option<(u64, u64)>) -> io::Result<Option<Stream>> {
-    let file = File::from(fd.try_clone_to_owned()?);
-    let metadata = file.metadata()?;
-    if stderr == Some((metadata.dev(), metadata.ino())) {
+/// stdin and stdout on the reactor, if both are sockets and neither is also stderr.
+fn sockets() -> io::Result<Option<(UnixStream, UnixStream)>> {
+    let stderr = open_file(io::stderr().as_fd()).ok();
+    let [input, output] = [io::stdin().as_fd(), io::stdout().as_fd()].map(open_file);
+    let (input, output) = (input?, output?);
+    let on_its_own = |(_, metadata): &(File, std::fs::Metadata)| {
+        metadata.file_type().is_socket()
+            && !stderr
+                .as_ref()
+                .is_some_and(|(_, stderr)| same_file(metadata, stderr))
+    };
+    if !(on_its_own(&input) && on_its_own(&output)) {
         return Ok(None);
     }
-    let kind = metadata.file_type();
-    let fd = OwnedFd::from(file);
-    Ok(if kind.is_fifo() {
-        Some(Stream::Pipe(fd))
-    } else if kind.is_socket() {
-        Some(Stream::Socket(fd))
-    } else {
-        None
-    })
+    Ok(Some((socket(input.0.into())?, socket(output.0.into())?)))
+}
+
+/// A duplicate of `fd` (ours to close; the standard descriptor stays open), and what it is.
+fn open_file(fd: BorrowedFd<'_>) -> io::Result<(File, std::fs::Metadata)> {
+    let file = File::from(fd.try_clone_to_owned()?);
+    let metadata = file.metadata()?;
+    Ok((file, metadata))
+}
+
+fn same_file(one: &std::fs::Metadata, other: &std::fs::Metadata) -> bool {
+    (one.dev(), one.ino()) == (other.dev(), other.ino())
 }
 
 fn socket(fd: OwnedFd) -> io::Result<UnixStream> {
