@@ -62,6 +62,7 @@ mod slow_reader;
 mod sqlite_locked;
 mod startup_progress;
 mod stdio_call_lane;
+mod stdio_streams;
 mod stray_upstream_answers;
 mod tool_call_lane;
 mod tool_definition_change;
