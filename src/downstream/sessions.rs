@@ -340,22 +340,32 @@ impl SessionBook {
             book: self.me.clone(),
             id: Arc::from(id),
             closed: session.closed.clone(),
+            held: Held::Request,
         })
     }
 
     /// Marks a stream of session `id` open until the mark is dropped.
-    fn stream_open(&self, id: &str) -> Option<StreamOpen> {
+    fn stream_open(&self, id: &str) -> Option<InFlight> {
         let mut book = lock(&self.state);
-        book.http.get_mut(id)?.streams += 1;
-        Some(StreamOpen {
+        let session = book.http.get_mut(id)?;
+        session.streams += 1;
+        Some(InFlight {
             book: self.me.clone(),
             id: Arc::from(id),
+            closed: session.closed.clone(),
+            held: Held::Stream,
         })
     }
 
-    fn landed(&self, id: &str) {
+    /// A mark of session `id` is dropped: what it held has ended, and the session's idle
+    /// time starts again.
+    fn let_go(&self, id: &str, held: Held) {
         if let Some(session) = lock(&self.state).http.get_mut(id) {
-            session.in_flight = session.in_flight.saturating_sub(1);
+            let count = match held {
+                Held::Request => &mut session.in_flight,
+                Held::Stream => &mut session.streams,
+            };
+            *count = count.saturating_sub(1);
             session.active = Instant::now();
         }
     }
@@ -392,11 +402,22 @@ impl SessionBook {
     }
 }
 
-/// A request of an HTTP session in flight (see [`SessionBook::in_flight`]).
+/// What an HTTP session is marked busy with, until the mark is dropped.
+#[derive(Clone, Copy)]
+enum Held {
+    /// A request in flight (see [`SessionBook::in_flight`]).
+    Request,
+    /// A stream open outside a request (GET), see [`SessionBook::stream_open`].
+    Stream,
+}
+
+/// A mark that an HTTP session is busy: while it is held, the session neither idles out
+/// nor sleeps.
 pub struct InFlight {
     book: Weak<SessionBook>,
     id: Arc<str>,
     closed: CancellationToken,
+    held: Held,
 }
 
 impl InFlight {
@@ -409,24 +430,7 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Some(book) = self.book.upgrade() {
-            book.landed(&self.id);
-        }
-    }
-}
-
-/// A stream of an HTTP session open outside a request (see [`SessionBook::stream_open`]).
-struct StreamOpen {
-    book: Weak<SessionBook>,
-    id: Arc<str>,
-}
-
-impl Drop for StreamOpen {
-    fn drop(&mut self) {
-        if let Some(book) = self.book.upgrade()
-            && let Some(session) = lock(&book.state).http.get_mut(&*self.id)
-        {
-            session.streams = session.streams.saturating_sub(1);
-            session.active = Instant::now();
+            book.let_go(&self.id, self.held);
         }
     }
 }
