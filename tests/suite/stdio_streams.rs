@@ -111,6 +111,17 @@ fn open_on_same(pid: u32, fd: u32) -> Vec<(u32, bool)> {
     found
 }
 
+/// fds 0 and 1 of `pid` are still blocking, as the client made them.
+fn assert_standard_fds_blocking(pid: u32) {
+    for fd in [0, 1] {
+        let open = open_on_same(pid, fd);
+        assert!(
+            open.contains(&(fd, false)),
+            "fd {fd} stays blocking: {open:?}"
+        );
+    }
+}
+
 #[test]
 fn pipes_are_reopened_non_blocking_and_the_standard_descriptors_stay_as_they_were() {
     let mut gateway = start(Stdio::piped(), Stdio::piped(), Stdio::null());
@@ -118,12 +129,9 @@ fn pipes_are_reopened_non_blocking_and_the_standard_descriptors_stay_as_they_wer
     let output = gateway.child.stdout.take().unwrap();
     converse(&mut input, output);
     let pid = gateway.child.id();
+    assert_standard_fds_blocking(pid);
     for fd in [0, 1] {
         let open = open_on_same(pid, fd);
-        assert!(
-            open.contains(&(fd, false)),
-            "fd {fd} stays blocking: {open:?}"
-        );
         assert!(
             open.iter()
                 .any(|&(other, non_blocking)| other > 2 && non_blocking),
@@ -163,12 +171,5 @@ fn a_socket_that_is_also_stderr_is_left_blocking() {
         Stdio::from(OwnedFd::from(their_stderr)),
     );
     converse(&mut input, output);
-    let pid = gateway.child.id();
-    for fd in [0, 1] {
-        let open = open_on_same(pid, fd);
-        assert!(
-            open.contains(&(fd, false)),
-            "fd {fd} stays blocking: {open:?}"
-        );
-    }
+    assert_standard_fds_blocking(gateway.child.id());
 }
