@@ -411,8 +411,9 @@ enum Held {
     Stream,
 }
 
-/// A mark that an HTTP session is busy: while it is held, the session neither idles out
-/// nor sleeps.
+/// A mark that an HTTP session is busy: while it is held, the session does not sleep, and
+/// while a request is held it does not idle out either (an open stream alone does not keep
+/// a session past `timeouts.session_idle_secs` without requests).
 pub struct InFlight {
     book: Weak<SessionBook>,
     id: Arc<str>,
