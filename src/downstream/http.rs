@@ -54,6 +54,9 @@ use crate::{
     security::{Lease, OriginPolicy, Principal, TokenCache, bearer, client_network},
 };
 
+/// The prefix of the headers that carry a request's arguments (SEP-2243's `Mcp-Param-*`).
+const PARAM_HEADERS: &str = "mcp-param-";
+
 /// How long a sleeping session may take to wake before its request goes on regardless.
 const WAKE_TIME: Duration = Duration::from_secs(5);
 
@@ -498,7 +501,7 @@ impl HttpFront {
             .keys()
             .filter(|name| {
                 let name = name.as_str();
-                name == "mcp-method" || name == "mcp-name" || name.starts_with("mcp-param-")
+                name == "mcp-method" || name == "mcp-name" || name.starts_with(PARAM_HEADERS)
             })
             .cloned()
             .collect();

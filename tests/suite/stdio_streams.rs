@@ -8,10 +8,13 @@ use crate::common;
 use std::{
     io::{BufRead, BufReader, Read, Write},
     os::{fd::OwnedFd, unix::net::UnixStream},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
 };
 
-use common::{fixture_upstream_yaml, mcps_bin, process::ConfigDir};
+use common::{
+    fixture_upstream_yaml,
+    process::{ConfigDir, spawn_stdio_on},
+};
 use serde_json::{Value, json};
 
 /// `O_NONBLOCK` in `/proc/PID/fdinfo`'s octal `flags`.
@@ -34,16 +37,8 @@ fn start(stdin: Stdio, stdout: Stdio, stderr: Stdio) -> Gateway {
         "logging:\n  level: error\nupstreams:\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     ));
-    let child = Command::new(mcps_bin())
-        .args(["stdio", "-c"])
-        .arg(config.path())
-        .stdin(stdin)
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn mcps stdio");
     Gateway {
-        child,
+        child: spawn_stdio_on(&config, stdin, stdout, stderr),
         _config: config,
     }
 }

@@ -166,7 +166,7 @@ pub(super) fn plain_post(headers: &HeaderMap) -> bool {
     });
     !headers
         .keys()
-        .any(|name| name.as_str().starts_with("mcp-param-"))
+        .any(|name| name.as_str().starts_with(super::PARAM_HEADERS))
         && accept.contains("application/json")
         && accept.contains("text/event-stream")
         && json_body

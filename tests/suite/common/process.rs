@@ -45,12 +45,17 @@ pub fn run_mcps(config: &Path, args: &[&str]) -> (ExitStatus, String, String) {
 
 /// Starts `mcps stdio -c <config>` with piped stdin/stdout (stderr discarded).
 pub fn spawn_stdio(config: &ConfigDir) -> Child {
+    spawn_stdio_on(config, Stdio::piped(), Stdio::piped(), Stdio::null())
+}
+
+/// Starts `mcps stdio -c <config>` on the standard streams given.
+pub fn spawn_stdio_on(config: &ConfigDir, stdin: Stdio, stdout: Stdio, stderr: Stdio) -> Child {
     Command::new(mcps_bin())
         .args(["stdio", "-c"])
         .arg(config.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .expect("spawn mcps stdio")
 }
