@@ -10,6 +10,7 @@ mod auth;
 mod calls;
 mod docs;
 mod error;
+mod oauth;
 mod proxy;
 mod services;
 mod system;
@@ -54,6 +55,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(auth::routes())
         .merge(system::routes())
         .merge(services::routes())
+        .merge(oauth::routes())
         .merge(tools::routes())
         .merge(proxy::routes())
         .merge(calls::routes())
@@ -61,6 +63,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
     router
         .with_state(state.clone())
         .merge(docs::viewers(openapi))
+        .merge(oauth::callback_route().with_state(state.clone()))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!("no route for {}", uri.path()))
         })

@@ -28,7 +28,7 @@ use crate::{
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
     reload::Reloader,
-    security::TokenCache,
+    security::{Sealer, TokenCache},
 };
 
 /// Why the gateway could not run.
@@ -44,6 +44,8 @@ pub enum AppError {
     Signals(std::io::Error),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("database.secret_key: {0}")]
+    SecretKey(#[from] crate::security::SealError),
 }
 
 /// A listening socket on `address` whose queue of connections not yet accepted holds a burst
@@ -146,6 +148,8 @@ impl App {
     pub async fn open_registry(&mut self) -> Result<(), AppError> {
         let path = self.config.database.path(&self.config.base_dir);
         let registry = Registry::open(&path).await?;
+        let sealer = Sealer::for_database(&self.config.database.secret_key, &path)?;
+        self.gateway.oauth().open(registry.clone(), sealer);
         let tokens = TokenCache::new();
         admin::bootstrap(&registry, &tokens).await?;
         for service in registry.services().await? {
@@ -215,6 +219,13 @@ impl App {
             reloader: self.reloader.clone(),
             login_throttle: crate::security::LoginThrottle::new(self.config.auth.login.clone()),
         }));
+        let public_url = self
+            .config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        self.gateway.oauth().set_public_url(&public_url);
         tracing::info!(
             "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  API: http://{bound}/docs"
         );

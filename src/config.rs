@@ -13,6 +13,7 @@ mod expand;
 pub mod import;
 mod limits;
 mod logging;
+mod oauth;
 mod supervision;
 mod upstream;
 mod validate;
@@ -29,6 +30,7 @@ use serde::Deserialize;
 pub use admin::{AuthConfig, DatabaseConfig, LoginThrottleConfig, SecurityConfig};
 pub use limits::{LimitsConfig, TimeoutsConfig};
 pub use logging::{LogFormat, LogRotation, LoggingConfig};
+pub use oauth::{CredentialsScope, OAuthConfig, OAuthGrant, TokenEndpointAuthMethod};
 pub use supervision::RestartConfig;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 pub use virtual_server::VirtualServerConfig;
@@ -110,6 +112,10 @@ pub struct ServerConfig {
     /// Reload this file when it changes on disk (SIGHUP and `POST /api/v1/system/reload`
     /// reload it either way).
     pub watch_config: bool,
+    /// Where browsers and remote servers reach the gateway, when not at `http://<listen>`
+    /// (behind a reverse proxy, or under a name): OAuth sign-ins come back to
+    /// `<public_url>/oauth/callback`.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -120,6 +126,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             threads: 1,
             watch_config: true,
+            public_url: None,
         }
     }
 }

@@ -68,7 +68,7 @@ use crate::{
     error::GatewayError,
     registry::CallLog,
     sync::lock,
-    upstream::{Phase, Upstream},
+    upstream::{OAuthVault, Phase, Upstream},
 };
 
 /// Upstreams, catalog and routing, shared by every downstream session.
@@ -110,6 +110,8 @@ pub struct Gateway {
     call_log: OnceLock<CallLog>,
     /// The calls in flight, for a graceful stop.
     drain: drain::Drain,
+    /// Where OAuth upstreams keep their sign-ins, and the sign-ins under way.
+    oauth: Arc<OAuthVault>,
 }
 
 /// Resource updates buffered between the upstreams and the notifier.
@@ -120,11 +122,12 @@ impl Gateway {
     pub fn new(config: &Config) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<Gateway>| {
             let (updates, resource_updates) = mpsc::channel(RESOURCE_UPDATE_QUEUE);
+            let oauth = Arc::new(OAuthVault::default());
             let upstreams = config
                 .upstreams
                 .iter()
                 .map(|(name, upstream)| {
-                    services::new_upstream(config, weak, &updates, name, upstream.clone())
+                    services::new_upstream(config, weak, &updates, &oauth, name, upstream.clone())
                 })
                 .collect::<Vec<_>>();
             let (started, _) = watch::channel(false);
@@ -149,6 +152,7 @@ impl Gateway {
                 conversations: Conversations::new(),
                 call_log: OnceLock::new(),
                 drain: drain::Drain::default(),
+                oauth,
             }
         })
     }
@@ -242,6 +246,12 @@ impl Gateway {
     /// The current catalog.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.load_full()
+    }
+
+    /// Where OAuth upstreams keep their sign-ins (opened with the registry), and the
+    /// sign-ins under way.
+    pub fn oauth(&self) -> &Arc<OAuthVault> {
+        &self.oauth
     }
 
     /// The virtual server called `name`.

@@ -311,6 +311,9 @@ async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
                 problems += 1;
                 println!("  {:<20} FAILED  {reason}", upstream.name());
             }
+            Phase::NeedsAuthorization(how) => {
+                println!("  {:<20} needs authorization: {how}", upstream.name());
+            }
             phase => println!(
                 "  {:<20} {:<7} {tools} tools",
                 upstream.name(),

@@ -58,6 +58,7 @@ pub async fn show_startup(gateway: Arc<Gateway>) {
                     format!("FAILED: {reason}")
                 }
                 Phase::Stopped => "stopped".to_owned(),
+                Phase::NeedsAuthorization(how) => format!("needs authorization: {how}"),
             };
             settled.insert(upstream.name().to_owned());
             let _ = writeln!(

@@ -1,4 +1,5 @@
-//! The embedded SQLite registry: services added at run time, users, tokens and the call log.
+//! The embedded SQLite registry: services added at run time, users, tokens, the call log and
+//! the (sealed) credentials of OAuth upstreams.
 //!
 //! One connection, on a thread of its own (`tokio_rusqlite`), so no query ever blocks the
 //! async executor. The file is opened in WAL mode with a busy timeout; a committed row
@@ -11,6 +12,7 @@
 mod call_log;
 mod calls;
 mod migrations;
+mod oauth;
 mod services;
 mod tokens;
 mod users;

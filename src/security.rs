@@ -1,14 +1,17 @@
 //! Checks that protect the gateway from the network: DNS-rebinding (`Host`/`Origin`), who is
-//! calling (bearer tokens) and how fast they may guess passwords, and where services registered at run time may point.
+//! calling (bearer tokens) and how fast they may guess passwords, where services registered at
+//! run time may point, and how secrets are kept at rest.
 
 mod auth;
 mod client_network;
 mod egress;
 mod login_throttle;
 mod origin;
+mod sealing;
 
 pub use auth::{Lease, LeaseEnd, Principal, TokenCache, TokenEntry, bearer, secret_hash};
 pub use client_network::client_network;
 pub use egress::check_url;
 pub use login_throttle::{LoginThrottle, Throttled};
 pub use origin::{OriginPolicy, Rejection};
+pub use sealing::{SealError, Sealer};

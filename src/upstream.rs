@@ -18,6 +18,7 @@ mod http;
 mod http_lane;
 mod lane;
 pub(crate) mod line_transport;
+pub mod oauth;
 mod offer;
 mod process;
 mod progress;
@@ -59,6 +60,7 @@ use client::UpstreamClient;
 use http::SessionId;
 pub use http_lane::{HttpLane, cannot_send};
 use lane::StdioLane;
+pub use oauth::{OAuthVault, UpstreamAuth, vault::CALLBACK_PATH};
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
 pub use process::{adopt_orphans, kill_every_group, raise_open_file_limit};
@@ -105,6 +107,8 @@ pub struct Upstream {
     /// A stdio upstream under `auto` that refused `initialize`: it is opened with
     /// `server/discover` from then on (see `connect::stdio_protocol`).
     refused_initialize: std::sync::atomic::AtomicBool,
+    /// Its OAuth sign-in, with `oauth:` (shared with its twin and its per-session siblings).
+    oauth: Option<Arc<UpstreamAuth>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -161,7 +165,19 @@ impl Upstream {
             state_changed: Notify::new(),
             twin: twin::SessionTwin::default(),
             refused_initialize: std::sync::atomic::AtomicBool::new(false),
+            oauth: None,
         }
+    }
+
+    /// The same upstream, signing in with `oauth`.
+    pub fn signing_in(mut self, oauth: Option<Arc<UpstreamAuth>>) -> Self {
+        self.oauth = oauth;
+        self
+    }
+
+    /// Its OAuth sign-in, if it has `oauth:`.
+    pub fn oauth(&self) -> Option<&Arc<UpstreamAuth>> {
+        self.oauth.as_ref()
     }
 
     /// A new, unstarted upstream of the same entry that reports to `events`: the connection
@@ -173,6 +189,7 @@ impl Upstream {
             self.settings.clone(),
             events,
         )
+        .signing_in(self.oauth.clone())
     }
 
     /// Where this upstream reports.
@@ -317,6 +334,13 @@ impl Upstream {
             callers: self.callers.clone(),
         };
         let deadline = self.settings.startup_timeout;
+        if let Some(auth) = &self.oauth
+            && tokio::time::timeout(deadline, auth.restore())
+                .await
+                .is_err()
+        {
+            tracing::warn!(upstream = %self.name, "the registry did not open in time to restore its sign-in");
+        }
         *lock(&self.closed_because) = None;
         let session = Arc::new(SessionId::default());
         let notices = handler.clone();
@@ -337,6 +361,11 @@ impl Upstream {
                 if self.opens_again_with_discover(&reason) {
                     self.reap(child).await;
                     return Box::pin(self.run(shutdown)).await;
+                }
+                if let Some(how) = self.oauth.as_ref().and_then(|auth| auth.needed()) {
+                    *self.lock_last_error() = Some(reason);
+                    self.publish(UpstreamState::new(Phase::NeedsAuthorization(how)));
+                    return self.reap(child).await;
                 }
                 let reason = self.explain_exit(&mut child, reason).await;
                 self.fail(reason);
@@ -399,6 +428,12 @@ impl Upstream {
                     return self.publish(UpstreamState::new(Phase::Stopped));
                 }
                 () = lists_changed.notified() => self.relist(&peer).await,
+                () = signed_out(self.oauth.as_deref()) => {
+                    cancel.cancel();
+                    let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
+                    let how = self.oauth.as_ref().and_then(|auth| auth.needed()).unwrap_or_default();
+                    return self.publish(UpstreamState::new(Phase::NeedsAuthorization(how)));
+                }
             }
         }
     }
@@ -512,6 +547,7 @@ impl Upstream {
             max,
             session,
             notices,
+            self.oauth.clone(),
         ) {
             Ok(lane) => Some(UpstreamLane::Http(Arc::new(lane))),
             Err(error) => {
@@ -551,5 +587,13 @@ impl Upstream {
         {
             pump.abort();
         }
+    }
+}
+
+/// Resolves when `auth` comes to need a sign-in; never without OAuth.
+async fn signed_out(auth: Option<&UpstreamAuth>) {
+    match auth {
+        Some(auth) => auth.lost().await,
+        None => std::future::pending().await,
     }
 }

@@ -74,6 +74,13 @@ pub(super) fn view(state: &AdminState, upstream: &Upstream) -> Service {
     for value in spec.env.values_mut().chain(spec.headers.values_mut()) {
         *value = REDACTED.to_owned();
     }
+    if let Some(secret) = spec
+        .oauth
+        .as_mut()
+        .and_then(|oauth| oauth.client_secret.as_mut())
+    {
+        *secret = REDACTED.to_owned();
+    }
     let current = upstream.state();
     Service {
         name: upstream.name().to_owned(),

@@ -168,6 +168,8 @@ struct UpstreamCounts {
     /// Failed, and not restarting yet (a crash loop's pause), or stopped.
     failed: usize,
     disabled: usize,
+    /// OAuth upstreams waiting for a sign-in.
+    needs_authorization: usize,
 }
 
 /// Version, uptime, upstreams, sessions and calls.
@@ -187,6 +189,7 @@ async fn status(
             Phase::Degraded(_) => upstreams.degraded += 1,
             Phase::Failed(_) | Phase::Stopped => upstreams.failed += 1,
             Phase::Disabled => upstreams.disabled += 1,
+            Phase::NeedsAuthorization(_) => upstreams.needs_authorization += 1,
         }
     }
     let (calls, errors) = state.registry.call_counts().await?;

@@ -15,12 +15,18 @@ pub struct DatabaseConfig {
     /// A file path, or a `sqlite:` / `sqlite://` URL of one (the form `DATABASE_URL` often has).
     /// Relative paths are resolved against the config file's directory.
     pub url: String,
+    /// The key that seals OAuth tokens and client secrets in the database (any string; a long
+    /// random one). Empty: a random key is made on first run and kept beside the database,
+    /// in `<database>.key`, readable by its owner only; a copy of the database alone then
+    /// reveals no token.
+    pub secret_key: String,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: "./data/mcps.db".into(),
+            secret_key: String::new(),
         }
     }
 }

@@ -6,6 +6,8 @@ use std::{path::PathBuf, time::Duration};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::OAuthConfig;
+
 /// An upstream MCP server: a command to spawn (stdio) or a URL to connect to.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +62,9 @@ pub struct UpstreamConfig {
     /// logged either way).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pin: bool,
+    /// Sign in to this upstream with OAuth (`url` upstreams): see [`OAuthConfig`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthConfig>,
 }
 
 /// The wire an upstream speaks.

@@ -212,6 +212,12 @@ pub fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), Confi
                     "headers apply to `url` upstreams only",
                 ));
             }
+            if upstream.oauth.is_some() {
+                return Err(ConfigError::invalid(
+                    format!("{key}.oauth"),
+                    "OAuth applies to `url` upstreams only",
+                ));
+            }
             for env_name in upstream.env.keys() {
                 if env_name.is_empty() || env_name.contains(['=', '\0']) {
                     return Err(ConfigError::invalid(
@@ -289,6 +295,20 @@ fn remote_entry(key: &str, upstream: &UpstreamConfig, url: &str) -> Result<(), C
                     .join(" or "),
                 kind.as_str()
             ),
+        ));
+    }
+    if let Some((field, why)) = upstream.oauth.as_ref().and_then(|oauth| oauth.problem()) {
+        return Err(ConfigError::invalid(format!("{key}.oauth.{field}"), why));
+    }
+    if upstream.oauth.is_some()
+        && upstream
+            .headers
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("authorization"))
+    {
+        return Err(ConfigError::invalid(
+            format!("{key}.headers.Authorization"),
+            "with `oauth`, the gateway sends its own access token: remove this header",
         ));
     }
     if !upstream.args.is_empty() || !upstream.env.is_empty() || upstream.cwd.is_some() {

@@ -550,6 +550,7 @@ fn counted_as_sent(
 /// Whether the REST surface answers `path`.
 fn is_admin_path(path: &str) -> bool {
     path.starts_with("/api/")
+        || path == crate::upstream::CALLBACK_PATH
         || path == "/openapi.json"
         || path == "/docs"
         || path.starts_with("/docs/")

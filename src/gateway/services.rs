@@ -17,7 +17,7 @@ use super::Gateway;
 use crate::{
     config::{Config, UpstreamConfig},
     sync::lock,
-    upstream::{Upstream, UpstreamEvents, UpstreamSettings, supervise},
+    upstream::{OAuthVault, Upstream, UpstreamAuth, UpstreamEvents, UpstreamSettings, supervise},
 };
 
 /// Why an upstream could not be added, replaced or removed.
@@ -43,24 +43,37 @@ pub(super) fn new_upstream(
     config: &Config,
     gateway: &Weak<Gateway>,
     resource_updates: &mpsc::Sender<ResourceUpdatedNotificationParam>,
+    vault: &Arc<OAuthVault>,
     name: &str,
     entry: UpstreamConfig,
 ) -> Arc<Upstream> {
     let gateway = gateway.clone();
     let settings = UpstreamSettings::resolve(config, &entry);
-    Arc::new(Upstream::new(
-        name,
-        entry,
-        settings,
-        UpstreamEvents {
-            on_change: Arc::new(move |_changed: &Upstream| {
-                if let Some(gateway) = gateway.upgrade() {
-                    gateway.rebuild_catalog();
-                }
-            }),
-            resource_updates: resource_updates.clone(),
-        },
-    ))
+    let oauth = match (&entry.oauth, &entry.url) {
+        (Some(oauth), Some(url)) => Some(Arc::new(UpstreamAuth::new(
+            name,
+            url,
+            oauth.clone(),
+            vault.clone(),
+        ))),
+        _ => None,
+    };
+    Arc::new(
+        Upstream::new(
+            name,
+            entry,
+            settings,
+            UpstreamEvents {
+                on_change: Arc::new(move |_changed: &Upstream| {
+                    if let Some(gateway) = gateway.upgrade() {
+                        gateway.rebuild_catalog();
+                    }
+                }),
+                resource_updates: resource_updates.clone(),
+            },
+        )
+        .signing_in(oauth),
+    )
 }
 
 impl Gateway {
@@ -188,6 +201,7 @@ impl Gateway {
             &self.config.load(),
             &self.me,
             &self.resource_update_sender,
+            &self.oauth,
             name,
             entry,
         )

@@ -74,6 +74,20 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX calls_upstream ON calls(upstream, at);
     ",
     ),
+    // What the gateway holds to sign in to an OAuth upstream (tokens, the client it
+    // registered), sealed: the database alone reveals no secret. `principal` is '' for the
+    // gateway's own (shared) credentials.
+    M::up(
+    "
+    CREATE TABLE oauth_credentials (
+        upstream   TEXT NOT NULL,
+        principal  TEXT NOT NULL,
+        sealed     TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (upstream, principal)
+    );
+    ",
+    ),
 ];
 
 /// Brings `db` to the latest schema.
@@ -94,9 +108,8 @@ mod tests {
     fn a_cancelled_call_is_recorded_and_older_calls_are_kept() {
         let mut db = rusqlite::Connection::open_in_memory().unwrap();
         let migrations = Migrations::from_slice(MIGRATIONS);
-        migrations
-            .to_version(&mut db, MIGRATIONS.len() - 1)
-            .unwrap();
+        // The two migrations before the one that added `cancelled`.
+        migrations.to_version(&mut db, 2).unwrap();
         let insert = "INSERT INTO calls (at, tool, duration_us, outcome) VALUES (1, 't', 5, ?1)";
         db.execute(insert, ["ok"]).unwrap();
         assert!(db.execute(insert, ["cancelled"]).is_err(), "refused before");

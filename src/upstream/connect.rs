@@ -4,8 +4,10 @@
 
 use std::sync::{Arc, atomic::Ordering};
 
+use indexmap::IndexMap;
+
 use super::{
-    ChildProcess, Handshake, Upstream,
+    ChildProcess, Handshake, Upstream, UpstreamAuth,
     client::UpstreamClient,
     http::{self, SessionId},
     offer::{handshake, handshake_tolerant, lifecycle, refused_initialize},
@@ -117,23 +119,36 @@ impl Upstream {
         let callers = self.callers.clone();
         let name: Arc<str> = self.name.clone();
         let mode = lifecycle(self.config.protocol);
+        let oauth = self.oauth.clone();
         Ok(match self.config.transport_kind() {
             TransportKind::Websocket => Box::pin(async move {
-                let transport = websocket::connect(&url, &headers, max_bytes).await?;
+                let (headers, token) = with_token(headers, oauth.as_deref()).await;
+                let transport = websocket::connect(&url, &headers, max_bytes)
+                    .await
+                    .map_err(|error| refused(oauth.as_deref(), token, error))?;
                 let transport = NotificationTap::new(transport, name, progress, callers);
                 handshake(handler, transport, mode).await
             }),
             // The transport of the 2024-11-05 revision: only `initialize` can work over it.
             TransportKind::Sse => Box::pin(async move {
-                let transport = sse::connect(&url, &headers, max_bytes).await?;
+                let (headers, token) = with_token(headers, oauth.as_deref()).await;
+                let transport = sse::connect(&url, &headers, max_bytes)
+                    .await
+                    .map_err(|error| refused(oauth.as_deref(), token, error))?;
                 let transport = NotificationTap::new(transport, name, progress, callers);
                 handshake(handler, transport, lifecycle(ProtocolMode::Legacy)).await
             }),
             TransportKind::StreamableHttp | TransportKind::Stdio => {
                 let protocol = self.config.protocol;
                 let open = move || {
-                    let transport =
-                        http::open(&url, &headers, max_bytes, callers.clone(), session.clone())?;
+                    let transport = http::open(
+                        &url,
+                        &headers,
+                        max_bytes,
+                        callers.clone(),
+                        session.clone(),
+                        oauth.clone(),
+                    )?;
                     Ok(NotificationTap::new(
                         transport,
                         name.clone(),
@@ -145,4 +160,31 @@ impl Upstream {
             }
         })
     }
+}
+
+/// The configured headers, with the access token of an OAuth upstream when it has one.
+async fn with_token(
+    mut headers: IndexMap<String, String>,
+    oauth: Option<&UpstreamAuth>,
+) -> (IndexMap<String, String>, Option<String>) {
+    let token = match oauth {
+        Some(auth) => auth.bearer().await,
+        None => None,
+    };
+    if let Some(token) = &token {
+        headers.insert("Authorization".into(), format!("Bearer {token}"));
+    }
+    (headers, token)
+}
+
+/// A WebSocket or SSE connection that failed: for an OAuth upstream that had no token yet, a
+/// sign-in is what it needs (these transports do not hand back the 401's challenge; the
+/// sign-in discovers from the upstream's well-known metadata instead).
+fn refused(oauth: Option<&UpstreamAuth>, token: Option<String>, error: String) -> String {
+    if let Some(auth) = oauth
+        && token.is_none()
+    {
+        auth.needs_first_sign_in();
+    }
+    error
 }

@@ -24,7 +24,7 @@ use rmcp::{
 use serde::Deserialize;
 use sse_stream::Sse;
 
-use super::callers::Callers;
+use super::{UpstreamAuth, callers::Callers};
 
 /// The rmcp transport over our client.
 pub type HttpTransport = StreamableHttpClientTransport<RelatingClient>;
@@ -84,6 +84,7 @@ pub fn open(
     max_response_bytes: usize,
     callers: Arc<Callers>,
     session: Arc<SessionId>,
+    oauth: Option<Arc<UpstreamAuth>>,
 ) -> Result<HttpTransport, String> {
     let custom: HashMap<HeaderName, HeaderValue> = header_map(headers)?
         .into_iter()
@@ -99,16 +100,56 @@ pub fn open(
         http,
         callers,
         session,
+        oauth,
     };
     Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 
-/// reqwest, noting which of our requests each upstream request came under, and the session.
+/// reqwest, noting which of our requests each upstream request came under, and the session;
+/// with OAuth, sending the access token and answering 401 and 403 (see [`UpstreamAuth`]).
 #[derive(Clone)]
 pub struct RelatingClient {
     http: reqwest::Client,
     callers: Arc<Callers>,
     session: Arc<SessionId>,
+    oauth: Option<Arc<UpstreamAuth>>,
+}
+
+type HttpResult<T> = Result<T, StreamableHttpError<reqwest::Error>>;
+
+impl RelatingClient {
+    /// Runs `send` with the access token (or `auth_header`, without OAuth); once more with a
+    /// refreshed token after a 401.
+    async fn authorized<T, F, Fut>(&self, auth_header: Option<String>, send: F) -> HttpResult<T>
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = HttpResult<T>>,
+    {
+        let Some(auth) = &self.oauth else {
+            return send(auth_header).await;
+        };
+        let token = auth.bearer().await;
+        match send(token.clone()).await {
+            Err(StreamableHttpError::AuthRequired(refused)) => {
+                match auth
+                    .rejected(token.as_deref(), &refused.www_authenticate_header)
+                    .await
+                {
+                    Some(fresh) => send(Some(fresh)).await,
+                    None => Err(StreamableHttpError::AuthRequired(refused)),
+                }
+            }
+            Err(StreamableHttpError::InsufficientScope(refused)) => {
+                auth.insufficient_scope(&refused.www_authenticate_header);
+                Err(StreamableHttpError::InsufficientScope(refused))
+            }
+            Ok(answer) => {
+                auth.served();
+                Ok(answer)
+            }
+            other => other,
+        }
+    }
 }
 
 /// Just enough of a JSON-RPC message to tell a request or a log message and read its id.
@@ -191,15 +232,16 @@ impl StreamableHttpClient for RelatingClient {
             _ => (None, false),
         };
         let response = self
-            .http
-            .post_message_with_response_limits(
-                uri,
-                message,
-                session_id,
-                auth_header,
-                custom_headers,
-                limits,
-            )
+            .authorized(auth_header, |token| {
+                self.http.post_message_with_response_limits(
+                    uri.clone(),
+                    message.clone(),
+                    session_id.clone(),
+                    token,
+                    custom_headers.clone(),
+                    limits,
+                )
+            })
             .await?;
         if initialize {
             match &response {
@@ -225,9 +267,15 @@ impl StreamableHttpClient for RelatingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
         self.session.set(None);
-        self.http
-            .delete_session(uri, session_id, auth_header, custom_headers)
-            .await
+        self.authorized(auth_header, |token| {
+            self.http.delete_session(
+                uri.clone(),
+                session_id.clone(),
+                token,
+                custom_headers.clone(),
+            )
+        })
+        .await
     }
 
     async fn get_stream(
@@ -239,8 +287,15 @@ impl StreamableHttpClient for RelatingClient {
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
         let stream = self
-            .http
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+            .authorized(auth_header, |token| {
+                self.http.get_stream(
+                    uri.clone(),
+                    session_id.clone(),
+                    last_event_id.clone(),
+                    token,
+                    custom_headers.clone(),
+                )
+            })
             .await?;
         Ok(relate_requests(stream, None, self.callers.clone()))
     }
@@ -255,15 +310,16 @@ impl StreamableHttpClient for RelatingClient {
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, StreamableHttpError<Self::Error>> {
         let stream = self
-            .http
-            .get_stream_with_max_sse_event_size(
-                uri,
-                session_id,
-                last_event_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
+            .authorized(auth_header, |token| {
+                self.http.get_stream_with_max_sse_event_size(
+                    uri.clone(),
+                    session_id.clone(),
+                    last_event_id.clone(),
+                    token,
+                    custom_headers.clone(),
+                    max_sse_event_size,
+                )
+            })
             .await?;
         Ok(relate_requests(stream, None, self.callers.clone()))
     }
@@ -284,7 +340,8 @@ mod tests {
                 &headers,
                 1024,
                 callers.clone(),
-                session.clone()
+                session.clone(),
+                None
             )
             .is_ok()
         );
@@ -294,7 +351,8 @@ mod tests {
                 &IndexMap::new(),
                 1024,
                 callers,
-                session
+                session,
+                None
             )
             .is_ok()
         );

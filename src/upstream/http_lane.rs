@@ -36,6 +36,7 @@ use rmcp::{
 
 pub use self::exchange::{Exchange, Incoming};
 use super::{
+    UpstreamAuth,
     client::UpstreamClient,
     http::{SessionId, client, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
@@ -56,6 +57,8 @@ pub struct HttpLane {
     /// Takes the upstream's notifications that concern no call (list changes, resource
     /// updates) when they come on a call's stream, as rmcp's handler would.
     notices: UpstreamClient,
+    /// Its OAuth sign-in: every request carries the access token.
+    oauth: Option<Arc<UpstreamAuth>>,
 }
 
 impl std::fmt::Debug for HttpLane {
@@ -82,6 +85,7 @@ impl HttpLane {
         max_response_bytes: usize,
         session: Option<Arc<SessionId>>,
         notices: UpstreamClient,
+        oauth: Option<Arc<UpstreamAuth>>,
     ) -> Result<Self, String> {
         let url = config.url.clone().ok_or("no URL")?;
         let mut headers = header_map(&config.headers)?;
@@ -96,6 +100,7 @@ impl HttpLane {
             next: AtomicU64::new(1),
             session,
             notices,
+            oauth,
         })
     }
 
@@ -139,24 +144,50 @@ impl HttpLane {
         name: Option<&str>,
         params: &str,
     ) -> Result<Exchange<'_>, LaneError> {
-        let body = request_text(number, method, params).map_err(LaneError::Write)?;
-        let mut request = self.post();
+        let body =
+            bytes::Bytes::from(request_text(number, method, params).map_err(LaneError::Write)?);
         let session = self.session_id();
-        match (&self.session, &session) {
-            (None, _) => {
-                request = request.header("mcp-method", method);
-                if let Some(name) = name {
-                    request = request.header("mcp-name", name);
+        let send = |token: Option<String>| {
+            let mut request = self.post(token.as_deref());
+            match (&self.session, &session) {
+                (None, _) => {
+                    request = request.header("mcp-method", method);
+                    if let Some(name) = name {
+                        request = request.header("mcp-name", name);
+                    }
                 }
+                (Some(_), Some(id)) => request = request.header("mcp-session-id", id.as_str()),
+                (Some(_), None) => {}
             }
-            (Some(_), Some(id)) => request = request.header("mcp-session-id", id.as_str()),
-            (Some(_), None) => {}
-        }
-        let response = request
-            .body(body)
-            .send()
+            request.body(body.clone()).send()
+        };
+        let token = self.bearer().await;
+        let mut response = send(token.clone())
             .await
             .map_err(|error| LaneError::Http(cannot_send(&error)))?;
+        if let Some(auth) = &self.oauth {
+            response = match refusal(&response) {
+                Some(Refusal::Unauthorized(challenge)) => {
+                    match auth.rejected(token.as_deref(), &challenge).await {
+                        Some(fresh) => send(Some(fresh))
+                            .await
+                            .map_err(|error| LaneError::Http(cannot_send(&error)))?,
+                        None => {
+                            return Err(LaneError::Http(auth.needed().unwrap_or_else(|| {
+                                "it refused the gateway's sign-in (HTTP 401)".into()
+                            })));
+                        }
+                    }
+                }
+                Some(Refusal::InsufficientScope(challenge)) => {
+                    return Err(LaneError::Http(auth.insufficient_scope(&challenge)));
+                }
+                None => response,
+            };
+            if response.status().is_success() {
+                auth.served();
+            }
+        }
         let status = response.status();
         if status == StatusCode::NOT_FOUND && session.is_some() {
             return Err(LaneError::SessionExpired);
@@ -201,18 +232,33 @@ impl HttpLane {
         self.notify(notice, "notifications/cancelled").await;
     }
 
-    /// A POST of a JSON-RPC message to the upstream, with the configured headers.
-    fn post(&self) -> reqwest::RequestBuilder {
-        self.http
+    /// The access token to send, with OAuth.
+    async fn bearer(&self) -> Option<String> {
+        match &self.oauth {
+            Some(auth) => auth.bearer().await,
+            None => None,
+        }
+    }
+
+    /// A POST of a JSON-RPC message to the upstream, with the configured headers and the
+    /// access token, if any.
+    fn post(&self, token: Option<&str>) -> reqwest::RequestBuilder {
+        let request = self
+            .http
             .post(&self.url)
             .headers(self.headers.clone())
             .header(header::CONTENT_TYPE, JSON)
-            .header(header::ACCEPT, "application/json, text/event-stream")
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// POSTs a message that expects no answer of its own.
     async fn notify(&self, body: String, what: &str) {
-        let mut request = self.post();
+        let token = self.bearer().await;
+        let mut request = self.post(token.as_deref());
         if let Some(id) = self.session_id() {
             request = request.header("mcp-session-id", id.as_str());
         }
@@ -225,6 +271,30 @@ impl HttpLane {
                 tracing::debug!(upstream = %self.upstream, error = %cannot_send(&error), "cannot send {what}");
             }
         }
+    }
+}
+
+/// Why an OAuth upstream refused a request, with its `WWW-Authenticate` challenge.
+enum Refusal {
+    Unauthorized(String),
+    InsufficientScope(String),
+}
+
+fn refusal(response: &reqwest::Response) -> Option<Refusal> {
+    let challenge = || {
+        response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match response.status() {
+        StatusCode::UNAUTHORIZED => Some(Refusal::Unauthorized(challenge())),
+        StatusCode::FORBIDDEN if challenge().contains("insufficient_scope") => {
+            Some(Refusal::InsufficientScope(challenge()))
+        }
+        _ => None,
     }
 }
 

@@ -28,13 +28,17 @@ pub enum Phase {
     Failed(String),
     /// Shut down by the gateway.
     Stopped,
+    /// An OAuth upstream that waits for a sign-in (see `oauth`); the reason says how.
+    NeedsAuthorization(String),
 }
 
 impl Phase {
     /// Why it is down, when it failed.
     pub fn failure(&self) -> Option<&str> {
         match self {
-            Self::Degraded(reason) | Self::Failed(reason) => Some(reason),
+            Self::Degraded(reason) | Self::Failed(reason) | Self::NeedsAuthorization(reason) => {
+                Some(reason)
+            }
             _ => None,
         }
     }
@@ -48,6 +52,7 @@ impl Phase {
             Self::Degraded(_) => "degraded",
             Self::Failed(_) => "failed",
             Self::Stopped => "stopped",
+            Self::NeedsAuthorization(_) => "needs_authorization",
         }
     }
 }

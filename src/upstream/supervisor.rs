@@ -2,7 +2,8 @@
 //! is started again after a backoff that doubles with each failure in a row (with ±20 %
 //! jitter, so upstreams that failed together do not retry together). An upstream that stayed
 //! up for `healthy_after` starts the backoff over. Failures in a row that each came sooner are
-//! a crash loop: the next try waits the long pause, and the state says so.
+//! a crash loop: the next try waits the long pause, and the state says so. An OAuth upstream
+//! that needs a sign-in is not failing: it waits for the sign-in, then starts at once.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,6 +22,22 @@ pub async fn supervise(upstream: Arc<Upstream>, stop: CancellationToken, policy:
         upstream.clone().run(stop.clone()).await;
         if stop.is_cancelled() || upstream.config().disabled {
             return;
+        }
+        if let Some(auth) = upstream.oauth()
+            && auth.needed().is_some()
+        {
+            // Not a failure: it waits, as long as it takes, for a sign-in.
+            tokio::select! {
+                () = auth.signed_in() => {}
+                () = stop.cancelled() => {
+                    upstream.publish(UpstreamState::new(Phase::Stopped));
+                    return;
+                }
+            }
+            backoff = policy.initial_backoff();
+            quick_failures = 0;
+            upstream.publish(UpstreamState::new(Phase::Starting));
+            continue;
         }
         if started.elapsed() >= policy.healthy_after() {
             backoff = policy.initial_backoff();

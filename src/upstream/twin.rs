@@ -86,12 +86,10 @@ impl Upstream {
         };
         let mut config = self.config.clone();
         config.protocol = ProtocolMode::Legacy;
-        let twin = Arc::new(Upstream::new(
-            &self.name,
-            config,
-            self.settings.clone(),
-            events,
-        ));
+        let twin = Arc::new(
+            Upstream::new(&self.name, config, self.settings.clone(), events)
+                .signing_in(self.oauth.clone()),
+        );
         tracker.spawn(twin.clone().run(stop.clone()));
         tracing::debug!(upstream = %self.name, "opening a session-era connection for session-era clients");
         while twin.state().phase == Phase::Starting {

@@ -15,6 +15,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+import urllib.error
+import urllib.request
 
 import anyio
 import mcp_types as types
@@ -25,6 +28,23 @@ REVISION = os.environ.get("MCP_CONFORMANCE_PROTOCOL_VERSION", "2025-11-25")
 CONTEXT = json.loads(os.environ.get("MCP_CONFORMANCE_CONTEXT") or "{}")
 
 
+# What the suite's authorization servers accept as a Client ID Metadata Document's URL.
+CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
+ADMIN_PASSWORD = "conformance-driver-password"
+
+
+def oauth_block() -> str:
+    """The `oauth:` block an operator would write for the scenario's server."""
+    lines = ["    oauth:"]
+    if SCENARIO.startswith("auth/client-credentials"):
+        lines.append("      grant: client_credentials")
+    for key in ("client_id", "client_secret"):
+        if CONTEXT.get(key):
+            lines.append(f"      {key}: {json.dumps(CONTEXT[key])}")
+    lines.append(f"      client_metadata_url: {json.dumps(CLIENT_METADATA_URL)}")
+    return "\n".join(lines) + "\n"
+
+
 def start_gateway(mcps: str, upstream: str, directory: str) -> tuple[subprocess.Popen, str]:
     config = os.path.join(directory, "proxy.yaml")
     with open(config, "w") as file:
@@ -32,13 +52,15 @@ def start_gateway(mcps: str, upstream: str, directory: str) -> tuple[subprocess.
             "upstreams:\n"
             f"  scenario:\n    url: {json.dumps(upstream)}\n    prefix: \"\"\n    startup_timeout_secs: 10\n"
         )
+        if SCENARIO.startswith("auth/"):
+            file.write(oauth_block())
     gateway = subprocess.Popen(
         [mcps, "serve", "--listen", "127.0.0.1:0", "-c", config],
         cwd=directory,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "RUST_LOG": "info,rmcp=warn"},
+        env={**os.environ, "RUST_LOG": "info,rmcp=warn", "MCPS_ADMIN_PASSWORD": ADMIN_PASSWORD},
     )
     for line in gateway.stderr:
         sys.stderr.write(line)
@@ -61,6 +83,83 @@ async def elicit(context, params):
 
 async def sample(context, params):
     return types.CreateMessageResult(role="assistant", content=types.TextContent(type="text", text="ok"), model="driver")
+
+
+class Admin:
+    """The gateway's REST side, as its administrator: signs the gateway in to the scenario's
+    server the way an operator would, with the browser's part played by plain requests."""
+
+    def __init__(self, mcp_url: str):
+        self.base = mcp_url.rsplit("/mcp", 1)[0]
+        answer = self.request("POST", "/api/v1/auth/login", {"username": "admin", "password": ADMIN_PASSWORD})
+        self.token = answer["token"]
+
+    def request(self, method: str, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if getattr(self, "token", None):
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def state(self) -> dict:
+        return self.request("GET", "/api/v1/mcp/services/scenario")
+
+    def settled(self) -> dict:
+        """The service once it is no longer starting."""
+        for _ in range(200):
+            service = self.state()
+            if service["state"] != "starting":
+                return service
+            time.sleep(0.05)
+        raise SystemExit("the scenario's service did not settle")
+
+    def sign_in(self) -> bool:
+        """Signs the gateway in when the service waits for it; false when it does not."""
+        if self.settled()["state"] != "needs_authorization":
+            return False
+        url = self.request("POST", "/api/v1/mcp/services/scenario/oauth/authorize")["authorization_url"]
+        # The authorization server answers with a redirect to the gateway's callback, which a
+        # browser would follow.
+        redirect = urllib.request.urlopen(NoRedirects().open(url).headers["Location"], timeout=30)
+        print("callback:", redirect.status, redirect.read().decode(errors="replace").strip(), file=sys.stderr)
+        for _ in range(200):
+            if self.state()["state"] not in ("needs_authorization",):
+                break
+            time.sleep(0.05)
+        return True
+
+
+class NoRedirects:
+    """Fetches a URL without following its redirect."""
+
+    def open(self, url: str):
+        class Keep(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(Keep)
+        try:
+            return opener.open(url, timeout=30)
+        except urllib.error.HTTPError as answer:
+            if answer.code in (301, 302, 303, 307, 308):
+                return answer
+            raise
+
+
+async def drive_signed_in(url: str):
+    """An auth scenario: sign in when asked, list and call, and sign in again when a call
+    asked for more (a wider scope, a new authorization server), as long as the gateway asks."""
+    admin = Admin(url)
+    for attempt in range(6):
+        admin.sign_in()
+        try:
+            await drive(url)
+        except Exception as error:  # a call refused for want of a sign-in
+            print(f"attempt {attempt}: {error!r}", file=sys.stderr)
+        if admin.settled()["state"] != "needs_authorization":
+            return
 
 
 async def drive(url: str):
@@ -101,7 +200,7 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         gateway, url = start_gateway(mcps, upstream, directory)
         try:
-            anyio.run(drive, url)
+            anyio.run(drive_signed_in if SCENARIO.startswith("auth/") else drive, url)
         finally:
             gateway.terminate()
             gateway.wait(timeout=10)

@@ -184,11 +184,15 @@ impl<'a> Exchange<'a> {
         // comes back here rather than polling the ended stream again.
         self.body = Body::Events(futures::stream::empty().boxed());
         tokio::time::sleep(self.retry).await;
-        let response = self
+        let mut request = self
             .lane
             .http
             .get(&self.lane.url)
-            .headers(self.lane.headers.clone())
+            .headers(self.lane.headers.clone());
+        if let Some(token) = self.lane.bearer().await {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .header(header::ACCEPT, EVENT_STREAM)
             .header("mcp-session-id", session.as_str())
             .header("last-event-id", last_event.as_str())

@@ -1,0 +1,181 @@
+//! Signing the gateway in to OAuth upstreams: an administrator asks for the authorization
+//! URL, opens it in a browser, and the authorization server sends the browser back to
+//! `/oauth/callback`, which finishes the sign-in and starts the upstream.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    AdminState,
+    auth::Caller,
+    error::{ApiError, ErrorBody},
+};
+use crate::upstream::{CALLBACK_PATH, UpstreamAuth};
+
+pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
+    OpenApiRouter::new().routes(routes!(authorize, sign_out))
+}
+
+/// The callback, outside `/api/v1`: the browser comes to it from the authorization server.
+pub(super) fn callback_route() -> axum::Router<Arc<AdminState>> {
+    axum::Router::new().route(CALLBACK_PATH, axum::routing::get(callback))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct Authorization {
+    /// Open this in a browser to sign the gateway in.
+    authorization_url: String,
+}
+
+/// Starts signing the gateway in to an OAuth upstream (`oauth:` with `grant:
+/// authorization_code`): answers the authorization server's URL to open in a browser. When
+/// the sign-in is done there, the browser comes back to `/oauth/callback` and the upstream
+/// starts. A newer request replaces the URL of an older one.
+#[utoipa::path(post, path = "/api/v1/mcp/services/{name}/oauth/authorize", tag = "services",
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, body = Authorization, description = "The URL to open"),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
+        (status = 403, body = ErrorBody, description = "Not an administrator"),
+        (status = 404, body = ErrorBody, description = "Not found"),
+        (status = 409, body = ErrorBody, description = "The service does not sign in through a browser"),
+        (status = 502, body = ErrorBody, description = "Its authorization server could not be used"),
+    ),
+    security(("bearer" = [])))]
+async fn authorize(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Authorization>, ApiError> {
+    let auth = signing_in(&state, &caller, &name)?;
+    let authorization_url = auth
+        .begin()
+        .await
+        .map_err(|why| ApiError::new(StatusCode::BAD_GATEWAY, "oauth_failed", why))?;
+    tracing::info!(service = %name, "sign-in started");
+    Ok(Json(Authorization { authorization_url }))
+}
+
+/// Forgets the gateway's sign-in to an OAuth upstream (its tokens and the client it
+/// registered); the upstream waits for a new sign-in.
+#[utoipa::path(delete, path = "/api/v1/mcp/services/{name}/oauth", tag = "services",
+    params(("name" = String, Path)),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, body = ErrorBody, description = "No valid bearer token"),
+        (status = 403, body = ErrorBody, description = "Not an administrator"),
+        (status = 404, body = ErrorBody, description = "Not found"),
+        (status = 409, body = ErrorBody, description = "The service does not use OAuth"),
+    ),
+    security(("bearer" = [])))]
+async fn sign_out(
+    State(state): State<Arc<AdminState>>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let auth = signing_in(&state, &caller, &name)?;
+    auth.sign_out().await.map_err(ApiError::internal)?;
+    tracing::info!(service = %name, "signed out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The sign-in of upstream `name`, for an administrator.
+fn signing_in(
+    state: &AdminState,
+    caller: &Caller,
+    name: &str,
+) -> Result<Arc<UpstreamAuth>, ApiError> {
+    if !caller.0.is_admin {
+        return Err(ApiError::forbidden(
+            "signing the gateway in to an upstream is for administrators",
+        ));
+    }
+    let upstream = state
+        .gateway
+        .upstream(name)
+        .ok_or_else(|| ApiError::not_found(format!("no service named {name:?}")))?;
+    upstream.oauth().cloned().ok_or_else(|| {
+        ApiError::conflict(format!(
+            "service {name:?} does not use OAuth: give it an `oauth:` block"
+        ))
+    })
+}
+
+/// What the authorization server puts on the redirect (RFC 6749 §4.1.2, RFC 9207).
+#[derive(Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(
+    State(state): State<Arc<AdminState>>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let Some(sign_in) = query.state.as_deref() else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This is not a sign-in's answer: it has no state.",
+        );
+    };
+    let Some(auth) = state.gateway.oauth().take(sign_in) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in is unknown, finished or expired: start it again.",
+        );
+    };
+    if let Some(error) = &query.error {
+        let detail = query.error_description.as_deref().unwrap_or("");
+        return page(
+            StatusCode::BAD_REQUEST,
+            &format!("The authorization server refused the sign-in: {error} {detail}"),
+        );
+    }
+    let Some(code) = query.code.as_deref() else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "The answer has no authorization code.",
+        );
+    };
+    match auth.finish(sign_in, code, query.iss.as_deref()).await {
+        Ok(()) => page(
+            StatusCode::OK,
+            "The gateway is signed in. You can close this window.",
+        ),
+        Err(why) => {
+            tracing::warn!(%why, "a sign-in failed");
+            page(
+                StatusCode::BAD_REQUEST,
+                &format!("The sign-in failed: {why}"),
+            )
+        }
+    }
+}
+
+/// A short page for the browser that came back.
+fn page(status: StatusCode, text: &str) -> Response {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>MCPS.ONE sign-in</title><p>{escaped}</p>\n"
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
+}

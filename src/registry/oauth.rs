@@ -1,0 +1,65 @@
+//! What the gateway holds to sign in to OAuth upstreams, one row per upstream and principal.
+//! The registry stores it as the caller sealed it (see `security::Sealer`) and never sees it
+//! in clear.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Registry, RegistryError, now_ms};
+
+impl Registry {
+    /// The sealed credentials of `upstream` for `principal` (`""`: the gateway's own).
+    pub async fn oauth_credentials(
+        &self,
+        upstream: &str,
+        principal: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let (upstream, principal) = (upstream.to_owned(), principal.to_owned());
+        self.run(move |db| {
+            Ok(db
+                .query_row(
+                    "SELECT sealed FROM oauth_credentials WHERE upstream = ?1 AND principal = ?2",
+                    params![upstream, principal],
+                    |row| row.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// Stores (replacing) the sealed credentials of `upstream` for `principal`.
+    pub async fn save_oauth_credentials(
+        &self,
+        upstream: &str,
+        principal: &str,
+        sealed: String,
+    ) -> Result<(), RegistryError> {
+        let (upstream, principal) = (upstream.to_owned(), principal.to_owned());
+        self.run(move |db| {
+            db.execute(
+                "INSERT INTO oauth_credentials (upstream, principal, sealed, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (upstream, principal) DO UPDATE SET sealed = ?3, updated_at = ?4",
+                params![upstream, principal, sealed, now_ms()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Forgets the credentials of `upstream` for `principal`.
+    pub async fn clear_oauth_credentials(
+        &self,
+        upstream: &str,
+        principal: &str,
+    ) -> Result<(), RegistryError> {
+        let (upstream, principal) = (upstream.to_owned(), principal.to_owned());
+        self.run(move |db| {
+            db.execute(
+                "DELETE FROM oauth_credentials WHERE upstream = ?1 AND principal = ?2",
+                params![upstream, principal],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
