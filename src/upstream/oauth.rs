@@ -390,6 +390,7 @@ impl UpstreamAuth {
     }
 
     async fn new_manager(&self) -> Result<AuthorizationManager, SignInError> {
+        super::http::use_our_tls_provider();
         // The operator named this upstream, so its authorization server may be on the same
         // private network; loopback still needs a loopback upstream (rmcp's rule).
         let mut manager = AuthorizationManager::new_allowing_private_addresses(self.url.as_str())

@@ -1,0 +1,229 @@
+//! An upstream behind OAuth, served by the official Python SDK (its authorization server
+//! endpoints and its bearer check; `tests/fixtures/python/oauth_server.py` keeps tokens in
+//! memory, expiring within seconds): the gateway waits for a sign-in instead of failing,
+//! signs in through an administrator's browser, refreshes before expiry without a failed
+//! call, keeps no token in clear in its database, restores its sign-in after a restart, and
+//! waits for a new sign-in when the tokens are revoked.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::common::{
+    api::{Api, admin_env},
+    http::{client, modern_post},
+    process::{ConfigDir, ServeProcess},
+    python,
+};
+
+/// The Python SDK's OAuth-protected server, killed on drop.
+struct OAuthServer {
+    child: Child,
+    url: String,
+    base: String,
+}
+
+impl OAuthServer {
+    fn start(token_seconds: u32) -> Self {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/python/oauth_server.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .args(["--token-seconds", &token_seconds.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the OAuth fixture");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("its first line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        let base = url.trim_end_matches("/mcp").to_owned();
+        Self { child, url, base }
+    }
+
+    async fn issued(&self) -> Value {
+        client()
+            .get(format!("{}/test/tokens", self.base))
+            .send()
+            .await
+            .expect("read the issued tokens")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    async fn revoke_everything(&self) {
+        client()
+            .post(format!("{}/test/revoke", self.base))
+            .send()
+            .await
+            .expect("revoke");
+    }
+}
+
+impl Drop for OAuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Calls `remote__whoami` through the gateway (2026-07-28): its text, or the error's message.
+async fn whoami(gateway: &ServeProcess) -> Result<String, String> {
+    let reply: Value = modern_post(&gateway.mcp_url(), "tools/call", Some("remote__whoami"))
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "remote__whoami", "arguments": {},
+                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                 "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                                 "io.modelcontextprotocol/clientCapabilities": {}}}
+        }))
+        .send()
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("a JSON answer");
+    match (&reply["result"], &reply["error"]) {
+        (result, Value::Null) if result["isError"] != true => Ok(result["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()),
+        (result, Value::Null) => Err(result["content"][0]["text"].to_string()),
+        (_, error) => Err(error["message"].as_str().unwrap_or_default().to_owned()),
+    }
+}
+
+/// Signs the gateway in to `remote` as an administrator with a browser would.
+async fn sign_in(api: &Api) {
+    let answer = api
+        .post("/api/v1/mcp/services/remote/oauth/authorize", json!({}))
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let url = answer.body["authorization_url"].as_str().expect("a URL");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = no_redirects.get(url).send().await.expect("authorize");
+    assert!(redirect.status().is_redirection(), "{redirect:?}");
+    let callback = redirect.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback.contains("/oauth/callback?"), "{callback}");
+    let page = client().get(&callback).send().await.expect("callback");
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("signed in"));
+    // A callback is good once.
+    let again = client()
+        .get(&callback)
+        .send()
+        .await
+        .expect("callback again");
+    assert_eq!(again.status(), 400);
+}
+
+/// Every file of the registry (the database, its write-ahead log), as bytes.
+fn registry_bytes(config: &ConfigDir) -> Vec<u8> {
+    let data = config.dir.path().join("data");
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&data).expect("the data directory") {
+        let path = entry.expect("an entry").path();
+        if path.to_string_lossy().contains("mcps.db") {
+            bytes.extend(std::fs::read(&path).unwrap_or_default());
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() {
+    let server = OAuthServer::start(4);
+    let yaml = format!(
+        "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n",
+        server.url
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+
+    // Not signed in: it waits, and a call says how to sign it in.
+    let waiting = api.wait_for_state("remote", "needs_authorization").await;
+    assert!(
+        waiting["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/mcp/services/remote/oauth/authorize"),
+        "{waiting}"
+    );
+    let refused = whoami(&gateway).await.expect_err("not signed in");
+    assert!(refused.contains("oauth/authorize"), "{refused}");
+    let health = api.get("/api/v1/system/status").await;
+    assert_eq!(
+        health.body["upstreams"]["needs_authorization"], 1,
+        "{health:?}"
+    );
+
+    sign_in(&api).await;
+    api.wait_for_state("remote", "ready").await;
+
+    // Across three lifetimes of its 4-second tokens, no call fails: they are refreshed
+    // before they expire.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut calls = 0;
+    while Instant::now() < until {
+        assert_eq!(
+            whoami(&gateway).await,
+            Ok("alice".to_owned()),
+            "call {calls}"
+        );
+        calls += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let issued = server.issued().await;
+    assert!(issued["refresh_grants"].as_u64().unwrap() >= 2, "{issued}");
+
+    // The database holds none of the tokens in clear.
+    let stored = registry_bytes(&gateway.config);
+    let tokens: Vec<&str> = issued["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|token| token.as_str().unwrap())
+        .collect();
+    assert!(!tokens.is_empty());
+    for token in &tokens {
+        assert!(
+            !stored
+                .windows(token.len())
+                .any(|window| window == token.as_bytes()),
+            "a token is in the database in clear"
+        );
+    }
+
+    // Restarted on the same database, it is signed in at once.
+    let (status, config) = gateway.stop(Signal::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    let gateway = ServeProcess::start_in(config, &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    api.wait_for_state("remote", "ready").await;
+    assert_eq!(whoami(&gateway).await, Ok("alice".to_owned()));
+
+    // Every token revoked at the authorization server: the next call fails with how to sign
+    // in again, and the upstream waits for it.
+    server.revoke_everything().await;
+    let refused = whoami(&gateway).await.expect_err("revoked");
+    assert!(refused.contains("oauth/authorize"), "{refused}");
+    api.wait_for_state("remote", "needs_authorization").await;
+    sign_in(&api).await;
+    api.wait_for_state("remote", "ready").await;
+    assert_eq!(whoami(&gateway).await, Ok("alice".to_owned()));
+}
