@@ -28,7 +28,7 @@ use crate::{
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
     reload::Reloader,
-    security::{Sealer, TokenCache},
+    security::TokenCache,
 };
 
 /// Why the gateway could not run.
@@ -44,8 +44,6 @@ pub enum AppError {
     Signals(std::io::Error),
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error("database.secret_key: {0}")]
-    SecretKey(#[from] crate::security::SealError),
 }
 
 /// A listening socket on `address` whose queue of connections not yet accepted holds a burst
@@ -147,9 +145,8 @@ impl App {
     /// [`App::start_upstreams`], so the config file's upstreams start meanwhile.
     pub async fn open_registry(&mut self) -> Result<(), AppError> {
         let path = self.config.database.path(&self.config.base_dir);
-        let registry = Registry::open(&path).await?;
-        let sealer = Sealer::for_database(&self.config.database.secret_key, &path)?;
-        self.gateway.oauth().open(registry.clone(), sealer);
+        let registry = Registry::open(&path, &self.config.database.secret_key).await?;
+        self.gateway.oauth().open(registry.clone());
         let tokens = TokenCache::new();
         admin::bootstrap(&registry, &tokens).await?;
         for service in registry.services().await? {

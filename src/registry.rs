@@ -28,6 +28,8 @@ pub use services::StoredService;
 pub use tokens::{StoredToken, TokenKind};
 pub use users::User;
 
+use crate::security::Sealer;
+
 /// How long a write waits for a lock held by another connection (another `mcps` process on
 /// the same file, or a backup tool) before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,6 +58,9 @@ pub enum RegistryError {
     Busy(String),
     #[error("database error: {0}")]
     Sql(String),
+    /// The key that seals secrets in the database (`database.secret_key` or its key file).
+    #[error("database.secret_key: {0}")]
+    Key(#[from] crate::security::SealError),
 }
 
 impl From<tokio_rusqlite::Error<rusqlite::Error>> for RegistryError {
@@ -78,11 +83,15 @@ impl From<rusqlite::Error> for RegistryError {
 pub struct Registry {
     connection: tokio_rusqlite::Connection,
     path: PathBuf,
+    /// Seals the secrets kept in the database (OAuth credentials, client secrets).
+    sealer: Sealer,
 }
 
 impl Registry {
-    /// Opens (creating it and its directory on first run) and migrates the database at `path`.
-    pub async fn open(path: &Path) -> Result<Self, RegistryError> {
+    /// Opens (creating it and its directory on first run) and migrates the database at
+    /// `path`; its secrets are sealed with `secret_key`, or the key file beside it when that
+    /// is empty (see [`Sealer::for_database`]).
+    pub async fn open(path: &Path, secret_key: &str) -> Result<Self, RegistryError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| RegistryError::CreateDir {
                 path: path.to_owned(),
@@ -127,10 +136,17 @@ impl Registry {
                     other => other.to_string(),
                 },
             })?;
+        let sealer = Sealer::for_database(secret_key, path)?;
         Ok(Self {
             connection,
             path: path.to_owned(),
+            sealer,
         })
+    }
+
+    /// What seals the secrets kept in the database.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     /// The database file.

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Registry, RegistryError, now_ms};
-use crate::config::UpstreamConfig;
+use crate::{config::UpstreamConfig, security::Sealer};
 
 /// A stored service.
 #[derive(Debug, Clone)]
@@ -29,8 +29,35 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredService> {
     })
 }
 
-fn to_json(spec: &UpstreamConfig) -> Result<String, RegistryError> {
-    serde_json::to_string(spec).map_err(|error| RegistryError::Sql(error.to_string()))
+/// The entry as stored: its OAuth client secret sealed (see `security::Sealer`).
+fn to_json(sealer: &Sealer, name: &str, spec: &UpstreamConfig) -> Result<String, RegistryError> {
+    let mut spec = spec.clone();
+    if let Some(secret) = client_secret(&mut spec) {
+        *secret = sealer.seal(&secret_context(name), secret.as_bytes());
+    }
+    serde_json::to_string(&spec).map_err(|error| RegistryError::Sql(error.to_string()))
+}
+
+/// A stored service as the gateway uses it: its client secret opened.
+fn opened(sealer: &Sealer, mut service: StoredService) -> Result<StoredService, RegistryError> {
+    let context = secret_context(&service.name);
+    if let Some(secret) = client_secret(&mut service.spec) {
+        let clear = sealer.open(&context, secret)?;
+        *secret = String::from_utf8(clear)
+            .map_err(|_| RegistryError::Sql("a sealed client secret is not text".into()))?;
+    }
+    Ok(service)
+}
+
+fn client_secret(spec: &mut UpstreamConfig) -> Option<&mut String> {
+    spec.oauth
+        .as_mut()
+        .and_then(|oauth| oauth.client_secret.as_mut())
+        .filter(|secret| !secret.is_empty())
+}
+
+fn secret_context(name: &str) -> String {
+    format!("service:{name}:oauth.client_secret")
 }
 
 /// The columns [`from_row`] reads, in its order.
@@ -58,7 +85,10 @@ impl Registry {
             let rows = statement.query_map([], from_row)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
-        .await
+        .await?
+        .into_iter()
+        .map(|service| opened(&self.sealer, service))
+        .collect()
     }
 
     /// Stores a new service; a taken name is a conflict.
@@ -67,7 +97,7 @@ impl Registry {
         name: &str,
         spec: &UpstreamConfig,
     ) -> Result<StoredService, RegistryError> {
-        let json = to_json(spec)?;
+        let json = to_json(&self.sealer, name, spec)?;
         let name = name.to_owned();
         self.run(move |db| {
             one_service(
@@ -79,6 +109,7 @@ impl Registry {
             )
         })
         .await
+        .and_then(|service| opened(&self.sealer, service))
     }
 
     /// Replaces a stored service's entry.
@@ -87,7 +118,7 @@ impl Registry {
         name: &str,
         spec: &UpstreamConfig,
     ) -> Result<StoredService, RegistryError> {
-        let json = to_json(spec)?;
+        let json = to_json(&self.sealer, name, spec)?;
         let name = name.to_owned();
         self.run(move |db| {
             one_service(
@@ -98,6 +129,7 @@ impl Registry {
             )
         })
         .await
+        .and_then(|service| opened(&self.sealer, service))
     }
 
     /// Deletes a stored service.

@@ -227,3 +227,36 @@ async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() 
     api.wait_for_state("remote", "ready").await;
     assert_eq!(whoami(&gateway).await, Ok("alice".to_owned()));
 }
+
+#[tokio::test]
+async fn a_client_secret_given_through_the_api_is_sealed_at_rest_and_never_shown() {
+    let secret = "client-secret-not-in-clear-4711";
+    let yaml = "security:\n  allow_private_urls: true\nupstreams: {}\n";
+    let gateway = ServeProcess::start_in(ConfigDir::new(yaml), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let created = api
+        .post(
+            "/api/v1/mcp/services",
+            json!({"name": "linear", "url": "http://127.0.0.1:9/mcp",
+                   "oauth": {"client_id": "gateway", "client_secret": secret}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.body["oauth"]["client_secret"], "********");
+    let shown = api.get("/api/v1/mcp/services/linear").await;
+    assert_eq!(shown.body["oauth"]["client_secret"], "********");
+    assert!(!shown.body.to_string().contains(secret));
+    let stored = registry_bytes(&gateway.config);
+    assert!(
+        !stored.windows(secret.len()).any(|window| window == secret.as_bytes()),
+        "the client secret is in the database in clear"
+    );
+    // Read back after a restart: the sealed secret opens (the service starts as before).
+    let (status, config) = gateway.stop(Signal::SIGTERM);
+    assert!(status.success());
+    let gateway = ServeProcess::start_in(config, &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let again = api.get("/api/v1/mcp/services/linear").await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert!(!gateway.log().contains(secret), "the secret was logged");
+}

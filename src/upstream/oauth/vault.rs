@@ -12,7 +12,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::Notify;
 
 use super::{UpstreamAuth, store::Record};
-use crate::{registry::Registry, security::Sealer, sync::lock};
+use crate::{registry::Registry, sync::lock};
 
 /// The path the authorization server redirects the browser to.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
@@ -26,7 +26,7 @@ const SHARED: &str = "";
 
 #[derive(Default)]
 pub struct OAuthVault {
-    keep: OnceLock<(Registry, Sealer)>,
+    keep: OnceLock<Registry>,
     opened: Notify,
     public_url: ArcSwapOption<String>,
     sign_ins: std::sync::Mutex<HashMap<String, (Weak<UpstreamAuth>, Instant)>>,
@@ -41,9 +41,9 @@ impl std::fmt::Debug for OAuthVault {
 }
 
 impl OAuthVault {
-    /// Credentials are kept in `registry`, sealed by `sealer`, from now on.
-    pub fn open(&self, registry: Registry, sealer: Sealer) {
-        if self.keep.set((registry, sealer)).is_ok() {
+    /// Credentials are kept in `registry`, sealed by its sealer, from now on.
+    pub fn open(&self, registry: Registry) {
+        if self.keep.set(registry).is_ok() {
             self.opened.notify_waiters();
         }
     }
@@ -62,7 +62,7 @@ impl OAuthVault {
             .map(|base| format!("{base}{CALLBACK_PATH}"))
     }
 
-    async fn kept(&self) -> &(Registry, Sealer) {
+    async fn kept(&self) -> &Registry {
         loop {
             let opened = self.opened.notified();
             let mut opened = std::pin::pin!(opened);
@@ -75,7 +75,7 @@ impl OAuthVault {
     }
 
     pub(super) async fn load(&self, upstream: &str) -> Result<Option<Record>, String> {
-        let (registry, sealer) = self.kept().await;
+        let registry = self.kept().await;
         let Some(sealed) = registry
             .oauth_credentials(upstream, SHARED)
             .await
@@ -83,7 +83,8 @@ impl OAuthVault {
         else {
             return Ok(None);
         };
-        let opened = sealer
+        let opened = registry
+            .sealer()
             .open(&context(upstream), &sealed)
             .map_err(|error| error.to_string())?;
         serde_json::from_slice(&opened)
@@ -92,9 +93,9 @@ impl OAuthVault {
     }
 
     pub(super) async fn save(&self, upstream: &str, record: &Record) -> Result<(), String> {
-        let (registry, sealer) = self.kept().await;
+        let registry = self.kept().await;
         let json = serde_json::to_vec(record).map_err(|error| error.to_string())?;
-        let sealed = sealer.seal(&context(upstream), &json);
+        let sealed = registry.sealer().seal(&context(upstream), &json);
         registry
             .save_oauth_credentials(upstream, SHARED, sealed)
             .await
@@ -102,7 +103,7 @@ impl OAuthVault {
     }
 
     pub(super) async fn forget(&self, upstream: &str) -> Result<(), String> {
-        let (registry, _) = self.kept().await;
+        let registry = self.kept().await;
         registry
             .clear_oauth_credentials(upstream, SHARED)
             .await
