@@ -27,7 +27,9 @@ use std::{
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-pub use admin::{AuthConfig, DatabaseConfig, LoginThrottleConfig, SecurityConfig};
+pub use admin::{
+    AuthConfig, DatabaseConfig, LoginThrottleConfig, ResourceServerConfig, SecurityConfig,
+};
 pub use limits::{LimitsConfig, TimeoutsConfig};
 pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use oauth::{CredentialsScope, OAuthConfig, OAuthGrant, TokenEndpointAuthMethod};

@@ -4,6 +4,7 @@
 mod connection;
 mod endpoint;
 pub mod http;
+mod identity;
 pub mod listener;
 mod plain_call;
 mod sessions;

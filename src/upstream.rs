@@ -58,6 +58,7 @@ pub use call::{CallContext, Outgoing, ProgressSink, UpstreamLane, unreadable};
 pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use http::SessionId;
+pub use http::use_our_tls_provider;
 pub use http_lane::{HttpLane, cannot_send};
 use lane::StdioLane;
 pub use oauth::{OAuthVault, UpstreamAuth, vault::CALLBACK_PATH};

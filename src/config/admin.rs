@@ -54,6 +54,9 @@ pub struct AuthConfig {
     pub token_ttl_secs: u64,
     /// The brake on password guessing.
     pub login: LoginThrottleConfig,
+    /// MCP clients sign in through the organisation's identity provider: `/mcp` and `/ws`
+    /// accept its JWT access tokens (beside API keys), as an OAuth protected resource.
+    pub oauth: Option<ResourceServerConfig>,
 }
 
 impl Default for AuthConfig {
@@ -62,8 +65,27 @@ impl Default for AuthConfig {
             enabled: false,
             token_ttl_secs: 12 * 3600,
             login: LoginThrottleConfig::default(),
+            oauth: None,
         }
     }
+}
+
+/// The gateway as an OAuth protected resource (RFC 9728): whose tokens it takes, for what.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceServerConfig {
+    /// The authorization server whose access tokens are accepted (their `iss`).
+    pub issuer: String,
+    /// The gateway's resource URL, e.g. `https://mcp.example.com/mcp`: tokens must name it in
+    /// `aud`.
+    pub audience: String,
+    /// Scopes every token must carry (a token without one of them gets 403).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Where the issuer's signing keys are published; by default, the `jwks_uri` of its
+    /// metadata (OpenID discovery, then RFC 8414).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
 }
 
 /// How wrong passwords slow down further logins (see `security::LoginThrottle`).

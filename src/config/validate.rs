@@ -115,6 +115,25 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         "restart.crash_loop_failures",
         restart.crash_loop_failures as usize,
     )?;
+    if let Some(oauth) = &config.auth.oauth {
+        for (key, url) in [
+            ("auth.oauth.issuer", Some(&oauth.issuer)),
+            ("auth.oauth.audience", Some(&oauth.audience)),
+            ("auth.oauth.jwks_url", oauth.jwks_url.as_ref()),
+        ] {
+            let Some(url) = url else { continue };
+            let parsed: Option<http::Uri> = url.parse().ok();
+            let web = parsed.is_some_and(|uri| {
+                matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+            });
+            if !web {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("{url:?} must be an http:// or https:// URL"),
+                ));
+            }
+        }
+    }
     let login = &config.auth.login;
     positive_secs("auth.login.max_delay_secs", login.max_delay_secs)?;
     positive_secs("auth.login.window_secs", login.window_secs)?;

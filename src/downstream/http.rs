@@ -42,6 +42,7 @@ use session_call::SessionCalls;
 use super::{
     connection::Deadlines,
     endpoint::{self, Endpoint},
+    identity::{self, IdentityProvider},
     listener::ConnectionLimits,
     sessions::{self, Holder, Seat, SessionBook, SessionLimits},
     websocket::{Refusal, WebSocketSessions},
@@ -75,6 +76,9 @@ pub struct HttpFront {
     admin: Router,
     /// Set when `/mcp` and `/ws` need a bearer token.
     required_tokens: Option<Arc<TokenCache>>,
+    /// With `auth.oauth`: the identity provider whose access tokens `/mcp` and `/ws` take
+    /// beside API keys.
+    identity: Option<IdentityProvider>,
     max_body_bytes: usize,
     max_json_depth: usize,
     /// Connections: how many, from where, for how long (see [`super::listener`]).
@@ -145,6 +149,16 @@ impl HttpFront {
             shutdown: sessions_end.clone(),
             tracker: tracker.clone(),
         };
+        let public_url = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let identity = config.auth.oauth.clone().and_then(|oauth| {
+            IdentityProvider::new(oauth, &public_url)
+                .inspect_err(|error| tracing::error!(%error, "auth.oauth cannot be used"))
+                .ok()
+        });
         Self {
             mcp,
             websocket,
@@ -154,7 +168,9 @@ impl HttpFront {
                 &config.server.allowed_origins,
             ),
             admin,
-            required_tokens: config.auth.enabled.then(|| tokens.clone()),
+            required_tokens: (config.auth.enabled || config.auth.oauth.is_some())
+                .then(|| tokens.clone()),
+            identity,
             max_body_bytes,
             max_json_depth: config.limits.max_json_depth,
             connection_limits: ConnectionLimits {
@@ -191,14 +207,12 @@ impl HttpFront {
         // `/metrics` names tools and upstreams: it is guarded like the MCP endpoints.
         let guarded = mcp || uri.path() == "/metrics";
         if guarded && let Some(tokens) = &self.required_tokens {
-            let verified = bearer(request.headers())
-                .and_then(|token| tokens.verify_with_lease(token, now_ms()));
-            match verified {
-                Some((principal, lease)) => {
+            match self.caller(tokens, request.headers()).await {
+                Ok((principal, lease)) => {
                     request.extensions_mut().insert(principal);
                     request.extensions_mut().insert(lease);
                 }
-                None => return unauthorized(),
+                Err(refusal) => return self.refused(&refusal),
             }
         }
         let scope = match endpoint {
@@ -244,10 +258,70 @@ impl HttpFront {
         }
     }
 
-    /// `/metrics`, the REST surface, or 404.
+    /// Who a guarded request comes from: an API key or login token, else (with
+    /// `auth.oauth`) an access token of the identity provider.
+    async fn caller(
+        &self,
+        tokens: &TokenCache,
+        headers: &http::HeaderMap,
+    ) -> Result<(Principal, Lease), identity::Refusal> {
+        use identity::Refusal;
+        let Some(token) = bearer(headers) else {
+            return Err(Refusal::Unauthorized(None));
+        };
+        if let Some(known) = tokens.verify_with_lease(token, now_ms()) {
+            return Ok(known);
+        }
+        match &self.identity {
+            Some(identity) if IdentityProvider::is_jwt(token) => identity.verify(token).await,
+            _ => Err(Refusal::Unauthorized(Some(
+                "the token is unknown, expired or revoked".into(),
+            ))),
+        }
+    }
+
+    /// The answer to a request whose credential was refused.
+    fn refused(&self, refusal: &identity::Refusal) -> Response<Body> {
+        use identity::Refusal;
+        let Some(identity) = &self.identity else {
+            return unauthorized();
+        };
+        let status = match refusal {
+            Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Refusal::InsufficientScope => StatusCode::FORBIDDEN,
+        };
+        let why = match refusal {
+            Refusal::Unauthorized(Some(why)) => why.as_str(),
+            Refusal::Unauthorized(None) => {
+                "this endpoint needs a bearer token: sign in with the identity provider, or use an API key"
+            }
+            Refusal::InsufficientScope => "the token lacks a scope the gateway requires",
+        };
+        let mut response = jsonrpc_error_response(
+            status,
+            ErrorData::invalid_request(format!("Unauthorized: {why}"), None),
+        );
+        if let Ok(challenge) = header::HeaderValue::from_str(&identity.challenge(refusal)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+
+    /// `/metrics`, the protected resource metadata, the REST surface, or 404.
     async fn not_mcp(&self, request: Request<RequestBody>) -> Response<Body> {
         match request.uri().path() {
             "/metrics" if request.method() == Method::GET => self.metrics(),
+            path if request.method() == Method::GET
+                && self
+                    .identity
+                    .as_ref()
+                    .is_some_and(|identity| identity.serves_metadata_at(path)) =>
+            {
+                let identity = self.identity.as_ref().expect("checked above");
+                json_response(StatusCode::OK, &identity.metadata())
+            }
             path if is_admin_path(path) => {
                 let mut admin = self.admin.clone();
                 match tower_service::Service::call(&mut admin, request).await {

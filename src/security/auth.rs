@@ -78,6 +78,15 @@ impl std::fmt::Display for LeaseEnd {
 }
 
 impl Lease {
+    /// The lease of a credential nobody here can revoke, that expires at `expires_at`
+    /// (milliseconds since the Unix epoch): an identity provider's access token.
+    pub fn until(expires_at: i64) -> Self {
+        Self {
+            revoked: CancellationToken::new(),
+            expires_at: Some(expires_at),
+        }
+    }
+
     /// Resolves when the token stops being accepted.
     pub async fn ended(&self) -> LeaseEnd {
         let expiry = async {

@@ -14,6 +14,7 @@ mod bad_input_http;
 mod bad_input_stdio;
 mod cancellation_reaches_upstream;
 mod client_credentials_stay_here;
+mod client_oauth;
 mod client_requests;
 mod concurrent_call_limit;
 mod config_env;

@@ -248,7 +248,9 @@ async fn a_client_secret_given_through_the_api_is_sealed_at_rest_and_never_shown
     assert!(!shown.body.to_string().contains(secret));
     let stored = registry_bytes(&gateway.config);
     assert!(
-        !stored.windows(secret.len()).any(|window| window == secret.as_bytes()),
+        !stored
+            .windows(secret.len())
+            .any(|window| window == secret.as_bytes()),
         "the client secret is in the database in clear"
     );
     // Read back after a restart: the sealed secret opens (the service starts as before).

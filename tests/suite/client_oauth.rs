@@ -1,0 +1,181 @@
+//! The gateway as an OAuth protected resource (`auth.oauth`): an identity provider's JWT
+//! access tokens are checked against its published keys (a PyJWT issuer whose RSA keys the
+//! fixture generates and rotates, `tests/fixtures/python/jwt_issuer.py`), with the challenge
+//! and the metadata document of RFC 9728; API keys keep working beside them.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+
+use crate::common::{
+    api::{Api, admin_env},
+    http::{client, modern_post},
+    process::{ConfigDir, ServeProcess},
+    python,
+};
+
+const AUDIENCE: &str = "https://mcp.example.test/mcp";
+const SCOPE: &str = "mcp:tools";
+
+/// The JWT issuer, killed on drop.
+struct Issuer {
+    child: Child,
+    base: String,
+}
+
+impl Issuer {
+    fn start() -> Self {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/python/jwt_issuer.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the JWT issuer");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("its first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    /// A token for `AUDIENCE` with `SCOPE`, changed by `overrides`.
+    async fn mint(&self, overrides: Value) -> String {
+        let mut request = json!({"sub": "alice", "aud": AUDIENCE, "scope": SCOPE});
+        for (key, value) in overrides.as_object().unwrap() {
+            request[key] = value.clone();
+        }
+        client()
+            .post(format!("{}/mint", self.base))
+            .json(&request)
+            .send()
+            .await
+            .expect("mint")
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn rotate(&self) {
+        client()
+            .post(format!("{}/rotate", self.base))
+            .send()
+            .await
+            .expect("rotate");
+    }
+}
+
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A 2026-07-28 `tools/list` with `token`: its status and `WWW-Authenticate`.
+async fn list_with(gateway: &ServeProcess, token: Option<&str>) -> (u16, String) {
+    let mut request = modern_post(&gateway.mcp_url(), "tools/list", None).json(&json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/list",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                             "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                             "io.modelcontextprotocol/clientCapabilities": {}}}
+    }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("tools/list");
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
+    let issuer = Issuer::start();
+    let yaml = format!(
+        "auth:\n  oauth:\n    issuer: {:?}\n    audience: {AUDIENCE:?}\n    scopes: [{SCOPE:?}]\nupstreams: {{}}\n",
+        issuer.base
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+
+    // No token: 401, pointing at the metadata, which names the issuer.
+    let (status, challenge) = list_with(&gateway, None).await;
+    assert_eq!(status, 401);
+    let metadata_url = format!("{}/.well-known/oauth-protected-resource/mcp", gateway.base);
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{challenge}"
+    );
+    let metadata: Value = client()
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], AUDIENCE, "{metadata}");
+    assert_eq!(metadata["authorization_servers"], json!([issuer.base]));
+    assert_eq!(metadata["scopes_supported"], json!([SCOPE]));
+    assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
+
+    // A good token passes.
+    let good = issuer.mint(json!({})).await;
+    assert_eq!(list_with(&gateway, Some(&good)).await.0, 200);
+
+    // Each bad one gets 401 with `invalid_token`, or 403 for a missing scope.
+    for (what, overrides) in [
+        ("a bad signature", json!({"key": "stranger"})),
+        (
+            "another audience",
+            json!({"aud": "https://elsewhere.test/mcp"}),
+        ),
+        ("an expired token", json!({"exp_in": -300})),
+    ] {
+        let token = issuer.mint(overrides).await;
+        let (status, challenge) = list_with(&gateway, Some(&token)).await;
+        assert_eq!(status, 401, "{what}");
+        assert!(
+            challenge.contains("error=\"invalid_token\"") && challenge.contains(&metadata_url),
+            "{what}: {challenge}"
+        );
+    }
+    let narrow = issuer.mint(json!({"scope": "other"})).await;
+    let (status, challenge) = list_with(&gateway, Some(&narrow)).await;
+    assert_eq!(status, 403);
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"") && challenge.contains(SCOPE),
+        "{challenge}"
+    );
+    let (status, _) = list_with(&gateway, Some("not-a-token")).await;
+    assert_eq!(status, 401);
+
+    // The issuer rotates its keys: a token of the new key is taken (the keys are fetched
+    // again), one of the retired key no longer is.
+    issuer.rotate().await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = issuer.mint(json!({})).await;
+    assert_eq!(list_with(&gateway, Some(&fresh)).await.0, 200);
+    let retired = issuer.mint(json!({"key": "retired"})).await;
+    let (status, challenge) = list_with(&gateway, Some(&retired)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+
+    // API keys work beside the identity provider's tokens.
+    let api = Api::logged_in(&gateway).await;
+    let key = api.create_key("beside").await;
+    assert_eq!(list_with(&gateway, Some(&key)).await.0, 200);
+}
