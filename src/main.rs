@@ -291,6 +291,8 @@ fn import(file: &Path, into: Option<&Path>) -> ExitCode {
 
 async fn started(config: Config) -> App {
     let app = App::new(config);
+    // These commands open no registry: an OAuth upstream signs in with nothing kept.
+    app.gateway().oauth().without_registry();
     app.start_upstreams();
     app.gateway().wait_started().await;
     app

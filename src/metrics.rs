@@ -89,8 +89,14 @@ pub struct Metrics {
 const NONE: &str = "";
 
 /// Every phase an upstream can be in, for the state gauge.
-const PHASES: [&str; 6] = [
-    "starting", "ready", "degraded", "failed", "disabled", "stopped",
+const PHASES: [&str; 7] = [
+    "starting",
+    "ready",
+    "degraded",
+    "failed",
+    "disabled",
+    "stopped",
+    "needs_authorization",
 ];
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);

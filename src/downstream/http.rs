@@ -154,6 +154,18 @@ impl HttpFront {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{listen}"));
+        // The gateway's public name is one of its own: browsers come back to it from sign-ins.
+        let mut allowed_hosts = config.server.allowed_hosts.clone();
+        let mut allowed_origins = config.server.allowed_origins.clone();
+        if let Some(public) = config
+            .server
+            .public_url
+            .as_deref()
+            .and_then(|url| url::Url::parse(url).ok())
+        {
+            allowed_hosts.extend(public.host_str().map(str::to_owned));
+            allowed_origins.push(public.origin().ascii_serialization());
+        }
         let identity = config.auth.oauth.clone().and_then(|oauth| {
             IdentityProvider::new(oauth, &public_url)
                 .inspect_err(|error| tracing::error!(%error, "auth.oauth cannot be used"))
@@ -162,11 +174,7 @@ impl HttpFront {
         Self {
             mcp,
             websocket,
-            policy: OriginPolicy::new(
-                listen,
-                &config.server.allowed_hosts,
-                &config.server.allowed_origins,
-            ),
+            policy: OriginPolicy::new(listen, &allowed_hosts, &allowed_origins),
             admin,
             required_tokens: (config.auth.enabled || config.auth.oauth.is_some())
                 .then(|| tokens.clone()),

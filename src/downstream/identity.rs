@@ -184,9 +184,9 @@ impl IdentityProvider {
             .ok_or_else(|| invalid("the token names no subject (sub)"))?;
         let principal = Principal {
             user_id: -1,
+            token_id: subject_id(&self.config.issuer, &subject),
             username: subject,
             is_admin: false,
-            token_id: -1,
             key_name: None,
             virtual_server: None,
         };
@@ -278,6 +278,20 @@ impl IdentityProvider {
     }
 }
 
+/// The credential id of the identity provider's user `subject`: sessions belong to it and
+/// count against it, as they do to an API key's id. Negative, so it never meets the
+/// registry's ids; the same for every token of one user, different for another.
+fn subject_id(issuer: &str, subject: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(issuer.as_bytes())
+        .chain_update([0])
+        .chain_update(subject.as_bytes())
+        .finalize();
+    let bits = u64::from_le_bytes(digest[..8].try_into().expect("eight bytes")) >> 1;
+    -1 - i64::try_from(bits).expect("63 bits fit")
+}
+
 /// Why a token failed its checks, in a client's words.
 fn describe(error: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind;
@@ -289,5 +303,19 @@ fn describe(error: &jsonwebtoken::errors::Error) -> String {
         ErrorKind::InvalidSignature => "the token's signature does not verify".into(),
         ErrorKind::MissingRequiredClaim(claim) => format!("the token has no {claim} claim"),
         _ => "the token is not valid".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_user_of_the_identity_provider_is_a_credential_of_its_own() {
+        let alice = subject_id("https://idp", "alice");
+        assert!(alice < 0);
+        assert_eq!(alice, subject_id("https://idp", "alice"));
+        assert_ne!(alice, subject_id("https://idp", "bob"));
+        assert_ne!(alice, subject_id("https://other", "alice"));
     }
 }

@@ -1,7 +1,7 @@
-//! Secrets at rest: OAuth tokens and client secrets are sealed (ChaCha20-Poly1305) before
-//! they reach the database, under a key the database does not hold. A sealed value is bound
-//! to what it belongs to (its `context`, e.g. the upstream's name): moved to another row, it
-//! does not open.
+//! Secrets at rest: OAuth tokens and client secrets are sealed (ring's ChaCha20-Poly1305)
+//! before they reach the database, under a key the database does not hold. A sealed value is
+//! bound to what it belongs to (its `context`, e.g. the upstream's name): moved to another
+//! row, it does not open.
 //!
 //! The key is `database.secret_key` when set (any string: its SHA-256 is the key), else a
 //! random key kept in a file beside the database, made on first run, readable by its owner
@@ -10,20 +10,16 @@
 use std::{io::Write, path::Path};
 
 use base64::{Engine, engine::general_purpose::STANDARD_NO_PAD};
-use chacha20poly1305::{
-    ChaCha20Poly1305, Key, KeyInit, Nonce,
-    aead::{Aead, Payload},
-};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 
 /// What a sealed value starts with: the format's version.
 const PREFIX: &str = "sealed1:";
-const NONCE_BYTES: usize = 12;
 
 /// Seals and opens secrets under one key.
 #[derive(Clone)]
 pub struct Sealer {
-    cipher: ChaCha20Poly1305,
+    key: std::sync::Arc<LessSafeKey>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -66,8 +62,9 @@ impl Sealer {
     }
 
     fn from_key(key: [u8; 32]) -> Self {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &key).expect("a 32-byte key fits");
         Self {
-            cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            key: std::sync::Arc::new(LessSafeKey::new(key)),
         }
     }
 
@@ -99,16 +96,16 @@ impl Sealer {
 
     /// `secret` sealed for `context`.
     pub fn seal(&self, context: &str, secret: &[u8]) -> String {
-        let mut nonce = [0u8; NONCE_BYTES];
+        // A random 96-bit nonce per value: with the handful of values one key seals, a
+        // repeat is out of reach.
+        let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).expect("the system's random source works");
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret,
-                    aad: context.as_bytes(),
-                },
+        let mut sealed = secret.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut sealed,
             )
             .expect("sealing in memory cannot fail");
         let mut bytes = nonce.to_vec();
@@ -118,21 +115,18 @@ impl Sealer {
 
     /// What [`Sealer::seal`] sealed for `context`.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
-        let bytes = sealed
+        let mut bytes = sealed
             .strip_prefix(PREFIX)
             .and_then(|text| STANDARD_NO_PAD.decode(text).ok())
-            .filter(|bytes| bytes.len() > NONCE_BYTES)
+            .filter(|bytes| bytes.len() > NONCE_LEN)
             .ok_or(SealError::WrongKey)?;
-        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
-        self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: context.as_bytes(),
-                },
-            )
-            .map_err(|_| SealError::WrongKey)
+        let mut sealed = bytes.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&bytes).map_err(|_| SealError::WrongKey)?;
+        let opened = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut sealed)
+            .map_err(|_| SealError::WrongKey)?;
+        Ok(opened.to_vec())
     }
 }
 

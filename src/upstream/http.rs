@@ -148,10 +148,6 @@ impl RelatingClient {
                 auth.insufficient_scope(&refused.www_authenticate_header);
                 Err(StreamableHttpError::InsufficientScope(refused))
             }
-            Ok(answer) => {
-                auth.served();
-                Ok(answer)
-            }
             other => other,
         }
     }

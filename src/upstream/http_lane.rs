@@ -184,9 +184,6 @@ impl HttpLane {
                 }
                 None => response,
             };
-            if response.status().is_success() {
-                auth.served();
-            }
         }
         let status = response.status();
         if status == StatusCode::NOT_FOUND && session.is_some() {

@@ -15,10 +15,7 @@ mod store;
 pub mod vault;
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU32, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -36,9 +33,9 @@ use crate::{
     sync::lock,
 };
 
-/// Sign-ins for a wider scope (403 `insufficient_scope`) in a row before the gateway stops
-/// asking for more: with the first sign-in, three authorization requests, the limit the
-/// conformance suite holds clients to.
+/// Sign-ins for the same wider scope (403 `insufficient_scope`) in a row before the gateway
+/// stops asking for it: with the first sign-in, three authorization requests, the limit the
+/// conformance suite holds clients to. A 403 for another scope starts the count over.
 pub const MAX_STEP_UPS: u32 = 2;
 
 /// How the gateway names itself when it registers as a client.
@@ -69,7 +66,8 @@ pub struct UpstreamAuth {
     challenge: std::sync::Mutex<Option<String>>,
     /// Why it needs a sign-in (`Some`), or that it does not (`None`).
     needed: watch::Sender<Option<String>>,
-    step_ups: AtomicU32,
+    /// The scope the last 403 asked for, and how many times in a row.
+    step_ups: std::sync::Mutex<(String, u32)>,
 }
 
 impl std::fmt::Debug for UpstreamAuth {
@@ -97,7 +95,7 @@ impl UpstreamAuth {
             token: ArcSwapOption::empty(),
             challenge: std::sync::Mutex::new(None),
             needed: watch::Sender::new(None),
-            step_ups: AtomicU32::new(0),
+            step_ups: std::sync::Mutex::default(),
         }
     }
 
@@ -199,6 +197,12 @@ impl UpstreamAuth {
     /// once more with, or `None` (then it needs a sign-in).
     pub async fn rejected(&self, sent: Option<&str>, challenge: &str) -> Option<String> {
         *lock(&self.challenge) = Some(challenge.to_owned());
+        // Another request, refused with the same token, may have refreshed it already.
+        if let Some(current) = self.token.load().as_ref()
+            && sent.is_some_and(|sent| sent != current.value)
+        {
+            return Some(current.value.clone());
+        }
         self.token.store(None);
         if sent.is_some() {
             let refreshed = {
@@ -252,8 +256,16 @@ impl UpstreamAuth {
     pub fn insufficient_scope(&self, challenge: &str) -> String {
         *lock(&self.challenge) = Some(challenge.to_owned());
         let scope = scope_of(challenge, &self.url).unwrap_or_default();
-        let tries = self.step_ups.fetch_add(1, Ordering::Relaxed);
-        if tries >= MAX_STEP_UPS {
+        let tries = {
+            let mut last = lock(&self.step_ups);
+            if last.0 == scope {
+                last.1 += 1;
+            } else {
+                *last = (scope.clone(), 1);
+            }
+            last.1
+        };
+        if tries > MAX_STEP_UPS {
             return format!(
                 "it needs scope {scope:?}, which {MAX_STEP_UPS} sign-ins in a row did not grant"
             );
@@ -261,11 +273,6 @@ impl UpstreamAuth {
         let why = self.sign_in_hint(&format!("it needs a sign-in with scope {scope:?}"));
         self.need(why.clone());
         why
-    }
-
-    /// A request went through: the wider-scope sign-ins in a row start over.
-    pub fn served(&self) {
-        self.step_ups.store(0, Ordering::Relaxed);
     }
 
     /// Starts a sign-in: the URL of the authorization server's page to open in a browser.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::common::{
     api::{Api, admin_env},
     http::{client, modern_post},
-    process::{ConfigDir, ServeProcess},
+    process::{ConfigDir, ServeProcess, run_mcps},
     python,
 };
 
@@ -171,6 +171,23 @@ async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() 
         health.body["upstreams"]["needs_authorization"], 1,
         "{health:?}"
     );
+    let metrics = client()
+        .get(format!("{}/metrics", gateway.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let waiting_gauge = metrics.lines().find(|line| {
+        line.starts_with("mcps_upstream_state{")
+            && line.contains("upstream=\"remote\"")
+            && line.contains("state=\"needs_authorization\"")
+    });
+    assert!(
+        waiting_gauge.is_some_and(|line| line.ends_with(" 1")),
+        "{metrics}"
+    );
 
     sign_in(&api).await;
     api.wait_for_state("remote", "ready").await;
@@ -261,4 +278,22 @@ async fn a_client_secret_given_through_the_api_is_sealed_at_rest_and_never_shown
     let again = api.get("/api/v1/mcp/services/linear").await;
     assert_eq!(again.status, 200, "{again:?}");
     assert!(!gateway.log().contains(secret), "the secret was logged");
+}
+
+/// `mcps check` opens no registry: an OAuth upstream that is not signed in is reported as
+/// waiting for a sign-in, not as failed.
+#[test]
+fn mcps_check_reports_an_upstream_waiting_for_a_sign_in() {
+    let server = OAuthServer::start(3600);
+    let config = ConfigDir::new(&format!(
+        "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n",
+        server.url
+    ));
+    let (status, stdout, stderr) = run_mcps(&config.path(), &["check"]);
+    assert!(status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("remote") && stdout.contains("needs authorization"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("oauth/authorize"), "{stdout}");
 }

@@ -26,7 +26,8 @@ const SHARED: &str = "";
 
 #[derive(Default)]
 pub struct OAuthVault {
-    keep: OnceLock<Registry>,
+    /// The registry, once opened; `None` in a command that opens none (`mcps check`).
+    keep: OnceLock<Option<Registry>>,
     opened: Notify,
     public_url: ArcSwapOption<String>,
     sign_ins: std::sync::Mutex<HashMap<String, (Weak<UpstreamAuth>, Instant)>>,
@@ -43,7 +44,15 @@ impl std::fmt::Debug for OAuthVault {
 impl OAuthVault {
     /// Credentials are kept in `registry`, sealed by its sealer, from now on.
     pub fn open(&self, registry: Registry) {
-        if self.keep.set(registry).is_ok() {
+        if self.keep.set(Some(registry)).is_ok() {
+            self.opened.notify_waiters();
+        }
+    }
+
+    /// No registry will be opened (a command that only looks): nothing is kept, and nobody
+    /// waits for it.
+    pub fn without_registry(&self) {
+        if self.keep.set(None).is_ok() {
             self.opened.notify_waiters();
         }
     }
@@ -62,20 +71,23 @@ impl OAuthVault {
             .map(|base| format!("{base}{CALLBACK_PATH}"))
     }
 
-    async fn kept(&self) -> &Registry {
+    /// The registry, once open; `None` when there will be none (then sign-ins live in memory).
+    async fn kept(&self) -> Option<&Registry> {
         loop {
             let opened = self.opened.notified();
             let mut opened = std::pin::pin!(opened);
             opened.as_mut().enable();
             if let Some(keep) = self.keep.get() {
-                return keep;
+                return keep.as_ref();
             }
             opened.await;
         }
     }
 
     pub(super) async fn load(&self, upstream: &str) -> Result<Option<Record>, String> {
-        let registry = self.kept().await;
+        let Some(registry) = self.kept().await else {
+            return Ok(None);
+        };
         let Some(sealed) = registry
             .oauth_credentials(upstream, SHARED)
             .await
@@ -93,7 +105,9 @@ impl OAuthVault {
     }
 
     pub(super) async fn save(&self, upstream: &str, record: &Record) -> Result<(), String> {
-        let registry = self.kept().await;
+        let Some(registry) = self.kept().await else {
+            return Ok(());
+        };
         let json = serde_json::to_vec(record).map_err(|error| error.to_string())?;
         let sealed = registry.sealer().seal(&context(upstream), &json);
         registry
@@ -103,7 +117,9 @@ impl OAuthVault {
     }
 
     pub(super) async fn forget(&self, upstream: &str) -> Result<(), String> {
-        let registry = self.kept().await;
+        let Some(registry) = self.kept().await else {
+            return Ok(());
+        };
         registry
             .clear_oauth_credentials(upstream, SHARED)
             .await
