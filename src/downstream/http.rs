@@ -2,8 +2,9 @@
 //! protocol eras), `/ws`, and the REST surface (`/api/v1`, `/openapi.json`, `/docs`,
 //! `/redoc`), which is an axum router handed in by the app.
 //!
-//! With `auth.enabled`, `/mcp` and `/ws` need a bearer token; the caller it names, and the
-//! lease that ends what it opens when the token ends, travel in the request's extensions. The
+//! With `auth.enabled` or `auth.oauth`, `/mcp` and `/ws` need a bearer token (see `gate`); the
+//! caller it names, and the lease that ends what it opens when the token ends, travel in the
+//! request's extensions. The
 //! header itself is never passed on: rmcp's upstream clients build their own requests. A
 //! request that opens a session takes its seat here first (see [`super::sessions`]).
 //!
@@ -30,11 +31,11 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 mod answers;
 mod body;
 mod fast;
+mod gate;
 mod session_call;
 
 use answers::{
-    api_error, json_response, jsonrpc_error_response, message_response, scope_refused,
-    unauthorized, unavailable,
+    api_error, json_response, jsonrpc_error_response, message_response, scope_refused, unavailable,
 };
 use body::{BodyError, discard, read_body, until_lease_ends};
 use session_call::SessionCalls;
@@ -42,7 +43,7 @@ use session_call::SessionCalls;
 use super::{
     connection::Deadlines,
     endpoint::{self, Endpoint},
-    identity::{self, IdentityProvider},
+    identity::IdentityProvider,
     listener::ConnectionLimits,
     sessions::{self, Holder, Seat, SessionBook, SessionLimits},
     websocket::{Refusal, WebSocketSessions},
@@ -264,57 +265,6 @@ impl HttpFront {
             }
             _ => self.not_mcp(request).await,
         }
-    }
-
-    /// Who a guarded request comes from: an API key or login token, else (with
-    /// `auth.oauth`) an access token of the identity provider.
-    async fn caller(
-        &self,
-        tokens: &TokenCache,
-        headers: &http::HeaderMap,
-    ) -> Result<(Principal, Lease), identity::Refusal> {
-        use identity::Refusal;
-        let Some(token) = bearer(headers) else {
-            return Err(Refusal::Unauthorized(None));
-        };
-        if let Some(known) = tokens.verify_with_lease(token, now_ms()) {
-            return Ok(known);
-        }
-        match &self.identity {
-            Some(identity) if IdentityProvider::is_jwt(token) => identity.verify(token).await,
-            _ => Err(Refusal::Unauthorized(Some(
-                "the token is unknown, expired or revoked".into(),
-            ))),
-        }
-    }
-
-    /// The answer to a request whose credential was refused.
-    fn refused(&self, refusal: &identity::Refusal) -> Response<Body> {
-        use identity::Refusal;
-        let Some(identity) = &self.identity else {
-            return unauthorized();
-        };
-        let status = match refusal {
-            Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Refusal::InsufficientScope => StatusCode::FORBIDDEN,
-        };
-        let why = match refusal {
-            Refusal::Unauthorized(Some(why)) => why.as_str(),
-            Refusal::Unauthorized(None) => {
-                "this endpoint needs a bearer token: sign in with the identity provider, or use an API key"
-            }
-            Refusal::InsufficientScope => "the token lacks a scope the gateway requires",
-        };
-        let mut response = jsonrpc_error_response(
-            status,
-            ErrorData::invalid_request(format!("Unauthorized: {why}"), None),
-        );
-        if let Ok(challenge) = header::HeaderValue::from_str(&identity.challenge(refusal)) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
-        }
-        response
     }
 
     /// `/metrics`, the protected resource metadata, the REST surface, or 404.

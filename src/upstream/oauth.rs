@@ -11,6 +11,7 @@
 //! asks for a sign-in with the wider scope, at most [`MAX_STEP_UPS`] times in a row. With
 //! `grant: client_credentials` the gateway signs in by itself.
 
+mod sign_in;
 mod store;
 pub mod vault;
 
@@ -21,13 +22,13 @@ use std::{
 
 use arc_swap::ArcSwapOption;
 use rmcp::transport::auth::{
-    AuthError, AuthorizationManager, AuthorizationMetadata, ClientCredentialsConfig,
-    OAuthClientConfig, WWWAuthenticateParams,
+    AuthError, AuthorizationManager, AuthorizationMetadata, OAuthClientConfig,
+    WWWAuthenticateParams,
 };
 use tokio::sync::{Mutex, watch};
 
-use self::store::{RegisteredClient, SealedStore};
 pub use self::vault::OAuthVault;
+use self::{sign_in::registered_config, store::SealedStore};
 use crate::{
     config::{OAuthConfig, OAuthGrant},
     sync::lock,
@@ -275,102 +276,6 @@ impl UpstreamAuth {
         why
     }
 
-    /// Starts a sign-in: the URL of the authorization server's page to open in a browser.
-    pub async fn begin(self: &Arc<Self>) -> Result<String, SignInError> {
-        if self.config.grant == OAuthGrant::ClientCredentials {
-            return Err("this upstream signs in with client credentials, by itself".into());
-        }
-        let redirect_uri = self.redirect_uri()?;
-        let challenge = lock(&self.challenge).clone();
-        let mut manager = self.new_manager().await?;
-        let resolution = manager
-            .resolve_metadata_from_challenge(challenge.as_deref())
-            .await
-            .map_err(|error| format!("cannot discover its authorization server: {error}"))?;
-        let metadata = resolution.metadata;
-        manager.set_metadata(metadata.clone());
-        let record = self.store.record().await;
-        let same_server = record
-            .metadata
-            .as_ref()
-            .is_some_and(|kept| kept.issuer == metadata.issuer);
-        // A wider sign-in keeps what was granted (SEP-2350); a new server starts over.
-        let granted = record
-            .credentials
-            .as_ref()
-            .filter(|_| same_server)
-            .map(|credentials| credentials.granted_scopes.join(" "))
-            .filter(|scopes| !scopes.is_empty());
-        let scopes = if self.config.scopes.is_empty() {
-            manager.select_scopes(granted.as_deref(), &[])
-        } else {
-            self.config.scopes.clone()
-        };
-        let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        let client = self
-            .client_for(&mut manager, &metadata, &redirect_uri, &scope_refs)
-            .await?;
-        manager
-            .configure_client(client)
-            .map_err(|error| format!("cannot use the client: {error}"))?;
-        let url = manager
-            .get_authorization_url(&scope_refs)
-            .await
-            .map_err(|error| format!("cannot make the authorization URL: {error}"))?;
-        let state = url::Url::parse(&url)
-            .ok()
-            .and_then(|url| {
-                url.query_pairs()
-                    .find(|(key, _)| key == "state")
-                    .map(|(_, value)| value.into_owned())
-            })
-            .ok_or("the authorization URL has no state")?;
-        self.store
-            .update(|kept| {
-                if !same_server {
-                    kept.credentials = None;
-                }
-                kept.metadata = Some(metadata);
-            })
-            .await?;
-        *self.pending.lock().await = Some((state.clone(), manager));
-        self.vault.expect(state, self);
-        Ok(url)
-    }
-
-    /// Finishes the sign-in `state` named, with the authorization server's answer.
-    pub async fn finish(
-        &self,
-        state: &str,
-        code: &str,
-        issuer: Option<&str>,
-    ) -> Result<(), SignInError> {
-        let Some((expected, manager)) = self.pending.lock().await.take() else {
-            return Err("no sign-in is under way for it".into());
-        };
-        if expected != state {
-            return Err("a newer sign-in replaced this one: use its URL".into());
-        }
-        manager
-            .exchange_code_for_token_with_issuer(code, state, issuer)
-            .await
-            .map_err(|error| format!("the authorization server's answer was refused: {error}"))?;
-        *self.manager.lock().await = Some(manager);
-        self.token.store(None);
-        self.needed.send_replace(None);
-        tracing::info!(upstream = %self.upstream, "signed in");
-        Ok(())
-    }
-
-    /// Forgets the sign-in: tokens and registered client.
-    pub async fn sign_out(&self) -> Result<(), SignInError> {
-        *self.manager.lock().await = None;
-        self.token.store(None);
-        self.store.forget().await?;
-        self.need(self.sign_in_hint("it was signed out"));
-        Ok(())
-    }
-
     fn need(&self, why: String) {
         self.token.store(None);
         self.needed.send_if_modified(|needed| {
@@ -388,12 +293,6 @@ impl UpstreamAuth {
             "{why}: an administrator signs it in with POST /api/v1/mcp/services/{}/oauth/authorize and opens the URL it answers",
             self.upstream
         )
-    }
-
-    fn redirect_uri(&self) -> Result<String, SignInError> {
-        self.vault.redirect_uri().ok_or_else(|| {
-            "the gateway does not listen on HTTP here, so no browser can come back to it: sign in through `mcps serve`".into()
-        })
     }
 
     async fn new_manager(&self) -> Result<AuthorizationManager, SignInError> {
@@ -420,99 +319,6 @@ impl UpstreamAuth {
         Ok(manager)
     }
 
-    fn configured_client(&self, id: &str, redirect_uri: Option<String>) -> OAuthClientConfig {
-        let mut client =
-            OAuthClientConfig::new(id, redirect_uri.unwrap_or_else(|| self.url.clone()));
-        if let Some(secret) = self.config.client_secret() {
-            client = client.with_client_secret(secret);
-        }
-        client
-    }
-
-    /// The client to sign in as: the configured one, the published metadata document where
-    /// the server takes one, else one registered (again only at a new server).
-    async fn client_for(
-        &self,
-        manager: &mut AuthorizationManager,
-        metadata: &AuthorizationMetadata,
-        redirect_uri: &str,
-        scopes: &[&str],
-    ) -> Result<OAuthClientConfig, SignInError> {
-        if let Some(id) = self.config.client_id() {
-            return Ok(self.configured_client(id, Some(redirect_uri.to_owned())));
-        }
-        let takes_documents = metadata
-            .additional_fields
-            .get("client_id_metadata_document_supported")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        if let Some(document) = self.config.client_metadata_url()
-            && takes_documents
-        {
-            return Ok(OAuthClientConfig::new(document, redirect_uri));
-        }
-        if let Some(registered) = self.store.record().await.client
-            && registered.issuer == metadata.issuer
-            && registered.redirect_uri == redirect_uri
-        {
-            return Ok(registered_config(&registered));
-        }
-        let client = manager
-            .register_client(CLIENT_NAME, redirect_uri, scopes)
-            .await
-            .map_err(|error| format!("cannot register the gateway as a client: {error}"))?;
-        let registered = RegisteredClient {
-            client_id: client.client_id.clone(),
-            client_secret: client.client_secret.clone(),
-            issuer: metadata.issuer.clone(),
-            redirect_uri: redirect_uri.to_owned(),
-        };
-        self.store
-            .update(|kept| kept.client = Some(registered))
-            .await?;
-        Ok(client)
-    }
-
-    /// `grant: client_credentials`: a token for the gateway itself.
-    async fn sign_in_as_client(&self) -> Result<String, SignInError> {
-        let (Some(client_id), Some(client_secret)) =
-            (self.config.client_id(), self.config.client_secret())
-        else {
-            return Err("client_credentials needs client_id and client_secret".into());
-        };
-        let challenge = lock(&self.challenge).clone();
-        let mut manager = self.new_manager().await?;
-        let resolution = manager
-            .resolve_metadata_from_challenge(challenge.as_deref())
-            .await
-            .map_err(|error| format!("cannot discover its authorization server: {error}"))?;
-        manager.set_metadata(resolution.metadata.clone());
-        let credentials = ClientCredentialsConfig::ClientSecret {
-            client_id: client_id.to_owned(),
-            client_secret: client_secret.to_owned(),
-            scopes: self.config.scopes.clone(),
-            resource: Some(self.url.clone()),
-        };
-        manager
-            .configure_client_credentials(&credentials)
-            .map_err(|error| error.to_string())?;
-        manager
-            .exchange_client_credentials(&credentials)
-            .await
-            .map_err(|error| error.to_string())?;
-        let token = manager
-            .get_access_token()
-            .await
-            .map_err(|error| error.to_string())?;
-        self.store
-            .update(|kept| kept.metadata = Some(resolution.metadata))
-            .await?;
-        *self.manager.lock().await = Some(manager);
-        self.cache(&token).await;
-        self.needed.send_replace(None);
-        Ok(token)
-    }
-
     /// Keeps `token` for the hot path until shortly before it expires.
     async fn cache(&self, token: &str) {
         let record = self.store.record().await;
@@ -537,17 +343,6 @@ impl UpstreamAuth {
             fresh_until: Instant::now() + fresh_for,
         })));
     }
-}
-
-fn registered_config(registered: &RegisteredClient) -> OAuthClientConfig {
-    let mut client = OAuthClientConfig::new(
-        registered.client_id.clone(),
-        registered.redirect_uri.clone(),
-    );
-    if let Some(secret) = &registered.client_secret {
-        client = client.with_client_secret(secret.clone());
-    }
-    client
 }
 
 /// The `scope` a `WWW-Authenticate` challenge names.
