@@ -100,10 +100,6 @@ impl UpstreamAuth {
         }
     }
 
-    pub fn grant(&self) -> OAuthGrant {
-        self.config.grant
-    }
-
     /// Why it needs a sign-in, if it does.
     pub fn needed(&self) -> Option<String> {
         self.needed.borrow().clone()

@@ -43,9 +43,9 @@ impl HttpFront {
         let Some(identity) = &self.identity else {
             return unauthorized();
         };
-        let status = match refusal {
-            Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Refusal::InsufficientScope => StatusCode::FORBIDDEN,
+        let (status, kind) = match refusal {
+            Refusal::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Refusal::InsufficientScope => (StatusCode::FORBIDDEN, "Forbidden"),
         };
         let why = match refusal {
             Refusal::Unauthorized(Some(why)) => why.as_str(),
@@ -56,7 +56,7 @@ impl HttpFront {
         };
         let mut response = jsonrpc_error_response(
             status,
-            ErrorData::invalid_request(format!("Unauthorized: {why}"), None),
+            ErrorData::invalid_request(format!("{kind}: {why}"), None),
         );
         if let Ok(challenge) = header::HeaderValue::from_str(&identity.challenge(refusal)) {
             response
