@@ -8,6 +8,7 @@
 
 mod auth;
 mod calls;
+mod connect;
 mod docs;
 mod error;
 mod oauth;
@@ -64,6 +65,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with_state(state.clone())
         .merge(docs::viewers(openapi))
         .merge(oauth::callback_route().with_state(state.clone()))
+        .merge(connect::route().with_state(state.clone()))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!("no route for {}", uri.path()))
         })

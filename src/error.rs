@@ -39,6 +39,15 @@ pub enum GatewayError {
     /// Upstream: not connected (failed to start, exited, still starting past the deadline).
     #[error("upstream '{upstream}' is unavailable: {reason}")]
     UpstreamUnavailable { upstream: String, reason: String },
+    /// Upstream, `credentials: per-user`: the caller has not signed in to it; a client that
+    /// takes URL elicitations is told where (`-32042`, the spec's `URLElicitationRequired`).
+    #[error("upstream '{upstream}' needs you to sign in to it: open {url}")]
+    SignInRequired {
+        upstream: String,
+        url: String,
+        /// The id of the address, for the client to match the elicitation by.
+        elicitation_id: String,
+    },
     /// Upstream: it did not answer within the call deadline; the call was cancelled upstream.
     #[error("upstream '{upstream}' did not answer within {timeout:?}; the call was cancelled")]
     UpstreamTimeout { upstream: String, timeout: Duration },
@@ -80,11 +89,21 @@ impl GatewayError {
             | Self::ShuttingDown
             | Self::CredentialEnded { .. } => None,
             Self::UpstreamUnavailable { upstream, .. }
+            | Self::SignInRequired { upstream, .. }
             | Self::UpstreamTimeout { upstream, .. }
             | Self::UpstreamFailed { upstream, .. }
             | Self::UpstreamError { upstream, .. } => Some(upstream),
         }
     }
+}
+
+/// The spec's `URLElicitationRequiredError` (2025-11-25): the request can go on once the user
+/// has been to the URLs in its data.
+pub const URL_ELICITATION_REQUIRED: ErrorCode = ErrorCode(-32042);
+
+/// What a user is shown beside the address where they sign in to `upstream`.
+pub fn sign_in_message(upstream: &str) -> String {
+    format!("Sign in to {upstream} to use its tools through this gateway.")
 }
 
 impl From<GatewayError> for ErrorData {
@@ -102,6 +121,23 @@ impl From<GatewayError> for ErrorData {
                 ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))
             }
             GatewayError::UpstreamError { error, .. } => error,
+            GatewayError::SignInRequired {
+                ref upstream,
+                ref url,
+                ref elicitation_id,
+            } => ErrorData::new(
+                URL_ELICITATION_REQUIRED,
+                message,
+                Some(json!({
+                    "elicitations": [{
+                        "mode": "url",
+                        "elicitationId": elicitation_id,
+                        "url": url,
+                        "message": sign_in_message(upstream),
+                    }],
+                    "upstream": upstream,
+                })),
+            ),
             GatewayError::Cancelled
             | GatewayError::Internal { .. }
             | GatewayError::ShuttingDown

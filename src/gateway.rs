@@ -19,6 +19,7 @@ mod isolation;
 mod logging;
 mod methods;
 mod notifier;
+mod per_user;
 mod reconfigure;
 mod router;
 mod server;
@@ -192,13 +193,21 @@ impl Gateway {
     }
 
     /// The connection a request of `origin` goes on: the shared one; for an
-    /// `isolation: per-session` upstream, the session's own; for a session-era client of an
-    /// upstream `auto` reached in 2026-07-28, its session-era twin.
+    /// `isolation: per-session` upstream, the session's own; for a `credentials: per-user`
+    /// one, the user's own; for a session-era client of an upstream `auto` reached in
+    /// 2026-07-28, its session-era twin.
     async fn connect(
         &self,
         upstream: &Arc<Upstream>,
         origin: &Origin,
     ) -> Result<(Arc<Upstream>, Peer<RoleClient>), GatewayError> {
+        // A caller without a user (no `auth`, `mcps stdio`) is the operator: the gateway's
+        // own sign-in serves them.
+        if upstream.oauth().is_some_and(|auth| auth.per_user())
+            && let Some(who) = &origin.principal
+        {
+            return self.own_connection(upstream, who, origin).await;
+        }
         if upstream.config().isolation == Isolation::PerSession
             && let Some(own) = &origin.connections
         {
@@ -397,7 +406,26 @@ impl Gateway {
         mut params: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
-        let (upstream, peer) = self.connect(upstream, origin).await?;
+        match per_user::take_sign_in_answer(&mut params.input_responses) {
+            Some(per_user::SignInAnswer::Refused(reason)) => {
+                return Err(GatewayError::UpstreamUnavailable {
+                    upstream: upstream.name().to_owned(),
+                    reason,
+                });
+            }
+            Some(per_user::SignInAnswer::Accepted) => {
+                if let Some(who) = &origin.principal {
+                    self.await_sign_in(upstream, who).await;
+                }
+            }
+            None => {}
+        }
+        let (upstream, peer) = match self.connect(upstream, origin).await {
+            Ok(connection) => connection,
+            // A 2026-07-28 client is asked to sign in the way that revision asks for input.
+            Err(error) if origin.stateless => return per_user::as_input_required(error),
+            Err(error) => return Err(error),
+        };
         let binding = format!("tools/call\n{}", params.name);
         params.name = original.into();
         strip_hop_meta(&mut params.meta);

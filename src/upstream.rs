@@ -20,6 +20,7 @@ mod lane;
 pub(crate) mod line_transport;
 pub mod oauth;
 mod offer;
+mod own_connections;
 mod process;
 mod progress;
 pub mod reaper;
@@ -61,7 +62,10 @@ use http::SessionId;
 pub use http::use_our_tls_provider;
 pub use http_lane::{HttpLane, cannot_send};
 use lane::StdioLane;
-pub use oauth::{OAuthVault, UpstreamAuth, vault::CALLBACK_PATH};
+pub use oauth::{
+    OAuthVault, UpstreamAuth,
+    vault::{CALLBACK_PATH, CONNECT_PATH, Connect},
+};
 use offer::{Offer, next_list_change};
 use process::ChildGroup;
 pub use process::{adopt_orphans, kill_every_group, raise_open_file_limit};
@@ -110,6 +114,8 @@ pub struct Upstream {
     refused_initialize: std::sync::atomic::AtomicBool,
     /// Its OAuth sign-in, with `oauth:` (shared with its twin and its per-session siblings).
     oauth: Option<Arc<UpstreamAuth>>,
+    /// Each user's own connection, with `credentials: per-user`.
+    own: own_connections::OwnConnections,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -167,6 +173,7 @@ impl Upstream {
             twin: twin::SessionTwin::default(),
             refused_initialize: std::sync::atomic::AtomicBool::new(false),
             oauth: None,
+            own: Default::default(),
         }
     }
 

@@ -161,6 +161,8 @@ impl From<GatewayError> for ApiError {
             GatewayError::UpstreamUnavailable { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable")
             }
+            // The gateway's token is fine; the upstream needs the caller's own sign-in.
+            GatewayError::SignInRequired { .. } => (StatusCode::FORBIDDEN, "sign_in_required"),
             GatewayError::UpstreamTimeout { .. } => {
                 (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout")
             }

@@ -149,6 +149,13 @@ async fn callback(
         );
     };
     match auth.finish(sign_in, code, query.iss.as_deref()).await {
+        Ok(()) if auth.owner().is_some() => page(
+            StatusCode::OK,
+            &format!(
+                "You are signed in to {}. Close this window and go back to your client.",
+                auth.upstream()
+            ),
+        ),
         Ok(()) => page(
             StatusCode::OK,
             "The gateway is signed in. You can close this window.",
@@ -163,12 +170,17 @@ async fn callback(
     }
 }
 
-/// A short page for the browser that came back.
-fn page(status: StatusCode, text: &str) -> Response {
-    let escaped = text
-        .replace('&', "&amp;")
+/// `text` safe inside HTML.
+pub(super) fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;");
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A short page for the browser that came back.
+pub(super) fn page(status: StatusCode, text: &str) -> Response {
+    let escaped = escape(text);
     let html = format!(
         "<!doctype html><meta charset=utf-8><title>MCPS.ONE sign-in</title><p>{escaped}</p>\n"
     );

@@ -73,7 +73,7 @@ async fn proxy(
     };
     let origin = Origin {
         client: Some(Arc::from("rest-proxy")),
-        principal: Some(Arc::from(caller.username.as_str())),
+        principal: Some(caller.identity()),
         view,
         ..Origin::default()
     };

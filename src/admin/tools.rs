@@ -128,7 +128,7 @@ async fn call_tool(
         .map_err(|error| ApiError::internal(error.to_string()))?;
     let origin = Origin {
         client: Some(Arc::from("rest")),
-        principal: Some(Arc::from(caller.username.as_str())),
+        principal: Some(caller.identity()),
         view: view_of(&state, &caller)?,
         ..Origin::default()
     };

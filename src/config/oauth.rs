@@ -95,10 +95,14 @@ impl OAuthConfig {
 
     /// What is wrong with this block, as (key under `oauth`, why).
     pub fn problem(&self) -> Option<(&'static str, String)> {
-        if self.credentials == CredentialsScope::PerUser {
+        if self.credentials == CredentialsScope::PerUser
+            && self.grant == OAuthGrant::ClientCredentials
+        {
             return Some((
                 "credentials",
-                "per-user credentials are not supported yet; use `shared`".into(),
+                "per-user credentials are each user's own sign-in: they need \
+                 `grant: authorization_code`"
+                    .into(),
             ));
         }
         if self.client_secret().is_some() && self.client_id().is_none() {
@@ -181,7 +185,13 @@ mod tests {
             problem("client_metadata_url: http://h/c.json"),
             Some("client_metadata_url")
         );
-        assert_eq!(problem("credentials: per-user"), Some("credentials"));
+        assert_eq!(problem("credentials: per-user"), None);
+        assert_eq!(
+            problem(
+                "credentials: per-user\ngrant: client_credentials\nclient_id: a\nclient_secret: s"
+            ),
+            Some("credentials")
+        );
         assert_eq!(
             parse("client_id: a\nclient_secret: s").auth_method(),
             TokenEndpointAuthMethod::ClientSecretBasic

@@ -583,6 +583,9 @@ fn counted_as_sent(
 fn is_admin_path(path: &str) -> bool {
     path.starts_with("/api/")
         || path == crate::upstream::CALLBACK_PATH
+        || path
+            .strip_prefix(crate::upstream::CONNECT_PATH)
+            .is_some_and(|rest| rest.starts_with('/'))
         || path == "/openapi.json"
         || path == "/docs"
         || path.starts_with("/docs/")

@@ -25,7 +25,7 @@ pub use self::caller::{Asks, StreamCaller};
 use crate::{
     error::GatewayError,
     gateway::{Origin, RawAnswer, SessionFacts, View},
-    security::Lease,
+    security::{Identity, Lease},
     sync::lock,
 };
 
@@ -75,7 +75,7 @@ pub fn session_origin(
     caller: StreamCaller,
     cancel: CancellationToken,
     view: Option<Arc<View>>,
-    principal: Option<Arc<str>>,
+    principal: Option<Identity>,
     credential: Option<Lease>,
 ) -> Origin {
     Origin {

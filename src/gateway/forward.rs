@@ -34,7 +34,7 @@ use super::{
 };
 use crate::{
     error::GatewayError,
-    security::Lease,
+    security::{Identity, Lease},
     upstream::{
         CallContext, Caller, Outgoing, ProgressSink, Upstream, UpstreamLane, cannot_send,
         unreadable,
@@ -68,8 +68,9 @@ pub struct Origin {
     pub log_level: Option<LoggingLevel>,
     /// The client's name (`clientInfo.name`), or the REST route, for the call log.
     pub client: Option<Arc<str>>,
-    /// The authenticated user, for the call log.
-    pub principal: Option<Arc<str>>,
+    /// The authenticated user: for the call log, and whose sign-in a `credentials: per-user`
+    /// upstream uses.
+    pub principal: Option<Identity>,
     /// The virtual server the request came through: it sees and reaches only its part of
     /// the catalog.
     pub view: Option<Arc<super::View>>,

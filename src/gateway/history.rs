@@ -119,7 +119,7 @@ impl Gateway {
                 id: 0,
                 at,
                 client: origin.client.as_deref().map(str::to_owned),
-                principal: origin.principal.as_deref().map(str::to_owned),
+                principal: origin.principal.as_ref().map(|who| who.name.to_string()),
                 upstream: upstream_name.map(str::to_owned),
                 tool: name.to_owned(),
                 duration_us: took.as_micros() as i64,

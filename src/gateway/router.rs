@@ -74,7 +74,10 @@ impl Gateway {
             Some(UpstreamLane::Http(lane)) => lane.can_name(&route.original),
             None => false,
         };
+        // A per-user upstream's callers may need to be asked to sign in: rmcp's way asks.
+        let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
         route.upstream.config().isolation == Isolation::Shared
+            && !per_user
             && lane_fits
             && !declares_header_arguments(&route.item.input_schema)
     }

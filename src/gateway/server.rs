@@ -215,7 +215,7 @@ impl GatewayServer {
         let parts = context.extensions.get::<http::request::Parts>();
         let principal = parts
             .and_then(|parts| parts.extensions.get::<Principal>())
-            .map(|principal| Arc::from(principal.username.as_str()));
+            .map(Principal::identity);
         let credential = self
             .lease
             .clone()

@@ -30,6 +30,54 @@ pub struct Principal {
     pub virtual_server: Option<String>,
 }
 
+impl Principal {
+    /// Who the request is made for, as the parts that act for a user see it.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            name: Arc::from(self.username.as_str()),
+            user_id: self.user_id,
+            token_id: self.token_id,
+            api_key: self.key_name.is_some(),
+        }
+    }
+}
+
+/// Who a request is made for: the name the call history shows, and what tells principals
+/// apart where each has something of their own (an upstream sign-in with
+/// `credentials: per-user`). Each API key is a principal of its own (one agent of its user);
+/// a user's logins are one principal, the user; so is an identity provider's subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user's name; for a user of the identity provider, the token's subject.
+    pub name: Arc<str>,
+    /// The registry's id of the user (an API key's owner); negative for a user of the
+    /// identity provider.
+    pub user_id: i64,
+    /// The API key's id; for a user of the identity provider, what stands for their subject
+    /// (see `downstream::identity`).
+    token_id: i64,
+    api_key: bool,
+}
+
+impl Identity {
+    /// Unique among all principals, whichever way they came: a registry user and an
+    /// identity provider's subject of the same name are two.
+    pub fn key(&self) -> String {
+        if self.api_key {
+            format!("key:{}", self.token_id)
+        } else if self.user_id >= 0 {
+            format!("user:{}", self.user_id)
+        } else {
+            format!("idp:{}", self.token_id)
+        }
+    }
+
+    /// Whether the registry knows the user behind it (and so can check their password).
+    pub fn in_registry(&self) -> bool {
+        self.user_id >= 0
+    }
+}
+
 /// One accepted token.
 #[derive(Debug, Clone)]
 pub struct TokenEntry {

@@ -30,7 +30,7 @@ use tokio::sync::{Mutex, watch};
 pub use self::vault::OAuthVault;
 use self::{sign_in::registered_config, store::SealedStore};
 use crate::{
-    config::{OAuthConfig, OAuthGrant},
+    config::{CredentialsScope, OAuthConfig, OAuthGrant},
     sync::lock,
 };
 
@@ -51,9 +51,11 @@ struct CachedToken {
     fresh_until: Instant,
 }
 
-/// One upstream's sign-in.
+/// One upstream's sign-in: the gateway's own, or one user's (`credentials: per-user`).
 pub struct UpstreamAuth {
     upstream: Arc<str>,
+    /// The user whose sign-in this is (their `Identity::key`); `None` for the gateway's own.
+    owner: Option<Arc<str>>,
     url: String,
     config: OAuthConfig,
     vault: Arc<OAuthVault>,
@@ -85,9 +87,20 @@ pub type SignInError = String;
 impl UpstreamAuth {
     pub fn new(upstream: &str, url: &str, config: OAuthConfig, vault: Arc<OAuthVault>) -> Self {
         let upstream: Arc<str> = Arc::from(upstream);
+        Self::owned_by(upstream, None, url, config, vault)
+    }
+
+    fn owned_by(
+        upstream: Arc<str>,
+        owner: Option<Arc<str>>,
+        url: &str,
+        config: OAuthConfig,
+        vault: Arc<OAuthVault>,
+    ) -> Self {
         Self {
-            store: SealedStore::new(upstream.clone(), vault.clone()),
+            store: SealedStore::new(upstream.clone(), owner.clone(), vault.clone()),
             upstream,
+            owner,
             url: url.to_owned(),
             config,
             vault,
@@ -98,6 +111,33 @@ impl UpstreamAuth {
             needed: watch::Sender::new(None),
             step_ups: std::sync::Mutex::default(),
         }
+    }
+
+    /// The same upstream's sign-in for the user `owner` (an `Identity::key`), with
+    /// `credentials: per-user`: kept apart from the gateway's and every other user's.
+    pub fn for_owner(&self, owner: &str) -> Self {
+        Self::owned_by(
+            self.upstream.clone(),
+            Some(Arc::from(owner)),
+            &self.url,
+            self.config.clone(),
+            self.vault.clone(),
+        )
+    }
+
+    /// Whether each user signs in for themselves (`credentials: per-user`).
+    pub fn per_user(&self) -> bool {
+        self.config.credentials == CredentialsScope::PerUser
+    }
+
+    /// The user whose sign-in this is; `None` for the gateway's own.
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
+    /// The upstream's name.
+    pub fn upstream(&self) -> &str {
+        &self.upstream
     }
 
     /// Why it needs a sign-in, if it does.
@@ -285,6 +325,11 @@ impl UpstreamAuth {
     }
 
     fn sign_in_hint(&self, why: &str) -> String {
+        if self.owner.is_some() {
+            return format!(
+                "{why}: the user signs in at the address the gateway answers their next call with"
+            );
+        }
         format!(
             "{why}: an administrator signs it in with POST /api/v1/mcp/services/{}/oauth/authorize and opens the URL it answers",
             self.upstream

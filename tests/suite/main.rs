@@ -44,6 +44,7 @@ mod origin_validation;
 #[cfg(feature = "otel")]
 mod otel_export;
 mod per_session_isolation;
+mod per_user_oauth;
 mod progress_and_cancellation;
 mod prompts_and_resources;
 mod protocol_mode;

@@ -22,14 +22,14 @@ use crate::common::{
 };
 
 /// The Python SDK's OAuth-protected server, killed on drop.
-struct OAuthServer {
+pub(crate) struct OAuthServer {
     child: Child,
-    url: String,
+    pub url: String,
     base: String,
 }
 
 impl OAuthServer {
-    fn start(token_seconds: u32) -> Self {
+    pub fn start(token_seconds: u32) -> Self {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/python/oauth_server.py");
         let mut child = Command::new(python())
@@ -52,7 +52,18 @@ impl OAuthServer {
         Self { child, url, base }
     }
 
-    async fn issued(&self) -> Value {
+    /// The user the next authorization signs in.
+    pub async fn next_subject(&self, name: &str) {
+        let answer = client()
+            .post(format!("{}/test/next-subject", self.base))
+            .body(name.to_owned())
+            .send()
+            .await
+            .expect("set the next subject");
+        assert!(answer.status().is_success(), "{answer:?}");
+    }
+
+    pub async fn issued(&self) -> Value {
         client()
             .get(format!("{}/test/tokens", self.base))
             .send()
@@ -106,7 +117,7 @@ async fn whoami(gateway: &ServeProcess) -> Result<String, String> {
 }
 
 /// Signs the gateway in to `remote` as an administrator with a browser would.
-async fn sign_in(api: &Api) {
+pub(crate) async fn sign_in(api: &Api) {
     let answer = api
         .post("/api/v1/mcp/services/remote/oauth/authorize", json!({}))
         .await;
@@ -133,7 +144,7 @@ async fn sign_in(api: &Api) {
 }
 
 /// Every file of the registry (the database, its write-ahead log), as bytes.
-fn registry_bytes(config: &ConfigDir) -> Vec<u8> {
+pub(crate) fn registry_bytes(config: &ConfigDir) -> Vec<u8> {
     let data = config.dir.path().join("data");
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(&data).expect("the data directory") {

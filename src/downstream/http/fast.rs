@@ -105,9 +105,7 @@ pub(super) async fn tool_call(
         connections: None,
         log_level: None,
         client,
-        principal: extensions
-            .get::<Principal>()
-            .map(|principal| Arc::from(principal.username.as_str())),
+        principal: extensions.get::<Principal>().map(Principal::identity),
         view,
         credential: extensions.get::<Lease>().cloned(),
     };

@@ -126,9 +126,7 @@ impl SessionCalls {
             asks: self.asks.clone(),
         };
         let extensions = &parts.extensions;
-        let principal = extensions
-            .get::<Principal>()
-            .map(|principal| Arc::from(principal.username.as_str()));
+        let principal = extensions.get::<Principal>().map(Principal::identity);
         let credential = extensions.get::<Lease>().cloned();
         let origin = session_origin(&facts, caller, cancel, view, principal, credential);
         let name = params.name.into_owned();

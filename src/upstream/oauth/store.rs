@@ -33,14 +33,17 @@ pub(super) struct RegisteredClient {
 #[derive(Clone)]
 pub(super) struct SealedStore {
     upstream: Arc<str>,
+    /// The user whose record it is; `None` for the gateway's own.
+    owner: Option<Arc<str>>,
     vault: Arc<OAuthVault>,
     record: Arc<tokio::sync::RwLock<Record>>,
 }
 
 impl SealedStore {
-    pub fn new(upstream: Arc<str>, vault: Arc<OAuthVault>) -> Self {
+    pub fn new(upstream: Arc<str>, owner: Option<Arc<str>>, vault: Arc<OAuthVault>) -> Self {
         Self {
             upstream,
+            owner,
             vault,
             record: Arc::default(),
         }
@@ -48,7 +51,10 @@ impl SealedStore {
 
     /// Loads the record from the registry (waiting for it to open); false when none is kept.
     pub async fn load_kept(&self) -> Result<bool, String> {
-        let kept = self.vault.load(&self.upstream).await?;
+        let kept = self
+            .vault
+            .load(&self.upstream, self.owner.as_deref())
+            .await?;
         let found = kept.is_some();
         *self.record.write().await = kept.unwrap_or_default();
         Ok(found)
@@ -62,13 +68,17 @@ impl SealedStore {
     pub async fn update(&self, change: impl FnOnce(&mut Record)) -> Result<(), String> {
         let mut record = self.record.write().await;
         change(&mut record);
-        self.vault.save(&self.upstream, &record).await
+        self.vault
+            .save(&self.upstream, self.owner.as_deref(), &record)
+            .await
     }
 
     /// Forgets everything: the tokens and the registered client.
     pub async fn forget(&self) -> Result<(), String> {
         *self.record.write().await = Record::default();
-        self.vault.forget(&self.upstream).await
+        self.vault
+            .forget(&self.upstream, self.owner.as_deref())
+            .await
     }
 }
 

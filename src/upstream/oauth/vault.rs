@@ -17,11 +17,15 @@ use crate::{registry::Registry, sync::lock};
 /// The path the authorization server redirects the browser to.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
 
+/// Where a user opens the address a call answered them with, to sign in to an upstream
+/// for themselves (`credentials: per-user`): `{CONNECT_PATH}/{id}`.
+pub const CONNECT_PATH: &str = "/oauth/connect";
+
 /// How long a sign-in may take, from its authorization URL to the callback.
 const SIGN_IN_TIME: Duration = Duration::from_secs(15 * 60);
 
 /// The credentials of the gateway itself (not of one of its users) are kept under this
-/// principal.
+/// principal; a user's under their `Identity::key`, which is never empty.
 const SHARED: &str = "";
 
 #[derive(Default)]
@@ -31,6 +35,19 @@ pub struct OAuthVault {
     opened: Notify,
     public_url: ArcSwapOption<String>,
     sign_ins: std::sync::Mutex<HashMap<String, (Weak<UpstreamAuth>, Instant)>>,
+    /// The addresses users were given to sign in for themselves, by their id.
+    connects: std::sync::Mutex<HashMap<String, Connect>>,
+}
+
+/// A user's way to sign in to an upstream for themselves. The page at its address checks
+/// that whoever opens it is that user (the address may have been passed on) before it sends
+/// them to the authorization server.
+#[derive(Clone)]
+pub struct Connect {
+    pub auth: Weak<UpstreamAuth>,
+    /// The registry's id of the user it was made for.
+    pub user_id: i64,
+    since: Instant,
 }
 
 impl std::fmt::Debug for OAuthVault {
@@ -84,12 +101,17 @@ impl OAuthVault {
         }
     }
 
-    pub(super) async fn load(&self, upstream: &str) -> Result<Option<Record>, String> {
+    pub(super) async fn load(
+        &self,
+        upstream: &str,
+        owner: Option<&str>,
+    ) -> Result<Option<Record>, String> {
+        let owner = owner.unwrap_or(SHARED);
         let Some(registry) = self.kept().await else {
             return Ok(None);
         };
         let Some(sealed) = registry
-            .oauth_credentials(upstream, SHARED)
+            .oauth_credentials(upstream, owner)
             .await
             .map_err(|error| error.to_string())?
         else {
@@ -97,31 +119,38 @@ impl OAuthVault {
         };
         let opened = registry
             .sealer()
-            .open(&context(upstream), &sealed)
+            .open(&context(upstream, owner), &sealed)
             .map_err(|error| error.to_string())?;
         serde_json::from_slice(&opened)
             .map(Some)
             .map_err(|error| format!("the kept credentials do not read: {error}"))
     }
 
-    pub(super) async fn save(&self, upstream: &str, record: &Record) -> Result<(), String> {
+    pub(super) async fn save(
+        &self,
+        upstream: &str,
+        owner: Option<&str>,
+        record: &Record,
+    ) -> Result<(), String> {
+        let owner = owner.unwrap_or(SHARED);
         let Some(registry) = self.kept().await else {
             return Ok(());
         };
         let json = serde_json::to_vec(record).map_err(|error| error.to_string())?;
-        let sealed = registry.sealer().seal(&context(upstream), &json);
+        let sealed = registry.sealer().seal(&context(upstream, owner), &json);
         registry
-            .save_oauth_credentials(upstream, SHARED, sealed)
+            .save_oauth_credentials(upstream, owner, sealed)
             .await
             .map_err(|error| error.to_string())
     }
 
-    pub(super) async fn forget(&self, upstream: &str) -> Result<(), String> {
+    pub(super) async fn forget(&self, upstream: &str, owner: Option<&str>) -> Result<(), String> {
+        let owner = owner.unwrap_or(SHARED);
         let Some(registry) = self.kept().await else {
             return Ok(());
         };
         registry
-            .clear_oauth_credentials(upstream, SHARED)
+            .clear_oauth_credentials(upstream, owner)
             .await
             .map_err(|error| error.to_string())
     }
@@ -134,6 +163,48 @@ impl OAuthVault {
         sign_ins.insert(state, (Arc::downgrade(upstream), Instant::now()));
     }
 
+    /// The address where user `user_id` signs in to `auth`'s upstream for themselves, and its
+    /// id: the same while it is fresh. `None` until the gateway listens.
+    pub fn connect_address(
+        &self,
+        auth: &Arc<UpstreamAuth>,
+        user_id: i64,
+    ) -> Option<(String, String)> {
+        let base = self.public_url.load_full()?;
+        let mut connects = lock(&self.connects);
+        connects.retain(|_, connect| {
+            connect.since.elapsed() < SIGN_IN_TIME && connect.auth.strong_count() > 0
+        });
+        let fresh = connects.iter().find(|(_, connect)| {
+            connect.user_id == user_id
+                && Weak::ptr_eq(&connect.auth, &Arc::downgrade(auth))
+                && connect.since.elapsed() < SIGN_IN_TIME / 2
+        });
+        let id = match fresh {
+            Some((id, _)) => id.clone(),
+            None => {
+                let id = random_id();
+                connects.insert(
+                    id.clone(),
+                    Connect {
+                        auth: Arc::downgrade(auth),
+                        user_id,
+                        since: Instant::now(),
+                    },
+                );
+                id
+            }
+        };
+        Some((format!("{base}{CONNECT_PATH}/{id}"), id))
+    }
+
+    /// The sign-in address `id` names, while it is fresh.
+    pub fn connect(&self, id: &str) -> Option<Connect> {
+        let connects = lock(&self.connects);
+        let connect = connects.get(id)?;
+        (connect.since.elapsed() < SIGN_IN_TIME).then(|| connect.clone())
+    }
+
     /// The upstream whose sign-in `state` names, taken (a state is good for one callback).
     pub fn take(&self, state: &str) -> Option<Arc<UpstreamAuth>> {
         let (auth, since) = lock(&self.sign_ins).remove(state)?;
@@ -141,7 +212,14 @@ impl OAuthVault {
     }
 }
 
-/// What a sealed record is bound to: it opens only as this upstream's.
-fn context(upstream: &str) -> String {
-    format!("oauth:{upstream}:{SHARED}")
+/// 128 random bits, as hex: an id nobody can guess.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// What a sealed record is bound to: it opens only as this upstream's, and this owner's.
+fn context(upstream: &str, owner: &str) -> String {
+    format!("oauth:{upstream}:{owner}")
 }

@@ -118,6 +118,16 @@ impl RawSession {
 
     /// The same over `client` (one bound to a source address, say).
     pub async fn open_on(client: Client, url: &str, headers: &[(&str, &str)]) -> Self {
+        Self::open_declaring(client, url, headers, json!({})).await
+    }
+
+    /// The same, declaring `capabilities` at `initialize`.
+    pub async fn open_declaring(
+        client: Client,
+        url: &str,
+        headers: &[(&str, &str)],
+        capabilities: Value,
+    ) -> Self {
         let mut session = Self {
             client,
             url: url.to_owned(),
@@ -133,7 +143,7 @@ impl RawSession {
                 "jsonrpc": "2.0", "id": 0, "method": "initialize",
                 "params": {
                     "protocolVersion": "2025-11-25",
-                    "capabilities": {},
+                    "capabilities": capabilities,
                     "clientInfo": {"name": "raw-test", "version": "0"}
                 }
             }))

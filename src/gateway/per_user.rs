@@ -1,0 +1,173 @@
+//! `credentials: per-user`: a user's requests to such an upstream go on their own connection,
+//! signed in with their own token (see `upstream::own_connections`). A user who has not
+//! signed in is told where to, in the way their client understands:
+//! - a session-era client that takes URL elicitations gets the spec's
+//!   `URLElicitationRequired` error (`-32042`) naming the address;
+//! - a 2026-07-28 client that takes them gets `input_required` with a URL elicitation for a
+//!   `tools/call`; when it retries with the user's acceptance, the call waits for the sign-in
+//!   to finish (within the upstream's call deadline) and then goes on;
+//! - any other client, or door, gets an error whose message names the address.
+//!
+//! The address is the gateway's own page, not the authorization server's: it asks whoever
+//! opens it to log in to the gateway, and sends only the user the address was made for on to
+//! the authorization server (the spec's defence against a passed-on sign-in link).
+
+use std::sync::Arc;
+
+use rmcp::{
+    Peer, RoleClient,
+    model::{CallToolResponse, InputRequiredResult, InputResponses},
+};
+use serde_json::{Value, json};
+
+use super::{Gateway, Origin};
+use crate::{
+    error::{GatewayError, sign_in_message},
+    security::Identity,
+    upstream::{Upstream, UpstreamAuth},
+};
+
+/// The key of the gateway's own question in an `input_required` result's `inputRequests`.
+const SIGN_IN_INPUT: &str = "mcps-sign-in";
+
+/// What the client answered to the gateway's own sign-in question, if it was asked one.
+pub(super) enum SignInAnswer {
+    /// The user went to sign in.
+    Accepted,
+    /// The user declined, or dismissed it.
+    Refused(String),
+}
+
+impl Gateway {
+    /// The connection `who`'s request to the per-user `upstream` goes on: their own, once
+    /// they have signed in.
+    pub(super) async fn own_connection(
+        &self,
+        upstream: &Arc<Upstream>,
+        who: &Identity,
+        origin: &Origin,
+    ) -> Result<(Arc<Upstream>, Peer<RoleClient>), GatewayError> {
+        let own = self.open_own_connection(upstream, who).await?;
+        match own.ready_peer() {
+            Ok(peer) => Ok((own, peer)),
+            Err(error) => match own.oauth().filter(|auth| auth.needed().is_some()) {
+                Some(auth) => Err(self.sign_in_needed(auth, who, origin)),
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn open_own_connection(
+        &self,
+        upstream: &Arc<Upstream>,
+        who: &Identity,
+    ) -> Result<Arc<Upstream>, GatewayError> {
+        let unavailable = |reason: &str| GatewayError::UpstreamUnavailable {
+            upstream: upstream.name().to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (tracker, shutdown) = self
+            .runtime
+            .get()
+            .ok_or_else(|| unavailable("the gateway is not serving yet"))?;
+        upstream
+            .own_connection(&who.key(), tracker, shutdown)
+            .await
+            .ok_or_else(|| unavailable("it has no `oauth:` block"))
+    }
+
+    /// After the user accepted to sign in: waits, within the upstream's call deadline, for
+    /// them to finish (or returns at once if they already have).
+    pub(super) async fn await_sign_in(&self, upstream: &Arc<Upstream>, who: &Identity) {
+        let Ok(own) = self.open_own_connection(upstream, who).await else {
+            return;
+        };
+        if let Some(auth) = own.oauth() {
+            let _ = tokio::time::timeout(upstream.call_timeout(), auth.signed_in()).await;
+        }
+    }
+
+    fn sign_in_needed(
+        &self,
+        auth: &Arc<UpstreamAuth>,
+        who: &Identity,
+        origin: &Origin,
+    ) -> GatewayError {
+        let upstream = auth.upstream().to_owned();
+        if !who.in_registry() {
+            return GatewayError::UpstreamUnavailable {
+                upstream,
+                reason: "it needs each user's own sign-in, which users of the identity provider \
+                         cannot do yet: ask an administrator for an API key"
+                    .into(),
+            };
+        }
+        let Some((url, elicitation_id)) = self.oauth.connect_address(auth, who.user_id) else {
+            return GatewayError::UpstreamUnavailable {
+                upstream,
+                reason: "it needs your own sign-in, and the gateway has no address to offer yet"
+                    .into(),
+            };
+        };
+        if takes_url_elicitations(origin) {
+            GatewayError::SignInRequired {
+                upstream,
+                url,
+                elicitation_id,
+            }
+        } else {
+            GatewayError::UpstreamUnavailable {
+                upstream,
+                reason: format!(
+                    "you have not signed in to it: open {url} in a browser, sign in, then call again"
+                ),
+            }
+        }
+    }
+}
+
+/// Whether the client said it takes URL elicitations.
+fn takes_url_elicitations(origin: &Origin) -> bool {
+    origin
+        .capabilities
+        .as_ref()
+        .and_then(|capabilities| capabilities.elicitation.as_ref())
+        .is_some_and(|elicitation| elicitation.url.is_some())
+}
+
+/// Takes the client's answer to the gateway's own question out of `responses` (the upstream
+/// never asked it, so must not see it).
+pub(super) fn take_sign_in_answer(responses: &mut Option<InputResponses>) -> Option<SignInAnswer> {
+    let answer = responses.as_mut()?.remove(SIGN_IN_INPUT)?;
+    if responses.as_ref().is_some_and(InputResponses::is_empty) {
+        *responses = None;
+    }
+    match answer.get("action").and_then(Value::as_str) {
+        Some("accept") => Some(SignInAnswer::Accepted),
+        other => Some(SignInAnswer::Refused(format!(
+            "the sign-in was not accepted ({})",
+            other.unwrap_or("no action")
+        ))),
+    }
+}
+
+/// For a 2026-07-28 client: a sign-in the caller must make, as the `input_required` result
+/// that asks them to (a URL elicitation; that revision has no elicitation id).
+pub(super) fn as_input_required(error: GatewayError) -> Result<CallToolResponse, GatewayError> {
+    let GatewayError::SignInRequired { upstream, url, .. } = &error else {
+        return Err(error);
+    };
+    let result = json!({
+        "resultType": "input_required",
+        "inputRequests": {
+            SIGN_IN_INPUT: {
+                "method": "elicitation/create",
+                "params": { "mode": "url", "url": url, "message": sign_in_message(upstream) },
+            },
+        },
+    });
+    match serde_json::from_value::<InputRequiredResult>(result) {
+        Ok(result) => Ok(CallToolResponse::InputRequired(result)),
+        Err(_) => Err(error),
+    }
+}

@@ -1,0 +1,98 @@
+//! `credentials: per-user`: each user's own connection to an OAuth upstream, signed in with
+//! their own token, so one user's token never serves another's request.
+//!
+//! A user's connection is opened at their first request there (the request waits for its
+//! handshake), and opened again when it has failed or they have signed in since. It starts
+//! from their kept sign-in; without one the upstream refuses it, and it waits in
+//! `needs_authorization` until they sign in (the gateway tells them where). The upstream's
+//! shared connection, signed in by an administrator, serves the catalog only. The users'
+//! connections close with the upstream.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
+
+use tokio::sync::Mutex;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{Phase, Upstream, UpstreamEvents};
+use crate::sync::lock;
+
+/// One user's connection, once opened; locked while it opens, so one user's slow start holds
+/// up no other user.
+type Slot = Arc<Mutex<Option<Arc<Upstream>>>>;
+
+/// The users' own connections to one upstream, by their `Identity::key`.
+#[derive(Default)]
+pub struct OwnConnections {
+    slots: std::sync::Mutex<HashMap<Arc<str>, Slot>>,
+    /// Stops them all; cancelled when their upstream is dropped (retired, or the gateway
+    /// stops).
+    stop: OnceLock<CancellationToken>,
+}
+
+impl Drop for OwnConnections {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.get() {
+            stop.cancel();
+        }
+    }
+}
+
+impl Upstream {
+    /// User `owner`'s own connection to this upstream, opened if need be (on `tracker`,
+    /// stopped with `shutdown` or with this upstream): ready, or waiting for them to sign in
+    /// (`needs_authorization`), or failed. `None` for an upstream without `oauth:`.
+    pub async fn own_connection(
+        &self,
+        owner: &str,
+        tracker: &TaskTracker,
+        shutdown: &CancellationToken,
+    ) -> Option<Arc<Upstream>> {
+        let shared = self.oauth.as_ref()?;
+        let slot = lock(&self.own.slots)
+            .entry(Arc::from(owner))
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(own) = slot.as_ref() {
+            let serves = match &own.state().phase {
+                Phase::Ready | Phase::Starting => true,
+                // Until they sign in; then it opens again, with their new token.
+                Phase::NeedsAuthorization(_) => own
+                    .oauth
+                    .as_ref()
+                    .is_some_and(|auth| auth.needed().is_some()),
+                _ => false,
+            };
+            if serves {
+                return Some(own.clone());
+            }
+        }
+        // Their sign-in outlives a connection: one they finished is what the next one uses.
+        let auth = slot
+            .as_ref()
+            .and_then(|own| own.oauth.clone())
+            .unwrap_or_else(|| Arc::new(shared.for_owner(owner)));
+        let events = UpstreamEvents {
+            on_change: Arc::new(|_: &Upstream| {}),
+            resource_updates: self.events.resource_updates.clone(),
+        };
+        let own = Arc::new(
+            Upstream::new(
+                &self.name,
+                self.config.clone(),
+                self.settings.clone(),
+                events,
+            )
+            .signing_in(Some(auth)),
+        );
+        let stop = self.own.stop.get_or_init(|| shutdown.child_token());
+        tracker.spawn(own.clone().run(stop.clone()));
+        tracing::debug!(upstream = %self.name, "opening a user's own connection");
+        own.settled().await;
+        *slot = Some(own.clone());
+        Some(own)
+    }
+}

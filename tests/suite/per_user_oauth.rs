@@ -1,0 +1,227 @@
+//! `credentials: per-user` against the Python SDK's OAuth-protected server, whose `whoami`
+//! tool answers the subject of the token it was called with: each API key signs in for
+//! itself and sees only its own identity. A key that has not signed in is told where, as its
+//! client understands it: the `-32042` URL elicitation error (session era), `input_required`
+//! with a URL elicitation (2026-07-28), or an error naming the address. The address is the
+//! gateway's own page, which sends on to the authorization server only after a login.
+
+use nix::sys::signal::Signal;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{
+    api::{ADMIN_PASSWORD, Api, admin_env},
+    http::{RawSession, client, modern_post},
+    process::{ConfigDir, ServeProcess},
+};
+use crate::upstream_oauth::{OAuthServer, registry_bytes, sign_in};
+
+const SIGN_IN_INPUT: &str = "mcps-sign-in";
+
+/// A 2026-07-28 `tools/call` of `remote__whoami` with `key`, declaring `capabilities` and
+/// answering the gateway's sign-in question with `answer`: the whole JSON-RPC message.
+async fn call_modern(
+    gateway: &ServeProcess,
+    key: &str,
+    capabilities: Value,
+    answer: Option<Value>,
+) -> Value {
+    let mut params = json!({
+        "name": "remote__whoami", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                  "io.modelcontextprotocol/clientCapabilities": capabilities}
+    });
+    if let Some(answer) = answer {
+        params["inputResponses"] = json!({ SIGN_IN_INPUT: answer });
+    }
+    modern_post(&gateway.mcp_url(), "tools/call", Some("remote__whoami"))
+        .bearer_auth(key)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+        .send()
+        .await
+        .expect("call")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+/// The text of a successful `whoami`.
+fn identity(message: &Value) -> &str {
+    let result = &message["result"];
+    assert!(
+        result["isError"] != true && result["content"].is_array(),
+        "{message}"
+    );
+    result["content"][0]["text"].as_str().expect("text")
+}
+
+/// The sign-in page's form, filled in as the administrator with `password`.
+fn login_form(password: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("username", "admin")
+        .append_pair("password", password)
+        .finish()
+}
+
+/// What a user does in their browser with a sign-in address: logs in to the gateway, is sent
+/// on to the authorization server, which approves at once and sends them back.
+async fn sign_in_at(address: &str) {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = no_redirects.get(address).send().await.expect("the page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("name=password"));
+    let onward = no_redirects
+        .post(address)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(login_form(ADMIN_PASSWORD))
+        .send()
+        .await
+        .expect("log in");
+    assert_eq!(onward.status(), StatusCode::SEE_OTHER, "{onward:?}");
+    let authorize = onward.headers()["location"].to_str().unwrap().to_owned();
+    let approved = no_redirects
+        .get(&authorize)
+        .send()
+        .await
+        .expect("authorize");
+    assert!(approved.status().is_redirection(), "{approved:?}");
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let done = client().get(&callback).send().await.expect("callback");
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(
+        done.text()
+            .await
+            .unwrap()
+            .contains("You are signed in to remote")
+    );
+}
+
+#[tokio::test]
+async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
+    let server = OAuthServer::start(3600);
+    let yaml = format!(
+        "auth:\n  enabled: true\nupstreams:\n  remote:\n    url: {:?}\n    oauth:\n      credentials: per-user\n",
+        server.url
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    // The gateway's own sign-in (the operator's) serves the catalog, never a key's call.
+    server.next_subject("operator").await;
+    sign_in(&api).await;
+    api.wait_for_state("remote", "ready").await;
+    let alice = api.create_key("alice-agent").await;
+    let bob = api.create_key("bob-agent").await;
+    let url_elicitations = json!({"elicitation": {"url": {}}});
+
+    // A client that takes no URL elicitation: an error that names the address.
+    let refused = call_modern(&gateway, &bob, json!({}), None).await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("/oauth/connect/"), "{refused}");
+
+    // 2026-07-28 with URL elicitations: input_required, asking to open the address.
+    let asked = call_modern(&gateway, &bob, url_elicitations.clone(), None).await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let question = &asked["result"]["inputRequests"][SIGN_IN_INPUT];
+    assert_eq!(question["method"], "elicitation/create", "{asked}");
+    assert_eq!(question["params"]["mode"], "url", "{asked}");
+    let bob_address = question["params"]["url"].as_str().unwrap().to_owned();
+    assert!(message.contains(&bob_address), "{message} / {bob_address}");
+
+    // The session era with URL elicitations: the spec's URLElicitationRequired error.
+    let mut session = RawSession::open_declaring(
+        client(),
+        &gateway.mcp_url(),
+        &[("authorization", &format!("Bearer {alice}"))],
+        url_elicitations.clone(),
+    )
+    .await;
+    let required = session.call("remote__whoami", json!({})).await;
+    assert_eq!(required["error"]["code"], -32042, "{required}");
+    let elicitation = &required["error"]["data"]["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url", "{required}");
+    assert!(
+        elicitation["elicitationId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    let alice_address = elicitation["url"].as_str().unwrap().to_owned();
+    assert_ne!(alice_address, bob_address);
+
+    // The address is the gateway's login, not the authorization server: a wrong password
+    // goes nowhere, an unknown address is refused.
+    let wrong = client()
+        .post(&alice_address)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(login_form("not-the-password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let unknown = client()
+        .get(format!("{}/oauth/connect/0123456789abcdef", gateway.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    // Alice signs in, and her session's next call is hers.
+    server.next_subject("alice").await;
+    sign_in_at(&alice_address).await;
+    let answer = session.call("remote__whoami", json!({})).await;
+    assert_eq!(identity(&answer), "alice");
+
+    // Bob signs in, and the retry carrying his acceptance goes on as his call.
+    server.next_subject("bob").await;
+    sign_in_at(&bob_address).await;
+    let accepted = json!({"action": "accept"});
+    let answer = call_modern(&gateway, &bob, url_elicitations.clone(), Some(accepted)).await;
+    assert_eq!(identity(&answer), "bob");
+
+    // Each sees only their own, whichever era, again and again.
+    for _ in 0..3 {
+        let answer = call_modern(&gateway, &alice, json!({}), None).await;
+        assert_eq!(identity(&answer), "alice");
+        let answer = call_modern(&gateway, &bob, json!({}), None).await;
+        assert_eq!(identity(&answer), "bob");
+    }
+    let answer = session.call("remote__whoami", json!({})).await;
+    assert_eq!(identity(&answer), "alice");
+
+    // A declined sign-in is an error, not a wait.
+    let carol = api.create_key("carol-agent").await;
+    let declined = call_modern(
+        &gateway,
+        &carol,
+        url_elicitations.clone(),
+        Some(json!({"action": "decline"})),
+    )
+    .await;
+    let message = declined["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not accepted"), "{declined}");
+
+    // No user's token is kept in clear; after a restart each key is still itself.
+    let issued = server.issued().await;
+    let stored = registry_bytes(&gateway.config);
+    for token in issued["issued"].as_array().unwrap() {
+        let token = token.as_str().unwrap().as_bytes();
+        assert!(
+            !stored.windows(token.len()).any(|window| window == token),
+            "a token is in the database in clear"
+        );
+    }
+    let (status, config) = gateway.stop(Signal::SIGTERM);
+    assert!(status.success(), "{status:?}");
+    let gateway = ServeProcess::start_in(config, &admin_env());
+    Api::logged_in(&gateway)
+        .await
+        .wait_for_state("remote", "ready")
+        .await;
+    let answer = call_modern(&gateway, &bob, json!({}), None).await;
+    assert_eq!(identity(&answer), "bob");
+    let answer = call_modern(&gateway, &alice, json!({}), None).await;
+    assert_eq!(identity(&answer), "alice");
+}
