@@ -32,7 +32,15 @@ pub struct OAuthConfig {
     /// Metadata Document): the client id at servers that accept one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_metadata_url: Option<String>,
-    /// `shared`: one token for the gateway.
+    /// With `token_endpoint_auth_method: private_key_jwt`: the PEM file (PKCS#8) of the key
+    /// the gateway signs its client assertions with (RFC 7523), relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<String>,
+    /// The algorithm of `private_key_file`'s key: `ES256` (the default), `ES384`, `RS256`,
+    /// `RS384`, `RS512`, `PS256`, `PS384`, `PS512` or `EdDSA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_algorithm: Option<String>,
+    /// `shared`: one token for the gateway; `per-user`: each principal signs in for itself.
     #[serde(default)]
     pub credentials: CredentialsScope,
 }
@@ -52,8 +60,15 @@ pub enum OAuthGrant {
 pub enum TokenEndpointAuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with `private_key_file` (RFC 7523); with `grant: client_credentials`.
+    PrivateKeyJwt,
     None,
 }
+
+/// The algorithms `signing_algorithm` may name.
+pub const SIGNING_ALGORITHMS: [&str; 9] = [
+    "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA",
+];
 
 /// Whose token serves a call.
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -112,8 +127,13 @@ impl OAuthConfig {
             ));
         }
         let method = self.auth_method();
-        if method != TokenEndpointAuthMethod::None
-            && self.client_id().is_some()
+        if let Some(problem) = self.private_key_problem(method) {
+            return Some(problem);
+        }
+        if matches!(
+            method,
+            TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost
+        ) && self.client_id().is_some()
             && self.client_secret().is_none()
         {
             return Some((
@@ -122,11 +142,14 @@ impl OAuthConfig {
             ));
         }
         if self.grant == OAuthGrant::ClientCredentials
+            && method != TokenEndpointAuthMethod::PrivateKeyJwt
             && (self.client_id().is_none() || self.client_secret().is_none())
         {
             return Some((
                 "grant",
-                "client_credentials needs `client_id` and `client_secret`".into(),
+                "client_credentials needs `client_id` and `client_secret` (or \
+                 `token_endpoint_auth_method: private_key_jwt` with `private_key_file`)"
+                    .into(),
             ));
         }
         if let Some(url) = self.client_metadata_url() {
@@ -140,6 +163,55 @@ impl OAuthConfig {
                     format!("{url:?} must be an https URL with a path"),
                 ));
             }
+        }
+        None
+    }
+}
+
+impl OAuthConfig {
+    /// The key file of `private_key_jwt`, if one is set (empty is unset).
+    pub fn private_key_file(&self) -> Option<&str> {
+        non_empty(self.private_key_file.as_deref())
+    }
+
+    /// The algorithm of the `private_key_jwt` key.
+    pub fn signing_algorithm(&self) -> &str {
+        non_empty(self.signing_algorithm.as_deref()).unwrap_or("ES256")
+    }
+
+    fn private_key_problem(
+        &self,
+        method: TokenEndpointAuthMethod,
+    ) -> Option<(&'static str, String)> {
+        if method != TokenEndpointAuthMethod::PrivateKeyJwt {
+            return self.private_key_file().map(|_| {
+                (
+                    "private_key_file",
+                    "a key file is for `token_endpoint_auth_method: private_key_jwt`".into(),
+                )
+            });
+        }
+        if self.grant != OAuthGrant::ClientCredentials {
+            return Some((
+                "token_endpoint_auth_method",
+                "private_key_jwt is supported with `grant: client_credentials`".into(),
+            ));
+        }
+        if self.client_id().is_none() || self.private_key_file().is_none() {
+            return Some((
+                "token_endpoint_auth_method",
+                "private_key_jwt needs `client_id` and `private_key_file`".into(),
+            ));
+        }
+        if !SIGNING_ALGORITHMS.contains(&self.signing_algorithm()) {
+            return Some((
+                "signing_algorithm",
+                format!(
+                    "{:?} is not one of {}",
+                    self.signing_algorithm(),
+                    SIGNING_ALGORITHMS.join(", ")
+                ),
+            ));
         }
         None
     }
@@ -174,7 +246,8 @@ mod tests {
 
     #[test]
     fn inconsistent_blocks_are_named() {
-        let problem = |yaml| parse(yaml).problem().map(|(key, _)| key);
+        let problem =
+            |yaml: &str| -> Option<&'static str> { parse(yaml).problem().map(|(key, _)| key) };
         assert_eq!(problem("client_secret: s"), Some("client_secret"));
         assert_eq!(problem("grant: client_credentials"), Some("grant"));
         assert_eq!(
@@ -186,6 +259,17 @@ mod tests {
             Some("client_metadata_url")
         );
         assert_eq!(problem("credentials: per-user"), None);
+        let jwt =
+            "grant: client_credentials\nclient_id: a\ntoken_endpoint_auth_method: private_key_jwt";
+        assert_eq!(problem(jwt), Some("token_endpoint_auth_method"));
+        assert_eq!(problem(&format!("{jwt}\nprivate_key_file: k.pem")), None);
+        assert_eq!(
+            problem(&format!(
+                "{jwt}\nprivate_key_file: k.pem\nsigning_algorithm: HS256"
+            )),
+            Some("signing_algorithm")
+        );
+        assert_eq!(problem("private_key_file: k.pem"), Some("private_key_file"));
         assert_eq!(
             problem(
                 "credentials: per-user\ngrant: client_credentials\nclient_id: a\nclient_secret: s"

@@ -54,6 +54,7 @@ pub(super) fn new_upstream(
             name,
             url,
             oauth.clone(),
+            &config.base_dir,
             vault.clone(),
         ))),
         _ => None,

@@ -11,11 +11,13 @@
 //! asks for a sign-in with the wider scope, at most [`MAX_STEP_UPS`] times in a row. With
 //! `grant: client_credentials` the gateway signs in by itself.
 
+mod assertion;
 mod sign_in;
 mod store;
 pub mod vault;
 
 use std::{
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -58,6 +60,8 @@ pub struct UpstreamAuth {
     owner: Option<Arc<str>>,
     url: String,
     config: OAuthConfig,
+    /// What `private_key_file` is relative to: the config file's directory.
+    key_dir: PathBuf,
     vault: Arc<OAuthVault>,
     store: SealedStore,
     /// The manager of the current sign-in, once there is one.
@@ -85,19 +89,28 @@ impl std::fmt::Debug for UpstreamAuth {
 pub type SignInError = String;
 
 impl UpstreamAuth {
-    pub fn new(upstream: &str, url: &str, config: OAuthConfig, vault: Arc<OAuthVault>) -> Self {
+    /// The gateway's own sign-in to `upstream` at `url`; `key_dir` is what a relative
+    /// `private_key_file` is found in.
+    pub fn new(
+        upstream: &str,
+        url: &str,
+        config: OAuthConfig,
+        key_dir: &Path,
+        vault: Arc<OAuthVault>,
+    ) -> Self {
         let upstream: Arc<str> = Arc::from(upstream);
-        Self::owned_by(upstream, None, url, config, vault)
+        Self::owned_by(upstream, None, url, (config, key_dir.to_owned()), vault)
     }
 
     fn owned_by(
         upstream: Arc<str>,
         owner: Option<Arc<str>>,
         url: &str,
-        config: OAuthConfig,
+        (config, key_dir): (OAuthConfig, PathBuf),
         vault: Arc<OAuthVault>,
     ) -> Self {
         Self {
+            key_dir,
             store: SealedStore::new(upstream.clone(), owner.clone(), vault.clone()),
             upstream,
             owner,
@@ -120,7 +133,7 @@ impl UpstreamAuth {
             self.upstream.clone(),
             Some(Arc::from(owner)),
             &self.url,
-            self.config.clone(),
+            (self.config.clone(), self.key_dir.clone()),
             self.vault.clone(),
         )
     }
@@ -384,6 +397,13 @@ impl UpstreamAuth {
             fresh_until: Instant::now() + fresh_for,
         })));
     }
+}
+
+/// 128 random bits, as hex: an id nobody can guess (a sign-in address, an assertion's `jti`).
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The `scope` a `WWW-Authenticate` challenge names.

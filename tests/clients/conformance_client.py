@@ -33,14 +33,21 @@ CLIENT_METADATA_URL = "https://conformance-test.local/client-metadata.json"
 ADMIN_PASSWORD = "conformance-driver-password"
 
 
-def oauth_block() -> str:
-    """The `oauth:` block an operator would write for the scenario's server."""
+def oauth_block(directory: str) -> str:
+    """The `oauth:` block an operator would write for the scenario's server (and the key file
+    it names, for a client that signs its own assertions)."""
     lines = ["    oauth:"]
     if SCENARIO.startswith("auth/client-credentials"):
         lines.append("      grant: client_credentials")
     for key in ("client_id", "client_secret"):
         if CONTEXT.get(key):
             lines.append(f"      {key}: {json.dumps(CONTEXT[key])}")
+    if CONTEXT.get("private_key_pem"):
+        with open(os.path.join(directory, "client-key.pem"), "w") as file:
+            file.write(CONTEXT["private_key_pem"])
+        lines.append("      token_endpoint_auth_method: private_key_jwt")
+        lines.append("      private_key_file: client-key.pem")
+        lines.append(f"      signing_algorithm: {json.dumps(CONTEXT.get('signing_algorithm') or 'ES256')}")
     lines.append(f"      client_metadata_url: {json.dumps(CLIENT_METADATA_URL)}")
     return "\n".join(lines) + "\n"
 
@@ -53,7 +60,7 @@ def start_gateway(mcps: str, upstream: str, directory: str) -> tuple[subprocess.
             f"  scenario:\n    url: {json.dumps(upstream)}\n    prefix: \"\"\n    startup_timeout_secs: 10\n"
         )
         if SCENARIO.startswith("auth/"):
-            file.write(oauth_block())
+            file.write(oauth_block(directory))
     gateway = subprocess.Popen(
         [mcps, "serve", "--listen", "127.0.0.1:0", "-c", config],
         cwd=directory,

@@ -116,7 +116,10 @@ fn the_2026_07_28_client_scenarios_pass_through_the_gateway() {
 /// metadata and endpoint fallbacks.
 #[test]
 fn the_oauth_scenarios_outside_the_revisions_pass_through_the_gateway() {
-    let extension = ["auth/client-credentials-basic".to_owned()];
+    let extension = [
+        "auth/client-credentials-basic".to_owned(),
+        "auth/client-credentials-jwt".to_owned(),
+    ];
     run("", &extension);
     let fallbacks = [
         "auth/2025-03-26-oauth-metadata-backcompat".to_owned(),

@@ -7,8 +7,15 @@ use rmcp::transport::auth::{
     AuthorizationManager, AuthorizationMetadata, ClientCredentialsConfig, OAuthClientConfig,
 };
 
-use super::{CLIENT_NAME, SignInError, UpstreamAuth, store::RegisteredClient};
-use crate::{config::OAuthGrant, sync::lock};
+use super::{
+    CLIENT_NAME, SignInError, UpstreamAuth,
+    assertion::{Assertion, TokenRequest},
+    store::RegisteredClient,
+};
+use crate::{
+    config::{OAuthGrant, TokenEndpointAuthMethod},
+    sync::lock,
+};
 
 impl UpstreamAuth {
     /// Starts a sign-in: the URL of the authorization server's page to open in a browser.
@@ -170,12 +177,11 @@ impl UpstreamAuth {
         Ok(client)
     }
 
-    /// `grant: client_credentials`: a token for the gateway itself.
+    /// `grant: client_credentials`: a token for the gateway itself, authenticated by its
+    /// secret or, with `private_key_jwt`, by an assertion its key signs.
     pub(super) async fn sign_in_as_client(&self) -> Result<String, SignInError> {
-        let (Some(client_id), Some(client_secret)) =
-            (self.config.client_id(), self.config.client_secret())
-        else {
-            return Err("client_credentials needs client_id and client_secret".into());
+        let Some(client_id) = self.config.client_id() else {
+            return Err("client_credentials needs client_id".into());
         };
         let challenge = lock(&self.challenge).clone();
         let mut manager = self.new_manager().await?;
@@ -183,26 +189,57 @@ impl UpstreamAuth {
             .resolve_metadata_from_challenge(challenge.as_deref())
             .await
             .map_err(|error| format!("cannot discover its authorization server: {error}"))?;
-        manager.set_metadata(resolution.metadata.clone());
-        let credentials = ClientCredentialsConfig::ClientSecret {
-            client_id: client_id.to_owned(),
-            client_secret: client_secret.to_owned(),
-            scopes: self.config.scopes.clone(),
-            resource: Some(self.url.clone()),
-        };
-        manager
-            .configure_client_credentials(&credentials)
-            .map_err(|error| error.to_string())?;
-        manager
-            .exchange_client_credentials(&credentials)
-            .await
-            .map_err(|error| error.to_string())?;
+        let metadata = resolution.metadata;
+        manager.set_metadata(metadata.clone());
+        if self.config.auth_method() == TokenEndpointAuthMethod::PrivateKeyJwt {
+            let key_file = self
+                .key_dir
+                .join(self.config.private_key_file().unwrap_or_default());
+            let assertion = Assertion::load(&key_file, self.config.signing_algorithm())?;
+            // RFC 7523bis: the audience is the authorization server's issuer identifier.
+            let audience = metadata
+                .issuer
+                .clone()
+                .unwrap_or_else(|| metadata.token_endpoint.clone());
+            let credentials = assertion
+                .exchange(&TokenRequest {
+                    token_endpoint: &metadata.token_endpoint,
+                    audience: &audience,
+                    client_id,
+                    scopes: &self.config.scopes,
+                    resource: &self.url,
+                })
+                .await?;
+            manager
+                .configure_client(OAuthClientConfig::new(client_id, self.url.clone()))
+                .map_err(|error| error.to_string())?;
+            self.store
+                .update(|kept| kept.credentials = Some(credentials))
+                .await?;
+        } else {
+            let Some(client_secret) = self.config.client_secret() else {
+                return Err("client_credentials needs client_secret".into());
+            };
+            let credentials = ClientCredentialsConfig::ClientSecret {
+                client_id: client_id.to_owned(),
+                client_secret: client_secret.to_owned(),
+                scopes: self.config.scopes.clone(),
+                resource: Some(self.url.clone()),
+            };
+            manager
+                .configure_client_credentials(&credentials)
+                .map_err(|error| error.to_string())?;
+            manager
+                .exchange_client_credentials(&credentials)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
         let token = manager
             .get_access_token()
             .await
             .map_err(|error| error.to_string())?;
         self.store
-            .update(|kept| kept.metadata = Some(resolution.metadata))
+            .update(|kept| kept.metadata = Some(metadata))
             .await?;
         *self.manager.lock().await = Some(manager);
         self.cache(&token).await;

@@ -183,7 +183,7 @@ impl OAuthVault {
         let id = match fresh {
             Some((id, _)) => id.clone(),
             None => {
-                let id = random_id();
+                let id = super::random_id();
                 connects.insert(
                     id.clone(),
                     Connect {
@@ -210,13 +210,6 @@ impl OAuthVault {
         let (auth, since) = lock(&self.sign_ins).remove(state)?;
         (since.elapsed() < SIGN_IN_TIME).then(|| auth.upgrade())?
     }
-}
-
-/// 128 random bits, as hex: an id nobody can guess.
-fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source works");
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// What a sealed record is bound to: it opens only as this upstream's, and this owner's.
