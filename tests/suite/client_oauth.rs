@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     api::{Api, admin_env},
+    clients_dir, example_bin,
     http::{client, modern_post},
     process::{ConfigDir, ServeProcess},
     python,
@@ -178,4 +179,49 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
     let api = Api::logged_in(&gateway).await;
     let key = api.create_key("beside").await;
     assert_eq!(list_with(&gateway, Some(&key)).await.0, 200);
+}
+
+/// An MCP SDK client with its own OAuth support (the Python SDK's `OAuthClientProvider`)
+/// signs in end to end: the gateway's 401 and metadata send it to the issuer, where it
+/// registers, authorizes with PKCE and gets a JWT for the gateway's URL, which the gateway
+/// accepts; in both eras.
+#[test]
+fn an_sdk_client_signs_in_through_the_identity_provider_by_itself() {
+    let issuer = Issuer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let yaml = format!(
+        "auth:\n  oauth:\n    issuer: {:?}\n    audience: {url:?}\n    scopes: [{SCOPE:?}]\nupstreams:\n  echo:\n    command: {:?}\n",
+        issuer.base,
+        example_bin("echo_upstream").display().to_string()
+    );
+    let _gateway = ServeProcess::start_listening(
+        ConfigDir::new(&yaml),
+        &admin_env(),
+        &format!("127.0.0.1:{port}"),
+    );
+    for mode in ["legacy", "2026-07-28"] {
+        let output = std::process::Command::new(python())
+            .arg(clients_dir().join("sdk_oauth_client.py"))
+            .args(["--url", &url, "--mode", mode, "--tool", "echo__echo"])
+            .output()
+            .expect("run the SDK client");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{mode}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+        assert_eq!(report["signed_in"], true, "{mode}: {report}");
+        assert_eq!(report["tools"], json!(["echo__echo"]), "{mode}: {report}");
+        assert!(
+            report["result"].as_str().unwrap().contains("signed in"),
+            "{mode}: {report}"
+        );
+    }
 }

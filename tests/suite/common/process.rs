@@ -78,8 +78,13 @@ impl ServeProcess {
 
     /// Starts `mcps serve` on the config (and the data) in `config`, with more environment.
     pub fn start_in(config: ConfigDir, env: &[(&str, &str)]) -> Self {
+        Self::start_listening(config, env, "127.0.0.1:0")
+    }
+
+    /// The same, listening on `address` (for a test that must know its URL beforehand).
+    pub fn start_listening(config: ConfigDir, env: &[(&str, &str)], address: &str) -> Self {
         let mut child = Command::new(mcps_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "-c"])
+            .args(["serve", "--listen", address, "-c"])
             .arg(config.path())
             .env("RUST_LOG", "info,rmcp=warn")
             .envs(env.iter().copied())
