@@ -18,15 +18,29 @@ use super::{
     auth::Caller,
     error::{ApiError, ErrorBody},
 };
-use crate::upstream::{CALLBACK_PATH, UpstreamAuth};
+use crate::upstream::{CALLBACK_PATH, CLIENT_METADATA_PATH, UpstreamAuth};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new().routes(routes!(authorize, sign_out))
 }
 
-/// The callback, outside `/api/v1`: the browser comes to it from the authorization server.
+/// The callback, outside `/api/v1`: the browser comes to it from the authorization server;
+/// and the gateway's client metadata document, which authorization servers fetch.
 pub(super) fn callback_route() -> axum::Router<Arc<AdminState>> {
-    axum::Router::new().route(CALLBACK_PATH, axum::routing::get(callback))
+    axum::Router::new()
+        .route(CALLBACK_PATH, axum::routing::get(callback))
+        .route(CLIENT_METADATA_PATH, axum::routing::get(client_metadata))
+}
+
+/// The gateway's Client ID Metadata Document; 404 unless its public URL is https.
+async fn client_metadata(State(state): State<Arc<AdminState>>) -> Response {
+    match state.gateway.oauth().client_metadata_document() {
+        Some(document) => Json(document).into_response(),
+        None => ApiError::not_found(
+            "the gateway publishes its client metadata only under an https server.public_url",
+        )
+        .into_response(),
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -200,6 +200,14 @@ async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() 
         "{metrics}"
     );
 
+    // Under a plain-http address the gateway publishes no client metadata document.
+    let document = client()
+        .get(format!("{}/oauth/client-metadata.json", gateway.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(document.status(), 404);
+
     sign_in(&api).await;
     api.wait_for_state("remote", "ready").await;
 
@@ -307,4 +315,79 @@ fn mcps_check_reports_an_upstream_waiting_for_a_sign_in() {
         "{stdout}"
     );
     assert!(stdout.contains("oauth/authorize"), "{stdout}");
+}
+
+/// An authorization server that takes Client ID Metadata Documents, in front of an upstream
+/// that asks for a sign-in: just enough of both for the gateway to start one.
+async fn documents_taking_server() -> String {
+    use axum::{Json, Router, http::StatusCode, response::IntoResponse, routing::get};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let challenge =
+        format!("Bearer resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"");
+    let resource = json!({"resource": format!("{base}/mcp"), "authorization_servers": [base]});
+    let server = json!({
+        "issuer": base, "authorization_endpoint": format!("{base}/authorize"),
+        "token_endpoint": format!("{base}/token"), "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "client_id_metadata_document_supported": true,
+    });
+    let app = Router::new()
+        .route(
+            "/mcp",
+            axum::routing::any(move || async move {
+                (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)]).into_response()
+            }),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(move || async move { Json(resource) }),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(move || async move { Json(server) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("{base}/mcp")
+}
+
+/// Under an https public URL the gateway publishes its own Client ID Metadata Document and
+/// signs in with it as its client id where the authorization server takes one.
+#[tokio::test]
+async fn the_gateway_signs_in_with_its_own_client_metadata_document() {
+    let upstream = documents_taking_server().await;
+    let yaml = format!(
+        "server:\n  public_url: https://gateway.example\nupstreams:\n  remote:\n    url: {upstream:?}\n    oauth: {{}}\n"
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    api.wait_for_state("remote", "needs_authorization").await;
+    let answer = api
+        .post("/api/v1/mcp/services/remote/oauth/authorize", json!({}))
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let url = url::Url::parse(answer.body["authorization_url"].as_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    let client_id = "https://gateway.example/oauth/client-metadata.json";
+    assert_eq!(query["client_id"], client_id, "{url}");
+    assert_eq!(
+        query["redirect_uri"],
+        "https://gateway.example/oauth/callback"
+    );
+
+    let document: Value = client()
+        .get(format!("{}/oauth/client-metadata.json", gateway.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["client_id"], client_id, "{document}");
+    assert_eq!(
+        document["redirect_uris"],
+        json!([query["redirect_uri"]]),
+        "{document}"
+    );
+    assert_eq!(document["token_endpoint_auth_method"], "none");
 }

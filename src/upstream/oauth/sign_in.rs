@@ -133,8 +133,9 @@ impl UpstreamAuth {
         client
     }
 
-    /// The client to sign in as: the configured one, the published metadata document where
-    /// the server takes one, else one registered (again only at a new server).
+    /// The client to sign in as: the configured one, a client metadata document where the
+    /// server takes one (the operator's, else the gateway's own), else one registered (again
+    /// only at a new server).
     async fn client_for(
         &self,
         manager: &mut AuthorizationManager,
@@ -150,7 +151,13 @@ impl UpstreamAuth {
             .get("client_id_metadata_document_supported")
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false);
-        if let Some(document) = self.config.client_metadata_url()
+        // The operator's published document, else the gateway's own (under an https URL).
+        let document = self
+            .config
+            .client_metadata_url()
+            .map(str::to_owned)
+            .or_else(|| self.vault.own_client_metadata_url());
+        if let Some(document) = document
             && takes_documents
         {
             return Ok(OAuthClientConfig::new(document, redirect_uri));

@@ -17,6 +17,10 @@ use crate::{registry::Registry, sync::lock};
 /// The path the authorization server redirects the browser to.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
 
+/// Where the gateway publishes its own Client ID Metadata Document: its client id at
+/// authorization servers that take one, when its public URL is https.
+pub const CLIENT_METADATA_PATH: &str = "/oauth/client-metadata.json";
+
 /// Where a user opens the address a call answered them with, to sign in to an upstream
 /// for themselves (`credentials: per-user`): `{CONNECT_PATH}/{id}`.
 pub const CONNECT_PATH: &str = "/oauth/connect";
@@ -86,6 +90,31 @@ impl OAuthVault {
             .load()
             .as_ref()
             .map(|base| format!("{base}{CALLBACK_PATH}"))
+    }
+
+    /// The URL of the gateway's own client metadata document, which is its client id: only
+    /// under an https public URL (a Client ID Metadata Document's URL must be https).
+    pub fn own_client_metadata_url(&self) -> Option<String> {
+        let base = self.public_url.load_full()?;
+        base.starts_with("https://")
+            .then(|| format!("{base}{CLIENT_METADATA_PATH}"))
+    }
+
+    /// The gateway's own client metadata document (draft-ietf-oauth-client-id-metadata-
+    /// document): a public client that signs in through a browser and comes back to
+    /// [`CALLBACK_PATH`].
+    pub fn client_metadata_document(&self) -> Option<serde_json::Value> {
+        let client_id = self.own_client_metadata_url()?;
+        let base = self.public_url.load_full()?;
+        Some(serde_json::json!({
+            "client_id": client_id,
+            "client_name": super::CLIENT_NAME,
+            "client_uri": *base,
+            "redirect_uris": [self.redirect_uri()?],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }))
     }
 
     /// The registry, once open; `None` when there will be none (then sign-ins live in memory).
