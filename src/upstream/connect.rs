@@ -123,18 +123,20 @@ impl Upstream {
         Ok(match self.config.transport_kind() {
             TransportKind::Websocket => Box::pin(async move {
                 let (headers, token) = with_token(headers, oauth.as_deref()).await;
-                let transport = websocket::connect(&url, &headers, max_bytes)
-                    .await
-                    .map_err(|error| refused(oauth.as_deref(), token, error))?;
+                let transport = match websocket::connect(&url, &headers, max_bytes).await {
+                    Ok(transport) => transport,
+                    Err(error) => return Err(refused(oauth.as_deref(), token, error).await),
+                };
                 let transport = NotificationTap::new(transport, name, progress, callers);
                 handshake(handler, transport, mode).await
             }),
             // The transport of the 2024-11-05 revision: only `initialize` can work over it.
             TransportKind::Sse => Box::pin(async move {
                 let (headers, token) = with_token(headers, oauth.as_deref()).await;
-                let transport = sse::connect(&url, &headers, max_bytes)
-                    .await
-                    .map_err(|error| refused(oauth.as_deref(), token, error))?;
+                let transport = match sse::connect(&url, &headers, max_bytes).await {
+                    Ok(transport) => transport,
+                    Err(error) => return Err(refused(oauth.as_deref(), token, error).await),
+                };
                 let transport = NotificationTap::new(transport, name, progress, callers);
                 handshake(handler, transport, lifecycle(ProtocolMode::Legacy)).await
             }),
@@ -177,14 +179,47 @@ async fn with_token(
     (headers, token)
 }
 
-/// A WebSocket or SSE connection that failed: for an OAuth upstream that had no token yet, a
-/// sign-in is what it needs (these transports do not hand back the 401's challenge; the
-/// sign-in discovers from the upstream's well-known metadata instead).
-fn refused(oauth: Option<&UpstreamAuth>, token: Option<String>, error: String) -> String {
-    if let Some(auth) = oauth
-        && token.is_none()
-    {
-        auth.needs_first_sign_in();
+/// Why a WebSocket or SSE connection failed, with what an OAuth upstream's refusal said.
+pub(crate) struct ConnectError {
+    pub message: String,
+    /// A 401's or 403's `WWW-Authenticate` challenge, and which of the two it was.
+    pub challenge: Option<(u16, String)>,
+}
+
+impl From<String> for ConnectError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            challenge: None,
+        }
     }
-    error
+}
+
+/// A WebSocket or SSE connection that failed: an OAuth upstream's refusal is handled as on
+/// streamable HTTP (a 401 gets one refresh, else the upstream needs a sign-in, which starts
+/// from the challenge; a 403 `insufficient_scope` asks for a wider one). The next connection
+/// goes with whatever token that leaves.
+async fn refused(
+    oauth: Option<&UpstreamAuth>,
+    token: Option<String>,
+    error: ConnectError,
+) -> String {
+    let Some(auth) = oauth else {
+        return error.message;
+    };
+    match &error.challenge {
+        Some((401, challenge)) => match auth.rejected(token.as_deref(), challenge).await {
+            Some(_) => format!("{}; its token was refreshed", error.message),
+            None => error.message,
+        },
+        Some((_, challenge)) if challenge.contains("insufficient_scope") => {
+            auth.insufficient_scope(challenge)
+        }
+        _ => {
+            if token.is_none() {
+                auth.needs_first_sign_in();
+            }
+            error.message
+        }
+    }
 }

@@ -237,10 +237,20 @@ impl UpstreamAuth {
                 None
             }
             Err(error) => {
-                tracing::warn!(upstream = %self.upstream, %error, "cannot get an access token");
-                None
+                // Most likely the authorization server is briefly out of reach: the token it
+                // has may still do, and if not, the 401 tries the refresh again.
+                tracing::warn!(upstream = %self.upstream, %error, "cannot refresh its access token for now");
+                self.kept_token().await
             }
         }
+    }
+
+    /// The access token it holds, fresh or not.
+    async fn kept_token(&self) -> Option<String> {
+        use oauth2::TokenResponse;
+        let record = self.store.record().await;
+        let response = record.credentials?.token_response?;
+        Some(response.access_token().secret().clone())
     }
 
     /// The upstream answered 401 (`challenge`) to a request sent with `sent`: a token to try
@@ -270,6 +280,12 @@ impl UpstreamAuth {
                         self.cache(&fresh).await;
                         return Some(fresh);
                     }
+                }
+                Some(Err(AuthError::TokenRefreshFailed(why))) => {
+                    // Not a refusal of the sign-in: the request fails, the next one tries
+                    // again, and nobody is asked to sign in meanwhile.
+                    tracing::warn!(upstream = %self.upstream, "its token was refused, and refreshing it failed for now: {why}");
+                    return None;
                 }
                 Some(Err(error)) => {
                     tracing::info!(upstream = %self.upstream, %error, "its token was refused and cannot be refreshed");

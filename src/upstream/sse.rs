@@ -21,7 +21,10 @@ use rmcp::{
 };
 use sse_stream::{Sse, SseStream};
 
-use super::http::{client, header_map};
+use super::{
+    connect::ConnectError,
+    http::{client, header_map},
+};
 use crate::jsonrpc::unreadable_answer;
 
 /// An rmcp transport over one legacy SSE connection.
@@ -37,7 +40,7 @@ pub async fn connect(
     url: &str,
     headers: &IndexMap<String, String>,
     max_event_bytes: usize,
-) -> Result<SseTransport, String> {
+) -> Result<SseTransport, ConnectError> {
     let base = Url::parse(url).map_err(|error| format!("invalid URL: {error}"))?;
     let headers = header_map(headers)?;
     let http = client()?;
@@ -48,8 +51,18 @@ pub async fn connect(
         .send()
         .await
         .map_err(|error| format!("cannot open the SSE stream: {error}"))?;
-    if !response.status().is_success() {
-        return Err(format!("the SSE stream answered {}", response.status()));
+    let status = response.status();
+    if !status.is_success() {
+        let challenge = response
+            .headers()
+            .get(header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .filter(|_| status.as_u16() == 401 || status.as_u16() == 403)
+            .map(|value| (status.as_u16(), value.to_owned()));
+        return Err(ConnectError {
+            message: format!("the SSE stream answered {status}"),
+            challenge,
+        });
     }
     let bytes = response
         .bytes_stream()
@@ -66,13 +79,18 @@ pub async fn connect(
                     return Err(format!(
                         "the server named an endpoint on another origin ({}); refused",
                         endpoint.origin().ascii_serialization()
-                    ));
+                    )
+                    .into());
                 }
                 break endpoint;
             }
             Some(Ok(_)) => {}
-            Some(Err(error)) => return Err(format!("bad SSE stream: {error}")),
-            None => return Err("the SSE stream closed before naming its endpoint".into()),
+            Some(Err(error)) => return Err(format!("bad SSE stream: {error}").into()),
+            None => {
+                return Err(
+                    String::from("the SSE stream closed before naming its endpoint").into(),
+                );
+            }
         }
     };
     Ok(SseTransport {

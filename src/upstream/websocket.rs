@@ -5,10 +5,11 @@ use http::HeaderValue;
 use indexmap::IndexMap;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    MaybeTlsStream, connect_async_with_config, tungstenite::client::IntoClientRequest,
+    MaybeTlsStream, connect_async_with_config,
+    tungstenite::{Error, client::IntoClientRequest},
 };
 
-use super::http::header_map;
+use super::{connect::ConnectError, http::header_map};
 use crate::websocket::{SUBPROTOCOL, WebSocketTransport, config};
 
 pub type WsTransport = WebSocketTransport<rmcp::RoleClient, MaybeTlsStream<TcpStream>>;
@@ -19,7 +20,7 @@ pub async fn connect(
     url: &str,
     headers: &IndexMap<String, String>,
     max_message_bytes: usize,
-) -> Result<WsTransport, String> {
+) -> Result<WsTransport, ConnectError> {
     // Our ring provider for wss://; idempotent.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut request = url
@@ -32,15 +33,27 @@ pub async fn connect(
         HeaderValue::from_static(SUBPROTOCOL),
     );
     let (socket, response) =
-        connect_async_with_config(request, Some(config(max_message_bytes)), true)
-            .await
-            .map_err(|error| format!("WebSocket connection failed: {error}"))?;
+        match connect_async_with_config(request, Some(config(max_message_bytes)), true).await {
+            Ok(connected) => connected,
+            Err(Error::Http(refusal)) => {
+                let status = refusal.status().as_u16();
+                let challenge = refusal
+                    .headers()
+                    .get(http::header::WWW_AUTHENTICATE)
+                    .and_then(|value| value.to_str().ok())
+                    .filter(|_| status == 401 || status == 403)
+                    .map(|value| (status, value.to_owned()));
+                return Err(ConnectError {
+                    message: format!("WebSocket connection failed: the server answered {status}"),
+                    challenge,
+                });
+            }
+            Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
+        };
     if let Some(chosen) = response.headers().get("sec-websocket-protocol")
         && chosen != SUBPROTOCOL
     {
-        return Err(format!(
-            "the server chose the subprotocol {chosen:?}, not mcp"
-        ));
+        return Err(format!("the server chose the subprotocol {chosen:?}, not mcp").into());
     }
     Ok(WebSocketTransport::client(socket))
 }

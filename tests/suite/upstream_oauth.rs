@@ -6,8 +6,8 @@
 //! waits for a new sign-in when the tokens are revoked.
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -16,40 +16,40 @@ use serde_json::{Value, json};
 
 use crate::common::{
     api::{Api, admin_env},
-    http::{client, modern_post},
+    fixtures::Listening,
+    http::{client, metrics_text, modern_post},
     process::{ConfigDir, ServeProcess, run_mcps},
     python,
 };
 
 /// The Python SDK's OAuth-protected server, killed on drop.
 pub(crate) struct OAuthServer {
-    child: Child,
-    pub url: String,
+    process: Listening,
     base: String,
 }
 
 impl OAuthServer {
     pub fn start(token_seconds: u32) -> Self {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/python/oauth_server.py");
-        let mut child = Command::new(python())
-            .arg(script)
+        Self::start_over(token_seconds, "streamable-http")
+    }
+
+    /// The same over `transport` (`streamable-http`, or `sse` for the legacy transport).
+    pub fn start_over(token_seconds: u32, transport: &str) -> Self {
+        let mut command = Command::new(python());
+        command
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python/oauth_server.py"),
+            )
             .args(["--token-seconds", &token_seconds.to_string()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the OAuth fixture");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("its first line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        let base = url.trim_end_matches("/mcp").to_owned();
-        Self { child, url, base }
+            .args(["--transport", transport]);
+        let process = Listening::spawn(command, "the OAuth fixture");
+        let base = process.url.rsplit_once('/').expect("a path").0.to_owned();
+        Self { process, base }
+    }
+
+    /// Its MCP endpoint.
+    pub fn url(&self) -> &str {
+        &self.process.url
     }
 
     /// The user the next authorization signs in.
@@ -60,6 +60,17 @@ impl OAuthServer {
             .send()
             .await
             .expect("set the next subject");
+        assert!(answer.status().is_success(), "{answer:?}");
+    }
+
+    /// Makes refresh grants fail (`down`) as a token endpoint that is down would, or work again.
+    pub async fn refresh_down(&self, down: bool) {
+        let answer = client()
+            .post(format!("{}/test/refresh-down", self.base))
+            .body(if down { "1" } else { "0" })
+            .send()
+            .await
+            .expect("switch the refresh grants");
         assert!(answer.status().is_success(), "{answer:?}");
     }
 
@@ -80,13 +91,6 @@ impl OAuthServer {
             .send()
             .await
             .expect("revoke");
-    }
-}
-
-impl Drop for OAuthServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -161,7 +165,7 @@ async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() 
     let server = OAuthServer::start(4);
     let yaml = format!(
         "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n",
-        server.url
+        server.url()
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let api = Api::logged_in(&gateway).await;
@@ -182,14 +186,7 @@ async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() 
         health.body["upstreams"]["needs_authorization"], 1,
         "{health:?}"
     );
-    let metrics = client()
-        .get(format!("{}/metrics", gateway.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gateway.base).await;
     let waiting_gauge = metrics.lines().find(|line| {
         line.starts_with("mcps_upstream_state{")
             && line.contains("upstream=\"remote\"")
@@ -306,7 +303,7 @@ fn mcps_check_reports_an_upstream_waiting_for_a_sign_in() {
     let server = OAuthServer::start(3600);
     let config = ConfigDir::new(&format!(
         "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n",
-        server.url
+        server.url()
     ));
     let (status, stdout, stderr) = run_mcps(&config.path(), &["check"]);
     assert!(status.success(), "{stdout}\n{stderr}");
@@ -390,4 +387,76 @@ async fn the_gateway_signs_in_with_its_own_client_metadata_document() {
         "{document}"
     );
     assert_eq!(document["token_endpoint_auth_method"], "none");
+}
+
+/// A legacy SSE upstream behind OAuth (the Python SDK's SSE transport): the gateway reads the
+/// 401's challenge there too, waits for a sign-in, and then calls through with its token.
+#[tokio::test]
+async fn an_sse_upstream_behind_oauth_is_signed_in_from_its_challenge() {
+    let server = OAuthServer::start_over(3600, "sse");
+    let yaml = format!(
+        "upstreams:\n  remote:\n    url: {:?}\n    transport: sse\n    oauth: {{}}\n",
+        server.url()
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let waiting = api.wait_for_state("remote", "needs_authorization").await;
+    assert!(
+        waiting["reason"]
+            .as_str()
+            .unwrap()
+            .contains("oauth/authorize"),
+        "{waiting}"
+    );
+    server.next_subject("sse-user").await;
+    sign_in(&api).await;
+    api.wait_for_state("remote", "ready").await;
+    assert_eq!(whoami(&gateway).await, Ok("sse-user".to_owned()));
+}
+
+/// A token endpoint that is down for a while is not a refused sign-in: calls fail meanwhile,
+/// the upstream is never put back to `needs_authorization`, and once refreshing works again
+/// calls go through with no new sign-in.
+#[tokio::test]
+async fn a_refresh_that_fails_for_a_while_asks_nobody_to_sign_in_again() {
+    let server = OAuthServer::start(2);
+    let yaml = format!(
+        "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n",
+        server.url()
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    api.wait_for_state("remote", "needs_authorization").await;
+    sign_in(&api).await;
+    api.wait_for_state("remote", "ready").await;
+    assert_eq!(whoami(&gateway).await, Ok("alice".to_owned()));
+
+    server.refresh_down(true).await;
+    // Past the 2-second token's life: calls fail, and the upstream keeps waiting for the
+    // authorization server, not for a person.
+    let until = Instant::now() + Duration::from_secs(4);
+    let mut failed = 0;
+    while Instant::now() < until {
+        if whoami(&gateway).await.is_err() {
+            failed += 1;
+        }
+        let state = api.get("/api/v1/mcp/services/remote").await;
+        assert_ne!(state.body["state"], "needs_authorization", "{state:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(failed > 0, "no call needed the refresh");
+
+    server.refresh_down(false).await;
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        if whoami(&gateway).await == Ok("alice".to_owned()) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "calls did not come back: {}",
+            gateway.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -10,6 +10,7 @@ use rmcp::transport::auth::{
 use super::{
     CLIENT_NAME, SignInError, UpstreamAuth,
     assertion::{Assertion, TokenRequest},
+    scope_of,
     store::RegisteredClient,
 };
 use crate::{
@@ -25,13 +26,7 @@ impl UpstreamAuth {
         }
         let redirect_uri = self.redirect_uri()?;
         let challenge = lock(&self.challenge).clone();
-        let mut manager = self.new_manager().await?;
-        let resolution = manager
-            .resolve_metadata_from_challenge(challenge.as_deref())
-            .await
-            .map_err(|error| format!("cannot discover its authorization server: {error}"))?;
-        let metadata = resolution.metadata;
-        manager.set_metadata(metadata.clone());
+        let (mut manager, metadata) = self.discover().await?;
         let record = self.store.record().await;
         let same_server = record
             .metadata
@@ -47,7 +42,18 @@ impl UpstreamAuth {
         let scopes = if self.config.scopes.is_empty() {
             manager.select_scopes(granted.as_deref(), &[])
         } else {
-            self.config.scopes.clone()
+            // The configured scopes, and whatever more a 403 asked for (a step-up).
+            let mut scopes = self.config.scopes.clone();
+            let asked = challenge
+                .as_deref()
+                .and_then(|challenge| scope_of(challenge, &self.url))
+                .unwrap_or_default();
+            for scope in asked.split_whitespace() {
+                if !scopes.iter().any(|have| have == scope) {
+                    scopes.push(scope.to_owned());
+                }
+            }
+            scopes
         };
         let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
         let client = self
@@ -79,6 +85,19 @@ impl UpstreamAuth {
         *self.pending.lock().await = Some((state.clone(), manager));
         self.vault.expect(state, self);
         Ok(url)
+    }
+
+    /// A new manager, and the upstream's authorization server found from its latest challenge
+    /// (or its well-known metadata), which the manager is set to.
+    async fn discover(&self) -> Result<(AuthorizationManager, AuthorizationMetadata), SignInError> {
+        let challenge = lock(&self.challenge).clone();
+        let mut manager = self.new_manager().await?;
+        let resolution = manager
+            .resolve_metadata_from_challenge(challenge.as_deref())
+            .await
+            .map_err(|error| format!("cannot discover its authorization server: {error}"))?;
+        manager.set_metadata(resolution.metadata.clone());
+        Ok((manager, resolution.metadata))
     }
 
     /// Finishes the sign-in `state` named, with the authorization server's answer.
@@ -190,14 +209,7 @@ impl UpstreamAuth {
         let Some(client_id) = self.config.client_id() else {
             return Err("client_credentials needs client_id".into());
         };
-        let challenge = lock(&self.challenge).clone();
-        let mut manager = self.new_manager().await?;
-        let resolution = manager
-            .resolve_metadata_from_challenge(challenge.as_deref())
-            .await
-            .map_err(|error| format!("cannot discover its authorization server: {error}"))?;
-        let metadata = resolution.metadata;
-        manager.set_metadata(metadata.clone());
+        let (mut manager, metadata) = self.discover().await?;
         if self.config.auth_method() == TokenEndpointAuthMethod::PrivateKeyJwt {
             let key_file = self
                 .key_dir
