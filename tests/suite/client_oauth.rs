@@ -3,17 +3,14 @@
 //! fixture generates and rotates, `tests/fixtures/python/jwt_issuer.py`), with the challenge
 //! and the metadata document of RFC 9728; API keys keep working beside them.
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use serde_json::{Value, json};
 
 use crate::common::{
     api::{Api, admin_env},
     clients_dir, example_bin,
+    fixtures::Listening,
     http::{client, modern_post},
     process::{ConfigDir, ServeProcess},
     python,
@@ -24,30 +21,24 @@ const SCOPE: &str = "mcp:tools";
 
 /// The JWT issuer, killed on drop.
 struct Issuer {
-    child: Child,
-    base: String,
+    process: Listening,
 }
 
 impl Issuer {
     fn start() -> Self {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/python/jwt_issuer.py");
-        let mut child = Command::new(python())
-            .arg(script)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the JWT issuer");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped stdout"))
-            .read_line(&mut line)
-            .expect("its first line");
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self { child, base }
+        let mut command = Command::new(python());
+        command.arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/python/jwt_issuer.py"),
+        );
+        Self {
+            process: Listening::spawn(command, "the JWT issuer"),
+        }
+    }
+
+    /// Its issuer identifier and base URL.
+    fn base(&self) -> &str {
+        &self.process.url
     }
 
     /// A token for `AUDIENCE` with `SCOPE`, changed by `overrides`.
@@ -57,7 +48,7 @@ impl Issuer {
             request[key] = value.clone();
         }
         client()
-            .post(format!("{}/mint", self.base))
+            .post(format!("{}/mint", self.base()))
             .json(&request)
             .send()
             .await
@@ -69,17 +60,10 @@ impl Issuer {
 
     async fn rotate(&self) {
         client()
-            .post(format!("{}/rotate", self.base))
+            .post(format!("{}/rotate", self.base()))
             .send()
             .await
             .expect("rotate");
-    }
-}
-
-impl Drop for Issuer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -108,7 +92,7 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
     let issuer = Issuer::start();
     let yaml = format!(
         "auth:\n  oauth:\n    issuer: {:?}\n    audience: {AUDIENCE:?}\n    scopes: [{SCOPE:?}]\nupstreams: {{}}\n",
-        issuer.base
+        issuer.base()
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
 
@@ -129,7 +113,7 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
         .await
         .unwrap();
     assert_eq!(metadata["resource"], AUDIENCE, "{metadata}");
-    assert_eq!(metadata["authorization_servers"], json!([issuer.base]));
+    assert_eq!(metadata["authorization_servers"], json!([issuer.base()]));
     assert_eq!(metadata["scopes_supported"], json!([SCOPE]));
     assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
 
@@ -196,7 +180,7 @@ fn an_sdk_client_signs_in_through_the_identity_provider_by_itself() {
     let url = format!("http://127.0.0.1:{port}/mcp");
     let yaml = format!(
         "auth:\n  oauth:\n    issuer: {:?}\n    audience: {url:?}\n    scopes: [{SCOPE:?}]\nupstreams:\n  echo:\n    command: {:?}\n",
-        issuer.base,
+        issuer.base(),
         example_bin("echo_upstream").display().to_string()
     );
     let _gateway = ServeProcess::start_listening(

@@ -105,7 +105,7 @@ async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
     let server = OAuthServer::start(3600);
     let yaml = format!(
         "auth:\n  enabled: true\nupstreams:\n  remote:\n    url: {:?}\n    oauth:\n      credentials: per-user\n",
-        server.url
+        server.url()
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let api = Api::logged_in(&gateway).await;

@@ -14,7 +14,7 @@ use std::{
 
 use common::{
     fixture_upstream_yaml,
-    http::{RawSession, client, client_from},
+    http::{RawSession, client_from, metrics_text},
     process::ServeProcess,
 };
 use reqwest::StatusCode;
@@ -100,14 +100,7 @@ async fn fill(url: &str) -> (usize, usize) {
 
 /// `mcps_sessions` from the gateway's metrics.
 async fn sessions_now(base: &str) -> u64 {
-    let text = client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(base).await;
     text.lines()
         .find_map(|line| line.strip_prefix("mcps_sessions "))
         .and_then(|value| value.trim().parse().ok())

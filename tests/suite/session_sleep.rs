@@ -98,12 +98,7 @@ async fn a_quiet_session_sleeps_and_wakes_with_its_log_level() {
 
 /// The `mcps_sessions` gauge in the gateway's metrics.
 async fn sessions_gauge(gateway: &ServeProcess) -> String {
-    let metrics = reqwest::get(format!("{}/metrics", gateway.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::common::http::metrics_text(&gateway.base).await;
     metrics
         .lines()
         .find(|line| line.starts_with("mcps_sessions "))

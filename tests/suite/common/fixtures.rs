@@ -91,40 +91,48 @@ pub fn stdio_upstream_yaml(
     )
 }
 
-/// A fixture serving streamable HTTP on a free port, killed on drop.
-pub struct HttpFixture {
+/// A server process that prints `listening on URL` as its first line, killed on drop.
+pub struct Listening {
     child: Child,
     pub url: String,
 }
 
-impl HttpFixture {
-    pub fn start(implementation: Implementation) -> Self {
-        let (program, args, env) = implementation.command(false);
-        let mut child = Command::new(program)
-            .args(args)
-            .envs(env)
+impl Listening {
+    /// Runs `command` (its stdout is read, its stderr dropped) and waits for its line.
+    pub fn spawn(mut command: Command, what: &str) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|error| {
-                panic!("start the {} fixture: {error}", implementation.label())
-            });
+            .unwrap_or_else(|error| panic!("start {what}: {error}"));
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("piped stdout"))
             .read_line(&mut line)
-            .expect("the fixture's first line");
+            .unwrap_or_else(|error| panic!("{what}'s first line: {error}"));
         let url = line
             .trim()
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .unwrap_or_else(|| panic!("{what}: unexpected first line {line:?}"))
             .to_owned();
         Self { child, url }
     }
 }
 
-impl Drop for HttpFixture {
+impl Drop for Listening {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A conformance fixture serving streamable HTTP on a free port, killed on drop.
+pub type HttpFixture = Listening;
+
+impl HttpFixture {
+    pub fn start(implementation: Implementation) -> Self {
+        let (program, args, env) = implementation.command(false);
+        let mut command = Command::new(program);
+        command.args(args).envs(env);
+        Self::spawn(command, &format!("the {} fixture", implementation.label()))
     }
 }

@@ -69,6 +69,18 @@ impl Reply {
     }
 }
 
+/// The gateway's `/metrics` at `base`, as text (without auth).
+pub async fn metrics_text(base: &str) -> String {
+    client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics' text")
+}
+
 /// A 2026-07-28 POST of `method` with the headers that revision asks for (`Mcp-Name` when
 /// `name` is given); the body is the caller's.
 pub fn modern_post(url: &str, method: &str, name: Option<&str>) -> reqwest::RequestBuilder {
