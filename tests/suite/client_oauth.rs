@@ -11,7 +11,7 @@ use crate::common::{
     api::{Api, admin_env},
     clients_dir, example_bin,
     fixtures::Listening,
-    http::{client, modern_post},
+    http::{client, get_json, modern_post},
     process::{ConfigDir, ServeProcess},
     python,
 };
@@ -104,14 +104,7 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
         challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
         "{challenge}"
     );
-    let metadata: Value = client()
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata = get_json(&metadata_url).await;
     assert_eq!(metadata["resource"], AUDIENCE, "{metadata}");
     assert_eq!(metadata["authorization_servers"], json!([issuer.base()]));
     assert_eq!(metadata["scopes_supported"], json!([SCOPE]));

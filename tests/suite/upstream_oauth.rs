@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::common::{
     api::{Api, admin_env},
     fixtures::Listening,
-    http::{client, metrics_text, modern_post},
+    http::{client, get_json, metrics_text, modern_post},
     process::{ConfigDir, ServeProcess, run_mcps},
     python,
 };
@@ -160,17 +160,15 @@ pub(crate) fn registry_bytes(config: &ConfigDir) -> Vec<u8> {
     bytes
 }
 
-#[tokio::test]
-async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() {
-    let server = OAuthServer::start(4);
+/// A gateway in front of `server` as upstream `remote` (`extra`: more of its entry), once the
+/// upstream waits for a sign-in that its reason says how to make; and its administrator.
+async fn gateway_waiting_for(server: &OAuthServer, extra: &str) -> (ServeProcess, Api) {
     let yaml = format!(
-        "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n",
+        "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n{extra}",
         server.url()
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let api = Api::logged_in(&gateway).await;
-
-    // Not signed in: it waits, and a call says how to sign it in.
     let waiting = api.wait_for_state("remote", "needs_authorization").await;
     assert!(
         waiting["reason"]
@@ -179,6 +177,14 @@ async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() 
             .contains("/api/v1/mcp/services/remote/oauth/authorize"),
         "{waiting}"
     );
+    (gateway, api)
+}
+
+#[tokio::test]
+async fn an_oauth_upstream_signs_in_refreshes_restores_and_waits_when_revoked() {
+    let server = OAuthServer::start(4);
+    // Not signed in: it waits, and a call says how to sign it in.
+    let (gateway, api) = gateway_waiting_for(&server, "").await;
     let refused = whoami(&gateway).await.expect_err("not signed in");
     assert!(refused.contains("oauth/authorize"), "{refused}");
     let health = api.get("/api/v1/system/status").await;
@@ -372,14 +378,7 @@ async fn the_gateway_signs_in_with_its_own_client_metadata_document() {
         "https://gateway.example/oauth/callback"
     );
 
-    let document: Value = client()
-        .get(format!("{}/oauth/client-metadata.json", gateway.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = get_json(&format!("{}/oauth/client-metadata.json", gateway.base)).await;
     assert_eq!(document["client_id"], client_id, "{document}");
     assert_eq!(
         document["redirect_uris"],
@@ -394,20 +393,7 @@ async fn the_gateway_signs_in_with_its_own_client_metadata_document() {
 #[tokio::test]
 async fn an_sse_upstream_behind_oauth_is_signed_in_from_its_challenge() {
     let server = OAuthServer::start_over(3600, "sse");
-    let yaml = format!(
-        "upstreams:\n  remote:\n    url: {:?}\n    transport: sse\n    oauth: {{}}\n",
-        server.url()
-    );
-    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
-    let api = Api::logged_in(&gateway).await;
-    let waiting = api.wait_for_state("remote", "needs_authorization").await;
-    assert!(
-        waiting["reason"]
-            .as_str()
-            .unwrap()
-            .contains("oauth/authorize"),
-        "{waiting}"
-    );
+    let (gateway, api) = gateway_waiting_for(&server, "    transport: sse\n").await;
     server.next_subject("sse-user").await;
     sign_in(&api).await;
     api.wait_for_state("remote", "ready").await;
@@ -420,13 +406,7 @@ async fn an_sse_upstream_behind_oauth_is_signed_in_from_its_challenge() {
 #[tokio::test]
 async fn a_refresh_that_fails_for_a_while_asks_nobody_to_sign_in_again() {
     let server = OAuthServer::start(2);
-    let yaml = format!(
-        "upstreams:\n  remote:\n    url: {:?}\n    oauth: {{}}\n",
-        server.url()
-    );
-    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
-    let api = Api::logged_in(&gateway).await;
-    api.wait_for_state("remote", "needs_authorization").await;
+    let (gateway, api) = gateway_waiting_for(&server, "").await;
     sign_in(&api).await;
     api.wait_for_state("remote", "ready").await;
     assert_eq!(whoami(&gateway).await, Ok("alice".to_owned()));

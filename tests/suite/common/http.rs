@@ -69,6 +69,18 @@ impl Reply {
     }
 }
 
+/// The JSON document at `url`.
+pub async fn get_json(url: &str) -> Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+        .json()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: not JSON: {error}"))
+}
+
 /// The gateway's `/metrics` at `base`, as text (without auth).
 pub async fn metrics_text(base: &str) -> String {
     client()
