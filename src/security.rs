@@ -9,7 +9,10 @@ mod login_throttle;
 mod origin;
 mod sealing;
 
-pub use auth::{Identity, Lease, LeaseEnd, Principal, TokenCache, TokenEntry, bearer, secret_hash};
+pub use auth::{
+    Identity, Lease, LeaseEnd, Principal, TokenCache, TokenEntry, api_key_principal, bearer,
+    secret_hash,
+};
 pub use client_network::client_network;
 pub use egress::check_url;
 pub use login_throttle::{LoginThrottle, Throttled};

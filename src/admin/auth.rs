@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     registry::{StoredToken, TokenKind, now_ms},
-    security::{Principal, TokenCache, TokenEntry, bearer},
+    security::{Principal, TokenCache, TokenEntry, api_key_principal, bearer},
 };
 
 /// The authenticated caller of a protected route: a valid `Authorization: Bearer` token
@@ -341,5 +341,7 @@ async fn revoke_key(
         .await?;
     state.tokens.revoke(id);
     tracing::info!(user = %caller.username, key = %token.name, "API key revoked");
+    // Its sign-ins to per-user upstreams go with it.
+    state.gateway.forget_principal(&api_key_principal(id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -76,6 +76,21 @@ impl Gateway {
             .ok_or_else(|| unavailable("it has no `oauth:` block"))
     }
 
+    /// Forgets everything `principal` (an `Identity::key`) signed in to: its own connections
+    /// close, and its kept tokens are deleted. For a revoked API key.
+    pub async fn forget_principal(&self, principal: &str) {
+        for upstream in self.upstreams().iter() {
+            upstream.close_own_connection(principal).await;
+        }
+        match self.oauth.forget_owner(principal).await {
+            Ok(0) => {}
+            Ok(forgotten) => {
+                tracing::info!(forgotten, "a revoked key's upstream sign-ins forgotten")
+            }
+            Err(error) => tracing::warn!(%error, "cannot forget a revoked key's upstream sign-ins"),
+        }
+    }
+
     /// After the user accepted to sign in: waits, within the upstream's call deadline, for
     /// them to finish (or returns at once if they already have).
     pub(super) async fn await_sign_in(&self, upstream: &Arc<Upstream>, who: &Identity) {

@@ -62,4 +62,19 @@ impl Registry {
         })
         .await
     }
+
+    /// Forgets every upstream's credentials of `principal` (its key was revoked); how many.
+    pub async fn clear_principal_oauth_credentials(
+        &self,
+        principal: &str,
+    ) -> Result<usize, RegistryError> {
+        let principal = principal.to_owned();
+        self.run(move |db| {
+            Ok(db.execute(
+                "DELETE FROM oauth_credentials WHERE principal = ?1",
+                params![principal],
+            )?)
+        })
+        .await
+    }
 }

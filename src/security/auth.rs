@@ -42,6 +42,11 @@ impl Principal {
     }
 }
 
+/// The principal key (see [`Identity::key`]) of the API key `id`.
+pub fn api_key_principal(id: i64) -> String {
+    format!("key:{id}")
+}
+
 /// Who a request is made for: the name the call history shows, and what tells principals
 /// apart where each has something of their own (an upstream sign-in with
 /// `credentials: per-user`). Each API key is a principal of its own (one agent of its user);
@@ -64,7 +69,7 @@ impl Identity {
     /// identity provider's subject of the same name are two.
     pub fn key(&self) -> String {
         if self.api_key {
-            format!("key:{}", self.token_id)
+            api_key_principal(self.token_id)
         } else if self.user_id >= 0 {
             format!("user:{}", self.user_id)
         } else {

@@ -19,9 +19,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{Phase, Upstream, UpstreamEvents};
 use crate::sync::lock;
 
-/// One user's connection, once opened; locked while it opens, so one user's slow start holds
-/// up no other user.
-type Slot = Arc<Mutex<Option<Arc<Upstream>>>>;
+/// One user's connection, once opened, and what stops it alone; locked while it opens, so one
+/// user's slow start holds up no other user.
+type Slot = Arc<Mutex<Option<(Arc<Upstream>, CancellationToken)>>>;
 
 /// The users' own connections to one upstream, by their `Identity::key`.
 #[derive(Default)]
@@ -56,7 +56,7 @@ impl Upstream {
             .or_default()
             .clone();
         let mut slot = slot.lock().await;
-        if let Some(own) = slot.as_ref() {
+        if let Some((own, _)) = slot.as_ref() {
             let serves = match &own.state().phase {
                 Phase::Ready | Phase::Starting => true,
                 // Until they sign in; then it opens again, with their new token.
@@ -73,7 +73,7 @@ impl Upstream {
         // Their sign-in outlives a connection: one they finished is what the next one uses.
         let auth = slot
             .as_ref()
-            .and_then(|own| own.oauth.clone())
+            .and_then(|(own, _)| own.oauth.clone())
             .unwrap_or_else(|| Arc::new(shared.for_owner(owner)));
         let events = UpstreamEvents {
             on_change: Arc::new(|_: &Upstream| {}),
@@ -88,11 +88,28 @@ impl Upstream {
             )
             .signing_in(Some(auth)),
         );
-        let stop = self.own.stop.get_or_init(|| shutdown.child_token());
+        let stop = self
+            .own
+            .stop
+            .get_or_init(|| shutdown.child_token())
+            .child_token();
         tracker.spawn(own.clone().run(stop.clone()));
         tracing::debug!(upstream = %self.name, "opening a user's own connection");
         own.settled().await;
-        *slot = Some(own.clone());
+        if let Some((_, replaced)) = slot.replace((own.clone(), stop)) {
+            replaced.cancel();
+        }
         Some(own)
+    }
+
+    /// Closes user `owner`'s own connection, if it has one (its key was revoked); one still
+    /// opening is waited for.
+    pub async fn close_own_connection(&self, owner: &str) {
+        let Some(slot) = lock(&self.own.slots).remove(owner) else {
+            return;
+        };
+        if let Some((_, stop)) = slot.lock().await.take() {
+            stop.cancel();
+        }
     }
 }

@@ -224,4 +224,51 @@ async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
     assert_eq!(identity(&answer), "bob");
     let answer = call_modern(&gateway, &alice, json!({}), None).await;
     assert_eq!(identity(&answer), "alice");
+
+    // Revoking a key forgets its sign-ins; the others keep theirs.
+    let api = Api::logged_in(&gateway).await;
+    let keys = api.get("/api/v1/auth/keys").await;
+    let id_of = |name: &str| {
+        keys.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|key| key["name"] == name)
+            .unwrap_or_else(|| panic!("no key {name}: {keys:?}"))["id"]
+            .to_string()
+    };
+    let (alice_id, bob_id) = (id_of("alice-agent"), id_of("bob-agent"));
+    let revoked = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/auth/keys/{}", bob_id.trim_matches('"')),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{revoked:?}");
+    let signed_in = principals_signed_in(&gateway);
+    assert!(
+        signed_in.contains(&format!("key:{}", alice_id.trim_matches('"'))),
+        "{signed_in:?}"
+    );
+    assert!(
+        !signed_in.contains(&format!("key:{}", bob_id.trim_matches('"'))),
+        "{signed_in:?}"
+    );
+    let answer = call_modern(&gateway, &alice, json!({}), None).await;
+    assert_eq!(identity(&answer), "alice");
+}
+
+/// The principals the registry keeps upstream sign-ins for (the gateway's own is "").
+fn principals_signed_in(gateway: &ServeProcess) -> Vec<String> {
+    let database = gateway.config.dir.path().join("data/mcps.db");
+    let db = rusqlite::Connection::open(database).unwrap();
+    let mut query = db
+        .prepare("SELECT principal FROM oauth_credentials")
+        .unwrap();
+    query
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }

@@ -184,6 +184,17 @@ impl OAuthVault {
             .map_err(|error| error.to_string())
     }
 
+    /// Forgets every upstream sign-in of the user `owner` (an `Identity::key`).
+    pub async fn forget_owner(&self, owner: &str) -> Result<usize, String> {
+        let Some(registry) = self.kept().await else {
+            return Ok(0);
+        };
+        registry
+            .clear_principal_oauth_credentials(owner)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
     /// Notes a sign-in under way, answered at the callback with `state`.
     pub(super) fn expect(&self, state: String, upstream: &Arc<UpstreamAuth>) {
         let mut sign_ins = lock(&self.sign_ins);
