@@ -20,7 +20,7 @@ use super::{http::RequestBody, sessions::Seat};
 use crate::{
     gateway::{Gateway, GatewayServer},
     outbound::Outbound,
-    security::Lease,
+    security::{Lease, Principal},
     websocket::{ClientBounds, Ending, SUBPROTOCOL, WebSocketTransport, config},
 };
 
@@ -51,6 +51,11 @@ impl WebSocketSessions {
         lease: Option<Lease>,
         scope: Option<Arc<str>>,
     ) -> Result<Response<()>, Refusal> {
+        // Who opened the session: its requests are theirs (the call log, per-user upstreams).
+        let principal = request
+            .extensions()
+            .get::<Principal>()
+            .map(Principal::identity);
         let headers = request.headers();
         let key = handshake_key(headers)?;
         let subprotocol = choose_subprotocol(headers)?;
@@ -78,7 +83,7 @@ impl WebSocketSessions {
             let transport = WebSocketTransport::serving(socket, bounds);
             match GatewayServer::new(gateway)
                 .scoped(scope)
-                .leased(lease)
+                .leased(lease, principal)
                 .serve_with_ct(transport, shutdown)
                 .await
             {

@@ -42,7 +42,7 @@ use super::{
 };
 use crate::{
     error::GatewayError,
-    security::{Lease, Principal},
+    security::{Identity, Lease, Principal},
 };
 
 /// One downstream session's (or stateless request's) view of the gateway. Cheap to create:
@@ -66,6 +66,8 @@ pub struct GatewayServer {
     /// The lease of the credential the session was opened with (WebSocket; on streamable
     /// HTTP each request carries its own): its requests are cancelled when it ends.
     lease: Option<Lease>,
+    /// Who opened the session (WebSocket; on streamable HTTP each request says).
+    principal: Option<Identity>,
     /// Where the session's facts go at `notifications/initialized` for a door that serves
     /// its calls itself and is not streamable HTTP (stdio: `downstream/stdio_calls.rs`).
     facts: Option<Arc<OnceLock<Arc<SessionFacts>>>>,
@@ -94,6 +96,7 @@ impl GatewayServer {
             capabilities: OnceLock::new(),
             scope: None,
             lease: None,
+            principal: None,
             facts: None,
         }
     }
@@ -110,9 +113,11 @@ impl GatewayServer {
         self
     }
 
-    /// The same, for a session opened with the credential of `lease` (when there is one).
-    pub fn leased(mut self, lease: Option<Lease>) -> Self {
+    /// The same, for a session opened by `principal` with the credential of `lease` (when
+    /// there is one).
+    pub fn leased(mut self, lease: Option<Lease>, principal: Option<Identity>) -> Self {
         self.lease = lease;
+        self.principal = principal;
         self
     }
 }
@@ -213,9 +218,11 @@ impl GatewayServer {
             .protocol_version()
             .is_some_and(|version| !version.has_initialize());
         let parts = context.extensions.get::<http::request::Parts>();
-        let principal = parts
-            .and_then(|parts| parts.extensions.get::<Principal>())
-            .map(Principal::identity);
+        let principal = self.principal.clone().or_else(|| {
+            parts
+                .and_then(|parts| parts.extensions.get::<Principal>())
+                .map(Principal::identity)
+        });
         let credential = self
             .lease
             .clone()

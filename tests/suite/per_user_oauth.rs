@@ -13,6 +13,7 @@ use crate::common::{
     api::{ADMIN_PASSWORD, Api, admin_env},
     http::{RawSession, client, modern_post},
     process::{ConfigDir, ServeProcess},
+    ws,
 };
 use crate::upstream_oauth::{OAuthServer, registry_bytes, sign_in};
 
@@ -190,6 +191,14 @@ async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
     }
     let answer = session.call("remote__whoami", json!({})).await;
     assert_eq!(identity(&answer), "alice");
+    // Over WebSocket too: the session is the key's that opened it.
+    let mut socket = ws::open_as(&gateway.ws_url("/ws"), Some(&bob))
+        .await
+        .expect("WebSocket handshake");
+    ws::initialize(&mut socket).await;
+    let params = json!({"name": "remote__whoami", "arguments": {}});
+    let answer = ws::request(&mut socket, 1, "tools/call", params).await;
+    assert_eq!(identity(&answer), "bob");
 
     // A declined sign-in is an error, not a wait.
     let carol = api.create_key("carol-agent").await;
