@@ -5,12 +5,14 @@
 //! handshake), and opened again when it has failed or they have signed in since. It starts
 //! from their kept sign-in; without one the upstream refuses it, and it waits in
 //! `needs_authorization` until they sign in (the gateway tells them where). The upstream's
-//! shared connection, signed in by an administrator, serves the catalog only. The users'
-//! connections close with the upstream.
+//! shared connection, signed in by an administrator, serves the catalog only. A user's
+//! connection unused for `timeouts.session_idle_secs` is closed (their sign-in is kept, and
+//! their next request opens it again); all close with the upstream.
 
 use std::{
     collections::HashMap,
     sync::{Arc, OnceLock},
+    time::{Duration, Instant},
 };
 
 use tokio::sync::Mutex;
@@ -19,9 +21,16 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{Phase, Upstream, UpstreamEvents};
 use crate::sync::lock;
 
-/// One user's connection, once opened, and what stops it alone; locked while it opens, so one
-/// user's slow start holds up no other user.
-type Slot = Arc<Mutex<Option<(Arc<Upstream>, CancellationToken)>>>;
+/// One user's connection, once opened; locked while it opens, so one user's slow start holds
+/// up no other user.
+type Slot = Arc<Mutex<Option<Own>>>;
+
+struct Own {
+    upstream: Arc<Upstream>,
+    /// Stops it alone.
+    stop: CancellationToken,
+    used: Instant,
+}
 
 /// The users' own connections to one upstream, by their `Identity::key`.
 #[derive(Default)]
@@ -51,12 +60,15 @@ impl Upstream {
         shutdown: &CancellationToken,
     ) -> Option<Arc<Upstream>> {
         let shared = self.oauth.as_ref()?;
-        let slot = lock(&self.own.slots)
-            .entry(Arc::from(owner))
-            .or_default()
-            .clone();
+        let slot = {
+            let mut slots = lock(&self.own.slots);
+            close_idle(&mut slots, self.settings.own_connection_idle);
+            slots.entry(Arc::from(owner)).or_default().clone()
+        };
         let mut slot = slot.lock().await;
-        if let Some((own, _)) = slot.as_ref() {
+        if let Some(own) = slot.as_mut() {
+            own.used = Instant::now();
+            let own = &own.upstream;
             let serves = match &own.state().phase {
                 Phase::Ready | Phase::Starting => true,
                 // Until they sign in; then it opens again, with their new token.
@@ -73,7 +85,7 @@ impl Upstream {
         // Their sign-in outlives a connection: one they finished is what the next one uses.
         let auth = slot
             .as_ref()
-            .and_then(|(own, _)| own.oauth.clone())
+            .and_then(|own| own.upstream.oauth.clone())
             .unwrap_or_else(|| Arc::new(shared.for_owner(owner)));
         let events = UpstreamEvents {
             on_change: Arc::new(|_: &Upstream| {}),
@@ -96,8 +108,13 @@ impl Upstream {
         tracker.spawn(own.clone().run(stop.clone()));
         tracing::debug!(upstream = %self.name, "opening a user's own connection");
         own.settled().await;
-        if let Some((_, replaced)) = slot.replace((own.clone(), stop)) {
-            replaced.cancel();
+        let opened = Own {
+            upstream: own.clone(),
+            stop,
+            used: Instant::now(),
+        };
+        if let Some(replaced) = slot.replace(opened) {
+            replaced.stop.cancel();
         }
         Some(own)
     }
@@ -108,8 +125,27 @@ impl Upstream {
         let Some(slot) = lock(&self.own.slots).remove(owner) else {
             return;
         };
-        if let Some((_, stop)) = slot.lock().await.take() {
-            stop.cancel();
+        if let Some(own) = slot.lock().await.take() {
+            own.stop.cancel();
         }
     }
+}
+
+/// Closes the connections unused for `idle` (one that is opening is in use).
+fn close_idle(slots: &mut HashMap<Arc<str>, Slot>, idle: Duration) {
+    slots.retain(|_, slot| {
+        let Ok(mut own) = slot.try_lock() else {
+            return true;
+        };
+        match own.as_ref() {
+            Some(open) if open.used.elapsed() >= idle => {
+                tracing::info!(upstream = %open.upstream.name(), "closing a user's idle connection");
+                if let Some(open) = own.take() {
+                    open.stop.cancel();
+                }
+                false
+            }
+            _ => true,
+        }
+    })
 }

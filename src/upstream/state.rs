@@ -100,6 +100,8 @@ pub struct UpstreamSettings {
     pub max_response_bytes: usize,
     pub max_concurrent_calls: usize,
     pub base_dir: PathBuf,
+    /// A user's own connection (`credentials: per-user`) unused this long is closed.
+    pub own_connection_idle: Duration,
 }
 
 impl UpstreamSettings {
@@ -115,6 +117,7 @@ impl UpstreamSettings {
                 .max_concurrent_calls
                 .unwrap_or(config.limits.max_concurrent_calls),
             base_dir: config.base_dir.clone(),
+            own_connection_idle: config.timeouts.session_idle(),
         }
     }
 }

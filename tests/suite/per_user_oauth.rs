@@ -101,19 +101,26 @@ async fn sign_in_at(address: &str) {
     );
 }
 
-#[tokio::test]
-async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
-    let server = OAuthServer::start(3600);
+/// A gateway with auth in front of `server` as the per-user upstream `remote` (`extra`: more
+/// of the config), signed in as the operator, whose sign-in serves the catalog and never a
+/// key's call; and its administrator.
+async fn per_user_gateway(server: &OAuthServer, extra: &str) -> (ServeProcess, Api) {
     let yaml = format!(
-        "auth:\n  enabled: true\nupstreams:\n  remote:\n    url: {:?}\n    oauth:\n      credentials: per-user\n",
+        "auth:\n  enabled: true\n{extra}upstreams:\n  remote:\n    url: {:?}\n    oauth:\n      credentials: per-user\n",
         server.url()
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let api = Api::logged_in(&gateway).await;
-    // The gateway's own sign-in (the operator's) serves the catalog, never a key's call.
     server.next_subject("operator").await;
     sign_in(&api).await;
     api.wait_for_state("remote", "ready").await;
+    (gateway, api)
+}
+
+#[tokio::test]
+async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
+    let server = OAuthServer::start(3600);
+    let (gateway, api) = per_user_gateway(&server, "").await;
     let alice = api.create_key("alice-agent").await;
     let bob = api.create_key("bob-agent").await;
     let url_elicitations = json!({"elicitation": {"url": {}}});
@@ -280,4 +287,36 @@ fn principals_signed_in(gateway: &ServeProcess) -> Vec<String> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
+}
+
+/// A key's connection unused for `timeouts.session_idle_secs` is closed; its sign-in is kept,
+/// and its next call opens the connection again.
+#[tokio::test]
+async fn an_idle_keys_connection_closes_and_opens_again_signed_in() {
+    let server = OAuthServer::start(3600);
+    let (gateway, api) = per_user_gateway(&server, "timeouts:\n  session_idle_secs: 1\n").await;
+    let alice = api.create_key("alice-agent").await;
+    let bob = api.create_key("bob-agent").await;
+    let url_elicitations = json!({"elicitation": {"url": {}}});
+    let asked = call_modern(&gateway, &alice, url_elicitations, None).await;
+    let address = asked["result"]["inputRequests"][SIGN_IN_INPUT]["params"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no address: {asked}"))
+        .to_owned();
+    server.next_subject("alice").await;
+    sign_in_at(&address).await;
+    let answer = call_modern(&gateway, &alice, json!({}), None).await;
+    assert_eq!(identity(&answer), "alice");
+
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Another key's request looks over the connections, and closes Alice's.
+    let refused = call_modern(&gateway, &bob, json!({}), None).await;
+    assert!(refused["error"].is_object(), "{refused}");
+    assert!(
+        gateway.log().contains("closing a user's idle connection"),
+        "{}",
+        gateway.log()
+    );
+    let answer = call_modern(&gateway, &alice, json!({}), None).await;
+    assert_eq!(identity(&answer), "alice");
 }
