@@ -29,7 +29,7 @@ use crate::{
     config::Config,
     gateway::Gateway,
     registry::{Registry, RegistryError},
-    security::TokenCache,
+    security::{IdentityProvider, TokenCache},
 };
 
 /// What the routes share.
@@ -37,6 +37,8 @@ pub struct AdminState {
     pub gateway: Arc<Gateway>,
     pub registry: Registry,
     pub tokens: Arc<TokenCache>,
+    /// With `auth.oauth`: the checker of the identity provider's access tokens.
+    pub identity: Option<Arc<IdentityProvider>>,
     pub config: Config,
     /// Where uploads are stored (beside the database).
     pub data_dir: PathBuf,

@@ -28,7 +28,7 @@ use crate::{
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
     reload::Reloader,
-    security::TokenCache,
+    security::{IdentityProvider, TokenCache},
 };
 
 /// Why the gateway could not run.
@@ -205,17 +205,6 @@ impl App {
             .path()
             .parent()
             .map_or_else(|| self.config.base_dir.clone(), |dir| dir.to_owned());
-        let admin = admin::router(Arc::new(AdminState {
-            gateway: self.gateway.clone(),
-            registry: stored.registry.clone(),
-            tokens: stored.tokens.clone(),
-            config: self.config.clone(),
-            data_dir,
-            started: std::time::Instant::now(),
-            services_lock: tokio::sync::Mutex::new(()),
-            reloader: self.reloader.clone(),
-            login_throttle: crate::security::LoginThrottle::new(self.config.auth.login.clone()),
-        }));
         let public_url = self
             .config
             .server
@@ -223,18 +212,41 @@ impl App {
             .clone()
             .unwrap_or_else(|| format!("http://{bound}"));
         self.gateway.oauth().set_public_url(&public_url);
+        // One checker of the identity provider's tokens (and one cache of its keys) for /mcp,
+        // /ws and /api/v1.
+        let identity = self.config.auth.oauth.clone().and_then(|oauth| {
+            IdentityProvider::new(oauth, &public_url)
+                .map(Arc::new)
+                .inspect_err(|error| tracing::error!(%error, "auth.oauth cannot be used"))
+                .ok()
+        });
+        let admin = admin::router(Arc::new(AdminState {
+            gateway: self.gateway.clone(),
+            registry: stored.registry.clone(),
+            tokens: stored.tokens.clone(),
+            identity: identity.clone(),
+            config: self.config.clone(),
+            data_dir,
+            started: std::time::Instant::now(),
+            services_lock: tokio::sync::Mutex::new(()),
+            reloader: self.reloader.clone(),
+            login_throttle: crate::security::LoginThrottle::new(self.config.auth.login.clone()),
+        }));
         tracing::info!(
             "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  API: http://{bound}/docs"
         );
-        let front = Arc::new(HttpFront::new(
-            self.gateway.clone(),
-            &self.config,
-            bound,
-            admin,
-            stored.tokens.clone(),
-            &self.sessions_end,
-            &self.tracker,
-        ));
+        let front = Arc::new(
+            HttpFront::new(
+                self.gateway.clone(),
+                &self.config,
+                bound,
+                admin,
+                stored.tokens.clone(),
+                &self.sessions_end,
+                &self.tracker,
+            )
+            .checking(identity),
+        );
         listener::serve(
             listener,
             front,

@@ -4,7 +4,6 @@
 mod connection;
 mod endpoint;
 pub mod http;
-mod identity;
 pub mod listener;
 mod plain_call;
 mod sessions;

@@ -17,7 +17,10 @@ use super::{
 };
 use crate::{
     registry::{StoredToken, TokenKind, now_ms},
-    security::{Principal, TokenCache, TokenEntry, api_key_principal, bearer},
+    security::{
+        IdentityProvider, Principal, TokenCache, TokenEntry, api_key_principal, bearer,
+        identity::Refusal,
+    },
 };
 
 /// The authenticated caller of a protected route: a valid `Authorization: Bearer` token
@@ -36,10 +39,10 @@ impl FromRequestParts<Arc<AdminState>> for Caller {
                 "this endpoint needs `Authorization: Bearer <token>`: log in at POST /api/v1/auth/login, or use an API key",
             ));
         };
-        let caller = state
-            .tokens
-            .verify(token, now_ms())
-            .ok_or_else(|| ApiError::unauthorized("the token is unknown, expired or revoked"))?;
+        let caller = match state.tokens.verify(token, now_ms()) {
+            Some(caller) => caller,
+            None => return identity_provider_user(state, parts, token).await,
+        };
         if let Some(server) = &caller.virtual_server
             && !OPEN_TO_BOUND_KEYS
                 .iter()
@@ -51,6 +54,43 @@ impl FromRequestParts<Arc<AdminState>> for Caller {
         }
         Ok(Caller(caller))
     }
+}
+
+/// A user of the identity provider (`auth.oauth`), whose JWT access token the request carries:
+/// they may use what a bound key may (the tools, and who they are). The rest (keys, logins,
+/// services) belongs to users of the registry.
+async fn identity_provider_user(
+    state: &AdminState,
+    parts: &Parts,
+    token: &str,
+) -> Result<Caller, ApiError> {
+    let unknown = || ApiError::unauthorized("the token is unknown, expired or revoked");
+    let Some(identity) = state
+        .identity
+        .as_ref()
+        .filter(|_| IdentityProvider::is_jwt(token))
+    else {
+        return Err(unknown());
+    };
+    let (caller, _lease) = identity
+        .verify(token)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Unauthorized(Some(why)) => ApiError::unauthorized(why),
+            Refusal::Unauthorized(None) => unknown(),
+            Refusal::InsufficientScope => {
+                ApiError::forbidden("the token lacks a scope the gateway requires")
+            }
+        })?;
+    let open = OPEN_TO_BOUND_KEYS
+        .iter()
+        .any(|(method, path)| parts.method == *method && parts.uri.path() == *path);
+    if !open {
+        return Err(ApiError::forbidden(
+            "users of the identity provider may use /api/v1/tools, /api/v1/tools/call, /api/v1/mcp/proxy and /api/v1/auth/me only",
+        ));
+    }
+    Ok(Caller(caller))
 }
 
 /// What a key bound to a virtual server may use of the API: its own tools, and who it is.
@@ -186,7 +226,8 @@ async fn logout(
 struct Me {
     username: String,
     is_admin: bool,
-    /// `login` or `api_key`: what the request authenticated with.
+    /// `login`, `api_key` or `identity_provider` (an `auth.oauth` access token): what the
+    /// request authenticated with.
     authenticated_with: &'static str,
     /// The API key's name, when it was one.
     key_name: Option<String>,
@@ -202,6 +243,8 @@ async fn me(Caller(caller): Caller) -> Json<Me> {
         is_admin: caller.is_admin,
         authenticated_with: if caller.key_name.is_some() {
             "api_key"
+        } else if caller.user_id < 0 {
+            "identity_provider"
         } else {
             "login"
         },

@@ -43,7 +43,6 @@ use session_call::SessionCalls;
 use super::{
     connection::Deadlines,
     endpoint::{self, Endpoint},
-    identity::IdentityProvider,
     listener::ConnectionLimits,
     sessions::{self, Holder, Seat, SessionBook, SessionLimits},
     websocket::{Refusal, WebSocketSessions},
@@ -53,7 +52,9 @@ use crate::{
     gateway::{Gateway, GatewayServer, Scope, Waking},
     jsonrpc::{error_reply, too_deep, too_deep_reply},
     registry::now_ms,
-    security::{Lease, OriginPolicy, Principal, TokenCache, bearer, client_network},
+    security::{
+        IdentityProvider, Lease, OriginPolicy, Principal, TokenCache, bearer, client_network,
+    },
 };
 
 /// The prefix of the headers that carry a request's arguments (SEP-2243's `Mcp-Param-*`).
@@ -79,7 +80,7 @@ pub struct HttpFront {
     required_tokens: Option<Arc<TokenCache>>,
     /// With `auth.oauth`: the identity provider whose access tokens `/mcp` and `/ws` take
     /// beside API keys.
-    identity: Option<IdentityProvider>,
+    identity: Option<Arc<IdentityProvider>>,
     max_body_bytes: usize,
     max_json_depth: usize,
     /// Connections: how many, from where, for how long (see [`super::listener`]).
@@ -150,11 +151,6 @@ impl HttpFront {
             shutdown: sessions_end.clone(),
             tracker: tracker.clone(),
         };
-        let public_url = config
-            .server
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{listen}"));
         // The gateway's public name is one of its own: browsers come back to it from sign-ins.
         let mut allowed_hosts = config.server.allowed_hosts.clone();
         let mut allowed_origins = config.server.allowed_origins.clone();
@@ -167,11 +163,6 @@ impl HttpFront {
             allowed_hosts.extend(public.host_str().map(str::to_owned));
             allowed_origins.push(public.origin().ascii_serialization());
         }
-        let identity = config.auth.oauth.clone().and_then(|oauth| {
-            IdentityProvider::new(oauth, &public_url)
-                .inspect_err(|error| tracing::error!(%error, "auth.oauth cannot be used"))
-                .ok()
-        });
         Self {
             mcp,
             websocket,
@@ -179,7 +170,7 @@ impl HttpFront {
             admin,
             required_tokens: (config.auth.enabled || config.auth.oauth.is_some())
                 .then(|| tokens.clone()),
-            identity,
+            identity: None,
             max_body_bytes,
             max_json_depth: config.limits.max_json_depth,
             connection_limits: ConnectionLimits {
@@ -577,6 +568,14 @@ fn counted_as_sent(
             frame
         }))
     })
+}
+
+impl HttpFront {
+    /// The same, taking the access tokens of `identity` (`auth.oauth`) beside API keys.
+    pub fn checking(mut self, identity: Option<Arc<IdentityProvider>>) -> Self {
+        self.identity = identity;
+        self
+    }
 }
 
 /// Whether the REST surface answers `path`.

@@ -156,6 +156,23 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
     let api = Api::logged_in(&gateway).await;
     let key = api.create_key("beside").await;
     assert_eq!(list_with(&gateway, Some(&key)).await.0, 200);
+
+    // The REST surface takes the tokens too, for what a user without a registry account may
+    // use: who they are and the tools, not keys or services.
+    let as_user = api.with_token(Some(&fresh));
+    let me = as_user.get("/api/v1/auth/me").await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.body["username"], "alice", "{me:?}");
+    assert_eq!(me.body["authenticated_with"], "identity_provider");
+    assert_eq!(as_user.get("/api/v1/tools").await.status, 200);
+    let keys = as_user
+        .post("/api/v1/auth/keys", json!({"name": "mine"}))
+        .await;
+    assert_eq!(keys.status, 403, "{keys:?}");
+    let services = as_user.get("/api/v1/mcp/services").await;
+    assert_eq!(services.status, 403, "{services:?}");
+    let retired = api.with_token(Some(&retired)).get("/api/v1/auth/me").await;
+    assert_eq!(retired.status, 401, "{retired:?}");
 }
 
 /// An MCP SDK client with its own OAuth support (the Python SDK's `OAuthClientProvider`)

@@ -9,9 +9,11 @@ use super::{
     answers::{jsonrpc_error_response, unauthorized},
 };
 use crate::{
-    downstream::identity::{self, IdentityProvider},
     registry::now_ms,
-    security::{Lease, Principal, TokenCache, bearer},
+    security::{
+        Lease, Principal, TokenCache, bearer,
+        identity::{self, IdentityProvider},
+    },
 };
 
 impl HttpFront {

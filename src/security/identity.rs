@@ -15,10 +15,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::{
-    config::ResourceServerConfig,
-    security::{Lease, Principal},
-};
+use super::{Lease, Principal};
+use crate::config::ResourceServerConfig;
 
 /// The least time between two fetches of the issuer's keys.
 const REFETCH_AFTER: Duration = Duration::from_secs(1);
@@ -75,7 +73,8 @@ const ACCEPTED: &[Algorithm] = &[
 impl IdentityProvider {
     /// The checker of `config`'s tokens, for a gateway reached at `public_url`.
     pub fn new(config: ResourceServerConfig, public_url: &str) -> Result<Self, String> {
-        crate::upstream::use_our_tls_provider();
+        // The TLS provider every outbound connection of the gateway uses; idempotent.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let path = url::Url::parse(&config.audience)
             .map(|url| url.path().trim_end_matches('/').to_owned())
             .unwrap_or_default();
