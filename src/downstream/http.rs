@@ -312,12 +312,24 @@ impl HttpFront {
     }
 
     /// Whether `request` may be served on a connection in the reserve: a health check, or a
-    /// request with a valid bearer token (a login token or an API key).
-    pub(super) fn may_use_reserve(&self, request: &Request<RequestBody>) -> bool {
-        request.uri().path() == "/api/v1/system/health"
-            || bearer(request.headers())
-                .and_then(|token| self.tokens.verify(token, now_ms()))
-                .is_some()
+    /// request with a valid bearer token (a login token, an API key, or with `auth.oauth` an
+    /// access token of the identity provider).
+    pub(super) async fn may_use_reserve(&self, request: &Request<RequestBody>) -> bool {
+        if request.uri().path() == "/api/v1/system/health" {
+            return true;
+        }
+        let Some(token) = bearer(request.headers()) else {
+            return false;
+        };
+        if self.tokens.verify(token, now_ms()).is_some() {
+            return true;
+        }
+        match &self.identity {
+            Some(identity) if IdentityProvider::is_jwt(token) => {
+                identity.verify(token).await.is_ok()
+            }
+            _ => false,
+        }
     }
 
     /// A seat for the session `request` opens, counted against its credential (with auth) or

@@ -120,7 +120,7 @@ pub async fn serve(
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
             async move {
-                let response = if probation && !front.may_use_reserve(&request) {
+                let response = if probation && !front.may_use_reserve(&request).await {
                     front.too_many_connections()
                 } else {
                     // Boxed: hyper keeps a connection's request future inside the connection's

@@ -16,16 +16,16 @@ use crate::common::{
     python,
 };
 
-const AUDIENCE: &str = "https://mcp.example.test/mcp";
-const SCOPE: &str = "mcp:tools";
+pub(crate) const AUDIENCE: &str = "https://mcp.example.test/mcp";
+pub(crate) const SCOPE: &str = "mcp:tools";
 
 /// The JWT issuer, killed on drop.
-struct Issuer {
+pub(crate) struct Issuer {
     process: Listening,
 }
 
 impl Issuer {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let mut command = Command::new(python());
         command.arg(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,12 +37,12 @@ impl Issuer {
     }
 
     /// Its issuer identifier and base URL.
-    fn base(&self) -> &str {
+    pub fn base(&self) -> &str {
         &self.process.url
     }
 
     /// A token for `AUDIENCE` with `SCOPE`, changed by `overrides`.
-    async fn mint(&self, overrides: Value) -> String {
+    pub async fn mint(&self, overrides: Value) -> String {
         let mut request = json!({"sub": "alice", "aud": AUDIENCE, "scope": SCOPE});
         for (key, value) in overrides.as_object().unwrap() {
             request[key] = value.clone();

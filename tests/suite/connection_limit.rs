@@ -99,9 +99,14 @@ fn socket2_free_socket() -> std::os::fd::OwnedFd {
 /// Sends a request head and part of its body on `stream`: a request in flight on that
 /// connection until the rest comes (or its body deadline passes).
 fn start_slow_request(stream: &mut TcpStream, authority: &str) {
+    start_slow_request_as(stream, authority, "");
+}
+
+/// The same, with `headers` (each line ending in `\r\n`).
+fn start_slow_request_as(stream: &mut TcpStream, authority: &str, headers: &str) {
     write!(
         stream,
-        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\""
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\n{headers}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\""
     )
     .unwrap();
 }
@@ -191,17 +196,24 @@ fn one_address_over_its_connection_limit_gets_503_and_others_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reserve_serves_health_checks_and_credentials_only() {
+    use crate::client_oauth::{AUDIENCE, Issuer};
     use common::{
         api::{Api, admin_env},
         process::ConfigDir,
     };
-    // Twenty connections, of which the last two (a tenth) are the reserve.
+    // Twenty connections, of which the last two (a tenth) are the reserve. Users of the
+    // identity provider count as credentialed too.
+    let issuer = Issuer::start();
     let yaml = format!(
-        "limits:\n  max_connections: 20\n  reserved_connections: 2\nupstreams:\n{}",
+        "auth:\n  oauth:\n    issuer: {:?}\n    audience: {AUDIENCE:?}\nlimits:\n  max_connections: 20\n  reserved_connections: 2\nupstreams:\n{}",
+        issuer.base(),
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     );
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
     let token = Api::logged_in(&gateway).await.token.unwrap();
+    let jwt = issuer.mint(serde_json::json!({"scope": ""})).await;
+    // With auth on, a request without a credential is answered at once: the busy ones have one.
+    let authorization = format!("Authorization: Bearer {token}\r\n");
     let authority = authority_of(&gateway);
     tokio::task::spawn_blocking(move || {
         // The login's connection is closed by now.
@@ -210,7 +222,7 @@ async fn the_reserve_serves_health_checks_and_credentials_only() {
         let busy: Vec<TcpStream> = (0..18)
             .map(|_| {
                 let mut stream = connect_from("127.0.0.2", &authority);
-                start_slow_request(&mut stream, &authority);
+                start_slow_request_as(&mut stream, &authority, &authorization);
                 std::thread::sleep(Duration::from_millis(20));
                 stream
             })
@@ -241,6 +253,11 @@ async fn the_reserve_serves_health_checks_and_credentials_only() {
         assert!(get_health(&mut prober, &authority).0.contains("200"));
         let mut operator = connect(&authority);
         let (status, body) = get(&mut operator, &authority, "/api/v1/auth/me", Some(&token));
+        assert!(status.contains("200"), "{status} {body}");
+        drop(operator);
+        std::thread::sleep(Duration::from_millis(100));
+        let mut user = connect(&authority);
+        let (status, body) = get(&mut user, &authority, "/api/v1/auth/me", Some(&jwt));
         assert!(status.contains("200"), "{status} {body}");
     })
     .await
