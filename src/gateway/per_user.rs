@@ -73,7 +73,7 @@ impl Gateway {
         upstream
             .own_connection(&who.key(), tracker, shutdown)
             .await
-            .ok_or_else(|| unavailable("it has no `oauth:` block"))
+            .ok_or_else(|| unavailable("it does not take each user's own sign-in"))
     }
 
     /// Forgets everything `principal` (an `Identity::key`) signed in to: its own connections

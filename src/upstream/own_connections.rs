@@ -52,14 +52,14 @@ impl Drop for OwnConnections {
 impl Upstream {
     /// User `owner`'s own connection to this upstream, opened if need be (on `tracker`,
     /// stopped with `shutdown` or with this upstream): ready, or waiting for them to sign in
-    /// (`needs_authorization`), or failed. `None` for an upstream without `oauth:`.
+    /// (`needs_authorization`), or failed. `None` unless it is `credentials: per-user`.
     pub async fn own_connection(
         &self,
         owner: &str,
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
     ) -> Option<Arc<Upstream>> {
-        let shared = self.oauth.as_ref()?;
+        let shared = self.oauth.as_ref().filter(|auth| auth.per_user())?;
         let slot = {
             let mut slots = lock(&self.own.slots);
             close_idle(&mut slots, self.settings.own_connection_idle);
