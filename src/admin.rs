@@ -29,7 +29,7 @@ use crate::{
     config::Config,
     gateway::Gateway,
     registry::{Registry, RegistryError},
-    security::{IdentityProvider, TokenCache},
+    security::{IdentityProvider, ProviderLogin, TokenCache},
 };
 
 /// What the routes share.
@@ -39,6 +39,9 @@ pub struct AdminState {
     pub tokens: Arc<TokenCache>,
     /// With `auth.oauth`: the checker of the identity provider's access tokens.
     pub identity: Option<Arc<IdentityProvider>>,
+    /// With `auth.oauth.client_id`: how the sign-in page learns who a user of the identity
+    /// provider is.
+    pub provider_login: Option<Arc<ProviderLogin>>,
     pub config: Config,
     /// Where uploads are stored (beside the database).
     pub data_dir: PathBuf,

@@ -28,7 +28,7 @@ use crate::{
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
     reload::Reloader,
-    security::{IdentityProvider, TokenCache},
+    security::{IdentityProvider, ProviderLogin, TokenCache},
 };
 
 /// Why the gateway could not run.
@@ -220,11 +220,19 @@ impl App {
                 .inspect_err(|error| tracing::error!(%error, "auth.oauth cannot be used"))
                 .ok()
         });
+        let provider_login = identity
+            .clone()
+            .and_then(|identity| ProviderLogin::new(identity, &public_url))
+            .map(Arc::new);
+        self.gateway
+            .oauth()
+            .set_provider_users_sign_in(provider_login.is_some());
         let admin = admin::router(Arc::new(AdminState {
             gateway: self.gateway.clone(),
             registry: stored.registry.clone(),
             tokens: stored.tokens.clone(),
             identity: identity.clone(),
+            provider_login,
             config: self.config.clone(),
             data_dir,
             started: std::time::Instant::now(),

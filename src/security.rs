@@ -9,10 +9,11 @@ mod egress;
 pub mod identity;
 mod login_throttle;
 mod origin;
+mod provider_login;
 mod sealing;
 
 pub use auth::{
-    Identity, Lease, LeaseEnd, Principal, TokenCache, TokenEntry, api_key_principal, bearer,
+    Identity, Lease, LeaseEnd, Owner, Principal, TokenCache, TokenEntry, api_key_principal, bearer,
     secret_hash,
 };
 pub use client_network::client_network;
@@ -20,4 +21,13 @@ pub use egress::check_url;
 pub use identity::IdentityProvider;
 pub use login_throttle::{LoginThrottle, Throttled};
 pub use origin::{OriginPolicy, Rejection};
+pub use provider_login::{LoginFailed, PROVIDER_CALLBACK_PATH, ProviderLogin};
 pub use sealing::{SealError, Sealer};
+
+/// 128 random bits, as hex: an id nobody can guess (a sign-in address, an OAuth `state`, an
+/// assertion's `jti`).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

@@ -1,15 +1,18 @@
 //! Where a user signs in to a `credentials: per-user` upstream for themselves: the address a
-//! call answered them with (`/oauth/connect/{id}`, see `gateway::per_user`). The page asks
-//! whoever opens it to log in to the gateway, and sends them on to the upstream's
-//! authorization server only if they are the user the address was made for: an address
-//! passed on to someone else signs nobody in (the MCP spec's phishing defence for URL
-//! elicitations). Wrong passwords count against the same limits as `/api/v1/auth/login`.
+//! call answered them with (`/oauth/connect/{id}`, see `gateway::per_user`). The page learns
+//! who opened it, and sends them on to the upstream's authorization server only if they are
+//! the user the address was made for: an address passed on to someone else signs nobody in
+//! (the MCP spec's phishing defence for URL elicitations).
+//! - A user of the registry logs in with their gateway password, which counts against the
+//!   same limits as `/api/v1/auth/login`.
+//! - A user of the identity provider is sent to log in there (`security::ProviderLogin`),
+//!   and comes back to [`PROVIDER_CALLBACK_PATH`].
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
     Form,
-    extract::{ConnectInfo, Path, State},
+    extract::{ConnectInfo, Path, Query, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -19,13 +22,21 @@ use super::{
     AdminState,
     oauth::{escape, page},
 };
-use crate::upstream::{CONNECT_PATH, Connect};
+use crate::{
+    security::{LoginFailed, Owner, PROVIDER_CALLBACK_PATH},
+    upstream::{CONNECT_PATH, Connect},
+};
 
 pub(super) fn route() -> axum::Router<Arc<AdminState>> {
-    axum::Router::new().route(
-        &format!("{CONNECT_PATH}/{{id}}"),
-        axum::routing::get(form).post(log_in),
-    )
+    axum::Router::new()
+        .route(
+            &format!("{CONNECT_PATH}/{{id}}"),
+            axum::routing::get(form).post(log_in),
+        )
+        .route(
+            PROVIDER_CALLBACK_PATH,
+            axum::routing::get(provider_callback),
+        )
 }
 
 #[derive(Deserialize)]
@@ -34,12 +45,70 @@ struct LogIn {
     password: String,
 }
 
-/// The login form, naming the upstream the user is about to sign in to.
+/// The login form, naming the upstream the user is about to sign in to; for a user of the
+/// identity provider, the way to log in there.
 async fn form(State(state): State<Arc<AdminState>>, Path(id): Path<String>) -> Response {
-    match upstream_of(&state, &id) {
-        Some((upstream, _)) => login_page(StatusCode::OK, &upstream, None),
-        None => unknown(),
+    let Some((upstream, connect)) = upstream_of(&state, &id) else {
+        return unknown();
+    };
+    if let Owner::User(_) = connect.owner {
+        return login_page(StatusCode::OK, &upstream, None);
     }
+    let Some(provider) = &state.provider_login else {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The gateway has no client at the identity provider (auth.oauth.client_id): ask \
+             an administrator.",
+        );
+    };
+    match provider.start(&id).await {
+        Ok(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
+        Err(why) => page(
+            StatusCode::BAD_GATEWAY,
+            &format!("The identity provider cannot be used now: {why}"),
+        ),
+    }
+}
+
+/// What the identity provider sends the browser back with.
+#[derive(Deserialize)]
+struct ProviderAnswer {
+    state: Option<String>,
+    code: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// Where the identity provider sends the browser back: if whoever logged in there is the
+/// user the address was made for, on to the upstream's authorization server.
+async fn provider_callback(
+    State(state): State<Arc<AdminState>>,
+    Query(answer): Query<ProviderAnswer>,
+) -> Response {
+    let (Some(provider), Some(login)) = (&state.provider_login, &answer.state) else {
+        return page(StatusCode::BAD_REQUEST, "This is not an answer to a login.");
+    };
+    let Some(code) = &answer.code else {
+        let error = answer.error.as_deref().unwrap_or("no code");
+        return page(
+            StatusCode::UNAUTHORIZED,
+            &format!("The identity provider did not log you in ({error}): nobody was signed in."),
+        );
+    };
+    let (id, who) = match provider.finish(login, code, answer.iss.as_deref()).await {
+        Ok(done) => done,
+        Err(LoginFailed::Unknown) => {
+            return page(StatusCode::BAD_REQUEST, &LoginFailed::Unknown.to_string());
+        }
+        Err(failed) => {
+            tracing::warn!(%failed, "a login at the identity provider failed");
+            return page(StatusCode::BAD_GATEWAY, &failed.to_string());
+        }
+    };
+    let Some((upstream, connect)) = upstream_of(&state, &id) else {
+        return unknown();
+    };
+    onward(&connect, who.identity().owner(), &who.username, &upstream).await
 }
 
 async fn log_in(
@@ -79,8 +148,14 @@ async fn log_in(
         }
     };
     throttle.succeeded(&login.username, address, Instant::now());
-    if user.id != connect.user_id {
-        tracing::warn!(user = %user.username, %address, %upstream,
+    onward(&connect, Owner::User(user.id), &user.username, &upstream).await
+}
+
+/// Sends `owner`, who proved who they are, on to the upstream's authorization server, if the
+/// address was made for them.
+async fn onward(connect: &Connect, owner: Owner, name: &str, upstream: &str) -> Response {
+    if owner != connect.owner {
+        tracing::warn!(user = %name, %upstream,
             "a sign-in address was opened by another user than the one it was made for");
         return page(
             StatusCode::FORBIDDEN,
@@ -93,7 +168,7 @@ async fn log_in(
     };
     match auth.begin().await {
         Ok(url) => {
-            tracing::info!(user = %user.username, %upstream, "a user's sign-in started");
+            tracing::info!(user = %name, %upstream, "a user's sign-in started");
             (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
         }
         Err(why) => page(

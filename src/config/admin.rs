@@ -86,6 +86,30 @@ pub struct ResourceServerConfig {
     /// metadata (OpenID discovery, then RFC 8414).
     #[serde(default)]
     pub jwks_url: Option<String>,
+    /// The gateway's own client at the identity provider, registered there with the redirect
+    /// URI `{server.public_url}/oauth/identity-callback`. With it, the provider's users can
+    /// sign in to `credentials: per-user` upstreams: the gateway's sign-in page sends them to
+    /// the provider to learn who they are. Empty counts as unset.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// Its secret, for a confidential client (sent with HTTP Basic); unset for a public
+    /// client, which PKCE alone protects. Never logged.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+impl ResourceServerConfig {
+    /// The gateway's client id at the identity provider, if one is set (empty is unset).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref().filter(|id| !id.is_empty())
+    }
+
+    /// Its secret, if one is set (empty is unset).
+    pub fn client_secret(&self) -> Option<&str> {
+        self.client_secret
+            .as_deref()
+            .filter(|secret| !secret.is_empty())
+    }
 }
 
 /// How wrong passwords slow down further logins (see `security::LoginThrottle`).

@@ -595,6 +595,7 @@ fn is_admin_path(path: &str) -> bool {
     path.starts_with("/api/")
         || path == crate::upstream::CALLBACK_PATH
         || path == crate::upstream::CLIENT_METADATA_PATH
+        || path == crate::security::PROVIDER_CALLBACK_PATH
         || path
             .strip_prefix(crate::upstream::CONNECT_PATH)
             .is_some_and(|rest| rest.starts_with('/'))

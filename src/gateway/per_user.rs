@@ -109,15 +109,17 @@ impl Gateway {
         origin: &Origin,
     ) -> GatewayError {
         let upstream = auth.upstream().to_owned();
-        if !who.in_registry() {
+        let owner = who.owner();
+        if !self.oauth.can_sign_in(owner) {
             return GatewayError::UpstreamUnavailable {
                 upstream,
-                reason: "it needs each user's own sign-in, which users of the identity provider \
-                         cannot do yet: ask an administrator for an API key"
+                reason: "it needs each user's own sign-in, and the gateway has no client at the \
+                         identity provider to learn who you are there (auth.oauth.client_id): \
+                         ask an administrator"
                     .into(),
             };
         }
-        let Some((url, elicitation_id)) = self.oauth.connect_address(auth, who.user_id) else {
+        let Some((url, elicitation_id)) = self.oauth.connect_address(auth, owner) else {
             return GatewayError::UpstreamUnavailable {
                 upstream,
                 reason: "it needs your own sign-in, and the gateway has no address to offer yet"

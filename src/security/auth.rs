@@ -77,10 +77,26 @@ impl Identity {
         }
     }
 
-    /// Whether the registry knows the user behind it (and so can check their password).
-    pub fn in_registry(&self) -> bool {
-        self.user_id >= 0
+    /// Who must prove themselves in a browser to act for this principal.
+    pub fn owner(&self) -> Owner {
+        // The registry's ids are never negative; the identity provider's users have -1.
+        if self.user_id >= 0 {
+            Owner::User(self.user_id)
+        } else {
+            Owner::ProviderUser(self.token_id)
+        }
     }
+}
+
+/// Who a principal belongs to, as a browser page can check it: an API key belongs to its
+/// user, a user to themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A user of the registry, by id: they log in with their password.
+    User(i64),
+    /// A user of the identity provider, by the credential id of their subject: they log in
+    /// at the provider.
+    ProviderUser(i64),
 }
 
 /// One accepted token.

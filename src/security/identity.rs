@@ -30,6 +30,16 @@ pub enum Refusal {
     InsufficientScope,
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unauthorized(None) => f.write_str("there is no token"),
+            Self::Unauthorized(Some(why)) => f.write_str(why),
+            Self::InsufficientScope => f.write_str("the token lacks a scope the gateway requires"),
+        }
+    }
+}
+
 /// Checks the JWT access tokens of one issuer, for the gateway as one resource.
 pub struct IdentityProvider {
     config: ResourceServerConfig,
@@ -37,6 +47,7 @@ pub struct IdentityProvider {
     metadata_url: String,
     http: reqwest::Client,
     keys: Mutex<Keys>,
+    issuer_metadata: Mutex<Option<IssuerMetadata>>,
 }
 
 #[derive(Default)]
@@ -44,6 +55,14 @@ struct Keys {
     set: Option<JwkSet>,
     fetched: Option<Instant>,
     jwks_url: Option<String>,
+}
+
+/// What the gateway reads of the issuer's metadata (OpenID discovery or RFC 8414).
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct IssuerMetadata {
+    pub jwks_uri: Option<String>,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +111,7 @@ impl IdentityProvider {
             metadata_url,
             http,
             keys: Mutex::default(),
+            issuer_metadata: Mutex::default(),
         })
     }
 
@@ -226,7 +246,10 @@ impl IdentityProvider {
         let url = match (&self.config.jwks_url, &keys.jwks_url) {
             (Some(url), _) | (None, Some(url)) => url.clone(),
             (None, None) => {
-                let url = self.discover_jwks_url().await?;
+                let url =
+                    self.issuer_metadata().await?.jwks_uri.ok_or(
+                        "its metadata names no jwks_uri (set auth.oauth.jwks_url)".to_owned(),
+                    )?;
                 keys.jwks_url = Some(url.clone());
                 url
             }
@@ -234,12 +257,12 @@ impl IdentityProvider {
         self.get_json(&url).await
     }
 
-    /// The issuer's `jwks_uri`: OpenID discovery, then RFC 8414 (path inserted after the
-    /// well-known prefix).
-    async fn discover_jwks_url(&self) -> Result<String, String> {
-        #[derive(Deserialize)]
-        struct Metadata {
-            jwks_uri: Option<String>,
+    /// The issuer's metadata: OpenID discovery, then RFC 8414 (path inserted after the
+    /// well-known prefix). Read once, then kept.
+    pub(super) async fn issuer_metadata(&self) -> Result<IssuerMetadata, String> {
+        let mut kept = self.issuer_metadata.lock().await;
+        if let Some(metadata) = kept.as_ref() {
+            return Ok(metadata.clone());
         }
         let issuer = self.config.issuer.trim_end_matches('/');
         let parsed = url::Url::parse(issuer).map_err(|error| error.to_string())?;
@@ -249,15 +272,24 @@ impl IdentityProvider {
             format!("{issuer}/.well-known/openid-configuration"),
             format!("{origin}/.well-known/oauth-authorization-server{path}"),
         ];
+        let mut why = String::new();
         for candidate in candidates {
-            if let Ok(Metadata {
-                jwks_uri: Some(url),
-            }) = self.get_json(&candidate).await
-            {
-                return Ok(url);
+            match self.get_json::<IssuerMetadata>(&candidate).await {
+                Ok(metadata) => return Ok(kept.insert(metadata).clone()),
+                Err(error) => why = error,
             }
         }
-        Err("its metadata names no jwks_uri (set auth.oauth.jwks_url)".into())
+        Err(format!("its metadata cannot be read: {why}"))
+    }
+
+    /// What the gateway asks of the provider about itself.
+    pub(super) fn config(&self) -> &ResourceServerConfig {
+        &self.config
+    }
+
+    /// The client the gateway reaches the provider with: no redirects followed.
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {

@@ -415,13 +415,6 @@ impl UpstreamAuth {
     }
 }
 
-/// 128 random bits, as hex: an id nobody can guess (a sign-in address, an assertion's `jti`).
-fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the operating system's random source works");
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// The `scope` a `WWW-Authenticate` challenge names.
 fn scope_of(challenge: &str, url: &str) -> Option<String> {
     let base = url::Url::parse(url).ok()?;

@@ -58,6 +58,17 @@ impl Issuer {
             .unwrap()
     }
 
+    /// Who its authorization endpoint signs in from now on.
+    pub async fn next_subject(&self, name: &str) {
+        let answer = client()
+            .post(format!("{}/next-subject", self.base()))
+            .body(name.to_owned())
+            .send()
+            .await
+            .expect("set the next subject");
+        assert!(answer.status().is_success(), "{answer:?}");
+    }
+
     async fn rotate(&self) {
         client()
             .post(format!("{}/rotate", self.base()))

@@ -15,7 +15,10 @@ use crate::common::{
     process::{ConfigDir, ServeProcess},
     ws,
 };
-use crate::upstream_oauth::{OAuthServer, registry_bytes, sign_in};
+use crate::{
+    client_oauth::{AUDIENCE, Issuer, SCOPE},
+    upstream_oauth::{OAuthServer, registry_bytes, sign_in},
+};
 
 const SIGN_IN_INPUT: &str = "mcps-sign-in";
 
@@ -65,33 +68,50 @@ fn login_form(password: &str) -> String {
         .finish()
 }
 
+/// A client that shows the browser each redirect instead of following it.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Where a redirect sends the browser.
+fn location(response: &reqwest::Response) -> String {
+    assert!(response.status().is_redirection(), "{response:?}");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
 /// What a user does in their browser with a sign-in address: logs in to the gateway, is sent
 /// on to the authorization server, which approves at once and sends them back.
 async fn sign_in_at(address: &str) {
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = no_redirects.get(address).send().await.expect("the page");
+    let page = browser().get(address).send().await.expect("the page");
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("name=password"));
-    let onward = no_redirects
+    let onward = browser()
         .post(address)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(login_form(ADMIN_PASSWORD))
         .send()
         .await
         .expect("log in");
+    approve_at_authorization_server(onward).await;
+}
+
+/// The gateway sent the browser on (`onward`) to the upstream's authorization server, which
+/// approves at once and sends it back to the gateway's callback: the sign-in is done.
+async fn approve_at_authorization_server(onward: reqwest::Response) {
     assert_eq!(onward.status(), StatusCode::SEE_OTHER, "{onward:?}");
-    let authorize = onward.headers()["location"].to_str().unwrap().to_owned();
-    let approved = no_redirects
-        .get(&authorize)
+    let approved = browser()
+        .get(location(&onward))
         .send()
         .await
         .expect("authorize");
-    assert!(approved.status().is_redirection(), "{approved:?}");
-    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
-    let done = client().get(&callback).send().await.expect("callback");
+    let done = client()
+        .get(location(&approved))
+        .send()
+        .await
+        .expect("callback");
     assert_eq!(done.status(), StatusCode::OK);
     assert!(
         done.text()
@@ -319,4 +339,102 @@ async fn an_idle_keys_connection_closes_and_opens_again_signed_in() {
     );
     let answer = call_modern(&gateway, &alice, json!({}), None).await;
     assert_eq!(identity(&answer), "alice");
+}
+
+/// What a user of the identity provider does with a sign-in address: the page sends them to
+/// log in at the provider, which sends them back to the gateway. The gateway's answer.
+async fn log_in_at_provider(address: &str) -> reqwest::Response {
+    let page = browser().get(address).send().await.expect("the page");
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "{page:?}");
+    let logged_in = browser()
+        .get(location(&page))
+        .send()
+        .await
+        .expect("log in at the provider");
+    let back = location(&logged_in);
+    assert!(back.contains("/oauth/identity-callback?"), "{back}");
+    browser()
+        .get(back)
+        .send()
+        .await
+        .expect("back at the gateway")
+}
+
+/// The users of the identity provider (`auth.oauth` with the gateway's own `client_id` there)
+/// sign in for themselves too: the address sends them to log in at the provider, and only
+/// the user it was made for goes on; each then sees only their own identity.
+#[tokio::test]
+async fn users_of_the_identity_provider_sign_in_for_themselves_at_the_provider() {
+    let issuer = Issuer::start();
+    let server = OAuthServer::start(3600);
+    let idp = format!(
+        "  oauth:\n    issuer: {:?}\n    audience: {AUDIENCE:?}\n    scopes: [{SCOPE:?}]\n    \
+         client_id: mcps-gateway\n    client_secret: not-a-real-secret\n",
+        issuer.base()
+    );
+    let (gateway, _api) = per_user_gateway(&server, &idp).await;
+    let carol = issuer.mint(json!({"sub": "carol"})).await;
+    let dave = issuer.mint(json!({"sub": "dave"})).await;
+    let url_elicitations = json!({"elicitation": {"url": {}}});
+    let address_of = |asked: &Value| {
+        asked["result"]["inputRequests"][SIGN_IN_INPUT]["params"]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no address: {asked}"))
+            .to_owned()
+    };
+    let asked = call_modern(&gateway, &carol, url_elicitations.clone(), None).await;
+    let address = address_of(&asked);
+
+    // Someone else at the provider, or a user of the registry, signs nobody in with it.
+    issuer.next_subject("mallory").await;
+    let refused = log_in_at_provider(&address).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{refused:?}");
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("made for another user")
+    );
+    let refused = browser()
+        .post(&address)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(login_form(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{refused:?}");
+    let still = call_modern(&gateway, &carol, url_elicitations.clone(), None).await;
+    assert_eq!(still["result"]["resultType"], "input_required", "{still}");
+
+    // Carol logs in at the provider, and is sent on to sign in to the upstream.
+    issuer.next_subject("carol").await;
+    server.next_subject("carol").await;
+    approve_at_authorization_server(log_in_at_provider(&address).await).await;
+    let accepted = Some(json!({"action": "accept"}));
+    let answer = call_modern(&gateway, &carol, url_elicitations.clone(), accepted).await;
+    assert_eq!(identity(&answer), "carol");
+
+    // Dave has his own address, and never Carol's identity.
+    let asked = call_modern(&gateway, &dave, url_elicitations.clone(), None).await;
+    let dave_address = address_of(&asked);
+    assert_ne!(dave_address, address);
+    issuer.next_subject("dave").await;
+    server.next_subject("dave").await;
+    approve_at_authorization_server(log_in_at_provider(&dave_address).await).await;
+    let answer = call_modern(&gateway, &dave, json!({}), None).await;
+    assert_eq!(identity(&answer), "dave");
+    let answer = call_modern(&gateway, &carol, json!({}), None).await;
+    assert_eq!(identity(&answer), "carol");
+
+    // A login answer the gateway never asked for is refused.
+    let forged = client()
+        .get(format!(
+            "{}/oauth/identity-callback?code=x&state=0123456789abcdef",
+            gateway.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
 }

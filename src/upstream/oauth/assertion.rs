@@ -84,7 +84,7 @@ impl Assertion {
             aud: request.audience,
             iat: now,
             exp: now + ASSERTION_LIFETIME.as_secs(),
-            jti: super::random_id(),
+            jti: crate::security::random_id(),
         };
         let assertion = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.key)
             .map_err(|error| format!("cannot sign the client assertion: {error}"))?;

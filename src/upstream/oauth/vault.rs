@@ -4,7 +4,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, OnceLock, Weak},
+    sync::{
+        Arc, OnceLock, Weak,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -12,7 +15,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::Notify;
 
 use super::{UpstreamAuth, store::Record};
-use crate::{registry::Registry, sync::lock};
+use crate::{registry::Registry, security::Owner, sync::lock};
 
 /// The path the authorization server redirects the browser to.
 pub const CALLBACK_PATH: &str = "/oauth/callback";
@@ -41,6 +44,9 @@ pub struct OAuthVault {
     sign_ins: std::sync::Mutex<HashMap<String, (Weak<UpstreamAuth>, Instant)>>,
     /// The addresses users were given to sign in for themselves, by their id.
     connects: std::sync::Mutex<HashMap<String, Connect>>,
+    /// Whether the sign-in page can learn who a user of the identity provider is (the
+    /// gateway has a client there).
+    provider_users_sign_in: AtomicBool,
 }
 
 /// A user's way to sign in to an upstream for themselves. The page at its address checks
@@ -49,8 +55,8 @@ pub struct OAuthVault {
 #[derive(Clone)]
 pub struct Connect {
     pub auth: Weak<UpstreamAuth>,
-    /// The registry's id of the user it was made for.
-    pub user_id: i64,
+    /// Who it was made for.
+    pub owner: Owner,
     since: Instant,
 }
 
@@ -82,6 +88,20 @@ impl OAuthVault {
     pub fn set_public_url(&self, url: &str) {
         self.public_url
             .store(Some(Arc::new(url.trim_end_matches('/').to_owned())));
+    }
+
+    /// Whether users of the identity provider can sign in for themselves: the gateway has a
+    /// client at the provider to learn who they are (`auth.oauth.client_id`).
+    pub fn set_provider_users_sign_in(&self, can: bool) {
+        self.provider_users_sign_in.store(can, Ordering::Relaxed);
+    }
+
+    /// Whether `owner` can prove who they are at a sign-in address.
+    pub fn can_sign_in(&self, owner: Owner) -> bool {
+        match owner {
+            Owner::User(_) => true,
+            Owner::ProviderUser(_) => self.provider_users_sign_in.load(Ordering::Relaxed),
+        }
     }
 
     /// The redirect URI of sign-ins, once the gateway listens somewhere.
@@ -203,12 +223,12 @@ impl OAuthVault {
         sign_ins.insert(state, (Arc::downgrade(upstream), Instant::now()));
     }
 
-    /// The address where user `user_id` signs in to `auth`'s upstream for themselves, and its
-    /// id: the same while it is fresh. `None` until the gateway listens.
+    /// The address where `owner` signs in to `auth`'s upstream for themselves, and its id:
+    /// the same while it is fresh. `None` until the gateway listens.
     pub fn connect_address(
         &self,
         auth: &Arc<UpstreamAuth>,
-        user_id: i64,
+        owner: Owner,
     ) -> Option<(String, String)> {
         let base = self.public_url.load_full()?;
         let mut connects = lock(&self.connects);
@@ -216,19 +236,19 @@ impl OAuthVault {
             connect.since.elapsed() < SIGN_IN_TIME && connect.auth.strong_count() > 0
         });
         let fresh = connects.iter().find(|(_, connect)| {
-            connect.user_id == user_id
+            connect.owner == owner
                 && Weak::ptr_eq(&connect.auth, &Arc::downgrade(auth))
                 && connect.since.elapsed() < SIGN_IN_TIME / 2
         });
         let id = match fresh {
             Some((id, _)) => id.clone(),
             None => {
-                let id = super::random_id();
+                let id = crate::security::random_id();
                 connects.insert(
                     id.clone(),
                     Connect {
                         auth: Arc::downgrade(auth),
-                        user_id,
+                        owner,
                         since: Instant::now(),
                     },
                 );
