@@ -133,6 +133,12 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
                 ));
             }
         }
+        if oauth.client_secret().is_some() && oauth.client_id().is_none() {
+            return Err(ConfigError::invalid(
+                "auth.oauth.client_secret",
+                "a client secret needs the `client_id` it belongs to",
+            ));
+        }
     }
     let login = &config.auth.login;
     positive_secs("auth.login.max_delay_secs", login.max_delay_secs)?;

@@ -80,3 +80,16 @@ fn limits_out_of_range_are_named() {
         "upstreams.fx.tool_timeouts.slow",
     );
 }
+
+#[test]
+fn a_bad_identity_provider_block_is_named() {
+    let idp = "auth:\n  oauth:\n    issuer: https://idp.example\n    audience: https://mcp.example/mcp\n";
+    check_fails_naming(
+        &format!("{idp}    client_secret: s3cret\n"),
+        "auth.oauth.client_secret",
+    );
+    check_fails_naming(
+        "auth:\n  oauth:\n    issuer: idp\n    audience: https://mcp.example/mcp\n",
+        "auth.oauth.issuer",
+    );
+}
