@@ -42,18 +42,10 @@ impl UpstreamAuth {
         let scopes = if self.config.scopes.is_empty() {
             manager.select_scopes(granted.as_deref(), &[])
         } else {
-            // The configured scopes, and whatever more a 403 asked for (a step-up).
-            let mut scopes = self.config.scopes.clone();
             let asked = challenge
                 .as_deref()
-                .and_then(|challenge| scope_of(challenge, &self.url))
-                .unwrap_or_default();
-            for scope in asked.split_whitespace() {
-                if !scopes.iter().any(|have| have == scope) {
-                    scopes.push(scope.to_owned());
-                }
-            }
-            scopes
+                .and_then(|challenge| scope_of(challenge, &self.url));
+            configured_and_asked(&self.config.scopes, asked.as_deref())
         };
         let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
         let client = self
@@ -276,4 +268,32 @@ pub(super) fn registered_config(registered: &RegisteredClient) -> OAuthClientCon
         client = client.with_client_secret(secret.clone());
     }
     client
+}
+
+/// The configured scopes, and whatever more a 403 asked for (a step-up), each once, in that
+/// order.
+fn configured_and_asked(configured: &[String], asked: Option<&str>) -> Vec<String> {
+    let mut scopes = configured.to_vec();
+    for scope in asked.unwrap_or_default().split_whitespace() {
+        if !scopes.iter().any(|have| have == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    scopes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_up_widens_the_configured_scopes_without_repeating_one() {
+        let configured = vec!["read".to_owned(), "offline_access".to_owned()];
+        assert_eq!(configured_and_asked(&configured, None), configured);
+        assert_eq!(
+            configured_and_asked(&configured, Some("read  write admin")),
+            ["read", "offline_access", "write", "admin"]
+        );
+        assert_eq!(configured_and_asked(&[], Some("write")), ["write"]);
+    }
 }
