@@ -48,6 +48,10 @@ impl Caller for SessionCaller {
         self.session
     }
 
+    fn session(&self) -> Option<Peer<RoleServer>> {
+        Some(self.client.clone())
+    }
+
     fn log(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
         let admitted = self.log_level.admits(message.level);
         let client = self.client.clone();

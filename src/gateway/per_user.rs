@@ -16,7 +16,10 @@ use std::sync::Arc;
 
 use rmcp::{
     Peer, RoleClient,
-    model::{CallToolResponse, InputRequiredResult, InputResponses},
+    model::{
+        CallToolResponse, CustomNotification, InputRequiredResult, InputResponses,
+        ServerNotification,
+    },
 };
 use serde_json::{Value, json};
 
@@ -24,7 +27,7 @@ use super::{Gateway, Origin};
 use crate::{
     error::{GatewayError, sign_in_message},
     security::Identity,
-    upstream::{Upstream, UpstreamAuth},
+    upstream::{SIGN_IN_TIME, Upstream, UpstreamAuth},
 };
 
 /// The key of the gateway's own question in an `input_required` result's `inputRequests`.
@@ -127,6 +130,7 @@ impl Gateway {
             };
         };
         if takes_url_elicitations(origin) {
+            self.tell_when_signed_in(auth, &elicitation_id, origin);
             GatewayError::SignInRequired {
                 upstream,
                 url,
@@ -140,6 +144,43 @@ impl Gateway {
                 ),
             }
         }
+    }
+}
+
+impl Gateway {
+    /// Once the sign-in `auth` waits for is done, sends the session-era client that was
+    /// given the URL elicitation `id` the spec's `notifications/elicitation/complete`, so it
+    /// may retry by itself. Once per session and address; only to that session (the spec:
+    /// only to the client that was given the elicitation).
+    fn tell_when_signed_in(&self, auth: &Arc<UpstreamAuth>, id: &str, origin: &Origin) {
+        let Some(caller) = origin.caller.as_ref().filter(|_| !origin.stateless) else {
+            return;
+        };
+        let (Some(session), Some((tracker, shutdown))) = (caller.session(), self.runtime.get())
+        else {
+            return;
+        };
+        if !self.oauth.watch(id, caller.key()) {
+            return;
+        }
+        let (auth, id, shutdown) = (auth.clone(), id.to_owned(), shutdown.clone());
+        tracker.spawn(async move {
+            tokio::select! {
+                () = auth.signed_in() => {}
+                () = tokio::time::sleep(SIGN_IN_TIME) => return,
+                () = shutdown.cancelled() => return,
+            }
+            let complete = CustomNotification::new(
+                "notifications/elicitation/complete",
+                Some(json!({ "elicitationId": id })),
+            );
+            if let Err(error) = session
+                .send_notification(ServerNotification::CustomNotification(complete))
+                .await
+            {
+                tracing::debug!(%error, "the client's session ended before its sign-in did");
+            }
+        });
     }
 }
 

@@ -24,7 +24,7 @@ use std::{
 
 use futures::future::BoxFuture;
 use rmcp::{
-    ErrorData,
+    ErrorData, Peer, RoleServer,
     model::{ClientResult, ErrorCode, LoggingMessageNotificationParam, RequestId, ServerRequest},
 };
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,12 @@ pub trait Caller: Send + Sync {
     /// wants messages of its level.
     fn log(&self, _message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
+    }
+
+    /// The client's session, for a notification that outlives the call (it goes on the
+    /// session's own stream); `None` for a client without a session (2026-07-28).
+    fn session(&self) -> Option<Peer<RoleServer>> {
+        None
     }
 }
 

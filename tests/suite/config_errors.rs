@@ -83,7 +83,8 @@ fn limits_out_of_range_are_named() {
 
 #[test]
 fn a_bad_identity_provider_block_is_named() {
-    let idp = "auth:\n  oauth:\n    issuer: https://idp.example\n    audience: https://mcp.example/mcp\n";
+    let idp =
+        "auth:\n  oauth:\n    issuer: https://idp.example\n    audience: https://mcp.example/mcp\n";
     check_fails_naming(
         &format!("{idp}    client_secret: s3cret\n"),
         "auth.oauth.client_secret",

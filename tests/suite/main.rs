@@ -45,6 +45,7 @@ mod origin_validation;
 mod otel_export;
 mod per_session_isolation;
 mod per_user_oauth;
+mod per_user_sdk_client;
 mod progress_and_cancellation;
 mod prompts_and_resources;
 mod protocol_mode;

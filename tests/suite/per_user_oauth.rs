@@ -84,7 +84,7 @@ fn location(response: &reqwest::Response) -> String {
 
 /// What a user does in their browser with a sign-in address: logs in to the gateway, is sent
 /// on to the authorization server, which approves at once and sends them back.
-async fn sign_in_at(address: &str) {
+pub(crate) async fn sign_in_at(address: &str) {
     let page = browser().get(address).send().await.expect("the page");
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("name=password"));
@@ -124,7 +124,7 @@ async fn approve_at_authorization_server(onward: reqwest::Response) {
 /// A gateway with auth in front of `server` as the per-user upstream `remote` (`extra`: more
 /// of the config), signed in as the operator, whose sign-in serves the catalog and never a
 /// key's call; and its administrator.
-async fn per_user_gateway(server: &OAuthServer, extra: &str) -> (ServeProcess, Api) {
+pub(crate) async fn per_user_gateway(server: &OAuthServer, extra: &str) -> (ServeProcess, Api) {
     let yaml = format!(
         "auth:\n  enabled: true\n{extra}upstreams:\n  remote:\n    url: {:?}\n    oauth:\n      credentials: per-user\n",
         server.url()

@@ -131,6 +131,10 @@ impl Caller for StreamCaller {
         self.key
     }
 
+    fn session(&self) -> Option<Peer<RoleServer>> {
+        Some(self.session_stream.clone())
+    }
+
     fn answer(
         &self,
         request: ServerRequest,

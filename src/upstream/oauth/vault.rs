@@ -3,7 +3,7 @@
 //! sends the browser back to, and the sign-ins under way, by their OAuth `state`.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{
         Arc, OnceLock, Weak,
         atomic::{AtomicBool, Ordering},
@@ -28,8 +28,9 @@ pub const CLIENT_METADATA_PATH: &str = "/oauth/client-metadata.json";
 /// for themselves (`credentials: per-user`): `{CONNECT_PATH}/{id}`.
 pub const CONNECT_PATH: &str = "/oauth/connect";
 
-/// How long a sign-in may take, from its authorization URL to the callback.
-const SIGN_IN_TIME: Duration = Duration::from_secs(15 * 60);
+/// How long a sign-in may take, from its authorization URL to the callback; how long a
+/// sign-in address stays good.
+pub const SIGN_IN_TIME: Duration = Duration::from_secs(15 * 60);
 
 /// The credentials of the gateway itself (not of one of its users) are kept under this
 /// principal; a user's under their `Identity::key`, which is never empty.
@@ -58,6 +59,8 @@ pub struct Connect {
     /// Who it was made for.
     pub owner: Owner,
     since: Instant,
+    /// The sessions (by caller key) told about it, to be told when it is done.
+    watchers: HashSet<u64>,
 }
 
 impl std::fmt::Debug for OAuthVault {
@@ -250,12 +253,21 @@ impl OAuthVault {
                         auth: Arc::downgrade(auth),
                         owner,
                         since: Instant::now(),
+                        watchers: HashSet::new(),
                     },
                 );
                 id
             }
         };
         Some((format!("{base}{CONNECT_PATH}/{id}"), id))
+    }
+
+    /// Notes that session `watcher` was given the address `id`: `true` the first time, when
+    /// the session is to be told once the sign-in is done.
+    pub fn watch(&self, id: &str, watcher: u64) -> bool {
+        lock(&self.connects)
+            .get_mut(id)
+            .is_some_and(|connect| connect.watchers.insert(watcher))
     }
 
     /// The sign-in address `id` names, while it is fresh.
