@@ -414,6 +414,8 @@ impl Gateway {
                 });
             }
             Some(per_user::SignInAnswer::Accepted) => {
+                // Waits on the connection that asked for the sign-in; `connect` below then
+                // opens a new one with the fresh token.
                 if let Some(who) = &origin.principal {
                     self.await_sign_in(upstream, who).await;
                 }

@@ -27,6 +27,7 @@ pub mod reaper;
 pub(crate) mod sse;
 mod state;
 mod stdio;
+mod stop_on_drop;
 mod supervisor;
 mod tap;
 mod twin;

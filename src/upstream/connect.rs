@@ -186,6 +186,19 @@ pub(crate) struct ConnectError {
     pub challenge: Option<(u16, String)>,
 }
 
+impl ConnectError {
+    /// The server answered the connection with `status`: with its challenge when that is a
+    /// 401 or a 403.
+    pub fn answered(message: String, status: u16, headers: &::http::HeaderMap) -> Self {
+        let challenge = headers
+            .get(::http::header::WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .filter(|_| status == 401 || status == 403)
+            .map(|value| (status, value.to_owned()));
+        Self { message, challenge }
+    }
+}
+
 impl From<String> for ConnectError {
     fn from(message: String) -> Self {
         Self {

@@ -114,7 +114,7 @@ impl UpstreamAuth {
             store: SealedStore::new(upstream.clone(), owner.clone(), vault.clone()),
             upstream,
             owner,
-            url: url.to_owned(),
+            url: resource_url(url),
             config,
             vault,
             manager: Mutex::new(None),
@@ -415,8 +415,45 @@ impl UpstreamAuth {
     }
 }
 
+/// The URL that names an upstream at `url` as an OAuth protected resource. A WebSocket
+/// upstream's is its `http`/`https` twin: its handshake is an HTTP request there (RFC 6455
+/// §3), authorization servers take such a URL as a `resource`, and its well-known documents
+/// are fetched from it.
+fn resource_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let scheme = match parsed.scheme() {
+        "ws" => "http",
+        "wss" => "https",
+        _ => return url.to_owned(),
+    };
+    match parsed.set_scheme(scheme) {
+        Ok(()) => parsed.into(),
+        Err(()) => url.to_owned(),
+    }
+}
+
 /// The `scope` a `WWW-Authenticate` challenge names.
 fn scope_of(challenge: &str, url: &str) -> Option<String> {
     let base = url::Url::parse(url).ok()?;
     WWWAuthenticateParams::parse(challenge, &base).scope
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_url;
+
+    #[test]
+    fn a_websocket_upstream_is_the_resource_at_its_http_twin() {
+        assert_eq!(resource_url("ws://127.0.0.1:9/ws"), "http://127.0.0.1:9/ws");
+        assert_eq!(
+            resource_url("wss://mcp.example/ws?x=1"),
+            "https://mcp.example/ws?x=1"
+        );
+        assert_eq!(
+            resource_url("https://mcp.example/mcp"),
+            "https://mcp.example/mcp"
+        );
+    }
 }

@@ -11,14 +11,14 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, OnceLock},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use tokio::sync::Mutex;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{Phase, Upstream, UpstreamEvents};
+use super::{Phase, Upstream, UpstreamEvents, stop_on_drop::StopOnDrop};
 use crate::sync::lock;
 
 /// One user's connection, once opened; locked while it opens, so one user's slow start holds
@@ -36,17 +36,8 @@ struct Own {
 #[derive(Default)]
 pub struct OwnConnections {
     slots: std::sync::Mutex<HashMap<Arc<str>, Slot>>,
-    /// Stops them all; cancelled when their upstream is dropped (retired, or the gateway
-    /// stops).
-    stop: OnceLock<CancellationToken>,
-}
-
-impl Drop for OwnConnections {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.get() {
-            stop.cancel();
-        }
-    }
+    /// Stops them all with their upstream.
+    stop: StopOnDrop,
 }
 
 impl Upstream {
@@ -100,11 +91,7 @@ impl Upstream {
             )
             .signing_in(Some(auth)),
         );
-        let stop = self
-            .own
-            .stop
-            .get_or_init(|| shutdown.child_token())
-            .child_token();
+        let stop = self.own.stop.under(shutdown).child_token();
         tracker.spawn(own.clone().run(stop.clone()));
         tracing::debug!(upstream = %self.name, "opening a user's own connection");
         own.settled().await;

@@ -53,16 +53,11 @@ pub async fn connect(
         .map_err(|error| format!("cannot open the SSE stream: {error}"))?;
     let status = response.status();
     if !status.is_success() {
-        let challenge = response
-            .headers()
-            .get(header::WWW_AUTHENTICATE)
-            .and_then(|value| value.to_str().ok())
-            .filter(|_| status.as_u16() == 401 || status.as_u16() == 403)
-            .map(|value| (status.as_u16(), value.to_owned()));
-        return Err(ConnectError {
-            message: format!("the SSE stream answered {status}"),
-            challenge,
-        });
+        return Err(ConnectError::answered(
+            format!("the SSE stream answered {status}"),
+            status.as_u16(),
+            response.headers(),
+        ));
     }
     let bytes = response
         .bytes_stream()

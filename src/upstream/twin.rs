@@ -21,7 +21,7 @@ use rmcp::{Peer, RoleClient};
 use tokio::sync::{Mutex, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{Phase, Upstream, UpstreamEvents};
+use super::{Phase, Upstream, UpstreamEvents, stop_on_drop::StopOnDrop};
 use crate::config::ProtocolMode;
 
 /// How long an upstream that refused the session era is left alone.
@@ -31,22 +31,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(60);
 #[derive(Default)]
 pub struct SessionTwin {
     slot: Mutex<Slot>,
-    /// Stops the twin; cancelled when its upstream is dropped (retired, or the gateway stops).
-    stop: std::sync::OnceLock<CancellationToken>,
+    /// Stops the twin with its upstream.
+    stop: StopOnDrop,
 }
 
 #[derive(Default)]
 struct Slot {
     twin: Option<Arc<Upstream>>,
     refused_at: Option<Instant>,
-}
-
-impl Drop for SessionTwin {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.get() {
-            stop.cancel();
-        }
-    }
 }
 
 impl Upstream {
@@ -76,7 +68,7 @@ impl Upstream {
         if slot.refused_at.is_some_and(|at| at.elapsed() < RETRY_AFTER) {
             return None;
         }
-        let stop = self.twin.stop.get_or_init(|| shutdown.child_token());
+        let stop = self.twin.stop.under(shutdown);
         let (phase_changed, mut phase) = watch::channel(());
         let events = UpstreamEvents {
             on_change: Arc::new(move |_: &Upstream| {

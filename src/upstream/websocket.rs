@@ -37,16 +37,11 @@ pub async fn connect(
             Ok(connected) => connected,
             Err(Error::Http(refusal)) => {
                 let status = refusal.status().as_u16();
-                let challenge = refusal
-                    .headers()
-                    .get(http::header::WWW_AUTHENTICATE)
-                    .and_then(|value| value.to_str().ok())
-                    .filter(|_| status == 401 || status == 403)
-                    .map(|value| (status, value.to_owned()));
-                return Err(ConnectError {
-                    message: format!("WebSocket connection failed: the server answered {status}"),
-                    challenge,
-                });
+                return Err(ConnectError::answered(
+                    format!("WebSocket connection failed: the server answered {status}"),
+                    status,
+                    refusal.headers(),
+                ));
             }
             Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
         };

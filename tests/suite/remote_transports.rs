@@ -1,10 +1,13 @@
 //! Upstreams over the two remote transports besides streamable HTTP: legacy HTTP+SSE (the
 //! reference server's `sse` mode) and WebSocket (another MCPS.ONE gateway's `/ws`), aggregated
-//! and routed like any other, with a bad URL scheme refused by the config check.
+//! and routed like any other, with a bad URL scheme refused by the config check; a WebSocket
+//! upstream behind OAuth is signed in from its upgrade's challenge.
 
 use crate::common;
 
+use crate::{client_oauth::Issuer, upstream_oauth::sign_in};
 use common::{
+    api::{Api, admin_env},
     fixture_upstream_yaml,
     http::RawSession,
     process::{ConfigDir, ServeProcess, run_mcps},
@@ -87,4 +90,57 @@ fn a_url_of_the_wrong_scheme_for_its_transport_is_a_config_error() {
         assert_eq!(status.code(), Some(2), "{entry}: {stderr}");
         assert!(stderr.contains(key), "{entry}: expected {key} in {stderr}");
     }
+}
+
+/// A WebSocket upstream behind OAuth: another MCPS.ONE gateway whose `/ws` takes the PyJWT
+/// issuer's tokens (`auth.oauth`). The upgrade's 401 challenge sends the gateway to the
+/// inner one's resource metadata and on to the issuer: it waits for a sign-in, registers
+/// itself there, and once an administrator has signed it in, calls through with its token.
+#[tokio::test]
+async fn a_websocket_upstream_behind_oauth_is_signed_in_from_its_challenge() {
+    let issuer = Issuer::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The inner gateway as a whole is the resource; the WebSocket URL's HTTP twin is in it.
+    let audience = format!("http://127.0.0.1:{port}/");
+    let inner_url = format!("ws://127.0.0.1:{port}/ws");
+    let inner = ServeProcess::start_listening(
+        ConfigDir::new(&format!(
+            "auth:\n  oauth:\n    issuer: {:?}\n    audience: {audience:?}\nupstreams:\n{}",
+            issuer.base(),
+            fixture_upstream_yaml("fx", "behind-oauth-ws", &["echo"], "")
+        )),
+        &admin_env(),
+        &format!("127.0.0.1:{port}"),
+    );
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&format!(
+            "upstreams:\n  remote:\n    url: {inner_url:?}\n    oauth: {{}}\n"
+        )),
+        &admin_env(),
+    );
+    let api = Api::logged_in(&gateway).await;
+    let waiting = api.wait_for_state("remote", "needs_authorization").await;
+    assert!(
+        waiting["last_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("WebSocket")),
+        "{waiting}"
+    );
+    sign_in(&api).await;
+    api.wait_for_state("remote", "ready").await;
+
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session
+        .call("remote__fx__echo", json!({"over": "ws"}))
+        .await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["label"],
+        "behind-oauth-ws",
+        "{reply}\n{}",
+        inner.log()
+    );
 }
