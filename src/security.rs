@@ -11,6 +11,7 @@ mod login_throttle;
 mod origin;
 mod provider_login;
 mod sealing;
+mod token_endpoint;
 
 pub use auth::{
     Identity, Lease, LeaseEnd, Owner, Principal, TokenCache, TokenEntry, api_key_principal, bearer,
@@ -23,6 +24,7 @@ pub use login_throttle::{LoginThrottle, Throttled};
 pub use origin::{OriginPolicy, Rejection};
 pub use provider_login::{LoginFailed, PROVIDER_CALLBACK_PATH, ProviderLogin};
 pub use sealing::{SealError, Sealer};
+pub use token_endpoint::post_form;
 
 /// 128 random bits, as hex: an id nobody can guess (a sign-in address, an OAuth `state`, an
 /// assertion's `jti`).

@@ -164,38 +164,14 @@ impl ProviderLogin {
             ("client_id", &self.client_id),
             ("resource", &self.provider.config().audience),
         ];
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let mut request = self
-            .provider
-            .http()
-            .post(&endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body);
+        let mut request = self.provider.http().post(&endpoint);
         if let Some(secret) = &self.client_secret {
             request = request.basic_auth(form_encoded(&self.client_id), Some(form_encoded(secret)));
         }
-        let answer = request
-            .send()
+        let answer: Answer = super::token_endpoint::post_form(request, &form)
             .await
-            .map_err(|error| crate::upstream::cannot_send(&error))?;
-        let status = answer.status();
-        let text = answer
-            .text()
-            .await
-            .map_err(|error| format!("the token answer did not arrive: {error}"))?;
-        if !status.is_success() {
-            // An OAuth error answer holds no secret: its `error` and description explain.
-            let shown: String = text.chars().take(300).collect();
-            return Err(format!(
-                "the identity provider refused the code ({status}): {shown}"
-            ));
-        }
-        serde_json::from_str::<Answer>(&text)
-            .map(|answer| answer.access_token)
-            .map_err(|error| format!("the identity provider's token answer does not read: {error}"))
+            .map_err(|why| format!("the identity provider's {why}"))?;
+        Ok(answer.access_token)
     }
 }
 

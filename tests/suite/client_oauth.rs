@@ -193,11 +193,7 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
 #[test]
 fn an_sdk_client_signs_in_through_the_identity_provider_by_itself() {
     let issuer = Issuer::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let yaml = format!(
         "auth:\n  oauth:\n    issuer: {:?}\n    audience: {url:?}\n    scopes: [{SCOPE:?}]\nupstreams:\n  echo:\n    command: {:?}\n",

@@ -3,8 +3,6 @@
 
 use crate::common;
 
-use std::net::TcpListener;
-
 use common::{
     fixture_upstream_yaml, http::RawSession, process::ServeProcess, served::ServedUpstream,
 };
@@ -58,10 +56,7 @@ async fn http_upstreams_of_both_eras_are_aggregated_and_routed() {
 
 #[tokio::test]
 async fn unreachable_http_upstream_fails_within_its_deadline_and_others_serve() {
-    let free_port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port();
+    let free_port = common::free_port();
     let gateway = ServeProcess::start(&format!(
         "upstreams:\n  gone:\n    url: \"http://127.0.0.1:{free_port}/mcp\"\n    startup_timeout_secs: 5\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")

@@ -99,11 +99,7 @@ fn a_url_of_the_wrong_scheme_for_its_transport_is_a_config_error() {
 #[tokio::test]
 async fn a_websocket_upstream_behind_oauth_is_signed_in_from_its_challenge() {
     let issuer = Issuer::start();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     // The inner gateway as a whole is the resource; the WebSocket URL's HTTP twin is in it.
     let audience = format!("http://127.0.0.1:{port}/");
     let inner_url = format!("ws://127.0.0.1:{port}/ws");

@@ -15,6 +15,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rmcp::transport::auth::{OAuthTokenResponse, StoredCredentials};
 use serde::Serialize;
 
+use crate::security::post_form;
+
 /// What RFC 7523 calls the client assertion's type.
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -88,42 +90,22 @@ impl Assertion {
         };
         let assertion = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.key)
             .map_err(|error| format!("cannot sign the client assertion: {error}"))?;
+        let scopes = request.scopes.join(" ");
         let mut form = vec![
-            ("grant_type", "client_credentials".to_owned()),
-            ("client_assertion_type", ASSERTION_TYPE.to_owned()),
-            ("client_assertion", assertion),
-            ("resource", request.resource.to_owned()),
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+            ("resource", request.resource),
         ];
-        if !request.scopes.is_empty() {
-            form.push(("scope", request.scopes.join(" ")));
+        if !scopes.is_empty() {
+            form.push(("scope", &scopes));
         }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
-        let answer = reqwest::Client::builder()
+        let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(REQUEST_TIME)
             .build()
-            .map_err(|error| error.to_string())?
-            .post(request.token_endpoint)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| format!("the token request failed: {error}"))?;
-        let status = answer.status();
-        let text = answer
-            .text()
-            .await
-            .map_err(|error| format!("the token answer did not arrive: {error}"))?;
-        if !status.is_success() {
-            // An OAuth error answer holds no secret: its `error` and description explain.
-            let shown: String = text.chars().take(300).collect();
-            return Err(format!("the token endpoint refused ({status}): {shown}"));
-        }
-        let token: OAuthTokenResponse = serde_json::from_str(&text)
-            .map_err(|error| format!("the token answer does not read: {error}"))?;
+            .map_err(|error| error.to_string())?;
+        let token: OAuthTokenResponse = post_form(http.post(request.token_endpoint), &form).await?;
         use oauth2::TokenResponse;
         let granted_scopes = token
             .scopes()

@@ -54,6 +54,14 @@ pub fn example_bin(name: &str) -> PathBuf {
     path
 }
 
+/// A port nobody listens on now (for a test that must know its URL beforehand).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// A variable `tests/run.sh` sets after installing the pinned real servers and clients.
 pub fn installed(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {

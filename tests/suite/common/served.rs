@@ -1,7 +1,7 @@
 //! Upstream servers that tests start over HTTP on a free loopback port.
 
 use std::{
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -17,10 +17,7 @@ pub struct ServedUpstream {
 impl ServedUpstream {
     /// Runs the command `build` makes for a free port and waits until it listens.
     pub fn start(what: &str, build: impl FnOnce(u16) -> Command) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("free port")
-            .port();
+        let port = super::free_port();
         Self::start_on(port, what, build)
     }
 
