@@ -22,8 +22,8 @@ use crate::{
     downstream::{
         http::HttpFront,
         listener,
+        message_calls::MessageCalls,
         stdio::{StdioServerTransport, standard_streams},
-        stdio_calls::StdioCalls,
     },
     gateway::{Gateway, GatewayServer},
     registry::{CallLog, Registry, RegistryError},
@@ -279,7 +279,7 @@ impl App {
         }
         self.show_progress();
         let facts = Arc::default();
-        let own_way = StdioCalls::new(
+        let own_way = MessageCalls::new(
             self.gateway.clone(),
             Arc::clone(&facts),
             scope.clone(),

@@ -120,6 +120,7 @@ async fn websocket(input: &[u8], role: Role) {
                 idle: Duration::from_secs(60),
                 max_depth: MAX_DEPTH,
                 ends: None,
+                own_way: None,
             };
             let mut transport = WebSocketTransport::<RoleServer, _>::serving(socket, bounds);
             while transport.receive().await.is_some() {}

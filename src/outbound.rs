@@ -9,10 +9,17 @@
 //! connection and everything queued on it.
 
 use std::{
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinSet,
+};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::config::Config;
@@ -87,6 +94,47 @@ impl Outbound {
         self.given_up.cancelled()
     }
 
+    /// Writes each of `messages` in order, within the queue's bounds; `write` makes the write
+    /// of one. A message counts against the bound as soon as it is taken off the channel, not
+    /// when its turn comes: a client that does not read is given up on when what waits for
+    /// it passes the bound, as with rmcp's own sends (each a write of its own). Returns when
+    /// the channel is closed and everything taken off it is written, or given up.
+    pub async fn write_in_order<W, F>(
+        self: Arc<Self>,
+        mut messages: mpsc::Receiver<String>,
+        write: W,
+    ) where
+        W: Fn(String) -> F,
+        F: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        // Dropped with this future (the transport ended): the writes still waiting go too.
+        let mut writes = JoinSet::new();
+        let mut previous_done: Option<oneshot::Receiver<()>> = None;
+        while let Some(message) = messages.recv().await {
+            while writes.try_join_next().is_some() {}
+            if self.is_given_up() {
+                return;
+            }
+            let (done, next_turn) = oneshot::channel();
+            let turn = previous_done.replace(next_turn);
+            let bytes = message.len();
+            let write = write(message);
+            let outbound = self.clone();
+            writes.spawn(async move {
+                let in_turn = async move {
+                    if let Some(turn) = turn {
+                        // Its sender goes when the write before has ended, however it ended.
+                        let _ = turn.await;
+                    }
+                    write.await
+                };
+                let _ = outbound.write(bytes, in_turn).await;
+                drop(done);
+            });
+        }
+        while writes.join_next().await.is_some() {}
+    }
+
     fn give_up(&self, why: String) -> std::io::Error {
         if !self.given_up.is_cancelled() {
             tracing::warn!("{why}; disconnecting it");
@@ -147,5 +195,41 @@ mod tests {
             outbound.write(90, async { Ok(()) }).await.unwrap();
         }
         assert_eq!(outbound.pending.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn queued_messages_are_written_in_order_and_count_while_they_wait() {
+        let outbound = Arc::new(Outbound::new(1000, Duration::from_secs(60)));
+        let (queue, messages) = mpsc::channel(8);
+        for n in 0..5 {
+            queue.send(format!("m{n}")).await.unwrap();
+        }
+        drop(queue);
+        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = written.clone();
+        outbound
+            .write_in_order(messages, move |message| {
+                let written = into.clone();
+                async move {
+                    // A later write started meanwhile must still wait its turn.
+                    tokio::task::yield_now().await;
+                    written.lock().unwrap().push(message);
+                    Ok(())
+                }
+            })
+            .await;
+        assert_eq!(*written.lock().unwrap(), ["m0", "m1", "m2", "m3", "m4"]);
+
+        // A client that takes nothing: the second message waiting passes the bound.
+        let outbound = Arc::new(Outbound::new(100, Duration::from_secs(60)));
+        let (queue, messages) = mpsc::channel(8);
+        queue.send("x".repeat(60)).await.unwrap();
+        queue.send("y".repeat(60)).await.unwrap();
+        drop(queue);
+        outbound
+            .clone()
+            .write_in_order(messages, |_| std::future::pending())
+            .await;
+        assert!(outbound.is_given_up());
     }
 }

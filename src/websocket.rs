@@ -22,7 +22,8 @@ use rmcp::{
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    sync::Mutex,
+    sync::{Mutex, mpsc},
+    task::JoinHandle,
 };
 use tokio_tungstenite::{
     WebSocketStream,
@@ -63,6 +64,19 @@ pub struct WebSocketTransport<R, S> {
 /// Resolves, with the reason, when the client's credential ends.
 pub type Ending = std::pin::Pin<Box<dyn Future<Output = String> + Send + Sync>>;
 
+/// The serving side's own way with some messages (see `downstream::message_calls`): each
+/// text frame is offered to it before it is parsed for rmcp.
+pub trait OwnWay: Send + Sync {
+    /// Takes `message` if this way serves it: `false` leaves it to rmcp.
+    fn take(&self, message: &[u8]) -> bool;
+
+    /// The session ended: what this way serves ends with it.
+    fn end(&self);
+}
+
+/// An own way, and the messages (JSON text) it has for the client.
+pub type OwnWayOut = (Arc<dyn OwnWay>, mpsc::Receiver<String>);
+
 /// What bounds a client we serve.
 pub struct ClientBounds {
     /// What the client has not taken yet.
@@ -74,6 +88,8 @@ pub struct ClientBounds {
     /// When set, the session ends when this resolves: closed with 1008 (policy violation)
     /// and the reason.
     pub ends: Option<Ending>,
+    /// The calls the door serves itself, if it serves any.
+    pub own_way: Option<OwnWayOut>,
 }
 
 struct Serving {
@@ -81,38 +97,63 @@ struct Serving {
     idle: std::time::Duration,
     max_depth: usize,
     ends: Ending,
+    own_way: Option<Arc<dyn OwnWay>>,
+    /// Writes the own way's messages.
+    own_writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(own_way) = &self.own_way {
+            own_way.end();
+        }
+        if let Some(writer) = &self.own_writer {
+            writer.abort();
+        }
+    }
 }
 
 impl<R, S> WebSocketTransport<R, S>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     /// The transport of the side that serves MCP.
     pub fn serving(socket: WebSocketStream<S>, bounds: ClientBounds) -> Self {
-        Self::new(
-            socket,
-            Some(Serving {
-                outbound: Arc::new(bounds.outbound),
-                idle: bounds.idle,
-                max_depth: bounds.max_depth,
-                ends: bounds
-                    .ends
-                    .unwrap_or_else(|| Box::pin(std::future::pending())),
-            }),
-        )
+        let (writer, frames) = socket.split();
+        let writer = Arc::new(Mutex::new(writer));
+        let outbound = Arc::new(bounds.outbound);
+        let (own_way, own_writer) = match bounds.own_way {
+            Some((own_way, messages)) => {
+                let written = tokio::spawn(write_own(messages, writer.clone(), outbound.clone()));
+                (Some(own_way), Some(written))
+            }
+            None => (None, None),
+        };
+        let serving = Serving {
+            outbound,
+            idle: bounds.idle,
+            max_depth: bounds.max_depth,
+            ends: bounds
+                .ends
+                .unwrap_or_else(|| Box::pin(std::future::pending())),
+            own_way,
+            own_writer,
+        };
+        Self {
+            frames,
+            writer,
+            serving: Some(serving),
+            _role: PhantomData,
+        }
     }
 
     /// The transport of the side that is an MCP client.
     pub fn client(socket: WebSocketStream<S>) -> Self {
-        Self::new(socket, None)
-    }
-
-    fn new(socket: WebSocketStream<S>, serving: Option<Serving>) -> Self {
         let (writer, frames) = socket.split();
         Self {
             frames,
             writer: Arc::new(Mutex::new(writer)),
-            serving,
+            serving: None,
             _role: PhantomData,
         }
     }
@@ -159,6 +200,29 @@ where
         };
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), send).await;
     }
+}
+
+/// Writes the own way's messages, each a text frame, in order, within the client's outbound
+/// bounds.
+async fn write_own<S>(messages: mpsc::Receiver<String>, writer: Writer<S>, outbound: Arc<Outbound>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let sent = &metrics().bytes(ClientTransport::WebSocket).sent;
+    outbound
+        .write_in_order(messages, |text| {
+            sent.inc_by(text.len() as u64);
+            let writer = writer.clone();
+            async move {
+                writer
+                    .lock()
+                    .await
+                    .send(Message::text(text))
+                    .await
+                    .map_err(std::io::Error::other)
+            }
+        })
+        .await;
 }
 
 /// Sends `message` as one text frame, within `outbound`'s bounds when there are any.
@@ -259,6 +323,10 @@ where
                 let received = &metrics().bytes(ClientTransport::WebSocket).received;
                 received.inc_by(text.len() as u64);
             }
+            let own_way = self
+                .serving
+                .as_ref()
+                .and_then(|serving| serving.own_way.as_ref());
             match frame {
                 Message::Text(text)
                     if let Some(max) = max_depth
@@ -266,6 +334,7 @@ where
                 {
                     self.refuse(too_deep_reply(max)).await;
                 }
+                Message::Text(text) if own_way.is_some_and(|way| way.take(text.as_bytes())) => {}
                 Message::Text(text) => match serde_json::from_str(text.as_str()) {
                     Ok(message) => return Some(message),
                     Err(error) => {

@@ -1,13 +1,14 @@
-//! The stdio door's own way with a plain `tools/call` (`mcps stdio`), as the HTTP door's
-//! (`http/session_call.rs`), on the one session that stdin and stdout carry.
+//! The own way with a plain `tools/call` of the doors whose one session is one stream of
+//! messages: `mcps stdio` (a line each) and WebSocket (a text frame each), as the HTTP door's
+//! (`http/session_call.rs`).
 //!
-//! The reader hands each line here before rmcp parses it ([`StdioCalls::take`]). A plain
+//! The door hands each message here before rmcp parses it ([`MessageCalls::take`]). A plain
 //! call (no progress token, no task, no protocol `_meta` key) in the initialized session,
 //! whose tool's upstream has a lane, goes to the router ([`Gateway::call_tool_raw`]); what the
 //! upstream sends for it (requests of its own, log messages at the session's level) and then
-//! its answer are written to stdout as lines, in that order. The client's answers to our
+//! its answer go to the door's writer as messages, in that order. The client's answers to our
 //! requests (ids `"mcps-ask-<n>"`) and its `notifications/cancelled` for a call served here
-//! are taken too. Every other line, and every call this way does not take, goes to rmcp.
+//! are taken too. Every other message, and every call this way does not take, goes to rmcp.
 
 use std::sync::{Arc, OnceLock};
 
@@ -19,17 +20,21 @@ use super::plain_call::{
     Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller, answer_to_ours,
     response_text, session_origin,
 };
-use crate::gateway::{Gateway, SessionFacts, ToolCall};
+use crate::{
+    gateway::{Gateway, SessionFacts, ToolCall},
+    security::{Identity, Lease},
+    websocket::OwnWay,
+};
 
-/// Lines waiting for stdout: calls' messages and answers. Small: a client that does not
-/// read holds up the calls that write, not the gateway's memory.
-const QUEUED_LINES: usize = 64;
+/// Messages waiting for the door's writer: calls' messages and answers. Small: a client
+/// that does not read holds up the calls that write, not the gateway's memory.
+const QUEUED_MESSAGES: usize = 64;
 
-/// How [`Asks`] names the one session of a stdio door.
-const SESSION: &str = "stdio";
+/// How [`Asks`] names the door's one session.
+const SESSION: &str = "the session";
 
-/// The calls the stdio door serves itself.
-pub struct StdioCalls {
+/// The calls a door of one session serves itself.
+pub struct MessageCalls {
     gateway: Arc<Gateway>,
     /// What the session settled at `initialize`, set at `notifications/initialized`.
     facts: Arc<OnceLock<Arc<SessionFacts>>>,
@@ -38,35 +43,48 @@ pub struct StdioCalls {
     asks: Arc<Asks>,
     /// The calls in flight, by the client's id for each (its JSON text).
     calls: CallsInFlight,
+    /// Who opened the session, and the lease of their credential (WebSocket).
+    principal: Option<Identity>,
+    lease: Option<Lease>,
     /// Cancelled when the session ends: every call in flight is cancelled with it.
     ended: CancellationToken,
     lines: mpsc::Sender<String>,
 }
 
-impl StdioCalls {
+impl MessageCalls {
     /// The door's own way for `gateway` (only virtual server `scope`, when one is named) with
     /// the session's `facts` once set; its calls end with `ended`. The receiver yields the
-    /// lines to write to stdout.
+    /// messages (JSON text) for the door to write.
     pub fn new(
         gateway: Arc<Gateway>,
         facts: Arc<OnceLock<Arc<SessionFacts>>>,
         scope: Option<Arc<str>>,
         ended: CancellationToken,
     ) -> (Self, mpsc::Receiver<String>) {
-        let (lines, queued) = mpsc::channel(QUEUED_LINES);
+        let (lines, queued) = mpsc::channel(QUEUED_MESSAGES);
         let calls = Self {
             gateway,
             facts,
             scope,
             asks: Arc::default(),
             calls: CallsInFlight::default(),
+            principal: None,
+            lease: None,
             ended,
             lines,
         };
         (calls, queued)
     }
 
-    /// Takes `line` if this way serves it: `false` leaves it to rmcp.
+    /// The same, for a session `principal` opened with a credential of `lease`.
+    pub fn opened_by(mut self, principal: Option<Identity>, lease: Option<Lease>) -> Self {
+        self.principal = principal;
+        self.lease = lease;
+        self
+    }
+
+    /// Takes `message` (one JSON-RPC message's text) if this way serves it: `false` leaves it
+    /// to rmcp.
     pub fn take(&self, line: &[u8]) -> bool {
         let Ok(message) = serde_json::from_slice::<Message>(line) else {
             return false;
@@ -128,7 +146,8 @@ impl StdioCalls {
             session_stream: facts.peer.clone(),
             asks: self.asks.clone(),
         };
-        let origin = session_origin(facts, caller, cancel, view, None, None);
+        let (principal, lease) = (self.principal.clone(), self.lease.clone());
+        let origin = session_origin(facts, caller, cancel, view, principal, lease);
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
         let meta = params.meta;
@@ -159,5 +178,15 @@ impl StdioCalls {
     fn answer(&self, id: &RawValue, line: &[u8]) -> bool {
         answer_to_ours(id, line)
             .is_some_and(|(id, answer)| self.asks.answered(SESSION, &id, answer))
+    }
+}
+
+impl OwnWay for MessageCalls {
+    fn take(&self, message: &[u8]) -> bool {
+        MessageCalls::take(self, message)
+    }
+
+    fn end(&self) {
+        MessageCalls::end(self);
     }
 }

@@ -2,8 +2,8 @@
 //! the message as far as telling its kind, whether a call asks for nothing beyond itself,
 //! the caller that puts the upstream's requests and log messages to the client on the call's
 //! own stream ([`caller`]), and the JSON-RPC response's text. The HTTP door
-//! (`http/session_call.rs`) and the stdio door (`stdio_calls.rs`) each add how their
-//! client's messages arrive and leave.
+//! (`http/session_call.rs`) and the doors of one stream of messages (`message_calls.rs`:
+//! stdio and WebSocket) each add how their client's messages arrive and leave.
 
 mod caller;
 

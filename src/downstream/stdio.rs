@@ -7,7 +7,7 @@
 //! A reader task parses lines into a bounded channel (back-pressure on a fast writer); stdout is
 //! written only through one lock, one whole message at a time, so nothing else can reach it.
 //! A client that stops reading stdout is given up on (see [`Outbound`]): the session ends.
-//! With the gateway's own way ([`StdioCalls`]), each line is offered to it before rmcp parses
+//! With the gateway's own way ([`MessageCalls`]), each line is offered to it before rmcp parses
 //! it, and the lines it writes go through the same lock.
 
 mod streams;
@@ -27,7 +27,7 @@ use tokio::{
 };
 
 pub use self::streams::standard_streams;
-use super::stdio_calls::StdioCalls;
+use super::message_calls::MessageCalls;
 use crate::metrics::{ClientTransport, metrics};
 use crate::{
     jsonrpc::{MessageLimits, error_reply, too_deep, too_deep_reply},
@@ -58,7 +58,7 @@ impl StdioServerTransport {
         output: W,
         limits: MessageLimits,
         outbound: Outbound,
-        own_way: Option<(StdioCalls, mpsc::Receiver<String>)>,
+        own_way: Option<(MessageCalls, mpsc::Receiver<String>)>,
     ) -> Self
     where
         R: AsyncBufRead + Send + Unpin + 'static,
@@ -105,11 +105,11 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
     sender: mpsc::Sender<ClientJsonRpcMessage>,
     (writer, outbound): (SharedWriter, Arc<Outbound>),
     limits: MessageLimits,
-    own_way: Option<StdioCalls>,
+    own_way: Option<MessageCalls>,
 ) {
     // The calls served on the door's own way end with the session: stdin closed, or read
     // no more.
-    struct Ended(Option<StdioCalls>);
+    struct Ended(Option<MessageCalls>);
     impl Drop for Ended {
         fn drop(&mut self) {
             if let Some(calls) = &self.0 {
@@ -161,34 +161,25 @@ async fn read_messages<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// Writes the lines of the calls the door serves itself, each whole, within the client's
-/// outbound bounds.
-async fn write_lines(
-    mut lines: mpsc::Receiver<String>,
-    writer: SharedWriter,
-    outbound: Arc<Outbound>,
-) {
-    while let Some(text) = lines.recv().await {
-        // A line break in JSON text is whitespace outside strings (inside them it is
-        // escaped): an upstream's result written over several lines becomes one.
-        let mut line = if text.contains(['\r', '\n']) {
-            text.replace(['\r', '\n'], " ")
-        } else {
-            text
-        };
-        line.push('\n');
-        metrics()
-            .bytes(ClientTransport::Stdio)
-            .sent
-            .inc_by(line.len() as u64);
-        if outbound
-            .write(line.len(), write_line(&writer, line.as_bytes()))
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
+/// Writes the lines of the calls the door serves itself, each whole and in order, within the
+/// client's outbound bounds.
+async fn write_lines(lines: mpsc::Receiver<String>, writer: SharedWriter, outbound: Arc<Outbound>) {
+    let sent = &metrics().bytes(ClientTransport::Stdio).sent;
+    outbound
+        .write_in_order(lines, |text| {
+            // A line break in JSON text is whitespace outside strings (inside them it is
+            // escaped): an upstream's result written over several lines becomes one.
+            let mut line = if text.contains(['\r', '\n']) {
+                text.replace(['\r', '\n'], " ")
+            } else {
+                text
+            };
+            line.push('\n');
+            sent.inc_by(line.len() as u64);
+            let writer = writer.clone();
+            async move { write_line(&writer, line.as_bytes()).await }
+        })
+        .await;
 }
 
 /// Writes one message as a line, within the client's outbound bounds.

@@ -1,11 +1,12 @@
-//! MCP over WebSocket at `/ws` and `/ws/mcp` (and `/ws/{virtual server}`): the upgrade handshake, then one session-era MCP
-//! session per connection on [`WebSocketTransport`].
+//! MCP over WebSocket at `/ws` and `/ws/mcp` (and `/ws/{virtual server}`): the upgrade
+//! handshake, then one session-era MCP session per connection on [`WebSocketTransport`],
+//! whose plain `tools/call`s go the gateway's own way (`message_calls`).
 //!
 //! Host and Origin were checked before the upgrade, like every HTTP request (a browser page
 //! on another site must not reach a local gateway through a WebSocket either). The client
 //! may offer subprotocols; when it does, one of them must be `mcp`, which we select.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
@@ -16,9 +17,9 @@ use tokio_tungstenite::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::{http::RequestBody, sessions::Seat};
+use super::{http::RequestBody, message_calls::MessageCalls, sessions::Seat};
 use crate::{
-    gateway::{Gateway, GatewayServer},
+    gateway::{Gateway, GatewayServer, SessionFacts},
     outbound::Outbound,
     security::{Lease, Principal},
     websocket::{ClientBounds, Ending, SUBPROTOCOL, WebSocketTransport, config},
@@ -62,15 +63,26 @@ impl WebSocketSessions {
         let upgrade = hyper::upgrade::on(&mut request);
         let gateway = self.gateway.clone();
         let limit = config(self.max_message_bytes);
-        let bounds = ClientBounds {
+        let mut bounds = ClientBounds {
             outbound: Outbound::new(self.max_outbound_bytes, self.write_stall),
             idle: self.idle,
             max_depth: self.max_json_depth,
             ends: lease
                 .clone()
                 .map(|lease| Box::pin(async move { lease.ended().await.to_string() }) as Ending),
+            own_way: None,
         };
         let shutdown = self.shutdown.child_token();
+        // The session's plain calls go the gateway's own way (see `message_calls`).
+        let facts: Arc<OnceLock<Arc<SessionFacts>>> = Arc::default();
+        let (own_way, messages) = MessageCalls::new(
+            gateway.clone(),
+            facts.clone(),
+            scope.clone(),
+            shutdown.child_token(),
+        );
+        let own_way = own_way.opened_by(principal.clone(), lease.clone());
+        bounds.own_way = Some((Arc::new(own_way), messages));
         self.tracker.spawn(async move {
             let _seat = seat;
             let upgraded = match upgrade.await {
@@ -84,6 +96,7 @@ impl WebSocketSessions {
             match GatewayServer::new(gateway)
                 .scoped(scope)
                 .leased(lease, principal)
+                .publishing_facts(facts)
                 .serve_with_ct(transport, shutdown)
                 .await
             {

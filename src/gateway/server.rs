@@ -69,7 +69,7 @@ pub struct GatewayServer {
     /// Who opened the session (WebSocket; on streamable HTTP each request says).
     principal: Option<Identity>,
     /// Where the session's facts go at `notifications/initialized` for a door that serves
-    /// its calls itself and is not streamable HTTP (stdio: `downstream/stdio_calls.rs`).
+    /// its calls itself and is not streamable HTTP (stdio and WebSocket: `downstream/message_calls.rs`).
     facts: Option<Arc<OnceLock<Arc<SessionFacts>>>>,
 }
 

@@ -1,5 +1,5 @@
 //! A plain `tools/call` over `mcps stdio` takes the gateway's own way too
-//! (`downstream/stdio_calls.rs`): the reader hands it to the router before rmcp parses it,
+//! (`downstream/message_calls.rs`): the reader hands it to the router before rmcp parses it,
 //! and the answer is written to stdout as a line. What the client gets is what rmcp's way
 //! gives it (checked against a call that asks for progress, which goes rmcp's way); an SDK
 //! server's elicitation request and log messages reach the client as lines before the answer,

@@ -1,13 +1,13 @@
 //! MCP over WebSocket at `/ws` and `/ws/mcp`: a plain WebSocket client sends JSON-RPC, one
 //! message per text frame, lists and calls tools of a real upstream; bad frames get JSON-RPC
 //! errors and the connection lives on; an oversized message closes it with 1009; the
-//! handshake checks Origin and the `mcp` subprotocol.
+//! handshake checks Origin and the `mcp` subprotocol; a plain call goes the gateway's own way.
 
 use crate::common;
 
 use common::{
     fixture_upstream_yaml,
-    process::ServeProcess,
+    process::{ConfigDir, ServeProcess},
     ws::{initialize, next_message, open, request},
 };
 use futures::{SinkExt, StreamExt};
@@ -164,4 +164,47 @@ async fn the_handshake_checks_origin_subprotocol_and_upgrade() {
         .unwrap()
         .status();
     assert_eq!(status.as_u16(), 426);
+}
+
+/// A plain call over WebSocket goes the gateway's own way (`downstream/message_calls.rs`),
+/// and is answered as rmcp's way answers it (a call with a progress token goes there).
+#[tokio::test]
+async fn a_plain_call_goes_the_gateways_own_way_and_answers_as_rmcp_does() {
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&format!(
+            "upstreams:\n{}",
+            fixture_upstream_yaml("fx", "own-way", &["echo"], "")
+        )),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
+    let mut socket = open(&gateway.ws_url("/ws")).await;
+    initialize(&mut socket).await;
+    // Answered after `notifications/initialized`, which settles the session's facts.
+    request(&mut socket, 1, "tools/list", json!({})).await;
+    let arguments = json!({"k": "v", "n": [1, 2.5], "s": "line\nbreak \u{e9}"});
+    let plain = request(
+        &mut socket,
+        2,
+        "tools/call",
+        json!({"name": "fx__echo", "arguments": arguments}),
+    )
+    .await;
+    gateway.calls_done(1).await;
+    assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
+    let typed = request(
+        &mut socket,
+        3,
+        "tools/call",
+        json!({"name": "fx__echo", "arguments": arguments, "_meta": {"progressToken": "p"}}),
+    )
+    .await;
+    gateway.calls_done(2).await;
+    assert_eq!(gateway.lane_calls(), 1, "progress goes rmcp's way");
+    assert_eq!(plain["id"], 2, "{plain}");
+    assert_eq!(typed["id"], 3, "{typed}");
+    assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
+    assert_eq!(
+        plain["result"]["structuredContent"]["arguments"], arguments,
+        "{plain}"
+    );
 }
