@@ -437,4 +437,32 @@ async fn users_of_the_identity_provider_sign_in_for_themselves_at_the_provider()
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    // A login the provider refused signs nobody in, and says why.
+    let refused = client()
+        .get(format!(
+            "{}/oauth/identity-callback?error=access_denied&state=0123456789abcdef",
+            gateway.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.text().await.unwrap().contains("access_denied"));
+}
+
+/// Without the gateway's own client at the identity provider (`auth.oauth.client_id`), its
+/// users cannot be told who they are at a sign-in page: their call says so, and what to ask.
+#[tokio::test]
+async fn users_of_the_identity_provider_are_told_when_the_gateway_cannot_sign_them_in() {
+    let issuer = Issuer::start();
+    let server = OAuthServer::start(3600);
+    let idp = format!(
+        "  oauth:\n    issuer: {:?}\n    audience: {AUDIENCE:?}\n    scopes: [{SCOPE:?}]\n",
+        issuer.base()
+    );
+    let (gateway, _api) = per_user_gateway(&server, &idp).await;
+    let carol = issuer.mint(json!({"sub": "carol"})).await;
+    let refused = call_modern(&gateway, &carol, json!({"elicitation": {"url": {}}}), None).await;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("auth.oauth.client_id"), "{refused}");
 }
