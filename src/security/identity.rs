@@ -8,7 +8,10 @@
 //! A client's token is never sent on to an upstream: it proves who calls the gateway, and the
 //! gateway signs in to upstreams with its own credentials.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde::Deserialize;
@@ -16,10 +19,13 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::{Lease, Principal};
-use crate::config::ResourceServerConfig;
+use crate::{config::ResourceServerConfig, sync::lock};
 
 /// The least time between two fetches of the issuer's keys.
 const REFETCH_AFTER: Duration = Duration::from_secs(1);
+
+/// How many checked tokens are remembered (see [`IdentityProvider::verify`]).
+const VERIFIED_KEPT: usize = 4096;
 
 /// Why a request's token was not accepted: what goes in the challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +54,18 @@ pub struct IdentityProvider {
     http: reqwest::Client,
     keys: Mutex<Keys>,
     issuer_metadata: Mutex<Option<IssuerMetadata>>,
+    /// Tokens that passed every check, by their SHA-256.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+/// A token that passed every check.
+struct Verified {
+    principal: Principal,
+    /// Milliseconds since the Unix epoch.
+    until: i64,
+    /// The key it was signed with: when the issuer stops publishing it, the token is checked
+    /// again (and refused).
+    kid: String,
 }
 
 #[derive(Default)]
@@ -112,6 +130,7 @@ impl IdentityProvider {
             http,
             keys: Mutex::default(),
             issuer_metadata: Mutex::default(),
+            verified: std::sync::Mutex::default(),
         })
     }
 
@@ -161,8 +180,38 @@ impl IdentityProvider {
         token.split('.').count() == 3
     }
 
-    /// Who `token` signs in, and until when.
+    /// Who `token` signs in, and until when. A client sends its token with every request:
+    /// one that passed every check is remembered until it expires rather than checked again
+    /// (its signature costs more than the rest of a request). Nothing here can revoke an
+    /// access token, so this accepts exactly what checking again would.
     pub async fn verify(&self, token: &str) -> Result<(Principal, Lease), Refusal> {
+        let hash = super::secret_hash(token);
+        let now = crate::registry::now_ms();
+        if let Some(known) = lock(&self.verified).get(&hash)
+            && known.until > now
+        {
+            return Ok((known.principal.clone(), Lease::until(known.until)));
+        }
+        let (principal, until, kid) = self.check(token).await?;
+        let mut verified = lock(&self.verified);
+        if verified.len() >= VERIFIED_KEPT {
+            verified.retain(|_, known| known.until > now);
+            if verified.len() >= VERIFIED_KEPT {
+                verified.clear();
+            }
+        }
+        let known = Verified {
+            principal: principal.clone(),
+            until,
+            kid,
+        };
+        verified.insert(hash, known);
+        Ok((principal, Lease::until(until)))
+    }
+
+    /// Checks `token` whole: who it signs in, until when (milliseconds since the Unix epoch),
+    /// and the key it was signed with.
+    async fn check(&self, token: &str) -> Result<(Principal, i64, String), Refusal> {
         let invalid = |why: &str| Refusal::Unauthorized(Some(why.to_owned()));
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is not a JWT"))?;
@@ -209,7 +258,7 @@ impl IdentityProvider {
             key_name: None,
             virtual_server: None,
         };
-        Ok((principal, Lease::until(claims.exp.saturating_mul(1000))))
+        Ok((principal, claims.exp.saturating_mul(1000), kid))
     }
 
     /// The key `kid`, fetching the issuer's keys again when it is unknown.
@@ -227,6 +276,8 @@ impl IdentityProvider {
         keys.fetched = Some(Instant::now());
         match self.fetch(&mut keys).await {
             Ok(set) => {
+                // Tokens signed with a key the issuer no longer publishes are checked again.
+                lock(&self.verified).retain(|_, known| set.find(&known.kid).is_some());
                 let found = set
                     .find(kid)
                     .and_then(|jwk| DecodingKey::from_jwk(jwk).ok());

@@ -124,6 +124,7 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
     // A good token passes.
     let good = issuer.mint(json!({})).await;
     assert_eq!(list_with(&gateway, Some(&good)).await.0, 200);
+    assert_eq!(list_with(&gateway, Some(&good)).await.0, 200, "taken again");
 
     // Each bad one gets 401 with `invalid_token`, or 403 for a missing scope.
     for (what, overrides) in [
@@ -158,6 +159,9 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let fresh = issuer.mint(json!({})).await;
     assert_eq!(list_with(&gateway, Some(&fresh)).await.0, 200);
+    // One taken before with the retired key (and remembered since) is checked again: refused.
+    let (status, challenge) = list_with(&gateway, Some(&good)).await;
+    assert_eq!(status, 401, "{challenge}");
     let retired = issuer.mint(json!({"key": "retired"})).await;
     let (status, challenge) = list_with(&gateway, Some(&retired)).await;
     assert_eq!(status, 401);
