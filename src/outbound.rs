@@ -9,17 +9,12 @@
 //! connection and everything queued on it.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
+    collections::VecDeque,
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
-use tokio::{
-    sync::{mpsc, oneshot},
-    task::JoinSet,
-};
+use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::config::Config;
@@ -60,14 +55,7 @@ impl Outbound {
         if self.given_up.is_cancelled() {
             return Err(std::io::Error::other("the client was disconnected"));
         }
-        let before = self.pending.fetch_add(bytes, Ordering::Relaxed);
-        let _taken = Taken(&self.pending, bytes);
-        // An empty queue takes a message of any size, so one big result always fits.
-        if before > 0 && before + bytes > self.max_bytes {
-            return Err(self.give_up(format!(
-                "the client is not reading: {before} bytes are still waiting for it"
-            )));
-        }
+        let _taken = self.count(bytes)?;
         tokio::select! {
             written = tokio::time::timeout(self.stall, write) => match written {
                 Ok(written) => written,
@@ -95,44 +83,61 @@ impl Outbound {
     }
 
     /// Writes each of `messages` in order, within the queue's bounds; `write` makes the write
-    /// of one. A message counts against the bound as soon as it is taken off the channel, not
-    /// when its turn comes: a client that does not read is given up on when what waits for
-    /// it passes the bound, as with rmcp's own sends (each a write of its own). Returns when
-    /// the channel is closed and everything taken off it is written, or given up.
-    pub async fn write_in_order<W, F>(
-        self: Arc<Self>,
-        mut messages: mpsc::Receiver<String>,
-        write: W,
-    ) where
+    /// of one. While one is written, the next are taken off the channel and counted against
+    /// the bound: a client that does not read is given up on when what waits for it passes
+    /// the bound, as with rmcp's own sends (each a write of its own). Returns when the channel
+    /// is closed and everything taken off it is written, or when the client is given up on.
+    pub async fn write_in_order<W, F>(&self, mut messages: mpsc::Receiver<String>, write: W)
+    where
         W: Fn(String) -> F,
-        F: Future<Output = std::io::Result<()>> + Send + 'static,
+        F: Future<Output = std::io::Result<()>>,
     {
-        // Dropped with this future (the transport ended): the writes still waiting go too.
-        let mut writes = JoinSet::new();
-        let mut previous_done: Option<oneshot::Receiver<()>> = None;
-        while let Some(message) = messages.recv().await {
-            while writes.try_join_next().is_some() {}
-            if self.is_given_up() {
-                return;
-            }
-            let (done, next_turn) = oneshot::channel();
-            let turn = previous_done.replace(next_turn);
-            let bytes = message.len();
-            let write = write(message);
-            let outbound = self.clone();
-            writes.spawn(async move {
-                let in_turn = async move {
-                    if let Some(turn) = turn {
-                        // Its sender goes when the write before has ended, however it ended.
-                        let _ = turn.await;
+        let mut waiting: VecDeque<(String, Taken<'_>)> = VecDeque::new();
+        let mut closed = false;
+        loop {
+            let message = match waiting.pop_front() {
+                // Its write counts it from here.
+                Some((message, _counted)) => message,
+                None if closed => return,
+                None => match messages.recv().await {
+                    Some(message) => message,
+                    None => return,
+                },
+            };
+            let mut writing = std::pin::pin!(self.write(message.len(), write(message)));
+            loop {
+                tokio::select! {
+                    biased;
+                    written = &mut writing => {
+                        if written.is_err() {
+                            return;
+                        }
+                        break;
                     }
-                    write.await
-                };
-                let _ = outbound.write(bytes, in_turn).await;
-                drop(done);
-            });
+                    next = messages.recv(), if !closed => match next {
+                        Some(next) => match self.count(next.len()) {
+                            Ok(counted) => waiting.push_back((next, counted)),
+                            Err(_) => return,
+                        },
+                        None => closed = true,
+                    },
+                }
+            }
         }
-        while writes.join_next().await.is_some() {}
+    }
+
+    /// Counts `bytes` waiting for the client until the returned guard drops; an error, and
+    /// the client given up on, if they would overfill the queue.
+    fn count(&self, bytes: usize) -> std::io::Result<Taken<'_>> {
+        let before = self.pending.fetch_add(bytes, Ordering::Relaxed);
+        let counted = Taken(&self.pending, bytes);
+        // An empty queue takes a message of any size, so one big result always fits.
+        if before > 0 && before + bytes > self.max_bytes {
+            return Err(self.give_up(format!(
+                "the client is not reading: {before} bytes are still waiting for it"
+            )));
+        }
+        Ok(counted)
     }
 
     fn give_up(&self, why: String) -> std::io::Error {
@@ -199,13 +204,13 @@ mod tests {
 
     #[tokio::test]
     async fn queued_messages_are_written_in_order_and_count_while_they_wait() {
-        let outbound = Arc::new(Outbound::new(1000, Duration::from_secs(60)));
+        let outbound = Outbound::new(1000, Duration::from_secs(60));
         let (queue, messages) = mpsc::channel(8);
         for n in 0..5 {
             queue.send(format!("m{n}")).await.unwrap();
         }
         drop(queue);
-        let written = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let into = written.clone();
         outbound
             .write_in_order(messages, move |message| {
@@ -221,13 +226,12 @@ mod tests {
         assert_eq!(*written.lock().unwrap(), ["m0", "m1", "m2", "m3", "m4"]);
 
         // A client that takes nothing: the second message waiting passes the bound.
-        let outbound = Arc::new(Outbound::new(100, Duration::from_secs(60)));
+        let outbound = Outbound::new(100, Duration::from_secs(60));
         let (queue, messages) = mpsc::channel(8);
         queue.send("x".repeat(60)).await.unwrap();
         queue.send("y".repeat(60)).await.unwrap();
         drop(queue);
         outbound
-            .clone()
             .write_in_order(messages, |_| std::future::pending())
             .await;
         assert!(outbound.is_given_up());

@@ -145,9 +145,7 @@ impl Gateway {
             }
         }
     }
-}
 
-impl Gateway {
     /// Once the sign-in `auth` waits for is done, sends the session-era client that was
     /// given the URL elicitation `id` the spec's `notifications/elicitation/complete`, so it
     /// may retry by itself. Once per session and address; only to that session (the spec:
