@@ -25,6 +25,9 @@ pub const PROVIDER_CALLBACK_PATH: &str = "/oauth/identity-callback";
 /// How long a login at the provider may take.
 const LOGIN_TIME: Duration = Duration::from_secs(10 * 60);
 
+/// The most logins under way at once: a page opened again and again makes no more.
+const MAX_PENDING: usize = 1024;
+
 /// The gateway's logins at the identity provider, under way.
 pub struct ProviderLogin {
     provider: Arc<IdentityProvider>,
@@ -101,6 +104,14 @@ impl ProviderLogin {
         }
         let mut pending = lock(&self.pending);
         pending.retain(|_, login| login.since.elapsed() < LOGIN_TIME);
+        if pending.len() >= MAX_PENDING
+            && let Some(oldest) = pending
+                .iter()
+                .min_by_key(|(_, login)| login.since)
+                .map(|(state, _)| state.clone())
+        {
+            pending.remove(&oldest);
+        }
         pending.insert(
             state,
             Pending {
