@@ -38,13 +38,9 @@ use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
     CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
     GetPromptResponse, Prompt, ReadResourceRequest, ReadResourceRequestParams,
-    ReadResourceResponse, Reference, Resource, ResourceTemplate, ResourceUpdatedNotificationParam,
-    ResultType, ServerResult, Tool,
+    ReadResourceResponse, Reference, Resource, ResourceTemplate, ResultType, ServerResult, Tool,
 };
-use tokio::{
-    sync::{mpsc, watch},
-    task::AbortHandle,
-};
+use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
@@ -81,8 +77,6 @@ pub struct Gateway {
     running: Mutex<HashMap<String, services::Running>>,
     /// What new upstreams' settings are resolved against; replaced by a reload.
     config: ArcSwap<Config>,
-    /// Where every upstream sends its `resources/updated`.
-    resource_update_sender: mpsc::Sender<ResourceUpdatedNotificationParam>,
     /// This gateway, for the callbacks of upstreams added later.
     me: Weak<Gateway>,
     catalog: ArcSwap<Catalog>,
@@ -96,15 +90,11 @@ pub struct Gateway {
     catalog_changes: watch::Sender<Changes>,
     /// Session-era clients to tell about catalog changes.
     sessions: Arc<sessions::Sessions>,
-    /// Which sessions subscribed to which resource URIs.
-    subscriptions: Arc<notifier::Subscriptions>,
-    /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.
-    resource_updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
+    /// Clients' resource subscriptions, and the upstreams' updates on their way to them.
+    resources: subscribe::Resources,
     page_size: usize,
     /// Where sessions' own upstream connections run: set by [`Gateway::start`].
     runtime: OnceLock<(TaskTracker, CancellationToken)>,
-    /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
-    resource_listens: Mutex<HashMap<String, AbortHandle>>,
     /// 2026-07-28 clients' calls parked on a session-era upstream's question.
     conversations: Conversations,
     /// Where every `tools/call` is recorded, when the gateway keeps a history.
@@ -115,20 +105,18 @@ pub struct Gateway {
     oauth: Arc<OAuthVault>,
 }
 
-/// Resource updates buffered between the upstreams and the notifier.
-const RESOURCE_UPDATE_QUEUE: usize = 256;
-
 impl Gateway {
     /// Creates the gateway and its upstreams (not yet started; see [`Gateway::start`]).
     pub fn new(config: &Config) -> Arc<Self> {
         Arc::new_cyclic(|weak: &Weak<Gateway>| {
-            let (updates, resource_updates) = mpsc::channel(RESOURCE_UPDATE_QUEUE);
+            let resources = subscribe::Resources::new();
             let oauth = Arc::new(OAuthVault::default());
             let upstreams = config
                 .upstreams
                 .iter()
                 .map(|(name, upstream)| {
-                    services::new_upstream(config, weak, &updates, &oauth, name, upstream.clone())
+                    let updates = &resources.update_sender;
+                    services::new_upstream(config, weak, updates, &oauth, name, upstream.clone())
                 })
                 .collect::<Vec<_>>();
             let (started, _) = watch::channel(false);
@@ -137,7 +125,6 @@ impl Gateway {
                 upstreams: ArcSwap::from_pointee(upstreams),
                 running: Mutex::default(),
                 config: ArcSwap::from_pointee(config.clone()),
-                resource_update_sender: updates,
                 me: weak.clone(),
                 catalog: ArcSwap::from_pointee(Catalog::default()),
                 views: ArcSwap::from_pointee(view::compile(config)),
@@ -145,11 +132,9 @@ impl Gateway {
                 started,
                 catalog_changes,
                 sessions: Arc::default(),
-                subscriptions: Arc::default(),
-                resource_updates: Mutex::new(Some(resource_updates)),
+                resources,
                 page_size: config.catalog.page_size,
                 runtime: OnceLock::new(),
-                resource_listens: Mutex::default(),
                 conversations: Conversations::new(),
                 call_log: OnceLock::new(),
                 drain: drain::Drain::default(),
@@ -169,10 +154,10 @@ impl Gateway {
             self.catalog_changes.subscribe(),
             shutdown.clone(),
         ));
-        let updates = lock(&self.resource_updates).take();
+        let updates = lock(&self.resources.updates).take();
         if let Some(updates) = updates {
             tracker.spawn(notifier::relay_resource_updates(
-                self.subscriptions.clone(),
+                self.resources.subscriptions.clone(),
                 updates,
                 shutdown.clone(),
             ));

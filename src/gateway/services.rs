@@ -201,7 +201,7 @@ impl Gateway {
         new_upstream(
             &self.config.load(),
             &self.me,
-            &self.resource_update_sender,
+            &self.resources.update_sender,
             &self.oauth,
             name,
             entry,

@@ -180,7 +180,7 @@ impl super::Gateway {
     /// When it may, it counts as asleep until [`Gateway::woke`].
     pub fn may_sleep(&self, id: &str) -> Option<Waking> {
         let facts = self.sessions.http(id)?;
-        if facts.own_connections || self.subscriptions.holds_any(facts.key) {
+        if facts.own_connections || self.resources.subscriptions.holds_any(facts.key) {
             return None;
         }
         self.sessions.asleep.fetch_add(1, Ordering::Relaxed);

@@ -12,8 +12,9 @@
     reason = "resources/subscribe is the session-era way to subscribe"
 )]
 
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::{
     Peer, RoleClient,
     model::{
@@ -22,14 +23,41 @@ use rmcp::{
     },
 };
 use std::collections::HashMap;
-use tokio::task::AbortHandle;
+use tokio::{sync::mpsc, task::AbortHandle};
 
 use super::{
     Gateway, Origin,
     forward::{is_stateless, send, unexpected},
-    notifier::Subscriber,
+    notifier::{Subscriber, Subscriptions},
 };
 use crate::{error::GatewayError, upstream::Upstream};
+
+/// Resource updates buffered between the upstreams and the notifier.
+const RESOURCE_UPDATE_QUEUE: usize = 256;
+
+/// Clients' resource subscriptions, and the upstreams' updates on their way to them.
+pub(super) struct Resources {
+    /// Which sessions subscribed to which resource URIs.
+    pub subscriptions: Arc<Subscriptions>,
+    /// Where every upstream sends its `resources/updated`.
+    pub update_sender: mpsc::Sender<ResourceUpdatedNotificationParam>,
+    /// Upstreams' `resources/updated`, until [`Gateway::start`] hands them to the notifier.
+    pub updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
+    /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
+    listens: Mutex<HashMap<String, AbortHandle>>,
+}
+
+impl Resources {
+    pub fn new() -> Self {
+        let (update_sender, updates) = mpsc::channel(RESOURCE_UPDATE_QUEUE);
+        Self {
+            subscriptions: Arc::default(),
+            update_sender,
+            updates: Mutex::new(Some(updates)),
+            listens: Mutex::default(),
+        }
+    }
+}
 
 impl Gateway {
     /// Subscribes `subscriber` (under `key`: a session number, or a listen stream's) to a
@@ -46,7 +74,7 @@ impl Gateway {
         let upstream = self.resource_owner(&params.uri, origin.view.as_deref())?;
         let peer = upstream.ready_peer()?;
         let uri = params.uri.clone();
-        if !self.subscriptions.add(&uri, key, subscriber) {
+        if !self.resources.subscriptions.add(&uri, key, subscriber) {
             return Ok(());
         }
         let subscribed = if is_stateless(&peer) {
@@ -60,7 +88,7 @@ impl Gateway {
             }
         };
         if subscribed.is_err() {
-            self.subscriptions.remove(&uri, key);
+            self.resources.subscriptions.remove(&uri, key);
         }
         subscribed
     }
@@ -68,7 +96,7 @@ impl Gateway {
     /// Drops every subscription of `key` (a session that ended, a listen stream that closed)
     /// and unsubscribes the upstreams of the URIs nobody else wants.
     pub fn forget_subscriber(self: &Arc<Self>, key: u64) {
-        let orphaned = self.subscriptions.remove_all(key);
+        let orphaned = self.resources.subscriptions.remove_all(key);
         if orphaned.is_empty() {
             return;
         }
@@ -89,7 +117,7 @@ impl Gateway {
         params: UnsubscribeRequestParams,
         origin: &Origin,
     ) -> Result<(), GatewayError> {
-        if !self.subscriptions.remove(&params.uri, session) {
+        if !self.resources.subscriptions.remove(&params.uri, session) {
             return Ok(());
         }
         self.unsubscribe_upstream(&params.uri, origin).await
@@ -144,7 +172,7 @@ impl Gateway {
     }
 
     fn listens(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
-        crate::sync::lock(&self.resource_listens)
+        crate::sync::lock(&self.resources.listens)
     }
 }
 
