@@ -7,6 +7,7 @@
 //! call.
 
 mod auth;
+mod browser;
 mod calls;
 mod connect;
 mod docs;

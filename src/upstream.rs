@@ -65,7 +65,7 @@ pub use http_lane::{HttpLane, cannot_send};
 use lane::StdioLane;
 pub use oauth::{
     OAuthVault, UpstreamAuth,
-    vault::{CALLBACK_PATH, CLIENT_METADATA_PATH, CONNECT_PATH, Connect, SIGN_IN_TIME},
+    vault::{CALLBACK_PATH, CLIENT_METADATA_PATH, CONNECT_PATH, Connect, NotTaken, SIGN_IN_TIME},
 };
 use offer::{Offer, next_list_change};
 use process::ChildGroup;

@@ -7,19 +7,24 @@
 //!   same limits as `/api/v1/auth/login`.
 //! - A user of the identity provider is sent to log in there (`security::ProviderLogin`),
 //!   and comes back to [`PROVIDER_CALLBACK_PATH`].
+//!
+//! Each step is bound to the browser that took the one before (`browser`): a login at the
+//! provider finishes only in the browser that started it, and the upstream's sign-in only in
+//! the browser that proved who the user is, so neither answer can be passed on to someone
+//! else's browser.
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
     Form,
     extract::{ConnectInfo, Path, Query, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 
 use super::{
-    AdminState,
+    AdminState, browser,
     oauth::{escape, page},
 };
 use crate::{
@@ -47,7 +52,11 @@ struct LogIn {
 
 /// The login form, naming the upstream the user is about to sign in to; for a user of the
 /// identity provider, the way to log in there.
-async fn form(State(state): State<Arc<AdminState>>, Path(id): Path<String>) -> Response {
+async fn form(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let Some((upstream, connect)) = upstream_of(&state, &id) else {
         return unknown();
     };
@@ -61,8 +70,10 @@ async fn form(State(state): State<Arc<AdminState>>, Path(id): Path<String>) -> R
              an administrator.",
         );
     };
-    match provider.start(&id).await {
-        Ok(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
+    let (browser, new_cookie) =
+        browser::id_or_new(&headers, state.gateway.oauth().served_over_https());
+    match provider.start(&id, &browser).await {
+        Ok(url) => redirect(&url, new_cookie),
         Err(why) => page(
             StatusCode::BAD_GATEWAY,
             &format!("The identity provider cannot be used now: {why}"),
@@ -83,6 +94,7 @@ struct ProviderAnswer {
 /// user the address was made for, on to the upstream's authorization server.
 async fn provider_callback(
     State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
     Query(answer): Query<ProviderAnswer>,
 ) -> Response {
     let (Some(provider), Some(login)) = (&state.provider_login, &answer.state) else {
@@ -95,10 +107,21 @@ async fn provider_callback(
             &format!("The identity provider did not log you in ({error}): nobody was signed in."),
         );
     };
-    let (id, who) = match provider.finish(login, code, answer.iss.as_deref()).await {
+    let browser = browser::id_of(&headers);
+    let (id, who) = match provider
+        .finish(login, code, answer.iss.as_deref(), browser)
+        .await
+    {
         Ok(done) => done,
         Err(LoginFailed::Unknown) => {
             return page(StatusCode::BAD_REQUEST, &LoginFailed::Unknown.to_string());
+        }
+        Err(LoginFailed::OtherBrowser) => {
+            tracing::warn!("a login at the identity provider was answered in another browser");
+            return page(
+                StatusCode::FORBIDDEN,
+                &LoginFailed::OtherBrowser.to_string(),
+            );
         }
         Err(failed) => {
             tracing::warn!(%failed, "a login at the identity provider failed");
@@ -108,12 +131,16 @@ async fn provider_callback(
     let Some((upstream, connect)) = upstream_of(&state, &id) else {
         return unknown();
     };
-    onward(&connect, who.identity().owner(), &who.username, &upstream).await
+    // `finish` checked that this browser started the login, so it has its id.
+    let browser = (browser.unwrap_or_default().to_owned(), None);
+    let who_is_there = (who.identity().owner(), who.username.as_str());
+    onward(&state, &connect, who_is_there, &upstream, browser).await
 }
 
 async fn log_in(
     State(state): State<Arc<AdminState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(login): Form<LogIn>,
 ) -> Response {
@@ -148,12 +175,21 @@ async fn log_in(
         }
     };
     throttle.succeeded(&login.username, address, Instant::now());
-    onward(&connect, Owner::User(user.id), &user.username, &upstream).await
+    let browser = browser::id_or_new(&headers, state.gateway.oauth().served_over_https());
+    let who_is_there = (Owner::User(user.id), user.username.as_str());
+    onward(&state, &connect, who_is_there, &upstream, browser).await
 }
 
-/// Sends `owner`, who proved who they are, on to the upstream's authorization server, if the
-/// address was made for them.
-async fn onward(connect: &Connect, owner: Owner, name: &str, upstream: &str) -> Response {
+/// Sends `owner` (named `name`), who proved who they are in `browser`, on to the upstream's
+/// authorization server, if the address was made for them; the sign-in is bound to that
+/// browser (`browser.1`: the cookie that gives it its id, when it had none).
+async fn onward(
+    state: &AdminState,
+    connect: &Connect,
+    (owner, name): (Owner, &str),
+    upstream: &str,
+    browser: (String, Option<HeaderValue>),
+) -> Response {
     if owner != connect.owner {
         tracing::warn!(user = %name, %upstream,
             "a sign-in address was opened by another user than the one it was made for");
@@ -168,14 +204,39 @@ async fn onward(connect: &Connect, owner: Owner, name: &str, upstream: &str) -> 
     };
     match auth.begin().await {
         Ok(url) => {
+            let Some(sign_in) = state_of(&url) else {
+                return page(
+                    StatusCode::BAD_GATEWAY,
+                    "The sign-in cannot start: its authorization URL has no state.",
+                );
+            };
+            state.gateway.oauth().bind_to_browser(&sign_in, &browser.0);
             tracing::info!(user = %name, %upstream, "a user's sign-in started");
-            (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response()
+            redirect(&url, browser.1)
         }
         Err(why) => page(
             StatusCode::BAD_GATEWAY,
             &format!("The sign-in cannot start: {why}"),
         ),
     }
+}
+
+/// A 303 to `url`, giving the browser its id cookie when it has none yet.
+fn redirect(url: &str, new_cookie: Option<HeaderValue>) -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response();
+    if let Some(cookie) = new_cookie {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The OAuth `state` of an authorization URL.
+fn state_of(url: &str) -> Option<String> {
+    url::Url::parse(url).ok().and_then(|url| {
+        url.query_pairs()
+            .find(|(key, _)| key == "state")
+            .map(|(_, value)| value.into_owned())
+    })
 }
 
 /// The upstream and the sign-in address `id` names, while it is fresh.

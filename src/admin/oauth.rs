@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -16,9 +16,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     AdminState,
     auth::Caller,
+    browser,
     error::{ApiError, ErrorBody},
 };
-use crate::upstream::{CALLBACK_PATH, CLIENT_METADATA_PATH, UpstreamAuth};
+use crate::upstream::{CALLBACK_PATH, CLIENT_METADATA_PATH, NotTaken, UpstreamAuth};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new().routes(routes!(authorize, sign_out))
@@ -135,6 +136,7 @@ struct CallbackQuery {
 
 async fn callback(
     State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     let Some(sign_in) = query.state.as_deref() else {
@@ -143,11 +145,26 @@ async fn callback(
             "This is not a sign-in's answer: it has no state.",
         );
     };
-    let Some(auth) = state.gateway.oauth().take(sign_in) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "This sign-in is unknown, finished or expired: start it again.",
-        );
+    let auth = match state
+        .gateway
+        .oauth()
+        .take(sign_in, browser::id_of(&headers))
+    {
+        Ok(auth) => auth,
+        Err(NotTaken::Unknown) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "This sign-in is unknown, finished or expired: start it again.",
+            );
+        }
+        Err(NotTaken::OtherBrowser) => {
+            tracing::warn!("a user's sign-in was answered in another browser than its own");
+            return page(
+                StatusCode::FORBIDDEN,
+                "This sign-in was started in another browser: nobody was signed in. Open the \
+                 address your own client gave you, in this browser.",
+            );
+        }
     };
     if let Some(error) = &query.error {
         let detail = query.error_description.as_deref().unwrap_or("");

@@ -42,6 +42,8 @@ struct Pending {
     verifier: PkceCodeVerifier,
     /// What the login is for, given back when it is done.
     then: String,
+    /// The browser it was started in (the id its cookie holds): only it may finish it.
+    browser: String,
     since: Instant,
 }
 
@@ -51,6 +53,13 @@ pub enum LoginFailed {
     /// The callback names no login under way (unknown, used, or too old).
     #[error("this login is unknown or expired: start again from your sign-in address")]
     Unknown,
+    /// The provider's answer came to another browser than the one that started the login
+    /// (an answer passed on to someone else).
+    #[error(
+        "this login was started in another browser: nobody was signed in. Open your own \
+         sign-in address in this browser"
+    )]
+    OtherBrowser,
     /// The provider, or what it answered, failed.
     #[error("{0}")]
     Provider(String),
@@ -75,8 +84,9 @@ impl ProviderLogin {
         })
     }
 
-    /// The provider's authorization URL for a login that, done, gives back `then`.
-    pub async fn start(&self, then: &str) -> Result<String, String> {
+    /// The provider's authorization URL for a login in `browser` (an id its cookie holds)
+    /// that, done, gives back `then`.
+    pub async fn start(&self, then: &str, browser: &str) -> Result<String, String> {
         let endpoint = self
             .provider
             .issuer_metadata()
@@ -117,6 +127,7 @@ impl ProviderLogin {
             Pending {
                 verifier,
                 then: then.to_owned(),
+                browser: browser.to_owned(),
                 since: Instant::now(),
             },
         );
@@ -124,17 +135,22 @@ impl ProviderLogin {
     }
 
     /// Finishes the login `state` names with the provider's `code` (and `iss`, which must be
-    /// the provider's when it is sent, RFC 9207): what it was for, and who signed in.
+    /// the provider's when it is sent, RFC 9207), answered in `browser`: what it was for, and
+    /// who signed in.
     pub async fn finish(
         &self,
         state: &str,
         code: &str,
         iss: Option<&str>,
+        browser: Option<&str>,
     ) -> Result<(String, Principal), LoginFailed> {
         let pending = lock(&self.pending)
             .remove(state)
             .filter(|login| login.since.elapsed() < LOGIN_TIME)
             .ok_or(LoginFailed::Unknown)?;
+        if browser != Some(pending.browser.as_str()) {
+            return Err(LoginFailed::OtherBrowser);
+        }
         let failed = |why: String| LoginFailed::Provider(why);
         let config = self.provider.config();
         if iss.is_some_and(|iss| iss != config.issuer) {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::common::{
     api::{ADMIN_PASSWORD, Api, admin_env},
+    browser::{Browser, location},
     http::{RawSession, client, modern_post},
     process::{ConfigDir, ServeProcess},
     ws,
@@ -68,50 +69,23 @@ fn login_form(password: &str) -> String {
         .finish()
 }
 
-/// A client that shows the browser each redirect instead of following it.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Where a redirect sends the browser.
-fn location(response: &reqwest::Response) -> String {
-    assert!(response.status().is_redirection(), "{response:?}");
-    response.headers()["location"].to_str().unwrap().to_owned()
-}
-
 /// What a user does in their browser with a sign-in address: logs in to the gateway, is sent
 /// on to the authorization server, which approves at once and sends them back.
 pub(crate) async fn sign_in_at(address: &str) {
-    let page = browser().get(address).send().await.expect("the page");
+    let browser = Browser::new();
+    let page = browser.get(address).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("name=password"));
-    let onward = browser()
-        .post(address)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(login_form(ADMIN_PASSWORD))
-        .send()
-        .await
-        .expect("log in");
-    approve_at_authorization_server(onward).await;
+    let onward = browser.post_form(address, login_form(ADMIN_PASSWORD)).await;
+    approve_at_authorization_server(&browser, onward).await;
 }
 
-/// The gateway sent the browser on (`onward`) to the upstream's authorization server, which
+/// The gateway sent `browser` on (`onward`) to the upstream's authorization server, which
 /// approves at once and sends it back to the gateway's callback: the sign-in is done.
-async fn approve_at_authorization_server(onward: reqwest::Response) {
+async fn approve_at_authorization_server(browser: &Browser, onward: reqwest::Response) {
     assert_eq!(onward.status(), StatusCode::SEE_OTHER, "{onward:?}");
-    let approved = browser()
-        .get(location(&onward))
-        .send()
-        .await
-        .expect("authorize");
-    let done = client()
-        .get(location(&approved))
-        .send()
-        .await
-        .expect("callback");
+    let approved = browser.get(&location(&onward)).await;
+    let done = browser.get(&location(&approved)).await;
     assert_eq!(done.status(), StatusCode::OK);
     assert!(
         done.text()
@@ -178,6 +152,18 @@ async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
     );
     let alice_address = elicitation["url"].as_str().unwrap().to_owned();
     assert_ne!(alice_address, bob_address);
+
+    // The authorization server's address the page sends one browser to, passed on to
+    // another, signs nobody in (the phishing the spec warns of).
+    let attacker = Browser::new();
+    let onward = attacker
+        .post_form(&alice_address, login_form(ADMIN_PASSWORD))
+        .await;
+    let victim = Browser::new();
+    let approved = victim.get(&location(&onward)).await;
+    let refused = victim.get(&location(&approved)).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{refused:?}");
+    assert!(refused.text().await.unwrap().contains("another browser"));
 
     // The address is the gateway's login, not the authorization server: a wrong password
     // goes nowhere, an unknown address is refused.
@@ -341,23 +327,23 @@ async fn an_idle_keys_connection_closes_and_opens_again_signed_in() {
     assert_eq!(identity(&answer), "alice");
 }
 
-/// What a user of the identity provider does with a sign-in address: the page sends them to
-/// log in at the provider, which sends them back to the gateway. The gateway's answer.
-async fn log_in_at_provider(address: &str) -> reqwest::Response {
-    let page = browser().get(address).send().await.expect("the page");
+/// What a user of the identity provider does with a sign-in address in `browser`: the page
+/// sends them to log in at the provider, which sends them back to the gateway (at the
+/// address the last step returns). The gateway's answer.
+async fn log_in_at_provider(browser: &Browser, address: &str) -> reqwest::Response {
+    let back = provider_answer(browser, address).await;
+    browser.get(&back).await
+}
+
+/// The address the identity provider sends `browser` back to, after the sign-in page sent it
+/// there to log in.
+async fn provider_answer(browser: &Browser, address: &str) -> String {
+    let page = browser.get(address).await;
     assert_eq!(page.status(), StatusCode::SEE_OTHER, "{page:?}");
-    let logged_in = browser()
-        .get(location(&page))
-        .send()
-        .await
-        .expect("log in at the provider");
+    let logged_in = browser.get(&location(&page)).await;
     let back = location(&logged_in);
     assert!(back.contains("/oauth/identity-callback?"), "{back}");
-    browser()
-        .get(back)
-        .send()
-        .await
-        .expect("back at the gateway")
+    back
 }
 
 /// The users of the identity provider (`auth.oauth` with the gateway's own `client_id` there)
@@ -387,7 +373,7 @@ async fn users_of_the_identity_provider_sign_in_for_themselves_at_the_provider()
 
     // Someone else at the provider, or a user of the registry, signs nobody in with it.
     issuer.next_subject("mallory").await;
-    let refused = log_in_at_provider(&address).await;
+    let refused = log_in_at_provider(&Browser::new(), &address).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{refused:?}");
     assert!(
         refused
@@ -396,21 +382,25 @@ async fn users_of_the_identity_provider_sign_in_for_themselves_at_the_provider()
             .unwrap()
             .contains("made for another user")
     );
-    let refused = browser()
-        .post(&address)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(login_form(ADMIN_PASSWORD))
-        .send()
-        .await
-        .unwrap();
+    let refused = Browser::new()
+        .post_form(&address, login_form(ADMIN_PASSWORD))
+        .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{refused:?}");
+    // Carol's own answer from the provider, passed on to another browser, is refused.
+    issuer.next_subject("carol").await;
+    let answer = provider_answer(&Browser::new(), &address).await;
+    let refused = Browser::new().get(&answer).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{refused:?}");
+    assert!(refused.text().await.unwrap().contains("another browser"));
     let still = call_modern(&gateway, &carol, url_elicitations.clone(), None).await;
     assert_eq!(still["result"]["resultType"], "input_required", "{still}");
 
     // Carol logs in at the provider, and is sent on to sign in to the upstream.
     issuer.next_subject("carol").await;
     server.next_subject("carol").await;
-    approve_at_authorization_server(log_in_at_provider(&address).await).await;
+    let browser = Browser::new();
+    let onward = log_in_at_provider(&browser, &address).await;
+    approve_at_authorization_server(&browser, onward).await;
     let accepted = Some(json!({"action": "accept"}));
     let answer = call_modern(&gateway, &carol, url_elicitations.clone(), accepted).await;
     assert_eq!(identity(&answer), "carol");
@@ -421,7 +411,9 @@ async fn users_of_the_identity_provider_sign_in_for_themselves_at_the_provider()
     assert_ne!(dave_address, address);
     issuer.next_subject("dave").await;
     server.next_subject("dave").await;
-    approve_at_authorization_server(log_in_at_provider(&dave_address).await).await;
+    let browser = Browser::new();
+    let onward = log_in_at_provider(&browser, &dave_address).await;
+    approve_at_authorization_server(&browser, onward).await;
     let answer = call_modern(&gateway, &dave, json!({}), None).await;
     assert_eq!(identity(&answer), "dave");
     let answer = call_modern(&gateway, &carol, json!({}), None).await;

@@ -42,12 +42,30 @@ pub struct OAuthVault {
     keep: OnceLock<Option<Registry>>,
     opened: Notify,
     public_url: ArcSwapOption<String>,
-    sign_ins: std::sync::Mutex<HashMap<String, (Weak<UpstreamAuth>, Instant)>>,
+    sign_ins: std::sync::Mutex<HashMap<String, SignIn>>,
     /// The addresses users were given to sign in for themselves, by their id.
     connects: std::sync::Mutex<HashMap<String, Connect>>,
     /// Whether the sign-in page can learn who a user of the identity provider is (the
     /// gateway has a client there).
     provider_users_sign_in: AtomicBool,
+}
+
+/// A sign-in under way, by its OAuth `state`.
+struct SignIn {
+    auth: Weak<UpstreamAuth>,
+    since: Instant,
+    /// The browser a user's own sign-in was started in: only that browser may finish it.
+    browser: Option<String>,
+}
+
+/// Why a callback's sign-in was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotTaken {
+    /// Unknown, finished or expired.
+    Unknown,
+    /// A user's sign-in, finished in another browser than the one that started it: an
+    /// authorization URL passed on to someone else (the phishing the MCP spec warns of).
+    OtherBrowser,
 }
 
 /// A user's way to sign in to an upstream for themselves. The page at its address checks
@@ -105,6 +123,14 @@ impl OAuthVault {
             Owner::User(_) => true,
             Owner::ProviderUser(_) => self.provider_users_sign_in.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether browsers reach the gateway over https (its cookies are then sent only there).
+    pub fn served_over_https(&self) -> bool {
+        self.public_url
+            .load()
+            .as_ref()
+            .is_some_and(|base| base.starts_with("https://"))
     }
 
     /// The redirect URI of sign-ins, once the gateway listens somewhere.
@@ -221,9 +247,23 @@ impl OAuthVault {
     /// Notes a sign-in under way, answered at the callback with `state`.
     pub(super) fn expect(&self, state: String, upstream: &Arc<UpstreamAuth>) {
         let mut sign_ins = lock(&self.sign_ins);
-        sign_ins
-            .retain(|_, (auth, since)| since.elapsed() < SIGN_IN_TIME && auth.strong_count() > 0);
-        sign_ins.insert(state, (Arc::downgrade(upstream), Instant::now()));
+        sign_ins.retain(|_, sign_in| {
+            sign_in.since.elapsed() < SIGN_IN_TIME && sign_in.auth.strong_count() > 0
+        });
+        let sign_in = SignIn {
+            auth: Arc::downgrade(upstream),
+            since: Instant::now(),
+            browser: None,
+        };
+        sign_ins.insert(state, sign_in);
+    }
+
+    /// Binds the sign-in under way `state` to `browser` (an id its cookie holds): only that
+    /// browser's callback finishes it.
+    pub fn bind_to_browser(&self, state: &str, browser: &str) {
+        if let Some(sign_in) = lock(&self.sign_ins).get_mut(state) {
+            sign_in.browser = Some(browser.to_owned());
+        }
     }
 
     /// The address where `owner` signs in to `auth`'s upstream for themselves, and its id:
@@ -277,10 +317,23 @@ impl OAuthVault {
         (connect.since.elapsed() < SIGN_IN_TIME).then(|| connect.clone())
     }
 
-    /// The upstream whose sign-in `state` names, taken (a state is good for one callback).
-    pub fn take(&self, state: &str) -> Option<Arc<UpstreamAuth>> {
-        let (auth, since) = lock(&self.sign_ins).remove(state)?;
-        (since.elapsed() < SIGN_IN_TIME).then(|| auth.upgrade())?
+    /// The upstream whose sign-in `state` names, taken (a state is good for one callback),
+    /// answered in `browser` (the id its cookie holds, if any).
+    pub fn take(&self, state: &str, browser: Option<&str>) -> Result<Arc<UpstreamAuth>, NotTaken> {
+        let sign_in = lock(&self.sign_ins)
+            .remove(state)
+            .ok_or(NotTaken::Unknown)?;
+        if sign_in.since.elapsed() >= SIGN_IN_TIME {
+            return Err(NotTaken::Unknown);
+        }
+        if sign_in
+            .browser
+            .as_deref()
+            .is_some_and(|bound| Some(bound) != browser)
+        {
+            return Err(NotTaken::OtherBrowser);
+        }
+        sign_in.auth.upgrade().ok_or(NotTaken::Unknown)
     }
 }
 
