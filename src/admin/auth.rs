@@ -78,9 +78,7 @@ async fn identity_provider_user(
         .map_err(|refusal| match refusal {
             Refusal::Unauthorized(Some(why)) => ApiError::unauthorized(why),
             Refusal::Unauthorized(None) => unknown(),
-            Refusal::InsufficientScope => {
-                ApiError::forbidden("the token lacks a scope the gateway requires")
-            }
+            Refusal::InsufficientScope => ApiError::forbidden(refusal.to_string()),
         })?;
     let open = OPEN_TO_BOUND_KEYS
         .iter()

@@ -25,7 +25,7 @@ use serde::Deserialize;
 
 use super::{
     AdminState, browser,
-    oauth::{escape, page},
+    oauth::{CallbackQuery, escape, page},
 };
 use crate::{
     security::{LoginFailed, Owner, PROVIDER_CALLBACK_PATH},
@@ -81,30 +81,24 @@ async fn form(
     }
 }
 
-/// What the identity provider sends the browser back with.
-#[derive(Deserialize)]
-struct ProviderAnswer {
-    state: Option<String>,
-    code: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
-}
-
 /// Where the identity provider sends the browser back: if whoever logged in there is the
 /// user the address was made for, on to the upstream's authorization server.
 async fn provider_callback(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
-    Query(answer): Query<ProviderAnswer>,
+    Query(answer): Query<CallbackQuery>,
 ) -> Response {
     let (Some(provider), Some(login)) = (&state.provider_login, &answer.state) else {
         return page(StatusCode::BAD_REQUEST, "This is not an answer to a login.");
     };
     let Some(code) = &answer.code else {
         let error = answer.error.as_deref().unwrap_or("no code");
+        let detail = answer.error_description.as_deref().unwrap_or("");
         return page(
             StatusCode::UNAUTHORIZED,
-            &format!("The identity provider did not log you in ({error}): nobody was signed in."),
+            &format!(
+                "The identity provider did not log you in ({error} {detail}): nobody was signed in."
+            ),
         );
     };
     let browser = browser::id_of(&headers);
@@ -134,7 +128,7 @@ async fn provider_callback(
     // `finish` checked that this browser started the login, so it has its id.
     let browser = (browser.unwrap_or_default().to_owned(), None);
     let who_is_there = (who.identity().owner(), who.username.as_str());
-    onward(&state, &connect, who_is_there, &upstream, browser).await
+    onward(&connect, who_is_there, &upstream, browser).await
 }
 
 async fn log_in(
@@ -177,14 +171,13 @@ async fn log_in(
     throttle.succeeded(&login.username, address, Instant::now());
     let browser = browser::id_or_new(&headers, state.gateway.oauth().served_over_https());
     let who_is_there = (Owner::User(user.id), user.username.as_str());
-    onward(&state, &connect, who_is_there, &upstream, browser).await
+    onward(&connect, who_is_there, &upstream, browser).await
 }
 
 /// Sends `owner` (named `name`), who proved who they are in `browser`, on to the upstream's
 /// authorization server, if the address was made for them; the sign-in is bound to that
 /// browser (`browser.1`: the cookie that gives it its id, when it had none).
 async fn onward(
-    state: &AdminState,
     connect: &Connect,
     (owner, name): (Owner, &str),
     upstream: &str,
@@ -202,15 +195,8 @@ async fn onward(
     let Some(auth) = connect.auth.upgrade() else {
         return unknown();
     };
-    match auth.begin().await {
+    match auth.begin(Some(&browser.0)).await {
         Ok(url) => {
-            let Some(sign_in) = state_of(&url) else {
-                return page(
-                    StatusCode::BAD_GATEWAY,
-                    "The sign-in cannot start: its authorization URL has no state.",
-                );
-            };
-            state.gateway.oauth().bind_to_browser(&sign_in, &browser.0);
             tracing::info!(user = %name, %upstream, "a user's sign-in started");
             redirect(&url, browser.1)
         }
@@ -228,15 +214,6 @@ fn redirect(url: &str, new_cookie: Option<HeaderValue>) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
-}
-
-/// The OAuth `state` of an authorization URL.
-fn state_of(url: &str) -> Option<String> {
-    url::Url::parse(url).ok().and_then(|url| {
-        url.query_pairs()
-            .find(|(key, _)| key == "state")
-            .map(|(_, value)| value.into_owned())
-    })
 }
 
 /// The upstream and the sign-in address `id` names, while it is fresh.

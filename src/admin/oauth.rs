@@ -71,8 +71,9 @@ async fn authorize(
     Path(name): Path<String>,
 ) -> Result<Json<Authorization>, ApiError> {
     let auth = signing_in(&state, &caller, &name)?;
+    // An administrator's sign-in: no page of the gateway's came before, no browser to bind.
     let authorization_url = auth
-        .begin()
+        .begin(None)
         .await
         .map_err(|why| ApiError::new(StatusCode::BAD_GATEWAY, "oauth_failed", why))?;
     tracing::info!(service = %name, "sign-in started");
@@ -124,14 +125,15 @@ fn signing_in(
     })
 }
 
-/// What the authorization server puts on the redirect (RFC 6749 §4.1.2, RFC 9207).
+/// What an authorization server puts on its redirect back (RFC 6749 §4.1.2, RFC 9207): an
+/// upstream's, or the identity provider's.
 #[derive(Deserialize)]
-struct CallbackQuery {
-    state: Option<String>,
-    code: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
+pub(super) struct CallbackQuery {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
 }
 
 async fn callback(

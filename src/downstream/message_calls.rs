@@ -26,8 +26,10 @@ use crate::{
     websocket::OwnWay,
 };
 
-/// Messages waiting for the door's writer: calls' messages and answers. Small: a client
-/// that does not read holds up the calls that write, not the gateway's memory.
+/// Messages waiting for the door's writer: calls' messages and answers. The writer takes
+/// them off while it writes and counts them against the client's outbound bound
+/// (`Outbound::write_in_order`), so a client that does not read is given up on, not waited
+/// for.
 const QUEUED_MESSAGES: usize = 64;
 
 /// How [`Asks`] names the door's one session.

@@ -50,11 +50,11 @@ impl HttpFront {
             Refusal::InsufficientScope => (StatusCode::FORBIDDEN, "Forbidden"),
         };
         let why = match refusal {
-            Refusal::Unauthorized(Some(why)) => why.as_str(),
             Refusal::Unauthorized(None) => {
                 "this endpoint needs a bearer token: sign in with the identity provider, or use an API key"
+                    .to_owned()
             }
-            Refusal::InsufficientScope => "the token lacks a scope the gateway requires",
+            refused => refused.to_string(),
         };
         let mut response = jsonrpc_error_response(
             status,

@@ -20,7 +20,9 @@ use crate::{
 
 impl UpstreamAuth {
     /// Starts a sign-in: the URL of the authorization server's page to open in a browser.
-    pub async fn begin(self: &Arc<Self>) -> Result<String, SignInError> {
+    /// With `browser` (the id a user's browser holds in its cookie), only that browser's
+    /// callback finishes it.
+    pub async fn begin(self: &Arc<Self>, browser: Option<&str>) -> Result<String, SignInError> {
         if self.config.grant == OAuthGrant::ClientCredentials {
             return Err("this upstream signs in with client credentials, by itself".into());
         }
@@ -75,7 +77,7 @@ impl UpstreamAuth {
             })
             .await?;
         *self.pending.lock().await = Some((state.clone(), manager));
-        self.vault.expect(state, self);
+        self.vault.expect(state, self, browser);
         Ok(url)
     }
 

@@ -244,8 +244,14 @@ impl OAuthVault {
             .map_err(|error| error.to_string())
     }
 
-    /// Notes a sign-in under way, answered at the callback with `state`.
-    pub(super) fn expect(&self, state: String, upstream: &Arc<UpstreamAuth>) {
+    /// Notes a sign-in under way, answered at the callback with `state` (in `browser` only,
+    /// when one is named).
+    pub(super) fn expect(
+        &self,
+        state: String,
+        upstream: &Arc<UpstreamAuth>,
+        browser: Option<&str>,
+    ) {
         let mut sign_ins = lock(&self.sign_ins);
         sign_ins.retain(|_, sign_in| {
             sign_in.since.elapsed() < SIGN_IN_TIME && sign_in.auth.strong_count() > 0
@@ -253,17 +259,9 @@ impl OAuthVault {
         let sign_in = SignIn {
             auth: Arc::downgrade(upstream),
             since: Instant::now(),
-            browser: None,
+            browser: browser.map(str::to_owned),
         };
         sign_ins.insert(state, sign_in);
-    }
-
-    /// Binds the sign-in under way `state` to `browser` (an id its cookie holds): only that
-    /// browser's callback finishes it.
-    pub fn bind_to_browser(&self, state: &str, browser: &str) {
-        if let Some(sign_in) = lock(&self.sign_ins).get_mut(state) {
-            sign_in.browser = Some(browser.to_owned());
-        }
     }
 
     /// The address where `owner` signs in to `auth`'s upstream for themselves, and its id:
