@@ -47,7 +47,8 @@ use crate::config::UpstreamConfig;
 pub struct HttpLane {
     upstream: String,
     http: reqwest::Client,
-    url: String,
+    /// Parsed once: reqwest would parse a string again for every request.
+    url: reqwest::Url,
     /// The configured headers and `MCP-Protocol-Version`.
     headers: HeaderMap,
     max_response_bytes: usize,
@@ -65,7 +66,7 @@ impl std::fmt::Debug for HttpLane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Not the headers: they may hold secrets.
         f.debug_struct("HttpLane")
-            .field("url", &self.url)
+            .field("url", &self.url.as_str())
             .field("session_era", &self.session.is_some())
             .finish()
     }
@@ -87,7 +88,8 @@ impl HttpLane {
         notices: UpstreamClient,
         oauth: Option<Arc<UpstreamAuth>>,
     ) -> Result<Self, String> {
-        let url = config.url.clone().ok_or("no URL")?;
+        let url = config.url.as_deref().ok_or("no URL")?;
+        let url = reqwest::Url::parse(url).map_err(|error| format!("its URL {url:?}: {error}"))?;
         let mut headers = header_map(&config.headers)?;
         let version = HeaderValue::from_str(version).map_err(|error| error.to_string())?;
         headers.insert("mcp-protocol-version", version);
@@ -242,7 +244,7 @@ impl HttpLane {
     fn post(&self, token: Option<&str>) -> reqwest::RequestBuilder {
         let request = self
             .http
-            .post(&self.url)
+            .post(self.url.clone())
             .headers(self.headers.clone())
             .header(header::CONTENT_TYPE, JSON)
             .header(header::ACCEPT, "application/json, text/event-stream");

@@ -187,7 +187,7 @@ impl<'a> Exchange<'a> {
         let mut request = self
             .lane
             .http
-            .get(&self.lane.url)
+            .get(self.lane.url.clone())
             .headers(self.lane.headers.clone());
         if let Some(token) = self.lane.bearer().await {
             request = request.bearer_auth(token);
