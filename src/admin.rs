@@ -103,7 +103,7 @@ pub async fn bootstrap(registry: &Registry, tokens: &TokenCache) -> Result<(), R
             Ok(_) if generated => {
                 eprintln!(
                     "\nCreated the first user of {}:\n    username: admin\n    password: {password}\nIt is shown this once. Log in at POST /api/v1/auth/login.\n",
-                    registry.path().display()
+                    registry.place()
                 );
             }
             Ok(_) => {

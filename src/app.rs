@@ -18,7 +18,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     admin::{self, AdminState},
-    config::Config,
+    config::{Config, DatabaseLocation},
     downstream::{
         http::HttpFront,
         listener,
@@ -44,6 +44,8 @@ pub enum AppError {
     Signals(std::io::Error),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("database.url: {0}")]
+    Database(String),
 }
 
 /// A listening socket on `address` whose queue of connections not yet accepted holds a burst
@@ -144,8 +146,12 @@ impl App {
     /// starts the services stored in it and begins recording calls. Call after
     /// [`App::start_upstreams`], so the config file's upstreams start meanwhile.
     pub async fn open_registry(&mut self) -> Result<(), AppError> {
-        let path = self.config.database.path(&self.config.base_dir);
-        let registry = Registry::open(&path, &self.config.database.secret_key).await?;
+        let location = self
+            .config
+            .database
+            .location(&self.config.base_dir)
+            .map_err(AppError::Database)?;
+        let registry = Registry::open(&location, &self.config.database.secret_key).await?;
         self.gateway.oauth().open(registry.clone());
         let tokens = TokenCache::new();
         admin::bootstrap(&registry, &tokens).await?;
@@ -200,11 +206,12 @@ impl App {
         }
         self.show_progress();
         let stored = self.stored.as_ref().expect("opened above");
-        let data_dir = stored
-            .registry
-            .path()
-            .parent()
-            .map_or_else(|| self.config.base_dir.clone(), |dir| dir.to_owned());
+        // Uploads go beside an SQLite file, or in `data/` beside the config file.
+        let data_dir = match self.config.database.location(&self.config.base_dir) {
+            Ok(DatabaseLocation::Sqlite(path)) => path.parent().map(Path::to_owned),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.config.base_dir.join("data"));
         let public_url = self
             .config
             .server

@@ -28,7 +28,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 pub use admin::{
-    AuthConfig, DatabaseConfig, LoginThrottleConfig, ResourceServerConfig, SecurityConfig,
+    AuthConfig, DatabaseConfig, DatabaseLocation, LoginThrottleConfig, POSTGRES_NEEDS_SECRET_KEY,
+    ResourceServerConfig, SecurityConfig,
 };
 pub use limits::{LimitsConfig, TimeoutsConfig};
 pub use logging::{LogFormat, LogRotation, LoggingConfig};

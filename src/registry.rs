@@ -1,25 +1,22 @@
-//! The embedded SQLite registry: services added at run time, users, tokens, the call log and
-//! the (sealed) credentials of OAuth upstreams.
-//!
-//! One connection, on a thread of its own (`tokio_rusqlite`), so no query ever blocks the
-//! async executor. The file is opened in WAL mode with a busy timeout; a committed row
-//! survives the process being killed. Schema changes are numbered migrations
-//! ([`migrations`]), applied at start-up.
-//!
-//! A file that is not a healthy SQLite database stops start-up with a message naming it, and
-//! is left exactly as it was: the integrity check runs before anything is written.
+//! The registry: services added at run time, users, tokens, the call log and the (sealed)
+//! credentials of OAuth upstreams. On SQLite, embedded, by default ([`sqlite`]); on
+//! PostgreSQL for teams that run several gateways on one database ([`postgres`]). Schema
+//! changes are numbered migrations ([`migrations`]), applied at start-up.
 
 mod call_log;
 mod calls;
+pub(crate) mod engine;
 mod migrations;
 mod oauth;
+mod postgres;
 mod services;
+mod sqlite;
 mod tokens;
 mod users;
 
 use std::{
-    path::{Path, PathBuf},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    path::PathBuf,
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 pub use call_log::CallLog;
@@ -28,11 +25,8 @@ pub use services::StoredService;
 pub use tokens::{StoredToken, TokenKind};
 pub use users::User;
 
-use crate::security::Sealer;
-
-/// How long a write waits for a lock held by another connection (another `mcps` process on
-/// the same file, or a backup tool) before it fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::{config::DatabaseLocation, security::Sealer};
+use engine::Engine;
 
 /// Why the registry failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +41,10 @@ pub enum RegistryError {
         "database {path} is unreadable or corrupt ({reason}); it was left untouched: restore it from a backup or move it away"
     )]
     Corrupt { path: PathBuf, reason: String },
-    #[error("cannot migrate database {path}: {reason}")]
-    Migrate { path: PathBuf, reason: String },
+    #[error("cannot migrate database {place}: {reason}")]
+    Migrate { place: String, reason: String },
+    #[error("cannot connect to database {place}: {reason}")]
+    Unreachable { place: String, reason: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -58,6 +54,8 @@ pub enum RegistryError {
     Busy(String),
     #[error("database error: {0}")]
     Sql(String),
+    #[error("database.secret_key: {}", crate::config::POSTGRES_NEEDS_SECRET_KEY)]
+    NoSecretKey,
     /// The key that seals secrets in the database (`database.secret_key` or its key file).
     #[error("database.secret_key: {0}")]
     Key(#[from] crate::security::SealError),
@@ -81,67 +79,40 @@ impl From<rusqlite::Error> for RegistryError {
 /// The registry database.
 #[derive(Clone)]
 pub struct Registry {
-    connection: tokio_rusqlite::Connection,
-    path: PathBuf,
+    engine: Engine,
+    /// The file, or the server and database (without a password): for messages.
+    place: String,
     /// Seals the secrets kept in the database (OAuth credentials, client secrets).
     sealer: Sealer,
 }
 
 impl Registry {
-    /// Opens (creating it and its directory on first run) and migrates the database at
-    /// `path`; its secrets are sealed with `secret_key`, or the key file beside it when that
-    /// is empty (see [`Sealer::for_database`]).
-    pub async fn open(path: &Path, secret_key: &str) -> Result<Self, RegistryError> {
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| RegistryError::CreateDir {
-                path: path.to_owned(),
-                source,
-            })?;
+    /// Opens (creating an SQLite file and its directory on first run) and migrates the
+    /// database at `location`; its secrets are sealed with `secret_key`, or, on SQLite, the
+    /// key file beside it when that is empty (see [`Sealer::for_database`]).
+    pub async fn open(
+        location: &DatabaseLocation,
+        secret_key: &str,
+    ) -> Result<Self, RegistryError> {
+        match location {
+            DatabaseLocation::Sqlite(path) => Ok(Self {
+                engine: Engine::Sqlite(sqlite::open(path).await?),
+                place: path.display().to_string(),
+                sealer: Sealer::for_database(secret_key, path)?,
+            }),
+            DatabaseLocation::Postgres(url) => {
+                // Every replica must open what another sealed: no key file of one's own.
+                // (The config check refuses this before the gateway gets here.)
+                if secret_key.is_empty() {
+                    return Err(RegistryError::NoSecretKey);
+                }
+                Ok(Self {
+                    engine: Engine::Postgres(postgres::open(url).await?),
+                    place: postgres::describe(url),
+                    sealer: Sealer::from_secret(secret_key),
+                })
+            }
         }
-        let corrupt = |reason: String| RegistryError::Corrupt {
-            path: path.to_owned(),
-            reason,
-        };
-        let connection = tokio_rusqlite::Connection::open(path)
-            .await
-            .map_err(|error| corrupt(error.to_string()))?;
-        connection
-            .call(|db| {
-                db.busy_timeout(BUSY_TIMEOUT)?;
-                // Read-only, before anything writes: a damaged file must stay as it is.
-                db.query_row("PRAGMA quick_check", [], |row| row.get::<_, String>(0))
-            })
-            .await
-            .map_err(|error| corrupt(error.to_string()))
-            .and_then(|check| match check.as_str() {
-                "ok" => Ok(()),
-                problem => Err(corrupt(problem.to_owned())),
-            })?;
-        connection
-            .call(|db| -> Result<(), String> {
-                let pragmas = || -> rusqlite::Result<()> {
-                    db.pragma_update(None, "journal_mode", "WAL")?;
-                    // With WAL, NORMAL loses nothing when the process dies, only on power loss.
-                    db.pragma_update(None, "synchronous", "NORMAL")?;
-                    db.pragma_update(None, "foreign_keys", true)
-                };
-                pragmas().map_err(|error| error.to_string())?;
-                migrations::apply(db).map_err(|error| error.to_string())
-            })
-            .await
-            .map_err(|error| RegistryError::Migrate {
-                path: path.to_owned(),
-                reason: match error {
-                    tokio_rusqlite::Error::Error(reason) => reason,
-                    other => other.to_string(),
-                },
-            })?;
-        let sealer = Sealer::for_database(secret_key, path)?;
-        Ok(Self {
-            connection,
-            path: path.to_owned(),
-            sealer,
-        })
     }
 
     /// What seals the secrets kept in the database.
@@ -149,39 +120,26 @@ impl Registry {
         &self.sealer
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database, for messages: its file, or its server and name.
+    pub fn place(&self) -> &str {
+        &self.place
     }
 
-    /// Merges the write-ahead log into the database file and closes the connection, so that
+    /// Closes the database. On SQLite the write-ahead log is merged into the file first, so
     /// the file alone holds every row (a backup that copies only `mcps.db` loses nothing).
     /// Every clone is closed with it: later queries fail. Called on every clean stop.
     pub async fn close(self) -> Result<(), RegistryError> {
-        self.run(|db| {
-            // TRUNCATE also empties the `-wal` file, so a stale one cannot confuse a copy.
-            db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await?;
-        // SQLite also checkpoints when its last connection closes; the explicit checkpoint
-        // above reports a failure (a reader holding the log) instead of hiding it.
-        self.connection.close().await.map_err(RegistryError::from)
+        match self.engine {
+            Engine::Sqlite(connection) => sqlite::close(connection).await,
+            Engine::Postgres(pool) => {
+                pool.close();
+                Ok(())
+            }
+        }
     }
 
-    /// Runs `query` on the database thread.
-    async fn run<T, F>(&self, query: F) -> Result<T, RegistryError>
-    where
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T, RegistryError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.connection
-            .call(query)
-            .await
-            .map_err(|error| match error {
-                tokio_rusqlite::Error::Error(error) => error,
-                other => RegistryError::Sql(other.to_string()),
-            })
+    fn db(&self) -> &Engine {
+        &self.engine
     }
 }
 

@@ -16,6 +16,9 @@ trap 'kill "$lints" 2> /dev/null || true' EXIT
 source tests/env.sh
 wait "$lints"
 trap - EXIT
+# The registry's tests run on SQLite and on a real PostgreSQL, started here and stopped on exit.
+source tests/postgres.sh
+trap stop_test_postgres EXIT
 
 step "the examples"
 # The integration tests run the example servers as real processes: build them as binaries

@@ -8,18 +8,31 @@ use std::{
 
 use serde::Deserialize;
 
-/// The embedded SQLite registry.
+/// The registry: an embedded SQLite file, or a PostgreSQL database.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// A file path, or a `sqlite:` / `sqlite://` URL of one (the form `DATABASE_URL` often has).
-    /// Relative paths are resolved against the config file's directory.
+    /// An SQLite file: a path, or a `sqlite:` / `sqlite://` URL of one (the form
+    /// `DATABASE_URL` often has); relative paths are resolved against the config file's
+    /// directory. Or a PostgreSQL database: a libpq URL, `postgresql://user:pass@host:port/db`
+    /// (also `postgres://`, `?sslmode=`, and `?host=/run/postgresql` for a Unix socket).
     pub url: String,
     /// The key that seals OAuth tokens and client secrets in the database (any string; a long
-    /// random one). Empty: a random key is made on first run and kept beside the database,
-    /// in `<database>.key`, readable by its owner only; a copy of the database alone then
-    /// reveals no token.
+    /// random one). Empty, on SQLite only: a random key is made on first run and kept beside
+    /// the database, in `<database>.key`, readable by its owner only; a copy of the database
+    /// alone then reveals no token. On PostgreSQL it must be set, the same on every replica.
     pub secret_key: String,
+}
+
+/// Why `database.secret_key` must be set on PostgreSQL.
+pub const POSTGRES_NEEDS_SECRET_KEY: &str = "must be set when the database is PostgreSQL: every gateway on it seals and opens the same secrets, and there is no file beside the database to keep a made-up key in";
+
+/// Where the registry lives: [`DatabaseConfig::location`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseLocation {
+    Sqlite(PathBuf),
+    /// The libpq URL, as configured (it may hold a password: never show it).
+    Postgres(String),
 }
 
 impl Default for DatabaseConfig {
@@ -32,15 +45,62 @@ impl Default for DatabaseConfig {
 }
 
 impl DatabaseConfig {
-    /// The database file, resolved against `base_dir`.
-    pub fn path(&self, base_dir: &Path) -> PathBuf {
+    /// Where the registry lives, a file resolved against `base_dir`; or why `url` names no
+    /// place the gateway can keep it. A URL of a scheme the gateway does not serve is refused,
+    /// never taken as a file path (`mysql://h/db` would make a directory named `mysql:`).
+    pub fn location(&self, base_dir: &Path) -> Result<DatabaseLocation, String> {
         let url = self.url.trim();
-        let path = url
+        if url.is_empty() {
+            return Err(
+                "is empty: give a file path, a sqlite:// URL or a postgresql:// URL".into(),
+            );
+        }
+        if let Some(path) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        super::resolve(base_dir, path)
+        {
+            return Ok(DatabaseLocation::Sqlite(super::resolve(base_dir, path)));
+        }
+        match scheme(url) {
+            None => Ok(DatabaseLocation::Sqlite(super::resolve(base_dir, url))),
+            Some(scheme)
+                if scheme.eq_ignore_ascii_case("postgres")
+                    || scheme.eq_ignore_ascii_case("postgresql") =>
+            {
+                use std::str::FromStr;
+                tokio_postgres::Config::from_str(url).map_err(|error| {
+                    // The parser's message names the part it could not read, never the
+                    // password: it is safe to show.
+                    format!("is not a PostgreSQL URL the gateway can read: {error}")
+                })?;
+                Ok(DatabaseLocation::Postgres(url.to_owned()))
+            }
+            Some(scheme) => {
+                // The URL itself is not repeated: it may hold a password. One without `//`
+                // may be a file name with a colon, which is shown how to write.
+                let file = if url[scheme.len() + 1..].starts_with("//") {
+                    String::new()
+                } else {
+                    format!(" (for a file of that name, write ./{url})")
+                };
+                Err(format!(
+                    "{scheme}: is not a database the gateway serves: give a file path, a sqlite:// URL, or a postgres:// or postgresql:// URL{file}"
+                ))
+            }
+        }
     }
+}
+
+/// The scheme of `url` (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`), if it
+/// starts with one followed by `:`. A single letter is not one: `C:` is a drive.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (scheme.len() > 1
+        && first.is_ascii_alphabetic()
+        && chars.all(|char| char.is_ascii_alphanumeric() || "+-.".contains(char)))
+    .then_some(scheme)
 }
 
 /// Who may use the gateway.

@@ -20,6 +20,18 @@ const MAX_THREADS: usize = 1024;
 
 pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
     parse_listen(&config.server.listen)?;
+    let database = config
+        .database
+        .location(&config.base_dir)
+        .map_err(|message| ConfigError::invalid("database.url", message))?;
+    if matches!(database, super::DatabaseLocation::Postgres(_))
+        && config.database.secret_key.is_empty()
+    {
+        return Err(ConfigError::invalid(
+            "database.secret_key",
+            super::admin::POSTGRES_NEEDS_SECRET_KEY,
+        ));
+    }
     if config.server.threads > MAX_THREADS {
         return Err(ConfigError::invalid(
             "server.threads",

@@ -1,9 +1,10 @@
 //! The call history: one row per `tools/call`, whichever transport it came by. Rows arrive in
 //! batches from the call log's writer task, never from the call path itself.
 
-use rusqlite::{ToSql, params};
-
-use super::{Registry, RegistryError};
+use super::{
+    Registry, RegistryError,
+    engine::{Value, values},
+};
 
 /// One recorded call.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -53,107 +54,105 @@ pub struct CallPage {
 impl Registry {
     /// Stores a batch of calls in one transaction.
     pub async fn insert_calls(&self, batch: Vec<CallRecord>) -> Result<(), RegistryError> {
-        self.run(move |db| {
-            let transaction = db.transaction()?;
-            {
-                let mut insert = transaction.prepare_cached(
-                    "INSERT INTO calls (at, client, principal, upstream, tool, duration_us, outcome, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
-                for call in &batch {
-                    insert.execute(params![
-                        call.at,
-                        call.client,
-                        call.principal,
-                        call.upstream,
-                        call.tool,
-                        call.duration_us,
-                        call.outcome,
-                        call.error
-                    ])?;
-                }
-            }
-            transaction.commit()?;
-            Ok(())
-        })
-        .await
+        let rows = batch
+            .into_iter()
+            .map(|call| {
+                values![
+                    call.at,
+                    call.client,
+                    call.principal,
+                    call.upstream,
+                    call.tool,
+                    call.duration_us,
+                    call.outcome,
+                    call.error
+                ]
+            })
+            .collect();
+        self.db()
+            .execute_each(
+                "INSERT INTO calls (at, client, principal, upstream, tool, duration_us, outcome, error)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                rows,
+            )
+            .await
     }
 
     /// One page of calls matching `filter`, newest first.
     pub async fn calls(&self, filter: CallFilter) -> Result<CallPage, RegistryError> {
-        self.run(move |db| {
-            let mut conditions = Vec::new();
-            let mut values: Vec<Box<dyn ToSql + Send>> = Vec::new();
-            let mut add = |condition: &str, value: Box<dyn ToSql + Send>| {
-                values.push(value);
-                conditions.push(format!("{condition} ?{}", values.len()));
-            };
-            if let Some(tool) = filter.tool {
-                add("tool =", Box::new(tool));
-            }
-            if let Some(upstream) = filter.upstream {
-                add("upstream =", Box::new(upstream));
-            }
-            if let Some(outcome) = filter.outcome {
-                add("outcome =", Box::new(outcome));
-            }
-            if let Some(client) = filter.client {
-                add("client =", Box::new(client));
-            }
-            if let Some(since) = filter.since {
-                add("at >=", Box::new(since));
-            }
-            if let Some(before) = filter.before {
-                add("id <", Box::new(before));
-            }
-            let condition = if conditions.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", conditions.join(" AND "))
-            };
-            // One more than asked for tells whether there is a next page.
-            let sql = format!(
-                "SELECT id, at, client, principal, upstream, tool, duration_us, outcome, error
-                 FROM calls {condition} ORDER BY id DESC LIMIT {}",
-                filter.limit + 1
-            );
-            let mut statement = db.prepare(&sql)?;
-            let parameters: Vec<&dyn ToSql> =
-                values.iter().map(|v| v.as_ref() as &dyn ToSql).collect();
-            let rows = statement.query_map(parameters.as_slice(), |row| {
+        let mut conditions = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        let mut add = |condition: &str, value: Value| {
+            values.push(value);
+            conditions.push(format!("{condition} ${}", values.len()));
+        };
+        if let Some(tool) = filter.tool {
+            add("tool =", tool.into());
+        }
+        if let Some(upstream) = filter.upstream {
+            add("upstream =", upstream.into());
+        }
+        if let Some(outcome) = filter.outcome {
+            add("outcome =", outcome.into());
+        }
+        if let Some(client) = filter.client {
+            add("client =", client.into());
+        }
+        if let Some(since) = filter.since {
+            add("at >=", since.into());
+        }
+        if let Some(before) = filter.before {
+            add("id <", before.into());
+        }
+        let condition = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        // One more than asked for tells whether there is a next page.
+        let sql = format!(
+            "SELECT id, at, client, principal, upstream, tool, duration_us, outcome, error
+             FROM calls {condition} ORDER BY id DESC LIMIT {}",
+            filter.limit + 1
+        );
+        let mut calls = self
+            .db()
+            .rows(&sql, values)
+            .await?
+            .iter()
+            .map(|row| {
                 Ok(CallRecord {
-                    id: row.get(0)?,
-                    at: row.get(1)?,
-                    client: row.get(2)?,
-                    principal: row.get(3)?,
-                    upstream: row.get(4)?,
-                    tool: row.get(5)?,
-                    duration_us: row.get(6)?,
-                    outcome: row.get(7)?,
-                    error: row.get(8)?,
+                    id: row.int(0)?,
+                    at: row.int(1)?,
+                    client: row.opt_text(2)?,
+                    principal: row.opt_text(3)?,
+                    upstream: row.opt_text(4)?,
+                    tool: row.text(5)?,
+                    duration_us: row.int(6)?,
+                    outcome: row.text(7)?,
+                    error: row.opt_text(8)?,
                 })
-            })?;
-            let mut calls = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            let next = if calls.len() > filter.limit {
-                calls.truncate(filter.limit);
-                calls.last().map(|call| call.id)
-            } else {
-                None
-            };
-            Ok(CallPage { calls, next })
-        })
-        .await
+            })
+            .collect::<Result<Vec<_>, RegistryError>>()?;
+        let next = if calls.len() > filter.limit {
+            calls.truncate(filter.limit);
+            calls.last().map(|call| call.id)
+        } else {
+            None
+        };
+        Ok(CallPage { calls, next })
     }
 
     /// How many calls are stored, and how many of them failed.
     pub async fn call_counts(&self) -> Result<(i64, i64), RegistryError> {
-        self.run(|db| {
-            Ok(db.query_row(
+        let row = self
+            .db()
+            .row(
                 "SELECT COUNT(*), COUNT(*) FILTER (WHERE outcome != 'ok') FROM calls",
-                [],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?)
-        })
-        .await
+                values![],
+            )
+            .await?
+            .ok_or_else(|| RegistryError::Sql("COUNT answered no row".into()))?;
+        Ok((row.int(0)?, row.int(1)?))
     }
 }

@@ -2,9 +2,7 @@
 //! The registry stores it as the caller sealed it (see `security::Sealer`) and never sees it
 //! in clear.
 
-use rusqlite::{OptionalExtension, params};
-
-use super::{Registry, RegistryError, now_ms};
+use super::{Registry, RegistryError, engine::values, now_ms};
 
 impl Registry {
     /// The sealed credentials of `upstream` for `principal` (`""`: the gateway's own).
@@ -13,17 +11,14 @@ impl Registry {
         upstream: &str,
         principal: &str,
     ) -> Result<Option<String>, RegistryError> {
-        let (upstream, principal) = (upstream.to_owned(), principal.to_owned());
-        self.run(move |db| {
-            Ok(db
-                .query_row(
-                    "SELECT sealed FROM oauth_credentials WHERE upstream = ?1 AND principal = ?2",
-                    params![upstream, principal],
-                    |row| row.get(0),
-                )
-                .optional()?)
-        })
-        .await
+        self.db()
+            .row(
+                "SELECT sealed FROM oauth_credentials WHERE upstream = $1 AND principal = $2",
+                values![upstream, principal],
+            )
+            .await?
+            .map(|row| row.text(0))
+            .transpose()
     }
 
     /// Stores (replacing) the sealed credentials of `upstream` for `principal`.
@@ -33,17 +28,15 @@ impl Registry {
         principal: &str,
         sealed: String,
     ) -> Result<(), RegistryError> {
-        let (upstream, principal) = (upstream.to_owned(), principal.to_owned());
-        self.run(move |db| {
-            db.execute(
+        self.db()
+            .execute(
                 "INSERT INTO oauth_credentials (upstream, principal, sealed, updated_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (upstream, principal) DO UPDATE SET sealed = ?3, updated_at = ?4",
-                params![upstream, principal, sealed, now_ms()],
-            )?;
-            Ok(())
-        })
-        .await
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (upstream, principal) DO UPDATE SET sealed = $3, updated_at = $4",
+                values![upstream, principal, sealed, now_ms()],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Forgets the credentials of `upstream` for `principal`.
@@ -52,29 +45,25 @@ impl Registry {
         upstream: &str,
         principal: &str,
     ) -> Result<(), RegistryError> {
-        let (upstream, principal) = (upstream.to_owned(), principal.to_owned());
-        self.run(move |db| {
-            db.execute(
-                "DELETE FROM oauth_credentials WHERE upstream = ?1 AND principal = ?2",
-                params![upstream, principal],
-            )?;
-            Ok(())
-        })
-        .await
+        self.db()
+            .execute(
+                "DELETE FROM oauth_credentials WHERE upstream = $1 AND principal = $2",
+                values![upstream, principal],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Forgets every upstream's credentials of `principal` (its key was revoked); how many.
     pub async fn clear_principal_oauth_credentials(
         &self,
         principal: &str,
-    ) -> Result<usize, RegistryError> {
-        let principal = principal.to_owned();
-        self.run(move |db| {
-            Ok(db.execute(
-                "DELETE FROM oauth_credentials WHERE principal = ?1",
-                params![principal],
-            )?)
-        })
-        .await
+    ) -> Result<u64, RegistryError> {
+        self.db()
+            .execute(
+                "DELETE FROM oauth_credentials WHERE principal = $1",
+                values![principal],
+            )
+            .await
     }
 }

@@ -2,9 +2,11 @@
 //! of the same `UpstreamConfig` a `proxy.yaml` entry parses into: one schema, whichever door
 //! a service comes in by.
 
-use rusqlite::{OptionalExtension, params};
-
-use super::{Registry, RegistryError, now_ms};
+use super::{
+    Registry, RegistryError,
+    engine::{Row, Value, values},
+    now_ms,
+};
 use crate::{config::UpstreamConfig, security::Sealer};
 
 /// A stored service.
@@ -16,16 +18,18 @@ pub struct StoredService {
     pub updated_at: i64,
 }
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredService> {
-    let spec: String = row.get(1)?;
-    let spec = serde_json::from_str(&spec).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(error))
+fn from_row(row: &Row) -> Result<StoredService, RegistryError> {
+    let name = row.text(0)?;
+    let spec = serde_json::from_str(&row.text(1)?).map_err(|error| {
+        RegistryError::Sql(format!(
+            "the stored entry of service {name:?} does not read: {error}"
+        ))
     })?;
     Ok(StoredService {
-        name: row.get(0)?,
+        name,
         spec,
-        created_at: row.get(2)?,
-        updated_at: row.get(3)?,
+        created_at: row.int(2)?,
+        updated_at: row.int(3)?,
     })
 }
 
@@ -63,32 +67,31 @@ fn secret_context(name: &str) -> String {
 /// The columns [`from_row`] reads, in its order.
 const COLUMNS: &str = "name, spec, created_at, updated_at";
 
-/// Runs a statement that returns at most one service row; none is `missing`.
-fn one_service(
-    db: &rusqlite::Connection,
-    sql: &str,
-    values: impl rusqlite::Params,
-    missing: impl FnOnce() -> RegistryError,
-) -> Result<StoredService, RegistryError> {
-    db.query_row(&format!("{sql} RETURNING {COLUMNS}"), values, from_row)
-        .optional()?
-        .ok_or_else(missing)
-}
-
 impl Registry {
+    /// Runs a statement that returns at most one service row; none is `missing`.
+    async fn one_service(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        missing: impl FnOnce() -> RegistryError,
+    ) -> Result<StoredService, RegistryError> {
+        let row = self
+            .db()
+            .row(&format!("{sql} RETURNING {COLUMNS}"), values)
+            .await?
+            .ok_or_else(missing)?;
+        opened(&self.sealer, from_row(&row)?)
+    }
+
     /// Every stored service, in the order they were added.
     pub async fn services(&self) -> Result<Vec<StoredService>, RegistryError> {
-        self.run(|db| {
-            let mut statement = db.prepare(&format!(
-                "SELECT {COLUMNS} FROM services ORDER BY created_at, name"
-            ))?;
-            let rows = statement.query_map([], from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await?
-        .into_iter()
-        .map(|service| opened(&self.sealer, service))
-        .collect()
+        let sql = format!("SELECT {COLUMNS} FROM services ORDER BY created_at, name");
+        self.db()
+            .rows(&sql, values![])
+            .await?
+            .iter()
+            .map(|row| opened(&self.sealer, from_row(row)?))
+            .collect()
     }
 
     /// Stores a new service; a taken name is a conflict.
@@ -98,18 +101,13 @@ impl Registry {
         spec: &UpstreamConfig,
     ) -> Result<StoredService, RegistryError> {
         let json = to_json(&self.sealer, name, spec)?;
-        let name = name.to_owned();
-        self.run(move |db| {
-            one_service(
-                db,
-                "INSERT INTO services (name, spec, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-                 ON CONFLICT (name) DO NOTHING",
-                params![name, json, now_ms()],
-                || RegistryError::Conflict(format!("a service named {name:?} exists")),
-            )
-        })
+        self.one_service(
+            "INSERT INTO services (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (name) DO NOTHING",
+            values![name, json, now_ms()],
+            || RegistryError::Conflict(format!("a service named {name:?} exists")),
+        )
         .await
-        .and_then(|service| opened(&self.sealer, service))
     }
 
     /// Replaces a stored service's entry.
@@ -119,30 +117,25 @@ impl Registry {
         spec: &UpstreamConfig,
     ) -> Result<StoredService, RegistryError> {
         let json = to_json(&self.sealer, name, spec)?;
-        let name = name.to_owned();
-        self.run(move |db| {
-            one_service(
-                db,
-                "UPDATE services SET spec = ?2, updated_at = ?3 WHERE name = ?1",
-                params![name, json, now_ms()],
-                || RegistryError::NotFound(format!("no service named {name:?}")),
-            )
-        })
+        self.one_service(
+            "UPDATE services SET spec = $2, updated_at = $3 WHERE name = $1",
+            values![name, json, now_ms()],
+            || RegistryError::NotFound(format!("no service named {name:?}")),
+        )
         .await
-        .and_then(|service| opened(&self.sealer, service))
     }
 
     /// Deletes a stored service.
     pub async fn delete_service(&self, name: &str) -> Result<(), RegistryError> {
-        let name = name.to_owned();
-        self.run(
-            move |db| match db.execute("DELETE FROM services WHERE name = ?1", [&name])? {
-                0 => Err(RegistryError::NotFound(format!(
-                    "no service named {name:?}"
-                ))),
-                _ => Ok(()),
-            },
-        )
-        .await
+        match self
+            .db()
+            .execute("DELETE FROM services WHERE name = $1", values![name])
+            .await?
+        {
+            0 => Err(RegistryError::NotFound(format!(
+                "no service named {name:?}"
+            ))),
+            _ => Ok(()),
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Login tokens and API keys. The secret is shown once, at creation; only its hash
 //! ([`secret_hash`]) is stored.
 
-use rusqlite::{OptionalExtension, params};
-
-use super::{Registry, RegistryError, now_ms};
+use super::{
+    Registry, RegistryError,
+    engine::{Row, values},
+    now_ms,
+};
 use crate::security::secret_hash;
 
 /// What a token is for.
@@ -67,23 +69,25 @@ const SELECT: &str =
         t.created_at, t.expires_at, t.revoked_at, t.virtual_server
     FROM tokens t JOIN users u ON u.id = t.user_id";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredToken> {
-    let kind: String = row.get(4)?;
-    let hash: Vec<u8> = row.get(6)?;
+fn from_row(row: &Row) -> Result<StoredToken, RegistryError> {
     Ok(StoredToken {
-        id: row.get(0)?,
-        user_id: row.get(1)?,
-        username: row.get(2)?,
-        is_admin: row.get(3)?,
-        kind: TokenKind::parse(&kind),
-        name: row.get(5)?,
-        secret_hash: hash.try_into().unwrap_or([0; 32]),
-        hint: row.get(7)?,
-        created_at: row.get(8)?,
-        expires_at: row.get(9)?,
-        revoked_at: row.get(10)?,
-        virtual_server: row.get(11)?,
+        id: row.int(0)?,
+        user_id: row.int(1)?,
+        username: row.text(2)?,
+        is_admin: row.bool(3)?,
+        kind: TokenKind::parse(&row.text(4)?),
+        name: row.text(5)?,
+        secret_hash: row.bytes(6)?.try_into().unwrap_or([0; 32]),
+        hint: row.text(7)?,
+        created_at: row.int(8)?,
+        expires_at: row.opt_int(9)?,
+        revoked_at: row.opt_int(10)?,
+        virtual_server: row.opt_text(11)?,
     })
+}
+
+fn from_rows(rows: Vec<Row>) -> Result<Vec<StoredToken>, RegistryError> {
+    rows.iter().map(from_row).collect()
 }
 
 impl Registry {
@@ -97,47 +101,48 @@ impl Registry {
         expires_at: Option<i64>,
         virtual_server: Option<&str>,
     ) -> Result<(StoredToken, String), RegistryError> {
-        let virtual_server = virtual_server.map(str::to_owned);
         let secret = new_secret();
         let hash = secret_hash(&secret);
         let hint = format!("{}…", &secret[..9]);
-        let name = name.to_owned();
+        let inserted = self
+            .db()
+            .row(
+                "INSERT INTO tokens (user_id, kind, name, secret_hash, hint, created_at, expires_at, virtual_server)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                values![user_id, kind.as_str(), name, hash.as_slice(), hint, now_ms(), expires_at, virtual_server],
+            )
+            .await?
+            .ok_or_else(|| RegistryError::Sql("the new token has no id".into()))?;
         let token = self
-            .run(move |db| {
-                db.execute(
-                    "INSERT INTO tokens (user_id, kind, name, secret_hash, hint, created_at, expires_at, virtual_server)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![user_id, kind.as_str(), name, hash.as_slice(), hint, now_ms(), expires_at, virtual_server],
-                )?;
-                let id = db.last_insert_rowid();
-                Ok(db.query_row(&format!("{SELECT} WHERE t.id = ?1"), [id], from_row)?)
-            })
-            .await?;
+            .token(inserted.int(0)?)
+            .await?
+            .ok_or_else(|| RegistryError::Sql("the new token is gone".into()))?;
         Ok((token, secret))
+    }
+
+    /// Token `id`, revoked or not.
+    async fn token(&self, id: i64) -> Result<Option<StoredToken>, RegistryError> {
+        self.db()
+            .row(&format!("{SELECT} WHERE t.id = $1"), values![id])
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
     }
 
     /// Every token that is neither revoked nor expired: what the gateway accepts.
     pub async fn active_tokens(&self) -> Result<Vec<StoredToken>, RegistryError> {
-        self.run(|db| {
-            let mut statement = db.prepare(&format!(
-                "{SELECT} WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > ?1)"
-            ))?;
-            let rows = statement.query_map([now_ms()], from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        let sql = format!(
+            "{SELECT} WHERE t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $1)"
+        );
+        from_rows(self.db().rows(&sql, values![now_ms()]).await?)
     }
 
     /// A user's API keys, revoked ones included, newest first.
     pub async fn api_keys(&self, user_id: i64) -> Result<Vec<StoredToken>, RegistryError> {
-        self.run(move |db| {
-            let mut statement = db.prepare(&format!(
-                "{SELECT} WHERE t.user_id = ?1 AND t.kind = 'api_key' ORDER BY t.id DESC"
-            ))?;
-            let rows = statement.query_map([user_id], from_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        let sql =
+            format!("{SELECT} WHERE t.user_id = $1 AND t.kind = 'api_key' ORDER BY t.id DESC");
+        from_rows(self.db().rows(&sql, values![user_id]).await?)
     }
 
     /// Revokes token `id` of kind `kind` belonging to `user_id`. Returns the revoked token;
@@ -148,34 +153,32 @@ impl Registry {
         kind: TokenKind,
         user_id: i64,
     ) -> Result<StoredToken, RegistryError> {
-        self.run(move |db| {
-            let token = db
-                .query_row(&format!("{SELECT} WHERE t.id = ?1"), [id], from_row)
-                .optional()?
-                .filter(|token| token.user_id == user_id && token.kind == kind)
-                .ok_or_else(|| {
-                    RegistryError::NotFound(match kind {
-                        TokenKind::ApiKey => format!("no API key {id}"),
-                        TokenKind::Login => format!("no login token {id}"),
-                    })
-                })?;
-            db.execute(
-                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-                params![id, now_ms()],
-            )?;
-            Ok(token)
-        })
-        .await
+        let token = self
+            .token(id)
+            .await?
+            .filter(|token| token.user_id == user_id && token.kind == kind)
+            .ok_or_else(|| {
+                RegistryError::NotFound(match kind {
+                    TokenKind::ApiKey => format!("no API key {id}"),
+                    TokenKind::Login => format!("no login token {id}"),
+                })
+            })?;
+        self.db()
+            .execute(
+                "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                values![id, now_ms()],
+            )
+            .await?;
+        Ok(token)
     }
 
     /// Deletes expired login tokens (they can never be used again).
-    pub async fn forget_expired_tokens(&self) -> Result<usize, RegistryError> {
-        self.run(|db| {
-            Ok(db.execute(
-                "DELETE FROM tokens WHERE kind = 'login' AND expires_at <= ?1",
-                [now_ms()],
-            )?)
-        })
-        .await
+    pub async fn forget_expired_tokens(&self) -> Result<u64, RegistryError> {
+        self.db()
+            .execute(
+                "DELETE FROM tokens WHERE kind = 'login' AND expires_at <= $1",
+                values![now_ms()],
+            )
+            .await
     }
 }

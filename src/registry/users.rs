@@ -12,9 +12,7 @@ use argon2::{
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rusqlite::{OptionalExtension, params};
-
-use super::{Registry, RegistryError, now_ms};
+use super::{Registry, RegistryError, engine::values, now_ms};
 
 /// A user, without the password hash.
 #[derive(Debug, Clone)]
@@ -73,10 +71,11 @@ async fn verify(password: String, stored: String) -> Result<bool, RegistryError>
 impl Registry {
     /// Whether any user exists (on first run none does).
     pub async fn has_users(&self) -> Result<bool, RegistryError> {
-        self.run(
-            |db| Ok(db.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |row| row.get(0))?),
-        )
-        .await
+        let row = self
+            .db()
+            .row("SELECT EXISTS (SELECT 1 FROM users)", values![])
+            .await?;
+        row.map_or(Ok(false), |row| row.bool(0))
     }
 
     /// Creates a user; a taken username is a conflict.
@@ -87,25 +86,22 @@ impl Registry {
         is_admin: bool,
     ) -> Result<User, RegistryError> {
         let password_hash = hash(password.to_owned()).await?;
-        let username = username.to_owned();
-        self.run(move |db| {
-            let created_at = now_ms();
-            let inserted = db.execute(
-                "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (username) DO NOTHING",
-                params![username, password_hash, is_admin, created_at],
-            )?;
-            if inserted == 0 {
-                return Err(RegistryError::Conflict(format!("user {username:?} exists")));
-            }
-            Ok(User {
-                id: db.last_insert_rowid(),
-                username,
-                is_admin,
-                created_at,
-            })
+        let created_at = now_ms();
+        let inserted = self
+            .db()
+            .row(
+                "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (username) DO NOTHING RETURNING id",
+                values![username, password_hash, is_admin, created_at],
+            )
+            .await?
+            .ok_or_else(|| RegistryError::Conflict(format!("user {username:?} exists")))?;
+        Ok(User {
+            id: inserted.int(0)?,
+            username: username.to_owned(),
+            is_admin,
+            created_at,
         })
-        .await
     }
 
     /// The user with this name and password, or `None` (wrong name or wrong password look
@@ -115,28 +111,23 @@ impl Registry {
         username: &str,
         password: &str,
     ) -> Result<Option<User>, RegistryError> {
-        let name = username.to_owned();
         let found = self
-            .run(move |db| {
-                Ok(db
-                    .query_row(
-                        "SELECT id, username, is_admin, created_at, password_hash FROM users WHERE username = ?1",
-                        [name],
-                        |row| {
-                            Ok((
-                                User {
-                                    id: row.get(0)?,
-                                    username: row.get(1)?,
-                                    is_admin: row.get(2)?,
-                                    created_at: row.get(3)?,
-                                },
-                                row.get::<_, String>(4)?,
-                            ))
-                        },
-                    )
-                    .optional()?)
+            .db()
+            .row(
+                "SELECT id, username, is_admin, created_at, password_hash FROM users WHERE username = $1",
+                values![username],
+            )
+            .await?
+            .map(|row| -> Result<_, RegistryError> {
+                let user = User {
+                    id: row.int(0)?,
+                    username: row.text(1)?,
+                    is_admin: row.bool(2)?,
+                    created_at: row.int(3)?,
+                };
+                Ok((user, row.text(4)?))
             })
-            .await?;
+            .transpose()?;
         match found {
             Some((user, stored)) => Ok(verify(password.to_owned(), stored).await?.then_some(user)),
             None => {

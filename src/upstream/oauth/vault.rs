@@ -234,7 +234,7 @@ impl OAuthVault {
     }
 
     /// Forgets every upstream sign-in of the user `owner` (an `Identity::key`).
-    pub async fn forget_owner(&self, owner: &str) -> Result<usize, String> {
+    pub async fn forget_owner(&self, owner: &str) -> Result<u64, String> {
         let Some(registry) = self.kept().await else {
             return Ok(0);
         };

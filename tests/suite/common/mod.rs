@@ -8,6 +8,7 @@ pub mod api;
 pub mod browser;
 pub mod fixtures;
 pub mod http;
+pub mod postgres;
 pub mod process;
 pub mod served;
 pub mod ws;

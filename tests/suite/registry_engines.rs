@@ -1,0 +1,305 @@
+//! The registry means the same on SQLite and on PostgreSQL: every kind of row it keeps, run
+//! through the same checks on an SQLite file and on a real PostgreSQL server's database.
+
+use crate::common::postgres::{by_socket, column, fresh_database};
+
+use mcps::{
+    config::{DatabaseLocation, UpstreamConfig},
+    registry::{CallFilter, CallRecord, Registry, RegistryError, TokenKind},
+};
+
+const KEY: &str = "a test key that seals the registry's secrets";
+
+/// Runs every check on the registry at `location`; `what` names it in failures.
+async fn every_row_kind(location: &DatabaseLocation, what: &str) {
+    let registry = Registry::open(location, KEY).await.expect(what);
+
+    // Users.
+    assert!(
+        !registry.has_users().await.unwrap(),
+        "{what}: empty at first"
+    );
+    let admin = registry
+        .create_user("admin", "pw-admin", true)
+        .await
+        .unwrap();
+    let bob = registry.create_user("bob", "pw-bob", false).await.unwrap();
+    assert!(
+        admin.is_admin && !bob.is_admin && admin.id != bob.id,
+        "{what}"
+    );
+    assert!(matches!(
+        registry.create_user("bob", "other", false).await,
+        Err(RegistryError::Conflict(_))
+    ));
+    assert!(registry.has_users().await.unwrap(), "{what}");
+    let checked = registry.check_password("bob", "pw-bob").await.unwrap();
+    assert_eq!(checked.map(|user| user.id), Some(bob.id), "{what}");
+    assert!(
+        registry
+            .check_password("bob", "wrong")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        registry
+            .check_password("nobody", "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Tokens: an API key bound to a virtual server, a login that has expired.
+    let (key, secret) = registry
+        .create_token(bob.id, TokenKind::ApiKey, "ci", None, Some("ops"))
+        .await
+        .unwrap();
+    assert!(secret.starts_with("mcps_"), "{what}");
+    assert_eq!(key.username, "bob");
+    assert_eq!(key.virtual_server.as_deref(), Some("ops"), "{what}");
+    assert_eq!(
+        key.secret_hash,
+        mcps::security::secret_hash(&secret),
+        "{what}"
+    );
+    let (_login, _) = registry
+        .create_token(admin.id, TokenKind::Login, "login", Some(1), None)
+        .await
+        .unwrap();
+    let active = registry.active_tokens().await.unwrap();
+    assert_eq!(
+        active.iter().map(|token| token.id).collect::<Vec<_>>(),
+        [key.id],
+        "{what}: the expired login is not active"
+    );
+    assert_eq!(registry.forget_expired_tokens().await.unwrap(), 1, "{what}");
+    assert!(matches!(
+        registry
+            .revoke_token(key.id, TokenKind::ApiKey, admin.id)
+            .await,
+        Err(RegistryError::NotFound(_))
+    ));
+    let revoked = registry
+        .revoke_token(key.id, TokenKind::ApiKey, bob.id)
+        .await
+        .unwrap();
+    assert_eq!(revoked.id, key.id);
+    assert!(registry.active_tokens().await.unwrap().is_empty(), "{what}");
+    let listed = registry.api_keys(bob.id).await.unwrap();
+    assert!(listed[0].revoked_at.is_some(), "{what}: {listed:?}");
+
+    // Services, with a client secret that is sealed at rest and opened on reading.
+    let spec: UpstreamConfig = serde_json::from_value(serde_json::json!({
+        "url": "http://127.0.0.1:9/mcp",
+        "oauth": {"client_id": "gateway", "client_secret": "s3cret"}
+    }))
+    .unwrap();
+    let stored = registry.insert_service("remote", &spec).await.unwrap();
+    assert_eq!(stored.spec, spec, "{what}");
+    assert!(matches!(
+        registry.insert_service("remote", &spec).await,
+        Err(RegistryError::Conflict(_))
+    ));
+    let mut changed = spec.clone();
+    changed.disabled = true;
+    let updated = registry.update_service("remote", &changed).await.unwrap();
+    assert!(updated.spec.disabled && updated.updated_at >= stored.created_at);
+    assert!(matches!(
+        registry.update_service("absent", &spec).await,
+        Err(RegistryError::NotFound(_))
+    ));
+    registry.insert_service("second", &spec).await.unwrap();
+    let names: Vec<_> = registry
+        .services()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    assert_eq!(names, ["remote", "second"], "{what}");
+    registry.delete_service("second").await.unwrap();
+    assert!(matches!(
+        registry.delete_service("second").await,
+        Err(RegistryError::NotFound(_))
+    ));
+
+    // Calls: a batch, pages, filters, counts.
+    let call = |n: i64, outcome: &str| CallRecord {
+        id: 0,
+        at: 1_000 + n,
+        client: Some("tester".into()),
+        principal: (n % 2 == 0).then(|| "bob".into()),
+        upstream: Some("echo".into()),
+        tool: if n < 3 { "echo__echo" } else { "echo__add" }.into(),
+        duration_us: n * 10,
+        outcome: outcome.into(),
+        error: (outcome == "error").then(|| "it failed".into()),
+    };
+    let batch = vec![
+        call(0, "ok"),
+        call(1, "ok"),
+        call(2, "cancelled"),
+        call(3, "error"),
+        call(4, "tool_error"),
+    ];
+    registry.insert_calls(batch).await.unwrap();
+    let bad = vec![call(5, "ok"), call(6, "lost")];
+    assert!(
+        registry.insert_calls(bad).await.is_err(),
+        "{what}: an outcome outside the check"
+    );
+    assert_eq!(
+        registry.call_counts().await.unwrap(),
+        (5, 3),
+        "{what}: the failed batch left nothing"
+    );
+    let page = registry
+        .calls(CallFilter {
+            limit: 2,
+            ..CallFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.calls.iter().map(|call| call.at).collect::<Vec<_>>(),
+        [1004, 1003]
+    );
+    let rest = registry
+        .calls(CallFilter {
+            limit: 10,
+            before: page.next,
+            ..CallFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.calls.len(), 3, "{what}");
+    assert!(rest.next.is_none());
+    let errors = registry
+        .calls(CallFilter {
+            limit: 10,
+            tool: Some("echo__add".into()),
+            outcome: Some("error".into()),
+            since: Some(1_003),
+            ..CallFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(errors.calls.len(), 1, "{what}");
+    assert_eq!(errors.calls[0].error.as_deref(), Some("it failed"));
+    assert_eq!(errors.calls[0].principal, None);
+    assert_eq!(errors.calls[0].duration_us, 30);
+
+    // Sealed OAuth credentials, per upstream and principal.
+    registry
+        .save_oauth_credentials("remote", "", "sealed-1".into())
+        .await
+        .unwrap();
+    registry
+        .save_oauth_credentials("remote", "", "sealed-2".into())
+        .await
+        .unwrap();
+    registry
+        .save_oauth_credentials("remote", "key:7", "theirs".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        registry.oauth_credentials("remote", "").await.unwrap(),
+        Some("sealed-2".into()),
+        "{what}: replaced"
+    );
+    assert_eq!(
+        registry
+            .clear_principal_oauth_credentials("key:7")
+            .await
+            .unwrap(),
+        1
+    );
+    registry
+        .clear_oauth_credentials("remote", "")
+        .await
+        .unwrap();
+    assert_eq!(
+        registry.oauth_credentials("remote", "").await.unwrap(),
+        None
+    );
+    registry.close().await.unwrap();
+
+    // Opened again: migrations already applied, everything kept.
+    let again = Registry::open(location, KEY).await.expect(what);
+    assert_eq!(again.services().await.unwrap()[0].spec, changed, "{what}");
+    assert_eq!(again.call_counts().await.unwrap(), (5, 3));
+    assert!(
+        again
+            .check_password("admin", "pw-admin")
+            .await
+            .unwrap()
+            .is_some(),
+        "{what}"
+    );
+    again.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = DatabaseLocation::Sqlite(dir.path().join("data/mcps.db"));
+    every_row_kind(&location, "SQLite").await;
+}
+
+#[tokio::test]
+async fn on_postgresql_by_tcp() {
+    let url = fresh_database().await;
+    every_row_kind(&DatabaseLocation::Postgres(url.clone()), "PostgreSQL").await;
+    // The schema's version is where PostgreSQL keeps it.
+    let versions = column(&url, "SELECT version FROM mcps_migrations ORDER BY version").await;
+    assert_eq!(versions, ["1", "2", "3", "4"]);
+}
+
+#[tokio::test]
+async fn on_postgresql_by_unix_socket_without_tls() {
+    let url = by_socket(&fresh_database().await) + "&sslmode=disable";
+    every_row_kind(&DatabaseLocation::Postgres(url), "PostgreSQL by socket").await;
+}
+
+/// Replicas that start together on a new database migrate it once, and all open it.
+#[tokio::test]
+async fn replicas_starting_together_migrate_once() {
+    let location = DatabaseLocation::Postgres(fresh_database().await);
+    let opened = futures::future::join_all((0..4).map(|_| Registry::open(&location, KEY))).await;
+    for registry in opened {
+        registry.expect("every replica opens the database");
+    }
+    let DatabaseLocation::Postgres(url) = &location else {
+        unreachable!()
+    };
+    assert_eq!(
+        column(url, "SELECT COUNT(*) FROM mcps_migrations").await,
+        ["4"]
+    );
+}
+
+/// A server that is not there: a clear error naming the database without its password.
+#[tokio::test]
+async fn an_unreachable_server_is_named_without_its_password() {
+    let port = crate::common::free_port();
+    let url = format!("postgresql://mcps:hunter2@127.0.0.1:{port}/mcps?connect_timeout=2");
+    let error = Registry::open(&DatabaseLocation::Postgres(url), KEY)
+        .await
+        .err()
+        .expect("no server listens there")
+        .to_string();
+    assert!(
+        error.contains(&format!("postgresql://mcps@127.0.0.1:{port}/mcps")),
+        "{error}"
+    );
+    assert!(!error.contains("hunter2"), "{error}");
+}
+
+/// On PostgreSQL the sealing key cannot be made up by one replica.
+#[tokio::test]
+async fn postgresql_needs_a_secret_key() {
+    let location = DatabaseLocation::Postgres(fresh_database().await);
+    let error = Registry::open(&location, "").await.err().expect("refused");
+    assert!(error.to_string().contains("database.secret_key"), "{error}");
+}
