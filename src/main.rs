@@ -89,6 +89,11 @@ enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// The registry at `database.url`: its schema, and copying it into another database.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
     /// Call one tool through the gateway and print its result as JSON.
     Call {
         /// The exposed tool name, e.g. time__get_current_time.
@@ -96,6 +101,23 @@ enum Command {
         /// The arguments, as a JSON object.
         #[arg(long, default_value = "{}")]
         args: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbAction {
+    /// Show where the registry is, and its applied and pending migrations. Changes nothing.
+    Status,
+    /// Apply the pending migrations (every start of the gateway does it too).
+    Migrate,
+    /// Copy every row of the registry into the database at URL (an SQLite registry into
+    /// PostgreSQL): ids are kept, secrets are sealed again with the target's key
+    /// (MCPS_COPY_SECRET_KEY, else database.secret_key), and each table's rows are counted on
+    /// both sides. Copying again is harmless; a target with rows of its own is refused.
+    Copy {
+        /// The target: a libpq URL (postgresql://user:pass@host/db) or an SQLite path.
+        #[arg(long, value_name = "URL")]
+        to: String,
     },
 }
 
@@ -182,6 +204,7 @@ async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<Ex
                 .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Db { action } => db(action, &config).await,
         Command::Stdio { server } => {
             if let Some(name) = &server
                 && !config.virtual_servers.contains_key(name)
@@ -403,4 +426,68 @@ async fn call(config: Config, name: &str, args: &str) -> anyhow::Result<ExitCode
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+async fn db(action: DbAction, config: &Config) -> anyhow::Result<ExitCode> {
+    use mcps::{config::DatabaseConfig, registry::Registry};
+    let location = config
+        .database
+        .location(&config.base_dir)
+        .map_err(|error| anyhow::anyhow!("database.url: {error}"))?;
+    let place = Registry::describe(&location);
+    let schema = |applied: Option<usize>, latest: usize| match applied {
+        None => format!("{place}: does not exist yet; the gateway's first start creates it"),
+        Some(applied) if applied < latest => format!(
+            "{place}: {applied} of {latest} migrations applied, {} pending (`mcps db migrate`, or the gateway's next start, applies them)",
+            latest - applied
+        ),
+        Some(applied) if applied > latest => format!(
+            "{place}: {applied} migrations applied, more than this gateway's {latest}: a newer gateway migrated it"
+        ),
+        Some(applied) => format!("{place}: {applied} of {latest} migrations applied; none pending"),
+    };
+    match action {
+        DbAction::Status => {
+            let (applied, latest) = Registry::schema(&location).await?;
+            println!("{}", schema(applied, latest));
+        }
+        DbAction::Migrate => {
+            let (before, _) = Registry::schema(&location).await?;
+            Registry::open(&location, &config.database.secret_key)
+                .await?
+                .close()
+                .await?;
+            let (applied, latest) = Registry::schema(&location).await?;
+            let now = applied.unwrap_or(0) - before.unwrap_or(0);
+            println!("{} ({now} applied now)", schema(applied, latest));
+        }
+        DbAction::Copy { to } => {
+            let secret_key = std::env::var("MCPS_COPY_SECRET_KEY")
+                .ok()
+                .filter(|key| !key.is_empty())
+                .unwrap_or_else(|| config.database.secret_key.clone());
+            let target_config = DatabaseConfig {
+                url: to,
+                secret_key,
+            };
+            let target = target_config
+                .location(&config.base_dir)
+                .map_err(|error| anyhow::anyhow!("--to: {error}"))?;
+            if target == location {
+                anyhow::bail!("--to names the registry itself ({place})");
+            }
+            let source = Registry::open(&location, &config.database.secret_key).await?;
+            let into = Registry::open(&target, &target_config.secret_key)
+                .await
+                .context("the target (set its sealing key in MCPS_COPY_SECRET_KEY)")?;
+            let copied = source.copy_to(&into).await?;
+            println!("copied {place} into {}:", into.place());
+            for (table, rows) in copied.tables {
+                println!("  {table}: {rows} rows");
+            }
+            source.close().await?;
+            into.close().await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@
 
 mod call_log;
 mod calls;
+mod copy;
 pub(crate) mod engine;
 mod migrations;
 mod oauth;
@@ -21,6 +22,8 @@ use std::{
 
 pub use call_log::CallLog;
 pub use calls::{CallFilter, CallPage, CallRecord};
+pub use copy::Copied;
+pub use oauth::oauth_seal_context;
 pub use services::StoredService;
 pub use tokens::{StoredToken, TokenKind};
 pub use users::User;
@@ -108,7 +111,7 @@ impl Registry {
                 }
                 Ok(Self {
                     engine: Engine::Postgres(postgres::open(url).await?),
-                    place: postgres::describe(url),
+                    place: Self::describe(location),
                     sealer: Sealer::from_secret(secret_key),
                 })
             }
@@ -135,6 +138,31 @@ impl Registry {
                 pool.close();
                 Ok(())
             }
+        }
+    }
+
+    /// The schema of the database at `location`: how many migrations it has had (`None`: an
+    /// SQLite file that does not exist yet), and how many there are. Changes nothing.
+    pub async fn schema(
+        location: &DatabaseLocation,
+    ) -> Result<(Option<usize>, usize), RegistryError> {
+        let applied = match location {
+            DatabaseLocation::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || migrations::applied_sqlite(&path))
+                    .await
+                    .map_err(|error| RegistryError::Sql(error.to_string()))??
+            }
+            DatabaseLocation::Postgres(url) => Some(postgres::applied(url).await?),
+        };
+        Ok((applied, migrations::latest()))
+    }
+
+    /// `location` for messages: a file, or a server and database without the password.
+    pub fn describe(location: &DatabaseLocation) -> String {
+        match location {
+            DatabaseLocation::Sqlite(path) => path.display().to_string(),
+            DatabaseLocation::Postgres(url) => postgres::describe(url),
         }
     }
 

@@ -152,6 +152,41 @@ const POSTGRES: &[&str] = &[
     ",
 ];
 
+/// How many migrations there are: the latest schema's number.
+pub fn latest() -> usize {
+    POSTGRES.len()
+}
+
+/// How many migrations the SQLite file at `path` has had; `None` if there is no such file.
+/// Reads only: the file is neither created nor changed.
+pub fn applied_sqlite(path: &std::path::Path) -> Result<Option<usize>, rusqlite::Error> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let db =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let version: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    Ok(Some(version.max(0) as usize))
+}
+
+/// How many migrations the PostgreSQL database has had (0 before the first). Reads only.
+pub async fn applied_postgres(
+    client: &tokio_postgres::Client,
+) -> Result<usize, tokio_postgres::Error> {
+    let known: bool = client
+        .query_one("SELECT to_regclass('mcps_migrations') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !known {
+        return Ok(0);
+    }
+    let applied: i64 = client
+        .query_one("SELECT COALESCE(MAX(version), 0) FROM mcps_migrations", &[])
+        .await?
+        .get(0);
+    Ok(applied.max(0) as usize)
+}
+
 /// Brings `db` to the latest schema.
 pub fn apply_sqlite(db: &mut rusqlite::Connection) -> Result<(), rusqlite_migration::Error> {
     Migrations::from_slice(MIGRATIONS).to_latest(db)

@@ -4,6 +4,12 @@
 
 use super::{Registry, RegistryError, engine::values, now_ms};
 
+/// What the credentials of `upstream` for `principal` are sealed under: a sealed value opens
+/// only in the row it was made for.
+pub fn oauth_seal_context(upstream: &str, principal: &str) -> String {
+    format!("oauth:{upstream}:{principal}")
+}
+
 impl Registry {
     /// The sealed credentials of `upstream` for `principal` (`""`: the gateway's own).
     pub async fn oauth_credentials(

@@ -26,13 +26,36 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A pool on the database at `url` (a libpq URL), migrated to the latest schema.
 pub async fn open(url: &str) -> Result<Pool, RegistryError> {
-    let place = describe(url);
-    let unreachable = |reason: String| RegistryError::Unreachable {
-        place: place.clone(),
-        reason,
-    };
+    let pool = connect(url)?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|error| unreachable(url, pool_text(&error)))?;
+    migrations::apply_postgres(&mut client)
+        .await
+        .map_err(|error| RegistryError::Migrate {
+            place: describe(url),
+            reason: text(&error),
+        })?;
+    Ok(pool)
+}
+
+/// How many migrations the database at `url` has had. Changes nothing.
+pub async fn applied(url: &str) -> Result<usize, RegistryError> {
+    let pool = connect(url)?;
+    let client = pool
+        .get()
+        .await
+        .map_err(|error| unreachable(url, pool_text(&error)))?;
+    migrations::applied_postgres(&client)
+        .await
+        .map_err(|error| unreachable(url, text(&error)))
+}
+
+/// A pool on the database at `url`; no connection is made yet.
+fn connect(url: &str) -> Result<Pool, RegistryError> {
     let mut config =
-        tokio_postgres::Config::from_str(url).map_err(|error| unreachable(text(&error)))?;
+        tokio_postgres::Config::from_str(url).map_err(|error| unreachable(url, text(&error)))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
@@ -43,24 +66,20 @@ pub async fn open(url: &str) -> Result<Pool, RegistryError> {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    let pool = Pool::builder(manager)
+    Pool::builder(manager)
         .max_size(POOL_SIZE)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(CONNECT_TIMEOUT))
         .create_timeout(Some(CONNECT_TIMEOUT))
         .build()
-        .map_err(|error| unreachable(error.to_string()))?;
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|error| unreachable(pool_text(&error)))?;
-    migrations::apply_postgres(&mut client)
-        .await
-        .map_err(|error| RegistryError::Migrate {
-            place,
-            reason: text(&error),
-        })?;
-    Ok(pool)
+        .map_err(|error| unreachable(url, error.to_string()))
+}
+
+fn unreachable(url: &str, reason: String) -> RegistryError {
+    RegistryError::Unreachable {
+        place: describe(url),
+        reason,
+    }
 }
 
 /// `url` without its password, for messages: `postgresql://user@host:port/db`.

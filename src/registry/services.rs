@@ -34,7 +34,11 @@ fn from_row(row: &Row) -> Result<StoredService, RegistryError> {
 }
 
 /// The entry as stored: its OAuth client secret sealed (see `security::Sealer`).
-fn to_json(sealer: &Sealer, name: &str, spec: &UpstreamConfig) -> Result<String, RegistryError> {
+pub(super) fn to_json(
+    sealer: &Sealer,
+    name: &str,
+    spec: &UpstreamConfig,
+) -> Result<String, RegistryError> {
     let mut spec = spec.clone();
     if let Some(secret) = client_secret(&mut spec) {
         *secret = sealer.seal(&secret_context(name), secret.as_bytes());
@@ -44,13 +48,22 @@ fn to_json(sealer: &Sealer, name: &str, spec: &UpstreamConfig) -> Result<String,
 
 /// A stored service as the gateway uses it: its client secret opened.
 fn opened(sealer: &Sealer, mut service: StoredService) -> Result<StoredService, RegistryError> {
-    let context = secret_context(&service.name);
-    if let Some(secret) = client_secret(&mut service.spec) {
-        let clear = sealer.open(&context, secret)?;
+    service.spec = opened_spec(sealer, &service.name, service.spec)?;
+    Ok(service)
+}
+
+/// The stored entry of service `name` with its client secret opened.
+pub(super) fn opened_spec(
+    sealer: &Sealer,
+    name: &str,
+    mut spec: UpstreamConfig,
+) -> Result<UpstreamConfig, RegistryError> {
+    if let Some(secret) = client_secret(&mut spec) {
+        let clear = sealer.open(&secret_context(name), secret)?;
         *secret = String::from_utf8(clear)
             .map_err(|_| RegistryError::Sql("a sealed client secret is not text".into()))?;
     }
-    Ok(service)
+    Ok(spec)
 }
 
 fn client_secret(spec: &mut UpstreamConfig) -> Option<&mut String> {

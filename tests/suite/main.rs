@@ -23,6 +23,7 @@ mod conformance;
 mod conformance_clients;
 mod connection_limit;
 mod credentials_end_channels;
+mod db_command;
 mod dockerfile;
 mod example_configs;
 mod graceful_drain;

@@ -336,6 +336,4 @@ impl OAuthVault {
 }
 
 /// What a sealed record is bound to: it opens only as this upstream's, and this owner's.
-fn context(upstream: &str, owner: &str) -> String {
-    format!("oauth:{upstream}:{owner}")
-}
+use crate::registry::oauth_seal_context as context;

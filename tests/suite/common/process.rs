@@ -29,10 +29,20 @@ impl ConfigDir {
 
 /// Runs `mcps <args> -c <config>` to completion; returns status, stdout, stderr.
 pub fn run_mcps(config: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+    run_mcps_with(config, args, &[])
+}
+
+/// [`run_mcps`] with more environment variables.
+pub fn run_mcps_with(
+    config: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ExitStatus, String, String) {
     let output = Command::new(mcps_bin())
         .args(args)
         .arg("-c")
         .arg(config)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run mcps");
