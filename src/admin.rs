@@ -14,6 +14,7 @@ mod docs;
 mod error;
 mod oauth;
 mod proxy;
+pub mod replicas;
 mod services;
 mod system;
 mod tools;

@@ -234,7 +234,7 @@ impl App {
         self.gateway
             .oauth()
             .set_provider_users_sign_in(provider_login.is_some());
-        let admin = admin::router(Arc::new(AdminState {
+        let admin_state = Arc::new(AdminState {
             gateway: self.gateway.clone(),
             registry: stored.registry.clone(),
             tokens: stored.tokens.clone(),
@@ -246,7 +246,13 @@ impl App {
             services_lock: tokio::sync::Mutex::new(()),
             reloader: self.reloader.clone(),
             login_throttle: crate::security::LoginThrottle::new(self.config.auth.login.clone()),
-        }));
+        });
+        // What other gateways on the same registry change, taken here too.
+        self.tracker.spawn(admin::replicas::follow(
+            admin_state.clone(),
+            self.shutdown.clone(),
+        ));
+        let admin = admin::router(admin_state);
         tracing::info!(
             "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  API: http://{bound}/docs"
         );

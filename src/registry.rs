@@ -5,6 +5,7 @@
 
 mod call_log;
 mod calls;
+mod changes;
 mod copy;
 pub(crate) mod engine;
 mod migrations;
@@ -22,6 +23,7 @@ use std::{
 
 pub use call_log::CallLog;
 pub use calls::{CallFilter, CallPage, CallRecord};
+pub use changes::{Change, Changes, Pending};
 pub use copy::Copied;
 pub use oauth::oauth_seal_context;
 pub use services::StoredService;
@@ -87,6 +89,8 @@ pub struct Registry {
     place: String,
     /// Seals the secrets kept in the database (OAuth credentials, client secrets).
     sealer: Sealer,
+    /// PostgreSQL's URL, for the listener of changes; `None` on SQLite.
+    url: Option<std::sync::Arc<str>>,
 }
 
 impl Registry {
@@ -102,6 +106,7 @@ impl Registry {
                 engine: Engine::Sqlite(sqlite::open(path).await?),
                 place: path.display().to_string(),
                 sealer: Sealer::for_database(secret_key, path)?,
+                url: None,
             }),
             DatabaseLocation::Postgres(url) => {
                 // Every replica must open what another sealed: no key file of one's own.
@@ -113,6 +118,7 @@ impl Registry {
                     engine: Engine::Postgres(postgres::open(url).await?),
                     place: Self::describe(location),
                     sealer: Sealer::from_secret(secret_key),
+                    url: Some(url.as_str().into()),
                 })
             }
         }

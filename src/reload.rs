@@ -59,6 +59,18 @@ impl Reloader {
         })
     }
 
+    /// The names of the upstreams the file defines now.
+    pub async fn upstream_names(&self) -> std::collections::HashSet<String> {
+        self.current
+            .lock()
+            .await
+            .0
+            .upstreams
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// Loads the file again and applies what changed. On error nothing changed, and the
     /// error is logged.
     pub async fn reload(&self, trigger: Trigger) -> Result<Reconfigured, ConfigError> {

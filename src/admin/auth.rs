@@ -111,20 +111,24 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
 
 /// Accepts `token` (stored in the registry) from now on.
 pub(super) fn accept(tokens: &TokenCache, token: &StoredToken) {
-    tokens.insert(
-        token.secret_hash,
-        TokenEntry {
-            principal: Principal {
-                user_id: token.user_id,
-                username: token.username.clone(),
-                is_admin: token.is_admin,
-                token_id: token.id,
-                key_name: (token.kind == TokenKind::ApiKey).then(|| token.name.clone()),
-                virtual_server: token.virtual_server.clone(),
-            },
-            expires_at: token.expires_at,
+    let (hash, entry) = entry_of(token);
+    tokens.insert(hash, entry);
+}
+
+/// What the token cache holds of `token`.
+pub(super) fn entry_of(token: &StoredToken) -> ([u8; 32], TokenEntry) {
+    let entry = TokenEntry {
+        principal: Principal {
+            user_id: token.user_id,
+            username: token.username.clone(),
+            is_admin: token.is_admin,
+            token_id: token.id,
+            key_name: (token.kind == TokenKind::ApiKey).then(|| token.name.clone()),
+            virtual_server: token.virtual_server.clone(),
         },
-    );
+        expires_at: token.expires_at,
+    };
+    (token.secret_hash, entry)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -52,13 +52,39 @@ pub async fn applied(url: &str) -> Result<usize, RegistryError> {
         .map_err(|error| unreachable(url, text(&error)))
 }
 
-/// A pool on the database at `url`; no connection is made yet.
-fn connect(url: &str) -> Result<Pool, RegistryError> {
+/// One connection of its own to the database at `url`, outside the pool (the listener of
+/// [`super::changes`]), and the connection's half that must be polled.
+pub async fn connect_one(
+    url: &str,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<
+            tokio_postgres::Socket,
+            impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+        >,
+    ),
+    RegistryError,
+> {
+    let config = config(url)?;
+    config
+        .connect(tls()?)
+        .await
+        .map_err(|error| unreachable(url, text(&error)))
+}
+
+fn config(url: &str) -> Result<tokio_postgres::Config, RegistryError> {
     let mut config =
         tokio_postgres::Config::from_str(url).map_err(|error| unreachable(url, text(&error)))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
+    Ok(config)
+}
+
+/// A pool on the database at `url`; no connection is made yet.
+fn connect(url: &str) -> Result<Pool, RegistryError> {
+    let config = config(url)?;
     let manager = Manager::from_config(
         config,
         tls()?,
@@ -184,6 +210,8 @@ fn row_of(row: &tokio_postgres::Row) -> Result<Row, RegistryError> {
                     .map(|value| Value::Int(value.into())),
                 Type::INT8 => row.try_get::<_, Option<i64>>(column)?.map(Value::Int),
                 Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(column)?.map(Value::Bytes),
+                // What a function called for its effect answers (`setval` is not one).
+                Type::VOID => None,
                 _ => row.try_get::<_, Option<String>>(column)?.map(Value::Text),
             };
             Ok(value.unwrap_or(Value::Null))

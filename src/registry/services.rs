@@ -3,7 +3,7 @@
 //! a service comes in by.
 
 use super::{
-    Registry, RegistryError,
+    Change, Registry, RegistryError,
     engine::{Row, Value, values},
     now_ms,
 };
@@ -93,6 +93,7 @@ impl Registry {
             .row(&format!("{sql} RETURNING {COLUMNS}"), values)
             .await?
             .ok_or_else(missing)?;
+        self.announce(Change::Services).await;
         opened(&self.sealer, from_row(&row)?)
     }
 
@@ -148,7 +149,10 @@ impl Registry {
             0 => Err(RegistryError::NotFound(format!(
                 "no service named {name:?}"
             ))),
-            _ => Ok(()),
+            _ => {
+                self.announce(Change::Services).await;
+                Ok(())
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! ([`secret_hash`]) is stored.
 
 use super::{
-    Registry, RegistryError,
+    Change, Registry, RegistryError,
     engine::{Row, values},
     now_ms,
 };
@@ -117,6 +117,7 @@ impl Registry {
             .token(inserted.int(0)?)
             .await?
             .ok_or_else(|| RegistryError::Sql("the new token is gone".into()))?;
+        self.announce(Change::Tokens).await;
         Ok((token, secret))
     }
 
@@ -169,6 +170,7 @@ impl Registry {
                 values![id, now_ms()],
             )
             .await?;
+        self.announce(Change::Tokens).await;
         Ok(token)
     }
 

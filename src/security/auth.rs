@@ -112,6 +112,8 @@ pub struct TokenEntry {
 struct Held {
     entry: TokenEntry,
     revoked: CancellationToken,
+    /// When it was accepted here: a reading of the registry older than this may not know it.
+    since: std::time::Instant,
 }
 
 /// The accepted tokens, by SHA-256 of the secret.
@@ -184,6 +186,7 @@ impl TokenCache {
         let held = Held {
             entry,
             revoked: CancellationToken::new(),
+            since: std::time::Instant::now(),
         };
         let now = crate::registry::now_ms();
         let mut tokens = self.write();
@@ -201,6 +204,29 @@ impl TokenCache {
             }
             !revoked
         });
+    }
+
+    /// Makes the accepted tokens those of `active`, the registry's as read at `read_at`
+    /// (another gateway on the same database made or revoked some): new ones are accepted,
+    /// and those missing are revoked, ending their channels. A token accepted here after
+    /// `read_at` is kept: the reading may predate it.
+    pub fn sync(&self, active: Vec<([u8; 32], TokenEntry)>, read_at: std::time::Instant) {
+        let active: HashMap<[u8; 32], TokenEntry> = active.into_iter().collect();
+        let mut tokens = self.write();
+        tokens.retain(|hash, held| {
+            let kept = active.contains_key(hash) || held.since > read_at;
+            if !kept {
+                held.revoked.cancel();
+            }
+            kept
+        });
+        for (hash, entry) in active {
+            tokens.entry(hash).or_insert_with(|| Held {
+                entry,
+                revoked: CancellationToken::new(),
+                since: std::time::Instant::now(),
+            });
+        }
     }
 
     /// The principal behind `secret` at `now_ms`, if the token is known and not expired.
@@ -290,6 +316,35 @@ mod tests {
         assert_eq!(cache.verify("c", 0), None, "unknown");
         cache.revoke(2);
         assert_eq!(cache.verify("b", 0), None, "revoked");
+    }
+
+    #[tokio::test]
+    async fn a_sync_takes_new_tokens_revokes_missing_ones_and_keeps_newer_ones() {
+        let cache = TokenCache::default();
+        let entry = |id| TokenEntry {
+            principal: principal(id),
+            expires_at: None,
+        };
+        cache.insert(secret_hash("kept"), entry(1));
+        cache.insert(secret_hash("revoked elsewhere"), entry(2));
+        let (_, lease) = cache
+            .verify_with_lease("revoked elsewhere", 0)
+            .expect("accepted");
+        let read_at = std::time::Instant::now();
+        // Accepted here after the registry was read: the reading cannot know it yet.
+        cache.insert(secret_hash("made here meanwhile"), entry(3));
+        cache.sync(
+            vec![
+                (secret_hash("kept"), entry(1)),
+                (secret_hash("made elsewhere"), entry(4)),
+            ],
+            read_at,
+        );
+        assert_eq!(cache.verify("kept", 0), Some(principal(1)));
+        assert_eq!(cache.verify("made elsewhere", 0), Some(principal(4)));
+        assert_eq!(cache.verify("made here meanwhile", 0), Some(principal(3)));
+        assert_eq!(cache.verify("revoked elsewhere", 0), None);
+        assert_eq!(lease.ended().await, LeaseEnd::Revoked, "its channels end");
     }
 
     #[test]

@@ -55,6 +55,7 @@ mod python_sdk_clients;
 mod registry_durability;
 mod registry_engines;
 mod remote_transports;
+mod replicas;
 mod requests_outside_calls;
 mod resource_subscriptions;
 mod same_request_id;

@@ -1,0 +1,179 @@
+//! What other gateways on the same database changed, so that replicas agree: an API key made
+//! on one is taken by all, one revoked on one is refused by all, a service added on one runs
+//! on all.
+//!
+//! On PostgreSQL each change is announced with `NOTIFY` on the channel [`CHANNEL`] (delivered
+//! when its transaction commits, to every gateway that listens, this one too), and each
+//! gateway listens on a connection of its own. Notifications sent while a listener was away
+//! are lost, so every gateway also reads everything again after it (re)connects and every
+//! `resync` period. SQLite has no notifications: gateways on one file find changes at the
+//! resync.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::StreamExt;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Registry, engine::Engine, engine::values, postgres};
+use crate::sync::lock;
+
+/// The `LISTEN`/`NOTIFY` channel.
+const CHANNEL: &str = "mcps_registry";
+
+/// What changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// API keys or login tokens: made, revoked, logged out.
+    Tokens,
+    /// Services registered through the API.
+    Services,
+}
+
+impl Change {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Tokens => "tokens",
+            Self::Services => "services",
+        }
+    }
+}
+
+/// What is waiting to be read again; several notifications of one kind are one reading.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub tokens: bool,
+    pub services: bool,
+}
+
+impl Pending {
+    const ALL: Self = Self {
+        tokens: true,
+        services: true,
+    };
+}
+
+/// The changes a gateway follows.
+pub struct Changes {
+    pending: std::sync::Mutex<Pending>,
+    arrived: Notify,
+    resync: Duration,
+}
+
+impl Changes {
+    fn mark(&self, pending: Pending) {
+        {
+            let mut waiting = lock(&self.pending);
+            waiting.tokens |= pending.tokens;
+            waiting.services |= pending.services;
+        }
+        self.arrived.notify_one();
+    }
+
+    /// What to read again: what was announced, or everything when the resync period passes
+    /// without an announcement.
+    pub async fn next(&self) -> Pending {
+        let waiting = std::mem::take(&mut *lock(&self.pending));
+        if waiting != Pending::default() {
+            return waiting;
+        }
+        match tokio::time::timeout(self.resync, self.arrived.notified()).await {
+            Ok(()) => std::mem::take(&mut *lock(&self.pending)),
+            Err(_) => Pending::ALL,
+        }
+    }
+}
+
+impl Registry {
+    /// Announces `change` to the gateways on this database (on PostgreSQL; on SQLite they
+    /// find it at their resync). A failure is logged: the resync repairs it.
+    pub(super) async fn announce(&self, change: Change) {
+        if let Engine::Postgres(_) = self.db()
+            && let Err(error) = self
+                .db()
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    values![CHANNEL, change.as_str()],
+                )
+                .await
+        {
+            tracing::warn!(%error, change = change.as_str(), "cannot tell the other gateways of a change; they find it at their next resync");
+        }
+    }
+
+    /// The changes made on this database by any gateway, this one included, until `stop`;
+    /// everything is due again every `resync`.
+    pub fn follow(&self, resync: Duration, stop: CancellationToken) -> Arc<Changes> {
+        let changes = Arc::new(Changes {
+            pending: Default::default(),
+            arrived: Notify::new(),
+            resync,
+        });
+        if let Some(url) = &self.url {
+            tokio::spawn(listen(url.clone(), Arc::downgrade(&changes), stop));
+        }
+        changes
+    }
+}
+
+/// Listens for announcements on a connection of its own, connecting again when it drops.
+async fn listen(url: Arc<str>, changes: std::sync::Weak<Changes>, stop: CancellationToken) {
+    let place = postgres::describe(&url);
+    loop {
+        let ended = tokio::select! {
+            ended = listen_once(&url, &changes) => ended,
+            () = stop.cancelled() => return,
+        };
+        if changes.strong_count() == 0 {
+            return;
+        }
+        tracing::warn!(database = %place, reason = %ended, "lost the registry's notifications; connecting again in a second");
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// One connection's listening; why it ended.
+async fn listen_once(url: &str, changes: &std::sync::Weak<Changes>) -> String {
+    let (client, mut connection) = match postgres::connect_one(url).await {
+        Ok(connected) => connected,
+        Err(error) => return error.to_string(),
+    };
+    // The connection must be polled for the client's `LISTEN` to be sent and answered.
+    let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let statement = format!("LISTEN {CHANNEL}");
+    let listening = client.batch_execute(&statement);
+    tokio::pin!(listening);
+    let mut listened = false;
+    loop {
+        tokio::select! {
+            answered = &mut listening, if !listened => {
+                if let Err(error) = answered {
+                    return postgres::text(&error);
+                }
+                listened = true;
+                // Whatever changed while nobody listened.
+                let Some(changes) = changes.upgrade() else { return "stopped".into() };
+                changes.mark(Pending::ALL);
+            }
+            message = messages.next() => {
+                let Some(changes) = changes.upgrade() else { return "stopped".into() };
+                match message {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(notice))) => {
+                        tracing::debug!(change = notice.payload(), "the registry changed");
+                        changes.mark(match notice.payload() {
+                            "tokens" => Pending { tokens: true, services: false },
+                            "services" => Pending { tokens: false, services: true },
+                            _ => Pending::ALL,
+                        });
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return postgres::text(&error),
+                    None => return "the server closed the connection".into(),
+                }
+            }
+        }
+    }
+}
