@@ -14,8 +14,8 @@ mod sealing;
 mod token_endpoint;
 
 pub use auth::{
-    Identity, Lease, LeaseEnd, Owner, Principal, TokenCache, TokenEntry, api_key_principal, bearer,
-    secret_hash,
+    Identity, Lease, LeaseEnd, Owner, Principal, TokenCache, TokenEntry, TokenSource,
+    api_key_principal, bearer, secret_hash,
 };
 pub use client_network::client_network;
 pub use egress::check_url;

@@ -39,8 +39,8 @@ impl FromRequestParts<Arc<AdminState>> for Caller {
                 "this endpoint needs `Authorization: Bearer <token>`: log in at POST /api/v1/auth/login, or use an API key",
             ));
         };
-        let caller = match state.tokens.verify(token, now_ms()) {
-            Some(caller) => caller,
+        let caller = match state.tokens.verify_anywhere(token, now_ms()).await {
+            Some((caller, _)) => caller,
             None => return identity_provider_user(state, parts, token).await,
         };
         if let Some(server) = &caller.virtual_server

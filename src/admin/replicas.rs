@@ -5,17 +5,42 @@
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
+use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::{AdminState, auth};
-use crate::registry::RegistryError;
+use crate::{
+    registry::RegistryError,
+    security::{TokenEntry, TokenSource},
+};
 
 /// How often everything is read again, for changes whose announcement was missed (and, on
 /// SQLite, which has none, for every change).
 pub const RESYNC: Duration = Duration::from_secs(10);
 
-/// Takes the registry's changes until `stop`.
+/// The registry, where a token unknown to this gateway's cache is looked for.
+struct RegistryTokens(crate::registry::Registry);
+
+impl TokenSource for RegistryTokens {
+    fn look_up(&self, hash: [u8; 32]) -> BoxFuture<'_, Option<TokenEntry>> {
+        Box::pin(async move {
+            match self.0.active_token(hash).await {
+                Ok(token) => token.as_ref().map(|token| auth::entry_of(token).1),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot look for a token in the registry");
+                    None
+                }
+            }
+        })
+    }
+}
+
+/// Takes the registry's changes until `stop`; a token unknown here is looked for in the
+/// registry from now on.
 pub async fn follow(state: Arc<AdminState>, stop: CancellationToken) {
+    state
+        .tokens
+        .look_up_in(Arc::new(RegistryTokens(state.registry.clone())));
     let changes = state.registry.follow(RESYNC, stop.clone());
     loop {
         let due = tokio::select! {

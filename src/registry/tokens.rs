@@ -139,6 +139,19 @@ impl Registry {
         from_rows(self.db().rows(&sql, values![now_ms()]).await?)
     }
 
+    /// The token whose secret hashes to `hash`, if it is neither revoked nor expired.
+    pub async fn active_token(&self, hash: [u8; 32]) -> Result<Option<StoredToken>, RegistryError> {
+        let sql = format!(
+            "{SELECT} WHERE t.secret_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)"
+        );
+        self.db()
+            .row(&sql, values![hash.as_slice(), now_ms()])
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
     /// A user's API keys, revoked ones included, newest first.
     pub async fn api_keys(&self, user_id: i64) -> Result<Vec<StoredToken>, RegistryError> {
         let sql =

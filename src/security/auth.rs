@@ -117,10 +117,40 @@ struct Held {
 }
 
 /// The accepted tokens, by SHA-256 of the secret.
-#[derive(Debug, Default)]
 pub struct TokenCache {
     tokens: RwLock<HashMap<[u8; 32], Held>>,
+    /// Where a token unknown here is looked for (the registry other gateways write to).
+    source: std::sync::OnceLock<Arc<dyn TokenSource>>,
+    /// Look-ups in the current second, and when it began: a flood of made-up tokens must
+    /// not become a flood of queries.
+    lookups: std::sync::Mutex<(std::time::Instant, u32)>,
 }
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self {
+            tokens: RwLock::default(),
+            source: std::sync::OnceLock::new(),
+            lookups: std::sync::Mutex::new((std::time::Instant::now(), 0)),
+        }
+    }
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache").finish_non_exhaustive()
+    }
+}
+
+/// Where a token unknown to this gateway may be found: one another gateway on the same
+/// registry made a moment ago, before its announcement arrived.
+pub trait TokenSource: Send + Sync {
+    /// The token whose secret hashes to `hash`, if it is accepted there.
+    fn look_up(&self, hash: [u8; 32]) -> futures::future::BoxFuture<'_, Option<TokenEntry>>;
+}
+
+/// Look-ups of unknown tokens per second, beyond which an unknown token is refused unasked.
+const LOOKUPS_PER_SECOND: u32 = 50;
 
 /// How long a channel opened with a token may stay open: until the token is revoked or
 /// expires, whichever comes first.
@@ -227,6 +257,35 @@ impl TokenCache {
                 since: std::time::Instant::now(),
             });
         }
+    }
+
+    /// Looks for tokens unknown here in `source` too (see [`Self::verify_anywhere`]).
+    pub fn look_up_in(&self, source: Arc<dyn TokenSource>) {
+        let _ = self.source.set(source);
+    }
+
+    /// [`Self::verify_with_lease`], and for a token unknown here, its source's answer (at most
+    /// [`LOOKUPS_PER_SECOND`] times a second): a key made on another gateway on the same
+    /// registry works here at once, not only when that gateway's announcement arrives.
+    pub async fn verify_anywhere(&self, secret: &str, now_ms: i64) -> Option<(Principal, Lease)> {
+        if let Some(known) = self.verify_with_lease(secret, now_ms) {
+            return Some(known);
+        }
+        let source = self.source.get()?;
+        {
+            let mut lookups = crate::sync::lock(&self.lookups);
+            if lookups.0.elapsed() >= std::time::Duration::from_secs(1) {
+                *lookups = (std::time::Instant::now(), 0);
+            }
+            if lookups.1 >= LOOKUPS_PER_SECOND {
+                return None;
+            }
+            lookups.1 += 1;
+        }
+        let hash = secret_hash(secret);
+        let entry = source.look_up(hash).await?;
+        self.insert(hash, entry);
+        self.verify_with_lease(secret, now_ms)
     }
 
     /// The principal behind `secret` at `now_ms`, if the token is known and not expired.

@@ -28,7 +28,7 @@ impl HttpFront {
         let Some(token) = bearer(headers) else {
             return Err(Refusal::Unauthorized(None));
         };
-        if let Some(known) = tokens.verify_with_lease(token, now_ms()) {
+        if let Some(known) = tokens.verify_anywhere(token, now_ms()).await {
             return Ok(known);
         }
         match &self.identity {
