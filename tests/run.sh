@@ -16,9 +16,11 @@ trap 'kill "$lints" 2> /dev/null || true' EXIT
 source tests/env.sh
 wait "$lints"
 trap - EXIT
-# The registry's tests run on SQLite and on a real PostgreSQL, started here and stopped on exit.
+# The registry's tests run on SQLite and on a real PostgreSQL, started here and stopped on exit;
+# the replicas' behind nginx.
 source tests/postgres.sh
 trap stop_test_postgres EXIT
+source tests/nginx.sh
 
 step "the examples"
 # The integration tests run the example servers as real processes: build them as binaries

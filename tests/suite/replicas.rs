@@ -140,3 +140,127 @@ async fn replicas_on_one_database_agree_on_keys_and_services() {
         "ready"
     );
 }
+
+fn meta() -> serde_json::Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-modern", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    })
+}
+
+/// A 2026-07-28 `tools/call` of `fx__echo` at `url` with `key`; its HTTP status and message.
+async fn modern_call(url: &str, key: &str, n: u64) -> (StatusCode, serde_json::Value) {
+    let response = common::http::modern_post(url, "tools/call", Some("fx__echo"))
+        .bearer_auth(key)
+        .body(
+            json!({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                   "params": {"_meta": meta(), "name": "fx__echo", "arguments": {"n": n}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("POST through the balancer");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+/// The tool calls a gateway counted, from its own `/metrics`.
+async fn calls_counted(gateway: &ServeProcess, key: &str) -> u64 {
+    let text = common::http::client()
+        .get(format!("{}/metrics", gateway.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    text.lines()
+        .filter(|line| line.starts_with("mcps_tool_calls_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Three gateways behind nginx's plain round robin: 2026-07-28 clients see one gateway. A key
+/// made through the balancer works on the very next request, wherever it lands, and once
+/// revoked it fails everywhere.
+#[tokio::test]
+async fn stateless_clients_see_one_gateway_behind_a_round_robin_balancer() {
+    let url = fresh_database().await;
+    let yaml = yaml(&url).replace("security:", "auth:\n  enabled: true\nsecurity:");
+    let replicas: Vec<ServeProcess> = (0..3)
+        .map(|n| {
+            let env: &[(&str, &str)] = if n == 0 { &admin_env() } else { &[] };
+            ServeProcess::start_in(ConfigDir::new(&yaml), env)
+        })
+        .collect();
+    let balancer = common::balancer::Balancer::start(
+        &replicas
+            .iter()
+            .map(|replica| replica.base.trim_start_matches("http://").to_owned())
+            .collect::<Vec<_>>(),
+    );
+    let admin = Api::logged_in(&replicas[0]).await;
+    let key = admin.create_key("through the balancer").await;
+    let mcp = balancer.url("/mcp");
+    for n in 0..30 {
+        let (status, reply) = modern_call(&mcp, &key, n).await;
+        assert_eq!(status, StatusCode::OK, "call {n}: {reply}");
+        assert_eq!(reply["id"], n, "{reply}");
+        assert_eq!(
+            reply["result"]["resultType"], "complete",
+            "call {n}: {reply}"
+        );
+    }
+    for (n, replica) in replicas.iter().enumerate() {
+        let counted = calls_counted(replica, &key).await;
+        assert!(counted >= 5, "replica {n} served {counted} of the 30 calls");
+    }
+    // Every replica's calls are in the one history (each writes its batch within 250 ms).
+    within(
+        SECOND * 3,
+        "the 30 calls are in the one history",
+        async || {
+            let history = admin.get("/api/v1/calls?tool=fx__echo&limit=100").await;
+            history.body["calls"].as_array().map(Vec::len) == Some(30)
+        },
+    )
+    .await;
+
+    // Revoked through the balancer: refused by every replica.
+    let keys = Api::new(&replicas[1]).with_token(Some(&key));
+    let listed = keys.get("/api/v1/auth/keys").await;
+    let id = listed.body[0]["id"].clone();
+    let revoked = keys
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/auth/keys/{id}"),
+            None,
+        )
+        .await;
+    assert!(revoked.status.is_success(), "{revoked:?}");
+    within(
+        SECOND,
+        "every replica refuses the revoked key",
+        async || {
+            let mut refused = 0;
+            for replica in &replicas {
+                refused += usize::from(
+                    modern_call(&replica.mcp_url(), &key, 99).await.0 == StatusCode::UNAUTHORIZED,
+                );
+            }
+            refused == replicas.len()
+        },
+    )
+    .await;
+    for n in 0..6 {
+        let (status, _) = modern_call(&mcp, &key, n).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "call {n} after the revocation"
+        );
+    }
+}

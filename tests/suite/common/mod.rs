@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod balancer;
 pub mod browser;
 pub mod fixtures;
 pub mod http;

@@ -1,0 +1,104 @@
+//! nginx (`tests/nginx.sh`) in front of several gateways: plain round robin, no stickiness,
+//! as a team would run replicas.
+
+use std::{
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// An nginx process balancing over some gateways, stopped on drop.
+pub struct Balancer {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Balancer {
+    /// Round robin over `backends` (`host:port` each).
+    pub fn start(backends: &[String]) -> Self {
+        let nginx = std::env::var("MCPS_TEST_NGINX").expect(
+            "MCPS_TEST_NGINX is not set: run the tests with `tests/run.sh`, or `source tests/nginx.sh` first",
+        );
+        let dir = tempfile::tempdir().expect("a directory for nginx");
+        let port = super::free_port();
+        let servers: String = backends
+            .iter()
+            .map(|backend| format!("        server {backend};\n"))
+            .collect();
+        // As root nginx would hand its workers to `nobody`, who cannot write here.
+        let root = std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|status| status.lines().any(|line| line.starts_with("Uid:\t0\t")));
+        let user = if root { "user root;\n" } else { "" };
+        let config = format!(
+            "{user}worker_processes 1;
+pid nginx.pid;
+error_log error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path body;
+    proxy_temp_path proxy;
+    fastcgi_temp_path fastcgi;
+    uwsgi_temp_path uwsgi;
+    scgi_temp_path scgi;
+    upstream gateways {{
+{servers}        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://gateways;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host $http_host;
+            # Event streams go through as they come.
+            proxy_buffering off;
+            proxy_read_timeout 300s;
+        }}
+    }}
+}}
+"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), config).expect("write nginx.conf");
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .args(["-c", "nginx.conf", "-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen: {}",
+                std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    /// The balancer's URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        // SIGTERM: nginx's fast shutdown, workers included.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
