@@ -27,7 +27,7 @@ pub use changes::{Change, Changes, Pending};
 pub use copy::Copied;
 pub use oauth::oauth_seal_context;
 pub use services::StoredService;
-pub use tokens::{StoredToken, TokenKind};
+pub use tokens::{SECRET_PREFIX, StoredToken, TokenKind};
 pub use users::User;
 
 use crate::{config::DatabaseLocation, security::Sealer};

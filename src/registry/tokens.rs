@@ -53,13 +53,16 @@ pub struct StoredToken {
     pub virtual_server: Option<String>,
 }
 
+/// How every secret the registry makes begins.
+pub const SECRET_PREFIX: &str = "mcps_";
+
 /// A new random secret: `mcps_` and 43 URL-safe characters (256 bits).
 pub fn new_secret() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
     format!(
-        "mcps_{}",
+        "{SECRET_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
 }

@@ -271,6 +271,10 @@ impl TokenCache {
         if let Some(known) = self.verify_with_lease(secret, now_ms) {
             return Some(known);
         }
+        // Only the registry's own secrets are worth a query (an identity provider's JWT is not).
+        if !secret.starts_with(crate::registry::SECRET_PREFIX) {
+            return None;
+        }
         let source = self.source.get()?;
         {
             let mut lookups = crate::sync::lock(&self.lookups);

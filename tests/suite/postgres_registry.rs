@@ -29,13 +29,7 @@ async fn the_gateway_keeps_everything_in_postgresql() {
     let gateway = ServeProcess::start_in(config, &admin_env());
     let api = Api::logged_in(&gateway).await;
     let key = api.create_key("agent").await;
-    let service = api
-        .post(
-            "/api/v1/mcp/services",
-            json!({"name": "remote", "url": "http://127.0.0.1:9/mcp", "disabled": true}),
-        )
-        .await;
-    assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
+    api.add_disabled_service().await;
     let mut session = RawSession::open(&gateway.mcp_url()).await;
     for n in 0..3 {
         let reply = session.call("fx__echo", json!({"n": n})).await;

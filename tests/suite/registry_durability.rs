@@ -21,17 +21,6 @@ fn yaml() -> String {
     )
 }
 
-/// Registers the service `remote`, disabled, through the API.
-async fn add_disabled_service(api: &Api) {
-    let service = api
-        .post(
-            "/api/v1/mcp/services",
-            json!({"name": "remote", "url": "http://127.0.0.1:9/mcp", "disabled": true}),
-        )
-        .await;
-    assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
-}
-
 /// Makes `count` calls of `fx__echo` in a session of their own.
 async fn call_echo(gateway: &ServeProcess, count: u64) {
     let mut session = RawSession::open(&gateway.mcp_url()).await;
@@ -46,7 +35,7 @@ async fn kill_9_loses_no_committed_row() {
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
     let api = Api::logged_in(&gateway).await;
     let key = api.create_key("kept").await;
-    add_disabled_service(&api).await;
+    api.add_disabled_service().await;
 
     let (_, config) = gateway.stop(Signal::SIGKILL);
     let gateway = ServeProcess::start_in(config, &[]);
@@ -108,7 +97,7 @@ async fn after_sigterm_the_database_file_alone_has_every_row() {
     let api = Api::logged_in(&gateway).await;
     api.create_key("first").await;
     api.create_key("second").await;
-    add_disabled_service(&api).await;
+    api.add_disabled_service().await;
     call_echo(&gateway, 7).await;
 
     let (status, _config) = gateway.stop(Signal::SIGTERM);

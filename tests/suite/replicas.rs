@@ -60,21 +60,7 @@ async fn replicas_on_one_database_agree_on_keys_and_services() {
         StatusCode::OK,
         "the key works on B at once"
     );
-    let keys = on_b.get("/api/v1/auth/keys").await;
-    let id = keys
-        .body
-        .as_array()
-        .and_then(|keys| keys.iter().find(|k| k["name"] == "agent"))
-        .map(|k| k["id"].clone())
-        .unwrap_or_else(|| panic!("{keys:?}"));
-    let revoked = on_b
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/auth/keys/{id}"),
-            None,
-        )
-        .await;
-    assert!(revoked.status.is_success(), "{revoked:?}");
+    on_b.revoke_key("agent").await;
     let took = within(SECOND, "the key fails on A", async || {
         status(&a).await == StatusCode::UNAUTHORIZED
     })
@@ -230,17 +216,10 @@ async fn stateless_clients_see_one_gateway_behind_a_round_robin_balancer() {
     .await;
 
     // Revoked through the balancer: refused by every replica.
-    let keys = Api::new(&replicas[1]).with_token(Some(&key));
-    let listed = keys.get("/api/v1/auth/keys").await;
-    let id = listed.body[0]["id"].clone();
-    let revoked = keys
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/auth/keys/{id}"),
-            None,
-        )
+    Api::new(&replicas[1])
+        .with_token(Some(&key))
+        .revoke_key("through the balancer")
         .await;
-    assert!(revoked.status.is_success(), "{revoked:?}");
     within(
         SECOND,
         "every replica refuses the revoked key",

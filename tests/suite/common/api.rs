@@ -121,6 +121,32 @@ impl Api {
         answer.body["key"].as_str().expect("a key").to_owned()
     }
 
+    /// Revokes the caller's API key called `name`.
+    pub async fn revoke_key(&self, name: &str) {
+        let keys = self.get("/api/v1/auth/keys").await;
+        let id = keys
+            .body
+            .as_array()
+            .and_then(|keys| keys.iter().find(|key| key["name"] == name))
+            .map(|key| key["id"].clone())
+            .unwrap_or_else(|| panic!("no key {name:?}: {keys:?}"));
+        let revoked = self
+            .send(Method::DELETE, &format!("/api/v1/auth/keys/{id}"), None)
+            .await;
+        assert!(revoked.status.is_success(), "{revoked:?}");
+    }
+
+    /// Registers the service `remote`, disabled (it points nowhere), through the API.
+    pub async fn add_disabled_service(&self) {
+        let service = self
+            .post(
+                "/api/v1/mcp/services",
+                json!({"name": "remote", "url": "http://127.0.0.1:9/mcp", "disabled": true}),
+            )
+            .await;
+        assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
+    }
+
     /// Polls `GET /api/v1/mcp/services/{name}` until its state is `state`.
     pub async fn wait_for_state(&self, name: &str, state: &str) -> Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
