@@ -68,6 +68,8 @@ fn listen_on(address: SocketAddr, max_connections: usize) -> std::io::Result<Tcp
 /// The registry and what runs on it.
 struct Stored {
     registry: Registry,
+    /// Where uploads go: beside an SQLite file, or in `data/` beside the config file.
+    data_dir: std::path::PathBuf,
     tokens: Arc<TokenCache>,
     /// Cancelled after the drain, to make the call log write what is left and end.
     flush_calls: CancellationToken,
@@ -152,6 +154,11 @@ impl App {
             .location(&self.config.base_dir)
             .map_err(AppError::Database)?;
         let registry = Registry::open(&location, &self.config.database.secret_key).await?;
+        let data_dir = match &location {
+            DatabaseLocation::Sqlite(path) => path.parent().map(Path::to_owned),
+            DatabaseLocation::Postgres(_) => None,
+        }
+        .unwrap_or_else(|| self.config.base_dir.join("data"));
         self.gateway.oauth().open(registry.clone());
         let tokens = TokenCache::new();
         admin::bootstrap(&registry, &tokens).await?;
@@ -172,6 +179,7 @@ impl App {
         self.gateway.keep_call_history(log);
         self.stored = Some(Stored {
             registry,
+            data_dir,
             tokens,
             flush_calls,
             call_writer: tokio::spawn(writer),
@@ -206,12 +214,6 @@ impl App {
         }
         self.show_progress();
         let stored = self.stored.as_ref().expect("opened above");
-        // Uploads go beside an SQLite file, or in `data/` beside the config file.
-        let data_dir = match self.config.database.location(&self.config.base_dir) {
-            Ok(DatabaseLocation::Sqlite(path)) => path.parent().map(Path::to_owned),
-            _ => None,
-        }
-        .unwrap_or_else(|| self.config.base_dir.join("data"));
         let public_url = self
             .config
             .server
@@ -241,7 +243,7 @@ impl App {
             identity: identity.clone(),
             provider_login,
             config: self.config.clone(),
-            data_dir,
+            data_dir: stored.data_dir.clone(),
             started: std::time::Instant::now(),
             services_lock: tokio::sync::Mutex::new(()),
             reloader: self.reloader.clone(),

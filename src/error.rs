@@ -154,3 +154,26 @@ impl From<GatewayError> for ErrorData {
         }
     }
 }
+
+/// Why a request could not be sent: `error` by its causes ("error sending request for url
+/// (…): client error (Connect): tcp connect error: Connection refused") rather than by a
+/// wrapper whose text names Rust types.
+pub fn cannot_send(error: &(dyn std::error::Error + 'static)) -> String {
+    format!("cannot send to it: {}", with_causes(error))
+}
+
+/// `error`'s text followed by each of its causes', each said once (an error may repeat its
+/// cause in its own text).
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -61,7 +61,7 @@ pub use callers::{Caller, CallerGuard, Callers};
 use client::UpstreamClient;
 use http::SessionId;
 pub use http::use_our_tls_provider;
-pub use http_lane::{HttpLane, cannot_send};
+pub use http_lane::HttpLane;
 use lane::StdioLane;
 pub use oauth::{
     OAuthVault, UpstreamAuth,

@@ -33,12 +33,9 @@ use super::{
     isolation::SessionConnections,
 };
 use crate::{
-    error::GatewayError,
+    error::{GatewayError, cannot_send},
     security::{Identity, Lease},
-    upstream::{
-        CallContext, Caller, Outgoing, ProgressSink, Upstream, UpstreamLane, cannot_send,
-        unreadable,
-    },
+    upstream::{CallContext, Caller, Outgoing, ProgressSink, Upstream, UpstreamLane, unreadable},
 };
 
 /// The client a request's progress goes to, and the token it chose.

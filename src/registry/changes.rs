@@ -31,6 +31,9 @@ pub enum Change {
 }
 
 impl Change {
+    const ALL: [Self; 2] = [Self::Tokens, Self::Services];
+
+    /// Its name in an announcement.
     fn as_str(self) -> &'static str {
         match self {
             Self::Tokens => "tokens",
@@ -47,10 +50,34 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// What is due, leaving nothing.
+    fn take(&mut self) -> Self {
+        std::mem::take(self)
+    }
+
     const ALL: Self = Self {
         tokens: true,
         services: true,
     };
+
+    /// What an announcement named `payload` makes due; everything for a name not known
+    /// (a newer gateway's).
+    fn announced(payload: &str) -> Self {
+        match Change::ALL
+            .into_iter()
+            .find(|change| change.as_str() == payload)
+        {
+            Some(Change::Tokens) => Self {
+                tokens: true,
+                ..Self::default()
+            },
+            Some(Change::Services) => Self {
+                services: true,
+                ..Self::default()
+            },
+            None => Self::ALL,
+        }
+    }
 }
 
 /// The changes a gateway follows.
@@ -58,6 +85,9 @@ pub struct Changes {
     pending: std::sync::Mutex<Pending>,
     arrived: Notify,
     resync: Duration,
+    /// When everything is read again next. Announcements do not put it off: a steady stream
+    /// of one kind must not keep a missed one of the other from being repaired.
+    next_resync: std::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Changes {
@@ -70,16 +100,21 @@ impl Changes {
         self.arrived.notify_one();
     }
 
-    /// What to read again: what was announced, or everything when the resync period passes
-    /// without an announcement.
+    /// What to read again: what was announced, or everything once every resync period.
     pub async fn next(&self) -> Pending {
-        let waiting = std::mem::take(&mut *lock(&self.pending));
-        if waiting != Pending::default() {
-            return waiting;
-        }
-        match tokio::time::timeout(self.resync, self.arrived.notified()).await {
-            Ok(()) => std::mem::take(&mut *lock(&self.pending)),
-            Err(_) => Pending::ALL,
+        loop {
+            let due = *lock(&self.next_resync);
+            if tokio::time::Instant::now() >= due {
+                *lock(&self.next_resync) = due.max(tokio::time::Instant::now()) + self.resync;
+                lock(&self.pending).take();
+                return Pending::ALL;
+            }
+            let waiting = lock(&self.pending).take();
+            if waiting != Pending::default() {
+                return waiting;
+            }
+            // Woken by an announcement (or an earlier one's leftover wake-up), or at the resync.
+            let _ = tokio::time::timeout_at(due, self.arrived.notified()).await;
         }
     }
 }
@@ -108,6 +143,7 @@ impl Registry {
             pending: Default::default(),
             arrived: Notify::new(),
             resync,
+            next_resync: std::sync::Mutex::new(tokio::time::Instant::now() + resync),
         });
         if let Some(url) = &self.url {
             tokio::spawn(listen(url.clone(), Arc::downgrade(&changes), stop));
@@ -163,11 +199,7 @@ async fn listen_once(url: &str, changes: &std::sync::Weak<Changes>) -> String {
                 match message {
                     Some(Ok(tokio_postgres::AsyncMessage::Notification(notice))) => {
                         tracing::debug!(change = notice.payload(), "the registry changed");
-                        changes.mark(match notice.payload() {
-                            "tokens" => Pending { tokens: true, services: false },
-                            "services" => Pending { tokens: false, services: true },
-                            _ => Pending::ALL,
-                        });
+                        changes.mark(Pending::announced(notice.payload()));
                     }
                     Some(Ok(_)) => {}
                     Some(Err(error)) => return postgres::text(&error),
@@ -175,5 +207,59 @@ async fn listen_once(url: &str, changes: &std::sync::Weak<Changes>) -> String {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_name_what_is_due() {
+        assert_eq!(
+            Pending::announced(Change::Tokens.as_str()),
+            Pending {
+                tokens: true,
+                services: false
+            }
+        );
+        assert_eq!(
+            Pending::announced(Change::Services.as_str()),
+            Pending {
+                tokens: false,
+                services: true
+            }
+        );
+        assert_eq!(Pending::announced("something newer"), Pending::ALL);
+    }
+
+    /// Announcements of one kind, however frequent, do not put off the resync that repairs a
+    /// missed one of the other.
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_of_announcements_does_not_put_off_the_resync() {
+        let resync = Duration::from_secs(10);
+        let changes = Arc::new(Changes {
+            pending: Default::default(),
+            arrived: Notify::new(),
+            resync,
+            next_resync: std::sync::Mutex::new(tokio::time::Instant::now() + resync),
+        });
+        let announcer = changes.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                announcer.mark(Pending::announced("tokens"));
+            }
+        });
+        let start = tokio::time::Instant::now();
+        let mut tokens = 0;
+        while changes.next().await != Pending::ALL {
+            tokens += 1;
+        }
+        assert!(
+            tokens > 20,
+            "the announcements were read as they came: {tokens}"
+        );
+        assert_eq!(start.elapsed(), resync, "the resync came on time");
     }
 }

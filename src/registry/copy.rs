@@ -30,7 +30,8 @@ struct Table {
     /// Every column where a row is copied as it is; the key where its secrets are sealed
     /// again (with a fresh nonce, so they differ each time).
     key_columns: usize,
-    /// Its `id` is an identity, which PostgreSQL must be told has moved past the copied ids.
+    /// It has an `id` identity: PostgreSQL must be told it moved past the copied ids, and
+    /// the rows are read a page at a time by it (the call history may be long).
     identity: bool,
 }
 
@@ -50,7 +51,7 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "services",
-        columns: "name, spec, created_at, updated_at",
+        columns: services::COLUMNS,
         key_columns: 1,
         identity: false,
     },
@@ -68,7 +69,7 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// Calls are read and written this many at a time: the history may be long.
+/// Rows of a table with an `id` are read and written this many at a time.
 const PAGE: i64 = 2_000;
 
 impl Registry {
@@ -152,11 +153,10 @@ impl Registry {
         );
         let mut after = i64::MIN;
         loop {
-            // Only calls are paged (by id); the other tables are small.
-            let (sql, page) = if table.name == "calls" {
+            let (sql, page) = if table.identity {
                 let sql = format!(
-                    "SELECT {} FROM calls WHERE id > $1 ORDER BY id LIMIT {PAGE}",
-                    table.columns
+                    "SELECT {} FROM {} WHERE id > $1 ORDER BY id LIMIT {PAGE}",
+                    table.columns, table.name
                 );
                 (sql, values![after])
             } else {
@@ -176,7 +176,7 @@ impl Registry {
                 .map(|row| self.sealed_again(target, table, row))
                 .collect::<Result<Vec<_>, _>>()?;
             target.db().execute_each(&insert, batch).await?;
-            if table.name != "calls" || !full {
+            if !table.identity || !full {
                 return Ok(());
             }
         }
@@ -191,13 +191,10 @@ impl Registry {
     ) -> Result<Vec<Value>, RegistryError> {
         match table.name {
             "services" => {
-                let name = row.text(0)?;
-                let spec = serde_json::from_str(&row.text(1)?).map_err(|error| {
-                    RegistryError::Sql(format!("service {name:?} does not read: {error}"))
-                })?;
-                let spec = services::opened_spec(&self.sealer, &name, spec)?;
+                let service = services::from_row(&row)?;
+                let spec = services::opened_spec(&self.sealer, &service.name, service.spec)?;
                 let mut values = row.0;
-                values[1] = services::to_json(&target.sealer, &name, &spec)?.into();
+                values[1] = services::to_json(&target.sealer, &service.name, &spec)?.into();
                 Ok(values)
             }
             "oauth_credentials" => {

@@ -145,10 +145,7 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, RegistryError> {
 }
 
 pub async fn rows(pool: &Pool, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, RegistryError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|error| sql_error(pool_text(&error)))?;
+    let client = client(pool).await?;
     let statement = client.prepare_cached(sql).await.map_err(from_db)?;
     let rows = client
         .query(&statement, &parameters(&values))
@@ -158,10 +155,7 @@ pub async fn rows(pool: &Pool, sql: &str, values: Vec<Value>) -> Result<Vec<Row>
 }
 
 pub async fn execute(pool: &Pool, sql: &str, values: Vec<Value>) -> Result<u64, RegistryError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|error| sql_error(pool_text(&error)))?;
+    let client = client(pool).await?;
     let statement = client.prepare_cached(sql).await.map_err(from_db)?;
     client
         .execute(&statement, &parameters(&values))
@@ -174,10 +168,7 @@ pub async fn execute_each(
     sql: &str,
     batch: Vec<Vec<Value>>,
 ) -> Result<(), RegistryError> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|error| sql_error(pool_text(&error)))?;
+    let mut client = client(pool).await?;
     let transaction = client.transaction().await.map_err(from_db)?;
     let statement = transaction.prepare_cached(sql).await.map_err(from_db)?;
     for values in &batch {
@@ -187,6 +178,13 @@ pub async fn execute_each(
             .map_err(from_db)?;
     }
     transaction.commit().await.map_err(from_db)
+}
+
+/// A connection of the pool.
+async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, RegistryError> {
+    pool.get()
+        .await
+        .map_err(|error| RegistryError::Sql(pool_text(&error)))
 }
 
 fn parameters(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
@@ -259,10 +257,6 @@ impl ToSql for Value {
     to_sql_checked!();
 }
 
-fn sql_error(reason: String) -> RegistryError {
-    RegistryError::Sql(reason)
-}
-
 fn from_db(error: tokio_postgres::Error) -> RegistryError {
     match error.as_db_error() {
         // The registry's own conflicts are answered by `ON CONFLICT`; one here is a race.
@@ -278,15 +272,7 @@ fn from_db(error: tokio_postgres::Error) -> RegistryError {
 pub(super) fn text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(error);
-            while let Some(cause) = source {
-                text = format!("{text}: {cause}");
-                source = cause.source();
-            }
-            text
-        }
+        None => crate::error::with_causes(error),
     }
 }
 

@@ -18,7 +18,8 @@ pub struct StoredService {
     pub updated_at: i64,
 }
 
-fn from_row(row: &Row) -> Result<StoredService, RegistryError> {
+/// A service of a row read with [`COLUMNS`] (its secrets still sealed).
+pub(super) fn from_row(row: &Row) -> Result<StoredService, RegistryError> {
     let name = row.text(0)?;
     let spec = serde_json::from_str(&row.text(1)?).map_err(|error| {
         RegistryError::Sql(format!(
@@ -78,7 +79,7 @@ fn secret_context(name: &str) -> String {
 }
 
 /// The columns [`from_row`] reads, in its order.
-const COLUMNS: &str = "name, spec, created_at, updated_at";
+pub(super) const COLUMNS: &str = "name, spec, created_at, updated_at";
 
 impl Registry {
     /// Runs a statement that returns at most one service row; none is `missing`.

@@ -349,7 +349,7 @@ impl IdentityProvider {
             .get(url)
             .send()
             .await
-            .map_err(|error| crate::upstream::cannot_send(&error))?;
+            .map_err(|error| crate::error::cannot_send(&error))?;
         if !response.status().is_success() {
             return Err(format!("{url} answered HTTP {}", response.status()));
         }

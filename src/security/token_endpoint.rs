@@ -20,7 +20,7 @@ pub async fn post_form<T: DeserializeOwned>(
         .map_err(|error| {
             format!(
                 "the token request failed: {}",
-                crate::upstream::cannot_send(&error)
+                crate::error::cannot_send(&error)
             )
         })?;
     let status = answer.status();

@@ -41,7 +41,7 @@ use super::{
     http::{SessionId, client, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
 };
-use crate::config::UpstreamConfig;
+use crate::{config::UpstreamConfig, error::cannot_send};
 
 /// One streamable HTTP upstream connection, for the lane's requests.
 pub struct HttpLane {
@@ -318,22 +318,4 @@ async fn read_capped(response: reqwest::Response, max: usize) -> Result<Vec<u8>,
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// Why a request could not be sent: `error` by its causes ("error sending request for url
-/// (…): client error (Connect): tcp connect error: Connection refused") rather than by a
-/// wrapper whose text names Rust types.
-pub fn cannot_send(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("cannot send to it: {error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        // An error may repeat its cause in its own text; say each once.
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }

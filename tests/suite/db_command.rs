@@ -7,7 +7,7 @@ use crate::common;
 use common::{
     api::{Api, admin_env},
     fixture_upstream_yaml,
-    http::RawSession,
+    http::call_echo,
     postgres::{column, fresh_database},
     process::{ConfigDir, ServeProcess, run_mcps, run_mcps_with},
 };
@@ -57,11 +57,7 @@ async fn a_populated_sqlite_registry_moves_to_postgresql() {
         )
         .await;
     assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
-    let mut session = RawSession::open(&gateway.mcp_url()).await;
-    for n in 0..4 {
-        let reply = session.call("fx__echo", json!({"n": n})).await;
-        assert!(reply["result"].is_object(), "{reply}");
-    }
+    call_echo(&gateway.mcp_url(), 4).await;
     let (status, sqlite) = gateway.stop(Signal::SIGTERM);
     assert!(status.success());
     assert!(db(&sqlite, &["status"]).contains("4 of 4 migrations applied; none pending"));

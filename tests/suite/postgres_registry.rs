@@ -7,13 +7,12 @@ use crate::common;
 use common::{
     api::{Api, admin_env},
     fixture_upstream_yaml,
-    http::RawSession,
+    http::call_echo,
     postgres::{column, fresh_database},
     process::{ConfigDir, ServeProcess, run_mcps},
 };
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
-use serde_json::json;
 
 fn yaml(url: &str) -> String {
     format!(
@@ -30,11 +29,7 @@ async fn the_gateway_keeps_everything_in_postgresql() {
     let api = Api::logged_in(&gateway).await;
     let key = api.create_key("agent").await;
     api.add_disabled_service().await;
-    let mut session = RawSession::open(&gateway.mcp_url()).await;
-    for n in 0..3 {
-        let reply = session.call("fx__echo", json!({"n": n})).await;
-        assert!(reply["result"].is_object(), "{reply}");
-    }
+    call_echo(&gateway.mcp_url(), 3).await;
     let (status, config) = gateway.stop(Signal::SIGTERM);
     assert!(status.success(), "{status:?}");
 

@@ -7,27 +7,17 @@ use crate::common;
 use common::{
     api::{Api, admin_env},
     fixture_upstream_yaml,
-    http::RawSession,
+    http::call_echo,
     process::{ConfigDir, ServeProcess, run_mcps},
 };
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
-use serde_json::json;
 
 fn yaml() -> String {
     format!(
         "security:\n  allow_private_urls: true\nupstreams:\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     )
-}
-
-/// Makes `count` calls of `fx__echo` in a session of their own.
-async fn call_echo(gateway: &ServeProcess, count: u64) {
-    let mut session = RawSession::open(&gateway.mcp_url()).await;
-    for n in 0..count {
-        let reply = session.call("fx__echo", json!({"n": n})).await;
-        assert!(reply["result"].is_object(), "{reply}");
-    }
 }
 
 #[tokio::test]
@@ -54,7 +44,7 @@ async fn kill_9_loses_no_committed_row() {
 #[tokio::test]
 async fn a_graceful_stop_writes_every_call_to_the_log() {
     let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
-    call_echo(&gateway, 20).await;
+    call_echo(&gateway.mcp_url(), 20).await;
     // At once: the calls are still queued for the log's next batch.
     let (status, config) = gateway.stop(Signal::SIGTERM);
     assert!(status.success(), "{status:?}");
@@ -98,7 +88,7 @@ async fn after_sigterm_the_database_file_alone_has_every_row() {
     api.create_key("first").await;
     api.create_key("second").await;
     api.add_disabled_service().await;
-    call_echo(&gateway, 7).await;
+    call_echo(&gateway.mcp_url(), 7).await;
 
     let (status, _config) = gateway.stop(Signal::SIGTERM);
     assert!(status.success(), "{status:?}");

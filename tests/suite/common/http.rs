@@ -108,6 +108,16 @@ pub fn modern_post(url: &str, method: &str, name: Option<&str>) -> reqwest::Requ
     }
 }
 
+/// Makes `count` calls of `fx__echo` (the fixture upstream's echo, named `fx`) at `mcp_url`,
+/// in a session of their own; each must answer a result.
+pub async fn call_echo(mcp_url: &str, count: u64) {
+    let mut session = RawSession::open(mcp_url).await;
+    for n in 0..count {
+        let reply = session.call("fx__echo", serde_json::json!({"n": n})).await;
+        assert!(reply["result"].is_object(), "{reply}");
+    }
+}
+
 /// A session-era (2025-11-25) client session over raw HTTP.
 pub struct RawSession {
     pub client: Client,
