@@ -20,7 +20,7 @@ use crate::{
     admin::{self, AdminState},
     config::{Config, DatabaseLocation},
     downstream::{
-        http::HttpFront,
+        http::{HttpFront, Kept},
         listener,
         message_calls::MessageCalls,
         stdio::{StdioServerTransport, standard_streams},
@@ -250,8 +250,12 @@ impl App {
             login_throttle: crate::security::LoginThrottle::new(self.config.auth.login.clone()),
         });
         // What other gateways on the same registry change, taken here too.
+        let changes = stored
+            .registry
+            .follow(admin::replicas::RESYNC, self.shutdown.clone());
         self.tracker.spawn(admin::replicas::follow(
             admin_state.clone(),
+            changes.clone(),
             self.shutdown.clone(),
         ));
         let admin = admin::router(admin_state);
@@ -264,7 +268,10 @@ impl App {
                 &self.config,
                 bound,
                 admin,
-                stored.tokens.clone(),
+                Kept {
+                    tokens: stored.tokens.clone(),
+                    sessions_in: Some((stored.registry.clone(), &changes)),
+                },
                 &self.sessions_end,
                 &self.tracker,
             )

@@ -78,6 +78,8 @@ pub struct Metrics {
     upstream_state: Family<StateLabels, Gauge>,
     upstream_tools: Family<UpstreamLabels, Gauge>,
     sessions: Gauge,
+    /// Session-era sessions opened on another gateway on the registry and continued here.
+    pub sessions_continued: Counter,
     tools: Gauge,
     bytes: [ByteCounters; 3],
     /// Scrapes rebuild the state gauges; one at a time, so none sees another's half.
@@ -156,6 +158,12 @@ impl Metrics {
             "Open session-era client sessions (HTTP, WebSocket and stdio)",
             sessions.clone(),
         );
+        let sessions_continued = Counter::default();
+        registry.register(
+            "sessions_continued",
+            "Streamable HTTP sessions opened on another gateway on the same registry (or on this one before a restart) and continued here",
+            sessions_continued.clone(),
+        );
         let tools = Gauge::default();
         registry.register("catalog_tools", "Tools in the catalog", tools.clone());
         let bytes = Family::<BytesLabels, Counter>::default();
@@ -184,6 +192,7 @@ impl Metrics {
             upstream_state,
             upstream_tools,
             sessions,
+            sessions_continued,
             tools,
             scrape: Mutex::new(()),
         }

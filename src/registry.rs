@@ -12,6 +12,7 @@ mod migrations;
 mod oauth;
 mod postgres;
 mod services;
+mod sessions;
 mod sqlite;
 mod tokens;
 mod users;
@@ -27,6 +28,7 @@ pub use changes::{Change, Changes, Pending};
 pub use copy::Copied;
 pub use oauth::oauth_seal_context;
 pub use services::StoredService;
+pub use sessions::StoredSession;
 pub use tokens::{SECRET_PREFIX, StoredToken, TokenKind};
 pub use users::User;
 

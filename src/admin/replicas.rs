@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{AdminState, auth};
 use crate::{
-    registry::RegistryError,
+    registry::{Changes, RegistryError},
     security::{TokenEntry, TokenSource},
 };
 
@@ -35,13 +35,12 @@ impl TokenSource for RegistryTokens {
     }
 }
 
-/// Takes the registry's changes until `stop`; a token unknown here is looked for in the
+/// Takes the registry's `changes` until `stop`; a token unknown here is looked for in the
 /// registry from now on.
-pub async fn follow(state: Arc<AdminState>, stop: CancellationToken) {
+pub async fn follow(state: Arc<AdminState>, changes: Arc<Changes>, stop: CancellationToken) {
     state
         .tokens
         .look_up_in(Arc::new(RegistryTokens(state.registry.clone())));
-    let changes = state.registry.follow(RESYNC, stop.clone());
     loop {
         let due = tokio::select! {
             due = changes.next() => due,

@@ -51,7 +51,7 @@ use crate::{
     config::Config,
     gateway::{Gateway, GatewayServer, Scope, Waking},
     jsonrpc::{error_reply, too_deep, too_deep_reply},
-    registry::now_ms,
+    registry::{Changes, Registry, now_ms},
     security::{
         IdentityProvider, Lease, OriginPolicy, Principal, TokenCache, bearer, client_network,
     },
@@ -60,8 +60,9 @@ use crate::{
 /// The prefix of the headers that carry a request's arguments (SEP-2243's `Mcp-Param-*`).
 const PARAM_HEADERS: &str = "mcp-param-";
 
-/// How long a sleeping session may take to wake before its request goes on regardless.
-const WAKE_TIME: Duration = Duration::from_secs(5);
+/// How long a sleeping session may take to wake (or to take the client's `initialized`) before
+/// its request goes on regardless.
+const IN_SESSION_TIME: Duration = Duration::from_secs(5);
 
 /// Every response body we produce.
 pub type Body = axum::body::Body;
@@ -96,13 +97,22 @@ pub struct HttpFront {
     session_calls: SessionCalls,
 }
 
+/// Where the front door's state lives beyond it.
+pub struct Kept<'a> {
+    /// Every token accepted, and how to look for one unknown here.
+    pub tokens: Arc<TokenCache>,
+    /// The registry the client sessions are kept in for the other gateways on it, and its
+    /// changes.
+    pub sessions_in: Option<(Registry, &'a Changes)>,
+}
+
 impl HttpFront {
     pub fn new(
         gateway: Arc<Gateway>,
         config: &Config,
         listen: SocketAddr,
         admin: Router,
-        tokens: Arc<TokenCache>,
+        kept: Kept<'_>,
         sessions_end: &CancellationToken,
         tracker: &TaskTracker,
     ) -> Self {
@@ -131,6 +141,7 @@ impl HttpFront {
                 sleep: config.timeouts.session_sleep(),
             },
             Some(gateway.clone()),
+            kept.sessions_in,
             tracker,
             sessions_end,
         );
@@ -169,7 +180,7 @@ impl HttpFront {
             policy: OriginPolicy::new(listen, &allowed_hosts, &allowed_origins),
             admin,
             required_tokens: (config.auth.enabled || config.auth.oauth.is_some())
-                .then(|| tokens.clone()),
+                .then(|| kept.tokens.clone()),
             identity: None,
             max_body_bytes,
             max_json_depth: config.limits.max_json_depth,
@@ -183,7 +194,7 @@ impl HttpFront {
                     idle: config.timeouts.connection_idle(),
                 },
             },
-            tokens: tokens.clone(),
+            tokens: kept.tokens,
             write_stall: config.timeouts.client_write_stall(),
             gateway,
             sessions,
@@ -236,6 +247,9 @@ impl HttpFront {
                         Err(refusal) => return unavailable(refusal.to_string()),
                     }
                 } else {
+                    if let Err(refused) = self.continue_session(&request).await {
+                        return refused;
+                    }
                     None
                 };
                 self.mcp(request, seat).await
@@ -351,6 +365,44 @@ impl HttpFront {
             .reserve(holder, principal.map(|principal| principal.token_id), lease)
     }
 
+    /// Takes in the session `request` names when another gateway on the registry opened it
+    /// (see `sessions::shared`), on a seat of this gateway's; an answer instead when the
+    /// session is bound to another credential (it does not exist for this one), the seats
+    /// are taken, or the registry cannot be read.
+    async fn continue_session(&self, request: &Request<RequestBody>) -> Result<(), Response<Body>> {
+        let Some(id) = request
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|id| id.to_str().ok())
+        else {
+            return Ok(());
+        };
+        let stored = match self.sessions.stored_elsewhere(id).await {
+            Ok(Some(stored)) => stored,
+            // rmcp answers a session nobody knows with 404.
+            Ok(None) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "cannot look for a session in the registry");
+                return Err(unavailable(
+                    "the session cannot be continued now: the registry cannot be read; try again"
+                        .into(),
+                ));
+            }
+        };
+        let user = request
+            .extensions()
+            .get::<Principal>()
+            .map(|principal| principal.token_id);
+        if stored.credential.is_some() && stored.credential != user {
+            return Err(not_yours());
+        }
+        let seat = self
+            .take_seat(request)
+            .map_err(|refusal| unavailable(refusal.to_string()))?;
+        self.sessions.adopt(id, seat, stored).await;
+        Ok(())
+    }
+
     /// Whether a request to `/mcp` would open a client session: a POST with no session id
     /// that is not a 2026-07-28 request (those have no session).
     fn opens_session(&self, request: &Request<RequestBody>) -> bool {
@@ -390,13 +442,7 @@ impl HttpFront {
         if let (Some(user), Some(session)) = (user, session)
             && !self.sessions.may_use(session, user)
         {
-            tracing::warn!(
-                "a request named a session another credential opened; answered as unknown"
-            );
-            return jsonrpc_error_response(
-                StatusCode::NOT_FOUND,
-                ErrorData::invalid_request("Session not found", None),
-            );
+            return not_yours();
         }
         let mut body = body;
         let body = match read_body(&mut body, self.max_body_bytes).await {
@@ -443,6 +489,13 @@ impl HttpFront {
             // Woken before its message is served, so that the message finds the session as it
             // was, whichever way serves it.
             self.wake(&parts, waking).await;
+        }
+        if method != Method::DELETE
+            && let Some(id) = session
+            && !says_initialized(&body)
+            && self.sessions.initialized_elsewhere(id)
+        {
+            self.send_in_session(&parts, INITIALIZED, None).await;
         }
         if method == Method::POST
             && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await
@@ -513,14 +566,30 @@ impl HttpFront {
     /// not know when a request names it, so it is sent a `ping` in that session, with the
     /// request's credential and what the session keeps asleep (`waking`).
     async fn wake(&self, parts: &http::request::Parts, waking: Waking) {
-        let mut ping = Request::new(Full::new(bytes::Bytes::from_static(
+        self.send_in_session(
+            parts,
             br#"{"jsonrpc":"2.0","id":"mcps-wake","method":"ping"}"#,
-        )));
+            Some(waking),
+        )
+        .await;
+    }
+
+    /// Sends `message` to rmcp in the session a request (`parts`) names, with the request's
+    /// credential (and `waking`, when it wakes the session), and waits for its answer.
+    async fn send_in_session(
+        &self,
+        parts: &http::request::Parts,
+        message: &'static [u8],
+        waking: Option<Waking>,
+    ) {
+        let mut ping = Request::new(Full::new(bytes::Bytes::from_static(message)));
         *ping.method_mut() = Method::POST;
         *ping.uri_mut() = parts.uri.clone();
         *ping.headers_mut() = parts.headers.clone();
         *ping.extensions_mut() = parts.extensions.clone();
-        ping.extensions_mut().insert(waking);
+        if let Some(waking) = waking {
+            ping.extensions_mut().insert(waking);
+        }
         let headers = ping.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -531,7 +600,7 @@ impl HttpFront {
             header::HeaderValue::from_static("application/json, text/event-stream"),
         );
         headers.remove(header::CONTENT_LENGTH);
-        // What the request's own headers say of its message (SEP-2243) is not the ping's.
+        // What the request's own headers say of its message (SEP-2243) is not this one's.
         let about_message: Vec<_> = headers
             .keys()
             .filter(|name| {
@@ -544,13 +613,16 @@ impl HttpFront {
             headers.remove(name);
         }
         let mut service = self.mcp.clone();
-        let woken = async {
+        let answered = async {
             let Ok(response) = tower_service::Service::call(&mut service, ping).await;
-            // The answer is read whole: rmcp's stream for it ends when the ping is answered.
+            // The answer is read whole: rmcp's stream for a request ends when it is answered.
             let _ = response.into_body().collect().await;
         };
-        if tokio::time::timeout(WAKE_TIME, woken).await.is_err() {
-            tracing::warn!("a sleeping session took too long to wake");
+        if tokio::time::timeout(IN_SESSION_TIME, answered)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a session took too long to wake or take the client's initialized");
         }
     }
 
@@ -567,6 +639,26 @@ impl HttpFront {
 
 /// `response`, its body counted in `sent` as it streams (an SSE response lasts as long as
 /// its session).
+/// The client's `notifications/initialized`, for a session whose client sent it to another
+/// gateway (see [`SessionBook::initialized_elsewhere`]).
+const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+/// Whether `body` is (or holds) the client's `notifications/initialized`.
+fn says_initialized(body: &[u8]) -> bool {
+    body.windows(b"notifications/initialized".len())
+        .any(|window| window == b"notifications/initialized")
+}
+
+/// The answer to a request naming a session another credential opened: for this one it does
+/// not exist.
+fn not_yours() -> Response<Body> {
+    tracing::warn!("a request named a session another credential opened; answered as unknown");
+    jsonrpc_error_response(
+        StatusCode::NOT_FOUND,
+        ErrorData::invalid_request("Session not found", None),
+    )
+}
+
 fn counted_as_sent(
     response: Response<Body>,
     sent: &prometheus_client::metrics::counter::Counter,

@@ -26,6 +26,7 @@
 //! [`sleep`]).
 
 mod manager;
+mod shared;
 mod sleep;
 
 use std::{
@@ -43,6 +44,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     gateway::{Gateway, Waking},
+    registry::{Changes, Registry},
     security::Lease,
     sync::lock,
 };
@@ -105,6 +107,8 @@ pub struct SessionBook {
     me: Weak<SessionBook>,
     /// Says which sessions may sleep; without it, none does.
     gateway: Option<Arc<Gateway>>,
+    /// The registry, when sessions are kept there for other gateways (see [`shared`]).
+    shared: Option<shared::Shared>,
 }
 
 #[derive(Default)]
@@ -130,10 +134,16 @@ struct HttpSession {
     streams: usize,
     /// What restores it after sleep: the client's `initialize`, once answered.
     restore: Option<SessionState>,
+    /// Whether rmcp's half of it had the client's `notifications/initialized` (see
+    /// [`SessionBook::initialized_elsewhere`]).
+    initialized: bool,
     /// Set while it sleeps: what its waking request takes to the gateway.
     asleep: Option<Waking>,
     /// Set from when it goes to sleep until rmcp's session has ended (see `fell_asleep`).
     falling: bool,
+    /// When this gateway last marked it used in the registry (ms since the epoch), if the
+    /// registry has it, so that other gateways can continue it (see [`shared`]).
+    touched_at: Option<i64>,
     /// Cancelled when it closes, to end its lease watcher.
     closed: CancellationToken,
 }
@@ -171,17 +181,20 @@ pub async fn opening<F: Future>(seat: Seat, request: F) -> F::Output {
 
 impl SessionBook {
     /// The book, with sessions closed after `limits.idle` without a request, and put to
-    /// sleep after `limits.sleep` when `gateway` allows it; its background work runs on
+    /// sleep after `limits.sleep` when `gateway` allows it; kept in `shared`'s registry for
+    /// the other gateways on it, whose ends it follows there. Its background work runs on
     /// `tracker` until `stop`.
     pub fn new(
         limits: SessionLimits,
         gateway: Option<Arc<Gateway>>,
+        shared: Option<(Registry, &Changes)>,
         tracker: &TaskTracker,
         stop: &CancellationToken,
     ) -> Arc<Self> {
         let mut local = LocalSessionManager::default();
         // The book closes idle sessions (see the module's comment).
         local.session_config.keep_alive = None;
+        let idle = limits.idle;
         let book = Arc::new_cyclic(|me| Self {
             local,
             limits,
@@ -190,8 +203,18 @@ impl SessionBook {
             stop: stop.clone(),
             me: me.clone(),
             gateway,
+            shared: shared
+                .as_ref()
+                .map(|(registry, _)| shared::Shared::new(registry.clone(), idle)),
         });
         tracker.spawn(reap_idle(Arc::downgrade(&book), stop.clone()));
+        if let Some((_, changes)) = shared {
+            tracker.spawn(shared::end_announced(
+                Arc::downgrade(&book),
+                changes.closed_sessions(),
+                stop.clone(),
+            ));
+        }
         book
     }
 
@@ -263,7 +286,7 @@ impl SessionBook {
             .try_with(|seat| seat.borrow_mut().take())
             .ok()
             .flatten();
-        let mut seat = match seat {
+        let seat = match seat {
             Some(seat) => seat,
             None => {
                 tracing::debug!("a session opened without a seat; counted anyway");
@@ -280,24 +303,49 @@ impl SessionBook {
                 }
             }
         };
-        seat.bound = true;
+        self.record(id, seat, None);
+    }
+
+    /// Records HTTP session `id` on `seat`; asleep with `adopted` (what restores it, and what
+    /// its waking request takes to the gateway) when it was opened on another gateway (see
+    /// [`shared`]). `false`, and the seat given back, if the book already has it.
+    fn record(
+        &self,
+        id: &SessionId,
+        mut seat: Seat,
+        adopted: Option<(SessionState, Waking, i64)>,
+    ) -> bool {
         let closed = CancellationToken::new();
-        lock(&self.state).http.insert(
-            id.clone(),
-            HttpSession {
-                holder: seat.holder,
-                credential: seat.credential,
-                opened: Instant::now(),
-                used: false,
-                active: Instant::now(),
-                in_flight: 0,
-                streams: 0,
-                restore: None,
-                asleep: None,
-                falling: false,
-                closed: closed.clone(),
-            },
-        );
+        {
+            let mut book = lock(&self.state);
+            if book.http.contains_key(id) {
+                return false;
+            }
+            seat.bound = true;
+            let adopting = adopted.is_some();
+            let (restore, asleep, touched_at) = adopted
+                .map_or((None, None, None), |(state, waking, at)| {
+                    (Some(state), Some(waking), Some(at))
+                });
+            book.http.insert(
+                id.clone(),
+                HttpSession {
+                    holder: seat.holder,
+                    credential: seat.credential,
+                    opened: Instant::now(),
+                    used: adopting,
+                    active: Instant::now(),
+                    in_flight: 0,
+                    streams: 0,
+                    restore,
+                    initialized: false,
+                    asleep,
+                    falling: false,
+                    touched_at,
+                    closed: closed.clone(),
+                },
+            );
+        }
         if let Some(lease) = seat.lease.take() {
             self.tasks.spawn(end_with_lease(
                 self.me.clone(),
@@ -307,6 +355,30 @@ impl SessionBook {
                 self.stop.clone(),
             ));
         }
+        true
+    }
+
+    /// rmcp's half of session `id` had the client's `notifications/initialized`.
+    fn was_initialized(&self, id: &str) {
+        if let Some(session) = lock(&self.state).http.get_mut(id) {
+            session.initialized = true;
+        }
+    }
+
+    /// Whether the client of session `id` sent its `notifications/initialized` elsewhere:
+    /// the session's `initialize` was answered here and it is awake, but rmcp's half of it
+    /// never had one. Behind a balancer with no affinity the notification may go to another
+    /// gateway; the gateway counts a session from it, so the caller gives rmcp one. Says so
+    /// once.
+    pub fn initialized_elsewhere(&self, id: &str) -> bool {
+        let mut book = lock(&self.state);
+        let Some(session) = book.http.get_mut(id) else {
+            return false;
+        };
+        let elsewhere =
+            session.restore.is_some() && session.asleep.is_none() && !session.initialized;
+        session.initialized |= elsewhere;
+        elsewhere
     }
 
     /// A message arrived in session `id`; `uses` it when it is a request other than
@@ -385,19 +457,19 @@ impl SessionBook {
         }
     }
 
-    /// The HTTP sessions past their idle time: never used and opened longer than the unused
-    /// idle time ago, or with nothing in flight and no request for the idle time.
-    fn expired(&self) -> Vec<SessionId> {
+    /// The HTTP sessions past their idle time, each with when it was last marked used in the
+    /// registry: never used and opened longer than the unused idle time ago, or with nothing
+    /// in flight and no request for the idle time.
+    fn expired(&self) -> Vec<(SessionId, Option<i64>)> {
         let limits = &self.limits;
         lock(&self.state)
             .http
             .iter()
-            .filter(|(_, session)| {
+            .filter_map(|(id, session)| {
                 let unused = !session.used && session.opened.elapsed() >= limits.unused_idle;
                 let idle = session.in_flight == 0 && session.active.elapsed() >= limits.idle;
-                unused || idle
+                (unused || idle).then(|| (id.clone(), session.touched_at))
             })
-            .map(|(id, _)| id.clone())
             .collect()
     }
 }
@@ -463,6 +535,7 @@ async fn end_with_lease(
         if let Err(error) = book.close_session(&id).await {
             tracing::debug!(%error, "closing a session whose credential ended");
         }
+        book.forget_shared(&id).await;
     }
 }
 
@@ -485,12 +558,16 @@ async fn reap_idle(book: Weak<SessionBook>, stop: CancellationToken) {
         if !expired.is_empty() {
             tracing::debug!(sessions = expired.len(), "closing idle sessions");
         }
-        for id in expired {
+        for (id, touched_at) in expired {
             let _ = book.close_session(&id).await;
+            if let Some(at) = touched_at {
+                book.forget_if_unused_since(&id, at).await;
+            }
         }
         for id in book.quiet() {
             book.put_to_sleep(&id).await;
         }
+        book.check_shared().await;
     }
 }
 
@@ -508,6 +585,7 @@ mod tests {
                 idle: Duration::from_secs(600),
                 sleep: Duration::from_secs(10),
             },
+            None,
             None,
             &TaskTracker::new(),
             &CancellationToken::new(),

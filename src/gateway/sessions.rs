@@ -189,6 +189,12 @@ impl super::Gateway {
         })
     }
 
+    /// A streamable HTTP session another gateway opened was taken in here, asleep until its
+    /// request wakes it.
+    pub fn asleep_from_elsewhere(&self) {
+        self.sessions.asleep.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A session that went to sleep woke up or was closed asleep.
     pub fn woke(&self) {
         let _ = self

@@ -12,7 +12,7 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use super::{Registry, engine::Engine, engine::values, postgres};
@@ -20,6 +20,13 @@ use crate::sync::lock;
 
 /// The `LISTEN`/`NOTIFY` channel.
 const CHANNEL: &str = "mcps_registry";
+
+/// How an announcement that a client session ended begins; the session's id follows.
+const SESSION_CLOSED: &str = "session-closed:";
+
+/// Ended sessions announced but not yet taken by a slow follower; past that it misses some
+/// (and finds them ended at its next check, see `downstream/sessions/shared.rs`).
+const CLOSED_SESSIONS_KEPT: usize = 1024;
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,9 +95,27 @@ pub struct Changes {
     /// When everything is read again next. Announcements do not put it off: a steady stream
     /// of one kind must not keep a missed one of the other from being repaired.
     next_resync: std::sync::Mutex<tokio::time::Instant>,
+    /// The client sessions other gateways (and this one) ended.
+    closed_sessions: broadcast::Sender<Arc<str>>,
 }
 
 impl Changes {
+    fn new(resync: Duration) -> Self {
+        Self {
+            pending: Default::default(),
+            arrived: Notify::new(),
+            resync,
+            next_resync: std::sync::Mutex::new(tokio::time::Instant::now() + resync),
+            closed_sessions: broadcast::channel(CLOSED_SESSIONS_KEPT).0,
+        }
+    }
+
+    /// The ids of the client sessions ended from now on, on any gateway (on PostgreSQL; on
+    /// SQLite nothing is announced).
+    pub fn closed_sessions(&self) -> broadcast::Receiver<Arc<str>> {
+        self.closed_sessions.subscribe()
+    }
+
     fn mark(&self, pending: Pending) {
         {
             let mut waiting = lock(&self.pending);
@@ -136,15 +161,26 @@ impl Registry {
         }
     }
 
+    /// Announces that client session `id` ended, so that the gateways that continued it end
+    /// theirs (on PostgreSQL; on SQLite they find it at their next check).
+    pub(super) async fn announce_session_closed(&self, id: &str) {
+        if let Engine::Postgres(_) = self.db()
+            && let Err(error) = self
+                .db()
+                .execute(
+                    "SELECT pg_notify($1, $2)",
+                    values![CHANNEL, format!("{SESSION_CLOSED}{id}")],
+                )
+                .await
+        {
+            tracing::warn!(%error, "cannot tell the other gateways that a session ended; they find it at their next check");
+        }
+    }
+
     /// The changes made on this database by any gateway, this one included, until `stop`;
     /// everything is due again every `resync`.
     pub fn follow(&self, resync: Duration, stop: CancellationToken) -> Arc<Changes> {
-        let changes = Arc::new(Changes {
-            pending: Default::default(),
-            arrived: Notify::new(),
-            resync,
-            next_resync: std::sync::Mutex::new(tokio::time::Instant::now() + resync),
-        });
+        let changes = Arc::new(Changes::new(resync));
         if let Some(url) = &self.url {
             tokio::spawn(listen(url.clone(), Arc::downgrade(&changes), stop));
         }
@@ -198,8 +234,14 @@ async fn listen_once(url: &str, changes: &std::sync::Weak<Changes>) -> String {
                 let Some(changes) = changes.upgrade() else { return "stopped".into() };
                 match message {
                     Some(Ok(tokio_postgres::AsyncMessage::Notification(notice))) => {
-                        tracing::debug!(change = notice.payload(), "the registry changed");
-                        changes.mark(Pending::announced(notice.payload()));
+                        let payload = notice.payload();
+                        if let Some(id) = payload.strip_prefix(SESSION_CLOSED) {
+                            // Nobody following is no failure.
+                            let _ = changes.closed_sessions.send(Arc::from(id));
+                            continue;
+                        }
+                        tracing::debug!(change = payload, "the registry changed");
+                        changes.mark(Pending::announced(payload));
                     }
                     Some(Ok(_)) => {}
                     Some(Err(error)) => return postgres::text(&error),
@@ -238,12 +280,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_steady_stream_of_announcements_does_not_put_off_the_resync() {
         let resync = Duration::from_secs(10);
-        let changes = Arc::new(Changes {
-            pending: Default::default(),
-            arrived: Notify::new(),
-            resync,
-            next_resync: std::sync::Mutex::new(tokio::time::Instant::now() + resync),
-        });
+        let changes = Arc::new(Changes::new(resync));
         let announcer = changes.clone();
         tokio::spawn(async move {
             loop {

@@ -89,6 +89,22 @@ const MIGRATIONS: &[M<'static>] = &[
     );
     ",
     ),
+    // Session-era client sessions, so that any gateway on the database can continue one
+    // (see `downstream/sessions/shared.rs`): the client's `initialize`, the credential it is
+    // bound to, its log level, and when it was last used anywhere.
+    M::up(
+    "
+    CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY,
+        credential  INTEGER,
+        initialize  TEXT NOT NULL,
+        log_level   TEXT,
+        opened_at   INTEGER NOT NULL,
+        active_at   INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_active ON sessions(active_at);
+    ",
+    ),
 ];
 
 /// The same migrations in PostgreSQL's dialect, one for one: the same tables, columns and
@@ -149,6 +165,17 @@ const POSTGRES: &[&str] = &[
         updated_at BIGINT NOT NULL,
         PRIMARY KEY (upstream, principal)
     );
+    ",
+    "
+    CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY,
+        credential  BIGINT,
+        initialize  TEXT NOT NULL,
+        log_level   TEXT,
+        opened_at   BIGINT NOT NULL,
+        active_at   BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_active ON sessions(active_at);
     ",
 ];
 

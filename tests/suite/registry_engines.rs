@@ -5,7 +5,7 @@ use crate::common::postgres::{by_socket, column, fresh_database};
 
 use mcps::{
     config::{DatabaseLocation, UpstreamConfig},
-    registry::{CallFilter, CallRecord, Registry, RegistryError, TokenKind},
+    registry::{CallFilter, CallRecord, Registry, RegistryError, StoredSession, TokenKind},
 };
 
 const KEY: &str = "a test key that seals the registry's secrets";
@@ -223,6 +223,63 @@ async fn every_row_kind(location: &DatabaseLocation, what: &str) {
         registry.oauth_credentials("remote", "").await.unwrap(),
         None
     );
+
+    // Client sessions shared by the gateways.
+    let (one, two) = (
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+    );
+    registry
+        .save_session(one, Some(7), r#"{"protocolVersion":"2025-11-25"}"#, 1_000)
+        .await
+        .unwrap();
+    registry.save_session(two, None, "{}", 1_000).await.unwrap();
+    registry.set_session_log_level(one, "debug").await.unwrap();
+    let stored = registry.session(one, 1_000).await.unwrap().expect(what);
+    assert_eq!(
+        stored,
+        StoredSession {
+            credential: Some(7),
+            initialize: r#"{"protocolVersion":"2025-11-25"}"#.into(),
+            log_level: Some("debug".into()),
+        },
+        "{what}"
+    );
+    assert_eq!(
+        registry.session(one, 1_001).await.unwrap(),
+        None,
+        "{what}: not used since"
+    );
+    let ids: Vec<std::sync::Arc<str>> = vec![one.into(), two.into(), "gone".into()];
+    let mut touched = registry.touch_sessions(&ids[..1], 2_000).await.unwrap();
+    touched.sort();
+    assert_eq!(touched, [one], "{what}");
+    let mut stored = registry.sessions_stored(&ids).await.unwrap();
+    stored.sort();
+    assert_eq!(stored, [one, two], "{what}");
+    assert!(
+        !registry
+            .forget_session_unused_since(one, 1_000)
+            .await
+            .unwrap(),
+        "{what}: used since"
+    );
+    assert_eq!(registry.forget_idle_sessions(1_500).await.unwrap(), 1);
+    assert_eq!(registry.sessions_stored(&ids).await.unwrap(), [one]);
+    assert!(registry.forget_session(one).await.unwrap(), "{what}");
+    assert!(!registry.forget_session(one).await.unwrap(), "{what}");
+    // Many at once, past one statement's share.
+    let many: Vec<std::sync::Arc<str>> = (0..600)
+        .map(|n| format!("00000000-0000-4000-8000-{n:012}").into())
+        .collect();
+    for id in &many {
+        registry.save_session(id, None, "{}", 3_000).await.unwrap();
+    }
+    assert_eq!(
+        registry.touch_sessions(&many, 4_000).await.unwrap().len(),
+        600
+    );
+    assert_eq!(registry.forget_idle_sessions(4_001).await.unwrap(), 600);
     registry.close().await.unwrap();
 
     // Opened again: migrations already applied, everything kept.
@@ -253,7 +310,7 @@ async fn on_postgresql_by_tcp() {
     every_row_kind(&DatabaseLocation::Postgres(url.clone()), "PostgreSQL").await;
     // The schema's version is where PostgreSQL keeps it.
     let versions = column(&url, "SELECT version FROM mcps_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1", "2", "3", "4"]);
+    assert_eq!(versions, ["1", "2", "3", "4", "5"]);
 }
 
 #[tokio::test]
@@ -275,7 +332,7 @@ async fn replicas_starting_together_migrate_once() {
     };
     assert_eq!(
         column(url, "SELECT COUNT(*) FROM mcps_migrations").await,
-        ["4"]
+        ["5"]
     );
 }
 

@@ -4,7 +4,10 @@
 
 use futures::{Stream, StreamExt};
 use rmcp::{
-    model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage, ServerJsonRpcMessage},
+    model::{
+        ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage,
+        ServerJsonRpcMessage,
+    },
     transport::streamable_http_server::session::{
         RestoreOutcome, ServerSseMessage, SessionId, SessionManager, local::LocalSessionManager,
     },
@@ -50,6 +53,10 @@ impl SessionManager for SessionBook {
         closed
     }
 
+    #[allow(
+        deprecated,
+        reason = "logging is deprecated by SEP-2577, but session-era clients still set a level"
+    )]
     async fn create_stream(
         &self,
         id: &SessionId,
@@ -61,6 +68,12 @@ impl SessionManager for SessionBook {
                 if matches!(request.request, ClientRequest::InitializeRequest(_))
         );
         self.noted(id, !initialize);
+        if let JsonRpcMessage::Request(request) = &message
+            && let ClientRequest::SetLevelRequest(set) = &request.request
+        {
+            // Before it is served: a request after its answer may land on another gateway.
+            self.remember_log_level(id, set.params.level).await;
+        }
         // The session is not idle while the request's answer is on its way.
         let in_flight = (!initialize).then(|| self.in_flight(id)).flatten();
         let stream = self.local.create_stream(id, message).await?;
@@ -75,6 +88,13 @@ impl SessionManager for SessionBook {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.noted(id, false);
+        if matches!(
+            &message,
+            JsonRpcMessage::Notification(notification)
+                if matches!(notification.notification, ClientNotification::InitializedNotification(_))
+        ) {
+            self.was_initialized(id);
+        }
         self.local.accept_message(id, message).await
     }
 

@@ -14,9 +14,7 @@
 //! connections of its own, which closing rmcp's session would end. A session with a stream
 //! open (its GET stream, a call's event stream) is not quiet.
 
-use rmcp::transport::streamable_http_server::session::{
-    SessionId, SessionManager, SessionState, SessionStore, SessionStoreError,
-};
+use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
 
 use super::SessionBook;
 use crate::{gateway::Waking, sync::lock};
@@ -61,6 +59,8 @@ impl SessionBook {
             };
             session.asleep = Some(waking);
             session.falling = true;
+            // Its waking replays the client's `initialize` and `initialized`.
+            session.initialized = false;
         }
         tracing::debug!("a quiet session goes to sleep");
         if let Err(error) = self.local.close_session(id).await {
@@ -103,33 +103,5 @@ impl SessionBook {
             gateway.woke();
         }
         true
-    }
-}
-
-/// The book is where rmcp keeps what restores a session (see the module's comment).
-#[async_trait::async_trait]
-impl SessionStore for SessionBook {
-    /// The state of session `id` while it sleeps; `None` for one closed or never opened (rmcp
-    /// then answers 404).
-    async fn load(&self, id: &str) -> Result<Option<SessionState>, SessionStoreError> {
-        let book = lock(&self.state);
-        Ok(book
-            .http
-            .get(id)
-            .filter(|session| session.asleep.is_some())
-            .and_then(|session| session.restore.clone()))
-    }
-
-    /// Called by rmcp after each `initialize`: the session may sleep from now on.
-    async fn store(&self, id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
-        if let Some(session) = lock(&self.state).http.get_mut(id) {
-            session.restore = Some(state.clone());
-        }
-        Ok(())
-    }
-
-    /// The book forgets a session when it closes (see `SessionBook::closed`).
-    async fn delete(&self, _id: &str) -> Result<(), SessionStoreError> {
-        Ok(())
     }
 }
