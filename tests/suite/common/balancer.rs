@@ -17,31 +17,16 @@ pub struct Balancer {
 impl Balancer {
     /// Round robin over `backends` (`host:port` each).
     pub fn start(backends: &[String]) -> Self {
-        let nginx = std::env::var("MCPS_TEST_NGINX").expect(
-            "MCPS_TEST_NGINX is not set: run the tests with `tests/run.sh`, or `source tests/nginx.sh` first",
-        );
-        let dir = tempfile::tempdir().expect("a directory for nginx");
-        let port = super::free_port();
         let servers: String = backends
             .iter()
             .map(|backend| format!("        server {backend};\n"))
             .collect();
-        // As root nginx would hand its workers to `nobody`, who cannot write here.
-        let root = std::fs::read_to_string("/proc/self/status")
-            .is_ok_and(|status| status.lines().any(|line| line.starts_with("Uid:\t0\t")));
-        let user = if root { "user root;\n" } else { "" };
-        let config = format!(
-            "{user}worker_processes 1;
-pid nginx.pid;
-error_log error.log warn;
+        Self::run(|port| {
+            format!(
+                "worker_processes 1;
 events {{ worker_connections 1024; }}
 http {{
     access_log off;
-    client_body_temp_path body;
-    proxy_temp_path proxy;
-    fastcgi_temp_path fastcgi;
-    uwsgi_temp_path uwsgi;
-    scgi_temp_path scgi;
     upstream gateways {{
 {servers}        keepalive 16;
     }}
@@ -59,12 +44,37 @@ http {{
     }}
 }}
 "
+            )
+        })
+    }
+
+    /// nginx on the config `config` makes for a free port; what a test runs beside it (its
+    /// pid, logs and temporary files) goes in a directory of its own.
+    pub fn run(config: impl FnOnce(u16) -> String) -> Self {
+        let nginx = std::env::var("MCPS_TEST_NGINX").expect(
+            "MCPS_TEST_NGINX is not set: run the tests with `tests/run.sh`, or `source tests/nginx.sh` first",
         );
+        let dir = tempfile::tempdir().expect("a directory for nginx");
+        let port = super::free_port();
+        let temp_paths = "http {
+    client_body_temp_path body;
+    proxy_temp_path proxy;
+    fastcgi_temp_path fastcgi;
+    uwsgi_temp_path uwsgi;
+    scgi_temp_path scgi;";
+        let config = config(port).replacen("http {", temp_paths, 1);
+        // As root nginx would hand its workers to `nobody`, who cannot write here.
+        let root = std::fs::read_to_string("/proc/self/status")
+            .is_ok_and(|status| status.lines().any(|line| line.starts_with("Uid:\t0\t")));
+        let user = if root { "user root; " } else { "" };
         std::fs::write(dir.path().join("nginx.conf"), config).expect("write nginx.conf");
         let child = Command::new(nginx)
             .arg("-p")
             .arg(dir.path())
-            .args(["-c", "nginx.conf", "-g", "daemon off;"])
+            .args(["-c", "nginx.conf", "-g"])
+            .arg(format!(
+                "{user}pid nginx.pid; error_log error.log warn; daemon off;"
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

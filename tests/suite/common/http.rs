@@ -118,6 +118,26 @@ pub async fn call_echo(mcp_url: &str, count: u64) {
     }
 }
 
+/// The sum of the samples whose line starts with `name` in the `/metrics` of the gateway at
+/// `base` (asked with `key` when auth is on).
+pub async fn metric(base: &str, key: Option<&str>, name: &str) -> u64 {
+    let mut request = client().get(format!("{base}/metrics"));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let text = request
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// A session-era (2025-11-25) client session over raw HTTP.
 pub struct RawSession {
     pub client: Client,
