@@ -492,10 +492,19 @@ impl HttpFront {
         }
         if method != Method::DELETE
             && let Some(id) = session
-            && !says_initialized(&body)
-            && self.sessions.initialized_elsewhere(id)
         {
-            self.send_in_session(&parts, INITIALIZED, None).await;
+            if !is_initialized(&body) {
+                if self.sessions.initialized_elsewhere(id) {
+                    self.send_in_session(&parts, INITIALIZED, None).await;
+                }
+            } else if self.sessions.had_initialized(id) {
+                // Given to rmcp already: replayed when this gateway took the session in, or
+                // before a request that overtook it.
+                return Response::builder()
+                    .status(StatusCode::ACCEPTED)
+                    .body(Body::empty())
+                    .unwrap_or_else(|_| Response::new(Body::empty()));
+            }
         }
         if method == Method::POST
             && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await
@@ -643,10 +652,14 @@ impl HttpFront {
 /// gateway (see [`SessionBook::initialized_elsewhere`]).
 const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 
-/// Whether `body` is (or holds) the client's `notifications/initialized`.
-fn says_initialized(body: &[u8]) -> bool {
-    body.windows(b"notifications/initialized".len())
-        .any(|window| window == b"notifications/initialized")
+/// Whether `body` is the client's `notifications/initialized`.
+fn is_initialized(body: &[u8]) -> bool {
+    const METHOD: &[u8] = b"notifications/initialized";
+    // Most bodies are something else: read only those that name it.
+    body.windows(METHOD.len()).any(|window| window == METHOD)
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|message| {
+            message["method"] == "notifications/initialized" && message.get("id").is_none()
+        })
 }
 
 /// The answer to a request naming a session another credential opened: for this one it does

@@ -381,6 +381,14 @@ impl SessionBook {
         elsewhere
     }
 
+    /// Whether rmcp's half of session `id` had the client's `notifications/initialized`.
+    pub fn had_initialized(&self, id: &str) -> bool {
+        lock(&self.state)
+            .http
+            .get(id)
+            .is_some_and(|session| session.initialized)
+    }
+
     /// A message arrived in session `id`; `uses` it when it is a request other than
     /// `initialize`.
     fn noted(&self, id: &str, uses: bool) {
