@@ -3,6 +3,7 @@
 //! PostgreSQL for teams that run several gateways on one database ([`postgres`]). Schema
 //! changes are numbered migrations ([`migrations`]), applied at start-up.
 
+mod answers;
 mod call_log;
 mod calls;
 mod changes;
@@ -22,6 +23,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+pub use answers::PassedAnswer;
 pub use call_log::CallLog;
 pub use calls::{CallFilter, CallPage, CallRecord};
 pub use changes::{Change, Changes, Pending};
@@ -61,6 +63,9 @@ pub enum RegistryError {
     Busy(String),
     #[error("database error: {0}")]
     Sql(String),
+    /// Gateways on SQLite share no channel to pass messages on.
+    #[error("{0}")]
+    NoChannel(String),
     #[error("database.secret_key: {}", crate::config::POSTGRES_NEEDS_SECRET_KEY)]
     NoSecretKey,
     /// The key that seals secrets in the database (`database.secret_key` or its key file).

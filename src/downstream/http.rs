@@ -64,6 +64,10 @@ const PARAM_HEADERS: &str = "mcp-param-";
 /// its request goes on regardless.
 const IN_SESSION_TIME: Duration = Duration::from_secs(5);
 
+/// How long a request waits for its woken session to be registered (see
+/// `HttpFront::until_registered`).
+const REGISTERED_WITHIN: Duration = Duration::from_secs(1);
+
 /// Every response body we produce.
 pub type Body = axum::body::Body;
 
@@ -130,6 +134,15 @@ impl HttpFront {
             .disable_allowed_origins();
         let for_sessions = gateway.clone();
         let limits = &config.limits;
+        let session_calls = match &kept.sessions_in {
+            Some((registry, changes)) => SessionCalls::passing_answers(
+                registry.clone(),
+                changes,
+                tracker,
+                sessions_end.clone(),
+            ),
+            None => SessionCalls::default(),
+        };
         let sessions = SessionBook::new(
             SessionLimits {
                 max: limits.max_sessions,
@@ -198,7 +211,7 @@ impl HttpFront {
             write_stall: config.timeouts.client_write_stall(),
             gateway,
             sessions,
-            session_calls: SessionCalls::default(),
+            session_calls,
         }
     }
 
@@ -489,6 +502,7 @@ impl HttpFront {
             // Woken before its message is served, so that the message finds the session as it
             // was, whichever way serves it.
             self.wake(&parts, waking).await;
+            self.until_registered(id).await;
         }
         if method != Method::DELETE
             && let Some(id) = session
@@ -496,6 +510,7 @@ impl HttpFront {
             if !is_initialized(&body) {
                 if self.sessions.initialized_elsewhere(id) {
                     self.send_in_session(&parts, INITIALIZED, None).await;
+                    self.until_registered(id).await;
                 }
             } else if self.sessions.had_initialized(id) {
                 // Given to rmcp already: replayed when this gateway took the session in, or
@@ -581,6 +596,21 @@ impl HttpFront {
             Some(waking),
         )
         .await;
+    }
+
+    /// Waits (briefly) until the gateway has session `id`'s `initialized` handled: rmcp hands
+    /// a notification to a task of its own and answers before it ran, and until then the
+    /// session's calls would miss the door's own way (see `session_call`), whose requests to
+    /// the client any replica can pass on.
+    async fn until_registered(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + REGISTERED_WITHIN;
+        while self.gateway.http_session(id).is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::debug!("a woken session was not registered in time");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// Sends `message` to rmcp in the session a request (`parts`) names, with the request's

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
-use super::{Registry, engine::Engine, engine::values, postgres};
+use super::{Registry, RegistryError, engine::Engine, engine::values, postgres};
 use crate::sync::lock;
 
 /// The `LISTEN`/`NOTIFY` channel.
@@ -24,9 +24,14 @@ const CHANNEL: &str = "mcps_registry";
 /// How an announcement that a client session ended begins; the session's id follows.
 const SESSION_CLOSED: &str = "session-closed:";
 
-/// Ended sessions announced but not yet taken by a slow follower; past that it misses some
-/// (and finds them ended at its next check, see `downstream/sessions/shared.rs`).
-const CLOSED_SESSIONS_KEPT: usize = 1024;
+/// How a client's answer passed to the gateway that asked begins (see `answers`); the
+/// gateway's tag, `:` and the answer follow.
+pub(super) const ANSWER: &str = "answer:";
+
+/// Ended sessions (and passed answers) announced but not yet taken by a slow follower; past
+/// that it misses some (ended sessions are found at its next check, see
+/// `downstream/sessions/shared.rs`; a missed answer leaves its request to time out).
+const KEPT: usize = 1024;
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +102,8 @@ pub struct Changes {
     next_resync: std::sync::Mutex<tokio::time::Instant>,
     /// The client sessions other gateways (and this one) ended.
     closed_sessions: broadcast::Sender<Arc<str>>,
+    /// Clients' answers passed between gateways: what follows [`ANSWER`].
+    answers: broadcast::Sender<Arc<str>>,
 }
 
 impl Changes {
@@ -106,8 +113,14 @@ impl Changes {
             arrived: Notify::new(),
             resync,
             next_resync: std::sync::Mutex::new(tokio::time::Instant::now() + resync),
-            closed_sessions: broadcast::channel(CLOSED_SESSIONS_KEPT).0,
+            closed_sessions: broadcast::channel(KEPT).0,
+            answers: broadcast::channel(KEPT).0,
         }
+    }
+
+    /// The clients' answers passed from now on (each for one gateway; see `answers`).
+    pub fn passed_answers(&self) -> broadcast::Receiver<Arc<str>> {
+        self.answers.subscribe()
     }
 
     /// The ids of the client sessions ended from now on, on any gateway (on PostgreSQL; on
@@ -148,15 +161,7 @@ impl Registry {
     /// Announces `change` to the gateways on this database (on PostgreSQL; on SQLite they
     /// find it at their resync). A failure is logged: the resync repairs it.
     pub(super) async fn announce(&self, change: Change) {
-        if let Engine::Postgres(_) = self.db()
-            && let Err(error) = self
-                .db()
-                .execute(
-                    "SELECT pg_notify($1, $2)",
-                    values![CHANNEL, change.as_str()],
-                )
-                .await
-        {
+        if let Err(error) = self.notify(change.as_str()).await {
             tracing::warn!(%error, change = change.as_str(), "cannot tell the other gateways of a change; they find it at their next resync");
         }
     }
@@ -164,17 +169,19 @@ impl Registry {
     /// Announces that client session `id` ended, so that the gateways that continued it end
     /// theirs (on PostgreSQL; on SQLite they find it at their next check).
     pub(super) async fn announce_session_closed(&self, id: &str) {
-        if let Engine::Postgres(_) = self.db()
-            && let Err(error) = self
-                .db()
-                .execute(
-                    "SELECT pg_notify($1, $2)",
-                    values![CHANNEL, format!("{SESSION_CLOSED}{id}")],
-                )
-                .await
-        {
+        if let Err(error) = self.notify(&format!("{SESSION_CLOSED}{id}")).await {
             tracing::warn!(%error, "cannot tell the other gateways that a session ended; they find it at their next check");
         }
+    }
+
+    /// Sends `payload` on the channel, on PostgreSQL; on SQLite there is none.
+    pub(super) async fn notify(&self, payload: &str) -> Result<(), RegistryError> {
+        if let Engine::Postgres(_) = self.db() {
+            self.db()
+                .execute("SELECT pg_notify($1, $2)", values![CHANNEL, payload])
+                .await?;
+        }
+        Ok(())
     }
 
     /// The changes made on this database by any gateway, this one included, until `stop`;
@@ -235,9 +242,13 @@ async fn listen_once(url: &str, changes: &std::sync::Weak<Changes>) -> String {
                 match message {
                     Some(Ok(tokio_postgres::AsyncMessage::Notification(notice))) => {
                         let payload = notice.payload();
+                        // Nobody following is no failure.
                         if let Some(id) = payload.strip_prefix(SESSION_CLOSED) {
-                            // Nobody following is no failure.
                             let _ = changes.closed_sessions.send(Arc::from(id));
+                            continue;
+                        }
+                        if let Some(answer) = payload.strip_prefix(ANSWER) {
+                            let _ = changes.answers.send(Arc::from(answer));
                             continue;
                         }
                         tracing::debug!(change = payload, "the registry changed");

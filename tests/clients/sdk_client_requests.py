@@ -3,7 +3,10 @@
 whose call asked it, so each client's answers come back in its own results only.
 
     sdk_client_requests.py --mode legacy|2026-07-28 --url URL --prefix PREFIX
-                           [--clients N] [--tools TOOL ...]
+                           [--clients N] [--tools TOOL ...] [--padding BYTES]
+
+--padding makes every sampling answer that much longer (answers larger than a notification
+of the gateways' registry can carry).
 """
 
 import argparse
@@ -22,14 +25,14 @@ from mcp_types import (
 ROUNDS = 3
 
 
-def callbacks(label):
+def callbacks(label, padding):
     async def elicit(context, params):
         return ElicitResult(action="accept", content={"name": label})
 
     async def sample(context, params):
         return CreateMessageResult(
             role="assistant",
-            content=TextContent(type="text", text=f"hi from {label}"),
+            content=TextContent(type="text", text=f"hi from {label}" + "." * padding),
             model="test-model",
         )
 
@@ -44,20 +47,20 @@ def callbacks(label):
 
 
 EXPECTED = {
-    "greet": lambda label: f"Hello, {label}!",
-    "summarize": lambda label: f"model said: hi from {label}",
-    "roots": lambda label: f"file:///{label}",
+    "greet": lambda label, padding: f"Hello, {label}!",
+    "summarize": lambda label, padding: f"model said: hi from {label}" + "." * padding,
+    "roots": lambda label, padding: f"file:///{label}",
 }
 
 
-async def run_client(url, mode, prefix, tools, label, failures):
-    async with Client(url, mode=mode, **callbacks(label)) as client:
+async def run_client(url, mode, prefix, tools, label, padding, failures):
+    async with Client(url, mode=mode, **callbacks(label, padding)) as client:
         for _ in range(ROUNDS):
             for tool in tools:
                 result = await client.call_tool(f"{prefix}{tool}", {})
                 text = result.content[0].text if result.content else repr(result)
-                if result.is_error or text != EXPECTED[tool](label):
-                    failures.append(f"{label} {tool}: got {text!r}")
+                if result.is_error or text != EXPECTED[tool](label, padding):
+                    failures.append(f"{label} {tool}: got {text[:200]!r}")
 
 
 async def main():
@@ -67,11 +70,12 @@ async def main():
     parser.add_argument("--prefix", default="")
     parser.add_argument("--tools", nargs="+", default=list(EXPECTED))
     parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--padding", type=int, default=0)
     args = parser.parse_args()
     failures = []
     async with anyio.create_task_group() as group:
         for label in ("alice", "bob", "carol", "dave")[: args.clients]:
-            group.start_soon(run_client, args.url, args.mode, args.prefix, args.tools, label, failures)
+            group.start_soon(run_client, args.url, args.mode, args.prefix, args.tools, label, args.padding, failures)
     if failures:
         print("\n".join(failures))
         sys.exit(1)

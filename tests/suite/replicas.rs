@@ -409,3 +409,53 @@ async fn a_session_goes_on_after_its_gateway_restarts() {
     let reply = ended.request("tools/list", json!({})).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{reply:?}");
 }
+
+/// Requests a gateway puts to a session-era client mid-call (sampling, elicitation, roots),
+/// behind nginx in front of three gateways: the client's answer lands on any of them and is
+/// passed on to the one that asked. Two official Python SDK clients at once, each getting
+/// only its own answers, with upstreams of both eras (the Python SDK's, over HTTP).
+/// (A request put on rmcp's way, for a call that takes no lane, is still answered only where
+/// it was asked; see `registry/answers.rs`.)
+#[tokio::test]
+async fn a_clients_answers_reach_the_replica_that_asked() {
+    let url = fresh_database().await;
+    let upstream = ServedUpstream::python_script("bridge_upstream.py");
+    let upstream_url = upstream.url("/mcp");
+    let yaml = format!(
+        "database:\n  url: {url:?}\n  secret_key: shared by the replicas\nsecurity:\n  allow_private_urls: true\nupstreams:\n  legacy:\n    url: {upstream_url:?}\n    protocol: legacy\n  modern:\n    url: {upstream_url:?}\n    protocol: modern\n"
+    );
+    let replicas: Vec<ServeProcess> = (0..3)
+        .map(|_| ServeProcess::start_in(ConfigDir::new(&yaml), &[]))
+        .collect();
+    for replica in &replicas {
+        replica.wait_ready(Duration::from_secs(30));
+    }
+    let balancer = common::balancer::Balancer::start(
+        &replicas
+            .iter()
+            .map(|replica| replica.base.trim_start_matches("http://").to_owned())
+            .collect::<Vec<_>>(),
+    );
+    // Answers small enough for a notification, and sampling answers of 20 KB, which wait in
+    // the registry for the gateway that asked.
+    for (prefix, padding) in [("legacy__", "0"), ("modern__", "0"), ("legacy__", "20000")] {
+        // Round robin: most answers land on a replica that did not ask.
+        let output = std::process::Command::new(common::python())
+            .arg(common::clients_dir().join("sdk_client_requests.py"))
+            .args(["--mode", "legacy", "--url", &balancer.url("/mcp")])
+            .args(["--prefix", prefix, "--clients", "2", "--padding", padding])
+            .output()
+            .expect("run the Python SDK clients");
+        assert!(
+            output.status.success(),
+            "{prefix}:\n{}\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            replicas
+                .iter()
+                .map(ServeProcess::log)
+                .collect::<Vec<_>>()
+                .join("\n----\n"),
+        );
+    }
+}

@@ -14,28 +14,37 @@
 //! and the call is cancelled upstream instead. Everything else, including every request that
 //! would be refused, is left to rmcp (`None`).
 
-use std::{borrow::Cow, convert::Infallible, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    borrow::Cow,
+    convert::Infallible,
+    pin::Pin,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use futures::Stream;
 use http::{HeaderMap, Response, StatusCode, header, request::Parts};
-use rmcp::model::ProtocolVersion;
+use rmcp::{ErrorData, model::ProtocolVersion};
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     Body,
     fast::{plain_post, single, view_of},
+    jsonrpc_error_response,
 };
 use crate::{
     downstream::{
         plain_call::{
             Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller,
-            answer_to_ours, response_text, session_origin,
+            answer_to_ours, asked_by, response_text, session_origin, this_gateway,
         },
         sessions::SessionBook,
     },
     gateway::{Gateway, ToolCall},
+    registry::{Changes, PassedAnswer, Registry, RegistryError},
     security::{Lease, Principal},
 };
 
@@ -48,12 +57,36 @@ pub struct SessionCalls {
     asks: Arc<Asks>,
     /// The calls in flight, by their session and the client's id for each.
     calls: CallsInFlight,
+    /// Where a client's answer to another gateway's request is passed on to it (see
+    /// `registry/answers.rs`).
+    passing: Option<Registry>,
 }
 
 /// A call's answer as it comes: the JSON-RPC response's text.
 type Work = Pin<Box<dyn Future<Output = String> + Send>>;
 
 impl SessionCalls {
+    /// The calls of a gateway that passes clients' answers to the other gateways on
+    /// `registry`, and takes those passed to it from `changes` until `stop`.
+    pub fn passing_answers(
+        registry: Registry,
+        changes: &Changes,
+        tracker: &TaskTracker,
+        stop: CancellationToken,
+    ) -> Self {
+        let calls = Self {
+            passing: Some(registry.clone()),
+            ..Self::default()
+        };
+        tracker.spawn(take_passed_answers(
+            Arc::downgrade(&calls.asks),
+            registry,
+            changes.passed_answers(),
+            stop,
+        ));
+        calls
+    }
+
     /// The answer to a POST in a session-era session if this way takes it: a plain
     /// `tools/call`, a client's answer to a request of ours, or the cancellation of a call
     /// served here. `None` leaves it to rmcp.
@@ -78,7 +111,7 @@ impl SessionCalls {
             }
             (None, Some("notifications/cancelled"), Some(params)) => self.cancel(session, params),
             (Some(id), None, None) if message.result.is_some() != message.error.is_some() => {
-                self.answer(session, id, body)
+                self.answer(session, id, body).await
             }
             _ => None,
         }
@@ -154,10 +187,94 @@ impl SessionCalls {
         self.calls.cancel(&key).then(accepted)
     }
 
-    /// Hands the client's answer to the request of ours it answers; `None` for any other.
-    fn answer(&self, session: &str, id: &RawValue, body: &Bytes) -> Option<Response<Body>> {
+    /// Hands the client's answer to the request of ours it answers, or passes it on to the
+    /// gateway that asked; `None` for any other.
+    async fn answer(&self, session: &str, id: &RawValue, body: &Bytes) -> Option<Response<Body>> {
+        let asker = asked_by(id.get())?;
+        if asker != this_gateway() {
+            return Some(self.pass_on(asker, session, body).await);
+        }
         let (id, answer) = answer_to_ours(id, body)?;
         self.asks.answered(session, &id, answer).then(accepted)
+    }
+
+    /// Passes a client's answer to gateway `asker`, which asked: 202 once it is on its way.
+    async fn pass_on(&self, asker: &str, session: &str, body: &Bytes) -> Response<Body> {
+        let refused = |status, why: String| {
+            tracing::warn!(
+                "a client's answer to another gateway's request cannot be passed on: {why}"
+            );
+            jsonrpc_error_response(
+                status,
+                ErrorData::invalid_request(
+                    format!("this answers a request another gateway asked, and {why}"),
+                    None,
+                ),
+            )
+        };
+        let Some(registry) = &self.passing else {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                "this gateway shares no registry with it".into(),
+            );
+        };
+        let answer = PassedAnswer {
+            session: session.to_owned(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        };
+        match registry.pass_answer(asker, &answer).await {
+            Ok(()) => accepted(),
+            Err(error @ RegistryError::NoChannel(_)) => {
+                refused(StatusCode::BAD_REQUEST, error.to_string())
+            }
+            Err(error) => refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the registry cannot take it now ({error}); try again"),
+            ),
+        }
+    }
+}
+
+/// Hands the clients' answers other gateways pass to this one to the requests they answer,
+/// until `stop`.
+async fn take_passed_answers(
+    asks: Weak<Asks>,
+    registry: Registry,
+    mut passed: broadcast::Receiver<Arc<str>>,
+    stop: CancellationToken,
+) {
+    loop {
+        let payload = tokio::select! {
+            payload = passed.recv() => payload,
+            () = stop.cancelled() => return,
+        };
+        let payload = match payload {
+            Ok(payload) => payload,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "answers passed by other gateways were missed; their requests time out"
+                );
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let answer = match registry.passed_answer(this_gateway(), &payload).await {
+            Ok(Some(answer)) => answer,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read an answer another gateway passed on");
+                continue;
+            }
+        };
+        let Some(asks) = asks.upgrade() else { return };
+        let taken = serde_json::from_str::<Message>(&answer.body)
+            .ok()
+            .and_then(|message| answer_to_ours(message.id?, answer.body.as_bytes()))
+            .is_some_and(|(id, result)| asks.answered(&answer.session, &id, result));
+        if !taken {
+            tracing::debug!("an answer passed on by another gateway answers nothing waiting here");
+        }
     }
 }
 

@@ -59,6 +59,9 @@ use crate::{
 /// still stored (more often when sessions idle out sooner).
 pub const CHECK: Duration = Duration::from_secs(10);
 
+/// How long a large answer passed on to another gateway waits for it (ms).
+const PASSED_ANSWERS_KEPT_MS: i64 = 60_000;
+
 /// The registry under shared sessions, and when they were last checked.
 pub(super) struct Shared {
     registry: Registry,
@@ -227,6 +230,13 @@ impl SessionBook {
                 tracing::debug!("a session was ended on another gateway; ending it here");
                 let _ = self.close_session(id).await;
             }
+        }
+        // Large answers passed on to a gateway that stopped before it took them.
+        if let Err(error) = registry
+            .forget_passed_answers(now - PASSED_ANSWERS_KEPT_MS)
+            .await
+        {
+            tracing::debug!(%error, "cannot remove stale passed answers from the registry");
         }
         match registry.forget_idle_sessions(shared.idle_before(now)).await {
             Ok(0) => {}
