@@ -83,9 +83,14 @@ impl Shared {
         }
     }
 
+    /// The idle time in ms.
+    fn idle_ms(&self) -> i64 {
+        i64::try_from(self.idle.as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// When a session last used before is idle everywhere (ms since the epoch).
     fn idle_before(&self, now: i64) -> i64 {
-        now.saturating_sub(i64::try_from(self.idle.as_millis()).unwrap_or(i64::MAX))
+        now.saturating_sub(self.idle_ms())
     }
 }
 
@@ -190,18 +195,24 @@ impl SessionBook {
             }
             std::mem::replace(&mut *checked, Instant::now())
         };
+        let registry = &shared.registry;
+        let now = now_ms();
+        // A row must not look idle while its session is in use anywhere; marking it used again
+        // once a quarter of the idle time has passed keeps it well clear of that, and keeps
+        // the registry's writes at one per session per quarter idle time, however busy.
+        let stale = now.saturating_sub(shared.idle_ms() / 4);
         let (used, quiet): (Vec<_>, Vec<_>) = {
             let book = lock(&self.state);
             book.http
                 .iter()
-                .filter(|(_, session)| session.touched_at.is_some())
-                .map(|(id, session)| (id.clone(), session.active > since))
+                .filter_map(|(id, session)| {
+                    let touched_at = session.touched_at?;
+                    Some((id.clone(), session.active > since && touched_at <= stale))
+                })
                 .partition(|(_, used)| *used)
         };
         let used: Vec<SessionId> = used.into_iter().map(|(id, _)| id).collect();
         let quiet: Vec<SessionId> = quiet.into_iter().map(|(id, _)| id).collect();
-        let registry = &shared.registry;
-        let now = now_ms();
         let stored = match (
             registry.touch_sessions(&used, now).await,
             registry.sessions_stored(&quiet).await,
