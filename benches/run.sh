@@ -25,5 +25,10 @@ else
     echo "fastmcp could not be installed; its rows are skipped" >&2
 fi
 
+# The replicas scenario's PostgreSQL and nginx, as the tests start them.
+source tests/postgres.sh
+trap stop_test_postgres EXIT
+source tests/nginx.sh
+
 cargo build --release --bins --examples
 cargo bench --bench gateway -- "$@"

@@ -14,9 +14,11 @@
 //!    front of the same stdio echo upstream, against the gateway, at 1, 16 and 64 clients.
 //! 6. Chaos: 64 clients on 10 stdio upstreams for 60 s, one upstream killed every 10 s: no
 //!    failed call on the upstreams never killed, RSS under a bound, no descriptor leak.
+//! 7. Replicas: 1, 2 and 3 gateways on one PostgreSQL behind nginx, against one gateway
+//!    loaded directly; CPU per call of each part and the database's writes per call.
 //!
 //! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself);
-//! `-- --only calls|stdio|list|cold|memory|peers|chaos` runs one scenario; and
+//! `-- --only calls|stdio|list|cold|memory|peers|chaos|replicas` runs one scenario; and
 //! `-- --load URL TOOL CLIENTS CALLS [legacy|modern]` only puts load on a running server (to
 //! profile it: start it under `perf record`, then load it).
 
@@ -24,6 +26,7 @@ mod chaos;
 mod load;
 mod peers;
 mod procs;
+mod replicas;
 mod stdio_load;
 
 use std::{
@@ -404,5 +407,8 @@ async fn main() {
     }
     if runs("chaos") {
         chaos::scenario(quick).await;
+    }
+    if runs("replicas") {
+        replicas::scenario(quick).await;
     }
 }

@@ -179,12 +179,17 @@ pub fn echo_over_http() -> (Process, String) {
 
 /// `mcps serve` on `yaml` (whose `server.listen` is chosen here) and its `/mcp` URL.
 pub fn gateway(upstreams_yaml: &str) -> (Process, String) {
+    gateway_with("", upstreams_yaml)
+}
+
+/// The same, with more top-level `settings` (YAML, each line ending in a newline).
+pub fn gateway_with(settings: &str, upstreams_yaml: &str) -> (Process, String) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = dir.path().join("proxy.yaml");
     // Every client of the benchmark comes from one address: the per-address limits, which
     // keep one client from taking everything, are lifted to the global ones.
     let yaml = format!(
-        "logging:\n  level: warn\nlimits:\n  max_sessions_per_peer: 10000\n  max_connections_per_peer: 10000\ntimeouts:\n  startup_secs: 120\nupstreams:\n{upstreams_yaml}"
+        "{settings}logging:\n  level: warn\nlimits:\n  max_sessions_per_peer: 10000\n  max_connections_per_peer: 10000\ntimeouts:\n  startup_secs: 120\nupstreams:\n{upstreams_yaml}"
     );
     std::fs::write(&config, yaml).expect("write the config");
     let mut command = Command::new(release_bin("mcps"));
