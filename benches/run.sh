@@ -25,10 +25,14 @@ else
     echo "fastmcp could not be installed; its rows are skipped" >&2
 fi
 
-# The replicas scenario's PostgreSQL and nginx, as the tests start them.
-source tests/postgres.sh
-trap stop_test_postgres EXIT
-source tests/nginx.sh
+# The replicas scenario's PostgreSQL and nginx, as the tests start them (without them that
+# scenario is skipped).
+if source tests/postgres.sh; then
+    trap stop_test_postgres EXIT
+else
+    echo "PostgreSQL could not be started; the replicas scenario is skipped" >&2
+fi
+source tests/nginx.sh || echo "nginx could not be found; the replicas scenario is skipped" >&2
 
 cargo build --release --bins --examples
 cargo bench --bench gateway -- "$@"
