@@ -451,10 +451,8 @@ impl HttpFront {
         counted.received.inc_by(body.len() as u64);
         // The session does not go to sleep under its message (see `sessions::sleep`).
         let _arriving = session.and_then(|id| self.sessions.arriving(id));
-        if let Some(id) = session
-            && let Some(answered) = self.settle(id, &method, &parts, &body).await
-        {
-            return answered;
+        if let Some(id) = session {
+            self.settle(id, &method, &parts, &body).await;
         }
         if method == Method::POST
             && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await

@@ -358,35 +358,27 @@ impl SessionBook {
         true
     }
 
-    /// rmcp's half of session `id` had the client's `notifications/initialized`.
-    fn was_initialized(&self, id: &str) {
-        if let Some(session) = lock(&self.state).http.get_mut(id) {
-            session.initialized = true;
-        }
+    /// Whether the client's `notifications/initialized` for session `id` is the first its
+    /// rmcp half gets (it is then marked had): a second (the client's own, after one given
+    /// for it, see [`SessionBook::initialized_elsewhere`], or after a replay) is dropped.
+    /// `true` for a session the book does not know.
+    fn first_initialized(&self, id: &str) -> bool {
+        lock(&self.state)
+            .http
+            .get_mut(id)
+            .is_none_or(|session| !std::mem::replace(&mut session.initialized, true))
     }
 
     /// Whether the client of session `id` sent its `notifications/initialized` elsewhere:
     /// the session's `initialize` was answered here and it is awake, but rmcp's half of it
-    /// never had one. Behind a balancer with no affinity the notification may go to another
-    /// gateway; the gateway counts a session from it, so the caller gives rmcp one. Says so
-    /// once.
-    pub fn initialized_elsewhere(&self, id: &str) -> bool {
-        let mut book = lock(&self.state);
-        let Some(session) = book.http.get_mut(id) else {
-            return false;
-        };
-        let elsewhere =
-            session.restore.is_some() && session.asleep.is_none() && !session.initialized;
-        session.initialized |= elsewhere;
-        elsewhere
-    }
-
-    /// Whether rmcp's half of session `id` had the client's `notifications/initialized`.
-    pub fn had_initialized(&self, id: &str) -> bool {
-        lock(&self.state)
-            .http
-            .get(id)
-            .is_some_and(|session| session.initialized)
+    /// never had one, and the message at hand is not it (`is_it`, asked only then). Behind a
+    /// balancer with no affinity the notification may go to another gateway; the gateway
+    /// counts a session from it, so the caller gives rmcp one.
+    pub fn initialized_elsewhere(&self, id: &str, is_it: impl FnOnce() -> bool) -> bool {
+        let awaits = lock(&self.state).http.get(id).is_some_and(|session| {
+            session.restore.is_some() && session.asleep.is_none() && !session.initialized
+        });
+        awaits && !is_it()
     }
 
     /// A message arrived in session `id`; `uses` it when it is a request other than

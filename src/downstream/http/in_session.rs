@@ -63,15 +63,9 @@ impl HttpFront {
     }
 
     /// Readies session `id` for a request (`method`, `parts`, `body`): wakes it if it sleeps,
-    /// and gives rmcp the client's `initialized` if the client sent it elsewhere. An answer
-    /// when the request is that notification and rmcp had it already.
-    pub(super) async fn settle(
-        &self,
-        id: &str,
-        method: &Method,
-        parts: &Parts,
-        body: &[u8],
-    ) -> Option<Response<Body>> {
+    /// and gives rmcp the client's `initialized` if the client sent it elsewhere (a second
+    /// one, should the client's own come here too, is dropped by the book).
+    pub(super) async fn settle(&self, id: &str, method: &Method, parts: &Parts, body: &[u8]) {
         if method == Method::POST
             && let Some(waking) = self.sessions.waking(id)
         {
@@ -80,24 +74,14 @@ impl HttpFront {
             self.wake(parts, waking).await;
             self.until_registered(id).await;
         }
-        if method == Method::DELETE {
-            return None;
+        if method != Method::DELETE
+            && self
+                .sessions
+                .initialized_elsewhere(id, || is_initialized(body))
+        {
+            self.send_in_session(parts, INITIALIZED, None).await;
+            self.until_registered(id).await;
         }
-        if !is_initialized(body) {
-            if self.sessions.initialized_elsewhere(id) {
-                self.send_in_session(parts, INITIALIZED, None).await;
-                self.until_registered(id).await;
-            }
-            return None;
-        }
-        // Given to rmcp already: replayed when this gateway took the session in, or before a
-        // request that overtook it.
-        self.sessions.had_initialized(id).then(|| {
-            Response::builder()
-                .status(StatusCode::ACCEPTED)
-                .body(Body::empty())
-                .unwrap_or_else(|_| Response::new(Body::empty()))
-        })
     }
 
     /// Wakes the sleeping session a request (`parts`) names: rmcp restores a session it does

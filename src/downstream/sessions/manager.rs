@@ -88,12 +88,13 @@ impl SessionManager for SessionBook {
         message: ClientJsonRpcMessage,
     ) -> Result<(), Self::Error> {
         self.noted(id, false);
-        if matches!(
+        let initialized = matches!(
             &message,
             JsonRpcMessage::Notification(notification)
                 if matches!(notification.notification, ClientNotification::InitializedNotification(_))
-        ) {
-            self.was_initialized(id);
+        );
+        if initialized && !self.first_initialized(id) {
+            return Ok(());
         }
         self.local.accept_message(id, message).await
     }
