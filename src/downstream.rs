@@ -1,6 +1,7 @@
 //! The transports clients reach the gateway through: stdio, streamable HTTP (`/mcp`) and
 //! WebSocket (`/ws`).
 
+mod ask_ids;
 mod connection;
 mod endpoint;
 pub mod http;

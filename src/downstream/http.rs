@@ -128,15 +128,6 @@ impl HttpFront {
             .disable_allowed_origins();
         let for_sessions = gateway.clone();
         let limits = &config.limits;
-        let session_calls = match &kept.sessions_in {
-            Some((registry, changes)) => SessionCalls::passing_answers(
-                registry.clone(),
-                changes,
-                tracker,
-                sessions_end.clone(),
-            ),
-            None => SessionCalls::default(),
-        };
         let sessions = SessionBook::new(
             SessionLimits {
                 max: limits.max_sessions,
@@ -148,10 +139,20 @@ impl HttpFront {
                 sleep: config.timeouts.session_sleep(),
             },
             Some(gateway.clone()),
-            kept.sessions_in,
+            kept.sessions_in.clone(),
             tracker,
             sessions_end,
         );
+        let session_calls = match kept.sessions_in {
+            Some((registry, changes)) => SessionCalls::passing_answers(
+                registry,
+                changes,
+                &sessions,
+                tracker,
+                sessions_end.clone(),
+            ),
+            None => SessionCalls::default(),
+        };
         // A sleeping session is restored from the book (see `sessions::sleep`).
         mcp_config.session_store = Some(sessions.clone());
         let mcp = StreamableHttpService::new(

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
-pub use self::caller::{Asks, StreamCaller, asked_by, this_gateway};
+pub use self::caller::{Asks, StreamCaller};
 use crate::{
     error::GatewayError,
     gateway::{Origin, RawAnswer, SessionFacts, View},

@@ -437,18 +437,27 @@ async fn a_clients_answers_reach_the_replica_that_asked() {
             .collect::<Vec<_>>(),
     );
     // Answers small enough for a notification, and sampling answers of 20 KB, which wait in
-    // the registry for the gateway that asked.
-    for (prefix, padding) in [("legacy__", "0"), ("modern__", "0"), ("legacy__", "20000")] {
+    // the registry for the gateway that asked. Calls with a progress token go rmcp's way,
+    // whose requests to the client the gateways name as they do their own.
+    let runs: [&[&str]; 5] = [
+        &["--prefix", "legacy__"],
+        &["--prefix", "modern__"],
+        &["--prefix", "legacy__", "--padding", "20000"],
+        &["--prefix", "legacy__", "--progress"],
+        &["--prefix", "modern__", "--progress", "--padding", "20000"],
+    ];
+    for run in runs {
         // Round robin: most answers land on a replica that did not ask.
         let output = std::process::Command::new(common::python())
             .arg(common::clients_dir().join("sdk_client_requests.py"))
             .args(["--mode", "legacy", "--url", &balancer.url("/mcp")])
-            .args(["--prefix", prefix, "--clients", "2", "--padding", padding])
+            .args(["--clients", "2"])
+            .args(run)
             .output()
             .expect("run the Python SDK clients");
         assert!(
             output.status.success(),
-            "{prefix}:\n{}\n{}\n{}",
+            "{run:?}:\n{}\n{}\n{}",
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
             replicas

@@ -37,9 +37,10 @@ use super::{
 };
 use crate::{
     downstream::{
+        ask_ids::{asked_by, is_rmcps_here, this_gateway},
         plain_call::{
             Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller,
-            answer_to_ours, asked_by, response_text, session_origin, this_gateway,
+            answer_to_ours, response_text, session_origin,
         },
         sessions::SessionBook,
     },
@@ -67,10 +68,12 @@ type Work = Pin<Box<dyn Future<Output = String> + Send>>;
 
 impl SessionCalls {
     /// The calls of a gateway that passes clients' answers to the other gateways on
-    /// `registry`, and takes those passed to it from `changes` until `stop`.
+    /// `registry`, and takes those passed to it from `changes` until `stop`: answers to
+    /// its own requests here, and to rmcp's in `book`'s sessions.
     pub fn passing_answers(
         registry: Registry,
         changes: &Changes,
+        book: &Arc<SessionBook>,
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) -> Self {
@@ -80,6 +83,7 @@ impl SessionCalls {
         };
         tracker.spawn(take_passed_answers(
             Arc::downgrade(&calls.asks),
+            Arc::downgrade(book),
             registry,
             changes.passed_answers(),
             stop,
@@ -188,11 +192,15 @@ impl SessionCalls {
     }
 
     /// Hands the client's answer to the request of ours it answers, or passes it on to the
-    /// gateway that asked; `None` for any other.
+    /// gateway that asked; `None` for any other, and for an answer to rmcp's request asked
+    /// here, which rmcp takes.
     async fn answer(&self, session: &str, id: &RawValue, body: &Bytes) -> Option<Response<Body>> {
         let asker = asked_by(id.get())?;
         if asker != this_gateway() {
             return Some(self.pass_on(asker, session, body).await);
+        }
+        if is_rmcps_here(id.get()) {
+            return None;
         }
         let (id, answer) = answer_to_ours(id, body)?;
         self.asks.answered(session, &id, answer).then(accepted)
@@ -239,6 +247,7 @@ impl SessionCalls {
 /// until `stop`.
 async fn take_passed_answers(
     asks: Weak<Asks>,
+    book: Weak<SessionBook>,
     registry: Registry,
     mut passed: broadcast::Receiver<Arc<str>>,
     stop: CancellationToken,
@@ -267,11 +276,21 @@ async fn take_passed_answers(
                 continue;
             }
         };
-        let Some(asks) = asks.upgrade() else { return };
-        let taken = serde_json::from_str::<Message>(&answer.body)
+        let (Some(asks), Some(book)) = (asks.upgrade(), book.upgrade()) else {
+            return;
+        };
+        let Some(id) = serde_json::from_str::<Message>(&answer.body)
             .ok()
-            .and_then(|message| answer_to_ours(message.id?, answer.body.as_bytes()))
-            .is_some_and(|(id, result)| asks.answered(&answer.session, &id, result));
+            .and_then(|message| message.id)
+        else {
+            continue;
+        };
+        let taken = if is_rmcps_here(id.get()) {
+            book.take_answer(&answer.session, &answer.body).await
+        } else {
+            answer_to_ours(id, answer.body.as_bytes())
+                .is_some_and(|(id, result)| asks.answered(&answer.session, &id, result))
+        };
         if !taken {
             tracing::debug!("an answer passed on by another gateway answers nothing waiting here");
         }

@@ -29,34 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    downstream::ask_ids::{asked_by, is_rmcps_here, own_request, this_gateway},
     gateway::{SessionLogLevel, check_capability},
     sync::lock,
     upstream::Caller,
 };
-
-/// The prefix of the ids of our requests to clients: rmcp's are numbers, so a client's answer
-/// to one of ours is never taken for an answer to one of rmcp's. The asking gateway's tag
-/// follows ([`this_gateway`]), then a number.
-const ASK_PREFIX: &str = "mcps-ask-";
-
-/// This gateway's tag in the ids of its requests to clients, random per process: a client's
-/// answer that reaches another gateway of the same registry (behind a balancer with no
-/// affinity) says which gateway asked, and is passed on to it.
-pub fn this_gateway() -> &'static str {
-    static TAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let mut bytes = [0u8; 6];
-        getrandom::fill(&mut bytes).expect("the operating system's random source works");
-        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-    });
-    &TAG
-}
-
-/// The tag of the gateway that asked request `id` (a JSON-RPC id's text), if it is one of
-/// ours.
-pub fn asked_by(id: &str) -> Option<&str> {
-    let rest = id.strip_prefix('"')?.strip_prefix(ASK_PREFIX)?;
-    rest.split_once('-').map(|(tag, _)| tag)
-}
 
 /// Requests put to clients on the door's own way, waiting for their answers.
 #[derive(Default)]
@@ -74,7 +51,7 @@ struct Waiting {
 impl Asks {
     /// Whether `id` (a JSON-RPC id's text) could name one of this gateway's requests.
     pub fn is_ours(id: &str) -> bool {
-        asked_by(id) == Some(this_gateway())
+        asked_by(id) == Some(this_gateway()) && !is_rmcps_here(id)
     }
 
     /// Hands `answer` to our request `id` of `session`; `false` when nothing waits for it.
@@ -106,7 +83,7 @@ impl Asks {
         AskGuard,
     ) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id: Arc<str> = Arc::from(format!("{ASK_PREFIX}{}-{n}", this_gateway()));
+        let id: Arc<str> = Arc::from(own_request(n));
         let (answer, answered) = oneshot::channel();
         lock(&self.waiting).insert(id.clone(), Waiting { session, answer });
         let guard = AskGuard {
@@ -225,17 +202,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_asks_id_names_the_gateway_that_asked() {
+    fn an_asks_id_is_ours_and_rmcps_are_not() {
         let asks = Arc::new(Asks::default());
         let (id, _answered, _guard) = asks.register(Arc::from("session"));
-        let text = serde_json::to_string(&id).unwrap();
-        assert_eq!(asked_by(&text), Some(this_gateway()));
-        assert!(Asks::is_ours(&text));
-        assert_eq!(this_gateway().len(), 12);
-        let elsewhere = format!("\"{ASK_PREFIX}0123456789ab-7\"");
-        assert_eq!(asked_by(&elsewhere), Some("0123456789ab"));
-        assert!(!Asks::is_ours(&elsewhere));
-        assert_eq!(asked_by("7"), None, "rmcp's ids are numbers");
-        assert_eq!(asked_by("\"something-else\""), None);
+        assert!(Asks::is_ours(&serde_json::to_string(&id).unwrap()));
+        let rmcps = crate::downstream::ask_ids::for_client(&RequestId::Number(1)).unwrap();
+        assert!(!Asks::is_ours(&serde_json::to_string(&rmcps).unwrap()));
+        assert!(
+            !Asks::is_ours("\"mcps-ask-0123456789ab-7\""),
+            "another gateway's"
+        );
     }
 }

@@ -1,12 +1,18 @@
 //! [`SessionBook`] as rmcp's session manager: every call goes to rmcp's own
 //! [`LocalSessionManager`], and the book notes what it must know on the way (a session opened,
 //! a request in it, a session closed).
+//!
+//! rmcp's requests to the client go out under names that say which gateway asked, and the
+//! client's answers come back to rmcp under its numbers (see [`crate::downstream::ask_ids`]):
+//! behind a balancer, an answer that lands on another gateway is passed on to this one.
+
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use rmcp::{
     model::{
         ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage,
-        ServerJsonRpcMessage,
+        ServerJsonRpcMessage, ServerNotification,
     },
     transport::streamable_http_server::session::{
         RestoreOutcome, ServerSseMessage, SessionId, SessionManager, local::LocalSessionManager,
@@ -14,6 +20,7 @@ use rmcp::{
 };
 
 use super::SessionBook;
+use crate::downstream::ask_ids::{for_client, from_client};
 
 type Local = LocalSessionManager;
 
@@ -77,8 +84,9 @@ impl SessionManager for SessionBook {
         // The session is not idle while the request's answer is on its way.
         let in_flight = (!initialize).then(|| self.in_flight(id)).flatten();
         let stream = self.local.create_stream(id, message).await?;
-        Ok(stream.inspect(move |_| {
+        Ok(stream.map(move |event| {
             let _ = &in_flight;
+            named_for_client(event)
         }))
     }
 
@@ -96,7 +104,9 @@ impl SessionManager for SessionBook {
         if initialized && !self.first_initialized(id) {
             return Ok(());
         }
-        self.local.accept_message(id, message).await
+        self.local
+            .accept_message(id, numbered_for_rmcp(message))
+            .await
     }
 
     async fn create_standalone_stream(
@@ -105,8 +115,9 @@ impl SessionManager for SessionBook {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let open = self.stream_open(id);
         let stream = self.local.create_standalone_stream(id).await?;
-        Ok(stream.inspect(move |_| {
+        Ok(stream.map(move |event| {
             let _ = &open;
+            named_for_client(event)
         }))
     }
 
@@ -117,8 +128,9 @@ impl SessionManager for SessionBook {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         let open = self.stream_open(id);
         let stream = self.local.resume(id, last_event_id).await?;
-        Ok(stream.inspect(move |_| {
+        Ok(stream.map(move |event| {
             let _ = &open;
+            named_for_client(event)
         }))
     }
 
@@ -142,5 +154,83 @@ impl SessionManager for SessionBook {
     ) -> Option<std::sync::Arc<dyn rmcp::transport::streamable_http_server::session::EventStore>>
     {
         self.local.event_store()
+    }
+}
+
+impl SessionBook {
+    /// Hands session `session` the client's answer to one of rmcp's requests that another
+    /// gateway took (`body`, the JSON-RPC message); `false` if it cannot.
+    pub async fn take_answer(&self, session: &str, body: &str) -> bool {
+        let message: ClientJsonRpcMessage = match serde_json::from_str(body) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::debug!(%error, "an answer passed on by another gateway is not JSON-RPC");
+                return false;
+            }
+        };
+        let id = SessionId::from(session);
+        match SessionManager::accept_message(self, &id, message).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(%error, "an answer passed on by another gateway has no session here");
+                false
+            }
+        }
+    }
+}
+
+/// `event` with rmcp's request in it (or rmcp's withdrawal of one) under its name for the
+/// client.
+fn named_for_client(mut event: ServerSseMessage) -> ServerSseMessage {
+    let Some(message) = &event.message else {
+        return event;
+    };
+    let renamed = match &**message {
+        JsonRpcMessage::Request(request) => for_client(&request.id).map(|name| {
+            let mut request = request.clone();
+            request.id = name;
+            JsonRpcMessage::Request(request)
+        }),
+        JsonRpcMessage::Notification(notification) => match &notification.notification {
+            ServerNotification::CancelledNotification(cancelled) => cancelled
+                .params
+                .request_id
+                .as_ref()
+                .and_then(for_client)
+                .map(|name| {
+                    let mut notification = notification.clone();
+                    if let ServerNotification::CancelledNotification(cancelled) =
+                        &mut notification.notification
+                    {
+                        cancelled.params.request_id = Some(name);
+                    }
+                    JsonRpcMessage::Notification(notification)
+                }),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(renamed) = renamed {
+        event.message = Some(Arc::new(renamed));
+    }
+    event
+}
+
+/// The client's answer to rmcp's request under rmcp's number for it.
+fn numbered_for_rmcp(message: ClientJsonRpcMessage) -> ClientJsonRpcMessage {
+    match message {
+        JsonRpcMessage::Response(mut response) => {
+            if let Some(number) = from_client(&response.id) {
+                response.id = number;
+            }
+            JsonRpcMessage::Response(response)
+        }
+        JsonRpcMessage::Error(mut error) => {
+            if let Some(number) = error.id.as_ref().and_then(from_client) {
+                error.id = Some(number);
+            }
+            JsonRpcMessage::Error(error)
+        }
+        other => other,
     }
 }
