@@ -258,6 +258,12 @@ impl App {
             changes.clone(),
             self.shutdown.clone(),
         ));
+        self.gateway.pass_parked_calls(
+            stored.registry.clone(),
+            &changes,
+            &self.tracker,
+            self.shutdown.clone(),
+        );
         let admin = admin::router(admin_state);
         tracing::info!(
             "MCP endpoint: http://{bound}/mcp  WebSocket: ws://{bound}/ws  API: http://{bound}/docs"

@@ -19,6 +19,7 @@ mod isolation;
 mod logging;
 mod methods;
 mod notifier;
+mod parked_elsewhere;
 mod per_user;
 mod reconfigure;
 mod router;

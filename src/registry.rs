@@ -23,7 +23,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-pub use answers::PassedAnswer;
+pub use answers::{ParcelKind, PassedAnswer, this_gateway};
 pub use call_log::CallLog;
 pub use calls::{CallFilter, CallPage, CallRecord};
 pub use changes::{Change, Changes, Pending};

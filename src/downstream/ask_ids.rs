@@ -11,22 +11,14 @@
 
 use rmcp::model::RequestId;
 
+pub use crate::registry::this_gateway;
+
 /// What every id of ours begins with. rmcp's ids are numbers, so an answer to one of the
 /// doors' requests is never taken for an answer to one of rmcp's.
 const PREFIX: &str = "mcps-ask-";
 
 /// What follows the tag in the name of rmcp's request `n`, before `n`.
 const RMCP: &str = "r";
-
-/// This gateway's tag in the ids of its requests to clients, random per process.
-pub fn this_gateway() -> &'static str {
-    static TAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let mut bytes = [0u8; 6];
-        getrandom::fill(&mut bytes).expect("the operating system's random source works");
-        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-    });
-    &TAG
-}
 
 /// The id of the door's own request `n`.
 pub fn own_request(n: u64) -> String {

@@ -5,9 +5,11 @@
 //! to end with an `input_required` result and to be retried with the answers. So the gateway
 //! drives the upstream call from the client's request, and when the upstream asks, moves it
 //! to a task of its own, parks it there and answers the client's call with `input_required`.
-//! The `requestState` it gives the client names the parked call and is signed (HMAC-SHA256 with
-//! a secret made at start-up, bound to the method and the name called), so a forged or altered
-//! state, or one replayed against another tool, is refused. The client's retry resumes the
+//! The `requestState` it gives the client names the gateway and the parked call, and is signed
+//! (HMAC-SHA256 with a secret made at start-up, bound to the method and the name called), so a
+//! forged or altered state, or one replayed against another tool, is refused. A retry that
+//! lands on another gateway of the same registry is passed to the one that parked the call
+//! (see [`super::parked_elsewhere`]). The client's retry resumes the
 //! parked call: the answers go to the upstream's waiting requests, and the gateway waits again
 //! for the call's result or its next question. Each state resumes once; a parked call nobody
 //! resumes within the upstream's call deadline is cancelled upstream.
@@ -20,7 +22,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Instant,
@@ -41,9 +43,11 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::{
     client_requests::{into_input_request, missing_capability},
     forward::{Origin, send},
+    parked_elsewhere::Relay,
 };
 use crate::{
     error::GatewayError,
+    registry::this_gateway,
     upstream::{Caller, Upstream},
 };
 
@@ -68,6 +72,18 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The result as JSON text.
+    pub fn into_raw(self) -> Result<Box<serde_json::value::RawValue>, GatewayError> {
+        match self {
+            Self::Raw(raw) => Ok(raw),
+            Self::Typed(result) => {
+                serde_json::value::to_raw_value(&result).map_err(|error| GatewayError::Internal {
+                    reason: format!("a result does not serialize: {error}"),
+                })
+            }
+        }
+    }
+
     /// The result typed, for the doors that answer through rmcp.
     pub fn into_typed(self, upstream: &Upstream) -> Result<ServerResult, GatewayError> {
         match self {
@@ -131,6 +147,7 @@ impl Call {
 /// A call waiting for the client's answers.
 struct Parked {
     call: Call,
+    upstream: Arc<Upstream>,
     questions: Vec<(String, Pending)>,
     expires: Instant,
 }
@@ -140,7 +157,13 @@ pub struct Conversations {
     codec: RequestStateCodec,
     parked: Mutex<HashMap<u64, Parked>>,
     next: AtomicU64,
+    /// Where retries of calls parked on other gateways go, when gateways share a registry.
+    relay: OnceLock<Arc<Relay>>,
 }
+
+/// Between the tag of the gateway that parked a call and the sealed state, in a
+/// `requestState` (the sealed part is Base64url, which has no `~`).
+const TAGGED: char = '~';
 
 impl Conversations {
     pub fn new() -> Self {
@@ -151,7 +174,13 @@ impl Conversations {
                 .expect("a 32-byte key is long enough"),
             parked: Mutex::default(),
             next: AtomicU64::new(1),
+            relay: OnceLock::new(),
         }
+    }
+
+    /// Passes retries of calls parked on other gateways through `relay`.
+    pub(super) fn relay_through(&self, relay: Arc<Relay>) {
+        let _ = self.relay.set(relay);
     }
 
     /// Starts `request` on `upstream` for a 2026-07-28 client, or resumes the parked call its
@@ -183,20 +212,44 @@ impl Conversations {
     /// The same for a request of any form: `start` sends it when it is not a retry.
     pub async fn converse(
         &self,
-        upstream: &Upstream,
+        upstream: &Arc<Upstream>,
         start: Starter,
         retry: super::client_requests::Retry,
         origin: &Origin,
         binding: &str,
     ) -> Result<Reply, GatewayError> {
         let capabilities = origin.capabilities.clone().unwrap_or_default();
+        let answers = retry.input_responses.unwrap_or_default();
         let call = match retry.request_state {
-            Some(state) => {
-                self.resume(&state, retry.input_responses.unwrap_or_default(), binding)?
-            }
+            Some(state) => match state.split_once(TAGGED) {
+                Some((tag, _)) if tag != this_gateway() => {
+                    let relay = self.relay.get().ok_or_else(|| {
+                        refused("it was issued by another gateway, and this one shares no registry with it")
+                    })?;
+                    let (tag, within) = (tag.to_owned(), upstream.call_timeout());
+                    return relay
+                        .resume(&tag, state, answers, binding, upstream.name(), within)
+                        .await;
+                }
+                _ => self.resume(&state, answers, binding)?.0,
+            },
             None => self.start(start, origin, capabilities),
         };
         self.drive(call, upstream, origin, binding).await
+    }
+
+    /// Resumes the call parked here that a retry passed on by another gateway names.
+    pub(super) async fn resume_here(
+        &self,
+        state: &str,
+        answers: InputResponses,
+        binding: &str,
+    ) -> Result<Reply, GatewayError> {
+        let (call, upstream) = self.resume(state, answers, binding)?;
+        // The retry's client is on the other gateway: its cancellation and the call's log
+        // messages stay there.
+        self.drive(call, &upstream, &Origin::default(), binding)
+            .await
     }
 
     fn start(
@@ -240,13 +293,14 @@ impl Conversations {
         state: &str,
         mut answers: InputResponses,
         binding: &str,
-    ) -> Result<Call, GatewayError> {
-        let refused = |reason: &str| GatewayError::InvalidRequestState {
-            reason: reason.to_owned(),
-        };
+    ) -> Result<(Call, Arc<Upstream>), GatewayError> {
+        let sealed = state
+            .strip_prefix(this_gateway())
+            .and_then(|state| state.strip_prefix(TAGGED))
+            .ok_or_else(|| refused("it was not issued by this gateway for this request"))?;
         let opened = self
             .codec
-            .open_with(state, binding.as_bytes())
+            .open_with(sealed, binding.as_bytes())
             .map_err(|_| refused("it was not issued by this gateway for this request"))?;
         let key = <[u8; 8]>::try_from(opened.as_slice())
             .map(u64::from_be_bytes)
@@ -264,14 +318,14 @@ impl Conversations {
             };
             let _ = question.reply.send(answer);
         }
-        Ok(parked.call)
+        Ok((parked.call, parked.upstream))
     }
 
     /// Waits for the call's result or its next questions, which park it again.
     async fn drive(
         &self,
         mut call: Call,
-        upstream: &Upstream,
+        upstream: &Arc<Upstream>,
         origin: &Origin,
         binding: &str,
     ) -> Result<Reply, GatewayError> {
@@ -316,15 +370,17 @@ impl Conversations {
             }
         }
         let key = self.next.fetch_add(1, Ordering::Relaxed);
-        let state = self.codec.seal_with(
+        let sealed = self.codec.seal_with(
             &key.to_be_bytes(),
             &SealOptions::new()
                 .associated_data(binding.as_bytes())
                 .ttl(upstream.call_timeout()),
         );
+        let state = format!("{}{TAGGED}{sealed}", this_gateway());
         call.detach();
         let parked = Parked {
             call,
+            upstream: upstream.clone(),
             questions,
             expires: Instant::now() + upstream.call_timeout(),
         };
@@ -352,6 +408,12 @@ impl Conversations {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {
         crate::sync::lock(&self.parked)
+    }
+}
+
+fn refused(reason: &str) -> GatewayError {
+    GatewayError::InvalidRequestState {
+        reason: reason.to_owned(),
     }
 }
 

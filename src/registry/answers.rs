@@ -1,13 +1,14 @@
-//! A client's answer to a request of a gateway, passed on to that gateway when it reached
-//! another one (behind a balancer with no affinity, the client's POST of its answer lands on
-//! any replica). It goes in a notification on the registry's channel, addressed to the asking
-//! gateway's tag; one too large for a notification waits in `passed_answers` and the
-//! notification names its row. Only PostgreSQL has the channel.
+//! Parcels passed between the gateways of one registry, addressed to a gateway's tag
+//! ([`this_gateway`]). Behind a balancer with no affinity, a client's request lands on any
+//! replica, though what it continues may wait on another:
+//! - a client's answer to a request of a gateway (sampling, elicitation, roots; the request's
+//!   id names the gateway that asked, see `downstream/ask_ids.rs`);
+//! - a 2026-07-28 client's retry of a call parked on another gateway (its `requestState`
+//!   names that gateway, see `gateway/conversation.rs`), and that gateway's reply.
 //!
-//! Only the requests of the doors' own way carry the asking gateway's tag
-//! (`downstream/plain_call/caller.rs`). One put on rmcp's way (a call with a progress token or
-//! a task, or to an upstream without a lane) has rmcp's numeric id, which says nothing of who
-//! asked: its answer is taken only where it was asked.
+//! A parcel goes in a notification on the registry's channel; one too large for a
+//! notification waits in `passed_answers` and the notification names its row. Only
+//! PostgreSQL has the channel.
 
 use super::{
     Registry, RegistryError,
@@ -19,15 +20,50 @@ use super::{
 /// the address.
 const IN_NOTIFICATION: usize = 7_800;
 
-/// How an answer passed by a notification reads: its session and its JSON-RPC message.
+/// This gateway's tag among those that share its registry, random per process.
+pub fn this_gateway() -> &'static str {
+    static TAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut bytes = [0u8; 6];
+        getrandom::fill(&mut bytes).expect("the operating system's random source works");
+        bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    });
+    &TAG
+}
+
+/// What a parcel holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParcelKind {
+    /// A client's answer to a request of the gateway it is addressed to.
+    #[default]
+    Answer,
+    /// A client's retry of a call parked on the gateway it is addressed to.
+    Resume,
+    /// The reply to a [`ParcelKind::Resume`].
+    Resumed,
+}
+
+impl ParcelKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Answer => "answer",
+            Self::Resume => "resume",
+            Self::Resumed => "resumed",
+        }
+    }
+}
+
+/// A parcel: the session or ticket it concerns, and its content.
 #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct PassedAnswer {
+    #[serde(default)]
+    pub kind: ParcelKind,
     pub session: String,
     pub body: String,
 }
 
 impl Registry {
-    /// Passes `answer` to the gateway tagged `to`, which asked.
+    /// Passes `answer` to the gateway tagged `to`.
     pub async fn pass_answer(&self, to: &str, answer: &PassedAnswer) -> Result<(), RegistryError> {
         if !matches!(self.db(), Engine::Postgres(_)) {
             return Err(RegistryError::NoChannel(
@@ -43,12 +79,13 @@ impl Registry {
             let row = self
                 .db()
                 .row(
-                    "INSERT INTO passed_answers (session, body, at) VALUES ($1, $2, $3)
+                    "INSERT INTO passed_answers (session, body, at, kind) VALUES ($1, $2, $3, $4)
                     RETURNING id",
                     values![
                         answer.session.as_str(),
                         answer.body.as_str(),
-                        super::now_ms()
+                        super::now_ms(),
+                        answer.kind.as_str()
                     ],
                 )
                 .await?
@@ -58,13 +95,15 @@ impl Registry {
         self.notify(&payload).await
     }
 
-    /// The answer addressed to gateway `tag` in a notification's `payload` (what follows
-    /// [`ANSWER`]); `None` when it is for another gateway, or was taken already.
+    /// The parcel of `kind` addressed to this gateway in a notification's `payload` (what
+    /// follows [`ANSWER`]); `None` when it is for another gateway or of another kind, or was
+    /// taken already.
     pub async fn passed_answer(
         &self,
-        tag: &str,
+        kind: ParcelKind,
         payload: &str,
     ) -> Result<Option<PassedAnswer>, RegistryError> {
+        let tag = this_gateway();
         let Some(rest) = payload
             .strip_prefix(tag)
             .and_then(|rest| rest.strip_prefix(':'))
@@ -78,22 +117,25 @@ impl Registry {
             let taken = self
                 .db()
                 .row(
-                    "DELETE FROM passed_answers WHERE id = $1 RETURNING session, body",
-                    values![row],
+                    "DELETE FROM passed_answers WHERE id = $1 AND kind = $2
+                    RETURNING session, body",
+                    values![row, kind.as_str()],
                 )
                 .await?;
             return taken
                 .map(|row| {
                     Ok(PassedAnswer {
+                        kind,
                         session: row.text(0)?,
                         body: row.text(1)?,
                     })
                 })
                 .transpose();
         }
-        serde_json::from_str(rest)
-            .map(Some)
-            .map_err(|error| RegistryError::Sql(format!("a passed answer does not read: {error}")))
+        let parcel: PassedAnswer = serde_json::from_str(rest).map_err(|error| {
+            RegistryError::Sql(format!("a passed parcel does not read: {error}"))
+        })?;
+        Ok((parcel.kind == kind).then_some(parcel))
     }
 
     /// Forgets the large answers passed before `before` that nobody took (their gateway

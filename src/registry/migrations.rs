@@ -117,6 +117,9 @@ const MIGRATIONS: &[M<'static>] = &[
     );
     ",
     ),
+    // Parcels between gateways of other kinds than answers: a 2026-07-28 client's retry of a
+    // call parked on another gateway, and that gateway's reply (see `registry/answers.rs`).
+    M::up("ALTER TABLE passed_answers ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer';"),
 ];
 
 /// The same migrations in PostgreSQL's dialect, one for one: the same tables, columns and
@@ -197,6 +200,7 @@ const POSTGRES: &[&str] = &[
         at      BIGINT NOT NULL
     );
     ",
+    "ALTER TABLE passed_answers ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer';",
 ];
 
 /// How many migrations there are: the latest schema's number.

@@ -45,7 +45,7 @@ use crate::{
         sessions::SessionBook,
     },
     gateway::{Gateway, ToolCall},
-    registry::{Changes, PassedAnswer, Registry, RegistryError},
+    registry::{Changes, ParcelKind, PassedAnswer, Registry, RegistryError},
     security::{Lease, Principal},
 };
 
@@ -227,6 +227,7 @@ impl SessionCalls {
             );
         };
         let answer = PassedAnswer {
+            kind: ParcelKind::Answer,
             session: session.to_owned(),
             body: String::from_utf8_lossy(body).into_owned(),
         };
@@ -268,7 +269,7 @@ async fn take_passed_answers(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let answer = match registry.passed_answer(this_gateway(), &payload).await {
+        let answer = match registry.passed_answer(ParcelKind::Answer, &payload).await {
             Ok(Some(answer)) => answer,
             Ok(None) => continue,
             Err(error) => {
