@@ -258,6 +258,7 @@ impl App {
             changes.clone(),
             self.shutdown.clone(),
         ));
+        self.gateway.echo_session_updates(stored.registry.clone());
         self.gateway.pass_parked_calls(
             stored.registry.clone(),
             &changes,

@@ -26,7 +26,7 @@ use std::{
 pub use answers::{ParcelKind, PassedAnswer, this_gateway};
 pub use call_log::CallLog;
 pub use calls::{CallFilter, CallPage, CallRecord};
-pub use changes::{Change, Changes, Pending};
+pub use changes::{Change, Changes, Pending, SessionNotice};
 pub use copy::Copied;
 pub use oauth::oauth_seal_context;
 pub use services::StoredService;

@@ -26,6 +26,7 @@
 //! [`sleep`]).
 
 mod manager;
+mod notices;
 mod shared;
 mod sleep;
 
@@ -212,6 +213,11 @@ impl SessionBook {
             tracker.spawn(shared::end_announced(
                 Arc::downgrade(&book),
                 changes.closed_sessions(),
+                stop.clone(),
+            ));
+            tracker.spawn(notices::deliver_announced(
+                Arc::downgrade(&book),
+                changes.session_notices(),
                 stop.clone(),
             ));
         }

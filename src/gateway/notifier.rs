@@ -14,14 +14,20 @@ use std::{
     time::Duration,
 };
 
-use rmcp::{Peer, RoleServer, ServiceError, model::ResourceUpdatedNotificationParam};
+use rmcp::{
+    Peer, RoleServer, ServiceError,
+    model::{ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerNotification},
+};
 
 use super::sessions::Sessions;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::Changed;
-use crate::sync::lock;
+use crate::{
+    registry::{Registry, SessionNotice, this_gateway},
+    sync::lock,
+};
 
 /// How many times each part of the catalog has changed; a watch of it tells every listener
 /// what to announce.
@@ -79,29 +85,65 @@ impl ChangeWatcher {
 /// Who gets a resource's `notifications/resources/updated`.
 #[derive(Clone)]
 pub enum Subscriber {
-    /// A session-era client that sent `resources/subscribe`.
-    Session(Peer<RoleServer>),
+    /// A session-era client that sent `resources/subscribe`, and where its updates are
+    /// announced when other gateways may hold its stream.
+    Session(Peer<RoleServer>, Option<Echo>),
     /// A 2026-07-28 client's `subscriptions/listen` stream that named the URI.
     Stream(mpsc::Sender<ResourceUpdatedNotificationParam>),
+}
+
+/// A streamable HTTP session that gateways sharing a registry continue: its client's GET
+/// stream, where notifications go, may be held by any of them (see
+/// `downstream/sessions/shared.rs`), so its updates are announced to them too.
+#[derive(Clone)]
+pub struct Echo {
+    pub registry: Registry,
+    pub session: Arc<str>,
 }
 
 impl Subscriber {
     fn is_closed(&self) -> bool {
         match self {
-            Self::Session(peer) => peer.is_transport_closed(),
+            Self::Session(peer, _) => peer.is_transport_closed(),
             Self::Stream(stream) => stream.is_closed(),
         }
     }
 
     async fn deliver(&self, update: ResourceUpdatedNotificationParam) -> bool {
         match self {
-            Self::Session(peer) => matches!(
-                tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update)).await,
-                Ok(Ok(()))
-            ),
+            Self::Session(peer, echo) => {
+                if let Some(echo) = echo {
+                    echo.announce(&update).await;
+                }
+                matches!(
+                    tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update)).await,
+                    Ok(Ok(()))
+                )
+            }
             // A stream that does not keep up loses updates rather than holding up the others.
             Self::Stream(stream) => stream.try_send(update).is_ok(),
         }
+    }
+}
+
+impl Echo {
+    async fn announce(&self, update: &ResourceUpdatedNotificationParam) {
+        let notification = ServerNotification::ResourceUpdatedNotification(
+            ResourceUpdatedNotification::new(update.clone()),
+        );
+        let message = match serde_json::to_value(notification) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%error, "a resource update does not serialize");
+                return;
+            }
+        };
+        let notice = SessionNotice {
+            from: this_gateway().to_owned(),
+            session: self.session.to_string(),
+            message,
+        };
+        self.registry.announce_session_notice(&notice).await;
     }
 }
 

@@ -494,9 +494,15 @@ impl ServerHandler for GatewayServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let client = context.peer.clone();
         let origin = self.origin(&context)?;
-        let subscriber = Subscriber::Session(client);
+        let http_id = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|id| id.to_str().ok());
+        let subscriber = self
+            .gateway
+            .session_subscriber(context.peer.clone(), http_id);
         Ok(Box::pin(
             self.gateway
                 .subscribe(self.session, subscriber, request, &origin),

@@ -12,11 +12,11 @@
     reason = "resources/subscribe is the session-era way to subscribe"
 )]
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::{
-    Peer, RoleClient,
+    Peer, RoleClient, RoleServer,
     model::{
         ClientRequest, ServerNotification, ServerResult, SubscribeRequest, SubscribeRequestParams,
         SubscriptionFilter, UnsubscribeRequest, UnsubscribeRequestParams,
@@ -28,9 +28,9 @@ use tokio::{sync::mpsc, task::AbortHandle};
 use super::{
     Gateway, Origin,
     forward::{is_stateless, send, unexpected},
-    notifier::{Subscriber, Subscriptions},
+    notifier::{Echo, Subscriber, Subscriptions},
 };
-use crate::{error::GatewayError, upstream::Upstream};
+use crate::{error::GatewayError, registry::Registry, upstream::Upstream};
 
 /// Resource updates buffered between the upstreams and the notifier.
 const RESOURCE_UPDATE_QUEUE: usize = 256;
@@ -45,6 +45,9 @@ pub(super) struct Resources {
     pub updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
     /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
     listens: Mutex<HashMap<String, AbortHandle>>,
+    /// Where the updates of streamable HTTP sessions are announced to the other gateways
+    /// that continue them, when gateways share a registry.
+    echo: OnceLock<Registry>,
 }
 
 impl Resources {
@@ -55,11 +58,30 @@ impl Resources {
             update_sender,
             updates: Mutex::new(Some(updates)),
             listens: Mutex::default(),
+            echo: OnceLock::new(),
         }
     }
 }
 
 impl Gateway {
+    /// Announces the resource updates of streamable HTTP sessions on `registry`, for the
+    /// gateway that holds each session's stream.
+    pub fn echo_session_updates(&self, registry: Registry) {
+        let _ = self.resources.echo.set(registry);
+    }
+
+    /// The subscriber a session-era client's `resources/subscribe` makes: streamable HTTP
+    /// session `http_id`'s updates are also announced when gateways share a registry.
+    pub fn session_subscriber(&self, peer: Peer<RoleServer>, http_id: Option<&str>) -> Subscriber {
+        let echo = http_id
+            .zip(self.resources.echo.get())
+            .map(|(session, registry)| Echo {
+                registry: registry.clone(),
+                session: Arc::from(session),
+            });
+        Subscriber::Session(peer, echo)
+    }
+
     /// Subscribes `subscriber` (under `key`: a session number, or a listen stream's) to a
     /// resource: a session's `resources/subscribe`, or a URI named by a 2026-07-28 client's
     /// `subscriptions/listen`.

@@ -28,10 +28,29 @@ const SESSION_CLOSED: &str = "session-closed:";
 /// gateway's tag, `:` and the answer follow.
 pub(super) const ANSWER: &str = "answer:";
 
+/// How a notification for a client session begins, sent by the gateway where it arose for
+/// the one that holds the session's stream (see [`Registry::announce_session_notice`]).
+const SESSION_NOTICE: &str = "session-notice:";
+
 /// Ended sessions (and passed answers) announced but not yet taken by a slow follower; past
 /// that it misses some (ended sessions are found at its next check, see
 /// `downstream/sessions/shared.rs`; a missed answer leaves its request to time out).
 const KEPT: usize = 1024;
+
+/// A notification for a client session, announced by the gateway where it arose (a
+/// resource update comes to the gateway that subscribed upstream) for the one that holds the
+/// session's stream to the client.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SessionNotice {
+    /// The tag of the gateway that announced it, which delivered it itself.
+    pub from: String,
+    pub session: String,
+    /// The notification (its method and parameters).
+    pub message: serde_json::Value,
+}
+
+/// What a notice may take of a notification's payload (PostgreSQL's limit is 8000 bytes).
+const NOTICE_ROOM: usize = 7_900;
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +123,8 @@ pub struct Changes {
     closed_sessions: broadcast::Sender<Arc<str>>,
     /// Clients' answers passed between gateways: what follows [`ANSWER`].
     answers: broadcast::Sender<Arc<str>>,
+    /// Notifications for client sessions: what follows [`SESSION_NOTICE`].
+    session_notices: broadcast::Sender<Arc<str>>,
 }
 
 impl Changes {
@@ -115,7 +136,14 @@ impl Changes {
             next_resync: std::sync::Mutex::new(tokio::time::Instant::now() + resync),
             closed_sessions: broadcast::channel(KEPT).0,
             answers: broadcast::channel(KEPT).0,
+            session_notices: broadcast::channel(KEPT).0,
         }
+    }
+
+    /// The notifications for client sessions announced from now on, by any gateway, this one
+    /// included (see [`SessionNotice`]).
+    pub fn session_notices(&self) -> broadcast::Receiver<Arc<str>> {
+        self.session_notices.subscribe()
     }
 
     /// The clients' answers passed from now on (each for one gateway; see `answers`).
@@ -171,6 +199,25 @@ impl Registry {
     pub(super) async fn announce_session_closed(&self, id: &str) {
         if let Err(error) = self.notify(&format!("{SESSION_CLOSED}{id}")).await {
             tracing::warn!(%error, "cannot tell the other gateways that a session ended; they find it at their next check");
+        }
+    }
+
+    /// Announces `notice` to the gateway that holds its session's stream, wherever that is
+    /// (on PostgreSQL; on SQLite one gateway holds everything).
+    pub async fn announce_session_notice(&self, notice: &SessionNotice) {
+        let payload = match serde_json::to_string(notice) {
+            Ok(text) if text.len() <= NOTICE_ROOM => format!("{SESSION_NOTICE}{text}"),
+            Ok(_) => {
+                tracing::warn!("a notification for a session is too long to pass on");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a notification for a session does not serialize");
+                return;
+            }
+        };
+        if let Err(error) = self.notify(&payload).await {
+            tracing::warn!(%error, "cannot pass a session's notification to the other gateways");
         }
     }
 
@@ -249,6 +296,10 @@ async fn listen_once(url: &str, changes: &std::sync::Weak<Changes>) -> String {
                         }
                         if let Some(answer) = payload.strip_prefix(ANSWER) {
                             let _ = changes.answers.send(Arc::from(answer));
+                            continue;
+                        }
+                        if let Some(notice) = payload.strip_prefix(SESSION_NOTICE) {
+                            let _ = changes.session_notices.send(Arc::from(notice));
                             continue;
                         }
                         tracing::debug!(change = payload, "the registry changed");

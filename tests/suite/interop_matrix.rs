@@ -11,6 +11,10 @@
 //! that works there must work through the gateway. The gateway may do more (it bridges a
 //! session-era upstream's requests to a 2026-07-28 client); it may not do less, except where
 //! [`known_gap`] says why.
+//!
+//! The same runs through three gateways on one PostgreSQL behind nginx's round robin
+//! ([`check_replicas`]): a client's requests, its answers to the upstream's requests, its
+//! retries and its GET stream each land on any replica.
 
 use crate::common;
 
@@ -18,12 +22,15 @@ use std::{
     collections::{BTreeMap, HashMap},
     process::Command,
     sync::{Arc, Mutex, OnceLock},
+    time::Duration,
 };
 
 use common::{
+    balancer::Balancer,
     clients_dir,
     fixtures::{HttpFixture, Implementation, stdio_upstream_yaml},
     mcps_bin,
+    postgres::fresh_database,
     process::{ConfigDir, ServeProcess},
     python,
 };
@@ -187,6 +194,66 @@ fn the_python_fixture_in_the_session_era() {
 #[test]
 fn the_python_fixture_in_2026_07_28() {
     check(Implementation::Python, "auto");
+}
+
+/// The same through three gateways on one PostgreSQL behind nginx's round robin: each
+/// client's requests, answers and notifications land on any of them, and every feature that
+/// works through one gateway must work so.
+async fn check_replicas(implementation: Implementation, protocol: &str) {
+    let database = fresh_database().await;
+    let fixture = HttpFixture::start(implementation);
+    let yaml = format!(
+        "database:\n  url: {database:?}\n  secret_key: shared by the replicas\nupstreams:\n  fx:\n    url: {:?}\n    protocol: {protocol}\n",
+        fixture.url
+    );
+    let replicas: Vec<ServeProcess> = (0..3)
+        .map(|_| ServeProcess::start_in(ConfigDir::new(&yaml), &[]))
+        .collect();
+    for replica in &replicas {
+        replica.wait_ready(Duration::from_secs(30));
+    }
+    let balancer = Balancer::start(
+        &replicas
+            .iter()
+            .map(|replica| replica.base.trim_start_matches("http://").to_owned())
+            .collect::<Vec<_>>(),
+    );
+    let through = balancer.url("/mcp");
+    let lost = tokio::task::spawn_blocking({
+        let direct = fixture.url.clone();
+        let protocol = protocol.to_owned();
+        move || {
+            lost(
+                implementation,
+                &protocol,
+                &["--url", &direct],
+                &["--url", &through],
+            )
+        }
+    })
+    .await
+    .expect("the matrix runs");
+    assert!(
+        lost.is_empty(),
+        "{} fixture reached with protocol: {protocol}, through three replicas: these work directly and fail:\n{}\n{}",
+        implementation.label(),
+        lost.join("\n"),
+        replicas
+            .iter()
+            .map(ServeProcess::log)
+            .collect::<Vec<_>>()
+            .join("\n----\n"),
+    );
+}
+
+#[tokio::test]
+async fn the_typescript_fixture_through_replicas_in_the_session_era() {
+    check_replicas(Implementation::TypeScript, "legacy").await;
+}
+
+#[tokio::test]
+async fn the_python_fixture_through_replicas_in_2026_07_28() {
+    check_replicas(Implementation::Python, "auto").await;
 }
 
 /// The stdio door: each client runs `mcps stdio` on a config with the fixture over stdio.
