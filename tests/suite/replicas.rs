@@ -468,3 +468,97 @@ async fn a_clients_answers_reach_the_replica_that_asked() {
         );
     }
 }
+
+/// A 2026-07-28 call to `gateway`'s `legacy__greet` (a session-era upstream that asks the
+/// client's name mid-call), with `extra` parameters (a retry's state and answers).
+async fn greet(gateway: &ServeProcess, extra: serde_json::Value) -> serde_json::Value {
+    let mut params = json!({
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw-modern", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}
+        },
+        "name": "legacy__greet",
+        "arguments": {}
+    });
+    params
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
+    let response =
+        common::http::modern_post(&gateway.mcp_url(), "tools/call", Some("legacy__greet"))
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST");
+    common::http::Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap(),
+    }
+    .message()
+}
+
+/// The question a 2026-07-28 call was asked: its state, and the answer "eve".
+fn asked(reply: &serde_json::Value) -> (String, serde_json::Value) {
+    assert_eq!(reply["result"]["resultType"], "input_required", "{reply}");
+    let (key, _) = reply["result"]["inputRequests"]
+        .as_object()
+        .and_then(|requests| requests.iter().next())
+        .expect("one question");
+    let state = reply["result"]["requestState"].as_str().expect("a state");
+    let answer = json!({key.clone(): {"action": "accept", "content": {"name": "eve"}}});
+    (state.to_owned(), answer)
+}
+
+#[tokio::test]
+async fn a_retry_reaches_the_replica_that_parked_its_call_or_says_it_stopped() {
+    let url = fresh_database().await;
+    let upstream = ServedUpstream::python_script("bridge_upstream.py");
+    let yaml = format!(
+        "database:\n  url: {url:?}\n  secret_key: shared by the replicas\nsecurity:\n  allow_private_urls: true\nupstreams:\n  legacy:\n    url: {:?}\n    protocol: legacy\n    call_timeout_secs: 3\n",
+        upstream.url("/mcp")
+    );
+    let a = ServeProcess::start_in(ConfigDir::new(&yaml), &[]);
+    let b = ServeProcess::start_in(ConfigDir::new(&yaml), &[]);
+    for replica in [&a, &b] {
+        replica.wait_ready(Duration::from_secs(30));
+    }
+
+    // Parked on A, retried on B: B passes the retry to A and answers with its result.
+    let (state, answer) = asked(&greet(&a, json!({})).await);
+    let done = greet(&b, json!({"requestState": state, "inputResponses": answer})).await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "Hello, eve!",
+        "{done}"
+    );
+    // A state resumes once, wherever it is retried: A's refusal comes back through B.
+    for replica in [&b, &a] {
+        let again = greet(
+            replica,
+            json!({"requestState": state, "inputResponses": answer}),
+        )
+        .await;
+        assert_eq!(again["error"]["code"], -32602, "{again}");
+        let message = again["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("already used"), "{again}");
+    }
+
+    // Parked on A, and A is killed: the retry on B fails with an error that says why, at the
+    // upstream's call deadline.
+    let (state, answer) = asked(&greet(&a, json!({})).await);
+    a.stop(nix::sys::signal::Signal::SIGKILL);
+    let start = Instant::now();
+    let failed = greet(&b, json!({"requestState": state, "inputResponses": answer})).await;
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("did not answer its retry") && message.contains("may have stopped"),
+        "{failed}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
