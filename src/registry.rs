@@ -12,6 +12,7 @@ pub(crate) mod engine;
 mod migrations;
 mod oauth;
 mod postgres;
+mod postgres_tls;
 mod services;
 mod sessions;
 mod sqlite;

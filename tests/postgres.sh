@@ -6,6 +6,7 @@
 # MCPS_TEST_POSTGRES_URL: the server's `postgres` database as the user `mcps`, by TCP; tests
 #   create a database of their own in it.
 # MCPS_TEST_POSTGRES_SOCKET: the directory of its Unix socket.
+# MCPS_TEST_POSTGRES_CA: the authority that signed its TLS certificate (for `localhost`).
 
 pg_major=15
 pg_bin="/usr/lib/postgresql/$pg_major/bin"
@@ -22,6 +23,25 @@ pg_dir="$(mktemp -d -t mcps-postgres.XXXXXX)"
 pg_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 pg_password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
 printf '%s\n' "$pg_password" > "$pg_dir/password"
+# TLS as a team's server has it: a certificate for `localhost` signed by an authority of its
+# own, which the gateway does not know unless told (`sslrootcert`).
+if ! command -v openssl > /dev/null; then
+    [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl > /dev/null
+fi
+pg_tls="$pg_dir/tls"
+mkdir "$pg_tls"
+(
+    cd "$pg_tls" &&
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=mcps test authority" -keyout ca.key -out ca.pem \
+        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -subj "/CN=localhost" -keyout server.key -out server.csr &&
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' > server.ext &&
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+        -extfile server.ext -out server.pem &&
+    chmod 600 server.key
+) > "$pg_dir/tls.log" 2>&1 || { cat "$pg_dir/tls.log" >&2; return 1; }
 # PostgreSQL will not run as root: as root, the cluster belongs to Debian's `postgres` user.
 as_owner=()
 if [ "$(id -u)" = 0 ]; then
@@ -34,11 +54,12 @@ fi
     || { cat "$pg_dir/initdb.log" >&2; return 1; }
 # fsync off: a test cluster need not survive the machine's power loss, and it saves seconds.
 "${as_owner[@]}" "$pg_bin/pg_ctl" --pgdata="$pg_dir/data" --log="$pg_dir/server.log" --wait \
-    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300 -c ssl=on -c ssl_cert_file=$pg_tls/server.pem -c ssl_key_file=$pg_tls/server.key" \
     start > /dev/null || { cat "$pg_dir/server.log" >&2; return 1; }
 
 export MCPS_TEST_POSTGRES_URL="postgresql://mcps:$pg_password@127.0.0.1:$pg_port/postgres"
 export MCPS_TEST_POSTGRES_SOCKET="$pg_dir"
+export MCPS_TEST_POSTGRES_CA="$pg_tls/ca.pem"
 
 stop_test_postgres() {
     "${as_owner[@]}" "$pg_bin/pg_ctl" --pgdata="$pg_dir/data" --mode=immediate stop > /dev/null 2>&1 || true

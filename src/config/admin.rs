@@ -15,7 +15,8 @@ pub struct DatabaseConfig {
     /// An SQLite file: a path, or a `sqlite:` / `sqlite://` URL of one (the form
     /// `DATABASE_URL` often has); relative paths are resolved against the config file's
     /// directory. Or a PostgreSQL database: a libpq URL, `postgresql://user:pass@host:port/db`
-    /// (also `postgres://`, `?sslmode=`, and `?host=/run/postgresql` for a Unix socket).
+    /// (also `postgres://`, `?sslmode=` as libpq reads it with `&sslrootcert=`, and
+    /// `?host=/run/postgresql` for a Unix socket).
     pub url: String,
     /// The key that seals OAuth tokens and client secrets in the database (any string; a long
     /// random one). Empty, on SQLite only: a random key is made on first run and kept beside

@@ -3,9 +3,10 @@
 //! tokio-postgres is the asynchronous client the Rust ecosystem builds on (sqlx and diesel-async
 //! wrap it or mirror it); deadpool-postgres pools its connections. Neither brings a second
 //! SQLite: sqlx's would fight rusqlite's over the one `sqlite3` library a binary may link.
-//! TLS is rustls with the ring provider the gateway already uses, on libpq's `sslmode`.
+//! TLS is rustls with the ring provider the gateway already uses, on libpq's `sslmode` and
+//! `sslrootcert` (see [`super::postgres_tls`]).
 
-use std::{str::FromStr, sync::Arc};
+use std::str::FromStr;
 
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -14,7 +15,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use super::{
     RegistryError,
     engine::{Row, Value},
-    migrations,
+    migrations, postgres_tls,
 };
 
 /// Connections per gateway: the registry's queries are short, and a database serves several
@@ -66,28 +67,39 @@ pub async fn connect_one(
     ),
     RegistryError,
 > {
-    let config = config(url)?;
+    let (config, tls) = config(url)?;
     config
-        .connect(tls()?)
+        .connect(tls)
         .await
         .map_err(|error| unreachable(url, text(&error)))
 }
 
-fn config(url: &str) -> Result<tokio_postgres::Config, RegistryError> {
+/// The connection settings of `url`, and its TLS connector.
+fn config(
+    url: &str,
+) -> Result<
+    (
+        tokio_postgres::Config,
+        tokio_postgres_rustls::MakeRustlsConnect,
+    ),
+    RegistryError,
+> {
+    let (plain, check) = postgres_tls::split(url).map_err(|reason| unreachable(url, reason))?;
     let mut config =
-        tokio_postgres::Config::from_str(url).map_err(|error| unreachable(url, text(&error)))?;
+        tokio_postgres::Config::from_str(&plain).map_err(|error| unreachable(url, text(&error)))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    Ok(config)
+    let tls = postgres_tls::connector(&check).map_err(|reason| unreachable(url, reason))?;
+    Ok((config, tls))
 }
 
 /// A pool on the database at `url`; no connection is made yet.
 fn connect(url: &str) -> Result<Pool, RegistryError> {
-    let config = config(url)?;
+    let (config, tls) = config(url)?;
     let manager = Manager::from_config(
         config,
-        tls()?,
+        tls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -101,7 +113,12 @@ fn connect(url: &str) -> Result<Pool, RegistryError> {
         .map_err(|error| unreachable(url, error.to_string()))
 }
 
-fn unreachable(url: &str, reason: String) -> RegistryError {
+fn unreachable(url: &str, mut reason: String) -> RegistryError {
+    if reason.contains("UnknownIssuer") {
+        reason.push_str(
+            " (an authority the gateway does not trust signed the server's certificate: name it with sslrootcert=/path/to/ca.pem)",
+        );
+    }
     RegistryError::Unreachable {
         place: describe(url),
         reason,
@@ -110,7 +127,8 @@ fn unreachable(url: &str, reason: String) -> RegistryError {
 
 /// `url` without its password, for messages: `postgresql://user@host:port/db`.
 pub fn describe(url: &str) -> String {
-    let Ok(config) = tokio_postgres::Config::from_str(url) else {
+    let plain = postgres_tls::split(url).map_or_else(|_| url.to_owned(), |(plain, _)| plain);
+    let Ok(config) = tokio_postgres::Config::from_str(&plain) else {
         return "a PostgreSQL database (its URL does not parse)".into();
     };
     let hosts: Vec<String> = config
@@ -128,20 +146,6 @@ pub fn describe(url: &str) -> String {
         hosts.join(","),
         config.get_dbname().unwrap_or_default()
     )
-}
-
-fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect, RegistryError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|error| RegistryError::Sql(error.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 pub async fn rows(pool: &Pool, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, RegistryError> {

@@ -360,3 +360,74 @@ async fn postgresql_needs_a_secret_key() {
     let error = Registry::open(&location, "").await.err().expect("refused");
     assert!(error.to_string().contains("database.secret_key"), "{error}");
 }
+
+/// TLS as libpq reads `sslmode`: encrypted without a check by default and with `require`;
+/// `verify-ca` checks the authority, `verify-full` the authority and the host name, each
+/// against `sslrootcert` (the test server's certificate names `localhost`, signed by an
+/// authority of its own); anything that fails the check is refused, saying why.
+#[tokio::test]
+async fn tls_follows_libpq_sslmode_and_sslrootcert() {
+    let url = fresh_database().await;
+    let authority = std::env::var("MCPS_TEST_POSTGRES_CA").expect("MCPS_TEST_POSTGRES_CA");
+    let by_name = url.replace("@127.0.0.1:", "@localhost:");
+    let open = async |url: String| Registry::open(&DatabaseLocation::Postgres(url), KEY).await;
+
+    let mut opened = Vec::new();
+    for url in [
+        url.clone(),
+        format!("{url}?sslmode=require"),
+        format!("{url}?sslmode=verify-ca&sslrootcert={authority}"),
+        format!("{url}?sslmode=require&sslrootcert={authority}"),
+        format!("{by_name}?sslmode=verify-full&sslrootcert={authority}"),
+    ] {
+        let registry = open(url.clone()).await;
+        opened.push(registry.unwrap_or_else(|error| panic!("{url}: {error}")));
+    }
+    let name = url.rsplit('/').next().unwrap();
+    let encrypted = column(
+        &url,
+        &format!(
+            "SELECT COUNT(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+            WHERE datname = '{name}' AND ssl"
+        ),
+    )
+    .await;
+    assert!(
+        encrypted[0].parse::<u32>().unwrap() >= 5,
+        "every registry's connections are encrypted: {encrypted:?}"
+    );
+
+    for (url, why) in [
+        (
+            format!("{url}?sslmode=verify-full&sslrootcert={authority}"),
+            "the certificate names localhost, not the address",
+        ),
+        (
+            format!("{by_name}?sslmode=verify-full"),
+            "the public roots did not sign it",
+        ),
+        (
+            format!("{by_name}?sslmode=verify-ca&sslrootcert=/nowhere/ca.pem"),
+            "no such file",
+        ),
+        (format!("{url}?sslmode=verify"), "no such mode"),
+    ] {
+        let Err(error) = open(url.clone()).await else {
+            panic!("{why}: {url} was accepted");
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains("certificate")
+                || text.contains("sslrootcert /nowhere/ca.pem")
+                || text.contains("sslmode=verify is not one of"),
+            "{why}: {text}"
+        );
+        eprintln!("{why}: {text}");
+        let password = url::Url::parse(&url)
+            .unwrap()
+            .password()
+            .unwrap()
+            .to_owned();
+        assert!(!text.contains(&password), "the password is shown: {text}");
+    }
+}
