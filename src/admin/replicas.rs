@@ -63,9 +63,20 @@ pub async fn follow(state: Arc<AdminState>, changes: Arc<Changes>, stop: Cancell
 async fn sync_tokens(state: &AdminState) -> Result<(), RegistryError> {
     let read_at = std::time::Instant::now();
     let active = state.registry.active_tokens().await?;
-    state
+    let revoked = state
         .tokens
         .sync(active.iter().map(auth::entry_of).collect(), read_at);
+    // A key revoked (or expired) elsewhere: its sign-ins to per-user upstreams go with it
+    // here too, as on the gateway that revoked it (a login's are its user's, and stay).
+    for key in revoked
+        .iter()
+        .filter(|principal| principal.key_name.is_some())
+    {
+        state
+            .gateway
+            .forget_principal(&crate::security::api_key_principal(key.token_id))
+            .await;
+    }
     Ok(())
 }
 

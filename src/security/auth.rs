@@ -238,15 +238,21 @@ impl TokenCache {
 
     /// Makes the accepted tokens those of `active`, the registry's as read at `read_at`
     /// (another gateway on the same database made or revoked some): new ones are accepted,
-    /// and those missing are revoked, ending their channels. A token accepted here after
-    /// `read_at` is kept: the reading may predate it.
-    pub fn sync(&self, active: Vec<([u8; 32], TokenEntry)>, read_at: std::time::Instant) {
+    /// and those missing are revoked, ending their channels; the principals of those revoked.
+    /// A token accepted here after `read_at` is kept: the reading may predate it.
+    pub fn sync(
+        &self,
+        active: Vec<([u8; 32], TokenEntry)>,
+        read_at: std::time::Instant,
+    ) -> Vec<Principal> {
         let active: HashMap<[u8; 32], TokenEntry> = active.into_iter().collect();
         let mut tokens = self.write();
+        let mut revoked = Vec::new();
         tokens.retain(|hash, held| {
             let kept = active.contains_key(hash) || held.since > read_at;
             if !kept {
                 held.revoked.cancel();
+                revoked.push(held.entry.principal.clone());
             }
             kept
         });
@@ -257,6 +263,7 @@ impl TokenCache {
                 since: std::time::Instant::now(),
             });
         }
+        revoked
     }
 
     /// Looks for tokens unknown here in `source` too (see [`Self::verify_anywhere`]).
@@ -396,13 +403,14 @@ mod tests {
         let read_at = std::time::Instant::now();
         // Accepted here after the registry was read: the reading cannot know it yet.
         cache.insert(secret_hash("made here meanwhile"), entry(3));
-        cache.sync(
+        let revoked = cache.sync(
             vec![
                 (secret_hash("kept"), entry(1)),
                 (secret_hash("made elsewhere"), entry(4)),
             ],
             read_at,
         );
+        assert_eq!(revoked, vec![principal(2)]);
         assert_eq!(cache.verify("kept", 0), Some(principal(1)));
         assert_eq!(cache.verify("made elsewhere", 0), Some(principal(4)));
         assert_eq!(cache.verify("made here meanwhile", 0), Some(principal(3)));
