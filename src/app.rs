@@ -26,7 +26,7 @@ use crate::{
         stdio::{StdioServerTransport, standard_streams},
     },
     gateway::{Gateway, GatewayServer},
-    registry::{CallLog, Registry, RegistryError},
+    registry::{CallLog, Registry, RegistryError, prune_calls},
     reload::Reloader,
     security::{IdentityProvider, ProviderLogin, TokenCache},
 };
@@ -176,6 +176,12 @@ impl App {
         }
         let flush_calls = CancellationToken::new();
         let (log, writer) = CallLog::start(registry.clone(), flush_calls.clone());
+        let keep_days = self.config.database.keep_calls_days;
+        if keep_days > 0 {
+            let keep = Duration::from_secs(u64::from(keep_days) * 86_400);
+            self.tracker
+                .spawn(prune_calls(registry.clone(), keep, self.shutdown.clone()));
+        }
         self.gateway.keep_call_history(log);
         self.stored = Some(Stored {
             registry,

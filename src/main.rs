@@ -469,6 +469,7 @@ async fn db(action: DbAction, config: &Config) -> anyhow::Result<ExitCode> {
             let target_config = DatabaseConfig {
                 url: to,
                 secret_key,
+                ..DatabaseConfig::default()
             };
             let target = target_config
                 .location(&config.base_dir)

@@ -25,7 +25,7 @@ use std::{
 };
 
 pub use answers::{ParcelKind, PassedAnswer, this_gateway};
-pub use call_log::CallLog;
+pub use call_log::{CallLog, prune as prune_calls};
 pub use calls::{CallFilter, CallPage, CallRecord};
 pub use changes::{Change, Changes, Pending, SessionNotice};
 pub use copy::Copied;

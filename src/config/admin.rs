@@ -23,6 +23,9 @@ pub struct DatabaseConfig {
     /// the database, in `<database>.key`, readable by its owner only; a copy of the database
     /// alone then reveals no token. On PostgreSQL it must be set, the same on every replica.
     pub secret_key: String,
+    /// How many days the call history keeps a call; older ones are deleted at start and every
+    /// hour. 0 (the default) keeps every call.
+    pub keep_calls_days: u32,
 }
 
 /// Why `database.secret_key` must be set on PostgreSQL.
@@ -41,6 +44,7 @@ impl Default for DatabaseConfig {
         Self {
             url: "./data/mcps.db".into(),
             secret_key: String::new(),
+            keep_calls_days: 0,
         }
     }
 }

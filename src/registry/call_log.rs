@@ -116,3 +116,31 @@ async fn write_batch(registry: &Registry, calls: Vec<CallRecord>, running: bool)
 /// How often a batch is tried before it is given up.
 const WRITE_TRIES: u32 = 10;
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How often old calls are looked for.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Calls deleted per statement.
+const PRUNE_BATCH: i64 = 10_000;
+
+/// Deletes the calls older than `keep` from `registry` at start and every hour, until
+/// `shutdown` (`database.keep_calls_days`). Every replica on a database may run it: a
+/// deletion that finds nothing costs one indexed read.
+pub async fn prune(registry: Registry, keep: Duration, shutdown: CancellationToken) {
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let before = super::now_ms().saturating_sub(keep_ms);
+        match registry.forget_calls_before(before, PRUNE_BATCH).await {
+            Ok(0) => {}
+            Ok(forgotten) => {
+                tracing::info!(forgotten, "calls past database.keep_calls_days deleted")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot delete old calls; trying again in an hour")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -143,6 +143,25 @@ impl Registry {
         Ok(CallPage { calls, next })
     }
 
+    /// Deletes the calls made before `before` (ms), `batch` at a time so that no statement
+    /// holds the table long; how many.
+    pub async fn forget_calls_before(&self, before: i64, batch: i64) -> Result<u64, RegistryError> {
+        let mut forgotten = 0;
+        loop {
+            let deleted = self
+                .db()
+                .execute(
+                    "DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE at < $1 LIMIT $2)",
+                    values![before, batch],
+                )
+                .await?;
+            forgotten += deleted;
+            if deleted < batch.unsigned_abs() {
+                return Ok(forgotten);
+            }
+        }
+    }
+
     /// How many calls are stored, and how many of them failed.
     pub async fn call_counts(&self) -> Result<(i64, i64), RegistryError> {
         let row = self

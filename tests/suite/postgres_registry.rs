@@ -110,3 +110,52 @@ fn postgresql_without_a_secret_key_or_with_a_bad_url_is_refused() {
         "is not a PostgreSQL URL",
     );
 }
+
+/// `database.keep_calls_days`: a gateway deletes the calls older than that at start (and
+/// hourly), and keeps the others.
+#[tokio::test]
+async fn calls_past_the_retention_are_deleted() {
+    let url = fresh_database().await;
+    let config = ConfigDir::new(&yaml(&url));
+    // The schema and a day-old call and a fresh one, as an earlier run left them.
+    let registry = mcps::registry::Registry::open(
+        &mcps::config::DatabaseLocation::Postgres(url.clone()),
+        "a long random secret for the test",
+    )
+    .await
+    .expect("open the registry");
+    let now = mcps::registry::now_ms();
+    let call = |at: i64| mcps::registry::CallRecord {
+        id: 0,
+        at,
+        client: None,
+        principal: None,
+        upstream: Some("fx".into()),
+        tool: "fx__echo".into(),
+        duration_us: 1,
+        outcome: "ok".into(),
+        error: None,
+    };
+    let two_days = 2 * 86_400_000;
+    registry
+        .insert_calls(vec![call(now - two_days), call(now)])
+        .await
+        .unwrap();
+    registry.close().await.unwrap();
+
+    let yaml = std::fs::read_to_string(config.path())
+        .unwrap()
+        .replace("  secret_key:", "  keep_calls_days: 1\n  secret_key:");
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &[]);
+    let start = std::time::Instant::now();
+    while column(&url, "SELECT COUNT(*) FROM calls").await != ["1"] {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "the day-old call is still there: {}",
+            gateway.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let kept = column(&url, "SELECT at FROM calls").await;
+    assert_eq!(kept, [now.to_string()]);
+}
