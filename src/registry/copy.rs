@@ -31,7 +31,7 @@ struct Table {
     /// again (with a fresh nonce, so they differ each time).
     key_columns: usize,
     /// It has an `id` identity: PostgreSQL must be told it moved past the copied ids, and
-    /// the rows are read a page at a time by it (the call history may be long).
+    /// the rows are read and compared a page at a time by it (the call history may be long).
     identity: bool,
 }
 
@@ -113,12 +113,51 @@ impl Registry {
         }
     }
 
-    /// What tells `table`'s rows apart (see [`Table::key_columns`]), as text.
-    async fn keys(&self, table: &Table) -> Result<HashSet<String>, RegistryError> {
+    /// What tells `table`'s rows apart (see [`Table::key_columns`]), as text: every row's,
+    /// or for a table with an `id`, those of ids `first..=last`.
+    async fn keys(
+        &self,
+        table: &Table,
+        ids: Option<(i64, i64)>,
+    ) -> Result<HashSet<String>, RegistryError> {
         let key: Vec<&str> = table.columns.split(", ").take(table.key_columns).collect();
-        let sql = format!("SELECT {} FROM {}", key.join(", "), table.name);
-        let rows = self.db().rows(&sql, values![]).await?;
+        let (condition, values) = match ids {
+            Some((first, last)) => (" WHERE id BETWEEN $1 AND $2", values![first, last]),
+            None => ("", values![]),
+        };
+        let sql = format!("SELECT {} FROM {}{condition}", key.join(", "), table.name);
+        let rows = self.db().rows(&sql, values).await?;
         Ok(rows.iter().map(|row| format!("{:?}", row.0)).collect())
+    }
+
+    /// How many of the target's rows of `table` this registry does not have. A table with an
+    /// `id` (the call history may be long) is compared a page of the target's ids at a time.
+    async fn foreign_rows(&self, target: &Registry, table: &Table) -> Result<usize, RegistryError> {
+        if !table.identity {
+            let ours = self.keys(table, None).await?;
+            let theirs = target.keys(table, None).await?;
+            return Ok(theirs.iter().filter(|key| !ours.contains(*key)).count());
+        }
+        let page = format!(
+            "SELECT id FROM {} WHERE id > $1 ORDER BY id LIMIT {PAGE}",
+            table.name
+        );
+        let mut foreign = 0;
+        let mut after = i64::MIN;
+        loop {
+            let ids = target.db().rows(&page, values![after]).await?;
+            let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+                return Ok(foreign);
+            };
+            let range = (first.int(0)?, last.int(0)?);
+            let ours = self.keys(table, Some(range)).await?;
+            let theirs = target.keys(table, Some(range)).await?;
+            foreign += theirs.iter().filter(|key| !ours.contains(*key)).count();
+            if (ids.len() as i64) < PAGE {
+                return Ok(foreign);
+            }
+            after = range.1;
+        }
     }
 
     async fn refuse_foreign_rows(
@@ -126,13 +165,7 @@ impl Registry {
         target: &Registry,
         table: &Table,
     ) -> Result<(), RegistryError> {
-        let ours = self.keys(table).await?;
-        let foreign = target
-            .keys(table)
-            .await?
-            .into_iter()
-            .filter(|key| !ours.contains(key))
-            .count();
+        let foreign = self.foreign_rows(target, table).await?;
         if foreign > 0 {
             return Err(RegistryError::Conflict(format!(
                 "the target's {} has {foreign} rows that are not this registry's: copy into a new, empty database (a gateway started on it first makes an admin of its own)",

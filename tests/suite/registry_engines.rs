@@ -439,3 +439,46 @@ async fn tls_follows_libpq_sslmode_and_sslrootcert() {
         assert!(!text.contains(&password), "the password is shown: {text}");
     }
 }
+
+/// `copy_to` with a history longer than its pages: every call arrives, copying again changes
+/// nothing, and a target row that is not the source's is found on any page and refused.
+#[tokio::test]
+async fn a_long_history_is_copied_and_compared_page_by_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Registry::open(
+        &DatabaseLocation::Sqlite(dir.path().join("data/mcps.db")),
+        KEY,
+    )
+    .await
+    .unwrap();
+    let call = |n: i64| CallRecord {
+        id: 0,
+        at: n,
+        client: None,
+        principal: None,
+        upstream: Some("fx".into()),
+        tool: "fx__echo".into(),
+        duration_us: n,
+        outcome: "ok".into(),
+        error: None,
+    };
+    source
+        .insert_calls((0..4_500).map(call).collect())
+        .await
+        .unwrap();
+    let url = fresh_database().await;
+    let target = Registry::open(&DatabaseLocation::Postgres(url.clone()), KEY)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        let copied = source.copy_to(&target).await.expect("copied");
+        assert!(copied.tables.contains(&("calls", 4_500)), "{copied:?}");
+    }
+    // A row changed in the target's second page: no longer the source's.
+    column(&url, "UPDATE calls SET tool = 'other' WHERE id = 3000").await;
+    let error = source.copy_to(&target).await.expect_err("refused");
+    assert!(
+        error.to_string().contains("the target's calls has 1 rows"),
+        "{error}"
+    );
+}
