@@ -26,6 +26,7 @@
 //! [`sleep`]).
 
 mod manager;
+mod marks;
 mod notices;
 mod shared;
 mod sleep;
@@ -396,58 +397,6 @@ impl SessionBook {
         }
     }
 
-    /// Marks a request of session `id` in flight until the mark is dropped; `None` when the
-    /// book has no such session.
-    pub fn in_flight(&self, id: &str) -> Option<InFlight> {
-        self.hold(id, true)
-    }
-
-    /// Keeps session `id` from sleeping while a message of it is on its way (the mark is
-    /// dropped when rmcp has it), without counting the message as a use.
-    pub fn arriving(&self, id: &str) -> Option<InFlight> {
-        self.hold(id, false)
-    }
-
-    fn hold(&self, id: &str, uses: bool) -> Option<InFlight> {
-        let mut book = lock(&self.state);
-        let session = book.http.get_mut(id)?;
-        session.used |= uses;
-        session.active = Instant::now();
-        session.in_flight += 1;
-        Some(InFlight {
-            book: self.me.clone(),
-            id: Arc::from(id),
-            closed: session.closed.clone(),
-            held: Held::Request,
-        })
-    }
-
-    /// Marks a stream of session `id` open until the mark is dropped.
-    fn stream_open(&self, id: &str) -> Option<InFlight> {
-        let mut book = lock(&self.state);
-        let session = book.http.get_mut(id)?;
-        session.streams += 1;
-        Some(InFlight {
-            book: self.me.clone(),
-            id: Arc::from(id),
-            closed: session.closed.clone(),
-            held: Held::Stream,
-        })
-    }
-
-    /// A mark of session `id` is dropped: what it held has ended, and the session's idle
-    /// time starts again.
-    fn let_go(&self, id: &str, held: Held) {
-        if let Some(session) = lock(&self.state).http.get_mut(id) {
-            let count = match held {
-                Held::Request => &mut session.in_flight,
-                Held::Stream => &mut session.streams,
-            };
-            *count = count.saturating_sub(1);
-            session.active = Instant::now();
-        }
-    }
-
     /// Session `id` is closed: its seat is given back and its watcher ends.
     fn closed(&self, id: &SessionId) {
         let session = lock(&self.state).http.remove(id);
@@ -477,40 +426,6 @@ impl SessionBook {
                 (unused || idle).then(|| (id.clone(), session.touched_at))
             })
             .collect()
-    }
-}
-
-/// What an HTTP session is marked busy with, until the mark is dropped.
-#[derive(Clone, Copy)]
-enum Held {
-    /// A request in flight (see [`SessionBook::in_flight`]).
-    Request,
-    /// A stream open outside a request (GET), see [`SessionBook::stream_open`].
-    Stream,
-}
-
-/// A mark that an HTTP session is busy: while it is held, the session does not sleep, and
-/// while a request is held it does not idle out either (an open stream alone does not keep
-/// a session past `timeouts.session_idle_secs` without requests).
-pub struct InFlight {
-    book: Weak<SessionBook>,
-    id: Arc<str>,
-    closed: CancellationToken,
-    held: Held,
-}
-
-impl InFlight {
-    /// Cancelled when the session closes (DELETE, expiry, its credential ended).
-    pub fn session_closed(&self) -> &CancellationToken {
-        &self.closed
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Some(book) = self.book.upgrade() {
-            book.let_go(&self.id, self.held);
-        }
     }
 }
 
