@@ -80,6 +80,8 @@ pub struct Metrics {
     sessions: Gauge,
     /// Session-era sessions opened on another gateway on the registry and continued here.
     pub sessions_continued: Counter,
+    /// Copies of sessions taken in from the registry, given up once quiet.
+    pub session_copies_given_up: Counter,
     tools: Gauge,
     bytes: [ByteCounters; 3],
     /// Scrapes rebuild the state gauges; one at a time, so none sees another's half.
@@ -164,6 +166,12 @@ impl Metrics {
             "Streamable HTTP sessions opened on another gateway on the same registry (or on this one before a restart) and continued here",
             sessions_continued.clone(),
         );
+        let session_copies_given_up = Counter::default();
+        registry.register(
+            "session_copies_given_up",
+            "Copies of sessions taken in from the registry that this gateway gave up once asleep (the registry keeps the session; its next request here takes it in again)",
+            session_copies_given_up.clone(),
+        );
         let tools = Gauge::default();
         registry.register("catalog_tools", "Tools in the catalog", tools.clone());
         let bytes = Family::<BytesLabels, Counter>::default();
@@ -193,6 +201,7 @@ impl Metrics {
             upstream_tools,
             sessions,
             sessions_continued,
+            session_copies_given_up,
             tools,
             scrape: Mutex::new(()),
         }

@@ -96,6 +96,10 @@ pub struct TimeoutsConfig {
     /// this long is put to sleep: rmcp's half of it (about 90 KB) is closed, and its next
     /// request restores it. It stays open, counted and bound to its credential.
     pub session_sleep_secs: f64,
+    /// A gateway on a shared registry gives up its copy of a session it took in from there
+    /// (another gateway opened it) after this long without a request: the registry keeps the
+    /// session, and its next request here takes it in again (one read).
+    pub session_copy_idle_secs: f64,
     /// A client that takes nothing of what we send it for this long is disconnected.
     pub client_write_stall_secs: f64,
     /// A connection must send a request's whole head (line and headers) within this long of
@@ -118,6 +122,7 @@ impl Default for TimeoutsConfig {
             session_idle_secs: 1800.0,
             unused_session_idle_secs: 60.0,
             session_sleep_secs: 10.0,
+            session_copy_idle_secs: 300.0,
             client_write_stall_secs: 30.0,
             header_read_secs: 10.0,
             body_read_secs: 60.0,
@@ -147,6 +152,9 @@ impl TimeoutsConfig {
     }
     pub fn session_sleep(&self) -> Duration {
         Duration::from_secs_f64(self.session_sleep_secs)
+    }
+    pub fn session_copy_idle(&self) -> Duration {
+        Duration::from_secs_f64(self.session_copy_idle_secs)
     }
     pub fn client_write_stall(&self) -> Duration {
         Duration::from_secs_f64(self.client_write_stall_secs)

@@ -102,6 +102,10 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         config.timeouts.session_sleep_secs,
     )?;
     positive_secs(
+        "timeouts.session_copy_idle_secs",
+        config.timeouts.session_copy_idle_secs,
+    )?;
+    positive_secs(
         "timeouts.client_write_stall_secs",
         config.timeouts.client_write_stall_secs,
     )?;

@@ -137,6 +137,7 @@ impl HttpFront {
                 // A session nobody has used for this long is closed (its id then gets 404).
                 idle: config.timeouts.session_idle(),
                 sleep: config.timeouts.session_sleep(),
+                copy_idle: config.timeouts.session_copy_idle(),
             },
             Some(gateway.clone()),
             kept.sessions_in.clone(),

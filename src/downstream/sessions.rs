@@ -72,6 +72,8 @@ pub struct SessionLimits {
     pub idle: Duration,
     /// How long a session stays awake with nothing in flight and no stream open.
     pub sleep: Duration,
+    /// How long a copy of a session taken in from the registry is kept without a request.
+    pub copy_idle: Duration,
 }
 
 /// Why a session could not open.
@@ -146,6 +148,10 @@ struct HttpSession {
     /// When this gateway last marked it used in the registry (ms since the epoch), if the
     /// registry has it, so that other gateways can continue it (see [`shared`]).
     touched_at: Option<i64>,
+    /// Whether it was taken in from the registry (another gateway, or this one before a
+    /// restart, opened it): a copy, given up once asleep for a while (see
+    /// [`SessionBook::copies_to_give_up`]).
+    taken_in: bool,
     /// Cancelled when it closes, to end its lease watcher.
     closed: CancellationToken,
 }
@@ -349,6 +355,7 @@ impl SessionBook {
                     asleep,
                     falling: false,
                     touched_at,
+                    taken_in: adopting,
                     closed: closed.clone(),
                 },
             );
@@ -410,6 +417,26 @@ impl SessionBook {
                 gateway.woke();
             }
         }
+    }
+
+    /// The copies of sessions taken in from the registry that have slept with no request for
+    /// `timeouts.session_copy_idle_secs`: this gateway gives them up, and their seats with
+    /// them. A session's requests land on any replica behind a balancer, so each replica
+    /// would otherwise keep a copy of every session it ever served until the idle time.
+    fn copies_to_give_up(&self) -> Vec<(SessionId, Option<i64>)> {
+        let after = self.limits.copy_idle;
+        lock(&self.state)
+            .http
+            .iter()
+            .filter(|(_, session)| {
+                session.taken_in
+                    && session.asleep.is_some()
+                    && !session.falling
+                    && session.in_flight == 0
+                    && session.active.elapsed() >= after
+            })
+            .map(|(id, session)| (id.clone(), session.touched_at))
+            .collect()
     }
 
     /// The HTTP sessions past their idle time, each with when it was last marked used in the
@@ -488,6 +515,7 @@ async fn reap_idle(book: Weak<SessionBook>, stop: CancellationToken) {
         for id in book.quiet() {
             book.put_to_sleep(&id).await;
         }
+        book.give_up_copies().await;
         book.check_shared().await;
     }
 }
@@ -505,6 +533,7 @@ mod tests {
                 unused_idle: Duration::from_secs(60),
                 idle: Duration::from_secs(600),
                 sleep: Duration::from_secs(10),
+                copy_idle: Duration::from_secs(300),
             },
             None,
             None,

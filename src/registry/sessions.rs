@@ -82,15 +82,16 @@ impl Registry {
         Ok(())
     }
 
-    /// Marks sessions `ids` used at `at`; the ids of those still stored (the others were ended
-    /// on another gateway).
+    /// Marks sessions `ids` used at `at` (a row marked used later keeps its time); the ids of
+    /// those still stored (the others were ended on another gateway).
     pub async fn touch_sessions(
         &self,
         ids: &[Arc<str>],
         at: i64,
     ) -> Result<Vec<String>, RegistryError> {
         self.ids_in(
-            "UPDATE sessions SET active_at = $1 WHERE id IN",
+            "UPDATE sessions SET active_at = CASE WHEN active_at < $1 THEN $1 ELSE active_at END
+            WHERE id IN",
             " RETURNING id",
             &[Value::from(at)],
             ids,

@@ -262,6 +262,12 @@ async fn every_row_kind(location: &DatabaseLocation, what: &str) {
     let mut touched = registry.touch_sessions(&ids[..1], 2_000).await.unwrap();
     touched.sort();
     assert_eq!(touched, [one], "{what}");
+    // Marked used earlier than it was: it keeps the later time.
+    registry.touch_sessions(&ids[..1], 1_200).await.unwrap();
+    assert!(
+        registry.session(one, 2_000).await.unwrap().is_some(),
+        "{what}: still used at 2000"
+    );
     let mut stored = registry.sessions_stored(&ids).await.unwrap();
     stored.sort();
     assert_eq!(stored, [one, two], "{what}");

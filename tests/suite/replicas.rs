@@ -562,3 +562,52 @@ async fn a_retry_reaches_the_replica_that_parked_its_call_or_says_it_stopped() {
         start.elapsed()
     );
 }
+
+/// A replica gives up its copy of a session it took in once the copy has had no request for
+/// `timeouts.session_copy_idle_secs`, freeing its seat; the session's next request there
+/// takes it in again.
+#[tokio::test]
+async fn a_quiet_copy_is_given_up_and_taken_in_again() {
+    let url = fresh_database().await;
+    let yaml = format!(
+        "{}timeouts:\n  session_sleep_secs: 0.5\n  session_copy_idle_secs: 1\n",
+        yaml(&url)
+    );
+    let a = ServeProcess::start_in(ConfigDir::new(&yaml), &[]);
+    let b = ServeProcess::start_in(ConfigDir::new(&yaml), &[]);
+    for replica in [&a, &b] {
+        replica.wait_ready(Duration::from_secs(30));
+    }
+    let mut opened = RawSession::open(&a.mcp_url()).await;
+    let id = opened.session_id.clone().expect("a session id");
+    let mut on_b = RawSession {
+        url: b.mcp_url(),
+        ..opened.handle()
+    };
+    let echo = async |session: &mut RawSession, text: &str| {
+        let reply = session.call("fx__echo", json!({"text": text})).await;
+        assert!(reply["result"].is_object(), "{reply}");
+    };
+    echo(&mut on_b, "taken in").await;
+    assert_eq!(
+        metric(&b.base, None, "mcps_sessions_continued_total").await,
+        1
+    );
+
+    within(SECOND * 10, "B gives up its copy", async || {
+        metric(&b.base, None, "mcps_session_copies_given_up_total").await == 1
+    })
+    .await;
+    // A, which opened it, keeps it; B takes it in again for its next request.
+    echo(&mut opened, "on A").await;
+    echo(&mut on_b, "taken in again").await;
+    assert_eq!(
+        metric(&b.base, None, "mcps_sessions_continued_total").await,
+        2
+    );
+    assert_eq!(
+        metric(&a.base, None, "mcps_session_copies_given_up_total").await,
+        0
+    );
+    assert_eq!(on_b.session_id.as_deref(), Some(id.as_str()));
+}

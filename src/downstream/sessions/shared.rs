@@ -155,6 +155,35 @@ impl SessionBook {
         }
     }
 
+    /// Gives up the copies of sessions taken in that have been asleep for a while (see
+    /// [`SessionBook::copies_to_give_up`]). Their rows stay, marked used as late as they were
+    /// used here, so that the idle time of each counts from its last request anywhere.
+    pub(super) async fn give_up_copies(&self) {
+        let copies = self.copies_to_give_up();
+        if copies.is_empty() {
+            return;
+        }
+        if let Some(shared) = &self.shared {
+            // Each was last used at least the copy's idle time ago, and at most a reaping
+            // round before that.
+            let used_at = now_ms().saturating_sub(
+                i64::try_from(self.limits.copy_idle.as_millis()).unwrap_or(i64::MAX),
+            );
+            let stale: Vec<Arc<str>> = copies
+                .iter()
+                .filter(|(_, touched_at)| touched_at.is_some_and(|at| at < used_at))
+                .map(|(id, _)| id.clone())
+                .collect();
+            if let Err(error) = shared.registry.touch_sessions(&stale, used_at).await {
+                tracing::debug!(%error, "cannot mark sessions given up here as used");
+            }
+        }
+        for (id, _) in copies {
+            let _ = self.close_session(&id).await;
+            crate::metrics::metrics().session_copies_given_up.inc();
+        }
+    }
+
     /// Keeps the log level the client of session `id` set, for the gateways that continue it.
     pub(super) async fn remember_log_level(&self, id: &str, level: LoggingLevel) {
         let Some(shared) = &self.shared else { return };
