@@ -27,7 +27,7 @@ use std::{
 pub use answers::{ParcelKind, PassedAnswer, this_gateway};
 pub use call_log::{CallLog, prune as prune_calls};
 pub use calls::{CallFilter, CallPage, CallRecord};
-pub use changes::{Change, Changes, Pending, SessionNotice};
+pub use changes::{Change, Changes, Pending, SessionNotice, next_announcement};
 pub use copy::Copied;
 pub use oauth::oauth_seal_context;
 pub use services::StoredService;

@@ -27,7 +27,9 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use super::{Gateway, conversation::Reply};
 use crate::{
     error::GatewayError,
-    registry::{Changes, ParcelKind, PassedAnswer, Registry, RegistryError, this_gateway},
+    registry::{
+        Changes, ParcelKind, PassedAnswer, Registry, RegistryError, next_announcement, this_gateway,
+    },
     sync::lock,
 };
 
@@ -193,19 +195,8 @@ async fn follow(
     mut passed: broadcast::Receiver<Arc<str>>,
     stop: CancellationToken,
 ) {
-    loop {
-        let payload = tokio::select! {
-            payload = passed.recv() => payload,
-            () = stop.cancelled() => return,
-        };
-        let payload = match payload {
-            Ok(payload) => payload,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "parcels of other gateways were missed");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
+    let missed = "retries of calls parked here, or their replies, which then time out";
+    while let Some(payload) = next_announcement(&mut passed, &stop, missed).await {
         let registry = &relay.registry;
         match registry.passed_answer(ParcelKind::Resume, &payload).await {
             Ok(Some(parcel)) => {

@@ -185,6 +185,29 @@ impl Changes {
     }
 }
 
+/// The next announcement `receiver` takes, until `stop`; `None` once stopped or closed. One
+/// that a slow follower missed (past [`KEPT`]) is logged, with `missed` saying what it
+/// costs.
+pub async fn next_announcement(
+    receiver: &mut broadcast::Receiver<Arc<str>>,
+    stop: &CancellationToken,
+    missed: &str,
+) -> Option<Arc<str>> {
+    loop {
+        let received = tokio::select! {
+            received = receiver.recv() => received,
+            () = stop.cancelled() => return None,
+        };
+        match received {
+            Ok(announcement) => return Some(announcement),
+            Err(broadcast::error::RecvError::Lagged(count)) => {
+                tracing::warn!(count, "announcements missed: {missed}");
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
 impl Registry {
     /// Announces `change` to the gateways on this database (on PostgreSQL; on SQLite they
     /// find it at their resync). A failure is logged: the resync repairs it.

@@ -84,34 +84,8 @@ fn a_shared_stdio_upstream_routes_to_its_only_caller_and_refuses_to_guess() {
     }
 }
 
-fn modern_meta() -> Value {
-    json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "raw-modern", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}
-    })
-}
-
 async fn call(gateway: &ServeProcess, name: &str, extra: Value) -> Value {
-    let mut params = json!({"_meta": modern_meta(), "name": name, "arguments": {}});
-    params
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let response = common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(name))
-        .body(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
-                .to_string(),
-        )
-        .send()
-        .await
-        .expect("POST");
-    common::http::Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
-    .message()
+    common::http::modern_tool_call(&gateway.mcp_url(), name, extra).await
 }
 
 #[tokio::test]

@@ -472,32 +472,7 @@ async fn a_clients_answers_reach_the_replica_that_asked() {
 /// A 2026-07-28 call to `gateway`'s `legacy__greet` (a session-era upstream that asks the
 /// client's name mid-call), with `extra` parameters (a retry's state and answers).
 async fn greet(gateway: &ServeProcess, extra: serde_json::Value) -> serde_json::Value {
-    let mut params = json!({
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "raw-modern", "version": "0"},
-            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}
-        },
-        "name": "legacy__greet",
-        "arguments": {}
-    });
-    params
-        .as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
-    let response =
-        common::http::modern_post(&gateway.mcp_url(), "tools/call", Some("legacy__greet"))
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("POST");
-    common::http::Reply {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
-    .message()
+    common::http::modern_tool_call(&gateway.mcp_url(), "legacy__greet", extra).await
 }
 
 /// The question a 2026-07-28 call was asked: its state, and the answer "eve".

@@ -45,7 +45,7 @@ use crate::{
         sessions::SessionBook,
     },
     gateway::{Gateway, ToolCall},
-    registry::{Changes, ParcelKind, PassedAnswer, Registry, RegistryError},
+    registry::{Changes, ParcelKind, PassedAnswer, Registry, RegistryError, next_announcement},
     security::{Lease, Principal},
 };
 
@@ -253,22 +253,8 @@ async fn take_passed_answers(
     mut passed: broadcast::Receiver<Arc<str>>,
     stop: CancellationToken,
 ) {
-    loop {
-        let payload = tokio::select! {
-            payload = passed.recv() => payload,
-            () = stop.cancelled() => return,
-        };
-        let payload = match payload {
-            Ok(payload) => payload,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    missed,
-                    "answers passed by other gateways were missed; their requests time out"
-                );
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
+    let missed = "clients' answers passed by other gateways, whose requests then time out";
+    while let Some(payload) = next_announcement(&mut passed, &stop, missed).await {
         let answer = match registry.passed_answer(ParcelKind::Answer, &payload).await {
             Ok(Some(answer)) => answer,
             Ok(None) => continue,

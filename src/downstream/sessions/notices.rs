@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SessionBook;
 use crate::{
-    registry::{SessionNotice, this_gateway},
+    registry::{SessionNotice, next_announcement, this_gateway},
     sync::lock,
 };
 
@@ -32,19 +32,8 @@ pub(super) async fn deliver_announced(
     mut notices: broadcast::Receiver<Arc<str>>,
     stop: CancellationToken,
 ) {
-    loop {
-        let notice = tokio::select! {
-            notice = notices.recv() => notice,
-            () = stop.cancelled() => return,
-        };
-        let notice = match notice {
-            Ok(notice) => notice,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "notifications for sessions held here were missed");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
+    let missed = "notifications for the sessions whose streams are held here";
+    while let Some(notice) = next_announcement(&mut notices, &stop, missed).await {
         let Some(book) = book.upgrade() else { return };
         book.deliver(&notice);
     }

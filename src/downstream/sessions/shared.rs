@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Seat, SessionBook};
 use crate::{
     gateway::Waking,
-    registry::{Registry, RegistryError, StoredSession, now_ms},
+    registry::{Registry, RegistryError, StoredSession, next_announcement, now_ms},
     sync::lock,
 };
 
@@ -292,22 +292,12 @@ pub(super) async fn end_announced(
     mut closed: broadcast::Receiver<Arc<str>>,
     stop: CancellationToken,
 ) {
-    loop {
-        let id = tokio::select! {
-            id = closed.recv() => id,
-            () = stop.cancelled() => return,
-        };
+    let missed = "sessions ended elsewhere, found at the next check";
+    while let Some(id) = next_announcement(&mut closed, &stop, missed).await {
         let Some(book) = book.upgrade() else { return };
-        match id {
-            Ok(id) => {
-                if lock(&book.state).http.contains_key(&*id) {
-                    tracing::debug!("a session was ended on another gateway; ending it here");
-                    let _ = book.close_session(&SessionId::from(&*id)).await;
-                }
-            }
-            // Missed ones are found at the next check.
-            Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return,
+        if lock(&book.state).http.contains_key(&*id) {
+            tracing::debug!("a session was ended on another gateway; ending it here");
+            let _ = book.close_session(&SessionId::from(&*id)).await;
         }
     }
 }

@@ -108,6 +108,37 @@ pub fn modern_post(url: &str, method: &str, name: Option<&str>) -> reqwest::Requ
     }
 }
 
+/// A 2026-07-28 `tools/call` of `name` at `mcp_url` by a client that declares elicitation,
+/// with `extra` parameters beside the name (a retry's `requestState` and `inputResponses`);
+/// the JSON-RPC message it gets back.
+pub async fn modern_tool_call(mcp_url: &str, name: &str, extra: Value) -> Value {
+    let mut params = serde_json::json!({
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw-modern", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}
+        },
+        "name": name,
+        "arguments": {}
+    });
+    if let (Some(params), Some(extra)) = (params.as_object_mut(), extra.as_object()) {
+        params.extend(extra.clone());
+    }
+    let body =
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
+    let response = modern_post(mcp_url, "tools/call", Some(name))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap(),
+    }
+    .message()
+}
+
 /// Makes `count` calls of `fx__echo` (the fixture upstream's echo, named `fx`) at `mcp_url`,
 /// in a session of their own; each must answer a result.
 pub async fn call_echo(mcp_url: &str, count: u64) {
