@@ -6,10 +6,11 @@
 //! drives the upstream call from the client's request, and when the upstream asks, moves it
 //! to a task of its own, parks it there and answers the client's call with `input_required`.
 //! The `requestState` it gives the client names the gateway and the parked call, and is signed
-//! (HMAC-SHA256 with a secret made at start-up, bound to the method and the name called), so a
-//! forged or altered state, or one replayed against another tool, is refused. A retry that
-//! lands on another gateway of the same registry is passed to the one that parked the call
-//! (see [`super::parked_elsewhere`]). The client's retry resumes the
+//! (HMAC-SHA256, bound to that gateway and to the method and the name called, with a key made
+//! at start-up or, for gateways that share a registry, derived from its `secret_key`), so a
+//! forged or altered state, or one replayed against another tool, is refused by any of them.
+//! A retry that lands on another gateway of the same registry is passed to the one that
+//! parked the call (see [`super::parked_elsewhere`]). The client's retry resumes the
 //! parked call: the answers go to the upstream's waiting requests, and the gateway waits again
 //! for the call's result or its next question. Each state resumes once; a parked call nobody
 //! resumes within the upstream's call deadline is cancelled upstream.
@@ -154,7 +155,11 @@ struct Parked {
 
 /// The parked calls, and the key that signs their states.
 pub struct Conversations {
+    /// Signs states with a key made at start-up, until gateways share one (`shared`).
     codec: RequestStateCodec,
+    /// Signs states with a key every gateway of the registry derives alike, so that any of
+    /// them can tell a state one of them issued from a forged one before passing it on.
+    shared: OnceLock<RequestStateCodec>,
     parked: Mutex<HashMap<u64, Parked>>,
     next: AtomicU64,
     /// Where retries of calls parked on other gateways go, when gateways share a registry.
@@ -172,15 +177,39 @@ impl Conversations {
         Self {
             codec: RequestStateCodec::try_new(secret.to_vec())
                 .expect("a 32-byte key is long enough"),
+            shared: OnceLock::new(),
             parked: Mutex::default(),
             next: AtomicU64::new(1),
             relay: OnceLock::new(),
         }
     }
 
-    /// Passes retries of calls parked on other gateways through `relay`.
-    pub(super) fn relay_through(&self, relay: Arc<Relay>) {
+    /// Signs states with `key`, which every gateway of the registry has, and passes retries
+    /// of calls parked on other gateways through `relay`.
+    pub(super) fn relay_through(&self, relay: Arc<Relay>, key: [u8; 32]) {
+        if let Ok(codec) = RequestStateCodec::try_new(key.to_vec()) {
+            let _ = self.shared.set(codec);
+        }
         let _ = self.relay.set(relay);
+    }
+
+    fn codec(&self) -> &RequestStateCodec {
+        self.shared.get().unwrap_or(&self.codec)
+    }
+
+    /// The gateway that issued `state` for `binding`, and the parked call it names there;
+    /// refused when no gateway of this registry issued it for this request, or it expired.
+    fn opened<'a>(&self, state: &'a str, binding: &str) -> Result<(&'a str, u64), GatewayError> {
+        let forged = || refused("it was not issued by this gateway for this request");
+        let (tag, sealed) = state.split_once(TAGGED).ok_or_else(forged)?;
+        let opened = self
+            .codec()
+            .open_with(sealed, bound(tag, binding).as_bytes())
+            .map_err(|_| forged())?;
+        let key = <[u8; 8]>::try_from(opened.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| refused("it is malformed"))?;
+        Ok((tag, key))
     }
 
     /// Starts `request` on `upstream` for a 2026-07-28 client, or resumes the parked call its
@@ -221,8 +250,9 @@ impl Conversations {
         let capabilities = origin.capabilities.clone().unwrap_or_default();
         let answers = retry.input_responses.unwrap_or_default();
         let call = match retry.request_state {
-            Some(state) => match state.split_once(TAGGED) {
-                Some((tag, _)) if tag != this_gateway() => {
+            Some(state) => {
+                let (tag, _) = self.opened(&state, binding)?;
+                if tag != this_gateway() {
                     let relay = self.relay.get().ok_or_else(|| {
                         refused("it was issued by another gateway, and this one shares no registry with it")
                     })?;
@@ -231,8 +261,8 @@ impl Conversations {
                         .resume(&tag, state, answers, binding, upstream.name(), within)
                         .await;
                 }
-                _ => self.resume(&state, answers, binding)?.0,
-            },
+                self.resume(&state, answers, binding)?.0
+            }
             None => self.start(start, origin, capabilities),
         };
         self.drive(call, upstream, origin, binding).await
@@ -294,17 +324,12 @@ impl Conversations {
         mut answers: InputResponses,
         binding: &str,
     ) -> Result<(Call, Arc<Upstream>), GatewayError> {
-        let sealed = state
-            .strip_prefix(this_gateway())
-            .and_then(|state| state.strip_prefix(TAGGED))
-            .ok_or_else(|| refused("it was not issued by this gateway for this request"))?;
-        let opened = self
-            .codec
-            .open_with(sealed, binding.as_bytes())
-            .map_err(|_| refused("it was not issued by this gateway for this request"))?;
-        let key = <[u8; 8]>::try_from(opened.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| refused("it is malformed"))?;
+        let (tag, key) = self.opened(state, binding)?;
+        if tag != this_gateway() {
+            return Err(refused(
+                "it was not issued by this gateway for this request",
+            ));
+        }
         let parked = self
             .take_parked(key)
             .ok_or_else(|| refused("it was already used or has expired"))?;
@@ -370,10 +395,10 @@ impl Conversations {
             }
         }
         let key = self.next.fetch_add(1, Ordering::Relaxed);
-        let sealed = self.codec.seal_with(
+        let sealed = self.codec().seal_with(
             &key.to_be_bytes(),
             &SealOptions::new()
-                .associated_data(binding.as_bytes())
+                .associated_data(bound(this_gateway(), binding).as_bytes())
                 .ttl(upstream.call_timeout()),
         );
         let state = format!("{}{TAGGED}{sealed}", this_gateway());
@@ -409,6 +434,11 @@ impl Conversations {
     fn lock(&self) -> MutexGuard<'_, HashMap<u64, Parked>> {
         crate::sync::lock(&self.parked)
     }
+}
+
+/// What a state is bound to: the gateway that issued it and what it was issued for.
+fn bound(tag: &str, binding: &str) -> String {
+    format!("{tag}\n{binding}")
 }
 
 fn refused(reason: &str) -> GatewayError {

@@ -3,9 +3,10 @@
 //! A call a 2026-07-28 client makes to a session-era upstream that asks it something is
 //! parked, waiting on the upstream, on the gateway that served it (see [`super::conversation`]).
 //! Behind a balancer with no affinity, the client's retry lands on any replica. Its
-//! `requestState` names the gateway that parked the call, so the replica that takes the retry
-//! passes it there on the registry's channel, as a parcel (`registry/answers.rs`), and waits
-//! for the reply: the call's result, the upstream's next questions (under a state of that
+//! `requestState` names the gateway that parked the call, and every replica can check it (it
+//! is signed with a key they derive alike), so the replica that takes the retry refuses a
+//! forged one at once and passes a true one there on the registry's channel, as a parcel
+//! (`registry/answers.rs`), and waits for the reply: the call's result, the upstream's next questions (under a state of that
 //! gateway's again), or its error. The upstream's log messages during the retry stay on the
 //! gateway that holds the call.
 
@@ -43,8 +44,9 @@ impl Gateway {
         tracker: &TaskTracker,
         stop: CancellationToken,
     ) {
+        let key = registry.sealer().derive("requestState");
         let relay = Arc::new(Relay::new(registry));
-        self.conversations.relay_through(relay.clone());
+        self.conversations.relay_through(relay.clone(), key);
         tracker.spawn(follow(
             Arc::downgrade(self),
             relay,

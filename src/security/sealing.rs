@@ -20,6 +20,8 @@ const PREFIX: &str = "sealed1:";
 #[derive(Clone)]
 pub struct Sealer {
     key: std::sync::Arc<LessSafeKey>,
+    /// What keys for other purposes are derived from (see [`Sealer::derive`]).
+    derivation: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -62,10 +64,27 @@ impl Sealer {
     }
 
     fn from_key(key: [u8; 32]) -> Self {
+        let derivation = Sha256::new()
+            .chain_update(b"mcps derivation\0")
+            .chain_update(key)
+            .finalize()
+            .into();
         let key = UnboundKey::new(&CHACHA20_POLY1305, &key).expect("a 32-byte key fits");
         Self {
             key: std::sync::Arc::new(LessSafeKey::new(key)),
+            derivation,
         }
+    }
+
+    /// A key for `purpose` (e.g. signing the states the gateway gives clients), the same
+    /// wherever the same key seals: on every replica of one registry. It reveals neither
+    /// the sealing key nor the keys of other purposes.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(self.derivation)
+            .chain_update(purpose.as_bytes())
+            .finalize()
+            .into()
     }
 
     /// The key in `path`, made (random, mode 0600) when the file does not exist.

@@ -503,6 +503,23 @@ async fn a_retry_reaches_the_replica_that_parked_its_call_or_says_it_stopped() {
 
     // Parked on A, retried on B: B passes the retry to A and answers with its result.
     let (state, answer) = asked(&greet(&a, json!({})).await);
+    // Not with another gateway's name in it: B refuses that at once, without passing it on.
+    let (_, sealed) = state
+        .split_once('~')
+        .expect("a gateway's name, then the state");
+    let renamed = format!("0123456789ab~{sealed}");
+    let start = Instant::now();
+    let forged = greet(
+        &b,
+        json!({"requestState": renamed, "inputResponses": answer}),
+    )
+    .await;
+    assert_eq!(forged["error"]["code"], -32602, "{forged}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     let done = greet(&b, json!({"requestState": state, "inputResponses": answer})).await;
     assert_eq!(
         done["result"]["content"][0]["text"], "Hello, eve!",
