@@ -112,8 +112,10 @@ impl Subscriber {
     async fn deliver(&self, update: ResourceUpdatedNotificationParam) -> bool {
         match self {
             Self::Session(peer, echo) => {
-                if let Some(echo) = echo {
-                    echo.announce(&update).await;
+                if let Some(echo) = echo.clone() {
+                    // Never held up by the database: the client's own copy goes first.
+                    let update = update.clone();
+                    tokio::spawn(async move { echo.announce(&update).await });
                 }
                 matches!(
                     tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update)).await,
