@@ -251,7 +251,7 @@ impl Conversations {
         let answers = retry.input_responses.unwrap_or_default();
         let call = match retry.request_state {
             Some(state) => {
-                let (tag, _) = self.opened(&state, binding)?;
+                let (tag, key) = self.opened(&state, binding)?;
                 if tag != this_gateway() {
                     let relay = self.relay.get().ok_or_else(|| {
                         refused("it was issued by another gateway, and this one shares no registry with it")
@@ -261,7 +261,7 @@ impl Conversations {
                         .resume(&tag, state, answers, binding, upstream.name(), within)
                         .await;
                 }
-                self.resume(&state, answers, binding)?.0
+                self.resume(key, answers)?.0
             }
             None => self.start(start, origin, capabilities),
         };
@@ -275,7 +275,13 @@ impl Conversations {
         answers: InputResponses,
         binding: &str,
     ) -> Result<Reply, GatewayError> {
-        let (call, upstream) = self.resume(state, answers, binding)?;
+        let (tag, key) = self.opened(state, binding)?;
+        if tag != this_gateway() {
+            return Err(refused(
+                "it was not issued by this gateway for this request",
+            ));
+        }
+        let (call, upstream) = self.resume(key, answers)?;
         // The retry's client is on the other gateway: its cancellation and the call's log
         // messages stay there.
         self.drive(call, &upstream, &Origin::default(), binding)
@@ -317,19 +323,12 @@ impl Conversations {
         }
     }
 
-    /// Opens the state, takes the parked call it names and hands it the client's answers.
+    /// Takes parked call `key` (from an opened state) and hands it the client's answers.
     fn resume(
         &self,
-        state: &str,
+        key: u64,
         mut answers: InputResponses,
-        binding: &str,
     ) -> Result<(Call, Arc<Upstream>), GatewayError> {
-        let (tag, key) = self.opened(state, binding)?;
-        if tag != this_gateway() {
-            return Err(refused(
-                "it was not issued by this gateway for this request",
-            ));
-        }
         let parked = self
             .take_parked(key)
             .ok_or_else(|| refused("it was already used or has expired"))?;

@@ -6,8 +6,8 @@
 //! `requestState` names the gateway that parked the call, and every replica can check it (it
 //! is signed with a key they derive alike), so the replica that takes the retry refuses a
 //! forged one at once and passes a true one there on the registry's channel, as a parcel
-//! (`registry/answers.rs`), and waits for the reply: the call's result, the upstream's next questions (under a state of that
-//! gateway's again), or its error. The upstream's log messages during the retry stay on the
+//! (`registry/answers.rs`), and waits for the reply: the call's result, the upstream's next
+//! questions (under a state of that gateway's again), or its error. The upstream's log messages during the retry stay on the
 //! gateway that holds the call.
 
 use std::{
@@ -233,16 +233,10 @@ async fn serve_retry(gateway: Arc<Gateway>, registry: Registry, parcel: PassedAn
         .conversations
         .resume_here(&retry.state, retry.answers, &retry.binding)
         .await;
-    let resumed = match outcome {
-        Ok(reply) => match reply.into_raw() {
-            Ok(result) => Resumed {
-                result: Some(result),
-                error: None,
-            },
-            Err(error) => Resumed {
-                result: None,
-                error: Some(error.into()),
-            },
+    let resumed = match outcome.and_then(Reply::into_raw) {
+        Ok(result) => Resumed {
+            result: Some(result),
+            error: None,
         },
         Err(error) => Resumed {
             result: None,

@@ -65,9 +65,12 @@ impl Resources {
 
 impl Gateway {
     /// Announces the resource updates of streamable HTTP sessions on `registry`, for the
-    /// gateway that holds each session's stream.
+    /// gateway that holds each session's stream (when the registry has a channel: on one
+    /// SQLite file, nothing would hear them).
     pub fn echo_session_updates(&self, registry: Registry) {
-        let _ = self.resources.echo.set(registry);
+        if registry.has_channel() {
+            let _ = self.resources.echo.set(registry);
+        }
     }
 
     /// The subscriber a session-era client's `resources/subscribe` makes: streamable HTTP

@@ -10,11 +10,7 @@
 //! notification waits in `passed_answers` and the notification names its row. Only
 //! PostgreSQL has the channel.
 
-use super::{
-    Registry, RegistryError,
-    changes::ANSWER,
-    engine::{Engine, values},
-};
+use super::{Registry, RegistryError, changes::ANSWER, engine::values};
 
 /// What a notification's payload may hold (PostgreSQL's limit is 8000 bytes), less room for
 /// the address.
@@ -65,7 +61,7 @@ pub struct PassedAnswer {
 impl Registry {
     /// Passes `answer` to the gateway tagged `to`.
     pub async fn pass_answer(&self, to: &str, answer: &PassedAnswer) -> Result<(), RegistryError> {
-        if !matches!(self.db(), Engine::Postgres(_)) {
+        if !self.has_channel() {
             return Err(RegistryError::NoChannel(
                 "the gateways on this registry (SQLite) have no channel to pass it on".into(),
             ));

@@ -244,9 +244,15 @@ impl Registry {
         }
     }
 
+    /// Whether gateways on this registry can reach each other on its channel (PostgreSQL's
+    /// `NOTIFY`; SQLite has none).
+    pub fn has_channel(&self) -> bool {
+        matches!(self.db(), Engine::Postgres(_))
+    }
+
     /// Sends `payload` on the channel, on PostgreSQL; on SQLite there is none.
     pub(super) async fn notify(&self, payload: &str) -> Result<(), RegistryError> {
-        if let Engine::Postgres(_) = self.db() {
+        if self.has_channel() {
             self.db()
                 .execute("SELECT pg_notify($1, $2)", values![CHANNEL, payload])
                 .await?;
