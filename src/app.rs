@@ -23,6 +23,7 @@ use crate::{
         http::{HttpFront, Kept},
         listener,
         message_calls::MessageCalls,
+        shared_sessions_check_every,
         stdio::{StdioServerTransport, standard_streams},
     },
     gateway::{Gateway, GatewayServer},
@@ -264,7 +265,12 @@ impl App {
             changes.clone(),
             self.shutdown.clone(),
         ));
-        self.gateway.echo_session_updates(stored.registry.clone());
+        self.gateway.keep_session_subscriptions(
+            stored.registry.clone(),
+            shared_sessions_check_every(self.config.timeouts.session_idle()),
+            &self.tracker,
+            self.shutdown.clone(),
+        );
         self.gateway.pass_parked_calls(
             stored.registry.clone(),
             &changes,

@@ -11,3 +11,5 @@ mod plain_call;
 mod sessions;
 pub mod stdio;
 pub mod websocket;
+
+pub use sessions::check_every as shared_sessions_check_every;

@@ -16,6 +16,7 @@ mod forward;
 mod gauges;
 mod history;
 mod isolation;
+mod kept_subscriptions;
 mod logging;
 mod methods;
 mod notifier;

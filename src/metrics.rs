@@ -82,6 +82,8 @@ pub struct Metrics {
     pub sessions_continued: Counter,
     /// Copies of sessions taken in from the registry, given up once quiet.
     pub session_copies_given_up: Counter,
+    /// Sessions' resource subscriptions taken over from a gateway that stopped holding them.
+    pub subscriptions_taken_over: Counter,
     tools: Gauge,
     bytes: [ByteCounters; 3],
     /// Scrapes rebuild the state gauges; one at a time, so none sees another's half.
@@ -172,6 +174,12 @@ impl Metrics {
             "Copies of sessions taken in from the registry that this gateway gave up once asleep (the registry keeps the session; its next request here takes it in again)",
             session_copies_given_up.clone(),
         );
+        let subscriptions_taken_over = Counter::default();
+        registry.register(
+            "subscriptions_taken_over",
+            "Sessions' resource subscriptions this gateway took over from a gateway on the same registry that stopped holding them (killed, stopped, or its copy of the session closed)",
+            subscriptions_taken_over.clone(),
+        );
         let tools = Gauge::default();
         registry.register("catalog_tools", "Tools in the catalog", tools.clone());
         let bytes = Family::<BytesLabels, Counter>::default();
@@ -202,6 +210,7 @@ impl Metrics {
             sessions,
             sessions_continued,
             session_copies_given_up,
+            subscriptions_taken_over,
             tools,
             scrape: Mutex::new(()),
         }

@@ -16,6 +16,7 @@ mod postgres_tls;
 mod services;
 mod sessions;
 mod sqlite;
+mod subscriptions;
 mod tokens;
 mod users;
 
@@ -32,6 +33,7 @@ pub use copy::Copied;
 pub use oauth::oauth_seal_context;
 pub use services::StoredService;
 pub use sessions::StoredSession;
+pub use subscriptions::KeptSubscription;
 pub use tokens::{SECRET_PREFIX, StoredToken, TokenKind};
 pub use users::User;
 

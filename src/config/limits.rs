@@ -87,7 +87,8 @@ pub struct TimeoutsConfig {
     pub shutdown_grace_secs: f64,
     /// How long calls in flight get to finish when the gateway is told to stop.
     pub drain_secs: f64,
-    /// A client session with no request for this long is closed.
+    /// A client session with no request for this long, and no stream open (a streamable
+    /// HTTP client's GET, where it listens for notifications), is closed.
     pub session_idle_secs: f64,
     /// A streamable HTTP session that has made no request since `initialize` is closed after
     /// this long: a client that opens sessions and never uses them holds them only briefly.

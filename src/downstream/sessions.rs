@@ -29,6 +29,8 @@ mod manager;
 mod marks;
 mod notices;
 mod shared;
+
+pub use shared::check_every;
 mod sleep;
 
 use std::{
@@ -449,7 +451,10 @@ impl SessionBook {
             .iter()
             .filter_map(|(id, session)| {
                 let unused = !session.used && session.opened.elapsed() >= limits.unused_idle;
-                let idle = session.in_flight == 0 && session.active.elapsed() >= limits.idle;
+                // A client listening on its stream is using its session.
+                let idle = session.in_flight == 0
+                    && session.streams == 0
+                    && session.active.elapsed() >= limits.idle;
                 (unused || idle).then(|| (id.clone(), session.touched_at))
             })
             .collect()

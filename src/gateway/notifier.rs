@@ -10,7 +10,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Weak},
     time::Duration,
 };
 
@@ -23,7 +23,7 @@ use super::sessions::Sessions;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::Changed;
+use super::{Changed, Gateway};
 use crate::{
     registry::{Registry, SessionNotice, this_gateway},
     sync::lock,
@@ -90,6 +90,14 @@ pub enum Subscriber {
     Session(Peer<RoleServer>, Option<Echo>),
     /// A 2026-07-28 client's `subscriptions/listen` stream that named the URI.
     Stream(mpsc::Sender<ResourceUpdatedNotificationParam>),
+    /// A streamable HTTP session's subscription this gateway took over from one that stopped
+    /// holding it (see `kept_subscriptions`): delivered to this gateway's copy of the session
+    /// when it has one, and announced for the gateway that holds the session's stream.
+    Taken {
+        gateway: Weak<Gateway>,
+        session: Arc<str>,
+        echo: Option<Echo>,
+    },
 }
 
 /// A streamable HTTP session that gateways sharing a registry continue: its client's GET
@@ -106,25 +114,51 @@ impl Subscriber {
         match self {
             Self::Session(peer, _) => peer.is_transport_closed(),
             Self::Stream(stream) => stream.is_closed(),
+            // Ended by the lease keeping (see `kept_subscriptions`), not by a transport.
+            Self::Taken { .. } => false,
         }
     }
 
-    async fn deliver(&self, update: ResourceUpdatedNotificationParam) -> bool {
+    pub(super) async fn deliver(&self, update: ResourceUpdatedNotificationParam) -> bool {
         match self {
             Self::Session(peer, echo) => {
-                if let Some(echo) = echo.clone() {
-                    // Never held up by the database: the client's own copy goes first.
-                    let update = update.clone();
-                    tokio::spawn(async move { echo.announce(&update).await });
-                }
-                matches!(
-                    tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update)).await,
-                    Ok(Ok(()))
-                )
+                announce(echo.as_ref(), &update);
+                send_update(peer, update).await
             }
             // A stream that does not keep up loses updates rather than holding up the others.
             Self::Stream(stream) => stream.try_send(update).is_ok(),
+            Self::Taken {
+                gateway,
+                session,
+                echo,
+            } => {
+                announce(echo.as_ref(), &update);
+                match gateway
+                    .upgrade()
+                    .and_then(|gateway| gateway.http_session(session))
+                {
+                    Some(copy) => send_update(&copy.peer, update).await,
+                    None => echo.is_some(),
+                }
+            }
         }
+    }
+}
+
+/// Sends `update` to a session's client here.
+async fn send_update(peer: &Peer<RoleServer>, update: ResourceUpdatedNotificationParam) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, peer.notify_resource_updated(update)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Announces `update` to the other gateways, when its session may be held elsewhere; never
+/// held up by the database: the client's copy here goes first.
+fn announce(echo: Option<&Echo>, update: &ResourceUpdatedNotificationParam) {
+    if let Some(echo) = echo.cloned() {
+        let update = update.clone();
+        tokio::spawn(async move { echo.announce(&update).await });
     }
 }
 

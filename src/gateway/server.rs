@@ -84,6 +84,21 @@ const STREAM_UPDATES: usize = 64;
 /// Session numbers; only uniqueness matters.
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
 
+/// A number for a subscriber that is neither a session nor a stream (a subscription taken
+/// over from another gateway).
+pub(super) fn next_subscriber_number() -> u64 {
+    NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 60
+}
+
+/// The streamable HTTP session a request belongs to (its `Mcp-Session-Id`), if any.
+fn http_session_id(context: &RequestContext<RoleServer>) -> Option<&str> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|id| id.to_str().ok())
+}
+
 impl GatewayServer {
     pub fn new(gateway: Arc<Gateway>) -> Self {
         let session = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
@@ -495,19 +510,22 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let origin = self.origin(&context)?;
-        let http_id = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get("mcp-session-id"))
-            .and_then(|id| id.to_str().ok());
+        let http_id = http_session_id(&context);
         let subscriber = self
             .gateway
             .session_subscriber(context.peer.clone(), http_id);
-        Ok(Box::pin(
+        let uri = request.uri.clone();
+        Box::pin(
             self.gateway
                 .subscribe(self.session, subscriber, request, &origin),
         )
-        .await?)
+        .await?;
+        if let Some(http_id) = http_id {
+            self.gateway
+                .keep_subscription(http_id, &uri, self.session)
+                .await;
+        }
+        Ok(())
     }
 
     #[allow(
@@ -520,7 +538,12 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let origin = self.origin(&context)?;
-        Ok(Box::pin(self.gateway.unsubscribe(self.session, request, &origin)).await?)
+        let http_id = http_session_id(&context);
+        Ok(Box::pin(
+            self.gateway
+                .unsubscribe(self.session, http_id, request, &origin),
+        )
+        .await?)
     }
 
     async fn set_level(

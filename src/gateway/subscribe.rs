@@ -28,6 +28,7 @@ use tokio::{sync::mpsc, task::AbortHandle};
 use super::{
     Gateway, Origin,
     forward::{is_stateless, send, unexpected},
+    kept_subscriptions::KeptSubscriptions,
     notifier::{Echo, Subscriber, Subscriptions},
 };
 use crate::{error::GatewayError, registry::Registry, upstream::Upstream};
@@ -48,6 +49,8 @@ pub(super) struct Resources {
     /// Where the updates of streamable HTTP sessions are announced to the other gateways
     /// that continue them, when gateways share a registry.
     echo: OnceLock<Registry>,
+    /// Streamable HTTP sessions' subscriptions as the registry keeps them.
+    pub kept: OnceLock<KeptSubscriptions>,
 }
 
 impl Resources {
@@ -59,6 +62,7 @@ impl Resources {
             updates: Mutex::new(Some(updates)),
             listens: Mutex::default(),
             echo: OnceLock::new(),
+            kept: OnceLock::new(),
         }
     }
 }
@@ -67,22 +71,25 @@ impl Gateway {
     /// Announces the resource updates of streamable HTTP sessions on `registry`, for the
     /// gateway that holds each session's stream (when the registry has a channel: on one
     /// SQLite file, nothing would hear them).
-    pub fn echo_session_updates(&self, registry: Registry) {
+    pub(super) fn echo_session_updates(&self, registry: Registry) {
         if registry.has_channel() {
             let _ = self.resources.echo.set(registry);
         }
     }
 
+    /// Where streamable HTTP session `http_id`'s updates are announced, when gateways share a
+    /// registry.
+    pub(super) fn echo_for(&self, http_id: &str) -> Option<Echo> {
+        self.resources.echo.get().map(|registry| Echo {
+            registry: registry.clone(),
+            session: Arc::from(http_id),
+        })
+    }
+
     /// The subscriber a session-era client's `resources/subscribe` makes: streamable HTTP
     /// session `http_id`'s updates are also announced when gateways share a registry.
     pub fn session_subscriber(&self, peer: Peer<RoleServer>, http_id: Option<&str>) -> Subscriber {
-        let echo = http_id
-            .zip(self.resources.echo.get())
-            .map(|(session, registry)| Echo {
-                registry: registry.clone(),
-                session: Arc::from(session),
-            });
-        Subscriber::Session(peer, echo)
+        Subscriber::Session(peer, http_id.and_then(|id| self.echo_for(id)))
     }
 
     /// Subscribes `subscriber` (under `key`: a session number, or a listen stream's) to a
@@ -121,6 +128,7 @@ impl Gateway {
     /// Drops every subscription of `key` (a session that ended, a listen stream that closed)
     /// and unsubscribes the upstreams of the URIs nobody else wants.
     pub fn forget_subscriber(self: &Arc<Self>, key: u64) {
+        self.release_kept_subscriptions(key);
         let orphaned = self.resources.subscriptions.remove_all(key);
         if orphaned.is_empty() {
             return;
@@ -135,13 +143,20 @@ impl Gateway {
         });
     }
 
-    /// `resources/unsubscribe` for one session; the upstream is unsubscribed with the last.
+    /// `resources/unsubscribe` for one session (streamable HTTP session `http_id`, whose
+    /// subscription may be held by another gateway); the upstream is unsubscribed with the
+    /// last.
     pub async fn unsubscribe(
         &self,
         session: u64,
+        http_id: Option<&str>,
         params: UnsubscribeRequestParams,
         origin: &Origin,
     ) -> Result<(), GatewayError> {
+        if let Some(http_id) = http_id {
+            self.drop_kept_subscription(http_id, &params.uri, session)
+                .await;
+        }
         if !self.resources.subscriptions.remove(&params.uri, session) {
             return Ok(());
         }
@@ -149,7 +164,11 @@ impl Gateway {
     }
 
     /// Ends the upstream's subscription to `uri` (its last subscriber is gone).
-    async fn unsubscribe_upstream(&self, uri: &str, origin: &Origin) -> Result<(), GatewayError> {
+    pub(super) async fn unsubscribe_upstream(
+        &self,
+        uri: &str,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
         if let Some(listen) = self.listens().remove(uri) {
             listen.abort();
             return Ok(());

@@ -120,6 +120,22 @@ const MIGRATIONS: &[M<'static>] = &[
     // Parcels between gateways of other kinds than answers: a 2026-07-28 client's retry of a
     // call parked on another gateway, and that gateway's reply (see `registry/answers.rs`).
     M::up("ALTER TABLE passed_answers ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer';"),
+    // Sessions' resource subscriptions, each held upstream by one gateway on a lease it
+    // renews, so that another takes it over when that gateway stops (see
+    // `gateway/kept_subscriptions.rs`).
+    M::up(
+    "
+    CREATE TABLE session_subscriptions (
+        session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        uri     TEXT NOT NULL,
+        holder  TEXT NOT NULL,
+        held_at INTEGER NOT NULL,
+        PRIMARY KEY (session, uri)
+    );
+    CREATE INDEX session_subscriptions_holder ON session_subscriptions(holder);
+    CREATE INDEX session_subscriptions_held ON session_subscriptions(held_at);
+    ",
+    ),
 ];
 
 /// The same migrations in PostgreSQL's dialect, one for one: the same tables, columns and
@@ -201,6 +217,17 @@ const POSTGRES: &[&str] = &[
     );
     ",
     "ALTER TABLE passed_answers ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer';",
+    "
+    CREATE TABLE session_subscriptions (
+        session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        uri     TEXT NOT NULL,
+        holder  TEXT NOT NULL,
+        held_at BIGINT NOT NULL,
+        PRIMARY KEY (session, uri)
+    );
+    CREATE INDEX session_subscriptions_holder ON session_subscriptions(holder);
+    CREATE INDEX session_subscriptions_held ON session_subscriptions(held_at);
+    ",
 ];
 
 /// How many migrations there are: the latest schema's number.

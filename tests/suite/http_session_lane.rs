@@ -60,17 +60,22 @@ async fn a_call_the_client_cancels_is_cancelled_in_the_upstreams_session() {
 
 #[tokio::test]
 async fn a_call_after_the_upstream_forgot_the_session_is_served_in_a_new_one() {
-    let upstream = ServeProcess::start(&format!(
-        "timeouts:\n  session_idle_secs: 1\nupstreams:\n{}",
+    let yaml = format!(
+        "upstreams:\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
-    ));
+    );
+    let upstream = ServeProcess::start(&yaml);
     upstream.wait_ready(Duration::from_secs(20));
     let gateway = gateway_in_front_of(&upstream);
     let mut session = RawSession::open(&gateway.mcp_url()).await;
     let first = session.call("b__fx__echo", json!({"n": 1})).await;
     assert!(first["result"].is_object(), "{first}");
-    // The upstream closes the gateway's idle session; the gateway's next call names it.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The upstream starts again on its address with a registry of its own: it never saw the
+    // gateway's session, which the gateway's next call names.
+    let address = upstream.base.trim_start_matches("http://").to_owned();
+    upstream.stop(nix::sys::signal::Signal::SIGKILL);
+    let upstream = ServeProcess::start_listening(ConfigDir::new(&yaml), &[], &address);
+    upstream.wait_ready(Duration::from_secs(20));
     let second = session.call("b__fx__echo", json!({"n": 2})).await;
     assert!(second["result"].is_object(), "{second}\n{}", gateway.log());
     // The lane met the upstream's 404, had rmcp open a new session, and sent the call again.

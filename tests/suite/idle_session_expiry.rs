@@ -1,5 +1,6 @@
 //! A client session with no request for `timeouts.session_idle_secs` is closed: its
-//! streamable-HTTP session id then gets 404 and a new `initialize` works; an idle WebSocket
+//! streamable-HTTP session id then gets 404 and a new `initialize` works, while one whose
+//! client listens on its GET stream stays open; an idle WebSocket
 //! is closed by the gateway, while one that keeps pinging stays open. A session that made no
 //! request after `initialize` is closed sooner, after `timeouts.unused_session_idle_secs`.
 
@@ -24,11 +25,15 @@ fn gateway() -> ServeProcess {
 async fn an_idle_http_session_expires_and_a_new_one_opens() {
     let gateway = gateway();
     let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let mut listening = RawSession::open(&gateway.mcp_url()).await;
+    let _stream = listening.open_stream().await;
     let reply = session.call("fx__echo", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let expired = session.request("tools/list", json!({})).await;
     assert_eq!(expired.status, StatusCode::NOT_FOUND, "{}", expired.body);
+    let listened = listening.request("tools/list", json!({})).await;
+    assert_eq!(listened.status, StatusCode::OK, "{}", listened.body);
     let mut fresh = RawSession::open(&gateway.mcp_url()).await;
     let reply = fresh.call("fx__echo", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");

@@ -56,6 +56,7 @@ mod python_sdk_clients;
 mod registry_durability;
 mod registry_engines;
 mod remote_transports;
+mod replica_subscriptions;
 mod replicas;
 mod requests_outside_calls;
 mod resource_subscriptions;

@@ -5,7 +5,9 @@ use crate::common::postgres::{by_socket, column, fresh_database};
 
 use mcps::{
     config::{DatabaseLocation, UpstreamConfig},
-    registry::{CallFilter, CallRecord, Registry, RegistryError, StoredSession, TokenKind},
+    registry::{
+        CallFilter, CallRecord, KeptSubscription, Registry, RegistryError, StoredSession, TokenKind,
+    },
 };
 
 const KEY: &str = "a test key that seals the registry's secrets";
@@ -278,8 +280,106 @@ async fn every_row_kind(location: &DatabaseLocation, what: &str) {
             .unwrap(),
         "{what}: used since"
     );
+
+    // Their resource subscriptions, each held by one gateway on a lease.
+    let kept = |session: &str, uri: &str| KeptSubscription {
+        session: session.into(),
+        uri: uri.into(),
+    };
+    registry
+        .hold_subscription(one, "x://a", "gw-1", 1_000)
+        .await
+        .unwrap();
+    registry
+        .hold_subscription(two, "x://a", "gw-1", 1_000)
+        .await
+        .unwrap();
+    registry
+        .hold_subscription(one, "x://b", "gw-2", 1_000)
+        .await
+        .unwrap();
+    assert!(
+        registry
+            .hold_subscription("not-stored", "x://a", "gw-1", 1_000)
+            .await
+            .is_err(),
+        "{what}: a subscription of a session not stored"
+    );
+    let mut held = registry.renew_subscriptions("gw-1", 1_100).await.unwrap();
+    held.sort();
+    assert_eq!(held, [kept(one, "x://a"), kept(two, "x://a")], "{what}");
+    // gw-2 stopped renewing: its lease lapses, and one gateway takes it over.
+    assert_eq!(
+        registry
+            .take_lapsed_subscriptions("gw-3", 1_200, 1_050)
+            .await
+            .unwrap(),
+        [kept(one, "x://b")],
+        "{what}"
+    );
+    assert!(
+        registry
+            .take_lapsed_subscriptions("gw-4", 1_200, 1_050)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{what}: taken once"
+    );
+    assert!(
+        registry
+            .renew_subscriptions("gw-2", 1_300)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Released by its holder (and only by it): the next to look takes it.
+    registry
+        .release_subscription(one, "x://b", "gw-1")
+        .await
+        .unwrap();
+    registry
+        .release_subscription(one, "x://b", "gw-3")
+        .await
+        .unwrap();
+    assert_eq!(
+        registry
+            .take_lapsed_subscriptions("gw-4", 1_300, 1_050)
+            .await
+            .unwrap(),
+        [kept(one, "x://b")],
+        "{what}"
+    );
+    // Subscribed again elsewhere: the subscription moves there.
+    registry
+        .hold_subscription(one, "x://a", "gw-4", 1_300)
+        .await
+        .unwrap();
+    assert_eq!(
+        registry.renew_subscriptions("gw-1", 1_400).await.unwrap(),
+        [kept(two, "x://a")],
+        "{what}"
+    );
+    registry.drop_subscription(one, "x://b").await.unwrap();
+    registry.release_subscriptions("gw-4").await.unwrap();
+    assert_eq!(
+        registry
+            .take_lapsed_subscriptions("gw-5", 1_500, 1)
+            .await
+            .unwrap(),
+        [kept(one, "x://a")],
+        "{what}: the dropped one is gone"
+    );
+
     assert_eq!(registry.forget_idle_sessions(1_500).await.unwrap(), 1);
     assert_eq!(registry.sessions_stored(&ids).await.unwrap(), [one]);
+    assert!(
+        registry
+            .renew_subscriptions("gw-1", 1_600)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{what}: a session's subscriptions end with it"
+    );
     assert!(registry.forget_session(one).await.unwrap(), "{what}");
     assert!(!registry.forget_session(one).await.unwrap(), "{what}");
     // Many at once, past one statement's share.
@@ -324,7 +424,7 @@ async fn on_postgresql_by_tcp() {
     every_row_kind(&DatabaseLocation::Postgres(url.clone()), "PostgreSQL").await;
     // The schema's version is where PostgreSQL keeps it.
     let versions = column(&url, "SELECT version FROM mcps_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1", "2", "3", "4", "5", "6", "7"]);
+    assert_eq!(versions, ["1", "2", "3", "4", "5", "6", "7", "8"]);
 }
 
 #[tokio::test]
@@ -346,7 +446,7 @@ async fn replicas_starting_together_migrate_once() {
     };
     assert_eq!(
         column(url, "SELECT COUNT(*) FROM mcps_migrations").await,
-        ["7"]
+        ["8"]
     );
 }
 

@@ -62,13 +62,19 @@ pub const CHECK: Duration = Duration::from_secs(10);
 /// How long a large answer passed on to another gateway waits for it (ms).
 const PASSED_ANSWERS_KEPT_MS: i64 = 60_000;
 
+/// How often the gateways check the sessions they share, for sessions that idle out after
+/// `idle`: well within the idle time, so that a session in use on one gateway never looks idle
+/// to another.
+pub fn check_every(idle: Duration) -> Duration {
+    CHECK.min(idle / 4)
+}
+
 /// The registry under shared sessions, and when they were last checked.
 pub(super) struct Shared {
     registry: Registry,
     /// How long a session nobody uses lasts.
     idle: Duration,
-    /// How often they are checked: well within the idle time, so that a session in use on
-    /// one gateway never looks idle to another.
+    /// How often they are checked ([`check_every`]).
     every: Duration,
     checked: Mutex<Instant>,
 }
@@ -78,7 +84,7 @@ impl Shared {
         Self {
             registry,
             idle,
-            every: CHECK.min(idle / 4),
+            every: check_every(idle),
             checked: Mutex::new(Instant::now()),
         }
     }
@@ -236,7 +242,9 @@ impl SessionBook {
                 .iter()
                 .filter_map(|(id, session)| {
                     let touched_at = session.touched_at?;
-                    Some((id.clone(), session.active > since && touched_at <= stale))
+                    // Used since the last check, or its client listening here.
+                    let used = session.active > since || session.streams > 0;
+                    Some((id.clone(), used && touched_at <= stale))
                 })
                 .partition(|(_, used)| *used)
         };
