@@ -18,6 +18,7 @@ pub mod replicas;
 mod services;
 mod system;
 mod tools;
+mod uploads;
 
 use std::{path::PathBuf, sync::Arc, time::Instant};
 

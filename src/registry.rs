@@ -18,6 +18,7 @@ mod sessions;
 mod sqlite;
 mod subscriptions;
 mod tokens;
+mod uploads;
 mod users;
 
 use std::{

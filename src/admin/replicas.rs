@@ -1,7 +1,8 @@
 //! Gateways that share one registry agree: what another gateway on the same database changed
 //! (see `registry::changes`) is taken here too. API keys and logins made there are accepted
 //! here, those revoked there are refused here and their channels end; services added,
-//! changed or removed through another gateway's API start, change or stop here.
+//! changed or removed through another gateway's API start, change or stop here; files
+//! uploaded there are written here (`uploads`).
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -41,6 +42,9 @@ pub async fn follow(state: Arc<AdminState>, changes: Arc<Changes>, stop: Cancell
     state
         .tokens
         .look_up_in(Arc::new(RegistryTokens(state.registry.clone())));
+    if let Err(error) = super::uploads::sync(&state).await {
+        tracing::warn!(%error, "cannot share the uploads through the registry");
+    }
     loop {
         let due = tokio::select! {
             due = changes.next() => due,
@@ -56,6 +60,11 @@ pub async fn follow(state: Arc<AdminState>, changes: Arc<Changes>, stop: Cancell
             && let Err(error) = sync_services(&state).await
         {
             tracing::warn!(%error, "cannot read the registry's services again");
+        }
+        if due.uploads
+            && let Err(error) = super::uploads::sync(&state).await
+        {
+            tracing::warn!(%error, "cannot read the registry's uploads again");
         }
     }
 }

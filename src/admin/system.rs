@@ -1,6 +1,6 @@
 //! `/api/v1/system`: health (no token needed), status, and file upload.
 
-use std::{path::Path, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Json,
@@ -15,6 +15,7 @@ use super::{
     AdminState,
     auth::Caller,
     error::{ApiError, ErrorBody},
+    uploads,
 };
 use crate::{
     config::Config,
@@ -265,22 +266,21 @@ async fn upload(
             continue;
         }
         let name = plain_file_name(field.file_name().unwrap_or_default())?;
-        let dir = state.data_dir.join("uploads");
+        let dir = uploads::uploads_dir(&state);
         tokio::fs::create_dir_all(&dir).await.map_err(|error| {
             ApiError::internal(format!("cannot create the upload directory: {error}"))
         })?;
-        let path = dir.join(&name);
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
+        if tokio::fs::try_exists(dir.join(&name))
             .await
-            .map_err(|error| match error.kind() {
-                std::io::ErrorKind::AlreadyExists => {
-                    ApiError::conflict(format!("an upload named {name:?} exists"))
-                }
-                _ => ApiError::internal(format!("cannot store the upload: {error}")),
-            })?;
+            .unwrap_or(false)
+        {
+            return Err(ApiError::conflict(format!(
+                "an upload named {name:?} exists"
+            )));
+        }
+        let (partial, mut file) = uploads::partial(&dir)
+            .await
+            .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))?;
         let mut size = 0u64;
         let written: Result<(), ApiError> = async {
             while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -297,11 +297,12 @@ async fn upload(
                 .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))
         }
         .await;
+        drop(file);
         if let Err(error) = written {
-            drop(file);
-            let _ = tokio::fs::remove_file(&path).await;
+            let _ = tokio::fs::remove_file(&partial).await;
             return Err(error);
         }
+        uploads::keep(&state, &name, &partial).await?;
         tracing::info!(file = %name, size, "upload stored");
         return Ok((StatusCode::CREATED, Json(Uploaded { name, size })));
     }
@@ -310,47 +311,11 @@ async fn upload(
 
 /// `name` if it is a plain file name that stays inside the upload directory.
 fn plain_file_name(name: &str) -> Result<String, ApiError> {
-    let refused = || {
-        ApiError::bad_request(format!(
+    if uploads::is_plain_file_name(name) {
+        Ok(name.to_owned())
+    } else {
+        Err(ApiError::bad_request(format!(
             "{name:?} is not a plain file name (no '/', '\\\\', '..' or leading '.')"
-        ))
-    };
-    let plain = !name.is_empty()
-        && name.len() <= 255
-        && !name.starts_with('.')
-        && !name.contains(['/', '\\', '\0'])
-        && !name.contains("..")
-        && !name.chars().any(char::is_control);
-    if !plain {
-        return Err(refused());
-    }
-    // Belt and braces: the name must be one normal path component.
-    let mut components = Path::new(name).components();
-    match (components.next(), components.next()) {
-        (Some(std::path::Component::Normal(_)), None) => Ok(name.to_owned()),
-        _ => Err(refused()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_plain_file_names_are_stored() {
-        assert!(plain_file_name("report.pdf").is_ok());
-        for bad in [
-            "",
-            "../x",
-            "a/b",
-            "..",
-            ".env",
-            "a\\b",
-            "x..y",
-            "a\0b",
-            "/etc/passwd",
-        ] {
-            assert!(plain_file_name(bad).is_err(), "{bad:?}");
-        }
+        )))
     }
 }

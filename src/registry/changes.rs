@@ -59,16 +59,19 @@ pub enum Change {
     Tokens,
     /// Services registered through the API.
     Services,
+    /// Files uploaded through the API.
+    Uploads,
 }
 
 impl Change {
-    const ALL: [Self; 2] = [Self::Tokens, Self::Services];
+    const ALL: [Self; 3] = [Self::Tokens, Self::Services, Self::Uploads];
 
     /// Its name in an announcement.
     fn as_str(self) -> &'static str {
         match self {
             Self::Tokens => "tokens",
             Self::Services => "services",
+            Self::Uploads => "uploads",
         }
     }
 }
@@ -78,6 +81,7 @@ impl Change {
 pub struct Pending {
     pub tokens: bool,
     pub services: bool,
+    pub uploads: bool,
 }
 
 impl Pending {
@@ -89,6 +93,7 @@ impl Pending {
     const ALL: Self = Self {
         tokens: true,
         services: true,
+        uploads: true,
     };
 
     /// What an announcement named `payload` makes due; everything for a name not known
@@ -104,6 +109,10 @@ impl Pending {
             },
             Some(Change::Services) => Self {
                 services: true,
+                ..Self::default()
+            },
+            Some(Change::Uploads) => Self {
+                uploads: true,
                 ..Self::default()
             },
             None => Self::ALL,
@@ -162,6 +171,7 @@ impl Changes {
             let mut waiting = lock(&self.pending);
             waiting.tokens |= pending.tokens;
             waiting.services |= pending.services;
+            waiting.uploads |= pending.uploads;
         }
         self.arrived.notify_one();
     }
@@ -353,14 +363,14 @@ mod tests {
             Pending::announced(Change::Tokens.as_str()),
             Pending {
                 tokens: true,
-                services: false
+                ..Pending::default()
             }
         );
         assert_eq!(
             Pending::announced(Change::Services.as_str()),
             Pending {
-                tokens: false,
-                services: true
+                services: true,
+                ..Pending::default()
             }
         );
         assert_eq!(Pending::announced("something newer"), Pending::ALL);

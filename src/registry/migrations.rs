@@ -136,6 +136,17 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX session_subscriptions_held ON session_subscriptions(held_at);
     ",
     ),
+    // Files uploaded through the API, so that every gateway on the database has them in its
+    // own `uploads/` (see `admin/uploads.rs`).
+    M::up(
+    "
+    CREATE TABLE uploads (
+        name        TEXT PRIMARY KEY,
+        content     BLOB NOT NULL,
+        uploaded_at INTEGER NOT NULL
+    );
+    ",
+    ),
 ];
 
 /// The same migrations in PostgreSQL's dialect, one for one: the same tables, columns and
@@ -227,6 +238,13 @@ const POSTGRES: &[&str] = &[
     );
     CREATE INDEX session_subscriptions_holder ON session_subscriptions(holder);
     CREATE INDEX session_subscriptions_held ON session_subscriptions(held_at);
+    ",
+    "
+    CREATE TABLE uploads (
+        name        TEXT PRIMARY KEY,
+        content     BYTEA NOT NULL,
+        uploaded_at BIGINT NOT NULL
+    );
     ",
 ];
 

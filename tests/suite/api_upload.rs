@@ -1,11 +1,13 @@
 //! `POST /api/v1/system/upload`: a file lands under the data directory's `uploads/`; an
-//! oversized one is refused (and not kept), and no name can leave that directory.
+//! oversized one is refused (and not kept), and no name can leave that directory. Gateways on
+//! one PostgreSQL registry share their uploads.
 
 use crate::common;
 
 use common::{
     api::{Answer, Api, admin_env},
     http::client,
+    postgres::fresh_database,
     process::{ConfigDir, ServeProcess},
 };
 use reqwest::StatusCode;
@@ -97,4 +99,57 @@ async fn uploads_are_stored_capped_and_kept_inside_the_data_directory() {
         .collect();
     entries.sort();
     assert_eq!(entries, ["notes.txt"]);
+}
+
+/// Waits up to 2 s for `path` to hold `content`.
+async fn file_within(path: &std::path::Path, content: &[u8]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::fs::read(path).ok().as_deref() != Some(content) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} does not hold {:?}",
+            path.display(),
+            String::from_utf8_lossy(content)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn gateways_on_one_registry_share_their_uploads() {
+    let url = fresh_database().await;
+    let yaml = format!("database:\n  url: {url:?}\n  secret_key: shared by the replicas\n");
+    // A file an operator put in A's uploads/ by hand (or an SQLite registry's, copied over).
+    let config = ConfigDir::new(&yaml);
+    let by_hand = config.dir.path().join("data/uploads");
+    std::fs::create_dir_all(&by_hand).unwrap();
+    std::fs::write(by_hand.join("by-hand.txt"), b"placed").unwrap();
+    let a = ServeProcess::start_in(config, &admin_env());
+    let b = ServeProcess::start_in(ConfigDir::new(&yaml), &[]);
+    let b_uploads = b.config.dir.path().join("data/uploads");
+    file_within(&b_uploads.join("by-hand.txt"), b"placed").await;
+
+    let api = Api::logged_in(&a).await;
+    let stored = upload(&api, form("file", "shared.txt", b"from A")).await;
+    assert_eq!(stored.status, StatusCode::CREATED, "{stored:?}");
+    file_within(&b_uploads.join("shared.txt"), b"from A").await;
+
+    // Never replaced, through either gateway.
+    let api_b = Api::logged_in(&b).await;
+    let again = upload(&api_b, form("file", "shared.txt", b"from B")).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{again:?}");
+    assert_eq!(
+        std::fs::read(b_uploads.join("shared.txt")).unwrap(),
+        b"from A"
+    );
+    let mut entries: Vec<String> = std::fs::read_dir(&b_uploads)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        ["by-hand.txt", "shared.txt"],
+        "no partial file left"
+    );
 }

@@ -234,6 +234,29 @@ async fn every_row_kind(location: &DatabaseLocation, what: &str) {
         None
     );
 
+    // Uploads, never replaced.
+    assert!(
+        registry
+            .save_upload("a.bin", vec![0, 1, 255], 1_000)
+            .await
+            .unwrap(),
+        "{what}"
+    );
+    assert!(
+        !registry
+            .save_upload("a.bin", b"other".to_vec(), 1_001)
+            .await
+            .unwrap(),
+        "{what}: not replaced"
+    );
+    assert_eq!(registry.upload_names().await.unwrap(), ["a.bin"]);
+    assert_eq!(
+        registry.upload("a.bin").await.unwrap(),
+        Some(vec![0, 1, 255]),
+        "{what}"
+    );
+    assert_eq!(registry.upload("b.bin").await.unwrap(), None, "{what}");
+
     // Client sessions shared by the gateways.
     let (one, two) = (
         "00000000-0000-4000-8000-000000000001",
@@ -424,7 +447,7 @@ async fn on_postgresql_by_tcp() {
     every_row_kind(&DatabaseLocation::Postgres(url.clone()), "PostgreSQL").await;
     // The schema's version is where PostgreSQL keeps it.
     let versions = column(&url, "SELECT version FROM mcps_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1", "2", "3", "4", "5", "6", "7", "8"]);
+    assert_eq!(versions, ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
 }
 
 #[tokio::test]
@@ -446,7 +469,7 @@ async fn replicas_starting_together_migrate_once() {
     };
     assert_eq!(
         column(url, "SELECT COUNT(*) FROM mcps_migrations").await,
-        ["8"]
+        ["9"]
     );
 }
 
