@@ -79,6 +79,7 @@ impl Registry {
         for table in TABLES {
             self.refuse_foreign_rows(target, table).await?;
         }
+        self.refuse_foreign_uploads(target).await?;
         for table in TABLES {
             self.copy_table(target, table).await?;
             if table.identity
@@ -102,7 +103,59 @@ impl Registry {
             }
             tables.push((table.name, there));
         }
+        tables.push(("uploads", self.copy_uploads(target).await?));
         Ok(Copied { tables })
+    }
+
+    /// Refuses a target with uploads this registry does not have.
+    async fn refuse_foreign_uploads(&self, target: &Registry) -> Result<(), RegistryError> {
+        let ours: HashSet<String> = self.upload_names().await?.into_iter().collect();
+        let foreign = target
+            .upload_names()
+            .await?
+            .into_iter()
+            .filter(|name| !ours.contains(name))
+            .count();
+        if foreign > 0 {
+            return Err(RegistryError::Conflict(format!(
+                "the target's uploads has {foreign} rows that are not this registry's: copy into a new, empty database"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Copies the uploads one at a time (each may be as large as `limits.max_upload_bytes`);
+    /// how many the target then has, as many as here.
+    async fn copy_uploads(&self, target: &Registry) -> Result<i64, RegistryError> {
+        let names = self.upload_names().await?;
+        for name in &names {
+            let Some(row) = self
+                .db()
+                .row(
+                    "SELECT content, uploaded_at FROM uploads WHERE name = $1",
+                    values![name],
+                )
+                .await?
+            else {
+                continue;
+            };
+            target
+                .db()
+                .execute(
+                    "INSERT INTO uploads (name, content, uploaded_at) VALUES ($1, $2, $3)
+                    ON CONFLICT DO NOTHING",
+                    values![name, row.bytes(0)?, row.int(1)?],
+                )
+                .await?;
+        }
+        let there = target.upload_names().await?.len();
+        if there != names.len() {
+            return Err(RegistryError::Sql(format!(
+                "uploads: {} rows here, {there} in the target after the copy",
+                names.len()
+            )));
+        }
+        Ok(there as i64)
     }
 
     async fn count(&self, table: &Table) -> Result<i64, RegistryError> {

@@ -58,6 +58,16 @@ async fn a_populated_sqlite_registry_moves_to_postgresql() {
         .await;
     assert_eq!(service.status, StatusCode::CREATED, "{service:?}");
     call_echo(&gateway.mcp_url(), 4).await;
+    let form = "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"tool.sh\"\r\n\r\n#!/bin/sh\n\r\n--b--\r\n";
+    let uploaded = common::http::client()
+        .post(format!("{}/api/v1/system/upload", gateway.base))
+        .bearer_auth(api.token.as_deref().unwrap())
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
     let (status, sqlite) = gateway.stop(Signal::SIGTERM);
     assert!(status.success());
     assert!(db(&sqlite, &["status"]).contains("9 of 9 migrations applied; none pending"));
@@ -69,6 +79,7 @@ async fn a_populated_sqlite_registry_moves_to_postgresql() {
         "tokens: 2 rows",
         "services: 1 rows",
         "calls: 4 rows",
+        "uploads: 1 rows",
     ] {
         assert!(copied.contains(line), "{line:?} in {copied}");
     }
@@ -104,6 +115,16 @@ async fn a_populated_sqlite_registry_moves_to_postgresql() {
     // The client secret was sealed again with the PostgreSQL registry's key: it opens there.
     let sealed = column(&url, "SELECT spec FROM services").await;
     assert!(!sealed[0].contains("s3cret"), "sealed at rest: {sealed:?}");
+    // The upload is written into the PostgreSQL gateway's own uploads/.
+    let uploaded = gateway.config.dir.path().join("data/uploads/tool.sh");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::fs::read(&uploaded).ok().as_deref() != Some(b"#!/bin/sh\n".as_slice()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload is not there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     drop(gateway);
 }
 
