@@ -56,7 +56,7 @@ pub use reconfigure::{LogLevelReport, Reconfigured};
 pub use router::{RawAnswer, ToolCall};
 pub use server::{GatewayServer, Scope};
 pub use services::LifecycleError;
-pub use sessions::{SessionFacts, Waking};
+pub use sessions::{Listener, SessionFacts, Waking};
 pub use view::View;
 
 use isolation::SessionConnections;

@@ -152,6 +152,24 @@ impl McpClient {
         Ok((headers, body))
     }
 
+    /// Opens the session's GET stream, where a client listens for what the server sends
+    /// outside requests (as the SDKs' clients do); it stays open while the answer is kept.
+    pub async fn listen(&self) -> Result<reqwest::Response, String> {
+        let mut request = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25");
+        if let Some(session) = &self.session {
+            request = request.header("mcp-session-id", session);
+        }
+        let response = request.send().await.map_err(|error| error.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("GET stream: {}", response.status()));
+        }
+        Ok(response)
+    }
+
     /// Sends a request and returns the body of its answer (JSON or SSE).
     pub async fn request(
         &mut self,

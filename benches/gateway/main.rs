@@ -298,7 +298,7 @@ async fn scenario_memory(quick: bool) {
     drop(first);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let baseline = gateway.rss();
-    let mut rows = vec![(0usize, "—", baseline)];
+    let mut rows = vec![(0usize, "—", baseline, baseline)];
     let mut sessions = Vec::new();
     for target in if quick { vec![100] } else { vec![100, 1000] } {
         while sessions.len() < target {
@@ -309,27 +309,61 @@ async fn scenario_memory(quick: bool) {
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        rows.push((target, "awake", gateway.rss()));
+        rows.push((target, "awake", gateway.rss(), baseline));
     }
     // Past `timeouts.session_sleep_secs` (10 s by default) and a turn of the reaper, every
     // session is asleep; jemalloc gives freed pages back within a few seconds more.
     tokio::time::sleep(Duration::from_secs(if quick { 12 } else { 16 })).await;
-    rows.push((sessions.len(), "asleep", gateway.rss()));
+    rows.push((sessions.len(), "asleep", gateway.rss(), baseline));
     // The clients go, their connections with them; their sessions stay open in the gateway
     // (a session outlives its connections), so what is left is the sessions' own cost.
     let open = sessions.len();
     drop(sessions);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    rows.push((open, "asleep, connections closed", gateway.rss()));
+    let before_listening = gateway.rss();
+    rows.push((
+        open,
+        "asleep, connections closed",
+        before_listening,
+        baseline,
+    ));
+    // Sessions whose clients listen on their GET streams, as the SDKs' clients do; counted
+    // from the gateway as the sessions above left it.
+    let mut listening = Vec::new();
+    while listening.len() < open {
+        let client = McpClient::connect(&url, Era::Legacy)
+            .await
+            .expect("connect");
+        let stream = client.listen().await.expect("GET stream");
+        listening.push((client, stream));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let listening_awake = gateway.rss();
+    tokio::time::sleep(Duration::from_secs(if quick { 12 } else { 16 })).await;
+    rows.push((
+        listening.len(),
+        "listening on their GET streams, awake",
+        listening_awake,
+        before_listening,
+    ));
+    rows.push((
+        listening.len(),
+        "listening on their GET streams, asleep",
+        gateway.rss(),
+        before_listening,
+    ));
+    drop(listening);
     println!("## 4. Memory with idle session-era sessions\n");
-    println!("Each session has its own keep-alive connection, as the load's clients do.\n");
+    println!(
+        "Each session has its own keep-alive connection, as the load's clients do; a listening one a second, its GET stream.\n"
+    );
     println!("| sessions | state | RSS MiB | bytes per session |");
     println!("|---:|---|---:|---:|");
-    for (count, state, rss) in rows {
+    for (count, state, rss, from) in rows {
         let per = if count == 0 {
             "—".to_owned()
         } else {
-            format!("{}", rss.saturating_sub(baseline) / count as u64)
+            format!("{}", rss.saturating_sub(from) / count as u64)
         };
         println!(
             "| {count} | {state} | {:.1} | {per} |",

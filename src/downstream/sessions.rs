@@ -23,8 +23,9 @@
 //! streams with it, the moment it ends.
 //!
 //! **Sleep.** A quiet session gives back rmcp's half of it until its next request (see
-//! [`sleep`]).
+//! [`sleep`]), also while its client listens on its GET stream (see [`listening`]).
 
+mod listening;
 mod manager;
 mod marks;
 mod notices;
@@ -42,7 +43,7 @@ use std::{
 };
 
 use rmcp::transport::streamable_http_server::session::{
-    SessionId, SessionManager, SessionState, local::LocalSessionManager,
+    ServerSseMessage, SessionId, SessionManager, SessionState, local::LocalSessionManager,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -136,8 +137,14 @@ struct HttpSession {
     active: Instant,
     /// Its requests in flight: while there are any, it is not idle.
     in_flight: usize,
-    /// Its streams open outside a request (GET): while there are any, it does not sleep.
+    /// Its streams open outside a request that are rmcp's (the resumption of a request's
+    /// stream): while there are any, it does not sleep.
     streams: usize,
+    /// Its client's GET streams, which the book holds (see [`listening`]): they keep it in
+    /// use, not awake.
+    listening: usize,
+    /// Where the latest of them goes, while its client listens.
+    listener: Option<tokio::sync::mpsc::Sender<ServerSseMessage>>,
     /// What restores it after sleep: the client's `initialize`, once answered.
     restore: Option<SessionState>,
     /// Whether rmcp's half of it had the client's `notifications/initialized` (see
@@ -352,6 +359,8 @@ impl SessionBook {
                     active: Instant::now(),
                     in_flight: 0,
                     streams: 0,
+                    listening: 0,
+                    listener: None,
                     restore,
                     initialized: false,
                     asleep,
@@ -416,6 +425,7 @@ impl SessionBook {
             if session.asleep.is_some()
                 && let Some(gateway) = &self.gateway
             {
+                gateway.not_listening(id);
                 gateway.woke();
             }
         }
@@ -435,6 +445,7 @@ impl SessionBook {
                     && session.asleep.is_some()
                     && !session.falling
                     && session.in_flight == 0
+                    && session.listening == 0
                     && session.active.elapsed() >= after
             })
             .map(|(id, session)| (id.clone(), session.touched_at))
@@ -454,6 +465,7 @@ impl SessionBook {
                 // A client listening on its stream is using its session.
                 let idle = session.in_flight == 0
                     && session.streams == 0
+                    && session.listening == 0
                     && session.active.elapsed() >= limits.idle;
                 (unused || idle).then(|| (id.clone(), session.touched_at))
             })

@@ -133,12 +133,17 @@ impl Subscriber {
                 echo,
             } => {
                 announce(echo.as_ref(), &update);
-                match gateway
-                    .upgrade()
-                    .and_then(|gateway| gateway.http_session(session))
-                {
-                    Some(copy) => send_update(&copy.peer, update).await,
-                    None => echo.is_some(),
+                let Some(gateway) = gateway.upgrade() else {
+                    return false;
+                };
+                if let Some(copy) = gateway.http_session(session) {
+                    send_update(&copy.peer, update).await
+                } else if let Some(listener) = gateway.listener(session) {
+                    listener.notify(ServerNotification::ResourceUpdatedNotification(
+                        ResourceUpdatedNotification::new(update),
+                    ))
+                } else {
+                    echo.is_some()
                 }
             }
         }
@@ -299,11 +304,20 @@ pub async fn run(
             () = shutdown.cancelled() => return,
         };
         let peers = sessions.open();
+        let listening = sessions.listening();
         tracing::debug!(
             sessions = peers.len(),
+            asleep = listening.len(),
             ?changed,
             "catalog changed; notifying clients"
         );
+        for listener in &listening {
+            for notification in list_changed(changed) {
+                if !listener.notify(notification) {
+                    tracing::debug!("list_changed not delivered to a sleeping session");
+                }
+            }
+        }
         let sends = peers.iter().map(|peer| async move {
             match tokio::time::timeout(SEND_TIMEOUT, notify(peer, changed)).await {
                 Ok(Ok(())) => {}
@@ -318,16 +332,31 @@ pub async fn run(
 }
 
 async fn notify(peer: &Peer<RoleServer>, changed: Changed) -> Result<(), ServiceError> {
-    if changed.tools {
-        peer.notify_tool_list_changed().await?;
-    }
-    if changed.prompts {
-        peer.notify_prompt_list_changed().await?;
-    }
-    if changed.resources {
-        peer.notify_resource_list_changed().await?;
+    for notification in list_changed(changed) {
+        peer.send_notification(notification).await?;
     }
     Ok(())
+}
+
+/// The `list_changed` notifications of `changed`.
+fn list_changed(changed: Changed) -> Vec<ServerNotification> {
+    let mut notifications = Vec::new();
+    if changed.tools {
+        notifications.push(ServerNotification::ToolListChangedNotification(
+            Default::default(),
+        ));
+    }
+    if changed.prompts {
+        notifications.push(ServerNotification::PromptListChangedNotification(
+            Default::default(),
+        ));
+    }
+    if changed.resources {
+        notifications.push(ServerNotification::ResourceListChangedNotification(
+            Default::default(),
+        ));
+    }
+    notifications
 }
 
 #[cfg(test)]

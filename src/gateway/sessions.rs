@@ -9,7 +9,9 @@
 //! **Sleep.** The HTTP door puts a quiet streamable HTTP session to sleep (see
 //! `downstream/sessions.rs`): rmcp's session is closed, and its next request restores it. Here
 //! it is forgotten like a closed one; what rmcp's `initialize` replay does not bring back
-//! (the client's log level) travels in [`Waking`], and the session still counts as open.
+//! (the client's log level) travels in [`Waking`], and the session still counts as open. A
+//! sleeping session whose client listens on its GET stream leaves a [`Listener`] here, which
+//! gets what the session would have been sent (the catalog's changes).
 
 #![allow(
     deprecated,
@@ -26,7 +28,7 @@ use std::{
 
 use rmcp::{
     Peer, RoleServer,
-    model::{ClientCapabilities, LoggingLevel},
+    model::{ClientCapabilities, LoggingLevel, ServerNotification},
 };
 
 use super::logging::SessionLogLevel;
@@ -51,6 +53,14 @@ pub struct SessionFacts {
     pub own_connections: bool,
 }
 
+/// A sleeping session's client still listening on its stream (the HTTP door holds a
+/// streamable HTTP client's GET stream open while rmcp's half of the session sleeps): where the
+/// session's notifications go until it wakes.
+pub trait Listener: Send + Sync {
+    /// Sends `notification` to the client; `false` when it cannot take it now.
+    fn notify(&self, notification: ServerNotification) -> bool;
+}
+
 /// What a sleeping session keeps that rmcp's replay of its `initialize` does not bring back;
 /// the HTTP door puts it in the extensions of the request that wakes the session.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +80,8 @@ struct Registry {
     peers: HashMap<u64, Registered>,
     /// Streamable HTTP sessions, by their `Mcp-Session-Id`.
     by_http_id: HashMap<Arc<str>, Arc<SessionFacts>>,
+    /// Sleeping streamable HTTP sessions whose clients listen on their streams.
+    listening: HashMap<Arc<str>, Arc<dyn Listener>>,
 }
 
 struct Registered {
@@ -112,10 +124,17 @@ impl Sessions {
         self.lock().peers.len() + self.asleep.load(Ordering::Relaxed)
     }
 
+    /// The sleeping sessions whose clients listen on their streams.
+    pub fn listening(&self) -> Vec<Arc<dyn Listener>> {
+        self.lock().listening.values().cloned().collect()
+    }
+
     /// The sessions still open; those whose transport closed are forgotten here.
     pub fn open(&self) -> Vec<Peer<RoleServer>> {
         let mut registry = self.lock();
-        let Registry { peers, by_http_id } = &mut *registry;
+        let Registry {
+            peers, by_http_id, ..
+        } = &mut *registry;
         peers.retain(|_, registered| {
             let open = !registered.peer.is_transport_closed();
             if !open && let Some(id) = &registered.http_id {
@@ -193,6 +212,25 @@ impl super::Gateway {
     /// request wakes it.
     pub fn asleep_from_elsewhere(&self) {
         self.sessions.asleep.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sleeping streamable HTTP session `id`'s client listens on `listener` until the session
+    /// wakes or closes ([`Gateway::not_listening`]).
+    pub fn listening_asleep(&self, id: Arc<str>, listener: Arc<dyn Listener>) {
+        self.sessions.lock().listening.insert(id, listener);
+    }
+
+    /// Session `id` woke or closed: its notifications no longer go to its listener.
+    pub fn not_listening(&self, id: &str) {
+        let mut registry = self.sessions.lock();
+        if registry.listening.remove(id).is_some() {
+            shrink(&mut registry.listening);
+        }
+    }
+
+    /// Where sleeping streamable HTTP session `id`'s client listens, if it does.
+    pub fn listener(&self, id: &str) -> Option<Arc<dyn Listener>> {
+        self.sessions.lock().listening.get(id).cloned()
     }
 
     /// A session that went to sleep woke up or was closed asleep.

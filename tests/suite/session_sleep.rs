@@ -1,7 +1,8 @@
 //! A quiet streamable HTTP session sleeps (rmcp's half of it is closed) after
 //! `timeouts.session_sleep_secs`, and its next request wakes it: the client sees nothing of it.
 //! It wakes with the log level it set, stays counted while asleep, and can be ended with DELETE.
-//! A session with its GET stream open is not quiet and stays awake.
+//! A session sleeps under its client's open GET stream too: the stream stays open, and carries
+//! the catalog's changes while the session sleeps and after it wakes.
 //!
 //! The upstream is the TypeScript SDK's fixture, whose logging tool logs at `info`.
 
@@ -123,16 +124,64 @@ async fn a_sleeping_session_is_counted_and_ends_with_delete() {
 }
 
 #[tokio::test]
-async fn a_session_with_its_stream_open_stays_awake() {
+async fn a_session_sleeps_under_its_open_stream_which_goes_on() {
+    let yaml = |with_second: bool| {
+        let mut yaml = format!(
+            "timeouts:\n  session_sleep_secs: 0.3\nupstreams:\n{}",
+            stdio_upstream_yaml(Implementation::TypeScript, "fx", &[], "auto")
+        );
+        if with_second {
+            yaml.push_str(&stdio_upstream_yaml(
+                Implementation::TypeScript,
+                "fy",
+                &[],
+                "auto",
+            ));
+        }
+        yaml
+    };
     let gateway = gateway();
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let _stream = session.open_stream().await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        !gateway.log().contains(ASLEEP),
-        "a session with its GET stream open slept:\n{}",
+    let stream = session.open_stream().await;
+    wait_logged(|| gateway.log(), ASLEEP, 1).await;
+
+    // Asleep, its client still hears that the tools changed.
+    let config = gateway.config.path();
+    std::fs::write(&config, yaml(true)).unwrap();
+    gateway.signal(nix::sys::signal::Signal::SIGHUP);
+    common::http::wait_for(&stream, "notifications/tools/list_changed", 1).await;
+    assert_eq!(
+        gateway.log().matches(ASLEEP).count(),
+        1,
+        "it slept once and has not woken:\n{}",
         gateway.log()
     );
-    let reply = session.call("fx__test_simple_text", json!({})).await;
+
+    // Its next request wakes it, and the same stream carries what its awake half sends: a
+    // change announced while a call keeps it awake.
+    let reply = session.call("fy__test_simple_text", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
+    let mut slow = session.handle();
+    let slow =
+        tokio::spawn(async move { slow.call("fx__test_slow_tool", json!({"seconds": 3})).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reply = session
+        .call("fx__test_trigger_tool_change", json!({}))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    common::http::wait_for(&stream, "notifications/tools/list_changed", 2).await;
+    assert!(
+        !slow.is_finished(),
+        "the slow call ended before the change arrived"
+    );
+    assert_eq!(
+        gateway.log().matches(ASLEEP).count(),
+        1,
+        "{}",
+        gateway.log()
+    );
+    let reply = slow.await.unwrap();
+    assert!(reply["result"].is_object(), "{reply}");
+    // And it sleeps again under it.
+    wait_logged(|| gateway.log(), ASLEEP, 2).await;
 }

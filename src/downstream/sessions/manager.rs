@@ -113,12 +113,8 @@ impl SessionManager for SessionBook {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let open = self.stream_open(id);
         let stream = self.local.create_standalone_stream(id).await?;
-        Ok(stream.map(move |event| {
-            let _ = &open;
-            named_for_client(event)
-        }))
+        Ok(self.listen(id, stream))
     }
 
     async fn resume(
@@ -126,12 +122,19 @@ impl SessionManager for SessionBook {
         id: &SessionId,
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        let open = self.stream_open(id);
+        // `<index>` resumes the GET stream; `<index>/<request>` a request's stream.
+        let of_a_request = last_event_id.contains('/');
+        let open = of_a_request.then(|| self.stream_open(id)).flatten();
         let stream = self.local.resume(id, last_event_id).await?;
-        Ok(stream.map(move |event| {
-            let _ = &open;
-            named_for_client(event)
-        }))
+        if !of_a_request {
+            return Ok(self.listen(id, stream).left_stream());
+        }
+        Ok(stream
+            .map(move |event| {
+                let _ = &open;
+                named_for_client(event)
+            })
+            .right_stream())
     }
 
     async fn restore_session(
@@ -143,8 +146,11 @@ impl SessionManager for SessionBook {
             self.local.close_session(&id).await?;
         }
         let outcome = self.local.restore_session(id.clone()).await?;
-        if matches!(outcome, RestoreOutcome::Restored(_)) && !self.woke(&id) {
-            self.opened(&id);
+        if matches!(outcome, RestoreOutcome::Restored(_)) {
+            if !self.woke(&id) {
+                self.opened(&id);
+            }
+            self.listen_again(&id);
         }
         Ok(outcome)
     }
@@ -181,7 +187,7 @@ impl SessionBook {
 
 /// `event` with rmcp's request in it (or rmcp's withdrawal of one) under its name for the
 /// client.
-fn named_for_client(mut event: ServerSseMessage) -> ServerSseMessage {
+pub(super) fn named_for_client(mut event: ServerSseMessage) -> ServerSseMessage {
     let Some(message) = &event.message else {
         return event;
     };

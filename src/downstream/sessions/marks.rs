@@ -1,11 +1,14 @@
-//! Marks that a streamable HTTP session is busy: a request in flight or a stream open. While
-//! a mark is held the session does not sleep; while a request is held it does not idle out.
+//! Marks that a streamable HTTP session is busy: a request in flight, a stream open, or its
+//! client listening on a GET stream the book holds. While a request or an rmcp stream is held
+//! the session does not sleep; while any mark is held it does not idle out.
 
 use std::{
     sync::{Arc, Weak},
     time::Instant,
 };
 
+use rmcp::transport::streamable_http_server::session::ServerSseMessage;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::SessionBook;
@@ -51,16 +54,48 @@ impl SessionBook {
         })
     }
 
+    /// Marks that session `id`'s client listens on a GET stream the book holds (see
+    /// `listening`), whose messages go to `sender`, until the mark is dropped.
+    pub(super) fn listening(
+        &self,
+        id: &str,
+        sender: mpsc::Sender<ServerSseMessage>,
+    ) -> Option<InFlight> {
+        let mut book = lock(&self.state);
+        let session = book.http.get_mut(id)?;
+        session.listening += 1;
+        session.listener = Some(sender);
+        Some(InFlight {
+            book: self.me.clone(),
+            id: Arc::from(id),
+            closed: session.closed.clone(),
+            held: Held::Listening,
+        })
+    }
+
     /// A mark of session `id` is dropped: what it held has ended, and the session's idle
     /// time starts again.
     fn let_go(&self, id: &str, held: Held) {
-        if let Some(session) = lock(&self.state).http.get_mut(id) {
+        let no_longer_listening_asleep = {
+            let mut book = lock(&self.state);
+            let Some(session) = book.http.get_mut(id) else {
+                return;
+            };
             let count = match held {
                 Held::Request => &mut session.in_flight,
                 Held::Stream => &mut session.streams,
+                Held::Listening => &mut session.listening,
             };
             *count = count.saturating_sub(1);
             session.active = Instant::now();
+            let gone = matches!(held, Held::Listening) && session.listening == 0;
+            if gone {
+                session.listener = None;
+            }
+            gone && session.asleep.is_some()
+        };
+        if no_longer_listening_asleep && let Some(gateway) = &self.gateway {
+            gateway.not_listening(id);
         }
     }
 }
@@ -72,11 +107,12 @@ enum Held {
     Request,
     /// A stream open outside a request (GET), see [`SessionBook::stream_open`].
     Stream,
+    /// A GET stream the book holds, which the session may sleep under (see
+    /// [`SessionBook::listening`]).
+    Listening,
 }
 
-/// A mark that an HTTP session is busy: while it is held, the session does not sleep, and
-/// while a request is held it does not idle out either (an open stream alone does not keep
-/// a session past `timeouts.session_idle_secs` without requests).
+/// A mark that an HTTP session is busy (see the module's comment).
 pub struct InFlight {
     book: Weak<SessionBook>,
     id: Arc<str>,

@@ -53,11 +53,7 @@ impl SessionBook {
         if notice.from == this_gateway() || !self.holds_stream(&notice.session) {
             return;
         }
-        let Some(facts) = self
-            .gateway
-            .as_ref()
-            .and_then(|gateway| gateway.http_session(&notice.session))
-        else {
+        let Some(gateway) = &self.gateway else {
             return;
         };
         let notification: ServerNotification = match serde_json::from_value(notice.message) {
@@ -66,6 +62,15 @@ impl SessionBook {
                 tracing::debug!(%error, "a notification for a session is not one");
                 return;
             }
+        };
+        let Some(facts) = gateway.http_session(&notice.session) else {
+            // Asleep, its client listening on the stream held here.
+            if let Some(listener) = gateway.listener(&notice.session)
+                && !listener.notify(notification)
+            {
+                tracing::debug!("a notification announced by another gateway was not delivered");
+            }
+            return;
         };
         let peer = facts.peer.clone();
         self.tasks.spawn(async move {
@@ -81,6 +86,6 @@ impl SessionBook {
         lock(&self.state)
             .http
             .get(id)
-            .is_some_and(|session| session.streams > 0)
+            .is_some_and(|session| session.streams > 0 || session.listening > 0)
     }
 }

@@ -243,7 +243,8 @@ impl SessionBook {
                 .filter_map(|(id, session)| {
                     let touched_at = session.touched_at?;
                     // Used since the last check, or its client listening here.
-                    let used = session.active > since || session.streams > 0;
+                    let used =
+                        session.active > since || session.streams > 0 || session.listening > 0;
                     Some((id.clone(), used && touched_at <= stale))
                 })
                 .partition(|(_, used)| *used)

@@ -11,8 +11,11 @@
 //! gateway in the waking request's extensions ([`Waking`]).
 //!
 //! The gateway vetoes sleep for a session that holds resource subscriptions or upstream
-//! connections of its own, which closing rmcp's session would end. A session with a stream
-//! open (its GET stream, a call's event stream) is not quiet.
+//! connections of its own, which closing rmcp's session would end. A session with a request in
+//! flight or one of rmcp's streams open (a call's event stream, resumed) is not quiet; its
+//! client's GET stream is the book's, and stays open while it sleeps (see `listening`).
+
+use std::sync::Arc;
 
 use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
 
@@ -20,7 +23,8 @@ use super::SessionBook;
 use crate::{gateway::Waking, sync::lock};
 
 impl SessionBook {
-    /// The sessions quiet for the sleep time: awake, initialized, nothing in flight, no stream.
+    /// The sessions quiet for the sleep time: awake, initialized, nothing in flight, none of
+    /// rmcp's streams open.
     pub(super) fn quiet(&self) -> Vec<SessionId> {
         if self.gateway.is_none() {
             return Vec::new();
@@ -62,6 +66,9 @@ impl SessionBook {
             // Its waking replays the client's `initialize` and `initialized`.
             session.initialized = false;
         }
+        if let Some(listener) = self.sleeping_listener(id) {
+            gateway.listening_asleep(Arc::from(&**id), listener);
+        }
         tracing::debug!("a quiet session goes to sleep");
         if let Err(error) = self.local.close_session(id).await {
             tracing::debug!(%error, "closing rmcp's half of a sleeping session");
@@ -100,6 +107,7 @@ impl SessionBook {
         if waking.is_some()
             && let Some(gateway) = &self.gateway
         {
+            gateway.not_listening(id);
             gateway.woke();
         }
         true
