@@ -93,9 +93,10 @@ pub struct TimeoutsConfig {
     /// A streamable HTTP session that has made no request since `initialize` is closed after
     /// this long: a client that opens sessions and never uses them holds them only briefly.
     pub unused_session_idle_secs: f64,
-    /// A streamable HTTP session with nothing in flight, no stream open and no request for
-    /// this long is put to sleep: rmcp's half of it (about 90 KB) is closed, and its next
-    /// request restores it. It stays open, counted and bound to its credential.
+    /// A streamable HTTP session with nothing in flight and no request for this long is put
+    /// to sleep: rmcp's half of it (about 80 KB) is closed, and its next request restores it.
+    /// It stays open, counted and bound to its credential, and its client's GET stream stays
+    /// open.
     pub session_sleep_secs: f64,
     /// A gateway on a shared registry gives up its copy of a session it took in from there
     /// (another gateway opened it) after this long without a request: the registry keeps the

@@ -73,7 +73,7 @@ pub struct SessionLimits {
     pub unused_idle: Duration,
     /// How long a session with no request at all is kept (rmcp closes it).
     pub idle: Duration,
-    /// How long a session stays awake with nothing in flight and no stream open.
+    /// How long a session stays awake with nothing in flight (its GET stream may be open).
     pub sleep: Duration,
     /// How long a copy of a session taken in from the registry is kept without a request.
     pub copy_idle: Duration,
