@@ -24,6 +24,8 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPDeprecationWarning
 
 PREFIX = ""
+# How long both clients are left alone before each list change (--quiet).
+QUIET = 0.0
 # resources/subscribe is deprecated by 2026-07-28; session-era clients still use it.
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 WATCHED = "test://watched-resource"
@@ -212,13 +214,16 @@ async def names_in(client: Client, kind: str) -> list[str]:
 
 
 async def list_changed(url: str, mode: str) -> list[str]:
-    """One client changes the tool, prompt and resource lists in turn; both hear of each."""
+    """One client changes the tool, prompt and resource lists in turn; both hear of each.
+    With --quiet, both are left alone that long before each change (a gateway may put their
+    sessions to sleep meanwhile: the one that does not call must still hear it)."""
     failures: list[str] = []
     probes = [Probe(url, mode, "alice"), Probe(url, mode, "bob")]
     async with probes[0].client() as first, probes[1].client() as second:
         for kind, (method, filter_name) in LISTS.items():
             trigger = PREFIX + ("test_trigger_tool_change" if kind == "tools" else f"test_trigger_{kind[:-1]}_change")
             if mode == "legacy":
+                await anyio.sleep(QUIET)
                 await first.call_tool(trigger, {})
                 with anyio.move_on_after(ARRIVAL):
                     while not all(method in p.notifications for p in probes):
@@ -317,9 +322,11 @@ async def main():
     parser.add_argument("--mode", required=True, choices=["legacy", "2026-07-28"])
     parser.add_argument("--prefix", default="fx__")
     parser.add_argument("--only", nargs="*")
+    parser.add_argument("--quiet", type=float, default=0.0)
     args = parser.parse_args()
-    global PREFIX
+    global PREFIX, QUIET
     PREFIX = args.prefix
+    QUIET = args.quiet
     # The SDK passes a child only a safe few variables; NODE_PATH and the like must reach it.
     server = args.url or StdioServerParameters(command=args.stdio[0], args=args.stdio[1:], env=dict(os.environ))
     every = [*FEATURES, "list_changed", "resource_updates"]

@@ -2,7 +2,8 @@
 //! `timeouts.session_sleep_secs`, and its next request wakes it: the client sees nothing of it.
 //! It wakes with the log level it set, stays counted while asleep, and can be ended with DELETE.
 //! A session sleeps under its client's open GET stream too: the stream stays open, and carries
-//! the catalog's changes while the session sleeps and after it wakes.
+//! the catalog's changes while the session sleeps and after it wakes, to the official Python
+//! SDK's client as to a raw one.
 //!
 //! The upstream is the TypeScript SDK's fixture, whose logging tool logs at `info`.
 
@@ -184,4 +185,38 @@ async fn a_session_sleeps_under_its_open_stream_which_goes_on() {
     assert!(reply["result"].is_object(), "{reply}");
     // And it sleeps again under it.
     wait_logged(|| gateway.log(), ASLEEP, 2).await;
+}
+
+/// The official Python SDK's client (`tests/clients/matrix.py`), two at once: each session
+/// sleeps under its GET stream before each list change, and the client that did not make the
+/// change still hears of it, asleep.
+#[tokio::test]
+async fn an_sdk_client_hears_list_changes_while_its_session_sleeps() {
+    let gateway = gateway();
+    let output = std::process::Command::new(common::python())
+        .arg(common::clients_dir().join("matrix.py"))
+        .args([
+            "--mode",
+            "legacy",
+            "--prefix",
+            "fx__",
+            "--only",
+            "list_changed",
+        ])
+        .args(["--quiet", "1", "--url", &gateway.mcp_url()])
+        .output()
+        .expect("run the matrix client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("ok list_changed"),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        gateway.log()
+    );
+    // Both slept before each of the three changes.
+    assert!(
+        gateway.log().matches(ASLEEP).count() >= 6,
+        "{}",
+        gateway.log()
+    );
 }
