@@ -220,3 +220,28 @@ async fn an_sdk_client_hears_list_changes_while_its_session_sleeps() {
         gateway.log()
     );
 }
+
+/// A GET stream resumed from an event the session does not have (one numbered before it
+/// slept, say: a woken session numbers its events afresh) goes on from now, rather than
+/// failing.
+#[tokio::test]
+async fn a_stream_resumed_from_an_unknown_event_goes_on_from_now() {
+    let gateway = gateway();
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    // A change with no stream open: the session keeps its notification for a resumption.
+    let reply = session
+        .call("fx__test_trigger_tool_change", json!({}))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut resuming = session.handle();
+    resuming
+        .headers
+        .push(("last-event-id".into(), "999".into()));
+    let stream = resuming.open_stream().await;
+    let reply = session
+        .call("fx__test_trigger_tool_change", json!({}))
+        .await;
+    assert!(reply["result"].is_object(), "{reply}");
+    common::http::wait_for(&stream, "notifications/tools/list_changed", 1).await;
+}

@@ -124,11 +124,23 @@ impl SessionManager for SessionBook {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         // `<index>` resumes the GET stream; `<index>/<request>` a request's stream.
         let of_a_request = last_event_id.contains('/');
-        let open = of_a_request.then(|| self.stream_open(id)).flatten();
-        let stream = self.local.resume(id, last_event_id).await?;
         if !of_a_request {
+            // The events of a session that slept and woke are numbered afresh, so an id from
+            // before may be unknown: the client then gets the stream from now on.
+            let stream = match self.local.resume(id, last_event_id).await {
+                Ok(stream) => stream.left_stream(),
+                Err(error) => {
+                    tracing::debug!(%error, "a GET stream resumed from an event this session no longer has; going on from now");
+                    self.local
+                        .create_standalone_stream(id)
+                        .await?
+                        .right_stream()
+                }
+            };
             return Ok(self.listen(id, stream).left_stream());
         }
+        let open = self.stream_open(id);
+        let stream = self.local.resume(id, last_event_id).await?;
         Ok(stream
             .map(move |event| {
                 let _ = &open;
