@@ -4,7 +4,11 @@
 //   {"protocolVersion": "...", "tools": [...], "text": "..."}
 //
 //   node ts_client.cjs --era legacy|auto --name NAME --tool TOOL [--arg KEY=VALUE ...]
-//        (--url URL | --ws URL | --stdio COMMAND ARG...)
+//        [--await-list-change SECONDS] (--url URL | --ws URL | --stdio COMMAND ARG...)
+//
+// With --await-list-change, after listing it prints {"listening": true} and waits, calling
+// nothing, until the server says its tools changed (or SECONDS pass); the report then has
+// `heard`, the list changes it got.
 //
 // The SDK has no WebSocket transport; `--ws` gives it the smallest one (one JSON-RPC message
 // per text frame, subprotocol `mcp`), which only carries messages: the protocol is the SDK's.
@@ -87,15 +91,30 @@ async function main() {
         : options.ws
           ? new WebSocketTransport(options.ws)
           : new StreamableHTTPClientTransport(new URL(options.url));
+    let heard = 0;
+    let changed;
+    const change = new Promise(resolve => { changed = resolve; });
+    client.setNotificationHandler('notifications/tools/list_changed', () => {
+        heard += 1;
+        changed();
+    });
     await client.connect(transport);
     const { tools } = await client.listTools();
+    if (options['await-list-change']) {
+        console.log(JSON.stringify({ listening: true }));
+        const seconds = Number(options['await-list-change']);
+        let timer;
+        await Promise.race([change, new Promise(resolve => { timer = setTimeout(resolve, seconds * 1000); })]);
+        clearTimeout(timer);
+    }
     const result = await client.callTool({ name: options.tool, arguments: options.args });
     const text = result.content.map(block => block.text ?? '').join('\n');
     console.log(JSON.stringify({
         protocolVersion: client.getNegotiatedProtocolVersion(),
         tools: tools.map(tool => tool.name),
         isError: result.isError ?? false,
-        text
+        text,
+        heard
     }));
     await client.close();
 }

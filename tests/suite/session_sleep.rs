@@ -3,7 +3,7 @@
 //! It wakes with the log level it set, stays counted while asleep, and can be ended with DELETE.
 //! A session sleeps under its client's open GET stream too: the stream stays open, and carries
 //! the catalog's changes while the session sleeps and after it wakes, to the official Python
-//! SDK's client as to a raw one.
+//! and TypeScript SDKs' clients as to a raw one.
 //!
 //! The upstream is the TypeScript SDK's fixture, whose logging tool logs at `info`.
 
@@ -244,4 +244,47 @@ async fn a_stream_resumed_from_an_unknown_event_goes_on_from_now() {
         .await;
     assert!(reply["result"].is_object(), "{reply}");
     common::http::wait_for(&stream, "notifications/tools/list_changed", 1).await;
+}
+
+/// The official TypeScript SDK's client (`tests/clients/ts_client.cjs`) opens its GET stream,
+/// then calls nothing: its session sleeps, and it still hears that the tools changed; its next
+/// call wakes the session.
+#[tokio::test]
+async fn the_typescript_client_hears_a_list_change_while_its_session_sleeps() {
+    use std::io::BufRead;
+
+    let gateway = gateway();
+    let mut client = std::process::Command::new(common::installed("MCPS_TEST_NODE"))
+        .env("NODE_PATH", common::installed("MCPS_TEST_NODE_PATH"))
+        .arg(common::clients_dir().join("ts_client.cjs"))
+        .args([
+            "--era",
+            "legacy",
+            "--name",
+            "sleeper",
+            "--tool",
+            "fx__test_simple_text",
+        ])
+        .args(["--await-list-change", "20", "--url", &gateway.mcp_url()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start the TypeScript client");
+    let mut lines = std::io::BufReader::new(client.stdout.take().unwrap()).lines();
+    let listening = lines.next().expect("a line").expect("stdout reads");
+    assert!(listening.contains("listening"), "{listening}");
+    wait_logged(|| gateway.log(), ASLEEP, 1).await;
+
+    let mut other = RawSession::open(&gateway.mcp_url()).await;
+    let reply = other.call("fx__test_trigger_tool_change", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    let report = lines.next().expect("a report").expect("stdout reads");
+    let ended = client.wait().expect("the client ends");
+    assert!(ended.success(), "the TypeScript client failed: {report}");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("a JSON report");
+    assert_eq!(report["heard"], 1, "{report}\n{}", gateway.log());
+    assert_eq!(
+        report["text"], "This is a simple text response for testing.",
+        "{report}"
+    );
 }
