@@ -78,7 +78,10 @@ impl SessionBook {
         };
         let id = id.clone();
         self.tasks.spawn(async move {
-            match book.local.create_standalone_stream(&id).await {
+            let stream = book.local.create_standalone_stream(&id).await;
+            // The pump lasts as long as the session is awake: it holds no book.
+            drop(book);
+            match stream {
                 Ok(stream) => pump(stream, sender).await,
                 Err(error) => {
                     tracing::debug!(%error, "a woken session's stream cannot be held on; its client's stream goes on without it");
