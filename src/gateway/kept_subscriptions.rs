@@ -44,10 +44,9 @@ pub(super) struct KeptSubscriptions {
     registry: Registry,
     /// How often leases are renewed and lapsed ones taken over.
     every: Duration,
-    /// Held here: the subscriber number each is held under, and since when.
+    /// Held here: the subscriber number each is held under (its session's, or its own when
+    /// taken over), and since when.
     held: Mutex<HashMap<SessionUri, (u64, Instant)>>,
-    /// The subscriber numbers of the sessions whose subscriptions were taken over here.
-    taken: Mutex<HashMap<Arc<str>, u64>>,
 }
 
 impl KeptSubscriptions {
@@ -76,7 +75,6 @@ impl Gateway {
             registry,
             every,
             held: Mutex::default(),
-            taken: Mutex::default(),
         };
         if self.resources.kept.set(kept).is_ok() {
             tracker.spawn(keep_leases(Arc::downgrade(self), every, stop));
@@ -218,9 +216,7 @@ impl Gateway {
     async fn take_over(self: &Arc<Self>, kept: &KeptSubscriptions, subscription: KeptSubscription) {
         let KeptSubscription { session, uri } = subscription;
         let session: Arc<str> = Arc::from(session);
-        let number = *lock(&kept.taken)
-            .entry(session.clone())
-            .or_insert_with(next_subscriber_number);
+        let number = next_subscriber_number();
         let subscriber = Subscriber::Taken {
             gateway: Arc::downgrade(self),
             session: session.clone(),
@@ -255,13 +251,6 @@ impl Gateway {
     /// Subscriber `number` no longer holds `uri` here; the upstream is unsubscribed with the
     /// URI's last subscriber here.
     async fn let_go(&self, number: u64, uri: &str) {
-        if let Some(kept) = self.resources.kept.get() {
-            let mut taken = lock(&kept.taken);
-            let still_held = kept.held().values().any(|(held, _)| *held == number);
-            if !still_held {
-                taken.retain(|_, taken| *taken != number);
-            }
-        }
         if self.resources.subscriptions.remove(uri, number)
             && let Err(error) = self.unsubscribe_upstream(uri, &Origin::default()).await
         {
