@@ -8,7 +8,6 @@ use axum::{
     http::StatusCode,
 };
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
@@ -266,11 +265,7 @@ async fn upload(
             continue;
         }
         let name = plain_file_name(field.file_name().unwrap_or_default())?;
-        let dir = uploads::uploads_dir(&state);
-        tokio::fs::create_dir_all(&dir).await.map_err(|error| {
-            ApiError::internal(format!("cannot create the upload directory: {error}"))
-        })?;
-        if tokio::fs::try_exists(dir.join(&name))
+        if tokio::fs::try_exists(uploads::uploads_dir(&state).join(&name))
             .await
             .unwrap_or(false)
         {
@@ -278,31 +273,15 @@ async fn upload(
                 "an upload named {name:?} exists"
             )));
         }
-        let (partial, mut file) = uploads::partial(&dir)
-            .await
-            .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))?;
-        let mut size = 0u64;
-        let written: Result<(), ApiError> = async {
-            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                size += chunk.len() as u64;
-                if size > state.config.limits.max_upload_bytes as u64 {
-                    return Err(too_large());
-                }
-                file.write_all(&chunk).await.map_err(|error| {
-                    ApiError::internal(format!("cannot store the upload: {error}"))
-                })?;
+        let mut content = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if content.len() + chunk.len() > state.config.limits.max_upload_bytes {
+                return Err(too_large());
             }
-            file.flush()
-                .await
-                .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))
+            content.extend_from_slice(&chunk);
         }
-        .await;
-        drop(file);
-        if let Err(error) = written {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(error);
-        }
-        uploads::keep(&state, &name, &partial).await?;
+        let size = content.len() as u64;
+        uploads::keep(&state, &name, &content).await?;
         tracing::info!(file = %name, size, "upload stored");
         return Ok((StatusCode::CREATED, Json(Uploaded { name, size })));
     }

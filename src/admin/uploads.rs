@@ -39,8 +39,8 @@ pub(super) fn uploads_dir(state: &AdminState) -> PathBuf {
     state.data_dir.join("uploads")
 }
 
-/// A new, hidden file in `dir` for an upload on its way in.
-pub(super) async fn partial(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> {
+/// A new, hidden file in `dir` for a file on its way in.
+async fn partial(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
     let suffix: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
@@ -53,32 +53,24 @@ pub(super) async fn partial(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::
     Ok((path, file))
 }
 
-/// Keeps the upload written to `partial` as `name`: in the registry (refused when another
-/// gateway kept one of that name first), then in `uploads/`. `partial` is gone afterwards.
-pub(super) async fn keep(state: &AdminState, name: &str, partial: &Path) -> Result<(), ApiError> {
-    let kept = async {
-        let content = tokio::fs::read(partial)
-            .await
-            .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))?;
-        let saved = state
-            .registry
-            .save_upload(name, content, now_ms())
-            .await
-            .map_err(|error| {
-                ApiError::internal(format!("cannot keep the upload in the registry: {error}"))
-            })?;
-        if !saved {
-            return Err(ApiError::conflict(format!(
-                "an upload named {name:?} exists"
-            )));
-        }
-        link_into_place(partial, &uploads_dir(state).join(name))
-            .await
-            .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))
+/// Keeps upload `name`: in the registry (refused when another gateway kept one of that name
+/// first), then in `uploads/`.
+pub(super) async fn keep(state: &AdminState, name: &str, content: &[u8]) -> Result<(), ApiError> {
+    let saved = state
+        .registry
+        .save_upload(name, content, now_ms())
+        .await
+        .map_err(|error| {
+            ApiError::internal(format!("cannot keep the upload in the registry: {error}"))
+        })?;
+    if !saved {
+        return Err(ApiError::conflict(format!(
+            "an upload named {name:?} exists"
+        )));
     }
-    .await;
-    let _ = tokio::fs::remove_file(partial).await;
-    kept
+    write_whole(&uploads_dir(state), name, content)
+        .await
+        .map_err(|error| ApiError::internal(format!("cannot store the upload: {error}")))
 }
 
 /// Gives `partial` the name `path` unless a file has it (one written meanwhile from the
@@ -123,7 +115,7 @@ pub(super) async fn sync(state: &AdminState) -> Result<(), RegistryError> {
         let Ok(content) = tokio::fs::read(&path).await else {
             continue;
         };
-        if state.registry.save_upload(name, content, now_ms()).await? {
+        if state.registry.save_upload(name, &content, now_ms()).await? {
             tracing::info!(file = %name, "a file in uploads/ kept in the registry for the other gateways");
         }
     }

@@ -9,7 +9,7 @@ impl Registry {
     pub async fn save_upload(
         &self,
         name: &str,
-        content: Vec<u8>,
+        content: &[u8],
         at: i64,
     ) -> Result<bool, RegistryError> {
         let saved = self

@@ -237,14 +237,14 @@ async fn every_row_kind(location: &DatabaseLocation, what: &str) {
     // Uploads, never replaced.
     assert!(
         registry
-            .save_upload("a.bin", vec![0, 1, 255], 1_000)
+            .save_upload("a.bin", &[0, 1, 255], 1_000)
             .await
             .unwrap(),
         "{what}"
     );
     assert!(
         !registry
-            .save_upload("a.bin", b"other".to_vec(), 1_001)
+            .save_upload("a.bin", b"other", 1_001)
             .await
             .unwrap(),
         "{what}: not replaced"
