@@ -4,11 +4,10 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY examples ./examples
 # A workspace member: cargo needs its manifest to load the workspace.
 COPY fuzz/Cargo.toml ./fuzz/Cargo.toml
 COPY fuzz/fuzz_targets ./fuzz/fuzz_targets
-RUN cargo build --release --locked --bin mcps --example hello_upstream
+RUN cargo build --release --locked --bin mcps
 
 FROM debian:bookworm-slim
 # Node and npm for npx upstreams (the reference server); the registry and uploads live in
@@ -21,7 +20,6 @@ RUN apt-get update \
     && chown mcps:mcps /app/data
 WORKDIR /app
 COPY --from=build /src/target/release/mcps /usr/local/bin/mcps
-COPY --from=build /src/target/release/examples/hello_upstream /usr/local/bin/hello_upstream
 COPY docker/proxy.yaml /app/proxy.yaml
 USER mcps
 ENV HOST=0.0.0.0 PORT=8000

@@ -12,6 +12,7 @@ pub mod error;
 #[cfg(any(feature = "fuzzing", test))]
 pub mod fuzzing;
 pub mod gateway;
+pub mod hello;
 pub mod jsonrpc;
 pub mod line_reader;
 pub mod logging;

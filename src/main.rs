@@ -94,6 +94,9 @@ enum Command {
         #[command(subcommand)]
         action: DbAction,
     },
+    /// Serve the demo MCP server (greet, add, echo) over stdin/stdout: the shipped config's
+    /// `hello` upstream.
+    Hello,
     /// Call one tool through the gateway and print its result as JSON.
     Call {
         /// The exposed tool name, e.g. time__get_current_time.
@@ -126,6 +129,10 @@ fn main() -> ExitCode {
     if let Command::Import { file, write } = &cli.command {
         // Needs no valid config of its own: it may be making the first one.
         return import(file, write.then_some(cli.config.as_path()));
+    }
+    if let Command::Hello = &cli.command {
+        // A server of its own, launched by the gateway: no config, and stdout is MCP's.
+        return hello();
     }
     if let Command::Health { url } = &cli.command {
         return health(url.as_deref(), &cli.config);
@@ -229,13 +236,29 @@ async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<Ex
         Command::Check => check(config, path).await,
         Command::Tools { json } => tools(config, json).await,
         Command::Call { name, args } => call(config, &name, &args).await,
-        Command::Import { .. } | Command::Health { .. } => {
+        Command::Import { .. } | Command::Health { .. } | Command::Hello => {
             unreachable!("handled before the config is loaded")
         }
     }
 }
 
-/// `mcps import`: prints the entries as a proxy.yaml, or adds them to `into`.
+/// `mcps hello`: the demo server, on a runtime of one thread.
+fn hello() -> ExitCode {
+    let served = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(mcps::hello::serve_stdio()));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcps hello: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mcps health`: whether the gateway at `url` (or at the config's listen address) answers.
 fn health(url: Option<&str>, config: &Path) -> ExitCode {
     let base = match url {
         Some(url) => url.trim_end_matches('/').to_owned(),
@@ -284,6 +307,7 @@ fn health(url: Option<&str>, config: &Path) -> ExitCode {
     }
 }
 
+/// `mcps import`: prints the entries as a proxy.yaml, or adds them to `into`.
 fn import(file: &Path, into: Option<&Path>) -> ExitCode {
     let outcome = std::fs::read_to_string(file)
         .map_err(|error| format!("cannot read {}: {error}", file.display()))

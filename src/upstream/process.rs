@@ -119,9 +119,18 @@ pub fn spawn(spec: &CommandSpec<'_>) -> std::io::Result<Spawned> {
     })
 }
 
+/// The program named `mcps` is the running gateway's own binary (its `mcps hello` demo server,
+/// say), wherever it is installed and whatever the `PATH` of whoever started it.
+const OWN_BINARY: &str = "mcps";
+
 /// A relative program path with a directory component (`./server`, `bin/server`) is taken
-/// from `base`; a bare program name is left for `PATH` lookup.
+/// from `base`; a bare program name is left for `PATH` lookup, except [`OWN_BINARY`].
 fn resolve_program(base: &Path, path: &Path) -> PathBuf {
+    if path == Path::new(OWN_BINARY)
+        && let Ok(own) = std::env::current_exe()
+    {
+        return own;
+    }
     let has_dir = path.components().count() > 1;
     if path.is_relative() && has_dir {
         base.join(path)

@@ -174,20 +174,10 @@ fn nginx_config(port: u16, backends: &[&ServeProcess]) -> String {
 #[tokio::test]
 async fn nginx_in_front_of_two_replicas_on_the_team_config() {
     let url = fresh_database().await;
-    let examples = common::example_bin("hello_upstream")
-        .parent()
-        .unwrap()
-        .to_owned();
-    let path = format!(
-        "{}:{}",
-        examples.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     let env = [
         ("DATABASE_URL", url.as_str()),
         ("SECRET_KEY", "the replicas' key"),
         ("MCPS_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ("PATH", path.as_str()),
     ];
     let replicas: Vec<ServeProcess> = (0..2)
         .map(|_| ServeProcess::start_in(ConfigDir::new(&read("proxy.yaml")), &env))

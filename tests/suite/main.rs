@@ -27,6 +27,7 @@ mod db_command;
 mod deploy_files;
 mod dockerfile;
 mod example_configs;
+mod first_hour;
 mod graceful_drain;
 mod hot_reload;
 mod http_session_lane;

@@ -2,35 +2,41 @@
 //! to serve out of the box without a network: `greet`, `add` (with structured output) and
 //! `echo`.
 //!
-//! Run it alone with `cargo run --example hello_upstream`; it speaks MCP on stdin/stdout.
+//! It is inside the `mcps` binary (`mcps hello`), so it runs wherever the gateway runs: a
+//! desktop client's minimal `PATH` or a config copied elsewhere cannot lose it, and it needs
+//! no toolchain. An upstream `command: mcps` is the running gateway's own binary.
 
+use rmcp::schemars::JsonSchema;
 use rmcp::{
     Json, ServerHandler, ServiceExt,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
     model::{Implementation, ServerCapabilities, ServerConfig},
     tool, tool_handler, tool_router,
 };
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 struct GreetArgs {
     /// Who to greet.
     name: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 struct AddArgs {
     a: f64,
     b: f64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 struct Sum {
     sum: f64,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(crate = "rmcp::schemars")]
 struct EchoArgs {
     message: String,
 }
@@ -74,8 +80,8 @@ impl ServerHandler for Hello {
     }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
+/// Serves the demo server on stdin and stdout until the client closes stdin.
+pub async fn serve_stdio() -> anyhow::Result<()> {
     let running = Hello::new().serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())
