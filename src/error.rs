@@ -162,18 +162,49 @@ pub fn cannot_send(error: &(dyn std::error::Error + 'static)) -> String {
     format!("cannot send to it: {}", with_causes(error))
 }
 
+/// The cause an error holds without giving it as its `source`: rmcp's HTTP client error
+/// wraps reqwest's so, and reqwest's causes (`dns error`, `Connection refused`) are the
+/// point.
+fn hidden_cause<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    match error.downcast_ref::<StreamableHttpError<reqwest::Error>>()? {
+        StreamableHttpError::Client(cause) => Some(cause),
+        _ => None,
+    }
+}
+
 /// `error`'s text followed by each of its causes', each said once (an error may repeat its
-/// cause in its own text).
+/// cause in its own text). rmcp's transport errors, whose text is the transport's Rust type
+/// name (`Transport [WorkerTransport<…>] error: …`), are said by their causes alone.
 pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
+    let mut text = String::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        next = error.source().or_else(|| hidden_cause(error));
+        if error
+            .downcast_ref::<rmcp::transport::DynamicTransportError>()
+            .is_some()
+        {
+            continue;
         }
-        source = cause.source();
+        let own = error.to_string();
+        // Its own words, without its cause's when it ends with them.
+        let own = match next.map(ToString::to_string) {
+            Some(cause) if !cause.is_empty() && own.ends_with(&cause) => own
+                [..own.len() - cause.len()]
+                .trim_end_matches([':', ' '])
+                .to_owned(),
+            _ => own,
+        };
+        if own.is_empty() || text.contains(&own) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&own);
     }
     text
 }

@@ -9,8 +9,7 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mcps::{app::App, config::Config, gateway::Origin, upstream::Phase};
-use rmcp::model::{CallToolRequestParams, CallToolResponse};
+use mcps::{app::App, config::Config};
 
 /// jemalloc, not the system allocator. glibc's keeps the pages that a burst of sessions freed:
 /// measured, 5,000 sessions opened and expired left 275 MB resident with 1.6 MB in use, and
@@ -63,13 +62,19 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         server: Option<String>,
     },
-    /// Validate the config, start every upstream and print the catalog; exits 1 on any problem.
-    Check,
-    /// Start the upstreams and list the aggregated tools.
+    /// Validate the config, then show every upstream's state and the catalog (the running
+    /// gateway's, else from upstreams started here); exits 1 on any problem.
+    Check {
+        #[command(flatten)]
+        place: Place,
+    },
+    /// List the aggregated tools (the running gateway's, else from upstreams started here).
     Tools {
         /// Print the full tool definitions as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        place: Place,
     },
     /// Ask a running gateway for its health (a container's health check): exits 0 when it
     /// answers, whatever its upstreams' state, 1 when it does not.
@@ -97,14 +102,26 @@ enum Command {
     /// Serve the demo MCP server (greet, add, echo) over stdin/stdout: the shipped config's
     /// `hello` upstream.
     Hello,
-    /// Call one tool through the gateway and print its result as JSON.
+    /// Call one tool through the gateway and print its result as JSON: through the running
+    /// gateway (it shows in its call history), else through upstreams started here.
     Call {
         /// The exposed tool name, e.g. time__get_current_time.
         name: String,
         /// The arguments, as a JSON object.
         #[arg(long, default_value = "{}")]
         args: String,
+        #[command(flatten)]
+        place: Place,
     },
+}
+
+/// Where `check`, `tools` and `call` find the catalog.
+#[derive(Debug, clap::Args)]
+struct Place {
+    /// Start the config's upstreams here even when a gateway runs on its address (one with
+    /// `auth.enabled` takes the API key in MCPS_API_KEY).
+    #[arg(long)]
+    local: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,7 +195,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("mcps: {error:#}");
+            eprintln!("mcps: {}", mcps::error::with_causes(&*error));
             ExitCode::FAILURE
         }
     }
@@ -233,9 +250,11 @@ async fn run(command: Command, config: Config, path: &Path) -> anyhow::Result<Ex
                 .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check => check(config, path).await,
-        Command::Tools { json } => tools(config, json).await,
-        Command::Call { name, args } => call(config, &name, &args).await,
+        Command::Check { place } => mcps::cli::check(config, path, place.local).await,
+        Command::Tools { json, place } => mcps::cli::tools(config, json, place.local).await,
+        Command::Call { name, args, place } => {
+            mcps::cli::call(config, &name, &args, place.local).await
+        }
         Command::Import { .. } | Command::Health { .. } | Command::Hello => {
             unreachable!("handled before the config is loaded")
         }
@@ -252,7 +271,7 @@ fn hello() -> ExitCode {
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("mcps hello: {error:#}");
+            eprintln!("mcps hello: {}", mcps::error::with_causes(&*error));
             ExitCode::FAILURE
         }
     }
@@ -262,16 +281,11 @@ fn hello() -> ExitCode {
 fn health(url: Option<&str>, config: &Path) -> ExitCode {
     let base = match url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => match Config::load(config).and_then(|config| config.server.listen_addr()) {
-            Ok(mut listen) => {
-                if listen.ip().is_unspecified() {
-                    listen.set_ip(match listen {
-                        SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                        SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                    });
-                }
-                format!("http://{listen}")
-            }
+        None => match Config::load(config)
+            .map_err(anyhow::Error::from)
+            .and_then(|config| mcps::cli::base_url(&config))
+        {
+            Ok(base) => base,
             Err(error) => {
                 eprintln!("mcps health: {}: {error}", config.display());
                 return ExitCode::from(2);
@@ -332,122 +346,6 @@ fn import(file: &Path, into: Option<&Path>) -> ExitCode {
         Err(error) => {
             eprintln!("mcps import: {error}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-async fn started(config: Config) -> App {
-    let app = App::new(config);
-    // These commands open no registry: an OAuth upstream signs in with nothing kept.
-    app.gateway().oauth().without_registry();
-    app.start_upstreams();
-    app.gateway().wait_started().await;
-    app
-}
-
-async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
-    println!("{}: configuration is valid", path.display());
-    let virtual_servers = config.virtual_servers.clone();
-    let file_upstreams: Vec<String> = config.upstreams.keys().cloned().collect();
-    let app = started(config).await;
-    let catalog = app.gateway().catalog();
-    let mut problems = 0;
-    for upstream in app.gateway().upstreams().iter() {
-        let state = upstream.state();
-        let tools = catalog.tool_count(upstream);
-        match &state.phase {
-            Phase::Failed(reason) | Phase::Degraded(reason) => {
-                problems += 1;
-                println!("  {:<20} FAILED  {reason}", upstream.name());
-            }
-            Phase::NeedsAuthorization(how) => {
-                println!("  {:<20} needs authorization: {how}", upstream.name());
-            }
-            phase => println!(
-                "  {:<20} {:<7} {tools} tools",
-                upstream.name(),
-                phase.as_str()
-            ),
-        }
-    }
-    for entry in catalog.tools() {
-        println!("    {}", entry.exposed_name());
-    }
-    for collision in catalog.collisions() {
-        problems += 1;
-        println!("  COLLISION {collision}");
-    }
-    for (name, server) in &virtual_servers {
-        let view = app.gateway().view(name);
-        let narrowed = app.gateway().catalog_for(view.as_deref());
-        let tools: Vec<&str> = narrowed.tools().iter().map(|t| t.exposed_name()).collect();
-        if tools.is_empty() {
-            problems += 1;
-            println!("  virtual server {name}: NO TOOLS (check its upstreams and patterns)");
-        } else {
-            println!("  virtual server {name}: {}", tools.join(", "));
-        }
-        for collision in narrowed.collisions() {
-            problems += 1;
-            println!("    COLLISION {collision}");
-        }
-        for upstream in server
-            .upstreams
-            .iter()
-            .filter(|u| !file_upstreams.contains(u))
-        {
-            println!(
-                "    note: no upstream {upstream:?} in this file (one added through the API?)"
-            );
-        }
-    }
-    app.finish().await;
-    Ok(if problems == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-async fn tools(config: Config, json: bool) -> anyhow::Result<ExitCode> {
-    let app = started(config).await;
-    let catalog = app.gateway().catalog();
-    if json {
-        let tools: Vec<_> = catalog.tools().iter().map(|entry| &entry.item).collect();
-        println!("{}", serde_json::to_string_pretty(&tools)?);
-    } else {
-        for entry in catalog.tools() {
-            let description = entry.item.description.as_deref().unwrap_or("");
-            let first_line = description.lines().next().unwrap_or("");
-            println!("{:<40} {first_line}", entry.exposed_name());
-        }
-    }
-    app.finish().await;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn call(config: Config, name: &str, args: &str) -> anyhow::Result<ExitCode> {
-    let arguments: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(args).context("--args must be a JSON object")?;
-    let app = started(config).await;
-    let params = CallToolRequestParams::new(name.to_owned()).with_arguments(arguments);
-    let outcome = app.gateway().call_tool(params, &Origin::default()).await;
-    app.finish().await;
-    match outcome? {
-        CallToolResponse::Complete(result) => {
-            println!("{}", serde_json::to_string_pretty(&result)?);
-            Ok(if result.is_error == Some(true) {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        other => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&rmcp::model::ServerResult::from(other))?
-            );
-            Ok(ExitCode::FAILURE)
         }
     }
 }

@@ -360,6 +360,21 @@ fn insert_entries(text: &str, section: &str) -> String {
         .map(|line| line.len() - line.trim_start().len())
         .filter(|indent| *indent > 0)
         .unwrap_or(2);
+    // After the section's last entry: the new entries come after the existing ones (which
+    // keep winning a clash of tool names), and the comments after that last entry (commented
+    // examples, the next section's heading) stay where they are.
+    let is_entry_line = |line: &&str| {
+        let trimmed = line.trim_start();
+        !trimmed.is_empty() && !trimmed.starts_with('#')
+    };
+    let section_end = lines[at + 1..]
+        .iter()
+        .position(|line| is_entry_line(line) && !line.starts_with([' ', '\t']))
+        .map_or(lines.len(), |end| at + 1 + end);
+    let last_entry_line = lines[at + 1..section_end]
+        .iter()
+        .rposition(is_entry_line)
+        .map_or(at, |last| at + 1 + last);
     let mut out = String::with_capacity(text.len() + entries.len());
     for line in &lines[..at] {
         out.push_str(line);
@@ -373,6 +388,10 @@ fn insert_entries(text: &str, section: &str) -> String {
     let key_line = key_line.trim_end().trim_end_matches("{}").trim_end();
     out.push_str(format!("{key_line} {comment}").trim_end());
     out.push('\n');
+    for line in &lines[at + 1..=last_entry_line] {
+        out.push_str(line);
+        out.push('\n');
+    }
     for line in entries.lines() {
         // Each line of `to_yaml` is indented by two; re-indent by the file's own step.
         let inner = &line[2..];
@@ -381,7 +400,7 @@ fn insert_entries(text: &str, section: &str) -> String {
         out.push_str(inner.trim_start());
         out.push('\n');
     }
-    for line in &lines[at + 1..] {
+    for line in &lines[last_entry_line + 1..] {
         out.push_str(line);
         out.push('\n');
     }
@@ -452,7 +471,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_go_under_the_existing_key_at_its_indentation() {
+    fn entries_go_after_the_existing_ones_at_their_indentation() {
         let mut upstreams = IndexMap::new();
         upstreams.insert(
             "new".to_owned(),
@@ -463,15 +482,12 @@ mod tests {
             },
         );
         let section = to_yaml(&upstreams).unwrap();
-        let text = "# top\nupstreams:   # mine\n    old:\n        command: y\nlogging: {}\n";
+        let text = "# top\nupstreams:   # mine\n    # the old one\n    old:\n        command: y\n    # an example:\n    # other: {}\n\n# Logging.\nlogging: {}\n";
         let merged = insert_entries(text, &section);
-        assert!(
-            merged.starts_with("# top\nupstreams: # mine\n    new:\n        command: x\n"),
-            "{merged}"
-        );
-        assert!(
-            merged.contains("    old:\n        command: y\nlogging: {}\n"),
-            "{merged}"
+        assert_eq!(
+            merged,
+            "# top\nupstreams: # mine\n    # the old one\n    old:\n        command: y\n    new:\n        command: x\n        args:\n        - a\n    # an example:\n    # other: {}\n\n# Logging.\nlogging: {}\n",
+            "after the existing entries, every comment where it was"
         );
         let lookup = |_: &str| None;
         let config = Config::from_yaml_str(&merged, &lookup).unwrap();

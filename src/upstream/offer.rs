@@ -9,7 +9,7 @@ use rmcp::{
 };
 
 use super::{Connection, Phase, UpstreamState, call::UpstreamLane, client::UpstreamClient};
-use crate::config::ProtocolMode;
+use crate::{config::ProtocolMode, error::with_causes};
 
 /// Resolves `true` on the next list change of a subscription, `false` when it ended;
 /// never resolves without one.
@@ -51,7 +51,7 @@ impl Offer {
             )
         });
         fn failed(what: &'static str) -> impl Fn(rmcp::ServiceError) -> String {
-            move |error| format!("{what} failed: {error}")
+            move |error| format!("{what} failed: {}", with_causes(&error))
         }
         Ok(Self {
             tools: if tools {
@@ -145,7 +145,7 @@ where
             ClientInitializeError::JsonRpcError(error) if initialize_only => {
                 format!("{INITIALIZE_REFUSED}: {}", error.message)
             }
-            error => format!("handshake failed: {error}"),
+            error => handshake_failed(&error),
         })?;
     let offer = Offer::fetch(connection.peer()).await?;
     Ok((connection, offer))
@@ -180,7 +180,18 @@ where
             );
             handshake(handler, open()?, lifecycle(ProtocolMode::Legacy)).await
         }
-        Err(error) => Err(format!("handshake failed: {error}")),
+        Err(error) => Err(handshake_failed(&error)),
+    }
+}
+
+/// Why a handshake failed, by its causes: rmcp's transport error names the transport's Rust
+/// type and keeps the cause (`dns error`, `Connection refused`) out of its text.
+fn handshake_failed(error: &ClientInitializeError) -> String {
+    match error {
+        ClientInitializeError::TransportError { error, context } => {
+            format!("handshake failed: cannot {context}: {}", with_causes(error))
+        }
+        error => format!("handshake failed: {}", with_causes(error)),
     }
 }
 
