@@ -1,5 +1,5 @@
 //! The REST side surface under `/api/v1`, for people and scripts, with its OpenAPI document
-//! (`/openapi.json`) and viewers (`/docs`, `/redoc`).
+//! (`/openapi.json`) and viewers (`/docs`, `/redoc`); and the web console at `/ui`.
 //!
 //! Every route needs a bearer token (a login token or an API key) except health and login.
 //! Tokens are checked against an in-memory copy of the registry's ([`TokenCache`]); the
@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod calls;
 mod connect;
+mod console;
 mod docs;
 mod error;
 mod oauth;
@@ -58,7 +59,7 @@ pub struct AdminState {
     pub login_throttle: crate::security::LoginThrottle,
 }
 
-/// The router for `/api/v1`, `/openapi.json`, `/docs` and `/redoc`.
+/// The router for `/api/v1`, `/openapi.json`, `/docs`, `/redoc` and the console (`/`, `/ui`).
 pub fn router(state: Arc<AdminState>) -> Router {
     let (router, openapi) = OpenApiRouter::with_openapi(docs::base())
         .merge(auth::routes())
@@ -74,6 +75,7 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .merge(docs::viewers(openapi))
         .merge(oauth::callback_route().with_state(state.clone()))
         .merge(connect::route().with_state(state.clone()))
+        .merge(console::routes().with_state(state.clone()))
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::not_found(format!("no route for {}", uri.path()))
         })

@@ -244,6 +244,15 @@ impl Metrics {
             .inc();
     }
 
+    /// The restarts of `upstream` after a failure, since the gateway started.
+    pub fn restarts(&self, upstream: &str) -> u64 {
+        self.restarts
+            .get(&UpstreamLabels {
+                upstream: upstream.to_owned(),
+            })
+            .map_or(0, |counter| counter.get())
+    }
+
     /// The byte counters of `transport`.
     pub fn bytes(&self, transport: ClientTransport) -> &ByteCounters {
         &self.bytes[transport as usize]

@@ -17,10 +17,11 @@ source tests/env.sh
 wait "$lints"
 trap - EXIT
 # The registry's tests run on SQLite and on a real PostgreSQL, started here and stopped on exit;
-# the replicas' behind nginx.
+# the replicas' behind nginx; the console's in Chromium.
 source tests/postgres.sh
 trap stop_test_postgres EXIT
 source tests/nginx.sh
+source tests/chromium.sh
 
 step "the examples"
 # The integration tests run the example servers as real processes: build them as binaries

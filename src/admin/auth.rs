@@ -161,7 +161,24 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(credentials): Body<Credentials>,
 ) -> Result<Json<LoginToken>, ApiError> {
-    let username = &credentials.username;
+    let (token, expires_at) =
+        log_in(&state, &credentials.username, &credentials.password, peer).await?;
+    Ok(Json(LoginToken {
+        token,
+        token_type: "Bearer",
+        expires_at,
+    }))
+}
+
+/// Checks a user's password, under the brake on guessing, and makes a login token: its
+/// secret, and when it expires (milliseconds since the Unix epoch). The API's login and the
+/// console's both come here.
+pub(super) async fn log_in(
+    state: &AdminState,
+    username: &str,
+    password: &str,
+    peer: SocketAddr,
+) -> Result<(String, i64), ApiError> {
     let address = peer.ip();
     let throttle = &state.login_throttle;
     let lock_if_wrong = throttle
@@ -169,10 +186,7 @@ async fn login(
         .map_err(|throttled| {
             ApiError::too_many_requests(throttled.to_string(), throttled.retry_after())
         })?;
-    let checked = state
-        .registry
-        .check_password(username, &credentials.password)
-        .await?;
+    let checked = state.registry.check_password(username, password).await?;
     let Some(user) = checked else {
         // Debug-quoted: the name is the client's, and may hold anything.
         let shown = username.chars().take(64).collect::<String>();
@@ -192,11 +206,17 @@ async fn login(
         .await?;
     accept(&state.tokens, &token);
     tracing::info!(user = %user.username, "logged in");
-    Ok(Json(LoginToken {
-        token: secret,
-        token_type: "Bearer",
-        expires_at,
-    }))
+    Ok((secret, expires_at))
+}
+
+/// Ends the login token of `caller` (not an API key's).
+pub(super) async fn log_out(state: &AdminState, caller: &Principal) -> Result<(), ApiError> {
+    state
+        .registry
+        .revoke_token(caller.token_id, TokenKind::Login, caller.user_id)
+        .await?;
+    state.tokens.revoke(caller.token_id);
+    Ok(())
 }
 
 /// Ends the login token the request carries (an API key is revoked under /auth/keys).
@@ -216,11 +236,7 @@ async fn logout(
             "this is an API key: revoke it with DELETE /api/v1/auth/keys/{id}",
         ));
     }
-    state
-        .registry
-        .revoke_token(caller.token_id, TokenKind::Login, caller.user_id)
-        .await?;
-    state.tokens.revoke(caller.token_id);
+    log_out(&state, &caller).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -14,15 +14,20 @@ const KEPT_SECS: u32 = 24 * 3600;
 
 /// The browser's id, from its cookie.
 pub(super) fn id_of(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of the request's cookie `name`, when not empty.
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, id)| id)
-        .filter(|id| !id.is_empty())
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
 }
 
 /// The browser's id, and the `Set-Cookie` that gives it one when it has none yet. `secure`:

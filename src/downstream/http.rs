@@ -571,4 +571,7 @@ fn is_admin_path(path: &str) -> bool {
         || path.starts_with("/docs/")
         || path == "/redoc"
         || path.starts_with("/redoc/")
+        || path == "/"
+        || path == "/ui"
+        || path.starts_with("/ui/")
 }

@@ -22,6 +22,8 @@ mod config_errors;
 mod conformance;
 mod conformance_clients;
 mod connection_limit;
+mod console;
+mod console_browser;
 mod credentials_end_channels;
 mod db_command;
 mod deploy_files;

@@ -1,0 +1,156 @@
+//! The web console at `/ui` (and `/`, which leads there): pages for operators, signed in with
+//! the registry's users.
+//!
+//! The pages are rendered here, from askama templates (`console/templates/`, escaped by
+//! default), so `cargo build` needs no Node toolchain. Nothing is loaded from the network:
+//! the stylesheet and htmx, which lets a page refresh a part of itself from a fragment of
+//! server-rendered HTML, are served from the binary, and the Content-Security-Policy allows
+//! nothing else.
+
+mod overview;
+mod session;
+mod text;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::{
+    Router,
+    extract::Path,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+
+use self::text::{Lang, Text};
+use super::{AdminState, browser::cookie};
+
+pub(super) fn routes() -> Router<Arc<AdminState>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to(HOME) }))
+        .route(HOME, get(overview::page))
+        .route("/ui/overview/live", get(overview::live_fragment))
+        .route(
+            session::LOGIN,
+            get(session::login_page).post(session::log_in),
+        )
+        .route("/ui/logout", post(session::log_out))
+        .route("/ui/lang/{lang}", get(choose_language))
+        .route("/ui/assets/{file}", get(asset))
+}
+
+/// The console's first page.
+const HOME: &str = "/ui";
+
+/// What every page's frame shows: the words, and who is signed in.
+struct Frame {
+    pub t: &'static Text,
+    pub lang: Lang,
+    pub user: Option<String>,
+    /// The page's own path, which the language switch comes back to.
+    pub here: &'static str,
+}
+
+impl Frame {
+    fn new(headers: &HeaderMap, user: Option<String>, here: &'static str) -> Self {
+        let lang = Lang::of(headers);
+        Self {
+            t: lang.text(),
+            lang,
+            user,
+            here,
+        }
+    }
+}
+
+/// A rendered page, or a fragment of one, with the console's headers.
+fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
+    match rendered {
+        Ok(body) => (status, secured(), body).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a console page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
+        }
+    }
+}
+
+fn page(template: &impl Template) -> Response {
+    html(StatusCode::OK, template.render())
+}
+
+/// The headers of every console answer: nothing but the gateway's own files may load, no
+/// other site may frame the page, and pages (which show live state) are not cached.
+fn secured() -> [(header::HeaderName, HeaderValue); 5] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+/// `/ui/lang/{lang}`: keeps the language in a cookie and goes back to the page (`?back=`,
+/// a console path).
+async fn choose_language(
+    Path(lang): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<Back>,
+) -> Response {
+    let Some(lang) = Lang::named(&lang) else {
+        return (StatusCode::NOT_FOUND, "no such language").into_response();
+    };
+    let back = query
+        .back
+        .filter(|back| back.starts_with("/ui") && !back.contains("//"))
+        .unwrap_or_else(|| HOME.to_owned());
+    let cookie = HeaderValue::from_str(&lang.cookie()).expect("a cookie of ASCII");
+    ([(header::SET_COOKIE, cookie)], Redirect::to(&back)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct Back {
+    back: Option<String>,
+}
+
+/// The vendored files (see `assets/README.md`), cached a day.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind): (&'static [u8], &str) = match file.as_str() {
+        "htmx.min.js" => (
+            include_bytes!("assets/htmx.min.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "console.css" => (
+            include_bytes!("console/assets/console.css"),
+            "text/css; charset=utf-8",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
+}

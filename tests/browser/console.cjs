@@ -1,0 +1,131 @@
+// The web console in a real browser: Debian's Chromium driven by playwright-core, both from
+// outside this project. Run by tests/suite/console_browser.rs against a gateway on the shipped
+// proxy.yaml:
+//
+//   node console.cjs <base URL> <admin password> <screenshot folder>
+//
+// with MCPS_TEST_CHROMIUM (the browser) and MCPS_TEST_AXE (axe-core's axe.min.js) set and
+// playwright-core on NODE_PATH. Every step prints a line; the first failure exits 1 with why.
+// Throughout: no request may leave the gateway's host, and no page may log an error.
+
+const { chromium } = require("playwright-core");
+const fs = require("fs");
+const path = require("path");
+
+const [base, password, shots] = process.argv.slice(2);
+const axeSource = fs.readFileSync(process.env.MCPS_TEST_AXE, "utf8");
+
+function check(ok, what) {
+  if (!ok) throw new Error(what);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.MCPS_TEST_CHROMIUM,
+    // CI runs as root, where Chromium's sandbox cannot start.
+    args: ["--no-sandbox"],
+  });
+  const context = await browser.newContext({
+    locale: "en-US",
+    viewport: { width: 1366, height: 768 },
+  });
+  const host = new URL(base).host;
+  const outside = [];
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (url.host === host) return route.continue();
+    outside.push(url.href);
+    return route.abort();
+  });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(`console: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => errors.push(`page: ${error.message}`));
+  page.on("requestfailed", (request) =>
+    errors.push(`request failed: ${request.url()} ${request.failure()?.errorText}`),
+  );
+  const step = (what) => console.log(`step: ${what}`);
+  fs.mkdirSync(shots, { recursive: true });
+  const shoot = (name) =>
+    page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  const violations = {};
+  // axe-core in the page (evaluated, as the page's policy admits no injected script): the
+  // serious and critical violations of WCAG 2 A and AA rules.
+  async function accessible(name) {
+    const found = await page.evaluate(async (source) => {
+      if (!window.axe) (0, eval)(source);
+      const result = await window.axe.run(document, {
+        runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+      });
+      return result.violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    }, axeSource);
+    violations[name] = found;
+    console.log(`axe ${name}: ${found.length ? found.join("; ") : "no serious or critical violation"}`);
+  }
+
+  step("the root leads to the sign-in form");
+  await page.goto(`${base}/`);
+  check(page.url().endsWith("/ui/login"), `at ${page.url()}`);
+  check((await page.locator('input[name="username"]').count()) === 1, "a username input");
+  check((await page.locator('input[name="password"]').count()) === 1, "a password input");
+  await accessible("login");
+  await shoot("login");
+
+  step("a wrong password is refused on the form");
+  await page.fill('input[name="username"]', "admin");
+  await page.fill('input[name="password"]', "not the password");
+  await page.press('input[name="password"]', "Enter");
+  await page.waitForSelector('[role="alert"]');
+  check(page.url().endsWith("/ui/login"), "still on the form");
+
+  step("signing in, by keyboard");
+  await page.fill('input[name="password"]', password);
+  await page.press('input[name="password"]', "Enter");
+  await page.waitForURL(`${base}/ui`);
+
+  step("both shipped upstreams become ready");
+  for (const name of ["everything", "hello"]) {
+    await page.waitForSelector(`tr[data-upstream="${name}"][data-state="ready"]`, { timeout: 60000 });
+  }
+  await accessible("overview");
+  await shoot("overview");
+
+  step("the overview refreshes itself");
+  const before = await page.locator("#live dd").nth(1).textContent();
+  await page.waitForFunction(
+    (earlier) => document.querySelectorAll("#live dd")[1]?.textContent !== earlier,
+    before,
+    { timeout: 10000 },
+  );
+
+  step("the page in Chinese");
+  await page.click('a[lang="zh-CN"]');
+  await page.waitForSelector('html[lang="zh-CN"]');
+  check((await page.locator("h1").textContent()).includes("概览"), "a Chinese heading");
+  await accessible("overview-zh");
+  await shoot("overview-zh");
+  await page.click('a[lang="en"]');
+  await page.waitForSelector('html[lang="en"]');
+
+  step("signing out");
+  await page.click('button:has-text("Sign out")');
+  await page.waitForURL(`${base}/ui/login`);
+  await page.goto(`${base}/ui`);
+  check(page.url().endsWith("/ui/login"), "signed out for good");
+
+  await browser.close();
+  check(outside.length === 0, `requests left the gateway: ${outside.join(", ")}`);
+  check(errors.length === 0, `errors: ${errors.join("; ")}`);
+  const bad = Object.entries(violations).filter(([, found]) => found.length);
+  check(bad.length === 0, `accessibility: ${JSON.stringify(Object.fromEntries(bad))}`);
+  console.log("the console works in Chromium");
+}
+
+main().catch((error) => {
+  console.error(`FAILED: ${error.message}`);
+  process.exit(1);
+});
