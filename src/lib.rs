@@ -1,7 +1,7 @@
 //! MCPS.ONE: one MCP endpoint in front of many MCP servers.
 //!
 //! Layers, with dependencies pointing one way:
-//! `main → app → {downstream, admin} → gateway → upstream`; `config`, `error`, `security`,
+//! `main → cli → app → {downstream, admin} → gateway → upstream`; `config`, `error`, `security`,
 //! `jsonrpc`, `line_reader` and `websocket` are leaves anyone may use.
 
 pub mod admin;

@@ -34,6 +34,8 @@ struct CallQuery {
     outcome: Option<String>,
     /// Only calls from this client (`clientInfo.name`, or `rest`).
     client: Option<String>,
+    /// Only calls of this user (an API key's or a login's; `principal` in the answer).
+    user: Option<String>,
     /// Only calls at or after this time (milliseconds since the Unix epoch).
     since: Option<i64>,
     /// The `next` of the previous page.
@@ -78,6 +80,7 @@ async fn list_calls(
             upstream: query.upstream,
             outcome: query.outcome,
             client: query.client,
+            principal: query.user,
             since: query.since,
             before: query.before,
             limit,

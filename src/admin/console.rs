@@ -7,9 +7,12 @@
 //! server-rendered HTML, are served from the binary, and the Content-Security-Policy allows
 //! nothing else.
 
+mod calls;
 mod overview;
 mod session;
 mod text;
+mod tools;
+mod upstreams;
 
 use std::sync::Arc;
 
@@ -35,6 +38,13 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
             get(session::login_page).post(session::log_in),
         )
         .route("/ui/logout", post(session::log_out))
+        .route(upstreams::PAGE, get(upstreams::list).post(upstreams::add))
+        .route("/ui/upstreams/states", get(upstreams::states))
+        .route("/ui/upstreams/{name}/{action}", post(upstreams::act))
+        .route(tools::PAGE, get(tools::list))
+        .route(calls::PAGE, get(calls::list))
+        .route("/ui/calls/{id}", get(calls::show))
+        .route("/ui/tools/{name}", get(tools::show).post(tools::call))
         .route("/ui/lang/{lang}", get(choose_language))
         .route("/ui/assets/{file}", get(asset))
 }
@@ -93,7 +103,7 @@ fn secured() -> [(header::HeaderName, HeaderValue); 5] {
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' data:; \
                  connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             ),
         ),
@@ -153,4 +163,23 @@ async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Whether a form post comes from the console's own pages: browsers say where a request
+/// comes from (`Sec-Fetch-Site`, `Origin`), and a page of another site must not sign in or
+/// act with the console's cookie (which `SameSite=Strict` already keeps from it).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return false;
+    }
+    match (header("origin"), header("host")) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
 }

@@ -39,24 +39,24 @@ const REDACTED: &str = "********";
 /// A service as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Service {
-    name: String,
+    pub(super) name: String,
     /// `config` (from proxy.yaml: read-only through the API) or `api`.
-    origin: &'static str,
+    pub(super) origin: &'static str,
     /// The entry, with the values of `env` and `headers` hidden.
     #[serde(flatten)]
-    spec: UpstreamConfig,
+    pub(super) spec: UpstreamConfig,
     /// `starting`, `ready`, `degraded` (failed; restarting soon), `failed` (crash loop:
     /// restarting after a long pause), `disabled` or `stopped`.
-    state: &'static str,
+    pub(super) state: &'static str,
     /// Why it is down, when it is.
-    reason: Option<String>,
+    pub(super) reason: Option<String>,
     /// The most recent failure, also after it recovered.
-    last_error: Option<String>,
+    pub(super) last_error: Option<String>,
     /// The last lines its process wrote to stderr (stdio services).
-    stderr_tail: Vec<String>,
-    protocol_version: Option<String>,
+    pub(super) stderr_tail: Vec<String>,
+    pub(super) protocol_version: Option<String>,
     /// Tools it contributes to the catalog.
-    tools: usize,
+    pub(super) tools: usize,
 }
 
 /// A new service: a `proxy.yaml` upstream entry plus its name.
@@ -271,11 +271,21 @@ async fn update_service(
     Path(name): Path<String>,
     Body(patch): Body<Map<String, Value>>,
 ) -> Result<Json<Service>, ApiError> {
-    let current = find(&state, &name)?;
-    writable(&state, &name)?;
+    change(&state, &name, patch).await.map(Json)
+}
+
+/// Changes the API-registered service `name` by a JSON merge patch of its entry and
+/// restarts it with the new entry.
+pub(super) async fn change(
+    state: &AdminState,
+    name: &str,
+    patch: Map<String, Value>,
+) -> Result<Service, ApiError> {
+    let current = find(state, name)?;
+    writable(state, name)?;
     if patch
         .get("name")
-        .is_some_and(|new| new.as_str() != Some(name.as_str()))
+        .is_some_and(|new| new.as_str() != Some(name))
     {
         return Err(ApiError::bad_request(
             "a service cannot be renamed: delete it and add it again",
@@ -290,13 +300,13 @@ async fn update_service(
     merge_patch(&mut entry, patch);
     let entry: UpstreamConfig = serde_json::from_value(entry)
         .map_err(|error| ApiError::bad_request(format!("not a valid service: {error}")))?;
-    check_entry(&state.config, &name, &entry).await?;
+    check_entry(&state.config, name, &entry).await?;
     let _serial = state.services_lock.lock().await;
-    state.registry.update_service(&name, &entry).await?;
-    state.gateway.replace_upstream(&name, entry).await?;
+    state.registry.update_service(name, &entry).await?;
+    state.gateway.replace_upstream(name, entry).await?;
     tracing::info!(service = %name, "service changed");
-    let upstream = find(&state, &name)?;
-    Ok(Json(view(&state, &upstream)))
+    let upstream = find(state, name)?;
+    Ok(view(state, &upstream))
 }
 
 /// Stops a service registered through the API (its processes are gone when this answers)
@@ -315,13 +325,19 @@ async fn delete_service(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    find(&state, &name)?;
-    writable(&state, &name)?;
-    let _serial = state.services_lock.lock().await;
-    state.gateway.remove_upstream(&name).await?;
-    state.registry.delete_service(&name).await?;
-    tracing::info!(service = %name, "service deleted");
+    remove(&state, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops the API-registered service `name` and forgets it.
+pub(super) async fn remove(state: &AdminState, name: &str) -> Result<(), ApiError> {
+    find(state, name)?;
+    writable(state, name)?;
+    let _serial = state.services_lock.lock().await;
+    state.gateway.remove_upstream(name).await?;
+    state.registry.delete_service(name).await?;
+    tracing::info!(service = %name, "service deleted");
+    Ok(())
 }
 
 /// Stops and starts a service again (any service, the config file's too).
@@ -338,12 +354,18 @@ async fn restart_service(
     _caller: Caller,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Service>), ApiError> {
-    find(&state, &name)?;
+    let service = restart(&state, &name).await?;
+    Ok((StatusCode::ACCEPTED, Json(service)))
+}
+
+/// Stops and starts the service `name` again.
+pub(super) async fn restart(state: &AdminState, name: &str) -> Result<Service, ApiError> {
+    find(state, name)?;
     let _serial = state.services_lock.lock().await;
-    state.gateway.restart_upstream(&name).await?;
+    state.gateway.restart_upstream(name).await?;
     tracing::info!(service = %name, "service restarted");
-    let upstream = find(&state, &name)?;
-    Ok((StatusCode::ACCEPTED, Json(view(&state, &upstream))))
+    let upstream = find(state, name)?;
+    Ok(view(state, &upstream))
 }
 
 /// RFC 7386: objects merge key by key, `null` removes, anything else replaces. A redacted

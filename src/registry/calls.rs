@@ -36,6 +36,8 @@ pub struct CallFilter {
     pub upstream: Option<String>,
     pub outcome: Option<String>,
     pub client: Option<String>,
+    /// Only calls of this user (the `principal` recorded).
+    pub principal: Option<String>,
     /// Only calls at or after this time (ms).
     pub since: Option<i64>,
     /// Only calls with an id below this (the previous page's `next`).
@@ -97,6 +99,9 @@ impl Registry {
         }
         if let Some(client) = filter.client {
             add("client =", client.into());
+        }
+        if let Some(principal) = filter.principal {
+            add("principal =", principal.into());
         }
         if let Some(since) = filter.since {
             add("at >=", since.into());

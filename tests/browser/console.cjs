@@ -6,7 +6,9 @@
 //
 // with MCPS_TEST_CHROMIUM (the browser) and MCPS_TEST_AXE (axe-core's axe.min.js) set and
 // playwright-core on NODE_PATH. Every step prints a line; the first failure exits 1 with why.
-// Throughout: no request may leave the gateway's host, and no page may log an error.
+// Throughout: no request may leave the gateway's host, and no page may log an error. The
+// gateway's security.spawn_allowlist must admit `mcps` (the upstream the test adds runs the
+// gateway's own demo server).
 
 const { chromium } = require("playwright-core");
 const fs = require("fs");
@@ -110,6 +112,66 @@ async function main() {
   await shoot("overview-zh");
   await page.click('a[lang="en"]');
   await page.waitForSelector('html[lang="en"]');
+
+  step("adding a stdio upstream through the form");
+  await page.click('nav a[href="/ui/upstreams"]');
+  await page.waitForURL(`${base}/ui/upstreams`);
+  await page.fill("#name", "greeter");
+  await page.fill("#command", "mcps");
+  await page.fill("#args", "hello");
+  await page.click('form.entry button[type="submit"]');
+  await page.waitForURL(/\/ui\/upstreams\?done=greeter/);
+  await page.waitForSelector('#state-greeter[data-state="ready"]', { timeout: 30000 });
+  await accessible("upstreams");
+  await shoot("upstreams");
+
+  step("a refused upstream is said on the form, which keeps what was typed");
+  await page.fill("#name", "shell");
+  await page.fill("#command", "bash");
+  await page.click('form.entry button[type="submit"]');
+  await page.waitForSelector('[role="alert"]');
+  check((await page.locator('[role="alert"]').textContent()).includes("spawn_allowlist"), "the allowlist is named");
+  check((await page.inputValue("#command")) === "bash", "the form kept its fields");
+
+  step("finding a tool and calling it from its form");
+  await page.click('nav a[href="/ui/tools"]');
+  await page.fill("#q", "greet");
+  await page.press("#q", "Enter");
+  await page.waitForSelector('tr[data-tool="greeter__greet"]');
+  await accessible("tools");
+  await shoot("tools");
+  await page.click('tr[data-tool="greeter__greet"] a');
+  await page.waitForURL(`${base}/ui/tools/greeter__greet`);
+  await page.fill('input[name="arg.name"]', "console");
+  await page.click('form.entry button[type="submit"]');
+  await page.waitForSelector(".outcome pre.block");
+  check((await page.locator(".outcome pre.block").first().textContent()) === "Hello, console!", "the tool's answer");
+  await accessible("tool");
+  await shoot("tool");
+
+  step("the call is in the history");
+  await page.click('nav a[href="/ui/calls"]');
+  for (let tries = 0; ; tries++) {
+    if ((await page.locator('tr[data-tool="greeter__greet"][data-outcome="ok"]').count()) > 0) break;
+    check(tries < 20, "the call reached the history");
+    await page.waitForTimeout(250);
+    await page.reload();
+  }
+  await accessible("calls");
+  await shoot("calls");
+  await page.click('tr[data-tool="greeter__greet"] a');
+  await page.waitForSelector("dl.record");
+  check((await page.locator("dl.record").textContent()).includes("admin"), "the call's user");
+
+  step("disabling the upstream");
+  await page.click('nav a[href="/ui/upstreams"]');
+  await page.click('form[action="/ui/upstreams/greeter/disable"] button');
+  await page.waitForSelector('#state-greeter[data-state="disabled"]', { timeout: 15000 });
+  await page.click('form[action="/ui/upstreams/greeter/enable"] button');
+  await page.waitForSelector('#state-greeter[data-state="ready"]', { timeout: 30000 });
+  await page.click('form[action="/ui/upstreams/greeter/delete"] button');
+  await page.waitForURL(/done=greeter/);
+  check((await page.locator('tr[data-upstream="greeter"]').count()) === 0, "deleted");
 
   step("signing out");
   await page.click('button:has-text("Sign out")');

@@ -247,3 +247,152 @@ async fn the_console_speaks_chinese_when_asked() {
         .unwrap();
     assert_eq!(location(&away), "/ui");
 }
+
+/// A signed-in console client: GETs and form POSTs with the console's cookie.
+struct Console {
+    base: String,
+    cookie: String,
+}
+
+impl Console {
+    async fn of(gateway: &ServeProcess) -> Self {
+        Self {
+            base: gateway.base.clone(),
+            cookie: signed_in(gateway).await,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = browser()
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        browser()
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, &self.cookie)
+            .form_of(fields)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A POST whose answer is a page again (a refusal): its alert's text.
+    async fn refused(&self, path: &str, fields: &[(&str, &str)]) -> String {
+        let response = self.post(path, fields).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page = response.text().await.unwrap();
+        let alert = page
+            .split(r#"role="alert">"#)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no alert in {page}"));
+        alert[..alert.find('<').unwrap()].to_owned()
+    }
+}
+
+#[tokio::test]
+async fn every_bad_upstream_form_is_refused_with_its_reason() {
+    let gateway = gateway();
+    let console = Console::of(&gateway).await;
+    let add = |fields: Vec<(&'static str, &'static str)>| fields;
+    for (fields, reason) in [
+        (
+            add(vec![
+                ("name", "bad name!"),
+                ("url", "http://example.com/mcp"),
+            ]),
+            "name",
+        ),
+        (
+            add(vec![("name", "no-way"), ("command", "bash")]),
+            "spawn_allowlist",
+        ),
+        (
+            add(vec![
+                ("name", "env"),
+                ("url", "http://example.com/mcp"),
+                ("headers", "no colon"),
+            ]),
+            "headers",
+        ),
+        (add(vec![("name", "neither")]), "command"),
+        (
+            add(vec![("name", "inside"), ("url", "http://127.0.0.1:9/mcp")]),
+            "private",
+        ),
+        (
+            add(vec![("name", "fx"), ("url", "http://8.8.8.8/mcp")]),
+            "exists",
+        ),
+    ] {
+        let said = console.refused("/ui/upstreams", &fields).await;
+        assert!(said.to_lowercase().contains(reason), "{fields:?}: {said}");
+    }
+    // proxy.yaml's upstreams are read-only here, but restart.
+    let said = console.refused("/ui/upstreams/fx/delete", &[]).await;
+    assert!(said.contains("proxy.yaml"), "{said}");
+    let restarted = console.post("/ui/upstreams/fx/restart", &[]).await;
+    assert_eq!(location(&restarted), "/ui/upstreams?done=fx");
+    let unknown = console.post("/ui/upstreams/fx/explode", &[]).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let missing = console.refused("/ui/upstreams/nobody/restart", &[]).await;
+    assert!(missing.contains("nobody"), "{missing}");
+}
+
+#[tokio::test]
+async fn a_tool_is_found_and_called_from_its_form_and_the_call_is_in_the_history() {
+    let gateway = gateway();
+    let console = Console::of(&gateway).await;
+    let (status, list) = console.get("/ui/tools?q=ECHO").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(r#"data-tool="fx__echo""#), "{list}");
+    let (_, none) = console.get("/ui/tools?q=nothing-like-it").await;
+    assert!(!none.contains("data-tool="), "{none}");
+    let (status, _) = console.get("/ui/tools/fx__nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, unknown_server) = console.get("/ui/tools?server=nowhere").await;
+    assert!(
+        unknown_server.contains("no virtual server"),
+        "{unknown_server}"
+    );
+
+    let (_, tool) = console.get("/ui/tools/fx__echo").await;
+    assert!(tool.contains(r#"action="/ui/tools/fx__echo""#), "{tool}");
+    let called = console.post("/ui/tools/fx__echo", &[]).await;
+    let called = called.text().await.unwrap();
+    assert!(called.contains(r#"data-failed="false""#), "{called}");
+    assert!(called.contains("fx:echo:"), "the tool's answer: {called}");
+
+    // The history: the call, filtered by tool, user and outcome, and its record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let list = loop {
+        let (_, list) = console.get("/ui/calls?tool=fx__echo&user=admin").await;
+        if list.contains("data-call=") || std::time::Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        list.contains(r#"data-tool="fx__echo" data-outcome="ok""#),
+        "{list}"
+    );
+    let (_, other_user) = console.get("/ui/calls?user=someone-else").await;
+    assert!(!other_user.contains("data-call="), "{other_user}");
+    let (_, failed) = console.get("/ui/calls?outcome=error").await;
+    assert!(!failed.contains("data-call="), "{failed}");
+    let id = list.split(r#"data-call=""#).nth(1).unwrap();
+    let id = &id[..id.find('"').unwrap()];
+    let (status, record) = console.get(&format!("/ui/calls/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        record.contains("fx__echo") && record.contains("console"),
+        "{record}"
+    );
+    let (status, _) = console.get("/ui/calls/999999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

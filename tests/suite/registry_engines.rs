@@ -191,6 +191,19 @@ async fn every_row_kind(location: &DatabaseLocation, what: &str) {
     assert_eq!(errors.calls[0].error.as_deref(), Some("it failed"));
     assert_eq!(errors.calls[0].principal, None);
     assert_eq!(errors.calls[0].duration_us, 30);
+    let bobs = registry
+        .calls(CallFilter {
+            limit: 10,
+            principal: Some("bob".into()),
+            ..CallFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        bobs.calls.iter().map(|call| call.at).collect::<Vec<_>>(),
+        [1004, 1002, 1000],
+        "{what}: one user's calls"
+    );
     // The retention: calls before a time go, in batches smaller than what they delete.
     assert_eq!(
         registry.forget_calls_before(1_003, 2).await.unwrap(),

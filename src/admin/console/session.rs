@@ -13,7 +13,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Frame, HOME, cookie, html, page};
+use super::{Frame, HOME, cookie, html, page, same_origin};
 use crate::{
     admin::{AdminState, auth},
     registry::now_ms,
@@ -128,23 +128,4 @@ pub(super) async fn log_out(
     let expired =
         HeaderValue::from_static("mcps_console=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0");
     ([(header::SET_COOKIE, expired)], Redirect::to(LOGIN)).into_response()
-}
-
-/// Whether a form post comes from the console's own pages: browsers say where a request
-/// comes from (`Sec-Fetch-Site`, `Origin`), and a page of another site must not sign in or
-/// act with the console's cookie (which `SameSite=Strict` already keeps from it).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(site) = header("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
-    }
-    match (header("origin"), header("host")) {
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority == host),
-        (Some(_), None) => false,
-        (None, _) => true,
-    }
 }
