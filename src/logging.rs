@@ -1,5 +1,6 @@
 //! Where log lines go: always stderr, and with `logging.dir` also rotating files, in the
-//! same format (`text` or `json`). `RUST_LOG` overrides `logging.level`.
+//! same format (`text` or `json`); the last ones also stay in memory, as text, for the web
+//! console ([`recent_lines`]). `RUST_LOG` overrides `logging.level`.
 //!
 //! One filter, `logging.level`, stands in front of every output, and a reload of
 //! `proxy.yaml` can swap it ([`set_level`]) while the gateway runs. Its handle is
@@ -11,6 +12,9 @@
 
 #[cfg(feature = "otel")]
 mod otel;
+mod recent;
+
+pub use recent::recent_lines;
 
 use std::{path::Path, sync::OnceLock};
 
@@ -75,7 +79,10 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
         .or_else(|| EnvFilter::try_new(&config.level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, level) = reload::Layer::new(filter);
-    let mut layers: Vec<BoxedLayer> = vec![layer(config.format, std::io::stderr)];
+    let mut layers: Vec<BoxedLayer> = vec![
+        layer(config.format, std::io::stderr),
+        layer(LogFormat::Text, recent::Recent::installed()),
+    ];
     let mut guard = None;
     if let Some(dir) = config.dir(base_dir) {
         let rotation = match config.rotation {

@@ -6,6 +6,8 @@
 //! is process-wide, like the `tracing` dispatcher: the transports that count bytes are
 //! created in many places, and threading a handle through each would buy nothing.
 
+mod last_minute;
+
 use std::{
     sync::{LazyLock, Mutex},
     time::Duration,
@@ -17,6 +19,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use self::last_minute::LastMinute;
+pub use self::last_minute::MinuteOfCalls;
 use crate::sync::lock;
 
 /// The `Content-Type` of [`Metrics::render`]'s output: OpenMetrics, the text format
@@ -88,6 +92,7 @@ pub struct Metrics {
     bytes: [ByteCounters; 3],
     /// Scrapes rebuild the state gauges; one at a time, so none sees another's half.
     scrape: Mutex<()>,
+    last_minute: LastMinute,
 }
 
 /// The upstream label of a call that reached no upstream (an unknown tool, say); its tool
@@ -213,11 +218,18 @@ impl Metrics {
             subscriptions_taken_over,
             tools,
             scrape: Mutex::new(()),
+            last_minute: LastMinute::new(),
         }
+    }
+
+    /// The calls of the last minute.
+    pub fn last_minute(&self) -> MinuteOfCalls {
+        self.last_minute.read()
     }
 
     /// Counts one `tools/call`. `upstream` is `None` when it reached none.
     pub fn call(&self, upstream: Option<&str>, tool: &str, outcome: &'static str, took: Duration) {
+        self.last_minute.record(outcome != "ok", took);
         let (upstream, tool) = match upstream {
             Some(upstream) => (upstream.to_owned(), tool.to_owned()),
             None => (NONE.to_owned(), NONE.to_owned()),

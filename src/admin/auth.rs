@@ -342,11 +342,35 @@ async fn create_key(
     Caller(caller): Caller,
     Body(request): Body<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
-    let name = request.name.trim();
+    let (token, secret) = make_key(
+        &state,
+        &caller,
+        &request.name,
+        request.virtual_server.as_deref(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            info: token.into(),
+            key: secret,
+        }),
+    ))
+}
+
+/// Makes an API key named `name` for `caller`, bound to `virtual_server` if given: the
+/// stored key, and the key itself (which is not stored).
+pub(super) async fn make_key(
+    state: &AdminState,
+    caller: &Principal,
+    name: &str,
+    virtual_server: Option<&str>,
+) -> Result<(StoredToken, String), ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad_request("`name` must be 1 to 100 characters"));
     }
-    if let Some(server) = &request.virtual_server
+    if let Some(server) = virtual_server
         && state.gateway.view(server).is_none()
     {
         return Err(ApiError::bad_request(format!(
@@ -365,18 +389,12 @@ async fn create_key(
             TokenKind::ApiKey,
             name,
             None,
-            request.virtual_server.as_deref(),
+            virtual_server,
         )
         .await?;
     accept(&state.tokens, &token);
     tracing::info!(user = %caller.username, key = %token.name, "API key created");
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedKey {
-            info: token.into(),
-            key: secret,
-        }),
-    ))
+    Ok((token, secret))
 }
 
 /// Revokes one of the caller's API keys; it stops working at once.
@@ -396,6 +414,16 @@ async fn revoke_key(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no API key {id:?}")))?;
+    revoke_key_of(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes `caller`'s API key `id`, and its sign-ins to per-user upstreams.
+pub(super) async fn revoke_key_of(
+    state: &AdminState,
+    caller: &Principal,
+    id: i64,
+) -> Result<(), ApiError> {
     let token = state
         .registry
         .revoke_token(id, TokenKind::ApiKey, caller.user_id)
@@ -404,5 +432,5 @@ async fn revoke_key(
     tracing::info!(user = %caller.username, key = %token.name, "API key revoked");
     // Its sign-ins to per-user upstreams go with it.
     state.gateway.forget_principal(&api_key_principal(id)).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

@@ -8,6 +8,8 @@
 //! nothing else.
 
 mod calls;
+mod keys;
+mod logs;
 mod overview;
 mod session;
 mod text;
@@ -32,6 +34,7 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
     Router::new()
         .route("/", get(|| async { Redirect::to(HOME) }))
         .route(HOME, get(overview::page))
+        .route("/ui/", get(|| async { Redirect::to(HOME) }))
         .route("/ui/overview/live", get(overview::live_fragment))
         .route(
             session::LOGIN,
@@ -42,9 +45,13 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
         .route("/ui/upstreams/states", get(upstreams::states))
         .route("/ui/upstreams/{name}/{action}", post(upstreams::act))
         .route(tools::PAGE, get(tools::list))
+        .route("/ui/tools/{name}", get(tools::show).post(tools::call))
         .route(calls::PAGE, get(calls::list))
         .route("/ui/calls/{id}", get(calls::show))
-        .route("/ui/tools/{name}", get(tools::show).post(tools::call))
+        .route(keys::PAGE, get(keys::list).post(keys::make))
+        .route("/ui/keys/{id}/revoke", post(keys::revoke))
+        .route(logs::PAGE, get(logs::list))
+        .route("/ui/logs/live", get(logs::live))
         .route("/ui/lang/{lang}", get(choose_language))
         .route("/ui/assets/{file}", get(asset))
 }
@@ -182,4 +189,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
         (Some(_), None) => false,
         (None, _) => true,
     }
+}
+
+/// Milliseconds since the Unix epoch as `2026-12-04 12:18:44 UTC`.
+fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }

@@ -163,6 +163,35 @@ async function main() {
   await page.waitForSelector("dl.record");
   check((await page.locator("dl.record").textContent()).includes("admin"), "the call's user");
 
+  step("making an API key bound to a virtual server, and revoking it");
+  await page.click('nav a[href="/ui/keys"]');
+  await page.fill("#key-name", "desktop");
+  await page.selectOption("#key-server", "echo-only");
+  await page.click('form[action="/ui/keys"] button');
+  await page.waitForSelector("#new-key");
+  const key = (await page.locator("#new-key").textContent()).trim();
+  const me = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${key}` } });
+  check(me.status === 200, `the new key works (HTTP ${me.status})`);
+  await accessible("keys");
+  await page.click('tr[data-key="desktop"] form button');
+  await page.waitForSelector('tr[data-key="desktop"] .state.disabled');
+  const revoked = await fetch(`${base}/api/v1/auth/me`, { headers: { authorization: `Bearer ${key}` } });
+  check(revoked.status === 401, `the revoked key is refused (HTTP ${revoked.status})`);
+  // After the revocation: the page no longer shows the key.
+  await shoot("keys");
+
+  step("the logs page shows the gateway's lines");
+  await page.click('nav a[href="/ui/logs"]');
+  await page.waitForSelector("#log");
+  check((await page.locator("#log").textContent()).includes("logged in"), "the sign-in's line");
+  await accessible("logs");
+  // Filtered to the console's own doings: the screenshot shows no line naming a path.
+  await page.fill("#q", "admin::auth");
+  await page.press("#q", "Enter");
+  await page.waitForURL(/q=admin/);
+  check(!(await page.locator("#log").textContent()).includes("upstream="), "only the matching lines");
+  await shoot("logs");
+
   step("disabling the upstream");
   await page.click('nav a[href="/ui/upstreams"]');
   await page.click('form[action="/ui/upstreams/greeter/disable"] button');

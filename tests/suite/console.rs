@@ -396,3 +396,65 @@ async fn a_tool_is_found_and_called_from_its_form_and_the_call_is_in_the_history
     let (status, _) = console.get("/ui/calls/999999").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_key_made_in_the_console_works_until_it_is_revoked_there() {
+    let gateway = gateway();
+    let console = Console::of(&gateway).await;
+    let refused = console
+        .refused(
+            "/ui/keys",
+            &[("name", "bound"), ("virtual_server", "nowhere")],
+        )
+        .await;
+    assert!(refused.contains("nowhere"), "{refused}");
+    let refused = console.refused("/ui/keys", &[("name", "  ")]).await;
+    assert!(refused.contains("name"), "{refused}");
+
+    let made = console.post("/ui/keys", &[("name", "laptop")]).await;
+    let made = made.text().await.unwrap();
+    let key = made
+        .split(r#"<code id="new-key">"#)
+        .nth(1)
+        .expect("the key, once");
+    let key = &key[..key.find('<').unwrap()];
+    let me = |key: String| {
+        let url = format!("{}/api/v1/auth/me", gateway.base);
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(key.to_owned()).await, StatusCode::OK);
+    let (_, list) = console.get("/ui/keys").await;
+    assert!(!list.contains(key), "the key is shown only when made");
+    let id = list.split(r#"action="/ui/keys/"#).nth(1).unwrap();
+    let id = &id[..id.find('/').unwrap()];
+    let revoked = console.post(&format!("/ui/keys/{id}/revoke"), &[]).await;
+    assert_eq!(location(&revoked), "/ui/keys");
+    assert_eq!(me(key.to_owned()).await, StatusCode::UNAUTHORIZED);
+    let unknown = console.refused("/ui/keys/999999/revoke", &[]).await;
+    assert!(unknown.to_lowercase().contains("no "), "{unknown}");
+}
+
+#[tokio::test]
+async fn the_logs_page_shows_the_last_lines_filtered() {
+    let gateway = gateway();
+    let console = Console::of(&gateway).await;
+    let (status, page) = console.get("/ui/logs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("logged in user=admin"), "{page}");
+    let (_, filtered) = console.get("/ui/logs?q=nothing%20says%20this").await;
+    assert!(!filtered.contains("logged in"), "{filtered}");
+    let (status, live) = console.get("/ui/logs/live?q=logged").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        live.starts_with("<pre id=\"log\"") && live.contains("logged in"),
+        "{live}"
+    );
+}

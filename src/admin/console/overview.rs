@@ -30,6 +30,10 @@ struct Live {
     sessions: usize,
     calls: i64,
     errors: i64,
+    /// The last minute's calls per second, share failed and mean duration, as shown.
+    per_second: String,
+    failure_rate: String,
+    mean: String,
     upstreams: Vec<UpstreamRow>,
 }
 
@@ -108,8 +112,15 @@ async fn live(state: &AdminState, t: &'static Text) -> Result<Live, Response> {
             Ok("the registry cannot be read".to_owned()),
         )
     })?;
+    let minute = metrics().last_minute();
     Ok(Live {
         t,
+        per_second: format!("{:.2}", minute.per_second()),
+        failure_rate: format!("{:.1} %", minute.failure_rate() * 100.0),
+        mean: minute.mean.map_or_else(
+            || "–".to_owned(),
+            |mean| format!("{:.1} ms", mean.as_secs_f64() * 1000.0),
+        ),
         version: env!("CARGO_PKG_VERSION"),
         uptime: duration(state.started.elapsed()),
         sessions: gateway.session_count(),
