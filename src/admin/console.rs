@@ -21,8 +21,8 @@ use std::sync::Arc;
 use askama::Template;
 use axum::{
     Router,
-    extract::Path,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{FromRequestParts, Path},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -170,6 +170,22 @@ async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// A form post from the console's own pages (see [`same_origin`]); another site's is refused
+/// with 403 before its handler runs.
+struct SameOrigin;
+
+impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if same_origin(&parts.headers) {
+            Ok(Self)
+        } else {
+            Err((StatusCode::FORBIDDEN, "a form of another site").into_response())
+        }
+    }
 }
 
 /// Whether a form post comes from the console's own pages: browsers say where a request

@@ -8,12 +8,12 @@ use askama::Template;
 use axum::{
     Form,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 
-use super::{Frame, page, same_origin, session::Signed, timestamp};
+use super::{Frame, SameOrigin, page, session::Signed, timestamp};
 use crate::{
     admin::{AdminState, auth},
     registry::StoredToken,
@@ -118,12 +118,10 @@ pub(super) struct NewKey {
 pub(super) async fn make(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
+    _: SameOrigin,
     Signed(user): Signed,
     Form(key): Form<NewKey>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "a form of another site").into_response();
-    }
     let bound = Some(key.virtual_server.trim()).filter(|server| !server.is_empty());
     match auth::make_key(&state, &user, &key.name, bound).await {
         Ok((token, secret)) => {
@@ -136,12 +134,10 @@ pub(super) async fn make(
 pub(super) async fn revoke(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
+    _: SameOrigin,
     Path(id): Path<i64>,
     Signed(user): Signed,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "a form of another site").into_response();
-    }
     match auth::revoke_key_of(&state, &user, id).await {
         Ok(()) => Redirect::to(PAGE).into_response(),
         Err(error) => render(&state, &headers, &user, None, Some(error.message)).await,

@@ -13,7 +13,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Frame, HOME, cookie, html, page, same_origin};
+use super::{Frame, HOME, SameOrigin, cookie, html, page};
 use crate::{
     admin::{AdminState, auth},
     registry::now_ms,
@@ -83,11 +83,9 @@ pub(super) async fn log_in(
     State(state): State<Arc<AdminState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    _: SameOrigin,
     Form(credentials): Form<Credentials>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "a form of another site").into_response();
-    }
     match auth::log_in(&state, &credentials.username, &credentials.password, peer).await {
         Ok((token, expires_at)) => {
             let max_age = (expires_at - now_ms()).max(0) / 1000;
@@ -116,12 +114,9 @@ pub(super) async fn log_in(
 
 pub(super) async fn log_out(
     State(state): State<Arc<AdminState>>,
-    headers: HeaderMap,
+    _: SameOrigin,
     Signed(user): Signed,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "a form of another site").into_response();
-    }
     if let Err(error) = auth::log_out(&state, &user).await {
         tracing::warn!(error = %error.message, "signing out of the console");
     }

@@ -15,7 +15,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Frame, page, same_origin, session::Signed};
+use super::{Frame, SameOrigin, page, session::Signed};
 use crate::{
     admin::AdminState,
     gateway::{self, Catalog, Origin, View},
@@ -362,14 +362,12 @@ pub(super) async fn show(
 pub(super) async fn call(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
+    _: SameOrigin,
     Path(name): Path<String>,
     Query(within): Query<In>,
     Signed(user): Signed,
     Form(sent): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "a form of another site").into_response();
-    }
     let frame = Frame::new(&headers, Some(user.username.clone()), PAGE);
     let outcome = match arguments(&state, &name, &within.server, &sent) {
         Ok(Prepared { arguments, view }) => {

@@ -16,7 +16,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Frame, html, page, same_origin, session::Signed, text::Text};
+use super::{Frame, SameOrigin, html, page, session::Signed, text::Text};
 use crate::admin::{
     AdminState,
     services::{self, Service},
@@ -213,12 +213,10 @@ fn pairs(lines: &str, separator: char, field: &str) -> Result<Map<String, Value>
 pub(super) async fn add(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
+    _: SameOrigin,
     Signed(user): Signed,
     Form(form): Form<NewUpstream>,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "a form of another site").into_response();
-    }
     let added = match form.entry() {
         Ok(entry) => match services::parse_new(entry) {
             Ok((name, entry)) => services::register(&state, &name, entry)
@@ -245,12 +243,10 @@ pub(super) async fn add(
 pub(super) async fn act(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
+    _: SameOrigin,
     Path((name, action)): Path<(String, String)>,
     Signed(user): Signed,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "a form of another site").into_response();
-    }
     let done = match action.as_str() {
         "restart" => services::restart(&state, &name).await.map(drop),
         "enable" | "disable" => {
