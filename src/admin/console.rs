@@ -135,9 +135,14 @@ async fn choose_language(
     let Some(lang) = Lang::named(&lang) else {
         return (StatusCode::NOT_FOUND, "no such language").into_response();
     };
+    // A console path, and one a header can carry.
     let back = query
         .back
-        .filter(|back| back.starts_with("/ui") && !back.contains("//"))
+        .filter(|back| {
+            back.starts_with("/ui")
+                && !back.contains("//")
+                && back.bytes().all(|byte| byte.is_ascii_graphic())
+        })
         .unwrap_or_else(|| HOME.to_owned());
     let cookie = HeaderValue::from_str(&lang.cookie()).expect("a cookie of ASCII");
     ([(header::SET_COOKIE, cookie)], Redirect::to(&back)).into_response()
@@ -176,11 +181,15 @@ async fn asset(Path(file): Path<String>) -> Response {
 /// with 403 before its handler runs.
 struct SameOrigin;
 
-impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
+impl FromRequestParts<Arc<AdminState>> for SameOrigin {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if same_origin(&parts.headers) {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AdminState>,
+    ) -> Result<Self, Self::Rejection> {
+        let public = state.config.server.public_url.as_deref();
+        if same_origin(&parts.headers, public) {
             Ok(Self)
         } else {
             Err((StatusCode::FORBIDDEN, "a form of another site").into_response())
@@ -190,21 +199,25 @@ impl<S: Send + Sync> FromRequestParts<S> for SameOrigin {
 
 /// Whether a form post comes from the console's own pages: browsers say where a request
 /// comes from (`Sec-Fetch-Site`, `Origin`), and a page of another site must not sign in or
-/// act with the console's cookie (which `SameSite=Strict` already keeps from it).
-fn same_origin(headers: &HeaderMap) -> bool {
+/// act with the console's cookie (which `SameSite=Strict` already keeps from it). The page's
+/// origin is the `Host` it was asked of, or `server.public_url` behind a reverse proxy that
+/// changes `Host`.
+fn same_origin(headers: &HeaderMap, public_url: Option<&str>) -> bool {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(site) = header("sec-fetch-site")
         && !matches!(site, "same-origin" | "none")
     {
         return false;
     }
-    match (header("origin"), header("host")) {
-        (Some(origin), Some(host)) => origin
+    let Some(origin) = header("origin") else {
+        return true;
+    };
+    let asked_of = header("host").is_some_and(|host| {
+        origin
             .split_once("://")
-            .is_some_and(|(_, authority)| authority == host),
-        (Some(_), None) => false,
-        (None, _) => true,
-    }
+            .is_some_and(|(_, authority)| authority == host)
+    });
+    asked_of || public_url.is_some_and(|public| public.trim_end_matches('/') == origin)
 }
 
 /// Milliseconds since the Unix epoch as `2026-12-04 12:18:44 UTC`.

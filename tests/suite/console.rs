@@ -246,6 +246,12 @@ async fn the_console_speaks_chinese_when_asked() {
         .await
         .unwrap();
     assert_eq!(location(&away), "/ui");
+    let split = browser()
+        .get(format!("{base}/ui/lang/zh?back=/ui%0d%0aSet-Cookie:%20x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&split), "/ui", "no header is split");
 }
 
 /// A signed-in console client: GETs and form POSTs with the console's cookie.
