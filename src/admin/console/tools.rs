@@ -16,7 +16,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use self::try_it::{Block, Field, Kind, Outcome, pretty};
+use self::try_it::{Block, Field, Outcome, arguments_of, fields, pretty};
 use super::{Frame, SameOrigin, page, session::Signed};
 use crate::{
     admin::AdminState,
@@ -160,32 +160,7 @@ fn tool_page(
         return (StatusCode::NOT_FOUND, "no such tool").into_response();
     };
     let schema = Value::Object(rmcp::model::JsonObject::clone(&entry.item.input_schema));
-    let required: Vec<&str> = schema["required"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let fields = schema["properties"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(property, spec)| {
-            let input = format!("arg.{property}");
-            let value = sent
-                .and_then(|sent| sent.iter().find(|(key, _)| *key == input))
-                .map(|(_, value)| value.clone())
-                .unwrap_or_default();
-            Field {
-                name: property.clone(),
-                input,
-                kind: Kind::of(spec),
-                required: required.contains(&property.as_str()),
-                description: spec["description"].as_str().unwrap_or("").to_owned(),
-                value,
-            }
-        })
-        .collect();
+    let fields = fields(&entry.item.input_schema, sent.unwrap_or_default());
     page(&ToolPage {
         frame,
         name: name.to_owned(),
@@ -273,33 +248,6 @@ fn arguments(
         .iter()
         .find(|entry| entry.exposed_name() == name)
         .ok_or_else(|| format!("no tool named {name:?}"))?;
-    let schema = &entry.item.input_schema;
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let mut arguments = Map::new();
-    for (property, spec) in schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        let input = format!("arg.{property}");
-        let text = sent
-            .iter()
-            .find(|(key, _)| *key == input)
-            .map(|(_, value)| value.as_str());
-        let required = required.contains(&property.as_str());
-        if let Some(value) = Kind::of(spec)
-            .value(text, required)
-            .map_err(|why| format!("{property}: {why}"))?
-        {
-            arguments.insert(property.clone(), value);
-        }
-    }
+    let arguments = arguments_of(&fields(&entry.item.input_schema, sent))?;
     Ok(Prepared { arguments, view })
 }

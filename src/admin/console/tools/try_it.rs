@@ -1,7 +1,57 @@
 //! The try-it form of a tool: its inputs, made from the properties of the tool's input
 //! schema, the arguments they make, and the result as the page shows it.
 
-use serde_json::Value;
+use rmcp::model::JsonObject;
+use serde_json::{Map, Value};
+
+/// The form's inputs for the properties of `schema`, holding what `sent` has for each.
+pub(super) fn fields(schema: &JsonObject, sent: &[(String, String)]) -> Vec<Field> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(property, spec)| {
+            let input = format!("arg.{property}");
+            let value = sent
+                .iter()
+                .find(|(key, _)| *key == input)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default();
+            Field {
+                name: property.clone(),
+                input,
+                kind: Kind::of(spec),
+                required: required.contains(&property.as_str()),
+                description: spec["description"].as_str().unwrap_or("").to_owned(),
+                value,
+            }
+        })
+        .collect()
+}
+
+/// The call's arguments from the form's fields; a field's text that its type refuses is
+/// said with the property's name.
+pub(super) fn arguments_of(fields: &[Field]) -> Result<Map<String, Value>, String> {
+    let mut arguments = Map::new();
+    for field in fields {
+        if let Some(value) = field
+            .kind
+            .value(Some(&field.value), field.required)
+            .map_err(|why| format!("{}: {why}", field.name))?
+        {
+            arguments.insert(field.name.clone(), value);
+        }
+    }
+    Ok(arguments)
+}
 
 /// One input of the try-it form, made from one property of the input schema.
 pub(super) struct Field {
