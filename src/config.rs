@@ -14,6 +14,7 @@ pub mod import;
 mod limits;
 mod logging;
 mod oauth;
+mod redact;
 mod supervision;
 mod upstream;
 mod validate;
@@ -25,7 +26,7 @@ use std::{
 };
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use admin::{
     AuthConfig, DatabaseConfig, DatabaseLocation, LoginThrottleConfig, POSTGRES_NEEDS_SECRET_KEY,
@@ -34,6 +35,7 @@ pub use admin::{
 pub use limits::{LimitsConfig, TimeoutsConfig};
 pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use oauth::{CredentialsScope, OAuthConfig, OAuthGrant, TokenEndpointAuthMethod};
+pub use redact::{REDACTED, is_shown_form};
 pub use supervision::RestartConfig;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 pub use virtual_server::VirtualServerConfig;
@@ -65,7 +67,7 @@ impl ConfigError {
 }
 
 /// The whole of `proxy.yaml`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -98,7 +100,7 @@ pub struct Config {
 }
 
 /// Listener and HTTP front-door settings.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// `host:port` for `/mcp` and `/api/v1`.
@@ -142,7 +144,7 @@ impl ServerConfig {
 }
 
 /// How the aggregated catalog is presented to clients.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
     /// Items per `tools/list` page; clients follow `nextCursor` for the rest.

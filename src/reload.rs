@@ -59,6 +59,11 @@ impl Reloader {
         })
     }
 
+    /// The configuration running now (the file's, as last loaded).
+    pub async fn running(&self) -> Config {
+        self.current.lock().await.0.clone()
+    }
+
     /// The names of the upstreams the file defines now.
     pub async fn upstream_names(&self) -> std::collections::HashSet<String> {
         self.current

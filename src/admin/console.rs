@@ -8,6 +8,7 @@
 //! nothing else.
 
 mod calls;
+mod config;
 mod keys;
 mod logs;
 mod overview;
@@ -50,6 +51,8 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
         .route("/ui/calls/{id}", get(calls::show))
         .route(keys::PAGE, get(keys::list).post(keys::make))
         .route("/ui/keys/{id}/revoke", post(keys::revoke))
+        .route(config::PAGE, get(config::show))
+        .route("/ui/config/reload", post(config::reload))
         .route(logs::PAGE, get(logs::list))
         .route("/ui/logs/live", get(logs::live))
         .route("/ui/lang/{lang}", get(choose_language))

@@ -21,7 +21,7 @@ use super::{
     error::{ApiError, Body, ErrorBody},
 };
 use crate::{
-    config::{Config, UpstreamConfig},
+    config::{Config, UpstreamConfig, is_shown_form},
     security::check_url,
     upstream::Upstream,
 };
@@ -32,9 +32,6 @@ pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
         .routes(routes!(get_service, update_service, delete_service))
         .routes(routes!(restart_service))
 }
-
-/// What secrets in `env` and `headers` are shown as.
-const REDACTED: &str = "********";
 
 /// A service as the API shows it.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -70,17 +67,7 @@ pub(super) struct NewService {
 }
 
 pub(super) fn view(state: &AdminState, upstream: &Upstream) -> Service {
-    let mut spec = upstream.config().clone();
-    for value in spec.env.values_mut().chain(spec.headers.values_mut()) {
-        *value = REDACTED.to_owned();
-    }
-    if let Some(secret) = spec
-        .oauth
-        .as_mut()
-        .and_then(|oauth| oauth.client_secret.as_mut())
-    {
-        *secret = REDACTED.to_owned();
-    }
+    let spec = upstream.config().redacted();
     let current = upstream.state();
     Service {
         name: upstream.name().to_owned(),
@@ -386,7 +373,11 @@ fn merge_patch(target: &mut Value, patch: Value) {
             Value::Null => {
                 target.remove(&key);
             }
-            Value::String(text) if text == REDACTED && target.contains_key(&key) => {}
+            Value::String(sent)
+                if target
+                    .get(&key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|kept| is_shown_form(kept, &sent)) => {}
             value => merge_patch(target.entry(key).or_insert(Value::Null), value),
         }
     }
@@ -397,6 +388,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::config::REDACTED;
 
     #[test]
     fn a_merge_patch_merges_removes_and_keeps_redacted_secrets() {
@@ -410,5 +402,8 @@ mod tests {
             entry,
             json!({"command": "a", "env": {"TOKEN": "secret", "Y": "2"}, "args": ["y"], "disabled": true})
         );
+        let mut entry = json!({"url": "https://bot:pass@h/mcp"});
+        merge_patch(&mut entry, json!({"url": "https://bot:********@h/mcp"}));
+        assert_eq!(entry, json!({"url": "https://bot:pass@h/mcp"}));
     }
 }

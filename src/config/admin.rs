@@ -6,10 +6,10 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The registry: an embedded SQLite file, or a PostgreSQL database.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// An SQLite file: a path, or a `sqlite:` / `sqlite://` URL of one (the form
@@ -109,7 +109,7 @@ fn scheme(url: &str) -> Option<&str> {
 }
 
 /// Who may use the gateway.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// When true, `/mcp` and `/ws` need `Authorization: Bearer <API key or login token>`.
@@ -136,7 +136,7 @@ impl Default for AuthConfig {
 }
 
 /// The gateway as an OAuth protected resource (RFC 9728): whose tokens it takes, for what.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceServerConfig {
     /// The authorization server whose access tokens are accepted (their `iss`).
@@ -178,7 +178,7 @@ impl ResourceServerConfig {
 }
 
 /// How wrong passwords slow down further logins (see `security::LoginThrottle`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginThrottleConfig {
     /// Wrong passwords, per username and per client address, before any delay.
@@ -209,7 +209,7 @@ impl LoginThrottleConfig {
 }
 
 /// What services registered through the API may do.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
     /// The programs a service registered through the API may run, by bare name (`npx`,

@@ -2,13 +2,13 @@
 //! (`/mcp/{name}`, `/ws/{name}`, `mcps stdio --server NAME`) and assignable to API keys.
 
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
 use crate::naming;
 
 /// One virtual server: which upstreams, which of their tools, and under which names.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualServerConfig {
     /// The upstreams whose tools, prompts and resources it offers; empty offers every one.

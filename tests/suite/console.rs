@@ -464,3 +464,73 @@ async fn the_logs_page_shows_the_last_lines_filtered() {
         "{live}"
     );
 }
+
+#[tokio::test]
+async fn the_config_page_hides_every_secret_and_a_reload_shows_what_changed() {
+    let fx = fixture_upstream_yaml(
+        "fx",
+        "fx",
+        &["echo"],
+        "    env: { FX_TOKEN: fx-secret-value }\n",
+    );
+    let remote = "  remote:\n    url: http://bot:url-secret@example.invalid/mcp\n    headers: { Authorization: Bearer header-secret }\n    disabled: true\n";
+    let yaml = format!("upstreams:\n{fx}{remote}");
+    let gateway =
+        ServeProcess::start_in(ConfigDir::new(&yaml), &[("MCPS_ADMIN_PASSWORD", PASSWORD)]);
+    let console = Console::of(&gateway).await;
+    let (status, page) = console.get("/ui/config").await;
+    assert_eq!(status, StatusCode::OK);
+    for secret in ["fx-secret-value", "url-secret", "header-secret"] {
+        assert!(!page.contains(secret), "{secret} shown: {page}");
+    }
+    assert!(
+        page.contains("FX_TOKEN: &#39;********&#39;") && page.contains("bot:********@"),
+        "{page}"
+    );
+    // Defaults are filled in: the page shows what runs, not only what the file says.
+    assert!(page.contains("max_sessions:"), "{page}");
+
+    let unchanged = console.post("/ui/config/reload", &[]).await;
+    assert_eq!(unchanged.status(), StatusCode::OK);
+    let unchanged = unchanged.text().await.unwrap();
+    assert!(unchanged.contains("nothing changed"), "{unchanged}");
+
+    let file = gateway.config.path();
+    let second = fixture_upstream_yaml("fx2", "fx2", &["echo"], "");
+    std::fs::write(&file, format!("{yaml}{second}logging:\n  level: debug\n")).unwrap();
+    let reloaded = console
+        .post("/ui/config/reload", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        reloaded.contains("<dt>Started</dt><dd>fx2</dd>"),
+        "{reloaded}"
+    );
+    assert!(
+        reloaded.contains("<dt>Log level</dt><dd>debug</dd>"),
+        "{reloaded}"
+    );
+    assert!(
+        reloaded.contains(r#"<span class="new">+   fx2:</span>"#),
+        "{reloaded}"
+    );
+    assert!(
+        reloaded.contains(r#"<span class="gone">-   level: info"#),
+        "{reloaded}"
+    );
+    assert!(!reloaded.contains("fx-secret-value"), "{reloaded}");
+
+    std::fs::write(&file, "upstreams: [not, a, map]\n").unwrap();
+    let refused = console.refused("/ui/config/reload", &[]).await;
+    assert!(
+        refused.contains("running configuration stays") && refused.contains("upstreams"),
+        "{refused}"
+    );
+    let (_, page) = console.get("/ui/config").await;
+    assert!(
+        page.contains("fx2:"),
+        "the running configuration stays: {page}"
+    );
+}
