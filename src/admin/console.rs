@@ -44,6 +44,10 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
         .route("/ui/logout", post(session::log_out))
         .route(upstreams::PAGE, get(upstreams::list).post(upstreams::add))
         .route("/ui/upstreams/states", get(upstreams::states))
+        .route(
+            "/ui/upstreams/{name}/edit",
+            get(upstreams::edit).post(upstreams::save),
+        )
         .route("/ui/upstreams/{name}/{action}", post(upstreams::act))
         .route(tools::PAGE, get(tools::list))
         .route("/ui/tools/{name}", get(tools::show).post(tools::call))

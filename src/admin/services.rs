@@ -357,7 +357,7 @@ pub(super) async fn restart(state: &AdminState, name: &str) -> Result<Service, A
 
 /// RFC 7386: objects merge key by key, `null` removes, anything else replaces. A redacted
 /// secret sent back unchanged keeps the stored value.
-fn merge_patch(target: &mut Value, patch: Value) {
+pub(super) fn merge_patch(target: &mut Value, patch: Value) {
     let Value::Object(patch) = patch else {
         *target = patch;
         return;

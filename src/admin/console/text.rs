@@ -219,6 +219,11 @@ pub(super) struct Text {
     pub reload_needs_restart: &'static str,
     pub reload_log_level: &'static str,
     pub reload_diff: &'static str,
+    pub edit: &'static str,
+    pub edit_upstream: &'static str,
+    pub edit_upstream_hint: &'static str,
+    pub save: &'static str,
+    pub cancel: &'static str,
 }
 
 impl Text {

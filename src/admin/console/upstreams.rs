@@ -1,8 +1,8 @@
 //! The upstreams page: every upstream with its state (kept current in place), restart for
-//! any, enable, disable and delete for those added through the API (proxy.yaml's are
-//! changed in proxy.yaml), and a form that adds one, checked by the same rules as the API's
-//! `POST /api/v1/mcp/services` (the config file's schema, the spawn allowlist, the egress
-//! policy).
+//! any, edit, enable, disable and delete for those added through the API (proxy.yaml's are
+//! changed in proxy.yaml), and a form that adds one or edits one, checked by the same rules as
+//! the API's `POST` and `PATCH /api/v1/mcp/services` (the config file's schema, the spawn
+//! allowlist, the egress policy).
 
 use std::sync::Arc;
 
@@ -17,9 +17,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{Frame, SameOrigin, html, page, session::Signed, text::Text};
-use crate::admin::{
-    AdminState,
-    services::{self, Service},
+use crate::{
+    admin::{
+        AdminState,
+        services::{self, Service},
+    },
+    config::UpstreamConfig,
 };
 
 /// The page's own path.
@@ -32,8 +35,11 @@ struct UpstreamsPage {
     upstreams: Vec<Row>,
     /// What the last action did, or why it failed.
     notice: Option<Notice>,
-    /// The add form's fields as the user left them (after a refusal).
+    /// The form's fields: blank to add one, an upstream's to edit it, or as the user left
+    /// them after a refusal.
     form: NewUpstream,
+    /// The upstream the form edits; none: the form adds one.
+    editing: Option<String>,
     /// The programs an upstream added here may run.
     allowlist: Vec<String>,
 }
@@ -87,6 +93,7 @@ fn render(
     user: String,
     notice: Option<Notice>,
     form: NewUpstream,
+    editing: Option<String>,
 ) -> UpstreamsPage {
     let frame = Frame::new(headers, Some(user), PAGE);
     UpstreamsPage {
@@ -94,8 +101,16 @@ fn render(
         frame,
         notice,
         form,
+        editing,
         allowlist: state.config.security.spawn_allowlist.clone(),
     }
+}
+
+fn refusal(text: String) -> Option<Notice> {
+    Some(Notice {
+        refused: true,
+        text,
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -120,6 +135,7 @@ pub(super) async fn list(
         user.username,
         notice,
         NewUpstream::default(),
+        None,
     ))
 }
 
@@ -138,8 +154,8 @@ pub(super) async fn states(
     )
 }
 
-/// The add form. Lists are one item a line; `env` lines are `NAME=value`, `headers` lines
-/// `Name: value`.
+/// The add and edit form. Lists are one item a line; `env` lines are `NAME=value`,
+/// `headers` lines `Name: value`.
 #[derive(Deserialize, Default)]
 pub(super) struct NewUpstream {
     #[serde(default)]
@@ -161,6 +177,46 @@ pub(super) struct NewUpstream {
 }
 
 impl NewUpstream {
+    /// The form filled with an entry as the API shows it (secrets redacted: sent back
+    /// unchanged, they keep their values).
+    fn of(name: &str, shown: &UpstreamConfig) -> Self {
+        let lines = |pairs: &indexmap::IndexMap<String, String>, separator: &str| {
+            pairs
+                .iter()
+                .map(|(name, value)| format!("{name}{separator}{value}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        Self {
+            name: name.to_owned(),
+            command: shown.command.clone().unwrap_or_default(),
+            args: shown.args.join("\n"),
+            env: lines(&shown.env, "="),
+            url: shown.url.clone().unwrap_or_default(),
+            headers: lines(&shown.headers, ": "),
+            prefix: shown.prefix.clone().unwrap_or_default(),
+            disabled: shown.disabled.then(|| "on".to_owned()),
+        }
+    }
+
+    /// The merge patch that makes `current` what the form says: a blank field removes its
+    /// key, and an `env` or `headers` line left out removes that variable or header. What
+    /// the form does not show (timeouts, OAuth, isolation...) stays as it is.
+    fn patch(&self, current: &UpstreamConfig) -> Result<Map<String, Value>, String> {
+        let mut patch = self.entry()?;
+        for key in ["command", "args", "env", "url", "headers", "prefix"] {
+            patch.entry(key).or_insert(Value::Null);
+        }
+        for (key, kept) in [("env", &current.env), ("headers", &current.headers)] {
+            if let Some(Value::Object(given)) = patch.get_mut(key) {
+                for name in kept.keys() {
+                    given.entry(name.as_str()).or_insert(Value::Null);
+                }
+            }
+        }
+        Ok(patch)
+    }
+
     /// The entry as the API takes it: `{"name": …, <proxy.yaml fields>}`.
     fn entry(&self) -> Result<Map<String, Value>, String> {
         let mut entry = Map::new();
@@ -229,13 +285,83 @@ pub(super) async fn add(
     };
     match added {
         Ok(name) => Redirect::to(&format!("{PAGE}?done={name}")).into_response(),
-        Err(why) => {
-            let notice = Some(Notice {
-                refused: true,
-                text: why,
-            });
-            page(&render(&state, &headers, user.username, notice, form))
+        Err(why) => page(&render(
+            &state,
+            &headers,
+            user.username,
+            refusal(why),
+            form,
+            None,
+        )),
+    }
+}
+
+/// `GET /ui/upstreams/{name}/edit`: the page with the form filled with the upstream's entry.
+pub(super) async fn edit(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Signed(user): Signed,
+) -> Response {
+    let (notice, form, editing) = match state.gateway.upstream(&name) {
+        Some(upstream) => {
+            let shown = services::view(&state, &upstream);
+            if shown.origin == "config" {
+                let why = format!(
+                    "{name}: {}",
+                    Frame::new(&headers, None, PAGE).t.read_only_hint
+                );
+                (refusal(why), NewUpstream::default(), None)
+            } else {
+                (None, NewUpstream::of(&name, &shown.spec), Some(name))
+            }
         }
+        None => (
+            refusal(format!("no upstream named {name:?}")),
+            NewUpstream::default(),
+            None,
+        ),
+    };
+    page(&render(
+        &state,
+        &headers,
+        user.username,
+        notice,
+        form,
+        editing,
+    ))
+}
+
+/// `POST /ui/upstreams/{name}/edit`: the edit form's answer, applied as the API's merge
+/// patch; the upstream restarts with its new entry.
+pub(super) async fn save(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    _: SameOrigin,
+    Path(name): Path<String>,
+    Signed(user): Signed,
+    Form(form): Form<NewUpstream>,
+) -> Response {
+    let saved = match state.gateway.upstream(&name) {
+        Some(upstream) => match form.patch(upstream.config()) {
+            Ok(patch) => services::change(&state, &name, patch)
+                .await
+                .map(drop)
+                .map_err(|error| error.message),
+            Err(why) => Err(why),
+        },
+        None => Err(format!("no upstream named {name:?}")),
+    };
+    match saved {
+        Ok(()) => Redirect::to(&format!("{PAGE}?done={name}")).into_response(),
+        Err(why) => page(&render(
+            &state,
+            &headers,
+            user.username,
+            refusal(format!("{name}: {why}")),
+            form,
+            Some(name),
+        )),
     }
 }
 
@@ -258,18 +384,74 @@ pub(super) async fn act(
     };
     match done {
         Ok(()) => Redirect::to(&format!("{PAGE}?done={name}")).into_response(),
-        Err(error) => {
-            let notice = Some(Notice {
-                refused: true,
-                text: format!("{name}: {}", error.message),
-            });
-            page(&render(
-                &state,
-                &headers,
-                user.username,
-                notice,
-                NewUpstream::default(),
-            ))
-        }
+        Err(error) => page(&render(
+            &state,
+            &headers,
+            user.username,
+            refusal(format!("{name}: {}", error.message)),
+            NewUpstream::default(),
+            None,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edited_form_keeps_redacted_secrets_and_removes_what_was_taken_out() {
+        let current: UpstreamConfig = serde_json::from_value(json!({
+            "url": "https://mcp.example.com/mcp",
+            "headers": {"Authorization": "Bearer kept", "X-Old": "1"},
+            "prefix": "ex_",
+            "call_timeout_secs": 9.0,
+        }))
+        .unwrap();
+        let mut form = NewUpstream::of("ex", &current.redacted());
+        assert_eq!(form.headers, "Authorization: ********\nX-Old: ********");
+        form.headers = "Authorization: ********\nX-New: 2".into();
+        form.prefix = String::new();
+        form.disabled = Some("on".into());
+
+        let mut entry = serde_json::to_value(&current).unwrap();
+        let mut patch = form.patch(&current).unwrap();
+        assert_eq!(patch.remove("name"), Some(json!("ex")));
+        services::merge_patch(&mut entry, Value::Object(patch));
+        let edited: UpstreamConfig = serde_json::from_value(entry).unwrap();
+        assert_eq!(
+            edited.headers.into_iter().collect::<Vec<_>>(),
+            [
+                ("Authorization".to_owned(), "Bearer kept".to_owned()),
+                ("X-New".to_owned(), "2".to_owned())
+            ]
+        );
+        assert_eq!(edited.prefix, None, "a blank field removes its key");
+        assert!(edited.disabled);
+        assert_eq!(edited.url.as_deref(), Some("https://mcp.example.com/mcp"));
+        assert_eq!(
+            edited.call_timeout_secs,
+            Some(9.0),
+            "what the form does not show stays"
+        );
+    }
+
+    #[test]
+    fn a_form_that_switches_to_a_command_drops_the_url_and_its_headers() {
+        let current: UpstreamConfig = serde_json::from_value(json!({
+            "url": "https://mcp.example.com/mcp",
+            "headers": {"Authorization": "Bearer x"},
+        }))
+        .unwrap();
+        let form = NewUpstream {
+            name: "ex".into(),
+            command: "mcps".into(),
+            args: "hello".into(),
+            ..NewUpstream::default()
+        };
+        let patch = form.patch(&current).unwrap();
+        assert_eq!(patch["url"], Value::Null);
+        assert_eq!(patch["headers"], Value::Null);
+        assert_eq!(patch["args"], json!(["hello"]));
     }
 }

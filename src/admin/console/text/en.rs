@@ -140,4 +140,9 @@ pub(super) const EN: Text = Text {
     reload_needs_restart: "Applies after a restart",
     reload_log_level: "Log level",
     reload_diff: "Lines of the configuration that changed",
+    edit: "Edit",
+    edit_upstream: "Edit",
+    edit_upstream_hint: "Saving restarts the upstream with its new entry. Values shown as ******** are kept as they are unless you type new ones; a line you remove is removed.",
+    save: "Save",
+    cancel: "Cancel",
 };

@@ -140,4 +140,9 @@ pub(super) const ZH: Text = Text {
     reload_needs_restart: "重启后生效",
     reload_log_level: "日志级别",
     reload_diff: "配置中有变化的行",
+    edit: "编辑",
+    edit_upstream: "编辑",
+    edit_upstream_hint: "保存后上游会以新的配置重启。显示为 ******** 的值保持不变，除非你输入新值；删除的行会被移除。",
+    save: "保存",
+    cancel: "取消",
 };
