@@ -48,6 +48,7 @@ pub(super) fn routes() -> Router<Arc<AdminState>> {
             "/ui/upstreams/{name}/edit",
             get(upstreams::edit).post(upstreams::save),
         )
+        .route("/ui/upstreams/{name}/authorize", post(upstreams::authorize))
         .route("/ui/upstreams/{name}/{action}", post(upstreams::act))
         .route(tools::PAGE, get(tools::list))
         .route("/ui/tools/{name}", get(tools::show).post(tools::call))

@@ -189,10 +189,7 @@ async fn callback(
                 auth.upstream()
             ),
         ),
-        Ok(()) => page(
-            StatusCode::OK,
-            "The gateway is signed in. You can close this window.",
-        ),
+        Ok(()) => signed_in_page(auth.upstream()),
         Err(why) => {
             tracing::warn!(%why, "a sign-in failed");
             page(
@@ -209,6 +206,22 @@ pub(super) fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Where an administrator's sign-in ends: the console, where the upstream now starts.
+fn signed_in_page(upstream: &str) -> Response {
+    let html = format!(
+        "<!doctype html><meta charset=utf-8><title>MCPS.ONE sign-in</title>\
+         <p>The gateway is signed in to {}.</p>\
+         <p><a href=\"/ui/upstreams\">Back to the console's upstreams</a></p>\n",
+        escape(upstream)
+    );
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
 }
 
 /// A short page for the browser that came back.

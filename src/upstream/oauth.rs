@@ -360,7 +360,7 @@ impl UpstreamAuth {
             );
         }
         format!(
-            "{why}: an administrator signs it in with POST /api/v1/mcp/services/{}/oauth/authorize and opens the URL it answers",
+            "{why}: an administrator signs it in with the console's Authorize button, or with POST /api/v1/mcp/services/{}/oauth/authorize and opens the URL it answers",
             self.upstream
         )
     }

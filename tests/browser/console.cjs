@@ -2,11 +2,12 @@
 // outside this project. Run by tests/suite/console_browser.rs against a gateway on the shipped
 // proxy.yaml:
 //
-//   node console.cjs <base URL> <admin password> <screenshot folder>
+//   node console.cjs <base URL> <admin password> <screenshot folder> <authorization server>
 //
 // with MCPS_TEST_CHROMIUM (the browser) and MCPS_TEST_AXE (axe-core's axe.min.js) set and
 // playwright-core on NODE_PATH. Every step prints a line; the first failure exits 1 with why.
-// Throughout: no request may leave the gateway's host, and no page may log an error. The
+// Throughout: no request may leave the gateway's host (but for the authorization server of
+// the OAuth upstream `remote`, on this machine too), and no page may log an error. The
 // gateway's security.spawn_allowlist must admit `mcps` (the upstream the test adds runs the
 // gateway's own demo server).
 
@@ -14,7 +15,7 @@ const { chromium } = require("playwright-core");
 const fs = require("fs");
 const path = require("path");
 
-const [base, password, shots] = process.argv.slice(2);
+const [base, password, shots, authorizationServer] = process.argv.slice(2);
 const axeSource = fs.readFileSync(process.env.MCPS_TEST_AXE, "utf8");
 
 function check(ok, what) {
@@ -31,11 +32,11 @@ async function main() {
     locale: "en-US",
     viewport: { width: 1366, height: 768 },
   });
-  const host = new URL(base).host;
+  const hosts = [new URL(base).host, new URL(authorizationServer).host];
   const outside = [];
   await context.route("**/*", (route) => {
     const url = new URL(route.request().url());
-    if (url.host === host) return route.continue();
+    if (hosts.includes(url.host)) return route.continue();
     outside.push(url.href);
     return route.abort();
   });
@@ -125,6 +126,27 @@ async function main() {
   await accessible("upstreams");
   await shoot("upstreams");
 
+  step("editing the added upstream on its own form");
+  await page.click('a[aria-label="Edit greeter"]');
+  await page.waitForURL(/\/ui\/upstreams\/greeter\/edit/);
+  check((await page.inputValue("#args")) === "hello", "the form holds the entry");
+  await page.fill("#env", "GREETING_STYLE=plain");
+  await accessible("upstream-edit");
+  await page.click('form.entry button[type="submit"]');
+  await page.waitForURL(/\/ui\/upstreams\?done=greeter/);
+  await page.waitForSelector('#state-greeter[data-state="ready"]', { timeout: 30000 });
+  await page.click('a[aria-label="Edit greeter"]');
+  check((await page.inputValue("#env")) === "GREETING_STYLE=********", "the saved entry, its value hidden");
+  await page.click('a:has-text("Cancel")');
+
+  step("signing the gateway in to the OAuth upstream, through its authorization server");
+  await page.waitForSelector('#state-remote[data-state="needs_authorization"]');
+  await page.click('button[aria-label="Authorize remote"]');
+  await page.waitForURL(/\/oauth\/callback/);
+  check((await page.textContent("body")).includes("signed in to remote"), "the callback's page");
+  await page.click('a:has-text("Back to the console")');
+  await page.waitForSelector('#state-remote[data-state="ready"]', { timeout: 30000 });
+
   step("a refused upstream is said on the form, which keeps what was typed");
   await page.fill("#name", "shell");
   await page.fill("#command", "bash");
@@ -180,6 +202,16 @@ async function main() {
   // After the revocation: the page no longer shows the key.
   await shoot("keys");
 
+  step("the config page shows the running configuration, and a reload what changed");
+  await page.click('nav a[href="/ui/config"]');
+  await page.waitForSelector("pre.config");
+  check((await page.locator("pre.config").textContent()).includes("everything:"), "the shipped upstreams");
+  await page.click('form[action="/ui/config/reload"] button');
+  await page.waitForSelector('.reloaded [role="status"]');
+  check((await page.locator(".reloaded").textContent()).includes("nothing changed"), "an unchanged file");
+  await accessible("config");
+  await shoot("config");
+
   step("the logs page shows the gateway's lines");
   await page.click('nav a[href="/ui/logs"]');
   await page.waitForSelector("#log");
@@ -203,7 +235,7 @@ async function main() {
   check((await page.locator('tr[data-upstream="greeter"]').count()) === 0, "deleted");
 
   step("signing out");
-  await page.click('button:has-text("Sign out")');
+  await page.click('form[action="/ui/logout"] button');
   await page.waitForURL(`${base}/ui/login`);
   await page.goto(`${base}/ui`);
   check(page.url().endsWith("/ui/login"), "signed out for good");

@@ -24,6 +24,7 @@ mod conformance_clients;
 mod connection_limit;
 mod console;
 mod console_browser;
+mod console_sign_in;
 mod credentials_end_channels;
 mod db_command;
 mod deploy_files;

@@ -224,6 +224,10 @@ pub(super) struct Text {
     pub edit_upstream_hint: &'static str,
     pub save: &'static str,
     pub cancel: &'static str,
+    pub authorize: &'static str,
+    pub sign_out_upstream: &'static str,
+    pub sign_in_started: &'static str,
+    pub open_sign_in: &'static str,
 }
 
 impl Text {

@@ -10,19 +10,24 @@ use askama::Template;
 use axum::{
     Form,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
+mod form;
+
+use self::form::NewUpstream;
 use super::{Frame, SameOrigin, html, page, session::Signed, text::Text};
 use crate::{
     admin::{
-        AdminState,
+        AdminState, browser,
+        error::ApiError,
         services::{self, Service},
     },
-    config::UpstreamConfig,
+    config::{CredentialsScope, OAuthGrant},
+    upstream::UpstreamAuth,
 };
 
 /// The page's own path.
@@ -42,6 +47,9 @@ struct UpstreamsPage {
     editing: Option<String>,
     /// The programs an upstream added here may run.
     allowlist: Vec<String>,
+    /// The authorization server's page a sign-in just started at, for a browser without
+    /// script (htmx follows it by itself).
+    sign_in_at: Option<String>,
 }
 
 struct Notice {
@@ -54,6 +62,9 @@ struct Row {
     state_label: &'static str,
     /// What it runs or where it connects.
     target: String,
+    /// Whether an administrator signs the gateway in to it through a browser (`oauth:` with
+    /// the authorization code grant, one sign-in shared by every caller).
+    signs_in: bool,
 }
 
 /// The states alone, which the page swaps into its rows every two seconds.
@@ -78,9 +89,14 @@ fn rows(state: &AdminState, t: &Text) -> Vec<Row> {
                 (None, Some(url)) => url.clone(),
                 (None, None) => String::new(),
             };
+            let signs_in = service.spec.oauth.as_ref().is_some_and(|oauth| {
+                oauth.grant == OAuthGrant::AuthorizationCode
+                    && oauth.credentials == CredentialsScope::Shared
+            });
             Row {
                 state_label: t.state(service.state),
                 target,
+                signs_in,
                 service,
             }
         })
@@ -103,6 +119,7 @@ fn render(
         form,
         editing,
         allowlist: state.config.security.spawn_allowlist.clone(),
+        sign_in_at: None,
     }
 }
 
@@ -152,118 +169,6 @@ pub(super) async fn states(
         }
         .render(),
     )
-}
-
-/// The add and edit form. Lists are one item a line; `env` lines are `NAME=value`,
-/// `headers` lines `Name: value`.
-#[derive(Deserialize, Default)]
-pub(super) struct NewUpstream {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    command: String,
-    #[serde(default)]
-    args: String,
-    #[serde(default)]
-    env: String,
-    #[serde(default)]
-    url: String,
-    #[serde(default)]
-    headers: String,
-    #[serde(default)]
-    prefix: String,
-    /// A checkbox: present when ticked.
-    disabled: Option<String>,
-}
-
-impl NewUpstream {
-    /// The form filled with an entry as the API shows it (secrets redacted: sent back
-    /// unchanged, they keep their values).
-    fn of(name: &str, shown: &UpstreamConfig) -> Self {
-        let lines = |pairs: &indexmap::IndexMap<String, String>, separator: &str| {
-            pairs
-                .iter()
-                .map(|(name, value)| format!("{name}{separator}{value}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        Self {
-            name: name.to_owned(),
-            command: shown.command.clone().unwrap_or_default(),
-            args: shown.args.join("\n"),
-            env: lines(&shown.env, "="),
-            url: shown.url.clone().unwrap_or_default(),
-            headers: lines(&shown.headers, ": "),
-            prefix: shown.prefix.clone().unwrap_or_default(),
-            disabled: shown.disabled.then(|| "on".to_owned()),
-        }
-    }
-
-    /// The merge patch that makes `current` what the form says: a blank field removes its
-    /// key, and an `env` or `headers` line left out removes that variable or header. What
-    /// the form does not show (timeouts, OAuth, isolation...) stays as it is.
-    fn patch(&self, current: &UpstreamConfig) -> Result<Map<String, Value>, String> {
-        let mut patch = self.entry()?;
-        for key in ["command", "args", "env", "url", "headers", "prefix"] {
-            patch.entry(key).or_insert(Value::Null);
-        }
-        for (key, kept) in [("env", &current.env), ("headers", &current.headers)] {
-            if let Some(Value::Object(given)) = patch.get_mut(key) {
-                for name in kept.keys() {
-                    given.entry(name.as_str()).or_insert(Value::Null);
-                }
-            }
-        }
-        Ok(patch)
-    }
-
-    /// The entry as the API takes it: `{"name": …, <proxy.yaml fields>}`.
-    fn entry(&self) -> Result<Map<String, Value>, String> {
-        let mut entry = Map::new();
-        entry.insert("name".into(), json!(self.name.trim()));
-        if let Some(command) = filled(&self.command) {
-            entry.insert("command".into(), json!(command));
-            let args: Vec<&str> = self
-                .args
-                .lines()
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .collect();
-            entry.insert("args".into(), json!(args));
-            entry.insert("env".into(), Value::Object(pairs(&self.env, '=', "env")?));
-        }
-        if let Some(url) = filled(&self.url) {
-            entry.insert("url".into(), json!(url));
-            entry.insert(
-                "headers".into(),
-                Value::Object(pairs(&self.headers, ':', "headers")?),
-            );
-        }
-        if let Some(prefix) = filled(&self.prefix) {
-            entry.insert("prefix".into(), json!(prefix));
-        }
-        entry.insert("disabled".into(), json!(self.disabled.is_some()));
-        Ok(entry)
-    }
-}
-
-/// A field's text, trimmed, unless blank.
-fn filled(field: &str) -> Option<&str> {
-    Some(field.trim()).filter(|text| !text.is_empty())
-}
-
-/// `NAME<separator>value` lines as an object.
-fn pairs(lines: &str, separator: char, field: &str) -> Result<Map<String, Value>, String> {
-    let mut pairs = Map::new();
-    for line in lines.lines().map(str::trim).filter(|line| !line.is_empty()) {
-        let Some((name, value)) = line.split_once(separator) else {
-            return Err(format!(
-                "{field}: {line:?} is not of the form NAME{separator}value"
-            ));
-        };
-        pairs.insert(name.trim().to_owned(), json!(value.trim()));
-    }
-    Ok(pairs)
 }
 
 pub(super) async fn add(
@@ -380,6 +285,11 @@ pub(super) async fn act(
             services::change(&state, &name, patch).await.map(drop)
         }
         "delete" => services::remove(&state, &name).await,
+        "sign-out" if user.is_admin => match signing_in(&state, &name) {
+            Ok(auth) => auth.sign_out().await.map_err(ApiError::internal),
+            Err(why) => Err(ApiError::conflict(why)),
+        },
+        "sign-out" => Err(ApiError::forbidden(ADMINS_SIGN_IN)),
         _ => return (StatusCode::NOT_FOUND, "no such action").into_response(),
     };
     match done {
@@ -395,63 +305,73 @@ pub(super) async fn act(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Why only administrators sign the gateway in or out, as the API's route says it.
+const ADMINS_SIGN_IN: &str = "signing the gateway in to an upstream is for administrators";
 
-    #[test]
-    fn an_edited_form_keeps_redacted_secrets_and_removes_what_was_taken_out() {
-        let current: UpstreamConfig = serde_json::from_value(json!({
-            "url": "https://mcp.example.com/mcp",
-            "headers": {"Authorization": "Bearer kept", "X-Old": "1"},
-            "prefix": "ex_",
-            "call_timeout_secs": 9.0,
-        }))
-        .unwrap();
-        let mut form = NewUpstream::of("ex", &current.redacted());
-        assert_eq!(form.headers, "Authorization: ********\nX-Old: ********");
-        form.headers = "Authorization: ********\nX-New: 2".into();
-        form.prefix = String::new();
-        form.disabled = Some("on".into());
+/// The sign-in of upstream `name`, or why it has none to start.
+fn signing_in(state: &AdminState, name: &str) -> Result<Arc<UpstreamAuth>, String> {
+    let upstream = state
+        .gateway
+        .upstream(name)
+        .ok_or_else(|| format!("no upstream named {name:?}"))?;
+    upstream
+        .oauth()
+        .cloned()
+        .ok_or_else(|| "it does not use OAuth: give it an `oauth:` block".to_owned())
+}
 
-        let mut entry = serde_json::to_value(&current).unwrap();
-        let mut patch = form.patch(&current).unwrap();
-        assert_eq!(patch.remove("name"), Some(json!("ex")));
-        services::merge_patch(&mut entry, Value::Object(patch));
-        let edited: UpstreamConfig = serde_json::from_value(entry).unwrap();
-        assert_eq!(
-            edited.headers.into_iter().collect::<Vec<_>>(),
-            [
-                ("Authorization".to_owned(), "Bearer kept".to_owned()),
-                ("X-New".to_owned(), "2".to_owned())
-            ]
-        );
-        assert_eq!(edited.prefix, None, "a blank field removes its key");
-        assert!(edited.disabled);
-        assert_eq!(edited.url.as_deref(), Some("https://mcp.example.com/mcp"));
-        assert_eq!(
-            edited.call_timeout_secs,
-            Some(9.0),
-            "what the form does not show stays"
-        );
+/// `POST /ui/upstreams/{name}/authorize`: starts signing the gateway in to an OAuth upstream
+/// and sends the browser to the authorization server's page. The sign-in is bound to this
+/// browser (its `/oauth` cookie), so the URL finishes nothing elsewhere; the callback leads
+/// back here.
+pub(super) async fn authorize(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    _: SameOrigin,
+    Path(name): Path<String>,
+    Signed(user): Signed,
+) -> Response {
+    let refused = |why: String| {
+        page(&render(
+            &state,
+            &headers,
+            user.username.clone(),
+            refusal(format!("{name}: {why}")),
+            NewUpstream::default(),
+            None,
+        ))
+    };
+    if !user.is_admin {
+        return refused(ADMINS_SIGN_IN.to_owned());
     }
-
-    #[test]
-    fn a_form_that_switches_to_a_command_drops_the_url_and_its_headers() {
-        let current: UpstreamConfig = serde_json::from_value(json!({
-            "url": "https://mcp.example.com/mcp",
-            "headers": {"Authorization": "Bearer x"},
-        }))
-        .unwrap();
-        let form = NewUpstream {
-            name: "ex".into(),
-            command: "mcps".into(),
-            args: "hello".into(),
-            ..NewUpstream::default()
-        };
-        let patch = form.patch(&current).unwrap();
-        assert_eq!(patch["url"], Value::Null);
-        assert_eq!(patch["headers"], Value::Null);
-        assert_eq!(patch["args"], json!(["hello"]));
+    let auth = match signing_in(&state, &name) {
+        Ok(auth) => auth,
+        Err(why) => return refused(why),
+    };
+    let (browser, new_cookie) =
+        browser::id_or_new(&headers, state.gateway.oauth().served_over_https());
+    let url = match auth.begin(Some(&browser)).await {
+        Ok(url) => url,
+        Err(why) => return refused(why.to_string()),
+    };
+    tracing::info!(service = %name, "sign-in started from the console");
+    let mut shown = render(
+        &state,
+        &headers,
+        user.username.clone(),
+        None,
+        NewUpstream::default(),
+        None,
+    );
+    shown.sign_in_at = Some(url.clone());
+    let mut response = page(&shown);
+    // htmx sends the browser on at once; a form posted without script shows the link.
+    // (A redirect would be refused: the page's policy lets forms lead only to the gateway.)
+    if let Ok(url) = HeaderValue::from_str(&url) {
+        response.headers_mut().insert("hx-redirect", url);
     }
+    if let Some(cookie) = new_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }

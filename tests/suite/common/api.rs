@@ -44,12 +44,17 @@ impl Api {
 
     /// Logs in as admin and keeps the token.
     pub async fn logged_in(gateway: &ServeProcess) -> Self {
+        Self::logged_in_with(gateway, ADMIN_PASSWORD).await
+    }
+
+    /// Logs in as admin with `password` and keeps the token.
+    pub async fn logged_in_with(gateway: &ServeProcess, password: &str) -> Self {
         let mut api = Self::new(gateway);
         let answer = api
             .send(
                 Method::POST,
                 "/api/v1/auth/login",
-                Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+                Some(json!({"username": "admin", "password": password})),
             )
             .await;
         assert_eq!(answer.status, StatusCode::OK, "login: {answer:?}");

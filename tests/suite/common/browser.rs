@@ -14,6 +14,7 @@ pub struct Browser {
 
 impl Browser {
     pub fn new() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

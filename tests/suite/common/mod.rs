@@ -7,6 +7,7 @@
 pub mod api;
 pub mod balancer;
 pub mod browser;
+pub mod console;
 pub mod fixtures;
 pub mod http;
 pub mod postgres;

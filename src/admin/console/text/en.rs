@@ -145,4 +145,8 @@ pub(super) const EN: Text = Text {
     edit_upstream_hint: "Saving restarts the upstream with its new entry. Values shown as ******** are kept as they are unless you type new ones; a line you remove is removed.",
     save: "Save",
     cancel: "Cancel",
+    authorize: "Authorize",
+    sign_out_upstream: "Forget sign-in",
+    sign_in_started: "The sign-in has started, bound to this browser:",
+    open_sign_in: "open the authorization server's page",
 };

@@ -145,4 +145,8 @@ pub(super) const ZH: Text = Text {
     edit_upstream_hint: "保存后上游会以新的配置重启。显示为 ******** 的值保持不变，除非你输入新值；删除的行会被移除。",
     save: "保存",
     cancel: "取消",
+    authorize: "授权",
+    sign_out_upstream: "清除登录",
+    sign_in_started: "登录已开始，仅限本浏览器完成：",
+    open_sign_in: "打开授权服务器的页面",
 };
