@@ -308,6 +308,15 @@ async fn a_tool_is_found_and_called_from_its_form_and_the_call_is_in_the_history
     );
     let (status, _) = console.get("/ui/calls/999999").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The overview's last minute counts the call, with its time's percentiles.
+    let (_, live) = console.get("/ui/overview/live").await;
+    let latency = live
+        .split("Time p50 · p95 · p99 (last minute)</dt><dd>")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{live}"));
+    let latency = &latency[..latency.find('<').unwrap()];
+    assert_eq!(latency.matches(" ms").count(), 3, "{latency}");
 }
 
 #[tokio::test]

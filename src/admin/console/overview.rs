@@ -30,10 +30,11 @@ struct Live {
     sessions: usize,
     calls: i64,
     errors: i64,
-    /// The last minute's calls per second, share failed and mean duration, as shown.
+    /// The last minute's calls per second, share failed and durations (p50 · p95 · p99), as
+    /// shown.
     per_second: String,
     failure_rate: String,
-    mean: String,
+    latency: String,
     upstreams: Vec<UpstreamRow>,
 }
 
@@ -117,9 +118,16 @@ async fn live(state: &AdminState, t: &'static Text) -> Result<Live, Response> {
         t,
         per_second: format!("{:.2}", minute.per_second()),
         failure_rate: format!("{:.1} %", minute.failure_rate() * 100.0),
-        mean: minute.mean.map_or_else(
+        latency: minute.latency.map_or_else(
             || "–".to_owned(),
-            |mean| format!("{:.1} ms", mean.as_secs_f64() * 1000.0),
+            |latency| {
+                format!(
+                    "{} · {} · {}",
+                    millis(latency.p50),
+                    millis(latency.p95),
+                    millis(latency.p99)
+                )
+            },
         ),
         version: env!("CARGO_PKG_VERSION"),
         uptime: duration(state.started.elapsed()),
@@ -139,6 +147,16 @@ fn duration(took: Duration) -> String {
         (0, 0, _) => format!("{minutes} min {} s", secs % 60),
         (0, _, _) => format!("{hours} h {minutes} min"),
         _ => format!("{days} d {hours} h"),
+    }
+}
+
+/// A duration in milliseconds, with the digits that matter at its size.
+fn millis(took: Duration) -> String {
+    let millis = took.as_secs_f64() * 1000.0;
+    if millis < 10.0 {
+        format!("{millis:.2} ms")
+    } else {
+        format!("{millis:.0} ms")
     }
 }
 

@@ -194,7 +194,7 @@ pub(super) struct Text {
     pub admins_only: &'static str,
     pub calls_per_second: &'static str,
     pub failure_rate: &'static str,
-    pub mean_latency: &'static str,
+    pub latency_percentiles: &'static str,
     pub ready: &'static str,
     pub starting: &'static str,
     pub degraded: &'static str,

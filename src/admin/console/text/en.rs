@@ -115,7 +115,7 @@ pub(super) const EN: Text = Text {
     admins_only: "Only an admin may see this page.",
     calls_per_second: "Calls/s (last minute)",
     failure_rate: "Failed (last minute)",
-    mean_latency: "Mean time (last minute)",
+    latency_percentiles: "Time p50 · p95 · p99 (last minute)",
     ready: "ready",
     starting: "starting",
     degraded: "restarting",

@@ -115,7 +115,7 @@ pub(super) const ZH: Text = Text {
     admins_only: "只有管理员可以查看此页面。",
     calls_per_second: "每秒调用（最近一分钟）",
     failure_rate: "失败率（最近一分钟）",
-    mean_latency: "平均耗时（最近一分钟）",
+    latency_percentiles: "耗时 p50 · p95 · p99（最近一分钟）",
     ready: "就绪",
     starting: "启动中",
     degraded: "重启中",
