@@ -131,12 +131,15 @@ async function main() {
   await page.waitForURL(/\/ui\/upstreams\/greeter\/edit/);
   check((await page.inputValue("#args")) === "hello", "the form holds the entry");
   await page.fill("#env", "GREETING_STYLE=plain");
+  await page.fill("#more", "call_timeout_secs: 20");
   await accessible("upstream-edit");
+  await shoot("upstream-edit");
   await page.click('form.entry button[type="submit"]');
   await page.waitForURL(/\/ui\/upstreams\?done=greeter/);
   await page.waitForSelector('#state-greeter[data-state="ready"]', { timeout: 30000 });
   await page.click('a[aria-label="Edit greeter"]');
   check((await page.inputValue("#env")) === "GREETING_STYLE=********", "the saved entry, its value hidden");
+  check((await page.inputValue("#more")).includes("call_timeout_secs: 20"), "the saved settings");
   await page.click('a:has-text("Cancel")');
 
   step("signing the gateway in to the OAuth upstream, through its authorization server");
@@ -184,6 +187,8 @@ async function main() {
   await page.click('tr[data-tool="greeter__greet"] a');
   await page.waitForSelector("dl.record");
   check((await page.locator("dl.record").textContent()).includes("admin"), "the call's user");
+  await accessible("call");
+  await shoot("call");
 
   step("making an API key bound to a virtual server, and revoking it");
   await page.click('nav a[href="/ui/keys"]');

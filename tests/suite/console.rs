@@ -235,6 +235,14 @@ async fn every_bad_upstream_form_is_refused_with_its_reason() {
         ),
         (add(vec![("name", "neither")]), "command"),
         (
+            add(vec![
+                ("name", "more"),
+                ("url", "http://8.8.8.8/mcp"),
+                ("more", "bogus: 1"),
+            ]),
+            "unknown field `bogus`",
+        ),
+        (
             add(vec![("name", "inside"), ("url", "http://127.0.0.1:9/mcp")]),
             "private",
         ),
@@ -462,6 +470,7 @@ async fn an_upstream_added_here_is_edited_here_and_proxy_yaml_ones_are_not() {
                 ("name", "remote"),
                 ("url", "http://8.8.8.8/mcp"),
                 ("headers", "Authorization: Bearer edit-secret\nX-Old: 1"),
+                ("more", "call_timeout_secs: 30"),
                 ("disabled", "on"),
             ],
         )
@@ -480,7 +489,8 @@ async fn an_upstream_added_here_is_edited_here_and_proxy_yaml_ones_are_not() {
     assert!(
         form.contains(r#"action="/ui/upstreams/remote/edit""#)
             && form.contains("Authorization: ********\nX-Old: ********")
-            && form.contains(r#"value="remote" readonly"#),
+            && form.contains(r#"value="remote" readonly"#)
+            && form.contains("call_timeout_secs: 30.0"),
         "{form}"
     );
 
@@ -492,6 +502,7 @@ async fn an_upstream_added_here_is_edited_here_and_proxy_yaml_ones_are_not() {
                 ("url", "http://8.8.4.4/mcp"),
                 ("headers", "Authorization: ********\nX-New: 2"),
                 ("prefix", "far_"),
+                ("more", "isolation: per-session"),
                 ("disabled", "on"),
             ],
         )
@@ -503,6 +514,8 @@ async fn an_upstream_added_here_is_edited_here_and_proxy_yaml_ones_are_not() {
     let service = api.get("/api/v1/mcp/services/remote").await.body;
     assert_eq!(service["url"], "http://8.8.4.4/mcp");
     assert_eq!(service["prefix"], "far_");
+    assert_eq!(service["isolation"], "per-session");
+    assert!(service.get("call_timeout_secs").is_none(), "{service}");
     assert_eq!(
         service["headers"],
         serde_json::json!({"Authorization": "********", "X-New": "********"})

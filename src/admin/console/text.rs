@@ -228,6 +228,9 @@ pub(super) struct Text {
     pub sign_out_upstream: &'static str,
     pub sign_in_started: &'static str,
     pub open_sign_in: &'static str,
+    pub more_settings: &'static str,
+    pub more_settings_hint: &'static str,
+    pub keep_disabled: &'static str,
 }
 
 impl Text {

@@ -149,4 +149,7 @@ pub(super) const EN: Text = Text {
     sign_out_upstream: "Forget sign-in",
     sign_in_started: "The sign-in has started, bound to this browser:",
     open_sign_in: "open the authorization server's page",
+    more_settings: "More settings (YAML, as in proxy.yaml)",
+    more_settings_hint: "Any other key of a proxy.yaml entry, e.g. call_timeout_secs: 60, isolation: per-session, protocol: modern or oauth: {}.",
+    keep_disabled: "Disabled: keep it stopped",
 };

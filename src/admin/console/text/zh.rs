@@ -149,4 +149,7 @@ pub(super) const ZH: Text = Text {
     sign_out_upstream: "清除登录",
     sign_in_started: "登录已开始，仅限本浏览器完成：",
     open_sign_in: "打开授权服务器的页面",
+    more_settings: "更多设置（YAML，与 proxy.yaml 相同）",
+    more_settings_hint: "proxy.yaml 条目中的其他任意键，例如 call_timeout_secs: 60、isolation: per-session、protocol: modern 或 oauth: {}。",
+    keep_disabled: "停用：保持停止",
 };

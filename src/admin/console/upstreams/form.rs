@@ -6,8 +6,15 @@ use serde_json::{Map, Value, json};
 
 use crate::config::UpstreamConfig;
 
+/// The keys of an entry that have fields of their own on the form.
+const FIELDS: [&str; 7] = [
+    "command", "args", "env", "url", "headers", "prefix", "disabled",
+];
+
 /// The add and edit form. Lists are one item a line; `env` lines are `NAME=value`,
-/// `headers` lines `Name: value`.
+/// `headers` lines `Name: value`; `more` holds every other key of a proxy.yaml entry, as
+/// YAML (timeouts, transport, protocol, isolation, OAuth...), so the form takes the whole
+/// schema.
 #[derive(Deserialize, Default)]
 pub(in crate::admin::console) struct NewUpstream {
     #[serde(default)]
@@ -26,6 +33,8 @@ pub(in crate::admin::console) struct NewUpstream {
     pub prefix: String,
     /// A checkbox: present when ticked.
     pub disabled: Option<String>,
+    #[serde(default)]
+    pub more: String,
 }
 
 impl NewUpstream {
@@ -48,15 +57,21 @@ impl NewUpstream {
             headers: lines(&shown.headers, ": "),
             prefix: shown.prefix.clone().unwrap_or_default(),
             disabled: shown.disabled.then(|| "on".to_owned()),
+            more: more_of(shown),
         }
     }
 
     /// The merge patch that makes `current` what the form says: a blank field removes its
-    /// key, and an `env` or `headers` line left out removes that variable or header. What
-    /// the form does not show (timeouts, OAuth, isolation...) stays as it is.
+    /// key, an `env` or `headers` line left out removes that variable or header, and a key
+    /// left out of `more` goes back to its default.
     pub fn patch(&self, current: &UpstreamConfig) -> Result<Map<String, Value>, String> {
         let mut patch = self.entry()?;
-        for key in ["command", "args", "env", "url", "headers", "prefix"] {
+        let others = other_keys(current);
+        for key in FIELDS
+            .iter()
+            .copied()
+            .chain(others.keys().map(String::as_str))
+        {
             patch.entry(key).or_insert(Value::Null);
         }
         for (key, kept) in [("env", &current.env), ("headers", &current.headers)] {
@@ -95,8 +110,50 @@ impl NewUpstream {
             entry.insert("prefix".into(), json!(prefix));
         }
         entry.insert("disabled".into(), json!(self.disabled.is_some()));
+        for (key, value) in more(&self.more)? {
+            entry.insert(key, value);
+        }
         Ok(entry)
     }
+}
+
+/// The keys of `more`, as YAML: a mapping of proxy.yaml keys without fields of their own.
+fn more(yaml: &str) -> Result<Map<String, Value>, String> {
+    if yaml.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    let more = match serde_yaml::from_str::<Value>(yaml) {
+        Ok(Value::Object(more)) => more,
+        Ok(_) => return Err("more settings: write YAML keys, as in proxy.yaml".into()),
+        Err(error) => return Err(format!("more settings: {error}")),
+    };
+    if let Some(key) = more
+        .keys()
+        .find(|key| FIELDS.contains(&key.as_str()) || *key == "name")
+    {
+        return Err(format!("more settings: `{key}` has a field of its own"));
+    }
+    Ok(more)
+}
+
+/// The keys of an entry the form's own fields do not show, but those at their defaults.
+fn other_keys(entry: &UpstreamConfig) -> Map<String, Value> {
+    let Ok(Value::Object(mut keys)) = serde_json::to_value(entry) else {
+        return Map::new();
+    };
+    keys.retain(|key, _| !FIELDS.contains(&key.as_str()));
+    let defaults = serde_json::to_value(UpstreamConfig::default()).unwrap_or_default();
+    keys.retain(|key, value| defaults.get(key) != Some(value));
+    keys
+}
+
+/// `more` for an entry as shown: its other keys as YAML, or nothing.
+fn more_of(shown: &UpstreamConfig) -> String {
+    let others = other_keys(shown);
+    if others.is_empty() {
+        return String::new();
+    }
+    serde_yaml::to_string(&others).unwrap_or_default()
 }
 
 /// A field's text, trimmed, unless blank.
@@ -176,5 +233,54 @@ mod tests {
         assert_eq!(patch["url"], Value::Null);
         assert_eq!(patch["headers"], Value::Null);
         assert_eq!(patch["args"], json!(["hello"]));
+    }
+
+    #[test]
+    fn more_settings_carry_the_rest_of_the_schema_both_ways() {
+        let current: UpstreamConfig = serde_json::from_value(json!({
+            "url": "https://mcp.example.com/mcp",
+            "call_timeout_secs": 9.0,
+            "isolation": "per-session",
+            "oauth": {"client_id": "c", "client_secret": "kept"},
+        }))
+        .unwrap();
+        let mut form = NewUpstream::of("ex", &current.redacted());
+        assert!(
+            form.more.contains("call_timeout_secs: 9.0")
+                && form.more.contains("isolation: per-session")
+                && form.more.contains("client_secret: '********'")
+                && !form.more.contains("protocol"),
+            "only what differs from the defaults: {}",
+            form.more
+        );
+        // Taking a key out of `more` sends it back to its default; the secret stays.
+        form.more = form.more.replace("call_timeout_secs: 9.0\n", "");
+        let mut entry = serde_json::to_value(&current).unwrap();
+        let mut patch = form.patch(&current).unwrap();
+        patch.remove("name");
+        crate::admin::services::merge_patch(&mut entry, Value::Object(patch));
+        let edited: UpstreamConfig = serde_json::from_value(entry).unwrap();
+        assert_eq!(edited.call_timeout_secs, None);
+        assert_eq!(edited.isolation, current.isolation);
+        assert_eq!(edited.oauth, current.oauth);
+    }
+
+    #[test]
+    fn more_settings_that_are_not_a_mapping_or_repeat_a_field_are_refused() {
+        for (more, said) in [
+            ("- a list", "write YAML keys"),
+            ("call_timeout_secs: [", "more settings:"),
+            ("url: http://elsewhere/mcp", "`url` has a field of its own"),
+            ("name: other", "`name` has a field of its own"),
+        ] {
+            let form = NewUpstream {
+                name: "ex".into(),
+                url: "https://mcp.example.com/mcp".into(),
+                more: more.into(),
+                ..NewUpstream::default()
+            };
+            let why = form.entry().unwrap_err();
+            assert!(why.contains(said), "{more}: {why}");
+        }
     }
 }
