@@ -149,11 +149,18 @@ impl ServerConfig {
 pub struct CatalogConfig {
     /// Items per `tools/list` page; clients follow `nextCursor` for the rest.
     pub page_size: usize,
+    /// Offer clients of the whole gateway three tools instead of the catalog:
+    /// `search_tools`, `call_tool` and `list_tool_names` (a virtual server has its own
+    /// `tool_search`). A catalog of hundreds of tools then costs a client's context three.
+    pub tool_search: bool,
 }
 
 impl Default for CatalogConfig {
     fn default() -> Self {
-        Self { page_size: 200 }
+        Self {
+            page_size: 200,
+            tool_search: false,
+        }
     }
 }
 

@@ -28,6 +28,7 @@ mod server;
 mod services;
 mod sessions;
 mod subscribe;
+mod tool_search;
 mod view;
 
 use std::{
@@ -298,7 +299,24 @@ impl Gateway {
         view: Option<&View>,
     ) -> Result<(Vec<Tool>, Option<String>), GatewayError> {
         self.wait_started().await;
+        if self.searches(view) {
+            return match cursor {
+                None => Ok((tool_search::tools(), None)),
+                Some(cursor) => Err(GatewayError::InvalidCursor {
+                    cursor: cursor.to_owned(),
+                }),
+            };
+        }
         self.catalog_for(view).tools.page(cursor, self.page_size)
+    }
+
+    /// Whether clients of `view` (or of the whole gateway) search the catalog instead of
+    /// listing it (see `tool_search`).
+    pub fn searches(&self, view: Option<&View>) -> bool {
+        match view {
+            Some(view) => view.tool_search(),
+            None => self.config.load().catalog.tool_search,
+        }
     }
 
     /// One page of the prompt catalog.

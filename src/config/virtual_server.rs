@@ -24,6 +24,10 @@ pub struct VirtualServerConfig {
     /// New names, by the gateway's name: clients of this server see and call the new one.
     #[serde(default)]
     pub rename: IndexMap<String, String>,
+    /// Offer this server's clients three tools instead of its catalog: `search_tools`,
+    /// `call_tool` and `list_tool_names`, which search and call only what it offers.
+    #[serde(default)]
+    pub tool_search: bool,
 }
 
 /// A virtual server's name: it becomes a path segment, so `^[a-z0-9][a-z0-9_-]{0,63}$`.

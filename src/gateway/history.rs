@@ -9,7 +9,10 @@ use futures::future::BoxFuture;
 use rmcp::model::{CallToolRequestParams, CallToolResponse};
 use tracing::Instrument;
 
-use super::{Gateway, Origin};
+use super::{
+    Gateway, Origin,
+    tool_search::{self, Searched},
+};
 use crate::{
     error::GatewayError,
     metrics::metrics,
@@ -36,9 +39,18 @@ impl Gateway {
     /// calls are refused, and calls still running when the drain time is over give up.
     pub async fn call_tool(
         &self,
-        params: CallToolRequestParams,
+        mut params: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
+        let view = origin.view.as_deref();
+        if tool_search::is_search_tool(&params.name) && self.searches(view) {
+            self.wait_started().await;
+            match tool_search::answer(params, &self.catalog_for(view))? {
+                Searched::Answer(result) => return Ok(CallToolResponse::Complete(result)),
+                // Recorded, counted and routed as the tool it names, in the caller's view.
+                Searched::Call(call) => params = call,
+            }
+        }
         // Every line logged on the call's way carries the tool and, once routed, the upstream.
         let span = tracing::info_span!(
             "tool_call",

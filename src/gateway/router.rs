@@ -21,6 +21,7 @@ use super::{
     conversation::{Reply, Starter},
     forward::send_raw,
     history::Outcome,
+    tool_search,
 };
 use crate::{
     config::Isolation,
@@ -65,6 +66,10 @@ impl Gateway {
     /// that serves such clients on a session-era twin (see `upstream::twin`) goes on the
     /// twin's lane.
     pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
+        // The search's own tools are answered, or unwrapped, on the typed way.
+        if tool_search::is_search_tool(name) && self.searches(view) {
+            return false;
+        }
         let catalog = self.catalog_for(view);
         let Some(route) = catalog.route(name) else {
             return false;

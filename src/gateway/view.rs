@@ -28,6 +28,8 @@ pub struct View {
     deny: GlobSet,
     /// New names by the gateway's names.
     rename: HashMap<String, String>,
+    /// Clients list three tools that search the catalog instead of the catalog.
+    tool_search: bool,
     /// The last catalog narrowed and the result: catalogs change far less often than
     /// clients list and call.
     narrowed: Mutex<Option<(Arc<Catalog>, Arc<Catalog>)>>,
@@ -57,12 +59,18 @@ impl View {
                 .iter()
                 .map(|(from, to)| (from.clone(), to.clone()))
                 .collect(),
+            tool_search: config.tool_search,
             narrowed: Mutex::new(None),
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether its clients search the catalog instead of listing it.
+    pub fn tool_search(&self) -> bool {
+        self.tool_search
     }
 
     /// Whether this view offers what `upstream` has.

@@ -1,0 +1,311 @@
+//! Tool search (`tool_search: true` on a virtual server, `catalog.tool_search` for the whole
+//! gateway): instead of the catalog, clients list three tools of the gateway's own —
+//! `search_tools` (the best matches for a query, with their full definitions),
+//! `call_tool` (calls a catalog tool by name) and `list_tool_names`. A catalog of hundreds of
+//! tools then costs a client's context three definitions.
+//!
+//! Search and calls go through the caller's own catalog (its view's), so a tool outside it is
+//! never found and never called. Ranking is BM25 (the `bm25` crate, English stemming and stop
+//! words) over each tool's name, title, description and its parameters' names and
+//! descriptions; equal scores keep the catalog's order (by name), so the same query gets the
+//! same answer and clients' prompt caches stay warm.
+
+use std::sync::Arc;
+
+use bm25::{Document, Language, SearchEngineBuilder};
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, Tool};
+use serde_json::{Value, json};
+
+use super::Catalog;
+use crate::error::GatewayError;
+
+pub const SEARCH: &str = "search_tools";
+pub const CALL: &str = "call_tool";
+pub const LIST_NAMES: &str = "list_tool_names";
+
+/// How many tools `search_tools` answers when the client does not say.
+const DEFAULT_LIMIT: usize = 5;
+/// The most it answers.
+const MAX_LIMIT: usize = 50;
+
+/// Whether `name` is one of the three tools search offers.
+pub fn is_search_tool(name: &str) -> bool {
+    [SEARCH, CALL, LIST_NAMES].contains(&name)
+}
+
+/// The three tools a client of tool search lists.
+pub fn tools() -> Vec<Tool> {
+    let schema = |value: Value| -> Arc<JsonObject> {
+        match value {
+            Value::Object(object) => Arc::new(object),
+            _ => unreachable!("the schemas below are objects"),
+        }
+    };
+    vec![
+        Tool::new(
+            SEARCH,
+            "Finds the tools that fit a task, best first, with their full definitions (name, \
+             description, input schema). Call one with call_tool.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "description": "What you want to do, in a few words"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT,
+                              "description": "How many tools to answer at most"}
+                },
+                "required": ["query"]
+            })),
+        ),
+        Tool::new(
+            CALL,
+            "Calls a tool that search_tools or list_tool_names named, with the arguments its \
+             input schema asks for.",
+            schema(json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "The tool's name"},
+                    "arguments": {"type": "object", "description": "The tool's arguments"}
+                },
+                "required": ["name"]
+            })),
+        ),
+        Tool::new(
+            LIST_NAMES,
+            "Lists the names of every tool there is to call, without their definitions.",
+            schema(json!({"type": "object", "properties": {}})),
+        ),
+    ]
+}
+
+/// What a client's call of one of the three tools comes to: an answer of the gateway's own,
+/// or the catalog tool `call_tool` names, to be routed like any call.
+pub enum Searched {
+    Answer(CallToolResult),
+    Call(CallToolRequestParams),
+}
+
+/// Answers `search_tools` or `list_tool_names` from `catalog`, or unwraps `call_tool`.
+pub fn answer(params: CallToolRequestParams, catalog: &Catalog) -> Result<Searched, GatewayError> {
+    let arguments = params.arguments.clone().unwrap_or_default();
+    match params.name.as_ref() {
+        SEARCH => {
+            let query = match arguments.get("query") {
+                Some(Value::String(query)) if !query.trim().is_empty() => query,
+                _ => return Err(invalid("`query` (a non-empty string) is required")),
+            };
+            let limit = match arguments.get("limit") {
+                None | Some(Value::Null) => DEFAULT_LIMIT,
+                Some(limit) => match limit.as_u64() {
+                    Some(limit @ 1..) => (limit as usize).min(MAX_LIMIT),
+                    _ => return Err(invalid("`limit` is a whole number from 1")),
+                },
+            };
+            let found: Vec<&Tool> = search(catalog, query, limit);
+            Ok(Searched::Answer(CallToolResult::structured(
+                json!({ "tools": found }),
+            )))
+        }
+        LIST_NAMES => {
+            let names: Vec<&str> = catalog
+                .tools()
+                .iter()
+                .map(|tool| tool.exposed_name())
+                .collect();
+            Ok(Searched::Answer(CallToolResult::structured(
+                json!({ "names": names }),
+            )))
+        }
+        _ => {
+            let name = match arguments.get("name") {
+                Some(Value::String(name)) => name.clone(),
+                _ => return Err(invalid("`name` (a string) is required")),
+            };
+            if is_search_tool(&name) {
+                return Err(invalid(
+                    "call_tool calls the catalog's tools, not the search's",
+                ));
+            }
+            let inner = match arguments.get("arguments") {
+                None | Some(Value::Null) => None,
+                Some(Value::Object(inner)) => Some(inner.clone()),
+                Some(_) => return Err(invalid("`arguments` is an object")),
+            };
+            let mut call = CallToolRequestParams::new(name);
+            call.arguments = inner;
+            call.meta = params.meta;
+            call.input_responses = params.input_responses;
+            Ok(Searched::Call(call))
+        }
+    }
+}
+
+fn invalid(reason: &str) -> GatewayError {
+    GatewayError::InvalidArguments {
+        reason: reason.to_owned(),
+    }
+}
+
+/// The `limit` tools of `catalog` that best match `query`, best first.
+pub fn search<'a>(catalog: &'a Catalog, query: &str, limit: usize) -> Vec<&'a Tool> {
+    let tools: Vec<&Tool> = catalog.tools().iter().map(|entry| &entry.item).collect();
+    rank(&tools, query, limit)
+        .into_iter()
+        .map(|index| tools[index])
+        .collect()
+}
+
+/// The indices of the `limit` tools that best match `query`, best first; equal scores in
+/// the order of `tools`.
+fn rank(tools: &[&Tool], query: &str, limit: usize) -> Vec<usize> {
+    let documents = tools
+        .iter()
+        .enumerate()
+        .map(|(index, tool)| Document::new(index, searched_text(tool)));
+    let engine = SearchEngineBuilder::<usize>::with_documents(Language::English, documents).build();
+    let mut found: Vec<(i64, usize)> = engine
+        .search(query, None)
+        .into_iter()
+        // Scores equal but for the order floats were summed in compare equal.
+        .map(|result| ((result.score * 10_000.0).round() as i64, result.document.id))
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    found
+        .into_iter()
+        .take(limit)
+        .map(|(_, index)| index)
+        .collect()
+}
+
+/// What a tool is searched by: its name (split into words), title, description, and its
+/// parameters' names and descriptions.
+fn searched_text(tool: &Tool) -> String {
+    let mut text = words_of(&tool.name);
+    for part in [tool.title.as_deref(), tool.description.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        text.push(' ');
+        text.push_str(part);
+    }
+    if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
+        for (name, property) in properties {
+            text.push(' ');
+            text.push_str(&words_of(name));
+            if let Some(Value::String(description)) = property.get("description") {
+                text.push(' ');
+                text.push_str(description);
+            }
+        }
+    }
+    text
+}
+
+/// `everything__getTinyImage` as `everything get Tiny Image`: names are searched as words.
+fn words_of(name: &str) -> String {
+    let mut words = String::with_capacity(name.len() + 8);
+    let mut previous: Option<char> = None;
+    for char in name.chars() {
+        if matches!(char, '_' | '-' | '.' | '/') {
+            words.push(' ');
+        } else {
+            if char.is_uppercase() && previous.is_some_and(char::is_lowercase) {
+                words.push(' ');
+            }
+            words.push(char);
+        }
+        previous = Some(char);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(name: &str, description: &str, properties: Value) -> Tool {
+        let Value::Object(schema) = json!({"type": "object", "properties": properties}) else {
+            unreachable!()
+        };
+        Tool::new(name.to_owned(), description.to_owned(), Arc::new(schema))
+    }
+
+    fn names(tools: &[Tool], query: &str, limit: usize) -> Vec<String> {
+        let refs: Vec<&Tool> = tools.iter().collect();
+        rank(&refs, query, limit)
+            .into_iter()
+            .map(|index| tools[index].name.to_string())
+            .collect()
+    }
+
+    fn catalog() -> Vec<Tool> {
+        vec![
+            tool(
+                "everything__add",
+                "Adds two numbers",
+                json!({"a": {"type": "number"}, "b": {}}),
+            ),
+            tool(
+                "everything__echo",
+                "Echoes back the input",
+                json!({"message": {"type": "string", "description": "Message to echo"}}),
+            ),
+            tool(
+                "everything__getTinyImage",
+                "Returns the MCP_TINY_IMAGE",
+                json!({}),
+            ),
+            tool(
+                "time__get_current_time",
+                "Get current time in a specific timezones",
+                json!({"timezone": {"description": "IANA timezone name"}}),
+            ),
+            tool(
+                "time__convert_time",
+                "Convert time between timezones",
+                json!({"source_timezone": {}, "time": {}, "target_timezone": {}}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_best_match_comes_first_by_name_description_and_parameters() {
+        let tools = catalog();
+        assert_eq!(
+            names(&tools, "echo back a message", 1),
+            ["everything__echo"]
+        );
+        assert_eq!(names(&tools, "tiny image", 1), ["everything__getTinyImage"]);
+        assert_eq!(
+            names(&tools, "convert between timezones", 1),
+            ["time__convert_time"]
+        );
+        assert_eq!(names(&tools, "sum of two numbers", 1), ["everything__add"]);
+        assert!(names(&tools, "zebra", 5).is_empty());
+    }
+
+    #[test]
+    fn equal_scores_keep_the_catalog_order_every_time() {
+        let tools: Vec<Tool> = (0..30)
+            .map(|n| tool(&format!("t{n:02}__same"), "Reads a file", json!({})))
+            .collect();
+        let first = names(&tools, "read file", 10);
+        assert_eq!(
+            first,
+            (0..10)
+                .map(|n| format!("t{n:02}__same"))
+                .collect::<Vec<_>>()
+        );
+        for _ in 0..20 {
+            assert_eq!(names(&tools, "read file", 10), first);
+        }
+    }
+
+    #[test]
+    fn names_are_searched_as_words() {
+        assert_eq!(
+            words_of("everything__getTinyImage"),
+            "everything  get Tiny Image"
+        );
+        assert_eq!(words_of("fs.read-file"), "fs read file");
+    }
+}
