@@ -300,6 +300,74 @@ mod tests {
         }
     }
 
+    /// The measure BENCHMARKS.md reports: on real servers' tools (tests/fixtures/tool_search),
+    /// what `tools/list` costs a model with and without search, and how often the labelled
+    /// query's tool is the first answer (recall@1) or among the first five (recall@5).
+    /// `cargo test --lib tool_search::tests::measure -- --nocapture` prints it.
+    #[test]
+    fn measure_on_real_servers_tools() {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tool_search");
+        let read = |file: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(format!("{fixtures}/{file}")).unwrap())
+                .unwrap()
+        };
+        let catalog: Vec<Tool> =
+            serde_json::from_value(read("catalog.json")["tools"].clone()).unwrap();
+        let queries = read("queries.json")["queries"].as_array().unwrap().clone();
+
+        let encoding = tiktoken_rs::o200k_base_singleton();
+        let cost = |tools: &[Tool]| {
+            let listed = serde_json::to_string(&json!({ "tools": tools })).unwrap();
+            (
+                listed.len(),
+                encoding.encode_with_special_tokens(&listed).len(),
+            )
+        };
+        let (full_bytes, full_tokens) = cost(&catalog);
+        let (search_bytes, search_tokens) = cost(&tools());
+
+        let (mut at_1, mut at_5, mut misses) = (0, 0, Vec::new());
+        for labelled in &queries {
+            let (query, wanted) = (labelled[0].as_str().unwrap(), labelled[1].as_str().unwrap());
+            let found = names(&catalog, query, 5);
+            match found.iter().position(|name| name == wanted) {
+                Some(0) => {
+                    at_1 += 1;
+                    at_5 += 1;
+                }
+                Some(_) => at_5 += 1,
+                None => misses.push(format!("{query:?} → {found:?}, not {wanted}")),
+            }
+        }
+        let recall = |hits: usize| hits as f64 / queries.len() as f64;
+        println!(
+            "{} tools: tools/list {full_bytes} bytes, {full_tokens} tokens; with search \
+             {search_bytes} bytes, {search_tokens} tokens\n{} queries: recall@1 {:.2}, \
+             recall@5 {:.2}\nnot in the first five: {misses:#?}",
+            catalog.len(),
+            queries.len(),
+            recall(at_1),
+            recall(at_5),
+        );
+        assert_eq!(catalog.len(), 56);
+        assert!(search_tokens * 10 < full_tokens);
+        // Floors a little under what was measured: a change to the ranking that loses more
+        // than a query or two fails here.
+        assert!(
+            recall(at_1) >= RECALL_AT_1_FLOOR,
+            "recall@1 {}",
+            recall(at_1)
+        );
+        assert!(
+            recall(at_5) >= RECALL_AT_5_FLOOR,
+            "recall@5 {}",
+            recall(at_5)
+        );
+    }
+
+    const RECALL_AT_1_FLOOR: f64 = 0.80;
+    const RECALL_AT_5_FLOOR: f64 = 0.90;
+
     #[test]
     fn names_are_searched_as_words() {
         assert_eq!(
