@@ -16,6 +16,7 @@ mod logging;
 mod oauth;
 mod redact;
 mod supervision;
+mod tool_override;
 mod upstream;
 mod validate;
 pub mod virtual_server;
@@ -37,6 +38,7 @@ pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use oauth::{CredentialsScope, OAuthConfig, OAuthGrant, TokenEndpointAuthMethod};
 pub use redact::{REDACTED, is_shown_form};
 pub use supervision::RestartConfig;
+pub use tool_override::ToolOverride;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 pub use virtual_server::VirtualServerConfig;
 

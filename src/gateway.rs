@@ -20,6 +20,7 @@ mod kept_subscriptions;
 mod logging;
 mod methods;
 mod notifier;
+mod overrides;
 mod parked_elsewhere;
 mod per_user;
 mod reconfigure;
@@ -106,6 +107,8 @@ pub struct Gateway {
     drain: drain::Drain,
     /// Where OAuth upstreams keep their sign-ins, and the sign-ins under way.
     oauth: Arc<OAuthVault>,
+    /// The tool overrides that match nothing, as last logged.
+    warned_overrides: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Gateway {
@@ -142,6 +145,7 @@ impl Gateway {
                 call_log: OnceLock::new(),
                 drain: drain::Drain::default(),
                 oauth,
+                warned_overrides: Mutex::default(),
             }
         })
     }
@@ -272,6 +276,7 @@ impl Gateway {
         for collision in self.catalog.load().new_collisions(Some(&previous)) {
             tracing::warn!("{collision}");
         }
+        self.warn_unmatched_overrides();
         let changed = previous.changes_to(&self.catalog.load());
         if changed.any() {
             self.catalog_changes

@@ -90,6 +90,9 @@ pub async fn check(config: Config, path: &Path) -> anyhow::Result<ExitCode> {
     for collision in catalog.collisions() {
         problems.found(format!("  COLLISION {collision}"));
     }
+    for unmatched in app.gateway().unmatched_overrides() {
+        problems.found(format!("  OVERRIDE {unmatched}"));
+    }
     for (name, server) in &virtual_servers {
         let view = app.gateway().view(name);
         let narrowed = app.gateway().catalog_for(view.as_deref());

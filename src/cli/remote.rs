@@ -60,7 +60,7 @@ pub async fn check(
     println!("{}: configuration is valid", path.display());
     println!(
         "  (the running gateway's state: changes to the file show once it reloads; name \
-         clashes are in its log)"
+         clashes and tool overrides that match nothing are in its log)"
     );
     let health = gateway.health().await?;
     let mut problems = Problems::default();

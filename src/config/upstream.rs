@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::OAuthConfig;
+use super::{OAuthConfig, ToolOverride};
 
 /// An upstream MCP server: a command to spawn (stdio) or a URL to connect to.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
@@ -65,6 +65,9 @@ pub struct UpstreamConfig {
     /// Sign in to this upstream with OAuth (`url` upstreams): see [`OAuthConfig`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oauth: Option<OAuthConfig>,
+    /// How its tools are offered and called, by the tool's own name: see [`ToolOverride`].
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub tools: IndexMap<String, ToolOverride>,
 }
 
 /// The wire an upstream speaks.

@@ -293,6 +293,9 @@ pub fn upstream_entry(name: &str, upstream: &UpstreamConfig) -> Result<(), Confi
     if let Some(calls) = upstream.max_concurrent_calls {
         positive_size(&format!("{key}.max_concurrent_calls"), calls)?;
     }
+    for (tool, rule) in &upstream.tools {
+        rule.validate(&format!("{key}.tools.{tool}"))?;
+    }
     Ok(())
 }
 

@@ -24,6 +24,10 @@ pub struct VirtualServerConfig {
     /// New names, by the gateway's name: clients of this server see and call the new one.
     #[serde(default)]
     pub rename: IndexMap<String, String>,
+    /// How tools are offered and called through this server, by the gateway's name (after
+    /// the upstream's own `tools:`): see [`super::ToolOverride`].
+    #[serde(default)]
+    pub tools: IndexMap<String, super::ToolOverride>,
     /// Offer this server's clients three tools instead of its catalog: `search_tools`,
     /// `call_tool` and `list_tool_names`, which search and call only what it offers.
     #[serde(default)]
@@ -85,6 +89,24 @@ pub(super) fn validate(name: &str, server: &VirtualServerConfig) -> Result<(), C
         if !targets.insert(to) {
             return Err(ConfigError::invalid(
                 key,
+                format!("two tools are renamed to {to:?}"),
+            ));
+        }
+    }
+    for (tool, rule) in &server.tools {
+        let key = format!("{key}.tools.{tool}");
+        rule.validate(&key)?;
+        if rule.name.is_some() && server.rename.contains_key(tool) {
+            return Err(ConfigError::invalid(
+                format!("{key}.name"),
+                "the tool is in `rename` too: name it in one place",
+            ));
+        }
+        if let Some(to) = &rule.name
+            && !targets.insert(to)
+        {
+            return Err(ConfigError::invalid(
+                format!("{key}.name"),
                 format!("two tools are renamed to {to:?}"),
             ));
         }

@@ -62,7 +62,7 @@ impl Gateway {
 
     async fn call_tool_in(
         &self,
-        params: CallToolRequestParams,
+        mut params: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
         let name = params.name.to_string();
@@ -70,7 +70,18 @@ impl Gateway {
             &name,
             origin,
             Box::pin(async {
-                let (upstream, original) = self.tool_route(&params.name, origin.view.as_deref())?;
+                let (upstream, original) = {
+                    let catalog = self.catalog_for(origin.view.as_deref());
+                    let route = catalog
+                        .route(&params.name)
+                        .ok_or_else(|| self.unrouted(&params.name, origin.view.as_deref()))?;
+                    // A virtual server's rule first, then the upstream's: the upstream's
+                    // pinned values have the last word.
+                    for rule in route.overrides.iter().rev() {
+                        rule.apply_to_arguments(&mut params.arguments);
+                    }
+                    (route.upstream.clone(), route.original.clone())
+                };
                 tracing::Span::current().record("upstream", upstream.name());
                 let outcome = self
                     .send_call(&upstream, original.clone(), params, origin)

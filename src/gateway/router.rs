@@ -81,9 +81,12 @@ impl Gateway {
         };
         // A per-user upstream's callers may need to be asked to sign in: rmcp's way asks.
         let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
+        // Pinned arguments and defaults are put into the call's arguments on the typed way.
+        let rewrites_arguments = route.overrides.iter().any(|rule| rule.changes_arguments());
         route.upstream.config().isolation == Isolation::Shared
             && !per_user
             && lane_fits
+            && !rewrites_arguments
             && !declares_header_arguments(&route.item.input_schema)
     }
 

@@ -13,7 +13,7 @@ use rmcp::model::Tool;
 
 use super::{Catalog, catalog::Entry};
 use crate::{
-    config::{VirtualServerConfig, virtual_server::pattern_set},
+    config::{ToolOverride, VirtualServerConfig, virtual_server::pattern_set},
     sync::lock,
     upstream::Upstream,
 };
@@ -30,6 +30,8 @@ pub struct View {
     rename: HashMap<String, String>,
     /// Clients list three tools that search the catalog instead of the catalog.
     tool_search: bool,
+    /// Overrides by the gateway's names.
+    tools: HashMap<String, ToolOverride>,
     /// The last catalog narrowed and the result: catalogs change far less often than
     /// clients list and call.
     narrowed: Mutex<Option<(Arc<Catalog>, Arc<Catalog>)>>,
@@ -60,12 +62,22 @@ impl View {
                 .map(|(from, to)| (from.clone(), to.clone()))
                 .collect(),
             tool_search: config.tool_search,
+            tools: config
+                .tools
+                .iter()
+                .map(|(name, rule)| (name.clone(), rule.clone()))
+                .collect(),
             narrowed: Mutex::new(None),
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Its tool overrides, by the gateway's names.
+    pub fn tool_overrides(&self) -> impl Iterator<Item = (&String, &ToolOverride)> {
+        self.tools.iter()
     }
 
     /// Whether its clients search the catalog instead of listing it.
@@ -92,6 +104,13 @@ impl View {
         let mut entry = entry.clone();
         if let Some(renamed) = self.rename.get(name) {
             entry.item.name = renamed.clone().into();
+        }
+        if let Some(rule) = self.tools.get(name) {
+            rule.apply_to_tool(&mut entry.item);
+            if let Some(renamed) = &rule.name {
+                entry.item.name = renamed.clone().into();
+            }
+            entry.overrides.push(rule.clone());
         }
         Some(entry)
     }

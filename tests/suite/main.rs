@@ -81,6 +81,7 @@ mod tool_call_lane;
 mod tool_definition_change;
 mod tool_list_changed;
 mod tool_naming;
+mod tool_overrides;
 mod tool_search;
 mod typescript_clients;
 mod upstream_crash_mid_call;

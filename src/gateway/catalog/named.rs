@@ -6,6 +6,7 @@ use rmcp::model::{Prompt, Tool};
 
 use super::{Collision, cursor};
 use crate::{
+    config::ToolOverride,
     error::GatewayError,
     naming,
     upstream::{Upstream, UpstreamState},
@@ -19,6 +20,12 @@ pub trait Named: Clone + PartialEq {
     fn set_name(&mut self, name: String);
     /// This kind of item in an upstream's snapshot.
     fn of(state: &UpstreamState) -> &[Self];
+    /// The upstream's override of this item (its `tools:`), if it has one.
+    fn override_in(&self, _upstream: &Upstream) -> Option<ToolOverride> {
+        None
+    }
+    /// Shows this item as `rule` says, but for its name.
+    fn apply(&mut self, _rule: &ToolOverride) {}
 }
 
 impl Named for Tool {
@@ -31,6 +38,12 @@ impl Named for Tool {
     }
     fn of(state: &UpstreamState) -> &[Self] {
         &state.tools
+    }
+    fn override_in(&self, upstream: &Upstream) -> Option<ToolOverride> {
+        upstream.config().tools.get(self.name.as_ref()).cloned()
+    }
+    fn apply(&mut self, rule: &ToolOverride) {
+        rule.apply_to_tool(self);
     }
 }
 
@@ -55,6 +68,8 @@ pub struct Entry<T> {
     pub upstream: Arc<Upstream>,
     /// The name the upstream knows it by.
     pub original: String,
+    /// How it is offered and called: the upstream's override, then a virtual server's.
+    pub overrides: Vec<ToolOverride>,
 }
 
 impl<T: Named> Entry<T> {
@@ -101,7 +116,12 @@ impl<T: Named> NamedIndex<T> {
                 continue;
             }
             for item in T::of(&state) {
-                let exposed = naming::exposed_name(upstream.prefix(), item.name());
+                let rule = item.override_in(upstream);
+                let base = rule
+                    .as_ref()
+                    .and_then(|rule| rule.name.as_deref())
+                    .unwrap_or(item.name());
+                let exposed = naming::exposed_name(upstream.prefix(), base);
                 if let Some(&at) = index.get(&exposed) {
                     collisions.push(entries[at].hides(
                         upstream,
@@ -112,11 +132,15 @@ impl<T: Named> NamedIndex<T> {
                 }
                 let mut exposed_item = item.clone();
                 exposed_item.set_name(exposed.clone());
+                if let Some(rule) = &rule {
+                    exposed_item.apply(rule);
+                }
                 index.insert(exposed, entries.len());
                 entries.push(Entry {
                     item: exposed_item,
                     upstream: upstream.clone(),
                     original: item.name().to_owned(),
+                    overrides: rule.into_iter().collect(),
                 });
             }
         }
