@@ -19,8 +19,15 @@ impl Config {
         let mut shown = self.clone();
         shown.database.url = without_password(&shown.database.url);
         hide(&mut shown.database.secret_key);
+        shown.logging.otlp_endpoint = without_password(&shown.logging.otlp_endpoint);
+        if let Some(url) = &mut shown.server.public_url {
+            *url = without_password(url);
+        }
         if let Some(oauth) = &mut shown.auth.oauth {
             oauth.client_secret.as_mut().map(hide);
+            if let Some(url) = &mut oauth.jwks_url {
+                *url = without_password(url);
+            }
         }
         for upstream in shown.upstreams.values_mut() {
             *upstream = upstream.redacted();
@@ -88,6 +95,10 @@ mod tests {
 database:
   url: postgresql://gateway:hunter2@db.internal:5432/mcps
   secret_key: seal-me
+logging:
+  otlp_endpoint: https://otel:collector-pass@otel.example.com
+server:
+  public_url: https://me:public-pass@mcp.example.com
 auth:
   oauth:
     issuer: https://id.example.com
@@ -115,6 +126,8 @@ upstreams:
             "pass@",
             "xyz",
             "upstream-secret",
+            "collector-pass",
+            "public-pass",
         ] {
             assert!(!text.contains(secret), "{secret} shown in:\n{text}");
         }
