@@ -97,6 +97,9 @@ pub struct Gateway {
     /// Clients' resource subscriptions, and the upstreams' updates on their way to them.
     resources: subscribe::Resources,
     page_size: usize,
+    /// `catalog.tool_search`: clients of the whole gateway search instead of listing. Read
+    /// at start, as the rest of `catalog` is.
+    tool_search: bool,
     /// Where sessions' own upstream connections run: set by [`Gateway::start`].
     runtime: OnceLock<(TaskTracker, CancellationToken)>,
     /// 2026-07-28 clients' calls parked on a session-era upstream's question.
@@ -140,6 +143,7 @@ impl Gateway {
                 sessions: Arc::default(),
                 resources,
                 page_size: config.catalog.page_size,
+                tool_search: config.catalog.tool_search,
                 runtime: OnceLock::new(),
                 conversations: Conversations::new(),
                 call_log: OnceLock::new(),
@@ -320,7 +324,7 @@ impl Gateway {
     pub fn searches(&self, view: Option<&View>) -> bool {
         match view {
             Some(view) => view.tool_search(),
-            None => self.config.load().catalog.tool_search,
+            None => self.tool_search,
         }
     }
 

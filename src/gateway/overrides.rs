@@ -12,6 +12,7 @@ impl Gateway {
     pub fn unmatched_overrides(&self) -> Vec<String> {
         let mut unmatched = Vec::new();
         for upstream in self.upstreams.load().iter() {
+            // Checked once it has listed its tools.
             let state = upstream.state();
             if state.peer.is_none() {
                 continue;
@@ -32,7 +33,16 @@ impl Gateway {
             }
         }
         let full = self.catalog.load_full();
+        let upstreams = self.upstreams.load();
         for (server, view) in self.views.load().iter() {
+            // A tool of an upstream that is not up yet is missing for now, not for good.
+            let all_up = upstreams
+                .iter()
+                .filter(|upstream| view.offers(upstream))
+                .all(|upstream| upstream.state().peer.is_some());
+            if !all_up {
+                continue;
+            }
             for (name, rule) in view.tool_overrides() {
                 let key = format!("virtual_servers.{server}.tools.{name}");
                 // Checked against the tool as the view gets it (the upstream's override
