@@ -130,10 +130,11 @@ pub fn answer(params: CallToolRequestParams, catalog: &Catalog) -> Result<Search
                 Some(Value::Object(inner)) => Some(inner.clone()),
                 Some(_) => return Err(invalid("`arguments` is an object")),
             };
-            let mut call = CallToolRequestParams::new(name);
+            // The rest of the request (its `_meta`, a 2026-07-28 retry's `inputResponses`
+            // and `requestState`) goes on as the client sent it.
+            let mut call = params;
+            call.name = name.into();
             call.arguments = inner;
-            call.meta = params.meta;
-            call.input_responses = params.input_responses;
             Ok(Searched::Call(call))
         }
     }
@@ -367,6 +368,37 @@ mod tests {
 
     const RECALL_AT_1_FLOOR: f64 = 0.80;
     const RECALL_AT_5_FLOOR: f64 = 0.90;
+
+    #[test]
+    fn call_tool_passes_on_the_rest_of_the_request() {
+        let Value::Object(arguments) =
+            json!({"name": "everything__echo", "arguments": {"message": "hi"}})
+        else {
+            unreachable!()
+        };
+        let mut params = CallToolRequestParams::new(CALL).with_arguments(arguments);
+        params.request_state = Some("state from the last round".into());
+        let Ok(Searched::Call(call)) = answer(params, &Catalog::default()) else {
+            panic!("call_tool unwraps")
+        };
+        assert_eq!(call.name, "everything__echo");
+        assert_eq!(call.arguments.unwrap()["message"], "hi");
+        assert_eq!(
+            call.request_state.as_deref(),
+            Some("state from the last round")
+        );
+        for arguments in [
+            json!({}),
+            json!({"name": CALL}),
+            json!({"name": "x", "arguments": 1}),
+        ] {
+            let Value::Object(arguments) = arguments else {
+                unreachable!()
+            };
+            let params = CallToolRequestParams::new(CALL).with_arguments(arguments);
+            assert!(answer(params, &Catalog::default()).is_err());
+        }
+    }
 
     #[test]
     fn names_are_searched_as_words() {
