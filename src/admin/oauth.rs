@@ -19,7 +19,10 @@ use super::{
     browser,
     error::{ApiError, ErrorBody},
 };
-use crate::upstream::{CALLBACK_PATH, CLIENT_METADATA_PATH, NotTaken, UpstreamAuth};
+use crate::{
+    security::Principal,
+    upstream::{CALLBACK_PATH, CLIENT_METADATA_PATH, NotTaken, UpstreamAuth},
+};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new().routes(routes!(authorize, sign_out))
@@ -70,7 +73,7 @@ async fn authorize(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Authorization>, ApiError> {
-    let auth = signing_in(&state, &caller, &name)?;
+    let auth = signing_in(&state, &caller.0, &name)?;
     // An administrator's sign-in: no page of the gateway's came before, no browser to bind.
     let authorization_url = auth
         .begin(None)
@@ -97,19 +100,20 @@ async fn sign_out(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let auth = signing_in(&state, &caller, &name)?;
+    let auth = signing_in(&state, &caller.0, &name)?;
     auth.sign_out().await.map_err(ApiError::internal)?;
     tracing::info!(service = %name, "signed out");
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The sign-in of upstream `name`, for an administrator.
-fn signing_in(
+/// The sign-in of upstream `name`, for an administrator (the API's routes and the console's
+/// buttons).
+pub(super) fn signing_in(
     state: &AdminState,
-    caller: &Caller,
+    caller: &Principal,
     name: &str,
 ) -> Result<Arc<UpstreamAuth>, ApiError> {
-    if !caller.0.is_admin {
+    if !caller.is_admin {
         return Err(ApiError::forbidden(
             "signing the gateway in to an upstream is for administrators",
         ));
@@ -210,26 +214,25 @@ pub(super) fn escape(text: &str) -> String {
 
 /// Where an administrator's sign-in ends: the console, where the upstream now starts.
 fn signed_in_page(upstream: &str) -> Response {
-    let html = format!(
-        "<!doctype html><meta charset=utf-8><title>MCPS.ONE sign-in</title>\
-         <p>The gateway is signed in to {}.</p>\
-         <p><a href=\"/ui/upstreams\">Back to the console's upstreams</a></p>\n",
-        escape(upstream)
-    );
-    (
+    html_page(
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
+        format!(
+            "<p>The gateway is signed in to {}.</p>\
+             <p><a href=\"/ui/upstreams\">Back to the console's upstreams</a></p>",
+            escape(upstream)
+        ),
     )
-        .into_response()
 }
 
 /// A short page for the browser that came back.
 pub(super) fn page(status: StatusCode, text: &str) -> Response {
-    let escaped = escape(text);
-    let html = format!(
-        "<!doctype html><meta charset=utf-8><title>MCPS.ONE sign-in</title><p>{escaped}</p>\n"
-    );
+    html_page(status, format!("<p>{}</p>", escape(text)))
+}
+
+/// A sign-in page around `body`, which is HTML already.
+fn html_page(status: StatusCode, body: String) -> Response {
+    let html =
+        format!("<!doctype html><meta charset=utf-8><title>MCPS.ONE sign-in</title>{body}\n");
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -103,5 +103,8 @@ async fn an_administrator_signs_the_gateway_in_from_the_console_in_their_own_bro
         .post_form(&format!("{base}/ui/upstreams/fx/authorize"), String::new())
         .await;
     let none = none.text().await.unwrap();
-    assert!(none.contains("fx: it does not use OAuth"), "{none}");
+    assert!(
+        none.contains("fx: service &#34;fx&#34; does not use OAuth"),
+        "{none}"
+    );
 }

@@ -24,10 +24,10 @@ use crate::{
     admin::{
         AdminState, browser,
         error::ApiError,
+        oauth,
         services::{self, Service},
     },
     config::{CredentialsScope, OAuthGrant},
-    upstream::UpstreamAuth,
 };
 
 /// The page's own path.
@@ -285,11 +285,10 @@ pub(super) async fn act(
             services::change(&state, &name, patch).await.map(drop)
         }
         "delete" => services::remove(&state, &name).await,
-        "sign-out" if user.is_admin => match signing_in(&state, &name) {
+        "sign-out" => match oauth::signing_in(&state, &user, &name) {
             Ok(auth) => auth.sign_out().await.map_err(ApiError::internal),
-            Err(why) => Err(ApiError::conflict(why)),
+            Err(error) => Err(error),
         },
-        "sign-out" => Err(ApiError::forbidden(ADMINS_SIGN_IN)),
         _ => return (StatusCode::NOT_FOUND, "no such action").into_response(),
     };
     match done {
@@ -303,21 +302,6 @@ pub(super) async fn act(
             None,
         )),
     }
-}
-
-/// Why only administrators sign the gateway in or out, as the API's route says it.
-const ADMINS_SIGN_IN: &str = "signing the gateway in to an upstream is for administrators";
-
-/// The sign-in of upstream `name`, or why it has none to start.
-fn signing_in(state: &AdminState, name: &str) -> Result<Arc<UpstreamAuth>, String> {
-    let upstream = state
-        .gateway
-        .upstream(name)
-        .ok_or_else(|| format!("no upstream named {name:?}"))?;
-    upstream
-        .oauth()
-        .cloned()
-        .ok_or_else(|| "it does not use OAuth: give it an `oauth:` block".to_owned())
 }
 
 /// `POST /ui/upstreams/{name}/authorize`: starts signing the gateway in to an OAuth upstream
@@ -341,12 +325,9 @@ pub(super) async fn authorize(
             None,
         ))
     };
-    if !user.is_admin {
-        return refused(ADMINS_SIGN_IN.to_owned());
-    }
-    let auth = match signing_in(&state, &name) {
+    let auth = match oauth::signing_in(&state, &user, &name) {
         Ok(auth) => auth,
-        Err(why) => return refused(why),
+        Err(error) => return refused(error.message),
     };
     let (browser, new_cookie) =
         browser::id_or_new(&headers, state.gateway.oauth().served_over_https());
