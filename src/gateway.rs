@@ -398,16 +398,24 @@ impl Gateway {
     }
 
     /// The upstream that owns the tool a client calls `name` (in its view), and the name the
-    /// upstream knows it by.
+    /// upstream knows it by. The tool's overrides put their pinned values and defaults into
+    /// `arguments` (the lane, which has none to give, never carries a tool that has any): a
+    /// virtual server's rule first, then the upstream's, whose pinned values have the last word.
     fn tool_route(
         &self,
         name: &str,
         view: Option<&View>,
+        arguments: Option<&mut Option<rmcp::model::JsonObject>>,
     ) -> Result<(Arc<Upstream>, String), GatewayError> {
         let catalog = self.catalog_for(view);
         let route = catalog
             .route(name)
             .ok_or_else(|| self.unrouted(name, view))?;
+        if let Some(arguments) = arguments {
+            for rule in route.overrides.iter().rev() {
+                rule.apply_to_arguments(arguments);
+            }
+        }
         Ok((route.upstream.clone(), route.original.clone()))
     }
 

@@ -70,18 +70,9 @@ impl Gateway {
             &name,
             origin,
             Box::pin(async {
-                let (upstream, original) = {
-                    let catalog = self.catalog_for(origin.view.as_deref());
-                    let route = catalog
-                        .route(&params.name)
-                        .ok_or_else(|| self.unrouted(&params.name, origin.view.as_deref()))?;
-                    // A virtual server's rule first, then the upstream's: the upstream's
-                    // pinned values have the last word.
-                    for rule in route.overrides.iter().rev() {
-                        rule.apply_to_arguments(&mut params.arguments);
-                    }
-                    (route.upstream.clone(), route.original.clone())
-                };
+                let view = origin.view.as_deref();
+                let arguments = Some(&mut params.arguments);
+                let (upstream, original) = self.tool_route(&params.name, view, arguments)?;
                 tracing::Span::current().record("upstream", upstream.name());
                 let outcome = self
                     .send_call(&upstream, original.clone(), params, origin)

@@ -47,8 +47,7 @@ impl Gateway {
                 let key = format!("virtual_servers.{server}.tools.{name}");
                 // Checked against the tool as the view gets it (the upstream's override
                 // applied), before its own.
-                let Some(entry) = full.route(name).filter(|entry| view.tool(entry).is_some())
-                else {
+                let Some(entry) = full.route(name).filter(|entry| view.shows(entry)) else {
                     unmatched.push(format!("{key}: {server} offers no tool {name:?}"));
                     continue;
                 };

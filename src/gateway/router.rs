@@ -109,7 +109,7 @@ impl Gateway {
             name,
             origin,
             Box::pin(async {
-                let (upstream, original) = self.tool_route(name, origin.view.as_deref())?;
+                let (upstream, original) = self.tool_route(name, origin.view.as_deref(), None)?;
                 tracing::Span::current().record("upstream", upstream.name());
                 // A session-era client may be served on the upstream's session-era twin.
                 let outcome = match self.connect(&upstream, origin).await {

@@ -92,15 +92,20 @@ impl View {
             .is_none_or(|names| names.contains(upstream.name()))
     }
 
+    /// Whether this view shows the catalog's tool `entry`.
+    pub(super) fn shows(&self, entry: &Entry<Tool>) -> bool {
+        let name = entry.exposed_name();
+        self.offers(&entry.upstream)
+            && self.allow.as_ref().is_none_or(|allow| allow.is_match(name))
+            && !self.deny.is_match(name)
+    }
+
     /// The tool as this view shows it, if it shows it.
     pub(super) fn tool(&self, entry: &Entry<Tool>) -> Option<Entry<Tool>> {
-        let name = entry.exposed_name();
-        let shown = self.offers(&entry.upstream)
-            && self.allow.as_ref().is_none_or(|allow| allow.is_match(name))
-            && !self.deny.is_match(name);
-        if !shown {
+        if !self.shows(entry) {
             return None;
         }
+        let name = entry.exposed_name();
         let mut entry = entry.clone();
         if let Some(renamed) = self.rename.get(name) {
             entry.item.name = renamed.clone().into();

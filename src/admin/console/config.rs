@@ -89,23 +89,25 @@ pub(super) async fn reload(
 ) -> Response {
     let frame = Frame::new(&headers, Some(user.username), PAGE);
     let allowed = user.is_admin;
-    let reload = match (&state.reloader, allowed) {
+    // The page shows what runs after the reload: the new configuration, or the one that
+    // stays when the file is refused.
+    let (reload, yaml) = match (&state.reloader, allowed) {
         (Some(reloader), true) => {
             let before = shown(&state).await;
-            Some(match reloader.reload(Trigger::Api).await {
-                Ok(report) => Reload::Applied {
-                    outcome: outcome(&report, frame.t),
-                    diff: diff(&before, &shown(&state).await),
-                },
-                Err(error) => Reload::Refused(error.to_string()),
-            })
+            match reloader.reload(Trigger::Api).await {
+                Ok(report) => {
+                    let after = shown(&state).await;
+                    let applied = Reload::Applied {
+                        outcome: outcome(&report, frame.t),
+                        diff: diff(&before, &after),
+                    };
+                    (Some(applied), after)
+                }
+                Err(error) => (Some(Reload::Refused(error.to_string())), before),
+            }
         }
-        _ => None,
-    };
-    let yaml = if allowed {
-        shown(&state).await
-    } else {
-        String::new()
+        (None, true) => (None, shown(&state).await),
+        (_, false) => (None, String::new()),
     };
     page(&ConfigPage {
         frame,
