@@ -9,6 +9,7 @@
 //! The YAML crate stays behind this module so it can be swapped.
 
 mod admin;
+mod cache;
 mod expand;
 pub mod import;
 mod limits;
@@ -33,6 +34,7 @@ pub use admin::{
     AuthConfig, DatabaseConfig, DatabaseLocation, LoginThrottleConfig, POSTGRES_NEEDS_SECRET_KEY,
     ResourceServerConfig, SecurityConfig,
 };
+pub use cache::CacheConfig;
 pub use limits::{LimitsConfig, TimeoutsConfig};
 pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use oauth::{CredentialsScope, OAuthConfig, OAuthGrant, TokenEndpointAuthMethod};
@@ -80,6 +82,8 @@ pub struct Config {
     pub timeouts: TimeoutsConfig,
     #[serde(default)]
     pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
     #[serde(default)]
     pub restart: RestartConfig,
     #[serde(default)]

@@ -9,6 +9,7 @@
 //! Each upstream has its own start deadline, which bounds that wait.
 
 mod catalog;
+mod catalog_freshness;
 mod client_requests;
 mod conversation;
 mod drain;
@@ -23,6 +24,7 @@ mod notifier;
 mod overrides;
 mod parked_elsewhere;
 mod per_user;
+mod read_cache;
 mod reconfigure;
 mod router;
 mod server;
@@ -48,6 +50,7 @@ use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
+pub use catalog_freshness::Page;
 pub use client_requests::check_capability;
 use conversation::Conversations;
 pub use forward::{Origin, ProgressTarget};
@@ -68,8 +71,9 @@ use crate::{
     config::{Config, Isolation},
     error::GatewayError,
     registry::CallLog,
+    security::Identity,
     sync::lock,
-    upstream::{OAuthVault, Phase, Upstream},
+    upstream::{OAuthVault, Phase, Upstream, freshness::ListKind},
 };
 
 /// Upstreams, catalog and routing, shared by every downstream session.
@@ -112,6 +116,8 @@ pub struct Gateway {
     oauth: Arc<OAuthVault>,
     /// The tool overrides that match nothing, as last logged.
     warned_overrides: Mutex<std::collections::HashSet<String>>,
+    /// `resources/read` answers upstreams said may be kept (see `read_cache`).
+    read_cache: read_cache::ReadCache,
 }
 
 impl Gateway {
@@ -150,6 +156,7 @@ impl Gateway {
                 drain: drain::Drain::default(),
                 oauth,
                 warned_overrides: Mutex::default(),
+                read_cache: read_cache::ReadCache::new(&config.cache),
             }
         })
     }
@@ -167,9 +174,16 @@ impl Gateway {
         ));
         let updates = lock(&self.resources.updates).take();
         if let Some(updates) = updates {
+            let me = Arc::downgrade(self);
+            let updated = move |uri: &str| {
+                if let Some(gateway) = me.upgrade() {
+                    gateway.read_cache.forget_uri(uri);
+                }
+            };
             tracker.spawn(notifier::relay_resource_updates(
                 self.resources.subscriptions.clone(),
                 updates,
+                updated,
                 shutdown.clone(),
             ));
         }
@@ -197,9 +211,7 @@ impl Gateway {
         upstream: &Arc<Upstream>,
         origin: &Origin,
     ) -> Result<(Arc<Upstream>, Peer<RoleClient>), GatewayError> {
-        // A caller without a user (no `auth`, `mcps stdio`) is the operator: the gateway's
-        // own sign-in serves them.
-        if upstream.oauth().is_some_and(|auth| auth.per_user())
+        if self.takes_own_connection(upstream, origin)
             && let Some(who) = &origin.principal
         {
             return self.own_connection(upstream, who, origin).await;
@@ -221,6 +233,13 @@ impl Gateway {
             return Ok(twin);
         }
         Ok((upstream.clone(), peer))
+    }
+
+    /// Whether a request of `origin` to `upstream` goes on the user's own connection
+    /// (`credentials: per-user`). A caller without a user (no `auth`, `mcps stdio`) is the
+    /// operator: the gateway's own sign-in serves them.
+    fn takes_own_connection(&self, upstream: &Upstream, origin: &Origin) -> bool {
+        upstream.oauth().is_some_and(|auth| auth.per_user()) && origin.principal.is_some()
     }
 
     /// A receiver that changes whenever what clients see changes.
@@ -306,17 +325,19 @@ impl Gateway {
         &self,
         cursor: Option<&str>,
         view: Option<&View>,
-    ) -> Result<(Vec<Tool>, Option<String>), GatewayError> {
+    ) -> Result<Page<Tool>, GatewayError> {
         self.wait_started().await;
         if self.searches(view) {
             return match cursor {
-                None => Ok((tool_search::tools(), None)),
+                None => Ok(Page::own(tool_search::tools())),
                 Some(cursor) => Err(GatewayError::InvalidCursor {
                     cursor: cursor.to_owned(),
                 }),
             };
         }
-        self.catalog_for(view).tools.page(cursor, self.page_size)
+        self.freshen(ListKind::Tools, view).await;
+        let page = self.catalog_for(view).tools.page(cursor, self.page_size)?;
+        Ok(self.with_hints(ListKind::Tools, view, page))
     }
 
     /// Whether clients of `view` (or of the whole gateway) search the catalog instead of
@@ -333,9 +354,14 @@ impl Gateway {
         &self,
         cursor: Option<&str>,
         view: Option<&View>,
-    ) -> Result<(Vec<Prompt>, Option<String>), GatewayError> {
+    ) -> Result<Page<Prompt>, GatewayError> {
         self.wait_started().await;
-        self.catalog_for(view).prompts.page(cursor, self.page_size)
+        self.freshen(ListKind::Prompts, view).await;
+        let page = self
+            .catalog_for(view)
+            .prompts
+            .page(cursor, self.page_size)?;
+        Ok(self.with_hints(ListKind::Prompts, view, page))
     }
 
     /// One page of the resources.
@@ -343,11 +369,12 @@ impl Gateway {
         &self,
         cursor: Option<&str>,
         view: Option<&View>,
-    ) -> Result<(Vec<Resource>, Option<String>), GatewayError> {
+    ) -> Result<Page<Resource>, GatewayError> {
         self.wait_started().await;
-        self.catalog_for(view)
-            .resources
-            .page_resources(cursor, self.page_size)
+        self.freshen(ListKind::Resources, view).await;
+        let catalog = self.catalog_for(view);
+        let page = catalog.resources.page_resources(cursor, self.page_size)?;
+        Ok(self.with_hints(ListKind::Resources, view, page))
     }
 
     /// One page of the resource templates.
@@ -355,11 +382,12 @@ impl Gateway {
         &self,
         cursor: Option<&str>,
         view: Option<&View>,
-    ) -> Result<(Vec<ResourceTemplate>, Option<String>), GatewayError> {
+    ) -> Result<Page<ResourceTemplate>, GatewayError> {
         self.wait_started().await;
-        self.catalog_for(view)
-            .resources
-            .page_templates(cursor, self.page_size)
+        self.freshen(ListKind::Templates, view).await;
+        let catalog = self.catalog_for(view);
+        let page = catalog.resources.page_templates(cursor, self.page_size)?;
+        Ok(self.with_hints(ListKind::Templates, view, page))
     }
 
     fn resource_owner(
@@ -513,7 +541,21 @@ impl Gateway {
     ) -> Result<ReadResourceResponse, GatewayError> {
         self.wait_started().await;
         let upstream = self.resource_owner(&params.uri, origin.view.as_deref())?;
+        let principal = origin.principal.as_ref().map(Identity::key);
+        let reader = read_cache::Reader {
+            principal: principal.as_deref(),
+            own_connection: self.takes_own_connection(&upstream, origin),
+        };
+        // Asked only once the caller may reach the upstream: a user who has not signed in to
+        // a per-user one is told to, not served what another read.
         let (upstream, peer) = self.connect(&upstream, origin).await?;
+        let generation = upstream.state().generation;
+        // A retry of an `input_required` round depends on more than the URI: never kept.
+        let cacheable = params.input_responses.is_none() && params.request_state.is_none();
+        let uri = params.uri.clone();
+        if cacheable && let Some(kept) = self.read_cache.get(generation, &uri, &reader) {
+            return Ok(ReadResourceResponse::Complete(kept));
+        }
         let binding = format!("resources/read\n{}", params.uri);
         strip_hop_meta(&mut params.meta);
         let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
@@ -521,6 +563,9 @@ impl Gateway {
         match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
             ServerResult::ReadResourceResult(mut result) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
+                if cacheable {
+                    self.read_cache.keep(generation, &uri, &reader, &result);
+                }
                 Ok(ReadResourceResponse::Complete(result))
             }
             ServerResult::InputRequiredResult(result) => {

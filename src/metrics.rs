@@ -57,6 +57,12 @@ struct BytesLabels {
     direction: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    method: &'static str,
+    outcome: &'static str,
+}
+
 /// A client transport, for byte counts.
 #[derive(Debug, Clone, Copy)]
 pub enum ClientTransport {
@@ -89,6 +95,7 @@ pub struct Metrics {
     /// Sessions' resource subscriptions taken over from a gateway that stopped holding them.
     pub subscriptions_taken_over: Counter,
     tools: Gauge,
+    cache_lookups: Family<CacheLabels, Counter>,
     bytes: [ByteCounters; 3],
     /// Scrapes rebuild the state gauges; one at a time, so none sees another's half.
     scrape: Mutex<()>,
@@ -187,6 +194,12 @@ impl Metrics {
         );
         let tools = Gauge::default();
         registry.register("catalog_tools", "Tools in the catalog", tools.clone());
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Lists and resources/read answers asked of the gateway's cache, by method and outcome: hit (served as kept), miss (resources/read: asked of the upstream; a list: stale by its ttlMs, so listed again first)",
+            cache_lookups.clone(),
+        );
         let bytes = Family::<BytesLabels, Counter>::default();
         registry.register(
             "client_bytes",
@@ -217,6 +230,7 @@ impl Metrics {
             session_copies_given_up,
             subscriptions_taken_over,
             tools,
+            cache_lookups,
             scrape: Mutex::new(()),
             last_minute: LastMinute::new(),
         }
@@ -244,6 +258,14 @@ impl Metrics {
                 tool: labels.tool,
                 outcome,
             })
+            .inc();
+    }
+
+    /// Counts one lookup of `method`'s answer in the gateway's cache.
+    pub fn cache_lookup(&self, method: &'static str, hit: bool) {
+        let outcome = if hit { "hit" } else { "miss" };
+        self.cache_lookups
+            .get_or_create(&CacheLabels { method, outcome })
             .inc();
     }
 

@@ -14,6 +14,7 @@ mod callers;
 mod client;
 mod connect;
 mod definitions;
+pub mod freshness;
 mod http;
 mod http_lane;
 mod lane;
@@ -117,6 +118,10 @@ pub struct Upstream {
     oauth: Option<Arc<UpstreamAuth>>,
     /// Each user's own connection, with `credentials: per-user`.
     own: own_connections::OwnConnections,
+    /// The hints its lists came with (see `freshness`).
+    list_hints: ArcSwap<freshness::ListHints>,
+    /// Held while its stale lists are fetched again.
+    freshening: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -175,6 +180,8 @@ impl Upstream {
             refused_initialize: std::sync::atomic::AtomicBool::new(false),
             oauth: None,
             own: Default::default(),
+            list_hints: ArcSwap::default(),
+            freshening: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -300,7 +307,19 @@ impl Upstream {
     }
 
     fn publish(&self, state: UpstreamState) {
-        self.state.store(Arc::new(state));
+        self.state.store(Arc::new(self.numbered(state)));
+        self.announce();
+    }
+
+    /// `state` with a generation no state before it had, of any upstream.
+    fn numbered(&self, mut state: UpstreamState) -> UpstreamState {
+        static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        state.generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+        state
+    }
+
+    /// Tells the waiters and the gateway that its state changed.
+    fn announce(&self) {
         self.state_changed.notify_waiters();
         (self.events.on_change)(self);
     }
@@ -397,6 +416,7 @@ impl Upstream {
             "ready"
         );
         let lane = self.lane_of(child.as_ref(), protocol_version.as_ref(), session, notices);
+        self.keep_hints(offer.hints.clone());
         self.publish(self.checked(offer).into_state(peer, protocol_version, lane));
         self.serve(connection, lists_changed, &shutdown, &mut child)
             .await;
@@ -516,6 +536,7 @@ impl Upstream {
                 let current = self.state();
                 let protocol_version = current.protocol_version.clone();
                 let lane = current.lane.clone();
+                self.keep_hints(offer.hints.clone());
                 self.publish(
                     self.checked(offer)
                         .into_state(peer.clone(), protocol_version, lane),

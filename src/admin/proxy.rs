@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json, value::RawValue};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AdminState, auth::Caller, error::ErrorBody};
-use crate::gateway::{Origin, ToolCall};
+use crate::gateway::{Origin, Page, ToolCall};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new().routes(routes!(proxy))
@@ -116,24 +116,24 @@ async fn dispatch(
     match method {
         "ping" => to_raw(json!({})),
         "tools/list" => {
-            let (tools, next) = gateway.list_tools(cursor, origin.view.as_deref()).await?;
-            to_raw(page("tools", tools, next))
+            let tools = gateway.list_tools(cursor, origin.view.as_deref()).await?;
+            to_raw(page("tools", tools))
         }
         "prompts/list" => {
-            let (prompts, next) = gateway.list_prompts(cursor, origin.view.as_deref()).await?;
-            to_raw(page("prompts", prompts, next))
+            let prompts = gateway.list_prompts(cursor, origin.view.as_deref()).await?;
+            to_raw(page("prompts", prompts))
         }
         "resources/list" => {
-            let (resources, next) = gateway
+            let resources = gateway
                 .list_resources(cursor, origin.view.as_deref())
                 .await?;
-            to_raw(page("resources", resources, next))
+            to_raw(page("resources", resources))
         }
         "resources/templates/list" => {
-            let (templates, next) = gateway
+            let templates = gateway
                 .list_resource_templates(cursor, origin.view.as_deref())
                 .await?;
-            to_raw(page("resourceTemplates", templates, next))
+            to_raw(page("resourceTemplates", templates))
         }
         "tools/call" => {
             let Ok(call) = serde_json::from_value::<ToolCallParams>(params.clone()) else {
@@ -207,12 +207,15 @@ struct ToolCallParams {
     meta: Option<Map<String, Value>>,
 }
 
-fn page<T: Serialize>(key: &str, items: Vec<T>, next: Option<String>) -> Value {
+/// A list's page as a 2026-07-28 result: its items under `key`, the cursor, the hints.
+fn page<T: Serialize>(key: &str, page: Page<T>) -> Value {
     let mut result = Map::new();
-    result.insert(key.to_owned(), json!(items));
-    if let Some(next) = next {
+    result.insert(key.to_owned(), json!(page.items));
+    if let Some(next) = page.next_cursor {
         result.insert("nextCursor".into(), Value::String(next));
     }
+    result.insert("ttlMs".into(), json!(page.ttl_ms));
+    result.insert("cacheScope".into(), json!(page.cache_scope));
     Value::Object(result)
 }
 

@@ -74,6 +74,9 @@ pub(super) fn config(config: &Config) -> Result<(), ConfigError> {
         config.limits.max_sessions_per_peer,
     )?;
     positive_size("limits.max_connections", config.limits.max_connections)?;
+    if config.cache.enabled {
+        positive_size("cache.max_mib", config.cache.max_mib)?;
+    }
     positive_size(
         "limits.max_connections_per_peer",
         config.limits.max_connections_per_peer,

@@ -260,10 +260,12 @@ impl Subscriptions {
     }
 }
 
-/// Passes each upstream `resources/updated` to the subscribers of that URI only.
+/// Passes each upstream `resources/updated` to the subscribers of that URI only, once
+/// `updated` has been told its URI (the cache retires its answers).
 pub async fn relay_resource_updates(
     subscriptions: Arc<Subscriptions>,
     mut updates: mpsc::Receiver<ResourceUpdatedNotificationParam>,
+    updated: impl Fn(&str) + Send,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -274,6 +276,7 @@ pub async fn relay_resource_updates(
             },
             () = shutdown.cancelled() => return,
         };
+        updated(&update.uri);
         let subscribers = subscriptions.subscribers(&update.uri);
         let sends = subscribers.iter().map(|subscriber| {
             let update = update.clone();

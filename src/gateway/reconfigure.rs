@@ -183,6 +183,8 @@ fn sections_needing_restart(previous: &Config, next: &Config) -> Vec<&'static st
     check("limits", previous.limits != next.limits);
     check("timeouts", previous.timeouts != next.timeouts);
     check("catalog", previous.catalog != next.catalog);
+    // `max_ttl_secs` also feeds upstream settings, which apply at once.
+    check("cache", previous.cache != next.cache);
     // The level is swapped at once; outputs (format, files, export) are set up at start.
     let outputs = |config: &Config| crate::config::LoggingConfig {
         level: String::new(),

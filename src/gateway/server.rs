@@ -326,13 +326,15 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (tools, next_cursor) = Box::pin(
+        let page = Box::pin(
             self.gateway
                 .list_tools(cursor, self.view(&context)?.as_deref()),
         )
         .await?;
-        let mut result = ListToolsResult::with_all_items(tools);
-        result.next_cursor = next_cursor;
+        let mut result = ListToolsResult::with_all_items(page.items);
+        result.next_cursor = page.next_cursor;
+        result.ttl_ms = Some(page.ttl_ms);
+        result.cache_scope = Some(page.cache_scope);
         Ok(result)
     }
 
@@ -439,13 +441,15 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (prompts, next_cursor) = Box::pin(
+        let page = Box::pin(
             self.gateway
                 .list_prompts(cursor, self.view(&context)?.as_deref()),
         )
         .await?;
-        let mut result = ListPromptsResult::with_all_items(prompts);
-        result.next_cursor = next_cursor;
+        let mut result = ListPromptsResult::with_all_items(page.items);
+        result.next_cursor = page.next_cursor;
+        result.ttl_ms = Some(page.ttl_ms);
+        result.cache_scope = Some(page.cache_scope);
         Ok(result)
     }
 
@@ -464,13 +468,15 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
-        let (resources, next_cursor) = Box::pin(
+        let page = Box::pin(
             self.gateway
                 .list_resources(cursor, self.view(&context)?.as_deref()),
         )
         .await?;
-        let mut result = ListResourcesResult::with_all_items(resources);
-        result.next_cursor = next_cursor;
+        let mut result = ListResourcesResult::with_all_items(page.items);
+        result.next_cursor = page.next_cursor;
+        result.ttl_ms = Some(page.ttl_ms);
+        result.cache_scope = Some(page.cache_scope);
         Ok(result)
     }
 
@@ -481,13 +487,15 @@ impl ServerHandler for GatewayServer {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let cursor = request.as_ref().and_then(|params| params.cursor.as_deref());
         let view = self.view(&context)?;
-        let (templates, next_cursor) = Box::pin(
+        let page = Box::pin(
             self.gateway
                 .list_resource_templates(cursor, view.as_deref()),
         )
         .await?;
-        let mut result = ListResourceTemplatesResult::with_all_items(templates);
-        result.next_cursor = next_cursor;
+        let mut result = ListResourceTemplatesResult::with_all_items(page.items);
+        result.next_cursor = page.next_cursor;
+        result.ttl_ms = Some(page.ttl_ms);
+        result.cache_scope = Some(page.cache_scope);
         Ok(result)
     }
 

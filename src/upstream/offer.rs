@@ -1,14 +1,19 @@
 //! Opening a connection and listing what an upstream offers.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use rmcp::{
-    ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
+    ClientCacheConfig, ClientLifecycleMode, ClientServiceExt, Peer, RoleClient,
     model::{Prompt, ProtocolVersion, Resource, ResourceTemplate, ServerNotification, Tool},
-    service::{ClientInitializeError, Subscription},
+    service::{ClientInitializeError, MergedList, Subscription},
 };
 
-use super::{Connection, Phase, UpstreamState, call::UpstreamLane, client::UpstreamClient};
+use super::{
+    Connection, Phase, UpstreamState,
+    call::UpstreamLane,
+    client::UpstreamClient,
+    freshness::{Hint, ListHints},
+};
 use crate::{config::ProtocolMode, error::with_causes};
 
 /// Resolves `true` on the next list change of a subscription, `false` when it ended;
@@ -30,17 +35,23 @@ pub(super) async fn next_list_change(subscription: &mut Option<Subscription>) ->
     }
 }
 
-/// Everything an upstream offers, as fetched in one go.
+/// Everything an upstream offers, as fetched in one go, with the hints of each list.
 pub(super) struct Offer {
     pub tools: Vec<Tool>,
     pub prompts: Vec<Prompt>,
     pub resources: Vec<Resource>,
     pub templates: Vec<ResourceTemplate>,
+    pub hints: ListHints,
 }
 
 impl Offer {
     /// Lists (all pages of) what the upstream's capabilities say it has.
     pub(super) async fn fetch(peer: &Peer<RoleClient>) -> Result<Self, String> {
+        // The gateway keeps the caches (the catalog, and `resources/read` by principal):
+        // rmcp's own, one per connection and blind to principals, would answer a re-list of
+        // stale lists from itself.
+        peer.set_response_cache_config(ClientCacheConfig::disabled())
+            .await;
         let capabilities = peer.peer_info().map(|info| info.capabilities.clone());
         // A server that skipped the handshake (no info) is asked for tools only.
         let (tools, prompts, resources) = capabilities.as_ref().map_or((true, false, false), |c| {
@@ -53,34 +64,53 @@ impl Offer {
         fn failed(what: &'static str) -> impl Fn(rmcp::ServiceError) -> String {
             move |error| format!("{what} failed: {}", with_causes(&error))
         }
+        let mut hints = ListHints {
+            fetched: Instant::now(),
+            ..ListHints::default()
+        };
+        fn offer<T>(list: MergedList<T>, slot: &mut Option<Hint>) -> Vec<T> {
+            *slot = Some(Hint::of(list.ttl_ms, list.cache_scope));
+            list.items
+        }
+        let tools = if tools {
+            let list = peer.list_all_tools_with_cache_hint().await;
+            offer(list.map_err(failed("tools/list"))?, &mut hints.tools)
+        } else {
+            Vec::new()
+        };
+        let prompts = if prompts {
+            let list = peer.list_all_prompts_with_cache_hint().await;
+            offer(list.map_err(failed("prompts/list"))?, &mut hints.prompts)
+        } else {
+            Vec::new()
+        };
+        let (resources, templates) = if resources {
+            let list = peer.list_all_resources_with_cache_hint().await;
+            let resources = offer(
+                list.map_err(failed("resources/list"))?,
+                &mut hints.resources,
+            );
+            let list = peer.list_all_resource_templates_with_cache_hint().await;
+            let list = list.map_err(failed("resources/templates/list"))?;
+            (resources, offer(list, &mut hints.templates))
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(Self {
-            tools: if tools {
-                peer.list_all_tools().await.map_err(failed("tools/list"))?
-            } else {
-                Vec::new()
-            },
-            prompts: if prompts {
-                peer.list_all_prompts()
-                    .await
-                    .map_err(failed("prompts/list"))?
-            } else {
-                Vec::new()
-            },
-            resources: if resources {
-                peer.list_all_resources()
-                    .await
-                    .map_err(failed("resources/list"))?
-            } else {
-                Vec::new()
-            },
-            templates: if resources {
-                peer.list_all_resource_templates()
-                    .await
-                    .map_err(failed("resources/templates/list"))?
-            } else {
-                Vec::new()
-            },
+            tools,
+            prompts,
+            resources,
+            templates,
+            hints,
         })
+    }
+
+    /// Whether its lists are those of `state`.
+    pub(super) fn lists_as(&self, state: &UpstreamState) -> bool {
+        *self.tools == *state.tools
+            && *self.prompts == *state.prompts
+            && *self.resources == *state.resources
+            && *self.templates == *state.templates
     }
 
     pub(super) fn into_state(
@@ -90,6 +120,7 @@ impl Offer {
         lane: Option<UpstreamLane>,
     ) -> UpstreamState {
         UpstreamState {
+            generation: 0,
             phase: Phase::Ready,
             peer: Some(peer),
             tools: Arc::from(self.tools),

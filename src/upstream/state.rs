@@ -60,6 +60,9 @@ impl Phase {
 /// A snapshot of one upstream, replaced whole on every change.
 #[derive(Debug, Clone)]
 pub struct UpstreamState {
+    /// Different in every state published, of any upstream: what a cached answer of this
+    /// connection is kept under, so that any change of it (a restart, a re-list) retires them.
+    pub generation: u64,
     pub phase: Phase,
     /// The connection, while [`Phase::Ready`].
     pub peer: Option<Peer<RoleClient>>,
@@ -77,6 +80,7 @@ pub struct UpstreamState {
 impl UpstreamState {
     pub(super) fn new(phase: Phase) -> Self {
         Self {
+            generation: 0,
             phase,
             peer: None,
             tools: Arc::from(Vec::new()),
@@ -102,6 +106,8 @@ pub struct UpstreamSettings {
     pub base_dir: PathBuf,
     /// A user's own connection (`credentials: per-user`) unused this long is closed.
     pub own_connection_idle: Duration,
+    /// No list is taken as fresh for longer than this, whatever its `ttlMs`.
+    pub max_cache_ttl: Duration,
 }
 
 impl UpstreamSettings {
@@ -118,6 +124,7 @@ impl UpstreamSettings {
                 .unwrap_or(config.limits.max_concurrent_calls),
             base_dir: config.base_dir.clone(),
             own_connection_idle: config.timeouts.session_idle(),
+            max_cache_ttl: config.cache.max_ttl(),
         }
     }
 }

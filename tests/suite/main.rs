@@ -64,6 +64,7 @@ mod replica_subscriptions;
 mod replicas;
 mod requests_outside_calls;
 mod resource_subscriptions;
+mod response_cache;
 mod same_request_id;
 mod session_bound_to_credential;
 mod session_call_lane;
