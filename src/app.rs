@@ -184,6 +184,15 @@ impl App {
                 .spawn(prune_calls(registry.clone(), keep, self.shutdown.clone()));
         }
         self.gateway.keep_call_history(log);
+        // An SQLite registry is this gateway's alone: a task it finds running was left by
+        // its last run.
+        let alone = matches!(location, DatabaseLocation::Sqlite(_));
+        self.gateway.keep_tasks(
+            registry.clone(),
+            alone,
+            &self.tracker,
+            self.shutdown.clone(),
+        );
         self.stored = Some(Stored {
             registry,
             data_dir,

@@ -17,6 +17,7 @@ mod logging;
 mod oauth;
 mod redact;
 mod supervision;
+mod tasks;
 mod tool_override;
 mod upstream;
 mod validate;
@@ -40,6 +41,7 @@ pub use logging::{LogFormat, LogRotation, LoggingConfig};
 pub use oauth::{CredentialsScope, OAuthConfig, OAuthGrant, TokenEndpointAuthMethod};
 pub use redact::{REDACTED, is_shown_form};
 pub use supervision::RestartConfig;
+pub use tasks::{TaskSupport, TasksConfig};
 pub use tool_override::ToolOverride;
 pub use upstream::{Isolation, ProtocolMode, TransportKind, UpstreamConfig};
 pub use virtual_server::VirtualServerConfig;
@@ -84,6 +86,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     #[serde(default)]
     pub cache: CacheConfig,
+    #[serde(default)]
+    pub tasks: TasksConfig,
     #[serde(default)]
     pub restart: RestartConfig,
     #[serde(default)]

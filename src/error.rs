@@ -32,6 +32,13 @@ pub enum GatewayError {
     /// Client: a pagination cursor we did not hand out.
     #[error("invalid cursor: {cursor:?}")]
     InvalidCursor { cursor: String },
+    /// Client: a tool whose calls run as tasks alone, from a client that does not take tasks
+    /// (`-32021`, naming the tasks extension it must declare).
+    #[error("{tool} runs as a task: declare the io.modelcontextprotocol/tasks extension")]
+    TasksRequired { tool: String },
+    /// Client: no task of this id is kept for the caller (it expired, or never was).
+    #[error("Unknown task: {id}")]
+    UnknownTask { id: String },
     /// Client: a `requestState` this gateway did not issue for this request, or one already
     /// used or expired.
     #[error("requestState refused: {reason}")]
@@ -84,6 +91,8 @@ impl GatewayError {
             | Self::InvalidCursor { .. }
             | Self::InvalidArguments { .. }
             | Self::InvalidRequestState { .. }
+            | Self::TasksRequired { .. }
+            | Self::UnknownTask { .. }
             | Self::Cancelled
             | Self::Internal { .. }
             | Self::ShuttingDown
@@ -115,7 +124,17 @@ impl From<GatewayError> for ErrorData {
             | GatewayError::UnknownVirtualServer { .. }
             | GatewayError::InvalidCursor { .. }
             | GatewayError::InvalidArguments { .. }
-            | GatewayError::InvalidRequestState { .. } => ErrorData::invalid_params(message, None),
+            | GatewayError::InvalidRequestState { .. }
+            | GatewayError::UnknownTask { .. } => ErrorData::invalid_params(message, None),
+            GatewayError::TasksRequired { .. } => {
+                let mut error = ErrorData::missing_required_client_capability(
+                    rmcp::model::ClientCapabilities::builder()
+                        .enable_tasks()
+                        .build(),
+                );
+                error.message = message.into();
+                error
+            }
             // rmcp turns this into -32602 for 2026-07-28 clients, as that revision asks.
             GatewayError::UnknownResource { ref uri } => {
                 ErrorData::resource_not_found(message, Some(json!({ "uri": uri })))

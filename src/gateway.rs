@@ -31,6 +31,7 @@ mod server;
 mod services;
 mod sessions;
 mod subscribe;
+mod tasks;
 mod tool_search;
 mod view;
 
@@ -118,6 +119,8 @@ pub struct Gateway {
     warned_overrides: Mutex<std::collections::HashSet<String>>,
     /// `resources/read` answers upstreams said may be kept (see `read_cache`).
     read_cache: read_cache::ReadCache,
+    /// Tool calls run as tasks (see `tasks`).
+    tasks: tasks::Tasks,
 }
 
 impl Gateway {
@@ -157,6 +160,7 @@ impl Gateway {
                 oauth,
                 warned_overrides: Mutex::default(),
                 read_cache: read_cache::ReadCache::new(&config.cache),
+                tasks: tasks::Tasks::new(&config.tasks),
             }
         })
     }

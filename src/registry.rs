@@ -17,6 +17,7 @@ mod services;
 mod sessions;
 mod sqlite;
 mod subscriptions;
+mod tasks;
 mod tokens;
 mod uploads;
 mod users;
@@ -35,6 +36,7 @@ pub use oauth::oauth_seal_context;
 pub use services::StoredService;
 pub use sessions::StoredSession;
 pub use subscriptions::KeptSubscription;
+pub use tasks::StoredTask;
 pub use tokens::{SECRET_PREFIX, StoredToken, TokenKind};
 pub use users::User;
 

@@ -147,7 +147,10 @@ impl From<GatewayError> for ApiError {
             GatewayError::UnknownTool { .. }
             | GatewayError::UnknownPrompt { .. }
             | GatewayError::UnknownResource { .. }
-            | GatewayError::UnknownVirtualServer { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            | GatewayError::UnknownVirtualServer { .. }
+            | GatewayError::UnknownTask { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            // The REST doors answer at once: a tool that runs as a task alone is not theirs.
+            GatewayError::TasksRequired { .. } => (StatusCode::CONFLICT, "task_required"),
             GatewayError::InvalidCursor { .. }
             | GatewayError::InvalidArguments { .. }
             | GatewayError::InvalidRequestState { .. } => {

@@ -10,7 +10,7 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::ConfigError;
+use super::{ConfigError, TaskSupport};
 use crate::naming;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
@@ -39,6 +39,9 @@ pub struct ToolOverride {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub defaults: Map<String, Value>,
+    /// Whether its calls run as tasks for clients that take them (see [`TaskSupport`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSupport>,
 }
 
 impl ToolOverride {

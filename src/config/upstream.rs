@@ -6,7 +6,7 @@ use std::{path::PathBuf, time::Duration};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{OAuthConfig, ToolOverride};
+use super::{OAuthConfig, TaskSupport, ToolOverride};
 
 /// An upstream MCP server: a command to spawn (stdio) or a URL to connect to.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
@@ -68,6 +68,10 @@ pub struct UpstreamConfig {
     /// How its tools are offered and called, by the tool's own name: see [`ToolOverride`].
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub tools: IndexMap<String, ToolOverride>,
+    /// Whether its tools' calls run as tasks, unless a tool's override says otherwise
+    /// (see [`TaskSupport`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSupport>,
 }
 
 /// The wire an upstream speaks.

@@ -185,6 +185,7 @@ fn sections_needing_restart(previous: &Config, next: &Config) -> Vec<&'static st
     check("catalog", previous.catalog != next.catalog);
     // `max_ttl_secs` also feeds upstream settings, which apply at once.
     check("cache", previous.cache != next.cache);
+    check("tasks", previous.tasks != next.tasks);
     // The level is swapped at once; outputs (format, files, export) are set up at start.
     let outputs = |config: &Config| crate::config::LoggingConfig {
         level: String::new(),

@@ -24,7 +24,7 @@ use super::{
     tool_search,
 };
 use crate::{
-    config::Isolation,
+    config::{Isolation, TaskSupport},
     error::GatewayError,
     upstream::{Outgoing, Upstream, UpstreamLane},
 };
@@ -83,10 +83,13 @@ impl Gateway {
         let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
         // Pinned arguments and defaults are put into the call's arguments on the typed way.
         let rewrites_arguments = route.overrides.iter().any(|rule| rule.changes_arguments());
+        // A call that may run as a task is decided on the typed way (`tasks/run.rs`).
+        let may_be_task = super::tasks::task_support_of(route) != TaskSupport::Forbidden;
         route.upstream.config().isolation == Isolation::Shared
             && !per_user
             && lane_fits
             && !rewrites_arguments
+            && !may_be_task
             && !declares_header_arguments(&route.item.input_schema)
     }
 

@@ -18,13 +18,13 @@ use std::sync::{
 use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, ClientCapabilities, CompleteRequestParams,
-        CompleteResult, CustomRequest, CustomResult, GetPromptRequestParams, GetPromptResponse,
-        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-        ListToolsResult, LoggingLevel, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig,
-        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
-        UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities,
+        CompleteRequestParams, CompleteResult, CustomRequest, CustomResult, GetPromptRequestParams,
+        GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
+        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+        PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
@@ -312,6 +312,8 @@ impl ServerHandler for GatewayServer {
                 .enable_resources_list_changed()
                 .enable_resources_subscribe()
                 .enable_tool_list_changed()
+                // Tool calls the configuration runs as tasks (see `gateway/tasks.rs`).
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(Implementation::new("mcps", env!("CARGO_PKG_VERSION")))
@@ -589,6 +591,43 @@ impl ServerHandler for GatewayServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let request = with_client_meta(request, &context);
-        Ok(Box::pin(self.gateway.call_tool(request, &self.origin(&context)?)).await?)
+        let origin = self.origin(&context)?;
+        Ok(Box::pin(self.gateway.call_tool_or_task(request, &origin)).await?)
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let origin = self.origin(&context)?;
+        let task = self.gateway.get_task(&request.task_id, &origin).await?;
+        Ok(GetTaskResult::new(task))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let origin = self.origin(&context)?;
+        let UpdateTaskParams {
+            task_id,
+            input_responses,
+            ..
+        } = request;
+        Ok(self
+            .gateway
+            .update_task(&task_id, input_responses, &origin)
+            .await?)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let origin = self.origin(&context)?;
+        Ok(self.gateway.cancel_task(&request.task_id, &origin).await?)
     }
 }

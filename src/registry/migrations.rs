@@ -147,6 +147,27 @@ const MIGRATIONS: &[M<'static>] = &[
     );
     ",
     ),
+    M::up(
+    "
+    -- Tool calls run as tasks (SEP-2663): what `tasks/get` answers, wherever it is asked.
+    -- `detail` is the JSON of the result, the error or the input requests; `holder` the tag
+    -- of the gateway running it, which renews `held_at` while it does.
+    CREATE TABLE tasks (
+        id          TEXT PRIMARY KEY,
+        owner       TEXT,
+        holder      TEXT NOT NULL,
+        held_at     INTEGER NOT NULL,
+        status      TEXT NOT NULL
+                    CHECK (status IN ('working', 'input_required', 'completed', 'failed', 'cancelled')),
+        detail      TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    );
+    CREATE INDEX tasks_expires ON tasks(expires_at);
+    CREATE INDEX tasks_holder ON tasks(holder, status);
+    ",
+    ),
 ];
 
 /// The same migrations in PostgreSQL's dialect, one for one: the same tables, columns and
@@ -245,6 +266,25 @@ const POSTGRES: &[&str] = &[
         content     BYTEA NOT NULL,
         uploaded_at BIGINT NOT NULL
     );
+    ",
+    "
+    -- Tool calls run as tasks (SEP-2663): what `tasks/get` answers, wherever it is asked.
+    -- `detail` is the JSON of the result, the error or the input requests; `holder` the tag
+    -- of the gateway running it, which renews `held_at` while it does.
+    CREATE TABLE tasks (
+        id          TEXT PRIMARY KEY,
+        owner       TEXT,
+        holder      TEXT NOT NULL,
+        held_at     BIGINT NOT NULL,
+        status      TEXT NOT NULL
+                    CHECK (status IN ('working', 'input_required', 'completed', 'failed', 'cancelled')),
+        detail      TEXT,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        expires_at  BIGINT NOT NULL
+    );
+    CREATE INDEX tasks_expires ON tasks(expires_at);
+    CREATE INDEX tasks_holder ON tasks(holder, status);
     ",
 ];
 

@@ -70,7 +70,7 @@ async fn a_populated_sqlite_registry_moves_to_postgresql() {
     assert_eq!(uploaded.status(), StatusCode::CREATED);
     let (status, sqlite) = gateway.stop(Signal::SIGTERM);
     assert!(status.success());
-    assert!(db(&sqlite, &["status"]).contains("9 of 9 migrations applied; none pending"));
+    assert!(db(&sqlite, &["status"]).contains("10 of 10 migrations applied; none pending"));
 
     let url = fresh_database().await;
     let copied = db(&sqlite, &["copy", "--to", &url]);
@@ -154,10 +154,10 @@ async fn a_target_with_rows_of_its_own_is_refused() {
 async fn status_and_migrate_on_postgresql() {
     let url = fresh_database().await;
     let config = ConfigDir::new(&on_postgres(&url));
-    assert!(db(&config, &["status"]).contains("0 of 9 migrations applied, 9 pending"));
+    assert!(db(&config, &["status"]).contains("0 of 10 migrations applied, 10 pending"));
     assert!(
         db(&config, &["migrate"])
-            .contains("9 of 9 migrations applied; none pending (9 applied now)")
+            .contains("10 of 10 migrations applied; none pending (10 applied now)")
     );
     assert!(db(&config, &["status"]).contains("none pending"));
     let missing = ConfigDir::new(&yaml(""));

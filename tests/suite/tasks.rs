@@ -1,0 +1,161 @@
+//! Tool calls run as tasks (issue 20) in front of an upstream that knows nothing of tasks
+//! (the conformance scenarios are in `conformance_tasks.rs`):
+//! - a task outlives the client's request, and is its principal's alone;
+//! - `tasks/cancel` cancels its call upstream (the test upstream logs `sleep <tag>
+//!   cancelled`, which the gateway copies into its log) and the task;
+//! - a gateway killed while a task ran reports it `failed` once restarted, not lost;
+//! - a tool that runs as a task alone refuses a client that does not take tasks, with -32021
+//!   naming the extension.
+
+use crate::common;
+
+use std::time::{Duration, Instant};
+
+use common::{
+    api::{Api, admin_env},
+    example_bin,
+    http::modern_post,
+    process::{ConfigDir, ServeProcess},
+};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+const TASKS: &str = "io.modelcontextprotocol/tasks";
+
+fn yaml() -> String {
+    format!(
+        "auth:\n  enabled: true\nupstreams:\n  fx:\n    command: {:?}\n    args: [\"--label\", \"fx\", \"--sleep\", \"--tool\", \"sleep_alone\"]\n    tools:\n      sleep: {{task: optional}}\n      sleep_alone: {{task: required}}\n",
+        example_bin("fixture_upstream").display().to_string()
+    )
+}
+
+/// A 2026-07-28 request of `key`, declaring the tasks extension when `tasks`; the JSON-RPC
+/// message it gets back.
+async fn ask(
+    gateway: &ServeProcess,
+    key: &str,
+    method: &str,
+    name: &str,
+    params: Value,
+    tasks: bool,
+) -> Value {
+    let capabilities = if tasks {
+        json!({"extensions": {TASKS: {}}})
+    } else {
+        json!({})
+    };
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "task-probe", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": capabilities
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let response = modern_post(&gateway.mcp_url(), method, Some(name))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    let text = response.text().await.expect("the answer");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method}: not JSON: {text}"))
+}
+
+/// Starts a 20-second sleep tagged `tag` as a task of `key`'s; its id.
+async fn start(gateway: &ServeProcess, key: &str, tag: &str) -> String {
+    let params = json!({"name": "fx__sleep", "arguments": {"ms": 20000, "tag": tag}});
+    let created = ask(gateway, key, "tools/call", "fx__sleep", params, true).await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    assert_eq!(created["result"]["status"], "working", "{created}");
+    created["result"]["taskId"].as_str().unwrap().to_owned()
+}
+
+async fn get(gateway: &ServeProcess, key: &str, id: &str) -> Value {
+    ask(gateway, key, "tasks/get", id, json!({"taskId": id}), true).await
+}
+
+/// Polls `tasks/get` (up to 15 s) until the task has `status`.
+async fn wait_status(gateway: &ServeProcess, key: &str, id: &str, status: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let task = get(gateway, key, id).await;
+        if task["result"]["status"] == status {
+            return task;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "never {status}: {task}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_task_outlives_its_request_is_cancelled_upstream_and_survives_a_restart_as_failed() {
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &admin_env());
+    let api = Api::logged_in(&gateway).await;
+    let (alice, bob) = (api.create_key("alice").await, api.create_key("bob").await);
+
+    // The request that made it is over; the task goes on, for alice alone.
+    let id = start(&gateway, &alice, "first").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let task = get(&gateway, &alice, &id).await;
+    assert_eq!(task["result"]["status"], "working", "{task}");
+    let stranger = get(&gateway, &bob, &id).await;
+    assert_eq!(stranger["error"]["code"], -32602, "not bob's: {stranger}");
+    let cancel = ask(
+        &gateway,
+        &bob,
+        "tasks/cancel",
+        &id,
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert_eq!(
+        cancel["error"]["code"], -32602,
+        "nor bob's to cancel: {cancel}"
+    );
+
+    // Cancelled: the call upstream too.
+    let cancel = ask(
+        &gateway,
+        &alice,
+        "tasks/cancel",
+        &id,
+        json!({"taskId": id}),
+        true,
+    )
+    .await;
+    assert_eq!(cancel["result"]["resultType"], "complete", "{cancel}");
+    gateway.wait_for_log("sleep first cancelled").await;
+    wait_status(&gateway, &alice, &id, "cancelled").await;
+
+    // A task the gateway was running when it was killed is failed, not lost.
+    let id = start(&gateway, &alice, "second").await;
+    let (_, config) = gateway.stop(Signal::SIGKILL);
+    let gateway = ServeProcess::start_in(config, &[]);
+    let task = wait_status(&gateway, &alice, &id, "failed").await;
+    let message = task["result"]["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("stopped"), "{task}");
+    assert!(task["result"].get("result").is_none(), "{task}");
+
+    // Required: refused to a client that does not take tasks, naming the extension.
+    let params = json!({"name": "fx__sleep_alone", "arguments": {"ms": 10, "tag": "alone"}});
+    let refused = ask(
+        &gateway,
+        &alice,
+        "tools/call",
+        "fx__sleep_alone",
+        params,
+        false,
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], -32021, "{refused}");
+    assert!(
+        refused["error"]["data"]["requiredCapabilities"]["extensions"][TASKS].is_object(),
+        "{refused}"
+    );
+}
