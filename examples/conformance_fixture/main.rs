@@ -19,6 +19,7 @@ mod serve_http;
 mod catalog;
 mod diagnostics;
 mod input_required;
+mod tasks;
 mod tools;
 
 use std::sync::{
@@ -29,12 +30,13 @@ use std::sync::{
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
     model::{
-        CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-        GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-        ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-        LoggingMessageNotificationParam, PaginatedRequestParams, ReadResourceRequestParams,
-        ReadResourceResponse, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+        CallToolRequestParams, CallToolResponse, CancelTaskParams, CompleteRequestParams,
+        CompleteResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, LoggingMessageNotificationParam, PaginatedRequestParams,
+        ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
     transport::StreamableHttpServerConfig,
@@ -58,6 +60,8 @@ fn complete<T: serde::de::DeserializeOwned>(mut value: serde_json::Value) -> T {
 struct Fixture {
     input_required: Arc<input_required::Codec>,
     changes: diagnostics::ListChanges,
+    /// The tasks of the tasks extension's scenarios.
+    tasks: tasks::Tasks,
     /// Whether this session subscribed to [`diagnostics::WATCHED`] (each session has its own).
     watching: Arc<AtomicBool>,
 }
@@ -75,6 +79,7 @@ impl ServerHandler for Fixture {
                 .enable_prompts_list_changed()
                 .enable_logging()
                 .enable_completions()
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(Implementation::new("mcps-conformance-fixture", "1.0.0"))
@@ -86,6 +91,7 @@ impl ServerHandler for Fixture {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let mut tools = tools::list();
+        tools.extend(tasks::list());
         tools.extend(self.changes.added_tools().iter().map(|name| {
             tools::tool(
                 name,
@@ -104,10 +110,39 @@ impl ServerHandler for Fixture {
         if let Some(response) = self.input_required.call_tool(&request, &context)? {
             return Ok(response);
         }
+        if let Some(answer) = self.tasks.call(&request, &context).await {
+            return answer;
+        }
         if let Some(response) = diagnostics::call(&request.name, &self.changes, &context).await? {
             return Ok(response);
         }
         tools::call(request, &context).await
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        let task = self.tasks.manager().get_task(&request.task_id)?;
+        Ok(GetTaskResult::new(task))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let manager = self.tasks.manager();
+        manager.update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.tasks.manager().cancel_task(&request.task_id)
     }
 
     fn accepted_subscription_filter(
@@ -293,6 +328,7 @@ async fn main() -> std::io::Result<()> {
     let fixture = Fixture {
         input_required: Arc::new(input_required::Codec::new()),
         changes: diagnostics::ListChanges::new(),
+        tasks: tasks::Tasks::default(),
         watching: Arc::default(),
     };
     if std::env::args().any(|arg| arg == "--stdio") {

@@ -124,6 +124,10 @@ impl MessageCalls {
         if !params.is_plain(id) {
             return false;
         }
+        // A client that takes tasks may be given an upstream's: rmcp's way (see `fast.rs`).
+        if facts.capabilities.supports_tasks() {
+            return false;
+        }
         let view = match &self.scope {
             Some(name) => match self.gateway.view(name) {
                 Some(view) => Some(view),

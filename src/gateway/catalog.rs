@@ -72,6 +72,8 @@ pub struct Catalog {
     pub prompts: NamedIndex<Prompt>,
     pub resources: ResourceIndex,
     collisions: Vec<Collision>,
+    /// Its tools' search index, built at the first `search_tools` (see `tool_search`).
+    search: std::sync::OnceLock<super::tool_search::Index>,
 }
 
 impl Catalog {
@@ -86,7 +88,14 @@ impl Catalog {
             prompts,
             resources,
             collisions,
+            search: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Its tools' search index, built once.
+    pub(super) fn search_index(&self) -> &super::tool_search::Index {
+        self.search
+            .get_or_init(|| super::tool_search::Index::of(self.tools()))
     }
 
     /// Every exposed tool, sorted by name.
@@ -114,6 +123,7 @@ impl Catalog {
             ),
             resources: self.resources.retain(|upstream| view.offers(upstream)),
             collisions,
+            search: std::sync::OnceLock::new(),
         }
     }
 

@@ -9,7 +9,10 @@
 //! registry lapses. `tasks/update` and `tasks/cancel` reach the gateway running the task.
 //! A task is its principal's alone: another caller is told no such task exists.
 
+mod passed;
 mod run;
+
+use passed::Ask;
 
 pub(super) use run::task_support_of;
 
@@ -45,6 +48,8 @@ const ABANDONED: &str = "the gateway running the task stopped before it ended";
 /// The tasks this gateway runs, and the registry that keeps every gateway's.
 pub(super) struct Tasks {
     live: Mutex<HashMap<String, Arc<Running>>>,
+    /// Tasks upstreams made themselves, by the gateway's id for them (see `passed`).
+    passed: Mutex<HashMap<String, passed::Passed>>,
     registry: OnceLock<Registry>,
     config: TasksConfig,
 }
@@ -76,6 +81,7 @@ impl Tasks {
     pub(super) fn new(config: &TasksConfig) -> Self {
         Self {
             live: Mutex::default(),
+            passed: Mutex::default(),
             registry: OnceLock::new(),
             config: config.clone(),
         }
@@ -263,7 +269,16 @@ impl super::Gateway {
         id: &str,
         origin: &super::Origin,
     ) -> Result<DetailedTask, GatewayError> {
-        self.tasks.get(id, owner_of(origin).as_deref()).await
+        let owner = owner_of(origin);
+        match self
+            .ask_passed(id, Ask::Get, owner.as_deref(), origin)
+            .await
+        {
+            Some(Ok(Some(task))) => Ok(task),
+            Some(Ok(None)) => Err(GatewayError::UnknownTask { id: id.to_owned() }),
+            Some(Err(error)) => Err(error),
+            None => self.tasks.get(id, owner.as_deref()).await,
+        }
     }
 
     /// `tasks/update` of `origin`'s principal.
@@ -273,14 +288,25 @@ impl super::Gateway {
         responses: InputResponses,
         origin: &super::Origin,
     ) -> Result<(), GatewayError> {
-        self.tasks
-            .update(id, owner_of(origin).as_deref(), responses)
-            .await
+        let owner = owner_of(origin);
+        if !self.tasks.is_passed(id, owner.as_deref()) {
+            return self.tasks.update(id, owner.as_deref(), responses).await;
+        }
+        let ask = Ask::Update(responses);
+        let answer = self.ask_passed(id, ask, owner.as_deref(), origin).await;
+        answer.map_or(Ok(()), |answer| answer.map(drop))
     }
 
     /// `tasks/cancel` of `origin`'s principal.
     pub async fn cancel_task(&self, id: &str, origin: &super::Origin) -> Result<(), GatewayError> {
-        self.tasks.cancel(id, owner_of(origin).as_deref()).await
+        let owner = owner_of(origin);
+        match self
+            .ask_passed(id, Ask::Cancel, owner.as_deref(), origin)
+            .await
+        {
+            Some(answer) => answer.map(drop),
+            None => self.tasks.cancel(id, owner.as_deref()).await,
+        }
     }
 }
 

@@ -12,11 +12,11 @@
 
 use std::sync::Arc;
 
-use bm25::{Document, Language, SearchEngineBuilder};
+use bm25::{Document, Language, SearchEngine, SearchEngineBuilder};
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, Tool};
 use serde_json::{Value, json};
 
-use super::Catalog;
+use super::{Catalog, CatalogTool};
 use crate::error::GatewayError;
 
 pub const SEARCH: &str = "search_tools";
@@ -148,33 +148,62 @@ fn invalid(reason: &str) -> GatewayError {
 
 /// The `limit` tools of `catalog` that best match `query`, best first.
 pub fn search<'a>(catalog: &'a Catalog, query: &str, limit: usize) -> Vec<&'a Tool> {
-    let tools: Vec<&Tool> = catalog.tools().iter().map(|entry| &entry.item).collect();
-    rank(&tools, query, limit)
+    let tools = catalog.tools();
+    catalog
+        .search_index()
+        .rank(query, limit)
         .into_iter()
-        .map(|index| tools[index])
+        .map(|index| &tools[index].item)
         .collect()
 }
 
-/// The indices of the `limit` tools that best match `query`, best first; equal scores in
-/// the order of `tools`.
+/// A catalog's tools, indexed for BM25 by their position in it: built once per catalog
+/// (catalogs are immutable snapshots), not at each search.
+pub struct Index(SearchEngine<usize>);
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Index")
+    }
+}
+
+impl Index {
+    pub fn of(tools: &[CatalogTool]) -> Self {
+        let tools: Vec<&Tool> = tools.iter().map(|entry| &entry.item).collect();
+        Self::of_tools(&tools)
+    }
+
+    fn of_tools(tools: &[&Tool]) -> Self {
+        let documents = tools
+            .iter()
+            .enumerate()
+            .map(|(index, tool)| Document::new(index, searched_text(tool)));
+        Self(SearchEngineBuilder::<usize>::with_documents(Language::English, documents).build())
+    }
+
+    /// The indices of the `limit` tools that best match `query`, best first; equal scores
+    /// in the order the tools were indexed.
+    fn rank(&self, query: &str, limit: usize) -> Vec<usize> {
+        let mut found: Vec<(i64, usize)> = self
+            .0
+            .search(query, None)
+            .into_iter()
+            // Scores equal but for the order floats were summed in compare equal.
+            .map(|result| ((result.score * 10_000.0).round() as i64, result.document.id))
+            .collect();
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        found
+            .into_iter()
+            .take(limit)
+            .map(|(_, index)| index)
+            .collect()
+    }
+}
+
+/// The indices of the `limit` tools of `tools` that best match `query` (see [`Index::rank`]).
+#[cfg(test)]
 fn rank(tools: &[&Tool], query: &str, limit: usize) -> Vec<usize> {
-    let documents = tools
-        .iter()
-        .enumerate()
-        .map(|(index, tool)| Document::new(index, searched_text(tool)));
-    let engine = SearchEngineBuilder::<usize>::with_documents(Language::English, documents).build();
-    let mut found: Vec<(i64, usize)> = engine
-        .search(query, None)
-        .into_iter()
-        // Scores equal but for the order floats were summed in compare equal.
-        .map(|result| ((result.score * 10_000.0).round() as i64, result.document.id))
-        .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    found
-        .into_iter()
-        .take(limit)
-        .map(|(_, index)| index)
-        .collect()
+    Index::of_tools(tools).rank(query, limit)
 }
 
 /// What a tool is searched by: its name (split into words), title, description, and its

@@ -1,7 +1,12 @@
 //! The conformance suite's tasks scenarios (the tasks extension, SEP-2663; the 0.2 line's
-//! `tasks-*`) through the gateway in front of fixtures whose SDKs know nothing of tasks
-//! (they fail these scenarios directly): the gateway runs the fixture's tools as tasks, with
-//! `task:` set on them as the scenarios' fixture requirements say (`greet` is sync-only).
+//! `tasks-*`) through the gateway:
+//! - in front of fixtures whose SDKs know nothing of tasks (the TypeScript and Python ones,
+//!   which fail these scenarios directly), the gateway runs the fixture's tools as tasks,
+//!   with `task:` set on them as the scenarios' fixture requirements say (`greet` is
+//!   sync-only);
+//! - in front of the rmcp fixture, which serves the extension itself (rmcp's `TaskManager`)
+//!   and passes the scenarios directly, the gateway passes its tasks through, with no
+//!   `task:` set.
 //!
 //! The TypeScript fixture runs in both upstream eras: in the session era its input rounds
 //! are real requests mid-call, which the gateway turns into the task's `input_required`. The
@@ -76,12 +81,18 @@ fn run(url: &str, scenario: &str) -> (Vec<String>, String) {
 }
 
 /// Every scenario through the gateway in front of `implementation`'s fixture, reached in
-/// each of `protocols`; only the checks `cannot_carry` names for a protocol may fail.
-fn check(implementation: Implementation, protocols: &[&str], cannot_carry: &[(&str, &str)]) {
+/// each of `protocols`, with `tools` (the `task:` settings) on it; only the checks
+/// `cannot_carry` names for a protocol may fail.
+fn check(
+    implementation: Implementation,
+    protocols: &[&str],
+    tools: &str,
+    cannot_carry: &[(&str, &str)],
+) {
     let fixture = HttpFixture::start(implementation);
     for protocol in protocols {
         let gateway = ServeProcess::start(&format!(
-            "upstreams:\n  fixture:\n    url: {:?}\n    prefix: \"\"\n    protocol: {protocol}\n{TASK_TOOLS}",
+            "upstreams:\n  fixture:\n    url: {:?}\n    prefix: \"\"\n    protocol: {protocol}\n{tools}",
             fixture.url
         ));
         for scenario in SCENARIOS {
@@ -107,13 +118,29 @@ fn the_tasks_scenarios_pass_through_the_gateway_in_front_of_the_typescript_fixtu
     check(
         Implementation::TypeScript,
         &["legacy", "auto"],
+        TASK_TOOLS,
         &[("legacy", "tasks-mrtr-partial-fulfillment")],
     );
 }
 
 #[test]
 fn the_tasks_scenarios_pass_through_the_gateway_in_front_of_the_python_fixture() {
-    check(Implementation::Python, &["auto"], &[]);
+    check(Implementation::Python, &["auto"], TASK_TOOLS, &[]);
+}
+
+#[test]
+fn the_rust_fixtures_own_tasks_pass_through_the_gateway() {
+    let fixture = HttpFixture::start(Implementation::Rust);
+    for scenario in SCENARIOS {
+        let (failed, output) = run(&fixture.url, scenario);
+        assert!(
+            failed.is_empty(),
+            "directly, {scenario}: {failed:?}\n{output}"
+        );
+    }
+    drop(fixture);
+    // Its tasks are a 2026-07-28 client's: reached in that revision, with no `task:` set.
+    check(Implementation::Rust, &["auto"], "", &[]);
 }
 
 /// `line` without its terminal colour codes (`ESC [ ... m`).

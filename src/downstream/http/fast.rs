@@ -87,6 +87,11 @@ pub(super) async fn tool_call(
     }
     let capabilities: ClientCapabilities =
         serde_json::from_value(params.meta.get(CLIENT_CAPABILITIES)?.clone()).ok()?;
+    // A client that takes tasks may be given an upstream's, whose id the gateway's own
+    // replaces (`gateway/tasks/passed.rs`): rmcp's way.
+    if capabilities.supports_tasks() {
+        return None;
+    }
     let client = params
         .meta
         .get(CLIENT_INFO)

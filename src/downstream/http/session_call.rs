@@ -142,6 +142,10 @@ impl SessionCalls {
             return None;
         }
         let facts = gateway.http_session(session)?;
+        // A client that takes tasks may be given an upstream's: rmcp's way (see `fast.rs`).
+        if facts.capabilities.supports_tasks() {
+            return None;
+        }
         let view = view_of(gateway, parts)?;
         if !gateway.takes_lane(&params.name, view.as_deref()) {
             return None;

@@ -67,7 +67,20 @@ impl Gateway {
             .is_some_and(ClientCapabilities::supports_tasks);
         match (support, takes_tasks) {
             (TaskSupport::Forbidden, _) | (TaskSupport::Optional, false) => {
-                self.call_tool(params, origin).await
+                let upstream = self
+                    .catalog_for(origin.view.as_deref())
+                    .route(&params.name)
+                    .map(|route| route.upstream.name().to_owned());
+                match (self.call_tool(params, origin).await?, upstream) {
+                    // An upstream that serves tasks made one: passed through.
+                    (CallToolResponse::Task(created), Some(upstream)) => {
+                        let owner = origin.principal.as_ref().map(Identity::key);
+                        Ok(CallToolResponse::Task(
+                            self.tasks.pass(created, &upstream, owner),
+                        ))
+                    }
+                    (answer, _) => Ok(answer),
+                }
             }
             (TaskSupport::Required, false) => Err(GatewayError::TasksRequired {
                 tool: params.name.to_string(),
