@@ -201,15 +201,7 @@ impl Tasks {
             }
             return Ok(());
         }
-        let stored = self.stored(id, owner).await?;
-        if is_terminal(&stored.status) {
-            return Ok(());
-        }
-        Err(GatewayError::Internal {
-            reason: format!(
-                "task {id} runs on another gateway of this registry: send its tasks/update there"
-            ),
-        })
+        self.elsewhere(id, owner, "tasks/update").await
     }
 
     /// `tasks/cancel`: stops task `id` of `owner`'s; a task that has ended stays as it ended.
@@ -218,13 +210,24 @@ impl Tasks {
             task.cancel.cancel();
             return Ok(());
         }
+        self.elsewhere(id, owner, "tasks/cancel").await
+    }
+
+    /// `method` for task `id` of `owner`'s that this gateway does not run: nothing to do once
+    /// it has ended; while it runs, only the gateway running it can.
+    async fn elsewhere(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        method: &str,
+    ) -> Result<(), GatewayError> {
         let stored = self.stored(id, owner).await?;
         if is_terminal(&stored.status) {
             return Ok(());
         }
         Err(GatewayError::Internal {
             reason: format!(
-                "task {id} runs on another gateway of this registry: send its tasks/cancel there"
+                "task {id} runs on another gateway of this registry: send its {method} there"
             ),
         })
     }

@@ -18,7 +18,7 @@ use std::{
 
 use common::{
     api::{Api, admin_env},
-    http::{metric, modern_post},
+    http::{metric, modern_request},
     process::{ConfigDir, ServeProcess},
     python,
     served::ServedUpstream,
@@ -50,21 +50,7 @@ fn upstream(name: &str, list_ttl: u64, read_ttl: u64, scope: &str, listen: bool)
 
 /// A 2026-07-28 request of `key` to `url`; the JSON-RPC message it gets back.
 async fn ask(url: &str, key: &str, method: &str, name: Option<&str>, params: Value) -> Value {
-    let mut params = params;
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "cache-probe", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    });
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let response = modern_post(url, method, name)
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let text = response.text().await.expect("the answer");
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method}: not JSON: {text}"))
+    modern_request(url, key, method, name, params, json!({})).await
 }
 
 /// What `cache://NAME/counter` answered `key`: its text, and the answer's `ttlMs`.

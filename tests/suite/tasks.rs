@@ -1,6 +1,6 @@
 //! Tool calls run as tasks (issue 20) in front of an upstream that knows nothing of tasks
 //! (the conformance scenarios are in `conformance_tasks.rs`):
-//! - a task outlives the client's request, and is its principal's alone;
+//! - a task outlives the client's request and connection, and is its principal's alone;
 //! - `tasks/cancel` cancels its call upstream (the test upstream logs `sleep <tag>
 //!   cancelled`, which the gateway copies into its log) and the task;
 //! - a gateway killed while a task ran reports it `failed` once restarted, not lost;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{
     api::{Api, admin_env},
     example_bin,
-    http::modern_post,
+    http::modern_request,
     process::{ConfigDir, ServeProcess},
 };
 use nix::sys::signal::Signal;
@@ -29,8 +29,8 @@ fn yaml() -> String {
     )
 }
 
-/// A 2026-07-28 request of `key`, declaring the tasks extension when `tasks`; the JSON-RPC
-/// message it gets back.
+/// A 2026-07-28 request of `key`, declaring the tasks extension when `tasks`, on a connection
+/// of its own that closes with the answer (the client leaves); the JSON-RPC message it gets.
 async fn ask(
     gateway: &ServeProcess,
     key: &str,
@@ -44,21 +44,15 @@ async fn ask(
     } else {
         json!({})
     };
-    let mut params = params;
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "task-probe", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": capabilities
-    });
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let response = modern_post(&gateway.mcp_url(), method, Some(name))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .expect("POST");
-    let text = response.text().await.expect("the answer");
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method}: not JSON: {text}"))
+    modern_request(
+        &gateway.mcp_url(),
+        key,
+        method,
+        Some(name),
+        params,
+        capabilities,
+    )
+    .await
 }
 
 /// Starts a 20-second sleep tagged `tag` as a task of `key`'s; its id.

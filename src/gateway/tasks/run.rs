@@ -126,20 +126,19 @@ impl Gateway {
                 }
             }
         });
-        let inline = self.tasks.config.inline();
-        if let Ok(told) = tokio::time::timeout(inline, &mut told).await {
-            return self.told(told, &task);
-        }
-        let claimed = {
-            let mut phase = lock(&phase);
-            match *phase {
-                Phase::Waiting(_) => {
-                    *phase = Phase::Task;
-                    true
+        let inline = tokio::time::sleep(self.tasks.config.inline());
+        tokio::select! {
+            told = &mut told => return self.told(told, &task),
+            () = inline => {}
+            // Before it is a task, the call is the client's request's: cancelled with it.
+            () = origin.cancel.cancelled() => {
+                if claim(&phase, Phase::Answered) {
+                    task.cancel.cancel();
+                    return Err(GatewayError::Cancelled);
                 }
-                _ => false,
             }
-        };
+        }
+        let claimed = claim(&phase, Phase::Task);
         if claimed {
             self.tasks.publish(&task).await;
             return Ok(CallToolResponse::Task(self.tasks.created(&task)));
@@ -177,6 +176,16 @@ impl Gateway {
             support,
         }
     }
+}
+
+/// Moves `phase` to `to` if the client's request still waits for the first answer.
+fn claim(phase: &Shared, to: Phase) -> bool {
+    let mut phase = lock(phase);
+    if matches!(*phase, Phase::Waiting(_)) {
+        *phase = to;
+        return true;
+    }
+    false
 }
 
 /// One task's call, from its first answer to its end.
@@ -235,18 +244,17 @@ impl Run {
         phase: &Shared,
         answer: Result<CallToolResponse, GatewayError>,
     ) -> Option<Result<CallToolResponse, GatewayError>> {
-        let waiting = {
+        let told = {
             let mut phase = lock(phase);
             match std::mem::replace(&mut *phase, Phase::Task) {
-                Phase::Waiting(told) => Some(told),
-                kept => {
-                    *phase = kept;
-                    None
+                Phase::Waiting(told) => told,
+                Phase::Task => return Some(answer),
+                // The client's request was given up (it cancelled): no task to keep.
+                Phase::Answered => {
+                    *phase = Phase::Answered;
+                    return None;
                 }
             }
-        };
-        let Some(told) = waiting else {
-            return Some(answer);
         };
         let at_once = match &answer {
             Ok(CallToolResponse::InputRequired(_)) => true,

@@ -108,6 +108,43 @@ pub fn modern_post(url: &str, method: &str, name: Option<&str>) -> reqwest::Requ
     }
 }
 
+/// A 2026-07-28 request of `method` (with `Mcp-Name` `name`) by the holder of API key `key`,
+/// whose client declares `capabilities`, on a connection of its own that closes with the
+/// answer (the client leaves); the JSON-RPC message it gets back.
+pub async fn modern_request(
+    url: &str,
+    key: &str,
+    method: &str,
+    name: Option<&str>,
+    mut params: Value,
+    capabilities: Value,
+) -> Value {
+    params["_meta"] = serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": capabilities
+    });
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut request = client_without_reuse()
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method)
+        .bearer_auth(key)
+        .json(&body);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    let text = request
+        .send()
+        .await
+        .expect("POST")
+        .text()
+        .await
+        .expect("the answer");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method}: not JSON: {text}"))
+}
+
 /// A 2026-07-28 `tools/call` of `name` at `mcp_url` by a client that declares elicitation,
 /// with `extra` parameters beside the name (a retry's `requestState` and `inputResponses`);
 /// the JSON-RPC message it gets back.
