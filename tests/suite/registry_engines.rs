@@ -460,7 +460,10 @@ async fn on_postgresql_by_tcp() {
     every_row_kind(&DatabaseLocation::Postgres(url.clone()), "PostgreSQL").await;
     // The schema's version is where PostgreSQL keeps it.
     let versions = column(&url, "SELECT version FROM mcps_migrations ORDER BY version").await;
-    assert_eq!(versions, ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+    assert_eq!(
+        versions,
+        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+    );
 }
 
 #[tokio::test]
@@ -482,7 +485,7 @@ async fn replicas_starting_together_migrate_once() {
     };
     assert_eq!(
         column(url, "SELECT COUNT(*) FROM mcps_migrations").await,
-        ["9"]
+        ["10"]
     );
 }
 

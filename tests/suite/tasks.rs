@@ -4,6 +4,8 @@
 //! - `tasks/cancel` cancels its call upstream (the test upstream logs `sleep <tag>
 //!   cancelled`, which the gateway copies into its log) and the task;
 //! - a gateway killed while a task ran reports it `failed` once restarted, not lost;
+//! - another gateway on the same PostgreSQL registry finds the task and follows it, and says
+//!   where its `tasks/cancel` must go;
 //! - a tool that runs as a task alone refuses a client that does not take tasks, with -32021
 //!   naming the extension.
 
@@ -15,6 +17,7 @@ use common::{
     api::{Api, admin_env},
     example_bin,
     http::modern_request,
+    postgres::fresh_database,
     process::{ConfigDir, ServeProcess},
 };
 use nix::sys::signal::Signal;
@@ -23,8 +26,13 @@ use serde_json::{Value, json};
 const TASKS: &str = "io.modelcontextprotocol/tasks";
 
 fn yaml() -> String {
+    yaml_on("")
+}
+
+/// The same with `database`, a config section.
+fn yaml_on(database: &str) -> String {
     format!(
-        "auth:\n  enabled: true\nupstreams:\n  fx:\n    command: {:?}\n    args: [\"--label\", \"fx\", \"--sleep\", \"--tool\", \"sleep_alone\"]\n    tools:\n      sleep: {{task: optional}}\n      sleep_alone: {{task: required}}\n",
+        "{database}auth:\n  enabled: true\nupstreams:\n  fx:\n    command: {:?}\n    args: [\"--label\", \"fx\", \"--sleep\", \"--tool\", \"sleep_alone\"]\n    tools:\n      sleep: {{task: optional}}\n      sleep_alone: {{task: required}}\n",
         example_bin("fixture_upstream").display().to_string()
     )
 }
@@ -152,4 +160,25 @@ async fn a_task_outlives_its_request_is_cancelled_upstream_and_survives_a_restar
         refused["error"]["data"]["requiredCapabilities"]["extensions"][TASKS].is_object(),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn another_replica_finds_a_task_and_follows_it() {
+    let url = fresh_database().await;
+    let database = format!("database:\n  url: {url:?}\n  secret_key: shared by the replicas\n");
+    let a = ServeProcess::start_in(ConfigDir::new(&yaml_on(&database)), &admin_env());
+    let b = ServeProcess::start_in(ConfigDir::new(&yaml_on(&database)), &[]);
+    let alice = Api::logged_in(&a).await.create_key("alice").await;
+
+    let id = start(&a, &alice, "replicated").await;
+    let seen = get(&b, &alice, &id).await;
+    assert_eq!(seen["result"]["status"], "working", "{seen}");
+    let elsewhere = ask(&b, &alice, "tasks/cancel", &id, json!({"taskId": id}), true).await;
+    let message = elsewhere["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("another gateway"), "{elsewhere}");
+
+    let cancel = ask(&a, &alice, "tasks/cancel", &id, json!({"taskId": id}), true).await;
+    assert_eq!(cancel["result"]["resultType"], "complete", "{cancel}");
+    a.wait_for_log("sleep replicated cancelled").await;
+    wait_status(&b, &alice, &id, "cancelled").await;
 }
