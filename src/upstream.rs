@@ -524,29 +524,38 @@ impl Upstream {
     }
 
     async fn relist(&self, peer: &Peer<RoleClient>) {
+        let Some(offer) = self.listed_again(peer).await else {
+            return;
+        };
+        tracing::info!(
+            upstream = %self.name,
+            tools = offer.tools.len(),
+            prompts = offer.prompts.len(),
+            resources = offer.resources.len(),
+            "offer changed"
+        );
+        let current = self.state();
+        let protocol_version = current.protocol_version.clone();
+        let lane = current.lane.clone();
+        self.keep_hints(offer.hints.clone());
+        self.publish(
+            self.checked(offer)
+                .into_state(peer.clone(), protocol_version, lane),
+        );
+    }
+
+    /// Everything it offers, listed again within its start deadline; `None` (logged) when
+    /// that fails: the old lists are kept.
+    async fn listed_again(&self, peer: &Peer<RoleClient>) -> Option<Offer> {
         match tokio::time::timeout(self.settings.startup_timeout, Offer::fetch(peer)).await {
-            Ok(Ok(offer)) => {
-                tracing::info!(
-                    upstream = %self.name,
-                    tools = offer.tools.len(),
-                    prompts = offer.prompts.len(),
-                    resources = offer.resources.len(),
-                    "offer changed"
-                );
-                let current = self.state();
-                let protocol_version = current.protocol_version.clone();
-                let lane = current.lane.clone();
-                self.keep_hints(offer.hints.clone());
-                self.publish(
-                    self.checked(offer)
-                        .into_state(peer.clone(), protocol_version, lane),
-                );
-            }
+            Ok(Ok(offer)) => Some(offer),
             Ok(Err(error)) => {
                 tracing::warn!(upstream = %self.name, %error, "re-listing failed; keeping the old lists");
+                None
             }
             Err(_) => {
                 tracing::warn!(upstream = %self.name, "re-listing timed out; keeping the old lists");
+                None
             }
         }
     }

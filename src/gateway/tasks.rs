@@ -159,6 +159,13 @@ impl Tasks {
         self.record(task).await;
     }
 
+    /// Moves `task` to `payload`, and writes it, unless it has ended.
+    async fn end(&self, task: &Running, payload: TaskPayload) {
+        if task.set(payload) {
+            self.record(task).await;
+        }
+    }
+
     /// Writes `task` as it is now to the registry.
     async fn record(&self, task: &Running) {
         let Some(registry) = self.registry.get() else {

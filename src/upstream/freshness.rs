@@ -16,7 +16,7 @@ use std::{
 
 use rmcp::model::CacheScope;
 
-use super::{Phase, Upstream, UpstreamState, offer::Offer};
+use super::{Phase, Upstream, UpstreamState};
 
 /// The lists an upstream gives, each with its own hints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,24 +143,12 @@ impl Upstream {
         let (Phase::Ready, Some(peer)) = (&current.phase, current.peer.clone()) else {
             return;
         };
-        let fetched =
-            tokio::time::timeout(self.settings.startup_timeout, Offer::fetch(&peer)).await;
-        let offer = match fetched {
-            Ok(Ok(offer)) => offer,
-            Ok(Err(error)) => {
-                tracing::warn!(upstream = %self.name, %error, "re-listing stale lists failed; keeping the old lists");
-                return self.keep_hints(ListHints {
-                    fetched: Instant::now(),
-                    ..ListHints::clone(&self.list_hints.load())
-                });
-            }
-            Err(_) => {
-                tracing::warn!(upstream = %self.name, "re-listing stale lists timed out; keeping the old lists");
-                return self.keep_hints(ListHints {
-                    fetched: Instant::now(),
-                    ..ListHints::clone(&self.list_hints.load())
-                });
-            }
+        let Some(offer) = self.listed_again(&peer).await else {
+            // Tried again after the same ttl.
+            return self.keep_hints(ListHints {
+                fetched: Instant::now(),
+                ..ListHints::clone(&self.list_hints.load())
+            });
         };
         let offer = self.checked(offer);
         self.keep_hints(offer.hints.clone());

@@ -120,9 +120,8 @@ impl Gateway {
                 () = shutdown.cancelled() => {
                     running.cancel.cancel();
                     let error = rmcp::ErrorData::internal_error(super::ABANDONED, None);
-                    if running.set(TaskPayload::Failed { error: error_object(&error) }) {
-                        gateway.tasks.record(&running).await;
-                    }
+                    let failed = TaskPayload::Failed { error: error_object(&error) };
+                    gateway.tasks.end(&running, failed).await;
                 }
             }
         });
@@ -307,9 +306,7 @@ impl Run {
     }
 
     async fn end(&self, payload: TaskPayload) {
-        if self.task.set(payload) {
-            self.gateway.tasks.record(&self.task).await;
-        }
+        self.gateway.tasks.end(&self.task, payload).await;
     }
 }
 
