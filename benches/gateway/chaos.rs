@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     load::{Era, McpClient},
-    procs::{Process, echo_stdio_entry, gateway},
+    procs::{self, Process, echo_stdio_entry, gateway},
 };
 
 const UPSTREAMS: usize = 10;
@@ -155,25 +155,11 @@ fn open_fds(process: &Process) -> usize {
 /// The pid of the gateway's child process for upstream `name` (by its `MCPS_CHAOS` variable).
 fn upstream_pid(gateway: &Process, name: &str) -> Option<u32> {
     let needle = format!("MCPS_CHAOS={name}");
-    std::fs::read_dir("/proc")
-        .ok()?
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| parent_of(*pid) == Some(gateway.pid()))
-        .find(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                environ
-                    .split(|byte| *byte == 0)
-                    .any(|var| var == needle.as_bytes())
-            })
+    procs::children(gateway.pid()).find(|pid| {
+        std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+            environ
+                .split(|byte| *byte == 0)
+                .any(|var| var == needle.as_bytes())
         })
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    })
 }

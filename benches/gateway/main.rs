@@ -55,22 +55,22 @@ struct Row {
     clients: usize,
     measured: Measured,
     cpu_per_call: Option<Duration>,
-    /// The echo upstream's own CPU time per call, when it runs as its own process (over
-    /// HTTP): what one rmcp server costs, the floor under a gateway that is one too.
+    /// The echo upstream's own CPU time per call (over HTTP its own process, over stdio the
+    /// gateway's child): what one rmcp server costs, the floor under a gateway that is one too.
     upstream_cpu_per_call: Option<Duration>,
 }
 
-/// `process`'s CPU time over `run`, per call.
+/// The CPU time each of `meters` reads over `run`, per call.
 async fn cpu_per_call_over(
-    processes: [&procs::Process; 2],
+    meters: [&dyn Fn() -> Duration; 2],
     run: impl std::future::Future<Output = Measured>,
 ) -> (Measured, [Duration; 2]) {
-    let before = processes.map(procs::Process::cpu);
+    let before = meters.map(|meter| meter());
     let measured = run.await;
     let calls = measured.calls.max(1) as u32;
     let mut per_call = [Duration::ZERO; 2];
-    for (index, process) in processes.iter().enumerate() {
-        per_call[index] = process.cpu().saturating_sub(before[index]) / calls;
+    for (index, meter) in meters.iter().enumerate() {
+        per_call[index] = meter().saturating_sub(before[index]) / calls;
     }
     (measured, per_call)
 }
@@ -83,8 +83,9 @@ async fn scenario_calls(quick: bool) {
     for era in [Era::Legacy, Era::Modern] {
         for clients in [1, 16, 64] {
             let calls = calls_per_client(clients, quick);
+            let echo_cpu = || echo.cpu();
             let (direct, [upstream_cpu, _]) = cpu_per_call_over(
-                [&echo, &echo],
+                [&echo_cpu, &echo_cpu],
                 load::run(&echo_url, era, "echo", clients, calls),
             )
             .await;
@@ -96,37 +97,43 @@ async fn scenario_calls(quick: bool) {
                 cpu_per_call: None,
                 upstream_cpu_per_call: Some(upstream_cpu),
             });
-            for (target, process, url) in [
-                ("gateway → HTTP upstream", &http_gateway, &http_gateway_url),
+            // The stdio echo upstream is the gateway's child, not `echo`.
+            let stdio_echo_cpu = || procs::children_cpu(stdio_gateway.pid());
+            for (target, process, upstream, url) in [
+                (
+                    "gateway → HTTP upstream",
+                    &http_gateway,
+                    &echo_cpu as &dyn Fn() -> Duration,
+                    &http_gateway_url,
+                ),
                 (
                     "gateway → stdio upstream",
                     &stdio_gateway,
+                    &stdio_echo_cpu,
                     &stdio_gateway_url,
                 ),
             ] {
                 let (measured, [cpu_per_call, upstream_cpu]) = cpu_per_call_over(
-                    [process, &echo],
+                    [&|| process.cpu(), upstream],
                     load::run(url, era, "echo__echo", clients, calls),
                 )
                 .await;
-                // The stdio echo upstream is the gateway's child, not `echo`.
-                let over_http = std::ptr::eq(process, &http_gateway);
                 rows.push(Row {
                     target,
                     era,
                     clients,
                     measured,
                     cpu_per_call: Some(cpu_per_call),
-                    upstream_cpu_per_call: over_http.then_some(upstream_cpu),
+                    upstream_cpu_per_call: Some(upstream_cpu),
                 });
             }
         }
     }
     println!("## 1. tools/call over streamable HTTP\n");
     println!(
-        "| target | era | clients | p50 ms | p99 ms | calls/s | × direct calls/s | p50 − direct ms | gateway CPU µs/call | upstream CPU µs/call | errors |"
+        "| target | era | clients | p50 ms | p99 ms | calls/s | × direct calls/s | p50 − direct ms | gateway CPU µs/call | upstream CPU µs/call | gateway ÷ upstream CPU | errors |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in &rows {
         let direct = rows
             .iter()
@@ -138,7 +145,7 @@ async fn scenario_calls(quick: bool) {
         let added = row.measured.percentile(0.5).as_secs_f64()
             - direct.measured.percentile(0.5).as_secs_f64();
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} | {} | {} |",
             row.target,
             row.era.label(),
             row.clients,
@@ -153,6 +160,12 @@ async fn scenario_calls(quick: bool) {
             },
             micros(row.cpu_per_call),
             micros(row.upstream_cpu_per_call),
+            match (row.cpu_per_call, row.upstream_cpu_per_call) {
+                (Some(gateway), Some(upstream)) if !upstream.is_zero() => {
+                    format!("{:.2}", gateway.as_secs_f64() / upstream.as_secs_f64())
+                }
+                _ => "—".to_owned(),
+            },
             row.measured.errors,
         );
     }
@@ -184,13 +197,13 @@ fn scenario_stdio(quick: bool) {
     let mut command = Command::new(release_bin("mcps"));
     command.args(["stdio", "-c"]).arg(&config);
     let mut through = StdioClient::spawn(command);
-    let before = through.process.cpu();
+    let gateway = through.process.pid();
+    let before = [through.process.cpu(), procs::children_cpu(gateway)];
     let measured = through.run("echo__echo", calls);
-    let cpu = through
-        .process
-        .cpu()
-        .saturating_sub(before)
-        .checked_div(measured.calls.max(1) as u32);
+    let per_call =
+        |now: Duration, before: Duration| now.saturating_sub(before) / measured.calls.max(1) as u32;
+    let cpu = per_call(through.process.cpu(), before[0]);
+    let upstream_cpu = per_call(procs::children_cpu(gateway), before[1]);
     println!("## 1b. tools/call over stdio (one client, sequential)\n");
     println!(
         "| target | p50 ms | p99 ms | calls/s | p50 − direct ms | gateway CPU µs/call | upstream CPU µs/call |"
@@ -204,12 +217,13 @@ fn scenario_stdio(quick: bool) {
         micros(Some(echo_cpu)),
     );
     println!(
-        "| `mcps stdio` → stdio upstream | {} | {} | {:.0} | {:.3} | {} | — |",
+        "| `mcps stdio` → stdio upstream | {} | {} | {:.0} | {:.3} | {} | {} |",
         ms(measured.percentile(0.5)),
         ms(measured.percentile(0.99)),
         measured.per_second(),
         (measured.percentile(0.5).as_secs_f64() - direct.percentile(0.5).as_secs_f64()) * 1000.0,
-        micros(cpu),
+        micros(Some(cpu)),
+        micros(Some(upstream_cpu)),
     );
     println!();
 }

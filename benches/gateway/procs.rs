@@ -98,6 +98,43 @@ pub fn cpu_of(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time of the children of process `pid` (nginx's workers, a gateway's stdio upstreams).
+pub fn children_cpu(pid: u32) -> Duration {
+    children(pid).map(cpu_of).sum()
+}
+
+/// The pids of the children of process `pid`.
+pub fn children(pid: u32) -> impl Iterator<Item = u32> {
+    processes()
+        .filter(move |(_, stat)| parent_of(stat) == Some(pid))
+        .map(|(child, _)| child)
+}
+
+/// Every process's pid and `/proc/<pid>/stat` line.
+pub fn processes() -> impl Iterator<Item = (u32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            Some((
+                pid,
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?,
+            ))
+        })
+}
+
+/// The parent pid in a `/proc/<pid>/stat` line.
+fn parent_of(stat: &str) -> Option<u32> {
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 /// Starts `command` and waits for the stdout or stderr line that contains `marker`,
 /// returning the process and that line.
 pub fn start_until(mut command: Command, marker: &str) -> (Process, String) {

@@ -204,7 +204,9 @@ impl Usage {
             .expect("read pg_stat_database");
         Self {
             gateways: gateways.iter().map(|(process, _)| process.cpu()).sum(),
-            nginx: balancer.map(|(process, _)| with_children(process.pid())),
+            nginx: balancer.map(|(process, _)| {
+                procs::cpu_of(process.pid()) + procs::children_cpu(process.pid())
+            }),
             postgres: named("postgres"),
             commits: row.get(0),
             rows: row.get(1),
@@ -212,44 +214,10 @@ impl Usage {
     }
 }
 
-/// CPU time of process `pid` and its children (nginx's workers).
-fn with_children(pid: u32) -> Duration {
-    procs::cpu_of(pid)
-        + processes()
-            .filter(|(_, stat)| parent_of(stat) == Some(pid))
-            .map(|(child, _)| procs::cpu_of(child))
-            .sum::<Duration>()
-}
-
 /// CPU time of every process named `name` (PostgreSQL's server and its backends).
 fn named(name: &str) -> Duration {
-    processes()
+    procs::processes()
         .filter(|(_, stat)| stat.contains(&format!("({name})")))
         .map(|(pid, _)| procs::cpu_of(pid))
         .sum()
-}
-
-/// Every process's pid and `/proc/<pid>/stat` line.
-fn processes() -> impl Iterator<Item = (u32, String)> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            Some((
-                pid,
-                std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?,
-            ))
-        })
-}
-
-/// The parent pid in a `/proc/<pid>/stat` line.
-fn parent_of(stat: &str) -> Option<u32> {
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }

@@ -18,27 +18,28 @@
 //! The operator's configured headers go on every request.
 
 mod exchange;
+mod wire;
 
-use std::{
-    io,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
 
-use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming as IncomingBody;
 use rmcp::{
     ErrorData,
     model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, RequestId},
 };
 
 pub use self::exchange::{Exchange, Incoming};
+use self::wire::{Wire, proxied, wire};
 use super::{
     UpstreamAuth,
     client::UpstreamClient,
-    http::{SessionId, client, header_map},
+    http::{SessionId, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
 };
 use crate::{config::UpstreamConfig, error::cannot_send};
@@ -46,9 +47,8 @@ use crate::{config::UpstreamConfig, error::cannot_send};
 /// One streamable HTTP upstream connection, for the lane's requests.
 pub struct HttpLane {
     upstream: String,
-    http: reqwest::Client,
-    /// Parsed once: reqwest would parse a string again for every request.
-    url: reqwest::Url,
+    http: Wire,
+    url: Uri,
     /// The configured headers and `MCP-Protocol-Version`.
     headers: HeaderMap,
     max_response_bytes: usize,
@@ -66,7 +66,7 @@ impl std::fmt::Debug for HttpLane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Not the headers: they may hold secrets.
         f.debug_struct("HttpLane")
-            .field("url", &self.url.as_str())
+            .field("url", &self.url.to_string())
             .field("session_era", &self.session.is_some())
             .finish()
     }
@@ -77,6 +77,12 @@ const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
 
 impl HttpLane {
+    /// Whether the system's proxy settings send requests to `url` through a proxy, which
+    /// only rmcp's client follows: such an upstream gets no lane.
+    pub(super) fn is_proxied(url: &str) -> bool {
+        url.parse().is_ok_and(|url| proxied(&url))
+    }
+
     /// The lane to `config`'s URL, speaking `version`: in a session (`session`, the session
     /// era) or without one (2026-07-28).
     pub(super) fn new(
@@ -89,13 +95,15 @@ impl HttpLane {
         oauth: Option<Arc<UpstreamAuth>>,
     ) -> Result<Self, String> {
         let url = config.url.as_deref().ok_or("no URL")?;
-        let url = reqwest::Url::parse(url).map_err(|error| format!("its URL {url:?}: {error}"))?;
+        let url: Uri = url
+            .parse()
+            .map_err(|error| format!("its URL {url:?}: {error}"))?;
         let mut headers = header_map(&config.headers)?;
         let version = HeaderValue::from_str(version).map_err(|error| error.to_string())?;
         headers.insert("mcp-protocol-version", version);
         Ok(Self {
             upstream: name.to_owned(),
-            http: client()?,
+            http: wire()?,
             url,
             headers,
             max_response_bytes,
@@ -146,8 +154,7 @@ impl HttpLane {
         name: Option<&str>,
         params: &str,
     ) -> Result<Exchange<'_>, LaneError> {
-        let body =
-            bytes::Bytes::from(request_text(number, method, params).map_err(LaneError::Write)?);
+        let body = Bytes::from(request_text(number, method, params).map_err(LaneError::Write)?);
         let session = self.session_id();
         let send = |token: Option<String>| {
             let mut request = self.post(token.as_deref());
@@ -161,19 +168,15 @@ impl HttpLane {
                 (Some(_), Some(id)) => request = request.header("mcp-session-id", id.as_str()),
                 (Some(_), None) => {}
             }
-            request.body(body.clone()).send()
+            self.request(request, body.clone())
         };
         let token = self.bearer().await;
-        let mut response = send(token.clone())
-            .await
-            .map_err(|error| LaneError::Http(cannot_send(&error)))?;
+        let mut response = send(token.clone()).await.map_err(LaneError::Http)?;
         if let Some(auth) = &self.oauth {
             response = match refusal(&response) {
                 Some(Refusal::Unauthorized(challenge)) => {
                     match auth.rejected(token.as_deref(), &challenge).await {
-                        Some(fresh) => send(Some(fresh))
-                            .await
-                            .map_err(|error| LaneError::Http(cannot_send(&error)))?,
+                        Some(fresh) => send(Some(fresh)).await.map_err(LaneError::Http)?,
                         None => {
                             return Err(LaneError::Http(auth.needed().unwrap_or_else(|| {
                                 "it refused the gateway's sign-in (HTTP 401)".into()
@@ -239,19 +242,43 @@ impl HttpLane {
         }
     }
 
-    /// A POST of a JSON-RPC message to the upstream, with the configured headers and the
-    /// access token, if any.
-    fn post(&self, token: Option<&str>) -> reqwest::RequestBuilder {
-        let request = self
-            .http
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .header(header::CONTENT_TYPE, JSON)
-            .header(header::ACCEPT, "application/json, text/event-stream");
-        match token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+    /// A request to the upstream's URL with the configured headers and the access token,
+    /// if any.
+    fn to_upstream(&self, method: Method, token: Option<&str>) -> http::request::Builder {
+        let mut request = Request::builder().method(method).uri(self.url.clone());
+        if let Some(headers) = request.headers_mut() {
+            headers.clone_from(&self.headers);
+            if let Some(token) = token
+                && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}"))
+            {
+                value.set_sensitive(true);
+                headers.insert(header::AUTHORIZATION, value);
+            }
         }
+        request
+    }
+
+    /// A POST of a JSON-RPC message to the upstream.
+    fn post(&self, token: Option<&str>) -> http::request::Builder {
+        self.to_upstream(Method::POST, token)
+            .header(header::CONTENT_TYPE, JSON)
+            .header(header::ACCEPT, "application/json, text/event-stream")
+    }
+
+    /// Sends `request` with `body`; the response, its body still to read. The error says
+    /// why, in words for [`LaneError::Http`].
+    async fn request(
+        &self,
+        request: http::request::Builder,
+        body: Bytes,
+    ) -> Result<Response<IncomingBody>, String> {
+        let request = request
+            .body(Full::new(body))
+            .map_err(|error| format!("cannot write a request to it: {error}"))?;
+        self.http
+            .request(request)
+            .await
+            .map_err(|error| cannot_send(&error))
     }
 
     /// POSTs a message that expects no answer of its own.
@@ -261,13 +288,13 @@ impl HttpLane {
         if let Some(id) = self.session_id() {
             request = request.header("mcp-session-id", id.as_str());
         }
-        match request.body(body).send().await {
+        match self.request(request, Bytes::from(body)).await {
             Ok(response) if response.status().is_success() => {}
             Ok(response) => {
                 tracing::debug!(upstream = %self.upstream, status = %response.status(), "it refused {what}");
             }
             Err(error) => {
-                tracing::debug!(upstream = %self.upstream, error = %cannot_send(&error), "cannot send {what}");
+                tracing::debug!(upstream = %self.upstream, %error, "cannot send {what}");
             }
         }
     }
@@ -279,7 +306,7 @@ enum Refusal {
     InsufficientScope(String),
 }
 
-fn refusal(response: &reqwest::Response) -> Option<Refusal> {
+fn refusal<B>(response: &Response<B>) -> Option<Refusal> {
     let challenge = || {
         response
             .headers()
@@ -305,11 +332,11 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
 }
 
 /// The whole body, refused past `max` bytes.
-async fn read_capped(response: reqwest::Response, max: usize) -> Result<Vec<u8>, LaneError> {
-    let mut bytes = response.bytes_stream();
+async fn read_capped(response: Response<IncomingBody>, max: usize) -> Result<Vec<u8>, LaneError> {
+    let mut bytes = response.into_body().into_data_stream();
     let mut body = Vec::new();
-    while let Some(chunk) = bytes.next().await {
-        let chunk = chunk.map_err(|error| LaneError::Http(io::Error::other(error).to_string()))?;
+    while let Some(chunk) = futures::StreamExt::next(&mut bytes).await {
+        let chunk = chunk.map_err(|error| LaneError::Http(crate::error::with_causes(&error)))?;
         if body.len() + chunk.len() > max {
             return Err(LaneError::Http(format!(
                 "its answer is longer than limits.max_line_bytes ({max} bytes)"

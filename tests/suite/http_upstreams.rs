@@ -72,3 +72,49 @@ async fn unreachable_http_upstream_fails_within_its_deadline_and_others_serve() 
     let reply = session.call("gone__anything", json!({})).await;
     assert_eq!(reply["error"]["data"]["upstream"], "gone", "{reply}");
 }
+
+/// The lane's own HTTP client does not follow the system's proxy settings; an upstream they
+/// send through a proxy gets no lane, and rmcp's client (reqwest, which follows them) carries
+/// its calls, through the proxy.
+#[tokio::test]
+async fn an_upstream_behind_the_systems_proxy_is_reached_through_it() {
+    let inner = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "inner", &["echo"], "")
+    ));
+    let proxy = ServedUpstream::python_script("forward_proxy.py");
+    let proxy_url = proxy.url("");
+    let outer = ServeProcess::start_in(
+        common::process::ConfigDir::new(&format!(
+            "upstreams:\n  inner:\n    url: {:?}\n",
+            inner.mcp_url()
+        )),
+        &[
+            ("RUST_LOG", "mcps=debug,rmcp=warn"),
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("ALL_PROXY", ""),
+            ("all_proxy", ""),
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ],
+    );
+    let health = outer.health();
+    assert_eq!(health["status"], "ok", "{health}\n{}", outer.log());
+
+    let mut session = RawSession::open(&outer.mcp_url()).await;
+    let reply = session.call("inner__fx__echo", json!({"n": 1})).await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["label"], "inner",
+        "{reply}"
+    );
+    outer.calls_done(1).await;
+    assert_eq!(outer.lane_calls(), 0, "{}", outer.log());
+    let seen = reqwest::get(proxy.url("/seen"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(seen.lines().any(|method| method == "tools/call"), "{seen}");
+}

@@ -9,7 +9,9 @@
 use std::{io, time::Duration};
 
 use futures::StreamExt;
-use http::{StatusCode, header};
+use http::{Method, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming as IncomingBody;
 use rmcp::model::{
     JsonRpcMessage, RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest,
 };
@@ -65,7 +67,7 @@ impl<'a> Exchange<'a> {
         lane: &'a HttpLane,
         number: u64,
         status: StatusCode,
-        response: reqwest::Response,
+        response: Response<IncomingBody>,
     ) -> Self {
         let events = events_of(response, lane.max_response_bytes);
         Self::new(lane, number, status, Body::Events(events))
@@ -184,19 +186,16 @@ impl<'a> Exchange<'a> {
         // comes back here rather than polling the ended stream again.
         self.body = Body::Events(futures::stream::empty().boxed());
         tokio::time::sleep(self.retry).await;
-        let mut request = self
+        let token = self.lane.bearer().await;
+        let request = self
             .lane
-            .http
-            .get(self.lane.url.clone())
-            .headers(self.lane.headers.clone());
-        if let Some(token) = self.lane.bearer().await {
-            request = request.bearer_auth(token);
-        }
-        let response = request
+            .to_upstream(Method::GET, token.as_deref())
             .header(header::ACCEPT, EVENT_STREAM)
             .header("mcp-session-id", session.as_str())
-            .header("last-event-id", last_event.as_str())
-            .send()
+            .header("last-event-id", last_event.as_str());
+        let response = self
+            .lane
+            .request(request, bytes::Bytes::new())
             .await
             .map_err(|error| ended(format!(", and resuming it failed: {error}")))?;
         let status = response.status();
@@ -211,9 +210,10 @@ impl<'a> Exchange<'a> {
     }
 }
 
-fn events_of(response: reqwest::Response, max_event_bytes: usize) -> Events {
+fn events_of(response: Response<IncomingBody>, max_event_bytes: usize) -> Events {
     let bytes = response
-        .bytes_stream()
+        .into_body()
+        .into_data_stream()
         .map(|chunk| chunk.map_err(io::Error::other));
     event_stream(bytes, max_event_bytes)
 }
