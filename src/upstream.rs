@@ -577,8 +577,9 @@ impl Upstream {
         if self.config.transport_kind() != crate::config::TransportKind::StreamableHttp {
             return None;
         }
-        if HttpLane::is_proxied(self.config.url.as_deref().unwrap_or_default()) {
-            tracing::info!(upstream = %self.name, "the system's proxy settings send its requests through a proxy: rmcp carries its calls");
+        if let Some(why) = HttpLane::leaves_to_rmcp(self.config.url.as_deref().unwrap_or_default())
+        {
+            tracing::info!(upstream = %self.name, "{why}: rmcp carries its calls");
             return None;
         }
         let session = version.has_initialize().then_some(session);

@@ -77,10 +77,21 @@ const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
 
 impl HttpLane {
-    /// Whether the system's proxy settings send requests to `url` through a proxy, which
-    /// only rmcp's client follows: such an upstream gets no lane.
-    pub(super) fn is_proxied(url: &str) -> bool {
-        url.parse().is_ok_and(|url| proxied(&url))
+    /// Why the lane leaves requests to `url` to rmcp's client (reqwest), if it does: the
+    /// system's proxy settings send them through a proxy, or the URL carries a user and
+    /// password (reqwest sends them as Basic credentials). The lane's client does neither.
+    pub(super) fn leaves_to_rmcp(url: &str) -> Option<&'static str> {
+        let url: Uri = url.parse().ok()?;
+        if proxied(&url) {
+            return Some("the system's proxy settings send its requests through a proxy");
+        }
+        if url
+            .authority()
+            .is_some_and(|authority| authority.as_str().contains('@'))
+        {
+            return Some("its URL carries credentials");
+        }
+        None
     }
 
     /// The lane to `config`'s URL, speaking `version`: in a session (`session`, the session

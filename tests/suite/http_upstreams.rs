@@ -118,3 +118,41 @@ async fn an_upstream_behind_the_systems_proxy_is_reached_through_it() {
         .unwrap();
     assert!(seen.lines().any(|method| method == "tools/call"), "{seen}");
 }
+
+/// A user and password in an upstream's URL are sent as Basic credentials by rmcp's client;
+/// the lane's client would drop them, so such an upstream gets no lane and its calls still
+/// carry them.
+#[tokio::test]
+async fn an_upstream_url_with_credentials_is_called_through_rmcps_client() {
+    let inner = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "inner", &["echo"], "")
+    ));
+    let with_credentials = inner
+        .mcp_url()
+        .replacen("http://", "http://user:secret@", 1);
+    let outer = ServeProcess::start_in(
+        common::process::ConfigDir::new(&format!(
+            "upstreams:\n  inner:\n    url: {with_credentials:?}\n"
+        )),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
+    let health = outer.health();
+    assert_eq!(health["status"], "ok", "{health}\n{}", outer.log());
+    let mut session = RawSession::open(&outer.mcp_url()).await;
+    let reply = session.call("inner__fx__echo", json!({"n": 2})).await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["label"], "inner",
+        "{reply}"
+    );
+    outer.calls_done(1).await;
+    assert_eq!(outer.lane_calls(), 0, "{}", outer.log());
+    assert!(
+        outer
+            .log()
+            .contains("its URL carries credentials: rmcp carries its calls"),
+        "{}",
+        outer.log()
+    );
+    assert!(!outer.log().contains("secret"), "{}", outer.log());
+}

@@ -10,7 +10,7 @@
 //!
 //! reqwest also follows the system's proxy settings (`HTTPS_PROXY` and the like). This
 //! client does not: an upstream a proxy would carry gets no lane, and rmcp's client, which
-//! is reqwest, carries its calls (see [`proxied`]).
+//! is reqwest, carries its calls (see [`proxied`] and `HttpLane::leaves_to_rmcp`).
 
 use std::time::Duration;
 
@@ -23,8 +23,6 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 
-use crate::upstream::http::use_our_tls_provider;
-
 /// The lane's client: requests carry their whole body.
 pub type Wire = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -33,12 +31,12 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 
 /// A client for `http://` and `https://` URLs, HTTP/1.1 on keep-alive connections.
 pub fn wire() -> Result<Wire, String> {
-    use_our_tls_provider();
     let mut http = HttpConnector::new();
     // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
     http.set_nodelay(true);
     // The https connector takes both schemes.
     http.enforce_http(false);
+    // Ours, as everywhere in the gateway (see `upstream::http::use_our_tls_provider`).
     let provider = rustls::crypto::ring::default_provider();
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_platform_verifier(provider)
