@@ -98,7 +98,7 @@ async fn scenario_calls(quick: bool) {
                 upstream_cpu_per_call: Some(upstream_cpu),
             });
             // The stdio echo upstream is the gateway's child, not `echo`.
-            let stdio_echo_cpu = || procs::children_cpu(stdio_gateway.pid());
+            let stdio_echo_cpu = || procs::upstreams_cpu(stdio_gateway.pid());
             for (target, process, upstream, url) in [
                 (
                     "gateway → HTTP upstream",
@@ -198,12 +198,12 @@ fn scenario_stdio(quick: bool) {
     command.args(["stdio", "-c"]).arg(&config);
     let mut through = StdioClient::spawn(command);
     let gateway = through.process.pid();
-    let before = [through.process.cpu(), procs::children_cpu(gateway)];
+    let before = [through.process.cpu(), procs::upstreams_cpu(gateway)];
     let measured = through.run("echo__echo", calls);
     let per_call =
         |now: Duration, before: Duration| now.saturating_sub(before) / measured.calls.max(1) as u32;
     let cpu = per_call(through.process.cpu(), before[0]);
-    let upstream_cpu = per_call(procs::children_cpu(gateway), before[1]);
+    let upstream_cpu = per_call(procs::upstreams_cpu(gateway), before[1]);
     println!("## 1b. tools/call over stdio (one client, sequential)\n");
     println!(
         "| target | p50 ms | p99 ms | calls/s | p50 − direct ms | gateway CPU µs/call | upstream CPU µs/call |"

@@ -98,15 +98,28 @@ pub fn cpu_of(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// CPU time of the children of process `pid` (nginx's workers, a gateway's stdio upstreams).
+/// CPU time of the children of process `pid` (nginx's workers).
 pub fn children_cpu(pid: u32) -> Duration {
     children(pid).map(cpu_of).sum()
 }
 
+/// CPU time of gateway `pid`'s stdio upstreams: its children but its reaper (see
+/// `src/upstream/reaper.rs`), which is the gateway's own.
+pub fn upstreams_cpu(pid: u32) -> Duration {
+    children_where(pid, |stat| !stat.contains("(mcps-reaper)"))
+        .map(cpu_of)
+        .sum()
+}
+
 /// The pids of the children of process `pid`.
 pub fn children(pid: u32) -> impl Iterator<Item = u32> {
+    children_where(pid, |_| true)
+}
+
+/// The pids of the children of process `pid` whose `/proc/<pid>/stat` line passes `keep`.
+fn children_where(pid: u32, keep: impl Fn(&str) -> bool) -> impl Iterator<Item = u32> {
     processes()
-        .filter(move |(_, stat)| parent_of(stat) == Some(pid))
+        .filter(move |(_, stat)| parent_of(stat) == Some(pid) && keep(stat))
         .map(|(child, _)| child)
 }
 
