@@ -73,24 +73,52 @@ async fn unreachable_http_upstream_fails_within_its_deadline_and_others_serve() 
     assert_eq!(reply["error"]["data"]["upstream"], "gone", "{reply}");
 }
 
+/// Another gateway, upstream of the one under test: it serves the fixture's `echo` as
+/// `fx__echo`, labelled `inner`.
+fn inner_gateway() -> ServeProcess {
+    ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "inner", &["echo"], "")
+    ))
+}
+
+/// A gateway whose one upstream, `inner`, is at `url`; it logs at debug (which says whether
+/// a call took the lane), with more environment `env`.
+fn gateway_in_front(url: &str, env: &[(&str, &str)]) -> ServeProcess {
+    let mut env = env.to_vec();
+    env.push(("RUST_LOG", "mcps=debug,rmcp=warn"));
+    let gateway = ServeProcess::start_in(
+        common::process::ConfigDir::new(&format!("upstreams:\n  inner:\n    url: {url:?}\n")),
+        &env,
+    );
+    let health = gateway.health();
+    assert_eq!(health["status"], "ok", "{health}\n{}", gateway.log());
+    gateway
+}
+
+/// A call of the inner gateway's `echo` through `gateway` is answered, and not on the lane.
+async fn answered_off_the_lane(gateway: &ServeProcess) {
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session.call("inner__fx__echo", json!({"n": 1})).await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["label"], "inner",
+        "{reply}"
+    );
+    gateway.calls_done(1).await;
+    assert_eq!(gateway.lane_calls(), 0, "{}", gateway.log());
+}
+
 /// The lane's own HTTP client does not follow the system's proxy settings; an upstream they
 /// send through a proxy gets no lane, and rmcp's client (reqwest, which follows them) carries
 /// its calls, through the proxy.
 #[tokio::test]
 async fn an_upstream_behind_the_systems_proxy_is_reached_through_it() {
-    let inner = ServeProcess::start(&format!(
-        "upstreams:\n{}",
-        fixture_upstream_yaml("fx", "inner", &["echo"], "")
-    ));
+    let inner = inner_gateway();
     let proxy = ServedUpstream::python_script("forward_proxy.py");
     let proxy_url = proxy.url("");
-    let outer = ServeProcess::start_in(
-        common::process::ConfigDir::new(&format!(
-            "upstreams:\n  inner:\n    url: {:?}\n",
-            inner.mcp_url()
-        )),
+    let outer = gateway_in_front(
+        &inner.mcp_url(),
         &[
-            ("RUST_LOG", "mcps=debug,rmcp=warn"),
             ("HTTP_PROXY", &proxy_url),
             ("http_proxy", &proxy_url),
             ("ALL_PROXY", ""),
@@ -99,17 +127,7 @@ async fn an_upstream_behind_the_systems_proxy_is_reached_through_it() {
             ("no_proxy", ""),
         ],
     );
-    let health = outer.health();
-    assert_eq!(health["status"], "ok", "{health}\n{}", outer.log());
-
-    let mut session = RawSession::open(&outer.mcp_url()).await;
-    let reply = session.call("inner__fx__echo", json!({"n": 1})).await;
-    assert_eq!(
-        reply["result"]["structuredContent"]["label"], "inner",
-        "{reply}"
-    );
-    outer.calls_done(1).await;
-    assert_eq!(outer.lane_calls(), 0, "{}", outer.log());
+    answered_off_the_lane(&outer).await;
     let seen = reqwest::get(proxy.url("/seen"))
         .await
         .unwrap()
@@ -119,34 +137,17 @@ async fn an_upstream_behind_the_systems_proxy_is_reached_through_it() {
     assert!(seen.lines().any(|method| method == "tools/call"), "{seen}");
 }
 
-/// A user and password in an upstream's URL are sent as Basic credentials by rmcp's client;
-/// the lane's client would drop them, so such an upstream gets no lane and its calls still
-/// carry them.
+/// A user and password in an upstream's URL are sent as Basic credentials by rmcp's client
+/// (reqwest); the lane's client would drop them, so such an upstream gets no lane, and the
+/// password is in no log line.
 #[tokio::test]
 async fn an_upstream_url_with_credentials_is_called_through_rmcps_client() {
-    let inner = ServeProcess::start(&format!(
-        "upstreams:\n{}",
-        fixture_upstream_yaml("fx", "inner", &["echo"], "")
-    ));
+    let inner = inner_gateway();
     let with_credentials = inner
         .mcp_url()
         .replacen("http://", "http://user:secret@", 1);
-    let outer = ServeProcess::start_in(
-        common::process::ConfigDir::new(&format!(
-            "upstreams:\n  inner:\n    url: {with_credentials:?}\n"
-        )),
-        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
-    );
-    let health = outer.health();
-    assert_eq!(health["status"], "ok", "{health}\n{}", outer.log());
-    let mut session = RawSession::open(&outer.mcp_url()).await;
-    let reply = session.call("inner__fx__echo", json!({"n": 2})).await;
-    assert_eq!(
-        reply["result"]["structuredContent"]["label"], "inner",
-        "{reply}"
-    );
-    outer.calls_done(1).await;
-    assert_eq!(outer.lane_calls(), 0, "{}", outer.log());
+    let outer = gateway_in_front(&with_credentials, &[]);
+    answered_off_the_lane(&outer).await;
     assert!(
         outer
             .log()
