@@ -34,6 +34,7 @@ mod fast;
 mod gate;
 mod in_session;
 mod session_call;
+mod ticks;
 
 use answers::{
     api_error, json_response, jsonrpc_error_response, message_response, scope_refused, unavailable,

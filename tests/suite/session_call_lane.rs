@@ -10,7 +10,7 @@
 
 use crate::common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{
     fixture_upstream_yaml,
@@ -231,6 +231,35 @@ async fn a_call_the_client_cancels_is_cancelled_upstream() {
     gateway.wait_for_log("sleep own-way cancelled").await;
     assert!(gateway.lane_calls() >= 1, "{}", gateway.log());
     pending.abort();
+}
+
+/// A call that takes its time has its event stream started long before its answer (after
+/// the short wait in which a quick answer would have been sent whole), so the client sees
+/// its request accepted; the answer then comes on that stream. Not a measure of speed: the
+/// call takes 4 s, and its stream starts after a tenth of a second, or with its answer.
+#[tokio::test]
+async fn a_slow_calls_stream_starts_before_its_answer() {
+    let gateway = debug_gateway(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo", "sleep"], "")
+    ));
+    gateway.wait_ready(Duration::from_secs(20));
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    // Each of them, as the wait is on a clock the calls share, stopped between them.
+    for id in [21, 22] {
+        let arguments = json!({"ms": 4_000, "tag": "slow"});
+        let stream = start_call(&session, id, "fx__sleep", arguments).await;
+        let started = Instant::now();
+        wait_for(&stream, &format!("\"id\":{id}"), 1).await;
+        let waited = started.elapsed();
+        assert!(
+            waited > Duration::from_secs(2),
+            "the stream started with its answer, {waited:?} before it"
+        );
+        let done = last_message(&stream.lock().unwrap());
+        assert!(done["result"]["content"].is_array(), "{done}");
+    }
+    assert!(gateway.lane_calls() >= 2, "{}", gateway.log());
 }
 
 /// Each SDK's streamable HTTP server, in the session era, behind the gateway: reached with
