@@ -534,11 +534,16 @@ impl HttpFront {
 }
 
 /// `response`, its body counted in `sent` as it streams (an SSE response lasts as long as
-/// its session).
+/// its session). A body of known length is counted at once and left as it is: a mapped body
+/// has no length, and would go out chunked.
 fn counted_as_sent(
     response: Response<Body>,
     sent: &prometheus_client::metrics::counter::Counter,
 ) -> Response<Body> {
+    if let Some(length) = hyper::body::Body::size_hint(response.body()).exact() {
+        sent.inc_by(length);
+        return response;
+    }
     let sent = sent.clone();
     response.map(|body| {
         Body::new(body.map_frame(move |frame| {
