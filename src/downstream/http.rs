@@ -35,7 +35,6 @@ mod gate;
 mod in_session;
 mod session_call;
 mod ticks;
-mod whole;
 
 use answers::{
     api_error, json_response, jsonrpc_error_response, message_response, scope_refused, unavailable,
@@ -43,7 +42,6 @@ use answers::{
 use body::{BodyError, discard, read_body, until_lease_ends};
 use in_session::not_yours;
 use session_call::SessionCalls;
-use whole::Whole;
 
 use super::{
     connection::Deadlines,
@@ -96,8 +94,6 @@ pub struct HttpFront {
     sessions: Arc<SessionBook>,
     /// Session-era calls served without rmcp (see [`session_call`]).
     session_calls: SessionCalls,
-    /// The wait of session-era answers to be sent whole (see [`whole`]).
-    whole: Whole,
 }
 
 /// Where the front door's state lives beyond it.
@@ -213,7 +209,6 @@ impl HttpFront {
             gateway,
             sessions,
             session_calls,
-            whole: Whole::default(),
         }
     }
 
@@ -476,7 +471,7 @@ impl HttpFront {
             && session.is_some()
             && let Some(response) = self
                 .session_calls
-                .serve(&self.gateway, &self.sessions, &parts, &body, &self.whole)
+                .serve(&self.gateway, &self.sessions, &parts, &body)
                 .await
         {
             return counted_as_sent(response, &counted.sent);
@@ -497,21 +492,15 @@ impl HttpFront {
             None => call.await,
         };
         let response = match answered {
-            Ok(response) => response.map(Body::new),
+            Ok(response) => {
+                let response = counted_as_sent(response.map(Body::new), &counted.sent);
+                match lease {
+                    // A stream opened with a credential ends when the credential does.
+                    Some(lease) => response.map(|body| Body::new(until_lease_ends(body, lease))),
+                    None => response,
+                }
+            }
             Err(never) => match never {},
-        };
-        let response = match method {
-            Method::POST => self.whole.if_quick(response).await,
-            _ => response,
-        };
-        let whole = hyper::body::Body::size_hint(response.body())
-            .exact()
-            .is_some();
-        let response = counted_as_sent(response, &counted.sent);
-        let response = match lease {
-            // A stream opened with a credential ends when the credential does.
-            Some(lease) if !whole => response.map(|body| Body::new(until_lease_ends(body, lease))),
-            _ => response,
         };
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
             // The session is gone when rmcp answers; 202 ("accepted, not done") makes the

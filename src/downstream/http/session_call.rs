@@ -34,7 +34,7 @@ use super::{
     Body,
     fast::{plain_post, single, view_of},
     jsonrpc_error_response,
-    whole::Whole,
+    ticks::Ticks,
 };
 use crate::{
     downstream::{
@@ -54,7 +54,6 @@ use crate::{
 const STREAM_EVENTS: usize = 16;
 
 /// The session-era calls served on this way, and the requests they put to their clients.
-#[derive(Default)]
 pub struct SessionCalls {
     asks: Arc<Asks>,
     /// The calls in flight, by their session and the client's id for each.
@@ -62,6 +61,19 @@ pub struct SessionCalls {
     /// Where a client's answer to another gateway's request is passed on to it (see
     /// `registry/answers.rs`).
     passing: Option<Registry>,
+    /// The clock of the calls' waits to be answered whole (see [`respond`]).
+    whole_within: Ticks,
+}
+
+impl Default for SessionCalls {
+    fn default() -> Self {
+        Self {
+            asks: Arc::default(),
+            calls: CallsInFlight::default(),
+            passing: None,
+            whole_within: Ticks::every(WHOLE_WITHIN / 2),
+        }
+    }
 }
 
 /// A call's answer as it comes: the JSON-RPC response's text.
@@ -94,15 +106,13 @@ impl SessionCalls {
 
     /// The answer to a POST in a session-era session if this way takes it: a plain
     /// `tools/call`, a client's answer to a request of ours, or the cancellation of a call
-    /// served here. `None` leaves it to rmcp. A call's answer waits on `whole` to be sent
-    /// whole (see [`respond`]).
+    /// served here. `None` leaves it to rmcp.
     pub async fn serve(
         &self,
         gateway: &Arc<Gateway>,
         book: &SessionBook,
         parts: &Parts,
         body: &Bytes,
-        whole: &Whole,
     ) -> Option<Response<Body>> {
         let session = std::str::from_utf8(single(&parts.headers, "mcp-session-id")?).ok()?;
         let message: Message = serde_json::from_slice(body).ok()?;
@@ -114,7 +124,7 @@ impl SessionCalls {
                 if message.result.is_none() && message.error.is_none() =>
             {
                 let (work, events) = self.call(gateway, book, parts, session, id, params)?;
-                Some(respond(work, events, whole.window()).await)
+                Some(respond(work, events, self.whole_within.wait(2)).await)
             }
             (None, Some("notifications/cancelled"), Some(params)) => self.cancel(session, params),
             (Some(id), None, None) if message.result.is_some() != message.error.is_some() => {
@@ -294,11 +304,13 @@ async fn take_passed_answers(
 /// The call's answer: an event stream of what the call sends, the response last, as rmcp
 /// answers a session-era request.
 ///
-/// A call answered before `whole_within` ends (see [`super::whole`]), with nothing sent
-/// before, gets its stream whole: one body of known length, which goes out in one write,
-/// where a stream under way takes a write per event and one for its end. Any other starts at
-/// once (after that wait), so the client sees its request accepted however long the call
-/// takes, and a comment every [`KEEP_ALIVE`] keeps idle connections open between.
+/// A call answered before `whole_within` (about [`WHOLE_WITHIN`]), with nothing sent before,
+/// gets its stream whole: one body of known length, which goes out in one write, where a
+/// stream under way takes a write per event and one for its end. Any other starts at once
+/// (after that wait), so the client sees its request accepted however long the call takes,
+/// and a comment every [`KEEP_ALIVE`] keeps idle connections open between. The wait is on a
+/// clock the calls share ([`Ticks`]): a timer of its own would wake the event loop once per
+/// call.
 async fn respond(
     mut work: Work,
     mut events: mpsc::Receiver<String>,
@@ -328,6 +340,9 @@ fn stream_response(body: Body) -> Response<Body> {
         .body(body)
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
+
+/// How long a call's answer waits to be sent whole, at most (see [`respond`]).
+const WHOLE_WITHIN: Duration = Duration::from_millis(100);
 
 /// rmcp's interval for the same.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
