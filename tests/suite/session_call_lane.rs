@@ -263,7 +263,8 @@ async fn a_quick_calls_stream_goes_whole_and_a_slow_ones_starts_before_its_answe
     let text = &quick.message()["result"]["content"][0]["text"];
     assert_eq!(text, r#"fx:echo:{"message":"hi"}"#);
 
-    // Each of them, as the wait is on a clock the calls share, stopped between them.
+    // Two in turn: the clock the calls' waits share stops while nobody waits, and must
+    // start again for the second.
     for id in [21, 22] {
         let arguments = json!({"ms": 4_000, "tag": "slow"});
         let stream = start_call(&session, id, "fx__sleep", arguments).await;
