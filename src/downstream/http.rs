@@ -492,15 +492,17 @@ impl HttpFront {
             None => call.await,
         };
         let response = match answered {
-            Ok(response) => {
-                let response = counted_as_sent(response.map(Body::new), &counted.sent);
-                match lease {
-                    // A stream opened with a credential ends when the credential does.
-                    Some(lease) => response.map(|body| Body::new(until_lease_ends(body, lease))),
-                    None => response,
-                }
-            }
+            Ok(response) => counted_as_sent(response.map(Body::new), &counted.sent),
             Err(never) => match never {},
+        };
+        // A stream opened with a credential ends when the credential does. A body of known
+        // length is already whole, and keeps its length (a watched body would go out chunked).
+        let whole = hyper::body::Body::size_hint(response.body())
+            .exact()
+            .is_some();
+        let response = match lease {
+            Some(lease) if !whole => response.map(|body| Body::new(until_lease_ends(body, lease))),
+            _ => response,
         };
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
             // The session is gone when rmcp answers; 202 ("accepted, not done") makes the

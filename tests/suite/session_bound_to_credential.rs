@@ -43,4 +43,20 @@ async fn another_keys_session_id_is_not_found() {
 
     let reply = owner.call("fx__echo", json!({"mine": true})).await;
     assert!(reply["result"].is_object(), "the owner goes on: {reply}");
+
+    // An answer of known length is not watched for its key's end, so it keeps its length
+    // (a watched body would go out chunked).
+    let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                          "params": {"progressToken": "none", "progress": 1}});
+    let accepted = owner.post_json(&progress).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.body);
+    assert_eq!(
+        accepted
+            .headers
+            .get("content-length")
+            .map(|length| length.as_bytes()),
+        Some(&b"0"[..]),
+        "{:?}",
+        accepted.headers
+    );
 }
