@@ -497,11 +497,10 @@ impl HttpFront {
         };
         // A stream opened with a credential ends when the credential does. A body of known
         // length is already whole, and keeps its length (a watched body would go out chunked).
-        let whole = hyper::body::Body::size_hint(response.body())
-            .exact()
-            .is_some();
         let response = match lease {
-            Some(lease) if !whole => response.map(|body| Body::new(until_lease_ends(body, lease))),
+            Some(lease) if known_length(&response).is_none() => {
+                response.map(|body| Body::new(until_lease_ends(body, lease)))
+            }
             _ => response,
         };
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
@@ -535,6 +534,12 @@ impl HttpFront {
     }
 }
 
+/// The length of `response`'s body, if it is known before it is sent (then it goes out
+/// with a `Content-Length`, not chunked).
+fn known_length(response: &Response<Body>) -> Option<u64> {
+    hyper::body::Body::size_hint(response.body()).exact()
+}
+
 /// `response`, its body counted in `sent` as it streams (an SSE response lasts as long as
 /// its session). A body of known length is counted at once and left as it is: a mapped body
 /// has no length, and would go out chunked.
@@ -542,7 +547,7 @@ fn counted_as_sent(
     response: Response<Body>,
     sent: &prometheus_client::metrics::counter::Counter,
 ) -> Response<Body> {
-    if let Some(length) = hyper::body::Body::size_hint(response.body()).exact() {
+    if let Some(length) = known_length(&response) {
         sent.inc_by(length);
         return response;
     }
