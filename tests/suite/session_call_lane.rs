@@ -29,6 +29,17 @@ fn debug_gateway(yaml: &str) -> ServeProcess {
     )
 }
 
+/// A debug gateway (see [`debug_gateway`]) in front of one fixture upstream, `fx`, with
+/// `echo` and `sleep`, ready.
+fn echo_and_sleep_gateway() -> ServeProcess {
+    let gateway = debug_gateway(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo", "sleep"], "")
+    ));
+    gateway.wait_ready(Duration::from_secs(20));
+    gateway
+}
+
 /// The JSON-RPC message an event-stream (or JSON) answer carries last.
 fn last_message(body: &str) -> Value {
     let text = body
@@ -213,11 +224,7 @@ async fn an_input_required_round_is_put_to_the_session_on_the_calls_stream() {
 
 #[tokio::test]
 async fn a_call_the_client_cancels_is_cancelled_upstream() {
-    let gateway = debug_gateway(&format!(
-        "upstreams:\n{}",
-        fixture_upstream_yaml("fx", "fx", &["echo", "sleep"], "")
-    ));
-    gateway.wait_ready(Duration::from_secs(20));
+    let gateway = echo_and_sleep_gateway();
     let session = RawSession::open(&gateway.mcp_url()).await;
     let call = json!({"jsonrpc": "2.0", "id": "slow-1", "method": "tools/call",
                       "params": {"name": "fx__sleep", "arguments": {"ms": 10_000, "tag": "own-way"}}});
@@ -240,11 +247,7 @@ async fn a_call_the_client_cancels_is_cancelled_upstream() {
 /// and its stream starts after a tenth of a second, or with its answer.
 #[tokio::test]
 async fn a_quick_calls_stream_goes_whole_and_a_slow_ones_starts_before_its_answer() {
-    let gateway = debug_gateway(&format!(
-        "upstreams:\n{}",
-        fixture_upstream_yaml("fx", "fx", &["echo", "sleep"], "")
-    ));
-    gateway.wait_ready(Duration::from_secs(20));
+    let gateway = echo_and_sleep_gateway();
     let mut session = RawSession::open(&gateway.mcp_url()).await;
     let quick = session
         .request(
