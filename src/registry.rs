@@ -16,6 +16,7 @@ mod postgres_tls;
 mod services;
 mod sessions;
 mod sqlite;
+mod sqlite_clean_stop;
 mod subscriptions;
 mod tasks;
 mod tokens;

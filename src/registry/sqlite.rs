@@ -3,7 +3,8 @@
 //! a committed row survives the process being killed.
 //!
 //! A file that is not a healthy SQLite database stops start-up with a message naming it, and
-//! is left exactly as it was: the integrity check runs before anything is written.
+//! is left exactly as it was: the integrity check runs before anything is written. A file as
+//! the last clean stop left it is not checked again (`sqlite_clean_stop.rs`).
 
 use std::{borrow::Cow, path::Path, time::Duration};
 
@@ -12,7 +13,7 @@ use rusqlite::types::ValueRef;
 use super::{
     RegistryError,
     engine::{Row, Value},
-    migrations,
+    migrations, sqlite_clean_stop,
 };
 
 /// How long a write waits for a lock held by another connection (another `mcps` process on
@@ -31,12 +32,17 @@ pub async fn open(path: &Path) -> Result<tokio_rusqlite::Connection, RegistryErr
         path: path.to_owned(),
         reason,
     };
+    let whole = sqlite_clean_stop::take(path);
     let connection = tokio_rusqlite::Connection::open(path)
         .await
         .map_err(|error| corrupt(error.to_string()))?;
     connection
-        .call(|db| {
+        .call(move |db| {
             db.busy_timeout(BUSY_TIMEOUT)?;
+            if whole {
+                // Page one still has to be a database's: a cheap read that fails otherwise.
+                return db.query_row("PRAGMA schema_version", [], |_| Ok("ok".to_owned()));
+            }
             // Read-only, before anything writes: a damaged file must stay as it is.
             db.query_row("PRAGMA quick_check", [], |row| row.get::<_, String>(0))
         })
@@ -71,15 +77,22 @@ pub async fn open(path: &Path) -> Result<tokio_rusqlite::Connection, RegistryErr
 /// Merges the write-ahead log into the database file and closes the connection, so that the
 /// file alone holds every row (a backup that copies only `mcps.db` loses nothing).
 pub async fn close(connection: tokio_rusqlite::Connection) -> Result<(), RegistryError> {
-    run(&connection, |db| {
+    let file = run(&connection, |db| {
         // TRUNCATE also empties the `-wal` file, so a stale one cannot confuse a copy.
         db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        Ok(db.path().map(std::path::PathBuf::from))
     })
     .await?;
     // SQLite also checkpoints when its last connection closes; the explicit checkpoint above
     // reports a failure (a reader holding the log) instead of hiding it.
-    connection.close().await.map_err(RegistryError::from)
+    connection.close().await.map_err(RegistryError::from)?;
+    if let Some(file) = file
+        && let Err(error) = sqlite_clean_stop::leave(&file)
+    {
+        // The next start checks the whole file, as after a crash.
+        tracing::warn!(%error, "cannot mark the database as closed cleanly");
+    }
+    Ok(())
 }
 
 pub async fn rows(
