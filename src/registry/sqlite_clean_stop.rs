@@ -6,6 +6,10 @@
 //! that still matches its mark, with no write-ahead log left over, is the one a clean stop
 //! closed: nothing has written it since, and it is not read through again. Any other file (a
 //! first run, a crash, a file copied in or changed by hand) is checked.
+//!
+//! A modification time moves with the kernel's coarse clock: a change of the same length within
+//! the tick of the stop's own last write would go unseen here. SQLite still refuses a damaged
+//! page when a query reads it; the check at start only finds it sooner.
 
 use std::{
     io,
