@@ -15,25 +15,51 @@ pub struct ServedUpstream {
 }
 
 impl ServedUpstream {
-    /// Runs the command `build` makes for a free port and waits until it listens.
-    pub fn start(what: &str, build: impl FnOnce(u16) -> Command) -> Self {
-        let port = super::free_port();
-        Self::start_on(port, what, build)
+    /// Runs the command `build` makes for a free port and waits until it listens. A port
+    /// found free can be taken before the server binds it (the kernel also hands it to the
+    /// suite's outgoing connections): a server that exits without listening is started again
+    /// on another port.
+    pub fn start(what: &str, build: impl Fn(u16) -> Command) -> Self {
+        let mut ended = String::new();
+        for _ in 0..3 {
+            match Self::try_start_on(super::free_port(), what, &build) {
+                Ok(served) => return served,
+                Err(how) => ended = how,
+            }
+        }
+        panic!("{what} exited three times before it listened, the last time with {ended}")
     }
 
     /// Runs the command `build` makes for `port` and waits until it listens.
     pub fn start_on(port: u16, what: &str, build: impl FnOnce(u16) -> Command) -> Self {
-        let child = build(port)
+        Self::try_start_on(port, what, build)
+            .unwrap_or_else(|how| panic!("{what} exited before it listened, with {how}"))
+    }
+
+    /// The server, once it listens; or how it ended before it did.
+    fn try_start_on(
+        port: u16,
+        what: &str,
+        build: impl FnOnce(u16) -> Command,
+    ) -> Result<Self, String> {
+        let mut child = build(port)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("start {what}: {error}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "{what} did not listen");
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(status.to_string());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not listen within 30 s");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Self { child, port }
+        Ok(Self { child, port })
     }
 
     /// `server-everything` in `mode` (`streamableHttp`, `sse`).
