@@ -191,6 +191,14 @@ impl Registry {
     }
 }
 
+/// A file kept beside the SQLite database `database`: its name with `suffix` after it
+/// (SQLite's `-wal`, the sealing key's `.key`, the clean stop's `-closed`).
+pub fn beside(database: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Milliseconds since the Unix epoch: how every time is stored.
 pub fn now_ms() -> i64 {
     SystemTime::now()

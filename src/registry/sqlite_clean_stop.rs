@@ -17,6 +17,8 @@ use std::{
     time::UNIX_EPOCH,
 };
 
+use super::beside;
+
 /// Whether `database` is exactly as a clean stop left it. The mark is taken away either way:
 /// the file is about to be written, and only the next clean stop may say it is whole again.
 pub fn take(database: &Path) -> bool {
@@ -29,8 +31,7 @@ pub fn take(database: &Path) -> bool {
         // the file's modification time or leaves a write-ahead log behind.
         tracing::warn!(mark = %mark.display(), %error, "cannot remove the database's clean-stop mark");
     }
-    let log_left_over =
-        std::fs::metadata(with_suffix(database, "-wal")).is_ok_and(|log| log.len() > 0);
+    let log_left_over = std::fs::metadata(beside(database, "-wal")).is_ok_and(|log| log.len() > 0);
     !log_left_over && recorded.is_some_and(|recorded| fingerprint(database).ok() == Some(recorded))
 }
 
@@ -41,14 +42,7 @@ pub fn leave(database: &Path) -> io::Result<()> {
 }
 
 fn mark_of(database: &Path) -> PathBuf {
-    with_suffix(database, "-closed")
-}
-
-/// `database` with `suffix` after its name, as SQLite names its `-wal` beside it.
-fn with_suffix(database: &Path, suffix: &str) -> PathBuf {
-    let mut name = database.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
+    beside(database, "-closed")
 }
 
 fn fingerprint(database: &Path) -> io::Result<String> {
@@ -105,10 +99,10 @@ mod tests {
     fn a_write_ahead_log_left_over_means_a_stop_that_was_not_clean() {
         let (_dir, file) = database();
         leave(&file).unwrap();
-        std::fs::write(with_suffix(&file, "-wal"), b"frames").unwrap();
+        std::fs::write(beside(&file, "-wal"), b"frames").unwrap();
         assert!(!take(&file));
         leave(&file).unwrap();
-        std::fs::write(with_suffix(&file, "-wal"), b"").unwrap();
+        std::fs::write(beside(&file, "-wal"), b"").unwrap();
         assert!(take(&file), "an empty log holds nothing");
     }
 }

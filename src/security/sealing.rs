@@ -52,9 +52,7 @@ impl Sealer {
         if !secret_key.is_empty() {
             return Ok(Self::from_secret(secret_key));
         }
-        let mut path = database.as_os_str().to_owned();
-        path.push(".key");
-        Self::from_key_file(Path::new(&path))
+        Self::from_key_file(&crate::registry::beside(database, ".key"))
     }
 
     /// The sealer of a configured secret of any length.
