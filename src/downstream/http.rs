@@ -15,7 +15,7 @@
 //!
 //! Connections are accepted in [`super::listener`].
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 
@@ -213,72 +213,85 @@ impl HttpFront {
     }
 
     /// Answers one request.
-    pub async fn handle(&self, mut request: Request<RequestBody>) -> Response<Body> {
-        if let Err(rejection) = self.policy.check(request.headers(), request.uri()) {
-            tracing::warn!(%rejection, "request refused");
-            return jsonrpc_error_response(
-                StatusCode::FORBIDDEN,
-                ErrorData::invalid_request(format!("Forbidden: {rejection}"), None),
-            );
-        }
-        // A clone shares the bytes; `endpoint` borrows the path while the request changes.
-        let uri = request.uri().clone();
-        let endpoint = Endpoint::of(uri.path());
-        let mcp = endpoint.is_some();
-        // `/metrics` names tools and upstreams: it is guarded like the MCP endpoints.
-        let guarded = mcp || uri.path() == "/metrics";
-        if guarded && let Some(tokens) = &self.required_tokens {
-            match self.caller(tokens, request.headers()).await {
-                Ok((principal, lease)) => {
-                    request.extensions_mut().insert(principal);
-                    request.extensions_mut().insert(lease);
-                }
-                Err(refusal) => return self.refused(&refusal),
+    ///
+    /// A plain function returning an `async` block, here and in [`Self::mcp`]: an `async fn`
+    /// keeps its arguments twice in its future (as given, and as moved into its body), and
+    /// this future is moved into its box for every request.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn's future holds the request twice"
+    )]
+    pub fn handle(
+        &self,
+        mut request: Request<RequestBody>,
+    ) -> impl Future<Output = Response<Body>> + Send + '_ {
+        async move {
+            if let Err(rejection) = self.policy.check(request.headers(), request.uri()) {
+                tracing::warn!(%rejection, "request refused");
+                return jsonrpc_error_response(
+                    StatusCode::FORBIDDEN,
+                    ErrorData::invalid_request(format!("Forbidden: {rejection}"), None),
+                );
             }
-        }
-        let scope = match endpoint {
-            Some(endpoint) => {
-                let principal = request.extensions().get::<Principal>();
-                match endpoint::scope(&self.gateway, endpoint, principal) {
-                    Ok(scope) => scope,
-                    Err(refusal) => return scope_refused(&refusal),
+            // A clone shares the bytes; `endpoint` borrows the path while the request changes.
+            let uri = request.uri().clone();
+            let endpoint = Endpoint::of(uri.path());
+            let mcp = endpoint.is_some();
+            // `/metrics` names tools and upstreams: it is guarded like the MCP endpoints.
+            let guarded = mcp || uri.path() == "/metrics";
+            if guarded && let Some(tokens) = &self.required_tokens {
+                match self.caller(tokens, request.headers()).await {
+                    Ok((principal, lease)) => {
+                        request.extensions_mut().insert(principal);
+                        request.extensions_mut().insert(lease);
+                    }
+                    Err(refusal) => return self.refused(&refusal),
                 }
             }
-            None => None,
-        };
-        match endpoint {
-            Some(Endpoint::Http(_)) => {
-                if let Some(scope) = scope {
-                    request.extensions_mut().insert(Scope(scope));
+            let scope = match endpoint {
+                Some(endpoint) => {
+                    let principal = request.extensions().get::<Principal>();
+                    match endpoint::scope(&self.gateway, endpoint, principal) {
+                        Ok(scope) => scope,
+                        Err(refusal) => return scope_refused(&refusal),
+                    }
                 }
-                let seat = if self.opens_session(&request) {
-                    match self.take_seat(&request) {
-                        Ok(seat) => Some(seat),
+                None => None,
+            };
+            match endpoint {
+                Some(Endpoint::Http(_)) => {
+                    if let Some(scope) = scope {
+                        request.extensions_mut().insert(Scope(scope));
+                    }
+                    let seat = if self.opens_session(&request) {
+                        match self.take_seat(&request) {
+                            Ok(seat) => Some(seat),
+                            Err(refusal) => return unavailable(refusal.to_string()),
+                        }
+                    } else {
+                        if let Err(refused) = self.continue_session(&request).await {
+                            return refused;
+                        }
+                        None
+                    };
+                    self.mcp(request, seat).await
+                }
+                Some(Endpoint::WebSocket(_)) if request.method() == Method::GET => {
+                    // Every WebSocket is a session.
+                    let seat = match self.take_seat(&request) {
+                        Ok(seat) => seat,
                         Err(refusal) => return unavailable(refusal.to_string()),
-                    }
-                } else {
-                    if let Err(refused) = self.continue_session(&request).await {
-                        return refused;
-                    }
-                    None
-                };
-                self.mcp(request, seat).await
-            }
-            Some(Endpoint::WebSocket(_)) if request.method() == Method::GET => {
-                // Every WebSocket is a session.
-                let seat = match self.take_seat(&request) {
-                    Ok(seat) => seat,
-                    Err(refusal) => return unavailable(refusal.to_string()),
-                };
-                let lease = request.extensions().get::<Lease>().cloned();
-                match self.websocket.upgrade(request, seat, lease, scope) {
-                    Ok(switching) => switching.map(|()| Body::empty()),
-                    Err(Refusal(status, message)) => {
-                        json_response(status, &api_error("websocket_upgrade", &message))
+                    };
+                    let lease = request.extensions().get::<Lease>().cloned();
+                    match self.websocket.upgrade(request, seat, lease, scope) {
+                        Ok(switching) => switching.map(|()| Body::empty()),
+                        Err(Refusal(status, message)) => {
+                            json_response(status, &api_error("websocket_upgrade", &message))
+                        }
                     }
                 }
+                _ => self.not_mcp(request).await,
             }
-            _ => self.not_mcp(request).await,
         }
     }
 
@@ -389,138 +402,144 @@ impl HttpFront {
 
     /// `/mcp` (and `/mcp/{name}`). `seat`, when the request opens a session, is the session's
     /// (see [`sessions::opening`]).
-    async fn mcp(&self, request: Request<RequestBody>, seat: Option<Seat>) -> Response<Body> {
+    fn mcp(
+        &self,
+        request: Request<RequestBody>,
+        seat: Option<Seat>,
+    ) -> impl Future<Output = Response<Body>> + Send + '_ {
         let too_large = request
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
             .is_some_and(|length| length > self.max_body_bytes as u64);
         let (parts, body) = request.into_parts();
-        if too_large {
-            discard(body, self.max_body_bytes).await;
-            return self.body_too_large();
-        }
-        let method = parts.method.clone();
-        // Sessions belong to the credential that opened them: another key of the same user
-        // is another client.
-        let user = parts
-            .extensions
-            .get::<Principal>()
-            .map(|principal| principal.token_id);
-        let session = parts
-            .headers
-            .get("mcp-session-id")
-            .and_then(|id| id.to_str().ok());
-        if let (Some(user), Some(session)) = (user, session)
-            && !self.sessions.may_use(session, user)
-        {
-            return not_yours();
-        }
-        let mut body = body;
-        let body = match read_body(&mut body, self.max_body_bytes).await {
-            Ok(bytes) => bytes,
-            Err(BodyError::TooLarge) => {
+        async move {
+            if too_large {
                 discard(body, self.max_body_bytes).await;
                 return self.body_too_large();
             }
-            Err(BodyError::TimedOut(error)) => {
-                let mut response = jsonrpc_error_response(
-                    StatusCode::REQUEST_TIMEOUT,
-                    ErrorData::invalid_request(error.to_string(), None),
-                );
-                response.headers_mut().insert(
-                    header::CONNECTION,
-                    header::HeaderValue::from_static("close"),
-                );
-                return response;
+            let method = parts.method.clone();
+            // Sessions belong to the credential that opened them: another key of the same user
+            // is another client.
+            let user = parts
+                .extensions
+                .get::<Principal>()
+                .map(|principal| principal.token_id);
+            let session = parts
+                .headers
+                .get("mcp-session-id")
+                .and_then(|id| id.to_str().ok());
+            if let (Some(user), Some(session)) = (user, session)
+                && !self.sessions.may_use(session, user)
+            {
+                return not_yours();
             }
-            Err(BodyError::Read(error)) => {
-                return jsonrpc_error_response(
-                    StatusCode::BAD_REQUEST,
-                    ErrorData::invalid_request(
-                        format!("cannot read the request body: {error}"),
-                        None,
-                    ),
-                );
-            }
-        };
-        if too_deep(&body, self.max_json_depth) {
-            return message_response(
-                StatusCode::BAD_REQUEST,
-                &too_deep_reply::<_, _, _>(self.max_json_depth),
-            );
-        }
-        let counted = crate::metrics::metrics().bytes(crate::metrics::ClientTransport::Http);
-        counted.received.inc_by(body.len() as u64);
-        // The session does not go to sleep under its message (see `sessions::sleep`).
-        let _arriving = session.and_then(|id| self.sessions.arriving(id));
-        if let Some(id) = session {
-            self.settle(id, &method, &parts, &body).await;
-        }
-        if method == Method::POST
-            && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await
-        {
-            counted.sent.inc_by(text.len() as u64);
-            return Response::builder()
-                .status(status)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(text))
-                .unwrap_or_else(|_| Response::new(Body::empty()));
-        }
-        if method == Method::POST
-            && session.is_some()
-            && let Some(response) = self
-                .session_calls
-                .serve(&self.gateway, &self.sessions, &parts, &body)
-                .await
-        {
-            return counted_as_sent(response, &counted.sent);
-        }
-        let lease = parts.extensions.get::<Lease>().cloned();
-        // A request that still finds its session asleep (a GET, or a POST whose wake did not
-        // finish) wakes it in rmcp, with what rmcp does not keep.
-        let waking = session.and_then(|id| self.sessions.waking(id));
-        let mut parts = parts;
-        if let Some(waking) = waking {
-            parts.extensions.insert(waking);
-        }
-        let request = Request::from_parts(parts, Full::new(body.clone()));
-        let mut service = self.mcp.clone();
-        let call = tower_service::Service::call(&mut service, request);
-        let answered = match seat {
-            Some(seat) => sessions::opening(seat, call).await,
-            None => call.await,
-        };
-        let response = match answered {
-            Ok(response) => counted_as_sent(response.map(Body::new), &counted.sent),
-            Err(never) => match never {},
-        };
-        // A stream opened with a credential ends when the credential does. A body of known
-        // length is already whole, and keeps its length (a watched body would go out chunked).
-        let response = match lease {
-            Some(lease) if known_length(&response).is_none() => {
-                response.map(|body| Body::new(until_lease_ends(body, lease)))
-            }
-            _ => response,
-        };
-        if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
-            // The session is gone when rmcp answers; 202 ("accepted, not done") makes the
-            // Python SDK log a failed termination.
-            let (mut parts, body) = response.into_parts();
-            parts.status = StatusCode::NO_CONTENT;
-            return Response::from_parts(parts, body);
-        }
-        if method == Method::POST && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-            // rmcp answers an unparsable body with 415 and plain text; a wrong Content-Type gets
-            // the same status but a parsable body, and keeps rmcp's answer.
-            if let Err(error) = serde_json::from_slice::<ClientJsonRpcMessage>(&body) {
+            let mut body = body;
+            let body = match read_body(&mut body, self.max_body_bytes).await {
+                Ok(bytes) => bytes,
+                Err(BodyError::TooLarge) => {
+                    discard(body, self.max_body_bytes).await;
+                    return self.body_too_large();
+                }
+                Err(BodyError::TimedOut(error)) => {
+                    let mut response = jsonrpc_error_response(
+                        StatusCode::REQUEST_TIMEOUT,
+                        ErrorData::invalid_request(error.to_string(), None),
+                    );
+                    response.headers_mut().insert(
+                        header::CONNECTION,
+                        header::HeaderValue::from_static("close"),
+                    );
+                    return response;
+                }
+                Err(BodyError::Read(error)) => {
+                    return jsonrpc_error_response(
+                        StatusCode::BAD_REQUEST,
+                        ErrorData::invalid_request(
+                            format!("cannot read the request body: {error}"),
+                            None,
+                        ),
+                    );
+                }
+            };
+            if too_deep(&body, self.max_json_depth) {
                 return message_response(
                     StatusCode::BAD_REQUEST,
-                    &error_reply::<_, _, _>(&body, &error),
+                    &too_deep_reply::<_, _, _>(self.max_json_depth),
                 );
             }
+            let counted = crate::metrics::metrics().bytes(crate::metrics::ClientTransport::Http);
+            counted.received.inc_by(body.len() as u64);
+            // The session does not go to sleep under its message (see `sessions::sleep`).
+            let _arriving = session.and_then(|id| self.sessions.arriving(id));
+            if let Some(id) = session {
+                self.settle(id, &method, &parts, &body).await;
+            }
+            if method == Method::POST
+                && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await
+            {
+                counted.sent.inc_by(text.len() as u64);
+                return Response::builder()
+                    .status(status)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(text))
+                    .unwrap_or_else(|_| Response::new(Body::empty()));
+            }
+            if method == Method::POST
+                && session.is_some()
+                && let Some(response) = self
+                    .session_calls
+                    .serve(&self.gateway, &self.sessions, &parts, &body)
+                    .await
+            {
+                return counted_as_sent(response, &counted.sent);
+            }
+            let lease = parts.extensions.get::<Lease>().cloned();
+            // A request that still finds its session asleep (a GET, or a POST whose wake did not
+            // finish) wakes it in rmcp, with what rmcp does not keep.
+            let waking = session.and_then(|id| self.sessions.waking(id));
+            let mut parts = parts;
+            if let Some(waking) = waking {
+                parts.extensions.insert(waking);
+            }
+            let request = Request::from_parts(parts, Full::new(body.clone()));
+            let mut service = self.mcp.clone();
+            let call = tower_service::Service::call(&mut service, request);
+            let answered = match seat {
+                Some(seat) => sessions::opening(seat, call).await,
+                None => call.await,
+            };
+            let response = match answered {
+                Ok(response) => counted_as_sent(response.map(Body::new), &counted.sent),
+                Err(never) => match never {},
+            };
+            // A stream opened with a credential ends when the credential does. A body of known
+            // length is already whole, and keeps its length (a watched body would go out chunked).
+            let response = match lease {
+                Some(lease) if known_length(&response).is_none() => {
+                    response.map(|body| Body::new(until_lease_ends(body, lease)))
+                }
+                _ => response,
+            };
+            if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
+                // The session is gone when rmcp answers; 202 ("accepted, not done") makes the
+                // Python SDK log a failed termination.
+                let (mut parts, body) = response.into_parts();
+                parts.status = StatusCode::NO_CONTENT;
+                return Response::from_parts(parts, body);
+            }
+            if method == Method::POST && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                // rmcp answers an unparsable body with 415 and plain text; a wrong Content-Type gets
+                // the same status but a parsable body, and keeps rmcp's answer.
+                if let Err(error) = serde_json::from_slice::<ClientJsonRpcMessage>(&body) {
+                    return message_response(
+                        StatusCode::BAD_REQUEST,
+                        &error_reply::<_, _, _>(&body, &error),
+                    );
+                }
+            }
+            response
         }
-        response
     }
 
     fn body_too_large(&self) -> Response<Body> {

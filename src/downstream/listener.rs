@@ -120,7 +120,9 @@ pub async fn serve(
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
             async move {
-                let response = if probation && !front.may_use_reserve(&request).await {
+                // Boxed, like `handle` below: hyper moves this future into place for every
+                // request, and only a connection on probation needs the check.
+                let response = if probation && !Box::pin(front.may_use_reserve(&request)).await {
                     front.too_many_connections()
                 } else {
                     // Boxed: hyper keeps a connection's request future inside the connection's

@@ -234,12 +234,12 @@ pub(super) async fn send_raw(
             .map(|target| Arc::new(target) as Arc<dyn ProgressSink>),
         capabilities: origin.capabilities.clone(),
     };
-    let stop = async {
+    let stop = pin!(async {
         tokio::select! {
             () = origin.cancel.cancelled() => GatewayError::Cancelled,
             ended = credential_ends(origin.credential.as_ref()) => ended,
         }
-    };
+    });
     upstream.call(lane, outgoing, context, stop).await
 }
 

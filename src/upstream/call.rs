@@ -6,7 +6,12 @@
 //! as `notifications/cancelled` under the id it went out with. The gateway hands it a request
 //! and gets the upstream's result back as the JSON text the upstream wrote.
 
-use std::{future::Future, pin::pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    pin::{Pin, pin},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::future::BoxFuture;
 use rmcp::{
@@ -90,14 +95,16 @@ impl Upstream {
     /// Sends `request` on `lane` and waits for the upstream's result, its error, the
     /// deadline, or `stop` (whose error is then the call's). On an HTTP lane, a call that
     /// stops or times out closes its request, which is how 2026-07-28 cancels.
+    ///
+    /// `stop` comes pinned by the caller: an `async fn` holds a future it is given twice in
+    /// its own (as given, then pinned), and this one is built for every call.
     pub async fn call(
         &self,
         lane: &UpstreamLane,
         request: Outgoing,
         context: CallContext,
-        stop: impl Future<Output = GatewayError>,
+        mut stop: Pin<&mut impl Future<Output = GatewayError>>,
     ) -> Result<Box<RawValue>, GatewayError> {
-        let mut stop = pin!(stop);
         let started = tokio::time::Instant::now();
         let timeout = request.deadline;
         let timed_out = || GatewayError::UpstreamTimeout {

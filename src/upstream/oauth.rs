@@ -17,7 +17,9 @@ mod store;
 pub mod vault;
 
 use std::{
+    future::Future,
     path::{Path, PathBuf},
+    pin::Pin,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -205,12 +207,21 @@ impl UpstreamAuth {
 
     /// The access token to send, refreshed when it is about to expire; `None` when there is
     /// none (the request goes without, and its 401 says how to sign in).
+    ///
+    /// Every request to the upstream awaits this. A fresh token is at hand without waiting;
+    /// the rest (a lock, a refresh, a sign-in: several KB of future) is boxed, so that the
+    /// future of every request does not carry it.
     pub async fn bearer(&self) -> Option<String> {
         if let Some(token) = self.token.load().as_ref()
             && Instant::now() < token.fresh_until
         {
             return Some(token.value.clone());
         }
+        Box::pin(self.fetch_bearer()).await
+    }
+
+    /// [`Self::bearer`] when no fresh token is cached.
+    async fn fetch_bearer(&self) -> Option<String> {
         let token = {
             let manager = self.manager.lock().await;
             match manager.as_ref() {
@@ -255,7 +266,18 @@ impl UpstreamAuth {
 
     /// The upstream answered 401 (`challenge`) to a request sent with `sent`: a token to try
     /// once more with, or `None` (then it needs a sign-in).
-    pub async fn rejected(&self, sent: Option<&str>, challenge: &str) -> Option<String> {
+    /// Boxed, like [`Self::bearer`]'s slow way: the future of every request that might
+    /// meet a 401 would otherwise carry it.
+    pub fn rejected<'a>(
+        &'a self,
+        sent: Option<&'a str>,
+        challenge: &'a str,
+    ) -> Pin<Box<impl Future<Output = Option<String>> + Send + 'a>> {
+        Box::pin(self.take_refusal(sent, challenge))
+    }
+
+    /// [`Self::rejected`].
+    async fn take_refusal(&self, sent: Option<&str>, challenge: &str) -> Option<String> {
         *lock(&self.challenge) = Some(challenge.to_owned());
         // Another request, refused with the same token, may have refreshed it already.
         if let Some(current) = self.token.load().as_ref()

@@ -58,7 +58,8 @@ impl HttpFront {
         let seat = self
             .take_seat(request)
             .map_err(|refusal| unavailable(refusal.to_string()))?;
-        self.sessions.adopt(id, seat, stored).await;
+        // Boxed: rare (a session another gateway opened), and larger than the rest.
+        Box::pin(self.sessions.adopt(id, seat, stored)).await;
         Ok(())
     }
 

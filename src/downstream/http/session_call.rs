@@ -214,7 +214,8 @@ impl SessionCalls {
     async fn answer(&self, session: &str, id: &RawValue, body: &Bytes) -> Option<Response<Body>> {
         let asker = asked_by(id.get())?;
         if asker != this_gateway() {
-            return Some(self.pass_on(asker, session, body).await);
+            // Boxed: rare (replicas only), and the largest future on a session's call path.
+            return Some(Box::pin(self.pass_on(asker, session, body)).await);
         }
         if is_rmcps_here(id.get()) {
             return None;

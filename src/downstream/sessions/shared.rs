@@ -119,10 +119,9 @@ impl SessionBook {
         if lock(&self.state).http.contains_key(id) || !looks_like_a_session_id(id) {
             return Ok(None);
         }
-        shared
-            .registry
-            .session(id, shared.idle_before(now_ms()))
-            .await
+        // Boxed: a registry's read is a large future, and every request of a session on
+        // this gateway awaits this function without coming here.
+        Box::pin(shared.registry.session(id, shared.idle_before(now_ms()))).await
     }
 
     /// Takes in session `id`, which another gateway opened (see the module's comment), on

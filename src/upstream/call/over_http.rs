@@ -68,7 +68,8 @@ impl Upstream {
             let send = || lane.send(request.number, request.method, request.name, request.params);
             match send().await {
                 Err(LaneError::SessionExpired) => {
-                    self.renew_session(lane).await?;
+                    // Boxed: rare, and larger than the rest of the call's future.
+                    Box::pin(self.renew_session(lane)).await?;
                     send().await.map_err(|error| self.lane_failed(error))
                 }
                 sent => sent.map_err(|error| self.lane_failed(error)),
