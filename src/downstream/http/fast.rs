@@ -8,7 +8,7 @@
 //! and the result as the JSON text they are. Anything else, including every request that
 //! would be refused, is left to rmcp (`None`), so the checks and refusals stay rmcp's.
 
-use std::{borrow::Cow, sync::Arc};
+use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode, header, request::Parts};
@@ -47,8 +47,17 @@ struct Params<'a> {
     name: Cow<'a, str>,
     #[serde(borrow)]
     arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta")]
-    meta: Map<String, Value>,
+    /// Kept as the client wrote it: its values are read only where needed (the client's
+    /// capabilities, its name), and the protocol's own keys, most of it, are not forwarded.
+    #[serde(rename = "_meta", borrow)]
+    meta: BTreeMap<Cow<'a, str>, &'a RawValue>,
+}
+
+/// The one member of `io.modelcontextprotocol/clientInfo` the call history keeps.
+#[derive(Deserialize)]
+struct ClientInfo<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
 }
 
 /// The `_meta` keys a plain call has, all of them required; another `io.modelcontextprotocol/`
@@ -56,6 +65,8 @@ struct Params<'a> {
 const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// What every key of the protocol's own in `_meta` begins with.
+const PROTOCOL_KEYS: &str = "io.modelcontextprotocol/";
 
 /// The answer to `body` (its status and JSON text) if it is a plain 2026-07-28 `tools/call`
 /// this way can take; `None` leaves it to rmcp.
@@ -86,7 +97,7 @@ pub(super) async fn tool_call(
         return None;
     }
     let capabilities: ClientCapabilities =
-        serde_json::from_value(params.meta.get(CLIENT_CAPABILITIES)?.clone()).ok()?;
+        serde_json::from_str(params.meta.get(CLIENT_CAPABILITIES)?.get()).ok()?;
     // A client that takes tasks may be given an upstream's, whose id the gateway's own
     // replaces (`gateway/tasks/passed.rs`): rmcp's way.
     if capabilities.supports_tasks() {
@@ -95,9 +106,8 @@ pub(super) async fn tool_call(
     let client = params
         .meta
         .get(CLIENT_INFO)
-        .and_then(|info| info.get("name"))
-        .and_then(Value::as_str)
-        .map(Arc::from);
+        .and_then(|info| serde_json::from_str::<ClientInfo>(info.get()).ok())
+        .map(|info| Arc::from(info.name));
     let extensions = &parts.extensions;
     let origin = Origin {
         // The call ends with this future: a client that goes away drops it, which cancels
@@ -117,7 +127,7 @@ pub(super) async fn tool_call(
     let call = ToolCall {
         name: &params.name,
         arguments: params.arguments,
-        meta: params.meta,
+        meta: forwarded(&params.meta)?,
     };
     let id = envelope.id.get();
     let (status, text) = match gateway.call_tool_raw(call, &origin).await {
@@ -154,13 +164,19 @@ fn plain_headers(headers: &HeaderMap) -> bool {
 /// A POST that accepts both answers rmcp could give (JSON and an event stream), sends JSON,
 /// and has no argument in a header (SEP-2243's `Mcp-Param-*`, which rmcp checks).
 pub(super) fn plain_post(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",")
-        .to_ascii_lowercase();
+    // Read in place: every call passes here.
+    let accepts = |media: &[u8]| {
+        headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter(|value| value.to_str().is_ok())
+            .any(|value| {
+                value
+                    .as_bytes()
+                    .windows(media.len())
+                    .any(|window| window.eq_ignore_ascii_case(media))
+            })
+    };
     let json_body = single(headers, header::CONTENT_TYPE.as_str()).is_some_and(|value| {
         let essence = value.split(|byte| *byte == b';').next().unwrap_or(value);
         essence
@@ -170,8 +186,8 @@ pub(super) fn plain_post(headers: &HeaderMap) -> bool {
     !headers
         .keys()
         .any(|name| name.as_str().starts_with(super::PARAM_HEADERS))
-        && accept.contains("application/json")
-        && accept.contains("text/event-stream")
+        && accepts(b"application/json")
+        && accepts(b"text/event-stream")
         && json_body
 }
 
@@ -184,16 +200,28 @@ pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]>
 
 /// `_meta` with the keys every 2026-07-28 request carries, the revision this way speaks, and
 /// nothing that asks for more (progress, log messages).
-fn plain_meta(meta: &Map<String, Value>) -> bool {
-    let revision = ProtocolVersion::V_2026_07_28.as_str();
-    meta.get(PROTOCOL_VERSION).and_then(Value::as_str) == Some(revision)
-        && meta.get(CLIENT_INFO).is_some_and(Value::is_object)
-        && meta.get(CLIENT_CAPABILITIES).is_some_and(Value::is_object)
+fn plain_meta(meta: &BTreeMap<Cow<'_, str>, &RawValue>) -> bool {
+    let is_object = |raw: &&RawValue| raw.get().starts_with('{');
+    meta.get(PROTOCOL_VERSION)
+        .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+        .is_some_and(|version| version == ProtocolVersion::V_2026_07_28.as_str())
+        && meta.get(CLIENT_INFO).is_some_and(is_object)
+        && meta.get(CLIENT_CAPABILITIES).is_some_and(is_object)
         && !meta.contains_key("progressToken")
         && meta.keys().all(|key| {
-            !key.starts_with("io.modelcontextprotocol/")
-                || [PROTOCOL_VERSION, CLIENT_INFO, CLIENT_CAPABILITIES].contains(&key.as_str())
+            !key.starts_with(PROTOCOL_KEYS)
+                || [PROTOCOL_VERSION, CLIENT_INFO, CLIENT_CAPABILITIES].contains(&key.as_ref())
         })
+}
+
+/// The members of `_meta` that go on to the upstream: all but the protocol's own, which
+/// describe this hop (the router drops them on every way; here they are not even read).
+/// `None` if one does not read as JSON (it was read as raw JSON already, so it does).
+fn forwarded(meta: &BTreeMap<Cow<'_, str>, &RawValue>) -> Option<Map<String, Value>> {
+    meta.iter()
+        .filter(|(key, _)| !key.starts_with(PROTOCOL_KEYS))
+        .map(|(key, raw)| Some((key.to_string(), serde_json::from_str(raw.get()).ok()?)))
+        .collect()
 }
 
 /// The virtual server the request came through: `Some(None)` for none, `None` (rmcp answers)
@@ -213,5 +241,80 @@ fn status_of(error: &ErrorData) -> StatusCode {
         | ErrorCode::HEADER_MISMATCH => StatusCode::BAD_REQUEST,
         ErrorCode::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn params(json: &str) -> Params<'_> {
+        serde_json::from_str(json).expect("params read")
+    }
+
+    const PLAIN_META: &str = r#"{"io.modelcontextprotocol/protocolVersion":"2026-07-28",
+        "io.modelcontextprotocol/clientInfo":{"name":"inspector","version":"1"},
+        "io.modelcontextprotocol/clientCapabilities":{}"#;
+
+    #[test]
+    fn a_plain_meta_is_read_without_its_protocol_keys_going_on() {
+        let json =
+            format!(r#"{{"name":"t","_meta":{PLAIN_META},"trace":{{"id":[1,2]}},"note":"x"}}}}"#);
+        let params = params(&json);
+        assert!(plain_meta(&params.meta));
+        let forwarded = forwarded(&params.meta).expect("forwarded");
+        assert_eq!(
+            Value::Object(forwarded),
+            serde_json::json!({"trace": {"id": [1, 2]}, "note": "x"})
+        );
+    }
+
+    #[test]
+    fn a_meta_asking_for_more_than_the_call_is_not_plain() {
+        let cases = [
+            // Another revision, or the revision not as a string.
+            PLAIN_META.replace("\"2026-07-28\"", "\"2025-11-25\""),
+            PLAIN_META.replace("\"2026-07-28\"", "20260728"),
+            // Client info or capabilities that are not objects.
+            PLAIN_META.replace(r#"{"name":"inspector","version":"1"}"#, "\"inspector\""),
+            PLAIN_META.replace("Capabilities\":{}", "Capabilities\":[]"),
+            // Progress, or another key of the protocol's (a log level).
+            format!(r#"{PLAIN_META},"progressToken":1"#),
+            format!(r#"{PLAIN_META},"io.modelcontextprotocol/logLevel":"debug""#),
+        ];
+        for meta in cases {
+            let json = format!(r#"{{"name":"t","_meta":{meta}}}}}"#);
+            assert!(!plain_meta(&params(&json).meta), "{meta}");
+        }
+        // A required key missing.
+        let json =
+            r#"{"name":"t","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}"#;
+        assert!(!plain_meta(&params(json).meta));
+    }
+
+    #[test]
+    fn the_accept_header_is_read_in_any_case_and_across_lines() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.append(header::ACCEPT, HeaderValue::from_static("Application/JSON"));
+        assert!(
+            !plain_post(&headers),
+            "an event stream must be accepted too"
+        );
+        headers.append(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream;q=0.5"),
+        );
+        assert!(plain_post(&headers));
+        headers.insert("mcp-param-region", HeaderValue::from_static("eu"));
+        assert!(
+            !plain_post(&headers),
+            "an argument in a header is rmcp's to check"
+        );
     }
 }
