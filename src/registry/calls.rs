@@ -1,10 +1,57 @@
 //! The call history: one row per `tools/call`, whichever transport it came by. Rows arrive in
 //! batches from the call log's writer task, never from the call path itself.
 
+use std::sync::LazyLock;
+
 use super::{
     Registry, RegistryError,
     engine::{Value, values},
 };
+
+/// Calls stored by one `INSERT`, at most. One statement of many rows rather than one per
+/// call: SQLite checks `outcome IN (...)` by building a table of the list once per statement
+/// run, which took most of the cost of storing a call when each call was a statement.
+const ROWS_PER_INSERT: usize = 64;
+/// The columns an `INSERT` of calls gives.
+const COLUMNS: usize = 8;
+
+/// The `INSERT`s of 1, 2, 4, … [`ROWS_PER_INSERT`] calls, written once: a batch is stored
+/// with as many of the largest as it fills, then one of each size its remainder needs.
+static INSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    std::iter::successors(Some(1), |rows| Some(rows * 2))
+        .take_while(|rows| *rows <= ROWS_PER_INSERT)
+        .map(insert_calls_sql)
+        .collect()
+});
+
+/// `INSERT` of `rows` calls, numbered `$1`, `$2`, … row after row.
+fn insert_calls_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO calls (at, client, principal, upstream, tool, duration_us, outcome, error) VALUES ",
+    );
+    for row in 0..rows {
+        let first = row * COLUMNS + 1;
+        let row_values: Vec<String> = (first..first + COLUMNS).map(|n| format!("${n}")).collect();
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&row_values.join(", "));
+        sql.push(')');
+    }
+    sql
+}
+
+/// The sizes of the statements that store `calls` calls, largest first.
+fn statement_sizes(calls: usize) -> impl Iterator<Item = usize> {
+    let full = std::iter::repeat_n(ROWS_PER_INSERT, calls / ROWS_PER_INSERT);
+    let rest = calls % ROWS_PER_INSERT;
+    let parts = (0..ROWS_PER_INSERT.ilog2())
+        .rev()
+        .map(|power| 1 << power)
+        .filter(move |size| rest & size != 0);
+    full.chain(parts)
+}
 
 /// One recorded call.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -54,30 +101,33 @@ pub struct CallPage {
 }
 
 impl Registry {
-    /// Stores a batch of calls in one transaction.
+    /// Stores a batch of calls in one transaction, in statements of many rows (see
+    /// [`ROWS_PER_INSERT`]).
     pub async fn insert_calls(&self, batch: Vec<CallRecord>) -> Result<(), RegistryError> {
-        let rows = batch
-            .into_iter()
-            .map(|call| {
-                values![
-                    call.at,
-                    call.client,
-                    call.principal,
-                    call.upstream,
-                    call.tool,
-                    call.duration_us,
-                    call.outcome,
-                    call.error
-                ]
+        let sizes = statement_sizes(batch.len());
+        let mut calls = batch.into_iter();
+        let statements = sizes
+            .map(|rows| {
+                let values: Vec<Value> = calls
+                    .by_ref()
+                    .take(rows)
+                    .flat_map(|call| {
+                        values![
+                            call.at,
+                            call.client,
+                            call.principal,
+                            call.upstream,
+                            call.tool,
+                            call.duration_us,
+                            call.outcome,
+                            call.error
+                        ]
+                    })
+                    .collect();
+                (INSERTS[rows.ilog2() as usize].clone(), values)
             })
             .collect();
-        self.db()
-            .execute_each(
-                "INSERT INTO calls (at, client, principal, upstream, tool, duration_us, outcome, error)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                rows,
-            )
-            .await
+        self.db().execute_all(statements).await
     }
 
     /// One page of calls matching `filter`, newest first.
@@ -178,5 +228,35 @@ impl Registry {
             .await?
             .ok_or_else(|| RegistryError::Sql("COUNT answered no row".into()))?;
         Ok((row.int(0)?, row.int(1)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_stored_in_the_fewest_statements_of_the_written_sizes() {
+        let sizes = |calls| statement_sizes(calls).collect::<Vec<_>>();
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(64), [64]);
+        assert_eq!(sizes(200), [64, 64, 64, 8]);
+        assert_eq!(sizes(127), [64, 32, 16, 8, 4, 2, 1]);
+        for calls in 0..300 {
+            assert_eq!(sizes(calls).iter().sum::<usize>(), calls);
+            assert!(sizes(calls).iter().all(|size| size.is_power_of_two()));
+        }
+        assert_eq!(INSERTS.len(), 7);
+        assert_eq!(INSERTS[6], insert_calls_sql(64));
+    }
+
+    #[test]
+    fn an_insert_of_calls_numbers_its_values_row_after_row() {
+        assert_eq!(
+            insert_calls_sql(2),
+            "INSERT INTO calls (at, client, principal, upstream, tool, duration_us, outcome, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8), ($9, $10, $11, $12, $13, $14, $15, $16)"
+        );
     }
 }

@@ -164,9 +164,21 @@ impl Engine {
         sql: &str,
         batch: Vec<Vec<Value>>,
     ) -> Result<(), RegistryError> {
+        let statements = batch
+            .into_iter()
+            .map(|values| (sql.to_owned(), values))
+            .collect();
+        self.execute_all(statements).await
+    }
+
+    /// Runs each statement with its values, all in one transaction.
+    pub async fn execute_all(
+        &self,
+        statements: Vec<(String, Vec<Value>)>,
+    ) -> Result<(), RegistryError> {
         match self {
-            Self::Sqlite(connection) => sqlite::execute_each(connection, sql, batch).await,
-            Self::Postgres(pool) => postgres::execute_each(pool, sql, batch).await,
+            Self::Sqlite(connection) => sqlite::execute_all(connection, statements).await,
+            Self::Postgres(pool) => postgres::execute_all(pool, statements).await,
         }
     }
 }

@@ -167,15 +167,15 @@ pub async fn execute(pool: &Pool, sql: &str, values: Vec<Value>) -> Result<u64, 
         .map_err(from_db)
 }
 
-pub async fn execute_each(
+/// Runs each statement with its values, all in one transaction.
+pub async fn execute_all(
     pool: &Pool,
-    sql: &str,
-    batch: Vec<Vec<Value>>,
+    statements: Vec<(String, Vec<Value>)>,
 ) -> Result<(), RegistryError> {
     let mut client = client(pool).await?;
     let transaction = client.transaction().await.map_err(from_db)?;
-    let statement = transaction.prepare_cached(sql).await.map_err(from_db)?;
-    for values in &batch {
+    for (sql, values) in &statements {
+        let statement = transaction.prepare_cached(sql).await.map_err(from_db)?;
         transaction
             .execute(&statement, &parameters(values))
             .await

@@ -19,6 +19,8 @@ use super::{
 /// How long a write waits for a lock held by another connection (another `mcps` process on
 /// the same file, or a backup tool) before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements kept for reuse.
+const STATEMENTS_KEPT: usize = 64;
 
 /// Opens (creating it and its directory on first run) and migrates the database at `path`.
 pub async fn open(path: &Path) -> Result<tokio_rusqlite::Connection, RegistryError> {
@@ -61,6 +63,9 @@ pub async fn open(path: &Path) -> Result<tokio_rusqlite::Connection, RegistryErr
                 db.pragma_update(None, "foreign_keys", true)
             };
             pragmas().map_err(|error| error.to_string())?;
+            // Room for every statement the gateway runs (rusqlite keeps 16): the call log
+            // alone has seven, one per size of its inserts.
+            db.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
             migrations::apply_sqlite(db).map_err(|error| error.to_string())
         })
         .await
@@ -132,19 +137,17 @@ pub async fn execute(
     .await
 }
 
-pub async fn execute_each(
+/// Runs each statement with its values, all in one transaction.
+pub async fn execute_all(
     connection: &tokio_rusqlite::Connection,
-    sql: &str,
-    batch: Vec<Vec<Value>>,
+    statements: Vec<(String, Vec<Value>)>,
 ) -> Result<(), RegistryError> {
-    let sql = numbered(sql).into_owned();
     run(connection, move |db| {
         let transaction = db.transaction()?;
-        {
-            let mut statement = transaction.prepare_cached(&sql)?;
-            for values in batch {
-                statement.execute(rusqlite::params_from_iter(values))?;
-            }
+        for (sql, values) in statements {
+            transaction
+                .prepare_cached(&numbered(&sql))?
+                .execute(rusqlite::params_from_iter(values))?;
         }
         transaction.commit()?;
         Ok(())
