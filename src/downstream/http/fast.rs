@@ -164,19 +164,13 @@ fn plain_headers(headers: &HeaderMap) -> bool {
 /// A POST that accepts both answers rmcp could give (JSON and an event stream), sends JSON,
 /// and has no argument in a header (SEP-2243's `Mcp-Param-*`, which rmcp checks).
 pub(super) fn plain_post(headers: &HeaderMap) -> bool {
-    // Read in place: every call passes here.
-    let accepts = |media: &[u8]| {
-        headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter(|value| value.to_str().is_ok())
-            .any(|value| {
-                value
-                    .as_bytes()
-                    .windows(media.len())
-                    .any(|window| window.eq_ignore_ascii_case(media))
-            })
-    };
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",")
+        .to_ascii_lowercase();
     let json_body = single(headers, header::CONTENT_TYPE.as_str()).is_some_and(|value| {
         let essence = value.split(|byte| *byte == b';').next().unwrap_or(value);
         essence
@@ -186,8 +180,8 @@ pub(super) fn plain_post(headers: &HeaderMap) -> bool {
     !headers
         .keys()
         .any(|name| name.as_str().starts_with(super::PARAM_HEADERS))
-        && accepts(b"application/json")
-        && accepts(b"text/event-stream")
+        && accept.contains("application/json")
+        && accept.contains("text/event-stream")
         && json_body
 }
 
