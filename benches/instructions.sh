@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The gateway's own work per proxied call, counted in instructions: steady where CPU time is
+# not (a shared machine's CPU time per call moves by a fifth from one run to the next; the
+# count by a few per cent). It counts user-space instructions of the gateway process, every
+# thread of it (the call history's SQLite writer too), not the kernel's work for it, and not
+# what an instruction costs (a cache miss counts as one).
+#
+#   benches/instructions.sh [MCPS]    # MCPS: a gateway binary, by default target/release/mcps
+#
+# Runs that binary under valgrind's callgrind in front of the echo upstream (over stdio, and
+# over streamable HTTP), puts 2026-07-28 and session-era calls through it from 1 and 16
+# clients, and prints the instructions per call. To compare two builds, run it on each, in
+# the same session. Needs valgrind (Debian's `valgrind`) and a release build
+# (`cargo build --release --bins --examples && cargo bench --bench gateway --no-run`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mcps=$(realpath "${1:-target/release/mcps}")
+echo_upstream=$PWD/target/release/examples/echo_upstream
+load=$(find target/release/deps -maxdepth 1 -name 'gateway-*' -type f -executable -printf '%T@ %p\n' |
+    sort -rn | head -1 | cut -d' ' -f2)
+command -v valgrind > /dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
+[ -x "$mcps" ] && [ -x "$echo_upstream" ] && [ -n "$load" ] || {
+    echo "build first: cargo build --release --bins --examples && cargo bench --bench gateway --no-run" >&2
+    exit 1
+}
+
+work=$(mktemp -d)
+echo_pid=
+cleanup() {
+    [ -n "$echo_pid" ] && kill "$echo_pid" 2> /dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo_port=18190
+"$echo_upstream" --http "$echo_port" > "$work/echo.log" 2>&1 &
+echo_pid=$!
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+listening() { for _ in $(seq 1 240); do ss -ltn | grep -q ":$1 " && return 0; sleep 0.5; done; return 1; }
+
+# instructions UPSTREAM-YAML ERA CLIENTS CALLS-EACH: the gateway's instructions per call.
+instructions() {
+    local dir port gateway calls
+    dir=$(mktemp -d -p "$work")
+    port=$(free_port)
+    printf 'logging:\n  level: warn\nupstreams:\n  echo:\n    %s\n' "$1" > "$dir/proxy.yaml"
+    (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$dir/out.%p" \
+        "$mcps" serve --listen "127.0.0.1:$port" -c proxy.yaml > "$dir/gateway.log" 2>&1) &
+    gateway=$!
+    listening "$port" || { echo "the gateway did not listen; see its log:" >&2; cat "$dir/gateway.log" >&2; exit 1; }
+    "$load" --load "http://127.0.0.1:$port/mcp" echo__echo "$3" 50 "$2" > /dev/null # warm-up
+    sleep 0.5
+    callgrind_control --zero "$gateway" > /dev/null 2>&1
+    calls=$("$load" --load "http://127.0.0.1:$port/mcp" echo__echo "$3" "$4" "$2" | awk '{print $1}')
+    callgrind_control --dump "$gateway" > /dev/null 2>&1
+    kill "$gateway"
+    wait "$gateway" 2> /dev/null || true
+    awk -v calls="$calls" '/^summary:/ {printf "%.0f", $2 / calls}' "$dir/out.$gateway.1"
+}
+
+listening "$echo_port" || { echo "the echo upstream did not listen" >&2; exit 1; }
+echo "| upstream | era | clients | gateway instructions per call |"
+echo "|---|---|---:|---:|"
+for upstream in stdio http; do
+    case $upstream in
+    stdio) yaml="command: \"$echo_upstream\"" ;;
+    http) yaml="url: \"http://127.0.0.1:$echo_port/mcp\"" ;;
+    esac
+    for era in modern legacy; do
+        label=$([ $era = modern ] && echo 2026-07-28 || echo 2025-11-25)
+        echo "| $upstream | $label | 1 | $(instructions "$yaml" $era 1 1000) |"
+        echo "| $upstream | $label | 16 | $(instructions "$yaml" $era 16 100) |"
+    done
+done
