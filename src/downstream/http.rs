@@ -54,6 +54,7 @@ use crate::{
     config::Config,
     gateway::{Gateway, GatewayServer, Scope},
     jsonrpc::{error_reply, too_deep, too_deep_reply},
+    mcp_headers,
     registry::{Changes, Registry, now_ms},
     security::{
         IdentityProvider, Lease, OriginPolicy, Principal, TokenCache, bearer, client_network,
@@ -393,9 +394,9 @@ impl HttpFront {
     fn opens_session(&self, request: &Request<RequestBody>) -> bool {
         let headers = request.headers();
         request.method() == Method::POST
-            && !headers.contains_key("mcp-session-id")
+            && !headers.contains_key(mcp_headers::SESSION_ID)
             && headers
-                .get("mcp-protocol-version")
+                .get(mcp_headers::PROTOCOL_VERSION)
                 .and_then(|version| version.to_str().ok())
                 .is_none_or(|version| version < "2026-07-28")
     }
@@ -427,7 +428,7 @@ impl HttpFront {
                 .map(|principal| principal.token_id);
             let session = parts
                 .headers
-                .get("mcp-session-id")
+                .get(mcp_headers::SESSION_ID)
                 .and_then(|id| id.to_str().ok());
             if let (Some(user), Some(session)) = (user, session)
                 && !self.sessions.may_use(session, user)

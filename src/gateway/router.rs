@@ -202,11 +202,10 @@ impl Gateway {
         let name = serde_json::to_string(original).map_err(|error| GatewayError::Internal {
             reason: error.to_string(),
         })?;
-        let mut members = format!("\"name\":{name}");
-        if let Some(arguments) = call.arguments {
-            members.push_str(",\"arguments\":");
-            members.push_str(arguments.get());
-        }
+        let members = match call.arguments {
+            Some(arguments) => ["\"name\":", &name, ",\"arguments\":", arguments.get()].concat(),
+            None => ["\"name\":", &name].concat(),
+        };
         let outgoing = Outgoing {
             method: "tools/call".into(),
             name: Some(original.to_owned()),

@@ -173,16 +173,15 @@ fn numbered(sql: &str) -> Cow<'_, str> {
     if !sql.contains('$') {
         return Cow::Borrowed(sql);
     }
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(char) = chars.next() {
-        if char == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(char);
+    // Byte by byte: it runs for every statement of the call history, and one ASCII byte
+    // for another leaves the text valid UTF-8.
+    let mut out = sql.as_bytes().to_vec();
+    for at in 1..out.len() {
+        if out[at - 1] == b'$' && out[at].is_ascii_digit() {
+            out[at - 1] = b'?';
         }
     }
-    Cow::Owned(out)
+    String::from_utf8(out).map_or(Cow::Borrowed(sql), Cow::Owned)
 }
 
 fn value_of(value: ValueRef<'_>) -> Value {

@@ -9,7 +9,7 @@
 use std::{
     future::Future,
     pin::{Pin, pin},
-    sync::Arc,
+    sync::{Arc, LazyLock},
     time::Duration,
 };
 
@@ -128,9 +128,11 @@ impl Upstream {
             mut meta,
             ..
         } = request;
-        if stateless {
-            self.stateless_meta(&mut meta, context.capabilities.as_deref());
-        }
+        let more = if stateless {
+            self.stateless_meta(context.capabilities.as_deref())
+        } else {
+            String::new()
+        };
         let lane = match lane {
             UpstreamLane::Stdio(lane) => lane,
             UpstreamLane::Http(lane) => {
@@ -139,7 +141,7 @@ impl Upstream {
                     let token = serde_json::to_value(id_of(number)).unwrap_or_default();
                     meta.insert("progressToken".into(), token);
                 }
-                let params = params_text(&members, &meta);
+                let params = params_text(&members, &meta, &more);
                 let request = HttpRequest {
                     number,
                     method: &method,
@@ -164,7 +166,7 @@ impl Upstream {
                         serde_json::to_value(id).unwrap_or_default(),
                     );
                 }
-                params_text(&members, &meta)
+                params_text(&members, &meta, &more)
             })
             .await
             .map_err(|error| self.lane_failed(error))?;
@@ -227,30 +229,31 @@ impl Upstream {
         }
     }
 
-    /// The per-request keys a 2026-07-28 upstream needs: the revision, who we are, and what
-    /// the client behind us can do (ours when it did not say).
-    fn stateless_meta(&self, meta: &mut Map<String, Value>, client: Option<&ClientCapabilities>) {
+    /// The per-request keys a 2026-07-28 upstream needs, as `_meta` members' JSON text: the
+    /// revision, who we are, and what the client behind us can do (ours when it did not say).
+    fn stateless_meta(&self, client: Option<&ClientCapabilities>) -> String {
+        /// What never changes, written once.
+        static GATEWAY: LazyLock<(String, String)> = LazyLock::new(|| {
+            // Plain structs of strings and maps always serialize.
+            let text = |value: Result<String, _>| value.unwrap_or_else(|_| "{}".into());
+            (
+                text(serde_json::to_string(&client::implementation())),
+                text(serde_json::to_string(&client::capabilities())),
+            )
+        });
+        let (implementation, ours) = &*GATEWAY;
+        let capabilities = client.and_then(|client| serde_json::to_string(client).ok());
         let version = self.state.load().protocol_version.clone();
-        let capabilities = match client {
-            Some(client) => serde_json::to_value(client),
-            None => serde_json::to_value(client::capabilities()),
-        };
-        let entries = [
-            (
-                "io.modelcontextprotocol/protocolVersion",
-                serde_json::to_value(version),
-            ),
-            (
-                "io.modelcontextprotocol/clientInfo",
-                serde_json::to_value(client::implementation()),
-            ),
-            ("io.modelcontextprotocol/clientCapabilities", capabilities),
-        ];
-        for (key, value) in entries {
-            if let Ok(value) = value {
-                meta.insert(key.into(), value);
-            }
-        }
+        let version = serde_json::to_string(&version).unwrap_or_else(|_| "null".into());
+        [
+            "\"io.modelcontextprotocol/protocolVersion\":",
+            &version,
+            ",\"io.modelcontextprotocol/clientInfo\":",
+            implementation,
+            ",\"io.modelcontextprotocol/clientCapabilities\":",
+            capabilities.as_deref().unwrap_or(ours),
+        ]
+        .concat()
     }
 
     async fn cancel_upstream(&self, lane: &StdioLane, id: &rmcp::model::RequestId, reason: &str) {
@@ -295,21 +298,34 @@ impl Drop for Unanswered {
     }
 }
 
-/// `params` as JSON text: `_meta` (when it has keys) and the other members.
-fn params_text(members: &str, meta: &Map<String, Value>) -> String {
-    let mut text = String::with_capacity(members.len() + 2);
-    text.push('{');
-    if !meta.is_empty() {
-        text.push_str("\"_meta\":");
-        // A map of JSON values always serializes.
-        text.push_str(&serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()));
-        if !members.is_empty() {
-            text.push(',');
-        }
-    }
-    text.push_str(members);
-    text.push('}');
-    text
+/// `params` as JSON text: `_meta` (`meta`'s keys and `more`, members' text, when there are
+/// any) and the other members. Written in one allocation of its exact length: it is built
+/// for every call.
+fn params_text(members: &str, meta: &Map<String, Value>, more: &str) -> String {
+    // A map of JSON values always serializes; its members go between our braces.
+    let meta = (!meta.is_empty()).then(|| serde_json::to_string(meta).unwrap_or_default());
+    let meta = meta.as_deref().map_or("", |text| &text[1..text.len() - 1]);
+    let parts: &[&str] = match (meta.is_empty(), more.is_empty()) {
+        (true, true) => &["{", members, "}"],
+        (false, true) => &["{\"_meta\":{", meta, "}", comma(members), members, "}"],
+        (true, false) => &["{\"_meta\":{", more, "}", comma(members), members, "}"],
+        (false, false) => &[
+            "{\"_meta\":{",
+            meta,
+            ",",
+            more,
+            "}",
+            comma(members),
+            members,
+            "}",
+        ],
+    };
+    parts.concat()
+}
+
+/// The comma before `members`, if there are any.
+fn comma(members: &str) -> &'static str {
+    if members.is_empty() { "" } else { "," }
 }
 
 /// The next queued progress update, if this request collects any; pending otherwise.
@@ -336,5 +352,44 @@ pub fn unreadable(upstream: &Upstream, error: &serde_json::Error) -> GatewayErro
             ),
             None,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::params_text;
+
+    #[test]
+    fn params_carry_meta_keys_and_members_in_any_combination() {
+        let meta = json!({"trace": "t1", "progressToken": 3});
+        let Value::Object(meta) = meta else {
+            unreachable!()
+        };
+        let none = serde_json::Map::new();
+        let more = r#""io.modelcontextprotocol/protocolVersion":"2026-07-28""#;
+        let members = r#""name":"echo","arguments":{"text":"hi"}"#;
+        let read = |text: String| serde_json::from_str::<Value>(&text).unwrap();
+        assert_eq!(read(params_text("", &none, "")), json!({}));
+        assert_eq!(
+            read(params_text(members, &none, "")),
+            json!({"name": "echo", "arguments": {"text": "hi"}})
+        );
+        assert_eq!(
+            read(params_text("", &meta, "")),
+            json!({"_meta": {"trace": "t1", "progressToken": 3}})
+        );
+        assert_eq!(
+            read(params_text(members, &none, more)),
+            json!({"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"},
+                   "name": "echo", "arguments": {"text": "hi"}})
+        );
+        assert_eq!(
+            read(params_text(members, &meta, more)),
+            json!({"_meta": {"trace": "t1", "progressToken": 3,
+                             "io.modelcontextprotocol/protocolVersion": "2026-07-28"},
+                   "name": "echo", "arguments": {"text": "hi"}})
+        );
     }
 }

@@ -42,7 +42,7 @@ use super::{
     http::{SessionId, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
 };
-use crate::{config::UpstreamConfig, error::cannot_send};
+use crate::{config::UpstreamConfig, error::cannot_send, mcp_headers};
 
 /// One streamable HTTP upstream connection, for the lane's requests.
 pub struct HttpLane {
@@ -51,6 +51,9 @@ pub struct HttpLane {
     url: Uri,
     /// The configured headers and `MCP-Protocol-Version`.
     headers: HeaderMap,
+    /// Those and what every POST carries besides (`Content-Type`, `Accept`, `Host`), made
+    /// once: the request builder would parse each name and value again for every call.
+    post_headers: HeaderMap,
     max_response_bytes: usize,
     next: AtomicU64,
     /// The session era: the session rmcp's client opened. `None` in 2026-07-28.
@@ -111,12 +114,14 @@ impl HttpLane {
             .map_err(|error| format!("its URL {url:?}: {error}"))?;
         let mut headers = header_map(&config.headers)?;
         let version = HeaderValue::from_str(version).map_err(|error| error.to_string())?;
-        headers.insert("mcp-protocol-version", version);
+        headers.insert(mcp_headers::PROTOCOL_VERSION, version);
+        let post_headers = post_headers(&headers, &url);
         Ok(Self {
             upstream: name.to_owned(),
             http: wire()?,
             url,
             headers,
+            post_headers,
             max_response_bytes,
             next: AtomicU64::new(1),
             session,
@@ -165,29 +170,32 @@ impl HttpLane {
         name: Option<&str>,
         params: &str,
     ) -> Result<Exchange<'_>, LaneError> {
-        let body = Bytes::from(request_text(number, method, params).map_err(LaneError::Write)?);
+        let body = Bytes::from(request_text(number, method, params, ""));
         let session = self.session_id();
         let send = |token: Option<String>| {
-            let mut request = self.post(token.as_deref());
+            let mut request = self.post(token.as_deref(), body.clone());
+            let headers = request.headers_mut();
             match (&self.session, &session) {
                 (None, _) => {
-                    request = request.header("mcp-method", method);
+                    headers.insert(mcp_headers::METHOD, header_value(method)?);
                     if let Some(name) = name {
-                        request = request.header("mcp-name", name);
+                        headers.insert(mcp_headers::NAME, header_value(name)?);
                     }
                 }
-                (Some(_), Some(id)) => request = request.header("mcp-session-id", id.as_str()),
+                (Some(_), Some(id)) => {
+                    headers.insert(mcp_headers::SESSION_ID, header_value(id)?);
+                }
                 (Some(_), None) => {}
             }
-            self.request(request, body.clone())
+            Ok(self.send_request(request))
         };
         let token = self.bearer().await;
-        let mut response = send(token.clone()).await.map_err(LaneError::Http)?;
+        let mut response = send(token.clone())?.await.map_err(LaneError::Http)?;
         if let Some(auth) = &self.oauth {
             response = match refusal(&response) {
                 Some(Refusal::Unauthorized(challenge)) => {
                     match auth.rejected(token.as_deref(), &challenge).await {
-                        Some(fresh) => send(Some(fresh)).await.map_err(LaneError::Http)?,
+                        Some(fresh) => send(Some(fresh))?.await.map_err(LaneError::Http)?,
                         None => {
                             return Err(LaneError::Http(auth.needed().unwrap_or_else(|| {
                                 "it refused the gateway's sign-in (HTTP 401)".into()
@@ -259,21 +267,24 @@ impl HttpLane {
         let mut request = Request::builder().method(method).uri(self.url.clone());
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
-            if let Some(token) = token
-                && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}"))
-            {
-                value.set_sensitive(true);
+            if let Some(value) = token.and_then(bearer_header) {
                 headers.insert(header::AUTHORIZATION, value);
             }
         }
         request
     }
 
-    /// A POST of a JSON-RPC message to the upstream.
-    fn post(&self, token: Option<&str>) -> http::request::Builder {
-        self.to_upstream(Method::POST, token)
-            .header(header::CONTENT_TYPE, JSON)
-            .header(header::ACCEPT, "application/json, text/event-stream")
+    /// A POST of a JSON-RPC message, `body`, to the upstream.
+    fn post(&self, token: Option<&str>, body: Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.url.clone();
+        let headers = request.headers_mut();
+        headers.clone_from(&self.post_headers);
+        if let Some(value) = token.and_then(bearer_header) {
+            headers.insert(header::AUTHORIZATION, value);
+        }
+        request
     }
 
     /// Sends `request` with `body`; the response, its body still to read. The error says
@@ -286,6 +297,13 @@ impl HttpLane {
         let request = request
             .body(Full::new(body))
             .map_err(|error| format!("cannot write a request to it: {error}"))?;
+        self.send_request(request).await
+    }
+
+    async fn send_request(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<IncomingBody>, String> {
         self.http
             .request(request)
             .await
@@ -295,11 +313,11 @@ impl HttpLane {
     /// POSTs a message that expects no answer of its own.
     async fn notify(&self, body: String, what: &str) {
         let token = self.bearer().await;
-        let mut request = self.post(token.as_deref());
-        if let Some(id) = self.session_id() {
-            request = request.header("mcp-session-id", id.as_str());
+        let mut request = self.post(token.as_deref(), Bytes::from(body));
+        if let Some(value) = self.session_id().and_then(|id| header_value(&id).ok()) {
+            request.headers_mut().insert(mcp_headers::SESSION_ID, value);
         }
-        match self.request(request, Bytes::from(body)).await {
+        match self.send_request(request).await {
             Ok(response) if response.status().is_success() => {}
             Ok(response) => {
                 tracing::debug!(upstream = %self.upstream, status = %response.status(), "it refused {what}");
@@ -309,6 +327,52 @@ impl HttpLane {
             }
         }
     }
+}
+
+/// What every POST carries: `headers`, the JSON-RPC media types, and the `Host` of `url`,
+/// which hyper's client would otherwise format for each request.
+fn post_headers(headers: &HeaderMap, url: &Uri) -> HeaderMap {
+    let mut post = headers.clone();
+    post.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    post.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    if let Some(host) = url.host()
+        && !post.contains_key(header::HOST)
+    {
+        // As hyper's client writes it: the port only when it is not the scheme's own.
+        let port = url.port_u16().filter(|port| {
+            !matches!(
+                (url.scheme_str(), port),
+                (Some("https"), 443) | (Some("http"), 80)
+            )
+        });
+        let host = match port {
+            Some(port) => HeaderValue::from_str(&format!("{host}:{port}")),
+            None => HeaderValue::from_str(host),
+        };
+        if let Ok(host) = host {
+            post.insert(header::HOST, host);
+        }
+    }
+    post
+}
+
+/// `Authorization: Bearer` with `token`, kept out of logs.
+fn bearer_header(token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// `text` as a header's value; a request that cannot carry it is not sent.
+fn header_value(text: &str) -> Result<HeaderValue, LaneError> {
+    HeaderValue::from_str(text).map_err(|_| {
+        LaneError::Http(format!(
+            "cannot write a request to it: {text:?} is no header value"
+        ))
+    })
 }
 
 /// Why an OAuth upstream refused a request, with its `WWW-Authenticate` challenge.
@@ -356,4 +420,48 @@ async fn read_capped(response: Response<IncomingBody>, max: usize) -> Result<Vec
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderName;
+
+    use super::*;
+
+    fn host(url: &str, configured: &[(&str, &str)]) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in configured {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let post = post_headers(&headers, &url.parse().unwrap());
+        assert_eq!(post[header::CONTENT_TYPE], JSON);
+        assert_eq!(post[header::ACCEPT], "application/json, text/event-stream");
+        post.get(header::HOST)
+            .map(|host| host.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn a_post_names_its_host_as_hyper_would_unless_the_operator_did() {
+        assert_eq!(
+            host("http://127.0.0.1:8080/mcp", &[]).unwrap(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(
+            host("http://example.com:80/mcp", &[]).unwrap(),
+            "example.com"
+        );
+        assert_eq!(host("https://example.com/mcp", &[]).unwrap(), "example.com");
+        assert_eq!(
+            host("https://example.com:8443/", &[]).unwrap(),
+            "example.com:8443"
+        );
+        assert_eq!(host("http://[::1]:9/mcp", &[]).unwrap(), "[::1]:9");
+        assert_eq!(
+            host("http://10.0.0.1:8080/mcp", &[("host", "mcp.internal")]).unwrap(),
+            "mcp.internal"
+        );
+    }
 }

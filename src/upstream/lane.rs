@@ -104,7 +104,11 @@ impl<W> Drop for Ticket<W> {
 }
 
 pub(super) fn id_of(number: u64) -> RequestId {
-    RequestId::String(format!("{ID_PREFIX}{number}").into())
+    RequestId::String(
+        [ID_PREFIX, itoa::Buffer::new().format(number)]
+            .concat()
+            .into(),
+    )
 }
 
 /// The parts of an answer the lane reads; the result stays text.
@@ -148,8 +152,7 @@ impl<W: AsyncWrite + Unpin + Send> Lane<W> {
         };
         let id = ticket.id();
         let params = params(&id);
-        let mut line = request_text(number, method, &params).map_err(LaneError::Write)?;
-        line.push('\n');
+        let line = request_text(number, method, &params, "\n");
         write_line(&self.stdin, line.as_bytes())
             .await
             .map_err(LaneError::Write)?;
@@ -237,18 +240,38 @@ pub(super) fn read_answer(message: &[u8], upstream: &str) -> Option<(u64, Answer
     Some((number, answer))
 }
 
-/// The lane's request `number` as JSON text, `params` (an object's text) as it is.
-pub(super) fn request_text(number: u64, method: &str, params: &str) -> std::io::Result<String> {
-    let method = serde_json::to_string(method)?;
-    let id = id_text(number);
-    Ok(format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":{method},\"params\":{params}}}"
-    ))
+/// The lane's request `number` as JSON text followed by `end`, `params` (an object's text)
+/// as it is. Written in one allocation of its exact length: it is built for every call.
+pub(super) fn request_text(number: u64, method: &str, params: &str, end: &str) -> String {
+    let escaped;
+    let method = if method
+        .chars()
+        .all(|c| c != '"' && c != '\\' && !c.is_control())
+    {
+        method
+    } else {
+        // A string always serializes; its text without the quotes goes between ours.
+        escaped = serde_json::to_string(method).unwrap_or_else(|_| "\"\"".into());
+        &escaped[1..escaped.len() - 1]
+    };
+    let mut number_text = itoa::Buffer::new();
+    [
+        "{\"jsonrpc\":\"2.0\",\"id\":\"",
+        ID_PREFIX,
+        number_text.format(number),
+        "\",\"method\":\"",
+        method,
+        "\",\"params\":",
+        params,
+        "}",
+        end,
+    ]
+    .concat()
 }
 
 /// The id of the lane's request `number`, as JSON text.
 pub(super) fn id_text(number: u64) -> String {
-    format!("\"{ID_PREFIX}{number}\"")
+    ["\"", ID_PREFIX, itoa::Buffer::new().format(number), "\""].concat()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -321,5 +344,19 @@ mod tests {
             lane.send("ping", |_| "{}".into()).await,
             Err(LaneError::Closed)
         ));
+    }
+
+    #[test]
+    fn a_request_is_written_whole_and_a_method_escaped() {
+        assert_eq!(
+            request_text(12, "tools/call", r#"{"name":"echo"}"#, "\n"),
+            "{\"jsonrpc\":\"2.0\",\"id\":\"mcps-12\",\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}\n"
+        );
+        let odd: serde_json::Value =
+            serde_json::from_str(&request_text(1, "a\"b\\c\u{1}", "{}", "")).unwrap();
+        assert_eq!(odd["method"], "a\"b\\c\u{1}");
+        assert_eq!(odd["id"], "mcps-1");
+        assert_eq!(id_text(7), "\"mcps-7\"");
+        assert_eq!(id_of(7), RequestId::String("mcps-7".into()));
     }
 }

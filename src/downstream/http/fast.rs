@@ -11,7 +11,7 @@
 use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode, header, request::Parts};
+use http::{HeaderMap, StatusCode, header, header::AsHeaderName, request::Parts};
 use rmcp::{
     ErrorData,
     model::{ClientCapabilities, ErrorCode, ProtocolVersion},
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     downstream::plain_call::is_id,
     gateway::{Gateway, Origin, Scope, ToolCall, View},
+    mcp_headers,
     security::{Lease, Principal},
 };
 
@@ -87,7 +88,7 @@ pub(super) async fn tool_call(
         && params
             .arguments
             .is_none_or(|arguments| arguments.get().starts_with('{'))
-        && single(headers, "mcp-name").is_some_and(|name| name == params.name.as_bytes())
+        && single(headers, mcp_headers::NAME).is_some_and(|name| name == params.name.as_bytes())
         && plain_meta(&params.meta);
     if !plain {
         return None;
@@ -131,12 +132,17 @@ pub(super) async fn tool_call(
     };
     let id = envelope.id.get();
     let (status, text) = match gateway.call_tool_raw(call, &origin).await {
+        // In one allocation of its exact length: `format!` grows it step by step.
         Ok(answer) => (
             StatusCode::OK,
-            format!(
-                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}",
-                answer.result
-            ),
+            [
+                "{\"jsonrpc\":\"2.0\",\"id\":",
+                id,
+                ",\"result\":",
+                &answer.result,
+                "}",
+            ]
+            .concat(),
         ),
         Err(error) => {
             let error = ErrorData::from(error);
@@ -154,10 +160,10 @@ pub(super) async fn tool_call(
 /// A 2026-07-28 POST with no session, that accepts both answers rmcp could give, sends JSON,
 /// and names `tools/call` in its headers (SEP-2243) with no argument in a header.
 fn plain_headers(headers: &HeaderMap) -> bool {
-    !headers.contains_key("mcp-session-id")
-        && single(headers, "mcp-protocol-version")
+    !headers.contains_key(mcp_headers::SESSION_ID)
+        && single(headers, mcp_headers::PROTOCOL_VERSION)
             .is_some_and(|version| version == ProtocolVersion::V_2026_07_28.as_str().as_bytes())
-        && single(headers, "mcp-method").is_some_and(|method| method == b"tools/call")
+        && single(headers, mcp_headers::METHOD).is_some_and(|method| method == b"tools/call")
         && plain_post(headers)
 }
 
@@ -171,7 +177,7 @@ pub(super) fn plain_post(headers: &HeaderMap) -> bool {
         .collect::<Vec<_>>()
         .join(",")
         .to_ascii_lowercase();
-    let json_body = single(headers, header::CONTENT_TYPE.as_str()).is_some_and(|value| {
+    let json_body = single(headers, header::CONTENT_TYPE).is_some_and(|value| {
         let essence = value.split(|byte| *byte == b';').next().unwrap_or(value);
         essence
             .trim_ascii()
@@ -186,7 +192,7 @@ pub(super) fn plain_post(headers: &HeaderMap) -> bool {
 }
 
 /// The one value of header `name`; `None` when it is absent or given more than once.
-pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
+pub(super) fn single(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&[u8]> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     values.next().is_none().then_some(first.as_bytes())

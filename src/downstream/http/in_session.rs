@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use rmcp::ErrorData;
 
 use super::{Body, HttpFront, PARAM_HEADERS, RequestBody, jsonrpc_error_response, unavailable};
-use crate::{gateway::Waking, security::Principal};
+use crate::{gateway::Waking, mcp_headers, security::Principal};
 
 /// How long a sleeping session may take to wake (or to take the client's `initialized`) before
 /// its request goes on regardless.
@@ -31,7 +31,7 @@ impl HttpFront {
     ) -> Result<(), Response<Body>> {
         let Some(id) = request
             .headers()
-            .get("mcp-session-id")
+            .get(mcp_headers::SESSION_ID)
             .and_then(|id| id.to_str().ok())
         else {
             return Ok(());

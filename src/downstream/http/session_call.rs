@@ -46,6 +46,7 @@ use crate::{
         sessions::SessionBook,
     },
     gateway::{Gateway, ToolCall},
+    mcp_headers,
     registry::{Changes, ParcelKind, PassedAnswer, Registry, RegistryError, next_announcement},
     security::{Lease, Principal},
 };
@@ -114,7 +115,7 @@ impl SessionCalls {
         parts: &Parts,
         body: &Bytes,
     ) -> Option<Response<Body>> {
-        let session = std::str::from_utf8(single(&parts.headers, "mcp-session-id")?).ok()?;
+        let session = std::str::from_utf8(single(&parts.headers, mcp_headers::SESSION_ID)?).ok()?;
         let message: Message = serde_json::from_slice(body).ok()?;
         if message.jsonrpc != "2.0" {
             return None;
@@ -414,9 +415,13 @@ fn accepted() -> Response<Body> {
 /// No `MCP-Protocol-Version`, or a session-era one rmcp knows (a 2026-07-28 request names no
 /// session).
 fn session_era(headers: &HeaderMap) -> bool {
-    match headers.get_all("mcp-protocol-version").iter().count() {
+    match headers
+        .get_all(mcp_headers::PROTOCOL_VERSION)
+        .iter()
+        .count()
+    {
         0 => true,
-        1 => single(headers, "mcp-protocol-version").is_some_and(|version| {
+        1 => single(headers, mcp_headers::PROTOCOL_VERSION).is_some_and(|version| {
             ProtocolVersion::KNOWN_VERSIONS
                 .iter()
                 .any(|known| known.as_str().as_bytes() == version && known.has_initialize())
