@@ -159,17 +159,37 @@ pub fn is_id(id: &RawValue) -> bool {
 
 /// The JSON-RPC response to the call with client id `id`.
 pub fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> String {
-    let id = id.get();
     match answer {
-        Ok(answer) => format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{}}}",
-            answer.result
-        ),
-        Err(error) => {
-            let error = serde_json::to_string(&ErrorData::from(error)).unwrap_or_default();
-            format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}")
-        }
+        Ok(answer) => result_text(id.get(), &answer.result),
+        Err(error) => error_text(id.get(), &ErrorData::from(error)),
     }
+}
+
+/// The answer to request `id` (its JSON text) with `result` (a JSON object's text), in one
+/// allocation of its exact length: it is written for every call.
+pub fn result_text(id: &str, result: &str) -> String {
+    [
+        "{\"jsonrpc\":\"2.0\",\"id\":",
+        id,
+        ",\"result\":",
+        result,
+        "}",
+    ]
+    .concat()
+}
+
+/// The answer to request `id` (its JSON text) with `error`.
+pub fn error_text(id: &str, error: &ErrorData) -> String {
+    // An error of strings and JSON values always serializes.
+    let error = serde_json::to_string(error).unwrap_or_default();
+    [
+        "{\"jsonrpc\":\"2.0\",\"id\":",
+        id,
+        ",\"error\":",
+        &error,
+        "}",
+    ]
+    .concat()
 }
 
 impl CallParams<'_> {

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    downstream::plain_call::is_id,
+    downstream::plain_call::{error_text, is_id, result_text},
     gateway::{Gateway, Origin, Scope, ToolCall, View},
     mcp_headers,
     security::{Lease, Principal},
@@ -132,26 +132,10 @@ pub(super) async fn tool_call(
     };
     let id = envelope.id.get();
     let (status, text) = match gateway.call_tool_raw(call, &origin).await {
-        // In one allocation of its exact length: `format!` grows it step by step.
-        Ok(answer) => (
-            StatusCode::OK,
-            [
-                "{\"jsonrpc\":\"2.0\",\"id\":",
-                id,
-                ",\"result\":",
-                &answer.result,
-                "}",
-            ]
-            .concat(),
-        ),
+        Ok(answer) => (StatusCode::OK, result_text(id, &answer.result)),
         Err(error) => {
             let error = ErrorData::from(error);
-            let status = status_of(&error);
-            let error = serde_json::to_string(&error).unwrap_or_default();
-            (
-                status,
-                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"error\":{error}}}"),
-            )
+            (status_of(&error), error_text(id, &error))
         }
     };
     Some((status, text))

@@ -167,9 +167,7 @@ impl SessionCalls {
         let in_flight = book.in_flight(session)?;
         // Closing the session cancels the call, as rmcp's way does.
         let cancel = in_flight.session_closed().child_token();
-        let registered = self
-            .calls
-            .register(format!("{session}\n{}", id.get()), cancel.clone())?;
+        let registered = self.calls.register(call_key(session, id), cancel.clone())?;
         let (events, stream) = mpsc::channel(STREAM_EVENTS);
         let caller = StreamCaller {
             key: facts.key,
@@ -205,7 +203,7 @@ impl SessionCalls {
     /// Cancels a call served here that the notification names; `None` for any other.
     fn cancel(&self, session: &str, params: &RawValue) -> Option<Response<Body>> {
         let params: CancelledParams = serde_json::from_str(params.get()).ok()?;
-        let key = format!("{session}\n{}", params.request_id.get());
+        let key = call_key(session, params.request_id);
         self.calls.cancel(&key).then(accepted)
     }
 
@@ -385,7 +383,11 @@ impl Flow {
 /// (see [`StreamCaller`]) instead of being dropped with it.
 fn last_events(events: &mut mpsc::Receiver<String>, answer: &str) -> Bytes {
     events.close();
-    let mut chunk = Vec::new();
+    // Most calls queue nothing: their answer is the whole chunk.
+    let Ok(first) = events.try_recv() else {
+        return event(answer);
+    };
+    let mut chunk = event(&first).to_vec();
     while let Ok(message) = events.try_recv() {
         chunk.extend_from_slice(&event(&message));
     }
@@ -397,12 +399,19 @@ fn last_events(events: &mut mpsc::Receiver<String>, answer: &str) -> Bytes {
 /// strings (inside them it is escaped), so a message written over several lines (an HTTP
 /// upstream's result may be) becomes one `data:` line.
 fn event(message: &str) -> Bytes {
-    let line: Cow<'_, str> = if message.contains(['\r', '\n']) {
+    // Byte by byte: a search for either of two chars decodes every char of the text.
+    let broken = message.bytes().any(|byte| byte == b'\r' || byte == b'\n');
+    let line: Cow<'_, str> = if broken {
         Cow::Owned(message.replace(['\r', '\n'], " "))
     } else {
         Cow::Borrowed(message)
     };
-    Bytes::from(format!("event: message\ndata: {line}\n\n"))
+    Bytes::from(["event: message\ndata: ", &line, "\n\n"].concat())
+}
+
+/// What a call in flight is known by: its session and the client's id for it (JSON text).
+fn call_key(session: &str, id: &RawValue) -> String {
+    [session, "\n", id.get()].concat()
 }
 
 fn accepted() -> Response<Body> {
@@ -435,5 +444,39 @@ fn agrees(headers: &HeaderMap, name: &str, expected: &str) -> bool {
     match headers.get_all(name).iter().count() {
         0 => true,
         _ => single(headers, name).is_some_and(|value| value == expected.as_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_ends_with_what_was_queued_then_the_answer_each_on_one_line() {
+        let answer = "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}";
+        let (sender, mut events) = mpsc::channel(4);
+        assert_eq!(
+            last_events(&mut events, answer),
+            format!("event: message\ndata: {answer}\n\n")
+        );
+        let (sender_too, mut events) = mpsc::channel(4);
+        drop(sender);
+        sender_too.try_send("{\"a\":\r\n1}".to_owned()).unwrap();
+        sender_too.try_send("{\"b\":2}".to_owned()).unwrap();
+        assert_eq!(
+            last_events(&mut events, answer),
+            format!(
+                "event: message\ndata: {{\"a\":  1}}\n\nevent: message\ndata: {{\"b\":2}}\n\n\
+                 event: message\ndata: {answer}\n\n"
+            )
+        );
+        // The queue is closed: what comes later goes another way.
+        assert!(sender_too.try_send("late".to_owned()).is_err());
+    }
+
+    #[test]
+    fn a_call_is_known_by_its_session_and_id() {
+        let id = serde_json::value::RawValue::from_string("\"x\"".into()).unwrap();
+        assert_eq!(call_key("s1", &id), "s1\n\"x\"");
     }
 }
