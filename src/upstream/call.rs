@@ -303,7 +303,8 @@ impl Drop for Unanswered {
 /// for every call.
 fn params_text(members: &str, meta: &Map<String, Value>, more: &str) -> String {
     // A map of JSON values always serializes; its members go between our braces.
-    let meta = (!meta.is_empty()).then(|| serde_json::to_string(meta).unwrap_or_default());
+    let meta =
+        (!meta.is_empty()).then(|| serde_json::to_string(meta).unwrap_or_else(|_| "{}".into()));
     let meta = meta.as_deref().map_or("", |text| &text[1..text.len() - 1]);
     let parts: &[&str] = match (meta.is_empty(), more.is_empty()) {
         (true, true) => &["{", members, "}"],

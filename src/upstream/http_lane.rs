@@ -366,12 +366,13 @@ fn bearer_header(token: &str) -> Option<HeaderValue> {
     Some(value)
 }
 
-/// `text` as a header's value; a request that cannot carry it is not sent.
+/// `text` as a header's value; a request that cannot carry it is not sent. The error does
+/// not repeat the text: it may be a session's id.
 fn header_value(text: &str) -> Result<HeaderValue, LaneError> {
     HeaderValue::from_str(text).map_err(|_| {
-        LaneError::Http(format!(
-            "cannot write a request to it: {text:?} is no header value"
-        ))
+        LaneError::Http(
+            "cannot write a request to it: a header would hold a control character".into(),
+        )
     })
 }
 
