@@ -16,7 +16,7 @@ use std::{
 use futures::future::BoxFuture;
 use rmcp::{
     ErrorData,
-    model::{ClientCapabilities, ProgressNotificationParam, ProgressToken},
+    model::{ClientCapabilities, ProgressNotificationParam, ProgressToken, ProtocolVersion},
 };
 use serde_json::{Map, Value, value::RawValue};
 use tokio::sync::mpsc;
@@ -115,12 +115,7 @@ impl Upstream {
             slot = tokio::time::timeout(timeout, self.call_slot()) => slot.map_err(|_| timed_out())?,
             error = &mut stop => return Err(error),
         };
-        let stateless = self
-            .state
-            .load()
-            .protocol_version
-            .as_ref()
-            .is_some_and(|version| !version.has_initialize());
+        let version = self.state.load().protocol_version.clone();
         let Outgoing {
             method,
             name,
@@ -128,10 +123,10 @@ impl Upstream {
             mut meta,
             ..
         } = request;
-        let more = if stateless {
-            self.stateless_meta(context.capabilities.as_deref())
-        } else {
-            String::new()
+        // A 2026-07-28 upstream is told on every request what a session would have said once.
+        let more = match version.filter(|version| !version.has_initialize()) {
+            Some(version) => stateless_meta(&version, context.capabilities.as_deref()),
+            None => String::new(),
         };
         let lane = match lane {
             UpstreamLane::Stdio(lane) => lane,
@@ -229,33 +224,6 @@ impl Upstream {
         }
     }
 
-    /// The per-request keys a 2026-07-28 upstream needs, as `_meta` members' JSON text: the
-    /// revision, who we are, and what the client behind us can do (ours when it did not say).
-    fn stateless_meta(&self, client: Option<&ClientCapabilities>) -> String {
-        /// What never changes, written once.
-        static GATEWAY: LazyLock<(String, String)> = LazyLock::new(|| {
-            // Plain structs of strings and maps always serialize.
-            let text = |value: Result<String, _>| value.unwrap_or_else(|_| "{}".into());
-            (
-                text(serde_json::to_string(&client::implementation())),
-                text(serde_json::to_string(&client::capabilities())),
-            )
-        });
-        let (implementation, ours) = &*GATEWAY;
-        let capabilities = client.and_then(|client| serde_json::to_string(client).ok());
-        let version = self.state.load().protocol_version.clone();
-        let version = serde_json::to_string(&version).unwrap_or_else(|_| "null".into());
-        [
-            "\"io.modelcontextprotocol/protocolVersion\":",
-            &version,
-            ",\"io.modelcontextprotocol/clientInfo\":",
-            implementation,
-            ",\"io.modelcontextprotocol/clientCapabilities\":",
-            capabilities.as_deref().unwrap_or(ours),
-        ]
-        .concat()
-    }
-
     async fn cancel_upstream(&self, lane: &StdioLane, id: &rmcp::model::RequestId, reason: &str) {
         if let Err(error) = lane.cancel(id, reason).await {
             tracing::debug!(upstream = %self.name(), %error, "could not send notifications/cancelled upstream");
@@ -296,6 +264,33 @@ impl Drop for Unanswered {
             });
         }
     }
+}
+
+/// The per-request keys a 2026-07-28 upstream needs, as `_meta` members' JSON text: the
+/// revision (`version`), who we are, and what the client behind us can do (ours when it did
+/// not say).
+fn stateless_meta(version: &ProtocolVersion, client: Option<&ClientCapabilities>) -> String {
+    /// What never changes, written once.
+    static GATEWAY: LazyLock<(String, String)> = LazyLock::new(|| {
+        // Plain structs of strings and maps always serialize.
+        let text = |value: Result<String, _>| value.unwrap_or_else(|_| "{}".into());
+        (
+            text(serde_json::to_string(&client::implementation())),
+            text(serde_json::to_string(&client::capabilities())),
+        )
+    });
+    let (implementation, ours) = &*GATEWAY;
+    let capabilities = client.and_then(|client| serde_json::to_string(client).ok());
+    let version = serde_json::to_string(version).unwrap_or_else(|_| "null".into());
+    [
+        "\"io.modelcontextprotocol/protocolVersion\":",
+        &version,
+        ",\"io.modelcontextprotocol/clientInfo\":",
+        implementation,
+        ",\"io.modelcontextprotocol/clientCapabilities\":",
+        capabilities.as_deref().unwrap_or(ours),
+    ]
+    .concat()
 }
 
 /// `params` as JSON text: `_meta` (`meta`'s keys and `more`, members' text, when there are
