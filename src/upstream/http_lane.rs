@@ -42,17 +42,19 @@ use super::{
     http::{SessionId, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
 };
-use crate::{config::UpstreamConfig, error::cannot_send, mcp_headers};
+use crate::{config::UpstreamConfig, mcp_headers};
 
 /// One streamable HTTP upstream connection, for the lane's requests.
 pub struct HttpLane {
     upstream: String,
     http: Wire,
     url: Uri,
-    /// The configured headers and `MCP-Protocol-Version`.
+    /// What requests name: the URL's path and query (origin-form).
+    target: Uri,
+    /// The configured headers, `MCP-Protocol-Version` and `Host`.
     headers: HeaderMap,
-    /// Those and what every POST carries besides (`Content-Type`, `Accept`, `Host`), made
-    /// once: the request builder would parse each name and value again for every call.
+    /// Those and what every POST carries besides (`Content-Type`, `Accept`), made once: the
+    /// request builder would parse each name and value again for every call.
     post_headers: HeaderMap,
     max_response_bytes: usize,
     next: AtomicU64,
@@ -115,11 +117,16 @@ impl HttpLane {
         let mut headers = header_map(&config.headers)?;
         let version = HeaderValue::from_str(version).map_err(|error| error.to_string())?;
         headers.insert(mcp_headers::PROTOCOL_VERSION, version);
-        let post_headers = post_headers(&headers, &url);
+        with_host(&mut headers, &url);
+        let post_headers = post_headers(&headers);
+        let target = url
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |target| Uri::from(target.clone()));
         Ok(Self {
             upstream: name.to_owned(),
-            http: wire()?,
+            http: wire(&url)?,
             url,
+            target,
             headers,
             post_headers,
             max_response_bytes,
@@ -264,7 +271,7 @@ impl HttpLane {
     /// A request to the upstream's URL with the configured headers and the access token,
     /// if any.
     fn to_upstream(&self, method: Method, token: Option<&str>) -> http::request::Builder {
-        let mut request = Request::builder().method(method).uri(self.url.clone());
+        let mut request = Request::builder().method(method).uri(self.target.clone());
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
             if let Some(value) = token.and_then(bearer_header) {
@@ -278,7 +285,7 @@ impl HttpLane {
     fn post(&self, token: Option<&str>, body: Bytes) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.url.clone();
+        *request.uri_mut() = self.target.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.post_headers);
         if let Some(value) = token.and_then(bearer_header) {
@@ -304,10 +311,7 @@ impl HttpLane {
         &self,
         request: Request<Full<Bytes>>,
     ) -> Result<Response<IncomingBody>, String> {
-        self.http
-            .request(request)
-            .await
-            .map_err(|error| cannot_send(&error))
+        self.http.request(request).await
     }
 
     /// POSTs a message that expects no answer of its own.
@@ -329,17 +333,22 @@ impl HttpLane {
     }
 }
 
-/// What every POST carries: `headers`, the JSON-RPC media types, and the `Host` of `url`,
-/// which hyper's client would otherwise format for each request.
-fn post_headers(headers: &HeaderMap, url: &Uri) -> HeaderMap {
+/// What every POST carries: `headers` and the JSON-RPC media types.
+fn post_headers(headers: &HeaderMap) -> HeaderMap {
     let mut post = headers.clone();
     post.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
     post.insert(
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),
     );
+    post
+}
+
+/// `headers` with the `Host` of `url`, unless the operator configured one: requests name
+/// only the URL's path (`wire.rs`).
+fn with_host(headers: &mut HeaderMap, url: &Uri) {
     if let Some(host) = url.host()
-        && !post.contains_key(header::HOST)
+        && !headers.contains_key(header::HOST)
     {
         // As hyper's client writes it: the port only when it is not the scheme's own.
         let port = url.port_u16().filter(|port| {
@@ -353,10 +362,9 @@ fn post_headers(headers: &HeaderMap, url: &Uri) -> HeaderMap {
             None => HeaderValue::from_str(host),
         };
         if let Ok(host) = host {
-            post.insert(header::HOST, host);
+            headers.insert(header::HOST, host);
         }
     }
-    post
 }
 
 /// `Authorization: Bearer` with `token`, kept out of logs.
@@ -437,7 +445,8 @@ mod tests {
                 HeaderValue::from_str(value).unwrap(),
             );
         }
-        let post = post_headers(&headers, &url.parse().unwrap());
+        with_host(&mut headers, &url.parse().unwrap());
+        let post = post_headers(&headers);
         assert_eq!(post[header::CONTENT_TYPE], JSON);
         assert_eq!(post[header::ACCEPT], "application/json, text/event-stream");
         post.get(header::HOST)

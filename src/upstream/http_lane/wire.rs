@@ -1,53 +1,165 @@
-//! The HTTP client under the lane: hyper's pooled client, on the connector reqwest builds
-//! on, without reqwest's layers.
+//! The HTTP client under the lane: hyper's HTTP/1.1 connections to the one upstream a lane
+//! talks to, on the connector reqwest builds on, kept in a pool of the lane's own.
 //!
-//! reqwest turns each request's URI back into a text and parses it as a URL twice (for its
-//! redirect policy, even with redirects off, and for the response), with IDNA, and passes
-//! it through its retry and redirect services: about a tenth of the gateway's CPU per call
-//! through an HTTP upstream (BENCHMARKS.md). The lane needs none of that: one URL, no
-//! redirects (a redirect could move a request somewhere the operator never configured), no
-//! retries (a request is not ours to repeat).
+//! Not reqwest: it turns each request's URI back into a text and parses it as a URL twice
+//! (for its redirect policy, even with redirects off, and for the response), with IDNA, and
+//! passes it through its retry and redirect services: about a tenth of the gateway's CPU per
+//! call through an HTTP upstream (BENCHMARKS.md). The lane needs none of that: one URL, no
+//! redirects (a redirect could move a request somewhere the operator never configured).
+//!
+//! Not hyper-util's pooled client either: it keeps a map of pools hashed by scheme and
+//! authority (SipHash on every checkout and return), races each checkout against a lazy
+//! connect, and spawns a task per response to put the connection back once it is ready:
+//! together about a twentieth of the gateway's work per call (BENCHMARKS.md). A lane has
+//! one origin, so its pool is a list; a connection goes back on it as soon as the response's
+//! head is in, and is taken again only once hyper says it is ready (its body read).
 //!
 //! reqwest also follows the system's proxy settings (`HTTPS_PROXY` and the like). This
 //! client does not: an upstream a proxy would carry gets no lane, and rmcp's client, which
 //! is reqwest, carries its calls (see [`proxied`] and `HttpLane::leaves_to_rmcp`).
 
-use std::time::Duration;
-
-use bytes::Bytes;
-use http::Uri;
-use http_body_util::Full;
-use hyper_rustls::HttpsConnector;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::{TokioExecutor, TokioTimer},
+use std::{
+    sync::{Arc, Mutex, Once, Weak},
+    time::{Duration, Instant},
 };
 
-/// The lane's client: requests carry their whole body.
-pub type Wire = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::Full;
+use hyper::{body::Incoming, client::conn::http1};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tower_service::Service;
 
-/// How long an idle pooled connection is kept (reqwest's default).
+use crate::{
+    error::{cannot_send, with_causes},
+    sync::lock,
+};
+
+/// How long an idle connection is kept (reqwest's default).
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
-/// A client for `http://` and `https://` URLs, HTTP/1.1 on keep-alive connections.
-pub fn wire() -> Result<Wire, String> {
-    let mut http = HttpConnector::new();
-    // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
-    http.set_nodelay(true);
-    // The https connector takes both schemes.
-    http.enforce_http(false);
-    // Ours, as everywhere in the gateway (see `upstream::http::use_our_tls_provider`).
-    let provider = rustls::crypto::ring::default_provider();
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_platform_verifier(provider)
-        .map_err(|error| format!("cannot set up TLS: {error}"))?
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_timer(TokioTimer::new())
-        .build(https))
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+/// Connections to one upstream: requests carry their whole body, HTTP/1.1 on keep-alive.
+pub struct Wire {
+    connector: HttpsConnector<HttpConnector>,
+    /// The upstream's URL: where connections go (its scheme and authority).
+    url: Uri,
+    pool: Arc<Mutex<Vec<Pooled>>>,
+    idle_for: Duration,
+    reaper: Once,
+}
+
+/// A connection back from a request; busy until hyper says it is ready.
+struct Pooled {
+    sender: Sender,
+    since: Instant,
+}
+
+/// A client for `url` (`http://` or `https://`).
+pub fn wire(url: &Uri) -> Result<Wire, String> {
+    Wire::new(url, POOL_IDLE)
+}
+
+impl Wire {
+    fn new(url: &Uri, idle_for: Duration) -> Result<Self, String> {
+        let mut http = HttpConnector::new();
+        // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
+        http.set_nodelay(true);
+        // The https connector takes both schemes.
+        http.enforce_http(false);
+        // Ours, as everywhere in the gateway (see `upstream::http::use_our_tls_provider`).
+        let provider = rustls::crypto::ring::default_provider();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_platform_verifier(provider)
+            .map_err(|error| format!("cannot set up TLS: {error}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Self {
+            connector,
+            url: url.clone(),
+            pool: Arc::default(),
+            idle_for,
+            reaper: Once::new(),
+        })
+    }
+
+    /// Sends `request` (origin-form URI, `Host` set) on an idle connection or a new one; the
+    /// response, its body still to read. The error says why, in words.
+    pub async fn request(
+        &self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, String> {
+        loop {
+            let (mut sender, reused) = match self.checkout() {
+                Some(sender) => (sender, true),
+                None => (self.connect().await?, false),
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    self.checkin(sender);
+                    return Ok(response);
+                }
+                Err(mut error) => match error.take_message() {
+                    // An idle connection the upstream closed before the request went out
+                    // (the end of its keep-alive): the request goes on another.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(cannot_send(&error.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The most recently used connection that is ready for a request; closed ones go.
+    fn checkout(&self) -> Option<Sender> {
+        let mut pool = lock(&self.pool);
+        pool.retain(|pooled| !pooled.sender.is_closed());
+        let ready = pool.iter().rposition(|pooled| pooled.sender.is_ready())?;
+        Some(pool.swap_remove(ready).sender)
+    }
+
+    fn checkin(&self, sender: Sender) {
+        let since = Instant::now();
+        lock(&self.pool).push(Pooled { sender, since });
+    }
+
+    /// A new connection, its own task driving it.
+    async fn connect(&self) -> Result<Sender, String> {
+        self.reaper.call_once(|| {
+            tokio::spawn(reap(Arc::downgrade(&self.pool), self.idle_for));
+        });
+        let io = self
+            .connector
+            .clone()
+            .call(self.url.clone())
+            .await
+            .map_err(|error| format!("cannot connect to it: {}", with_causes(&*error)))?;
+        let (sender, connection) = http1::handshake(io)
+            .await
+            .map_err(|error| cannot_send(&error))?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %with_causes(&error), "an upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// Closes the connections idle past `idle_for`, until the pool is gone.
+async fn reap(pool: Weak<Mutex<Vec<Pooled>>>, idle_for: Duration) {
+    let mut every = tokio::time::interval(idle_for / 3);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(pool) = pool.upgrade() else { return };
+        let now = Instant::now();
+        let idle_too_long =
+            |pooled: &Pooled| pooled.sender.is_ready() && now - pooled.since > idle_for;
+        lock(&pool).retain(|pooled| !pooled.sender.is_closed() && !idle_too_long(pooled));
+    }
 }
 
 /// Whether the system's proxy settings (the variables reqwest reads) send requests to `url`
@@ -56,4 +168,127 @@ pub fn proxied(url: &Uri) -> bool {
     hyper_util::client::proxy::matcher::Matcher::from_system()
         .intercept(url)
         .is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::BodyExt;
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A server answering every request on a connection with `OK`, closing the connection
+    /// after `per_connection` answers; and how many connections it took.
+    async fn server(per_connection: usize) -> (Uri, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0; 4096];
+                    for _ in 0..per_connection {
+                        // Each request is small and comes whole.
+                        if stream.read(&mut buffer).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK";
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Closed without a word, as a server ends an idle keep-alive.
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    async fn get(wire: &Wire, url: &Uri) -> String {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = "/mcp".parse().unwrap();
+        let host = url.authority().unwrap().as_str().parse().unwrap();
+        request.headers_mut().insert(http::header::HOST, host);
+        let response = wire.request(request).await.expect("answered");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_one_after_another_share_one_connection() {
+        let (url, accepted) = server(usize::MAX).await;
+        let wire = wire(&url).unwrap();
+        for _ in 0..20 {
+            assert_eq!(get(&wire, &url).await, "OK");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn requests_side_by_side_open_connections_and_reuse_them() {
+        let (url, accepted) = server(usize::MAX).await;
+        let wire = wire(&url).unwrap();
+        for _ in 0..3 {
+            let answers = futures::future::join_all((0..4).map(|_| get(&wire, &url))).await;
+            assert!(answers.iter().all(|answer| answer == "OK"));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_upstream_closed_is_not_used_again() {
+        let (url, accepted) = server(1).await;
+        let wire = wire(&url).unwrap();
+        for _ in 0..3 {
+            assert_eq!(get(&wire, &url).await, "OK");
+            // The close reaches the connection's task.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        assert!(
+            lock(&wire.pool)
+                .iter()
+                .all(|pooled| pooled.sender.is_closed())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_too_long_is_closed() {
+        let (url, accepted) = server(usize::MAX).await;
+        let wire = Wire::new(&url, Duration::from_millis(150)).unwrap();
+        assert_eq!(get(&wire, &url).await, "OK");
+        assert_eq!(lock(&wire.pool).len(), 1);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            lock(&wire.pool).is_empty(),
+            "the idle connection was closed"
+        );
+        assert_eq!(get(&wire, &url).await, "OK");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_is_not_there_is_named_as_such() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        drop(listener);
+        let wire = wire(&url).unwrap();
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = "/mcp".parse().unwrap();
+        let error = wire.request(request).await.expect_err("nobody listens");
+        assert!(error.starts_with("cannot connect to it:"), "{error}");
+        assert!(error.contains("refused"), "{error}");
+    }
 }
