@@ -95,7 +95,9 @@ impl Wire {
         loop {
             let (mut sender, reused) = match self.checkout() {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                // Boxed: the connector's and the handshake's futures are large, and the
+                // request's future would carry them on every call.
+                None => (Box::pin(self.connect()).await?, false),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
