@@ -1,4 +1,5 @@
-//! JSON-RPC framing errors, shared by every transport that parses messages itself.
+//! JSON-RPC text shared by every transport that reads or writes messages itself: framing
+//! errors, answers written as text, and the depth check.
 
 use rmcp::{
     ErrorData,
@@ -79,6 +80,33 @@ pub fn meant_as_jsonrpc(text: &[u8]) -> bool {
     let head = &text[start..text.len().min(start + 64)];
     head.windows(b"\"jsonrpc\"".len())
         .any(|window| window == b"\"jsonrpc\"")
+}
+
+/// The answer to request `id` (its JSON text) with `result` (a JSON object's text), in one
+/// allocation of its exact length: it is written for every call.
+pub fn result_text(id: &str, result: &str) -> String {
+    [
+        "{\"jsonrpc\":\"2.0\",\"id\":",
+        id,
+        ",\"result\":",
+        result,
+        "}",
+    ]
+    .concat()
+}
+
+/// The answer to request `id` (its JSON text) with `error`.
+pub fn error_text(id: &str, error: &ErrorData) -> String {
+    // An error of strings and JSON values always serializes.
+    let error = serde_json::to_string(error).unwrap_or_default();
+    [
+        "{\"jsonrpc\":\"2.0\",\"id\":",
+        id,
+        ",\"error\":",
+        &error,
+        "}",
+    ]
+    .concat()
 }
 
 /// How big and how deep a client's message may be.

@@ -19,7 +19,10 @@ use serde_json::{Map, Value, json, value::RawValue};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AdminState, auth::Caller, error::ErrorBody};
-use crate::gateway::{Origin, Page, ToolCall};
+use crate::{
+    gateway::{Origin, Page, ToolCall},
+    jsonrpc::{error_text, result_text},
+};
 
 pub(super) fn routes() -> OpenApiRouter<Arc<AdminState>> {
     OpenApiRouter::new().routes(routes!(proxy))
@@ -220,9 +223,10 @@ fn page<T: Serialize>(key: &str, page: Page<T>) -> Value {
 }
 
 fn reply(status: StatusCode, id: Value, outcome: Result<Box<RawValue>, ErrorData>) -> Response {
+    let id = id.to_string();
     let body = match outcome {
-        Ok(result) => format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"result\":{result}}}"),
-        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}).to_string(),
+        Ok(result) => result_text(&id, result.get()),
+        Err(error) => error_text(&id, &error),
     };
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -25,6 +25,7 @@ pub use self::caller::{Asks, StreamCaller};
 use crate::{
     error::GatewayError,
     gateway::{Origin, RawAnswer, SessionFacts, View},
+    jsonrpc::{error_text, result_text},
     security::{Identity, Lease},
     sync::lock,
 };
@@ -163,33 +164,6 @@ pub fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> 
         Ok(answer) => result_text(id.get(), &answer.result),
         Err(error) => error_text(id.get(), &ErrorData::from(error)),
     }
-}
-
-/// The answer to request `id` (its JSON text) with `result` (a JSON object's text), in one
-/// allocation of its exact length: it is written for every call.
-pub fn result_text(id: &str, result: &str) -> String {
-    [
-        "{\"jsonrpc\":\"2.0\",\"id\":",
-        id,
-        ",\"result\":",
-        result,
-        "}",
-    ]
-    .concat()
-}
-
-/// The answer to request `id` (its JSON text) with `error`.
-pub fn error_text(id: &str, error: &ErrorData) -> String {
-    // An error of strings and JSON values always serializes.
-    let error = serde_json::to_string(error).unwrap_or_default();
-    [
-        "{\"jsonrpc\":\"2.0\",\"id\":",
-        id,
-        ",\"error\":",
-        &error,
-        "}",
-    ]
-    .concat()
 }
 
 impl CallParams<'_> {

@@ -21,8 +21,9 @@ use serde_json::{Map, Value, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    downstream::plain_call::{error_text, is_id, result_text},
+    downstream::plain_call::is_id,
     gateway::{Gateway, Origin, Scope, ToolCall, View},
+    jsonrpc::{error_text, result_text},
     mcp_headers,
     security::{Lease, Principal},
 };
