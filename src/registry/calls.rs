@@ -53,6 +53,49 @@ fn statement_sizes(calls: usize) -> impl Iterator<Item = usize> {
     full.chain(parts)
 }
 
+/// The `SELECT` of one page of calls matching `filter`, newest first, and its values: one
+/// more row than asked for tells whether there is a next page.
+fn page_query(filter: &CallFilter) -> (String, Vec<Value>) {
+    let mut conditions = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut add = |condition: &str, value: Value| {
+        values.push(value);
+        conditions.push(format!("{condition} ${}", values.len()));
+    };
+    if let Some(tool) = &filter.tool {
+        add("tool =", tool.clone().into());
+    }
+    if let Some(upstream) = &filter.upstream {
+        add("upstream =", upstream.clone().into());
+    }
+    if let Some(outcome) = &filter.outcome {
+        add("outcome =", outcome.clone().into());
+    }
+    if let Some(client) = &filter.client {
+        add("client =", client.clone().into());
+    }
+    if let Some(principal) = &filter.principal {
+        add("principal =", principal.clone().into());
+    }
+    if let Some(since) = filter.since {
+        add("at >=", since.into());
+    }
+    if let Some(before) = filter.before {
+        add("id <", before.into());
+    }
+    let condition = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT id, at, client, principal, upstream, tool, duration_us, outcome, error
+         FROM calls {condition} ORDER BY id DESC LIMIT {}",
+        filter.limit + 1
+    );
+    (sql, values)
+}
+
 /// One recorded call.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct CallRecord {
@@ -132,44 +175,7 @@ impl Registry {
 
     /// One page of calls matching `filter`, newest first.
     pub async fn calls(&self, filter: CallFilter) -> Result<CallPage, RegistryError> {
-        let mut conditions = Vec::new();
-        let mut values: Vec<Value> = Vec::new();
-        let mut add = |condition: &str, value: Value| {
-            values.push(value);
-            conditions.push(format!("{condition} ${}", values.len()));
-        };
-        if let Some(tool) = filter.tool {
-            add("tool =", tool.into());
-        }
-        if let Some(upstream) = filter.upstream {
-            add("upstream =", upstream.into());
-        }
-        if let Some(outcome) = filter.outcome {
-            add("outcome =", outcome.into());
-        }
-        if let Some(client) = filter.client {
-            add("client =", client.into());
-        }
-        if let Some(principal) = filter.principal {
-            add("principal =", principal.into());
-        }
-        if let Some(since) = filter.since {
-            add("at >=", since.into());
-        }
-        if let Some(before) = filter.before {
-            add("id <", before.into());
-        }
-        let condition = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        // One more than asked for tells whether there is a next page.
-        let sql = format!(
-            "SELECT id, at, client, principal, upstream, tool, duration_us, outcome, error
-             FROM calls {condition} ORDER BY id DESC LIMIT {}",
-            filter.limit + 1
-        );
+        let (sql, values) = page_query(&filter);
         let mut calls = self
             .db()
             .rows(&sql, values)
@@ -249,6 +255,58 @@ mod tests {
         }
         assert_eq!(INSERTS.len(), 7);
         assert_eq!(INSERTS[6], insert_calls_sql(64));
+    }
+
+    /// What SQLite plans for pages of calls: each filter by a name is read from its index in
+    /// the page's order, not every matching call read and sorted (`USE TEMP B-TREE`).
+    #[test]
+    fn a_page_of_one_tool_or_upstream_is_read_in_order_from_its_index() {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        super::super::migrations::apply_sqlite(&mut db).unwrap();
+        let name = Some("echo__echo".to_string());
+        let filters = [
+            CallFilter {
+                tool: name.clone(),
+                ..CallFilter::default()
+            },
+            CallFilter {
+                upstream: name.clone(),
+                ..CallFilter::default()
+            },
+            CallFilter {
+                tool: name.clone(),
+                before: Some(500),
+                ..CallFilter::default()
+            },
+            CallFilter {
+                upstream: name.clone(),
+                since: Some(1),
+                ..CallFilter::default()
+            },
+            CallFilter {
+                tool: name.clone(),
+                outcome: Some("error".into()),
+                ..CallFilter::default()
+            },
+        ];
+        for filter in filters {
+            let (sql, values) = page_query(&CallFilter {
+                limit: 50,
+                ..filter
+            });
+            // The plan does not depend on the values; their count must match.
+            let unknowns = rusqlite::params_from_iter(vec![rusqlite::types::Null; values.len()]);
+            let plan: Vec<String> = db
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(unknowns, |row| row.get(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains("USING INDEX calls_"), "{sql}: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{sql}: {plan}");
+        }
     }
 
     #[test]

@@ -168,6 +168,18 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX tasks_holder ON tasks(holder, status);
     ",
     ),
+    // A page of calls of one tool or upstream is read newest first (`ORDER BY id DESC`):
+    // indexed by (tool, at), every call of that tool was read and sorted to show the last
+    // fifty. SQLite ends each index entry with the rowid (`id`), so an index of the name alone
+    // is in the page's order.
+    M::up(
+    "
+    DROP INDEX calls_tool;
+    DROP INDEX calls_upstream;
+    CREATE INDEX calls_tool ON calls(tool);
+    CREATE INDEX calls_upstream ON calls(upstream);
+    ",
+    ),
 ];
 
 /// The same migrations in PostgreSQL's dialect, one for one: the same tables, columns and
@@ -285,6 +297,12 @@ const POSTGRES: &[&str] = &[
     );
     CREATE INDEX tasks_expires ON tasks(expires_at);
     CREATE INDEX tasks_holder ON tasks(holder, status);
+    ",
+    "
+    DROP INDEX calls_tool;
+    DROP INDEX calls_upstream;
+    CREATE INDEX calls_tool ON calls(tool, id);
+    CREATE INDEX calls_upstream ON calls(upstream, id);
     ",
 ];
 

@@ -462,8 +462,23 @@ async fn on_postgresql_by_tcp() {
     let versions = column(&url, "SELECT version FROM mcps_migrations ORDER BY version").await;
     assert_eq!(
         versions,
-        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"]
     );
+    // A page of one tool's or one upstream's calls is read from its index in the page's
+    // order (newest first), not every such call read and sorted.
+    for name in ["tool", "upstream"] {
+        let plan = column(
+            &url,
+            &format!(
+                "SET enable_sort = off; SET enable_seqscan = off; \
+                 EXPLAIN SELECT * FROM calls WHERE {name} = 'echo__add' ORDER BY id DESC LIMIT 51"
+            ),
+        )
+        .await
+        .join("\n");
+        assert!(plan.contains(&format!("calls_{name}")), "{plan}");
+        assert!(!plan.contains("Sort"), "{plan}");
+    }
 }
 
 #[tokio::test]
@@ -485,7 +500,7 @@ async fn replicas_starting_together_migrate_once() {
     };
     assert_eq!(
         column(url, "SELECT COUNT(*) FROM mcps_migrations").await,
-        ["10"]
+        ["11"]
     );
 }
 
