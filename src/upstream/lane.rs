@@ -26,8 +26,15 @@ use tokio::{io::AsyncWrite, sync::oneshot};
 
 use crate::{line_reader::write_line, sync::lock};
 
-/// The prefix of the ids of the lane's requests.
-const ID_PREFIX: &str = "mcps-";
+/// The prefix of the ids of the lane's requests, written once for both constants below.
+macro_rules! id_prefix {
+    () => {
+        "mcps-"
+    };
+}
+const ID_PREFIX: &str = id_prefix!();
+/// How the id of one of the lane's requests starts in an answer's JSON text.
+const QUOTED_ID_PREFIX: &str = concat!("\"", id_prefix!());
 
 /// The lane of a stdio upstream's connection.
 pub type StdioLane = Lane<tokio::process::ChildStdin>;
@@ -175,7 +182,7 @@ impl<W> Lane<W> {
     /// or dropped with a warning when nobody waits for it any more).
     pub fn take(&self, line: &[u8], upstream: &str) -> bool {
         // Most lines are not ours: rmcp's answers, notifications. Tell them apart unparsed.
-        if !contains(line, b"\"mcps-") {
+        if memchr::memmem::find(line, QUOTED_ID_PREFIX.as_bytes()).is_none() {
             return false;
         }
         let Some((number, answer)) = read_answer(line, upstream) else {
@@ -272,12 +279,6 @@ pub(super) fn request_text(number: u64, method: &str, params: &str, end: &str) -
 /// The id of the lane's request `number`, as JSON text.
 pub(super) fn id_text(number: u64) -> String {
     ["\"", ID_PREFIX, itoa::Buffer::new().format(number), "\""].concat()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
 }
 
 #[cfg(test)]
