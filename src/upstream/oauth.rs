@@ -17,9 +17,7 @@ mod store;
 pub mod vault;
 
 use std::{
-    future::Future,
     path::{Path, PathBuf},
-    pin::Pin,
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -266,14 +264,11 @@ impl UpstreamAuth {
 
     /// The upstream answered 401 (`challenge`) to a request sent with `sent`: a token to try
     /// once more with, or `None` (then it needs a sign-in).
-    /// Boxed, like [`Self::bearer`]'s slow way: the future of every request that might
-    /// meet a 401 would otherwise carry it.
-    pub fn rejected<'a>(
-        &'a self,
-        sent: Option<&'a str>,
-        challenge: &'a str,
-    ) -> Pin<Box<impl Future<Output = Option<String>> + Send + 'a>> {
-        Box::pin(self.take_refusal(sent, challenge))
+    ///
+    /// Its work is boxed, like [`Self::bearer`]'s slow way: the future of every request that
+    /// might meet a 401 would otherwise carry it.
+    pub async fn rejected(&self, sent: Option<&str>, challenge: &str) -> Option<String> {
+        Box::pin(self.take_refusal(sent, challenge)).await
     }
 
     /// [`Self::rejected`].
