@@ -66,6 +66,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How many migrations the registry's schema has: the gateway's own count, asked of an SQLite
+/// file that does not exist (which creates nothing).
+pub async fn migrations() -> usize {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let nowhere = mcps::config::DatabaseLocation::Sqlite(dir.path().join("none.db"));
+    let (applied, latest) = mcps::registry::Registry::schema(&nowhere)
+        .await
+        .expect("the schema of no database");
+    assert_eq!(applied, None);
+    latest
+}
+
 /// A variable `tests/run.sh` sets after installing the pinned real servers and clients.
 pub fn installed(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
