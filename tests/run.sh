@@ -33,7 +33,10 @@ cargo build --examples --features otel
 step "the tests"
 # The examples and the benchmark have no tests of their own (clippy above checks that they
 # build): building them again as test harnesses cost the suite a minute.
-cargo test --lib --bins --tests --features otel
+# Four tests at a time on 2 cores: most of a test's time is spent waiting on the processes it
+# runs (SDK clients and servers, the conformance suite, a browser). Two at a time (cargo's
+# default here) took 730-800 s; four took 400 s, using 1.3 of the 2 cores.
+cargo test --lib --bins --tests --features otel -- --test-threads=4
 
 step "the fuzz target"
 # For a bounded time: arbitrary bytes through every JSON-RPC framing the gateway parses
