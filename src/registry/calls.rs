@@ -83,6 +83,14 @@ fn page_query(filter: &CallFilter) -> (String, Vec<Value>) {
     if let Some(before) = filter.before {
         add("id <", before.into());
     }
+    if filter
+        .outcome
+        .as_deref()
+        .is_some_and(|outcome| outcome != "ok")
+    {
+        // Implied, and what lets SQLite read the index of the failed calls (`calls_failed`).
+        conditions.push("outcome != 'ok'".to_owned());
+    }
     let condition = if conditions.is_empty() {
         String::new()
     } else {
@@ -257,10 +265,11 @@ mod tests {
         assert_eq!(INSERTS[6], insert_calls_sql(64));
     }
 
-    /// What SQLite plans for pages of calls: each filter by a name is read from its index in
-    /// the page's order, not every matching call read and sorted (`USE TEMP B-TREE`).
+    /// What SQLite plans for pages of calls: each filter by a name or by a failed outcome is
+    /// read from its index in the page's order, not every matching call read and sorted
+    /// (`USE TEMP B-TREE`), nor every call read to find the failed ones.
     #[test]
-    fn a_page_of_one_tool_or_upstream_is_read_in_order_from_its_index() {
+    fn a_page_of_one_tool_upstream_or_failed_outcome_is_read_in_order_from_its_index() {
         let mut db = rusqlite::Connection::open_in_memory().unwrap();
         super::super::migrations::apply_sqlite(&mut db).unwrap();
         let name = Some("echo__echo".to_string());
@@ -286,6 +295,15 @@ mod tests {
             CallFilter {
                 tool: name.clone(),
                 outcome: Some("error".into()),
+                ..CallFilter::default()
+            },
+            CallFilter {
+                outcome: Some("error".into()),
+                ..CallFilter::default()
+            },
+            CallFilter {
+                outcome: Some("cancelled".into()),
+                since: Some(1),
                 ..CallFilter::default()
             },
         ];

@@ -180,6 +180,11 @@ const MIGRATIONS: &[M<'static>] = &[
     CREATE INDEX calls_upstream ON calls(upstream);
     ",
     ),
+    // The calls that did not end `ok`, newest first, without reading the rest: an index of
+    // them alone, so that a call that succeeds (nearly all) costs no entry. A query names
+    // `outcome != 'ok'` itself to use it (see `calls.rs`): SQLite does not infer it from
+    // `outcome = 'error'`.
+    M::up("CREATE INDEX calls_failed ON calls(outcome) WHERE outcome != 'ok';"),
 ];
 
 /// The same migrations in PostgreSQL's dialect, one for one: the same tables, columns and
@@ -304,6 +309,7 @@ const POSTGRES: &[&str] = &[
     CREATE INDEX calls_tool ON calls(tool, id);
     CREATE INDEX calls_upstream ON calls(upstream, id);
     ",
+    "CREATE INDEX calls_failed ON calls(outcome, id) WHERE outcome <> 'ok';",
 ];
 
 /// How many migrations there are: the latest schema's number.

@@ -464,19 +464,24 @@ async fn on_postgresql_by_tcp() {
         .map(|version| version.to_string())
         .collect();
     assert_eq!(versions, every);
-    // A page of one tool's or one upstream's calls is read from its index in the page's
-    // order (newest first), not every such call read and sorted.
-    for name in ["tool", "upstream"] {
+    // A page of one tool's or one upstream's calls, or of the failed calls, is read from its
+    // index in the page's order (newest first), not every such call read and sorted. (The
+    // failed calls' page names `outcome != 'ok'` as the registry's query does.)
+    for (index, filter) in [
+        ("calls_tool", "tool = 'echo__add'"),
+        ("calls_upstream", "upstream = 'echo'"),
+        ("calls_failed", "outcome = 'error' AND outcome != 'ok'"),
+    ] {
         let plan = column(
             &url,
             &format!(
                 "SET enable_sort = off; SET enable_seqscan = off; \
-                 EXPLAIN SELECT * FROM calls WHERE {name} = 'echo__add' ORDER BY id DESC LIMIT 51"
+                 EXPLAIN SELECT * FROM calls WHERE {filter} ORDER BY id DESC LIMIT 51"
             ),
         )
         .await
         .join("\n");
-        assert!(plan.contains(&format!("calls_{name}")), "{plan}");
+        assert!(plan.contains(index), "{plan}");
         assert!(!plan.contains("Sort"), "{plan}");
     }
 }
