@@ -78,8 +78,7 @@ pub fn meant_as_jsonrpc(text: &[u8]) -> bool {
         return false;
     };
     let head = &text[start..text.len().min(start + 64)];
-    head.windows(b"\"jsonrpc\"".len())
-        .any(|window| window == b"\"jsonrpc\"")
+    memchr::memmem::find(head, b"\"jsonrpc\"").is_some()
 }
 
 /// The answer to request `id` (its JSON text) with `result` (a JSON object's text), in one

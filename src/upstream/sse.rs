@@ -149,14 +149,8 @@ fn capped(
 /// The offset just past the last blank line in `chunk`. (A blank line split across two
 /// chunks is not seen; that only delays the reset of the count by one event.)
 fn last_boundary(chunk: &[u8]) -> Option<usize> {
-    let lf = chunk
-        .windows(2)
-        .rposition(|pair| pair == b"\n\n")
-        .map(|at| at + 2);
-    let crlf = chunk
-        .windows(4)
-        .rposition(|quad| quad == b"\r\n\r\n")
-        .map(|at| at + 4);
+    let lf = memchr::memmem::rfind(chunk, b"\n\n").map(|at| at + 2);
+    let crlf = memchr::memmem::rfind(chunk, b"\r\n\r\n").map(|at| at + 4);
     lf.max(crlf)
 }
 

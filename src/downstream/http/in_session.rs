@@ -173,7 +173,7 @@ const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initiali
 fn is_initialized(body: &[u8]) -> bool {
     const METHOD: &[u8] = b"notifications/initialized";
     // Most bodies are something else: read only those that name it.
-    body.windows(METHOD.len()).any(|window| window == METHOD)
+    memchr::memmem::find(body, METHOD).is_some()
         && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|message| {
             message["method"] == "notifications/initialized" && message.get("id").is_none()
         })
