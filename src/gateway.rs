@@ -27,6 +27,7 @@ mod per_user;
 mod read_cache;
 mod reconfigure;
 mod router;
+mod routes;
 mod server;
 mod services;
 mod sessions;
@@ -41,12 +42,7 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
-    CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
-    GetPromptResponse, Prompt, ReadResourceRequest, ReadResourceRequestParams,
-    ReadResourceResponse, Reference, Resource, ResourceTemplate, ResultType, ServerResult, Tool,
-};
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use tokio::sync::watch;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -55,7 +51,6 @@ pub use catalog_freshness::Page;
 pub use client_requests::check_capability;
 use conversation::Conversations;
 pub use forward::{Origin, ProgressTarget};
-use forward::{send, send_bridged, strip_hop_meta, unexpected};
 pub use logging::SessionLogLevel;
 pub use notifier::Changes;
 pub use reconfigure::{LogLevelReport, Reconfigured};
@@ -72,7 +67,6 @@ use crate::{
     config::{Config, Isolation},
     error::GatewayError,
     registry::CallLog,
-    security::Identity,
     sync::lock,
     upstream::{OAuthVault, Phase, Upstream, freshness::ListKind},
 };
@@ -392,236 +386,5 @@ impl Gateway {
         let catalog = self.catalog_for(view);
         let page = catalog.resources.page_templates(cursor, self.page_size)?;
         Ok(self.with_hints(ListKind::Templates, view, page))
-    }
-
-    fn resource_owner(
-        &self,
-        uri: &str,
-        view: Option<&View>,
-    ) -> Result<Arc<Upstream>, GatewayError> {
-        self.catalog_for(view)
-            .resources
-            .owner_of(uri)
-            .cloned()
-            .ok_or_else(|| GatewayError::UnknownResource {
-                uri: uri.to_owned(),
-            })
-    }
-
-    /// The error for a name no catalog entry has. When the name carries the prefix of an
-    /// upstream that is down, that upstream is named: its tools are missing because it is
-    /// down, and "unknown tool" would send the user looking in the wrong place. (This only
-    /// shapes the message; routing itself is a catalog lookup.)
-    fn unrouted(&self, name: &str, view: Option<&View>) -> GatewayError {
-        let down = self
-            .upstreams
-            .load()
-            .iter()
-            .filter(|upstream| view.is_none_or(|view| view.offers(upstream)))
-            .filter(|upstream| !upstream.prefix().is_empty() && name.starts_with(upstream.prefix()))
-            .max_by_key(|upstream| upstream.prefix().len())
-            .map(|upstream| upstream.ready_peer());
-        match down {
-            Some(Err(unavailable)) => unavailable,
-            _ => GatewayError::UnknownTool {
-                name: name.to_owned(),
-            },
-        }
-    }
-
-    /// The upstream that owns the tool a client calls `name` (in its view), and the name the
-    /// upstream knows it by. The tool's overrides put their pinned values and defaults into
-    /// `arguments` (the lane, which has none to give, never carries a tool that has any): a
-    /// virtual server's rule first, then the upstream's, whose pinned values have the last word.
-    fn tool_route(
-        &self,
-        name: &str,
-        view: Option<&View>,
-        arguments: Option<&mut Option<rmcp::model::JsonObject>>,
-    ) -> Result<(Arc<Upstream>, String), GatewayError> {
-        let catalog = self.catalog_for(view);
-        let route = catalog
-            .route(name)
-            .ok_or_else(|| self.unrouted(name, view))?;
-        if let Some(arguments) = arguments {
-            for rule in route.overrides.iter().rev() {
-                rule.apply_to_arguments(arguments);
-            }
-        }
-        Ok((route.upstream.clone(), route.original.clone()))
-    }
-
-    /// Sends a routed `tools/call` (see [`Gateway::call_tool`], which routes and records it)
-    /// and returns the answer whole.
-    async fn send_call(
-        &self,
-        upstream: &Arc<Upstream>,
-        original: String,
-        mut params: CallToolRequestParams,
-        origin: &Origin,
-    ) -> Result<CallToolResponse, GatewayError> {
-        match per_user::take_sign_in_answer(&mut params.input_responses) {
-            Some(per_user::SignInAnswer::Refused(reason)) => {
-                return Err(GatewayError::UpstreamUnavailable {
-                    upstream: upstream.name().to_owned(),
-                    reason,
-                });
-            }
-            Some(per_user::SignInAnswer::Accepted) => {
-                // Waits on the connection that asked for the sign-in; `connect` below then
-                // opens a new one with the fresh token.
-                if let Some(who) = &origin.principal {
-                    self.await_sign_in(upstream, who).await;
-                }
-            }
-            None => {}
-        }
-        let (upstream, peer) = match self.connect(upstream, origin).await {
-            Ok(connection) => connection,
-            // A 2026-07-28 client is asked to sign in the way that revision asks for input.
-            Err(error) if origin.stateless => return per_user::as_input_required(error),
-            Err(error) => return Err(error),
-        };
-        let binding = format!("tools/call\n{}", params.name);
-        params.name = original.into();
-        strip_hop_meta(&mut params.meta);
-        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let conversations = &self.conversations;
-        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
-            ServerResult::CallToolResult(mut result) => {
-                // Session-era upstreams omit it; 2026-07-28 clients require it. rmcp strips it
-                // again for session-era clients.
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(CallToolResponse::Complete(result))
-            }
-            ServerResult::InputRequiredResult(result) => {
-                Ok(CallToolResponse::InputRequired(result))
-            }
-            ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
-            other => Err(unexpected(&upstream, &other)),
-        }
-    }
-
-    /// Routes a `prompts/get` by exposed prompt name.
-    pub async fn get_prompt(
-        &self,
-        mut params: GetPromptRequestParams,
-        origin: &Origin,
-    ) -> Result<GetPromptResponse, GatewayError> {
-        self.wait_started().await;
-        let (upstream, original) =
-            {
-                let catalog = self.catalog_for(origin.view.as_deref());
-                let route = catalog.prompts.route(&params.name).ok_or_else(|| {
-                    GatewayError::UnknownPrompt {
-                        name: params.name.clone(),
-                    }
-                })?;
-                (route.upstream.clone(), route.original.clone())
-            };
-        let (upstream, peer) = self.connect(&upstream, origin).await?;
-        let binding = format!("prompts/get\n{}", params.name);
-        params.name = original;
-        strip_hop_meta(&mut params.meta);
-        let request = ClientRequest::GetPromptRequest(GetPromptRequest::new(params));
-        let conversations = &self.conversations;
-        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
-            ServerResult::GetPromptResult(mut result) => {
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(GetPromptResponse::Complete(result))
-            }
-            ServerResult::InputRequiredResult(result) => {
-                Ok(GetPromptResponse::InputRequired(result))
-            }
-            other => Err(unexpected(&upstream, &other)),
-        }
-    }
-
-    /// Routes a `resources/read` to the upstream that listed the URI or owns its template.
-    pub async fn read_resource(
-        &self,
-        mut params: ReadResourceRequestParams,
-        origin: &Origin,
-    ) -> Result<ReadResourceResponse, GatewayError> {
-        self.wait_started().await;
-        let upstream = self.resource_owner(&params.uri, origin.view.as_deref())?;
-        let principal = origin.principal.as_ref().map(Identity::key);
-        let reader = read_cache::Reader {
-            principal: principal.as_deref(),
-            own_connection: self.takes_own_connection(&upstream, origin),
-        };
-        // Asked only once the caller may reach the upstream: a user who has not signed in to
-        // a per-user one is told to, not served what another read.
-        let (upstream, peer) = self.connect(&upstream, origin).await?;
-        let generation = upstream.state().generation;
-        // A retry of an `input_required` round depends on more than the URI: never kept.
-        let cacheable = params.input_responses.is_none() && params.request_state.is_none();
-        let uri = params.uri.clone();
-        if cacheable && let Some(kept) = self.read_cache.get(generation, &uri, &reader) {
-            return Ok(ReadResourceResponse::Complete(kept));
-        }
-        let binding = format!("resources/read\n{}", params.uri);
-        strip_hop_meta(&mut params.meta);
-        let request = ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params));
-        let conversations = &self.conversations;
-        match send_bridged(&upstream, &peer, request, origin, conversations, &binding).await? {
-            ServerResult::ReadResourceResult(mut result) => {
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                if cacheable {
-                    self.read_cache.keep(generation, &uri, &reader, &result);
-                }
-                Ok(ReadResourceResponse::Complete(result))
-            }
-            ServerResult::InputRequiredResult(result) => {
-                Ok(ReadResourceResponse::InputRequired(result))
-            }
-            other => Err(unexpected(&upstream, &other)),
-        }
-    }
-
-    /// Routes `completion/complete` to the owner of the prompt or resource template.
-    pub async fn complete(
-        &self,
-        mut params: CompleteRequestParams,
-        origin: &Origin,
-    ) -> Result<CompleteResult, GatewayError> {
-        self.wait_started().await;
-        let upstream = {
-            let catalog = self.catalog_for(origin.view.as_deref());
-            match &mut params.r#ref {
-                Reference::Prompt(prompt) => {
-                    let route = catalog.prompts.route(&prompt.name).ok_or_else(|| {
-                        GatewayError::UnknownPrompt {
-                            name: prompt.name.clone(),
-                        }
-                    })?;
-                    prompt.name = route.original.clone();
-                    route.upstream.clone()
-                }
-                Reference::Resource(resource) => catalog
-                    .resources
-                    .template_owner(&resource.uri)
-                    .cloned()
-                    .ok_or_else(|| GatewayError::UnknownResource {
-                        uri: resource.uri.clone(),
-                    })?,
-                // A reference kind newer than this gateway: no way to know its owner.
-                _ => {
-                    return Err(GatewayError::UnknownResource {
-                        uri: "<unsupported completion reference>".into(),
-                    });
-                }
-            }
-        };
-        let (upstream, peer) = self.connect(&upstream, origin).await?;
-        strip_hop_meta(&mut params.meta);
-        let request = ClientRequest::CompleteRequest(CompleteRequest::new(params));
-        match send(&upstream, &peer, request, origin).await? {
-            ServerResult::CompleteResult(mut result) => {
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(result)
-            }
-            other => Err(unexpected(&upstream, &other)),
-        }
     }
 }

@@ -18,6 +18,7 @@ pub mod freshness;
 mod http;
 mod http_lane;
 mod lane;
+mod lifecycle;
 pub(crate) mod line_transport;
 pub mod oauth;
 mod offer;
@@ -47,14 +48,13 @@ use std::{
 use arc_swap::ArcSwap;
 use rmcp::{
     Peer, RoleClient,
-    model::{ClientRequest, ProtocolVersion, ResourceUpdatedNotificationParam, SubscriptionFilter},
-    service::{RunningService, Subscription},
+    model::{ClientRequest, ResourceUpdatedNotificationParam},
+    service::RunningService,
 };
 use tokio::{
     sync::{Notify, mpsc},
     task::JoinHandle,
 };
-use tokio_util::sync::CancellationToken;
 
 use crate::{config::UpstreamConfig, error::GatewayError, sync::lock};
 pub use call::{CallContext, Outgoing, ProgressSink, UpstreamLane, unreadable};
@@ -68,7 +68,7 @@ pub use oauth::{
     OAuthVault, UpstreamAuth,
     vault::{CALLBACK_PATH, CLIENT_METADATA_PATH, CONNECT_PATH, Connect, NotTaken, SIGN_IN_TIME},
 };
-use offer::{Offer, next_list_change};
+use offer::Offer;
 use process::ChildGroup;
 pub use process::{adopt_orphans, kill_every_group, raise_open_file_limit};
 pub use progress::{ProgressRoutes, RouteGuard};
@@ -348,296 +348,5 @@ impl Upstream {
     /// The last lines the process wrote to stderr (stdio upstreams), oldest first.
     pub fn stderr_tail(&self) -> Vec<String> {
         self.stderr_tail.lines()
-    }
-
-    /// Runs this upstream until `shutdown` is cancelled or its connection ends.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        if self.config.disabled {
-            return;
-        }
-        let lists_changed = Arc::new(Notify::new());
-        let handler = UpstreamClient {
-            lists_changed: lists_changed.clone(),
-            resource_updates: self.events.resource_updates.clone(),
-            callers: self.callers.clone(),
-        };
-        let deadline = self.settings.startup_timeout;
-        if let Some(auth) = &self.oauth
-            && tokio::time::timeout(deadline, auth.restore())
-                .await
-                .is_err()
-        {
-            tracing::warn!(upstream = %self.name, "the registry did not open in time to restore its sign-in");
-        }
-        *lock(&self.closed_because) = None;
-        let session = Arc::new(SessionId::default());
-        let notices = handler.clone();
-        let (mut child, handshake) = match self.open(handler, &session) {
-            Ok(opened) => opened,
-            Err(reason) => return self.fail(reason),
-        };
-        let started = tokio::select! {
-            started = tokio::time::timeout(deadline, handshake) => started,
-            () = shutdown.cancelled() => {
-                self.publish(UpstreamState::new(Phase::Stopped));
-                return self.reap(child).await;
-            }
-        };
-        let (connection, offer) = match started {
-            Ok(Ok(ready)) => ready,
-            Ok(Err(reason)) => {
-                if self.opens_again_with_discover(&reason) {
-                    self.reap(child).await;
-                    return Box::pin(self.run(shutdown)).await;
-                }
-                if let Some(how) = self.oauth.as_ref().and_then(|auth| auth.needed()) {
-                    *self.lock_last_error() = Some(reason);
-                    self.publish(UpstreamState::new(Phase::NeedsAuthorization(how)));
-                    return self.reap(child).await;
-                }
-                let reason = self.explain_exit(&mut child, reason).await;
-                self.fail(reason);
-                return self.reap(child).await;
-            }
-            Err(_) => {
-                self.fail(format!("did not start within {deadline:?}"));
-                return self.reap(child).await;
-            }
-        };
-        let peer = connection.peer().clone();
-        let protocol_version = peer.peer_info().map(|info| info.protocol_version.clone());
-        tracing::info!(
-            upstream = %self.name,
-            tools = offer.tools.len(),
-            prompts = offer.prompts.len(),
-            resources = offer.resources.len(),
-            templates = offer.templates.len(),
-            protocol = protocol_version.as_ref().map_or("?", |v| v.as_str()),
-            "ready"
-        );
-        let lane = self.lane_of(child.as_ref(), protocol_version.as_ref(), session, notices);
-        self.keep_hints(offer.hints.clone());
-        self.publish(self.checked(offer).into_state(peer, protocol_version, lane));
-        self.serve(connection, lists_changed, &shutdown, &mut child)
-            .await;
-        self.reap(child).await;
-    }
-
-    /// Serves a ready connection until it ends or shutdown; re-lists tools on `list_changed`.
-    async fn serve(
-        &self,
-        connection: Connection,
-        lists_changed: Arc<Notify>,
-        shutdown: &CancellationToken,
-        child: &mut Option<ChildProcess>,
-    ) {
-        let peer = connection.peer().clone();
-        let cancel = connection.cancellation_token();
-        let mut changes = self.subscribe_to_list_changes(&peer).await;
-        let mut finished = pin!(connection.waiting());
-        loop {
-            tokio::select! {
-                changed = next_list_change(&mut changes) => {
-                    if changed {
-                        self.relist(&peer).await;
-                    } else {
-                        changes = None;
-                    }
-                }
-                _ = &mut finished => {
-                    let reason = self
-                        .closed_because()
-                        .unwrap_or_else(|| "connection closed".into());
-                    let reason = self.explain_exit(child, reason).await;
-                    return self.fail(reason);
-                }
-                () = shutdown.cancelled() => {
-                    cancel.cancel();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
-                    return self.publish(UpstreamState::new(Phase::Stopped));
-                }
-                () = lists_changed.notified() => self.relist(&peer).await,
-                () = signed_out(self.oauth.as_deref()) => {
-                    cancel.cancel();
-                    let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
-                    let how = self.oauth.as_ref().and_then(|auth| auth.needed()).unwrap_or_default();
-                    return self.publish(UpstreamState::new(Phase::NeedsAuthorization(how)));
-                }
-            }
-        }
-    }
-
-    /// A 2026-07-28 upstream sends `list_changed` only on a `subscriptions/listen` stream;
-    /// session-era ones send it on the session (see [`UpstreamClient`]).
-    async fn subscribe_to_list_changes(&self, peer: &Peer<RoleClient>) -> Option<Subscription> {
-        let info = peer.peer_info()?;
-        if info.protocol_version.as_str() < ProtocolVersion::V_2026_07_28.as_str() {
-            return None;
-        }
-        let capabilities = &info.capabilities;
-        let mut filter = SubscriptionFilter::builder();
-        if capabilities
-            .tools
-            .as_ref()
-            .is_some_and(|c| c.list_changed == Some(true))
-        {
-            filter = filter.tools_list_changed();
-        }
-        if capabilities
-            .prompts
-            .as_ref()
-            .is_some_and(|c| c.list_changed == Some(true))
-        {
-            filter = filter.prompts_list_changed();
-        }
-        if capabilities
-            .resources
-            .as_ref()
-            .is_some_and(|c| c.list_changed == Some(true))
-        {
-            filter = filter.resources_list_changed();
-        }
-        let filter = filter.build();
-        if filter == SubscriptionFilter::default() {
-            return None;
-        }
-        match tokio::time::timeout(self.settings.startup_timeout, peer.listen(filter)).await {
-            Ok(Ok(subscription)) => Some(subscription),
-            Ok(Err(error)) => {
-                tracing::warn!(upstream = %self.name, %error, "cannot subscribe to list changes");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(upstream = %self.name, "subscribing to list changes timed out");
-                None
-            }
-        }
-    }
-
-    /// `offer` with its tool definitions compared to the first seen (changes logged; with
-    /// `pin`, changed tools left out).
-    fn checked(&self, mut offer: Offer) -> Offer {
-        offer.tools = self
-            .first_definitions
-            .check(&self.name, self.config.pin, offer.tools);
-        offer
-    }
-
-    async fn relist(&self, peer: &Peer<RoleClient>) {
-        let Some(offer) = self.listed_again(peer).await else {
-            return;
-        };
-        tracing::info!(
-            upstream = %self.name,
-            tools = offer.tools.len(),
-            prompts = offer.prompts.len(),
-            resources = offer.resources.len(),
-            "offer changed"
-        );
-        let current = self.state();
-        let protocol_version = current.protocol_version.clone();
-        let lane = current.lane.clone();
-        self.keep_hints(offer.hints.clone());
-        self.publish(
-            self.checked(offer)
-                .into_state(peer.clone(), protocol_version, lane),
-        );
-    }
-
-    /// Everything it offers, listed again within its start deadline; `None` (logged) when
-    /// that fails: the old lists are kept.
-    async fn listed_again(&self, peer: &Peer<RoleClient>) -> Option<Offer> {
-        match tokio::time::timeout(self.settings.startup_timeout, Offer::fetch(peer)).await {
-            Ok(Ok(offer)) => Some(offer),
-            Ok(Err(error)) => {
-                tracing::warn!(upstream = %self.name, %error, "re-listing failed; keeping the old lists");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(upstream = %self.name, "re-listing timed out; keeping the old lists");
-                None
-            }
-        }
-    }
-
-    /// The gateway's own lane on a new connection: a stdio child's pipes, or a streamable
-    /// HTTP upstream's URL (in `session`, which its `initialize` opened, in the session era);
-    /// none for the rest (rmcp carries every request).
-    fn lane_of(
-        &self,
-        child: Option<&ChildProcess>,
-        version: Option<&ProtocolVersion>,
-        session: Arc<SessionId>,
-        notices: UpstreamClient,
-    ) -> Option<UpstreamLane> {
-        if let Some(child) = child {
-            return Some(UpstreamLane::Stdio(child.lane.clone()));
-        }
-        let version = version?;
-        if self.config.transport_kind() != crate::config::TransportKind::StreamableHttp {
-            return None;
-        }
-        if let Some(why) = HttpLane::leaves_to_rmcp(self.config.url.as_deref().unwrap_or_default())
-        {
-            tracing::info!(upstream = %self.name, "{why}: rmcp carries its calls");
-            return None;
-        }
-        let session = version.has_initialize().then_some(session);
-        let max = self.settings.max_response_bytes;
-        match HttpLane::new(
-            &self.name,
-            &self.config,
-            version.as_str(),
-            max,
-            session,
-            notices,
-            self.oauth.clone(),
-        ) {
-            Ok(lane) => Some(UpstreamLane::Http(Arc::new(lane))),
-            Err(error) => {
-                tracing::warn!(upstream = %self.name, %error, "no lane of our own; rmcp carries its calls");
-                None
-            }
-        }
-    }
-
-    /// Adds the child's exit status to a failure reason when the child has exited.
-    async fn explain_exit(&self, child: &mut Option<ChildProcess>, reason: String) -> String {
-        let Some(child) = child else {
-            return reason;
-        };
-        match tokio::time::timeout(Duration::from_millis(200), child.group.wait()).await {
-            Ok(Ok(status)) => format!("{reason}: process {status}"),
-            _ => reason,
-        }
-    }
-
-    /// Terminates the child's process group and waits for its stderr to drain. Its lane is
-    /// closed first: the calls still waiting on it fail now, after the upstream's failure (if
-    /// it failed) was published, so a client that sees them fail and asks for the state
-    /// does not find it still ready.
-    async fn reap(&self, child: Option<ChildProcess>) {
-        let Some(mut child) = child else { return };
-        child.lane.close();
-        if let Some(status) = child.group.terminate(self.settings.shutdown_grace).await {
-            tracing::debug!(upstream = %self.name, %status, "process group terminated");
-        }
-        // Every process of the group is gone, so the pipe closes; a process that left the
-        // group may still hold it, and must not hold up shutdown.
-        let pump = &mut child.stderr_pump;
-        if tokio::time::timeout(Duration::from_secs(1), &mut *pump)
-            .await
-            .is_err()
-        {
-            pump.abort();
-        }
-    }
-}
-
-/// Resolves when `auth` comes to need a sign-in; never without OAuth.
-async fn signed_out(auth: Option<&UpstreamAuth>) {
-    match auth {
-        Some(auth) => auth.lost().await,
-        None => std::future::pending().await,
     }
 }

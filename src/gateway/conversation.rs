@@ -20,6 +20,8 @@
     reason = "logging is deprecated by SEP-2577, but session-era upstreams log to 2026-07-28 clients through a bridged call"
 )]
 
+mod caller;
+
 use std::{
     collections::HashMap,
     sync::{
@@ -33,24 +35,22 @@ use futures::future::BoxFuture;
 use rmcp::{
     ErrorData, Peer, RoleClient,
     model::{
-        ClientCapabilities, ClientRequest, ClientResult, ErrorCode, InputRequests,
-        InputRequiredResult, InputResponses, LoggingMessageNotificationParam, RequestStateCodec,
-        SealOptions, ServerRequest, ServerResult,
+        ClientCapabilities, ClientRequest, ClientResult, InputRequests, InputRequiredResult,
+        InputResponses, LoggingMessageNotificationParam, RequestStateCodec, SealOptions,
+        ServerRequest, ServerResult,
     },
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use caller::{ConversationCaller, decode_answer};
+
 use super::{
-    client_requests::{into_input_request, missing_capability},
+    client_requests::into_input_request,
     forward::{Origin, send},
     parked_elsewhere::Relay,
 };
-use crate::{
-    error::GatewayError,
-    registry::this_gateway,
-    upstream::{Caller, Upstream},
-};
+use crate::{error::GatewayError, registry::this_gateway, upstream::Upstream};
 
 /// What the upstream call's task reports.
 enum Event {
@@ -446,41 +446,6 @@ fn refused(reason: &str) -> GatewayError {
     }
 }
 
-/// The client's answer, typed as the result of the request it answers.
-#[allow(
-    deprecated,
-    reason = "sampling and roots are deprecated by SEP-2577, but session-era servers use them"
-)]
-fn decode_answer(
-    request: &ServerRequest,
-    answer: serde_json::Value,
-) -> Result<ClientResult, ErrorData> {
-    let invalid = |error: serde_json::Error| {
-        ErrorData::invalid_params(
-            format!("the client's answer does not fit the request: {error}"),
-            None,
-        )
-    };
-    Ok(match request {
-        ServerRequest::CreateMessageRequest(_) => ClientResult::CreateMessageResult(Box::new(
-            serde_json::from_value(answer).map_err(invalid)?,
-        )),
-        ServerRequest::ElicitRequest(_) => {
-            ClientResult::ElicitResult(serde_json::from_value(answer).map_err(invalid)?)
-        }
-        ServerRequest::ListRootsRequest(_) => {
-            ClientResult::ListRootsResult(serde_json::from_value(answer).map_err(invalid)?)
-        }
-        _ => {
-            return Err(ErrorData::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                "not a client request",
-                None,
-            ));
-        }
-    })
-}
-
 /// `outcome`, after what the upstream said before it answered (the call ended on the
 /// client's request's task, and what it said may still be queued): its log messages go to
 /// the client, and a request the client cannot take ends the call with that error.
@@ -514,61 +479,5 @@ fn missing(upstream: &Upstream, error: ErrorData) -> GatewayError {
 async fn log(origin: &Origin, message: LoggingMessageNotificationParam) {
     if let Some(caller) = &origin.caller {
         caller.log(message).await;
-    }
-}
-
-/// The client side of a conversation, as the upstream's callers see it.
-struct ConversationCaller {
-    key: u64,
-    events: mpsc::Sender<Event>,
-    capabilities: Arc<ClientCapabilities>,
-}
-
-impl Caller for ConversationCaller {
-    fn key(&self) -> u64 {
-        self.key
-    }
-
-    fn log(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
-        // Never held up: a log message the client is too slow for is dropped.
-        if self.events.try_send(Event::Log(message)).is_err() {
-            tracing::debug!("log message of a bridged call dropped");
-        }
-        Box::pin(std::future::ready(()))
-    }
-
-    fn answer(
-        &self,
-        request: ServerRequest,
-        cancel: CancellationToken,
-    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
-        let events = self.events.clone();
-        if let Some(error) = missing_capability(&self.capabilities, &request) {
-            // The upstream hears the refusal too, but the client's request is over.
-            let _ = self.events.try_send(Event::Missing(error.clone()));
-            return Box::pin(std::future::ready(Err(error)));
-        }
-        let checked = into_input_request(request.clone())
-            .map(|_| ())
-            .ok_or_else(|| {
-                ErrorData::new(
-                    ErrorCode::METHOD_NOT_FOUND,
-                    "a 2026-07-28 client cannot be sent this request",
-                    None,
-                )
-            });
-        Box::pin(async move {
-            checked?;
-            let (reply, answer) = oneshot::channel();
-            let gone = || ErrorData::internal_error("the client's call has ended", None);
-            events
-                .send(Event::Input(Pending { request, reply }))
-                .await
-                .map_err(|_| gone())?;
-            tokio::select! {
-                answer = answer => answer.map_err(|_| gone())?,
-                () = cancel.cancelled() => Err(ErrorData::internal_error("the upstream withdrew its request", None)),
-            }
-        })
     }
 }

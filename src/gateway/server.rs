@@ -10,40 +10,33 @@
     reason = "logging is deprecated by SEP-2577, but session-era clients use it"
 )]
 
+mod listen;
+mod origin;
+
 use std::sync::{
     Arc, OnceLock,
     atomic::{AtomicU64, Ordering},
 };
 
 use rmcp::{
-    ErrorData, Peer, RoleServer, ServerHandler,
+    ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities,
         CompleteRequestParams, CompleteResult, CustomRequest, CustomResult, GetPromptRequestParams,
         GetPromptResponse, GetTaskParams, GetTaskResult, Implementation, ListPromptsResult,
         ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
-        SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
+        ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscribeRequestParams,
+        SubscriptionFilter, UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, SubscriptionContext},
 };
-use tokio::sync::mpsc;
 
 use super::{
-    Gateway, Origin, ProgressTarget, SessionFacts, View, Waking,
-    client_requests::{SessionCaller, StatelessCaller},
-    forward::with_client_meta,
-    isolation::SessionConnections,
-    logging::SessionLogLevel,
-    methods::untyped_request_error,
-    notifier::{ChangeWatcher, Subscriber},
-    subscribe::SubscriberGuard,
+    Gateway, SessionFacts, Waking, forward::with_client_meta, isolation::SessionConnections,
+    logging::SessionLogLevel, methods::untyped_request_error, subscribe::SubscriberGuard,
 };
-use crate::{
-    error::GatewayError,
-    security::{Identity, Lease, Principal},
-};
+use crate::security::{Identity, Lease};
 
 /// One downstream session's (or stateless request's) view of the gateway. Cheap to create:
 /// the HTTP transport makes one per session.
@@ -77,9 +70,6 @@ pub struct GatewayServer {
 /// named by its path (`/mcp/{name}`) or bound to its API key.
 #[derive(Debug, Clone)]
 pub struct Scope(pub Arc<str>);
-
-/// Updates buffered for one `subscriptions/listen` stream.
-const STREAM_UPDATES: usize = 64;
 
 /// Session numbers; only uniqueness matters.
 static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
@@ -135,164 +125,12 @@ impl GatewayServer {
         self.principal = principal;
         self
     }
-}
 
-impl GatewayServer {
     /// The session's messages go to its client from `level` up, and the upstreams are asked
     /// for what some client wants.
     fn keep_log_level(&self, level: LoggingLevel) {
         self.log_level.set(level);
         self.gateway.want_logs_at(level);
-    }
-
-    /// Subscribes a `subscriptions/listen` stream to the resources its filter names; their
-    /// updates arrive on the receiver until the guard is dropped with the stream.
-    async fn subscribe_stream(
-        &self,
-        context: &SubscriptionContext,
-    ) -> (
-        mpsc::Receiver<ResourceUpdatedNotificationParam>,
-        Option<SubscriberGuard>,
-    ) {
-        let (sender, updates) = mpsc::channel(STREAM_UPDATES);
-        let uris = context
-            .accepted()
-            .resource_subscriptions
-            .clone()
-            .unwrap_or_default();
-        if uris.is_empty() {
-            return (updates, None);
-        }
-        let key = NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 61;
-        let origin = match self.origin(context.request_context()) {
-            Ok(origin) => origin,
-            Err(error) => {
-                tracing::info!(%error, "subscriptions/listen resources not subscribed");
-                return (updates, None);
-            }
-        };
-        for uri in uris {
-            let subscriber = Subscriber::Stream(sender.clone());
-            let params = SubscribeRequestParams::new(uri.clone());
-            if let Err(error) = self
-                .gateway
-                .subscribe(key, subscriber, params, &origin)
-                .await
-            {
-                tracing::info!(%uri, %error, "a subscriptions/listen resource could not be subscribed");
-            }
-        }
-        let guard = SubscriberGuard::new(self.gateway.clone(), key);
-        (updates, Some(guard))
-    }
-
-    /// What a session-era client declared at `initialize` (`None` before it has).
-    fn client_capabilities(&self, client: &Peer<RoleServer>) -> Option<Arc<ClientCapabilities>> {
-        if let Some(known) = self.capabilities.get() {
-            return Some(known.clone());
-        }
-        let declared = Arc::new(client.peer_info()?.capabilities.clone());
-        Some(self.capabilities.get_or_init(|| declared).clone())
-    }
-
-    /// The virtual server a request is for, if any.
-    fn view(
-        &self,
-        context: &RequestContext<RoleServer>,
-    ) -> Result<Option<Arc<View>>, GatewayError> {
-        let scope = self.scope.clone().or_else(|| {
-            context
-                .extensions
-                .get::<http::request::Parts>()
-                .and_then(|parts| parts.extensions.get::<Scope>())
-                .map(|scope| scope.0.clone())
-        });
-        match scope {
-            None => Ok(None),
-            Some(name) => self.gateway.view(&name).map(Some).ok_or_else(|| {
-                GatewayError::UnknownVirtualServer {
-                    name: name.to_string(),
-                }
-            }),
-        }
-    }
-
-    /// Who is asking, from rmcp's request context: its cancellation, its progress token if it
-    /// asked for progress, and how the requests it causes upstream reach it.
-    fn origin(&self, context: &RequestContext<RoleServer>) -> Result<Origin, GatewayError> {
-        let view = self.view(context)?;
-        let cancel = context.ct.clone();
-        let progress = context
-            .meta
-            .get_progress_token()
-            .map(|token| ProgressTarget {
-                client: context.peer.clone(),
-                token,
-            });
-        let stateless = context
-            .protocol_version()
-            .is_some_and(|version| !version.has_initialize());
-        let parts = context.extensions.get::<http::request::Parts>();
-        let principal = self.principal.clone().or_else(|| {
-            parts
-                .and_then(|parts| parts.extensions.get::<Principal>())
-                .map(Principal::identity)
-        });
-        let credential = self
-            .lease
-            .clone()
-            .or_else(|| parts.and_then(|parts| parts.extensions.get::<Lease>().cloned()));
-        if stateless {
-            let capabilities = context.meta.client_capabilities().unwrap_or_default();
-            let log_level = context.meta.log_level();
-            let caller = StatelessCaller {
-                // Above session numbers, below conversation keys: never equal to either.
-                key: NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 62,
-                client: context.peer.clone(),
-                log_level,
-            };
-            Ok(Origin {
-                cancel,
-                progress,
-                caller: Some(Arc::new(caller)),
-                stateless: true,
-                capabilities: Some(Arc::new(capabilities)),
-                connections: None,
-                log_level,
-                client: context
-                    .meta
-                    .client_info()
-                    .map(|info| Arc::from(info.name.as_str())),
-                principal,
-                view,
-                credential,
-            })
-        } else {
-            let capabilities = self.client_capabilities(&context.peer);
-            let caller = SessionCaller {
-                session: self.session,
-                client: context.peer.clone(),
-                request: context.id.clone(),
-                log_level: self.log_level.clone(),
-                capabilities: capabilities.clone(),
-            };
-            Ok(Origin {
-                cancel,
-                progress,
-                caller: Some(Arc::new(caller)),
-                stateless: false,
-                capabilities,
-                connections: self.connections.clone(),
-                log_level: self.log_level.get(),
-                client: context
-                    .peer
-                    .peer_info()
-                    .map(|info| Arc::from(info.client_info.name.as_str())),
-                principal,
-                view,
-                credential,
-            })
-        }
     }
 }
 
@@ -398,43 +236,7 @@ impl ServerHandler for GatewayServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let mut changes = ChangeWatcher::new(self.gateway.catalog_changes());
-        let (mut updates, _subscribed) = self.subscribe_stream(&context).await;
-        loop {
-            tokio::select! {
-                changed = changes.next() => {
-                    let Some(changed) = changed else { return Ok(()) };
-                    // Only the kinds the client subscribed to: rmcp's sink refuses the others
-                    // with an error, which must not end the stream (a change of tools and
-                    // resources at once closed a stream listening for resources alone).
-                    let wants = context.accepted().clone();
-                    let sink = context.sink();
-                    let sent = async {
-                        if changed.tools && wants.tools_list_changed == Some(true) {
-                            sink.notify_tool_list_changed().await?;
-                        }
-                        if changed.prompts && wants.prompts_list_changed == Some(true) {
-                            sink.notify_prompt_list_changed().await?;
-                        }
-                        if changed.resources && wants.resources_list_changed == Some(true) {
-                            sink.notify_resource_list_changed().await?;
-                        }
-                        Ok::<(), rmcp::service::SubscriptionSendError>(())
-                    };
-                    if let Err(error) = sent.await {
-                        tracing::debug!(%error, "list_changed not delivered on a subscription");
-                        return Ok(());
-                    }
-                }
-                Some(update) = updates.recv() => {
-                    if let Err(error) = context.sink().notify_resource_updated(update.uri).await {
-                        tracing::debug!(%error, "resources/updated not delivered on a subscription");
-                        return Ok(());
-                    }
-                }
-                () = context.cancelled() => return Ok(()),
-            }
-        }
+        self.listen_to_changes(context).await
     }
 
     async fn list_prompts(
