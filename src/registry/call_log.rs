@@ -70,15 +70,17 @@ async fn write(
             received = receiver.recv_many(&mut batch, BATCH) => received > 0,
             () = shutdown.cancelled() => false,
         };
-        if open {
-            // Let a burst gather into one transaction.
+        if open && batch.len() < BATCH {
+            // Let a burst gather into one transaction. A full batch is written at once:
+            // calls that come faster than a batch per wait must not wait their turn (at one
+            // batch per wait, the log kept 2,048 calls a second and dropped the rest).
             tokio::time::sleep(FLUSH_EVERY).await;
             while batch.len() < BATCH
                 && let Ok(call) = receiver.try_recv()
             {
                 batch.push(call);
             }
-        } else {
+        } else if !open {
             receiver.close();
             while let Ok(call) = receiver.try_recv() {
                 batch.push(call);
@@ -142,5 +144,75 @@ pub async fn prune(registry: Registry, keep: Duration, shutdown: CancellationTok
             () = tokio::time::sleep(PRUNE_EVERY) => {}
             () = shutdown.cancelled() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseLocation;
+
+    fn call(n: usize) -> CallRecord {
+        CallRecord {
+            id: 0,
+            at: i64::try_from(n).unwrap(),
+            client: None,
+            principal: None,
+            upstream: Some("echo".into()),
+            tool: "echo__echo".into(),
+            duration_us: 1,
+            outcome: "ok".into(),
+            error: None,
+        }
+    }
+
+    /// Calls queued faster than a batch per wait are written batch after batch, with no wait
+    /// between full ones, and none is dropped. Time is paused: it moves only when the writer
+    /// waits, so the elapsed time counts its waits, whatever this machine's speed.
+    #[tokio::test(start_paused = true)]
+    async fn full_batches_are_written_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let place = DatabaseLocation::Sqlite(dir.path().join("calls.db"));
+        let registry = Registry::open(&place, "a key for this test").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let (log, writer) = CallLog::start(registry.clone(), shutdown.clone());
+        let calls = 3 * BATCH;
+        for n in 0..calls {
+            log.record(call(n));
+        }
+        let start = tokio::time::Instant::now();
+        let writer = tokio::spawn(writer);
+        while registry.call_counts().await.unwrap().0 < i64::try_from(calls).unwrap() {
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            start.elapsed() < FLUSH_EVERY,
+            "{calls} calls took {:?} of waits to be written",
+            start.elapsed()
+        );
+        assert_eq!(log.dropped.load(Ordering::Relaxed), 0);
+        shutdown.cancel();
+        writer.await.unwrap();
+    }
+
+    /// A call that comes alone waits for others to share its transaction, and is written
+    /// after that wait.
+    #[tokio::test(start_paused = true)]
+    async fn a_lone_call_is_written_after_one_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let place = DatabaseLocation::Sqlite(dir.path().join("calls.db"));
+        let registry = Registry::open(&place, "a key for this test").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let (log, writer) = CallLog::start(registry.clone(), shutdown.clone());
+        let writer = tokio::spawn(writer);
+        let start = tokio::time::Instant::now();
+        log.record(call(1));
+        while registry.call_counts().await.unwrap().0 < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert!(start.elapsed() >= FLUSH_EVERY);
+        assert!(start.elapsed() < 2 * FLUSH_EVERY);
+        shutdown.cancel();
+        writer.await.unwrap();
     }
 }
