@@ -94,6 +94,8 @@ pub struct Metrics {
     pub session_copies_given_up: Counter,
     /// Sessions' resource subscriptions taken over from a gateway that stopped holding them.
     pub subscriptions_taken_over: Counter,
+    /// Calls the call history did not keep: its queue was full, or the database refused them.
+    pub calls_not_recorded: Counter,
     tools: Gauge,
     cache_lookups: Family<CacheLabels, Counter>,
     bytes: [ByteCounters; 3],
@@ -192,6 +194,12 @@ impl Metrics {
             "Sessions' resource subscriptions this gateway took over from a gateway on the same registry that stopped holding them (killed, stopped, or its copy of the session closed)",
             subscriptions_taken_over.clone(),
         );
+        let calls_not_recorded = Counter::default();
+        registry.register(
+            "calls_not_recorded",
+            "tools/call requests the call history did not keep: more came than its queue holds, or the database refused them past its retries",
+            calls_not_recorded.clone(),
+        );
         let tools = Gauge::default();
         registry.register("catalog_tools", "Tools in the catalog", tools.clone());
         let cache_lookups = Family::<CacheLabels, Counter>::default();
@@ -229,6 +237,7 @@ impl Metrics {
             sessions_continued,
             session_copies_given_up,
             subscriptions_taken_over,
+            calls_not_recorded,
             tools,
             cache_lookups,
             scrape: Mutex::new(()),

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{CallRecord, Registry};
+use crate::metrics::metrics;
 
 /// Calls waiting to be written. Past this the newest are dropped (and counted): the log must
 /// never slow calls down or grow without bound.
@@ -48,6 +49,7 @@ impl CallLog {
     /// Queues a call; never waits.
     pub fn record(&self, call: CallRecord) {
         if self.sender.try_send(call).is_err() {
+            metrics().calls_not_recorded.inc();
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
                 tracing::warn!(
@@ -109,6 +111,7 @@ async fn write_batch(registry: &Registry, calls: Vec<CallRecord>, running: bool)
                 tokio::time::sleep(RETRY_AFTER).await;
             }
             Err(error) => {
+                metrics().calls_not_recorded.inc_by(count as u64);
                 tracing::error!(%error, count, "cannot write calls to the call log; they are lost");
             }
         }

@@ -154,6 +154,11 @@ async fn metrics_parse_and_count_calls() {
     assert!(value(&samples, "mcps_client_bytes_total", received) > 500.0);
     let sent = json!({"transport": "http", "direction": "sent"});
     assert!(value(&samples, "mcps_client_bytes_total", sent) > 500.0);
+    // Every call above went into the call history.
+    assert_eq!(
+        value(&samples, "mcps_calls_not_recorded_total", json!({})),
+        0.0
+    );
 }
 
 #[tokio::test]
