@@ -169,25 +169,45 @@ mod tests {
         }
     }
 
+    /// A call log on an SQLite file in `dir`: the registry, the log, what stops its writer,
+    /// and the writer, not yet started.
+    async fn log_in(
+        dir: &tempfile::TempDir,
+    ) -> (
+        Registry,
+        CallLog,
+        CancellationToken,
+        impl Future<Output = ()> + Send + 'static,
+    ) {
+        let place = DatabaseLocation::Sqlite(dir.path().join("calls.db"));
+        let registry = Registry::open(&place, "a key for this test").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let (log, writer) = CallLog::start(registry.clone(), shutdown.clone());
+        (registry, log, shutdown, writer)
+    }
+
+    /// Waits until the history holds `calls` calls. Yielding, not sleeping: the paused clock
+    /// moves only for the writer's own waits.
+    async fn written(registry: &Registry, calls: usize) {
+        while registry.call_counts().await.unwrap().0 < i64::try_from(calls).unwrap() {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Calls queued faster than a batch per wait are written batch after batch, with no wait
     /// between full ones, and none is dropped. Time is paused: it moves only when the writer
     /// waits, so the elapsed time counts its waits, whatever this machine's speed.
     #[tokio::test(start_paused = true)]
     async fn full_batches_are_written_without_waiting() {
         let dir = tempfile::tempdir().unwrap();
-        let place = DatabaseLocation::Sqlite(dir.path().join("calls.db"));
-        let registry = Registry::open(&place, "a key for this test").await.unwrap();
-        let shutdown = CancellationToken::new();
-        let (log, writer) = CallLog::start(registry.clone(), shutdown.clone());
+        let (registry, log, shutdown, writer) = log_in(&dir).await;
         let calls = 3 * BATCH;
         for n in 0..calls {
             log.record(call(n));
         }
         let start = tokio::time::Instant::now();
         let writer = tokio::spawn(writer);
-        while registry.call_counts().await.unwrap().0 < i64::try_from(calls).unwrap() {
-            tokio::task::yield_now().await;
-        }
+        written(&registry, calls).await;
         assert!(
             start.elapsed() < FLUSH_EVERY,
             "{calls} calls took {:?} of waits to be written",
@@ -203,16 +223,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_lone_call_is_written_after_one_wait() {
         let dir = tempfile::tempdir().unwrap();
-        let place = DatabaseLocation::Sqlite(dir.path().join("calls.db"));
-        let registry = Registry::open(&place, "a key for this test").await.unwrap();
-        let shutdown = CancellationToken::new();
-        let (log, writer) = CallLog::start(registry.clone(), shutdown.clone());
+        let (registry, log, shutdown, writer) = log_in(&dir).await;
         let writer = tokio::spawn(writer);
         let start = tokio::time::Instant::now();
         log.record(call(1));
-        while registry.call_counts().await.unwrap().0 < 1 {
-            tokio::task::yield_now().await;
-        }
+        written(&registry, 1).await;
         assert!(start.elapsed() >= FLUSH_EVERY);
         assert!(start.elapsed() < 2 * FLUSH_EVERY);
         shutdown.cancel();
