@@ -8,7 +8,7 @@
 //!
 //! Files are written by a background thread so a slow disk never stalls the gateway; when
 //! it falls far behind, lines are dropped rather than calls delayed. Built with the `otel`
-//! feature, spans are also exported to an OpenTelemetry collector ([`otel`]).
+//! feature, spans are also exported to an OpenTelemetry collector (`logging/otel.rs`).
 
 #[cfg(feature = "otel")]
 mod otel;

@@ -169,7 +169,7 @@ fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
 impl super::Gateway {
     /// Registers a session-era client to be told about catalog changes (and, for a
     /// streamable HTTP session, whose calls a door may serve: `http`).
-    /// `key` names the session until [`Gateway::forget_session`].
+    /// `key` names the session until [`Self::forget_session`].
     pub fn register_session(
         &self,
         key: u64,
@@ -196,7 +196,7 @@ impl super::Gateway {
 
     /// What streamable HTTP session `id` would keep asleep, if it may sleep: it is
     /// initialized, holds no resource subscription and has no upstream connection of its own.
-    /// When it may, it counts as asleep until [`Gateway::woke`].
+    /// When it may, it counts as asleep until [`Self::woke`].
     pub fn may_sleep(&self, id: &str) -> Option<Waking> {
         let facts = self.sessions.http(id)?;
         if facts.own_connections || self.resources.subscriptions.holds_any(facts.key) {
@@ -215,7 +215,7 @@ impl super::Gateway {
     }
 
     /// Sleeping streamable HTTP session `id`'s client listens on `listener` until the session
-    /// wakes or closes ([`Gateway::not_listening`]).
+    /// wakes or closes ([`Self::not_listening`]).
     pub fn listening_asleep(&self, id: Arc<str>, listener: Arc<dyn Listener>) {
         self.sessions.lock().listening.insert(id, listener);
     }

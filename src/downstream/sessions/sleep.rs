@@ -4,8 +4,8 @@
 //! 90 KB, also while the session does nothing. So a session with nothing in flight, no stream
 //! open and no request for `timeouts.session_sleep_secs` is put to sleep: rmcp's session is
 //! closed, and the book keeps the session's seat, owner and the client's `initialize`
-//! (rmcp's [`SessionState`]). Its next request wakes it: rmcp finds the session unknown, asks
-//! the book (its [`SessionStore`]) for the state, and replays `initialize` and
+//! (rmcp's `SessionState`). Its next request wakes it: rmcp finds the session unknown, asks
+//! the book (its `SessionStore`) for the state, and replays `initialize` and
 //! `notifications/initialized` on a new session under the same id before it serves the
 //! request. What the replay does not bring back (the client's log level) goes to the
 //! gateway in the waking request's extensions ([`Waking`]).
