@@ -9,8 +9,13 @@ step() { echo "=== ${SECONDS} s: $*"; }
 
 step "formatting, lints, and the installs meanwhile"
 cargo fmt --check
-# The lints keep the cores busy while the installs mostly wait on the network.
-cargo clippy --all-targets -- -D warnings &
+# The lints keep the cores busy while the installs mostly wait on the network. The docs' links
+# are checked too (a link to a private item resolves: the private items are documented).
+{
+    cargo clippy --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" \
+        cargo doc --no-deps --document-private-items --quiet
+} &
 lints=$!
 trap 'kill "$lints" 2> /dev/null || true' EXIT
 source tests/env.sh

@@ -7,7 +7,7 @@
 //! leader (`kill_on_drop`), so neither zombies nor orphaned grandchildren outlive the gateway.
 //!
 //! A gateway killed outright cannot do any of that: each child then gets SIGTERM as its
-//! parent-death signal, and the [`reaper`](super::reaper), which is told of every group, takes
+//! parent-death signal, and the [`reaper`], which is told of every group, takes
 //! the whole groups down.
 
 use std::{
