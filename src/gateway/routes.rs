@@ -22,6 +22,8 @@ use super::{
 use crate::{error::GatewayError, security::Identity, upstream::Upstream};
 
 impl Gateway {
+    /// The upstream that listed `uri`, or else the first whose template matches it, in the
+    /// catalog of `view` (or of the whole gateway); an unknown-resource error otherwise.
     pub(super) fn resource_owner(
         &self,
         uri: &str,
