@@ -17,6 +17,7 @@ pub mod hello;
 pub mod jsonrpc;
 pub mod line_reader;
 pub mod logging;
+pub mod maps;
 pub mod mcp_headers;
 pub mod metrics;
 pub mod naming;

@@ -50,6 +50,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     gateway::{Gateway, Waking},
+    maps::shrink,
     registry::{Changes, Registry},
     security::Lease,
     sync::lock,
@@ -124,8 +125,12 @@ pub struct SessionBook {
 struct Book {
     /// Seats taken: open sessions and those opening.
     taken: usize,
+    /// Keyed by the client's address or credential: std's hash, which no client can make
+    /// collide.
     by_holder: HashMap<Holder, usize>,
-    http: HashMap<SessionId, HttpSession>,
+    /// Keyed by the ids the gateway gave (a client's unknown id is only looked up): a fast
+    /// hash.
+    http: foldhash::HashMap<SessionId, HttpSession>,
 }
 
 struct HttpSession {
@@ -431,15 +436,6 @@ impl SessionBook {
                 gateway.woke();
             }
         }
-    }
-}
-
-/// Gives back most of a map's table once it is far larger than what it holds: a burst of
-/// sessions would otherwise leave its size behind for good.
-fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
-    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-        let keep = map.len() * 2;
-        map.shrink_to(keep);
     }
 }
 

@@ -18,21 +18,19 @@
     reason = "logging is deprecated by SEP-2577, but session-era clients set a level that sleep keeps"
 )]
 
-use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicUsize, Ordering},
-    },
+use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicUsize, Ordering},
 };
 
+use foldhash::HashMap;
 use rmcp::{
     Peer, RoleServer,
     model::{ClientCapabilities, LoggingLevel, ServerNotification},
 };
 
 use super::logging::SessionLogLevel;
-use crate::sync::lock;
+use crate::{maps::shrink, sync::lock};
 
 /// What a streamable HTTP session settled at `initialize` and since, for the HTTP door's own
 /// way with its calls (see `downstream/http/session_call.rs`).
@@ -75,6 +73,7 @@ pub struct Sessions {
     asleep: AtomicUsize,
 }
 
+/// Keyed by what the gateway chose (its sessions' numbers and ids): a fast hash.
 #[derive(Default)]
 struct Registry {
     peers: HashMap<u64, Registered>,
@@ -155,14 +154,6 @@ impl Sessions {
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
         lock(&self.inner)
-    }
-}
-
-/// A burst of sessions leaves a table sized for it; give most of that back.
-fn shrink<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
-    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
-        let keep = map.len() * 2;
-        map.shrink_to(keep);
     }
 }
 

@@ -6,17 +6,16 @@
 //! hear about, so such answers are dropped here with a warning naming the upstream, before
 //! rmcp sees them.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex, MutexGuard},
-};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use foldhash::HashSet;
 
 use crate::sync::lock;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, JsonRpcMessage, RequestId, ServerJsonRpcMessage,
 };
 
-/// The ids of the requests in flight on one upstream connection.
+/// The ids of the requests in flight on one upstream connection. The ids are ours: a fast hash.
 #[derive(Debug, Clone, Default)]
 pub struct AwaitedIds(Arc<Mutex<HashSet<RequestId>>>);
 

@@ -63,8 +63,8 @@ pub struct Callers {
 
 #[derive(Default)]
 struct Registry {
-    /// Our requests in flight, by the id we sent them under.
-    in_flight: HashMap<RequestId, Arc<dyn Caller>>,
+    /// Our requests in flight, by the id we sent them under (ours: a fast hash).
+    in_flight: foldhash::HashMap<RequestId, Arc<dyn Caller>>,
     /// The upstream's requests that arrived on the response stream of one of ours: their id
     /// → ours.
     related: HashMap<RequestId, RequestId>,
