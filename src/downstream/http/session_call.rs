@@ -24,7 +24,7 @@ use std::{
 
 use bytes::Bytes;
 use futures::Stream;
-use http::{HeaderMap, Response, StatusCode, header, request::Parts};
+use http::{HeaderMap, HeaderName, Response, StatusCode, header, request::Parts};
 use rmcp::{ErrorData, model::ProtocolVersion};
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc};
@@ -150,8 +150,8 @@ impl SessionCalls {
         let plain = params.is_plain(id)
             && plain_post(headers)
             && session_era(headers)
-            && agrees(headers, "mcp-method", "tools/call")
-            && agrees(headers, "mcp-name", &params.name);
+            && agrees(headers, &mcp_headers::METHOD, "tools/call")
+            && agrees(headers, &mcp_headers::NAME, &params.name);
         if !plain {
             return None;
         }
@@ -425,26 +425,25 @@ fn accepted() -> Response<Body> {
 /// No `MCP-Protocol-Version`, or a session-era one rmcp knows (a 2026-07-28 request names no
 /// session).
 fn session_era(headers: &HeaderMap) -> bool {
-    match headers
-        .get_all(mcp_headers::PROTOCOL_VERSION)
-        .iter()
-        .count()
-    {
-        0 => true,
-        1 => single(headers, mcp_headers::PROTOCOL_VERSION).is_some_and(|version| {
-            ProtocolVersion::KNOWN_VERSIONS
-                .iter()
-                .any(|known| known.as_str().as_bytes() == version && known.has_initialize())
-        }),
-        _ => false,
-    }
+    absent_or_once(headers, &mcp_headers::PROTOCOL_VERSION, |version| {
+        ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .any(|known| known.as_str().as_bytes() == version && known.has_initialize())
+    })
 }
 
 /// Header `name` is absent, or given once as `expected` (SEP-2243, which rmcp checks).
-fn agrees(headers: &HeaderMap, name: &str, expected: &str) -> bool {
-    match headers.get_all(name).iter().count() {
-        0 => true,
-        _ => single(headers, name).is_some_and(|value| value == expected.as_bytes()),
+fn agrees(headers: &HeaderMap, name: &HeaderName, expected: &str) -> bool {
+    absent_or_once(headers, name, |value| value == expected.as_bytes())
+}
+
+/// Header `name` is absent, or given once with a value that passes `check`.
+fn absent_or_once(headers: &HeaderMap, name: &HeaderName, check: impl Fn(&[u8]) -> bool) -> bool {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => true,
+        (Some(value), None) => check(value.as_bytes()),
+        (Some(_), Some(_)) => false,
     }
 }
 
@@ -479,5 +478,37 @@ mod tests {
     fn a_call_is_known_by_its_session_and_id() {
         let id = serde_json::value::RawValue::from_string("\"x\"".into()).unwrap();
         assert_eq!(call_key("s1", &id), "s1\n\"x\"");
+    }
+
+    #[test]
+    fn a_header_agrees_when_absent_or_given_once_as_expected() {
+        let with = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(&mcp_headers::NAME, value.parse().unwrap());
+            }
+            agrees(&headers, &mcp_headers::NAME, "fx__echo")
+        };
+        assert!(with(&[]));
+        assert!(with(&["fx__echo"]));
+        assert!(!with(&["fx__other"]));
+        assert!(!with(&["fx__echo", "fx__echo"]));
+    }
+
+    #[test]
+    fn a_session_era_request_names_no_version_or_one_with_initialize() {
+        let with = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(&mcp_headers::PROTOCOL_VERSION, value.parse().unwrap());
+            }
+            session_era(&headers)
+        };
+        assert!(with(&[]));
+        assert!(with(&["2025-11-25"]));
+        assert!(with(&["2025-03-26"]));
+        assert!(!with(&["2026-07-28"]));
+        assert!(!with(&["1999-01-01"]));
+        assert!(!with(&["2025-11-25", "2025-11-25"]));
     }
 }
