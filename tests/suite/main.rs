@@ -26,6 +26,7 @@ mod connection_limit;
 mod console;
 mod console_browser;
 mod console_sign_in;
+mod console_upstreams;
 mod credentials_end_channels;
 mod db_command;
 mod deploy_files;
