@@ -25,6 +25,12 @@ else
     echo "fastmcp could not be installed; its rows are skipped" >&2
 fi
 
+# Scenario 1c's load generator, Debian's wrk (as root; without it that scenario is skipped).
+if ! command -v wrk > /dev/null && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null ||
+        echo "wrk could not be installed; scenario 1c is skipped" >&2
+fi
+
 # The replicas scenario's PostgreSQL and nginx, as the tests start them (without them that
 # scenario is skipped).
 if source tests/postgres.sh; then

@@ -116,6 +116,11 @@ impl McpClient {
         Ok(client)
     }
 
+    /// The session's id, in the session era.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
     async fn post(
         &self,
         message: &Value,

@@ -6,7 +6,8 @@
 //! 1. `tools/call` latency (p50, p99) and throughput at 1, 16 and 64 clients, in both
 //!    protocol eras, over streamable HTTP, to the echo upstream directly and through the
 //!    gateway (the upstream over HTTP, and over stdio); with the gateway's own CPU time per
-//!    call. Also over stdio: `mcps stdio` against the echo upstream spawned directly.
+//!    call. Also over stdio: `mcps stdio` against the echo upstream spawned directly; and
+//!    the same calls from wrk, a load generator we did not write (`wrk.rs`).
 //! 2. `tools/list` latency with 1, 10 and 50 upstreams (answered from the catalog).
 //! 3. Cold start: process start → first `tools/list` answered, with 10 stdio upstreams.
 //! 4. Memory: the gateway's RSS with 0, 100 and 1000 idle sessions.
@@ -18,7 +19,7 @@
 //!    loaded directly; CPU per call of each part and the database's writes per call.
 //!
 //! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself);
-//! `-- --only calls|stdio|list|cold|memory|peers|chaos|replicas` runs one scenario; and
+//! `-- --only calls|stdio|wrk|list|cold|memory|peers|chaos|replicas` runs one scenario; and
 //! `-- --load URL TOOL CLIENTS CALLS [legacy|modern]` only puts load on a running server (to
 //! profile it: start it under `perf record`, then load it).
 
@@ -28,6 +29,7 @@ mod peers;
 mod procs;
 mod replicas;
 mod stdio_load;
+mod wrk;
 
 use std::{
     process::Command,
@@ -440,6 +442,9 @@ async fn main() {
     }
     if runs("stdio") {
         scenario_stdio(quick);
+    }
+    if runs("wrk") {
+        wrk::scenario(quick).await;
     }
     if runs("list") {
         scenario_list(quick).await;
