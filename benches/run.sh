@@ -27,7 +27,8 @@ fi
 
 # Scenario 1c's load generator, Debian's wrk (as root; without it that scenario is skipped).
 if ! command -v wrk > /dev/null && [ "$(id -u)" = 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk > /dev/null ||
+    [ -n "$(ls /var/lib/apt/lists/ 2> /dev/null | grep -v lock)" ] || apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk > /dev/null ||
         echo "wrk could not be installed; scenario 1c is skipped" >&2
 fi
 
