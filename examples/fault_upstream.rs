@@ -15,12 +15,22 @@
 //! - `bad_utf8`: writes its answer with bytes that are not UTF-8 in its text, then never
 //!   answers again.
 //! - `broken_answer`: writes the first half of its answer as a line, then never answers again.
+//! - `list_fails_once`: says its tool list changed (`notifications/tools/list_changed`); the
+//!   next `tools/list` fails, and every one after it lists one tool more, `added`.
 //!
 //! `--grandchild` starts a process of its own that ignores SIGTERM and lives an hour (only a
 //! SIGKILL of the process group ends it); `--slow-start MS` waits before it serves. At start it
 //! writes `fault upstream <pid> starting` to stderr.
 
-use std::{io::Write, process::Command, sync::Arc, time::Duration};
+use std::{
+    io::Write,
+    process::Command,
+    sync::{
+        Arc,
+        atomic::{AtomicU8, Ordering},
+    },
+    time::Duration,
+};
 
 use rmcp::{
     ErrorData, RoleServer, ServerHandler, ServiceExt,
@@ -45,15 +55,31 @@ const TOOLS: &[(&str, &str)] = &[
     ),
     ("bad_utf8", "answers with bytes that are not UTF-8"),
     ("broken_answer", "writes half an answer"),
+    (
+        "list_fails_once",
+        "changes the tool list; the next tools/list fails",
+    ),
 ];
 
-#[derive(Clone)]
-struct Faults;
+/// Where `tools/list` stands: as built (0, until `list_fails_once`), failing next, or listing
+/// `added` too.
+const NEXT_LIST_FAILS: u8 = 1;
+const LISTS_ADDED: u8 = 2;
+
+#[derive(Clone, Default)]
+struct Faults {
+    listing: Arc<AtomicU8>,
+}
 
 impl ServerHandler for Faults {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("fault-upstream", "1.0.0"))
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("fault-upstream", "1.0.0"))
     }
 
     async fn list_tools(
@@ -66,12 +92,21 @@ impl ServerHandler for Faults {
             unreachable!("literal object")
         };
         let schema = Arc::new(schema);
-        Ok(ListToolsResult::with_all_items(
-            TOOLS
-                .iter()
-                .map(|(name, description)| Tool::new(*name, *description, schema.clone()))
-                .collect(),
-        ))
+        let mut tools: Vec<Tool> = TOOLS
+            .iter()
+            .map(|(name, description)| Tool::new(*name, *description, schema.clone()))
+            .collect();
+        match self.listing.compare_exchange(
+            NEXT_LIST_FAILS,
+            LISTS_ADDED,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        ) {
+            Ok(_) => return Err(ErrorData::internal_error("this listing fails once", None)),
+            Err(LISTS_ADDED) => tools.push(Tool::new("added", "added by list_fails_once", schema)),
+            Err(_) => {}
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -122,6 +157,11 @@ impl ServerHandler for Faults {
                 line.extend_from_slice(b"\xe9\"}]}}\n");
                 raw_stdout(&line);
                 std::future::pending().await
+            }
+            "list_fails_once" => {
+                self.listing.store(NEXT_LIST_FAILS, Ordering::SeqCst);
+                let _ = context.peer.notify_tool_list_changed().await;
+                "the tool list changed".to_owned()
             }
             "broken_answer" => {
                 let id = json!(context.id);
@@ -174,7 +214,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     eprintln!("fault upstream {} starting", std::process::id());
-    let running = Faults.serve(rmcp::transport::stdio()).await?;
+    let running = Faults::default().serve(rmcp::transport::stdio()).await?;
     running.waiting().await?;
     Ok(())
 }

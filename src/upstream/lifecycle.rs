@@ -19,6 +19,9 @@ use super::{
 };
 use crate::sync::lock;
 
+/// How long after a failed re-listing it is tried again.
+const RELIST_AGAIN_AFTER: Duration = Duration::from_millis(200);
+
 impl Upstream {
     /// Runs this upstream until `shutdown` is cancelled or its connection ends.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
@@ -215,9 +218,22 @@ impl Upstream {
     }
 
     /// Everything it offers, listed again within its start deadline; `None` (logged) when
-    /// that fails: the old lists are kept.
+    /// that fails twice: the old lists are kept.
     pub(super) async fn listed_again(&self, peer: &Peer<RoleClient>) -> Option<Offer> {
-        match tokio::time::timeout(self.settings.startup_timeout, Offer::fetch(peer)).await {
+        let listed = async {
+            match Offer::fetch(peer).await {
+                Err(error) => {
+                    // A failure can be the connection's, not the upstream's: a keep-alive
+                    // connection the upstream closed just as the request went out on it (Node
+                    // closes one idle 5 s). Lists change nothing to ask for: ask once more.
+                    tracing::debug!(upstream = %self.name, %error, "re-listing failed; trying once more");
+                    tokio::time::sleep(RELIST_AGAIN_AFTER).await;
+                    Offer::fetch(peer).await
+                }
+                listed => listed,
+            }
+        };
+        match tokio::time::timeout(self.settings.startup_timeout, listed).await {
             Ok(Ok(offer)) => Some(offer),
             Ok(Err(error)) => {
                 tracing::warn!(upstream = %self.name, %error, "re-listing failed; keeping the old lists");

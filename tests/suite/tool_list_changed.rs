@@ -2,12 +2,13 @@
 //! `notifications/tools/list_changed` (session-era clients on their GET stream, 2026-07-28
 //! clients on `subscriptions/listen`), and the next tools/list shows the tool. Upstreams of
 //! both eras are covered: the session era announces on its session, 2026-07-28 only on a
-//! subscription the gateway opens.
+//! subscription the gateway opens. A listing that fails once after the change is asked again:
+//! the change is not lost until the next one.
 
 use crate::common;
 
 use common::{
-    fixture_upstream_yaml,
+    example_bin, fixture_upstream_yaml,
     http::{RawSession, collect_stream, wait_for},
     process::ServeProcess,
 };
@@ -69,4 +70,29 @@ async fn modern_client_is_told_on_its_subscription() {
     wait_for(&events, "notifications/tools/list_changed", 1).await;
     let names = session.tool_names().await;
     assert!(names.contains(&"new__later".to_owned()), "{names:?}");
+}
+
+/// The first `tools/list` after the change fails (as one does on a keep-alive connection the
+/// upstream closed as it went out): the gateway asks again, and clients hear of the change.
+#[tokio::test]
+async fn a_listing_that_fails_once_is_asked_again() {
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  flt:\n    command: {:?}\n",
+        example_bin("fault_upstream").display().to_string()
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let events = session.open_stream().await;
+    let reply = session.call("flt__list_fails_once", json!({})).await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"], "the tool list changed",
+        "{reply}"
+    );
+    wait_for(&events, "notifications/tools/list_changed", 1).await;
+    let names = session.tool_names().await;
+    assert!(names.contains(&"flt__added".to_owned()), "{names:?}");
+    assert!(
+        !gateway.log().contains("keeping the old lists"),
+        "{}",
+        gateway.log()
+    );
 }
