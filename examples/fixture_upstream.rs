@@ -14,7 +14,8 @@
 //! With `--dynamic` it also offers `add_tool {name}`, which adds a tool at run time (or, for a
 //! name it has, changes that tool's description) and
 //! announces it: `notifications/tools/list_changed` on a session-era connection, and on every
-//! `subscriptions/listen` stream of a 2026-07-28 one.
+//! `subscriptions/listen` stream of a 2026-07-28 one; and `end_listens`, which ends the
+//! `subscriptions/listen` streams open now (as a server restarting its streams would).
 //!
 //! At start it writes `fixture upstream <label> starting` to stderr, then, with
 //! `--stderr-line`, one stderr line of that many `x`s (to test the log's line cap).
@@ -46,6 +47,8 @@ struct Fixture {
     tools: Arc<RwLock<Vec<Tool>>>,
     /// Bumped when `add_tool` adds one; `subscriptions/listen` streams wait on it.
     added: watch::Sender<u64>,
+    /// Bumped by `end_listens`: the `subscriptions/listen` streams open then end.
+    ended: watch::Sender<u64>,
 }
 
 fn open_tool(name: &str, description: &'static str) -> Tool {
@@ -109,6 +112,7 @@ impl ServerHandler for Fixture {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let mut added = self.added.subscribe();
+        let mut ended = self.ended.subscribe();
         loop {
             tokio::select! {
                 changed = added.changed() => {
@@ -116,6 +120,7 @@ impl ServerHandler for Fixture {
                         return Ok(());
                     }
                 }
+                _ = ended.changed() => return Ok(()),
                 () = context.cancelled() => return Ok(()),
             }
         }
@@ -146,6 +151,11 @@ impl ServerHandler for Fixture {
         let arguments = serde_json::Value::Object(request.arguments.unwrap_or_default());
         if request.name == "add_tool" {
             return self.add_tool(&arguments, &context).await;
+        }
+        if request.name == "end_listens" {
+            self.ended.send_modify(|count| *count += 1);
+            let text = "ended the subscriptions/listen streams";
+            return Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into());
         }
         // `--tool sleep_<anything>` adds another sleeping tool (for per-tool settings).
         let sleeps = request.name.starts_with("sleep");
@@ -208,7 +218,13 @@ async fn main() -> anyhow::Result<()> {
                     .ok_or_else(|| anyhow::anyhow!("--tool needs a name"))?;
                 tools.push(open_tool(&name, "a fixture tool"));
             }
-            "--dynamic" => tools.push(open_tool("add_tool", "adds a tool named `name`")),
+            "--dynamic" => {
+                tools.push(open_tool("add_tool", "adds a tool named `name`"));
+                tools.push(open_tool(
+                    "end_listens",
+                    "ends the subscriptions/listen streams open now",
+                ));
+            }
             "--sleep" => tools.push(open_tool(
                 "sleep",
                 "sleeps `ms` milliseconds; logs `sleep <tag> cancelled` if cancelled",
@@ -235,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
         label,
         tools: Arc::new(RwLock::new(tools)),
         added: watch::channel(0).0,
+        ended: watch::channel(0).0,
     };
     server
         .serve(rmcp::transport::stdio())

@@ -1,6 +1,7 @@
 //! An upstream's life: connect and hand-shake within its start deadline, publish what it
 //! offers, then serve until its connection ends, it asks for a sign-in or the gateway stops;
-//! list again when it says its lists changed; and clean up its process after.
+//! list again when it says its lists changed (subscribing again to those changes when a
+//! 2026-07-28 upstream ends the subscription); and clean up its process after.
 
 use std::{pin::pin, sync::Arc, time::Duration};
 
@@ -9,7 +10,7 @@ use rmcp::{
     model::{ProtocolVersion, SubscriptionFilter},
     service::Subscription,
 };
-use tokio::sync::Notify;
+use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -21,6 +22,62 @@ use crate::sync::lock;
 
 /// How long after a failed re-listing it is tried again.
 const RELIST_AGAIN_AFTER: Duration = Duration::from_millis(200);
+
+/// How long after the upstream ended the gateway's subscription to its list changes the
+/// gateway subscribes again. It doubles, up to [`RESUBSCRIBE_MOST`], after a try that failed
+/// and after a subscription that lasted less than that: an upstream that ends every stream at
+/// once is not asked again and listed again every second.
+const RESUBSCRIBE_FIRST: Duration = Duration::from_secs(1);
+const RESUBSCRIBE_MOST: Duration = Duration::from_secs(60);
+
+/// When to subscribe again to an upstream's list changes.
+struct Resubscribing {
+    /// When to, if the subscription ended.
+    next: Option<Instant>,
+    /// The wait before the next try.
+    wait: Duration,
+    /// When the subscription now open was opened.
+    since: Instant,
+}
+
+impl Resubscribing {
+    fn new() -> Self {
+        Self {
+            next: None,
+            wait: RESUBSCRIBE_FIRST,
+            since: Instant::now(),
+        }
+    }
+
+    /// The subscription ended: when to subscribe again.
+    fn ended(&mut self) -> Duration {
+        if self.since.elapsed() >= RESUBSCRIBE_MOST {
+            self.wait = RESUBSCRIBE_FIRST;
+        }
+        self.next = Some(Instant::now() + self.wait);
+        let wait = self.wait;
+        self.wait = (self.wait * 2).min(RESUBSCRIBE_MOST);
+        wait
+    }
+
+    fn subscribed(&mut self) {
+        self.next = None;
+        self.since = Instant::now();
+    }
+
+    fn failed(&mut self) {
+        self.next = Some(Instant::now() + self.wait);
+        self.wait = (self.wait * 2).min(RESUBSCRIBE_MOST);
+    }
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 impl Upstream {
     /// Runs this upstream until `shutdown` is cancelled or its connection ends.
@@ -107,6 +164,7 @@ impl Upstream {
         let peer = connection.peer().clone();
         let cancel = connection.cancellation_token();
         let mut changes = self.subscribe_to_list_changes(&peer).await;
+        let mut subscribing = Resubscribing::new();
         let mut finished = pin!(connection.waiting());
         loop {
             tokio::select! {
@@ -114,7 +172,19 @@ impl Upstream {
                     if changed {
                         self.relist(&peer).await;
                     } else {
+                        let wait = subscribing.ended();
+                        tracing::info!(upstream = %self.name, ?wait, "the upstream ended the subscription to its list changes; subscribing again");
                         changes = None;
+                    }
+                }
+                () = sleep_until_some(subscribing.next) => {
+                    changes = self.subscribe_to_list_changes(&peer).await;
+                    if changes.is_some() {
+                        subscribing.subscribed();
+                        // What changed while nobody listened.
+                        self.relist(&peer).await;
+                    } else {
+                        subscribing.failed();
                     }
                 }
                 _ = &mut finished => {
@@ -325,5 +395,48 @@ async fn signed_out(auth: Option<&UpstreamAuth>) {
     match auth {
         Some(auth) => auth.lost().await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscription_ended_at_once_is_asked_again_ever_later_and_a_lasting_one_soon() {
+        let mut subscribing = Resubscribing::new();
+        // Ended at once, again and again: 1 s, 2 s, 4 s… up to a minute.
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            waits.push(subscribing.ended().as_secs());
+            subscribing.subscribed();
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        // One that lasted a minute is asked again after a second.
+        tokio::time::advance(RESUBSCRIBE_MOST).await;
+        assert_eq!(subscribing.ended(), RESUBSCRIBE_FIRST);
+        assert_eq!(
+            subscribing.next,
+            Some(Instant::now() + RESUBSCRIBE_FIRST),
+            "when to"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_try_waits_twice_as_long_before_the_next() {
+        let mut subscribing = Resubscribing::new();
+        subscribing.ended();
+        subscribing.failed();
+        assert_eq!(
+            subscribing.next,
+            Some(Instant::now() + 2 * RESUBSCRIBE_FIRST)
+        );
+        subscribing.failed();
+        assert_eq!(
+            subscribing.next,
+            Some(Instant::now() + 4 * RESUBSCRIBE_FIRST)
+        );
+        subscribing.subscribed();
+        assert_eq!(subscribing.next, None);
     }
 }

@@ -2,8 +2,8 @@
 //! `notifications/tools/list_changed` (session-era clients on their GET stream, 2026-07-28
 //! clients on `subscriptions/listen`), and the next tools/list shows the tool. Upstreams of
 //! both eras are covered: the session era announces on its session, 2026-07-28 only on a
-//! subscription the gateway opens. A listing that fails once after the change is asked again:
-//! the change is not lost until the next one.
+//! subscription the gateway opens. A listing that fails once after the change is asked again,
+//! and a subscription the upstream ends is opened again: no change is lost until the next one.
 
 use crate::common;
 
@@ -95,4 +95,40 @@ async fn a_listing_that_fails_once_is_asked_again() {
         "{}",
         gateway.log()
     );
+}
+
+/// A 2026-07-28 upstream that ends the gateway's `subscriptions/listen` stream (as one that
+/// restarts its streams does): the gateway subscribes again, lists again for what changed
+/// meanwhile, and hears the changes after.
+#[tokio::test]
+async fn a_subscription_the_upstream_ends_is_opened_again() {
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("new", "new", &["echo"], "    protocol: modern\n")
+            .replace("\"--tool\"", "\"--dynamic\", \"--tool\""),
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let events = session.open_stream().await;
+    let ended = session.call("new__end_listens", json!({})).await;
+    assert!(ended["result"].is_object(), "{ended}");
+    gateway
+        .wait_for_log("ended the subscription to its list changes")
+        .await;
+    // A change at once, before the gateway is back (it waits a second): found by the listing
+    // that follows the new subscription.
+    let added = session
+        .call("new__add_tool", json!({"name": "meanwhile"}))
+        .await;
+    assert!(added["result"].is_object(), "{added}");
+    wait_for(&events, "notifications/tools/list_changed", 1).await;
+    let names = session.tool_names().await;
+    assert!(names.contains(&"new__meanwhile".to_owned()), "{names:?}");
+    // And one after: heard on the new subscription.
+    let added = session
+        .call("new__add_tool", json!({"name": "after"}))
+        .await;
+    assert!(added["result"].is_object(), "{added}");
+    wait_for(&events, "notifications/tools/list_changed", 2).await;
+    let names = session.tool_names().await;
+    assert!(names.contains(&"new__after".to_owned()), "{names:?}");
 }
