@@ -295,7 +295,7 @@ impl Upstream {
                 Err(error) => {
                     // A failure can be the connection's, not the upstream's: a keep-alive
                     // connection the upstream closed just as the request went out on it (Node
-                    // closes one idle 5 s). Lists change nothing to ask for: ask once more.
+                    // closes one idle for 5 s). Asking for lists changes nothing: ask again.
                     tracing::debug!(upstream = %self.name, %error, "re-listing failed; trying once more");
                     tokio::time::sleep(RELIST_AGAIN_AFTER).await;
                     Offer::fetch(peer).await
