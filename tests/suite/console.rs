@@ -6,22 +6,12 @@
 use crate::common;
 
 use common::{
-    console::{Console, FormOf, PASSWORD, browser, location, signed_in},
+    console::{Console, FormOf, PASSWORD, browser, gateway, location, signed_in},
     fixture_upstream_yaml,
     http::client,
     process::{ConfigDir, ServeProcess},
 };
 use reqwest::{StatusCode, header};
-
-fn gateway() -> ServeProcess {
-    ServeProcess::start_in(
-        ConfigDir::new(&format!(
-            "upstreams:\n{}",
-            fixture_upstream_yaml("fx", "fx", &["echo"], "")
-        )),
-        &[("MCPS_ADMIN_PASSWORD", PASSWORD)],
-    )
-}
 
 #[tokio::test]
 async fn a_browser_is_led_to_sign_in_and_then_sees_the_upstreams() {

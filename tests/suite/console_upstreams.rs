@@ -4,22 +4,8 @@
 
 use crate::common;
 
-use common::{
-    console::{Console, PASSWORD, location},
-    fixture_upstream_yaml,
-    process::{ConfigDir, ServeProcess},
-};
+use common::console::{Console, gateway, location};
 use reqwest::StatusCode;
-
-fn gateway() -> ServeProcess {
-    ServeProcess::start_in(
-        ConfigDir::new(&format!(
-            "upstreams:\n{}",
-            fixture_upstream_yaml("fx", "fx", &["echo"], "")
-        )),
-        &[("MCPS_ADMIN_PASSWORD", PASSWORD)],
-    )
-}
 
 #[tokio::test]
 async fn every_bad_upstream_form_is_refused_with_its_reason() {

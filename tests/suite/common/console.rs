@@ -4,10 +4,24 @@
 
 use reqwest::{StatusCode, header};
 
-use super::process::ServeProcess;
+use super::{
+    fixture_upstream_yaml,
+    process::{ConfigDir, ServeProcess},
+};
 
 /// The first user's password in the console's tests.
 pub const PASSWORD: &str = "console password";
+
+/// A gateway with one fixture upstream (`fx`, tool `echo`) and the console's first user.
+pub fn gateway() -> ServeProcess {
+    ServeProcess::start_in(
+        ConfigDir::new(&format!(
+            "upstreams:\n{}",
+            fixture_upstream_yaml("fx", "fx", &["echo"], "")
+        )),
+        &[("MCPS_ADMIN_PASSWORD", PASSWORD)],
+    )
+}
 
 /// A client that follows no redirect, so each answer can be seen.
 pub fn browser() -> reqwest::Client {
