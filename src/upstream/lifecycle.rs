@@ -49,15 +49,12 @@ impl Resubscribing {
         }
     }
 
-    /// The subscription ended: when to subscribe again.
+    /// The subscription ended: the wait before subscribing again.
     fn ended(&mut self) -> Duration {
         if self.since.elapsed() >= RESUBSCRIBE_MOST {
             self.wait = RESUBSCRIBE_FIRST;
         }
-        self.next = Some(Instant::now() + self.wait);
-        let wait = self.wait;
-        self.wait = (self.wait * 2).min(RESUBSCRIBE_MOST);
-        wait
+        self.try_after_wait()
     }
 
     fn subscribed(&mut self) {
@@ -66,8 +63,15 @@ impl Resubscribing {
     }
 
     fn failed(&mut self) {
-        self.next = Some(Instant::now() + self.wait);
-        self.wait = (self.wait * 2).min(RESUBSCRIBE_MOST);
+        self.try_after_wait();
+    }
+
+    /// Sets the next try after the current wait, and doubles the wait for the one after.
+    fn try_after_wait(&mut self) -> Duration {
+        let wait = self.wait;
+        self.next = Some(Instant::now() + wait);
+        self.wait = (wait * 2).min(RESUBSCRIBE_MOST);
+        wait
     }
 }
 

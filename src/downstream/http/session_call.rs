@@ -480,14 +480,23 @@ mod tests {
         assert_eq!(call_key("s1", &id), "s1\n\"x\"");
     }
 
+    /// Headers with `name` given once per value.
+    fn headers(name: &HeaderName, values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(name, value.parse().unwrap());
+        }
+        headers
+    }
+
     #[test]
     fn a_header_agrees_when_absent_or_given_once_as_expected() {
         let with = |values: &[&str]| {
-            let mut headers = HeaderMap::new();
-            for value in values {
-                headers.append(&mcp_headers::NAME, value.parse().unwrap());
-            }
-            agrees(&headers, &mcp_headers::NAME, "fx__echo")
+            agrees(
+                &headers(&mcp_headers::NAME, values),
+                &mcp_headers::NAME,
+                "fx__echo",
+            )
         };
         assert!(with(&[]));
         assert!(with(&["fx__echo"]));
@@ -497,13 +506,7 @@ mod tests {
 
     #[test]
     fn a_session_era_request_names_no_version_or_one_with_initialize() {
-        let with = |values: &[&str]| {
-            let mut headers = HeaderMap::new();
-            for value in values {
-                headers.append(&mcp_headers::PROTOCOL_VERSION, value.parse().unwrap());
-            }
-            session_era(&headers)
-        };
+        let with = |values: &[&str]| session_era(&headers(&mcp_headers::PROTOCOL_VERSION, values));
         assert!(with(&[]));
         assert!(with(&["2025-11-25"]));
         assert!(with(&["2025-03-26"]));
