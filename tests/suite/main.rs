@@ -91,6 +91,7 @@ mod typescript_clients;
 mod upstream_crash_mid_call;
 mod upstream_floods_and_garbage;
 mod upstream_hang;
+mod upstream_keep_alive;
 mod upstream_oauth;
 mod upstream_stderr;
 mod virtual_servers;

@@ -24,7 +24,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{HeaderMap, HeaderName, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::{body::Incoming, client::conn::http1};
 use hyper_rustls::HttpsConnector;
@@ -34,10 +34,8 @@ use tower_service::Service;
 use crate::{
     error::{cannot_send, with_causes},
     sync::lock,
+    upstream::http::KEEP_IDLE,
 };
-
-/// How long an idle connection is kept (reqwest's default).
-const POOL_IDLE: Duration = Duration::from_secs(90);
 
 type Sender = http1::SendRequest<Full<Bytes>>;
 
@@ -47,23 +45,44 @@ pub struct Wire {
     /// The upstream's URL: where connections go (its scheme and authority).
     url: Uri,
     pool: Arc<Mutex<Vec<Pooled>>>,
-    idle_for: Duration,
+    /// How long a connection is kept idle when the upstream does not say.
+    keep_idle: Duration,
     reaper: Once,
 }
 
 /// A connection back from a request; busy until hyper says it is ready.
 struct Pooled {
     sender: Sender,
+    /// When it was last seen busy: its idle time counts from then. hyper does not say when a
+    /// response's body ended, so a connection may seem idle a little longer than it was,
+    /// never shorter.
     since: Instant,
+    /// How long it may sit idle (see [`keep_idle`]).
+    keep_for: Duration,
+}
+
+impl Pooled {
+    /// Whether it can stay in the pool at `now`: open, and busy or idle less than its time.
+    /// A busy one's idle time starts anew.
+    fn stays(&mut self, now: Instant) -> bool {
+        if self.sender.is_closed() {
+            return false;
+        }
+        if !self.sender.is_ready() {
+            self.since = now;
+            return true;
+        }
+        now.duration_since(self.since) < self.keep_for
+    }
 }
 
 /// A client for `url` (`http://` or `https://`).
 pub fn wire(url: &Uri) -> Result<Wire, String> {
-    Wire::new(url, POOL_IDLE)
+    Wire::new(url, KEEP_IDLE)
 }
 
 impl Wire {
-    fn new(url: &Uri, idle_for: Duration) -> Result<Self, String> {
+    fn new(url: &Uri, keep_idle: Duration) -> Result<Self, String> {
         let mut http = HttpConnector::new();
         // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
         http.set_nodelay(true);
@@ -81,7 +100,7 @@ impl Wire {
             connector,
             url: url.clone(),
             pool: Arc::default(),
-            idle_for,
+            keep_idle,
             reaper: Once::new(),
         })
     }
@@ -101,7 +120,7 @@ impl Wire {
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.checkin(sender);
+                    self.checkin(sender, keep_idle(response.headers(), self.keep_idle));
                     return Ok(response);
                 }
                 Err(mut error) => match error.take_message() {
@@ -114,23 +133,29 @@ impl Wire {
         }
     }
 
-    /// The most recently used connection that is ready for a request; closed ones go.
+    /// The most recently used connection that is ready for a request; closed ones go, and
+    /// so do those idle past their time, which the upstream may be closing right now.
     fn checkout(&self) -> Option<Sender> {
+        let now = Instant::now();
         let mut pool = lock(&self.pool);
-        pool.retain(|pooled| !pooled.sender.is_closed());
+        pool.retain_mut(|pooled| pooled.stays(now));
         let ready = pool.iter().rposition(|pooled| pooled.sender.is_ready())?;
         Some(pool.swap_remove(ready).sender)
     }
 
-    fn checkin(&self, sender: Sender) {
+    fn checkin(&self, sender: Sender, keep_for: Duration) {
         let since = Instant::now();
-        lock(&self.pool).push(Pooled { sender, since });
+        lock(&self.pool).push(Pooled {
+            sender,
+            since,
+            keep_for,
+        });
     }
 
     /// A new connection, its own task driving it.
     async fn connect(&self) -> Result<Sender, String> {
         self.reaper.call_once(|| {
-            tokio::spawn(reap(Arc::downgrade(&self.pool), self.idle_for));
+            tokio::spawn(reap(Arc::downgrade(&self.pool), self.keep_idle));
         });
         let io = self
             .connector
@@ -150,17 +175,38 @@ impl Wire {
     }
 }
 
-/// Closes the connections idle past `idle_for`, until the pool is gone.
-async fn reap(pool: Weak<Mutex<Vec<Pooled>>>, idle_for: Duration) {
-    let mut every = tokio::time::interval(idle_for / 3);
+/// How long a connection may sit idle after a response with `headers`: a second less than
+/// the `timeout` of the upstream's `Keep-Alive` header, the second being a request's way to
+/// it (undici does the same), and at most ten minutes; `otherwise` when it names none. Node's
+/// servers say `timeout=5`.
+fn keep_idle(headers: &HeaderMap, otherwise: Duration) -> Duration {
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const MOST: u64 = 600;
+    let timeout = headers
+        .get(KEEP_ALIVE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value.split(',').find_map(|parameter| {
+                let (name, secs) = parameter.split_once('=')?;
+                name.trim().eq_ignore_ascii_case("timeout").then_some(())?;
+                secs.trim().parse::<u64>().ok()
+            })
+        });
+    timeout.map_or(otherwise, |secs| {
+        Duration::from_secs(secs.min(MOST).saturating_sub(1))
+    })
+}
+
+/// Closes the connections idle past their time, until the pool is gone; `keep_idle` sets the
+/// pace (a checkout also drops those it finds past their time).
+async fn reap(pool: Weak<Mutex<Vec<Pooled>>>, keep_idle: Duration) {
+    let mut every = tokio::time::interval(keep_idle / 3);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         let Some(pool) = pool.upgrade() else { return };
         let now = Instant::now();
-        let idle_too_long =
-            |pooled: &Pooled| pooled.sender.is_ready() && now - pooled.since > idle_for;
-        lock(&pool).retain(|pooled| !pooled.sender.is_closed() && !idle_too_long(pooled));
+        lock(&pool).retain_mut(|pooled| pooled.stays(now));
     }
 }
 
@@ -187,6 +233,14 @@ mod tests {
     /// A server answering every request on a connection with `OK`, closing the connection
     /// after `per_connection` answers; and how many connections it took.
     async fn server(per_connection: usize) -> (Uri, Arc<AtomicUsize>) {
+        server_saying(per_connection, "").await
+    }
+
+    /// [`server`], its answers carrying `headers` (each line ending in CRLF).
+    async fn server_saying(
+        per_connection: usize,
+        headers: &'static str,
+    ) -> (Uri, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
             .parse()
@@ -204,7 +258,8 @@ mod tests {
                         if stream.read(&mut buffer).await.unwrap_or(0) == 0 {
                             return;
                         }
-                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK";
+                        let answer =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n{headers}\r\nOK");
                         if stream.write_all(answer.as_bytes()).await.is_err() {
                             return;
                         }
@@ -277,6 +332,42 @@ mod tests {
         );
         assert_eq!(get(&wire, &url).await, "OK");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_upstreams_keep_alive_timeout_sets_how_long_a_connection_stays_idle() {
+        // Longer than the lane's own time: kept past it.
+        let (url, accepted) = server_saying(usize::MAX, "keep-alive: timeout=5\r\n").await;
+        let wire = Wire::new(&url, Duration::from_millis(150)).unwrap();
+        assert_eq!(get(&wire, &url).await, "OK");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(get(&wire, &url).await, "OK");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+        // A second or less: no time left to use it again, reaper or not.
+        let (url, accepted) = server_saying(usize::MAX, "Keep-Alive: timeout=1\r\n").await;
+        let wire = Wire::new(&url, Duration::from_secs(60)).unwrap();
+        for _ in 0..3 {
+            assert_eq!(get(&wire, &url).await, "OK");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn a_keep_alive_header_is_read_for_its_timeout_alone() {
+        let otherwise = Duration::from_secs(4);
+        let keep = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("keep-alive", value.parse().unwrap());
+            keep_idle(&headers, otherwise)
+        };
+        assert_eq!(keep("timeout=5"), Duration::from_secs(4));
+        assert_eq!(keep("max=100, Timeout = 75"), Duration::from_secs(74));
+        assert_eq!(keep("timeout=0"), Duration::ZERO);
+        assert_eq!(keep("timeout=86400"), Duration::from_secs(599));
+        assert_eq!(keep("max=100"), otherwise);
+        assert_eq!(keep("timeout=soon"), otherwise);
+        assert_eq!(keep_idle(&HeaderMap::new(), otherwise), otherwise);
     }
 
     #[tokio::test]
