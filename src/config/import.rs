@@ -14,6 +14,7 @@
 use std::path::Path;
 
 use indexmap::IndexMap;
+use jsonc_parser::ParseOptions;
 use serde_json::{Map, Value};
 
 use super::{Config, TransportKind, UpstreamConfig, validate::is_valid_upstream_name};
@@ -25,9 +26,24 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
+/// JSON as VS Code writes it: with comments (`//`, `/* */`) and trailing commas, and
+/// otherwise JSON.
+const JSONC: ParseOptions = ParseOptions {
+    allow_comments: true,
+    allow_trailing_commas: true,
+    allow_loose_object_property_names: false,
+    allow_missing_commas: false,
+    allow_single_quoted_strings: false,
+    allow_hexadecimal_numbers: false,
+    allow_unary_plus_numbers: false,
+    allow_bare_decimal_point_numbers: false,
+    allow_non_finite_numbers: false,
+    allow_extended_string_escapes: false,
+};
+
 /// Reads the servers out of a client's configuration file's text.
 pub fn import(text: &str) -> Result<Imported, String> {
-    let document: Value = serde_json::from_str(&strip_jsonc(text))
+    let document: Value = jsonc_parser::parse_to_serde_value(text, &JSONC)
         .map_err(|error| format!("not JSON (comments and trailing commas allowed): {error}"))?;
     let servers = servers_of(&document).ok_or(
         "no server list found: expected \"mcpServers\" (Claude Desktop, Cursor), \"servers\" \
@@ -219,58 +235,6 @@ fn unique_name(name: &str, taken: &IndexMap<String, UpstreamConfig>) -> String {
         })
         .find(|candidate| !taken.contains_key(candidate) && is_valid_upstream_name(candidate))
         .expect("some suffix is free")
-}
-
-/// JSON with comments (`//`, `/* */`) and trailing commas, as VS Code writes it, made JSON.
-fn strip_jsonc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            match c {
-                '\\' => out.extend(chars.next()),
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match (c, chars.peek()) {
-            ('"', _) => {
-                in_string = true;
-                out.push(c);
-            }
-            ('/', Some('/')) => {
-                for skipped in chars.by_ref() {
-                    if skipped == '\n' {
-                        out.push('\n');
-                        break;
-                    }
-                }
-            }
-            ('/', Some('*')) => {
-                chars.next();
-                let mut last = ' ';
-                for skipped in chars.by_ref() {
-                    if last == '*' && skipped == '/' {
-                        break;
-                    }
-                    last = skipped;
-                }
-            }
-            (']' | '}', _) => {
-                // A trailing comma before it goes.
-                let kept = out.trim_end_matches(char::is_whitespace).len();
-                if out[..kept].ends_with(',') {
-                    out.remove(kept - 1);
-                }
-                out.push(c);
-            }
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// The imported entries as the `upstreams:` section of a `proxy.yaml`, without the fields
@@ -504,9 +468,30 @@ mod tests {
 
     #[test]
     fn strings_keep_their_slashes_and_commas() {
-        let text = r#"{"a": "http://x/y, z", "b": [1, 2,],}"#;
-        let value: Value = serde_json::from_str(&strip_jsonc(text)).unwrap();
-        assert_eq!(value["a"], "http://x/y, z");
-        assert_eq!(value["b"], serde_json::json!([1, 2]));
+        let text = r#"{"mcpServers": {"a": {"url": "http://x/y, /* z */ // no comment",
+            "headers": {"k": "v",},},}}"#;
+        let imported = import(text).unwrap();
+        let upstream = &imported.upstreams["a"];
+        assert_eq!(
+            upstream.url.as_deref(),
+            Some("http://x/y, /* z */ // no comment")
+        );
+        assert_eq!(upstream.headers["k"], "v");
+    }
+
+    #[test]
+    fn what_json_does_not_allow_beyond_comments_and_trailing_commas_is_refused() {
+        for text in [
+            r#"{"mcpServers": {'a': {"command": "x"}}}"#,
+            r#"{"mcpServers": {"a": {"command": "x"} "b": {"command": "y"}}}"#,
+            r#"{"mcpServers": {a: {"command": "x"}}}"#,
+            r#"{"mcpServers": {"a": {"command": "x"}}"#,
+        ] {
+            let error = import(text).expect_err(text);
+            assert!(
+                error.starts_with("not JSON (comments and trailing commas allowed): "),
+                "{error}"
+            );
+        }
     }
 }
