@@ -24,6 +24,8 @@
 //!
 //! **Sleep.** A quiet session gives back rmcp's half of it until its next request (see
 //! [`sleep`]), also while its client listens on its GET stream (see [`listening`]).
+//!
+//! [`Lease`]: crate::security::Lease
 
 mod ending;
 mod listening;
