@@ -19,7 +19,7 @@
 //! is reqwest, carries its calls (see [`proxied`] and `HttpLane::leaves_to_rmcp`).
 
 use std::{
-    sync::{Arc, Mutex, Once, Weak},
+    sync::{Arc, Mutex, Weak},
     time::{Duration, Instant},
 };
 
@@ -44,10 +44,17 @@ pub struct Wire {
     connector: HttpsConnector<HttpConnector>,
     /// The upstream's URL: where connections go (its scheme and authority).
     url: Uri,
-    pool: Arc<Mutex<Vec<Pooled>>>,
+    pool: Arc<Mutex<Pool>>,
     /// How long a connection is kept idle when the upstream does not say.
     keep_idle: Duration,
-    reaper: Once,
+}
+
+/// The connections back from their requests, and whether a reaper watches them: one does
+/// while there are any, so a lane with nothing pooled wakes nobody.
+#[derive(Default)]
+struct Pool {
+    connections: Vec<Pooled>,
+    reaped: bool,
 }
 
 /// A connection back from a request; busy until hyper says it is ready.
@@ -101,7 +108,6 @@ impl Wire {
             url: url.clone(),
             pool: Arc::default(),
             keep_idle,
-            reaper: Once::new(),
         })
     }
 
@@ -137,26 +143,29 @@ impl Wire {
     /// so do those idle past their time, which the upstream may be closing right now.
     fn checkout(&self) -> Option<Sender> {
         let now = Instant::now();
-        let mut pool = lock(&self.pool);
-        pool.retain_mut(|pooled| pooled.stays(now));
-        let ready = pool.iter().rposition(|pooled| pooled.sender.is_ready())?;
-        Some(pool.swap_remove(ready).sender)
+        let connections = &mut lock(&self.pool).connections;
+        connections.retain_mut(|pooled| pooled.stays(now));
+        let ready = connections
+            .iter()
+            .rposition(|pooled| pooled.sender.is_ready())?;
+        Some(connections.swap_remove(ready).sender)
     }
 
     fn checkin(&self, sender: Sender, keep_for: Duration) {
         let since = Instant::now();
-        lock(&self.pool).push(Pooled {
+        let mut pool = lock(&self.pool);
+        pool.connections.push(Pooled {
             sender,
             since,
             keep_for,
         });
+        if !std::mem::replace(&mut pool.reaped, true) {
+            tokio::spawn(reap(Arc::downgrade(&self.pool), self.keep_idle));
+        }
     }
 
     /// A new connection, its own task driving it.
     async fn connect(&self) -> Result<Sender, String> {
-        self.reaper.call_once(|| {
-            tokio::spawn(reap(Arc::downgrade(&self.pool), self.keep_idle));
-        });
         let io = self
             .connector
             .clone()
@@ -197,16 +206,22 @@ fn keep_idle(headers: &HeaderMap, otherwise: Duration) -> Duration {
     })
 }
 
-/// Closes the connections idle past their time, until the pool is gone; `keep_idle` sets the
-/// pace (a checkout also drops those it finds past their time).
-async fn reap(pool: Weak<Mutex<Vec<Pooled>>>, keep_idle: Duration) {
-    let mut every = tokio::time::interval(keep_idle / 3);
+/// Closes the connections idle past their time, every `keep_idle`, until the pool is empty
+/// (a checkin starts another) or gone. It only tidies: a checkout drops what it finds past
+/// its time itself.
+async fn reap(pool: Weak<Mutex<Pool>>, keep_idle: Duration) {
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + keep_idle, keep_idle);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         let Some(pool) = pool.upgrade() else { return };
         let now = Instant::now();
-        lock(&pool).retain_mut(|pooled| pooled.stays(now));
+        let mut pool = lock(&pool);
+        pool.connections.retain_mut(|pooled| pooled.stays(now));
+        if pool.connections.is_empty() {
+            pool.reaped = false;
+            return;
+        }
     }
 }
 
@@ -314,6 +329,7 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
         assert!(
             lock(&wire.pool)
+                .connections
                 .iter()
                 .all(|pooled| pooled.sender.is_closed())
         );
@@ -324,14 +340,17 @@ mod tests {
         let (url, accepted) = server(usize::MAX).await;
         let wire = Wire::new(&url, Duration::from_millis(150)).unwrap();
         assert_eq!(get(&wire, &url).await, "OK");
-        assert_eq!(lock(&wire.pool).len(), 1);
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(lock(&wire.pool).connections.len(), 1);
+        // The reaper comes every 150 ms: its second round at the latest finds it past its time.
+        tokio::time::sleep(Duration::from_millis(700)).await;
         assert!(
-            lock(&wire.pool).is_empty(),
+            lock(&wire.pool).connections.is_empty(),
             "the idle connection was closed"
         );
+        assert!(!lock(&wire.pool).reaped, "nothing left to reap: it stopped");
         assert_eq!(get(&wire, &url).await, "OK");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        assert!(lock(&wire.pool).reaped, "a connection back: it reaps again");
     }
 
     #[tokio::test]
