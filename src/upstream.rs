@@ -20,6 +20,7 @@ mod http_lane;
 mod lane;
 mod lifecycle;
 pub(crate) mod line_transport;
+pub mod list_changes;
 pub mod oauth;
 mod offer;
 mod own_connections;
@@ -122,6 +123,8 @@ pub struct Upstream {
     list_hints: ArcSwap<freshness::ListHints>,
     /// Held while its stale lists are fetched again.
     freshening: tokio::sync::Mutex<()>,
+    /// The list changes it announced, and whether its lists caught up (see `list_changes`).
+    list_changes: Arc<list_changes::ListChanges>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -182,6 +185,7 @@ impl Upstream {
             own: Default::default(),
             list_hints: ArcSwap::default(),
             freshening: tokio::sync::Mutex::new(()),
+            list_changes: Arc::default(),
         }
     }
 

@@ -43,9 +43,18 @@ impl<T> Page<T> {
 
 impl Gateway {
     /// Lists again, before list `kind` is served through `view`, the upstreams it shows
-    /// whose lists went stale; counted in the metrics as a hit when none had.
+    /// whose lists went stale; counted in the metrics as a hit when none had. First, the
+    /// lists of an upstream that announced a change are waited for until they are listed
+    /// again (see `upstream::list_changes`).
     pub(super) async fn freshen(&self, kind: ListKind, view: Option<&View>) {
         let upstreams = self.upstreams.load_full();
+        let changing: Vec<&std::sync::Arc<Upstream>> = upstreams
+            .iter()
+            .filter(|upstream| view.is_none_or(|view| view.offers(upstream)))
+            .filter(|upstream| !upstream.lists_settled())
+            .filter(|upstream| upstream.state().phase == Phase::Ready)
+            .collect();
+        futures::future::join_all(changing.iter().map(|upstream| upstream.settle_lists())).await;
         let stale: Vec<&std::sync::Arc<Upstream>> = upstreams
             .iter()
             .filter(|upstream| view.is_none_or(|view| view.offers(upstream)))

@@ -20,14 +20,14 @@ use rmcp::{
     },
     service::{MaybeSendFuture, NotificationContext, RequestContext, RoleClient},
 };
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
-use super::callers::Callers;
+use super::{callers::Callers, list_changes::ListChanges};
 
-/// Handles one upstream's notifications; `lists_changed` wakes the upstream's task to re-list.
+/// Handles one upstream's notifications; a list change wakes the upstream's task to re-list.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    pub lists_changed: Arc<Notify>,
+    pub list_changes: Arc<ListChanges>,
     /// `notifications/resources/updated`, for the gateway to pass to the subscribers.
     pub resource_updates: mpsc::Sender<ResourceUpdatedNotificationParam>,
     /// Who gets the upstream's requests.
@@ -58,7 +58,7 @@ impl UpstreamClient {
             ServerNotification::ToolListChangedNotification(_)
             | ServerNotification::PromptListChangedNotification(_)
             | ServerNotification::ResourceListChangedNotification(_) => {
-                self.lists_changed.notify_one();
+                self.list_changes.heard();
             }
             _ => {}
         }
@@ -154,7 +154,7 @@ impl ClientHandler for UpstreamClient {
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
         // The re-list runs on the upstream's own task: awaiting a request here would hold up
         // the connection's message loop that must deliver its response.
-        self.lists_changed.notify_one();
+        self.list_changes.heard();
         std::future::ready(())
     }
 
@@ -162,7 +162,7 @@ impl ClientHandler for UpstreamClient {
         &self,
         _context: NotificationContext<RoleClient>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.lists_changed.notify_one();
+        self.list_changes.heard();
         std::future::ready(())
     }
 
@@ -170,7 +170,7 @@ impl ClientHandler for UpstreamClient {
         &self,
         _context: NotificationContext<RoleClient>,
     ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
-        self.lists_changed.notify_one();
+        self.list_changes.heard();
         std::future::ready(())
     }
 }

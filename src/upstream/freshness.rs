@@ -122,6 +122,20 @@ impl ListHints {
 }
 
 impl Upstream {
+    /// Whether its lists have caught up with every list change it announced (see
+    /// `list_changes`).
+    pub fn lists_settled(&self) -> bool {
+        self.list_changes.is_settled()
+    }
+
+    /// Once its lists have caught up with the list changes it announced so far, or after
+    /// [`SETTLE_MOST`](super::list_changes::SETTLE_MOST).
+    pub async fn settle_lists(&self) {
+        self.list_changes
+            .settled(super::list_changes::SETTLE_MOST)
+            .await;
+    }
+
     /// The hints of the lists in its catalog entry.
     pub fn list_hints(&self) -> Arc<ListHints> {
         self.list_hints.load_full()

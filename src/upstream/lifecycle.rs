@@ -10,7 +10,7 @@ use rmcp::{
     model::{ProtocolVersion, SubscriptionFilter},
     service::Subscription,
 };
-use tokio::{sync::Notify, time::Instant};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -89,9 +89,8 @@ impl Upstream {
         if self.config.disabled {
             return;
         }
-        let lists_changed = Arc::new(Notify::new());
         let handler = UpstreamClient {
-            lists_changed: lists_changed.clone(),
+            list_changes: self.list_changes.clone(),
             resource_updates: self.events.resource_updates.clone(),
             callers: self.callers.clone(),
         };
@@ -152,8 +151,8 @@ impl Upstream {
         let lane = self.lane_of(child.as_ref(), protocol_version.as_ref(), session, notices);
         self.keep_hints(offer.hints.clone());
         self.publish(self.checked(offer).into_state(peer, protocol_version, lane));
-        self.serve(connection, lists_changed, &shutdown, &mut child)
-            .await;
+        self.list_changes.all_caught_up();
+        self.serve(connection, &shutdown, &mut child).await;
         self.reap(child).await;
     }
 
@@ -161,7 +160,6 @@ impl Upstream {
     async fn serve(
         &self,
         connection: Connection,
-        lists_changed: Arc<Notify>,
         shutdown: &CancellationToken,
         child: &mut Option<ChildProcess>,
     ) {
@@ -174,7 +172,9 @@ impl Upstream {
             tokio::select! {
                 changed = next_list_change(&mut changes) => {
                     if changed {
+                        let upto = self.list_changes.heard_here();
                         self.relist(&peer).await;
+                        self.list_changes.caught_up(upto);
                     } else {
                         let wait = subscribing.ended();
                         tracing::info!(upstream = %self.name, ?wait, "the upstream ended the subscription to its list changes; subscribing again");
@@ -203,7 +203,10 @@ impl Upstream {
                     let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
                     return self.publish(UpstreamState::new(Phase::Stopped));
                 }
-                () = lists_changed.notified() => self.relist(&peer).await,
+                upto = self.list_changes.next() => {
+                    self.relist(&peer).await;
+                    self.list_changes.caught_up(upto);
+                }
                 () = signed_out(self.oauth.as_deref()) => {
                     cancel.cancel();
                     let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;

@@ -3,7 +3,8 @@
 //! clients on `subscriptions/listen`), and the next tools/list shows the tool. Upstreams of
 //! both eras are covered: the session era announces on its session, 2026-07-28 only on a
 //! subscription the gateway opens. A listing that fails once after the change is asked again,
-//! and a subscription the upstream ends is opened again: no change is lost until the next one.
+//! a subscription the upstream ends is opened again, and a list asked for while the gateway lists
+//! the upstream again waits for it: no change is lost until the next one.
 
 use crate::common;
 
@@ -95,6 +96,27 @@ async fn a_listing_that_fails_once_is_asked_again() {
         "{}",
         gateway.log()
     );
+}
+
+/// A list asked for right after the upstream announced a change, while the gateway is still
+/// listing it again (here for 200 ms at least: the first listing fails), waits for the new
+/// lists. Behind a balancer, a client told of a change by one replica may ask another that
+/// heard the change too but has not listed it yet.
+#[tokio::test]
+async fn a_list_asked_for_while_the_upstream_is_listed_again_waits_for_it() {
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  flt:\n    command: {:?}\n",
+        example_bin("fault_upstream").display().to_string()
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session.call("flt__list_fails_once", json!({})).await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"], "the tool list changed",
+        "{reply}"
+    );
+    // At once: no waiting for the gateway's `list_changed`.
+    let names = session.tool_names().await;
+    assert!(names.contains(&"flt__added".to_owned()), "{names:?}");
 }
 
 /// A 2026-07-28 upstream that ends the gateway's `subscriptions/listen` stream (as one that

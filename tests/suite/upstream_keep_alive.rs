@@ -48,6 +48,10 @@ async fn a_connection_the_upstream_is_closing_carries_no_call() {
     let mut session = RawSession::open(&gateway.mcp_url()).await;
 
     for round in 0..2 {
+        if round > 0 {
+            // Every connection the calls used now sits idle past the server's keep-alive.
+            tokio::time::sleep(KEEPS_IDLE + Duration::from_millis(500)).await;
+        }
         for upstream in ["lane", "rmcp"] {
             let message = format!("{upstream} {round}");
             let reply = session
@@ -60,8 +64,6 @@ async fn a_connection_the_upstream_is_closing_carries_no_call() {
                 gateway.log()
             );
         }
-        // Every connection the calls used now sits idle past the server's keep-alive.
-        tokio::time::sleep(KEEPS_IDLE + Duration::from_millis(500)).await;
     }
     // Not one request went out on a connection the server was closing, to fail or to be
     // sent again.
