@@ -77,17 +77,9 @@ async fn modern_client_is_told_on_its_subscription() {
 /// upstream closed as it went out): the gateway asks again, and clients hear of the change.
 #[tokio::test]
 async fn a_listing_that_fails_once_is_asked_again() {
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  flt:\n    command: {:?}\n",
-        example_bin("fault_upstream").display().to_string()
-    ));
-    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let (gateway, mut session) = in_front_of_the_fault_upstream().await;
     let events = session.open_stream().await;
-    let reply = session.call("flt__list_fails_once", json!({})).await;
-    assert_eq!(
-        reply["result"]["content"][0]["text"], "the tool list changed",
-        "{reply}"
-    );
+    change_the_list_and_fail_its_listing(&mut session).await;
     wait_for(&events, "notifications/tools/list_changed", 1).await;
     let names = session.tool_names().await;
     assert!(names.contains(&"flt__added".to_owned()), "{names:?}");
@@ -104,19 +96,30 @@ async fn a_listing_that_fails_once_is_asked_again() {
 /// heard the change too but has not listed it yet.
 #[tokio::test]
 async fn a_list_asked_for_while_the_upstream_is_listed_again_waits_for_it() {
+    let (_gateway, mut session) = in_front_of_the_fault_upstream().await;
+    change_the_list_and_fail_its_listing(&mut session).await;
+    // At once: no waiting for the gateway's `list_changed`.
+    let names = session.tool_names().await;
+    assert!(names.contains(&"flt__added".to_owned()), "{names:?}");
+}
+
+/// A gateway in front of the fault upstream (as `flt`), and a session on it.
+async fn in_front_of_the_fault_upstream() -> (ServeProcess, RawSession) {
     let gateway = ServeProcess::start(&format!(
         "upstreams:\n  flt:\n    command: {:?}\n",
         example_bin("fault_upstream").display().to_string()
     ));
-    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    (gateway, session)
+}
+
+/// The fault upstream adds a tool, says its list changed, and fails the next listing.
+async fn change_the_list_and_fail_its_listing(session: &mut RawSession) {
     let reply = session.call("flt__list_fails_once", json!({})).await;
     assert_eq!(
         reply["result"]["content"][0]["text"], "the tool list changed",
         "{reply}"
     );
-    // At once: no waiting for the gateway's `list_changed`.
-    let names = session.tool_names().await;
-    assert!(names.contains(&"flt__added".to_owned()), "{names:?}");
 }
 
 /// A 2026-07-28 upstream that ends the gateway's `subscriptions/listen` stream (as one that
