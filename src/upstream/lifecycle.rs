@@ -172,9 +172,7 @@ impl Upstream {
             tokio::select! {
                 changed = next_list_change(&mut changes) => {
                     if changed {
-                        let upto = self.list_changes.heard_here();
-                        self.relist(&peer).await;
-                        self.list_changes.caught_up(upto);
+                        self.relist_for(&peer, self.list_changes.heard_here()).await;
                     } else {
                         let wait = subscribing.ended();
                         tracing::info!(upstream = %self.name, ?wait, "the upstream ended the subscription to its list changes; subscribing again");
@@ -203,10 +201,7 @@ impl Upstream {
                     let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
                     return self.publish(UpstreamState::new(Phase::Stopped));
                 }
-                upto = self.list_changes.next() => {
-                    self.relist(&peer).await;
-                    self.list_changes.caught_up(upto);
-                }
+                upto = self.list_changes.next() => self.relist_for(&peer, upto).await,
                 () = signed_out(self.oauth.as_deref()) => {
                     cancel.cancel();
                     let _ = tokio::time::timeout(Duration::from_secs(1), finished).await;
@@ -271,6 +266,13 @@ impl Upstream {
             .first_definitions
             .check(&self.name, self.config.pin, offer.tools);
         offer
+    }
+
+    /// Lists again for the first `upto` list changes heard; the lists waiting on them are
+    /// served after (see `list_changes`), whether the listing worked or not.
+    async fn relist_for(&self, peer: &Peer<RoleClient>, upto: u64) {
+        self.relist(peer).await;
+        self.list_changes.caught_up(upto);
     }
 
     async fn relist(&self, peer: &Peer<RoleClient>) {

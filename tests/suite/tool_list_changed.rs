@@ -6,6 +6,8 @@
 //! a subscription the upstream ends is opened again, and a list asked for while the gateway lists
 //! the upstream again waits for it: no change is lost until the next one.
 
+use std::sync::{Arc, Mutex};
+
 use crate::common;
 
 use common::{
@@ -32,13 +34,7 @@ async fn session_era_client_is_told_and_sees_the_new_tools() {
     let events = session.open_stream().await;
 
     for (n, upstream) in ["old", "new"].into_iter().enumerate() {
-        let reply = session
-            .call(&format!("{upstream}__add_tool"), json!({"name": "fresh"}))
-            .await;
-        assert!(reply["result"].is_object(), "{reply}");
-        wait_for(&events, "notifications/tools/list_changed", n + 1).await;
-        let names = session.tool_names().await;
-        assert!(names.contains(&format!("{upstream}__fresh")), "{names:?}");
+        add_tool_and_hear_of_it(&mut session, &events, upstream, "fresh", n + 1).await;
     }
 }
 
@@ -64,13 +60,7 @@ async fn modern_client_is_told_on_its_subscription() {
     wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
 
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let reply = session
-        .call("new__add_tool", json!({"name": "later"}))
-        .await;
-    assert!(reply["result"].is_object(), "{reply}");
-    wait_for(&events, "notifications/tools/list_changed", 1).await;
-    let names = session.tool_names().await;
-    assert!(names.contains(&"new__later".to_owned()), "{names:?}");
+    add_tool_and_hear_of_it(&mut session, &events, "new", "later", 1).await;
 }
 
 /// The first `tools/list` after the change fails (as one does on a keep-alive connection the
@@ -81,8 +71,7 @@ async fn a_listing_that_fails_once_is_asked_again() {
     let events = session.open_stream().await;
     change_the_list_and_fail_its_listing(&mut session).await;
     wait_for(&events, "notifications/tools/list_changed", 1).await;
-    let names = session.tool_names().await;
-    assert!(names.contains(&"flt__added".to_owned()), "{names:?}");
+    assert_listed(&mut session, "flt__added").await;
     assert!(
         !gateway.log().contains("keeping the old lists"),
         "{}",
@@ -99,8 +88,7 @@ async fn a_list_asked_for_while_the_upstream_is_listed_again_waits_for_it() {
     let (_gateway, mut session) = in_front_of_the_fault_upstream().await;
     change_the_list_and_fail_its_listing(&mut session).await;
     // At once: no waiting for the gateway's `list_changed`.
-    let names = session.tool_names().await;
-    assert!(names.contains(&"flt__added".to_owned()), "{names:?}");
+    assert_listed(&mut session, "flt__added").await;
 }
 
 /// A gateway in front of the fault upstream (as `flt`), and a session on it.
@@ -141,19 +129,29 @@ async fn a_subscription_the_upstream_ends_is_opened_again() {
         .await;
     // A change at once, before the gateway is back (it waits a second): found by the listing
     // that follows the new subscription.
-    let added = session
-        .call("new__add_tool", json!({"name": "meanwhile"}))
-        .await;
-    assert!(added["result"].is_object(), "{added}");
-    wait_for(&events, "notifications/tools/list_changed", 1).await;
-    let names = session.tool_names().await;
-    assert!(names.contains(&"new__meanwhile".to_owned()), "{names:?}");
+    add_tool_and_hear_of_it(&mut session, &events, "new", "meanwhile", 1).await;
     // And one after: heard on the new subscription.
-    let added = session
-        .call("new__add_tool", json!({"name": "after"}))
+    add_tool_and_hear_of_it(&mut session, &events, "new", "after", 2).await;
+}
+
+/// `upstream` (the fixture with `--dynamic`) adds tool `name`; `events` hears the `count`th
+/// `tools/list_changed`, and the tool is listed.
+async fn add_tool_and_hear_of_it(
+    session: &mut RawSession,
+    events: &Arc<Mutex<String>>,
+    upstream: &str,
+    name: &str,
+    count: usize,
+) {
+    let reply = session
+        .call(&format!("{upstream}__add_tool"), json!({ "name": name }))
         .await;
-    assert!(added["result"].is_object(), "{added}");
-    wait_for(&events, "notifications/tools/list_changed", 2).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    wait_for(events, "notifications/tools/list_changed", count).await;
+    assert_listed(session, &format!("{upstream}__{name}")).await;
+}
+
+async fn assert_listed(session: &mut RawSession, tool: &str) {
     let names = session.tool_names().await;
-    assert!(names.contains(&"new__after".to_owned()), "{names:?}");
+    assert!(names.iter().any(|name| name == tool), "{tool} in {names:?}");
 }

@@ -64,7 +64,7 @@ struct Pooled {
     /// response's body ended, so a connection may seem idle a little longer than it was,
     /// never shorter.
     since: Instant,
-    /// How long it may sit idle (see [`keep_idle`]).
+    /// How long it may sit idle (see [`keep_for`]).
     keep_for: Duration,
 }
 
@@ -126,7 +126,7 @@ impl Wire {
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.checkin(sender, keep_idle(response.headers(), self.keep_idle));
+                    self.checkin(sender, keep_for(response.headers(), self.keep_idle));
                     return Ok(response);
                 }
                 Err(mut error) => match error.take_message() {
@@ -188,7 +188,7 @@ impl Wire {
 /// the `timeout` of the upstream's `Keep-Alive` header, the second being a request's way to
 /// it (undici does the same), and at most ten minutes; `otherwise` when it names none. Node's
 /// servers say `timeout=5`.
-fn keep_idle(headers: &HeaderMap, otherwise: Duration) -> Duration {
+fn keep_for(headers: &HeaderMap, otherwise: Duration) -> Duration {
     const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     const MOST: u64 = 600;
     let timeout = headers
@@ -378,7 +378,7 @@ mod tests {
         let keep = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert("keep-alive", value.parse().unwrap());
-            keep_idle(&headers, otherwise)
+            keep_for(&headers, otherwise)
         };
         assert_eq!(keep("timeout=5"), Duration::from_secs(4));
         assert_eq!(keep("max=100, Timeout = 75"), Duration::from_secs(74));
@@ -386,7 +386,7 @@ mod tests {
         assert_eq!(keep("timeout=86400"), Duration::from_secs(599));
         assert_eq!(keep("max=100"), otherwise);
         assert_eq!(keep("timeout=soon"), otherwise);
-        assert_eq!(keep_idle(&HeaderMap::new(), otherwise), otherwise);
+        assert_eq!(keep_for(&HeaderMap::new(), otherwise), otherwise);
     }
 
     #[tokio::test]
