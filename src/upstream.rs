@@ -27,6 +27,7 @@ mod own_connections;
 mod process;
 mod progress;
 pub mod reaper;
+mod redirects;
 pub(crate) mod sse;
 mod state;
 mod stdio;

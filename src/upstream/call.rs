@@ -233,12 +233,9 @@ impl Upstream {
     fn lane_failed(&self, error: LaneError) -> GatewayError {
         let reason = match error {
             // "Closed" says less than why we closed it, when we did.
-            LaneError::Closed => self
-                .closed_because()
-                .unwrap_or_else(|| "connection closed".into()),
-            LaneError::Write(error) => format!("cannot send to it: {error}"),
+            LaneError::Closed => self.closed_because().unwrap_or_else(|| error.to_string()),
             LaneError::Http(reason) => reason,
-            LaneError::SessionExpired => "it no longer knows the gateway's session".into(),
+            error => error.to_string(),
         };
         GatewayError::UpstreamFailed {
             upstream: self.name().to_owned(),

@@ -133,7 +133,7 @@ impl Upstream {
             // The transport of the 2024-11-05 revision: only `initialize` can work over it.
             TransportKind::Sse => Box::pin(async move {
                 let (headers, token) = with_token(headers, oauth.as_deref()).await;
-                let transport = match sse::connect(&url, &headers, max_bytes).await {
+                let transport = match sse::connect(&name, &url, &headers, max_bytes).await {
                     Ok(transport) => transport,
                     Err(error) => return Err(refused(oauth.as_deref(), token, error).await),
                 };
@@ -144,6 +144,7 @@ impl Upstream {
                 let protocol = self.config.protocol;
                 let open = move || {
                     let transport = http::open(
+                        &name,
                         &url,
                         &headers,
                         max_bytes,

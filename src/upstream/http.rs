@@ -24,7 +24,7 @@ use rmcp::{
 use serde::Deserialize;
 use sse_stream::Sse;
 
-use super::{UpstreamAuth, callers::Callers};
+use super::{UpstreamAuth, callers::Callers, redirects};
 
 /// The rmcp transport over our client.
 pub type HttpTransport = StreamableHttpClientTransport<RelatingClient>;
@@ -53,16 +53,16 @@ pub fn header_map(headers: &IndexMap<String, String>) -> Result<HeaderMap, Strin
 /// reason.
 pub const KEEP_IDLE: Duration = Duration::from_secs(4);
 
-/// The HTTP client of every HTTP-based upstream transport.
-pub fn client() -> Result<reqwest::Client, String> {
+/// The HTTP client of `upstream`'s HTTP-based transports.
+pub fn client(upstream: &str) -> Result<reqwest::Client, String> {
     use_our_tls_provider();
     reqwest::Client::builder()
         // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
         .tcp_nodelay(true)
         // reqwest's 90 s would outlast most servers' keep-alive (see `KEEP_IDLE`).
         .pool_idle_timeout(KEEP_IDLE)
-        // A redirect could move a request somewhere the operator never configured.
-        .redirect(reqwest::redirect::Policy::none())
+        // Within the upstream's origin only: see `redirects`.
+        .redirect(redirects::policy(upstream))
         .build()
         .map_err(|error| format!("cannot build HTTP client: {error}"))
 }
@@ -92,8 +92,10 @@ impl SessionId {
     }
 }
 
-/// Builds the streamable HTTP transport; the session it opens is noted in `session`.
+/// Builds `upstream`'s streamable HTTP transport; the session it opens is noted in
+/// `session`.
 pub fn open(
+    upstream: &str,
     url: &str,
     headers: &IndexMap<String, String>,
     max_response_bytes: usize,
@@ -105,7 +107,7 @@ pub fn open(
         .into_iter()
         .filter_map(|(name, value)| Some((name?, value)))
         .collect();
-    let http = client()?;
+    let http = client(upstream)?;
     let config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(custom)
         .max_json_response_size(max_response_bytes)
@@ -347,6 +349,7 @@ mod tests {
         let session = Arc::new(SessionId::default());
         assert!(
             open(
+                "test",
                 "https://127.0.0.1:1/mcp",
                 &headers,
                 1024,
@@ -358,6 +361,7 @@ mod tests {
         );
         assert!(
             open(
+                "test",
                 "http://127.0.0.1:1/mcp",
                 &IndexMap::new(),
                 1024,

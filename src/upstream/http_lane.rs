@@ -18,6 +18,7 @@
 //! The operator's configured headers go on every request.
 
 mod exchange;
+mod follow;
 mod wire;
 
 use std::sync::{
@@ -41,6 +42,7 @@ use super::{
     client::UpstreamClient,
     http::{SessionId, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
+    redirects,
 };
 use crate::{config::UpstreamConfig, mcp_headers};
 
@@ -179,8 +181,8 @@ impl HttpLane {
     ) -> Result<Exchange<'_>, LaneError> {
         let body = Bytes::from(request_text(number, method, params, ""));
         let session = self.session_id();
-        let send = |token: Option<String>| {
-            let mut request = self.post(token.as_deref(), body.clone());
+        let build = |token: Option<&str>, target: &Uri| {
+            let mut request = self.post(token, body.clone(), target);
             let headers = request.headers_mut();
             match (&self.session, &session) {
                 (None, _) => {
@@ -194,15 +196,17 @@ impl HttpLane {
                 }
                 (Some(_), None) => {}
             }
-            Ok(self.send_request(request))
+            Ok(request)
         };
         let token = self.bearer().await;
-        let mut response = send(token.clone())?.await.map_err(LaneError::Http)?;
+        let mut response = self
+            .following(|target| build(token.as_deref(), target))
+            .await?;
         if let Some(auth) = &self.oauth {
             response = match refusal(&response) {
                 Some(Refusal::Unauthorized(challenge)) => {
                     match auth.rejected(token.as_deref(), &challenge).await {
-                        Some(fresh) => send(Some(fresh))?.await.map_err(LaneError::Http)?,
+                        Some(fresh) => self.following(|target| build(Some(&fresh), target)).await?,
                         None => {
                             return Err(LaneError::Http(auth.needed().unwrap_or_else(|| {
                                 "it refused the gateway's sign-in (HTTP 401)".into()
@@ -268,10 +272,15 @@ impl HttpLane {
         }
     }
 
-    /// A request to the upstream's URL with the configured headers and the access token,
-    /// if any.
-    fn to_upstream(&self, method: Method, token: Option<&str>) -> http::request::Builder {
-        let mut request = Request::builder().method(method).uri(self.target.clone());
+    /// A request to `target` on the upstream with the configured headers and the access
+    /// token, if any.
+    fn to_upstream(
+        &self,
+        method: Method,
+        token: Option<&str>,
+        target: &Uri,
+    ) -> http::request::Builder {
+        let mut request = Request::builder().method(method).uri(target.clone());
         if let Some(headers) = request.headers_mut() {
             headers.clone_from(&self.headers);
             if let Some(value) = token.and_then(bearer_header) {
@@ -281,11 +290,11 @@ impl HttpLane {
         request
     }
 
-    /// A POST of a JSON-RPC message, `body`, to the upstream.
-    fn post(&self, token: Option<&str>, body: Bytes) -> Request<Full<Bytes>> {
+    /// A POST of a JSON-RPC message, `body`, to `target` on the upstream.
+    fn post(&self, token: Option<&str>, body: Bytes, target: &Uri) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.target.clone();
+        *request.uri_mut() = target.clone();
         let headers = request.headers_mut();
         headers.clone_from(&self.post_headers);
         if let Some(value) = token.and_then(bearer_header) {
@@ -294,19 +303,25 @@ impl HttpLane {
         request
     }
 
-    /// Sends `request` with `body`; the response, its body still to read. The error says
-    /// why, in words for [`LaneError::Http`].
-    async fn request(
-        &self,
-        request: http::request::Builder,
-        body: Bytes,
-    ) -> Result<Response<IncomingBody>, String> {
-        let request = request
-            .body(Full::new(body))
-            .map_err(|error| format!("cannot write a request to it: {error}"))?;
-        self.send_request(request).await
+    /// Sends the request `build` makes for the URL's target, and again for where each
+    /// redirect within the upstream's origin leads (`follow.rs`); the response, its body still
+    /// to read.
+    async fn following<F>(&self, build: F) -> Result<Response<IncomingBody>, LaneError>
+    where
+        F: Fn(&Uri) -> Result<Request<Full<Bytes>>, LaneError>,
+    {
+        let response = self
+            .send_request(build(&self.target)?)
+            .await
+            .map_err(LaneError::Http)?;
+        if !redirects::is_redirect(response.status()) {
+            return Ok(response);
+        }
+        // Boxed: the calls of an upstream that redirects pay for it, not every call's future.
+        Box::pin(follow::redirects(self, response, &build)).await
     }
 
+    /// Sends `request`; the error says why, in words for [`LaneError::Http`].
     async fn send_request(
         &self,
         request: Request<Full<Bytes>>,
@@ -317,11 +332,18 @@ impl HttpLane {
     /// POSTs a message that expects no answer of its own.
     async fn notify(&self, body: String, what: &str) {
         let token = self.bearer().await;
-        let mut request = self.post(token.as_deref(), Bytes::from(body));
-        if let Some(value) = self.session_id().and_then(|id| header_value(&id).ok()) {
-            request.headers_mut().insert(mcp_headers::SESSION_ID, value);
-        }
-        match self.send_request(request).await {
+        let body = Bytes::from(body);
+        let session = self.session_id().and_then(|id| header_value(&id).ok());
+        let build = |target: &Uri| {
+            let mut request = self.post(token.as_deref(), body.clone(), target);
+            if let Some(value) = &session {
+                request
+                    .headers_mut()
+                    .insert(mcp_headers::SESSION_ID, value.clone());
+            }
+            Ok(request)
+        };
+        match self.following(build).await {
             Ok(response) if response.status().is_success() => {}
             Ok(response) => {
                 tracing::debug!(upstream = %self.upstream, status = %response.status(), "it refused {what}");

@@ -70,6 +70,17 @@ pub enum LaneError {
     SessionExpired,
 }
 
+impl std::fmt::Display for LaneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed => f.write_str("connection closed"),
+            Self::Write(error) => write!(f, "cannot send to it: {error}"),
+            Self::Http(reason) => f.write_str(reason),
+            Self::SessionExpired => f.write_str("it no longer knows the gateway's session"),
+        }
+    }
+}
+
 /// One request in flight: its id, and where its answer arrives. Dropping it forgets the
 /// request (a late answer is then dropped with a warning).
 pub struct Ticket<W> {

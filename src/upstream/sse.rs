@@ -25,7 +25,7 @@ use super::{
     connect::ConnectError,
     http::{client, header_map},
 };
-use crate::jsonrpc::unreadable_answer;
+use crate::{error::with_causes, jsonrpc::unreadable_answer};
 
 /// An rmcp transport over one legacy SSE connection.
 pub struct SseTransport {
@@ -35,22 +35,25 @@ pub struct SseTransport {
     headers: HeaderMap,
 }
 
-/// Opens the event stream and waits for its `endpoint` event.
+/// Opens `upstream`'s event stream and waits for its `endpoint` event.
 pub async fn connect(
+    upstream: &str,
     url: &str,
     headers: &IndexMap<String, String>,
     max_event_bytes: usize,
 ) -> Result<SseTransport, ConnectError> {
     let base = Url::parse(url).map_err(|error| format!("invalid URL: {error}"))?;
     let headers = header_map(headers)?;
-    let http = client()?;
+    let http = client(upstream)?;
     let response = http
         .get(base.clone())
         .headers(headers.clone())
         .header(header::ACCEPT, "text/event-stream")
         .send()
         .await
-        .map_err(|error| format!("cannot open the SSE stream: {error}"))?;
+        .map_err(|error| format!("cannot open the SSE stream: {}", with_causes(&error)))?;
+    // Where a redirect within the origin led: the endpoint is named relative to it.
+    let base = response.url().clone();
     let status = response.status();
     if !status.is_success() {
         return Err(ConnectError::answered(

@@ -112,7 +112,10 @@ struct Comparison {
 }
 
 fn compare(implementation: Implementation, suite: Suite) -> Comparison {
-    let fixture = HttpFixture::start(implementation);
+    compare_on(&HttpFixture::start(implementation), implementation, suite)
+}
+
+fn compare_on(fixture: &HttpFixture, implementation: Implementation, suite: Suite) -> Comparison {
     let direct = run_suite(suite, &fixture.url);
     assert!(
         !direct.scenarios.is_empty(),
@@ -123,7 +126,7 @@ fn compare(implementation: Implementation, suite: Suite) -> Comparison {
     let through = ERAS
         .iter()
         .map(|(protocol, _)| {
-            let gateway = gateway_in_front_of(&fixture, protocol);
+            let gateway = gateway_in_front_of(fixture, protocol);
             let run = run_suite(suite, &gateway.mcp_url());
             let lost = direct
                 .scenarios
@@ -156,7 +159,10 @@ fn session_hop_cannot_carry(implementation: Implementation, scenario: &str) -> b
 }
 
 fn check(implementation: Implementation, suite: Suite) {
-    let comparison = compare(implementation, suite);
+    check_comparison(implementation, suite, &compare(implementation, suite));
+}
+
+fn check_comparison(implementation: Implementation, suite: Suite, comparison: &Comparison) {
     for ((protocol, era), (run, lost, log)) in ERAS.iter().zip(&comparison.through) {
         let lost: Vec<&String> = lost
             .iter()
@@ -217,6 +223,24 @@ fn the_python_fixture_passes_the_2025_11_25_requirements_through_the_gateway_in_
 #[test]
 fn the_python_fixture_passes_the_2026_07_28_requirements_through_the_gateway_in_both_eras() {
     check(Implementation::Python, SUITES[2]);
+}
+
+/// Starlette, under FastAPI and the Python SDK alike, answers a mounted app's path without
+/// its final slash with a 307 to the path with it. The suite's client (fetch) follows it, and
+/// so must the gateway, on rmcp's client and on its own lane (`upstream/redirects.rs`): the
+/// gateway is configured with the URL that redirects.
+#[test]
+fn the_python_fixture_behind_starlettes_slash_redirect_passes_the_0_1_suite_through_the_gateway_in_both_eras()
+ {
+    let fixture = HttpFixture::start_python_mounted();
+    let comparison = compare_on(&fixture, Implementation::Python, SUITES[0]);
+    check_comparison(Implementation::Python, SUITES[0], &comparison);
+    for (_, _, log) in &comparison.through {
+        assert!(
+            log.contains(&format!("{0} redirects to {0}/", fixture.url)),
+            "the gateway did not say that its URL redirects:\n{log}"
+        );
+    }
 }
 
 /// Runs the whole matrix and writes `docs/interop.md` (`tests/interop.sh`).

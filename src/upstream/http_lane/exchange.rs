@@ -8,9 +8,10 @@
 
 use std::{io, time::Duration};
 
+use bytes::Bytes;
 use futures::StreamExt;
-use http::{Method, Response, StatusCode, header};
-use http_body_util::BodyExt;
+use http::{Method, Response, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as IncomingBody;
 use rmcp::model::{
     JsonRpcMessage, RequestId, ServerJsonRpcMessage, ServerNotification, ServerRequest,
@@ -187,15 +188,18 @@ impl<'a> Exchange<'a> {
         self.body = Body::Events(futures::stream::empty().boxed());
         tokio::time::sleep(self.retry).await;
         let token = self.lane.bearer().await;
-        let request = self
-            .lane
-            .to_upstream(Method::GET, token.as_deref())
-            .header(header::ACCEPT, EVENT_STREAM)
-            .header("mcp-session-id", session.as_str())
-            .header("last-event-id", last_event.as_str());
+        let build = |target: &Uri| {
+            self.lane
+                .to_upstream(Method::GET, token.as_deref(), target)
+                .header(header::ACCEPT, EVENT_STREAM)
+                .header("mcp-session-id", session.as_str())
+                .header("last-event-id", last_event.as_str())
+                .body(Full::new(Bytes::new()))
+                .map_err(|error| LaneError::Http(format!("cannot write a request to it: {error}")))
+        };
         let response = self
             .lane
-            .request(request, bytes::Bytes::new())
+            .following(build)
             .await
             .map_err(|error| ended(format!(", and resuming it failed: {error}")))?;
         let status = response.status();

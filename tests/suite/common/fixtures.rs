@@ -135,4 +135,13 @@ impl HttpFixture {
         command.args(args).envs(env);
         Self::spawn(command, &format!("the {} fixture", implementation.label()))
     }
+
+    /// The Python fixture mounted at `/mcp/` in a Starlette app, as a FastAPI application
+    /// mounts one; its URL is `/mcp`, which Starlette answers with a 307 to `/mcp/`.
+    pub fn start_python_mounted() -> Self {
+        let (program, args, env) = Implementation::Python.command(false);
+        let mut command = Command::new(program);
+        command.args(args).arg("--mounted").envs(env);
+        Self::spawn(command, "the mounted Python fixture")
+    }
 }
