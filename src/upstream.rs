@@ -330,6 +330,7 @@ impl Upstream {
     }
 
     fn fail(&self, reason: String) {
+        let reason = with_authority_hint(reason);
         tracing::error!(upstream = %self.name, "{reason}");
         *self.lock_last_error() = Some(reason.clone());
         self.publish(UpstreamState::new(Phase::Failed(reason)));
@@ -353,5 +354,18 @@ impl Upstream {
     /// The last lines the process wrote to stderr (stdio upstreams), oldest first.
     pub fn stderr_tail(&self) -> Vec<String> {
         self.stderr_tail.lines()
+    }
+}
+
+/// `reason`, and when no authority the gateway trusts signed the upstream's certificate,
+/// which authorities it trusts: a team's own is the usual cause.
+fn with_authority_hint(reason: String) -> String {
+    if reason.contains("UnknownIssuer") {
+        format!(
+            "{reason}; the gateway trusts the authorities of the system's store: add the one \
+             that signed it there, or name a file of authorities in SSL_CERT_FILE"
+        )
+    } else {
+        reason
     }
 }

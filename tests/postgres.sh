@@ -23,25 +23,15 @@ pg_dir="$(mktemp -d -t mcps-postgres.XXXXXX)"
 pg_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 pg_password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
 printf '%s\n' "$pg_password" > "$pg_dir/password"
-# TLS as a team's server has it: a certificate for `localhost` signed by an authority of its
-# own, which the gateway does not know unless told (`sslrootcert`).
-if ! command -v openssl > /dev/null; then
-    [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl > /dev/null
-fi
+# TLS with the tests' own authority (tests/tls.sh); the server's copy of its key is the
+# cluster owner's.
+[ -n "${MCPS_TEST_TLS_CA:-}" ] || source tests/tls.sh
 pg_tls="$pg_dir/tls"
 mkdir "$pg_tls"
-(
-    cd "$pg_tls" &&
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj "/CN=mcps test authority" -keyout ca.key -out ca.pem \
-        -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign &&
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -subj "/CN=localhost" -keyout server.key -out server.csr &&
-    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' > server.ext &&
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-        -extfile server.ext -out server.pem &&
-    chmod 600 server.key
-) > "$pg_dir/tls.log" 2>&1 || { cat "$pg_dir/tls.log" >&2; return 1; }
+cp "$MCPS_TEST_TLS_CA" "$pg_tls/ca.pem"
+cp "$MCPS_TEST_TLS_CERT" "$pg_tls/server.pem"
+cp "$MCPS_TEST_TLS_KEY" "$pg_tls/server.key"
+chmod 600 "$pg_tls/server.key"
 # PostgreSQL will not run as root: as root, the cluster belongs to Debian's `postgres` user.
 as_owner=()
 if [ "$(id -u)" = 0 ]; then

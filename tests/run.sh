@@ -22,7 +22,8 @@ source tests/env.sh
 wait "$lints"
 trap - EXIT
 # The registry's tests run on SQLite and on a real PostgreSQL, started here and stopped on exit;
-# the replicas' behind nginx; the console's in Chromium.
+# the replicas' behind nginx; the console's in Chromium; TLS with an authority of the tests' own.
+source tests/tls.sh
 source tests/postgres.sh
 trap stop_test_postgres EXIT
 source tests/nginx.sh

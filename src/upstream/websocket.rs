@@ -1,11 +1,14 @@
 //! A WebSocket upstream (`ws://`, `wss://`): one JSON-RPC message per text frame, subprotocol
 //! `mcp` (see [`crate::websocket`]).
 
+use std::sync::Arc;
+
 use http::HeaderValue;
+use hyper_rustls::ConfigBuilderExt;
 use indexmap::IndexMap;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    MaybeTlsStream, connect_async_with_config,
+    Connector, MaybeTlsStream, connect_async_tls_with_config,
     tungstenite::{Error, client::IntoClientRequest},
 };
 
@@ -21,8 +24,6 @@ pub async fn connect(
     headers: &IndexMap<String, String>,
     max_message_bytes: usize,
 ) -> Result<WsTransport, ConnectError> {
-    // Our ring provider for wss://; idempotent.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut request = url
         .into_client_request()
         .map_err(|error| format!("invalid WebSocket URL: {error}"))?;
@@ -32,23 +33,43 @@ pub async fn connect(
         "sec-websocket-protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let (socket, response) =
-        match connect_async_with_config(request, Some(config(max_message_bytes)), true).await {
-            Ok(connected) => connected,
-            Err(Error::Http(refusal)) => {
-                let status = refusal.status().as_u16();
-                return Err(ConnectError::answered(
-                    format!("WebSocket connection failed: the server answered {status}"),
-                    status,
-                    refusal.headers(),
-                ));
-            }
-            Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
-        };
+    let (socket, response) = match connect_async_tls_with_config(
+        request,
+        Some(config(max_message_bytes)),
+        true,
+        Some(tls()?),
+    )
+    .await
+    {
+        Ok(connected) => connected,
+        Err(Error::Http(refusal)) => {
+            let status = refusal.status().as_u16();
+            return Err(ConnectError::answered(
+                format!("WebSocket connection failed: the server answered {status}"),
+                status,
+                refusal.headers(),
+            ));
+        }
+        Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
+    };
     if let Some(chosen) = response.headers().get("sec-websocket-protocol")
         && chosen != SUBPROTOCOL
     {
         return Err(format!("the server chose the subprotocol {chosen:?}, not mcp").into());
     }
     Ok(WebSocketTransport::client(socket))
+}
+
+/// TLS for `wss://`, verified as the gateway's HTTPS upstreams are (`http_lane/wire.rs`,
+/// reqwest): by the platform's verifier, with the authorities the system trusts (a team's
+/// own among them, or those of `SSL_CERT_FILE`), not only the public ones. Our ring provider.
+fn tls() -> Result<Connector, String> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|builder| builder.try_with_platform_verifier())
+    .map_err(|error| format!("cannot set up TLS: {error}"))?
+    .with_no_client_auth();
+    Ok(Connector::Rustls(Arc::new(config)))
 }

@@ -81,6 +81,7 @@ mod stdio_call_lane;
 mod stdio_streams;
 mod stray_upstream_answers;
 mod tasks;
+mod tls_upstreams;
 mod tool_call_lane;
 mod tool_definition_change;
 mod tool_list_changed;

@@ -1,0 +1,161 @@
+//! Upstreams over TLS as a team runs them: behind nginx (OpenSSL), with a certificate for
+//! `localhost` signed by an authority of the team's own (`tests/tls.sh`). The gateway trusts
+//! what the system trusts, here the authority in `SSL_CERT_FILE` (read as OpenSSL reads it),
+//! on every client it has: its own HTTPS lane (calls), rmcp's client (handshakes and lists)
+//! and WebSocket. Without the authority, each is refused naming the certificate.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{
+    balancer::Balancer,
+    fixture_upstream_yaml,
+    fixtures::{HttpFixture, Implementation},
+    http::{RawSession, modern_tool_call},
+    process::{ConfigDir, ServeProcess},
+};
+
+const PYTHON_TEXT: &str = "This is a simple text response for testing.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_and_wss_upstreams_signed_by_an_authority_the_system_trusts_serve_every_era() {
+    let python = HttpFixture::start(Implementation::Python);
+    let inner = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "behind-wss", &["echo"], "")
+    ));
+    let front = tls_front(&python.url, &inner.ws_url("/ws"));
+    let yaml = format!(
+        "upstreams:\n  \
+         https-session:\n    url: https://localhost:{0}/mcp\n    protocol: legacy\n  \
+         https:\n    url: https://localhost:{0}/mcp\n  \
+         wss:\n    url: wss://localhost:{0}/ws\n",
+        front.port
+    );
+    let authority = std::env::var("MCPS_TEST_TLS_CA")
+        .expect("MCPS_TEST_TLS_CA is not set: run the tests with `tests/run.sh`, or `source tests/tls.sh` first");
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &[("SSL_CERT_FILE", &authority)]);
+
+    let expected = [
+        ("https-session__test_simple_text", json!({}), PYTHON_TEXT),
+        ("https__test_simple_text", json!({}), PYTHON_TEXT),
+        (
+            "wss__fx__echo",
+            json!({"message": "over wss"}),
+            r#"behind-wss:echo:{"message":"over wss"}"#,
+        ),
+    ];
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let wanted: Vec<&str> = expected.iter().map(|(name, ..)| *name).collect();
+    let names = wait_for_tools(&mut session, &wanted).await;
+    for (name, arguments, text) in &expected {
+        assert!(
+            names.iter().any(|listed| listed == name),
+            "{name} not in {names:?}\n{}",
+            gateway.log()
+        );
+        let reply = session.call(name, arguments.clone()).await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"], *text,
+            "session era, {name}: {reply}"
+        );
+        let reply =
+            modern_tool_call(&gateway.mcp_url(), name, json!({"arguments": arguments})).await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"], *text,
+            "2026-07-28, {name}: {reply}"
+        );
+    }
+
+    // The same gateway without the authority: nothing it knows signed the certificate.
+    let untrusting = ServeProcess::start(&yaml);
+    for name in ["https-session", "https", "wss"] {
+        let reply = wait_for_failure(&untrusting, &format!("{name}__tool")).await;
+        let error = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!("upstream '{name}' is unavailable"))
+                && error.contains("invalid peer certificate: UnknownIssuer")
+                && error.contains("name a file of authorities in SSL_CERT_FILE"),
+            "{name}: {reply}\n{}",
+            untrusting.log()
+        );
+    }
+}
+
+/// nginx serving TLS with the tests' certificate for `localhost`: `/mcp` to the streamable
+/// HTTP server at `mcp_url`, `/ws` to the WebSocket server at `ws_url`.
+fn tls_front(mcp_url: &str, ws_url: &str) -> Balancer {
+    let authority = |url: &str| {
+        url.split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("a URL with a host")
+            .to_owned()
+    };
+    let (mcp, ws) = (authority(mcp_url), authority(ws_url));
+    let certificate = std::env::var("MCPS_TEST_TLS_CERT").expect("MCPS_TEST_TLS_CERT");
+    let key = std::env::var("MCPS_TEST_TLS_KEY").expect("MCPS_TEST_TLS_KEY");
+    Balancer::run(|port| {
+        format!(
+            "worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {certificate};
+        ssl_certificate_key {key};
+        location /mcp {{
+            proxy_pass http://{mcp};
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host $http_host;
+            proxy_buffering off;
+            proxy_read_timeout 300s;
+        }}
+        location /ws {{
+            proxy_pass http://{ws};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection \"upgrade\";
+            proxy_set_header Host $http_host;
+            proxy_read_timeout 300s;
+        }}
+    }}
+}}
+"
+        )
+    })
+}
+
+/// The tools listed once all of `names` are (the upstreams connect in the background), or
+/// after 30 s.
+async fn wait_for_tools(session: &mut RawSession, names: &[&str]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = session.tool_names().await;
+        if names
+            .iter()
+            .all(|name| listed.iter().any(|listed| listed == name))
+            || Instant::now() > deadline
+        {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The answer to a call of `name` once it is an error that says why (after the upstream's
+/// first try), or after 30 s.
+async fn wait_for_failure(gateway: &ServeProcess, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = modern_tool_call(&gateway.mcp_url(), name, json!({})).await;
+        let error = reply["error"]["message"].as_str().unwrap_or_default();
+        if error.contains("certificate") || Instant::now() > deadline {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
