@@ -44,8 +44,18 @@ pub async fn connect(
         Ok(connected) => connected,
         Err(Error::Http(refusal)) => {
             let status = refusal.status().as_u16();
+            // A WebSocket client follows no redirect (RFC 6455): say where it pointed.
+            let redirect = refusal
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|location| location.to_str().ok())
+                .filter(|_| refusal.status().is_redirection())
+                .map(|location| {
+                    format!(", redirecting to {location:?}: configure its url as that, if it is the server you meant")
+                })
+                .unwrap_or_default();
             return Err(ConnectError::answered(
-                format!("WebSocket connection failed: the server answered {status}"),
+                format!("WebSocket connection failed: the server answered {status}{redirect}"),
                 status,
                 refusal.headers(),
             ));

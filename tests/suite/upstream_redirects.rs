@@ -1,5 +1,6 @@
 //! Redirects the gateway does not follow (`upstream/redirects.rs`), each refused with a reason
-//! that names where it pointed, and nothing sent there. The redirects it follows, Starlette's
+//! that names where it pointed, and nothing sent there; a WebSocket upstream's, which no
+//! WebSocket client follows, named likewise. The redirects it follows, Starlette's
 //! from `/mcp` to `/mcp/` in front of the Python SDK's server, are in `conformance.rs`
 //! (`the_python_fixture_behind_starlettes_slash_redirect_…`).
 
@@ -36,13 +37,15 @@ async fn redirects_off_the_origin_or_to_a_get_are_refused_naming_where_they_lead
         let to = elsewhere_url.clone();
         Redirecting::start(307, move |_| to.clone()).await
     };
+    let websocket = Redirecting::start(307, |_| "/ws/".into()).await;
     let gateway = ServeProcess::start(&format!(
         "upstreams:\n  \
          off:\n    url: http://127.0.0.1:{}/mcp\n  \
          moved:\n    url: http://127.0.0.1:{}/mcp\n  \
          looping:\n    url: http://127.0.0.1:{}/mcp\n  \
-         sse:\n    url: http://127.0.0.1:{}/mcp\n    transport: sse\n",
-        off_origin.port, moved.port, looping.port, sse_off_origin.port
+         sse:\n    url: http://127.0.0.1:{}/mcp\n    transport: sse\n  \
+         ws:\n    url: ws://127.0.0.1:{}/ws\n",
+        off_origin.port, moved.port, looping.port, sse_off_origin.port, websocket.port
     ));
 
     let expected = [
