@@ -44,7 +44,8 @@ pub async fn connect(
         Ok(connected) => connected,
         Err(Error::Http(refusal)) => {
             let status = refusal.status().as_u16();
-            // A WebSocket client follows no redirect (RFC 6455): say where it pointed.
+            // tungstenite follows no redirect (RFC 6455 leaves it to the client): say where
+            // it pointed.
             let redirect = refusal
                 .headers()
                 .get(http::header::LOCATION)

@@ -1,7 +1,7 @@
 //! Redirects the gateway does not follow (`upstream/redirects.rs`), each refused with a reason
-//! that names where it pointed, and nothing sent there; a WebSocket upstream's, which no
-//! WebSocket client follows, named likewise. The redirects it follows, Starlette's
-//! from `/mcp` to `/mcp/` in front of the Python SDK's server, are in `conformance.rs`
+//! that names where it pointed, and nothing sent there; a WebSocket upstream's, which
+//! tungstenite does not follow, named likewise. The redirects it follows, Starlette's from
+//! `/mcp` to `/mcp/` in front of the Python SDK's server, are in `conformance.rs`
 //! (`the_python_fixture_behind_starlettes_slash_redirect_…`).
 
 use std::{

@@ -43,6 +43,8 @@ where
         let target = Uri::try_from(&to[Position::BeforePath..Position::AfterQuery])
             .map_err(|error| LaneError::Http(format!("it redirects to {to}: {error}")))?;
         tracing::debug!(upstream = %lane.upstream, %from, %to, "following a redirect");
+        // Its connection goes back to the pool before the next request looks for one.
+        drop(response);
         response = lane
             .send_request(build(&target)?)
             .await
