@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use super::{
     ChildProcess, Handshake, Upstream, UpstreamAuth,
     client::UpstreamClient,
-    http::{self, SessionId},
+    http::{self, Affinity},
     offer::{handshake, handshake_tolerant, lifecycle, refused_initialize},
     process::CommandSpec,
     sse, stdio,
@@ -23,7 +23,7 @@ impl Upstream {
     pub(super) fn open(
         &self,
         handler: UpstreamClient,
-        session: &Arc<SessionId>,
+        session: &Arc<Affinity>,
     ) -> Result<(Option<ChildProcess>, Handshake), String> {
         if let Some(url) = &self.config.url {
             return Ok((None, self.connect(url.clone(), handler, session.clone())?));
@@ -111,7 +111,7 @@ impl Upstream {
         &self,
         url: String,
         handler: UpstreamClient,
-        session: Arc<SessionId>,
+        session: Arc<Affinity>,
     ) -> Result<Handshake, String> {
         let headers = self.config.headers.clone();
         let max_bytes = self.settings.max_response_bytes;

@@ -24,7 +24,7 @@ use rmcp::{
 use serde::Deserialize;
 use sse_stream::Sse;
 
-use super::{UpstreamAuth, callers::Callers, redirects};
+use super::{UpstreamAuth, callers::Callers, cookies::Cookies, redirects};
 
 /// The rmcp transport over our client.
 pub type HttpTransport = StreamableHttpClientTransport<RelatingClient>;
@@ -53,8 +53,8 @@ pub fn header_map(headers: &IndexMap<String, String>) -> Result<HeaderMap, Strin
 /// reason.
 pub const KEEP_IDLE: Duration = Duration::from_secs(4);
 
-/// The HTTP client of `upstream`'s HTTP-based transports.
-pub fn client(upstream: &str) -> Result<reqwest::Client, String> {
+/// The HTTP client of `upstream`'s HTTP-based transports, keeping `cookies`.
+pub fn client(upstream: &str, cookies: Arc<Cookies>) -> Result<reqwest::Client, String> {
     use_our_tls_provider();
     reqwest::Client::builder()
         // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
@@ -63,6 +63,7 @@ pub fn client(upstream: &str) -> Result<reqwest::Client, String> {
         .pool_idle_timeout(KEEP_IDLE)
         // Within the upstream's origin only: see `redirects`.
         .redirect(redirects::policy(upstream))
+        .cookie_provider(cookies)
         .build()
         .map_err(|error| format!("cannot build HTTP client: {error}"))
 }
@@ -74,21 +75,32 @@ pub fn use_our_tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The session that a connection's `initialize` opened, as the server named it in
-/// `Mcp-Session-Id`. rmcp's client keeps the id to itself; the transport notes it here, again
-/// whenever rmcp opens a new session for an expired one, for the gateway's own lane (see
-/// [`super::http_lane`]). Empty until then, and for a server that keeps no sessions.
+/// What keeps a connection's requests with the server, and the instance of it, that holds
+/// their session: the session its `initialize` opened, as the server named it in
+/// `Mcp-Session-Id`, and the cookies the server set (a load balancer's, see [`Cookies`]).
+/// rmcp's client keeps the id to itself; the transport notes it here, again whenever rmcp
+/// opens a new session for an expired one, for the gateway's own lane (see
+/// [`super::http_lane`]), which sends the same cookies. No id until then, nor for a server
+/// that keeps no sessions.
 #[derive(Default, Debug)]
-pub struct SessionId(ArcSwapOption<String>);
+pub struct Affinity {
+    session: ArcSwapOption<String>,
+    cookies: Arc<Cookies>,
+}
 
-impl SessionId {
+impl Affinity {
     /// The current session's id, if the server gave one.
-    pub fn get(&self) -> Option<Arc<String>> {
-        self.0.load_full()
+    pub fn session_id(&self) -> Option<Arc<String>> {
+        self.session.load_full()
     }
 
-    fn set(&self, id: Option<&String>) {
-        self.0.store(id.map(|id| Arc::new(id.clone())));
+    fn set_session(&self, id: Option<&String>) {
+        self.session.store(id.map(|id| Arc::new(id.clone())));
+    }
+
+    /// The cookies the server set on this connection.
+    pub fn cookies(&self) -> &Arc<Cookies> {
+        &self.cookies
     }
 }
 
@@ -100,14 +112,14 @@ pub fn open(
     headers: &IndexMap<String, String>,
     max_response_bytes: usize,
     callers: Arc<Callers>,
-    session: Arc<SessionId>,
+    session: Arc<Affinity>,
     oauth: Option<Arc<UpstreamAuth>>,
 ) -> Result<HttpTransport, String> {
     let custom: HashMap<HeaderName, HeaderValue> = header_map(headers)?
         .into_iter()
         .filter_map(|(name, value)| Some((name?, value)))
         .collect();
-    let http = client(upstream)?;
+    let http = client(upstream, session.cookies().clone())?;
     let config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(custom)
         .max_json_response_size(max_response_bytes)
@@ -128,7 +140,7 @@ pub fn open(
 pub struct RelatingClient {
     http: reqwest::Client,
     callers: Arc<Callers>,
-    session: Arc<SessionId>,
+    session: Arc<Affinity>,
     oauth: Option<Arc<UpstreamAuth>>,
 }
 
@@ -259,7 +271,9 @@ impl StreamableHttpClient for RelatingClient {
         if initialize {
             match &response {
                 StreamableHttpPostResponse::Json(_, session)
-                | StreamableHttpPostResponse::Sse(_, session) => self.session.set(session.as_ref()),
+                | StreamableHttpPostResponse::Sse(_, session) => {
+                    self.session.set_session(session.as_ref())
+                }
                 _ => {}
             }
         }
@@ -279,7 +293,7 @@ impl StreamableHttpClient for RelatingClient {
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), StreamableHttpError<Self::Error>> {
-        self.session.set(None);
+        self.session.set_session(None);
         self.authorized(auth_header, |token| {
             self.http.delete_session(
                 uri.clone(),
@@ -346,7 +360,7 @@ mod tests {
     async fn https_upstream_client_builds_with_our_tls_provider() {
         let headers = IndexMap::from([("Authorization".to_owned(), "Bearer t".to_owned())]);
         let callers = Arc::new(Callers::default());
-        let session = Arc::new(SessionId::default());
+        let session = Arc::new(Affinity::default());
         assert!(
             open(
                 "test",

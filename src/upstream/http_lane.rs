@@ -9,7 +9,7 @@
 //!   revision asks for (`MCP-Protocol-Version`, SEP-2243's `Mcp-Method` and `Mcp-Name`). A
 //!   call dropped before its answer closes its request, which is how this revision cancels.
 //! - **The session era**: the POST names the session rmcp's client opened (`Mcp-Session-Id`,
-//!   noted by the transport, see [`SessionId`]). The upstream may put requests of its own
+//!   noted by the transport, see [`Affinity`]). The upstream may put requests of its own
 //!   (sampling, elicitation, roots) and log messages on the call's stream; the caller's
 //!   answers go back as POSTs of their own, and a cancellation as `notifications/cancelled`.
 //!   A stream the upstream closes before the answer is resumed with a GET that names its last
@@ -32,15 +32,17 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as IncomingBody;
 use rmcp::{
     ErrorData,
-    model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, RequestId},
+    model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, ProtocolVersion, RequestId},
 };
+use url::Url;
 
 pub use self::exchange::{Exchange, Incoming};
 use self::wire::{Wire, proxied, wire};
 use super::{
     UpstreamAuth,
     client::UpstreamClient,
-    http::{SessionId, header_map},
+    cookies::Cookies,
+    http::{Affinity, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
     redirects,
 };
@@ -61,7 +63,11 @@ pub struct HttpLane {
     max_response_bytes: usize,
     next: AtomicU64,
     /// The session era: the session rmcp's client opened. `None` in 2026-07-28.
-    session: Option<Arc<SessionId>>,
+    session: Option<Arc<Affinity>>,
+    /// The cookies the upstream set on this connection, shared with rmcp's client.
+    cookies: Arc<Cookies>,
+    /// `url` as cookies are matched against it, parsed once.
+    cookie_url: Url,
     /// Takes the upstream's notifications that concern no call (list changes, resource
     /// updates) when they come on a call's stream, as rmcp's handler would.
     notices: UpstreamClient,
@@ -106,18 +112,21 @@ impl HttpLane {
     pub(super) fn new(
         name: &str,
         config: &UpstreamConfig,
-        version: &str,
+        version: &ProtocolVersion,
         max_response_bytes: usize,
-        session: Option<Arc<SessionId>>,
+        affinity: Arc<Affinity>,
         notices: UpstreamClient,
         oauth: Option<Arc<UpstreamAuth>>,
     ) -> Result<Self, String> {
-        let url = config.url.as_deref().ok_or("no URL")?;
-        let url: Uri = url
+        let text = config.url.as_deref().ok_or("no URL")?;
+        let url: Uri = text
             .parse()
-            .map_err(|error| format!("its URL {url:?}: {error}"))?;
+            .map_err(|error| format!("its URL {text:?}: {error}"))?;
+        let cookie_url = Url::parse(text).map_err(|error| format!("its URL {text:?}: {error}"))?;
         let mut headers = header_map(&config.headers)?;
-        let version = HeaderValue::from_str(version).map_err(|error| error.to_string())?;
+        let cookies = affinity.cookies().clone();
+        let session = version.has_initialize().then_some(affinity);
+        let version = HeaderValue::from_str(version.as_str()).map_err(|error| error.to_string())?;
         headers.insert(mcp_headers::PROTOCOL_VERSION, version);
         with_host(&mut headers, &url);
         let post_headers = post_headers(&headers);
@@ -134,6 +143,8 @@ impl HttpLane {
             max_response_bytes,
             next: AtomicU64::new(1),
             session,
+            cookies,
+            cookie_url,
             notices,
             oauth,
         })
@@ -156,7 +167,9 @@ impl HttpLane {
 
     /// The id of the session requests go in now, if any.
     pub(super) fn session_id(&self) -> Option<Arc<String>> {
-        self.session.as_ref().and_then(|session| session.get())
+        self.session
+            .as_ref()
+            .and_then(|session| session.session_id())
     }
 
     pub(super) fn notices(&self) -> &UpstreamClient {
@@ -286,6 +299,7 @@ impl HttpLane {
             if let Some(value) = token.and_then(bearer_header) {
                 headers.insert(header::AUTHORIZATION, value);
             }
+            self.add_cookies(headers, target);
         }
         request
     }
@@ -300,7 +314,35 @@ impl HttpLane {
         if let Some(value) = token.and_then(bearer_header) {
             headers.insert(header::AUTHORIZATION, value);
         }
+        self.add_cookies(headers, target);
         request
+    }
+
+    /// The cookies the upstream set that a request for `target` carries, if it set any.
+    fn add_cookies(&self, headers: &mut HeaderMap, target: &Uri) {
+        if self.cookies.is_empty() {
+            return;
+        }
+        if let Some(value) = self.cookies.header(&self.cookie_url_of(target)) {
+            headers.insert(header::COOKIE, value);
+        }
+    }
+
+    /// Keeps the cookies a response to a request for `target` set.
+    fn keep_cookies(&self, response: &Response<IncomingBody>, target: &Uri) {
+        if Cookies::sets_any(response.headers()) {
+            self.cookies
+                .heard(response.headers(), &self.cookie_url_of(target));
+        }
+    }
+
+    /// The upstream's URL with `target`'s path and query (a redirect within the origin may
+    /// have changed them).
+    fn cookie_url_of(&self, target: &Uri) -> Url {
+        let mut url = self.cookie_url.clone();
+        url.set_path(target.path());
+        url.set_query(target.query());
+        url
     }
 
     /// Sends the request `build` makes for the URL's target, and again for where each
@@ -314,6 +356,7 @@ impl HttpLane {
             .send_request(build(&self.target)?)
             .await
             .map_err(LaneError::Http)?;
+        self.keep_cookies(&response, &self.target);
         if !redirects::is_redirect(response.status()) {
             return Ok(response);
         }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    ChildProcess, Connection, HttpLane, Phase, SessionId, Upstream, UpstreamAuth, UpstreamClient,
+    Affinity, ChildProcess, Connection, HttpLane, Phase, Upstream, UpstreamAuth, UpstreamClient,
     UpstreamLane, UpstreamState,
     offer::{Offer, next_list_change},
 };
@@ -103,7 +103,7 @@ impl Upstream {
             tracing::warn!(upstream = %self.name, "the registry did not open in time to restore its sign-in");
         }
         *lock(&self.closed_because) = None;
-        let session = Arc::new(SessionId::default());
+        let session = Arc::new(Affinity::default());
         let notices = handler.clone();
         let (mut child, handshake) = match self.open(handler, &session) {
             Ok(opened) => opened,
@@ -326,13 +326,14 @@ impl Upstream {
     }
 
     /// The gateway's own lane on a new connection: a stdio child's pipes, or a streamable
-    /// HTTP upstream's URL (in `session`, which its `initialize` opened, in the session era);
-    /// none for the rest (rmcp carries every request).
+    /// HTTP upstream's URL (in the session its `initialize` opened, in the session era, and
+    /// with the cookies the upstream set: `session`); none for the rest (rmcp carries every
+    /// request).
     fn lane_of(
         &self,
         child: Option<&ChildProcess>,
         version: Option<&ProtocolVersion>,
-        session: Arc<SessionId>,
+        session: Arc<Affinity>,
         notices: UpstreamClient,
     ) -> Option<UpstreamLane> {
         if let Some(child) = child {
@@ -347,12 +348,11 @@ impl Upstream {
             tracing::info!(upstream = %self.name, "{why}: rmcp carries its calls");
             return None;
         }
-        let session = version.has_initialize().then_some(session);
         let max = self.settings.max_response_bytes;
         match HttpLane::new(
             &self.name,
             &self.config,
-            version.as_str(),
+            version,
             max,
             session,
             notices,

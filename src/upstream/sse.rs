@@ -6,7 +6,7 @@
 //! gateway send its requests (and the configured headers) somewhere else. Events are capped
 //! at the response size limit before they are buffered whole.
 
-use std::{io, time::Duration};
+use std::{io, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, stream::BoxStream};
@@ -44,7 +44,8 @@ pub async fn connect(
 ) -> Result<SseTransport, ConnectError> {
     let base = Url::parse(url).map_err(|error| format!("invalid URL: {error}"))?;
     let headers = header_map(headers)?;
-    let http = client(upstream)?;
+    // The connection's own jar: a balancer's cookie set on the stream goes on its POSTs.
+    let http = client(upstream, Arc::default())?;
     let response = http
         .get(base.clone())
         .headers(headers.clone())

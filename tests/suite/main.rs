@@ -89,6 +89,7 @@ mod tool_naming;
 mod tool_overrides;
 mod tool_search;
 mod typescript_clients;
+mod upstream_cookies;
 mod upstream_crash_mid_call;
 mod upstream_floods_and_garbage;
 mod upstream_hang;

@@ -132,7 +132,7 @@ impl Upstream {
 
     /// Has rmcp's client open a new session for one the upstream no longer knows: rmcp does
     /// that when a request of its own finds the session expired, and the transport notes the
-    /// new session for the lane (see `http::SessionId`).
+    /// new session for the lane (see `http::Affinity`).
     async fn renew_session(&self, lane: &HttpLane) -> Result<(), GatewayError> {
         let expired = lane.session_id();
         let peer = self.ready_peer()?;

@@ -49,6 +49,7 @@ where
             .send_request(build(&target)?)
             .await
             .map_err(LaneError::Http)?;
+        lane.keep_cookies(&response, &target);
         from = to;
         followed += 1;
     }
