@@ -57,11 +57,11 @@ pub fn refusal(status: StatusCode, from: &Url, to: &Url, followed: usize) -> Opt
 }
 
 /// Tells the operator, once, that an upstream's URL redirects.
-#[derive(Debug, Default, Clone)]
-pub struct Told(Arc<AtomicBool>);
+#[derive(Debug, Default)]
+struct Told(AtomicBool);
 
 impl Told {
-    pub fn followed(&self, upstream: &str, status: StatusCode, from: &Url, to: &Url) {
+    fn followed(&self, upstream: &str, status: StatusCode, from: &Url, to: &Url) {
         if !self.0.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 upstream,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{
-    balancer::Balancer,
+    balancer::{Balancer, backend},
     fixture_upstream_yaml,
     fixtures::{HttpFixture, Implementation},
     http::{RawSession, modern_tool_call},
@@ -86,14 +86,7 @@ async fn https_and_wss_upstreams_signed_by_an_authority_the_system_trusts_serve_
 /// nginx serving TLS with the tests' certificate for `localhost`: `/mcp` to the streamable
 /// HTTP server at `mcp_url`, `/ws` to the WebSocket server at `ws_url`.
 fn tls_front(mcp_url: &str, ws_url: &str) -> Balancer {
-    let authority = |url: &str| {
-        url.split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("a URL with a host")
-            .to_owned()
-    };
-    let (mcp, ws) = (authority(mcp_url), authority(ws_url));
+    let (mcp, ws) = (backend(mcp_url), backend(ws_url));
     let certificate = std::env::var("MCPS_TEST_TLS_CERT").expect("MCPS_TEST_TLS_CERT");
     let key = std::env::var("MCPS_TEST_TLS_KEY").expect("MCPS_TEST_TLS_KEY");
     Balancer::run(|port| {

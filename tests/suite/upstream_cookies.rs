@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use crate::common::{
-    balancer::Balancer,
+    balancer::{Balancer, backend},
     fixtures::{HttpFixture, Implementation},
     http::{RawSession, modern_tool_call},
     process::ServeProcess,
@@ -80,13 +80,7 @@ async fn a_balancers_affinity_cookie_keeps_every_request_on_the_instance_of_its_
 /// the cookie `instance` goes to one of them at random and is told which in `Set-Cookie`; one
 /// with it goes to the instance it names.
 fn sticky_balancer(instances: &[&str; 2]) -> Balancer {
-    let [a, b] = instances.map(|url| {
-        url.split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .expect("a URL with a host")
-            .to_owned()
-    });
+    let [a, b] = instances.map(backend);
     Balancer::run(|port| {
         format!(
             "worker_processes 1;

@@ -112,3 +112,12 @@ impl Drop for Balancer {
         let _ = self.child.wait();
     }
 }
+
+/// The host and port of `url`, as nginx names a backend (`server`, `proxy_pass`).
+pub fn backend(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("{url:?} is not a URL with a host"))
+        .to_owned()
+}
