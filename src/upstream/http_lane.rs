@@ -70,8 +70,9 @@ pub struct HttpLane {
     session: Option<Arc<Affinity>>,
     /// The cookies the upstream set on this connection, shared with rmcp's client.
     cookies: Arc<Cookies>,
-    /// `url` as cookies are matched against it, parsed once.
-    cookie_url: Url,
+    /// `url` as the `url` crate has it, parsed once: cookies are matched and redirects
+    /// resolved against it.
+    parsed_url: Url,
     /// Takes the upstream's notifications that concern no call (list changes, resource
     /// updates) when they come on a call's stream, as rmcp's handler would.
     notices: UpstreamClient,
@@ -126,7 +127,7 @@ impl HttpLane {
         let url: Uri = text
             .parse()
             .map_err(|error| format!("its URL {text:?}: {error}"))?;
-        let cookie_url = Url::parse(text).map_err(|error| format!("its URL {text:?}: {error}"))?;
+        let parsed_url = Url::parse(text).map_err(|error| format!("its URL {text:?}: {error}"))?;
         let mut headers = header_map(&config.headers)?;
         let cookies = affinity.cookies().clone();
         let session = version.has_initialize().then_some(affinity);
@@ -148,7 +149,7 @@ impl HttpLane {
             next: AtomicU64::new(1),
             session,
             cookies,
-            cookie_url,
+            parsed_url,
             notices,
             oauth,
         })
@@ -343,7 +344,7 @@ impl HttpLane {
     /// The upstream's URL with `target`'s path and query (a redirect within the origin may
     /// have changed them).
     fn cookie_url_of(&self, target: &Uri) -> Url {
-        let mut url = self.cookie_url.clone();
+        let mut url = self.parsed_url.clone();
         url.set_path(target.path());
         url.set_query(target.query());
         url

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{
-    balancer::{Balancer, backend},
+    balancer::{Balancer, PASS_MCP, backend},
     fixture_upstream_yaml,
     fixtures::{HttpFixture, Implementation},
     http::{RawSession, modern_tool_call},
@@ -89,24 +89,15 @@ fn tls_front(mcp_url: &str, ws_url: &str) -> Balancer {
     let (mcp, ws) = (backend(mcp_url), backend(ws_url));
     let certificate = std::env::var("MCPS_TEST_TLS_CERT").expect("MCPS_TEST_TLS_CERT");
     let key = std::env::var("MCPS_TEST_TLS_KEY").expect("MCPS_TEST_TLS_KEY");
-    Balancer::run(|port| {
+    Balancer::http(|port| {
         format!(
-            "worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    server {{
+            "    server {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {certificate};
         ssl_certificate_key {key};
         location /mcp {{
             proxy_pass http://{mcp};
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header Host $http_host;
-            proxy_buffering off;
-            proxy_read_timeout 300s;
-        }}
+{PASS_MCP}        }}
         location /ws {{
             proxy_pass http://{ws};
             proxy_http_version 1.1;
@@ -116,7 +107,6 @@ http {{
             proxy_read_timeout 300s;
         }}
     }}
-}}
 "
         )
     })

@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use crate::common::{
-    balancer::{Balancer, backend},
+    balancer::{Balancer, PASS_MCP, backend},
     fixtures::{HttpFixture, Implementation},
     http::{RawSession, modern_tool_call},
     process::ServeProcess,
@@ -81,13 +81,9 @@ async fn a_balancers_affinity_cookie_keeps_every_request_on_the_instance_of_its_
 /// with it goes to the instance it names.
 fn sticky_balancer(instances: &[&str; 2]) -> Balancer {
     let [a, b] = instances.map(backend);
-    Balancer::run(|port| {
+    Balancer::http(|port| {
         format!(
-            "worker_processes 1;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    upstream a {{ server {a}; }}
+            "    upstream a {{ server {a}; }}
     upstream b {{ server {b}; }}
     split_clients \"${{request_id}}\" $picked {{ 50% a; * b; }}
     map $cookie_instance $instance {{ a a; b b; default $picked; }}
@@ -96,15 +92,9 @@ http {{
         listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://$instance;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header Host $http_host;
-            proxy_buffering off;
-            proxy_read_timeout 300s;
-            add_header Set-Cookie $set_instance always;
+{PASS_MCP}            add_header Set-Cookie $set_instance always;
         }}
     }}
-}}
 "
         )
     })

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use http::{Request, Response, Uri, header};
 use http_body_util::Full;
 use hyper::body::Incoming as IncomingBody;
-use url::{Position, Url};
+use url::Position;
 
 use super::HttpLane;
 use crate::upstream::{lane::LaneError, redirects};
@@ -20,8 +20,7 @@ pub(super) async fn redirects<F>(
 where
     F: Fn(&Uri) -> Result<Request<Full<Bytes>>, LaneError>,
 {
-    let mut from = Url::parse(&lane.url.to_string())
-        .map_err(|error| LaneError::Http(format!("its URL: {error}")))?;
+    let mut from = lane.parsed_url.clone();
     let mut followed = 0;
     while redirects::is_redirect(response.status()) {
         let status = response.status();

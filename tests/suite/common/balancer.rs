@@ -7,6 +7,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// What a `location` passing MCP's streamable HTTP to its `proxy_pass` needs besides:
+/// kept-alive connections to the backend, the client's `Host`, and event streams that go
+/// through as they come.
+pub const PASS_MCP: &str = "            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host $http_host;
+            proxy_buffering off;
+            proxy_read_timeout 300s;
+";
+
 /// An nginx process balancing over some gateways, stopped on drop.
 pub struct Balancer {
     child: Child,
@@ -21,29 +31,34 @@ impl Balancer {
             .iter()
             .map(|backend| format!("        server {backend};\n"))
             .collect();
-        Self::run(|port| {
+        Self::http(|port| {
             format!(
-                "worker_processes 1;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    upstream gateways {{
+                "    upstream gateways {{
 {servers}        keepalive 16;
     }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://gateways;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header Host $http_host;
-            # Event streams go through as they come.
-            proxy_buffering off;
-            proxy_read_timeout 300s;
-        }}
+{PASS_MCP}        }}
     }}
-}}
 "
+            )
+        })
+    }
+
+    /// nginx with one worker, no access log, and the `http` block's contents that `blocks`
+    /// makes for a free port (upstreams, servers).
+    pub fn http(blocks: impl FnOnce(u16) -> String) -> Self {
+        Self::run(|port| {
+            format!(
+                "worker_processes 1;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+{}}}
+",
+                blocks(port)
             )
         })
     }
