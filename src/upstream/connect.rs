@@ -123,7 +123,7 @@ impl Upstream {
         Ok(match self.config.transport_kind() {
             TransportKind::Websocket => Box::pin(async move {
                 let (headers, token) = with_token(headers, oauth.as_deref()).await;
-                let transport = match websocket::connect(&url, &headers, max_bytes).await {
+                let transport = match websocket::connect(&name, &url, &headers, max_bytes).await {
                     Ok(transport) => transport,
                     Err(error) => return Err(refused(oauth.as_deref(), token, error).await),
                 };

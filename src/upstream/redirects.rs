@@ -15,6 +15,10 @@
 //! connection, in the log, which URL to configure to save the round trip. Every connection
 //! starts with a handshake through rmcp's client, whose policy ([`policy`]) tells; the
 //! gateway's own lane (`http_lane/follow.rs`) follows the same redirects after it.
+//!
+//! A WebSocket upstream's upgrade is a GET without a body, which every redirect keeps, within
+//! the same origin ([`upgrade_target`]; tungstenite follows none itself). nginx answers a
+//! proxied location's path without its final slash (`/ws`) with a 301 to the path with it.
 
 use std::sync::{
     Arc,
@@ -23,6 +27,9 @@ use std::sync::{
 
 use http::StatusCode;
 use url::Url;
+
+/// What a refusal tells the operator to do.
+const CONFIGURE: &str = "configure its url as that, if it is the server you meant";
 
 /// Redirects followed in a row at most, as reqwest's default policy.
 pub const MOST_IN_A_ROW: usize = 10;
@@ -35,17 +42,22 @@ pub fn is_redirect(status: StatusCode) -> bool {
 /// Why the gateway does not follow a redirect from `from` to `to` with `status`, after
 /// `followed` others in a row; `None` when it does.
 pub fn refusal(status: StatusCode, from: &Url, to: &Url, followed: usize) -> Option<String> {
-    let configure = "configure its url as that, if it is the server you meant";
     if status != StatusCode::TEMPORARY_REDIRECT && status != StatusCode::PERMANENT_REDIRECT {
         return Some(format!(
             "it redirects {from} to {to} with HTTP {status}, which would turn a POST into a GET: \
-             the gateway follows only 307 and 308; {configure}"
+             the gateway follows only 307 and 308; {CONFIGURE}"
         ));
     }
+    beyond_reach(from, to, followed)
+}
+
+/// Why a redirect from `from` to `to`, after `followed` others in a row, goes further than
+/// the gateway follows any: off the upstream's origin, or one too many.
+fn beyond_reach(from: &Url, to: &Url, followed: usize) -> Option<String> {
     if to.origin() != from.origin() {
         return Some(format!(
             "it redirects {from} to {to}, another origin than its own: the gateway follows \
-             redirects only within the upstream's scheme, host and port; {configure}"
+             redirects only within the upstream's scheme, host and port; {CONFIGURE}"
         ));
     }
     if followed >= MOST_IN_A_ROW {
@@ -56,6 +68,26 @@ pub fn refusal(status: StatusCode, from: &Url, to: &Url, followed: usize) -> Opt
     None
 }
 
+/// Where the redirect of a WebSocket upgrade sent to `from` leads, given its `location`, after
+/// `followed` others in a row; or why the gateway does not go there. Any redirect keeps the
+/// upgrade, a GET without a body. A server writes a `Location` for the HTTP request it saw
+/// (nginx's `http://host/ws/`): there `http` stands for `ws`, and `https` for `wss`.
+pub fn upgrade_target(from: &Url, location: &str, followed: usize) -> Result<Url, String> {
+    let mut to = from
+        .join(location)
+        .map_err(|error| format!("it redirects to {location:?}, which is no URL: {error}"))?;
+    let upgraded = match to.scheme() {
+        "http" => Some("ws"),
+        "https" => Some("wss"),
+        _ => None,
+    };
+    if let Some(scheme) = upgraded {
+        // Both are special schemes: the change cannot fail.
+        let _ = to.set_scheme(scheme);
+    }
+    beyond_reach(from, &to, followed).map_or(Ok(to), Err)
+}
+
 /// Tells the operator, once, that an upstream's URL redirects.
 #[derive(Debug, Default)]
 struct Told(AtomicBool);
@@ -63,13 +95,19 @@ struct Told(AtomicBool);
 impl Told {
     fn followed(&self, upstream: &str, status: StatusCode, from: &Url, to: &Url) {
         if !self.0.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                upstream,
-                "{from} redirects to {to} (HTTP {status}): every request follows it, a round \
-                 trip more each; configure its url as {to}"
-            );
+            followed(upstream, "request", status, from, to);
         }
     }
+}
+
+/// Tells the operator that `upstream`'s URL redirects, and what each `what` (a request, a
+/// connection) pays for it.
+pub fn followed(upstream: &str, what: &str, status: StatusCode, from: &Url, to: &Url) {
+    tracing::warn!(
+        upstream,
+        "{from} redirects to {to} (HTTP {status}): every {what} follows it, a round trip more \
+         each; configure its url as {to}"
+    );
 }
 
 /// reqwest's redirect policy for `upstream`'s connections (see the module's text).
@@ -150,6 +188,39 @@ mod tests {
                 .unwrap_or_else(|| panic!("followed a {status}"));
             assert!(why.contains("only 307 and 308"), "{why}");
         }
+    }
+
+    #[test]
+    fn an_upgrade_follows_any_redirect_within_its_origin_written_in_http_or_ws() {
+        let from = url("ws://127.0.0.1:8000/ws");
+        for (location, leads_to) in [
+            ("/ws/", "ws://127.0.0.1:8000/ws/"),
+            ("http://127.0.0.1:8000/ws/", "ws://127.0.0.1:8000/ws/"),
+            ("ws://127.0.0.1:8000/v2?x=1", "ws://127.0.0.1:8000/v2?x=1"),
+        ] {
+            assert_eq!(upgrade_target(&from, location, 0), Ok(url(leads_to)));
+        }
+        let secure = url("wss://example.com/ws");
+        assert_eq!(
+            upgrade_target(&secure, "https://example.com:443/ws/", 9),
+            Ok(url("wss://example.com/ws/"))
+        );
+    }
+
+    #[test]
+    fn an_upgrade_is_not_followed_off_its_origin_nor_round_and_round() {
+        let from = url("wss://example.com/ws");
+        for location in [
+            "ws://example.com/ws/",
+            "http://example.com/ws/",
+            "wss://other.example.com/ws",
+            "https://example.com:8443/ws",
+        ] {
+            let why = upgrade_target(&from, location, 0).unwrap_err();
+            assert!(why.contains("another origin"), "{location}: {why}");
+        }
+        let why = upgrade_target(&from, "/ws", MOST_IN_A_ROW).unwrap_err();
+        assert!(why.contains("10 times in a row"), "{why}");
     }
 
     #[test]

@@ -3,28 +3,74 @@
 
 use std::sync::Arc;
 
-use http::HeaderValue;
+use http::{HeaderValue, Response, header};
 use hyper_rustls::ConfigBuilderExt;
 use indexmap::IndexMap;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    Connector, MaybeTlsStream, connect_async_tls_with_config,
+    Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config,
     tungstenite::{Error, client::IntoClientRequest},
 };
+use url::Url;
 
-use super::{connect::ConnectError, http::header_map};
+use super::{connect::ConnectError, http::header_map, redirects};
 use crate::websocket::{SUBPROTOCOL, WebSocketTransport, config};
 
 pub type WsTransport = WebSocketTransport<rmcp::RoleClient, MaybeTlsStream<TcpStream>>;
 
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
 /// Opens the connection, offering the `mcp` subprotocol and sending `headers` with the
-/// upgrade. Errors name a header but never its value (it is usually a secret).
+/// upgrade, following the redirects `upstream`'s server answers within its origin (see
+/// [`redirects::upgrade_target`]). Errors name a header but never its value (it is usually a
+/// secret).
 pub async fn connect(
+    upstream: &str,
     url: &str,
     headers: &IndexMap<String, String>,
     max_message_bytes: usize,
 ) -> Result<WsTransport, ConnectError> {
-    let mut request = url
+    let mut target = Url::parse(url).map_err(|error| format!("invalid WebSocket URL: {error}"))?;
+    let mut followed = 0;
+    loop {
+        let refusal = match upgrade(&target, headers, max_message_bytes).await? {
+            Ok(socket) => return Ok(WebSocketTransport::client(socket)),
+            Err(refusal) => refusal,
+        };
+        let status = refusal.status();
+        let failed = |why: String| {
+            ConnectError::answered(
+                format!("WebSocket connection failed: {why}"),
+                status.as_u16(),
+                refusal.headers(),
+            )
+        };
+        let Some(location) = refusal
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .filter(|_| redirects::is_redirect(status))
+        else {
+            return Err(failed(format!("the server answered {}", status.as_u16())));
+        };
+        let to = redirects::upgrade_target(&target, location, followed).map_err(failed)?;
+        if followed == 0 {
+            redirects::followed(upstream, "connection", status, &target, &to);
+        }
+        target = to;
+        followed += 1;
+    }
+}
+
+/// One upgrade sent to `target`: the socket, or the server's answer when it is not a switch
+/// to the `mcp` subprotocol's WebSocket.
+async fn upgrade(
+    target: &Url,
+    headers: &IndexMap<String, String>,
+    max_message_bytes: usize,
+) -> Result<Result<Socket, Response<Option<Vec<u8>>>>, ConnectError> {
+    let mut request = target
+        .as_str()
         .into_client_request()
         .map_err(|error| format!("invalid WebSocket URL: {error}"))?;
     let sent = request.headers_mut();
@@ -33,42 +79,19 @@ pub async fn connect(
         "sec-websocket-protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    let (socket, response) = match connect_async_tls_with_config(
-        request,
-        Some(config(max_message_bytes)),
-        true,
-        Some(tls()?),
-    )
-    .await
-    {
-        Ok(connected) => connected,
-        Err(Error::Http(refusal)) => {
-            let status = refusal.status().as_u16();
-            // tungstenite follows no redirect (RFC 6455 leaves it to the client): say where
-            // it pointed.
-            let redirect = refusal
-                .headers()
-                .get(http::header::LOCATION)
-                .and_then(|location| location.to_str().ok())
-                .filter(|_| refusal.status().is_redirection())
-                .map(|location| {
-                    format!(", redirecting to {location:?}: configure its url as that, if it is the server you meant")
-                })
-                .unwrap_or_default();
-            return Err(ConnectError::answered(
-                format!("WebSocket connection failed: the server answered {status}{redirect}"),
-                status,
-                refusal.headers(),
-            ));
-        }
-        Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
-    };
+    let config = Some(config(max_message_bytes));
+    let (socket, response) =
+        match connect_async_tls_with_config(request, config, true, Some(tls()?)).await {
+            Ok(connected) => connected,
+            Err(Error::Http(refusal)) => return Ok(Err(*refusal)),
+            Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
+        };
     if let Some(chosen) = response.headers().get("sec-websocket-protocol")
         && chosen != SUBPROTOCOL
     {
         return Err(format!("the server chose the subprotocol {chosen:?}, not mcp").into());
     }
-    Ok(WebSocketTransport::client(socket))
+    Ok(Ok(socket))
 }
 
 /// TLS for `wss://`, verified as the gateway's HTTPS upstreams are (`http_lane/wire.rs`,

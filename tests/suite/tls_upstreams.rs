@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{
-    balancer::{Balancer, PASS_MCP, backend},
+    balancer::{Balancer, PASS_MCP, PASS_WEBSOCKET, backend},
     fixture_upstream_yaml,
     fixtures::{HttpFixture, Implementation},
     http::{RawSession, modern_tool_call},
@@ -100,12 +100,7 @@ fn tls_front(mcp_url: &str, ws_url: &str) -> Balancer {
 {PASS_MCP}        }}
         location /ws {{
             proxy_pass http://{ws};
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection \"upgrade\";
-            proxy_set_header Host $http_host;
-            proxy_read_timeout 300s;
-        }}
+{PASS_WEBSOCKET}        }}
     }}
 "
         )

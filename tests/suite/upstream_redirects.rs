@@ -1,8 +1,8 @@
 //! Redirects the gateway does not follow (`upstream/redirects.rs`), each refused with a reason
-//! that names where it pointed, and nothing sent there; a WebSocket upstream's, which
-//! tungstenite does not follow, named likewise. The redirects it follows, Starlette's from
-//! `/mcp` to `/mcp/` in front of the Python SDK's server, are in `conformance.rs`
-//! (`the_python_fixture_behind_starlettes_slash_redirect_…`).
+//! that names where it pointed, and nothing sent there; and the one nginx answers a
+//! WebSocket upstream's path without its final slash with, followed. The redirect it follows
+//! over streamable HTTP, Starlette's from `/mcp` to `/mcp/` in front of the Python SDK's
+//! server, is in `conformance.rs` (`the_python_fixture_behind_starlettes_slash_redirect_…`).
 
 use std::{
     sync::{
@@ -19,7 +19,12 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::common::{http::modern_tool_call, process::ServeProcess};
+use crate::common::{
+    balancer::{Balancer, PASS_WEBSOCKET, backend},
+    fixture_upstream_yaml,
+    http::{RawSession, modern_tool_call},
+    process::ServeProcess,
+};
 
 // Multi-threaded: the servers answer while `ServeProcess::start` blocks its thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +42,10 @@ async fn redirects_off_the_origin_or_to_a_get_are_refused_naming_where_they_lead
         let to = elsewhere_url.clone();
         Redirecting::start(307, move |_| to.clone()).await
     };
-    let websocket = Redirecting::start(307, |_| "/ws/".into()).await;
+    let websocket_off_origin = {
+        let to = format!("ws://127.0.0.1:{}/ws", elsewhere.port);
+        Redirecting::start(307, move |_| to.clone()).await
+    };
     let gateway = ServeProcess::start(&format!(
         "upstreams:\n  \
          off:\n    url: http://127.0.0.1:{}/mcp\n  \
@@ -45,7 +53,7 @@ async fn redirects_off_the_origin_or_to_a_get_are_refused_naming_where_they_lead
          looping:\n    url: http://127.0.0.1:{}/mcp\n  \
          sse:\n    url: http://127.0.0.1:{}/mcp\n    transport: sse\n  \
          ws:\n    url: ws://127.0.0.1:{}/ws\n",
-        off_origin.port, moved.port, looping.port, sse_off_origin.port, websocket.port
+        off_origin.port, moved.port, looping.port, sse_off_origin.port, websocket_off_origin.port
     ));
 
     let expected = [
@@ -62,6 +70,14 @@ async fn redirects_off_the_origin_or_to_a_get_are_refused_naming_where_they_lead
             "sse",
             format!("to {elsewhere_url}, another origin than its own"),
         ),
+        (
+            "ws",
+            format!(
+                "WebSocket connection failed: it redirects ws://127.0.0.1:{0}/ws to \
+                 ws://127.0.0.1:{1}/ws, another origin than its own",
+                websocket_off_origin.port, elsewhere.port
+            ),
+        ),
     ];
     for (upstream, reason) in expected {
         let error = failure_of(&gateway, upstream, &reason).await;
@@ -77,6 +93,7 @@ async fn redirects_off_the_origin_or_to_a_get_are_refused_naming_where_they_lead
         (&moved, 1),
         (&looping, 11),
         (&sse_off_origin, 1),
+        (&websocket_off_origin, 1),
     ] {
         assert!(
             server.requests() >= asked,
@@ -89,6 +106,68 @@ async fn redirects_off_the_origin_or_to_a_get_are_refused_naming_where_they_lead
         0,
         "the gateway sent a request to the other origin"
     );
+}
+
+/// nginx answers a request for a proxied location's path without its final slash (`/ws` of
+/// `location /ws/`) with a 301 to the path with it, written as an `http://` URL. A WebSocket
+/// client reaches the server there by following it, which the gateway does, and says which URL
+/// would save the round trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_upstream_is_reached_through_nginxs_slash_redirect() {
+    let inner = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "behind-nginx", &["echo"], "")
+    ));
+    let ws = backend(&inner.ws_url("/ws"));
+    let front = Balancer::http(|port| {
+        format!(
+            "    server {{
+        listen 127.0.0.1:{port};
+        location /ws/ {{
+            proxy_pass http://{ws}/ws;
+{PASS_WEBSOCKET}        }}
+    }}
+"
+        )
+    });
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  ws:\n    url: ws://127.0.0.1:{}/ws\n",
+        front.port
+    ));
+
+    let answer = r#"behind-nginx:echo:{"message":"redirected"}"#;
+    let arguments = json!({"message": "redirected"});
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        let reply = modern_tool_call(
+            &gateway.mcp_url(),
+            "ws__fx__echo",
+            json!({"arguments": arguments}),
+        )
+        .await;
+        if reply["result"].is_object() || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        reply["result"]["content"][0]["text"],
+        answer,
+        "2026-07-28: {reply}\n{}",
+        gateway.log()
+    );
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session.call("ws__fx__echo", arguments).await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"], answer,
+        "session era: {reply}"
+    );
+    let told = format!(
+        "ws://127.0.0.1:{0}/ws redirects to ws://127.0.0.1:{0}/ws/ (HTTP 301 Moved Permanently): \
+         every connection follows it",
+        front.port
+    );
+    assert!(gateway.log().contains(&told), "{}", gateway.log());
 }
 
 /// Why a call to `upstream`'s tool fails, once that says `reason` (after the upstream's first

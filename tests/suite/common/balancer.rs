@@ -17,6 +17,15 @@ pub const PASS_MCP: &str = "            proxy_http_version 1.1;
             proxy_read_timeout 300s;
 ";
 
+/// What a `location` passing a WebSocket's upgrade to its `proxy_pass` needs besides: the
+/// upgrade's own headers, the client's `Host`, and connections that stay open while idle.
+pub const PASS_WEBSOCKET: &str = "            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection \"upgrade\";
+            proxy_set_header Host $http_host;
+            proxy_read_timeout 300s;
+";
+
 /// An nginx process balancing over some gateways, stopped on drop.
 pub struct Balancer {
     child: Child,
