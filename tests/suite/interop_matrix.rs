@@ -14,7 +14,8 @@
 //!
 //! The same runs through three gateways on one PostgreSQL behind nginx's round robin
 //! ([`check_replicas`]): a client's requests, its answers to the upstream's requests, its
-//! retries and its GET stream each land on any replica.
+//! retries and its GET stream each land on any replica. And through mcp-remote, the bridge
+//! desktop clients reach remote servers through.
 
 use crate::common;
 
@@ -29,7 +30,7 @@ use common::{
     balancer::Balancer,
     clients_dir,
     fixtures::{HttpFixture, Implementation, stdio_upstream_yaml},
-    mcps_bin,
+    installed, mcps_bin,
     postgres::fresh_database,
     process::{ConfigDir, ServeProcess},
     python,
@@ -37,22 +38,42 @@ use common::{
 
 const CLIENT_ERAS: [&str; 2] = ["legacy", "2026-07-28"];
 
-/// Over stdio, what each client checks (every client starts its own gateway and upstream,
-/// so list changes and subscriptions, which are about sharing, are checked over HTTP).
+/// How the matrix's clients reach the server under test.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Door {
+    /// Streamable HTTP: the target is `["--url", URL]`.
+    Http,
+    /// stdio, each client starting its own process: `["--stdio", COMMAND, ARG...]`. Every
+    /// client starts its own gateway and upstream, so list changes and subscriptions, which
+    /// are about sharing, are checked through the other doors ([`STDIO_FEATURES`]).
+    Stdio,
+    /// mcp-remote, the stdio bridge a desktop client reaches a remote server through: each
+    /// client starts one, which reaches the server's URL over streamable HTTP
+    /// (`["--stdio", NODE, MCP_REMOTE, URL, ...]`). Every feature.
+    McpRemote,
+}
+
+/// Over stdio, what each client checks.
 const STDIO_FEATURES: [&str; 4] = ["sampling", "elicitation", "progress", "logging"];
 
-/// Each feature's outcome for one client era: `None` if it worked, else why not. `target` is
-/// `["--url", URL]`, or `["--stdio", COMMAND, ARG...]` last.
-fn run_matrix(target: &[&str], mode: &str, prefix: &str) -> BTreeMap<String, Option<String>> {
-    let stdio = target.first() == Some(&"--stdio");
+/// Each feature's outcome for one client era: `None` if it worked, else why not.
+fn run_matrix(
+    door: Door,
+    target: &[&str],
+    mode: &str,
+    prefix: &str,
+) -> BTreeMap<String, Option<String>> {
     let mut command = Command::new(python());
     command
         .arg(clients_dir().join("matrix.py"))
         .args(["--mode", mode, "--prefix", prefix]);
-    if stdio {
+    if door == Door::Stdio {
         command.arg("--only").args(STDIO_FEATURES);
     }
+    // mcp-remote keeps what it learns of a server's sign-in in a directory of its own.
+    let remote_state = tempfile::tempdir().expect("a directory for mcp-remote");
     let output = command
+        .env("MCP_REMOTE_CONFIG_DIR", remote_state.path())
         .args(target)
         .output()
         .expect("run the matrix client");
@@ -69,7 +90,12 @@ fn run_matrix(target: &[&str], mode: &str, prefix: &str) -> BTreeMap<String, Opt
         })
         .collect();
     assert!(
-        outcomes.len() >= if stdio { STDIO_FEATURES.len() } else { 9 },
+        outcomes.len()
+            >= if door == Door::Stdio {
+                STDIO_FEATURES.len()
+            } else {
+                9
+            },
         "the matrix client did not report every feature:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
@@ -94,27 +120,28 @@ fn known_gap(implementation: Implementation, session_hop: bool, feature: &str) -
 }
 
 /// The outcomes of one client era run directly against `implementation`'s fixture (over
-/// `target`), run once per fixture, era and transport: the tests that reach one fixture in
+/// `target`), run once per fixture, era and door: the tests that reach one fixture in
 /// different ways share it, since it does not involve the gateway.
 fn direct_run(
     implementation: Implementation,
+    door: Door,
     target: &[&str],
     mode: &'static str,
 ) -> BTreeMap<String, Option<String>> {
     type Run = Arc<OnceLock<BTreeMap<String, Option<String>>>>;
-    /// The fixture's label, the client era, and whether over stdio.
-    type Key = (&'static str, &'static str, bool);
+    /// The fixture's label, the client era, and the door.
+    type Key = (&'static str, &'static str, Door);
     static RUNS: OnceLock<Mutex<HashMap<Key, Run>>> = OnceLock::new();
-    let stdio = target.first() == Some(&"--stdio");
     let run = RUNS
         .get_or_init(Mutex::default)
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .entry((implementation.label(), mode, stdio))
+        .entry((implementation.label(), mode, door))
         .or_default()
         .clone();
     // Another test may be running it: this waits for that one.
-    run.get_or_init(|| run_matrix(target, mode, "")).clone()
+    run.get_or_init(|| run_matrix(door, target, mode, ""))
+        .clone()
 }
 
 /// The features that work directly (`direct` target) and fail through the gateway
@@ -122,13 +149,14 @@ fn direct_run(
 fn lost(
     implementation: Implementation,
     protocol: &str,
+    door: Door,
     direct: &[&str],
     through: &[&str],
 ) -> Vec<String> {
     let mut lost = Vec::new();
     for mode in CLIENT_ERAS {
-        let direct = direct_run(implementation, direct, mode);
-        let through = run_matrix(through, mode, "fx__");
+        let direct = direct_run(implementation, door, direct, mode);
+        let through = run_matrix(door, through, mode, "fx__");
         // `auto` reaches every fixture in 2026-07-28, and session-era clients on a
         // session-era twin connection.
         let session_hop = protocol == "legacy" || mode == "legacy";
@@ -154,6 +182,7 @@ fn check(implementation: Implementation, protocol: &str) {
     let lost = lost(
         implementation,
         protocol,
+        Door::Http,
         &["--url", &fixture.url],
         &["--url", &gateway.mcp_url()],
     );
@@ -226,6 +255,7 @@ async fn check_replicas(implementation: Implementation, protocol: &str) {
             lost(
                 implementation,
                 &protocol,
+                Door::Http,
                 &["--url", &direct],
                 &["--url", &through],
             )
@@ -270,6 +300,7 @@ fn check_stdio(implementation: Implementation, protocol: &str) {
     let lost = lost(
         implementation,
         protocol,
+        Door::Stdio,
         &direct,
         &["--stdio", &mcps, "stdio", "-c", &path],
     );
@@ -297,4 +328,44 @@ fn the_typescript_fixture_over_stdio() {
 #[test]
 fn the_python_fixture_over_stdio() {
     check_stdio(Implementation::Python, "auto");
+}
+
+/// The mcp-remote door: each client runs mcp-remote (as a desktop client configured for a
+/// remote server does), which reaches the fixture, or the gateway in front of it, over
+/// streamable HTTP.
+#[test]
+fn the_typescript_fixture_through_mcp_remote() {
+    let implementation = Implementation::TypeScript;
+    let fixture = HttpFixture::start(implementation);
+    let gateway = ServeProcess::start(&format!("upstreams:\n  fx:\n    url: {:?}\n", fixture.url));
+    let (node, mcp_remote) = (
+        installed("MCPS_TEST_NODE"),
+        installed("MCPS_TEST_MCP_REMOTE"),
+    );
+    let to = |url: &str| {
+        [
+            "--stdio",
+            &node,
+            &mcp_remote,
+            url,
+            "--transport",
+            "http-only",
+        ]
+        .map(str::to_owned)
+    };
+    let (direct, through) = (to(&fixture.url), to(&gateway.mcp_url()));
+    let lost = lost(
+        implementation,
+        "auto",
+        Door::McpRemote,
+        &direct.each_ref().map(String::as_str),
+        &through.each_ref().map(String::as_str),
+    );
+    assert!(
+        lost.is_empty(),
+        "these work through mcp-remote to the TypeScript fixture and fail through mcp-remote to \
+         the gateway in front of it:\n{}\n{}",
+        lost.join("\n"),
+        gateway.log()
+    );
 }

@@ -80,6 +80,7 @@ mod startup_progress;
 mod stdio_call_lane;
 mod stdio_streams;
 mod stray_upstream_answers;
+mod supergateway_upstreams;
 mod tasks;
 mod tls_upstreams;
 mod tool_call_lane;

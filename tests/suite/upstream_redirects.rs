@@ -1,6 +1,6 @@
 //! Redirects the gateway does not follow (`upstream/redirects.rs`), each refused with a reason
 //! that names where it pointed, and nothing sent there; and the one nginx answers a
-//! WebSocket upstream's path without its final slash with, followed. The redirect it follows
+//! WebSocket upstream's path without its final slash with, followed to supergateway's server. The redirect it follows
 //! over streamable HTTP, Starlette's from `/mcp` to `/mcp/` in front of the Python SDK's
 //! server, is in `conformance.rs` (`the_python_fixture_behind_starlettes_slash_redirect_…`).
 
@@ -20,10 +20,10 @@ use tokio::{
 };
 
 use crate::common::{
-    balancer::{Balancer, PASS_WEBSOCKET, backend},
-    fixture_upstream_yaml,
+    balancer::{Balancer, PASS_WEBSOCKET},
     http::{RawSession, modern_tool_call},
     process::ServeProcess,
+    served::ServedUpstream,
 };
 
 // Multi-threaded: the servers answer while `ServeProcess::start` blocks its thread.
@@ -108,63 +108,54 @@ async fn redirects_off_the_origin_or_to_a_get_are_refused_naming_where_they_lead
     );
 }
 
-/// nginx answers a request for a proxied location's path without its final slash (`/ws` of
-/// `location /ws/`) with a 301 to the path with it, written as an `http://` URL. A WebSocket
-/// client reaches the server there by following it, which the gateway does, and says which URL
-/// would save the round trip.
+/// nginx answers a request for a proxied location's path without its final slash
+/// (`/message` of `location /message/`) with a 301 to the path with it, written as an
+/// `http://` URL. A WebSocket client reaches the server there by following it, which the
+/// gateway does, and says which URL would save the round trip. The server is supergateway's
+/// (the `ws` library) in front of the reference `mcp-server-time`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_upstream_is_reached_through_nginxs_slash_redirect() {
-    let inner = ServeProcess::start(&format!(
-        "upstreams:\n{}",
-        fixture_upstream_yaml("fx", "behind-nginx", &["echo"], "")
-    ));
-    let ws = backend(&inner.ws_url("/ws"));
+    let server = ServedUpstream::supergateway("ws", &[]);
     let front = Balancer::http(|port| {
         format!(
             "    server {{
         listen 127.0.0.1:{port};
-        location /ws/ {{
-            proxy_pass http://{ws}/ws;
+        location /message/ {{
+            proxy_pass http://127.0.0.1:{}/message;
 {PASS_WEBSOCKET}        }}
     }}
-"
+",
+            server.port
         )
     });
     let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  ws:\n    url: ws://127.0.0.1:{}/ws\n",
+        "upstreams:\n  ws:\n    url: ws://127.0.0.1:{}/message\n",
         front.port
     ));
+    gateway.wait_ready(Duration::from_secs(30));
 
-    let answer = r#"behind-nginx:echo:{"message":"redirected"}"#;
-    let arguments = json!({"message": "redirected"});
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let reply = loop {
-        let reply = modern_tool_call(
-            &gateway.mcp_url(),
-            "ws__fx__echo",
-            json!({"arguments": arguments}),
-        )
-        .await;
-        if reply["result"].is_object() || Instant::now() > deadline {
-            break reply;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let arguments = json!({"timezone": "UTC"});
+    let reply = modern_tool_call(
+        &gateway.mcp_url(),
+        "ws__get_current_time",
+        json!({"arguments": arguments}),
+    )
+    .await;
     assert_eq!(
-        reply["result"]["content"][0]["text"],
-        answer,
+        reply["result"]["structuredContent"]["timezone"],
+        "UTC",
         "2026-07-28: {reply}\n{}",
         gateway.log()
     );
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let reply = session.call("ws__fx__echo", arguments).await;
+    let reply = session.call("ws__get_current_time", arguments).await;
     assert_eq!(
-        reply["result"]["content"][0]["text"], answer,
+        reply["result"]["structuredContent"]["timezone"], "UTC",
         "session era: {reply}"
     );
     let told = format!(
-        "ws://127.0.0.1:{0}/ws redirects to ws://127.0.0.1:{0}/ws/ (HTTP 301 Moved Permanently): \
-         every connection follows it",
+        "ws://127.0.0.1:{0}/message redirects to ws://127.0.0.1:{0}/message/ (HTTP 301 Moved \
+         Permanently): every connection follows it",
         front.port
     );
     assert!(gateway.log().contains(&told), "{}", gateway.log());

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{clients_dir, everything_command, python};
+use super::{clients_dir, everything_command, installed, python};
 
 /// A server process listening on `port`, killed on drop.
 pub struct ServedUpstream {
@@ -70,6 +70,25 @@ impl ServedUpstream {
             command
                 .args([everything.as_str(), mode])
                 .env("PORT", port.to_string());
+            command
+        })
+    }
+
+    /// supergateway serving the reference `mcp-server-time` (which it runs over stdio) as
+    /// `output` (`ws`, `sse`, `streamableHttp`), with `extra` arguments.
+    pub fn supergateway(output: &str, extra: &[&str]) -> Self {
+        Self::start("supergateway", |port| {
+            let mut command = Command::new(installed("MCPS_TEST_NODE"));
+            command
+                .arg(installed("MCPS_TEST_SUPERGATEWAY"))
+                // A command line its shell runs.
+                .args([
+                    "--stdio",
+                    &format!("'{}' -m mcp_server_time --local-timezone UTC", python()),
+                ])
+                .args(["--outputTransport", output, "--port", &port.to_string()])
+                .args(["--logLevel", "none"])
+                .args(extra);
             command
         })
     }

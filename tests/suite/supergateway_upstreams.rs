@@ -1,0 +1,55 @@
+//! Upstreams served by another implementation's bridge: supergateway (the TypeScript SDK and
+//! the `ws` library) in front of the reference `mcp-server-time`, over WebSocket, legacy SSE,
+//! and streamable HTTP without and with sessions. Each is reached and called, by clients of
+//! both eras. Its WebSocket server is the only one of these tests that we did not write.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::{
+    http::{RawSession, modern_tool_call},
+    process::ServeProcess,
+    served::ServedUpstream,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supergateways_websocket_sse_and_streamable_http_serve_both_client_eras() {
+    let websocket = ServedUpstream::supergateway("ws", &[]);
+    let sse = ServedUpstream::supergateway("sse", &[]);
+    let stateless = ServedUpstream::supergateway("streamableHttp", &[]);
+    let stateful = ServedUpstream::supergateway("streamableHttp", &["--stateful"]);
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  \
+         ws:\n    url: ws://127.0.0.1:{}/message\n  \
+         sse:\n    url: {}\n    transport: sse\n  \
+         stateless:\n    url: {}\n  \
+         stateful:\n    url: {}\n    protocol: legacy\n",
+        websocket.port,
+        sse.url("/sse"),
+        stateless.url("/mcp"),
+        stateful.url("/mcp"),
+    ));
+    gateway.wait_ready(Duration::from_secs(60));
+
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    for upstream in ["ws", "sse", "stateless", "stateful"] {
+        let tool = format!("{upstream}__get_current_time");
+        let arguments = json!({"timezone": "UTC"});
+        let reply = session.call(&tool, arguments.clone()).await;
+        assert_eq!(
+            reply["result"]["structuredContent"]["timezone"],
+            "UTC",
+            "session era, {tool}: {reply}\n{}",
+            gateway.log()
+        );
+        let reply =
+            modern_tool_call(&gateway.mcp_url(), &tool, json!({"arguments": arguments})).await;
+        assert_eq!(
+            reply["result"]["structuredContent"]["timezone"],
+            "UTC",
+            "2026-07-28, {tool}: {reply}\n{}",
+            gateway.log()
+        );
+    }
+}
