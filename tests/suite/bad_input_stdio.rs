@@ -2,23 +2,15 @@
 
 use crate::common;
 
-use std::{
-    io::{BufRead, BufReader, Write},
-    process::{Child, ChildStdin},
-    sync::mpsc,
-    time::Duration,
-};
-
 use common::{
     fixture_upstream_yaml,
+    line_peer::LinePeer,
     process::{ConfigDir, spawn_stdio},
 };
 use serde_json::{Value, json};
 
 struct StdioGateway {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
+    peer: LinePeer,
     _config: ConfigDir,
 }
 
@@ -28,22 +20,8 @@ impl StdioGateway {
             "limits:\n  max_line_bytes: 4096\nupstreams:\n{}",
             fixture_upstream_yaml("fx", "fx", &["echo"], "")
         ));
-        let mut child = spawn_stdio(&config);
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         let mut gateway = Self {
-            child,
-            stdin,
-            lines,
+            peer: LinePeer::from_child(spawn_stdio(&config)),
             _config: config,
         };
         let init = gateway.exchange(
@@ -53,32 +31,14 @@ impl StdioGateway {
             .to_string(),
         );
         assert!(init["result"]["serverInfo"].is_object(), "{init}");
-        gateway.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+        gateway
+            .peer
+            .send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
         gateway
     }
 
-    fn send(&mut self, line: &str) {
-        self.stdin.write_all(line.as_bytes()).unwrap();
-        self.stdin.write_all(b"\n").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Sends one line and returns the next response written to stdout, skipping the
-    /// notifications the gateway may send meanwhile (e.g. `tools/list_changed` at start-up).
     fn exchange(&mut self, line: &str) -> Value {
-        self.send(line);
-        loop {
-            let reply = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("a reply on stdout");
-            let message: Value = serde_json::from_str(&reply)
-                .unwrap_or_else(|_| panic!("stdout holds non-JSON: {reply}"));
-            let is_notification = message.get("method").is_some() && message.get("id").is_none();
-            if !is_notification {
-                return message;
-            }
-        }
+        self.peer.exchange(line)
     }
 
     fn assert_still_works(&mut self) {
@@ -92,13 +52,6 @@ impl StdioGateway {
             reply["result"]["structuredContent"]["arguments"]["ok"], true,
             "{reply}"
         );
-    }
-}
-
-impl Drop for StdioGateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,7 +3,11 @@
 //! fixture generates and rotates, `tests/fixtures/python/jwt_issuer.py`), with the challenge
 //! and the metadata document of RFC 9728; API keys keep working beside them.
 
-use std::{process::Command, time::Duration};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
 
 use serde_json::{Value, json};
 
@@ -12,6 +16,8 @@ use crate::common::{
     clients_dir, example_bin,
     fixtures::Listening,
     http::{client, get_json, modern_post},
+    installed,
+    line_peer::LinePeer,
     process::{ConfigDir, ServeProcess},
     python,
 };
@@ -190,13 +196,9 @@ async fn the_identity_providers_tokens_are_checked_and_api_keys_still_work() {
     assert_eq!(retired.status, 401, "{retired:?}");
 }
 
-/// An MCP SDK client with its own OAuth support (the Python SDK's `OAuthClientProvider`)
-/// signs in end to end: the gateway's 401 and metadata send it to the issuer, where it
-/// registers, authorizes with PKCE and gets a JWT for the gateway's URL, which the gateway
-/// accepts; in both eras.
-#[test]
-fn an_sdk_client_signs_in_through_the_identity_provider_by_itself() {
-    let issuer = Issuer::start();
+/// A gateway whose clients sign in at `issuer` (its URL, its audience, is the second), in
+/// front of the echo upstream.
+fn gateway_behind(issuer: &Issuer) -> (ServeProcess, String) {
     let port = crate::common::free_port();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let yaml = format!(
@@ -204,11 +206,22 @@ fn an_sdk_client_signs_in_through_the_identity_provider_by_itself() {
         issuer.base(),
         example_bin("echo_upstream").display().to_string()
     );
-    let _gateway = ServeProcess::start_listening(
+    let gateway = ServeProcess::start_listening(
         ConfigDir::new(&yaml),
         &admin_env(),
         &format!("127.0.0.1:{port}"),
     );
+    (gateway, url)
+}
+
+/// An MCP SDK client with its own OAuth support (the Python SDK's `OAuthClientProvider`)
+/// signs in end to end: the gateway's 401 and metadata send it to the issuer, where it
+/// registers, authorizes with PKCE and gets a JWT for the gateway's URL, which the gateway
+/// accepts; in both eras.
+#[test]
+fn an_sdk_client_signs_in_through_the_identity_provider_by_itself() {
+    let issuer = Issuer::start();
+    let (_gateway, url) = gateway_behind(&issuer);
     for mode in ["legacy", "2026-07-28"] {
         let output = std::process::Command::new(python())
             .arg(clients_dir().join("sdk_oauth_client.py"))
@@ -229,4 +242,74 @@ fn an_sdk_client_signs_in_through_the_identity_provider_by_itself() {
             "{mode}: {report}"
         );
     }
+}
+
+/// mcp-remote, the stdio bridge through which desktop clients reach a remote server, signs in
+/// by itself as a desktop client's user would: the gateway's 401 and metadata send it to the
+/// issuer, where it registers and asks its user to open the authorization URL. The test opens
+/// it as a browser would (following the issuer's redirect to mcp-remote's callback); then the
+/// client's calls go through with the JWT mcp-remote got.
+#[test]
+fn mcp_remote_signs_in_through_the_identity_provider_as_a_desktop_client_does() {
+    let issuer = Issuer::start();
+    let (gateway, url) = gateway_behind(&issuer);
+    let state = tempfile::tempdir().expect("a directory for mcp-remote");
+    let mut command = Command::new(installed("MCPS_TEST_NODE"));
+    command
+        .args([
+            &installed("MCPS_TEST_MCP_REMOTE"),
+            &url,
+            "--transport",
+            "http-only",
+        ])
+        // No browser of the machine's opens the URL: the test does.
+        .env("BROWSER", "true")
+        .env("MCP_REMOTE_CONFIG_DIR", state.path())
+        .stderr(Stdio::piped());
+    let mut remote = LinePeer::spawn(command);
+    let stderr = remote.take_stderr().expect("piped stderr");
+    let authorize = format!("{}/authorize?", issuer.base());
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with(&authorize) {
+                let opened = Command::new(python())
+                    .args([
+                        "-c",
+                        "import sys, urllib.request; urllib.request.urlopen(sys.argv[1])",
+                    ])
+                    .arg(&line)
+                    .status();
+                assert!(
+                    matches!(opened, Ok(status) if status.success()),
+                    "{opened:?}"
+                );
+            }
+        }
+    });
+    // Answered once the sign-in is done.
+    let initialized = remote.exchange_within(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "desktop", "version": "1"}}})
+        .to_string(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        initialized["result"]["serverInfo"]["name"],
+        "mcps",
+        "{initialized}\n{}",
+        gateway.log()
+    );
+    remote.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+    let called = remote.exchange(
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "echo__echo", "arguments": {"message": "from the desktop"}}})
+        .to_string(),
+    );
+    assert_eq!(
+        called["result"]["content"][0]["text"],
+        "from the desktop",
+        "{called}\n{}",
+        gateway.log()
+    );
 }

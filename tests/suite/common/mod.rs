@@ -10,6 +10,7 @@ pub mod browser;
 pub mod console;
 pub mod fixtures;
 pub mod http;
+pub mod line_peer;
 pub mod postgres;
 pub mod process;
 pub mod served;
