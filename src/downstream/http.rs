@@ -291,7 +291,8 @@ impl HttpFront {
         }
     }
 
-    /// `/metrics`, the protected resource metadata, the REST surface, or 404.
+    /// `/metrics`, the protected resource metadata, the REST surface, or 404 (saying how to
+    /// sign in, to a client that looks for OAuth where the gateway takes API keys alone).
     async fn not_mcp(&self, request: Request<RequestBody>) -> Response<Body> {
         match request.uri().path() {
             "/metrics" if request.method() == Method::GET => self.metrics(),
@@ -310,6 +311,12 @@ impl HttpFront {
                     Ok(response) => response,
                     Err(never) => match never {},
                 }
+            }
+            path if self.required_tokens.is_some()
+                && self.identity.is_none()
+                && answers::is_oauth_path(path) =>
+            {
+                answers::no_oauth_sign_in()
             }
             path => json_response(
                 StatusCode::NOT_FOUND,

@@ -1,5 +1,6 @@
 //! `/api/v1/auth` over real HTTP: logging in, tokens that expire or are revoked, API keys,
-//! and what happens without a token, with a wrong one, or with a body that is not JSON.
+//! and what happens without a token, with a wrong one, or with a body that is not JSON; and
+//! mcp-remote, the desktop clients' bridge, with and without a key.
 
 use crate::common;
 
@@ -7,6 +8,7 @@ use std::time::Duration;
 
 use common::{
     api::{ADMIN_PASSWORD, Api, admin_env},
+    line_peer::LinePeer,
     process::{ConfigDir, ServeProcess},
 };
 use reqwest::{Method, StatusCode};
@@ -240,4 +242,80 @@ async fn a_wrong_method_is_refused_in_json() {
         .await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(answer.code(), "method_not_allowed", "{answer:?}");
+}
+
+/// mcp-remote, through which desktop clients reach a remote server, in front of a gateway that
+/// takes API keys: without one it looks for an OAuth sign-in, and is told what to send
+/// instead; with the key in `--header`, as that says, its client's calls go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_remote_is_told_to_send_an_api_key_and_works_with_one() {
+    let gateway = gateway(&format!(
+        "auth:\n  enabled: true\nupstreams:\n{}",
+        common::fixture_upstream_yaml("fx", "keyed", &["echo"], "")
+    ));
+    let state = tempfile::tempdir().expect("a directory for mcp-remote");
+    let mcp_remote = |headers: &[&str]| {
+        let mut command = std::process::Command::new(common::installed("MCPS_TEST_NODE"));
+        command
+            .arg(common::installed("MCPS_TEST_MCP_REMOTE"))
+            .arg(gateway.mcp_url())
+            .args(["--transport", "http-only"])
+            .args(headers)
+            .env("BROWSER", "true")
+            .env("MCP_REMOTE_CONFIG_DIR", state.path());
+        command
+    };
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "desktop", "version": "1"}}})
+    .to_string();
+
+    let mut keyless = mcp_remote(&[])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start mcp-remote");
+    let mut stdin = keyless.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, format!("{initialize}\n").as_bytes()).unwrap();
+    let ended = tokio::task::spawn_blocking(move || keyless.wait_with_output())
+        .await
+        .unwrap()
+        .expect("mcp-remote ends");
+    drop(stdin);
+    let told = String::from_utf8_lossy(&ended.stderr);
+    assert!(
+        !ended.status.success()
+            && told.contains("this gateway signs nobody in with OAuth: it takes API keys")
+            && told.contains("--header"),
+        "{told}"
+    );
+
+    // As README.md configures it: the key in the environment, not in the arguments.
+    let key = Api::logged_in(&gateway).await.create_key("desktop").await;
+    let mut command = mcp_remote(&["--header", "Authorization: Bearer ${MCPS_API_KEY}"]);
+    command.env("MCPS_API_KEY", key);
+    let mut keyed = LinePeer::spawn(command);
+    let (initialized, called) = tokio::task::spawn_blocking(move || {
+        let initialized = keyed.exchange(&initialize);
+        keyed.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string());
+        let called = keyed.exchange(
+            &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "fx__echo", "arguments": {"from": "the desktop"}}})
+            .to_string(),
+        );
+        (initialized, called)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        initialized["result"]["serverInfo"]["name"], "mcps",
+        "{initialized}"
+    );
+    assert_eq!(
+        called["result"]["structuredContent"]["arguments"]["from"],
+        "the desktop",
+        "{called}\n{}",
+        gateway.log()
+    );
 }

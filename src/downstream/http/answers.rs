@@ -39,6 +39,36 @@ pub(super) fn unauthorized() -> Response<Body> {
     response
 }
 
+/// Whether `path` is where a client that signs in with OAuth looks for how: the metadata of
+/// RFC 9728 and RFC 8414 (and OpenID's), and the endpoints MCP's revision of 2025-03-26 took
+/// by default when there is none (mcp-remote still tries them).
+pub(super) fn is_oauth_path(path: &str) -> bool {
+    [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ]
+    .iter()
+    .any(|metadata| path.starts_with(metadata))
+        || matches!(path, "/register" | "/authorize" | "/token")
+}
+
+/// 404 at an [`is_oauth_path`] of a gateway that takes API keys alone: what to send instead,
+/// in OAuth's own shape (`error_description`), which clients show their user (mcp-remote
+/// prints the body of a refused registration). Without it they saw "no route for /register".
+pub(super) fn no_oauth_sign_in() -> Response<Body> {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &serde_json::json!({
+            "error": "not_found",
+            "error_description": "this gateway signs nobody in with OAuth: it takes API keys. \
+                Send `Authorization: Bearer <API key>` with every request (mcp-remote: \
+                --header \"Authorization: Bearer <API key>\"); an admin makes keys in the \
+                console or at POST /api/v1/auth/keys",
+        }),
+    )
+}
+
 pub(super) fn api_error(code: &str, message: &str) -> serde_json::Value {
     serde_json::json!({ "error": { "code": code, "message": message } })
 }
@@ -70,4 +100,32 @@ pub(super) fn unavailable(what: String) -> Response<Body> {
 
 pub(super) fn jsonrpc_error_response(status: StatusCode, error: ErrorData) -> Response<Body> {
     message_response(status, &ServerJsonRpcMessage::error(error, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_places_an_oauth_client_looks_are_known_and_no_others() {
+        for path in [
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration",
+            "/register",
+            "/authorize",
+            "/token",
+        ] {
+            assert!(is_oauth_path(path), "{path}");
+        }
+        for path in [
+            "/mcp",
+            "/registered",
+            "/api/v1/auth/keys",
+            "/.well-known/other",
+        ] {
+            assert!(!is_oauth_path(path), "{path}");
+        }
+    }
 }
