@@ -259,7 +259,6 @@ async fn mcp_remote_is_told_to_send_an_api_key_and_works_with_one() {
         command
             .arg(common::installed("MCPS_TEST_MCP_REMOTE"))
             .arg(gateway.mcp_url())
-            .args(["--transport", "http-only"])
             .args(headers)
             .env("BROWSER", "true")
             .env("MCP_REMOTE_CONFIG_DIR", state.path());
