@@ -9,7 +9,11 @@
 //!   prompt) becomes `${ID}`, to be set in the environment or `.env`;
 //! - fields we have no equivalent for are left out, each one reported;
 //! - a name that is not a valid upstream name is turned into one (`Brave Search` →
-//!   `brave-search`), and the change is reported.
+//!   `brave-search`), and the change is reported;
+//! - an entry that runs mcp-remote becomes the remote server it bridges to
+//!   ([`remote_bridge`]).
+
+mod remote_bridge;
 
 use std::path::Path;
 
@@ -65,6 +69,8 @@ pub fn import(text: &str) -> Result<Imported, String> {
         };
         match upstream_of(entry, &name, &mut imported.notes) {
             Ok(upstream) => {
+                let upstream = remote_bridge::remote_of(&upstream, &name, &mut imported.notes)
+                    .unwrap_or(upstream);
                 imported.upstreams.insert(name, upstream);
             }
             Err(why) => imported.notes.push(format!("{original:?}: {why}; skipped")),
@@ -165,6 +171,31 @@ fn string_map(
 
 /// `${env:VAR}` → `${VAR}`; `${input:api-key}` → `${API_KEY}` (noted: it must be set).
 fn placeholders(value: &str, name: &str, notes: &mut Vec<String>) -> String {
+    replace_placeholders(value, |inner| {
+        if let Some(var) = inner.strip_prefix("env:") {
+            return Some(format!("${{{var}}}"));
+        }
+        let input = inner.strip_prefix("input:")?;
+        let var: String = input
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        notes.push(format!(
+            "{name}: the prompt `{inner}` is read from the environment variable {var}"
+        ));
+        Some(format!("${{{var}}}"))
+    })
+}
+
+/// `value` with each `${...}` replaced by what `replace` makes of what is inside the braces,
+/// or kept as it is when that is nothing.
+fn replace_placeholders(value: &str, mut replace: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -174,26 +205,9 @@ fn placeholders(value: &str, name: &str, notes: &mut Vec<String>) -> String {
             out.push_str(&rest[start..]);
             return out;
         };
-        let inner = &after[..end];
-        if let Some(var) = inner.strip_prefix("env:") {
-            out.push_str(&format!("${{{var}}}"));
-        } else if let Some(input) = inner.strip_prefix("input:") {
-            let var: String = input
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_uppercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            notes.push(format!(
-                "{name}: the prompt `{inner}` is read from the environment variable {var}"
-            ));
-            out.push_str(&format!("${{{var}}}"));
-        } else {
-            out.push_str(&rest[start..start + 2 + end + 1]);
+        match replace(&after[..end]) {
+            Some(text) => out.push_str(&text),
+            None => out.push_str(&rest[start..start + 2 + end + 1]),
         }
         rest = &after[end + 1..];
     }
