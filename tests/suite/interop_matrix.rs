@@ -45,7 +45,7 @@ enum Door {
     Http,
     /// stdio, each client starting its own process: `["--stdio", COMMAND, ARG...]`. Every
     /// client starts its own gateway and upstream, so list changes and subscriptions, which
-    /// are about sharing, are checked through the other doors ([`STDIO_FEATURES`]).
+    /// are about sharing, are checked through the other doors ([`Door::features`]).
     Stdio,
     /// mcp-remote, the stdio bridge a desktop client reaches a remote server through: each
     /// client starts one, which reaches the server's URL over streamable HTTP
@@ -53,8 +53,25 @@ enum Door {
     McpRemote,
 }
 
-/// Over stdio, what each client checks.
-const STDIO_FEATURES: [&str; 4] = ["sampling", "elicitation", "progress", "logging"];
+impl Door {
+    /// What each client checks through it (`matrix.py`'s names).
+    fn features(self) -> &'static [&'static str] {
+        match self {
+            Self::Stdio => &["sampling", "elicitation", "progress", "logging"],
+            Self::Http | Self::McpRemote => &[
+                "sampling",
+                "elicitation",
+                "url_elicitation",
+                "cancellation",
+                "roots",
+                "progress",
+                "logging",
+                "list_changed",
+                "resource_updates",
+            ],
+        }
+    }
+}
 
 /// Each feature's outcome for one client era: `None` if it worked, else why not.
 fn run_matrix(
@@ -66,10 +83,9 @@ fn run_matrix(
     let mut command = Command::new(python());
     command
         .arg(clients_dir().join("matrix.py"))
-        .args(["--mode", mode, "--prefix", prefix]);
-    if door == Door::Stdio {
-        command.arg("--only").args(STDIO_FEATURES);
-    }
+        .args(["--mode", mode, "--prefix", prefix])
+        .arg("--only")
+        .args(door.features());
     // mcp-remote keeps what it learns of a server's sign-in in a directory of its own.
     let remote_state = tempfile::tempdir().expect("a directory for mcp-remote");
     let output = command
@@ -89,14 +105,15 @@ fn run_matrix(
             }
         })
         .collect();
+    let unreported: Vec<&str> = door
+        .features()
+        .iter()
+        .copied()
+        .filter(|feature| !outcomes.contains_key(*feature))
+        .collect();
     assert!(
-        outcomes.len()
-            >= if door == Door::Stdio {
-                STDIO_FEATURES.len()
-            } else {
-                9
-            },
-        "the matrix client did not report every feature:\n{stdout}\n{}",
+        unreported.is_empty(),
+        "the matrix client did not report {unreported:?}:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     outcomes

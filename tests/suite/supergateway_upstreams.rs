@@ -1,7 +1,8 @@
 //! Upstreams served by another implementation's bridge: supergateway (the TypeScript SDK and
 //! the `ws` library) in front of the reference `mcp-server-time`, over WebSocket, legacy SSE,
 //! and streamable HTTP without and with sessions. Each is reached and called, by clients of
-//! both eras. Its WebSocket server is the only one of these tests that we did not write.
+//! both eras. Its WebSocket server is the tests' only one not written by us (the others are
+//! gateways of ours, at `/ws`).
 
 use std::time::Duration;
 
