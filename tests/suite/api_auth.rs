@@ -255,13 +255,8 @@ async fn mcp_remote_is_told_to_send_an_api_key_and_works_with_one() {
     ));
     let state = tempfile::tempdir().expect("a directory for mcp-remote");
     let mcp_remote = |headers: &[&str]| {
-        let mut command = std::process::Command::new(common::installed("MCPS_TEST_NODE"));
-        command
-            .arg(common::installed("MCPS_TEST_MCP_REMOTE"))
-            .arg(gateway.mcp_url())
-            .args(headers)
-            .env("BROWSER", "true")
-            .env("MCP_REMOTE_CONFIG_DIR", state.path());
+        let mut command = common::mcp_remote(&gateway.mcp_url(), state.path());
+        command.args(headers);
         command
     };
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",

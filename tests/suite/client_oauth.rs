@@ -16,8 +16,8 @@ use crate::common::{
     clients_dir, example_bin,
     fixtures::Listening,
     http::{client, get_json, modern_post},
-    installed,
     line_peer::LinePeer,
+    mcp_remote,
     process::{ConfigDir, ServeProcess},
     python,
 };
@@ -254,17 +254,10 @@ fn mcp_remote_signs_in_through_the_identity_provider_as_a_desktop_client_does() 
     let issuer = Issuer::start();
     let (gateway, url) = gateway_behind(&issuer);
     let state = tempfile::tempdir().expect("a directory for mcp-remote");
-    let mut command = Command::new(installed("MCPS_TEST_NODE"));
+    // No browser of the machine's opens the URL: the test does.
+    let mut command = mcp_remote(&url, state.path());
     command
-        .args([
-            &installed("MCPS_TEST_MCP_REMOTE"),
-            &url,
-            "--transport",
-            "http-only",
-        ])
-        // No browser of the machine's opens the URL: the test does.
-        .env("BROWSER", "true")
-        .env("MCP_REMOTE_CONFIG_DIR", state.path())
+        .args(["--transport", "http-only"])
         .stderr(Stdio::piped());
     let mut remote = LinePeer::spawn(command);
     let stderr = remote.take_stderr().expect("piped stderr");

@@ -30,7 +30,7 @@ use common::{
     balancer::Balancer,
     clients_dir,
     fixtures::{HttpFixture, Implementation, stdio_upstream_yaml},
-    installed, mcps_bin,
+    mcp_remote_command, mcps_bin,
     postgres::fresh_database,
     process::{ConfigDir, ServeProcess},
     python,
@@ -87,9 +87,12 @@ fn run_matrix(
         .arg("--only")
         .args(door.features());
     // mcp-remote keeps what it learns of a server's sign-in in a directory of its own.
-    let remote_state = tempfile::tempdir().expect("a directory for mcp-remote");
+    let remote_state =
+        (door == Door::McpRemote).then(|| tempfile::tempdir().expect("a directory for mcp-remote"));
+    if let Some(state) = &remote_state {
+        command.env("MCP_REMOTE_CONFIG_DIR", state.path());
+    }
     let output = command
-        .env("MCP_REMOTE_CONFIG_DIR", remote_state.path())
         .args(target)
         .output()
         .expect("run the matrix client");
@@ -355,10 +358,7 @@ fn the_typescript_fixture_through_mcp_remote() {
     let implementation = Implementation::TypeScript;
     let fixture = HttpFixture::start(implementation);
     let gateway = ServeProcess::start(&format!("upstreams:\n  fx:\n    url: {:?}\n", fixture.url));
-    let (node, mcp_remote) = (
-        installed("MCPS_TEST_NODE"),
-        installed("MCPS_TEST_MCP_REMOTE"),
-    );
+    let (node, mcp_remote) = mcp_remote_command();
     let to = |url: &str| {
         [
             "--stdio",

@@ -6,12 +6,10 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::common::{
-    http::{RawSession, modern_tool_call},
+    http::RawSession,
     process::ServeProcess,
-    served::ServedUpstream,
+    served::{ServedUpstream, assert_tells_the_time},
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,22 +33,11 @@ async fn supergateways_websocket_sse_and_streamable_http_serve_both_client_eras(
 
     let mut session = RawSession::open(&gateway.mcp_url()).await;
     for upstream in ["ws", "sse", "stateless", "stateful"] {
-        let tool = format!("{upstream}__get_current_time");
-        let arguments = json!({"timezone": "UTC"});
-        let reply = session.call(&tool, arguments.clone()).await;
-        assert_eq!(
-            reply["result"]["structuredContent"]["timezone"],
-            "UTC",
-            "session era, {tool}: {reply}\n{}",
-            gateway.log()
-        );
-        let reply =
-            modern_tool_call(&gateway.mcp_url(), &tool, json!({"arguments": arguments})).await;
-        assert_eq!(
-            reply["result"]["structuredContent"]["timezone"],
-            "UTC",
-            "2026-07-28, {tool}: {reply}\n{}",
-            gateway.log()
-        );
+        assert_tells_the_time(
+            &gateway,
+            &mut session,
+            &format!("{upstream}__get_current_time"),
+        )
+        .await;
     }
 }

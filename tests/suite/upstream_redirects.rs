@@ -23,7 +23,7 @@ use crate::common::{
     balancer::{Balancer, PASS_WEBSOCKET},
     http::{RawSession, modern_tool_call},
     process::ServeProcess,
-    served::ServedUpstream,
+    served::{ServedUpstream, assert_tells_the_time},
 };
 
 // Multi-threaded: the servers answer while `ServeProcess::start` blocks its thread.
@@ -134,25 +134,8 @@ async fn a_websocket_upstream_is_reached_through_nginxs_slash_redirect() {
     ));
     gateway.wait_ready(Duration::from_secs(30));
 
-    let arguments = json!({"timezone": "UTC"});
-    let reply = modern_tool_call(
-        &gateway.mcp_url(),
-        "ws__get_current_time",
-        json!({"arguments": arguments}),
-    )
-    .await;
-    assert_eq!(
-        reply["result"]["structuredContent"]["timezone"],
-        "UTC",
-        "2026-07-28: {reply}\n{}",
-        gateway.log()
-    );
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let reply = session.call("ws__get_current_time", arguments).await;
-    assert_eq!(
-        reply["result"]["structuredContent"]["timezone"], "UTC",
-        "session era: {reply}"
-    );
+    assert_tells_the_time(&gateway, &mut session, "ws__get_current_time").await;
     let told = format!(
         "ws://127.0.0.1:{0}/message redirects to ws://127.0.0.1:{0}/message/ (HTTP 301 Moved \
          Permanently): every connection follows it",

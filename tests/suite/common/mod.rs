@@ -16,7 +16,10 @@ pub mod process;
 pub mod served;
 pub mod ws;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 /// How many calls a gateway's debug log says took its own lane: each call's "call done"
 /// line says which way it went (`lane=true`).
@@ -97,6 +100,27 @@ pub fn everything_command() -> (String, String) {
         installed("MCPS_TEST_NODE"),
         installed("MCPS_TEST_EVERYTHING"),
     )
+}
+
+/// `node` and the entry point of the pinned mcp-remote, the stdio bridge desktop clients reach
+/// remote servers through.
+pub fn mcp_remote_command() -> (String, String) {
+    (
+        installed("MCPS_TEST_NODE"),
+        installed("MCPS_TEST_MCP_REMOTE"),
+    )
+}
+
+/// mcp-remote bridging to `url`, keeping what it learns of sign-ins in `state`; no browser of
+/// the machine's is opened (`BROWSER` is a no-op): a test that signs in opens the URL itself.
+pub fn mcp_remote(url: &str, state: &Path) -> Command {
+    let (node, mcp_remote) = mcp_remote_command();
+    let mut command = Command::new(node);
+    command
+        .args([mcp_remote.as_str(), url])
+        .env("BROWSER", "true")
+        .env("MCP_REMOTE_CONFIG_DIR", state);
+    command
 }
 
 /// The `upstreams:` entries for the two real reference servers, YAML-quoted.

@@ -6,7 +6,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{clients_dir, everything_command, installed, python};
+use serde_json::json;
+
+use super::{
+    clients_dir, everything_command,
+    http::{RawSession, modern_tool_call},
+    installed,
+    process::ServeProcess,
+    python,
+};
 
 /// A server process listening on `port`, killed on drop.
 pub struct ServedUpstream {
@@ -122,4 +130,25 @@ impl Drop for ServedUpstream {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Asserts that `tool`, the reference `mcp-server-time`'s `get_current_time` as `gateway` names
+/// it (see [`ServedUpstream::supergateway`]), tells the time in UTC to a client of each era:
+/// `session`'s, and a 2026-07-28 call of its own.
+pub async fn assert_tells_the_time(gateway: &ServeProcess, session: &mut RawSession, tool: &str) {
+    let arguments = json!({"timezone": "UTC"});
+    let reply = session.call(tool, arguments.clone()).await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["timezone"],
+        "UTC",
+        "session era, {tool}: {reply}\n{}",
+        gateway.log()
+    );
+    let reply = modern_tool_call(&gateway.mcp_url(), tool, json!({"arguments": arguments})).await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["timezone"],
+        "UTC",
+        "2026-07-28, {tool}: {reply}\n{}",
+        gateway.log()
+    );
 }
