@@ -20,6 +20,7 @@
 mod exchange;
 mod follow;
 mod headers;
+mod idle_closes;
 mod wire;
 
 use std::sync::{
@@ -140,7 +141,7 @@ impl HttpLane {
             .map_or_else(|| Uri::from_static("/"), |target| Uri::from(target.clone()));
         Ok(Self {
             upstream: name.to_owned(),
-            http: wire(&url)?,
+            http: wire(name, &url)?,
             url,
             target,
             headers,

@@ -1,7 +1,10 @@
 """A plain upstream built with the official Python SDK, over streamable HTTP: `echo` answers
 with its text, `pid` with the server's process id (to tell one run from the next).
 
-    plain_upstream.py --http PORT
+    plain_upstream.py --http PORT [--keep-alive SECS]
+
+`--keep-alive` runs it under uvicorn closing connections idle that long, as gunicorn's uvicorn
+workers do (gunicorn's `keepalive`, 2 s unless set); uvicorn says nothing of it in a header.
 """
 
 import argparse
@@ -27,5 +30,17 @@ def pid() -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--http", type=int, required=True)
+    parser.add_argument("--keep-alive", type=int)
     args = parser.parse_args()
-    server.run(transport="streamable-http", port=args.http)
+    if args.keep_alive is None:
+        server.run(transport="streamable-http", port=args.http)
+    else:
+        import uvicorn
+
+        uvicorn.run(
+            server.streamable_http_app(),
+            host="127.0.0.1",
+            port=args.http,
+            timeout_keep_alive=args.keep_alive,
+            log_level="warning",
+        )

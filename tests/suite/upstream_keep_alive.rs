@@ -1,11 +1,12 @@
 //! An HTTP upstream closes a connection it kept alive once the connection has sat idle for a
-//! while: 5 s for Node's servers (the reference server here), uvicorn and Apache. A request
-//! the gateway sends on that connection just as it closes is never read, and the gateway
-//! learns only that the connection closed before an answer: a failed call the upstream never
-//! saw. The race is a matter of microseconds against a real server, so here a proxy in front
-//! of the reference server plays it out every time: a request that comes on a connection idle
-//! for 5 s, or one the server has closed, is dropped unread and the connection closed. The
-//! gateway must not send on such a connection, on its own lane or on rmcp's client.
+//! while: 5 s for Node's servers (the reference server here), uvicorn and Apache, 2 s for
+//! gunicorn's uvicorn workers. A request the gateway sends on that connection just as it
+//! closes is never read, and the gateway learns only that the connection closed before an
+//! answer: a failed call the upstream never saw. The race is a matter of microseconds against
+//! a real server, so here a proxy in front of the server plays it out every time: a request
+//! that comes on a connection idle for nearly the server's time, or one the server has closed,
+//! is dropped unread and the connection closed. The gateway must not send on such a
+//! connection.
 
 use std::{
     sync::{
@@ -22,17 +23,32 @@ use tokio::{
     task::JoinHandle,
 };
 
-use crate::common::{http::RawSession, process::ServeProcess, served::ServedUpstream};
+use crate::common::{
+    http::{RawSession, modern_tool_call},
+    process::ServeProcess,
+    served::ServedUpstream,
+};
 
-/// How long the server in the proxy's play keeps an idle connection: Node's default.
-const KEEPS_IDLE: Duration = Duration::from_secs(5);
+/// How long the reference server keeps an idle connection: Node's default, which it says in
+/// a `Keep-Alive` header.
+const NODE_KEEPS_IDLE: Duration = Duration::from_secs(5);
+
+/// How long the second test's server keeps one (gunicorn's default `keepalive`), saying
+/// nothing of it.
+const GUNICORN_KEEPS_IDLE: Duration = Duration::from_secs(2);
 
 // Multi-threaded: the proxy relays while `ServeProcess::start` blocks its thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_the_upstream_is_closing_carries_no_call() {
     let everything = ServedUpstream::everything("streamableHttp");
     let upstream = everything.url("").trim_start_matches("http://").to_owned();
-    let closing = ClosingProxy::start(upstream).await;
+    // The server's close is kept from the gateway until it sends: it cannot know of it.
+    let play = Play {
+        at_risk: NODE_KEEPS_IDLE,
+        close_told: false,
+        holds_end: Duration::ZERO,
+    };
+    let closing = ClosingProxy::start(upstream, play).await;
     let port = closing.port;
     // The same server twice: `lane` takes the gateway's own lane. A URL with credentials in it
     // leaves every call of `rmcp` to rmcp's client (reqwest), as the log says.
@@ -50,7 +66,7 @@ async fn a_connection_the_upstream_is_closing_carries_no_call() {
     for round in 0..2 {
         if round > 0 {
             // Every connection the calls used now sits idle past the server's keep-alive.
-            tokio::time::sleep(KEEPS_IDLE + Duration::from_millis(500)).await;
+            tokio::time::sleep(NODE_KEEPS_IDLE + Duration::from_millis(500)).await;
         }
         for upstream in ["lane", "rmcp"] {
             let message = format!("{upstream} {round}");
@@ -74,29 +90,151 @@ async fn a_connection_the_upstream_is_closing_carries_no_call() {
     );
 }
 
+// uvicorn, as gunicorn runs it, closes a connection idle for 2 s and says nothing of it before
+// (no `Keep-Alive` header): the gateway's lane learns it from the server's closes, and sends
+// no request on a connection within half a second of its close, which here stands for the
+// distance a request may be from it (a network's, a busy machine's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_closes_idle_connections_sooner_than_the_lane_keeps_them_is_learned() {
+    let keep_alive = GUNICORN_KEEPS_IDLE.as_secs().to_string();
+    let uvicorn =
+        ServedUpstream::python_script_with("plain_upstream.py", &["--keep-alive", &keep_alive]);
+    let upstream = format!("127.0.0.1:{}", uvicorn.port);
+    let play = Play {
+        at_risk: GUNICORN_KEEPS_IDLE - Duration::from_millis(500),
+        close_told: true,
+        holds_end: Duration::ZERO,
+    };
+    let closing = ClosingProxy::start(upstream, play).await;
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  gunicorn:\n    url: http://127.0.0.1:{}/mcp\n",
+        closing.port
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let call = async |session: &mut RawSession, text: &str| {
+        let reply = session
+            .call("gunicorn__echo", json!({ "text": text }))
+            .await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"],
+            text,
+            "{reply}\n{}",
+            gateway.log()
+        );
+    };
+    // Two closes after 2 s idle, each after a call.
+    for round in 0..2 {
+        call(&mut session, &format!("before close {round}")).await;
+        tokio::time::sleep(GUNICORN_KEEPS_IDLE + Duration::from_millis(500)).await;
+    }
+    assert!(
+        gateway
+            .log()
+            .contains("closes connections idle for about 2."),
+        "{}",
+        gateway.log()
+    );
+    // Within the proxy's risk, well within the lane's 4 s: a new connection carries it.
+    call(&mut session, "learned").await;
+    tokio::time::sleep(GUNICORN_KEEPS_IDLE - Duration::from_millis(300)).await;
+    call(&mut session, "after 1.7 s").await;
+    assert_eq!(
+        closing.dropped.load(Ordering::SeqCst),
+        0,
+        "requests sent on connections the server was about to close"
+    );
+}
+
+// The Python SDK's server (uvicorn under it) ends a request's event stream in a write of its
+// own after the answer. A connection whose response was dropped before its end cannot carry
+// another request: the lane reads each stream to its end, and calls one after another, in
+// either era, share the connections they have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_the_python_sdks_server_share_their_connections() {
+    const CALLS: usize = 20;
+    let python = ServedUpstream::python_script("plain_upstream.py");
+    // The end comes 50 ms after the answer, as it may across a network: a lane that drops
+    // the stream at its answer loses its connection every time.
+    let play = Play {
+        at_risk: Duration::MAX,
+        close_told: true,
+        holds_end: Duration::from_millis(50),
+    };
+    let counting = ClosingProxy::start(format!("127.0.0.1:{}", python.port), play).await;
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  python:\n    url: http://127.0.0.1:{}/mcp\n",
+        counting.port
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    // What the gateway opened to meet the upstream in both eras, and the first calls'.
+    for text in ["session era", "2026-07-28"] {
+        let reply = session.call("python__echo", json!({ "text": text })).await;
+        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+        let arguments = json!({ "arguments": { "text": text } });
+        let reply = modern_tool_call(&gateway.mcp_url(), "python__echo", arguments).await;
+        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+    }
+    let opened = counting.accepted.load(Ordering::SeqCst);
+    for call in 0..CALLS {
+        let text = format!("call {call}");
+        let reply = session.call("python__echo", json!({ "text": text })).await;
+        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+        let arguments = json!({ "arguments": { "text": text } });
+        let reply = modern_tool_call(&gateway.mcp_url(), "python__echo", arguments).await;
+        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+    }
+    // A call that comes while the last one's stream is still ending takes a connection of its
+    // own, which then stays: a few more at most.
+    let more = counting.accepted.load(Ordering::SeqCst) - opened;
+    assert!(
+        more <= 3,
+        "{more} connections more for {} calls\n{}",
+        2 * CALLS,
+        gateway.log()
+    );
+}
+
+/// What the proxy plays.
+#[derive(Clone, Copy)]
+struct Play {
+    /// A request that comes on a connection idle this long is dropped.
+    at_risk: Duration,
+    /// Whether the server's close reaches the gateway as it happens, or only once the
+    /// gateway sends (as when the close crosses the gateway's request).
+    close_told: bool,
+    /// How long the end of a chunked body, when the server sends it on its own, is held
+    /// back.
+    holds_end: Duration,
+}
+
 /// A TCP proxy to `upstream` that plays a server at the end of its keep-alive (see the top).
 struct ClosingProxy {
     port: u16,
     /// Requests dropped unread.
     dropped: Arc<AtomicUsize>,
+    /// Connections taken.
+    accepted: Arc<AtomicUsize>,
     accepting: JoinHandle<()>,
 }
 
 impl ClosingProxy {
-    async fn start(upstream: String) -> Self {
+    async fn start(upstream: String, play: Play) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let dropped = Arc::new(AtomicUsize::new(0));
-        let counted = dropped.clone();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (counted, connections) = (dropped.clone(), accepted.clone());
         let accepting = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
                 let server = TcpStream::connect(&upstream).await.unwrap();
-                tokio::spawn(relay(client, server, counted.clone()));
+                tokio::spawn(relay(client, server, play, counted.clone()));
             }
         });
         Self {
             port,
             dropped,
+            accepted,
             accepting,
         }
     }
@@ -108,9 +246,15 @@ impl Drop for ClosingProxy {
     }
 }
 
-/// Relays bytes both ways until the client sends on a connection idle for [`KEEPS_IDLE`] or
-/// one the server closed: then it drops what came, counts it and closes both ends.
-async fn relay(mut client: TcpStream, mut server: TcpStream, dropped: Arc<AtomicUsize>) {
+/// Relays bytes both ways until the client sends on a connection idle for `play.at_risk` or
+/// one the server closed: then it drops what came, counts it and closes both ends. A close of
+/// the server's is passed on at once if `play.close_told`.
+async fn relay(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    play: Play,
+    dropped: Arc<AtomicUsize>,
+) {
     let (mut from_client, mut to_client) = client.split();
     let (mut from_server, mut to_server) = server.split();
     let (mut up, mut down) = (vec![0; 16 * 1024], vec![0; 16 * 1024]);
@@ -120,7 +264,7 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, dropped: Arc<Atomic
         tokio::select! {
             read = from_client.read(&mut up) => {
                 let Ok(n @ 1..) = read else { return };
-                if server_closed || last.elapsed() >= KEEPS_IDLE {
+                if server_closed || last.elapsed() >= play.at_risk {
                     dropped.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
@@ -131,10 +275,12 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, dropped: Arc<Atomic
             }
             read = from_server.read(&mut down), if !server_closed => {
                 match read {
-                    // The close stays unsaid until the client sends again, as when it
-                    // crosses the client's request.
+                    Ok(0) | Err(_) if play.close_told => return,
                     Ok(0) | Err(_) => server_closed = true,
                     Ok(n) => {
+                        if &down[..n] == b"0\r\n\r\n" {
+                            tokio::time::sleep(play.holds_end).await;
+                        }
                         if to_client.write_all(&down[..n]).await.is_err() {
                             return;
                         }

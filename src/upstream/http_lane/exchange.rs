@@ -9,7 +9,7 @@
 use std::{io, time::Duration};
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use http::{Method, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as IncomingBody;
@@ -29,6 +29,10 @@ const MAX_FRUITLESS_RESUMPTIONS: u32 = 3;
 /// How long to wait before resuming a stream whose upstream did not say (the SSE default
 /// of browsers is 3 s; a call is waiting, so less).
 const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+
+/// How long a request's stream is read for its end after its answer (see
+/// [`Exchange::finish`]): its connection is closed if it has not ended by then.
+const STREAM_END_WAIT: Duration = Duration::from_secs(1);
 
 /// One thing the upstream sent for a request.
 #[derive(Debug)]
@@ -126,9 +130,32 @@ impl<'a> Exchange<'a> {
                 continue;
             };
             if let Some(incoming) = self.read(&data) {
+                if matches!(incoming, Incoming::Answer(_)) {
+                    self.finish();
+                }
                 return Ok(incoming);
             }
         }
+    }
+
+    /// Reads the rest of the request's stream after its answer, to its end, so that its
+    /// connection can carry another request: hyper closes one whose response was dropped
+    /// before its end. uvicorn (under the Python SDK's servers) ends the stream in a write of
+    /// its own after the answer, and without this most of the lane's calls to it opened a new
+    /// connection (BENCHMARKS.md).
+    fn finish(&mut self) {
+        let Body::Events(mut events) = std::mem::replace(&mut self.body, Body::Answered(None))
+        else {
+            return;
+        };
+        // Ended already: nothing to wait for.
+        if let Some(None) = events.next().now_or_never() {
+            return;
+        }
+        tokio::spawn(async move {
+            let rest = events.for_each(|_| std::future::ready(()));
+            let _ = tokio::time::timeout(STREAM_END_WAIT, rest).await;
+        });
     }
 
     /// What one event's data is for this request, if anything.

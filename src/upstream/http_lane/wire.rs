@@ -31,6 +31,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tower_service::Service;
 
+use super::idle_closes::{Learned, Watch};
 use crate::{
     error::{cannot_send, with_causes},
     sync::lock,
@@ -39,11 +40,20 @@ use crate::{
 
 type Sender = http1::SendRequest<Full<Bytes>>;
 
+/// One connection to the upstream: how requests go on it, and what the pool says it does.
+struct Connection {
+    sender: Sender,
+    watch: Arc<Watch>,
+}
+
 /// Connections to one upstream: requests carry their whole body, HTTP/1.1 on keep-alive.
 pub struct Wire {
     connector: HttpsConnector<HttpConnector>,
     /// The upstream's URL: where connections go (its scheme and authority).
     url: Uri,
+    /// Before `pool`, so that it goes first: the connections the pool closes as it goes
+    /// teach it nothing.
+    learned: Arc<Learned>,
     pool: Arc<Mutex<Pool>>,
     /// How long a connection is kept idle when the upstream does not say.
     keep_idle: Duration,
@@ -59,7 +69,7 @@ struct Pool {
 
 /// A connection back from a request; busy until hyper says it is ready.
 struct Pooled {
-    sender: Sender,
+    connection: Connection,
     /// When it was last seen busy: its idle time counts from then. hyper does not say when a
     /// response's body ended, so a connection may seem idle a little longer than it was,
     /// never shorter.
@@ -69,27 +79,32 @@ struct Pooled {
 }
 
 impl Pooled {
-    /// Whether it can stay in the pool at `now`: open, and busy or idle less than its time.
-    /// A busy one's idle time starts anew.
-    fn stays(&mut self, now: Instant) -> bool {
-        if self.sender.is_closed() {
+    /// Whether it can stay in the pool at `now`: open, and busy or idle less than its time
+    /// (`learned` may shorten it). A busy one's idle time starts anew.
+    fn stays(&mut self, now: Instant, learned: &Learned) -> bool {
+        let sender = &self.connection.sender;
+        if sender.is_closed() {
             return false;
         }
-        if !self.sender.is_ready() {
+        if !sender.is_ready() {
             self.since = now;
             return true;
         }
-        now.duration_since(self.since) < self.keep_for
+        let stays = now.duration_since(self.since) < learned.limit(self.keep_for);
+        if !stays {
+            self.connection.watch.let_go();
+        }
+        stays
     }
 }
 
-/// A client for `url` (`http://` or `https://`).
-pub fn wire(url: &Uri) -> Result<Wire, String> {
-    Wire::new(url, KEEP_IDLE)
+/// A client for `upstream`'s `url` (`http://` or `https://`).
+pub fn wire(upstream: &str, url: &Uri) -> Result<Wire, String> {
+    Wire::new(upstream, url, KEEP_IDLE)
 }
 
 impl Wire {
-    fn new(url: &Uri, keep_idle: Duration) -> Result<Self, String> {
+    fn new(upstream: &str, url: &Uri, keep_idle: Duration) -> Result<Self, String> {
         let mut http = HttpConnector::new();
         // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
         http.set_nodelay(true);
@@ -106,6 +121,7 @@ impl Wire {
         Ok(Self {
             connector,
             url: url.clone(),
+            learned: Arc::new(Learned::new(upstream)),
             pool: Arc::default(),
             keep_idle,
         })
@@ -118,15 +134,15 @@ impl Wire {
         mut request: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, String> {
         loop {
-            let (mut sender, reused) = match self.checkout() {
-                Some(sender) => (sender, true),
+            let (mut connection, reused) = match self.checkout() {
+                Some(connection) => (connection, true),
                 // Boxed: the connector's and the handshake's futures are large, and the
                 // request's future would carry them on every call.
                 None => (Box::pin(self.connect()).await?, false),
             };
-            match sender.try_send_request(request).await {
+            match connection.sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.checkin(sender, keep_for(response.headers(), self.keep_idle));
+                    self.checkin(connection, keep_for(response.headers(), self.keep_idle));
                     return Ok(response);
                 }
                 Err(mut error) => match error.take_message() {
@@ -141,31 +157,36 @@ impl Wire {
 
     /// The most recently used connection that is ready for a request; closed ones go, and
     /// so do those idle past their time, which the upstream may be closing right now.
-    fn checkout(&self) -> Option<Sender> {
+    fn checkout(&self) -> Option<Connection> {
         let now = Instant::now();
         let connections = &mut lock(&self.pool).connections;
-        connections.retain_mut(|pooled| pooled.stays(now));
+        connections.retain_mut(|pooled| pooled.stays(now, &self.learned));
         let ready = connections
             .iter()
-            .rposition(|pooled| pooled.sender.is_ready())?;
-        Some(connections.swap_remove(ready).sender)
+            .rposition(|pooled| pooled.connection.sender.is_ready())?;
+        let connection = connections.swap_remove(ready).connection;
+        connection.watch.busy();
+        Some(connection)
     }
 
-    fn checkin(&self, sender: Sender, keep_for: Duration) {
+    fn checkin(&self, connection: Connection, keep_for: Duration) {
         let since = Instant::now();
+        let keep_for = self.learned.limit(keep_for);
+        self.learned.answered(&connection.watch, since, keep_for);
         let mut pool = lock(&self.pool);
         pool.connections.push(Pooled {
-            sender,
+            connection,
             since,
             keep_for,
         });
         if !std::mem::replace(&mut pool.reaped, true) {
-            tokio::spawn(reap(Arc::downgrade(&self.pool), self.keep_idle));
+            let (pool, learned) = (Arc::downgrade(&self.pool), Arc::downgrade(&self.learned));
+            tokio::spawn(reap(pool, learned, self.keep_idle));
         }
     }
 
-    /// A new connection, its own task driving it.
-    async fn connect(&self) -> Result<Sender, String> {
+    /// A new connection, its own task driving it, and watching how it ends.
+    async fn connect(&self) -> Result<Connection, String> {
         let io = self
             .connector
             .clone()
@@ -175,12 +196,22 @@ impl Wire {
         let (sender, connection) = http1::handshake(io)
             .await
             .map_err(|error| cannot_send(&error))?;
+        let watch = Arc::new(Watch::new());
+        let (watched, learned) = (watch.clone(), Arc::downgrade(&self.learned));
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(error = %with_causes(&error), "an upstream connection ended");
+            match connection.await {
+                // With the wire gone, the pool closed it as it went.
+                Ok(()) => {
+                    if let Some(learned) = learned.upgrade() {
+                        learned.ended(&watched);
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(error = %with_causes(&error), "an upstream connection ended");
+                }
             }
         });
-        Ok(sender)
+        Ok(Connection { sender, watch })
     }
 }
 
@@ -209,15 +240,21 @@ fn keep_for(headers: &HeaderMap, otherwise: Duration) -> Duration {
 /// Closes the connections idle past their time, every `keep_idle`, until the pool is empty
 /// (a checkin starts another) or gone. It only tidies: a checkout drops what it finds past
 /// its time itself.
-async fn reap(pool: Weak<Mutex<Pool>>, keep_idle: Duration) {
+async fn reap(pool: Weak<Mutex<Pool>>, learned: Weak<Learned>, keep_idle: Duration) {
     let mut every = tokio::time::interval_at(tokio::time::Instant::now() + keep_idle, keep_idle);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         let Some(pool) = pool.upgrade() else { return };
+        // Dropped before `pool`: were the wire gone meanwhile, the connections that close with
+        // the pool would find nothing to learn from them.
+        let Some(learned) = learned.upgrade() else {
+            return;
+        };
         let now = Instant::now();
         let mut pool = lock(&pool);
-        pool.connections.retain_mut(|pooled| pooled.stays(now));
+        pool.connections
+            .retain_mut(|pooled| pooled.stays(now, &learned));
         if pool.connections.is_empty() {
             pool.reaped = false;
             return;
@@ -299,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn requests_one_after_another_share_one_connection() {
         let (url, accepted) = server(usize::MAX).await;
-        let wire = wire(&url).unwrap();
+        let wire = wire("up", &url).unwrap();
         for _ in 0..20 {
             assert_eq!(get(&wire, &url).await, "OK");
         }
@@ -309,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn requests_side_by_side_open_connections_and_reuse_them() {
         let (url, accepted) = server(usize::MAX).await;
-        let wire = wire(&url).unwrap();
+        let wire = wire("up", &url).unwrap();
         for _ in 0..3 {
             let answers = futures::future::join_all((0..4).map(|_| get(&wire, &url))).await;
             assert!(answers.iter().all(|answer| answer == "OK"));
@@ -320,7 +357,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_the_upstream_closed_is_not_used_again() {
         let (url, accepted) = server(1).await;
-        let wire = wire(&url).unwrap();
+        let wire = wire("up", &url).unwrap();
         for _ in 0..3 {
             assert_eq!(get(&wire, &url).await, "OK");
             // The close reaches the connection's task.
@@ -331,14 +368,14 @@ mod tests {
             lock(&wire.pool)
                 .connections
                 .iter()
-                .all(|pooled| pooled.sender.is_closed())
+                .all(|pooled| pooled.connection.sender.is_closed())
         );
     }
 
     #[tokio::test]
     async fn a_connection_idle_too_long_is_closed() {
         let (url, accepted) = server(usize::MAX).await;
-        let wire = Wire::new(&url, Duration::from_millis(150)).unwrap();
+        let wire = Wire::new("up", &url, Duration::from_millis(150)).unwrap();
         assert_eq!(get(&wire, &url).await, "OK");
         assert_eq!(lock(&wire.pool).connections.len(), 1);
         // The reaper comes every 150 ms: its second round at the latest finds it past its time.
@@ -357,7 +394,7 @@ mod tests {
     async fn the_upstreams_keep_alive_timeout_sets_how_long_a_connection_stays_idle() {
         // Longer than the lane's own time: kept past it.
         let (url, accepted) = server_saying(usize::MAX, "keep-alive: timeout=5\r\n").await;
-        let wire = Wire::new(&url, Duration::from_millis(150)).unwrap();
+        let wire = Wire::new("up", &url, Duration::from_millis(150)).unwrap();
         assert_eq!(get(&wire, &url).await, "OK");
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(get(&wire, &url).await, "OK");
@@ -365,11 +402,82 @@ mod tests {
 
         // A second or less: no time left to use it again, reaper or not.
         let (url, accepted) = server_saying(usize::MAX, "Keep-Alive: timeout=1\r\n").await;
-        let wire = Wire::new(&url, Duration::from_secs(60)).unwrap();
+        let wire = Wire::new("up", &url, Duration::from_secs(60)).unwrap();
         for _ in 0..3 {
             assert_eq!(get(&wire, &url).await, "OK");
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_closes_idle_connections_sooner_is_learned() {
+        // A server that answers each request and closes a connection idle for 700 ms,
+        // without a `Keep-Alive` header to say so.
+        const KEEPS: Duration = Duration::from_millis(700);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buffer = vec![0; 4096];
+                    while let Ok(Ok(1..)) =
+                        tokio::time::timeout(KEEPS, stream.read(&mut buffer)).await
+                    {
+                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK";
+                        if stream.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let wire = Wire::new("up", &url, Duration::from_secs(60)).unwrap();
+        for closes in 1..=2 {
+            assert_eq!(get(&wire, &url).await, "OK");
+            tokio::time::sleep(KEEPS + Duration::from_millis(200)).await;
+            assert_eq!(accepted.load(Ordering::SeqCst), closes);
+        }
+        // Two closes after 700 ms: connections are used again within 350 ms, no later.
+        let limit = wire.learned.limit(Duration::from_secs(60));
+        assert!(
+            limit >= Duration::from_millis(340) && limit <= Duration::from_millis(400),
+            "{limit:?}"
+        );
+        assert_eq!(get(&wire, &url).await, "OK");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(get(&wire, &url).await, "OK");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            3,
+            "used again within the limit"
+        );
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(get(&wire, &url).await, "OK");
+        assert_eq!(accepted.load(Ordering::SeqCst), 4, "a new one past it");
+    }
+
+    #[tokio::test]
+    async fn connections_the_pool_lets_go_teach_nothing() {
+        let (url, accepted) = server(usize::MAX).await;
+        let wire = Wire::new("up", &url, Duration::from_millis(600)).unwrap();
+        for _ in 0..3 {
+            assert_eq!(get(&wire, &url).await, "OK");
+            // Past its time: the next checkout closes it, and the reaper may first.
+            tokio::time::sleep(Duration::from_millis(800)).await;
+        }
+        assert_eq!(get(&wire, &url).await, "OK");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+        assert_eq!(
+            wire.learned.limit(Duration::from_secs(60)),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
@@ -396,7 +504,7 @@ mod tests {
             .parse()
             .unwrap();
         drop(listener);
-        let wire = wire(&url).unwrap();
+        let wire = wire("up", &url).unwrap();
         let mut request = Request::new(Full::new(Bytes::new()));
         *request.uri_mut() = "/mcp".parse().unwrap();
         let error = wire.request(request).await.expect_err("nobody listens");

@@ -106,6 +106,15 @@ impl ServedUpstream {
         Self::start(script, |port| python_command(script, port))
     }
 
+    /// The same, with `arguments` after the port.
+    pub fn python_script_with(script: &str, arguments: &[&str]) -> Self {
+        Self::start(script, |port| {
+            let mut command = python_command(script, port);
+            command.args(arguments);
+            command
+        })
+    }
+
     /// The same, on `port` (to stand in for a server that stopped there).
     pub fn python_script_on(port: u16, script: &str) -> Self {
         Self::start_on(port, script, |port| python_command(script, port))
