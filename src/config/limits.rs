@@ -111,6 +111,8 @@ pub struct TimeoutsConfig {
     /// answered 408 and its connection closed.
     pub body_read_secs: f64,
     /// A connection with no request in flight and no new one begun for this long is closed.
+    /// Longer than clients' pools keep an idle connection (reqwest's and Go's 90 s), so that
+    /// they let go of it first: one that sends as the gateway closes loses its request.
     pub connection_idle_secs: f64,
 }
 
@@ -128,7 +130,7 @@ impl Default for TimeoutsConfig {
             client_write_stall_secs: 30.0,
             header_read_secs: 10.0,
             body_read_secs: 60.0,
-            connection_idle_secs: 60.0,
+            connection_idle_secs: 120.0,
         }
     }
 }

@@ -25,6 +25,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, Version, header};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
@@ -38,6 +39,34 @@ pub struct Deadlines {
     pub header_read: Duration,
     pub body_read: Duration,
     pub idle: Duration,
+}
+
+/// What an HTTP/1.1 response tells its client of how long the connection stays open with
+/// nothing in flight: `Keep-Alive: timeout=N`, `timeouts.connection_idle_secs` in whole
+/// seconds. A client that reads it (Node's undici, under the TypeScript SDK's clients) lets
+/// go of the connection before the gateway closes it, rather than send a request on it as it
+/// closes, which would fail unread.
+#[derive(Clone)]
+pub struct KeepAliveHint(HeaderValue);
+
+impl KeepAliveHint {
+    pub fn new(idle: Duration) -> Self {
+        let value = format!("timeout={}", idle.as_secs());
+        // Visible ASCII, which is always a header value.
+        Self(HeaderValue::from_str(&value).expect("visible ASCII is a header value"))
+    }
+
+    /// Tells it on `response`, an answer to a request of `version`, unless the response
+    /// ends the connection or changes its protocol.
+    pub fn tell<B>(&self, version: Version, response: &mut Response<B>) {
+        if version == Version::HTTP_11
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+            && !response.headers().contains_key(header::CONNECTION)
+        {
+            const KEEP_ALIVE: header::HeaderName = header::HeaderName::from_static("keep-alive");
+            response.headers_mut().insert(KEEP_ALIVE, self.0.clone());
+        }
+    }
 }
 
 /// What a connection is doing, shared by its reader, its requests and its watchdog. Times are

@@ -45,7 +45,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    connection::{Activity, TimedBody, Tracked, Watched, watchdog},
+    connection::{Activity, KeepAliveHint, TimedBody, Tracked, Watched, watchdog},
     http::HttpFront,
 };
 use crate::{security::client_network, sync::lock};
@@ -71,6 +71,7 @@ pub async fn serve(
     let counts = Arc::new(Counts::default());
     let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     let limits = front.connection_limits;
+    let keep_alive = KeepAliveHint::new(limits.deadlines.idle);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -111,8 +112,11 @@ pub async fn serve(
         let evicted = counted.evict.clone();
         let front = front.clone();
         let service_activity = activity.clone();
+        let keep_alive = keep_alive.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let front = front.clone();
+            let keep_alive = keep_alive.clone();
+            let version = request.version();
             let in_flight = service_activity.begin();
             let mut request = request.map(|body| TimedBody::new(body, limits.deadlines.body_read));
             // Who is asking, for what is counted per client address (logins, sessions).
@@ -122,7 +126,8 @@ pub async fn serve(
             async move {
                 // Boxed, like `handle` below: hyper moves this future into place for every
                 // request, and only a connection on probation needs the check.
-                let response = if probation && !Box::pin(front.may_use_reserve(&request)).await {
+                let mut response = if probation && !Box::pin(front.may_use_reserve(&request)).await
+                {
                     front.too_many_connections()
                 } else {
                     // Boxed: hyper keeps a connection's request future inside the connection's
@@ -130,6 +135,7 @@ pub async fn serve(
                     // held by each idle keep-alive connection, not only while a request runs.
                     Box::pin(front.handle(request)).await
                 };
+                keep_alive.tell(version, &mut response);
                 Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
             }
         });

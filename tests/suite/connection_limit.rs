@@ -31,6 +31,17 @@ fn get(
     path: &str,
     token: Option<&str>,
 ) -> (String, String) {
+    let (status, _, body) = get_with_head(stream, authority, path, token);
+    (status, body)
+}
+
+/// [`get`], with the response's header lines (lowercase) between its status and its body.
+fn get_with_head(
+    stream: &mut TcpStream,
+    authority: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (String, Vec<String>, String) {
     let bearer = token.map_or_else(String::new, |token| {
         format!("Authorization: Bearer {token}\r\n")
     });
@@ -43,19 +54,22 @@ fn get(
     let mut status = String::new();
     reader.read_line(&mut status).unwrap();
     let mut length = 0;
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).unwrap();
         if header == "\r\n" {
             break;
         }
-        if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+        let header = header.trim_end().to_ascii_lowercase();
+        if let Some(value) = header.strip_prefix("content-length:") {
             length = value.trim().parse().unwrap();
         }
+        headers.push(header);
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).unwrap();
-    (status, String::from_utf8(body).unwrap())
+    (status, headers, String::from_utf8(body).unwrap())
 }
 
 fn authority_of(gateway: &ServeProcess) -> String {
@@ -172,6 +186,55 @@ fn at_the_limit_the_longest_idle_connection_makes_room() {
     );
     assert!(get_health(&mut second, &authority).0.contains("200"));
     assert!(get_health(&mut third, &authority).0.contains("200"));
+}
+
+// A client's pool that keeps an idle connection past the gateway's time may send on it as the
+// gateway closes it, and lose that request: each response says the time, and the connection
+// is closed then, not before.
+#[test]
+fn a_keep_alive_connection_is_told_how_long_it_stays_idle_and_is_closed_then() {
+    let gateway = ServeProcess::start(&format!(
+        "timeouts:\n  connection_idle_secs: 2\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let authority = authority_of(&gateway);
+    let mut stream = connect(&authority);
+    for _ in 0..2 {
+        let (status, headers, _) =
+            get_with_head(&mut stream, &authority, "/api/v1/system/health", None);
+        assert!(status.contains("200"), "{status}");
+        assert!(
+            headers.contains(&"keep-alive: timeout=2".to_owned()),
+            "{headers:?}"
+        );
+        // Still open within its time.
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let answered = std::time::Instant::now();
+    get_health(&mut stream, &authority);
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).unwrap_or(0), 0);
+    let closed_after = answered.elapsed();
+    assert!(
+        closed_after >= Duration::from_secs(2) && closed_after < Duration::from_secs(4),
+        "closed {closed_after:?} after its last answer"
+    );
+    // The default outlasts the 90 s of reqwest's and Go's pools.
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    ));
+    let authority = authority_of(&gateway);
+    let (_, headers, _) = get_with_head(
+        &mut connect(&authority),
+        &authority,
+        "/api/v1/system/health",
+        None,
+    );
+    assert!(
+        headers.contains(&"keep-alive: timeout=120".to_owned()),
+        "{headers:?}"
+    );
 }
 
 #[test]
