@@ -362,6 +362,37 @@ impl<B: Body + Unpin> Body for Tracked<B> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_keep_alive_hint_goes_on_http1_responses_that_keep_their_connection() {
+        let hint = KeepAliveHint::new(Duration::from_secs_f64(120.7));
+        let told = |version, status, connection: Option<&'static str>| {
+            let mut response = Response::new(());
+            *response.status_mut() = status;
+            if let Some(connection) = connection {
+                let value = HeaderValue::from_static(connection);
+                response.headers_mut().insert(header::CONNECTION, value);
+            }
+            hint.tell(version, &mut response);
+            response.headers().get("keep-alive").cloned()
+        };
+        assert_eq!(
+            told(Version::HTTP_11, StatusCode::OK, None).unwrap(),
+            "timeout=120",
+            "whole seconds, rounded down"
+        );
+        assert!(told(Version::HTTP_2, StatusCode::OK, None).is_none());
+        assert!(told(Version::HTTP_10, StatusCode::OK, None).is_none());
+        assert!(told(Version::HTTP_11, StatusCode::SWITCHING_PROTOCOLS, None).is_none());
+        assert!(
+            told(
+                Version::HTTP_11,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("close")
+            )
+            .is_none()
+        );
+    }
+
     const DEADLINES: Deadlines = Deadlines {
         header_read: Duration::from_secs(10),
         body_read: Duration::from_secs(30),
