@@ -293,6 +293,15 @@ mod tests {
         per_connection: usize,
         headers: &'static str,
     ) -> (Uri, Arc<AtomicUsize>) {
+        server_closing_idle(per_connection, headers, Duration::MAX).await
+    }
+
+    /// [`server_saying`], also closing a connection idle for `idle`.
+    async fn server_closing_idle(
+        per_connection: usize,
+        headers: &'static str,
+        idle: Duration,
+    ) -> (Uri, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
             .parse()
@@ -307,7 +316,8 @@ mod tests {
                     let mut buffer = vec![0; 4096];
                     for _ in 0..per_connection {
                         // Each request is small and comes whole.
-                        if stream.read(&mut buffer).await.unwrap_or(0) == 0 {
+                        let read = tokio::time::timeout(idle, stream.read(&mut buffer)).await;
+                        if !matches!(read, Ok(Ok(1..))) {
                             return;
                         }
                         let answer =
@@ -414,29 +424,7 @@ mod tests {
         // A server that answers each request and closes a connection idle for 700 ms,
         // without a `Keep-Alive` header to say so.
         const KEEPS: Duration = Duration::from_millis(700);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url: Uri = format!("http://{}/mcp", listener.local_addr().unwrap())
-            .parse()
-            .unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counted = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                counted.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buffer = vec![0; 4096];
-                    while let Ok(Ok(1..)) =
-                        tokio::time::timeout(KEEPS, stream.read(&mut buffer)).await
-                    {
-                        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK";
-                        if stream.write_all(answer.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
+        let (url, accepted) = server_closing_idle(usize::MAX, "", KEEPS).await;
         let wire = Wire::new("up", &url, Duration::from_secs(60)).unwrap();
         for closes in 1..=2 {
             assert_eq!(get(&wire, &url).await, "OK");
