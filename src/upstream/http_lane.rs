@@ -38,6 +38,7 @@ use rmcp::{
 };
 use url::Url;
 
+use self::exchange::StreamEnds;
 pub use self::exchange::{Exchange, Incoming};
 use self::{
     headers::{bearer_header, header_value, post_headers, with_host},
@@ -79,6 +80,8 @@ pub struct HttpLane {
     notices: UpstreamClient,
     /// Its OAuth sign-in: every request carries the access token.
     oauth: Option<Arc<UpstreamAuth>>,
+    /// The streams being read to their end after their answers.
+    stream_ends: Arc<StreamEnds>,
 }
 
 impl std::fmt::Debug for HttpLane {
@@ -153,6 +156,7 @@ impl HttpLane {
             parsed_url,
             notices,
             oauth,
+            stream_ends: StreamEnds::new(name),
         })
     }
 

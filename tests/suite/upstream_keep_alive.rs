@@ -194,6 +194,36 @@ async fn calls_to_the_python_sdks_server_share_their_connections() {
     );
 }
 
+// An upstream whose streams stay open after their answers (here their ends come 3 s late)
+// would have each call hold a connection while the lane waits for the end: after three such
+// streams in a row the lane stops waiting, says so, and the calls go on being answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_stay_open_after_their_answers_are_not_waited_for() {
+    let python = ServedUpstream::python_script("plain_upstream.py");
+    let play = Play {
+        at_risk: Duration::MAX,
+        close_told: true,
+        holds_end: Duration::from_secs(3),
+    };
+    let late = ClosingProxy::start(format!("127.0.0.1:{}", python.port), play).await;
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  python:\n    url: http://127.0.0.1:{}/mcp\n",
+        late.port
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    for round in 0..2 {
+        for call in 0..4 {
+            let text = format!("round {round}, call {call}");
+            let reply = session.call("python__echo", json!({ "text": text })).await;
+            assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+        }
+        // The ends waited for are given up after a second.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let log = gateway.log();
+    assert!(log.contains("event streams in a row stayed open"), "{log}");
+}
+
 /// What the proxy plays.
 #[derive(Clone, Copy)]
 struct Play {

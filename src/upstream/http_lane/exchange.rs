@@ -6,7 +6,14 @@
 //! delay its last `retry` field asked for. The exchange does that as long as each stream
 //! brings something new, and gives up after [`MAX_FRUITLESS_RESUMPTIONS`] that bring nothing.
 
-use std::{io, time::Duration};
+use std::{
+    io,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
@@ -33,6 +40,63 @@ const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 /// How long a request's stream is read for its end after its answer (see
 /// [`Exchange::finish`]): its connection is closed if it has not ended by then.
 const STREAM_END_WAIT: Duration = Duration::from_secs(1);
+
+/// Streams one lane reads for their end at once, at most: past that, a stream is closed at
+/// its answer, and so is its connection.
+const MOST_STREAMS_ENDING: usize = 64;
+
+/// Streams in a row that stay open past [`STREAM_END_WAIT`] after their answers before the
+/// lane stops waiting for their ends.
+const LATE_ENDS_TO_GIVE_UP: u32 = 3;
+
+/// The lane's streams being read for their end after their answers (see
+/// [`Exchange::finish`]). An upstream that keeps its streams open after the answers would
+/// have each call hold a connection open for [`STREAM_END_WAIT`]: the number held is
+/// bounded, and after a few such streams in a row the lane closes them at their answers, as
+/// it did before it read their ends.
+pub struct StreamEnds {
+    upstream: String,
+    reading: AtomicUsize,
+    /// Streams in a row that did not end in time.
+    late: AtomicU32,
+}
+
+impl StreamEnds {
+    pub fn new(upstream: &str) -> Arc<Self> {
+        Arc::new(Self {
+            upstream: upstream.to_owned(),
+            reading: AtomicUsize::new(0),
+            late: AtomicU32::new(0),
+        })
+    }
+
+    /// A stream whose end is to be read, if one may be now.
+    fn begin(self: &Arc<Self>) -> Option<Arc<Self>> {
+        if self.late.load(Ordering::Relaxed) >= LATE_ENDS_TO_GIVE_UP {
+            return None;
+        }
+        if self.reading.fetch_add(1, Ordering::Relaxed) >= MOST_STREAMS_ENDING {
+            self.reading.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(self.clone())
+    }
+
+    /// A stream begun has ended (`in_time`) or been closed.
+    fn end(&self, in_time: bool) {
+        self.reading.fetch_sub(1, Ordering::Relaxed);
+        if in_time {
+            self.late.store(0, Ordering::Relaxed);
+        } else if self.late.fetch_add(1, Ordering::Relaxed) + 1 == LATE_ENDS_TO_GIVE_UP {
+            tracing::warn!(
+                upstream = %self.upstream,
+                "{LATE_ENDS_TO_GIVE_UP} requests' event streams in a row stayed open {STREAM_END_WAIT:?} \
+                 after their answers: they are closed at their answers from now on, and each \
+                 request takes a new connection"
+            );
+        }
+    }
+}
 
 /// One thing the upstream sent for a request.
 #[derive(Debug)]
@@ -152,9 +216,13 @@ impl<'a> Exchange<'a> {
         if let Some(None) = events.next().now_or_never() {
             return;
         }
+        let Some(ends) = self.lane.stream_ends.begin() else {
+            return;
+        };
         tokio::spawn(async move {
             let rest = events.for_each(|_| std::future::ready(()));
-            let _ = tokio::time::timeout(STREAM_END_WAIT, rest).await;
+            let in_time = tokio::time::timeout(STREAM_END_WAIT, rest).await.is_ok();
+            ends.end(in_time);
         });
     }
 
@@ -247,4 +315,37 @@ fn events_of(response: Response<IncomingBody>, max_event_bytes: usize) -> Events
         .into_data_stream()
         .map(|chunk| chunk.map_err(io::Error::other));
     event_stream(bytes, max_event_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ends_are_read_a_bounded_number_at_once() {
+        let ends = StreamEnds::new("up");
+        let begun: Vec<_> = (0..MOST_STREAMS_ENDING)
+            .map(|_| ends.begin().expect("room for it"))
+            .collect();
+        assert!(ends.begin().is_none(), "one more is closed at its answer");
+        begun[0].end(true);
+        assert!(ends.begin().is_some(), "room again");
+    }
+
+    #[test]
+    fn streams_that_stay_open_in_a_row_stop_the_reading() {
+        let ends = StreamEnds::new("up");
+        for _ in 0..LATE_ENDS_TO_GIVE_UP - 1 {
+            ends.begin().unwrap().end(false);
+        }
+        // One in time forgives those before it.
+        ends.begin().unwrap().end(true);
+        for _ in 0..LATE_ENDS_TO_GIVE_UP - 1 {
+            ends.begin().unwrap().end(false);
+        }
+        assert!(ends.begin().is_some());
+        ends.end(false);
+        assert!(ends.begin().is_none(), "given up");
+        assert_eq!(ends.reading.load(Ordering::Relaxed), 0);
+    }
 }
