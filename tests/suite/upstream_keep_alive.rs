@@ -7,6 +7,10 @@
 //! that comes on a connection idle for nearly the server's time, or one the server has closed,
 //! is dropped unread and the connection closed. The gateway must not send on such a
 //! connection.
+//!
+//! A connection is kept only if the response on it was read to its end: the proxy also holds
+//! back the end of a request's event stream, which uvicorn sends on its own after the answer,
+//! to see that the lane waits for it, and not for ever.
 
 use std::{
     sync::{
