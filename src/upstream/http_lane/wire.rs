@@ -200,7 +200,8 @@ impl Wire {
         let (watched, learned) = (watch.clone(), Arc::downgrade(&self.learned));
         tokio::spawn(async move {
             match connection.await {
-                // With the wire gone, the pool closed it as it went.
+                // Closed without an error, by either side: `ended` tells an idle close of the
+                // upstream's from the rest. With the wire gone, its pool closed it as it went.
                 Ok(()) => {
                     if let Some(learned) = learned.upgrade() {
                         learned.ended(&watched);
