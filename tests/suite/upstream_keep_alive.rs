@@ -101,34 +101,17 @@ async fn a_connection_the_upstream_is_closing_carries_no_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_closes_idle_connections_sooner_than_the_lane_keeps_them_is_learned() {
     let keep_alive = GUNICORN_KEEPS_IDLE.as_secs().to_string();
-    let uvicorn =
-        ServedUpstream::python_script_with("plain_upstream.py", &["--keep-alive", &keep_alive]);
-    let upstream = format!("127.0.0.1:{}", uvicorn.port);
     let play = Play {
         at_risk: GUNICORN_KEEPS_IDLE - Duration::from_millis(500),
         close_told: true,
         holds_end: Duration::ZERO,
     };
-    let closing = ClosingProxy::start(upstream, play).await;
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  gunicorn:\n    url: http://127.0.0.1:{}/mcp\n",
-        closing.port
-    ));
+    let served = PythonBehindProxy::start(&["--keep-alive", &keep_alive], play).await;
+    let gateway = &served.gateway;
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let call = async |session: &mut RawSession, text: &str| {
-        let reply = session
-            .call("gunicorn__echo", json!({ "text": text }))
-            .await;
-        assert_eq!(
-            reply["result"]["content"][0]["text"],
-            text,
-            "{reply}\n{}",
-            gateway.log()
-        );
-    };
     // Two closes after 2 s idle, each after a call.
     for round in 0..2 {
-        call(&mut session, &format!("before close {round}")).await;
+        assert_echoes(&mut session, gateway, &format!("before close {round}")).await;
         tokio::time::sleep(GUNICORN_KEEPS_IDLE + Duration::from_millis(500)).await;
     }
     assert!(
@@ -139,11 +122,11 @@ async fn a_server_that_closes_idle_connections_sooner_than_the_lane_keeps_them_i
         gateway.log()
     );
     // Within the proxy's risk, well within the lane's 4 s: a new connection carries it.
-    call(&mut session, "learned").await;
+    assert_echoes(&mut session, gateway, "learned").await;
     tokio::time::sleep(GUNICORN_KEEPS_IDLE - Duration::from_millis(300)).await;
-    call(&mut session, "after 1.7 s").await;
+    assert_echoes(&mut session, gateway, "after 1.7 s").await;
     assert_eq!(
-        closing.dropped.load(Ordering::SeqCst),
+        served.proxy.dropped.load(Ordering::SeqCst),
         0,
         "requests sent on connections the server was about to close"
     );
@@ -156,7 +139,6 @@ async fn a_server_that_closes_idle_connections_sooner_than_the_lane_keeps_them_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_the_python_sdks_server_share_their_connections() {
     const CALLS: usize = 20;
-    let python = ServedUpstream::python_script("plain_upstream.py");
     // The end comes 50 ms after the answer, as it may across a network: a lane that drops
     // the stream at its answer loses its connection every time.
     let play = Play {
@@ -164,32 +146,26 @@ async fn calls_to_the_python_sdks_server_share_their_connections() {
         close_told: true,
         holds_end: Duration::from_millis(50),
     };
-    let counting = ClosingProxy::start(format!("127.0.0.1:{}", python.port), play).await;
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  python:\n    url: http://127.0.0.1:{}/mcp\n",
-        counting.port
-    ));
+    let served = PythonBehindProxy::start(&[], play).await;
+    let gateway = &served.gateway;
     let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let in_both_eras = async |session: &mut RawSession, text: &str| {
+        assert_echoes(session, gateway, text).await;
+        let arguments = json!({ "arguments": { "text": text } });
+        let reply = modern_tool_call(&gateway.mcp_url(), ECHO, arguments).await;
+        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+    };
     // What the gateway opened to meet the upstream in both eras, and the first calls'.
     for text in ["session era", "2026-07-28"] {
-        let reply = session.call("python__echo", json!({ "text": text })).await;
-        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
-        let arguments = json!({ "arguments": { "text": text } });
-        let reply = modern_tool_call(&gateway.mcp_url(), "python__echo", arguments).await;
-        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+        in_both_eras(&mut session, text).await;
     }
-    let opened = counting.accepted.load(Ordering::SeqCst);
+    let opened = served.proxy.accepted.load(Ordering::SeqCst);
     for call in 0..CALLS {
-        let text = format!("call {call}");
-        let reply = session.call("python__echo", json!({ "text": text })).await;
-        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
-        let arguments = json!({ "arguments": { "text": text } });
-        let reply = modern_tool_call(&gateway.mcp_url(), "python__echo", arguments).await;
-        assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+        in_both_eras(&mut session, &format!("call {call}")).await;
     }
     // A call that comes while the last one's stream is still ending takes a connection of its
     // own, which then stays: a few more at most.
-    let more = counting.accepted.load(Ordering::SeqCst) - opened;
+    let more = served.proxy.accepted.load(Ordering::SeqCst) - opened;
     assert!(
         more <= 3,
         "{more} connections more for {} calls\n{}",
@@ -203,29 +179,67 @@ async fn calls_to_the_python_sdks_server_share_their_connections() {
 // streams in a row the lane stops waiting, says so, and the calls go on being answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_that_stay_open_after_their_answers_are_not_waited_for() {
-    let python = ServedUpstream::python_script("plain_upstream.py");
     let play = Play {
         at_risk: Duration::MAX,
         close_told: true,
         holds_end: Duration::from_secs(3),
     };
-    let late = ClosingProxy::start(format!("127.0.0.1:{}", python.port), play).await;
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  python:\n    url: http://127.0.0.1:{}/mcp\n",
-        late.port
-    ));
+    let served = PythonBehindProxy::start(&[], play).await;
+    let gateway = &served.gateway;
     let mut session = RawSession::open(&gateway.mcp_url()).await;
     for round in 0..2 {
         for call in 0..4 {
-            let text = format!("round {round}, call {call}");
-            let reply = session.call("python__echo", json!({ "text": text })).await;
-            assert_eq!(reply["result"]["content"][0]["text"], text, "{reply}");
+            assert_echoes(
+                &mut session,
+                gateway,
+                &format!("round {round}, call {call}"),
+            )
+            .await;
         }
         // The ends waited for are given up after a second.
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     let log = gateway.log();
     assert!(log.contains("event streams in a row stayed open"), "{log}");
+}
+
+/// The Python SDK's `echo`, as the gateway of [`PythonBehindProxy`] names it.
+const ECHO: &str = "python__echo";
+
+/// The Python SDK's server (`tests/clients/plain_upstream.py`), a proxy in front of it, and a
+/// gateway that reaches it through the proxy as `python`.
+struct PythonBehindProxy {
+    proxy: ClosingProxy,
+    gateway: ServeProcess,
+    _python: ServedUpstream,
+}
+
+impl PythonBehindProxy {
+    /// The server run with `arguments`, behind a proxy that plays `play`.
+    async fn start(arguments: &[&str], play: Play) -> Self {
+        let python = ServedUpstream::python_script_with("plain_upstream.py", arguments);
+        let proxy = ClosingProxy::start(format!("127.0.0.1:{}", python.port), play).await;
+        let gateway = ServeProcess::start(&format!(
+            "upstreams:\n  python:\n    url: http://127.0.0.1:{}/mcp\n",
+            proxy.port
+        ));
+        Self {
+            proxy,
+            gateway,
+            _python: python,
+        }
+    }
+}
+
+/// Asserts that the Python SDK's `echo` answers `session`'s call with `text`.
+async fn assert_echoes(session: &mut RawSession, gateway: &ServeProcess, text: &str) {
+    let reply = session.call(ECHO, json!({ "text": text })).await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"],
+        text,
+        "{reply}\n{}",
+        gateway.log()
+    );
 }
 
 /// What the proxy plays.
