@@ -53,10 +53,17 @@ pub fn header_map(headers: &IndexMap<String, String>) -> Result<HeaderMap, Strin
 /// reason.
 pub const KEEP_IDLE: Duration = Duration::from_secs(4);
 
-/// The HTTP client of `upstream`'s HTTP-based transports, keeping `cookies`.
-pub fn client(upstream: &str, cookies: Arc<Cookies>) -> Result<reqwest::Client, String> {
+/// The HTTP client of `upstream`'s HTTP-based transports to `url`, keeping `cookies`.
+pub fn client(upstream: &str, url: &str, cookies: Arc<Cookies>) -> Result<reqwest::Client, String> {
     use_our_tls_provider();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if url
+        .parse()
+        .is_ok_and(|url| super::http_lane::relayed_by_a_proxy(&url))
+    {
+        builder = builder.http1_title_case_headers();
+    }
+    builder
         // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
         .tcp_nodelay(true)
         // reqwest's 90 s would outlast most servers' keep-alive (see `KEEP_IDLE`).
@@ -119,7 +126,7 @@ pub fn open(
         .into_iter()
         .filter_map(|(name, value)| Some((name?, value)))
         .collect();
-    let http = client(upstream, session.cookies().clone())?;
+    let http = client(upstream, url, session.cookies().clone())?;
     let config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(custom)
         .max_json_response_size(max_response_bytes)

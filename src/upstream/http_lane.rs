@@ -21,6 +21,7 @@ mod exchange;
 mod follow;
 mod headers;
 mod idle_closes;
+mod route;
 mod wire;
 
 use std::sync::{
@@ -40,9 +41,10 @@ use url::Url;
 
 use self::exchange::StreamEnds;
 pub use self::exchange::{Exchange, Incoming};
+pub use self::route::relayed_by_a_proxy;
 use self::{
-    headers::{bearer_header, header_value, post_headers, with_host},
-    wire::{Wire, proxied, wire},
+    headers::{bearer_header, header_value, post_headers, take_credentials, with_host},
+    wire::{Wire, wire},
 };
 use super::{
     UpstreamAuth,
@@ -100,20 +102,10 @@ const EVENT_STREAM: &str = "text/event-stream";
 
 impl HttpLane {
     /// Why the lane leaves requests to `url` to rmcp's client (reqwest), if it does: the
-    /// system's proxy settings send them through a proxy, or the URL carries a user and
-    /// password (reqwest sends them as Basic credentials). The lane's client does neither.
-    pub(super) fn leaves_to_rmcp(url: &str) -> Option<&'static str> {
-        let url: Uri = url.parse().ok()?;
-        if proxied(&url) {
-            return Some("the system's proxy settings send its requests through a proxy");
-        }
-        if url
-            .authority()
-            .is_some_and(|authority| authority.as_str().contains('@'))
-        {
-            return Some("its URL carries credentials");
-        }
-        None
+    /// system's proxy settings send them through a proxy the lane does not speak
+    /// (`http_lane/route.rs`).
+    pub(super) fn leaves_to_rmcp(url: &str) -> Option<String> {
+        route::unspoken_proxy(&url.parse().ok()?)
     }
 
     /// The lane to `config`'s URL, speaking `version`: in a session (`session`, the session
@@ -128,11 +120,23 @@ impl HttpLane {
         oauth: Option<Arc<UpstreamAuth>>,
     ) -> Result<Self, String> {
         let text = config.url.as_deref().ok_or("no URL")?;
+        let mut parsed_url = Url::parse(text).map_err(|error| format!("its URL: {error}"))?;
+        let credentials = take_credentials(&mut parsed_url);
+        // Without the user and password, which only the header carries from here on.
+        let text = match credentials {
+            Some(_) => parsed_url.as_str(),
+            None => text,
+        };
         let url: Uri = text
             .parse()
             .map_err(|error| format!("its URL {text:?}: {error}"))?;
-        let parsed_url = Url::parse(text).map_err(|error| format!("its URL {text:?}: {error}"))?;
         let mut headers = header_map(&config.headers)?;
+        // The operator's own `Authorization` header, configured, goes before them.
+        if let Some(credentials) = credentials
+            && !headers.contains_key(header::AUTHORIZATION)
+        {
+            headers.insert(header::AUTHORIZATION, credentials);
+        }
         let cookies = affinity.cookies().clone();
         let session = version.has_initialize().then_some(affinity);
         let version = HeaderValue::from_str(version.as_str()).map_err(|error| error.to_string())?;

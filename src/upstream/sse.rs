@@ -45,7 +45,7 @@ pub async fn connect(
     let base = Url::parse(url).map_err(|error| format!("invalid URL: {error}"))?;
     let headers = header_map(headers)?;
     // The connection's own jar: a balancer's cookie set on the stream goes on its POSTs.
-    let http = client(upstream, Arc::default())?;
+    let http = client(upstream, url, Arc::default())?;
     let response = http
         .get(base.clone())
         .headers(headers.clone())

@@ -96,6 +96,7 @@ mod upstream_floods_and_garbage;
 mod upstream_hang;
 mod upstream_keep_alive;
 mod upstream_oauth;
+mod upstream_proxies_and_credentials;
 mod upstream_redirects;
 mod upstream_stderr;
 mod virtual_servers;

@@ -8,12 +8,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{
-    balancer::{Balancer, PASS_MCP, PASS_WEBSOCKET, backend},
-    fixture_upstream_yaml,
-    fixtures::{HttpFixture, Implementation},
-    http::{RawSession, modern_tool_call},
-    process::{ConfigDir, ServeProcess},
+use crate::{
+    common::{
+        balancer::{Balancer, PASS_MCP, PASS_WEBSOCKET, backend},
+        fixture_upstream_yaml,
+        fixtures::{HttpFixture, Implementation},
+        forward_proxy::{ForwardProxy, named_only_to_the_proxy},
+        http::{RawSession, modern_tool_call},
+        process::{ConfigDir, ServeProcess},
+    },
+    upstream_proxies_and_credentials::gateway_logging_calls,
 };
 
 const PYTHON_TEXT: &str = "This is a simple text response for testing.";
@@ -81,6 +85,46 @@ async fn https_and_wss_upstreams_signed_by_an_authority_the_system_trusts_serve_
             untrusting.log()
         );
     }
+}
+
+/// An https upstream behind the system's proxy, named by a port only the proxy knows the way
+/// from: the lane's connections, like rmcp's client's, go through the proxy's `CONNECT`
+/// tunnel, with its credentials, and TLS runs inside it to the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_upstreams_behind_the_systems_proxy_are_called_on_the_lane_through_its_tunnel() {
+    let python = HttpFixture::start(Implementation::Python);
+    let front = tls_front(&python.url, &python.url);
+    let (named, real) = named_only_to_the_proxy(front.port);
+    let proxy = ForwardProxy::start(&[(named, real)]);
+    let authority = std::env::var("MCPS_TEST_TLS_CA").expect("MCPS_TEST_TLS_CA");
+    let mut env = proxy.environment();
+    env.push(("SSL_CERT_FILE", &authority));
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  \
+             https-session:\n    url: https://localhost:{named}/mcp\n    protocol: legacy\n  \
+             https:\n    url: https://localhost:{named}/mcp\n"
+        ),
+        &env,
+    );
+    let health = gateway.health();
+    assert_eq!(health["status"], "ok", "{health}\n{}", gateway.log());
+
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    for name in ["https-session__test_simple_text", "https__test_simple_text"] {
+        let reply = session.call(name, json!({})).await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"], PYTHON_TEXT,
+            "session era, {name}: {reply}"
+        );
+        let reply = modern_tool_call(&gateway.mcp_url(), name, json!({"arguments": {}})).await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"], PYTHON_TEXT,
+            "2026-07-28, {name}: {reply}"
+        );
+    }
+    gateway.calls_done(4).await;
+    assert_eq!(gateway.lane_calls(), 4, "{}", gateway.log());
 }
 
 /// nginx serving TLS with the tests' certificate for `localhost`: `/mcp` to the streamable

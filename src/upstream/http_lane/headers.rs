@@ -1,6 +1,9 @@
 //! The headers every request of the lane carries, made once per lane where they can be.
 
+use base64::{Engine, engine::general_purpose::STANDARD};
 use http::{HeaderMap, HeaderValue, Uri, header};
+use percent_encoding::percent_decode_str;
+use url::Url;
 
 use super::JSON;
 use crate::upstream::lane::LaneError;
@@ -39,6 +42,25 @@ pub(super) fn with_host(headers: &mut HeaderMap, url: &Uri) {
     }
 }
 
+/// Takes the user and password out of `url`, if it carries any; the `Authorization: Basic`
+/// header they make (RFC 7617), as reqwest, under rmcp's client, sends for them: decoded
+/// from the URL's percent-encoding, and kept out of logs.
+pub(super) fn take_credentials(url: &mut Url) -> Option<HeaderValue> {
+    let (user, password) = (url.username(), url.password());
+    if user.is_empty() && password.is_none() {
+        return None;
+    }
+    let mut pair: Vec<u8> = percent_decode_str(user).collect();
+    pair.push(b':');
+    pair.extend(percent_decode_str(password.unwrap_or_default()));
+    // Cannot fail: an http(s) URL with a user has a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let mut value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair))).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// `Authorization: Bearer` with `token`, kept out of logs.
 pub(super) fn bearer_header(token: &str) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
@@ -61,6 +83,21 @@ mod tests {
     use http::HeaderName;
 
     use super::*;
+
+    #[test]
+    fn a_urls_user_and_password_become_basic_credentials_and_leave_the_url() {
+        // RFC 7617's example, its password percent-encoded in the URL.
+        let mut url = Url::parse("https://Aladdin:open%20sesame@example.com/mcp").unwrap();
+        let value = take_credentials(&mut url).unwrap();
+        assert_eq!(value, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert!(value.is_sensitive());
+        assert_eq!(url.as_str(), "https://example.com/mcp");
+
+        let mut only_user = Url::parse("http://token@example.com/").unwrap();
+        assert_eq!(take_credentials(&mut only_user).unwrap(), "Basic dG9rZW46");
+        let mut none = Url::parse("http://example.com/").unwrap();
+        assert!(take_credentials(&mut none).is_none());
+    }
 
     fn host(url: &str, configured: &[(&str, &str)]) -> Option<String> {
         let mut headers = HeaderMap::new();

@@ -14,9 +14,7 @@
 //! one origin, so its pool is a list; a connection goes back on it as soon as the response's
 //! head is in, and is taken again only once hyper says it is ready (its body read).
 //!
-//! reqwest also follows the system's proxy settings (`HTTPS_PROXY` and the like). This
-//! client does not: an upstream a proxy would carry gets no lane, and rmcp's client, which
-//! is reqwest, carries its calls (see [`proxied`] and `HttpLane::leaves_to_rmcp`).
+//! Connections go where the system's proxy settings send them, as reqwest's do (`route.rs`).
 
 use std::{
     sync::{Arc, Mutex, Weak},
@@ -27,11 +25,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::{body::Incoming, client::conn::http1};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use tower_service::Service;
 
-use super::idle_closes::{Learned, Watch};
+use super::{
+    idle_closes::{Learned, Watch},
+    route::Route,
+};
 use crate::{
     error::{cannot_send, with_causes},
     sync::lock,
@@ -48,9 +46,8 @@ struct Connection {
 
 /// Connections to one upstream: requests carry their whole body, HTTP/1.1 on keep-alive.
 pub struct Wire {
-    connector: HttpsConnector<HttpConnector>,
-    /// The upstream's URL: where connections go (its scheme and authority).
-    url: Uri,
+    /// Where connections go, and what requests name there.
+    route: Route,
     /// Before `pool`, so that it goes first: the connections the pool closes as it goes
     /// teach it nothing.
     learned: Arc<Learned>,
@@ -98,33 +95,19 @@ impl Pooled {
     }
 }
 
-/// A client for `upstream`'s `url` (`http://` or `https://`).
+/// A client for `upstream`'s `url` (`http://` or `https://`, no user or password in it).
 pub fn wire(upstream: &str, url: &Uri) -> Result<Wire, String> {
-    Wire::new(upstream, url, KEEP_IDLE)
+    Ok(Wire::new(upstream, Route::to(url)?, KEEP_IDLE))
 }
 
 impl Wire {
-    fn new(upstream: &str, url: &Uri, keep_idle: Duration) -> Result<Self, String> {
-        let mut http = HttpConnector::new();
-        // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
-        http.set_nodelay(true);
-        // The https connector takes both schemes.
-        http.enforce_http(false);
-        // Ours, as everywhere in the gateway (see `upstream::http::use_our_tls_provider`).
-        let provider = rustls::crypto::ring::default_provider();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_platform_verifier(provider)
-            .map_err(|error| format!("cannot set up TLS: {error}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        Ok(Self {
-            connector,
-            url: url.clone(),
+    fn new(upstream: &str, route: Route, keep_idle: Duration) -> Self {
+        Self {
+            route,
             learned: Arc::new(Learned::new(upstream)),
             pool: Arc::default(),
             keep_idle,
-        })
+        }
     }
 
     /// Sends `request` (origin-form URI, `Host` set) on an idle connection or a new one; the
@@ -133,6 +116,7 @@ impl Wire {
         &self,
         mut request: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, String> {
+        self.route.address(&mut request);
         loop {
             let (mut connection, reused) = match self.checkout() {
                 Some(connection) => (connection, true),
@@ -187,13 +171,11 @@ impl Wire {
 
     /// A new connection, its own task driving it, and watching how it ends.
     async fn connect(&self) -> Result<Connection, String> {
-        let io = self
-            .connector
-            .clone()
-            .call(self.url.clone())
-            .await
-            .map_err(|error| format!("cannot connect to it: {}", with_causes(&*error)))?;
-        let (sender, connection) = http1::handshake(io)
+        let io = self.route.connect().await?;
+        let (sender, connection) = http1::Builder::new()
+            // See `route::relayed_by_a_proxy`.
+            .title_case_headers(self.route.relayed())
+            .handshake(io)
             .await
             .map_err(|error| cannot_send(&error))?;
         let watch = Arc::new(Watch::new());
@@ -261,14 +243,6 @@ async fn reap(pool: Weak<Mutex<Pool>>, learned: Weak<Learned>, keep_idle: Durati
             return;
         }
     }
-}
-
-/// Whether the system's proxy settings (the variables reqwest reads) send requests to `url`
-/// through a proxy.
-pub fn proxied(url: &Uri) -> bool {
-    hyper_util::client::proxy::matcher::Matcher::from_system()
-        .intercept(url)
-        .is_some()
 }
 
 #[cfg(test)]
@@ -386,7 +360,11 @@ mod tests {
     #[tokio::test]
     async fn a_connection_idle_too_long_is_closed() {
         let (url, accepted) = server(usize::MAX).await;
-        let wire = Wire::new("up", &url, Duration::from_millis(150)).unwrap();
+        let wire = Wire::new(
+            "up",
+            Route::direct(&url).unwrap(),
+            Duration::from_millis(150),
+        );
         assert_eq!(get(&wire, &url).await, "OK");
         assert_eq!(lock(&wire.pool).connections.len(), 1);
         // The reaper comes every 150 ms: its second round at the latest finds it past its time.
@@ -405,7 +383,11 @@ mod tests {
     async fn the_upstreams_keep_alive_timeout_sets_how_long_a_connection_stays_idle() {
         // Longer than the lane's own time: kept past it.
         let (url, accepted) = server_saying(usize::MAX, "keep-alive: timeout=5\r\n").await;
-        let wire = Wire::new("up", &url, Duration::from_millis(150)).unwrap();
+        let wire = Wire::new(
+            "up",
+            Route::direct(&url).unwrap(),
+            Duration::from_millis(150),
+        );
         assert_eq!(get(&wire, &url).await, "OK");
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(get(&wire, &url).await, "OK");
@@ -413,7 +395,7 @@ mod tests {
 
         // A second or less: no time left to use it again, reaper or not.
         let (url, accepted) = server_saying(usize::MAX, "Keep-Alive: timeout=1\r\n").await;
-        let wire = Wire::new("up", &url, Duration::from_secs(60)).unwrap();
+        let wire = Wire::new("up", Route::direct(&url).unwrap(), Duration::from_secs(60));
         for _ in 0..3 {
             assert_eq!(get(&wire, &url).await, "OK");
         }
@@ -426,7 +408,7 @@ mod tests {
         // without a `Keep-Alive` header to say so.
         const KEEPS: Duration = Duration::from_millis(700);
         let (url, accepted) = server_closing_idle(usize::MAX, "", KEEPS).await;
-        let wire = Wire::new("up", &url, Duration::from_secs(60)).unwrap();
+        let wire = Wire::new("up", Route::direct(&url).unwrap(), Duration::from_secs(60));
         for closes in 1..=2 {
             assert_eq!(get(&wire, &url).await, "OK");
             tokio::time::sleep(KEEPS + Duration::from_millis(200)).await;
@@ -454,7 +436,11 @@ mod tests {
     #[tokio::test]
     async fn connections_the_pool_lets_go_teach_nothing() {
         let (url, accepted) = server(usize::MAX).await;
-        let wire = Wire::new("up", &url, Duration::from_millis(600)).unwrap();
+        let wire = Wire::new(
+            "up",
+            Route::direct(&url).unwrap(),
+            Duration::from_millis(600),
+        );
         for _ in 0..3 {
             assert_eq!(get(&wire, &url).await, "OK");
             // Past its time: the next checkout closes it, and the reaper may first.

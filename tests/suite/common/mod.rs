@@ -9,6 +9,7 @@ pub mod balancer;
 pub mod browser;
 pub mod console;
 pub mod fixtures;
+pub mod forward_proxy;
 pub mod http;
 pub mod line_peer;
 pub mod postgres;

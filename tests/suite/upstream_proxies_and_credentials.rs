@@ -1,0 +1,176 @@
+//! The ways to a plain-HTTP upstream that the gateway's own lane takes as rmcp's client
+//! (reqwest) does: through the proxy the system's settings name (proxy.py, asking for
+//! credentials), and with the user and password the upstream's URL carries (nginx's
+//! `auth_basic` checks them). Calls go on the lane, in both eras; credentials are in no log
+//! line. The https way through a proxy's tunnel is in `tls_upstreams.rs`.
+
+use serde_json::{Value, json};
+
+use crate::common::{
+    balancer::{Balancer, PASS_MCP, backend},
+    fixture_upstream_yaml,
+    forward_proxy::{self, ForwardProxy, named_only_to_the_proxy},
+    http::{RawSession, modern_tool_call},
+    process::{ConfigDir, ServeProcess},
+    served::ServedUpstream,
+};
+
+/// Another gateway, upstream of the one under test: it serves the fixture's `echo` as
+/// `fx__echo`, labelled `inner`, in either era.
+fn inner_gateway() -> ServeProcess {
+    ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "inner", &["echo"], "")
+    ))
+}
+
+/// A gateway on `yaml`, logging at debug (which says whether a call took the lane), with
+/// more environment `env`.
+pub fn gateway_logging_calls(yaml: &str, env: &[(&str, &str)]) -> ServeProcess {
+    let mut env = env.to_vec();
+    env.push(("RUST_LOG", "mcps=debug,rmcp=warn"));
+    ServeProcess::start_in(ConfigDir::new(yaml), &env)
+}
+
+/// The port of a URL `http://host:port/...`.
+pub fn port_of(url: &str) -> u16 {
+    backend(url)
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("{url:?} names no port"))
+}
+
+/// Calls the inner gateway's `echo` as `tool` through `gateway`, in the session era and in
+/// 2026-07-28: both answered by the inner gateway.
+async fn assert_inner_echoes(gateway: &ServeProcess, tool: &str) {
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session.call(tool, json!({"n": 1})).await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["label"],
+        "inner",
+        "{reply}\n{}",
+        gateway.log()
+    );
+    let reply = modern_tool_call(&gateway.mcp_url(), tool, json!({"arguments": {"n": 2}})).await;
+    assert_eq!(
+        reply["result"]["structuredContent"]["label"],
+        "inner",
+        "{reply}\n{}",
+        gateway.log()
+    );
+}
+
+/// The upstream `name`'s entry in `gateway`'s health.
+fn upstream_health(gateway: &ServeProcess, name: &str) -> Value {
+    let health = gateway.health();
+    health["upstreams"]
+        .as_array()
+        .and_then(|upstreams| upstreams.iter().find(|upstream| upstream["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no upstream {name} in {health}"))
+}
+
+/// The reference server (the session era) and another gateway (2026-07-28), each named by a
+/// port only the proxy knows the way from: their handshakes (rmcp's client) and their calls
+/// (the lane) all go through the proxy, with its credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_behind_the_systems_proxy_are_called_on_the_lane_through_it() {
+    let everything = ServedUpstream::everything("streamableHttp");
+    let inner = inner_gateway();
+    let everything_at = named_only_to_the_proxy(everything.port);
+    let inner_at = named_only_to_the_proxy(port_of(&inner.mcp_url()));
+    let proxy = ForwardProxy::start(&[everything_at, inner_at]);
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  \
+             everything:\n    url: http://127.0.0.1:{}/mcp\n  \
+             inner:\n    url: http://127.0.0.1:{}/mcp\n",
+            everything_at.0, inner_at.0
+        ),
+        &proxy.environment(),
+    );
+    let health = gateway.health();
+    assert_eq!(health["status"], "ok", "{health}\n{}", gateway.log());
+
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let reply = session
+        .call("everything__echo", json!({"message": "through the proxy"}))
+        .await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"],
+        "Echo: through the proxy",
+        "{reply}\n{}",
+        gateway.log()
+    );
+    assert_inner_echoes(&gateway, "inner__fx__echo").await;
+    gateway.calls_done(3).await;
+    assert_eq!(gateway.lane_calls(), 3, "{}", gateway.log());
+    assert!(
+        !gateway.log().contains(forward_proxy::PASSWORD),
+        "{}",
+        gateway.log()
+    );
+}
+
+/// nginx in front of the inner gateway, asking for Basic credentials: `mcp-user` with a
+/// password that has a space in it, which the URL percent-encodes.
+fn behind_basic_credentials(inner: &ServeProcess) -> (Balancer, tempfile::TempDir) {
+    let users = tempfile::tempdir().expect("a directory for the password file");
+    let file = users.path().join("htpasswd");
+    // nginx's own scheme for a password kept in plain text.
+    std::fs::write(&file, "mcp-user:{PLAIN}open sesame\n").expect("write the password file");
+    let to = backend(&inner.mcp_url());
+    let front = Balancer::http(|port| {
+        format!(
+            "    server {{
+        listen 127.0.0.1:{port};
+        location /mcp {{
+            auth_basic \"mcp\";
+            auth_basic_user_file {};
+            proxy_pass http://{to};
+{PASS_MCP}        }}
+    }}
+",
+            file.display()
+        )
+    });
+    (front, users)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_and_password_in_an_upstreams_url_go_as_basic_credentials_on_the_lane() {
+    let inner = inner_gateway();
+    let (front, _users) = behind_basic_credentials(&inner);
+    let port = front.port;
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  \
+             signed:\n    url: http://mcp-user:open%20sesame@127.0.0.1:{port}/mcp\n  \
+             signed-session:\n    url: http://mcp-user:open%20sesame@127.0.0.1:{port}/mcp\n    protocol: legacy\n  \
+             wrong:\n    url: http://mcp-user:not-the-password@127.0.0.1:{port}/mcp\n  \
+             unsigned:\n    url: http://127.0.0.1:{port}/mcp\n    startup_timeout_secs: 5\n"
+        ),
+        &[],
+    );
+    for name in ["signed", "signed-session"] {
+        let health = upstream_health(&gateway, name);
+        assert_eq!(health["state"], "ready", "{health}\n{}", gateway.log());
+    }
+    // Refused with a reason that says so; the password is in no part of it.
+    for name in ["wrong", "unsigned"] {
+        let health = upstream_health(&gateway, name);
+        assert_ne!(health["state"], "ready", "{health}");
+        let error = health["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains("authorization required"), "{health}");
+    }
+
+    assert_inner_echoes(&gateway, "signed__fx__echo").await;
+    assert_inner_echoes(&gateway, "signed-session__fx__echo").await;
+    gateway.calls_done(4).await;
+    assert_eq!(gateway.lane_calls(), 4, "{}", gateway.log());
+    let log = gateway.log();
+    for secret in ["open sesame", "open%20sesame", "not-the-password"] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
+}
