@@ -41,7 +41,7 @@ use url::Url;
 
 use self::exchange::StreamEnds;
 pub use self::exchange::{Exchange, Incoming};
-pub use self::route::relayed_by_a_proxy;
+pub use self::route::{proxy_tunnel, relayed_by_a_proxy};
 use self::{
     headers::{bearer_header, header_value, post_headers, take_credentials, with_host},
     wire::{Wire, wire},

@@ -215,14 +215,26 @@ where
     }
 }
 
-/// Why a handshake failed, by its causes: rmcp's transport error names the transport's Rust
-/// type and keeps the cause (`dns error`, `Connection refused`) out of its text.
+/// Why a handshake failed, by its causes.
 fn handshake_failed(error: &ClientInitializeError) -> String {
+    format!("handshake failed: {}", failure(error))
+}
+
+/// rmcp's transport error names the transport's Rust type and keeps the cause (`dns error`,
+/// `Connection refused`) out of its text; under `auto`, its error for a server that refused
+/// both `server/discover` and `initialize` keeps both reasons out of its text (a proxy's 407,
+/// a 401): they are the point.
+fn failure(error: &ClientInitializeError) -> String {
     match error {
         ClientInitializeError::TransportError { error, context } => {
-            format!("handshake failed: cannot {context}: {}", with_causes(error))
+            format!("cannot {context}: {}", with_causes(error))
         }
-        error => format!("handshake failed: {}", with_causes(error)),
+        ClientInitializeError::LegacyFallbackFailed { discover, fallback } => format!(
+            "server/discover and then initialize failed: {}; {}",
+            failure(discover),
+            failure(fallback)
+        ),
+        error => with_causes(error),
     }
 }
 

@@ -1,20 +1,27 @@
 //! A WebSocket upstream (`ws://`, `wss://`): one JSON-RPC message per text frame, subprotocol
-//! `mcp` (see [`crate::websocket`]).
+//! `mcp` (see [`crate::websocket`]). When the system's proxy settings name a proxy for the
+//! upstream's URL (`HTTP_PROXY` for `ws://`, `HTTPS_PROXY` for `wss://`, less `NO_PROXY`), the
+//! connection goes through its `CONNECT` tunnel.
 
 use std::sync::Arc;
 
-use http::{HeaderValue, Response, header};
+use http::{HeaderValue, Response, Uri, header};
 use hyper_rustls::ConfigBuilderExt;
 use indexmap::IndexMap;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config,
+    Connector, MaybeTlsStream, WebSocketStream, client_async_tls_with_config,
+    connect_async_tls_with_config,
     tungstenite::{Error, client::IntoClientRequest},
 };
+use tower_service::Service;
 use url::Url;
 
-use super::{connect::ConnectError, http::header_map, redirects};
-use crate::websocket::{SUBPROTOCOL, WebSocketTransport, config};
+use super::{connect::ConnectError, http::header_map, http_lane::proxy_tunnel, redirects};
+use crate::{
+    error::with_causes,
+    websocket::{SUBPROTOCOL, WebSocketTransport, config},
+};
 
 pub type WsTransport = WebSocketTransport<rmcp::RoleClient, MaybeTlsStream<TcpStream>>;
 
@@ -80,12 +87,15 @@ async fn upgrade(
         HeaderValue::from_static(SUBPROTOCOL),
     );
     let config = Some(config(max_message_bytes));
-    let (socket, response) =
-        match connect_async_tls_with_config(request, config, true, Some(tls()?)).await {
-            Ok(connected) => connected,
-            Err(Error::Http(refusal)) => return Ok(Err(*refusal)),
-            Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
-        };
+    let connected = match through_proxy(target).await? {
+        Some(tunnel) => client_async_tls_with_config(request, tunnel, config, Some(tls()?)).await,
+        None => connect_async_tls_with_config(request, config, true, Some(tls()?)).await,
+    };
+    let (socket, response) = match connected {
+        Ok(connected) => connected,
+        Err(Error::Http(refusal)) => return Ok(Err(*refusal)),
+        Err(error) => return Err(format!("WebSocket connection failed: {error}").into()),
+    };
     if let Some(chosen) = response.headers().get("sec-websocket-protocol")
         && chosen != SUBPROTOCOL
     {
@@ -94,7 +104,36 @@ async fn upgrade(
     Ok(Ok(socket))
 }
 
-/// TLS for `wss://`, verified as the gateway's HTTPS upstreams are (`http_lane/wire.rs`,
+/// A connection to `target` through the `CONNECT` tunnel of the proxy the system's settings
+/// name for it, if they name one (see `http_lane/route.rs`); TLS, for `wss://`, is the
+/// upgrade's to add.
+async fn through_proxy(target: &Url) -> Result<Option<TcpStream>, ConnectError> {
+    // The proxy settings speak of http and https; the tunnel needs the port said. An IPv6
+    // host comes in brackets.
+    let scheme = if target.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    };
+    let (Some(host), Some(port)) = (target.host_str(), target.port_or_known_default()) else {
+        return Ok(None);
+    };
+    let Ok(as_http) = format!("{scheme}://{host}:{port}/").parse::<Uri>() else {
+        return Ok(None);
+    };
+    let Some(mut tunnel) = proxy_tunnel(&as_http) else {
+        return Ok(None);
+    };
+    let io = tunnel.call(as_http).await.map_err(|error| {
+        format!(
+            "WebSocket connection failed: cannot go through the proxy: {}",
+            with_causes(&error)
+        )
+    })?;
+    Ok(Some(io.into_inner()))
+}
+
+/// TLS for `wss://`, verified as the gateway's HTTPS upstreams are (`http_lane/route.rs`,
 /// reqwest): by the platform's verifier, with the authorities the system trusts (a team's
 /// own among them, or those of `SSL_CERT_FILE`), not only the public ones. Our ring provider.
 fn tls() -> Result<Connector, String> {

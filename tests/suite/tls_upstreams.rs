@@ -87,13 +87,17 @@ async fn https_and_wss_upstreams_signed_by_an_authority_the_system_trusts_serve_
     }
 }
 
-/// An https upstream behind the system's proxy, named by a port only the proxy knows the way
-/// from: the lane's connections, like rmcp's client's, go through the proxy's `CONNECT`
-/// tunnel, with its credentials, and TLS runs inside it to the upstream.
+/// https and wss upstreams behind the system's proxy, named by a port only the proxy knows
+/// the way from: the lane's connections, like rmcp's client's and the WebSocket's, go through
+/// the proxy's `CONNECT` tunnel, with its credentials, and TLS runs inside it to the upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_upstreams_behind_the_systems_proxy_are_called_on_the_lane_through_its_tunnel() {
+async fn https_and_wss_upstreams_behind_the_systems_proxy_are_called_through_its_tunnel() {
     let python = HttpFixture::start(Implementation::Python);
-    let front = tls_front(&python.url, &python.url);
+    let inner = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "behind-wss", &["echo"], "")
+    ));
+    let front = tls_front(&python.url, &inner.ws_url("/ws"));
     let (named, real) = named_only_to_the_proxy(front.port);
     let proxy = ForwardProxy::start(&[(named, real)]);
     let authority = std::env::var("MCPS_TEST_TLS_CA").expect("MCPS_TEST_TLS_CA");
@@ -103,7 +107,8 @@ async fn https_upstreams_behind_the_systems_proxy_are_called_on_the_lane_through
         &format!(
             "upstreams:\n  \
              https-session:\n    url: https://localhost:{named}/mcp\n    protocol: legacy\n  \
-             https:\n    url: https://localhost:{named}/mcp\n"
+             https:\n    url: https://localhost:{named}/mcp\n  \
+             wss:\n    url: wss://localhost:{named}/ws\n"
         ),
         &env,
     );
@@ -123,7 +128,17 @@ async fn https_upstreams_behind_the_systems_proxy_are_called_on_the_lane_through
             "2026-07-28, {name}: {reply}"
         );
     }
-    gateway.calls_done(4).await;
+    let reply = session
+        .call("wss__fx__echo", json!({"message": "over wss"}))
+        .await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"],
+        r#"behind-wss:echo:{"message":"over wss"}"#,
+        "{reply}\n{}",
+        gateway.log()
+    );
+    gateway.calls_done(5).await;
+    // All but the WebSocket upstream's, which have no lane to take.
     assert_eq!(gateway.lane_calls(), 4, "{}", gateway.log());
 }
 

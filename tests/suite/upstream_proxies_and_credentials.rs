@@ -71,9 +71,10 @@ fn upstream_health(gateway: &ServeProcess, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no upstream {name} in {health}"))
 }
 
-/// The reference server (the session era) and another gateway (2026-07-28), each named by a
-/// port only the proxy knows the way from: their handshakes (rmcp's client) and their calls
-/// (the lane) all go through the proxy, with its credentials.
+/// The reference server (the session era) and another gateway (2026-07-28, and over
+/// WebSocket), each named by a port only the proxy knows the way from: their handshakes
+/// (rmcp's client) and their calls (the lane) all go through the proxy, with its credentials;
+/// the WebSocket connection through its `CONNECT` tunnel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstreams_behind_the_systems_proxy_are_called_on_the_lane_through_it() {
     let everything = ServedUpstream::everything("streamableHttp");
@@ -85,7 +86,8 @@ async fn upstreams_behind_the_systems_proxy_are_called_on_the_lane_through_it() 
         &format!(
             "upstreams:\n  \
              everything:\n    url: http://127.0.0.1:{}/mcp\n  \
-             inner:\n    url: http://127.0.0.1:{}/mcp\n",
+             inner:\n    url: http://127.0.0.1:{1}/mcp\n  \
+             inner-ws:\n    url: ws://127.0.0.1:{1}/ws\n",
             everything_at.0, inner_at.0
         ),
         &proxy.environment(),
@@ -104,8 +106,43 @@ async fn upstreams_behind_the_systems_proxy_are_called_on_the_lane_through_it() 
         gateway.log()
     );
     assert_inner_echoes(&gateway, "inner__fx__echo").await;
-    gateway.calls_done(3).await;
+    assert_inner_echoes(&gateway, "inner-ws__fx__echo").await;
+    gateway.calls_done(5).await;
+    // All but the WebSocket upstream's, which have no lane to take.
     assert_eq!(gateway.lane_calls(), 3, "{}", gateway.log());
+    assert!(
+        !gateway.log().contains(forward_proxy::PASSWORD),
+        "{}",
+        gateway.log()
+    );
+}
+
+/// A proxy that refuses the gateway's credentials: each upstream it would carry is
+/// unavailable, saying so, and the password is in no log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_that_refuses_the_gateways_credentials_leaves_its_upstreams_unavailable_saying_so()
+{
+    let inner = inner_gateway();
+    let inner_at = named_only_to_the_proxy(port_of(&inner.mcp_url()));
+    let proxy = ForwardProxy::start(&[inner_at]);
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  \
+             inner:\n    url: http://127.0.0.1:{0}/mcp\n  \
+             inner-ws:\n    url: ws://127.0.0.1:{0}/ws\n",
+            inner_at.0
+        ),
+        &proxy.refused_environment(),
+    );
+    for (name, says) in [
+        ("inner", "407"),
+        ("inner-ws", "proxy authorization required"),
+    ] {
+        let health = upstream_health(&gateway, name);
+        assert_ne!(health["state"], "ready", "{health}");
+        let error = health["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains(says), "{name}: {health}");
+    }
     assert!(
         !gateway.log().contains(forward_proxy::PASSWORD),
         "{}",

@@ -70,12 +70,8 @@ impl Route {
             return Self::direct(url);
         };
         if url.scheme() == Some(&Scheme::HTTPS) {
-            let mut tunnel = Tunnel::new(proxy.uri().clone(), tcp());
-            if let Some(credentials) = proxy.basic_auth() {
-                tunnel = tunnel.with_auth(credentials.clone());
-            }
             return Ok(Self {
-                connector: Connector::Tunneled(tls(tunnel)?),
+                connector: Connector::Tunneled(tls(tunnel(&proxy))?),
                 dial: url.clone(),
                 forward: None,
             });
@@ -149,6 +145,23 @@ impl Route {
 /// 400, a duplicate length).
 pub fn relayed_by_a_proxy(url: &Uri) -> bool {
     url.scheme() == Some(&Scheme::HTTP) && Matcher::from_system().intercept(url).is_some()
+}
+
+/// A `CONNECT` tunnel through the proxy the system's settings name for `url` (`http://` or
+/// `https://`), with the credentials in the proxy's URL; none when they name none, or one
+/// spoken to in TLS or SOCKS. A WebSocket upstream's connection goes through one whatever its
+/// scheme, as browsers' and curl's do.
+pub fn proxy_tunnel(url: &Uri) -> Option<Tunnel<HttpConnector>> {
+    let proxy = Matcher::from_system().intercept(url)?;
+    unspoken(&proxy).is_none().then(|| tunnel(&proxy))
+}
+
+fn tunnel(proxy: &Intercept) -> Tunnel<HttpConnector> {
+    let tunnel = Tunnel::new(proxy.uri().clone(), tcp());
+    match proxy.basic_auth() {
+        Some(credentials) => tunnel.with_auth(credentials.clone()),
+        None => tunnel,
+    }
 }
 
 /// Why the lane cannot go the way the system's proxy settings send requests to `url`, if

@@ -17,6 +17,8 @@ pub struct ForwardProxy {
     _served: ServedUpstream,
     /// Its URL, with the credentials.
     url: String,
+    /// Its URL, with a password it refuses.
+    refused_url: String,
 }
 
 impl ForwardProxy {
@@ -39,24 +41,35 @@ impl ForwardProxy {
             command
         });
         let url = format!("http://{USER}:{PASSWORD}@127.0.0.1:{}", served.port);
+        let refused_url = format!("http://{USER}:not-{PASSWORD}@127.0.0.1:{}", served.port);
         Self {
             _served: served,
             url,
+            refused_url,
         }
     }
 
     /// A gateway's environment that sends every request through the proxy, with its
     /// credentials; `NO_PROXY` empty, so that loopback goes through it too.
     pub fn environment(&self) -> Vec<(&'static str, &str)> {
-        let mut environment = Vec::new();
-        for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
-            environment.push((name, self.url.as_str()));
-        }
-        for name in ["ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
-            environment.push((name, ""));
-        }
-        environment
+        environment_for(&self.url)
     }
+
+    /// The same, with a password the proxy refuses.
+    pub fn refused_environment(&self) -> Vec<(&'static str, &str)> {
+        environment_for(&self.refused_url)
+    }
+}
+
+fn environment_for(url: &str) -> Vec<(&'static str, &str)> {
+    let mut environment = Vec::new();
+    for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+        environment.push((name, url));
+    }
+    for name in ["ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
+        environment.push((name, ""));
+    }
+    environment
 }
 
 /// A port nothing listens on, for an upstream only the proxy reaches: `(it, real)` for
