@@ -232,6 +232,7 @@ impl HttpLane {
         if let Some(auth) = &self.oauth {
             response = match refusal(&response) {
                 Some(Refusal::Unauthorized(challenge)) => {
+                    self.let_go(response);
                     match auth.rejected(token.as_deref(), &challenge).await {
                         Some(fresh) => self.following(|target| build(Some(&fresh), target)).await?,
                         None => {
@@ -242,6 +243,7 @@ impl HttpLane {
                     }
                 }
                 Some(Refusal::InsufficientScope(challenge)) => {
+                    self.let_go(response);
                     return Err(LaneError::Http(auth.insufficient_scope(&challenge)));
                 }
                 None => response,
@@ -249,6 +251,7 @@ impl HttpLane {
         }
         let status = response.status();
         if status == StatusCode::NOT_FOUND && session.is_some() {
+            self.let_go(response);
             return Err(LaneError::SessionExpired);
         }
         if is_event_stream(response.headers()) {
@@ -378,6 +381,17 @@ impl HttpLane {
         Box::pin(follow::redirects(self, response, &build)).await
     }
 
+    /// Lets go of a response the lane wants nothing more of, its body read to its end so
+    /// that its connection can carry another request: hyper closes one whose response was
+    /// dropped before its end (see [`StreamEnds::read_rest`]). An empty body (a `202` with
+    /// `Content-Length: 0`) has ended already.
+    fn let_go(&self, response: Response<IncomingBody>) {
+        let body = response.into_body();
+        if !hyper::body::Body::is_end_stream(&body) {
+            self.stream_ends.read_rest(body.into_data_stream());
+        }
+    }
+
     /// Sends `request`; the error says why, in words for [`LaneError::Http`].
     async fn send_request(
         &self,
@@ -401,9 +415,11 @@ impl HttpLane {
             Ok(request)
         };
         match self.following(build).await {
-            Ok(response) if response.status().is_success() => {}
             Ok(response) => {
-                tracing::debug!(upstream = %self.upstream, status = %response.status(), "it refused {what}");
+                if !response.status().is_success() {
+                    tracing::debug!(upstream = %self.upstream, status = %response.status(), "it refused {what}");
+                }
+                self.let_go(response);
             }
             Err(error) => {
                 tracing::debug!(upstream = %self.upstream, %error, "cannot send {what}");

@@ -193,6 +193,66 @@ async fn streams_that_stay_open_after_their_answers_are_not_waited_for() {
     assert!(log.contains("event streams in a row stayed open"), "{log}");
 }
 
+// Node's servers answer a notification the lane sends (a cancellation, an answer to a request
+// of theirs) with a 202 whose empty body is chunked. When its end comes apart from its head,
+// as a network may bring it (here 50 ms later), the lane reads it to its end, so that its
+// connection carries the next request instead of closing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellations_sent_to_nodes_server_leave_their_connections_for_the_next_calls() {
+    const ROUNDS: u64 = 6;
+    let everything = ServedUpstream::everything("streamableHttp");
+    let upstream = everything.url("").trim_start_matches("http://").to_owned();
+    let play = Play {
+        at_risk: Duration::MAX,
+        close_told: true,
+        holds_end: Duration::from_millis(50),
+    };
+    let proxy = ClosingProxy::start(upstream, play).await;
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  node:\n    url: http://127.0.0.1:{}/mcp\n",
+        proxy.port
+    ));
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let echo = async |session: &mut RawSession, message: String| {
+        let reply = session
+            .call("node__echo", json!({ "message": message }))
+            .await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"],
+            format!("Echo: {message}"),
+            "{reply}\n{}",
+            gateway.log()
+        );
+    };
+    echo(&mut session, "first".into()).await;
+    let opened = proxy.accepted.load(Ordering::SeqCst);
+    for round in 0..ROUNDS {
+        let id = 100 + round;
+        let long = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "node__trigger-long-running-operation",
+            "arguments": {"duration": 30, "steps": 30}}});
+        let handle = session.handle();
+        let call = tokio::spawn(async move { handle.post_json(&long).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                            "params": {"requestId": id, "reason": "test"}});
+        session.post_json(&cancel).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        call.abort();
+        echo(&mut session, format!("after cancellation {round}")).await;
+        // The echo's stream ends too.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Each round loses the cancelled call's connection with its stream, and the cancellation
+    // takes one, since the only one pooled is busy: that one then carries the next calls.
+    let more = proxy.accepted.load(Ordering::SeqCst) - opened;
+    assert!(
+        more <= ROUNDS as usize + 2,
+        "{more} connections more for {ROUNDS} rounds\n{}",
+        gateway.log()
+    );
+}
+
 /// The Python SDK's `echo`, as the gateway of [`PythonBehindProxy`] names it.
 const ECHO: &str = "python__echo";
 
@@ -240,8 +300,8 @@ struct Play {
     /// Whether the server's close reaches the gateway as it happens, or only once the
     /// gateway sends (as when the close crosses the gateway's request).
     close_told: bool,
-    /// How long the end of a chunked body, when the server sends it on its own, is held
-    /// back.
+    /// How long the end of a chunked body (its last chunk) is held back, as a network may
+    /// bring it in a packet of its own.
     holds_end: Duration,
 }
 
@@ -316,11 +376,24 @@ async fn relay(
                     Ok(0) | Err(_) if play.close_told => return,
                     Ok(0) | Err(_) => server_closed = true,
                     Ok(n) => {
-                        if &down[..n] == b"0\r\n\r\n" {
-                            tokio::time::sleep(play.holds_end).await;
-                        }
-                        if to_client.write_all(&down[..n]).await.is_err() {
+                        // A chunked body's last chunk, alone or after the rest of the write
+                        // (a head, the last event), is held back on its own.
+                        const END: &[u8] = b"0\r\n\r\n";
+                        let written = &down[..n];
+                        let ends = written == END || written.ends_with(b"\r\n0\r\n\r\n");
+                        let (before, end) = if ends && !play.holds_end.is_zero() {
+                            written.split_at(n - END.len())
+                        } else {
+                            (written, &[][..])
+                        };
+                        if to_client.write_all(before).await.is_err() {
                             return;
+                        }
+                        if !end.is_empty() {
+                            tokio::time::sleep(play.holds_end).await;
+                            if to_client.write_all(end).await.is_err() {
+                                return;
+                            }
                         }
                         last = Instant::now();
                     }

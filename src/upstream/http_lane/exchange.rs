@@ -82,6 +82,27 @@ impl StreamEnds {
         Some(self.clone())
     }
 
+    /// Reads `rest`, what is left of a response after what the lane wanted of it, to its
+    /// end: at once when it has ended already, else in a task of its own, for at most
+    /// [`STREAM_END_WAIT`], when one may be read now (see [`Exchange::finish`]).
+    pub fn read_rest<S>(self: &Arc<Self>, mut rest: S)
+    where
+        S: futures::Stream + Send + Unpin + 'static,
+    {
+        // Ended already: nothing to wait for.
+        if let Some(None) = rest.next().now_or_never() {
+            return;
+        }
+        let Some(ends) = self.begin() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let rest = rest.for_each(|_| std::future::ready(()));
+            let in_time = tokio::time::timeout(STREAM_END_WAIT, rest).await.is_ok();
+            ends.end(in_time);
+        });
+    }
+
     /// A stream begun has ended (`in_time`) or been closed.
     fn end(&self, in_time: bool) {
         self.reading.fetch_sub(1, Ordering::Relaxed);
@@ -208,22 +229,9 @@ impl<'a> Exchange<'a> {
     /// its own after the answer, and without this most of the lane's calls to it opened a new
     /// connection (BENCHMARKS.md).
     fn finish(&mut self) {
-        let Body::Events(mut events) = std::mem::replace(&mut self.body, Body::Answered(None))
-        else {
-            return;
-        };
-        // Ended already: nothing to wait for.
-        if let Some(None) = events.next().now_or_never() {
-            return;
+        if let Body::Events(events) = std::mem::replace(&mut self.body, Body::Answered(None)) {
+            self.lane.stream_ends.read_rest(events);
         }
-        let Some(ends) = self.lane.stream_ends.begin() else {
-            return;
-        };
-        tokio::spawn(async move {
-            let rest = events.for_each(|_| std::future::ready(()));
-            let in_time = tokio::time::timeout(STREAM_END_WAIT, rest).await.is_ok();
-            ends.end(in_time);
-        });
     }
 
     /// What one event's data is for this request, if anything.
