@@ -11,7 +11,7 @@ use std::{path::Path, process::ExitCode};
 
 use anyhow::Context;
 
-pub use self::running::{RunningGateway, base_url};
+pub use self::running::{RunningGateway, base_url, client_for};
 use crate::config::Config;
 
 /// `mcps tools`.

@@ -292,11 +292,13 @@ fn health(url: Option<&str>, config: &Path) -> ExitCode {
             }
         },
     };
+    // Without a URL, the gateway is this machine's.
+    let here = url.is_none();
     let url = format!("{base}/api/v1/system/health");
     // reqwest is built without a TLS provider of its own (an https:// URL needs one).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let asked = async {
-        let client = reqwest::Client::builder()
+        let client = mcps::cli::client_for(&base, here)
             .timeout(std::time::Duration::from_secs(5))
             .build()?;
         let response = client.get(&url).send().await?.error_for_status()?;
@@ -311,7 +313,7 @@ fn health(url: Option<&str>, config: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Err(error)) => {
-            eprintln!("mcps health: {url}: {error}");
+            eprintln!("mcps health: {url}: {}", mcps::error::with_causes(&error));
             ExitCode::FAILURE
         }
         Err(error) => {

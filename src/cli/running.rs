@@ -27,6 +27,36 @@ pub fn base_url(config: &Config) -> anyhow::Result<String> {
     Ok(format!("http://{listen}"))
 }
 
+/// An HTTP client for the gateway at `base`, on this machine when `here` (the config's own
+/// address). The system's proxy settings (`HTTP_PROXY` and the like) are for reaching out:
+/// a gateway on this machine, or at a loopback address, is reached directly, as Go's clients
+/// do. Otherwise a container whose outbound traffic goes through a proxy would send its own
+/// health check there, and be found unhealthy.
+pub fn client_for(base: &str, here: bool) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder();
+    if here || on_loopback(base) {
+        builder.no_proxy()
+    } else {
+        builder
+    }
+}
+
+/// Whether `base` names a loopback address or `localhost`.
+fn on_loopback(base: &str) -> bool {
+    let Ok(url) = url::Url::parse(base) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 /// A gateway that answered at `base`.
 pub struct RunningGateway {
     base: String,
@@ -36,11 +66,12 @@ pub struct RunningGateway {
 }
 
 impl RunningGateway {
-    /// The MCPS.ONE gateway answering its health check at `base`, if one does.
+    /// The MCPS.ONE gateway answering its health check at `base` (the config's address,
+    /// [`base_url`]), if one does.
     pub async fn find(base: &str) -> Option<Self> {
         // reqwest is built without a TLS provider of its own (an https:// base needs one).
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder().build().ok()?;
+        let http = client_for(base, true).build().ok()?;
         let health: Value = http
             .get(format!("{base}/api/v1/system/health"))
             .timeout(FIND_WITHIN)
@@ -182,5 +213,31 @@ pub fn said(error: &Value) -> String {
     match error["code"].as_i64() {
         Some(code) => format!("{message} (JSON-RPC error {code})"),
         None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_addresses_and_localhost_are_on_this_machine() {
+        for base in [
+            "http://127.0.0.1:8000",
+            "http://127.9.9.9",
+            "http://[::1]:8000",
+            "http://localhost:8000",
+            "http://LocalHost",
+            "http://gateway.localhost",
+        ] {
+            assert!(on_loopback(base), "{base}");
+        }
+        for base in [
+            "http://10.0.0.5:8000",
+            "https://mcp.example.com",
+            "not a url",
+        ] {
+            assert!(!on_loopback(base), "{base}");
+        }
     }
 }

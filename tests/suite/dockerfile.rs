@@ -7,7 +7,10 @@ use crate::common;
 
 use std::{path::Path, process::Command};
 
-use common::{mcps_bin, process::ServeProcess};
+use common::{
+    free_port, mcps_bin,
+    process::{ConfigDir, ServeProcess},
+};
 
 /// The Dockerfile's instructions by stage, continuation lines joined, comments dropped.
 fn stages() -> Vec<Vec<String>> {
@@ -118,6 +121,51 @@ fn the_health_check_command_answers_for_a_running_gateway_only() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "{output:?}");
+}
+
+/// The system's proxy settings are for reaching out: `mcps health` and `mcps tools` reach the
+/// gateway on this machine directly, or a container whose outbound traffic goes through a
+/// proxy would send its own health check there, and be found unhealthy. Here the proxy named
+/// is one nothing listens on.
+#[test]
+fn the_cli_reaches_the_gateway_on_this_machine_past_the_systems_proxy() {
+    let address = format!("127.0.0.1:{}", free_port());
+    let config = ConfigDir::new(&format!(
+        "server:\n  listen: {address:?}\nupstreams: {{}}\n"
+    ));
+    let config_file = config.dir.path().join("proxy.yaml");
+    let _gateway = ServeProcess::start_listening(config, &[], &address);
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    let cli = |args: &[&str]| {
+        let mut command = Command::new(mcps_bin());
+        command.arg("-c").arg(&config_file).args(args);
+        for name in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+        ] {
+            command.env(name, &nowhere);
+        }
+        command.env_remove("NO_PROXY").env_remove("no_proxy");
+        command.output().unwrap()
+    };
+    let port = address.rsplit(':').next().unwrap();
+    for args in [
+        vec!["health"],
+        vec!["health", "--url", &format!("http://localhost:{port}")],
+    ] {
+        let output = cli(&args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+    }
+    let output = cli(&["tools"]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("using the gateway running at"),
+        "{output:?}"
+    );
 }
 
 /// Copies a file, or a directory and everything in it.
