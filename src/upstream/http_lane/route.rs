@@ -4,7 +4,7 @@
 //!
 //! Through a proxy, as reqwest goes:
 //! - a plain-HTTP upstream's requests go to the proxy, each naming the whole URL it is for
-//!   (absolute form) and carrying the proxy's credentials, if its URL has any;
+//!   (absolute form) and carrying the proxy's credentials, if the proxy's URL has any;
 //! - an https upstream's connections go through a `CONNECT` tunnel the proxy opens to it, and
 //!   TLS runs inside, end to end: the proxy sees nothing of the requests.
 //!
