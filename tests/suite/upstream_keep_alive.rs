@@ -55,7 +55,7 @@ async fn a_connection_the_upstream_is_closing_carries_no_call() {
     let closing = ClosingProxy::start(upstream, play).await;
     let port = closing.port;
     let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  lane:\n    url: http://127.0.0.1:{port}/mcp\n"
+        "upstreams:\n  node:\n    url: http://127.0.0.1:{port}/mcp\n"
     ));
     let mut session = RawSession::open(&gateway.mcp_url()).await;
 
@@ -64,16 +64,7 @@ async fn a_connection_the_upstream_is_closing_carries_no_call() {
             // Every connection the calls used now sits idle past the server's keep-alive.
             tokio::time::sleep(NODE_KEEPS_IDLE + Duration::from_millis(500)).await;
         }
-        let message = format!("round {round}");
-        let reply = session
-            .call("lane__echo", json!({ "message": message }))
-            .await;
-        assert_eq!(
-            reply["result"]["content"][0]["text"],
-            format!("Echo: {message}"),
-            "{reply}\n{}",
-            gateway.log()
-        );
+        assert_node_echoes(&mut session, &gateway, &format!("round {round}")).await;
     }
     // Not one request went out on a connection the server was closing, to fail or to be
     // sent again.
@@ -213,18 +204,7 @@ async fn cancellations_sent_to_nodes_server_leave_their_connections_for_the_next
         proxy.port
     ));
     let mut session = RawSession::open(&gateway.mcp_url()).await;
-    let echo = async |session: &mut RawSession, message: String| {
-        let reply = session
-            .call("node__echo", json!({ "message": message }))
-            .await;
-        assert_eq!(
-            reply["result"]["content"][0]["text"],
-            format!("Echo: {message}"),
-            "{reply}\n{}",
-            gateway.log()
-        );
-    };
-    echo(&mut session, "first".into()).await;
+    assert_node_echoes(&mut session, &gateway, "first").await;
     let opened = proxy.accepted.load(Ordering::SeqCst);
     for round in 0..ROUNDS {
         let id = 100 + round;
@@ -239,7 +219,12 @@ async fn cancellations_sent_to_nodes_server_leave_their_connections_for_the_next
         session.post_json(&cancel).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         call.abort();
-        echo(&mut session, format!("after cancellation {round}")).await;
+        assert_node_echoes(
+            &mut session,
+            &gateway,
+            &format!("after cancellation {round}"),
+        )
+        .await;
         // The echo's stream ends too.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -249,6 +234,20 @@ async fn cancellations_sent_to_nodes_server_leave_their_connections_for_the_next
     assert!(
         more <= ROUNDS as usize + 2,
         "{more} connections more for {ROUNDS} rounds\n{}",
+        gateway.log()
+    );
+}
+
+/// Asserts that the reference server's `echo`, as the upstream `node`, answers `session`'s
+/// call with `message`.
+async fn assert_node_echoes(session: &mut RawSession, gateway: &ServeProcess, message: &str) {
+    let reply = session
+        .call("node__echo", json!({ "message": message }))
+        .await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"],
+        format!("Echo: {message}"),
+        "{reply}\n{}",
         gateway.log()
     );
 }
