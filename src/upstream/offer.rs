@@ -220,10 +220,10 @@ fn handshake_failed(error: &ClientInitializeError) -> String {
     format!("handshake failed: {}", failure(error))
 }
 
-/// rmcp's transport error names the transport's Rust type and keeps the cause (`dns error`,
-/// `Connection refused`) out of its text; under `auto`, its error for a server that refused
-/// both `server/discover` and `initialize` keeps both reasons out of its text (a proxy's 407,
-/// a 401): they are the point.
+/// What went wrong, in words: rmcp's transport error names the transport's Rust type and
+/// keeps the cause (`dns error`, `Connection refused`) out of its text, and under `auto` its
+/// error for a server that refused both `server/discover` and `initialize` keeps both reasons
+/// out of its text (a proxy's 407, a 401). The causes are the point.
 fn failure(error: &ClientInitializeError) -> String {
     match error {
         ClientInitializeError::TransportError { error, context } => {

@@ -131,8 +131,10 @@ class Admin:
         # browser would follow.
         redirect = urllib.request.urlopen(NoRedirects().open(url).headers["Location"], timeout=30)
         print("callback:", redirect.status, redirect.read().decode(errors="replace").strip(), file=sys.stderr)
+        # Until the service has connected with the new token and listed what it offers: a
+        # drive begun while it is still starting would list no tools, and call none.
         for _ in range(200):
-            if self.state()["state"] not in ("needs_authorization",):
+            if self.state()["state"] not in ("needs_authorization", "starting"):
                 break
             time.sleep(0.05)
         return True
