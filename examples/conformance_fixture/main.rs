@@ -3,7 +3,8 @@
 //! resources and prompts that the suite's server scenarios call (names and payloads as the
 //! scenarios describe them).
 //!
-//! `conformance_fixture --stdio` serves stdio instead.
+//! `conformance_fixture --stdio` serves stdio instead; with `--odd-names`, it also serves the
+//! tools of `tools::ODD_NAMES`.
 //!
 //! `conformance_fixture [--port N]` prints `listening on http://127.0.0.1:N/mcp` once it
 //! accepts connections.
@@ -64,6 +65,8 @@ struct Fixture {
     tasks: tasks::Tasks,
     /// Whether this session subscribed to [`diagnostics::WATCHED`] (each session has its own).
     watching: Arc<AtomicBool>,
+    /// Whether the tools of [`tools::ODD_NAMES`] are served (`--odd-names`).
+    odd_names: bool,
 }
 
 impl ServerHandler for Fixture {
@@ -99,6 +102,9 @@ impl ServerHandler for Fixture {
                 json!({"type": "object"}),
             )
         }));
+        if self.odd_names {
+            tools.extend(tools::odd_names());
+        }
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -114,6 +120,11 @@ impl ServerHandler for Fixture {
             return answer;
         }
         if let Some(response) = diagnostics::call(&request.name, &self.changes, &context).await? {
+            return Ok(response);
+        }
+        if self.odd_names
+            && let Some(response) = tools::answer_odd_name(&request.name)
+        {
             return Ok(response);
         }
         tools::call(request, &context).await
@@ -330,6 +341,7 @@ async fn main() -> std::io::Result<()> {
         changes: diagnostics::ListChanges::new(),
         tasks: tasks::Tasks::default(),
         watching: Arc::default(),
+        odd_names: std::env::args().any(|arg| arg == "--odd-names"),
     };
     if std::env::args().any(|arg| arg == "--stdio") {
         let running = fixture

@@ -28,6 +28,23 @@ pub fn tool(name: &str, description: &str, input_schema: Value) -> Tool {
     model(json!({"name": name, "description": description, "inputSchema": input_schema}))
 }
 
+/// With `--odd-names`: tools whose names a header cannot carry as they are, so that a
+/// 2026-07-28 client names them in `Mcp-Name` in SEP-2243's Base64 form (non-ASCII, spaces at
+/// the ends, a name that looks encoded). Each answers with its own name.
+pub const ODD_NAMES: [&str; 3] = ["café", " padded ", "=?base64?eA==?="];
+
+/// The tools of [`ODD_NAMES`].
+pub fn odd_names() -> impl Iterator<Item = Tool> {
+    ODD_NAMES
+        .into_iter()
+        .map(|name| tool(name, "Answers with its own name", no_arguments()))
+}
+
+/// The answer of the tool of [`ODD_NAMES`] called `name`, if it is one.
+pub fn answer_odd_name(name: &str) -> Option<CallToolResponse> {
+    ODD_NAMES.contains(&name).then(|| text(name))
+}
+
 /// Every tool, the session-era ones and the `input_required` ones.
 pub fn list() -> Vec<Tool> {
     let string_argument = |name: &str, description: &str| json!({"type": "object", "properties": {name: {"type": "string", "description": description}}, "required": [name]});

@@ -74,11 +74,6 @@ impl Gateway {
         let Some(route) = catalog.route(name) else {
             return false;
         };
-        let lane_fits = match route.upstream.lane() {
-            Some(UpstreamLane::Stdio(_)) => true,
-            Some(UpstreamLane::Http(lane)) => lane.can_name(&route.original),
-            None => false,
-        };
         // A per-user upstream's callers may need to be asked to sign in: rmcp's way asks.
         let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
         // Pinned arguments and defaults are put into the call's arguments on the typed way.
@@ -87,7 +82,7 @@ impl Gateway {
         let may_be_task = super::tasks::task_support_of(route) != TaskSupport::Forbidden;
         route.upstream.config().isolation == Isolation::Shared
             && !per_user
-            && lane_fits
+            && route.upstream.lane().is_some()
             && !rewrites_arguments
             && !may_be_task
             && !declares_header_arguments(&route.item.input_schema)

@@ -6,8 +6,9 @@
 //! list requests, the session's own GET stream) stays rmcp's.
 //!
 //! - **2026-07-28** has no session: the POST carries everything, with the headers the
-//!   revision asks for (`MCP-Protocol-Version`, SEP-2243's `Mcp-Method` and `Mcp-Name`). A
-//!   call dropped before its answer closes its request, which is how this revision cancels.
+//!   revision asks for (`MCP-Protocol-Version`, SEP-2243's `Mcp-Method` and `Mcp-Name`, in
+//!   Base64 when a header cannot carry the name as it is). A call dropped before its answer
+//!   closes its request, which is how this revision cancels.
 //! - **The session era**: the POST names the session rmcp's client opened (`Mcp-Session-Id`,
 //!   noted by the transport, see [`Affinity`]). The upstream may put requests of its own
 //!   (sampling, elicitation, roots) and log messages on the call's stream; the caller's
@@ -43,7 +44,7 @@ use self::exchange::StreamEnds;
 pub use self::exchange::{Exchange, Incoming};
 pub use self::route::{proxy_tunnel, relayed_by_a_proxy};
 use self::{
-    headers::{bearer_header, header_value, post_headers, take_credentials, with_host},
+    headers::{bearer_header, header_value, mirrored, post_headers, take_credentials, with_host},
     wire::{Wire, wire},
 };
 use super::{
@@ -164,16 +165,6 @@ impl HttpLane {
         })
     }
 
-    /// Whether a request naming `name` can go on the lane: in 2026-07-28 the name goes in an
-    /// `Mcp-Name` header as it is (visible ASCII); others would need SEP-2243's Base64 form,
-    /// which rmcp's client writes. The session era has no such header.
-    pub fn can_name(&self, name: &str) -> bool {
-        self.session.is_some()
-            || name
-                .bytes()
-                .all(|byte| byte.is_ascii_graphic() || byte == b' ')
-    }
-
     /// Whether requests go in a session (the session era).
     pub fn in_session(&self) -> bool {
         self.session.is_some()
@@ -215,7 +206,7 @@ impl HttpLane {
                 (None, _) => {
                     headers.insert(mcp_headers::METHOD, header_value(method)?);
                     if let Some(name) = name {
-                        headers.insert(mcp_headers::NAME, header_value(name)?);
+                        headers.insert(mcp_headers::NAME, mirrored(name)?);
                     }
                 }
                 (Some(_), Some(id)) => {

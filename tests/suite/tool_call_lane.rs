@@ -187,3 +187,75 @@ async fn plain_calls_to_each_sdks_2026_07_28_http_server_go_on_the_lane() {
         gateway.wait_for_log("lane=true").await;
     }
 }
+
+/// Tools whose names a header cannot carry as they are (non-ASCII, spaces at the ends, a name
+/// that looks encoded), behind each SDK's 2026-07-28 server, which checks `Mcp-Name` against
+/// the body: the lane names them in SEP-2243's Base64 form, and each call is answered by the
+/// tool it names.
+#[tokio::test]
+async fn tools_whose_names_a_header_cannot_carry_as_they_are_are_called_on_the_lane() {
+    use common::fixtures::{HttpFixture, Implementation};
+    const ODD_NAMES: [&str; 3] = ["café", " padded ", "=?base64?eA==?="];
+    for implementation in Implementation::ALL {
+        let label = implementation.label();
+        let fixture = HttpFixture::start_with(implementation, &["--odd-names"]);
+        let yaml = format!(
+            "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
+            fixture.url
+        );
+        let gateway = ServeProcess::start_in(
+            ConfigDir::new(&yaml),
+            &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+        );
+        gateway.wait_ready(std::time::Duration::from_secs(30));
+        let listed = common::http::modern_post(&gateway.mcp_url(), "tools/list", None)
+            .body(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .expect("POST");
+        let listed: Value = serde_json::from_str(&listed.text().await.unwrap()).unwrap();
+        // The clients' names the gateway made of them: they say nothing of the originals.
+        let exposed: Vec<String> = listed["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{label}: {listed}"))
+            .iter()
+            .filter(|tool| tool["description"] == "Answers with its own name")
+            .map(|tool| tool["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(exposed.len(), ODD_NAMES.len(), "{label}: {listed}");
+        let mut answered = Vec::new();
+        for name in &exposed {
+            let (status, answer) = call(
+                &gateway,
+                name,
+                json!({"_meta": meta(), "name": name, "arguments": {}}),
+            )
+            .await;
+            assert_eq!(status, 200, "{label}, {name}: {answer}");
+            assert_eq!(
+                answer["result"]["resultType"], "complete",
+                "{label}, {name}: {answer}"
+            );
+            answered.push(
+                answer["result"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        answered.sort();
+        let mut expected = ODD_NAMES.map(str::to_owned).to_vec();
+        expected.sort();
+        assert_eq!(answered, expected, "{label}");
+        gateway.calls_done(ODD_NAMES.len()).await;
+        assert_eq!(
+            gateway.lane_calls(),
+            ODD_NAMES.len(),
+            "{label}: every call on the lane:\n{}",
+            gateway.log()
+        );
+    }
+}

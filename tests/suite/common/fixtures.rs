@@ -130,9 +130,14 @@ pub type HttpFixture = Listening;
 
 impl HttpFixture {
     pub fn start(implementation: Implementation) -> Self {
+        Self::start_with(implementation, &[])
+    }
+
+    /// The same, with `extra` arguments (`--odd-names`).
+    pub fn start_with(implementation: Implementation, extra: &[&str]) -> Self {
         let (program, args, env) = implementation.command(false);
         let mut command = Command::new(program);
-        command.args(args).envs(env);
+        command.args(args).args(extra).envs(env);
         Self::spawn(command, &format!("the {} fixture", implementation.label()))
     }
 
