@@ -35,6 +35,7 @@ mod stdio;
 mod stop_on_drop;
 mod supervisor;
 mod tap;
+mod tls;
 mod twin;
 mod websocket;
 

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use http::{HeaderValue, Response, Uri, header};
-use hyper_rustls::ConfigBuilderExt;
 use indexmap::IndexMap;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
@@ -133,16 +132,7 @@ async fn through_proxy(target: &Url) -> Result<Option<TcpStream>, ConnectError> 
     Ok(Some(io.into_inner()))
 }
 
-/// TLS for `wss://`, verified as the gateway's HTTPS upstreams are (`http_lane/route.rs`,
-/// reqwest): by the platform's verifier, with the authorities the system trusts (a team's
-/// own among them, or those of `SSL_CERT_FILE`), not only the public ones. Our ring provider.
+/// TLS for `wss://`, as for the gateway's HTTPS upstreams (`upstream/tls.rs`).
 fn tls() -> Result<Connector, String> {
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .and_then(|builder| builder.try_with_platform_verifier())
-    .map_err(|error| format!("cannot set up TLS: {error}"))?
-    .with_no_client_auth();
-    Ok(Connector::Rustls(Arc::new(config)))
+    Ok(Connector::Rustls(Arc::new(super::tls::client_config()?)))
 }

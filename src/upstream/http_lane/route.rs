@@ -194,13 +194,10 @@ fn tcp() -> HttpConnector {
     http
 }
 
-/// TLS over `inner` for `https` URLs, as everywhere in the gateway (our ring provider, the
-/// platform's verifier: see `upstream::http::use_our_tls_provider`); plain for `http`.
+/// TLS over `inner` for `https` URLs (`upstream/tls.rs`); plain for `http`.
 fn tls<C>(inner: C) -> Result<HttpsConnector<C>, String> {
-    let provider = rustls::crypto::ring::default_provider();
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_platform_verifier(provider)
-        .map_err(|error| format!("cannot set up TLS: {error}"))?
+        .with_tls_config(crate::upstream::tls::client_config()?)
         .https_or_http()
         .enable_http1()
         .wrap_connector(inner))
