@@ -278,6 +278,7 @@ pub async fn relay_resource_updates(
         };
         updated(&update.uri);
         let subscribers = subscriptions.subscribers(&update.uri);
+        tracing::debug!(uri = %update.uri, subscribers = subscribers.len(), "resources/updated from an upstream");
         let sends = subscribers.iter().map(|subscriber| {
             let update = update.clone();
             async move {

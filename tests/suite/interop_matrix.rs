@@ -255,8 +255,14 @@ async fn check_replicas(implementation: Implementation, protocol: &str) {
         "database:\n  url: {database:?}\n  secret_key: shared by the replicas\nupstreams:\n  fx:\n    url: {:?}\n    protocol: {protocol}\n",
         fixture.url
     );
+    // Debug: on a failure, the replicas' logs say where a notification went.
     let replicas: Vec<ServeProcess> = (0..3)
-        .map(|_| ServeProcess::start_in(ConfigDir::new(&yaml), &[]))
+        .map(|_| {
+            ServeProcess::start_in(
+                ConfigDir::new(&yaml),
+                &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+            )
+        })
         .collect();
     for replica in &replicas {
         replica.wait_ready(Duration::from_secs(30));

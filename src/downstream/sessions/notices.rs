@@ -56,6 +56,10 @@ impl SessionBook {
         let Some(gateway) = &self.gateway else {
             return;
         };
+        tracing::debug!(
+            from = %notice.from,
+            "a notification another gateway announced goes to its session's stream here"
+        );
         let notification: ServerNotification = match serde_json::from_value(notice.message) {
             Ok(notification) => notification,
             Err(error) => {
