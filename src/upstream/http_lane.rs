@@ -22,6 +22,7 @@ mod exchange;
 mod follow;
 mod headers;
 mod idle_closes;
+mod proxied;
 mod route;
 mod wire;
 
@@ -42,7 +43,7 @@ use url::Url;
 
 use self::exchange::StreamEnds;
 pub use self::exchange::{Exchange, Incoming};
-pub use self::route::{proxy_tunnel, relayed_by_a_proxy};
+pub use self::route::{proxy_connector, relayed_by_a_proxy};
 use self::{
     headers::{bearer_header, header_value, mirrored, post_headers, take_credentials, with_host},
     wire::{Wire, wire},

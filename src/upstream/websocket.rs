@@ -16,7 +16,7 @@ use tokio_tungstenite::{
 use tower_service::Service;
 use url::Url;
 
-use super::{connect::ConnectError, http::header_map, http_lane::proxy_tunnel, redirects};
+use super::{connect::ConnectError, http::header_map, http_lane::proxy_connector, redirects};
 use crate::{
     error::with_causes,
     websocket::{SUBPROTOCOL, WebSocketTransport, config},
@@ -103,9 +103,9 @@ async fn upgrade(
     Ok(Ok(socket))
 }
 
-/// A connection to `target` through the `CONNECT` tunnel of the proxy the system's settings
-/// name for it, if they name one (see `http_lane/route.rs`); TLS, for `wss://`, is the
-/// upgrade's to add.
+/// A connection to `target` through the proxy the system's settings name for it, if they name
+/// one (a `CONNECT` tunnel, or a SOCKS proxy's; see `http_lane/route.rs`); TLS, for `wss://`,
+/// is the upgrade's to add.
 async fn through_proxy(target: &Url) -> Result<Option<TcpStream>, ConnectError> {
     // The proxy settings speak of http and https; the tunnel needs the port said. An IPv6
     // host comes in brackets.
@@ -120,13 +120,13 @@ async fn through_proxy(target: &Url) -> Result<Option<TcpStream>, ConnectError> 
     let Ok(as_http) = format!("{scheme}://{host}:{port}/").parse::<Uri>() else {
         return Ok(None);
     };
-    let Some(mut tunnel) = proxy_tunnel(&as_http) else {
+    let Some(mut proxied) = proxy_connector(&as_http) else {
         return Ok(None);
     };
-    let io = tunnel.call(as_http).await.map_err(|error| {
+    let io = proxied.call(as_http).await.map_err(|error| {
         format!(
             "WebSocket connection failed: cannot go through the proxy: {}",
-            with_causes(&error)
+            with_causes(&*error)
         )
     })?;
     Ok(Some(io.into_inner()))

@@ -1,8 +1,9 @@
 //! The ways to a plain-HTTP upstream that the gateway's own lane takes as rmcp's client
 //! (reqwest) does: through the proxy the system's settings name (proxy.py, asking for
-//! credentials), and with the user and password the upstream's URL carries (nginx's
-//! `auth_basic` checks them). Calls go on the lane, in both eras; credentials are in no log
-//! line. The https way through a proxy's tunnel is in `tls_upstreams.rs`.
+//! credentials; pproxy as a SOCKS proxy), and with the user and password the upstream's URL
+//! carries (nginx's `auth_basic` checks them). Calls go on the lane, in both eras;
+//! credentials are in no log line. The https way through a proxy's tunnel is in
+//! `tls_upstreams.rs`.
 
 use serde_json::{Value, json};
 
@@ -10,9 +11,11 @@ use crate::common::{
     balancer::{Balancer, PASS_MCP, backend},
     fixture_upstream_yaml,
     forward_proxy::{self, ForwardProxy, named_only_to_the_proxy},
+    free_port,
     http::{RawSession, modern_tool_call},
     process::{ConfigDir, ServeProcess},
     served::ServedUpstream,
+    socks_proxy::{self, SocksProxy},
 };
 
 /// Another gateway, upstream of the one under test: it serves the fixture's `echo` as
@@ -210,4 +213,103 @@ async fn a_user_and_password_in_an_upstreams_url_go_as_basic_credentials_on_the_
     for secret in ["open sesame", "open%20sesame", "not-the-password"] {
         assert!(!log.contains(secret), "{secret} logged:\n{log}");
     }
+}
+
+/// A SOCKS5 proxy that asks for a password, named in `ALL_PROXY` with `socks5h` (the proxy
+/// resolves names): the inner gateway, named by a port only the proxy knows the way from, is
+/// reached through it in 2026-07-28, in the session era and over WebSocket; its HTTP calls go
+/// on the lane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_behind_a_socks5_proxy_are_called_on_the_lane_through_it() {
+    let inner = inner_gateway();
+    let to = port_of(&inner.mcp_url());
+    let proxy = SocksProxy::start("socks5", to);
+    let url = format!(
+        "socks5h://{}:{}@127.0.0.1:{}",
+        socks_proxy::USER,
+        socks_proxy::PASSWORD,
+        proxy.port()
+    );
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  \
+             inner:\n    url: http://127.0.0.1:{0}/mcp\n  \
+             inner-session:\n    url: http://127.0.0.1:{0}/mcp\n    protocol: legacy\n  \
+             inner-ws:\n    url: ws://127.0.0.1:{0}/ws\n",
+            free_port()
+        ),
+        &socks_proxy::environment(&url),
+    );
+    let health = gateway.health();
+    assert_eq!(health["status"], "ok", "{health}\n{}", gateway.log());
+    for tool in [
+        "inner__fx__echo",
+        "inner-session__fx__echo",
+        "inner-ws__fx__echo",
+    ] {
+        assert_inner_echoes(&gateway, tool).await;
+    }
+    gateway.calls_done(6).await;
+    // All but the WebSocket upstream's, which have no lane to take.
+    assert_eq!(gateway.lane_calls(), 4, "{}", gateway.log());
+    assert!(
+        proxy.log().contains(&format!("tunnel 127.0.0.1:{to}")),
+        "{}",
+        proxy.log()
+    );
+    assert!(
+        !gateway.log().contains(socks_proxy::PASSWORD),
+        "{}",
+        gateway.log()
+    );
+}
+
+/// The same through a SOCKS4 proxy (no passwords; `socks4`: names resolved here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_behind_a_socks4_proxy_are_called_on_the_lane_through_it() {
+    let inner = inner_gateway();
+    let proxy = SocksProxy::start("socks4", port_of(&inner.mcp_url()));
+    let url = format!("socks4://127.0.0.1:{}", proxy.port());
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  inner:\n    url: http://127.0.0.1:{}/mcp\n",
+            free_port()
+        ),
+        &socks_proxy::environment(&url),
+    );
+    assert_inner_echoes(&gateway, "inner__fx__echo").await;
+    gateway.calls_done(2).await;
+    assert_eq!(gateway.lane_calls(), 2, "{}", gateway.log());
+}
+
+/// A SOCKS5 proxy that refuses the gateway's password: each upstream it would carry is
+/// unavailable, saying so, and the password is in no log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socks_proxy_that_refuses_the_gateways_password_leaves_its_upstreams_unavailable_saying_so()
+ {
+    let inner = inner_gateway();
+    let proxy = SocksProxy::start("socks5", port_of(&inner.mcp_url()));
+    let refused = format!("not-{}", socks_proxy::PASSWORD);
+    let url = format!(
+        "socks5h://{}:{refused}@127.0.0.1:{}",
+        socks_proxy::USER,
+        proxy.port()
+    );
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  \
+             inner:\n    url: http://127.0.0.1:{0}/mcp\n    startup_timeout_secs: 5\n  \
+             inner-ws:\n    url: ws://127.0.0.1:{0}/ws\n    startup_timeout_secs: 5\n",
+            free_port()
+        ),
+        &socks_proxy::environment(&url),
+    );
+    for name in ["inner", "inner-ws"] {
+        let health = upstream_health(&gateway, name);
+        assert_ne!(health["state"], "ready", "{health}");
+        let error = health["last_error"].as_str().unwrap_or_default();
+        eprintln!("{name}: {error}");
+        assert!(error.contains("SOCKS"), "{name}: {health}");
+    }
+    assert!(!gateway.log().contains(&refused), "{}", gateway.log());
 }

@@ -3,13 +3,14 @@
 //! reqwest reads, so that the lane goes where rmcp's client goes).
 //!
 //! Through a proxy, as reqwest goes:
-//! - a plain-HTTP upstream's requests go to the proxy, each naming the whole URL it is for
+//! - a plain-HTTP upstream's requests go to an HTTP proxy, each naming the whole URL it is for
 //!   (absolute form) and carrying the proxy's credentials, if the proxy's URL has any;
 //! - an https upstream's connections go through a `CONNECT` tunnel the proxy opens to it, and
-//!   TLS runs inside, end to end: the proxy sees nothing of the requests.
+//!   TLS runs inside, end to end: the proxy sees nothing of the requests;
+//! - through a SOCKS proxy, every upstream's connections go whole (`proxied.rs`).
 //!
-//! A proxy spoken to in TLS or SOCKS is not for the lane: rmcp's client carries such an
-//! upstream's calls ([`unspoken_proxy`]).
+//! A proxy spoken to in TLS is not for the lane: rmcp's client carries such an upstream's
+//! calls ([`unspoken_proxy`]).
 
 use bytes::Bytes;
 use http::{
@@ -20,7 +21,7 @@ use http_body_util::Full;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::{
     client::{
-        legacy::connect::{HttpConnector, proxy::Tunnel},
+        legacy::connect::HttpConnector,
         proxy::matcher::{Intercept, Matcher},
     },
     rt::TokioIo,
@@ -28,6 +29,7 @@ use hyper_util::{
 use tokio::net::TcpStream;
 use tower_service::Service;
 
+use super::proxied::{Proxied, with_port};
 use crate::error::with_causes;
 
 /// What a connection to the upstream is, whichever way it goes.
@@ -46,8 +48,8 @@ pub struct Route {
 enum Connector {
     /// To `dial` itself, in TLS when its scheme is `https`.
     Direct(HttpsConnector<HttpConnector>),
-    /// Through a proxy's `CONNECT` tunnel to the upstream, TLS inside it.
-    Tunneled(HttpsConnector<Tunnel<HttpConnector>>),
+    /// Through a proxy that carries the connection whole, TLS inside it.
+    Proxied(HttpsConnector<Proxied>),
 }
 
 /// What a request relayed by a proxy carries: the upstream's origin, for the absolute form,
@@ -62,31 +64,30 @@ impl Route {
     /// The way to `url` (`http://` or `https://`, no user or password in it), by the system's
     /// proxy settings.
     pub fn to(url: &Uri) -> Result<Self, String> {
-        let proxy = Matcher::from_system().intercept(url);
-        if let Some(why) = proxy.as_ref().and_then(unspoken) {
-            return Err(why);
-        }
-        let Some(proxy) = proxy else {
+        let Some(proxy) = Matcher::from_system().intercept(url) else {
             return Self::direct(url);
         };
-        if url.scheme() == Some(&Scheme::HTTPS) {
+        if url.scheme() == Some(&Scheme::HTTP) && relays(&proxy) {
+            let Some(authority) = url.authority() else {
+                return Err(format!("its URL {url} names no host"));
+            };
             return Ok(Self {
-                connector: Connector::Tunneled(tls(tunnel(&proxy))?),
-                dial: url.clone(),
-                forward: None,
+                connector: Connector::Direct(tls(tcp())?),
+                dial: proxy.uri().clone(),
+                forward: Some(Forward {
+                    scheme: Scheme::HTTP,
+                    authority: authority.clone(),
+                    authorization: proxy.basic_auth().cloned(),
+                }),
             });
         }
-        let (Some(scheme), Some(authority)) = (url.scheme(), url.authority()) else {
-            return Err(format!("its URL {url} names no scheme or host"));
+        let Some(proxied) = Proxied::through(&proxy, tcp()) else {
+            return Err(unspoken(&proxy).unwrap_or_default());
         };
         Ok(Self {
-            connector: Connector::Direct(tls(tcp())?),
-            dial: proxy.uri().clone(),
-            forward: Some(Forward {
-                scheme: scheme.clone(),
-                authority: authority.clone(),
-                authorization: proxy.basic_auth().cloned(),
-            }),
+            connector: Connector::Proxied(tls(proxied)?),
+            dial: with_port(url),
+            forward: None,
         })
     }
 
@@ -103,7 +104,7 @@ impl Route {
     pub async fn connect(&self) -> Result<Io, String> {
         let connected = match &self.connector {
             Connector::Direct(connector) => connector.clone().call(self.dial.clone()).await,
-            Connector::Tunneled(connector) => connector.clone().call(self.dial.clone()).await,
+            Connector::Proxied(connector) => connector.clone().call(self.dial.clone()).await,
         };
         connected.map_err(|error| format!("cannot connect to it: {}", with_causes(&*error)))
     }
@@ -144,24 +145,23 @@ impl Route {
 /// `content-length` on with a `Content-Length` of its own, which Node's servers refuse (HTTP
 /// 400, a duplicate length).
 pub fn relayed_by_a_proxy(url: &Uri) -> bool {
-    url.scheme() == Some(&Scheme::HTTP) && Matcher::from_system().intercept(url).is_some()
+    url.scheme() == Some(&Scheme::HTTP)
+        && Matcher::from_system()
+            .intercept(url)
+            .is_some_and(|proxy| relays(&proxy))
 }
 
-/// A `CONNECT` tunnel through the proxy the system's settings name for `url` (`http://` or
-/// `https://`), with the credentials in the proxy's URL; none when they name none, or one
-/// spoken to in TLS or SOCKS. A WebSocket upstream's connection goes through one whatever its
-/// scheme, as browsers' and curl's do.
-pub fn proxy_tunnel(url: &Uri) -> Option<Tunnel<HttpConnector>> {
-    let proxy = Matcher::from_system().intercept(url)?;
-    unspoken(&proxy).is_none().then(|| tunnel(&proxy))
+/// Whether `proxy` is an HTTP proxy, which relays a plain-HTTP upstream's requests.
+fn relays(proxy: &Intercept) -> bool {
+    proxy.uri().scheme_str() == Some("http")
 }
 
-fn tunnel(proxy: &Intercept) -> Tunnel<HttpConnector> {
-    let tunnel = Tunnel::new(proxy.uri().clone(), tcp());
-    match proxy.basic_auth() {
-        Some(credentials) => tunnel.with_auth(credentials.clone()),
-        None => tunnel,
-    }
+/// The way through the proxy the system's settings name for `url` (`http://` or `https://`,
+/// its port said), with the credentials in the proxy's URL: a `CONNECT` tunnel or a SOCKS
+/// proxy's connection; none when they name none, or one spoken to in TLS. A WebSocket
+/// upstream's connection goes through one whatever its scheme, as browsers' and curl's do.
+pub fn proxy_connector(url: &Uri) -> Option<Proxied> {
+    Proxied::through(&Matcher::from_system().intercept(url)?, tcp())
 }
 
 /// Why the lane cannot go the way the system's proxy settings send requests to `url`, if
@@ -176,7 +176,7 @@ pub fn unspoken_proxy(url: &Uri) -> Option<String> {
 
 fn unspoken(proxy: &Intercept) -> Option<String> {
     match proxy.uri().scheme_str() {
-        Some("http") => None,
+        Some("http" | "socks5" | "socks5h" | "socks4" | "socks4a") => None,
         scheme => Some(format!(
             "the system's proxy settings send its requests through a proxy spoken to in {}",
             scheme.unwrap_or("an unknown scheme")

@@ -1,7 +1,9 @@
 //! Upstream servers that tests start over HTTP on a free loopback port.
 
 use std::{
+    fs::File,
     net::TcpStream,
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -28,9 +30,29 @@ impl ServedUpstream {
     /// suite's outgoing connections): a server that exits without listening is started again
     /// on another port.
     pub fn start(what: &str, build: impl Fn(u16) -> Command) -> Self {
+        Self::start_writing(what, None, build)
+    }
+
+    /// The same, with the server's output (both streams) written to `output`.
+    pub fn start_writing(
+        what: &str,
+        output: Option<&Path>,
+        build: impl Fn(u16) -> Command,
+    ) -> Self {
         let mut ended = String::new();
         for _ in 0..3 {
-            match Self::try_start_on(super::free_port(), what, &build) {
+            let build = |port| {
+                let mut command = build(port);
+                if let Some(output) = output {
+                    let file = File::create(output).expect("a file for the server's output");
+                    let copy = file.try_clone().expect("the output file, twice");
+                    command.stdout(file).stderr(copy);
+                } else {
+                    command.stdout(Stdio::null()).stderr(Stdio::null());
+                }
+                command
+            };
+            match Self::try_start_on(super::free_port(), what, build) {
                 Ok(served) => return served,
                 Err(how) => ended = how,
             }
@@ -40,6 +62,11 @@ impl ServedUpstream {
 
     /// Runs the command `build` makes for `port` and waits until it listens.
     pub fn start_on(port: u16, what: &str, build: impl FnOnce(u16) -> Command) -> Self {
+        let build = |port| {
+            let mut command = build(port);
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+            command
+        };
         Self::try_start_on(port, what, build)
             .unwrap_or_else(|how| panic!("{what} exited before it listened, with {how}"))
     }
@@ -51,8 +78,6 @@ impl ServedUpstream {
         build: impl FnOnce(u16) -> Command,
     ) -> Result<Self, String> {
         let mut child = build(port)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("start {what}: {error}"));
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,0 +1,185 @@
+//! Connections to an upstream through a proxy that carries them whole: an HTTP proxy's
+//! `CONNECT` tunnel, or a SOCKS proxy (v5, with the user and password of its URL; v4). What
+//! goes through is the upstream's own connection, TLS and all.
+//!
+//! As reqwest reads a SOCKS proxy's URL: `socks5://` and `socks4://` resolve the upstream's
+//! name here, `socks5h://` and `socks4a://` leave it to the proxy; a URL without a port means
+//! 1080.
+
+use std::{
+    error::Error,
+    fmt::Display,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use http::Uri;
+use hyper_util::{
+    client::{
+        legacy::connect::{
+            HttpConnector,
+            proxy::{SocksV4, SocksV5, Tunnel},
+        },
+        proxy::matcher::Intercept,
+    },
+    rt::TokioIo,
+};
+use tokio::net::TcpStream;
+use tower_service::Service;
+
+/// The port a SOCKS proxy's URL means when it names none.
+const SOCKS_PORT: u16 = 1080;
+
+/// Opens a connection to the URL it is called with through a proxy.
+#[derive(Clone)]
+pub enum Proxied {
+    Tunnel(Tunnel<HttpConnector>),
+    /// A SOCKS proxy, and its address for the errors.
+    Socks5(SocksV5<HttpConnector>, Arc<str>),
+    Socks4(SocksV4<HttpConnector>, Arc<str>),
+}
+
+/// Why a connection through the proxy failed, in words.
+type Failure = Box<dyn Error + Send + Sync>;
+
+impl Proxied {
+    /// The way through `proxy` over `tcp`, for an upstream whose connections it carries
+    /// whole; `None` for a proxy that does not (one spoken to in TLS).
+    pub fn through(proxy: &Intercept, tcp: HttpConnector) -> Option<Self> {
+        let uri = proxy.uri();
+        let (version, local_dns) = match uri.scheme_str()? {
+            "http" => {
+                let tunnel = Tunnel::new(uri.clone(), tcp);
+                return Some(Self::Tunnel(match proxy.basic_auth() {
+                    Some(credentials) => tunnel.with_auth(credentials.clone()),
+                    None => tunnel,
+                }));
+            }
+            "socks5" => (5, true),
+            "socks5h" => (5, false),
+            "socks4" => (4, true),
+            "socks4a" => (4, false),
+            _ => return None,
+        };
+        let at: Arc<str> =
+            format!("{}:{}", uri.host()?, uri.port_u16().unwrap_or(SOCKS_PORT)).into();
+        let address = format!("http://{at}").parse().ok()?;
+        Some(if version == 5 {
+            let socks = SocksV5::new(address, tcp).local_dns(local_dns);
+            let socks = match proxy.raw_auth() {
+                Some((user, password)) => socks.with_auth(user.to_owned(), password.to_owned()),
+                None => socks,
+            };
+            Self::Socks5(socks, at)
+        } else {
+            Self::Socks4(SocksV4::new(address, tcp).local_dns(local_dns), at)
+        })
+    }
+}
+
+impl Service<Uri> for Proxied {
+    type Response = TokioIo<TcpStream>;
+    type Error = Failure;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Failure>> + Send>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        match self {
+            Self::Tunnel(tunnel) => tunnel.poll_ready(context).map_err(Into::into),
+            Self::Socks5(socks, at) => socks.poll_ready(context).map_err(|e| socks_failure(at, e)),
+            Self::Socks4(socks, at) => socks.poll_ready(context).map_err(|e| socks_failure(at, e)),
+        }
+    }
+
+    /// `upstream` with its port said: a SOCKS proxy is asked for 443 when it is not.
+    fn call(&mut self, upstream: Uri) -> Self::Future {
+        match self {
+            Self::Tunnel(tunnel) => {
+                let connecting = tunnel.call(upstream);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+            Self::Socks5(socks, at) => {
+                let (connecting, at) = (socks.call(upstream), at.clone());
+                Box::pin(async move { connecting.await.map_err(|e| socks_failure(&at, e)) })
+            }
+            Self::Socks4(socks, at) => {
+                let (connecting, at) = (socks.call(upstream), at.clone());
+                Box::pin(async move { connecting.await.map_err(|e| socks_failure(&at, e)) })
+            }
+        }
+    }
+}
+
+/// hyper-util's SOCKS errors name neither the proxy nor what failed under them ("failed to
+/// create underlying connection"): the proxy's address goes with them.
+fn socks_failure(at: &str, error: impl Display) -> Failure {
+    format!("through the SOCKS proxy at {at}: {error}").into()
+}
+
+/// `url` with its port said (`http` 80, `https` 443), as a SOCKS proxy must be asked.
+pub fn with_port(url: &Uri) -> Uri {
+    if url.port().is_some() {
+        return url.clone();
+    }
+    let (Some(scheme), Some(host)) = (url.scheme_str(), url.host()) else {
+        return url.clone();
+    };
+    let port = if scheme == "https" { 443 } else { 80 };
+    let path = url.path_and_query().map_or("/", |path| path.as_str());
+    format!("{scheme}://{host}:{port}{path}")
+        .parse()
+        .unwrap_or_else(|_| url.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use hyper_util::client::proxy::matcher::Matcher;
+
+    use super::*;
+
+    fn through(proxy: &str) -> Option<Proxied> {
+        let intercept = Matcher::builder()
+            .all(proxy)
+            .build()
+            .intercept(&"http://upstream:8080/mcp".parse().unwrap())?;
+        Proxied::through(&intercept, HttpConnector::new())
+    }
+
+    #[test]
+    fn each_proxy_the_settings_may_name_is_gone_through_as_reqwest_goes() {
+        assert!(matches!(
+            through("http://u:p@proxy:3128"),
+            Some(Proxied::Tunnel(_))
+        ));
+        let Some(Proxied::Socks5(_, at)) = through("socks5h://u:p@proxy") else {
+            panic!("socks5h is SOCKS5");
+        };
+        assert_eq!(&*at, "proxy:1080");
+        assert!(matches!(
+            through("socks5://proxy:9050"),
+            Some(Proxied::Socks5(..))
+        ));
+        assert!(matches!(
+            through("socks4a://proxy:9050"),
+            Some(Proxied::Socks4(..))
+        ));
+        // Spoken to in TLS: rmcp's client's.
+        assert!(through("https://proxy:3128").is_none());
+    }
+
+    #[test]
+    fn a_socks_proxy_is_asked_for_the_upstreams_port_said() {
+        let said = |url: &str| with_port(&url.parse().unwrap()).to_string();
+        assert_eq!(said("http://upstream/mcp"), "http://upstream:80/mcp");
+        assert_eq!(
+            said("https://upstream/mcp?x=1"),
+            "https://upstream:443/mcp?x=1"
+        );
+        assert_eq!(
+            said("https://upstream:8443/mcp"),
+            "https://upstream:8443/mcp"
+        );
+        assert_eq!(said("http://[::1]/mcp"), "http://[::1]:80/mcp");
+    }
+}
