@@ -120,7 +120,7 @@ pub async fn send(
     request: ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
-    if let Some(lane) = upstream.lane_for_any_request() {
+    if let Some(lane) = upstream.lane_for(request.method()) {
         return send_on_lane(upstream, lane, &request, origin).await;
     }
     let failed = |error: ServiceError| GatewayError::UpstreamFailed {
@@ -214,8 +214,10 @@ async fn send_on_lane(
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
     let outgoing = outgoing(request, upstream.deadline_of(request))?;
-    let result = send_raw(upstream, &lane, outgoing, origin).await?;
-    serde_json::from_str(result.get()).map_err(|error| unreadable(upstream, &error))
+    let result = send_raw(upstream, &lane, outgoing, origin).await;
+    // As a call's "call done" line says `lane=true`: which way a request went.
+    tracing::debug!(upstream = %upstream.name(), method = request.method(), ok = result.is_ok(), "answered on the lane");
+    serde_json::from_str(result?.get()).map_err(|error| unreadable(upstream, &error))
 }
 
 /// Sends `outgoing` on the upstream's lane for `origin` and returns the result as the
@@ -264,13 +266,28 @@ fn outgoing(request: &ClientRequest, deadline: Duration) -> Result<Outgoing, Gat
     let object = serde_json::to_string(&params).map_err(|e| internal(e.to_string()))?;
     // `{…}` → `…`: the members alone, which the lane puts beside `_meta`.
     let members = object[1..object.len() - 1].to_owned();
+    let name = named_by(&method)
+        .and_then(|key| params.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok(Outgoing {
         method,
-        name: None,
+        name,
         members,
         meta,
         deadline,
     })
+}
+
+/// The member of a request's `params` that names what it is about, which a 2026-07-28 HTTP
+/// upstream is told in `Mcp-Name` too (SEP-2243).
+fn named_by(method: &str) -> Option<&'static str> {
+    match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => Some("uri"),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
+        _ => None,
+    }
 }
 
 impl ProgressSink for ProgressTarget {

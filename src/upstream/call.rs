@@ -82,13 +82,15 @@ impl Upstream {
         }
     }
 
-    /// The lane of its current connection if that lane carries any request as rmcp would: a
-    /// stdio connection's, or a session-era HTTP connection's (a 2026-07-28 one leaves to
-    /// rmcp the headers some requests need, SEP-2243's `Mcp-Name` and `Mcp-Param-*`).
-    pub fn lane_for_any_request(&self) -> Option<UpstreamLane> {
+    /// The lane of its current connection if that lane carries a request of `method` as rmcp
+    /// would: a stdio connection's, a session-era HTTP connection's, and a 2026-07-28 one's
+    /// for all but `tools/call`, whose arguments may go in headers too (SEP-2243's
+    /// `Mcp-Param-*`, which rmcp writes from the tool's schema; the gateway's own way for
+    /// calls, `gateway/router.rs`, knows which tools have none).
+    pub fn lane_for(&self, method: &str) -> Option<UpstreamLane> {
         self.lane().filter(|lane| match lane {
             UpstreamLane::Stdio(_) => true,
-            UpstreamLane::Http(lane) => lane.in_session(),
+            UpstreamLane::Http(lane) => lane.in_session() || method != "tools/call",
         })
     }
 

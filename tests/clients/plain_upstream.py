@@ -1,5 +1,6 @@
 """A plain upstream built with the official Python SDK, over streamable HTTP: `echo` answers
-with its text, `pid` with the server's process id (to tell one run from the next).
+with its text, `pid` with the server's process id (to tell one run from the next); the prompt
+`greeting` greets a name, and the resource `plain://pid` is the process id.
 
     plain_upstream.py --http PORT [--keep-alive SECS]
 
@@ -24,6 +25,18 @@ def echo(text: str) -> str:
 @server.tool()
 def pid() -> str:
     """Answers with this server's process id."""
+    return str(os.getpid())
+
+
+@server.prompt()
+def greeting(name: str) -> str:
+    """Greets `name`."""
+    return f"Hello, {name}!"
+
+
+@server.resource("plain://pid", mime_type="text/plain")
+def pid_resource() -> str:
+    """This server's process id."""
     return str(os.getpid())
 
 

@@ -28,8 +28,8 @@ use tokio::{
 };
 
 use crate::common::{
-    http::{RawSession, modern_tool_call},
-    process::ServeProcess,
+    http::{RawSession, Reply, modern_post, modern_tool_call},
+    process::{ConfigDir, ServeProcess},
     served::ServedUpstream,
 };
 
@@ -155,6 +155,100 @@ async fn calls_to_the_python_sdks_server_share_their_connections() {
     );
 }
 
+// Prompts got and resources read by 2026-07-28 clients go on the lane too (only a call, whose
+// arguments may go in headers, is left to rmcp's client when it is not plain), and share its
+// connections as calls do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_and_resources_of_the_python_sdks_server_share_their_connections() {
+    const ROUNDS: usize = 10;
+    let play = Play {
+        at_risk: Duration::MAX,
+        close_told: true,
+        holds_end: Duration::from_millis(50),
+    };
+    let served = PythonBehindProxy::start_logging_requests(play).await;
+    let gateway = &served.gateway;
+    let round = async |n: usize| {
+        let name = format!("reader {n}");
+        let prompt = modern_request_of(
+            gateway,
+            "prompts/get",
+            "python__greeting",
+            json!({"name": "python__greeting", "arguments": {"name": name}}),
+        )
+        .await;
+        assert_eq!(
+            prompt["result"]["messages"][0]["content"]["text"],
+            format!("Hello, {name}!"),
+            "{prompt}\n{}",
+            gateway.log()
+        );
+        let read = modern_request_of(
+            gateway,
+            "resources/read",
+            "plain://pid",
+            json!({"uri": "plain://pid"}),
+        )
+        .await;
+        let pid = read["result"]["contents"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            !pid.is_empty() && pid.bytes().all(|byte| byte.is_ascii_digit()),
+            "{read}\n{}",
+            gateway.log()
+        );
+    };
+    round(0).await;
+    let opened = served.proxy.accepted.load(Ordering::SeqCst);
+    for n in 1..=ROUNDS {
+        round(n).await;
+    }
+    let more = served.proxy.accepted.load(Ordering::SeqCst) - opened;
+
+    assert!(
+        more <= 3,
+        "{more} connections more for {} requests\n{}",
+        2 * ROUNDS,
+        gateway.log()
+    );
+    let log = gateway.log();
+    for method in ["prompts/get", "resources/read"] {
+        let on_the_lane = log
+            .lines()
+            .filter(|line| line.contains("answered on the lane") && line.contains(method))
+            .count();
+        assert_eq!(on_the_lane, ROUNDS + 1, "{method}:\n{log}");
+    }
+}
+
+/// A 2026-07-28 request of `method` naming `name` (`Mcp-Name`) to `gateway`; the message it
+/// gets back.
+async fn modern_request_of(
+    gateway: &ServeProcess,
+    method: &str,
+    name: &str,
+    mut params: serde_json::Value,
+) -> serde_json::Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "keep-alive", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let reply = modern_post(&gateway.mcp_url(), method, Some(name))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    Reply {
+        status: reply.status(),
+        headers: reply.headers().clone(),
+        body: reply.text().await.expect("the answer"),
+    }
+    .message()
+}
+
 // An upstream whose streams stay open after their answers (here their ends come 3 s late)
 // would have each call hold a connection while the lane waits for the end: after three such
 // streams in a row the lane stops waiting, says so, and the calls go on being answered.
@@ -266,12 +360,24 @@ struct PythonBehindProxy {
 impl PythonBehindProxy {
     /// The server run with `arguments`, behind a proxy that plays `play`.
     async fn start(arguments: &[&str], play: Play) -> Self {
+        Self::start_with(arguments, play, &[]).await
+    }
+
+    /// The same, with the gateway logging at debug which way each request went.
+    async fn start_logging_requests(play: Play) -> Self {
+        Self::start_with(&[], play, &[("RUST_LOG", "mcps=debug,rmcp=warn")]).await
+    }
+
+    async fn start_with(arguments: &[&str], play: Play, env: &[(&str, &str)]) -> Self {
         let python = ServedUpstream::python_script_with("plain_upstream.py", arguments);
         let proxy = ClosingProxy::start(format!("127.0.0.1:{}", python.port), play).await;
-        let gateway = ServeProcess::start(&format!(
-            "upstreams:\n  python:\n    url: http://127.0.0.1:{}/mcp\n",
-            proxy.port
-        ));
+        let gateway = ServeProcess::start_in(
+            ConfigDir::new(&format!(
+                "upstreams:\n  python:\n    url: http://127.0.0.1:{}/mcp\n",
+                proxy.port
+            )),
+            env,
+        );
         Self {
             proxy,
             gateway,
