@@ -264,7 +264,8 @@ async fn upstreams_behind_a_socks5_proxy_are_called_on_the_lane_through_it() {
     );
 }
 
-/// The same through a SOCKS4 proxy (no passwords; `socks4`: names resolved here).
+/// The same through a SOCKS4 proxy (no passwords; `socks4`: the upstream's name, `localhost`,
+/// resolved here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstreams_behind_a_socks4_proxy_are_called_on_the_lane_through_it() {
     let inner = inner_gateway();
@@ -272,7 +273,7 @@ async fn upstreams_behind_a_socks4_proxy_are_called_on_the_lane_through_it() {
     let url = format!("socks4://127.0.0.1:{}", proxy.port());
     let gateway = gateway_logging_calls(
         &format!(
-            "upstreams:\n  inner:\n    url: http://127.0.0.1:{}/mcp\n",
+            "upstreams:\n  inner:\n    url: http://localhost:{}/mcp\n",
             free_port()
         ),
         &socks_proxy::environment(&url),

@@ -3,13 +3,14 @@
 //! goes through is the upstream's own connection, TLS and all.
 //!
 //! As reqwest reads a SOCKS proxy's URL: `socks5://` and `socks4://` resolve the upstream's
-//! name here, `socks5h://` and `socks4a://` leave it to the proxy; a URL without a port means
-//! 1080.
+//! name here (on tokio's resolver: hyper-util's own resolving blocks the thread it runs on),
+//! `socks5h://` and `socks4a://` leave it to the proxy; a URL without a port means 1080.
 
 use std::{
     error::Error,
     fmt::Display,
     future::Future,
+    net::IpAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -36,9 +37,17 @@ const SOCKS_PORT: u16 = 1080;
 #[derive(Clone)]
 pub enum Proxied {
     Tunnel(Tunnel<HttpConnector>),
-    /// A SOCKS proxy, and its address for the errors.
-    Socks5(SocksV5<HttpConnector>, Arc<str>),
-    Socks4(SocksV4<HttpConnector>, Arc<str>),
+    Socks5(SocksV5<HttpConnector>, Socks),
+    Socks4(SocksV4<HttpConnector>, Socks),
+}
+
+/// What the gateway keeps of a SOCKS proxy.
+#[derive(Clone)]
+pub struct Socks {
+    /// Its address, for the errors.
+    at: Arc<str>,
+    /// Whether the upstream's name is resolved here (`socks5://`, `socks4://`).
+    resolves_here: bool,
 }
 
 /// Why a connection through the proxy failed, in words.
@@ -66,15 +75,19 @@ impl Proxied {
         let at: Arc<str> =
             format!("{}:{}", uri.host()?, uri.port_u16().unwrap_or(SOCKS_PORT)).into();
         let address = format!("http://{at}").parse().ok()?;
+        let kept = Socks {
+            at,
+            resolves_here: local_dns,
+        };
         Some(if version == 5 {
-            let socks = SocksV5::new(address, tcp).local_dns(local_dns);
+            let socks = SocksV5::new(address, tcp);
             let socks = match proxy.raw_auth() {
                 Some((user, password)) => socks.with_auth(user.to_owned(), password.to_owned()),
                 None => socks,
             };
-            Self::Socks5(socks, at)
+            Self::Socks5(socks, kept)
         } else {
-            Self::Socks4(SocksV4::new(address, tcp).local_dns(local_dns), at)
+            Self::Socks4(SocksV4::new(address, tcp), kept)
         })
     }
 }
@@ -87,8 +100,8 @@ impl Service<Uri> for Proxied {
     fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Failure>> {
         match self {
             Self::Tunnel(tunnel) => tunnel.poll_ready(context).map_err(Into::into),
-            Self::Socks5(socks, at) => socks.poll_ready(context).map_err(|e| socks_failure(at, e)),
-            Self::Socks4(socks, at) => socks.poll_ready(context).map_err(|e| socks_failure(at, e)),
+            Self::Socks5(socks, kept) => socks.poll_ready(context).map_err(|e| kept.failure(e)),
+            Self::Socks4(socks, kept) => socks.poll_ready(context).map_err(|e| kept.failure(e)),
         }
     }
 
@@ -99,22 +112,50 @@ impl Service<Uri> for Proxied {
                 let connecting = tunnel.call(upstream);
                 Box::pin(async move { connecting.await.map_err(Into::into) })
             }
-            Self::Socks5(socks, at) => {
-                let (connecting, at) = (socks.call(upstream), at.clone());
-                Box::pin(async move { connecting.await.map_err(|e| socks_failure(&at, e)) })
+            Self::Socks5(socks, kept) => {
+                let (mut socks, kept) = (socks.clone(), kept.clone());
+                Box::pin(async move {
+                    let upstream = kept.address_of(upstream, false).await?;
+                    socks.call(upstream).await.map_err(|e| kept.failure(e))
+                })
             }
-            Self::Socks4(socks, at) => {
-                let (connecting, at) = (socks.call(upstream), at.clone());
-                Box::pin(async move { connecting.await.map_err(|e| socks_failure(&at, e)) })
+            Self::Socks4(socks, kept) => {
+                let (mut socks, kept) = (socks.clone(), kept.clone());
+                Box::pin(async move {
+                    // SOCKS4 knows IPv4 addresses only.
+                    let upstream = kept.address_of(upstream, true).await?;
+                    socks.call(upstream).await.map_err(|e| kept.failure(e))
+                })
             }
         }
     }
 }
 
-/// hyper-util's SOCKS errors name neither the proxy nor what failed under them ("failed to
-/// create underlying connection"): the proxy's address goes with them.
-fn socks_failure(at: &str, error: impl Display) -> Failure {
-    format!("through the SOCKS proxy at {at}: {error}").into()
+impl Socks {
+    /// What the proxy is asked to connect to: `upstream` as it is, or with its name resolved
+    /// here to an address (an IPv4 one if `ipv4`).
+    async fn address_of(&self, upstream: Uri, ipv4: bool) -> Result<Uri, Failure> {
+        let (Some(host), Some(port)) = (upstream.host(), upstream.port_u16()) else {
+            return Ok(upstream);
+        };
+        if !self.resolves_here || host.starts_with('[') || host.parse::<IpAddr>().is_ok() {
+            return Ok(upstream);
+        }
+        let address = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|error| format!("cannot resolve {host}: {error}"))?
+            .find(|address| address.is_ipv4() || !ipv4)
+            .ok_or_else(|| format!("{host} resolves to no address the proxy takes"))?;
+        let mut parts = upstream.into_parts();
+        parts.authority = Some(address.to_string().parse()?);
+        Ok(Uri::from_parts(parts)?)
+    }
+
+    /// hyper-util's SOCKS errors name neither the proxy nor what failed under them ("failed
+    /// to create underlying connection"): the proxy's address goes with them.
+    fn failure(&self, error: impl Display) -> Failure {
+        format!("through the SOCKS proxy at {}: {error}", self.at).into()
+    }
 }
 
 /// `url` with its port said (`http` 80, `https` 443), as a SOCKS proxy must be asked.
@@ -152,10 +193,10 @@ mod tests {
             through("http://u:p@proxy:3128"),
             Some(Proxied::Tunnel(_))
         ));
-        let Some(Proxied::Socks5(_, at)) = through("socks5h://u:p@proxy") else {
+        let Some(Proxied::Socks5(_, kept)) = through("socks5h://u:p@proxy") else {
             panic!("socks5h is SOCKS5");
         };
-        assert_eq!(&*at, "proxy:1080");
+        assert_eq!(&*kept.at, "proxy:1080");
         assert!(matches!(
             through("socks5://proxy:9050"),
             Some(Proxied::Socks5(..))
@@ -166,6 +207,30 @@ mod tests {
         ));
         // Spoken to in TLS: rmcp's client's.
         assert!(through("https://proxy:3128").is_none());
+    }
+
+    #[tokio::test]
+    async fn socks5_and_socks4_resolve_the_upstreams_name_here_and_the_others_leave_it() {
+        let asked = async |proxy: &str, ipv4: bool| {
+            let Some(Proxied::Socks5(_, kept) | Proxied::Socks4(_, kept)) = through(proxy) else {
+                panic!("{proxy} is SOCKS");
+            };
+            let upstream = "http://localhost:8080/mcp".parse().unwrap();
+            kept.address_of(upstream, ipv4).await.unwrap().to_string()
+        };
+        let here = asked("socks5://proxy:1080", false).await;
+        assert!(
+            ["http://127.0.0.1:8080/mcp", "http://[::1]:8080/mcp"].contains(&here.as_str()),
+            "{here}"
+        );
+        assert_eq!(
+            asked("socks4://proxy:1080", true).await,
+            "http://127.0.0.1:8080/mcp"
+        );
+        assert_eq!(
+            asked("socks5h://proxy:1080", false).await,
+            "http://localhost:8080/mcp"
+        );
     }
 
     #[test]
