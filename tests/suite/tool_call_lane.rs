@@ -151,6 +151,21 @@ async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answer
     assert!(refused["error"].is_object(), "{refused}");
 }
 
+/// A gateway, logging at debug (which says which way each call went), that reaches
+/// `fixture` as `fx` in 2026-07-28; ready.
+fn in_front_of_in_2026_07_28(fixture: &common::fixtures::HttpFixture) -> ServeProcess {
+    let yaml = format!(
+        "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
+        fixture.url
+    );
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
+    gateway.wait_ready(std::time::Duration::from_secs(30));
+    gateway
+}
+
 /// Each SDK's 2026-07-28 streamable HTTP server behind the gateway: the call is one POST
 /// of ours, and the answer is the SDK's, with the arguments it got echoed back.
 #[tokio::test]
@@ -158,15 +173,7 @@ async fn plain_calls_to_each_sdks_2026_07_28_http_server_go_on_the_lane() {
     use common::fixtures::{HttpFixture, Implementation};
     for implementation in Implementation::ALL {
         let fixture = HttpFixture::start(implementation);
-        let yaml = format!(
-            "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
-            fixture.url
-        );
-        let gateway = ServeProcess::start_in(
-            ConfigDir::new(&yaml),
-            &[("RUST_LOG", "mcps=debug,rmcp=warn")],
-        );
-        gateway.wait_ready(std::time::Duration::from_secs(30));
+        let gateway = in_front_of_in_2026_07_28(&fixture);
         let label = implementation.label();
         let (status, answer) = call(
             &gateway,
@@ -199,15 +206,7 @@ async fn tools_whose_names_a_header_cannot_carry_as_they_are_are_called_on_the_l
     for implementation in Implementation::ALL {
         let label = implementation.label();
         let fixture = HttpFixture::start_with(implementation, &["--odd-names"]);
-        let yaml = format!(
-            "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
-            fixture.url
-        );
-        let gateway = ServeProcess::start_in(
-            ConfigDir::new(&yaml),
-            &[("RUST_LOG", "mcps=debug,rmcp=warn")],
-        );
-        gateway.wait_ready(std::time::Duration::from_secs(30));
+        let gateway = in_front_of_in_2026_07_28(&fixture);
         let listed = common::http::modern_post(&gateway.mcp_url(), "tools/list", None)
             .body(
                 json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}})
