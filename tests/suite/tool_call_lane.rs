@@ -207,15 +207,9 @@ async fn tools_whose_names_a_header_cannot_carry_as_they_are_are_called_on_the_l
         let label = implementation.label();
         let fixture = HttpFixture::start_with(implementation, &["--odd-names"]);
         let gateway = in_front_of_in_2026_07_28(&fixture);
-        let listed = common::http::modern_post(&gateway.mcp_url(), "tools/list", None)
-            .body(
-                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta()}})
-                    .to_string(),
-            )
-            .send()
-            .await
-            .expect("POST");
-        let listed: Value = serde_json::from_str(&listed.text().await.unwrap()).unwrap();
+        let params = json!({"_meta": meta()});
+        let listed =
+            common::http::modern_message(&gateway.mcp_url(), "tools/list", None, &params).await;
         // The clients' names the gateway made of them: they say nothing of the originals.
         let exposed: Vec<String> = listed["result"]["tools"]
             .as_array()

@@ -28,7 +28,7 @@ use tokio::{
 };
 
 use crate::common::{
-    http::{RawSession, Reply, modern_post, modern_tool_call},
+    http::{RawSession, modern_message, modern_meta, modern_tool_call},
     process::{ConfigDir, ServeProcess},
     served::ServedUpstream,
 };
@@ -120,13 +120,7 @@ async fn a_server_that_closes_idle_connections_sooner_than_the_lane_keeps_them_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_to_the_python_sdks_server_share_their_connections() {
     const CALLS: usize = 20;
-    // The end comes 50 ms after the answer, as it may across a network: a lane that drops
-    // the stream at its answer loses its connection every time.
-    let play = Play {
-        at_risk: Duration::MAX,
-        close_told: true,
-        holds_end: Duration::from_millis(50),
-    };
+    let play = ENDS_LATE;
     let served = PythonBehindProxy::start(&[], play).await;
     let gateway = &served.gateway;
     let mut session = RawSession::open(&gateway.mcp_url()).await;
@@ -161,11 +155,7 @@ async fn calls_to_the_python_sdks_server_share_their_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompts_and_resources_of_the_python_sdks_server_share_their_connections() {
     const ROUNDS: usize = 10;
-    let play = Play {
-        at_risk: Duration::MAX,
-        close_told: true,
-        holds_end: Duration::from_millis(50),
-    };
+    let play = ENDS_LATE;
     let served = PythonBehindProxy::start_logging_requests(play).await;
     let gateway = &served.gateway;
     let round = async |n: usize| {
@@ -222,31 +212,16 @@ async fn prompts_and_resources_of_the_python_sdks_server_share_their_connections
     }
 }
 
-/// A 2026-07-28 request of `method` naming `name` (`Mcp-Name`) to `gateway`; the message it
-/// gets back.
+/// A 2026-07-28 request of `method` naming `name` (`Mcp-Name`) to `gateway`, with `params`;
+/// the message it gets back.
 async fn modern_request_of(
     gateway: &ServeProcess,
     method: &str,
     name: &str,
     mut params: serde_json::Value,
 ) -> serde_json::Value {
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "keep-alive", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    });
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let reply = modern_post(&gateway.mcp_url(), method, Some(name))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("POST");
-    Reply {
-        status: reply.status(),
-        headers: reply.headers().clone(),
-        body: reply.text().await.expect("the answer"),
-    }
-    .message()
+    params["_meta"] = modern_meta("keep-alive", json!({}));
+    modern_message(&gateway.mcp_url(), method, Some(name), &params).await
 }
 
 // An upstream whose streams stay open after their answers (here their ends come 3 s late)
@@ -287,11 +262,7 @@ async fn cancellations_sent_to_nodes_server_leave_their_connections_for_the_next
     const ROUNDS: u64 = 6;
     let everything = ServedUpstream::everything("streamableHttp");
     let upstream = everything.url("").trim_start_matches("http://").to_owned();
-    let play = Play {
-        at_risk: Duration::MAX,
-        close_told: true,
-        holds_end: Duration::from_millis(50),
-    };
+    let play = ENDS_LATE;
     let proxy = ClosingProxy::start(upstream, play).await;
     let gateway = ServeProcess::start(&format!(
         "upstreams:\n  node:\n    url: http://127.0.0.1:{}/mcp\n",
@@ -396,6 +367,15 @@ async fn assert_echoes(session: &mut RawSession, gateway: &ServeProcess, text: &
         gateway.log()
     );
 }
+
+/// A server that never closes an idle connection, whose bodies' ends come 50 ms after the
+/// rest, as they may across a network: a lane that drops a stream at its answer loses its
+/// connection every time.
+const ENDS_LATE: Play = Play {
+    at_risk: Duration::MAX,
+    close_told: true,
+    holds_end: Duration::from_millis(50),
+};
 
 /// What the proxy plays.
 #[derive(Clone, Copy)]

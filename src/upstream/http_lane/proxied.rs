@@ -53,32 +53,66 @@ pub struct Socks {
 /// Why a connection through the proxy failed, in words.
 type Failure = Box<dyn Error + Send + Sync>;
 
+/// A connection through the proxy, on its way.
+type Connecting = Pin<Box<dyn Future<Output = Result<TokioIo<TcpStream>, Failure>> + Send>>;
+
+/// How a proxy is spoken to, by its URL's scheme.
+enum Way {
+    /// An HTTP proxy's `CONNECT` tunnel.
+    Tunnel,
+    /// SOCKS, and whether the upstream's name is resolved here.
+    Socks5 {
+        resolves_here: bool,
+    },
+    Socks4 {
+        resolves_here: bool,
+    },
+}
+
+fn way(proxy: &Intercept) -> Option<Way> {
+    Some(match proxy.uri().scheme_str()? {
+        "http" => Way::Tunnel,
+        "socks5" => Way::Socks5 {
+            resolves_here: true,
+        },
+        "socks5h" => Way::Socks5 {
+            resolves_here: false,
+        },
+        "socks4" => Way::Socks4 {
+            resolves_here: true,
+        },
+        "socks4a" => Way::Socks4 {
+            resolves_here: false,
+        },
+        _ => return None,
+    })
+}
+
+/// Whether connections can go whole through `proxy` (not one spoken to in TLS).
+pub fn carries(proxy: &Intercept) -> bool {
+    way(proxy).is_some()
+}
+
 impl Proxied {
     /// The way through `proxy` over `tcp`, for an upstream whose connections it carries
-    /// whole; `None` for a proxy that does not (one spoken to in TLS).
+    /// whole; `None` for a proxy that does not ([`carries`]).
     pub fn through(proxy: &Intercept, tcp: HttpConnector) -> Option<Self> {
         let uri = proxy.uri();
-        let (version, local_dns) = match uri.scheme_str()? {
-            "http" => {
+        let (resolves_here, version) = match way(proxy)? {
+            Way::Tunnel => {
                 let tunnel = Tunnel::new(uri.clone(), tcp);
                 return Some(Self::Tunnel(match proxy.basic_auth() {
                     Some(credentials) => tunnel.with_auth(credentials.clone()),
                     None => tunnel,
                 }));
             }
-            "socks5" => (5, true),
-            "socks5h" => (5, false),
-            "socks4" => (4, true),
-            "socks4a" => (4, false),
-            _ => return None,
+            Way::Socks5 { resolves_here } => (resolves_here, 5),
+            Way::Socks4 { resolves_here } => (resolves_here, 4),
         };
         let at: Arc<str> =
             format!("{}:{}", uri.host()?, uri.port_u16().unwrap_or(SOCKS_PORT)).into();
         let address = format!("http://{at}").parse().ok()?;
-        let kept = Socks {
-            at,
-            resolves_here: local_dns,
-        };
+        let kept = Socks { at, resolves_here };
         Some(if version == 5 {
             let socks = SocksV5::new(address, tcp);
             let socks = match proxy.raw_auth() {
@@ -95,7 +129,7 @@ impl Proxied {
 impl Service<Uri> for Proxied {
     type Response = TokioIo<TcpStream>;
     type Error = Failure;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Failure>> + Send>>;
+    type Future = Connecting;
 
     fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Failure>> {
         match self {
@@ -112,26 +146,29 @@ impl Service<Uri> for Proxied {
                 let connecting = tunnel.call(upstream);
                 Box::pin(async move { connecting.await.map_err(Into::into) })
             }
-            Self::Socks5(socks, kept) => {
-                let (mut socks, kept) = (socks.clone(), kept.clone());
-                Box::pin(async move {
-                    let upstream = kept.address_of(upstream, false).await?;
-                    socks.call(upstream).await.map_err(|e| kept.failure(e))
-                })
-            }
-            Self::Socks4(socks, kept) => {
-                let (mut socks, kept) = (socks.clone(), kept.clone());
-                Box::pin(async move {
-                    // SOCKS4 knows IPv4 addresses only.
-                    let upstream = kept.address_of(upstream, true).await?;
-                    socks.call(upstream).await.map_err(|e| kept.failure(e))
-                })
-            }
+            Self::Socks5(socks, kept) => kept.connect(socks.clone(), upstream, false),
+            // SOCKS4 knows IPv4 addresses only.
+            Self::Socks4(socks, kept) => kept.connect(socks.clone(), upstream, true),
         }
     }
 }
 
 impl Socks {
+    /// A connection to `upstream` through the proxy, by `socks` (its SOCKS5 or SOCKS4
+    /// handshake), the name resolved first if it is to be here (to an IPv4 address if `ipv4`).
+    fn connect<S>(&self, mut socks: S, upstream: Uri, ipv4: bool) -> Connecting
+    where
+        S: Service<Uri, Response = TokioIo<TcpStream>> + Send + 'static,
+        S::Future: Send,
+        S::Error: Display,
+    {
+        let kept = self.clone();
+        Box::pin(async move {
+            let upstream = kept.address_of(upstream, ipv4).await?;
+            socks.call(upstream).await.map_err(|e| kept.failure(e))
+        })
+    }
+
     /// What the proxy is asked to connect to: `upstream` as it is, or with its name resolved
     /// here to an address (an IPv4 one if `ipv4`).
     async fn address_of(&self, upstream: Uri, ipv4: bool) -> Result<Uri, Failure> {

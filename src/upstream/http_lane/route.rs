@@ -29,7 +29,7 @@ use hyper_util::{
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-use super::proxied::{Proxied, with_port};
+use super::proxied::{Proxied, carries, with_port};
 use crate::error::with_causes;
 
 /// What a connection to the upstream is, whichever way it goes.
@@ -175,13 +175,12 @@ pub fn unspoken_proxy(url: &Uri) -> Option<String> {
 }
 
 fn unspoken(proxy: &Intercept) -> Option<String> {
-    match proxy.uri().scheme_str() {
-        Some("http" | "socks5" | "socks5h" | "socks4" | "socks4a") => None,
-        scheme => Some(format!(
+    (!carries(proxy)).then(|| {
+        format!(
             "the system's proxy settings send its requests through a proxy spoken to in {}",
-            scheme.unwrap_or("an unknown scheme")
-        )),
-    }
+            proxy.uri().scheme_str().unwrap_or("an unknown scheme")
+        )
+    })
 }
 
 /// TCP as the lane connects: no Nagle, any scheme (TLS is the next layer's).

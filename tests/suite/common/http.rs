@@ -119,11 +119,7 @@ pub async fn modern_request(
     mut params: Value,
     capabilities: Value,
 ) -> Value {
-    params["_meta"] = serde_json::json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "probe", "version": "0"},
-        "io.modelcontextprotocol/clientCapabilities": capabilities
-    });
+    params["_meta"] = modern_meta("probe", capabilities);
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     let mut request = client_without_reuse()
         .post(url)
@@ -145,25 +141,40 @@ pub async fn modern_request(
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method}: not JSON: {text}"))
 }
 
+/// The `_meta` of a 2026-07-28 request from client `name`, which declares `capabilities`.
+pub fn modern_meta(name: &str, capabilities: Value) -> Value {
+    serde_json::json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": name, "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": capabilities
+    })
+}
+
 /// A 2026-07-28 `tools/call` of `name` at `mcp_url` by a client that declares elicitation,
 /// with `extra` parameters beside the name (a retry's `requestState` and `inputResponses`);
 /// the JSON-RPC message it gets back.
 pub async fn modern_tool_call(mcp_url: &str, name: &str, extra: Value) -> Value {
     let mut params = serde_json::json!({
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "raw-modern", "version": "0"},
-            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}
-        },
+        "_meta": modern_meta("raw-modern", serde_json::json!({"elicitation": {}})),
         "name": name,
         "arguments": {}
     });
     if let (Some(params), Some(extra)) = (params.as_object_mut(), extra.as_object()) {
         params.extend(extra.clone());
     }
-    let body =
-        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
-    let response = modern_post(mcp_url, "tools/call", Some(name))
+    modern_message(mcp_url, "tools/call", Some(name), &params).await
+}
+
+/// A 2026-07-28 request of `method` with `params` (its `_meta` among them) at `mcp_url`,
+/// naming `name` in `Mcp-Name`; the JSON-RPC message it gets back.
+pub async fn modern_message(
+    mcp_url: &str,
+    method: &str,
+    name: Option<&str>,
+    params: &Value,
+) -> Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let response = modern_post(mcp_url, method, name)
         .body(body.to_string())
         .send()
         .await
