@@ -22,6 +22,7 @@ mod lane;
 mod lifecycle;
 pub(crate) mod line_transport;
 pub mod list_changes;
+mod mirrored;
 pub mod oauth;
 mod offer;
 mod own_connections;
@@ -68,6 +69,7 @@ use http::Affinity;
 pub use http::use_our_tls_provider;
 pub use http_lane::HttpLane;
 use lane::StdioLane;
+pub use mirrored::Mirrored;
 pub use oauth::{
     OAuthVault, UpstreamAuth,
     vault::{CALLBACK_PATH, CLIENT_METADATA_PATH, CONNECT_PATH, Connect, NotTaken, SIGN_IN_TIME},

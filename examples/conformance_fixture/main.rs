@@ -4,7 +4,7 @@
 //! scenarios describe them).
 //!
 //! `conformance_fixture --stdio` serves stdio instead; with `--odd-names`, it also serves the
-//! tools of `tools::ODD_NAMES`.
+//! tools of `tools::ODD_NAMES`, and with `--header-arguments` the tool `tools::ROUTED`.
 //!
 //! `conformance_fixture [--port N]` prints `listening on http://127.0.0.1:N/mcp` once it
 //! accepts connections.
@@ -36,7 +36,7 @@ use rmcp::{
         Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
         ListToolsResult, LoggingMessageNotificationParam, PaginatedRequestParams,
         ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+        SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter, Tool,
         UnsubscribeRequestParams, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext},
@@ -67,6 +67,23 @@ struct Fixture {
     watching: Arc<AtomicBool>,
     /// Whether the tools of [`tools::ODD_NAMES`] are served (`--odd-names`).
     odd_names: bool,
+    /// Whether [`tools::ROUTED`] is served (`--header-arguments`).
+    header_arguments: bool,
+}
+
+impl Fixture {
+    /// The tools it always serves, and those its flags add.
+    fn fixed_tools(&self) -> Vec<Tool> {
+        let mut tools = tools::list();
+        tools.extend(tasks::list());
+        if self.odd_names {
+            tools.extend(tools::odd_names());
+        }
+        if self.header_arguments {
+            tools.push(tools::routed());
+        }
+        tools
+    }
 }
 
 impl ServerHandler for Fixture {
@@ -93,8 +110,7 @@ impl ServerHandler for Fixture {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let mut tools = tools::list();
-        tools.extend(tasks::list());
+        let mut tools = self.fixed_tools();
         tools.extend(self.changes.added_tools().iter().map(|name| {
             tools::tool(
                 name,
@@ -102,10 +118,14 @@ impl ServerHandler for Fixture {
                 json!({"type": "object"}),
             )
         }));
-        if self.odd_names {
-            tools.extend(tools::odd_names());
-        }
         Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    /// What rmcp's server checks a 2026-07-28 call's `Mcp-Param-*` headers against.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.fixed_tools()
+            .into_iter()
+            .find(|tool| tool.name == name)
     }
 
     async fn call_tool(
@@ -126,6 +146,9 @@ impl ServerHandler for Fixture {
             && let Some(response) = tools::answer_odd_name(&request.name)
         {
             return Ok(response);
+        }
+        if self.header_arguments && request.name == tools::ROUTED {
+            return Ok(tools::answer_routed(&request.arguments.unwrap_or_default()));
         }
         tools::call(request, &context).await
     }
@@ -342,6 +365,7 @@ async fn main() -> std::io::Result<()> {
         tasks: tasks::Tasks::default(),
         watching: Arc::default(),
         odd_names: std::env::args().any(|arg| arg == "--odd-names"),
+        header_arguments: std::env::args().any(|arg| arg == "--header-arguments"),
     };
     if std::env::args().any(|arg| arg == "--stdio") {
         let running = fixture

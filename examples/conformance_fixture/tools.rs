@@ -45,6 +45,44 @@ pub fn answer_odd_name(name: &str) -> Option<CallToolResponse> {
     ODD_NAMES.contains(&name).then(|| text(name))
 }
 
+/// With `--header-arguments`: a tool whose arguments a 2026-07-28 client sends in headers
+/// too (SEP-2243's `Mcp-Param-*`), one of them nested. rmcp's server refuses a call whose
+/// headers and body disagree (-32020). It answers with the values it got.
+pub const ROUTED: &str = "routed";
+
+/// The tool [`ROUTED`].
+pub fn routed() -> Tool {
+    let mirrored = |kind: &str, header: &str| json!({"type": kind, "x-mcp-header": header});
+    tool(
+        ROUTED,
+        "Answers with the arguments it mirrors in headers",
+        json!({"type": "object", "properties": {
+            "region": mirrored("string", "Region"),
+            "shard": mirrored("integer", "Shard"),
+            "dry": mirrored("boolean", "Dry"),
+            "where": {"type": "object", "properties": {"zone": mirrored("string", "Zone")}},
+            "note": {"type": "string"}
+        }}),
+    )
+}
+
+/// The answer of [`ROUTED`] to `arguments`.
+pub fn answer_routed(arguments: &serde_json::Map<String, Value>) -> CallToolResponse {
+    let shown = |value: Option<&Value>, absent: &str| match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(value) => value.to_string(),
+        None => absent.to_owned(),
+    };
+    let zone = arguments.get("where").and_then(|place| place.get("zone"));
+    text(format!(
+        "region={} shard={} dry={} zone={}",
+        shown(arguments.get("region"), "-"),
+        shown(arguments.get("shard"), "-1"),
+        shown(arguments.get("dry"), "false"),
+        shown(zone, "-"),
+    ))
+}
+
 /// Every tool, the session-era ones and the `input_required` ones.
 pub fn list() -> Vec<Tool> {
     let string_argument = |name: &str, description: &str| json!({"type": "object", "properties": {name: {"type": "string", "description": description}}, "required": [name]});

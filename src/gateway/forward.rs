@@ -12,7 +12,7 @@
     reason = "logging is deprecated by SEP-2577, but session-era clients use it"
 )]
 
-use std::{pin::pin, sync::Arc, time::Duration};
+use std::{pin::pin, sync::Arc};
 
 use serde_json::{Map, Value};
 
@@ -35,7 +35,9 @@ use super::{
 use crate::{
     error::{GatewayError, cannot_send},
     security::{Identity, Lease},
-    upstream::{CallContext, Caller, Outgoing, ProgressSink, Upstream, UpstreamLane, unreadable},
+    upstream::{
+        CallContext, Caller, Mirrored, Outgoing, ProgressSink, Upstream, UpstreamLane, unreadable,
+    },
 };
 
 /// The client a request's progress goes to, and the token it chose.
@@ -120,7 +122,7 @@ pub async fn send(
     request: ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
-    if let Some(lane) = upstream.lane_for(request.method()) {
+    if let Some(lane) = upstream.lane() {
         return send_on_lane(upstream, lane, &request, origin).await;
     }
     let failed = |error: ServiceError| GatewayError::UpstreamFailed {
@@ -213,7 +215,7 @@ async fn send_on_lane(
     request: &ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
-    let outgoing = outgoing(request, upstream.deadline_of(request))?;
+    let outgoing = outgoing(upstream, request)?;
     let result = send_raw(upstream, &lane, outgoing, origin).await;
     // As a call's "call done" line says `lane=true`: which way a request went.
     tracing::debug!(upstream = %upstream.name(), method = request.method(), ok = result.is_ok(), "answered on the lane");
@@ -245,8 +247,9 @@ pub(super) async fn send_raw(
     upstream.call(lane, outgoing, context, stop).await
 }
 
-/// A typed request as it goes on a lane: its method, its params' members and its `_meta`.
-fn outgoing(request: &ClientRequest, deadline: Duration) -> Result<Outgoing, GatewayError> {
+/// A typed request as it goes on `upstream`'s lane: its method, its params' members, its
+/// `_meta`, and what a 2026-07-28 HTTP lane's headers say of it.
+fn outgoing(upstream: &Upstream, request: &ClientRequest) -> Result<Outgoing, GatewayError> {
     let internal = |reason: String| GatewayError::Internal { reason };
     let Ok(Value::Object(mut envelope)) = serde_json::to_value(request) else {
         return Err(internal("a request that is not a JSON object".into()));
@@ -270,12 +273,19 @@ fn outgoing(request: &ClientRequest, deadline: Duration) -> Result<Outgoing, Gat
         .and_then(|key| params.get(key))
         .and_then(Value::as_str)
         .map(str::to_owned);
+    // A call's arguments that its tool's schema marks `x-mcp-header` go in headers too.
+    let arguments = match (&name, params.get("arguments")) {
+        (Some(tool), Some(Value::Object(arguments))) if method == "tools/call" => {
+            upstream.header_arguments(tool, arguments)
+        }
+        _ => Vec::new(),
+    };
     Ok(Outgoing {
         method,
-        name,
+        mirrored: Mirrored { name, arguments },
         members,
         meta,
-        deadline,
+        deadline: upstream.deadline_of(request),
     })
 }
 

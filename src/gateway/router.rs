@@ -26,7 +26,7 @@ use super::{
 use crate::{
     config::{Isolation, TaskSupport},
     error::GatewayError,
-    upstream::{Outgoing, Upstream, UpstreamLane},
+    upstream::{Mirrored, Outgoing, Upstream, UpstreamLane},
 };
 
 /// A `tools/call` as the client sent it, read as far as routing needs.
@@ -203,7 +203,11 @@ impl Gateway {
         };
         let outgoing = Outgoing {
             method: "tools/call".into(),
-            name: Some(original.to_owned()),
+            // No argument in a header: such tools take the typed way (`takes_lane`).
+            mirrored: Mirrored {
+                name: Some(original.to_owned()),
+                arguments: Vec::new(),
+            },
             members,
             meta,
             deadline: upstream

@@ -28,6 +28,7 @@ use super::{
     Caller, Upstream, client,
     http_lane::HttpLane,
     lane::{Answer, LaneError, StdioLane, id_of},
+    mirrored::Mirrored,
 };
 use crate::error::GatewayError;
 
@@ -52,8 +53,8 @@ pub struct CallContext {
 #[derive(Clone)]
 pub struct Outgoing {
     pub method: String,
-    /// What it names (a tool's name), for the headers of an HTTP lane.
-    pub name: Option<String>,
+    /// What a 2026-07-28 HTTP lane's headers say of it besides its method.
+    pub mirrored: Mirrored,
     /// The members of `params` other than `_meta`, as JSON text without the braces
     /// (`"name":"echo","arguments":{…}`); empty for none.
     pub members: String,
@@ -82,18 +83,6 @@ impl Upstream {
         }
     }
 
-    /// The lane of its current connection if that lane carries a request of `method` as rmcp
-    /// would: a stdio connection's, a session-era HTTP connection's, and a 2026-07-28 one's
-    /// for all but `tools/call`, whose arguments may go in headers too (SEP-2243's
-    /// `Mcp-Param-*`, which rmcp writes from the tool's schema; the gateway's own way for
-    /// calls, `gateway/router.rs`, knows which tools have none).
-    pub fn lane_for(&self, method: &str) -> Option<UpstreamLane> {
-        self.lane().filter(|lane| match lane {
-            UpstreamLane::Stdio(_) => true,
-            UpstreamLane::Http(lane) => lane.in_session() || method != "tools/call",
-        })
-    }
-
     /// Sends `request` on `lane` and waits for the upstream's result, its error, the
     /// deadline, or `stop` (whose error is then the call's). On an HTTP lane, a call that
     /// stops or times out closes its request, which is how 2026-07-28 cancels.
@@ -120,7 +109,7 @@ impl Upstream {
         let version = self.state.load().protocol_version.clone();
         let Outgoing {
             method,
-            name,
+            mirrored,
             members,
             mut meta,
             ..
@@ -142,7 +131,7 @@ impl Upstream {
                 let request = HttpRequest {
                     number,
                     method: &method,
-                    name: name.as_deref(),
+                    mirrored: &mirrored,
                     params: &params,
                 };
                 let deadline = started + timeout;

@@ -6,9 +6,9 @@
 //! list requests, the session's own GET stream) stays rmcp's.
 //!
 //! - **2026-07-28** has no session: the POST carries everything, with the headers the
-//!   revision asks for (`MCP-Protocol-Version`, SEP-2243's `Mcp-Method` and `Mcp-Name`, in
-//!   Base64 when a header cannot carry the name as it is). A call dropped before its answer
-//!   closes its request, which is how this revision cancels.
+//!   revision asks for (`MCP-Protocol-Version`, SEP-2243's `Mcp-Method`, `Mcp-Name` and
+//!   `Mcp-Param-*`, in Base64 when a header cannot carry a value as it is). A call dropped
+//!   before its answer closes its request, which is how this revision cancels.
 //! - **The session era**: the POST names the session rmcp's client opened (`Mcp-Session-Id`,
 //!   noted by the transport, see [`Affinity`]). The upstream may put requests of its own
 //!   (sampling, elicitation, roots) and log messages on the call's stream; the caller's
@@ -45,7 +45,9 @@ use self::exchange::StreamEnds;
 pub use self::exchange::{Exchange, Incoming};
 pub use self::route::{proxy_connector, relayed_by_a_proxy};
 use self::{
-    headers::{bearer_header, header_value, mirrored, post_headers, take_credentials, with_host},
+    headers::{
+        bearer_header, header_value, post_headers, take_credentials, with_host, with_mirrored,
+    },
     wire::{Wire, wire},
 };
 use super::{
@@ -54,6 +56,7 @@ use super::{
     cookies::Cookies,
     http::{Affinity, header_map},
     lane::{LaneError, id_text, read_answer, request_text},
+    mirrored::Mirrored,
     redirects,
 };
 use crate::{config::UpstreamConfig, mcp_headers};
@@ -195,7 +198,7 @@ impl HttpLane {
         &self,
         number: u64,
         method: &str,
-        name: Option<&str>,
+        mirrored: &Mirrored,
         params: &str,
     ) -> Result<Exchange<'_>, LaneError> {
         let body = Bytes::from(request_text(number, method, params, ""));
@@ -204,12 +207,7 @@ impl HttpLane {
             let mut request = self.post(token, body.clone(), target);
             let headers = request.headers_mut();
             match (&self.session, &session) {
-                (None, _) => {
-                    headers.insert(mcp_headers::METHOD, header_value(method)?);
-                    if let Some(name) = name {
-                        headers.insert(mcp_headers::NAME, mirrored(name)?);
-                    }
-                }
+                (None, _) => with_mirrored(headers, method, mirrored)?,
                 (Some(_), Some(id)) => {
                     headers.insert(mcp_headers::SESSION_ID, header_value(id)?);
                 }

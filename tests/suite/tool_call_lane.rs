@@ -37,12 +37,23 @@ fn gateway(protocol: &str) -> ServeProcess {
 }
 
 async fn call(gateway: &ServeProcess, name_header: &str, params: Value) -> (u16, Value) {
+    call_with_headers(gateway, name_header, &[], params).await
+}
+
+/// [`call`] with more `headers`.
+async fn call_with_headers(
+    gateway: &ServeProcess,
+    name_header: &str,
+    headers: &[(&str, &str)],
+    params: Value,
+) -> (u16, Value) {
     let body = json!({"jsonrpc": "2.0", "id": "call-1", "method": "tools/call", "params": params});
-    let response = common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(name_header))
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("POST");
+    let mut request =
+        common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(name_header));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body.to_string()).send().await.expect("POST");
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     let message = text
@@ -250,5 +261,76 @@ async fn tools_whose_names_a_header_cannot_carry_as_they_are_are_called_on_the_l
             "{label}: every call on the lane:\n{}",
             gateway.log()
         );
+    }
+}
+
+/// A tool whose arguments go in headers too (SEP-2243's `Mcp-Param-*`, one of them nested),
+/// behind each SDK's 2026-07-28 server, which refuses a call whose headers and body disagree
+/// (-32020): each call takes the typed way (the gateway checks the client's headers), then the
+/// upstream's lane, which writes the headers the upstream's own definition asks for from the
+/// arguments it sends — in Base64 where a header cannot carry a value as it is, and with the
+/// values of pinned arguments, which the client neither sees nor sends.
+#[tokio::test]
+async fn arguments_that_go_in_headers_are_written_on_the_lane_pinned_ones_included() {
+    use common::fixtures::{HttpFixture, Implementation};
+    for implementation in Implementation::ALL {
+        let label = implementation.label();
+        let fixture = HttpFixture::start_with(implementation, &["--header-arguments"]);
+        let yaml = format!(
+            "upstreams:\n  fx:\n    url: {url:?}\n    protocol: modern\n  \
+             pin:\n    url: {url:?}\n    protocol: modern\n    tools:\n      routed:\n        \
+             arguments: {{region: \" pinned \", shard: 42}}\n",
+            url = fixture.url
+        );
+        let gateway = ServeProcess::start_in(
+            ConfigDir::new(&yaml),
+            &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+        );
+        gateway.wait_ready(std::time::Duration::from_secs(30));
+        let calls = [
+            (
+                "fx__routed",
+                json!({"region": "eu-west", "shard": 7, "dry": true, "where": {"zone": "Zürich"}, "note": "n"}),
+                vec![
+                    ("mcp-param-region", "eu-west"),
+                    ("mcp-param-shard", "7"),
+                    ("mcp-param-dry", "true"),
+                    ("mcp-param-zone", "=?base64?WsO8cmljaA==?="),
+                ],
+                "region=eu-west shard=7 dry=true zone=Zürich",
+            ),
+            (
+                "fx__routed",
+                json!({"shard": 0, "dry": false}),
+                vec![("mcp-param-shard", "0"), ("mcp-param-dry", "false")],
+                "region=- shard=0 dry=false zone=-",
+            ),
+            (
+                "pin__routed",
+                json!({"dry": true, "where": {"zone": "b"}}),
+                vec![("mcp-param-dry", "true"), ("mcp-param-zone", "b")],
+                "region= pinned  shard=42 dry=true zone=b",
+            ),
+        ];
+        for (name, arguments, headers, expected) in &calls {
+            let (status, answer) = call_with_headers(
+                &gateway,
+                name,
+                headers,
+                json!({"_meta": meta(), "name": name, "arguments": arguments}),
+            )
+            .await;
+            assert_eq!(status, 200, "{label}, {arguments}: {answer}");
+            assert_eq!(
+                answer["result"]["content"][0]["text"], *expected,
+                "{label}, {arguments}: {answer}"
+            );
+        }
+        let log = gateway.log();
+        let on_the_lane = log
+            .lines()
+            .filter(|line| line.contains("answered on the lane") && line.contains("tools/call"))
+            .count();
+        assert_eq!(on_the_lane, calls.len(), "{label}:\n{log}");
     }
 }

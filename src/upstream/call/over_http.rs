@@ -30,6 +30,7 @@ use crate::{
         callers::{NO_CALL, unroutable},
         http_lane::{HttpLane, Incoming},
         lane::{Answer, LaneError, id_of},
+        mirrored::Mirrored,
     },
 };
 
@@ -37,7 +38,7 @@ use crate::{
 pub(super) struct HttpRequest<'a> {
     pub number: u64,
     pub method: &'a str,
-    pub name: Option<&'a str>,
+    pub mirrored: &'a Mirrored,
     pub params: &'a str,
 }
 
@@ -65,7 +66,14 @@ impl Upstream {
             .clone()
             .map(|caller| self.callers().register(id_of(request.number), caller));
         let sent = async {
-            let send = || lane.send(request.number, request.method, request.name, request.params);
+            let send = || {
+                lane.send(
+                    request.number,
+                    request.method,
+                    request.mirrored,
+                    request.params,
+                )
+            };
             match send().await {
                 Err(LaneError::SessionExpired) => {
                     // Boxed: rare, and larger than the rest of the call's future.

@@ -1,12 +1,15 @@
 //! The headers every request of the lane carries, made once per lane where they can be.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use http::{HeaderMap, HeaderValue, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use percent_encoding::percent_decode_str;
 use url::Url;
 
 use super::JSON;
-use crate::upstream::lane::LaneError;
+use crate::{
+    mcp_headers,
+    upstream::{lane::LaneError, mirrored::Mirrored},
+};
 
 /// What every POST carries: `headers` and the JSON-RPC media types.
 pub(super) fn post_headers(headers: &HeaderMap) -> HeaderMap {
@@ -72,12 +75,38 @@ pub(super) fn bearer_header(token: &str) -> Option<HeaderValue> {
 const ENCODED_PREFIX: &str = "=?base64?";
 const ENCODED_SUFFIX: &str = "?=";
 
-/// `text` (a tool's name) as SEP-2243 mirrors it in a header, `Mcp-Name`: as it is when a
-/// header carries it unchanged, else the standard Base64 of its UTF-8 between
+/// The SEP-2243 headers of a 2026-07-28 request of `method`: `Mcp-Method`, and what
+/// `mirrored` says of it (`Mcp-Name`, `Mcp-Param-*`).
+pub(super) fn with_mirrored(
+    headers: &mut HeaderMap,
+    method: &str,
+    mirrored: &Mirrored,
+) -> Result<(), LaneError> {
+    headers.insert(mcp_headers::METHOD, header_value(method)?);
+    if let Some(name) = &mirrored.name {
+        headers.insert(mcp_headers::NAME, mirrored_text(name)?);
+    }
+    for (header, text) in &mirrored.arguments {
+        let name = HeaderName::from_bytes(format!("{PARAM_PREFIX}{header}").as_bytes())
+            .map_err(|_| {
+                LaneError::Http(format!(
+                    "cannot write a request to it: `{header}` (a tool's x-mcp-header) cannot name a header"
+                ))
+            })?;
+        headers.insert(name, mirrored_text(text)?);
+    }
+    Ok(())
+}
+
+/// What the header of an argument is named before its `x-mcp-header` (SEP-2243).
+const PARAM_PREFIX: &str = "mcp-param-";
+
+/// `text` (a tool's name, an argument's value) as SEP-2243 mirrors it in a header: as it is
+/// when a header carries it unchanged, else the standard Base64 of its UTF-8 between
 /// [`ENCODED_PREFIX`] and [`ENCODED_SUFFIX`]. A header cannot carry what is not visible ASCII
 /// or a space, and HTTP drops spaces at either end; a text that already looks encoded is
 /// encoded again, or the upstream would decode it.
-pub(super) fn mirrored(text: &str) -> Result<HeaderValue, LaneError> {
+fn mirrored_text(text: &str) -> Result<HeaderValue, LaneError> {
     let travels_as_it_is = text
         .bytes()
         .all(|byte| byte.is_ascii_graphic() || byte == b' ')
@@ -133,7 +162,7 @@ mod tests {
 
     #[test]
     fn a_name_a_header_cannot_carry_as_it_is_is_mirrored_in_base64() {
-        let mirror = |name: &str| mirrored(name).unwrap().to_str().unwrap().to_owned();
+        let mirror = |name: &str| mirrored_text(name).unwrap().to_str().unwrap().to_owned();
         assert_eq!(mirror("get_weather"), "get_weather");
         assert_eq!(mirror("two words"), "two words");
         assert_eq!(mirror("a=?b"), "a=?b");
@@ -146,6 +175,31 @@ mod tests {
         // A name that looks encoded is encoded again, so that it is not decoded.
         assert_eq!(mirror("=?base64?eA==?="), "=?base64?PT9iYXNlNjQ/ZUE9PT89?=");
         assert_eq!(mirror("=?base64?="), "=?base64?="); // too short to be either end
+    }
+
+    #[test]
+    fn a_request_says_its_method_name_and_header_arguments_again() {
+        let mut headers = HeaderMap::new();
+        let mirrored = Mirrored {
+            name: Some("café".into()),
+            arguments: vec![
+                ("Region".into(), "eu-west".into()),
+                ("Place".into(), "Zürich".into()),
+            ],
+        };
+        with_mirrored(&mut headers, "tools/call", &mirrored).unwrap();
+        assert_eq!(headers["mcp-method"], "tools/call");
+        assert_eq!(headers["mcp-name"], "=?base64?Y2Fmw6k=?=");
+        assert_eq!(headers["mcp-param-region"], "eu-west");
+        assert_eq!(headers["mcp-param-place"], "=?base64?WsO8cmljaA==?=");
+        assert_eq!(headers.len(), 4);
+
+        let unnamed = Mirrored {
+            name: None,
+            arguments: vec![("Not a token".into(), "x".into())],
+        };
+        let error = with_mirrored(&mut HeaderMap::new(), "tools/call", &unnamed).unwrap_err();
+        assert!(error.to_string().contains("`Not a token`"), "{error}");
     }
 
     fn host(url: &str, configured: &[(&str, &str)]) -> Option<String> {
