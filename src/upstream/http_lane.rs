@@ -21,8 +21,8 @@
 mod exchange;
 mod follow;
 mod headers;
+mod hop;
 mod idle_closes;
-mod proxied;
 mod route;
 mod wire;
 
@@ -43,12 +43,15 @@ use url::Url;
 
 use self::exchange::StreamEnds;
 pub use self::exchange::{Exchange, Incoming};
-pub use self::route::{proxy_connector, relayed_by_a_proxy};
 use self::{
     headers::{
         bearer_header, header_value, post_headers, take_credentials, with_host, with_mirrored,
     },
     wire::{Wire, wire},
+};
+pub use self::{
+    hop::HopIo,
+    route::{proxy_connector, relayed_by_a_proxy},
 };
 use super::{
     UpstreamAuth,
@@ -106,13 +109,6 @@ const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream";
 
 impl HttpLane {
-    /// Why the lane leaves requests to `url` to rmcp's client (reqwest), if it does: the
-    /// system's proxy settings send them through a proxy the lane does not speak
-    /// (`http_lane/route.rs`).
-    pub(super) fn leaves_to_rmcp(url: &str) -> Option<String> {
-        route::unspoken_proxy(&url.parse().ok()?)
-    }
-
     /// The lane to `config`'s URL, speaking `version`: in a session (`session`, the session
     /// era) or without one (2026-07-28).
     pub(super) fn new(

@@ -343,11 +343,6 @@ impl Upstream {
         if self.config.transport_kind() != crate::config::TransportKind::StreamableHttp {
             return None;
         }
-        if let Some(why) = HttpLane::leaves_to_rmcp(self.config.url.as_deref().unwrap_or_default())
-        {
-            tracing::info!(upstream = %self.name, "{why}: rmcp carries its calls");
-            return None;
-        }
         let max = self.settings.max_response_bytes;
         match HttpLane::new(
             &self.name,

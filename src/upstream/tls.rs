@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use hyper_rustls::ConfigBuilderExt;
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector};
 use rustls::ClientConfig;
 
 /// A client configuration for upstreams, without ALPN: each connector adds what it speaks.
@@ -17,4 +17,13 @@ pub fn client_config() -> Result<ClientConfig, String> {
             .map_err(|error| format!("cannot set up TLS: {error}"))?
             .with_no_client_auth(),
     )
+}
+
+/// `inner`'s connections in TLS for `https` URLs, as [`client_config`] says; plain for `http`.
+pub fn https_or_http<C>(inner: C) -> Result<HttpsConnector<C>, String> {
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(client_config()?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(inner))
 }

@@ -1,30 +1,41 @@
 //! A WebSocket upstream (`ws://`, `wss://`): one JSON-RPC message per text frame, subprotocol
 //! `mcp` (see [`crate::websocket`]). When the system's proxy settings name a proxy for the
 //! upstream's URL (`HTTP_PROXY` for `ws://`, `HTTPS_PROXY` for `wss://`, less `NO_PROXY`), the
-//! connection goes through its `CONNECT` tunnel.
+//! connection goes through it: its `CONNECT` tunnel (in TLS to an `https://` proxy), or a
+//! SOCKS proxy's connection.
 
 use std::sync::Arc;
 
 use http::{HeaderValue, Response, Uri, header};
+use hyper_util::rt::TokioIo;
 use indexmap::IndexMap;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     Connector, MaybeTlsStream, WebSocketStream, client_async_tls_with_config,
-    connect_async_tls_with_config,
     tungstenite::{Error, client::IntoClientRequest},
 };
+use tokio_util::either::Either;
 use tower_service::Service;
 use url::Url;
 
-use super::{connect::ConnectError, http::header_map, http_lane::proxy_connector, redirects};
+use super::{
+    connect::ConnectError,
+    http::header_map,
+    http_lane::{HopIo, proxy_connector},
+    redirects,
+};
 use crate::{
     error::with_causes,
     websocket::{SUBPROTOCOL, WebSocketTransport, config},
 };
 
-pub type WsTransport = WebSocketTransport<rmcp::RoleClient, MaybeTlsStream<TcpStream>>;
+/// What a WebSocket upstream's connection runs on: TCP, straight or through a proxy that
+/// carries it plainly; or the connection through a proxy spoken to in TLS.
+type Stream = Either<TcpStream, TokioIo<HopIo>>;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type WsTransport = WebSocketTransport<rmcp::RoleClient, MaybeTlsStream<Stream>>;
+
+type Socket = WebSocketStream<MaybeTlsStream<Stream>>;
 
 /// Opens the connection, offering the `mcp` subprotocol and sending `headers` with the
 /// upgrade, following the redirects `upstream`'s server answers within its origin (see
@@ -86,10 +97,11 @@ async fn upgrade(
         HeaderValue::from_static(SUBPROTOCOL),
     );
     let config = Some(config(max_message_bytes));
-    let connected = match through_proxy(target).await? {
-        Some(tunnel) => client_async_tls_with_config(request, tunnel, config, Some(tls()?)).await,
-        None => connect_async_tls_with_config(request, config, true, Some(tls()?)).await,
+    let stream = match through_proxy(target).await? {
+        Some(tunnel) => tunnel,
+        None => Either::Left(straight(target).await?),
     };
+    let connected = client_async_tls_with_config(request, stream, config, Some(tls()?)).await;
     let (socket, response) = match connected {
         Ok(connected) => connected,
         Err(Error::Http(refusal)) => return Ok(Err(*refusal)),
@@ -103,10 +115,25 @@ async fn upgrade(
     Ok(Ok(socket))
 }
 
+/// A TCP connection straight to `target`'s host and port, without Nagle (as tungstenite's
+/// own connect makes it, and the HTTP lane's).
+async fn straight(target: &Url) -> Result<TcpStream, ConnectError> {
+    let (Some(host), Some(port)) = (target.host_str(), target.port_or_known_default()) else {
+        return Err("invalid WebSocket URL: it names no host".to_owned().into());
+    };
+    // An IPv6 host comes in brackets, which the lookup takes.
+    let failed = |error: std::io::Error| format!("WebSocket connection failed: IO error: {error}");
+    let tcp = TcpStream::connect(format!("{host}:{port}"))
+        .await
+        .map_err(failed)?;
+    tcp.set_nodelay(true).map_err(failed)?;
+    Ok(tcp)
+}
+
 /// A connection to `target` through the proxy the system's settings name for it, if they name
 /// one (a `CONNECT` tunnel, or a SOCKS proxy's; see `http_lane/route.rs`); TLS, for `wss://`,
 /// is the upgrade's to add.
-async fn through_proxy(target: &Url) -> Result<Option<TcpStream>, ConnectError> {
+async fn through_proxy(target: &Url) -> Result<Option<Stream>, ConnectError> {
     // The proxy settings speak of http and https; the tunnel needs the port said. An IPv6
     // host comes in brackets.
     let scheme = if target.scheme() == "wss" {
@@ -120,16 +147,20 @@ async fn through_proxy(target: &Url) -> Result<Option<TcpStream>, ConnectError> 
     let Ok(as_http) = format!("{scheme}://{host}:{port}/").parse::<Uri>() else {
         return Ok(None);
     };
-    let Some(mut proxied) = proxy_connector(&as_http) else {
+    let cannot =
+        |why: String| format!("WebSocket connection failed: cannot go through the proxy: {why}");
+    let Some(mut hop) = proxy_connector(&as_http).map_err(cannot)? else {
         return Ok(None);
     };
-    let io = proxied.call(as_http).await.map_err(|error| {
-        format!(
-            "WebSocket connection failed: cannot go through the proxy: {}",
-            with_causes(&*error)
-        )
-    })?;
-    Ok(Some(io.into_inner()))
+    let io = hop
+        .call(as_http)
+        .await
+        .map_err(|error| cannot(with_causes(&*error)))?;
+    Ok(Some(match io {
+        // Plain TCP to the proxy: the socket itself, as a straight connection has it.
+        hyper_rustls::MaybeHttpsStream::Http(tcp) => Either::Left(tcp.into_inner()),
+        in_tls => Either::Right(TokioIo::new(in_tls)),
+    }))
 }
 
 /// TLS for `wss://`, as for the gateway's HTTPS upstreams (`upstream/tls.rs`).

@@ -13,11 +13,11 @@ use crate::{
         balancer::{Balancer, PASS_MCP, PASS_WEBSOCKET, backend},
         fixture_upstream_yaml,
         fixtures::{HttpFixture, Implementation},
-        forward_proxy::{ForwardProxy, named_only_to_the_proxy},
+        forward_proxy::{self, ForwardProxy, named_only_to_the_proxy},
         http::{RawSession, modern_tool_call},
         process::{ConfigDir, ServeProcess},
     },
-    upstream_proxies_and_credentials::gateway_logging_calls,
+    upstream_proxies_and_credentials::{gateway_logging_calls, port_of},
 };
 
 const PYTHON_TEXT: &str = "This is a simple text response for testing.";
@@ -92,14 +92,32 @@ async fn https_and_wss_upstreams_signed_by_an_authority_the_system_trusts_serve_
 /// the proxy's `CONNECT` tunnel, with its credentials, and TLS runs inside it to the upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_and_wss_upstreams_behind_the_systems_proxy_are_called_through_its_tunnel() {
+    every_kind_of_upstream_behind_the_systems_proxy(ForwardProxy::start).await;
+}
+
+/// The same behind a proxy spoken to in TLS (an `https://` proxy URL, its certificate signed
+/// by the authority the system trusts): the lane and WebSocket connections go in TLS to the
+/// proxy, an https upstream's TLS inside that of the tunnel, and a plain-HTTP upstream's
+/// requests are relayed over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstreams_behind_a_proxy_spoken_to_in_tls_are_called_through_it() {
+    every_kind_of_upstream_behind_the_systems_proxy(ForwardProxy::start_in_tls).await;
+}
+
+/// https, wss, plain-HTTP and ws upstreams, each named by a port only `proxy` knows the way
+/// from, called through the gateway in both eras: the HTTP upstreams' calls on the lane.
+async fn every_kind_of_upstream_behind_the_systems_proxy(
+    proxy: impl FnOnce(&[(u16, u16)]) -> ForwardProxy,
+) {
     let python = HttpFixture::start(Implementation::Python);
     let inner = ServeProcess::start(&format!(
         "upstreams:\n{}",
-        fixture_upstream_yaml("fx", "behind-wss", &["echo"], "")
+        fixture_upstream_yaml("fx", "behind", &["echo"], "")
     ));
     let front = tls_front(&python.url, &inner.ws_url("/ws"));
     let (named, real) = named_only_to_the_proxy(front.port);
-    let proxy = ForwardProxy::start(&[(named, real)]);
+    let (inner_named, inner_real) = named_only_to_the_proxy(port_of(&inner.mcp_url()));
+    let proxy = proxy(&[(named, real), (inner_named, inner_real)]);
     let authority = std::env::var("MCPS_TEST_TLS_CA").expect("MCPS_TEST_TLS_CA");
     let mut env = proxy.environment();
     env.push(("SSL_CERT_FILE", &authority));
@@ -108,7 +126,9 @@ async fn https_and_wss_upstreams_behind_the_systems_proxy_are_called_through_its
             "upstreams:\n  \
              https-session:\n    url: https://localhost:{named}/mcp\n    protocol: legacy\n  \
              https:\n    url: https://localhost:{named}/mcp\n  \
-             wss:\n    url: wss://localhost:{named}/ws\n"
+             wss:\n    url: wss://localhost:{named}/ws\n  \
+             plain:\n    url: http://127.0.0.1:{inner_named}/mcp\n  \
+             ws:\n    url: ws://127.0.0.1:{inner_named}/ws\n"
         ),
         &env,
     );
@@ -128,18 +148,28 @@ async fn https_and_wss_upstreams_behind_the_systems_proxy_are_called_through_its
             "2026-07-28, {name}: {reply}"
         );
     }
-    let reply = session
-        .call("wss__fx__echo", json!({"message": "over wss"}))
-        .await;
-    assert_eq!(
-        reply["result"]["content"][0]["text"],
-        r#"behind-wss:echo:{"message":"over wss"}"#,
-        "{reply}\n{}",
+    for upstream in ["wss", "plain", "ws"] {
+        let reply = session
+            .call(
+                &format!("{upstream}__fx__echo"),
+                json!({"message": upstream}),
+            )
+            .await;
+        assert_eq!(
+            reply["result"]["content"][0]["text"],
+            format!(r#"behind:echo:{{"message":"{upstream}"}}"#),
+            "{reply}\n{}",
+            gateway.log()
+        );
+    }
+    gateway.calls_done(7).await;
+    // All but the WebSocket upstreams', which have no lane to take.
+    assert_eq!(gateway.lane_calls(), 5, "{}", gateway.log());
+    assert!(
+        !gateway.log().contains(forward_proxy::PASSWORD),
+        "{}",
         gateway.log()
     );
-    gateway.calls_done(5).await;
-    // All but the WebSocket upstream's, which have no lane to take.
-    assert_eq!(gateway.lane_calls(), 4, "{}", gateway.log());
 }
 
 /// nginx serving TLS with the tests' certificate for `localhost`: `/mcp` to the streamable

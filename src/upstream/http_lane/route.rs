@@ -7,10 +7,10 @@
 //!   (absolute form) and carrying the proxy's credentials, if the proxy's URL has any;
 //! - an https upstream's connections go through a `CONNECT` tunnel the proxy opens to it, and
 //!   TLS runs inside, end to end: the proxy sees nothing of the requests;
-//! - through a SOCKS proxy, every upstream's connections go whole (`proxied.rs`).
+//! - through a SOCKS proxy, every upstream's connections go whole (`hop.rs`).
 //!
-//! A proxy spoken to in TLS is not for the lane: rmcp's client carries such an upstream's
-//! calls ([`unspoken_proxy`]).
+//! An HTTP proxy whose URL is `https://` is spoken to in TLS, verified as an upstream is
+//! (`upstream/tls.rs`); an https upstream's TLS then runs inside that of the tunnel.
 
 use bytes::Bytes;
 use http::{
@@ -19,37 +19,25 @@ use http::{
 };
 use http_body_util::Full;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
-use hyper_util::{
-    client::{
-        legacy::connect::HttpConnector,
-        proxy::matcher::{Intercept, Matcher},
-    },
-    rt::TokioIo,
-};
-use tokio::net::TcpStream;
+use hyper_util::client::proxy::matcher::{Intercept, Matcher};
 use tower_service::Service;
 
-use super::proxied::{Proxied, carries, with_port};
-use crate::error::with_causes;
+use super::hop::{Hop, HopIo, tcp, with_port};
+use crate::{error::with_causes, upstream::tls::https_or_http};
 
-/// What a connection to the upstream is, whichever way it goes.
-pub type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
+/// What a connection to the upstream is, whichever way it goes: its first hop, and the
+/// upstream's TLS over it for an https upstream.
+pub type Io = MaybeHttpsStream<HopIo>;
 
 /// The way to one upstream.
 pub struct Route {
-    connector: Connector,
+    /// Its first hop, and TLS to the upstream over it for an https upstream.
+    connector: HttpsConnector<Hop>,
     /// What the connector is called with: the upstream's URL, or that of the proxy that
     /// relays a plain-HTTP upstream's requests.
     dial: Uri,
     /// A plain-HTTP upstream's proxy: what its requests name and carry for it.
     forward: Option<Forward>,
-}
-
-enum Connector {
-    /// To `dial` itself, in TLS when its scheme is `https`.
-    Direct(HttpsConnector<HttpConnector>),
-    /// Through a proxy that carries the connection whole, TLS inside it.
-    Proxied(HttpsConnector<Proxied>),
 }
 
 /// What a request relayed by a proxy carries: the upstream's origin, for the absolute form,
@@ -72,7 +60,8 @@ impl Route {
                 return Err(format!("its URL {url} names no host"));
             };
             return Ok(Self {
-                connector: Connector::Direct(tls(tcp())?),
+                // In TLS to an `https://` proxy.
+                connector: https_or_http(Hop::Straight(tcp()))?,
                 dial: proxy.uri().clone(),
                 forward: Some(Forward {
                     scheme: Scheme::HTTP,
@@ -81,11 +70,11 @@ impl Route {
                 }),
             });
         }
-        let Some(proxied) = Proxied::through(&proxy, tcp()) else {
-            return Err(unspoken(&proxy).unwrap_or_default());
+        let Some(hop) = Hop::through(&proxy, https_or_http(tcp())?) else {
+            return Err(unspoken(&proxy));
         };
         Ok(Self {
-            connector: Connector::Proxied(tls(proxied)?),
+            connector: https_or_http(hop)?,
             dial: with_port(url),
             forward: None,
         })
@@ -94,7 +83,7 @@ impl Route {
     /// The way straight to `url`, whatever the system's proxy settings say.
     pub fn direct(url: &Uri) -> Result<Self, String> {
         Ok(Self {
-            connector: Connector::Direct(tls(tcp())?),
+            connector: https_or_http(Hop::Straight(tcp()))?,
             dial: url.clone(),
             forward: None,
         })
@@ -102,10 +91,7 @@ impl Route {
 
     /// A new connection to the upstream, or to its proxy; the error says why not, in words.
     pub async fn connect(&self) -> Result<Io, String> {
-        let connected = match &self.connector {
-            Connector::Direct(connector) => connector.clone().call(self.dial.clone()).await,
-            Connector::Proxied(connector) => connector.clone().call(self.dial.clone()).await,
-        };
+        let connected = self.connector.clone().call(self.dial.clone()).await;
         connected.map_err(|error| format!("cannot connect to it: {}", with_causes(&*error)))
     }
 
@@ -151,55 +137,34 @@ pub fn relayed_by_a_proxy(url: &Uri) -> bool {
             .is_some_and(|proxy| relays(&proxy))
 }
 
-/// Whether `proxy` is an HTTP proxy, which relays a plain-HTTP upstream's requests.
+/// Whether `proxy` is an HTTP proxy (spoken to in TLS or not), which relays a plain-HTTP
+/// upstream's requests.
 fn relays(proxy: &Intercept) -> bool {
-    proxy.uri().scheme_str() == Some("http")
+    matches!(proxy.uri().scheme_str(), Some("http" | "https"))
 }
 
 /// The way through the proxy the system's settings name for `url` (`http://` or `https://`,
 /// its port said), with the credentials in the proxy's URL: a `CONNECT` tunnel or a SOCKS
-/// proxy's connection; none when they name none, or one spoken to in TLS. A WebSocket
-/// upstream's connection goes through one whatever its scheme, as browsers' and curl's do.
-pub fn proxy_connector(url: &Uri) -> Option<Proxied> {
-    Proxied::through(&Matcher::from_system().intercept(url)?, tcp())
+/// proxy's connection; none when they name none. A WebSocket upstream's connection goes
+/// through one whatever its scheme, as browsers' and curl's do.
+pub fn proxy_connector(url: &Uri) -> Result<Option<Hop>, String> {
+    let Some(proxy) = Matcher::from_system().intercept(url) else {
+        return Ok(None);
+    };
+    match Hop::through(&proxy, https_or_http(tcp())?) {
+        Some(hop) => Ok(Some(hop)),
+        None => Err(unspoken(&proxy)),
+    }
 }
 
-/// Why the lane cannot go the way the system's proxy settings send requests to `url`, if
-/// they send them through a proxy it does not speak: rmcp's client (reqwest) then carries
-/// them.
-pub fn unspoken_proxy(url: &Uri) -> Option<String> {
-    Matcher::from_system()
-        .intercept(url)
-        .as_ref()
-        .and_then(unspoken)
-}
-
-fn unspoken(proxy: &Intercept) -> Option<String> {
-    (!carries(proxy)).then(|| {
-        format!(
-            "the system's proxy settings send its requests through a proxy spoken to in {}",
-            proxy.uri().scheme_str().unwrap_or("an unknown scheme")
-        )
-    })
-}
-
-/// TCP as the lane connects: no Nagle, any scheme (TLS is the next layer's).
-fn tcp() -> HttpConnector {
-    let mut http = HttpConnector::new();
-    // Nagle + delayed ACK turned 1 ms calls into 40 ms ones in our measurements.
-    http.set_nodelay(true);
-    // The https connector takes both schemes.
-    http.enforce_http(false);
-    http
-}
-
-/// TLS over `inner` for `https` URLs (`upstream/tls.rs`); plain for `http`.
-fn tls<C>(inner: C) -> Result<HttpsConnector<C>, String> {
-    Ok(hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(crate::upstream::tls::client_config()?)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(inner))
+/// Why the gateway cannot go through `proxy`: a scheme it does not speak (none that the
+/// system's settings can name today).
+fn unspoken(proxy: &Intercept) -> String {
+    format!(
+        "the system's proxy settings send its requests through a proxy spoken to in {}, which \
+         the gateway does not speak",
+        proxy.uri().scheme_str().unwrap_or("an unknown scheme")
+    )
 }
 
 #[cfg(test)]
@@ -216,7 +181,7 @@ mod tests {
     #[test]
     fn a_request_through_a_plain_proxy_names_the_whole_url_and_carries_its_credentials() {
         let route = Route {
-            connector: Connector::Direct(tls(tcp()).unwrap()),
+            connector: https_or_http(Hop::Straight(tcp())).unwrap(),
             dial: "http://proxy:3128".parse().unwrap(),
             forward: Some(Forward {
                 scheme: Scheme::HTTP,

@@ -24,6 +24,16 @@ pub struct ForwardProxy {
 impl ForwardProxy {
     /// The proxy, taking each `(named, real)` port's connections to `real`.
     pub fn start(ports: &[(u16, u16)]) -> Self {
+        Self::start_with(ports, false)
+    }
+
+    /// The same, spoken to in TLS (`https://`), with the tests' certificate for `localhost`
+    /// (`tests/tls.sh`).
+    pub fn start_in_tls(ports: &[(u16, u16)]) -> Self {
+        Self::start_with(ports, true)
+    }
+
+    fn start_with(ports: &[(u16, u16)], in_tls: bool) -> Self {
         let ports: Vec<String> = ports
             .iter()
             .map(|(named, real)| format!("{named}:{real}"))
@@ -38,10 +48,24 @@ impl ForwardProxy {
                 .args(["--plugins", "proxy_ports.PortsOnlyTheProxyKnows"])
                 .env("PYTHONPATH", clients_dir())
                 .env("MCPS_TEST_PROXY_PORTS", ports.join(","));
+            if in_tls {
+                let file = |name: &str| {
+                    std::env::var(name).unwrap_or_else(|_| {
+                        panic!("{name} is not set: run the tests with `tests/run.sh`, or `source tests/tls.sh` first")
+                    })
+                };
+                command
+                    .args(["--cert-file", &file("MCPS_TEST_TLS_CERT")])
+                    .args(["--key-file", &file("MCPS_TEST_TLS_KEY")]);
+            }
             command
         });
-        let url = format!("http://{USER}:{PASSWORD}@127.0.0.1:{}", served.port);
-        let refused_url = format!("http://{USER}:not-{PASSWORD}@127.0.0.1:{}", served.port);
+        let at = match in_tls {
+            true => format!("https://{{}}@localhost:{}", served.port),
+            false => format!("http://{{}}@127.0.0.1:{}", served.port),
+        };
+        let url = at.replace("{}", &format!("{USER}:{PASSWORD}"));
+        let refused_url = at.replace("{}", &format!("{USER}:not-{PASSWORD}"));
         Self {
             _served: served,
             url,
