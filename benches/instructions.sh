@@ -81,3 +81,9 @@ for upstream in stdio http; do
         echo "| $upstream | $label | 16 | $(instructions "$yaml" $era 16 100) |"
     done
 done
+# A call whose arguments the gateway rewrites (a pinned one) takes the typed way: rmcp's
+# server reads it, and the upstream's lane (or rmcp's client) sends it.
+pinned="url: \"http://127.0.0.1:$echo_port/mcp\"
+    tools:
+      echo: {arguments: {pinned: 1}}"
+echo "| http, an argument pinned | 2026-07-28 | 1 | $(instructions "$pinned" modern 1 1000) |"

@@ -38,6 +38,14 @@ pub struct ToolCall<'a> {
     pub meta: Map<String, Value>,
 }
 
+/// A `tools/call` routed to its upstream: the upstream's name for the tool, and the
+/// arguments its overrides rewrote (`None`: the client's go as they are).
+struct Routed<'a> {
+    original: &'a str,
+    rewritten: Option<Map<String, Value>>,
+    call: ToolCall<'a>,
+}
+
 /// A `tools/call` result for the client, as JSON text.
 pub struct RawAnswer {
     pub result: String,
@@ -61,8 +69,8 @@ struct ResultPeek<'a> {
 
 impl Gateway {
     /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
-    /// upstream is shared, has a lane, and the tool takes no arguments in headers (SEP-2243,
-    /// which rmcp's server checks). A session-era client of an upstream
+    /// upstream is shared, has a lane, and the tool as clients see it takes no arguments in
+    /// headers (SEP-2243, which rmcp's server checks). A session-era client of an upstream
     /// that serves such clients on a session-era twin (see `upstream::twin`) goes on the
     /// twin's lane.
     pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
@@ -76,14 +84,11 @@ impl Gateway {
         };
         // A per-user upstream's callers may need to be asked to sign in: rmcp's way asks.
         let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
-        // Pinned arguments and defaults are put into the call's arguments on the typed way.
-        let rewrites_arguments = route.overrides.iter().any(|rule| rule.changes_arguments());
         // A call that may run as a task is decided on the typed way (`tasks/run.rs`).
         let may_be_task = super::tasks::task_support_of(route) != TaskSupport::Forbidden;
         route.upstream.config().isolation == Isolation::Shared
             && !per_user
             && route.upstream.lane().is_some()
-            && !rewrites_arguments
             && !may_be_task
             && !declares_header_arguments(&route.item.input_schema)
     }
@@ -107,14 +112,19 @@ impl Gateway {
             name,
             origin,
             Box::pin(async {
-                let (upstream, original) = self.tool_route(name, origin.view.as_deref(), None)?;
+                let (upstream, original, rewritten) =
+                    self.raw_tool_route(name, origin.view.as_deref(), call.arguments)?;
                 tracing::Span::current().record("upstream", upstream.name());
                 // A session-era client may be served on the upstream's session-era twin.
                 let outcome = match self.connect(&upstream, origin).await {
                     Ok((connection, _)) => match connection.lane() {
                         Some(lane) => {
-                            self.send_on_lane(&connection, lane, &original, call, origin)
-                                .await
+                            let call = Routed {
+                                original: &original,
+                                rewritten,
+                                call,
+                            };
+                            self.send_on_lane(&connection, lane, call, origin).await
                         }
                         None => Err(GatewayError::UpstreamUnavailable {
                             upstream: upstream.name().to_owned(),
@@ -171,10 +181,14 @@ impl Gateway {
         &self,
         upstream: &Arc<Upstream>,
         lane: UpstreamLane,
-        original: &str,
-        call: ToolCall<'_>,
+        routed: Routed<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
+        let Routed {
+            original,
+            rewritten,
+            call,
+        } = routed;
         let session_era_upstream = upstream
             .state()
             .protocol_version
@@ -194,19 +208,33 @@ impl Gateway {
                 serde_json::to_value(level).unwrap_or_default(),
             );
         }
-        let name = serde_json::to_string(original).map_err(|error| GatewayError::Internal {
+        let internal = |error: serde_json::Error| GatewayError::Internal {
             reason: error.to_string(),
-        })?;
-        let members = match call.arguments {
-            Some(arguments) => ["\"name\":", &name, ",\"arguments\":", arguments.get()].concat(),
+        };
+        let name = serde_json::to_string(original).map_err(internal)?;
+        // Arguments the client wrote go as they are, with none in headers (`takes_lane`);
+        // rewritten ones may have pinned values the upstream wants in headers too.
+        let (arguments, in_headers) = match &rewritten {
+            Some(arguments) => (
+                Some(Cow::Owned(
+                    serde_json::to_string(arguments).map_err(internal)?,
+                )),
+                upstream.header_arguments(original, arguments),
+            ),
+            None => (
+                call.arguments.map(|text| Cow::Borrowed(text.get())),
+                Vec::new(),
+            ),
+        };
+        let members = match &arguments {
+            Some(arguments) => ["\"name\":", &name, ",\"arguments\":", arguments].concat(),
             None => ["\"name\":", &name].concat(),
         };
         let outgoing = Outgoing {
             method: "tools/call".into(),
-            // No argument in a header: such tools take the typed way (`takes_lane`).
             mirrored: Mirrored {
                 name: Some(original.to_owned()),
-                arguments: Vec::new(),
+                arguments: in_headers,
             },
             members,
             meta,

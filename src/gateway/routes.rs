@@ -10,16 +10,25 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
     CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
-    GetPromptResponse, ReadResourceRequest, ReadResourceRequestParams, ReadResourceResponse,
-    Reference, ResultType, ServerResult,
+    GetPromptResponse, JsonObject, ReadResourceRequest, ReadResourceRequestParams,
+    ReadResourceResponse, Reference, ResultType, ServerResult,
 };
+use serde_json::value::RawValue;
 
 use super::{
     Gateway, Origin, View,
     forward::{send, send_bridged, strip_hop_meta, unexpected},
     per_user, read_cache,
 };
-use crate::{error::GatewayError, security::Identity, upstream::Upstream};
+use crate::{config::ToolOverride, error::GatewayError, security::Identity, upstream::Upstream};
+
+/// Puts the pinned values and defaults of a tool's `overrides` into a call's `arguments`: a
+/// virtual server's rule first, then the upstream's, whose pinned values have the last word.
+fn put_overrides(overrides: &[ToolOverride], arguments: &mut Option<JsonObject>) {
+    for rule in overrides.iter().rev() {
+        rule.apply_to_arguments(arguments);
+    }
+}
 
 impl Gateway {
     /// The upstream that listed `uri`, or else the first whose template matches it, in the
@@ -61,8 +70,7 @@ impl Gateway {
 
     /// The upstream that owns the tool a client calls `name` (in its view), and the name the
     /// upstream knows it by. The tool's overrides put their pinned values and defaults into
-    /// `arguments` (the lane, which has none to give, never carries a tool that has any): a
-    /// virtual server's rule first, then the upstream's, whose pinned values have the last word.
+    /// `arguments` ([`put_overrides`]).
     pub(super) fn tool_route(
         &self,
         name: &str,
@@ -74,11 +82,39 @@ impl Gateway {
             .route(name)
             .ok_or_else(|| self.unrouted(name, view))?;
         if let Some(arguments) = arguments {
-            for rule in route.overrides.iter().rev() {
-                rule.apply_to_arguments(arguments);
-            }
+            put_overrides(&route.overrides, arguments);
         }
         Ok((route.upstream.clone(), route.original.clone()))
+    }
+
+    /// [`Gateway::tool_route`] for arguments kept as the JSON text the client wrote (the
+    /// gateway's own way): also the arguments the tool's overrides rewrite, parsed, when any
+    /// of them changes arguments; `None` when they go as they are.
+    pub(super) fn raw_tool_route(
+        &self,
+        name: &str,
+        view: Option<&View>,
+        arguments: Option<&RawValue>,
+    ) -> Result<(Arc<Upstream>, String, Option<JsonObject>), GatewayError> {
+        let catalog = self.catalog_for(view);
+        let route = catalog
+            .route(name)
+            .ok_or_else(|| self.unrouted(name, view))?;
+        let rewritten = if route.overrides.iter().any(|rule| rule.changes_arguments()) {
+            let mut parsed = match arguments {
+                Some(text) => Some(serde_json::from_str(text.get()).map_err(|error| {
+                    GatewayError::InvalidArguments {
+                        reason: error.to_string(),
+                    }
+                })?),
+                None => None,
+            };
+            put_overrides(&route.overrides, &mut parsed);
+            parsed
+        } else {
+            None
+        };
+        Ok((route.upstream.clone(), route.original.clone(), rewritten))
     }
 
     /// Sends a routed `tools/call` (see [`Gateway::call_tool`], which routes and records it)

@@ -266,10 +266,12 @@ async fn tools_whose_names_a_header_cannot_carry_as_they_are_are_called_on_the_l
 
 /// A tool whose arguments go in headers too (SEP-2243's `Mcp-Param-*`, one of them nested),
 /// behind each SDK's 2026-07-28 server, which refuses a call whose headers and body disagree
-/// (-32020): each call takes the typed way (the gateway checks the client's headers), then the
-/// upstream's lane, which writes the headers the upstream's own definition asks for from the
-/// arguments it sends — in Base64 where a header cannot carry a value as it is, and with the
-/// values of pinned arguments, which the client neither sees nor sends.
+/// (-32020). Called with those arguments, it takes the typed way (the gateway checks the
+/// client's headers), then the upstream's lane. With all of them pinned, the client sees a
+/// tool without them, and the call takes the gateway's own way. Either way the lane writes
+/// the headers the upstream's own definition asks for from the arguments it sends: in Base64
+/// where a header cannot carry a value as it is, with the values the client neither sees nor
+/// sends.
 #[tokio::test]
 async fn arguments_that_go_in_headers_are_written_on_the_lane_pinned_ones_included() {
     use common::fixtures::{HttpFixture, Implementation};
@@ -279,7 +281,7 @@ async fn arguments_that_go_in_headers_are_written_on_the_lane_pinned_ones_includ
         let yaml = format!(
             "upstreams:\n  fx:\n    url: {url:?}\n    protocol: modern\n  \
              pin:\n    url: {url:?}\n    protocol: modern\n    tools:\n      routed:\n        \
-             arguments: {{region: \" pinned \", shard: 42}}\n",
+             arguments: {{region: \" pinned \", shard: 42, dry: true, where: {{zone: Zürich}}}}\n",
             url = fixture.url
         );
         let gateway = ServeProcess::start_in(
@@ -307,9 +309,9 @@ async fn arguments_that_go_in_headers_are_written_on_the_lane_pinned_ones_includ
             ),
             (
                 "pin__routed",
-                json!({"dry": true, "where": {"zone": "b"}}),
-                vec![("mcp-param-dry", "true"), ("mcp-param-zone", "b")],
-                "region= pinned  shard=42 dry=true zone=b",
+                json!({"note": "n"}),
+                vec![],
+                "region= pinned  shard=42 dry=true zone=Zürich",
             ),
         ];
         for (name, arguments, headers, expected) in &calls {
@@ -326,11 +328,17 @@ async fn arguments_that_go_in_headers_are_written_on_the_lane_pinned_ones_includ
                 "{label}, {arguments}: {answer}"
             );
         }
+        gateway.calls_done(calls.len()).await;
         let log = gateway.log();
-        let on_the_lane = log
+        let typed_on_the_lane = log
             .lines()
             .filter(|line| line.contains("answered on the lane") && line.contains("tools/call"))
             .count();
-        assert_eq!(on_the_lane, calls.len(), "{label}:\n{log}");
+        assert_eq!(typed_on_the_lane, 2, "{label}:\n{log}");
+        assert_eq!(
+            gateway.lane_calls(),
+            1,
+            "{label}: the gateway's own way:\n{log}"
+        );
     }
 }
