@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::Upstream;
 
 /// A request's words for its headers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Mirrored {
     /// What it names: a tool's or prompt's name, a resource's URI, a task's id.
     pub name: Option<String>,
@@ -32,7 +32,7 @@ impl Upstream {
             .tools
             .iter()
             .find(|listed| listed.name == tool)
-            .map(|listed| header_arguments(&listed.input_schema, arguments))
+            .map(|listed| in_headers(&listed.input_schema, arguments))
             .unwrap_or_default()
     }
 }
@@ -41,7 +41,7 @@ impl Upstream {
 /// (SEP-2243): each property reached from the root through `properties` alone and marked
 /// `x-mcp-header`, whose value in `arguments` is a string, a number or a boolean. A property
 /// that is absent or null has no header, as the SDKs write and check them.
-pub fn header_arguments(
+fn in_headers(
     schema: &Map<String, Value>,
     arguments: &Map<String, Value>,
 ) -> Vec<(String, String)> {
@@ -120,7 +120,7 @@ mod tests {
             "note": "not mirrored",
             "where": {"zone": "b"}
         }));
-        let mut found = header_arguments(&schema, &arguments);
+        let mut found = in_headers(&schema, &arguments);
         found.sort();
         let expected = [
             ("Dry", "false"),
@@ -146,7 +146,7 @@ mod tests {
             }
         }));
         let arguments = object(json!({"b": null, "c": ["x"], "o": "not an object"}));
-        assert!(header_arguments(&schema, &arguments).is_empty());
+        assert!(in_headers(&schema, &arguments).is_empty());
     }
 
     #[test]
@@ -156,6 +156,6 @@ mod tests {
             "$defs": {"a": {"type": "string", "x-mcp-header": "A"}},
             "items": {"properties": {"a": {"x-mcp-header": "B"}}}
         }));
-        assert!(header_arguments(&schema, &object(json!({"a": "x"}))).is_empty());
+        assert!(in_headers(&schema, &object(json!({"a": "x"}))).is_empty());
     }
 }

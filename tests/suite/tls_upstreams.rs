@@ -104,6 +104,36 @@ async fn upstreams_behind_a_proxy_spoken_to_in_tls_are_called_through_it() {
     every_kind_of_upstream_behind_the_systems_proxy(ForwardProxy::start_in_tls).await;
 }
 
+/// A proxy spoken to in TLS whose certificate nothing the system trusts signed: each upstream
+/// behind it is unavailable, and its error names the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_spoken_to_in_tls_with_a_certificate_nobody_trusts_is_named_so() {
+    let inner = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "behind", &["echo"], "")
+    ));
+    let (named, real) = named_only_to_the_proxy(port_of(&inner.mcp_url()));
+    let proxy = ForwardProxy::start_in_tls(&[(named, real)]);
+    let gateway = gateway_logging_calls(
+        &format!(
+            "upstreams:\n  \
+             plain:\n    url: http://127.0.0.1:{named}/mcp\n  \
+             ws:\n    url: ws://127.0.0.1:{named}/ws\n"
+        ),
+        &proxy.environment(),
+    );
+    for name in ["plain", "ws"] {
+        let reply = wait_for_failure(&gateway, &format!("{name}__fx__echo")).await;
+        let error = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!("upstream '{name}' is unavailable"))
+                && error.contains("UnknownIssuer"),
+            "{name}: {reply}\n{}",
+            gateway.log()
+        );
+    }
+}
+
 /// https, wss, plain-HTTP and ws upstreams, each named by a port only `proxy` knows the way
 /// from, called through the gateway in both eras: the HTTP upstreams' calls on the lane.
 async fn every_kind_of_upstream_behind_the_systems_proxy(
