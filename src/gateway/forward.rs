@@ -215,7 +215,7 @@ async fn send_on_lane(
     request: &ClientRequest,
     origin: &Origin,
 ) -> Result<ServerResult, GatewayError> {
-    let outgoing = outgoing(upstream, request)?;
+    let outgoing = outgoing(upstream, &lane, request)?;
     let result = send_raw(upstream, &lane, outgoing, origin).await;
     // As a call's "call done" line says `lane=true`: which way a request went.
     tracing::debug!(upstream = %upstream.name(), method = request.method(), ok = result.is_ok(), "answered on the lane");
@@ -247,9 +247,13 @@ pub(super) async fn send_raw(
     upstream.call(lane, outgoing, context, stop).await
 }
 
-/// A typed request as it goes on `upstream`'s lane: its method, its params' members, its
+/// A typed request as it goes on `upstream`'s `lane`: its method, its params' members, its
 /// `_meta`, and what a 2026-07-28 HTTP lane's headers say of it.
-fn outgoing(upstream: &Upstream, request: &ClientRequest) -> Result<Outgoing, GatewayError> {
+fn outgoing(
+    upstream: &Upstream,
+    lane: &UpstreamLane,
+    request: &ClientRequest,
+) -> Result<Outgoing, GatewayError> {
     let internal = |reason: String| GatewayError::Internal { reason };
     let Ok(Value::Object(mut envelope)) = serde_json::to_value(request) else {
         return Err(internal("a request that is not a JSON object".into()));
@@ -275,7 +279,9 @@ fn outgoing(upstream: &Upstream, request: &ClientRequest) -> Result<Outgoing, Ga
         .map(str::to_owned);
     // A call's arguments that its tool's schema marks `x-mcp-header` go in headers too.
     let arguments = match (&name, params.get("arguments")) {
-        (Some(tool), Some(Value::Object(arguments))) if method == "tools/call" => {
+        (Some(tool), Some(Value::Object(arguments)))
+            if method == "tools/call" && lane.mirrors() =>
+        {
             upstream.header_arguments(tool, arguments)
         }
         _ => Vec::new(),

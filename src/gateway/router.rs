@@ -213,13 +213,17 @@ impl Gateway {
         };
         let name = serde_json::to_string(original).map_err(internal)?;
         // Arguments the client wrote go as they are, with none in headers (`takes_lane`);
-        // rewritten ones may have pinned values the upstream wants in headers too.
+        // rewritten ones may have pinned values a 2026-07-28 upstream wants in headers too.
         let (arguments, in_headers) = match &rewritten {
             Some(arguments) => (
                 Some(Cow::Owned(
                     serde_json::to_string(arguments).map_err(internal)?,
                 )),
-                upstream.header_arguments(original, arguments),
+                if lane.mirrors() {
+                    upstream.header_arguments(original, arguments)
+                } else {
+                    Vec::new()
+                },
             ),
             None => (
                 call.arguments.map(|text| Cow::Borrowed(text.get())),

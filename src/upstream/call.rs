@@ -69,8 +69,16 @@ pub struct Outgoing {
 pub enum UpstreamLane {
     /// A stdio connection: requests and answers share its pipes with rmcp's.
     Stdio(Arc<StdioLane>),
-    /// A 2026-07-28 streamable HTTP upstream: a POST per request.
+    /// A streamable HTTP upstream, in either era: a POST per request.
     Http(Arc<HttpLane>),
+}
+
+impl UpstreamLane {
+    /// Whether its requests say again in headers what they name and the arguments their
+    /// tool marks (SEP-2243): a 2026-07-28 HTTP lane's do.
+    pub fn mirrors(&self) -> bool {
+        matches!(self, Self::Http(lane) if !lane.in_session())
+    }
 }
 
 impl Upstream {

@@ -330,11 +330,11 @@ async fn arguments_that_go_in_headers_are_written_on_the_lane_pinned_ones_includ
         }
         gateway.calls_done(calls.len()).await;
         let log = gateway.log();
-        let typed_on_the_lane = log
-            .lines()
-            .filter(|line| line.contains("answered on the lane") && line.contains("tools/call"))
-            .count();
-        assert_eq!(typed_on_the_lane, 2, "{label}:\n{log}");
+        assert_eq!(
+            gateway.typed_on_the_lane("tools/call"),
+            2,
+            "{label}:\n{log}"
+        );
         assert_eq!(
             gateway.lane_calls(),
             1,

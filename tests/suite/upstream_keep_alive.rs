@@ -149,8 +149,7 @@ async fn calls_to_the_python_sdks_server_share_their_connections() {
     );
 }
 
-// Prompts got and resources read by 2026-07-28 clients go on the lane too (only a call, whose
-// arguments may go in headers, is left to rmcp's client when it is not plain), and share its
+// Prompts got and resources read by 2026-07-28 clients go on the lane too, and share its
 // connections as calls do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompts_and_resources_of_the_python_sdks_server_share_their_connections() {
@@ -202,13 +201,13 @@ async fn prompts_and_resources_of_the_python_sdks_server_share_their_connections
         2 * ROUNDS,
         gateway.log()
     );
-    let log = gateway.log();
     for method in ["prompts/get", "resources/read"] {
-        let on_the_lane = log
-            .lines()
-            .filter(|line| line.contains("answered on the lane") && line.contains(method))
-            .count();
-        assert_eq!(on_the_lane, ROUNDS + 1, "{method}:\n{log}");
+        assert_eq!(
+            gateway.typed_on_the_lane(method),
+            ROUNDS + 1,
+            "{method}:\n{}",
+            gateway.log()
+        );
     }
 }
 

@@ -70,11 +70,8 @@ impl Route {
                 }),
             });
         }
-        let Some(hop) = Hop::through(&proxy, https_or_http(tcp())?) else {
-            return Err(unspoken(&proxy));
-        };
         Ok(Self {
-            connector: https_or_http(hop)?,
+            connector: https_or_http(through(&proxy)?)?,
             dial: with_port(url),
             forward: None,
         })
@@ -151,20 +148,19 @@ pub fn proxy_connector(url: &Uri) -> Result<Option<Hop>, String> {
     let Some(proxy) = Matcher::from_system().intercept(url) else {
         return Ok(None);
     };
-    match Hop::through(&proxy, https_or_http(tcp())?) {
-        Some(hop) => Ok(Some(hop)),
-        None => Err(unspoken(&proxy)),
-    }
+    through(&proxy).map(Some)
 }
 
-/// Why the gateway cannot go through `proxy`: a scheme it does not speak (none that the
-/// system's settings can name today).
-fn unspoken(proxy: &Intercept) -> String {
-    format!(
-        "the system's proxy settings send its requests through a proxy spoken to in {}, which \
-         the gateway does not speak",
-        proxy.uri().scheme_str().unwrap_or("an unknown scheme")
-    )
+/// The way through `proxy` (TLS to it for an `https://` URL); an error for a scheme the
+/// gateway does not speak (none that the system's settings can name today).
+fn through(proxy: &Intercept) -> Result<Hop, String> {
+    Hop::through(proxy, https_or_http(tcp())?).ok_or_else(|| {
+        format!(
+            "the system's proxy settings send its requests through a proxy spoken to in {}, \
+             which the gateway does not speak",
+            proxy.uri().scheme_str().unwrap_or("an unknown scheme")
+        )
+    })
 }
 
 #[cfg(test)]

@@ -192,6 +192,15 @@ impl ServeProcess {
         super::lane_calls_in(&self.log())
     }
 
+    /// How many typed requests of `method` (those rmcp's server read) went on an upstream's
+    /// lane, as the debug log says ("answered on the lane").
+    pub fn typed_on_the_lane(&self, method: &str) -> usize {
+        self.log()
+            .lines()
+            .filter(|line| line.contains("answered on the lane") && line.contains(method))
+            .count()
+    }
+
     /// Waits (up to 15 s) until the debug log shows `count` calls done (it is written after
     /// the answer).
     pub async fn calls_done(&self, count: usize) {
