@@ -33,6 +33,7 @@ mod fast;
 mod gate;
 mod in_session;
 mod mcp;
+mod param_headers;
 mod session_call;
 mod ticks;
 
@@ -55,9 +56,6 @@ use crate::{
         IdentityProvider, Lease, OriginPolicy, Principal, TokenCache, bearer, client_network,
     },
 };
-
-/// The prefix of the headers that carry a request's arguments (SEP-2243's `Mcp-Param-*`).
-const PARAM_HEADERS: &str = "mcp-param-";
 
 /// Every response body we produce.
 pub type Body = axum::body::Body;

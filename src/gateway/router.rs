@@ -10,7 +10,7 @@
 
 use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
-use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequests};
+use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequests, JsonObject};
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tracing::Instrument;
@@ -21,11 +21,13 @@ use super::{
     conversation::{Reply, Starter},
     forward::send_raw,
     history::Outcome,
+    routes::ReadArguments,
     tool_search,
 };
 use crate::{
     config::{Isolation, TaskSupport},
     error::GatewayError,
+    mcp_headers::arguments,
     upstream::{Mirrored, Outgoing, Upstream, UpstreamLane},
 };
 
@@ -38,11 +40,18 @@ pub struct ToolCall<'a> {
     pub meta: Map<String, Value>,
 }
 
+/// A tool whose calls can go the gateway's own way (see [`Gateway::lane_tool`]).
+pub struct LaneTool {
+    /// Its input schema as clients see it, when it marks arguments for headers (SEP-2243):
+    /// the HTTP door checks a 2026-07-28 call's `Mcp-Param-*` headers against it.
+    pub header_schema: Option<Arc<JsonObject>>,
+}
+
 /// A `tools/call` routed to its upstream: the upstream's name for the tool, and the
-/// arguments its overrides rewrote (`None`: the client's go as they are).
+/// arguments as far as they were read.
 struct Routed<'a> {
     original: &'a str,
-    rewritten: Option<Map<String, Value>>,
+    arguments: ReadArguments,
     call: ToolCall<'a>,
 }
 
@@ -69,28 +78,33 @@ struct ResultPeek<'a> {
 
 impl Gateway {
     /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
-    /// upstream is shared, has a lane, and the tool as clients see it takes no arguments in
-    /// headers (SEP-2243, which rmcp's server checks). A session-era client of an upstream
-    /// that serves such clients on a session-era twin (see `upstream::twin`) goes on the
-    /// twin's lane.
+    /// upstream is shared and has a lane. A session-era client of an upstream that serves
+    /// such clients on a session-era twin (see `upstream::twin`) goes on the twin's lane.
     pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
+        self.lane_tool(name, view).is_some()
+    }
+
+    /// [`Gateway::takes_lane`], with what the HTTP door checks of a 2026-07-28 call of the
+    /// tool before it goes: `None` when the call cannot go the gateway's own way.
+    pub fn lane_tool(&self, name: &str, view: Option<&View>) -> Option<LaneTool> {
         // The search's own tools are answered, or unwrapped, on the typed way.
         if tool_search::is_search_tool(name) && self.searches(view) {
-            return false;
+            return None;
         }
         let catalog = self.catalog_for(view);
-        let Some(route) = catalog.route(name) else {
-            return false;
-        };
+        let route = catalog.route(name)?;
         // A per-user upstream's callers may need to be asked to sign in: rmcp's way asks.
         let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
         // A call that may run as a task is decided on the typed way (`tasks/run.rs`).
         let may_be_task = super::tasks::task_support_of(route) != TaskSupport::Forbidden;
-        route.upstream.config().isolation == Isolation::Shared
+        let takes = route.upstream.config().isolation == Isolation::Shared
             && !per_user
             && route.upstream.lane().is_some()
-            && !may_be_task
-            && !declares_header_arguments(&route.item.input_schema)
+            && !may_be_task;
+        let schema = &route.item.input_schema;
+        takes.then(|| LaneTool {
+            header_schema: arguments::declared(schema).then(|| schema.clone()),
+        })
     }
 
     /// Routes and sends `call` for `origin` on the upstream's lane; counts and records it
@@ -112,7 +126,7 @@ impl Gateway {
             name,
             origin,
             Box::pin(async {
-                let (upstream, original, rewritten) =
+                let (upstream, original, arguments) =
                     self.raw_tool_route(name, origin.view.as_deref(), call.arguments)?;
                 tracing::Span::current().record("upstream", upstream.name());
                 // A session-era client may be served on the upstream's session-era twin.
@@ -121,7 +135,7 @@ impl Gateway {
                         Some(lane) => {
                             let call = Routed {
                                 original: &original,
-                                rewritten,
+                                arguments,
                                 call,
                             };
                             self.send_on_lane(&connection, lane, call, origin).await
@@ -186,7 +200,7 @@ impl Gateway {
     ) -> Result<RawAnswer, GatewayError> {
         let Routed {
             original,
-            rewritten,
+            arguments: ReadArguments { read, rewritten },
             call,
         } = routed;
         let session_era_upstream = upstream
@@ -212,23 +226,19 @@ impl Gateway {
             reason: error.to_string(),
         };
         let name = serde_json::to_string(original).map_err(internal)?;
-        // Arguments the client wrote go as they are, with none in headers (`takes_lane`);
-        // rewritten ones may have pinned values a 2026-07-28 upstream wants in headers too.
-        let (arguments, in_headers) = match &rewritten {
-            Some(arguments) => (
-                Some(Cow::Owned(
-                    serde_json::to_string(arguments).map_err(internal)?,
-                )),
-                if lane.mirrors() {
-                    upstream.header_arguments(original, arguments)
-                } else {
-                    Vec::new()
-                },
-            ),
-            None => (
-                call.arguments.map(|text| Cow::Borrowed(text.get())),
-                Vec::new(),
-            ),
+        // The client's text goes as it is, unless the overrides rewrote it. Arguments a
+        // 2026-07-28 upstream wants in headers too are read from its own definition of the
+        // tool, pinned values included.
+        let arguments = match (&read, rewritten) {
+            (Some(arguments), true) => Some(Cow::Owned(
+                serde_json::to_string(arguments).map_err(internal)?,
+            )),
+            (None, true) => None,
+            (_, false) => call.arguments.map(|text| Cow::Borrowed(text.get())),
+        };
+        let in_headers = match &read {
+            Some(arguments) if lane.mirrors() => upstream.header_arguments(original, arguments),
+            _ => Vec::new(),
         };
         let members = match &arguments {
             Some(arguments) => ["\"name\":", &name, ",\"arguments\":", arguments].concat(),
@@ -391,20 +401,6 @@ fn with_complete_result_type(object: &str) -> String {
     text
 }
 
-/// Whether a tool's input schema marks any argument to be sent in a header (SEP-2243's
-/// `x-mcp-header`), which the HTTP door must check against the headers.
-fn declares_header_arguments(schema: &Map<String, Value>) -> bool {
-    let Some(Value::Object(properties)) = schema.get("properties") else {
-        return false;
-    };
-    properties.values().any(|property| match property {
-        Value::Object(property) => {
-            property.contains_key("x-mcp-header") || declares_header_arguments(property)
-        }
-        _ => false,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,19 +415,5 @@ mod tests {
             let shaped: Value = serde_json::from_str(&with_complete_result_type(empty)).unwrap();
             assert_eq!(shaped, serde_json::json!({"resultType": "complete"}));
         }
-    }
-
-    #[test]
-    fn header_arguments_are_found_in_nested_properties() {
-        let schema = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap();
-        assert!(!declares_header_arguments(&schema(
-            r#"{"type":"object","properties":{"a":{"type":"string"}}}"#
-        )));
-        assert!(declares_header_arguments(&schema(
-            r#"{"properties":{"a":{"type":"string","x-mcp-header":"Region"}}}"#
-        )));
-        assert!(declares_header_arguments(&schema(
-            r#"{"properties":{"o":{"properties":{"a":{"x-mcp-header":"R"}}}}}"#
-        )));
     }
 }

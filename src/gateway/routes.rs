@@ -20,7 +20,20 @@ use super::{
     forward::{send, send_bridged, strip_hop_meta, unexpected},
     per_user, read_cache,
 };
-use crate::{config::ToolOverride, error::GatewayError, security::Identity, upstream::Upstream};
+use crate::{
+    config::ToolOverride, error::GatewayError, mcp_headers, security::Identity, upstream::Upstream,
+};
+
+/// The arguments of a `tools/call` on the gateway's own way, read only when the call needs
+/// them: when the tool's overrides rewrite them, or when its schema marks some for headers
+/// (SEP-2243), which a 2026-07-28 upstream over HTTP reads from its own definition.
+pub(super) struct ReadArguments {
+    /// The arguments read (rewritten, if `rewritten`); `None` when they were not read, or
+    /// when the call has none.
+    pub read: Option<JsonObject>,
+    /// Whether they are the overrides' rewriting, to be sent instead of the client's text.
+    pub rewritten: bool,
+}
 
 /// Puts the pinned values and defaults of a tool's `overrides` into a call's `arguments`: a
 /// virtual server's rule first, then the upstream's, whose pinned values have the last word.
@@ -88,19 +101,21 @@ impl Gateway {
     }
 
     /// [`Gateway::tool_route`] for arguments kept as the JSON text the client wrote (the
-    /// gateway's own way): also the arguments the tool's overrides rewrite, parsed, when any
-    /// of them changes arguments; `None` when they go as they are.
+    /// gateway's own way): the upstream, the name it knows the tool by, and the arguments
+    /// read where the call needs them ([`ReadArguments`]).
     pub(super) fn raw_tool_route(
         &self,
         name: &str,
         view: Option<&View>,
         arguments: Option<&RawValue>,
-    ) -> Result<(Arc<Upstream>, String, Option<JsonObject>), GatewayError> {
+    ) -> Result<(Arc<Upstream>, String, ReadArguments), GatewayError> {
         let catalog = self.catalog_for(view);
         let route = catalog
             .route(name)
             .ok_or_else(|| self.unrouted(name, view))?;
-        let rewritten = if route.overrides.iter().any(|rule| rule.changes_arguments()) {
+        let rewritten = route.overrides.iter().any(|rule| rule.changes_arguments());
+        // Pinned values may go in headers as well as the client's (`header_arguments`).
+        let read = if rewritten || mcp_headers::arguments::declared(&route.item.input_schema) {
             let mut parsed = match arguments {
                 Some(text) => Some(serde_json::from_str(text.get()).map_err(|error| {
                     GatewayError::InvalidArguments {
@@ -109,12 +124,15 @@ impl Gateway {
                 })?),
                 None => None,
             };
-            put_overrides(&route.overrides, &mut parsed);
+            if rewritten {
+                put_overrides(&route.overrides, &mut parsed);
+            }
             parsed
         } else {
             None
         };
-        Ok((route.upstream.clone(), route.original.clone(), rewritten))
+        let arguments = ReadArguments { read, rewritten };
+        Ok((route.upstream.clone(), route.original.clone(), arguments))
     }
 
     /// Sends a routed `tools/call` (see [`Gateway::call_tool`], which routes and records it)

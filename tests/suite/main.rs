@@ -51,6 +51,7 @@ mod no_orphans;
 mod origin_validation;
 #[cfg(feature = "otel")]
 mod otel_export;
+mod param_headers;
 mod per_session_isolation;
 mod per_user_oauth;
 mod per_user_sdk_client;

@@ -11,7 +11,7 @@ use common::{
 };
 use serde_json::{Value, json};
 
-fn meta() -> Value {
+pub(crate) fn meta() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "lane-test", "version": "0"},
@@ -37,19 +37,19 @@ fn gateway(protocol: &str) -> ServeProcess {
 }
 
 async fn call(gateway: &ServeProcess, name_header: &str, params: Value) -> (u16, Value) {
-    call_with_headers(gateway, name_header, &[], params).await
+    post_call(&gateway.mcp_url(), name_header, &[], params).await
 }
 
-/// [`call`] with more `headers`.
-async fn call_with_headers(
-    gateway: &ServeProcess,
+/// A 2026-07-28 `tools/call` with `params` POSTed to `url`, naming `name_header` in
+/// `Mcp-Name`, with more `headers`: the answer's status and JSON-RPC message.
+pub(crate) async fn post_call(
+    url: &str,
     name_header: &str,
     headers: &[(&str, &str)],
     params: Value,
 ) -> (u16, Value) {
     let body = json!({"jsonrpc": "2.0", "id": "call-1", "method": "tools/call", "params": params});
-    let mut request =
-        common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(name_header));
+    let mut request = common::http::modern_post(url, "tools/call", Some(name_header));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -260,85 +260,6 @@ async fn tools_whose_names_a_header_cannot_carry_as_they_are_are_called_on_the_l
             ODD_NAMES.len(),
             "{label}: every call on the lane:\n{}",
             gateway.log()
-        );
-    }
-}
-
-/// A tool whose arguments go in headers too (SEP-2243's `Mcp-Param-*`, one of them nested),
-/// behind each SDK's 2026-07-28 server, which refuses a call whose headers and body disagree
-/// (-32020). Called with those arguments, it takes the typed way (the gateway checks the
-/// client's headers), then the upstream's lane. With all of them pinned, the client sees a
-/// tool without them, and the call takes the gateway's own way. Either way the lane writes
-/// the headers the upstream's own definition asks for from the arguments it sends: in Base64
-/// where a header cannot carry a value as it is, with the values the client neither sees nor
-/// sends.
-#[tokio::test]
-async fn arguments_that_go_in_headers_are_written_on_the_lane_pinned_ones_included() {
-    use common::fixtures::{HttpFixture, Implementation};
-    for implementation in Implementation::ALL {
-        let label = implementation.label();
-        let fixture = HttpFixture::start_with(implementation, &["--header-arguments"]);
-        let yaml = format!(
-            "upstreams:\n  fx:\n    url: {url:?}\n    protocol: modern\n  \
-             pin:\n    url: {url:?}\n    protocol: modern\n    tools:\n      routed:\n        \
-             arguments: {{region: \" pinned \", shard: 42, dry: true, where: {{zone: Zürich}}}}\n",
-            url = fixture.url
-        );
-        let gateway = ServeProcess::start_in(
-            ConfigDir::new(&yaml),
-            &[("RUST_LOG", "mcps=debug,rmcp=warn")],
-        );
-        gateway.wait_ready(std::time::Duration::from_secs(30));
-        let calls = [
-            (
-                "fx__routed",
-                json!({"region": "eu-west", "shard": 7, "dry": true, "where": {"zone": "Zürich"}, "note": "n"}),
-                vec![
-                    ("mcp-param-region", "eu-west"),
-                    ("mcp-param-shard", "7"),
-                    ("mcp-param-dry", "true"),
-                    ("mcp-param-zone", "=?base64?WsO8cmljaA==?="),
-                ],
-                "region=eu-west shard=7 dry=true zone=Zürich",
-            ),
-            (
-                "fx__routed",
-                json!({"shard": 0, "dry": false}),
-                vec![("mcp-param-shard", "0"), ("mcp-param-dry", "false")],
-                "region=- shard=0 dry=false zone=-",
-            ),
-            (
-                "pin__routed",
-                json!({"note": "n"}),
-                vec![],
-                "region= pinned  shard=42 dry=true zone=Zürich",
-            ),
-        ];
-        for (name, arguments, headers, expected) in &calls {
-            let (status, answer) = call_with_headers(
-                &gateway,
-                name,
-                headers,
-                json!({"_meta": meta(), "name": name, "arguments": arguments}),
-            )
-            .await;
-            assert_eq!(status, 200, "{label}, {arguments}: {answer}");
-            assert_eq!(
-                answer["result"]["content"][0]["text"], *expected,
-                "{label}, {arguments}: {answer}"
-            );
-        }
-        gateway.calls_done(calls.len()).await;
-        let log = gateway.log();
-        assert_eq!(
-            gateway.typed_on_the_lane("tools/call"),
-            2,
-            "{label}:\n{log}"
-        );
-        assert_eq!(
-            gateway.lane_calls(),
-            1,
-            "{label}: the gateway's own way:\n{log}"
         );
     }
 }

@@ -5,8 +5,10 @@
 //! — one `tools/call` whose headers agree with its body and that asks for nothing beyond the
 //! call (no progress, no log messages, no retry of an `input_required` round, no task) — goes
 //! to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the arguments
-//! and the result as the JSON text they are. Anything else, including every request that
-//! would be refused, is left to rmcp (`None`), so the checks and refusals stay rmcp's.
+//! and the result as the JSON text they are. Its arguments that go in headers too are checked
+//! here, as rmcp checks them (`param_headers`). Anything else, including every other request
+//! that would be refused, is left to rmcp (`None`), so the other checks and refusals stay
+//! rmcp's.
 
 use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
@@ -20,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tokio_util::sync::CancellationToken;
 
+use super::param_headers;
 use crate::{
     downstream::plain_call::is_id,
     gateway::{Gateway, Origin, Scope, ToolCall, View},
@@ -95,8 +98,19 @@ pub(super) async fn tool_call(
         return None;
     }
     let view = view_of(gateway, parts)?;
-    if !gateway.takes_lane(&params.name, view.as_deref()) {
-        return None;
+    let tool = gateway.lane_tool(&params.name, view.as_deref())?;
+    let id = envelope.id.get();
+    if let Some(schema) = &tool.header_schema {
+        // Read as an object already (above); a proxy may have routed on these headers.
+        let arguments: Option<Map<String, Value>> = match params.arguments {
+            Some(text) => Some(serde_json::from_str(text.get()).ok()?),
+            None => None,
+        };
+        if let Err(reason) = param_headers::check(headers, schema, arguments.as_ref()) {
+            tracing::debug!(tool = %params.name, %reason, "a call's headers disagree with its arguments");
+            let refusal = ErrorData::header_mismatch(reason, None);
+            return Some((status_of(&refusal), error_text(id, &refusal)));
+        }
     }
     let capabilities: ClientCapabilities =
         serde_json::from_str(params.meta.get(CLIENT_CAPABILITIES)?.get()).ok()?;
@@ -131,7 +145,6 @@ pub(super) async fn tool_call(
         arguments: params.arguments,
         meta: forwarded(&params.meta)?,
     };
-    let id = envelope.id.get();
     let (status, text) = match gateway.call_tool_raw(call, &origin).await {
         Ok(answer) => (StatusCode::OK, result_text(id, &answer.result)),
         Err(error) => {
@@ -143,7 +156,7 @@ pub(super) async fn tool_call(
 }
 
 /// A 2026-07-28 POST with no session, that accepts both answers rmcp could give, sends JSON,
-/// and names `tools/call` in its headers (SEP-2243) with no argument in a header.
+/// and names `tools/call` in its headers (SEP-2243).
 fn plain_headers(headers: &HeaderMap) -> bool {
     !headers.contains_key(mcp_headers::SESSION_ID)
         && single(headers, mcp_headers::PROTOCOL_VERSION)
@@ -152,8 +165,7 @@ fn plain_headers(headers: &HeaderMap) -> bool {
         && plain_post(headers)
 }
 
-/// A POST that accepts both answers rmcp could give (JSON and an event stream), sends JSON,
-/// and has no argument in a header (SEP-2243's `Mcp-Param-*`, which rmcp checks).
+/// A POST that accepts both answers rmcp could give (JSON and an event stream) and sends JSON.
 pub(super) fn plain_post(headers: &HeaderMap) -> bool {
     let accept = headers
         .get_all(header::ACCEPT)
@@ -168,12 +180,7 @@ pub(super) fn plain_post(headers: &HeaderMap) -> bool {
             .trim_ascii()
             .eq_ignore_ascii_case(b"application/json")
     });
-    !headers
-        .keys()
-        .any(|name| name.as_str().starts_with(super::PARAM_HEADERS))
-        && accept.contains("application/json")
-        && accept.contains("text/event-stream")
-        && json_body
+    accept.contains("application/json") && accept.contains("text/event-stream") && json_body
 }
 
 /// The one value of header `name`; `None` when it is absent or given more than once.
@@ -296,10 +303,5 @@ mod tests {
             HeaderValue::from_static("text/event-stream;q=0.5"),
         );
         assert!(plain_post(&headers));
-        headers.insert("mcp-param-region", HeaderValue::from_static("eu"));
-        assert!(
-            !plain_post(&headers),
-            "an argument in a header is rmcp's to check"
-        );
     }
 }

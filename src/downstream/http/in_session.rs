@@ -9,7 +9,7 @@ use http::{Method, Request, Response, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt, Full};
 use rmcp::ErrorData;
 
-use super::{Body, HttpFront, PARAM_HEADERS, RequestBody, jsonrpc_error_response, unavailable};
+use super::{Body, HttpFront, RequestBody, jsonrpc_error_response, unavailable};
 use crate::{gateway::Waking, mcp_headers, security::Principal};
 
 /// How long a sleeping session may take to wake (or to take the client's `initialized`) before
@@ -143,7 +143,9 @@ impl HttpFront {
             .keys()
             .filter(|name| {
                 let name = name.as_str();
-                name == "mcp-method" || name == "mcp-name" || name.starts_with(PARAM_HEADERS)
+                name == mcp_headers::METHOD
+                    || name == mcp_headers::NAME
+                    || name.starts_with(mcp_headers::PARAM_PREFIX)
             })
             .cloned()
             .collect();

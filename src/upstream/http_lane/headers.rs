@@ -7,7 +7,7 @@ use url::Url;
 
 use super::JSON;
 use crate::{
-    mcp_headers,
+    mcp_headers::{self, arguments},
     upstream::{lane::LaneError, mirrored::Mirrored},
 };
 
@@ -71,10 +71,6 @@ pub(super) fn bearer_header(token: &str) -> Option<HeaderValue> {
     Some(value)
 }
 
-/// How SEP-2243 marks a header value it carries in Base64: `=?base64?…?=`.
-const ENCODED_PREFIX: &str = "=?base64?";
-const ENCODED_SUFFIX: &str = "?=";
-
 /// The SEP-2243 headers of a 2026-07-28 request of `method`: `Mcp-Method`, and what
 /// `mirrored` says of it (`Mcp-Name`, `Mcp-Param-*`).
 pub(super) fn with_mirrored(
@@ -87,7 +83,7 @@ pub(super) fn with_mirrored(
         headers.insert(mcp_headers::NAME, mirrored_text(name)?);
     }
     for (header, text) in &mirrored.arguments {
-        let name = HeaderName::from_bytes(format!("{PARAM_PREFIX}{header}").as_bytes())
+        let name = HeaderName::from_bytes(format!("{}{header}", mcp_headers::PARAM_PREFIX).as_bytes())
             .map_err(|_| {
                 LaneError::Http(format!(
                     "cannot write a request to it: `{header}` (a tool's x-mcp-header) cannot name a header"
@@ -98,35 +94,9 @@ pub(super) fn with_mirrored(
     Ok(())
 }
 
-/// What the header of an argument is named before its `x-mcp-header` (SEP-2243).
-const PARAM_PREFIX: &str = "mcp-param-";
-
-/// `text` (a tool's name, an argument's value) as SEP-2243 mirrors it in a header: as it is
-/// when a header carries it unchanged, else the standard Base64 of its UTF-8 between
-/// [`ENCODED_PREFIX`] and [`ENCODED_SUFFIX`]. A header cannot carry what is not visible ASCII
-/// or a space, and HTTP drops spaces at either end; a text that already looks encoded is
-/// encoded again, or the upstream would decode it.
+/// `text` (a tool's name, an argument's value) as SEP-2243 mirrors it in a header.
 fn mirrored_text(text: &str) -> Result<HeaderValue, LaneError> {
-    let travels_as_it_is = text
-        .bytes()
-        .all(|byte| byte.is_ascii_graphic() || byte == b' ')
-        && !text.starts_with(' ')
-        && !text.ends_with(' ')
-        && !looks_encoded(text);
-    if travels_as_it_is {
-        header_value(text)
-    } else {
-        header_value(&format!(
-            "{ENCODED_PREFIX}{}{ENCODED_SUFFIX}",
-            STANDARD.encode(text)
-        ))
-    }
-}
-
-fn looks_encoded(text: &str) -> bool {
-    text.len() >= ENCODED_PREFIX.len() + ENCODED_SUFFIX.len()
-        && text.starts_with(ENCODED_PREFIX)
-        && text.ends_with(ENCODED_SUFFIX)
+    header_value(&arguments::encoded(text))
 }
 
 /// `text` as a header's value; a request that cannot carry it is not sent. The error does
@@ -158,23 +128,6 @@ mod tests {
         assert_eq!(take_credentials(&mut only_user).unwrap(), "Basic dG9rZW46");
         let mut none = Url::parse("http://example.com/").unwrap();
         assert!(take_credentials(&mut none).is_none());
-    }
-
-    #[test]
-    fn a_name_a_header_cannot_carry_as_it_is_is_mirrored_in_base64() {
-        let mirror = |name: &str| mirrored_text(name).unwrap().to_str().unwrap().to_owned();
-        assert_eq!(mirror("get_weather"), "get_weather");
-        assert_eq!(mirror("two words"), "two words");
-        assert_eq!(mirror("a=?b"), "a=?b");
-        // SEP-2243's own examples, and what HTTP would change or refuse.
-        assert_eq!(mirror("Hello, 世界"), "=?base64?SGVsbG8sIOS4lueVjA==?=");
-        assert_eq!(mirror(" padded "), "=?base64?IHBhZGRlZCA=?=");
-        assert_eq!(mirror("café"), "=?base64?Y2Fmw6k=?=");
-        assert_eq!(mirror("tab\there"), "=?base64?dGFiCWhlcmU=?=");
-        assert_eq!(mirror("line\nbreak"), "=?base64?bGluZQpicmVhaw==?=");
-        // A name that looks encoded is encoded again, so that it is not decoded.
-        assert_eq!(mirror("=?base64?eA==?="), "=?base64?PT9iYXNlNjQ/ZUE9PT89?=");
-        assert_eq!(mirror("=?base64?="), "=?base64?="); // too short to be either end
     }
 
     #[test]
