@@ -153,7 +153,9 @@ impl MessageCalls {
             asks: self.asks.clone(),
         };
         let (principal, lease) = (self.principal.clone(), self.lease.clone());
-        let origin = session_origin(facts, caller, cancel, view, principal, lease);
+        let Some(origin) = session_origin(facts, caller, cancel, view, principal, lease) else {
+            return false;
+        };
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
         let meta = params.meta;

@@ -70,7 +70,9 @@ impl Drop for Registered {
 }
 
 /// Who asks, for a plain call of an initialized session-era session: its `caller` puts the
-/// upstream's requests and log messages to the client; `cancel` ends the call.
+/// upstream's requests and log messages to the client; `cancel` ends the call. The call goes
+/// on the session's own connection to an `isolation: per-session` upstream; `None` when those
+/// connections closed with the session, whose end rmcp's way then tells.
 pub fn session_origin(
     facts: &SessionFacts,
     caller: StreamCaller,
@@ -78,20 +80,24 @@ pub fn session_origin(
     view: Option<Arc<View>>,
     principal: Option<Identity>,
     credential: Option<Lease>,
-) -> Origin {
-    Origin {
+) -> Option<Origin> {
+    let connections = match &facts.connections {
+        Some(connections) => Some(connections.upgrade()?),
+        None => None,
+    };
+    Some(Origin {
         cancel,
         progress: None,
         caller: Some(Arc::new(caller)),
         stateless: false,
         capabilities: Some(facts.capabilities.clone()),
-        connections: None,
+        connections,
         log_level: facts.log_level.get(),
         client: facts.client.clone(),
         principal,
         view,
         credential,
-    }
+    })
 }
 
 /// A client's answer (`message`, a JSON-RPC response or error) to one of our requests: our

@@ -25,7 +25,7 @@ use super::{
     tool_search,
 };
 use crate::{
-    config::{Isolation, TaskSupport},
+    config::TaskSupport,
     error::GatewayError,
     mcp_headers::arguments,
     upstream::{Mirrored, Outgoing, Upstream, UpstreamLane},
@@ -78,7 +78,7 @@ struct ResultPeek<'a> {
 
 impl Gateway {
     /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
-    /// upstream is shared and has a lane. A session-era client of an upstream that serves
+    /// upstream has a lane. A session-era client of an upstream that serves
     /// such clients on a session-era twin (see `upstream::twin`) goes on the twin's lane.
     pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
         self.lane_tool(name, view).is_some()
@@ -95,12 +95,13 @@ impl Gateway {
         let route = catalog.route(name)?;
         // A per-user upstream's callers may need to be asked to sign in: rmcp's way asks.
         let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
-        // A call that may run as a task is decided on the typed way (`tasks/run.rs`).
-        let may_be_task = super::tasks::task_support_of(route) != TaskSupport::Forbidden;
-        let takes = route.upstream.config().isolation == Isolation::Shared
-            && !per_user
-            && route.upstream.lane().is_some()
-            && !may_be_task;
+        // A tool that runs as a task alone refuses a client that does not take tasks, on the
+        // typed way (`tasks/run.rs`). One that may run as a task runs as a plain call for
+        // such a client, here; a client that takes tasks no door sends this way.
+        let task_alone = super::tasks::task_support_of(route) == TaskSupport::Required;
+        // An `isolation: per-session` upstream's call goes on the session's own connection,
+        // which the origin carries (`Gateway::connect`), as on the typed way.
+        let takes = !per_user && route.upstream.lane().is_some() && !task_alone;
         let schema = &route.item.input_schema;
         takes.then(|| LaneTool {
             header_schema: arguments::declared(schema).then(|| schema.clone()),

@@ -213,7 +213,7 @@ impl ServerHandler for GatewayServer {
             capabilities: self.client_capabilities(&context.peer).unwrap_or_default(),
             log_level: self.log_level.clone(),
             peer: context.peer.clone(),
-            own_connections: self.connections.is_some(),
+            connections: self.connections.as_ref().map(Arc::downgrade),
         };
         let http = match (http_id, &self.facts) {
             (Some(id), _) => Some((id, facts)),

@@ -19,7 +19,7 @@
 )]
 
 use std::sync::{
-    Arc, Mutex, MutexGuard,
+    Arc, Mutex, MutexGuard, Weak,
     atomic::{AtomicUsize, Ordering},
 };
 
@@ -29,7 +29,7 @@ use rmcp::{
     model::{ClientCapabilities, LoggingLevel, ServerNotification},
 };
 
-use super::logging::SessionLogLevel;
+use super::{isolation::SessionConnections, logging::SessionLogLevel};
 use crate::{maps::shrink, sync::lock};
 
 /// What a streamable HTTP session settled at `initialize` and since, for the HTTP door's own
@@ -46,9 +46,9 @@ pub struct SessionFacts {
     /// The session's own way to its client, outside any request: what rmcp sends there goes
     /// on a streamable HTTP session's GET stream.
     pub peer: Peer<RoleServer>,
-    /// Whether the session has upstream connections of its own (`isolation: per-session`),
-    /// which sleep would close.
-    pub own_connections: bool,
+    /// The session's own upstream connections (`isolation: per-session`), which sleep would
+    /// close; held weakly, as they close with the session's handler.
+    pub connections: Option<Weak<SessionConnections>>,
 }
 
 /// A sleeping session's client still listening on its stream (the HTTP door holds a
@@ -190,7 +190,7 @@ impl super::Gateway {
     /// When it may, it counts as asleep until [`Self::woke`].
     pub fn may_sleep(&self, id: &str) -> Option<Waking> {
         let facts = self.sessions.http(id)?;
-        if facts.own_connections || self.resources.subscriptions.holds_any(facts.key) {
+        if facts.connections.is_some() || self.resources.subscriptions.holds_any(facts.key) {
             return None;
         }
         self.sessions.asleep.fetch_add(1, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! `isolation: per-session`: each client session gets its own connection (for stdio, its own
 //! process) to the upstream, so even a stdio upstream's requests to the client always reach
-//! the right one, and the session's process ends with the session.
+//! the right one, and the session's process ends with the session. The calls go the
+//! gateway's own way (the upstream's lane), on the session's own connection.
 
 use crate::common;
 
@@ -9,19 +10,28 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{clients_dir, process::ServeProcess, process::processes_with_marker, python};
+use common::{
+    clients_dir,
+    process::{ConfigDir, ServeProcess, processes_with_marker},
+    python,
+};
 
 #[test]
 fn each_session_gets_its_own_stdio_process_and_its_own_questions() {
     let marker = format!("per-session-{}", std::process::id());
-    let gateway = ServeProcess::start(&format!(
+    let yaml = format!(
         "upstreams:\n  own:\n    command: {:?}\n    args: [{:?}]\n    protocol: legacy\n    isolation: per-session\n    env: {{MCPS_TEST_MARKER: {marker:?}}}\n",
         python(),
         clients_dir()
             .join("bridge_upstream.py")
             .display()
             .to_string(),
-    ));
+    );
+    // Debug: each call's "call done" line says which way it went.
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
     assert_eq!(
         processes_with_marker(&marker).len(),
         1,
@@ -43,6 +53,15 @@ fn each_session_gets_its_own_stdio_process_and_its_own_questions() {
         String::from_utf8_lossy(&output.stderr),
         gateway.log()
     );
+
+    // Their calls went the gateway's own way, each on its session's own connection.
+    let log = gateway.log();
+    let calls = log
+        .lines()
+        .filter(|line| line.contains("call done"))
+        .count();
+    assert!(calls >= 4, "{log}");
+    assert_eq!(common::lane_calls_in(&log), calls, "{log}");
 
     // The clients closed their sessions: their processes are gone, the shared one stays.
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -7,7 +7,9 @@
 //! - another gateway on the same PostgreSQL registry finds the task and follows it, and says
 //!   where its `tasks/cancel` must go;
 //! - a tool that runs as a task alone refuses a client that does not take tasks, with -32021
-//!   naming the extension.
+//!   naming the extension;
+//! - a tool that may run as one answers such a client's call as a plain call, on the
+//!   gateway's own way.
 
 use crate::common;
 
@@ -160,6 +162,32 @@ async fn a_task_outlives_its_request_is_cancelled_upstream_and_survives_a_restar
         refused["error"]["data"]["requiredCapabilities"]["extensions"][TASKS].is_object(),
         "{refused}"
     );
+}
+
+/// A client that does not take tasks calls a tool that may run as one: the gateway's own way
+/// (the upstream's lane), answered at once, in each door's era; one that takes tasks gets a
+/// task, on the typed way.
+#[tokio::test]
+async fn a_call_that_may_run_as_a_task_goes_on_the_lane_for_a_client_that_takes_none() {
+    let env = [admin_env()[0], ("RUST_LOG", "mcps=debug,rmcp=warn")];
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml()), &env);
+    let api = Api::logged_in(&gateway).await;
+    let key = api.create_key("alice").await;
+    let params = json!({"name": "fx__sleep", "arguments": {"ms": 10, "tag": "plain"}});
+    let answer = ask(&gateway, &key, "tools/call", "fx__sleep", params, false).await;
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    let bearer = format!("Bearer {key}");
+    let mut session =
+        common::http::RawSession::open_with(&gateway.mcp_url(), &[("authorization", &bearer)])
+            .await;
+    let answer = session
+        .call("fx__sleep", json!({"ms": 10, "tag": "session"}))
+        .await;
+    assert!(answer["result"]["content"].is_array(), "{answer}");
+    gateway.calls_done(2).await;
+    assert_eq!(gateway.lane_calls(), 2, "{}", gateway.log());
+    // A client that takes tasks is given one.
+    start(&gateway, &key, "task").await;
 }
 
 #[tokio::test]

@@ -180,7 +180,7 @@ impl SessionCalls {
         let extensions = &parts.extensions;
         let principal = extensions.get::<Principal>().map(Principal::identity);
         let credential = extensions.get::<Lease>().cloned();
-        let origin = session_origin(&facts, caller, cancel, view, principal, credential);
+        let origin = session_origin(&facts, caller, cancel, view, principal, credential)?;
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
         let meta = params.meta;
