@@ -210,10 +210,22 @@ pub(super) fn take_sign_in_answer(responses: &mut Option<InputResponses>) -> Opt
 /// For a 2026-07-28 client: a sign-in the caller must make, as the `input_required` result
 /// that asks them to (a URL elicitation; that revision has no elicitation id).
 pub(super) fn as_input_required(error: GatewayError) -> Result<CallToolResponse, GatewayError> {
+    let result = sign_in_request(error)?;
+    match serde_json::from_value::<InputRequiredResult>(result.clone()) {
+        Ok(result) => Ok(CallToolResponse::InputRequired(result)),
+        Err(_) => Err(GatewayError::Internal {
+            reason: format!("the gateway's own sign-in question does not read back: {result}"),
+        }),
+    }
+}
+
+/// [`as_input_required`] as JSON: the `input_required` result that asks for the sign-in
+/// `error` says the caller must make; any other error as it is.
+pub(super) fn sign_in_request(error: GatewayError) -> Result<Value, GatewayError> {
     let GatewayError::SignInRequired { upstream, url, .. } = &error else {
         return Err(error);
     };
-    let result = json!({
+    Ok(json!({
         "resultType": "input_required",
         "inputRequests": {
             SIGN_IN_INPUT: {
@@ -221,9 +233,5 @@ pub(super) fn as_input_required(error: GatewayError) -> Result<CallToolResponse,
                 "params": { "mode": "url", "url": url, "message": sign_in_message(upstream) },
             },
         },
-    });
-    match serde_json::from_value::<InputRequiredResult>(result) {
-        Ok(result) => Ok(CallToolResponse::InputRequired(result)),
-        Err(_) => Err(error),
-    }
+    }))
 }

@@ -21,6 +21,7 @@ use super::{
     conversation::{Reply, Starter},
     forward::send_raw,
     history::Outcome,
+    per_user,
     routes::ReadArguments,
     tool_search,
 };
@@ -93,15 +94,16 @@ impl Gateway {
         }
         let catalog = self.catalog_for(view);
         let route = catalog.route(name)?;
-        // A per-user upstream's callers may need to be asked to sign in: rmcp's way asks.
-        let per_user = route.upstream.oauth().is_some_and(|auth| auth.per_user());
         // A tool that runs as a task alone refuses a client that does not take tasks, on the
         // typed way (`tasks/run.rs`). One that may run as a task runs as a plain call for
         // such a client, here; a client that takes tasks no door sends this way.
         let task_alone = super::tasks::task_support_of(route) == TaskSupport::Required;
         // An `isolation: per-session` upstream's call goes on the session's own connection,
         // which the origin carries (`Gateway::connect`), as on the typed way.
-        let takes = !per_user && route.upstream.lane().is_some() && !task_alone;
+        // A per-user upstream's call goes on its user's own connection, or asks them to sign
+        // in (`Gateway::connect`), as on the typed way; their answer comes in a retry, which
+        // takes the typed way.
+        let takes = route.upstream.lane().is_some() && !task_alone;
         let schema = &route.item.input_schema;
         takes.then(|| LaneTool {
             header_schema: arguments::declared(schema).then(|| schema.clone()),
@@ -146,6 +148,9 @@ impl Gateway {
                             reason: "its connection has no lane".into(),
                         }),
                     },
+                    // A 2026-07-28 client is asked to sign in the way that revision asks for
+                    // input (`per_user`).
+                    Err(error) if origin.stateless => sign_in_asked(error),
                     Err(error) => Err(error),
                 };
                 Ok((upstream, original, outcome))
@@ -286,6 +291,16 @@ impl Gateway {
         };
         shape(upstream, reply, origin.stateless)
     }
+}
+
+/// The `input_required` result that asks a 2026-07-28 client for the sign-in `error` says it
+/// must make; any other error as it is.
+fn sign_in_asked(error: GatewayError) -> Result<RawAnswer, GatewayError> {
+    let asked = per_user::sign_in_request(error)?;
+    Ok(RawAnswer {
+        result: asked.to_string(),
+        kind: "input_required",
+    })
 }
 
 /// What a 2026-07-28 upstream's `input_required` result asks.

@@ -3,7 +3,9 @@
 //! itself and sees only its own identity. A key that has not signed in is told where, as its
 //! client understands it: the `-32042` URL elicitation error (session era), `input_required`
 //! with a URL elicitation (2026-07-28), or an error naming the address. The address is the
-//! gateway's own page, which sends on to the authorization server only after a login.
+//! gateway's own page, which sends on to the authorization server only after a login. The
+//! calls, and the questions, go the gateway's own way (the upstream's lane), but for the
+//! 2026-07-28 retry that carries the answer.
 
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
@@ -103,7 +105,9 @@ pub(crate) async fn per_user_gateway(server: &OAuthServer, extra: &str) -> (Serv
         "auth:\n  enabled: true\n{extra}upstreams:\n  remote:\n    url: {:?}\n    oauth:\n      credentials: per-user\n",
         server.url()
     );
-    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &admin_env());
+    // Debug: each call's "call done" line says which way it went.
+    let env = [admin_env()[0], ("RUST_LOG", "mcps=debug,rmcp=warn")];
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &env);
     let api = Api::logged_in(&gateway).await;
     server.next_subject("operator").await;
     sign_in(&api).await;
@@ -212,6 +216,18 @@ async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
     let params = json!({"name": "remote__whoami", "arguments": {}});
     let answer = ws::request(&mut socket, 1, "tools/call", params).await;
     assert_eq!(identity(&answer), "bob");
+    // Every call but the retry with bob's answer went the gateway's own way: the question
+    // as `input_required`, and each call on its user's own connection, in every era and over
+    // every door (the refusals are logged as failed calls, not counted here).
+    gateway.calls_done(11).await;
+    let log = gateway.log();
+    assert_eq!(crate::common::lane_calls_in(&log), 10, "{log}");
+    let refused = log.lines().filter(|line| line.contains("call failed"));
+    assert!(refused.clone().count() >= 2, "{log}");
+    assert!(
+        refused.clone().all(|line| line.contains("lane=true")),
+        "{log}"
+    );
 
     // A declined sign-in is an error, not a wait.
     let carol = api.create_key("carol-agent").await;
