@@ -20,7 +20,12 @@ use std::{path::Path, sync::OnceLock};
 
 use tracing_appender::{non_blocking::WorkerGuard, rolling};
 use tracing_subscriber::{
-    EnvFilter, Layer, Registry, fmt,
+    EnvFilter, Layer, Registry,
+    field::RecordFields,
+    fmt::{
+        self, FormatFields,
+        format::{DefaultFields, Writer},
+    },
     layer::{Layered, SubscriberExt},
     reload,
 };
@@ -80,8 +85,8 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
         .unwrap_or_else(|| EnvFilter::new("info"));
     let (filter, level) = reload::Layer::new(filter);
     let mut layers: Vec<BoxedLayer> = vec![
-        layer(config.format, std::io::stderr),
-        layer(LogFormat::Text, recent::Recent::installed()),
+        layer::<STDERR, _>(config.format, std::io::stderr),
+        layer::<RECENT, _>(LogFormat::Text, recent::Recent::installed()),
     ];
     let mut guard = None;
     if let Some(dir) = config.dir(base_dir) {
@@ -100,7 +105,7 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
             .build(&dir)
             .map_err(|error| format!("cannot write logs in {}: {error}", dir.display()))?;
         let (writer, file_guard) = tracing_appender::non_blocking(appender);
-        layers.push(layer(config.format, writer));
+        layers.push(layer::<FILES, _>(config.format, writer));
         guard = Some(file_guard);
     }
     let exporting = !config.otlp_endpoint.is_empty()
@@ -130,14 +135,33 @@ pub fn init(config: &LoggingConfig, base_dir: &Path) -> Result<LogGuard, String>
     })
 }
 
-/// One output in `format`, writing to `writer`.
-fn layer<W>(format: LogFormat, writer: W) -> BoxedLayer
+/// The outputs, each with a type of its own for the text of a span's fields
+/// ([`OutputFields`]).
+const STDERR: u8 = 0;
+const RECENT: u8 = 1;
+const FILES: u8 = 2;
+
+/// Output `OUTPUT` in `format`, writing to `writer`.
+fn layer<const OUTPUT: u8, W>(format: LogFormat, writer: W) -> BoxedLayer
 where
     W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let text = fmt::layer().with_writer(writer).with_ansi(false);
     match format {
-        LogFormat::Text => text.boxed(),
+        LogFormat::Text => text.fmt_fields(OutputFields::<OUTPUT>).boxed(),
+        // JSON fields recorded later replace their key rather than add to the text.
         LogFormat::Json => text.json().boxed(),
+    }
+}
+
+/// How text output `OUTPUT` writes a span's fields: as `tracing-subscriber` does. Outputs
+/// whose field formatters are of one type share the text of a span's fields, and each adds
+/// a field recorded later (`Span::record`) to it again, so that a call's `upstream` showed
+/// twice; one type per output keeps one text each (tracing-subscriber's issue 1372).
+struct OutputFields<const OUTPUT: u8>;
+
+impl<'w, const OUTPUT: u8> FormatFields<'w> for OutputFields<OUTPUT> {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> std::fmt::Result {
+        DefaultFields::new().format_fields(writer, fields)
     }
 }

@@ -88,6 +88,11 @@ async fn plain_call_goes_on_the_lane(protocol: &str) {
     );
     gateway.wait_for_log("lane=true").await;
     assert!(gateway.lane_calls() > 0, "{}", gateway.log());
+    // The call's span names its upstream once, though two outputs (stderr and the console's
+    // recent lines) write it.
+    let log = gateway.log();
+    let done = log.lines().find(|line| line.contains("call done")).unwrap();
+    assert_eq!(done.matches("upstream=").count(), 1, "{done}");
 }
 
 #[tokio::test]
