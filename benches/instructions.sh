@@ -28,8 +28,10 @@ command -v valgrind > /dev/null || { echo "valgrind is needed: apt-get install v
 
 work=$(mktemp -d)
 echo_pid=
+headed_pid=
 cleanup() {
     [ -n "$echo_pid" ] && kill "$echo_pid" 2> /dev/null
+    [ -n "$headed_pid" ] && kill "$headed_pid" 2> /dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,11 +39,16 @@ trap cleanup EXIT
 echo_port=18190
 "$echo_upstream" --http "$echo_port" > "$work/echo.log" 2>&1 &
 echo_pid=$!
+# The same echo, its tool's `message` marked to go in a header too (SEP-2243).
+headed_port=18191
+"$echo_upstream" --http "$headed_port" --header-argument > "$work/headed.log" 2>&1 &
+headed_pid=$!
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 listening() { for _ in $(seq 1 240); do ss -ltn | grep -q ":$1 " && return 0; sleep 0.5; done; return 1; }
 
-# instructions UPSTREAM-YAML ERA CLIENTS CALLS-EACH: the gateway's instructions per call.
+# instructions UPSTREAM-YAML ERA CLIENTS CALLS-EACH [message-in-header]: the gateway's
+# instructions per call.
 instructions() {
     local dir port gateway calls
     dir=$(mktemp -d -p "$work")
@@ -51,10 +58,10 @@ instructions() {
         "$mcps" serve --listen "127.0.0.1:$port" -c proxy.yaml > "$dir/gateway.log" 2>&1) &
     gateway=$!
     listening "$port" || { echo "the gateway did not listen; see its log:" >&2; cat "$dir/gateway.log" >&2; exit 1; }
-    "$load" --load "http://127.0.0.1:$port/mcp" echo__echo "$3" 50 "$2" > /dev/null # warm-up
+    "$load" --load "http://127.0.0.1:$port/mcp" echo__echo "$3" 50 "$2" ${5:-} > /dev/null # warm-up
     sleep 0.5
     callgrind_control --zero "$gateway" > /dev/null 2>&1
-    calls=$("$load" --load "http://127.0.0.1:$port/mcp" echo__echo "$3" "$4" "$2" | awk '{print $1}')
+    calls=$("$load" --load "http://127.0.0.1:$port/mcp" echo__echo "$3" "$4" "$2" ${5:-} | awk '{print $1}')
     callgrind_control --dump "$gateway" > /dev/null 2>&1
     kill "$gateway"
     wait "$gateway" 2> /dev/null || true
@@ -67,7 +74,7 @@ instructions() {
             END { printf "%.0f | %.0f | %.0f", total / calls, sqlite / calls, (total - sqlite) / calls }'
 }
 
-listening "$echo_port" || { echo "the echo upstream did not listen" >&2; exit 1; }
+listening "$echo_port" && listening "$headed_port" || { echo "the echo upstream did not listen" >&2; exit 1; }
 echo "| upstream | era | clients | gateway instructions per call | of which SQLite's | without SQLite |"
 echo "|---|---|---:|---:|---:|---:|"
 for upstream in stdio http; do
@@ -81,9 +88,13 @@ for upstream in stdio http; do
         echo "| $upstream | $label | 16 | $(instructions "$yaml" $era 16 100) |"
     done
 done
-# A call whose arguments the gateway rewrites (a pinned one) takes the typed way: rmcp's
-# server reads it, and the upstream's lane (or rmcp's client) sends it.
+# A call whose arguments the gateway rewrites (a pinned one): read, rewritten and written
+# again before the lane sends it.
 pinned="url: \"http://127.0.0.1:$echo_port/mcp\"
     tools:
       echo: {arguments: {pinned: 1}}"
 echo "| http, an argument pinned | 2026-07-28 | 1 | $(instructions "$pinned" modern 1 1000) |"
+# A call whose argument goes in a header too: the client's header checked against the body,
+# and the upstream's written.
+headed="url: \"http://127.0.0.1:$headed_port/mcp\""
+echo "| http, an argument in a header | 2026-07-28 | 1 | $(instructions "$headed" modern 1 1000 message-in-header) |"

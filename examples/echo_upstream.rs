@@ -1,7 +1,9 @@
 //! The benchmark's upstream: an rmcp server with one `echo` tool that answers at once, over
 //! stdio (default) or streamable HTTP (`--http PORT`, both protocol eras), so a benchmark
 //! measures the path to it, not the tool. With `--http`, it prints
-//! `listening on http://127.0.0.1:PORT/mcp` once it accepts connections.
+//! `listening on http://127.0.0.1:PORT/mcp` once it accepts connections. With
+//! `--header-argument`, its tool marks `message` to go in a header too (SEP-2243's
+//! `x-mcp-header`), which a 2026-07-28 client then sends in `Mcp-Param-Message`.
 
 #[path = "shared/serve_http.rs"]
 mod serve_http;
@@ -25,8 +27,13 @@ struct Echo {
 }
 
 impl Echo {
-    fn new() -> Self {
-        let schema = json!({"type": "object", "properties": {"message": {"type": "string"}}});
+    fn new(header_argument: bool) -> Self {
+        let message = if header_argument {
+            json!({"type": "string", "x-mcp-header": "Message"})
+        } else {
+            json!({"type": "string"})
+        };
+        let schema = json!({"type": "object", "properties": {"message": message}});
         let serde_json::Value::Object(schema) = schema else {
             unreachable!("literal object")
         };
@@ -70,19 +77,22 @@ impl ServerHandler for Echo {
 // One thread, like the gateway by default, so their CPU per call compares like for like.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    let header_argument = std::env::args().any(|arg| arg == "--header-argument");
     let port = std::env::args()
         .skip_while(|arg| arg != "--http")
         .nth(1)
         .map(|port| port.parse::<u16>())
         .transpose()?;
     let Some(port) = port else {
-        let running = Echo::new().serve(rmcp::transport::stdio()).await?;
+        let running = Echo::new(header_argument)
+            .serve(rmcp::transport::stdio())
+            .await?;
         running.waiting().await?;
         return Ok(());
     };
     // Plain JSON answers to 2026-07-28 requests, as the gateway gives: the fastest upstream
     // rmcp makes, so the direct figures are the best there are.
     let config = |_| StreamableHttpServerConfig::default().with_json_response(true);
-    serve_http::serve(port, config, Echo::new).await?;
+    serve_http::serve(port, config, move || Echo::new(header_argument)).await?;
     Ok(())
 }

@@ -65,7 +65,13 @@ pub struct McpClient {
     era: Era,
     session: Option<String>,
     next_id: u64,
+    /// Whether a 2026-07-28 call also sends its `message` in `Mcp-Param-Message` (SEP-2243),
+    /// as a client must when the tool marks it (the echo upstream's `--header-argument`).
+    message_in_header: bool,
 }
+
+/// The `message` every call of the load sends.
+const MESSAGE: &str = "hello from the benchmark";
 
 fn http_client() -> Client {
     // reqwest is built without a TLS provider of its own (plain HTTP here in any case).
@@ -95,6 +101,7 @@ impl McpClient {
             era,
             session: None,
             next_id: 1,
+            message_in_header: false,
         };
         if era == Era::Legacy {
             let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
@@ -138,9 +145,14 @@ impl McpClient {
                 let request = request
                     .header("mcp-protocol-version", "2026-07-28")
                     .header("mcp-method", method);
-                match name {
+                let request = match name {
                     Some(name) => request.header("mcp-name", name),
                     None => request,
+                };
+                if self.message_in_header && method == "tools/call" {
+                    request.header("mcp-param-message", MESSAGE)
+                } else {
+                    request
                 }
             }
         };
@@ -204,10 +216,23 @@ impl McpClient {
 
 /// `clients` concurrent clients each make `calls` calls of `tool` (after a short warm-up).
 pub async fn run(url: &str, era: Era, tool: &str, clients: usize, calls: usize) -> Measured {
-    let arguments = json!({"message": "hello from the benchmark"});
+    run_with(url, era, tool, clients, calls, false).await
+}
+
+/// [`run`], the calls' `message` sent in a header too when `message_in_header`.
+pub async fn run_with(
+    url: &str,
+    era: Era,
+    tool: &str,
+    clients: usize,
+    calls: usize,
+    message_in_header: bool,
+) -> Measured {
+    let arguments = json!({"message": MESSAGE});
     let mut connected = Vec::with_capacity(clients);
     for _ in 0..clients {
         let mut client = McpClient::connect(url, era).await.expect("connect");
+        client.message_in_header = message_in_header;
         for _ in 0..5 {
             client.call(tool, &arguments).await.expect("warm-up call");
         }

@@ -389,10 +389,11 @@ async fn scenario_memory(quick: bool) {
     println!();
 }
 
-/// `--load URL TOOL CLIENTS CALLS [legacy|modern]`: load only, one line of results.
+/// `--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header]`: load only, one line
+/// of results.
 async fn load_only(args: &[String]) {
     let [url, tool, clients, calls, rest @ ..] = args else {
-        panic!("--load URL TOOL CLIENTS CALLS [legacy|modern]");
+        panic!("--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header]");
     };
     let era = match rest.first().map(String::as_str) {
         Some("modern") => Era::Modern,
@@ -400,7 +401,8 @@ async fn load_only(args: &[String]) {
     };
     let clients = clients.parse().expect("CLIENTS is a number");
     let calls = calls.parse().expect("CALLS is a number");
-    let measured = load::run(url, era, tool, clients, calls).await;
+    let message_in_header = rest.get(1).is_some_and(|flag| flag == "message-in-header");
+    let measured = load::run_with(url, era, tool, clients, calls, message_in_header).await;
     println!(
         "{} calls, {} errors, {:.0} calls/s, p50 {} ms, p99 {} ms",
         measured.calls,
