@@ -3,10 +3,10 @@
 //! (`http/session_call.rs`).
 //!
 //! The door hands each message here before rmcp parses it ([`MessageCalls::take`]). A plain
-//! call (no progress token, no task, no protocol `_meta` key) in the initialized session,
-//! whose tool's upstream has a lane, goes to the router ([`Gateway::call_tool_raw`]); what the
-//! upstream sends for it (requests of its own, log messages at the session's level) and then
-//! its answer go to the door's writer as messages, in that order. The client's answers to our
+//! call (no task, no protocol `_meta` key) in the initialized session, whose tool's upstream
+//! has a lane, goes to the router ([`Gateway::call_tool_raw`]); what the upstream sends for it
+//! (its progress, requests of its own, log messages at the session's level) and then its
+//! answer go to the door's writer as messages, in that order. The client's answers to our
 //! requests (ids `"mcps-ask-<n>"`) and its `notifications/cancelled` for a call served here
 //! are taken too. Every other message, and every call this way does not take, goes to rmcp.
 
@@ -153,9 +153,10 @@ impl MessageCalls {
             asks: self.asks.clone(),
         };
         let (principal, lease) = (self.principal.clone(), self.lease.clone());
-        let Some(origin) = session_origin(facts, caller, cancel, view, principal, lease) else {
+        let Some(mut origin) = session_origin(facts, caller, cancel, view, principal, lease) else {
             return false;
         };
+        origin.progress = params.progress_to(&self.lines);
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
         let meta = params.meta;

@@ -1,7 +1,8 @@
 //! What the doors' own way with a session-era client's plain `tools/call` shares: reading
-//! the message as far as telling its kind, whether a call asks for nothing beyond itself,
-//! the caller that puts the upstream's requests and log messages to the client on the call's
-//! own stream ([`caller`]), and the JSON-RPC response's text. The HTTP door
+//! the message as far as telling its kind, whether a call asks for nothing beyond itself and
+//! its progress, the caller that puts the upstream's requests and log messages to the client
+//! on the call's own stream, and its progress there too ([`caller`]), and the JSON-RPC
+//! response's text. The HTTP door
 //! (`http/session_call.rs`) and the doors of one stream of messages (`message_calls.rs`:
 //! stdio and WebSocket) each add how their client's messages arrive and leave.
 
@@ -15,12 +16,14 @@ use std::{
 
 use rmcp::{
     ErrorData,
-    model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, RequestId},
+    model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, ProgressToken, RequestId},
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use self::caller::StreamProgress;
 pub use self::caller::{Asks, StreamCaller};
 use crate::{
     error::GatewayError,
@@ -28,6 +31,7 @@ use crate::{
     jsonrpc::{error_text, result_text},
     security::{Identity, Lease},
     sync::lock,
+    upstream::ProgressSink,
 };
 
 /// The calls a door serves itself, by a key that names each in its session, with what
@@ -173,22 +177,46 @@ pub fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> 
 }
 
 impl CallParams<'_> {
-    /// Whether the call, under client id `id`, asks for nothing beyond itself: a request id,
-    /// arguments that are an object (or none), no progress and no protocol `_meta` key.
+    /// Whether the call, under client id `id`, asks for nothing beyond itself and its
+    /// progress: a request id, arguments that are an object (or none), a progress token that
+    /// is a string or an integer if any, and no protocol `_meta` key.
     pub fn is_plain(&self, id: &RawValue) -> bool {
         is_id(id)
             && self
                 .arguments
                 .is_none_or(|arguments| arguments.get().starts_with('{'))
             && plain_meta(&self.meta)
+            && (!self.meta.contains_key(PROGRESS_TOKEN) || self.progress_token().is_some())
+    }
+
+    /// The token the client chose for the call's progress, if it asked for progress.
+    pub fn progress_token(&self) -> Option<ProgressToken> {
+        match self.meta.get(PROGRESS_TOKEN)? {
+            token @ (Value::String(_) | Value::Number(_)) => {
+                serde_json::from_value(token.clone()).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// Where the call's progress goes, if the client asked for it: `events`, the call's own
+    /// stream, under the client's token.
+    pub fn progress_to(&self, events: &mpsc::Sender<String>) -> Option<Arc<dyn ProgressSink>> {
+        let token = self.progress_token()?;
+        Some(Arc::new(StreamProgress {
+            token,
+            events: events.clone(),
+        }))
     }
 }
 
-/// `_meta` that asks for nothing beyond the call: no progress, no key of the protocol's own
-/// (a related task, say).
+/// The `_meta` key of a request's progress token.
+const PROGRESS_TOKEN: &str = "progressToken";
+
+/// `_meta` that asks for nothing beyond the call and its progress: no key of the protocol's
+/// own (a related task, say).
 fn plain_meta(meta: &Map<String, Value>) -> bool {
-    !meta.contains_key("progressToken")
-        && !meta
-            .keys()
-            .any(|key| key.starts_with("io.modelcontextprotocol/"))
+    !meta
+        .keys()
+        .any(|key| key.starts_with("io.modelcontextprotocol/"))
 }

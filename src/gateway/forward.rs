@@ -52,7 +52,9 @@ pub struct ProgressTarget {
 #[derive(Clone, Default)]
 pub struct Origin {
     pub cancel: CancellationToken,
-    pub progress: Option<ProgressTarget>,
+    /// Where the request's progress goes, under the client's own token: rmcp's session
+    /// ([`ProgressTarget`]), or a door's own stream for the call.
+    pub progress: Option<Arc<dyn ProgressSink>>,
     /// Answers the upstream's requests (sampling, elicitation, roots) this request causes.
     pub caller: Option<Arc<dyn Caller>>,
     /// Whether the client speaks the stateless 2026-07-28 revision.
@@ -175,12 +177,12 @@ pub async fn send(
             response = &mut response => {
                 if let Some((queue, target)) = progress.as_mut() {
                     while let Ok(update) = queue.try_recv() {
-                        relay(target, update).await;
+                        target.relay(update).await;
                     }
                 }
                 break response;
             }
-            Some((update, target)) = next_progress(&mut progress) => relay(&target, update).await,
+            Some((update, target)) = next_progress(&mut progress) => target.relay(update).await,
             () = origin.cancel.cancelled() => {
                 cancel_upstream(peer, id, "the client cancelled the request").await;
                 return Err(GatewayError::Cancelled);
@@ -232,10 +234,7 @@ pub(super) async fn send_raw(
 ) -> Result<Box<serde_json::value::RawValue>, GatewayError> {
     let context = CallContext {
         caller: origin.caller.clone(),
-        progress: origin
-            .progress
-            .clone()
-            .map(|target| Arc::new(target) as Arc<dyn ProgressSink>),
+        progress: origin.progress.clone(),
         capabilities: origin.capabilities.clone(),
     };
     let stop = pin!(async {
@@ -307,9 +306,18 @@ fn named_by(method: &str) -> Option<&'static str> {
 }
 
 impl ProgressSink for ProgressTarget {
-    fn relay(&self, update: ProgressNotificationParam) -> futures::future::BoxFuture<'static, ()> {
-        let target = self.clone();
-        Box::pin(async move { relay(&target, update).await })
+    /// Sends one progress update to its client under the client's own token.
+    fn relay(
+        &self,
+        mut update: ProgressNotificationParam,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        update.progress_token = self.token.clone();
+        let client = self.client.clone();
+        Box::pin(async move {
+            if let Err(error) = client.notify_progress(update).await {
+                tracing::debug!(%error, "progress not delivered to the client");
+            }
+        })
     }
 }
 
@@ -379,19 +387,14 @@ pub async fn send_bridged(
 
 /// The next queued progress update, if this request collects any; pending otherwise.
 async fn next_progress(
-    progress: &mut Option<(mpsc::Receiver<ProgressNotificationParam>, &ProgressTarget)>,
-) -> Option<(ProgressNotificationParam, ProgressTarget)> {
+    progress: &mut Option<(
+        mpsc::Receiver<ProgressNotificationParam>,
+        &Arc<dyn ProgressSink>,
+    )>,
+) -> Option<(ProgressNotificationParam, Arc<dyn ProgressSink>)> {
     match progress {
         Some((queue, target)) => queue.recv().await.map(|update| (update, (*target).clone())),
         None => std::future::pending().await,
-    }
-}
-
-/// Sends one progress update to its client under the client's own token.
-async fn relay(target: &ProgressTarget, mut update: ProgressNotificationParam) {
-    update.progress_token = target.token.clone();
-    if let Err(error) = target.client.notify_progress(update).await {
-        tracing::debug!(%error, "progress not delivered to the client");
     }
 }
 

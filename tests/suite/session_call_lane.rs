@@ -1,7 +1,8 @@
 //! A plain `tools/call` in a session-era session over HTTP takes the gateway's own way too
 //! (`downstream/http/session_call.rs`): routed by lookup, sent on the upstream's lane, its
 //! result carried as JSON text on an event stream. What the client gets is what rmcp's way
-//! gives it (checked against a call that asks for progress, which goes rmcp's way); an
+//! gives it (checked against a call whose `_meta` holds a key of the protocol's own this way
+//! does not read, which goes rmcp's way); an
 //! upstream's `input_required` round is put to the client on the call's stream and the
 //! client's answer, POSTed to its session, resumes the call; a call the client cancels is
 //! cancelled upstream. A session-era streamable HTTP upstream is reached on the gateway's
@@ -50,7 +51,8 @@ fn last_message(body: &str) -> Value {
     serde_json::from_str(text).unwrap_or(json!({"unreadable": body}))
 }
 
-/// A plain call and the same call with a progress token (rmcp's way) get the same answer.
+/// A plain call and the same call with a key of the protocol's own in `_meta` (rmcp's way) get
+/// the same answer.
 async fn answers_as_rmcp_does(gateway: &ServeProcess) {
     gateway.wait_ready(Duration::from_secs(20));
     let mut session = RawSession::open(&gateway.mcp_url()).await;
@@ -81,12 +83,13 @@ async fn answers_as_rmcp_does(gateway: &ServeProcess) {
     let typed = session
         .request(
             "tools/call",
-            json!({"name": "fx__echo", "arguments": arguments, "_meta": {"progressToken": "p1"}}),
+            json!({"name": "fx__echo", "arguments": arguments,
+                   "_meta": {"io.modelcontextprotocol/unread": true}}),
         )
         .await;
     let typed = last_message(&typed.body);
     gateway.calls_done(2).await;
-    assert_eq!(gateway.lane_calls(), 1, "progress goes rmcp's way");
+    assert_eq!(gateway.lane_calls(), 1, "that call goes rmcp's way");
     assert!(plain["result"].get("resultType").is_none(), "{plain}");
     assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
     assert_eq!(

@@ -1,9 +1,10 @@
 //! A plain `tools/call` over `mcps stdio` takes the gateway's own way too
 //! (`downstream/message_calls.rs`): the reader hands it to the router before rmcp parses it,
 //! and the answer is written to stdout as a line. What the client gets is what rmcp's way
-//! gives it (checked against a call that asks for progress, which goes rmcp's way); an SDK
-//! server's elicitation request and log messages reach the client as lines before the answer,
-//! and the client's answer reaches the tool; a call the client cancels is cancelled upstream.
+//! gives it (checked against a call whose `_meta` holds a key of the protocol's own this way
+//! does not read, which goes rmcp's way); an SDK server's progress, elicitation request and log
+//! messages reach the client as lines before the answer, and the client's answer reaches the
+//! tool; a call the client cancels is cancelled upstream.
 
 use crate::common;
 
@@ -15,7 +16,7 @@ use std::{
 
 use common::{
     fixture_upstream_yaml,
-    fixtures::{HttpFixture, Implementation},
+    fixtures::{HttpFixture, Implementation, stdio_upstream_yaml},
     mcps_bin,
     process::ConfigDir,
 };
@@ -188,11 +189,11 @@ async fn a_plain_call_answers_as_rmcps_way_does() {
         .send(
             json!({"jsonrpc": "2.0", "id": "typed", "method": "tools/call",
                      "params": {"name": "fx__echo", "arguments": arguments,
-                                "_meta": {"progressToken": "p"}}}),
+                                "_meta": {"io.modelcontextprotocol/unread": true}}}),
         )
         .await;
     let typed = gateway.answer_to("typed").await;
-    assert_eq!(gateway.lane_calls(2).await, 1, "progress goes rmcp's way");
+    assert_eq!(gateway.lane_calls(2).await, 1, "that call goes rmcp's way");
     assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
     assert_eq!(
         plain["result"]["structuredContent"]["arguments"], arguments,
@@ -264,6 +265,52 @@ async fn an_sdk_servers_elicitation_and_log_messages_reach_the_stdio_client() {
         logged[1]["params"]["data"], "Tool processing data",
         "{seen:?}"
     );
+    assert_eq!(gateway.lane_calls(2).await, 2, "{}", gateway.log());
+}
+
+/// The progress an SDK server reports for a call reaches the client as lines before the
+/// answer, under the client's own token, whether the server is reached over stdio or HTTP:
+/// the call goes the gateway's own way.
+#[tokio::test]
+async fn an_sdk_servers_progress_reaches_the_stdio_client_under_its_token() {
+    let fixture = HttpFixture::start(Implementation::TypeScript);
+    let yaml = format!(
+        "upstreams:
+  fx:
+    url: {:?}
+    protocol: legacy
+{}",
+        fixture.url,
+        stdio_upstream_yaml(Implementation::Rust, "rs", &[], "legacy")
+    );
+    let mut gateway = StdioGateway::start(&yaml, json!({})).await;
+    for (n, tool) in ["fx__test_tool_with_progress", "rs__test_tool_with_progress"]
+        .into_iter()
+        .enumerate()
+    {
+        let token = format!("client-token-{n}");
+        gateway
+            .send(json!({"jsonrpc": "2.0", "id": tool, "method": "tools/call",
+                         "params": {"name": tool, "arguments": {},
+                                    "_meta": {"progressToken": token}}}))
+            .await;
+        let seen = gateway.until_answer(tool).await;
+        let progress: Vec<&Value> = seen
+            .iter()
+            .filter(|message| message["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), 3, "{tool}: {seen:?}");
+        for update in &progress {
+            assert_eq!(update["params"]["progressToken"], token, "{tool}: {seen:?}");
+        }
+        assert_eq!(
+            progress[2]["params"]["progress"].as_f64(),
+            Some(100.0),
+            "{tool}: {seen:?}"
+        );
+        let answer = seen.last().unwrap();
+        assert!(answer["result"]["content"].is_array(), "{tool}: {answer}");
+    }
     assert_eq!(gateway.lane_calls(2).await, 2, "{}", gateway.log());
 }
 

@@ -2,12 +2,12 @@
 //!
 //! rmcp serves a session-era request through the session's worker, its service loop and a
 //! task per request, and types the arguments and the result on the way. A `tools/call` in an
-//! initialized session that asks for nothing beyond the call (no progress, no task) and whose
-//! tool's upstream has a lane goes to the gateway's router instead
+//! initialized session that asks for nothing beyond the call and its progress (no task) and
+//! whose tool's upstream has a lane goes to the gateway's router instead
 //! ([`Gateway::call_tool_raw`]), as a 2026-07-28 call does (see [`super::fast`]).
 //!
-//! The answer is an event stream, as rmcp's: the upstream's log messages and requests of its
-//! own (sampling, elicitation, roots) go on it, then the result. The client answers our
+//! The answer is an event stream, as rmcp's: the upstream's progress, log messages and
+//! requests of its own (sampling, elicitation, roots) go on it, then the result. The client answers our
 //! requests with POSTs to its session, which this module takes when they answer one of ours
 //! ([`Asks`]); a `notifications/cancelled` for a call served here cancels it. The
 //! stream has no event ids: a client whose connection drops cannot resume it (rmcp's can),
@@ -168,6 +168,7 @@ impl SessionCalls {
         let cancel = in_flight.session_closed().child_token();
         let registered = self.calls.register(call_key(session, id), cancel.clone())?;
         let (events, stream) = mpsc::channel(STREAM_EVENTS);
+        let progress = params.progress_to(&events);
         let caller = StreamCaller {
             key: facts.key,
             session: Arc::from(session),
@@ -180,7 +181,8 @@ impl SessionCalls {
         let extensions = &parts.extensions;
         let principal = extensions.get::<Principal>().map(Principal::identity);
         let credential = extensions.get::<Lease>().cloned();
-        let origin = session_origin(&facts, caller, cancel, view, principal, credential)?;
+        let mut origin = session_origin(&facts, caller, cancel, view, principal, credential)?;
+        origin.progress = progress;
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
         let meta = params.meta;

@@ -1,7 +1,8 @@
 //! The client of a session-era call served by a door's own way, as the upstream's requests
 //! and log messages see it: they go on the call's own stream (its HTTP response, or stdout),
 //! and the client's answers come back to the door (POSTs to the session, or lines on stdin),
-//! which [`Asks`] matches by our id.
+//! which [`Asks`] matches by our id. The call's progress goes on the same stream
+//! ([`StreamProgress`]).
 
 #![allow(
     deprecated,
@@ -21,8 +22,9 @@ use rmcp::{
     ErrorData, Peer, RoleServer,
     model::{
         CancelledNotification, CancelledNotificationParam, ClientCapabilities, ClientResult,
-        LoggingMessageNotification, LoggingMessageNotificationParam, RequestId,
-        ServerJsonRpcMessage, ServerNotification, ServerRequest,
+        LoggingMessageNotification, LoggingMessageNotificationParam, ProgressNotification,
+        ProgressNotificationParam, ProgressToken, RequestId, ServerJsonRpcMessage,
+        ServerNotification, ServerRequest,
     },
 };
 use tokio::sync::{mpsc, oneshot};
@@ -32,7 +34,7 @@ use crate::{
     downstream::ask_ids::{asked_by, is_rmcps_here, own_request, this_gateway},
     gateway::{SessionLogLevel, check_capability},
     sync::lock,
-    upstream::Caller,
+    upstream::{Caller, ProgressSink},
 };
 
 /// Requests put to clients on the door's own way, waiting for their answers.
@@ -183,6 +185,29 @@ impl Caller for StreamCaller {
                 && let Err(error) = session_stream.send_notification(notification).await
             {
                 tracing::debug!(%error, "log message not delivered to the client");
+            }
+        })
+    }
+}
+
+/// Where a call served on a door's own way sends its progress: the call's own stream, under
+/// the client's token, as rmcp's session sends a request's progress on that request's stream.
+pub struct StreamProgress {
+    pub token: ProgressToken,
+    /// The call's response stream: JSON-RPC messages' text.
+    pub events: mpsc::Sender<String>,
+}
+
+impl ProgressSink for StreamProgress {
+    fn relay(&self, mut update: ProgressNotificationParam) -> BoxFuture<'static, ()> {
+        update.progress_token = self.token.clone();
+        let events = self.events.clone();
+        Box::pin(async move {
+            let notification =
+                ServerNotification::ProgressNotification(ProgressNotification::new(update));
+            // A stream that closed took the call with it: nobody waits for its progress.
+            if let Ok(text) = to_text(&ServerJsonRpcMessage::notification(notification)) {
+                let _ = events.send(text).await;
             }
         })
     }

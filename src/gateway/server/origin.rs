@@ -13,6 +13,7 @@ use crate::{
         client_requests::{SessionCaller, StatelessCaller},
     },
     security::{Lease, Principal},
+    upstream::ProgressSink,
 };
 
 impl GatewayServer {
@@ -58,13 +59,12 @@ impl GatewayServer {
     ) -> Result<Origin, GatewayError> {
         let view = self.view(context)?;
         let cancel = context.ct.clone();
-        let progress = context
-            .meta
-            .get_progress_token()
-            .map(|token| ProgressTarget {
+        let progress = context.meta.get_progress_token().map(|token| {
+            Arc::new(ProgressTarget {
                 client: context.peer.clone(),
                 token,
-            });
+            }) as Arc<dyn ProgressSink>
+        });
         let stateless = context
             .protocol_version()
             .is_some_and(|version| !version.has_initialize());
