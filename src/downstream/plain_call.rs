@@ -202,12 +202,17 @@ impl CallParams<'_> {
     /// Where the call's progress goes, if the client asked for it: `events`, the call's own
     /// stream, under the client's token.
     pub fn progress_to(&self, events: &mpsc::Sender<String>) -> Option<Arc<dyn ProgressSink>> {
-        let token = self.progress_token()?;
-        Some(Arc::new(StreamProgress {
-            token,
-            events: events.clone(),
-        }))
+        Some(progress_on(self.progress_token()?, events))
     }
+}
+
+/// Where a call's progress goes when the client asked for it under `token`: `events`, the
+/// call's own stream.
+pub fn progress_on(token: ProgressToken, events: &mpsc::Sender<String>) -> Arc<dyn ProgressSink> {
+    Arc::new(StreamProgress {
+        token,
+        events: events.clone(),
+    })
 }
 
 /// The `_meta` key of a request's progress token.

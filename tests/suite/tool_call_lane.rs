@@ -1,7 +1,8 @@
 //! A plain 2026-07-28 `tools/call` over HTTP takes the gateway's own way: routed by lookup and
 //! sent on the stdio upstream's lane, its arguments and result carried as JSON text, whatever
-//! the upstream's era. A request that asks for more than the call (progress), or that rmcp's
-//! server must refuse (headers that contradict the body), still gets rmcp's answer.
+//! the upstream's era, its progress, if it asked for any, on an event stream before the
+//! answer. A request that asks for more than the call (a log level), or that rmcp's server
+//! must refuse (headers that contradict the body), still gets rmcp's answer.
 
 use crate::common;
 
@@ -142,13 +143,13 @@ async fn a_tool_error_an_upstream_error_and_an_unknown_tool_keep_their_answers()
 async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answers() {
     let gateway = gateway("auto");
     gateway.wait_ready(std::time::Duration::from_secs(20));
-    // Progress: rmcp's way, still answered.
-    let mut with_progress = meta();
-    with_progress["progressToken"] = json!("p-1");
+    // A log level: rmcp's way, still answered.
+    let mut with_level = meta();
+    with_level["io.modelcontextprotocol/logLevel"] = json!("debug");
     let (status, answer) = call(
         &gateway,
         "fx__echo",
-        json!({"_meta": with_progress, "name": "fx__echo", "arguments": {"k": "p"}}),
+        json!({"_meta": with_level, "name": "fx__echo", "arguments": {"k": "p"}}),
     )
     .await;
     assert_eq!(status, 200, "{answer}");
@@ -156,6 +157,8 @@ async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answer
         answer["result"]["structuredContent"]["arguments"]["k"], "p",
         "{answer}"
     );
+    gateway.calls_done(1).await;
+    assert_eq!(gateway.lane_calls(), 0, "{}", gateway.log());
     // An Mcp-Name header that names another tool: refused, not routed by either name.
     let (status, refused) = call(
         &gateway,
@@ -165,6 +168,72 @@ async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answer
     .await;
     assert_eq!(status, 400, "{refused}");
     assert!(refused["error"].is_object(), "{refused}");
+}
+
+/// A 2026-07-28 call that asks for progress takes the gateway's own way: the progress each
+/// SDK's server reports comes first, under the client's token, on an event stream that ends
+/// with the answer; a call whose tool reports none is answered with one JSON body, as a plain
+/// call is (and as rmcp answers either).
+#[tokio::test]
+async fn a_2026_07_28_calls_progress_comes_on_its_stream_under_the_clients_token() {
+    use common::fixtures::{HttpFixture, Implementation};
+    for implementation in Implementation::ALL {
+        let label = implementation.label();
+        let fixture = HttpFixture::start(implementation);
+        let gateway = in_front_of_in_2026_07_28(&fixture);
+        for (n, tool) in ["fx__test_tool_with_progress", "fx__test_simple_text"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut with_progress = meta();
+            with_progress["progressToken"] = json!(n + 70);
+            let body = json!({"jsonrpc": "2.0", "id": "call-1", "method": "tools/call",
+                              "params": {"_meta": with_progress, "name": tool, "arguments": {}}});
+            let response = common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(tool))
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("POST");
+            let kind = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let text = response.text().await.unwrap();
+            let messages: Vec<Value> = if kind.starts_with("text/event-stream") {
+                text.lines()
+                    .filter_map(|line| line.strip_prefix("data: "))
+                    .map(|data| serde_json::from_str(data).unwrap())
+                    .collect()
+            } else {
+                vec![serde_json::from_str(&text).unwrap()]
+            };
+            let progress: Vec<&Value> = messages
+                .iter()
+                .filter(|message| message["method"] == "notifications/progress")
+                .collect();
+            let answer = messages.last().unwrap();
+            assert_eq!(answer["id"], "call-1", "{label}, {tool}: {text}");
+            assert_eq!(
+                answer["result"]["resultType"], "complete",
+                "{label}: {text}"
+            );
+            if n == 0 {
+                assert!(kind.starts_with("text/event-stream"), "{label}: {kind}");
+                assert_eq!(progress.len(), 3, "{label}: {text}");
+                assert!(
+                    progress
+                        .iter()
+                        .all(|update| update["params"]["progressToken"] == 70),
+                    "{label}: {text}"
+                );
+            } else {
+                assert_eq!(kind, "application/json", "{label}: {text}");
+                assert!(progress.is_empty(), "{label}: {text}");
+            }
+        }
+        gateway.calls_done(2).await;
+        assert_eq!(gateway.lane_calls(), 2, "{label}:\n{}", gateway.log());
+    }
 }
 
 /// A gateway, logging at debug (which says which way each call went), that reaches

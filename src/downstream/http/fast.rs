@@ -3,9 +3,11 @@
 //! rmcp's server builds a service, a transport and a task for each stateless request, and
 //! types the arguments and the result on the way through. A request this module can read whole
 //! — one `tools/call` whose headers agree with its body and that asks for nothing beyond the
-//! call (no progress, no log messages, no retry of an `input_required` round, no task) — goes
-//! to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the arguments
-//! and the result as the JSON text they are. Its arguments that go in headers too are checked
+//! call and its progress (no log messages, no retry of an `input_required` round, no task) —
+//! goes to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the
+//! arguments and the result as the JSON text they are. Its answer is one JSON body, or, when
+//! its progress comes first, an event stream of the progress and then the answer, as rmcp
+//! answers. Its arguments that go in headers too are checked
 //! here, as rmcp checks them (`param_headers`). Anything else, including every other request
 //! that would be refused, is left to rmcp (`None`), so the other checks and refusals stay
 //! rmcp's.
@@ -13,19 +15,25 @@
 use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode, header, header::AsHeaderName, request::Parts};
+use http::{HeaderMap, Response, StatusCode, header, header::AsHeaderName, request::Parts};
 use rmcp::{
     ErrorData,
-    model::{ClientCapabilities, ErrorCode, ProtocolVersion},
+    model::{ClientCapabilities, ErrorCode, ProgressToken, ProtocolVersion},
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::param_headers;
+use super::{
+    Body,
+    session_call::{Work, stream_from},
+};
 use crate::{
-    downstream::plain_call::is_id,
-    gateway::{Gateway, Origin, Scope, ToolCall, View},
+    downstream::plain_call::{is_id, progress_on, response_text},
+    error::GatewayError,
+    gateway::{Gateway, Origin, RawAnswer, Scope, ToolCall, View},
     jsonrpc::{error_text, result_text},
     mcp_headers,
     security::{Lease, Principal},
@@ -70,16 +78,29 @@ struct ClientInfo<'a> {
 const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+/// The key of the token a client asks for a call's progress under.
+const PROGRESS_TOKEN: &str = "progressToken";
 /// What every key of the protocol's own in `_meta` begins with.
 const PROTOCOL_KEYS: &str = "io.modelcontextprotocol/";
 
-/// The answer to `body` (its status and JSON text) if it is a plain 2026-07-28 `tools/call`
-/// this way can take; `None` leaves it to rmcp.
+/// How this way answers a call.
+pub(super) enum FastAnswer {
+    /// One JSON body, with its status: the call's answer was its first message.
+    Whole(StatusCode, String),
+    /// An event stream: the call's progress came before its answer, as rmcp answers then.
+    Stream(Response<Body>),
+}
+
+/// Progress updates a 2026-07-28 call may queue before its stream is read.
+const PROGRESS_EVENTS: usize = 16;
+
+/// The answer to `body` if it is a plain 2026-07-28 `tools/call` this way can take; `None`
+/// leaves it to rmcp.
 pub(super) async fn tool_call(
-    gateway: &Gateway,
+    gateway: &Arc<Gateway>,
     parts: &Parts,
     body: &Bytes,
-) -> Option<(StatusCode, String)> {
+) -> Option<FastAnswer> {
     let headers = &parts.headers;
     if !plain_headers(headers) {
         return None;
@@ -109,7 +130,10 @@ pub(super) async fn tool_call(
         if let Err(reason) = param_headers::check(headers, schema, arguments.as_ref()) {
             tracing::debug!(tool = %params.name, %reason, "a call's headers disagree with its arguments");
             let refusal = ErrorData::header_mismatch(reason, None);
-            return Some((status_of(&refusal), error_text(id, &refusal)));
+            return Some(FastAnswer::Whole(
+                status_of(&refusal),
+                error_text(id, &refusal),
+            ));
         }
     }
     let capabilities: ClientCapabilities =
@@ -124,8 +148,12 @@ pub(super) async fn tool_call(
         .get(CLIENT_INFO)
         .and_then(|info| serde_json::from_str::<ClientInfo>(info.get()).ok())
         .map(|info| Arc::from(info.name));
+    let progress = match params.meta.get(PROGRESS_TOKEN) {
+        Some(token) => Some(serde_json::from_str::<ProgressToken>(token.get()).ok()?),
+        None => None,
+    };
     let extensions = &parts.extensions;
-    let origin = Origin {
+    let mut origin = Origin {
         // The call ends with this future: a client that goes away drops it, which cancels
         // the call upstream (see `Upstream::call`).
         cancel: CancellationToken::new(),
@@ -140,19 +168,54 @@ pub(super) async fn tool_call(
         view,
         credential: extensions.get::<Lease>().cloned(),
     };
-    let call = ToolCall {
-        name: &params.name,
-        arguments: params.arguments,
-        meta: forwarded(&params.meta)?,
+    let meta = forwarded(&params.meta)?;
+    let Some(token) = progress else {
+        let call = ToolCall {
+            name: &params.name,
+            arguments: params.arguments,
+            meta,
+        };
+        let (status, text) = whole(id, gateway.call_tool_raw(call, &origin).await);
+        return Some(FastAnswer::Whole(status, text));
     };
-    let (status, text) = match gateway.call_tool_raw(call, &origin).await {
+    // Its progress goes on the call's own stream, which becomes the answer if an update comes
+    // before the result: the call then runs on in the response's body.
+    let (events, mut queued) = mpsc::channel(PROGRESS_EVENTS);
+    origin.progress = Some(progress_on(token, &events));
+    drop(events);
+    let (gateway, name) = (gateway.clone(), params.name.into_owned());
+    let arguments = params.arguments.map(RawValue::to_owned);
+    let mut work = Box::pin(async move {
+        let call = ToolCall {
+            name: &name,
+            arguments: arguments.as_deref(),
+            meta,
+        };
+        gateway.call_tool_raw(call, &origin).await
+    });
+    tokio::select! {
+        biased;
+        answer = &mut work => {
+            let (status, text) = whole(id, answer);
+            Some(FastAnswer::Whole(status, text))
+        }
+        Some(first) = queued.recv() => {
+            let id = envelope.id.to_owned();
+            let work: Work = Box::pin(async move { response_text(&id, work.await) });
+            Some(FastAnswer::Stream(stream_from(&first, queued, work)))
+        }
+    }
+}
+
+/// A call's answer as one JSON body, with the status rmcp gives it.
+fn whole(id: &str, answer: Result<RawAnswer, GatewayError>) -> (StatusCode, String) {
+    match answer {
         Ok(answer) => (StatusCode::OK, result_text(id, &answer.result)),
         Err(error) => {
             let error = ErrorData::from(error);
             (status_of(&error), error_text(id, &error))
         }
-    };
-    Some((status, text))
+    }
 }
 
 /// A 2026-07-28 POST with no session, that accepts both answers rmcp could give, sends JSON,
@@ -199,7 +262,6 @@ fn plain_meta(meta: &BTreeMap<Cow<'_, str>, &RawValue>) -> bool {
         .is_some_and(|version| version == ProtocolVersion::V_2026_07_28.as_str())
         && meta.get(CLIENT_INFO).is_some_and(is_object)
         && meta.get(CLIENT_CAPABILITIES).is_some_and(is_object)
-        && !meta.contains_key("progressToken")
         && meta.keys().all(|key| {
             !key.starts_with(PROTOCOL_KEYS)
                 || [PROTOCOL_VERSION, CLIENT_INFO, CLIENT_CAPABILITIES].contains(&key.as_ref())
@@ -272,8 +334,7 @@ mod tests {
             // Client info or capabilities that are not objects.
             PLAIN_META.replace(r#"{"name":"inspector","version":"1"}"#, "\"inspector\""),
             PLAIN_META.replace("Capabilities\":{}", "Capabilities\":[]"),
-            // Progress, or another key of the protocol's (a log level).
-            format!(r#"{PLAIN_META},"progressToken":1"#),
+            // Another key of the protocol's (a log level).
             format!(r#"{PLAIN_META},"io.modelcontextprotocol/logLevel":"debug""#),
         ];
         for meta in cases {

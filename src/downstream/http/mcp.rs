@@ -13,7 +13,7 @@ use super::{
     Body, HttpFront, RequestBody,
     answers::{jsonrpc_error_response, message_response},
     body::{BodyError, discard, read_body, until_lease_ends},
-    fast,
+    fast::{self, FastAnswer},
     in_session::not_yours,
 };
 use crate::{
@@ -100,14 +100,19 @@ impl HttpFront {
                 self.settle(id, &method, &parts, &body).await;
             }
             if method == Method::POST
-                && let Some((status, text)) = fast::tool_call(&self.gateway, &parts, &body).await
+                && let Some(answer) = fast::tool_call(&self.gateway, &parts, &body).await
             {
-                counted.sent.inc_by(text.len() as u64);
-                return Response::builder()
-                    .status(status)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(text))
-                    .unwrap_or_else(|_| Response::new(Body::empty()));
+                return match answer {
+                    FastAnswer::Whole(status, text) => {
+                        counted.sent.inc_by(text.len() as u64);
+                        Response::builder()
+                            .status(status)
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .body(Body::from(text))
+                            .unwrap_or_else(|_| Response::new(Body::empty()))
+                    }
+                    FastAnswer::Stream(response) => counted_as_sent(response, &counted.sent),
+                };
             }
             if method == Method::POST
                 && session.is_some()

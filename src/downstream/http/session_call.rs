@@ -28,6 +28,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub(super) use self::event_stream::stream_from;
 use self::event_stream::{WHOLE_WITHIN, respond};
 use super::{
     Body,
@@ -77,7 +78,7 @@ impl Default for SessionCalls {
 }
 
 /// A call's answer as it comes: the JSON-RPC response's text.
-type Work = Pin<Box<dyn Future<Output = String> + Send>>;
+pub(super) type Work = Pin<Box<dyn Future<Output = String> + Send>>;
 
 impl SessionCalls {
     /// The calls of a gateway that passes clients' answers to the other gateways on

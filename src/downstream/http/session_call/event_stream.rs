@@ -1,5 +1,6 @@
 //! A session-era call's answer as an event stream: what the call sends on the way, then its
-//! response; whole in one body when it comes soon enough.
+//! response; whole in one body when it comes soon enough. A 2026-07-28 call whose progress
+//! comes before its answer gets the same stream ([`stream_from`]).
 
 use std::{borrow::Cow, convert::Infallible, time::Duration};
 
@@ -38,6 +39,22 @@ pub(super) async fn respond(
     };
     let flow = Flow {
         first,
+        events,
+        work: Some(work),
+    };
+    stream_response(Body::from_stream(flow.into_stream()))
+}
+
+/// A call's event stream that starts with `first`, a message the call sent before its
+/// answer: the 2026-07-28 way's, which answers with one JSON body when the answer comes first,
+/// as rmcp does.
+pub(in crate::downstream::http) fn stream_from(
+    first: &str,
+    events: mpsc::Receiver<String>,
+    work: Work,
+) -> Response<Body> {
+    let flow = Flow {
+        first: Some(event(first)),
         events,
         work: Some(work),
     };
