@@ -2,9 +2,10 @@
 //! the message as far as telling its kind, whether a call asks for nothing beyond itself and
 //! its progress, the caller that puts the upstream's requests and log messages to the client
 //! on the call's own stream, and its progress there too ([`caller`]), and the JSON-RPC
-//! response's text. The HTTP door
-//! (`http/session_call.rs`) and the doors of one stream of messages (`message_calls.rs`:
-//! stdio and WebSocket) each add how their client's messages arrive and leave.
+//! response's text. The HTTP door (`http/session_call.rs`) and the doors of one stream of
+//! messages (`message_calls.rs`: stdio and WebSocket) each add how their client's messages
+//! arrive and leave; the HTTP door's 2026-07-28 way (`http/fast.rs`) puts its progress here
+//! too.
 
 mod caller;
 
@@ -191,12 +192,7 @@ impl CallParams<'_> {
 
     /// The token the client chose for the call's progress, if it asked for progress.
     pub fn progress_token(&self) -> Option<ProgressToken> {
-        match self.meta.get(PROGRESS_TOKEN)? {
-            token @ (Value::String(_) | Value::Number(_)) => {
-                serde_json::from_value(token.clone()).ok()
-            }
-            _ => None,
-        }
+        serde_json::from_value(self.meta.get(PROGRESS_TOKEN)?.clone()).ok()
     }
 
     /// Where the call's progress goes, if the client asked for it: `events`, the call's own
@@ -216,7 +212,7 @@ pub fn progress_on(token: ProgressToken, events: &mpsc::Sender<String>) -> Arc<d
 }
 
 /// The `_meta` key of a request's progress token.
-const PROGRESS_TOKEN: &str = "progressToken";
+pub const PROGRESS_TOKEN: &str = "progressToken";
 
 /// `_meta` that asks for nothing beyond the call and its progress: no key of the protocol's
 /// own (a related task, say).

@@ -15,11 +15,9 @@
 
 use crate::common;
 
-use std::process::Command;
-
 use common::{
+    conformance_scenario,
     fixtures::{HttpFixture, Implementation},
-    installed,
     process::ServeProcess,
 };
 
@@ -51,13 +49,7 @@ const TASK_TOOLS: &str = "    tools:
 /// Runs `scenario` against `url`: the ids of the checks that failed (none when the suite
 /// says all passed), and what the suite printed.
 fn run(url: &str, scenario: &str) -> (Vec<String>, String) {
-    let output = Command::new(installed("MCPS_TEST_NODE"))
-        .arg(installed("MCPS_TEST_CONFORMANCE_0_2"))
-        .args(["server", "--url", url, "--scenario", scenario])
-        .output()
-        .expect("run the conformance suite");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let (succeeded, text) = conformance_scenario(url, scenario);
     // "<time> [tasks-mrtr-partial-fulfillment    ] FAILURE ...", once out of its colours.
     let mut failed: Vec<String> = text
         .lines()
@@ -74,7 +66,7 @@ fn run(url: &str, scenario: &str) -> (Vec<String>, String) {
         .find_map(|line| line.trim().strip_prefix("Passed: "))
         .and_then(|counts| Some(counts.split_once(',')?.1.trim().starts_with("0 failed")))
         .unwrap_or(false);
-    if failed.is_empty() && !(all_passed && output.status.success()) {
+    if failed.is_empty() && !(all_passed && succeeded) {
         failed.push(format!("the whole of {scenario}"));
     }
     (failed, text)

@@ -11,11 +11,9 @@ use crate::{
     tool_call_lane::{meta, post_call},
 };
 
-use std::process::Command;
-
 use common::{
+    conformance_scenario,
     fixtures::{HttpFixture, Implementation},
-    installed,
     process::{ConfigDir, ServeProcess},
 };
 use serde_json::{Value, json};
@@ -212,13 +210,7 @@ async fn calls_whose_headers_disagree_with_the_body_are_refused_as_the_sdks_refu
 /// Runs one scenario of the conformance suite's 0.2 line against the server at `url`; the
 /// checks it passed, of how many, and what it printed.
 fn scenario(url: &str, name: &str) -> (usize, usize, String) {
-    let output = Command::new(installed("MCPS_TEST_NODE"))
-        .arg(installed("MCPS_TEST_CONFORMANCE_0_2"))
-        .args(["server", "--url", url, "--scenario", name])
-        .output()
-        .expect("run the conformance suite");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let (_, text) = conformance_scenario(url, name);
     let counts = text
         .lines()
         .find_map(|line| line.trim().strip_prefix("Passed: "))

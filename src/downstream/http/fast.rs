@@ -7,10 +7,9 @@
 //! goes to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the
 //! arguments and the result as the JSON text they are. Its answer is one JSON body, or, when
 //! its progress comes first, an event stream of the progress and then the answer, as rmcp
-//! answers. Its arguments that go in headers too are checked
-//! here, as rmcp checks them (`param_headers`). Anything else, including every other request
-//! that would be refused, is left to rmcp (`None`), so the other checks and refusals stay
-//! rmcp's.
+//! answers. Its arguments that go in headers too are checked here, as rmcp checks them
+//! (`param_headers`). Anything else, including every other request that would be refused, is
+//! left to rmcp (`None`), so the other checks and refusals stay rmcp's.
 
 use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
@@ -25,13 +24,12 @@ use serde_json::{Map, Value, value::RawValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::param_headers;
 use super::{
-    Body,
+    Body, param_headers,
     session_call::{Work, stream_from},
 };
 use crate::{
-    downstream::plain_call::{is_id, progress_on, response_text},
+    downstream::plain_call::{PROGRESS_TOKEN, is_id, progress_on, response_text},
     error::GatewayError,
     gateway::{Gateway, Origin, RawAnswer, Scope, ToolCall, View},
     jsonrpc::{error_text, result_text},
@@ -78,8 +76,6 @@ struct ClientInfo<'a> {
 const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-/// The key of the token a client asks for a call's progress under.
-const PROGRESS_TOKEN: &str = "progressToken";
 /// What every key of the protocol's own in `_meta` begins with.
 const PROTOCOL_KEYS: &str = "io.modelcontextprotocol/";
 

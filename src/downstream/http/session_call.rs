@@ -7,9 +7,9 @@
 //! ([`Gateway::call_tool_raw`]), as a 2026-07-28 call does (see [`super::fast`]).
 //!
 //! The answer is an event stream, as rmcp's: the upstream's progress, log messages and
-//! requests of its own (sampling, elicitation, roots) go on it, then the result. The client answers our
-//! requests with POSTs to its session, which this module takes when they answer one of ours
-//! ([`Asks`]); a `notifications/cancelled` for a call served here cancels it. The
+//! requests of its own (sampling, elicitation, roots) go on it, then the result. The client
+//! answers our requests with POSTs to its session, which this module takes when they answer
+//! one of ours ([`Asks`]); a `notifications/cancelled` for a call served here cancels it. The
 //! stream has no event ids: a client whose connection drops cannot resume it (rmcp's can),
 //! and the call is cancelled upstream instead. Everything else, including every request that
 //! would be refused, is left to rmcp (`None`).

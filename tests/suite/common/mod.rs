@@ -84,6 +84,19 @@ pub async fn migrations() -> usize {
     latest
 }
 
+/// The conformance suite's 0.2 line, run on its `scenario` against the server at `url`:
+/// whether it exited with success, and what it printed.
+pub fn conformance_scenario(url: &str, scenario: &str) -> (bool, String) {
+    let output = std::process::Command::new(installed("MCPS_TEST_NODE"))
+        .arg(installed("MCPS_TEST_CONFORMANCE_0_2"))
+        .args(["server", "--url", url, "--scenario", scenario])
+        .output()
+        .expect("run the conformance suite");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
 /// A variable `tests/run.sh` sets after installing the pinned real servers and clients.
 pub fn installed(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
