@@ -167,7 +167,8 @@ async fn the_handshake_checks_origin_subprotocol_and_upgrade() {
 }
 
 /// A plain call over WebSocket goes the gateway's own way (`downstream/message_calls.rs`),
-/// and is answered as rmcp's way answers it (a call with a progress token goes there).
+/// and is answered as rmcp's way answers it (a call whose `_meta` holds a key of the
+/// protocol's own the gateway's way does not read goes there).
 #[tokio::test]
 async fn a_plain_call_goes_the_gateways_own_way_and_answers_as_rmcp_does() {
     let gateway = ServeProcess::start_in(
@@ -195,11 +196,12 @@ async fn a_plain_call_goes_the_gateways_own_way_and_answers_as_rmcp_does() {
         &mut socket,
         3,
         "tools/call",
-        json!({"name": "fx__echo", "arguments": arguments, "_meta": {"progressToken": "p"}}),
+        json!({"name": "fx__echo", "arguments": arguments,
+               "_meta": {"io.modelcontextprotocol/unread": true}}),
     )
     .await;
     gateway.calls_done(2).await;
-    assert_eq!(gateway.lane_calls(), 1, "progress goes rmcp's way");
+    assert_eq!(gateway.lane_calls(), 1, "that call goes rmcp's way");
     assert_eq!(plain["id"], 2, "{plain}");
     assert_eq!(typed["id"], 3, "{typed}");
     assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");

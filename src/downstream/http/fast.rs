@@ -189,18 +189,26 @@ pub(super) async fn tool_call(
         };
         gateway.call_tool_raw(call, &origin).await
     });
-    tokio::select! {
+    let (first, work): (String, Work) = tokio::select! {
         biased;
-        answer = &mut work => {
-            let (status, text) = whole(id, answer);
-            Some(FastAnswer::Whole(status, text))
-        }
+        answer = &mut work => match queued.try_recv() {
+            // Progress queued as the answer came (both in one read from the upstream) still
+            // comes first, on a stream that ends with the answer.
+            Ok(first) => {
+                let text = response_text(envelope.id, answer);
+                (first, Box::pin(std::future::ready(text)))
+            }
+            Err(_) => {
+                let (status, text) = whole(id, answer);
+                return Some(FastAnswer::Whole(status, text));
+            }
+        },
         Some(first) = queued.recv() => {
             let id = envelope.id.to_owned();
-            let work: Work = Box::pin(async move { response_text(&id, work.await) });
-            Some(FastAnswer::Stream(stream_from(&first, queued, work)))
+            (first, Box::pin(async move { response_text(&id, work.await) }))
         }
-    }
+    };
+    Some(FastAnswer::Stream(stream_from(&first, queued, work)))
 }
 
 /// A call's answer as one JSON body, with the status rmcp gives it.
