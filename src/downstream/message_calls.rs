@@ -1,14 +1,17 @@
 //! The own way with a plain `tools/call` of the doors whose one session is one stream of
 //! messages: `mcps stdio` (a line each) and WebSocket (a text frame each), as the HTTP door's
-//! (`http/session_call.rs`).
+//! (`http/session_call.rs` and `http/fast.rs`).
 //!
 //! The door hands each message here before rmcp parses it ([`MessageCalls::take`]). A plain
-//! call (no task, no protocol `_meta` key) in the initialized session, whose tool's upstream
-//! has a lane, goes to the router ([`Gateway::call_tool_raw`]); what the upstream sends for it
-//! (its progress, requests of its own, log messages at the session's level) and then its
-//! answer go to the door's writer as messages, in that order. The client's answers to our
-//! requests (ids `"mcps-ask-<n>"`) and its `notifications/cancelled` for a call served here
-//! are taken too. Every other message, and every call this way does not take, goes to rmcp.
+//! call whose tool's upstream has a lane goes to the router ([`Gateway::call_tool_raw`]): one
+//! of the initialized session-era session (no task, no protocol `_meta` key), or a 2026-07-28
+//! request, which needs no session (its `_meta` says who asks; a log level is the one key more
+//! it may hold). What the upstream sends for it (its progress; for a session-era client,
+//! requests of its own and log messages at the session's level; for a 2026-07-28 one, log
+//! messages at the request's) and then its answer go to the door's writer as messages, in
+//! that order. The client's answers to our requests (ids `"mcps-ask-<n>"`) and its
+//! `notifications/cancelled` for a call served here are taken too. Every other message, and
+//! every call this way does not take, goes to rmcp.
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,11 +20,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::plain_call::{
-    Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller, answer_to_ours,
-    response_text, session_origin,
+    Asks, CallParams, CallsInFlight, CancelledParams, Envelope, Message, StreamCaller,
+    answer_to_ours, forwarded, response_text, session_origin,
 };
 use crate::{
-    gateway::{Gateway, SessionFacts, ToolCall},
+    gateway::{Gateway, Origin, SessionFacts, ToolCall, View},
     security::{Identity, Lease},
     websocket::OwnWay,
 };
@@ -113,53 +116,32 @@ impl MessageCalls {
         self.ended.cancel();
     }
 
-    /// Starts a plain `tools/call`, if it is one.
+    /// Starts a plain `tools/call`, if it is one: of the initialized session-era session, or
+    /// a 2026-07-28 request, which needs none.
     fn call(&self, id: &RawValue, params: &RawValue) -> bool {
-        let Some(facts) = self.facts.get() else {
-            return false;
-        };
         let Ok(params) = serde_json::from_str::<CallParams>(params.get()) else {
             return false;
         };
-        if !params.is_plain(id) {
+        let Some(view) = self.view() else {
             return false;
-        }
-        // A client that takes tasks may be given an upstream's: rmcp's way (see `fast.rs`).
-        if facts.capabilities.supports_tasks() {
-            return false;
-        }
-        let view = match &self.scope {
-            Some(name) => match self.gateway.view(name) {
-                Some(view) => Some(view),
-                // rmcp's way says what is wrong.
-                None => return false,
-            },
-            None => None,
         };
-        if !self.gateway.takes_lane(&params.name, view.as_deref()) {
-            return false;
-        }
         let cancel = self.ended.child_token();
-        let Some(registered) = self.calls.register(id.get().to_owned(), cancel.clone()) else {
+        let origin = match self.facts.get() {
+            Some(facts) => self.session_origin(facts, id, &params, view, cancel.clone()),
+            // A session-era request before `initialize` is rmcp's to refuse.
+            None => self.stateless_origin(id, &params, view, cancel.clone()),
+        };
+        let Some(origin) = origin else {
             return false;
         };
-        let caller = StreamCaller {
-            key: facts.key,
-            session: Arc::from(SESSION),
-            capabilities: facts.capabilities.clone(),
-            log_level: facts.log_level.clone(),
-            events: self.lines.clone(),
-            session_stream: facts.peer.clone(),
-            asks: self.asks.clone(),
-        };
-        let (principal, lease) = (self.principal.clone(), self.lease.clone());
-        let Some(mut origin) = session_origin(facts, caller, cancel, view, principal, lease) else {
+        let Some(meta) = forwarded(&params.meta) else {
             return false;
         };
-        origin.progress = params.progress_to(&self.lines);
+        let Some(registered) = self.calls.register(id.get().to_owned(), cancel) else {
+            return false;
+        };
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
-        let meta = params.meta;
         let id = id.to_owned();
         let gateway = self.gateway.clone();
         let lines = self.lines.clone();
@@ -175,6 +157,62 @@ impl MessageCalls {
             let _ = lines.send(answer).await;
         });
         true
+    }
+
+    /// The virtual server the door serves: `Some(None)` for none, `None` (rmcp's way says
+    /// what is wrong) for one the configuration no longer has.
+    fn view(&self) -> Option<Option<Arc<View>>> {
+        match &self.scope {
+            Some(name) => self.gateway.view(name).map(Some),
+            None => Some(None),
+        }
+    }
+
+    /// Who asks, for a plain call of the session-era session: `None` for a call this way does
+    /// not take.
+    fn session_origin(
+        &self,
+        facts: &SessionFacts,
+        id: &RawValue,
+        params: &CallParams<'_>,
+        view: Option<Arc<View>>,
+        cancel: CancellationToken,
+    ) -> Option<Origin> {
+        // A client that takes tasks may be given an upstream's: rmcp's way (see `fast.rs`).
+        let plain = params.is_plain(id) && !facts.capabilities.supports_tasks();
+        if !plain || !self.gateway.takes_lane(&params.name, view.as_deref()) {
+            return None;
+        }
+        let caller = StreamCaller {
+            key: facts.key,
+            session: Arc::from(SESSION),
+            capabilities: facts.capabilities.clone(),
+            log_level: facts.log_level.clone(),
+            events: self.lines.clone(),
+            session_stream: facts.peer.clone(),
+            asks: self.asks.clone(),
+        };
+        let (principal, lease) = (self.principal.clone(), self.lease.clone());
+        let mut origin = session_origin(facts, caller, cancel, view, principal, lease)?;
+        origin.progress = params.progress_to(&self.lines);
+        Some(origin)
+    }
+
+    /// Who asks, for a plain 2026-07-28 call: `None` for a call this way does not take.
+    fn stateless_origin(
+        &self,
+        id: &RawValue,
+        params: &CallParams<'_>,
+        view: Option<Arc<View>>,
+        cancel: CancellationToken,
+    ) -> Option<Origin> {
+        let envelope = Envelope::read(&params.meta)?;
+        let plain = params.is_call(id) && !envelope.takes_tasks();
+        if !plain || !self.gateway.takes_lane(&params.name, view.as_deref()) {
+            return None;
+        }
+        let (principal, lease) = (self.principal.clone(), self.lease.clone());
+        Some(envelope.origin(Some(&self.lines), cancel, view, principal, lease))
     }
 
     /// Cancels a call served here that the notification names.

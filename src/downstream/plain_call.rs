@@ -1,13 +1,14 @@
-//! What the doors' own way with a session-era client's plain `tools/call` shares: reading
-//! the message as far as telling its kind, whether a call asks for nothing beyond itself and
-//! its progress, the caller that puts the upstream's requests and log messages to the client
-//! on the call's own stream, and its progress there too ([`caller`]), and the JSON-RPC
-//! response's text. The HTTP door (`http/session_call.rs`) and the doors of one stream of
-//! messages (`message_calls.rs`: stdio and WebSocket) each add how their client's messages
-//! arrive and leave; the HTTP door's 2026-07-28 way (`http/fast.rs`) puts its progress here
-//! too.
+//! What the doors' own way with a plain `tools/call` shares: reading the message as far as
+//! telling its kind, whether a call asks for nothing beyond itself and its progress, the
+//! caller that puts the upstream's requests and log messages to a session-era client on the
+//! call's own stream, and its progress there too ([`caller`]), what a 2026-07-28 call's
+//! `_meta` says of its client ([`stateless`]), and the JSON-RPC response's text. The HTTP
+//! door (`http/session_call.rs` and `http/fast.rs`) and the doors of one stream of messages
+//! (`message_calls.rs`: stdio and WebSocket) each add how their client's messages arrive and
+//! leave.
 
 mod caller;
+mod stateless;
 
 use std::{
     borrow::Cow,
@@ -20,12 +21,13 @@ use rmcp::{
     model::{ClientJsonRpcMessage, ClientResult, JsonRpcMessage, ProgressToken, RequestId},
 };
 use serde::Deserialize;
-use serde_json::{Map, Value, value::RawValue};
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use self::caller::StreamProgress;
 pub use self::caller::{Asks, StreamCaller};
+pub use self::stateless::{Envelope, RawMeta, forwarded};
 use crate::{
     error::GatewayError,
     gateway::{Origin, RawAnswer, SessionFacts, View},
@@ -151,8 +153,8 @@ pub struct CallParams<'a> {
     pub name: Cow<'a, str>,
     #[serde(borrow)]
     pub arguments: Option<&'a RawValue>,
-    #[serde(rename = "_meta", default)]
-    pub meta: Map<String, Value>,
+    #[serde(rename = "_meta", default, borrow)]
+    pub meta: RawMeta<'a>,
 }
 
 #[derive(Deserialize)]
@@ -179,20 +181,26 @@ pub fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> 
 
 impl CallParams<'_> {
     /// Whether the call, under client id `id`, asks for nothing beyond itself and its
-    /// progress: a request id, arguments that are an object (or none), a progress token that
-    /// is a string or an integer if any, and no protocol `_meta` key.
+    /// progress: a plain call ([`CallParams::is_call`]), a progress token that is a string or
+    /// an integer if any, and no protocol `_meta` key.
     pub fn is_plain(&self, id: &RawValue) -> bool {
-        is_id(id)
-            && self
-                .arguments
-                .is_none_or(|arguments| arguments.get().starts_with('{'))
+        self.is_call(id)
             && plain_meta(&self.meta)
             && (!self.meta.contains_key(PROGRESS_TOKEN) || self.progress_token().is_some())
     }
 
+    /// Whether it is a call this way can send on as it is, under client id `id`: a request
+    /// id, and arguments that are an object (or none).
+    pub fn is_call(&self, id: &RawValue) -> bool {
+        is_id(id)
+            && self
+                .arguments
+                .is_none_or(|arguments| arguments.get().starts_with('{'))
+    }
+
     /// The token the client chose for the call's progress, if it asked for progress.
     pub fn progress_token(&self) -> Option<ProgressToken> {
-        serde_json::from_value(self.meta.get(PROGRESS_TOKEN)?.clone()).ok()
+        serde_json::from_str(self.meta.get(PROGRESS_TOKEN)?.get()).ok()
     }
 
     /// Where the call's progress goes, if the client asked for it: `events`, the call's own
@@ -216,8 +224,6 @@ pub const PROGRESS_TOKEN: &str = "progressToken";
 
 /// `_meta` that asks for nothing beyond the call and its progress: no key of the protocol's
 /// own (a related task, say).
-fn plain_meta(meta: &Map<String, Value>) -> bool {
-    !meta
-        .keys()
-        .any(|key| key.starts_with("io.modelcontextprotocol/"))
+fn plain_meta(meta: &RawMeta<'_>) -> bool {
+    !stateless::has_protocol_keys(meta)
 }

@@ -80,16 +80,43 @@ impl Caller for SessionCaller {
     }
 }
 
+/// Where a 2026-07-28 request's log messages go: the request's own response stream. rmcp's
+/// server sends them there through the request's peer; a door's own way writes them on the
+/// call's stream itself.
+pub trait RequestLog: Send + Sync + 'static {
+    fn send(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()>;
+}
+
+impl RequestLog for Peer<RoleServer> {
+    fn send(&self, message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
+        let client = self.clone();
+        Box::pin(async move {
+            let _ = client.notify_logging_message(message).await;
+        })
+    }
+}
+
 /// A 2026-07-28 client's request: the client cannot be sent requests (its upstream asks with
 /// `input_required` results instead), but the log messages the request causes go on its
 /// response stream if it asked for them.
-pub struct StatelessCaller {
-    pub key: u64,
-    pub client: Peer<RoleServer>,
-    pub log_level: Option<LoggingLevel>,
+pub struct StatelessCaller<L = Peer<RoleServer>> {
+    key: u64,
+    stream: L,
+    log_level: Option<LoggingLevel>,
 }
 
-impl Caller for StatelessCaller {
+impl<L: RequestLog> StatelessCaller<L> {
+    /// The caller of one request, whose log messages at `log_level` or above go to `stream`.
+    pub fn new(stream: L, log_level: Option<LoggingLevel>) -> Self {
+        Self {
+            key: super::server::stateless_caller_key(),
+            stream,
+            log_level,
+        }
+    }
+}
+
+impl<L: RequestLog> Caller for StatelessCaller<L> {
     fn key(&self) -> u64 {
         self.key
     }
@@ -110,12 +137,11 @@ impl Caller for StatelessCaller {
         let admitted = self
             .log_level
             .is_some_and(|floor| rank(message.level) >= rank(floor));
-        let client = self.client.clone();
-        Box::pin(async move {
-            if admitted {
-                let _ = client.notify_logging_message(message).await;
-            }
-        })
+        if admitted {
+            self.stream.send(message)
+        } else {
+            Box::pin(std::future::ready(()))
+        }
     }
 }
 

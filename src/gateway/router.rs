@@ -218,11 +218,9 @@ impl Gateway {
         meta.retain(|key, _| {
             key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
         });
-        if !session_era_upstream
-            && !origin.stateless
-            && let Some(level) = origin.log_level
-        {
-            // A 2026-07-28 upstream sends a request's log messages only if it asks for them.
+        if !session_era_upstream && let Some(level) = origin.log_level {
+            // A 2026-07-28 upstream sends a request's log messages only if it asks for them:
+            // at the level of the client's request, or of its session.
             meta.insert(
                 LOG_LEVEL_META.to_owned(),
                 serde_json::to_value(level).unwrap_or_default(),

@@ -80,6 +80,12 @@ pub(super) fn next_subscriber_number() -> u64 {
     NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 60
 }
 
+/// A number for the caller of one 2026-07-28 request: above session numbers, below
+/// conversation keys, never equal to either.
+pub(super) fn stateless_caller_key() -> u64 {
+    NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 62
+}
+
 /// The streamable HTTP session a request belongs to (its `Mcp-Session-Id`), if any.
 fn http_session_id(context: &RequestContext<RoleServer>) -> Option<&str> {
     context

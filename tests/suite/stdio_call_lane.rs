@@ -21,6 +21,8 @@ use common::{
     process::ConfigDir,
 };
 use serde_json::{Value, json};
+
+use crate::tool_call_lane::meta as modern_meta;
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
     process::{Child, ChildStdin, Command},
@@ -39,6 +41,61 @@ struct StdioGateway {
 impl StdioGateway {
     /// Starts it on `yaml` and opens the session, declaring `capabilities`.
     async fn start(yaml: &str, capabilities: Value) -> Self {
+        let mut gateway = Self::spawn(yaml);
+        gateway
+            .send(
+                json!({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": capabilities,
+                "clientInfo": {"name": "stdio-test", "version": "0"}}}),
+            )
+            .await;
+        let init = gateway.answer_to("init").await;
+        assert!(init["result"]["serverInfo"].is_object(), "{init}");
+        gateway
+            .send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        // The session is initialized for the door once rmcp has handled that notification,
+        // and the upstreams are in the catalog once they started: `tools/list` answers after
+        // both.
+        let tools = gateway.listed(json!({})).await;
+        assert!(!tools.is_empty(), "no tools listed:\n{}", gateway.log());
+        gateway
+    }
+
+    /// Starts it on `yaml` for a 2026-07-28 client, which opens no session: ready once its
+    /// `tools/list` lists every upstream's tools.
+    async fn start_in_2026_07_28(yaml: &str, upstreams: usize) -> Self {
+        let mut gateway = Self::spawn(yaml);
+        for _ in 0..100 {
+            let listed = gateway.listed(json!({"_meta": modern_meta()})).await;
+            let upstreams_listed = listed
+                .iter()
+                .filter_map(|tool| tool["name"].as_str()?.split_once("__"))
+                .map(|(upstream, _)| upstream.to_owned())
+                .collect::<std::collections::BTreeSet<_>>();
+            if upstreams_listed.len() == upstreams {
+                return gateway;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("not every upstream's tools listed:\n{}", gateway.log());
+    }
+
+    /// The tools `tools/list` with `params` lists.
+    async fn listed(&mut self, params: Value) -> Vec<Value> {
+        self.send(
+            json!({"jsonrpc": "2.0", "id": "list", "method": "tools/list", "params": params}),
+        )
+        .await;
+        let listed = self.answer_to("list").await;
+        listed["result"]["tools"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("{listed}"))
+    }
+
+    /// Starts `mcps stdio` on `yaml`.
+    fn spawn(yaml: &str) -> Self {
         let config = ConfigDir::new(yaml);
         let mut child = Command::new(mcps_bin())
             .args(["stdio", "-c"])
@@ -72,39 +129,13 @@ impl StdioGateway {
                 log.push('\n');
             }
         });
-        let mut gateway = Self {
+        Self {
             _child: child,
             stdin,
             lines,
             log,
             _config: config,
-        };
-        gateway
-            .send(
-                json!({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": capabilities,
-                "clientInfo": {"name": "stdio-test", "version": "0"}}}),
-            )
-            .await;
-        let init = gateway.answer_to("init").await;
-        assert!(init["result"]["serverInfo"].is_object(), "{init}");
-        gateway
-            .send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-            .await;
-        // The session is initialized for the door once rmcp has handled that notification,
-        // and the upstreams are in the catalog once they started: `tools/list` answers after
-        // both.
-        gateway
-            .send(json!({"jsonrpc": "2.0", "id": "list", "method": "tools/list"}))
-            .await;
-        let listed = gateway.answer_to("list").await;
-        assert!(
-            listed["result"]["tools"]
-                .as_array()
-                .is_some_and(|tools| !tools.is_empty()),
-            "{listed}"
-        );
-        gateway
+        }
     }
 
     async fn send(&mut self, message: Value) {
@@ -337,4 +368,92 @@ async fn a_call_the_client_cancels_is_cancelled_upstream() {
         .await;
     gateway.wait_for_log("sleep stdio-way cancelled").await;
     assert_eq!(gateway.lane_calls(1).await, 1, "{}", gateway.log());
+}
+
+/// A 2026-07-28 client over `mcps stdio` opens no session, and its plain calls take the
+/// gateway's own way all the same: answered as rmcp's way answers them, with the progress and
+/// the log messages (at the level the call asks) of an SDK's server, reached over HTTP and over
+/// stdio, as lines before the answer.
+#[tokio::test]
+async fn a_2026_07_28_clients_calls_take_the_gateways_own_way_too() {
+    let fixture = HttpFixture::start(Implementation::TypeScript);
+    let yaml = format!(
+        "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n{}{}",
+        fixture.url,
+        stdio_upstream_yaml(Implementation::Rust, "rs", &[], "modern"),
+        fixture_upstream_yaml("ec", "ec", &["echo"], "")
+    );
+    let mut gateway = StdioGateway::start_in_2026_07_28(&yaml, 3).await;
+    let arguments = json!({"k": "v", "n": [1, 2.5], "s": "line\nbreak \u{e9}"});
+    let mut answers = Vec::new();
+    for (id, meta) in [
+        ("plain", modern_meta()),
+        ("typed", {
+            let mut meta = modern_meta();
+            meta["io.modelcontextprotocol/unread"] = json!(true);
+            meta
+        }),
+    ] {
+        gateway
+            .send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                         "params": {"name": "ec__echo", "arguments": arguments, "_meta": meta}}))
+            .await;
+        answers.push(gateway.answer_to(id).await);
+    }
+    let (plain, typed) = (&answers[0], &answers[1]);
+    assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
+    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+    assert_eq!(gateway.lane_calls(2).await, 1, "{}", gateway.log());
+
+    let mut calls = 2;
+    for upstream in ["fx", "rs"] {
+        let tool = format!("{upstream}__test_tool_with_progress");
+        let mut meta = modern_meta();
+        meta["progressToken"] = json!(format!("token-{upstream}"));
+        gateway
+            .send(json!({"jsonrpc": "2.0", "id": tool, "method": "tools/call",
+                         "params": {"name": tool, "arguments": {}, "_meta": meta}}))
+            .await;
+        let seen = gateway.until_answer(&tool).await;
+        let progress: Vec<&Value> = seen
+            .iter()
+            .filter(|message| message["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), 3, "{tool}: {seen:?}");
+        assert!(
+            progress
+                .iter()
+                .all(|update| update["params"]["progressToken"] == format!("token-{upstream}")),
+            "{tool}: {seen:?}"
+        );
+        assert_eq!(
+            seen.last().unwrap()["result"]["resultType"],
+            "complete",
+            "{tool}: {seen:?}"
+        );
+
+        let tool = format!("{upstream}__test_tool_with_logging");
+        for (level, expected) in [("info", 3), ("error", 0)] {
+            let mut meta = modern_meta();
+            meta["io.modelcontextprotocol/logLevel"] = json!(level);
+            let id = format!("{tool}-{level}");
+            gateway
+                .send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                             "params": {"name": tool, "arguments": {}, "_meta": meta}}))
+                .await;
+            let seen = gateway.until_answer(&id).await;
+            let logged = seen
+                .iter()
+                .filter(|message| message["method"] == "notifications/message")
+                .count();
+            assert_eq!(logged, expected, "{tool} at {level}: {seen:?}");
+        }
+        calls += 3;
+    }
+    assert_eq!(
+        gateway.lane_calls(calls).await,
+        calls - 1,
+        "{}",
+        gateway.log()
+    );
 }

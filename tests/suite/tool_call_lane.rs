@@ -1,8 +1,9 @@
 //! A plain 2026-07-28 `tools/call` over HTTP takes the gateway's own way: routed by lookup and
 //! sent on the stdio upstream's lane, its arguments and result carried as JSON text, whatever
 //! the upstream's era, its progress, if it asked for any, on an event stream before the
-//! answer. A request that asks for more than the call (a log level), or that rmcp's server
-//! must refuse (headers that contradict the body), still gets rmcp's answer.
+//! answer, and so do the log messages it asked for. A request that asks for more than the
+//! call (a key of the protocol's this way does not read), or that rmcp's server must refuse
+//! (headers that contradict the body), still gets rmcp's answer.
 
 use crate::common;
 
@@ -143,13 +144,13 @@ async fn a_tool_error_an_upstream_error_and_an_unknown_tool_keep_their_answers()
 async fn requests_that_ask_for_more_or_contradict_their_headers_get_rmcps_answers() {
     let gateway = gateway("auto");
     gateway.wait_ready(std::time::Duration::from_secs(20));
-    // A log level: rmcp's way, still answered.
-    let mut with_level = meta();
-    with_level["io.modelcontextprotocol/logLevel"] = json!("debug");
+    // A key of the protocol's own this way does not read: rmcp's way, still answered.
+    let mut with_more = meta();
+    with_more["io.modelcontextprotocol/unread"] = json!(true);
     let (status, answer) = call(
         &gateway,
         "fx__echo",
-        json!({"_meta": with_level, "name": "fx__echo", "arguments": {"k": "p"}}),
+        json!({"_meta": with_more, "name": "fx__echo", "arguments": {"k": "p"}}),
     )
     .await;
     assert_eq!(status, 200, "{answer}");
@@ -187,26 +188,9 @@ async fn a_2026_07_28_calls_progress_comes_on_its_stream_under_the_clients_token
         {
             let mut with_progress = meta();
             with_progress["progressToken"] = json!(n + 70);
-            let body = json!({"jsonrpc": "2.0", "id": "call-1", "method": "tools/call",
-                              "params": {"_meta": with_progress, "name": tool, "arguments": {}}});
-            let response = common::http::modern_post(&gateway.mcp_url(), "tools/call", Some(tool))
-                .body(body.to_string())
-                .send()
-                .await
-                .expect("POST");
-            let kind = response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .to_owned();
-            let text = response.text().await.unwrap();
-            let messages: Vec<Value> = if kind.starts_with("text/event-stream") {
-                text.lines()
-                    .filter_map(|line| line.strip_prefix("data: "))
-                    .map(|data| serde_json::from_str(data).unwrap())
-                    .collect()
-            } else {
-                vec![serde_json::from_str(&text).unwrap()]
-            };
+            let params = json!({"_meta": with_progress, "name": tool, "arguments": {}});
+            let (kind, messages) = streamed_call(&gateway.mcp_url(), tool, params).await;
+            let text = format!("{messages:?}");
             let progress: Vec<&Value> = messages
                 .iter()
                 .filter(|message| message["method"] == "notifications/progress")
@@ -236,11 +220,91 @@ async fn a_2026_07_28_calls_progress_comes_on_its_stream_under_the_clients_token
     }
 }
 
+/// A 2026-07-28 call of `tool` with `params` POSTed to `url`: the answer's content type, and
+/// its messages (the one JSON body, or each event's).
+async fn streamed_call(url: &str, tool: &str, params: Value) -> (String, Vec<Value>) {
+    let body = json!({"jsonrpc": "2.0", "id": "call-1", "method": "tools/call", "params": params});
+    let response = common::http::modern_post(url, "tools/call", Some(tool))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST");
+    let kind = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let text = response.text().await.unwrap();
+    let messages = if kind.starts_with("text/event-stream") {
+        text.lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .filter(|data| !data.is_empty())
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect()
+    } else {
+        vec![serde_json::from_str(&text).unwrap()]
+    };
+    (kind, messages)
+}
+
+/// A 2026-07-28 call that asks for log messages (`io.modelcontextprotocol/logLevel`) takes
+/// the gateway's own way, to a 2026-07-28 upstream and to a session-era one alike: the
+/// messages each SDK's server sends at the level asked, or above, come on the call's stream
+/// before the answer, as many as that server sends the client directly; asked for a level
+/// above theirs, the client gets one JSON body, as rmcp answers either.
+#[tokio::test]
+async fn a_2026_07_28_calls_log_messages_come_on_its_stream_at_its_level() {
+    use common::fixtures::{HttpFixture, Implementation};
+    const TOOL: &str = "test_tool_with_logging";
+    let logged = |messages: &[Value]| {
+        messages
+            .iter()
+            .filter(|message| message["method"] == "notifications/message")
+            .map(|message| message["params"]["data"].clone())
+            .collect::<Vec<_>>()
+    };
+    let with_level = |tool: &str, level: &str| {
+        let mut meta = meta();
+        meta["io.modelcontextprotocol/logLevel"] = json!(level);
+        json!({"_meta": meta, "name": tool, "arguments": {}})
+    };
+    for implementation in Implementation::ALL {
+        let label = implementation.label();
+        let fixture = HttpFixture::start(implementation);
+        let (_, direct) = streamed_call(&fixture.url, TOOL, with_level(TOOL, "info")).await;
+        let sent = logged(&direct);
+        assert!(!sent.is_empty(), "{label} logs nothing: {direct:?}");
+        for protocol in ["modern", "legacy"] {
+            let gateway = in_front_of(&fixture, protocol);
+            let tool = format!("fx__{TOOL}");
+            let (kind, messages) =
+                streamed_call(&gateway.mcp_url(), &tool, with_level(&tool, "info")).await;
+            let seen = format!("{label}, {protocol}: {messages:?}");
+            assert!(kind.starts_with("text/event-stream"), "{seen}");
+            assert_eq!(logged(&messages), sent, "{seen}");
+            let answer = messages.last().unwrap();
+            assert_eq!(answer["id"], "call-1", "{seen}");
+            assert_eq!(answer["result"]["resultType"], "complete", "{seen}");
+            let (kind, messages) =
+                streamed_call(&gateway.mcp_url(), &tool, with_level(&tool, "error")).await;
+            let seen = format!("{label}, {protocol}: {messages:?}");
+            assert_eq!(kind, "application/json", "{seen}");
+            assert_eq!(messages[0]["result"]["resultType"], "complete", "{seen}");
+            gateway.calls_done(2).await;
+            assert_eq!(gateway.lane_calls(), 2, "{seen}:\n{}", gateway.log());
+        }
+    }
+}
+
 /// A gateway, logging at debug (which says which way each call went), that reaches
 /// `fixture` as `fx` in 2026-07-28; ready.
 fn in_front_of_in_2026_07_28(fixture: &common::fixtures::HttpFixture) -> ServeProcess {
+    in_front_of(fixture, "modern")
+}
+
+/// A gateway, logging at debug, that reaches `fixture` as `fx` by `protocol`; ready.
+fn in_front_of(fixture: &common::fixtures::HttpFixture, protocol: &str) -> ServeProcess {
     let yaml = format!(
-        "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
+        "upstreams:\n  fx:\n    url: {:?}\n    protocol: {protocol}\n",
         fixture.url
     );
     let gateway = ServeProcess::start_in(

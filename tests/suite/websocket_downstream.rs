@@ -210,3 +210,47 @@ async fn a_plain_call_goes_the_gateways_own_way_and_answers_as_rmcp_does() {
         "{plain}"
     );
 }
+
+/// A 2026-07-28 client over WebSocket opens no session; its plain call takes the gateway's
+/// own way all the same, and is answered as rmcp's way answers it.
+#[tokio::test]
+async fn a_2026_07_28_call_goes_the_gateways_own_way_too() {
+    use crate::tool_call_lane::meta;
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&format!(
+            "upstreams:\n{}",
+            fixture_upstream_yaml("fx", "own-way", &["echo"], "")
+        )),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
+    gateway.wait_ready(std::time::Duration::from_secs(20));
+    let mut socket = open(&gateway.ws_url("/ws")).await;
+    let arguments = json!({"k": "v", "n": [1, 2.5], "s": "line\nbreak \u{e9}"});
+    let plain = request(
+        &mut socket,
+        2,
+        "tools/call",
+        json!({"name": "fx__echo", "arguments": arguments, "_meta": meta()}),
+    )
+    .await;
+    gateway.calls_done(1).await;
+    assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
+    let mut unread = meta();
+    unread["io.modelcontextprotocol/unread"] = json!(true);
+    let typed = request(
+        &mut socket,
+        3,
+        "tools/call",
+        json!({"name": "fx__echo", "arguments": arguments, "_meta": unread}),
+    )
+    .await;
+    gateway.calls_done(2).await;
+    assert_eq!(gateway.lane_calls(), 1, "that call goes rmcp's way");
+    assert_eq!(plain["id"], 2, "{plain}");
+    assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
+    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+    assert_eq!(
+        plain["result"]["structuredContent"]["arguments"], arguments,
+        "{plain}"
+    );
+}

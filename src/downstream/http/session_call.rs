@@ -41,7 +41,7 @@ use crate::{
         ask_ids::{asked_by, is_rmcps_here, this_gateway},
         plain_call::{
             Asks, CallParams, CallsInFlight, CancelledParams, Message, StreamCaller,
-            answer_to_ours, response_text, session_origin,
+            answer_to_ours, forwarded, response_text, session_origin,
         },
         sessions::SessionBook,
     },
@@ -186,7 +186,7 @@ impl SessionCalls {
         origin.progress = progress;
         let name = params.name.into_owned();
         let arguments = params.arguments.map(RawValue::to_owned);
-        let meta = params.meta;
+        let meta = forwarded(&params.meta)?;
         let id = id.to_owned();
         let gateway = gateway.clone();
         let work: Work = Box::pin(async move {

@@ -213,7 +213,7 @@ impl ProgressSink for StreamProgress {
     }
 }
 
-fn to_text(message: &ServerJsonRpcMessage) -> Result<String, ErrorData> {
+pub(super) fn to_text(message: &ServerJsonRpcMessage) -> Result<String, ErrorData> {
     serde_json::to_string(message)
         .map_err(|error| ErrorData::internal_error(error.to_string(), None))
 }

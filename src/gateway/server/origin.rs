@@ -1,11 +1,11 @@
 //! Who is asking: the virtual server, the caller and the capabilities of a request, read
 //! from rmcp's request context and the session it belongs to.
 
-use std::sync::{Arc, atomic::Ordering};
+use std::sync::Arc;
 
 use rmcp::{Peer, RoleServer, model::ClientCapabilities, service::RequestContext};
 
-use super::{GatewayServer, NEXT_SESSION, Scope};
+use super::{GatewayServer, Scope};
 use crate::{
     error::GatewayError,
     gateway::{
@@ -81,12 +81,7 @@ impl GatewayServer {
         if stateless {
             let capabilities = context.meta.client_capabilities().unwrap_or_default();
             let log_level = context.meta.log_level();
-            let caller = StatelessCaller {
-                // Above session numbers, below conversation keys: never equal to either.
-                key: NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 62,
-                client: context.peer.clone(),
-                log_level,
-            };
+            let caller = StatelessCaller::new(context.peer.clone(), log_level);
             Ok(Origin {
                 cancel,
                 progress,
