@@ -48,7 +48,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use catalog::{Catalog, CatalogTool, Changed, Collision};
 pub use catalog_freshness::Page;
-pub use client_requests::{RequestLog, StatelessCaller, check_capability};
+pub use client_requests::{RequestLog, Retry, StatelessCaller, check_capability};
 use conversation::Conversations;
 pub use forward::{Origin, ProgressTarget};
 pub use logging::SessionLogLevel;

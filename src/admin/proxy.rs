@@ -12,7 +12,7 @@ use axum::{
 };
 use rmcp::{
     ErrorData,
-    model::{CallToolResponse, ErrorCode, GetPromptResponse, ReadResourceResponse},
+    model::{CallToolResponse, ErrorCode, GetPromptResponse, InputResponses, ReadResourceResponse},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json, value::RawValue};
@@ -20,7 +20,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AdminState, auth::Caller, error::ErrorBody};
 use crate::{
-    gateway::{Origin, Page, ToolCall},
+    gateway::{Origin, Page, Retry, ToolCall},
     jsonrpc::{error_text, result_text},
 };
 
@@ -140,7 +140,7 @@ async fn dispatch(
         }
         "tools/call" => {
             let Ok(call) = serde_json::from_value::<ToolCallParams>(params.clone()) else {
-                // More than a plain call (a retry with answers, a task): the typed way.
+                // More than a plain call (a task): the typed way.
                 return match gateway.call_tool(parse(params)?, origin).await? {
                     CallToolResponse::Complete(result) => to_raw(result),
                     CallToolResponse::InputRequired(result) => to_raw(result),
@@ -156,6 +156,10 @@ async fn dispatch(
                 name: &call.name,
                 arguments: arguments.as_deref(),
                 meta: call.meta.unwrap_or_default(),
+                retry: Retry {
+                    input_responses: call.input_responses,
+                    request_state: call.request_state,
+                },
             };
             let text = gateway.call_tool_text(call, origin).await?;
             RawValue::from_string(text)
@@ -199,8 +203,8 @@ fn to_raw(result: impl Serialize) -> Result<Box<RawValue>, ErrorData> {
         .map_err(|error| ErrorData::internal_error(error.to_string(), None))
 }
 
-/// The params of a `tools/call`: the router reads the name and `_meta`, and passes the
-/// arguments on as they are.
+/// The params of a `tools/call`: the router reads the name, `_meta` and a retry's fields,
+/// and passes the arguments on as they are.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolCallParams {
@@ -208,6 +212,10 @@ struct ToolCallParams {
     arguments: Option<Map<String, Value>>,
     #[serde(rename = "_meta")]
     meta: Option<Map<String, Value>>,
+    #[serde(rename = "inputResponses")]
+    input_responses: Option<InputResponses>,
+    #[serde(rename = "requestState")]
+    request_state: Option<String>,
 }
 
 /// A list's page as a 2026-07-28 result: its items under `key`, the cursor, the hints.

@@ -136,6 +136,7 @@ async fn call_tool(
         name: &call.tool_name,
         arguments: arguments.as_deref(),
         meta: serde_json::Map::new(),
+        retry: gateway::Retry::default(),
     };
     let result = state.gateway.call_tool_text(call, &origin).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], result).into_response())

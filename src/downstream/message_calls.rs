@@ -134,7 +134,7 @@ impl MessageCalls {
         let Some(origin) = origin else {
             return false;
         };
-        let Some(meta) = forwarded(&params.meta) else {
+        let (Some(meta), Some(retry)) = (forwarded(&params.meta), params.retry()) else {
             return false;
         };
         let Some(registered) = self.calls.register(id.get().to_owned(), cancel) else {
@@ -151,6 +151,7 @@ impl MessageCalls {
                 name: &name,
                 arguments: arguments.as_deref(),
                 meta,
+                retry,
             };
             let answer = response_text(&id, gateway.call_tool_raw(call, &origin).await);
             // After the call's own messages, which went on the same queue.

@@ -30,7 +30,7 @@ pub use self::caller::{Asks, StreamCaller};
 pub use self::stateless::{Envelope, RawMeta, forwarded};
 use crate::{
     error::GatewayError,
-    gateway::{Origin, RawAnswer, SessionFacts, View},
+    gateway::{Origin, RawAnswer, Retry, SessionFacts, View},
     jsonrpc::{error_text, result_text},
     security::{Identity, Lease},
     sync::lock,
@@ -155,6 +155,12 @@ pub struct CallParams<'a> {
     pub arguments: Option<&'a RawValue>,
     #[serde(rename = "_meta", default, borrow)]
     pub meta: RawMeta<'a>,
+    /// A 2026-07-28 client's retry of an `input_required` round: its answers, and the state
+    /// the round's result gave it.
+    #[serde(rename = "inputResponses", borrow)]
+    pub input_responses: Option<&'a RawValue>,
+    #[serde(rename = "requestState", borrow)]
+    pub request_state: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +191,8 @@ impl CallParams<'_> {
     /// an integer if any, and no protocol `_meta` key.
     pub fn is_plain(&self, id: &RawValue) -> bool {
         self.is_call(id)
+            && self.input_responses.is_none()
+            && self.request_state.is_none()
             && plain_meta(&self.meta)
             && (!self.meta.contains_key(PROGRESS_TOKEN) || self.progress_token().is_some())
     }
@@ -196,6 +204,20 @@ impl CallParams<'_> {
             && self
                 .arguments
                 .is_none_or(|arguments| arguments.get().starts_with('{'))
+    }
+
+    /// What a 2026-07-28 client's retry carries, read; an empty one for a first call, and
+    /// `None` when its fields do not read as the revision's (rmcp's way says what is wrong).
+    pub fn retry(&self) -> Option<Retry> {
+        fn read<T: serde::de::DeserializeOwned>(raw: Option<&RawValue>) -> Option<Option<T>> {
+            raw.map(|raw| serde_json::from_str(raw.get()))
+                .transpose()
+                .ok()
+        }
+        Some(Retry {
+            input_responses: read(self.input_responses)?,
+            request_state: read(self.request_state)?,
+        })
     }
 
     /// The token the client chose for the call's progress, if it asked for progress.

@@ -39,6 +39,9 @@ pub struct ToolCall<'a> {
     pub arguments: Option<&'a RawValue>,
     /// The client's `_meta`; the keys of its own hop are dropped here.
     pub meta: Map<String, Value>,
+    /// What a 2026-07-28 client's retry of an `input_required` round carries: its answers
+    /// and the state the round's result gave it; none for a first call.
+    pub retry: Retry,
 }
 
 /// A tool whose calls can go the gateway's own way (see [`Gateway::lane_tool`]).
@@ -125,6 +128,7 @@ impl Gateway {
             lane = true
         );
         let name = call.name;
+        let mut call = call;
         self.recorded(
             name,
             origin,
@@ -132,6 +136,10 @@ impl Gateway {
                 let (upstream, original, arguments) =
                     self.raw_tool_route(name, origin.view.as_deref(), call.arguments)?;
                 tracing::Span::current().record("upstream", upstream.name());
+                let responses = &mut call.retry.input_responses;
+                if let Err(error) = self.take_sign_in(&upstream, responses, origin).await {
+                    return Ok((upstream, original, Err(error)));
+                }
                 // A session-era client may be served on the upstream's session-era twin.
                 let outcome = match self.connect(&upstream, origin).await {
                     Ok((connection, _)) => match connection.lane() {
@@ -180,6 +188,8 @@ impl Gateway {
         if !call.meta.is_empty() {
             params.meta = Some(rmcp::model::RequestMetaObject::from(call.meta));
         }
+        params.input_responses = call.retry.input_responses;
+        params.request_state = call.retry.request_state;
         let text = match self.call_tool(params, origin).await? {
             CallToolResponse::Complete(result) => serde_json::to_string(&result),
             CallToolResponse::InputRequired(result) => serde_json::to_string(&result),
@@ -207,7 +217,7 @@ impl Gateway {
         let Routed {
             original,
             arguments: ReadArguments { read, rewritten },
-            call,
+            mut call,
         } = routed;
         let session_era_upstream = upstream
             .state()
@@ -244,10 +254,15 @@ impl Gateway {
             Some(arguments) if lane.mirrors() => upstream.header_arguments(original, arguments),
             _ => Vec::new(),
         };
-        let members = match &arguments {
+        let mut members = match &arguments {
             Some(arguments) => ["\"name\":", &name, ",\"arguments\":", arguments].concat(),
             None => ["\"name\":", &name].concat(),
         };
+        if origin.stateless && !session_era_upstream {
+            // A 2026-07-28 client's retry goes to a 2026-07-28 upstream as it came: the
+            // answers to the upstream's own questions, and the state it gave.
+            with_retry(&mut members, std::mem::take(&mut call.retry))?;
+        }
         let outgoing = Outgoing {
             method: "tools/call".into(),
             mirrored: Mirrored {
@@ -273,13 +288,10 @@ impl Gateway {
             });
             // Boxed, as the bridge below: each way's future is kept out of the plain call's,
             // which stays small (see `Gateway::recorded`).
-            Box::pin(self.conversations.converse(
-                upstream,
-                start,
-                Retry::default(),
-                origin,
-                &binding,
-            ))
+            Box::pin(
+                self.conversations
+                    .converse(upstream, start, call.retry, origin, &binding),
+            )
             .await?
         } else if !origin.stateless && !session_era_upstream {
             // It may answer `input_required`: the client is asked on its session.

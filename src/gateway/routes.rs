@@ -10,7 +10,7 @@ use std::sync::Arc;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResponse, ClientRequest, CompleteRequest,
     CompleteRequestParams, CompleteResult, GetPromptRequest, GetPromptRequestParams,
-    GetPromptResponse, JsonObject, ReadResourceRequest, ReadResourceRequestParams,
+    GetPromptResponse, InputResponses, JsonObject, ReadResourceRequest, ReadResourceRequestParams,
     ReadResourceResponse, Reference, ResultType, ServerResult,
 };
 use serde_json::value::RawValue;
@@ -144,22 +144,8 @@ impl Gateway {
         mut params: CallToolRequestParams,
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
-        match per_user::take_sign_in_answer(&mut params.input_responses) {
-            Some(per_user::SignInAnswer::Refused(reason)) => {
-                return Err(GatewayError::UpstreamUnavailable {
-                    upstream: upstream.name().to_owned(),
-                    reason,
-                });
-            }
-            Some(per_user::SignInAnswer::Accepted) => {
-                // Waits on the connection that asked for the sign-in; `connect` below then
-                // opens a new one with the fresh token.
-                if let Some(who) = &origin.principal {
-                    self.await_sign_in(upstream, who).await;
-                }
-            }
-            None => {}
-        }
+        self.take_sign_in(upstream, &mut params.input_responses, origin)
+            .await?;
         let (upstream, peer) = match self.connect(upstream, origin).await {
             Ok(connection) => connection,
             // A 2026-07-28 client is asked to sign in the way that revision asks for input.
@@ -183,6 +169,32 @@ impl Gateway {
             }
             ServerResult::CreateTaskResult(result) => Ok(CallToolResponse::Task(result)),
             other => Err(unexpected(&upstream, &other)),
+        }
+    }
+
+    /// Takes the client's answer to the gateway's own sign-in question out of a retry's
+    /// `responses`: a refusal ends the call; an acceptance waits on the connection that asked
+    /// for the sign-in, so that the call's connection is a new one, with the fresh token.
+    pub(super) async fn take_sign_in(
+        &self,
+        upstream: &Arc<Upstream>,
+        responses: &mut Option<InputResponses>,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
+        match per_user::take_sign_in_answer(responses) {
+            Some(per_user::SignInAnswer::Refused(reason)) => {
+                Err(GatewayError::UpstreamUnavailable {
+                    upstream: upstream.name().to_owned(),
+                    reason,
+                })
+            }
+            Some(per_user::SignInAnswer::Accepted) => {
+                if let Some(who) = &origin.principal {
+                    self.await_sign_in(upstream, who).await;
+                }
+                Ok(())
+            }
+            None => Ok(()),
         }
     }
 

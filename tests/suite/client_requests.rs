@@ -7,20 +7,31 @@ use crate::common;
 
 use std::process::Command;
 
-use common::{clients_dir, process::ServeProcess, python, served::ServedUpstream};
+use common::{
+    clients_dir,
+    process::{ConfigDir, ServeProcess},
+    python,
+    served::ServedUpstream,
+};
 use serde_json::{Value, json};
 
 /// One upstream process, reached by the gateway in each era under its own name.
 fn gateway_in_front_of(upstream: &ServedUpstream) -> ServeProcess {
+    gateway_logging(upstream, &[])
+}
+
+/// The same, with more of the gateway's environment: `env`.
+fn gateway_logging(upstream: &ServedUpstream, env: &[(&str, &str)]) -> ServeProcess {
     let url = upstream.url("/mcp");
-    let gateway = ServeProcess::start(&format!(
+    let yaml = format!(
         "upstreams:\n  legacy:\n    url: {url:?}\n    protocol: legacy\n  modern:\n    url: {url:?}\n    protocol: modern\n  stdio:\n    command: {:?}\n    args: [{:?}]\n    protocol: legacy\n",
         python(),
         clients_dir()
             .join("bridge_upstream.py")
             .display()
             .to_string(),
-    ));
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), env);
     gateway.wait_ready(std::time::Duration::from_secs(30));
     gateway
 }
@@ -88,10 +99,14 @@ async fn call(gateway: &ServeProcess, name: &str, extra: Value) -> Value {
     common::http::modern_tool_call(&gateway.mcp_url(), name, extra).await
 }
 
+/// The gateway's own `requestState` for a session-era upstream's question: forged, replayed
+/// against another tool or used twice, it is refused; every call, the refused ones too, goes
+/// the gateway's own way.
 #[tokio::test]
 async fn a_request_state_is_signed_bound_to_its_tool_and_used_once() {
     let upstream = ServedUpstream::python_script("bridge_upstream.py");
-    let gateway = gateway_in_front_of(&upstream);
+    // Debug: each call's log line says which way it went.
+    let gateway = gateway_logging(&upstream, &[("RUST_LOG", "mcps=debug,rmcp=warn")]);
 
     let asked = call(&gateway, "legacy__greet", json!({})).await;
     assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
@@ -148,4 +163,17 @@ async fn a_request_state_is_signed_bound_to_its_tool_and_used_once() {
     )
     .await;
     assert_eq!(replayed["error"]["code"], -32602, "{replayed}");
+    // The question and the answered retry are done; the three refusals failed.
+    gateway.calls_done(2).await;
+    let log = gateway.log();
+    assert_eq!(common::lane_calls_in(&log), 2, "{log}");
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("call failed"))
+        .collect();
+    assert_eq!(failed.len(), 3, "{log}");
+    assert!(
+        failed.iter().all(|line| line.contains("lane=true")),
+        "{log}"
+    );
 }

@@ -4,8 +4,8 @@
 //! client understands it: the `-32042` URL elicitation error (session era), `input_required`
 //! with a URL elicitation (2026-07-28), or an error naming the address. The address is the
 //! gateway's own page, which sends on to the authorization server only after a login. The
-//! calls, and the questions, go the gateway's own way (the upstream's lane), but for the
-//! 2026-07-28 retry that carries the answer.
+//! calls, the questions and the 2026-07-28 retries that carry the answers go the gateway's
+//! own way (the upstream's lane).
 
 use nix::sys::signal::Signal;
 use reqwest::StatusCode;
@@ -216,12 +216,12 @@ async fn each_api_key_signs_in_for_itself_and_sees_only_its_own_identity() {
     let params = json!({"name": "remote__whoami", "arguments": {}});
     let answer = ws::request(&mut socket, 1, "tools/call", params).await;
     assert_eq!(identity(&answer), "bob");
-    // Every call but the retry with bob's answer went the gateway's own way: the question
-    // as `input_required`, and each call on its user's own connection, in every era and over
+    // Every call went the gateway's own way: the question as `input_required`, the retry
+    // with bob's answer, and each call on its user's own connection, in every era and over
     // every door (the refusals are logged as failed calls, not counted here).
     gateway.calls_done(11).await;
     let log = gateway.log();
-    assert_eq!(crate::common::lane_calls_in(&log), 10, "{log}");
+    assert_eq!(crate::common::lane_calls_in(&log), 11, "{log}");
     let refused = log.lines().filter(|line| line.contains("call failed"));
     assert!(refused.clone().count() >= 2, "{log}");
     assert!(

@@ -401,3 +401,74 @@ async fn tools_whose_names_a_header_cannot_carry_as_they_are_are_called_on_the_l
         );
     }
 }
+
+/// A 2026-07-28 client's retries of `input_required` rounds take the gateway's own way: each
+/// SDK's server that asks in two rounds (`requestState` carried across) gets the client's
+/// answers and its own state back, and ends as it ends directly; in front of a session-era
+/// upstream, whose questions come mid-call, the gateway's own rounds do the same.
+#[tokio::test]
+async fn a_2026_07_28_clients_retries_with_answers_go_on_the_lane() {
+    use common::fixtures::{HttpFixture, Implementation};
+    const TOOL: &str = "test_input_required_result_multi_round";
+    for implementation in Implementation::ALL {
+        let label = implementation.label();
+        let fixture = HttpFixture::start(implementation);
+        let (direct, rounds) = answered_in_rounds(&fixture.url, TOOL).await;
+        assert!(rounds >= 2, "{label}: {direct}");
+        // Only the TypeScript fixture's tool asks mid-call in a session: the Python SDK's
+        // session-era server refuses the tool's `input_required` result, and the rmcp
+        // fixture's does not ask (docs/interop.md).
+        let protocols: &[&str] = match implementation {
+            Implementation::TypeScript => &["modern", "legacy"],
+            _ => &["modern"],
+        };
+        for protocol in protocols {
+            let gateway = in_front_of(&fixture, protocol);
+            let (through, calls) =
+                answered_in_rounds(&gateway.mcp_url(), &format!("fx__{TOOL}")).await;
+            assert_eq!(
+                through["result"]["content"], direct["result"]["content"],
+                "{label}, {protocol}: {through}"
+            );
+            gateway.calls_done(calls).await;
+            assert_eq!(
+                gateway.lane_calls(),
+                calls,
+                "{label}, {protocol}:\n{}",
+                gateway.log()
+            );
+        }
+    }
+}
+
+/// Calls `tool` at `url` in 2026-07-28 as a client that takes elicitation, answering each
+/// round's questions (with a name) in a retry that carries the round's `requestState`: the
+/// last answer, and how many calls it took.
+async fn answered_in_rounds(url: &str, tool: &str) -> (Value, usize) {
+    let mut meta = meta();
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+    let mut params = json!({"_meta": meta, "name": tool, "arguments": {}});
+    for calls in 1..=4 {
+        let (status, answer) = post_call(url, tool, &[], params.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        if answer["result"]["resultType"] != "input_required" {
+            return (answer, calls);
+        }
+        let result = &answer["result"];
+        let answers: serde_json::Map<String, Value> = result["inputRequests"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .keys()
+            .map(|key| {
+                let accepted = json!({"action": "accept", "content": {"name": "Ada"}});
+                (key.clone(), accepted)
+            })
+            .collect();
+        params["inputResponses"] = Value::Object(answers);
+        match result.get("requestState") {
+            Some(state) => params["requestState"] = state.clone(),
+            None => _ = params.as_object_mut().unwrap().remove("requestState"),
+        }
+    }
+    panic!("{tool} at {url} still asks after 4 calls");
+}

@@ -208,6 +208,7 @@ pub(super) async fn call(
                 name: &name,
                 arguments: arguments.as_deref(),
                 meta: Map::new(),
+                retry: gateway::Retry::default(),
             };
             match state.gateway.call_tool_text(call, &origin).await {
                 Ok(text) => match serde_json::from_str::<Value>(&text) {

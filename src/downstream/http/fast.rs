@@ -3,7 +3,7 @@
 //! rmcp's server builds a service, a transport and a task for each stateless request, and
 //! types the arguments and the result on the way through. A request this module can read whole
 //! — one `tools/call` whose headers agree with its body and that asks for nothing beyond the
-//! call, its progress and its log messages (no retry of an `input_required` round, no task) —
+//! call, its progress and its log messages (no task) — a retry of an `input_required` round too —
 //! goes to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the
 //! arguments and the result as the JSON text they are. Its answer is one JSON body, or, when
 //! its progress or a log message comes first, an event stream of those and then the answer,
@@ -107,6 +107,7 @@ pub(super) async fn tool_call(
         }
     }
     let meta = forwarded(&params.meta)?;
+    let retry = params.retry()?;
     let extensions = &parts.extensions;
     let principal = extensions.get::<Principal>().map(Principal::identity);
     let credential = extensions.get::<Lease>().cloned();
@@ -119,6 +120,7 @@ pub(super) async fn tool_call(
             name: &params.name,
             arguments: params.arguments,
             meta,
+            retry,
         };
         let (status, text) = whole(id, gateway.call_tool_raw(call, &origin).await);
         return Some(FastAnswer::Whole(status, text));
@@ -135,6 +137,7 @@ pub(super) async fn tool_call(
             name: &name,
             arguments: arguments.as_deref(),
             meta,
+            retry,
         };
         gateway.call_tool_raw(call, &origin).await
     });

@@ -45,7 +45,7 @@ use crate::{
         },
         sessions::SessionBook,
     },
-    gateway::{Gateway, ToolCall},
+    gateway::{Gateway, Retry, ToolCall},
     mcp_headers,
     registry::{Changes, ParcelKind, PassedAnswer, Registry, RegistryError, next_announcement},
     security::{Lease, Principal},
@@ -196,6 +196,7 @@ impl SessionCalls {
                 name: &name,
                 arguments: arguments.as_deref(),
                 meta,
+                retry: Retry::default(),
             };
             response_text(&id, gateway.call_tool_raw(call, &origin).await)
         });
