@@ -9,7 +9,7 @@
 #
 # Runs that binary under valgrind's callgrind in front of the echo upstream (over stdio, and
 # over streamable HTTP), puts 2026-07-28 and session-era calls through it from 1 and 16
-# clients, and prints the instructions per call, with and without the call history's SQLite
+# clients (and from one client of `mcps stdio`), and prints the instructions per call, with and without the call history's SQLite
 # writes (their share per call follows how many calls a batch holds). To compare two
 # builds, run it on each, in the same session. Needs valgrind (Debian's `valgrind`) and a
 # release build (`cargo build --release --bins --examples && cargo bench --bench gateway --no-run`).
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 mcps=$(realpath "${1:-target/release/mcps}")
 echo_upstream=$PWD/target/release/examples/echo_upstream
-load=$(find target/release/deps -maxdepth 1 -name 'gateway-*' -type f -executable -printf '%T@ %p\n' |
+load=$(find "$PWD/target/release/deps" -maxdepth 1 -name 'gateway-*' -type f -executable -printf '%T@ %p\n' |
     sort -rn | head -1 | cut -d' ' -f2)
 command -v valgrind > /dev/null || { echo "valgrind is needed: apt-get install valgrind" >&2; exit 1; }
 [ -x "$mcps" ] && [ -x "$echo_upstream" ] && [ -n "$load" ] || {
@@ -65,10 +65,16 @@ instructions() {
     callgrind_control --dump "$gateway" > /dev/null 2>&1
     kill "$gateway"
     wait "$gateway" 2> /dev/null || true
-    # The call history's SQLite writes come apart from the rest: their cost per call depends
-    # on how many calls each batch holds, which follows the machine's timing, not the code.
-    callgrind_annotate --inclusive=yes "$dir/out.$gateway.1" 2> /dev/null |
-        awk -v calls="$calls" '
+    per_call "$dir/out.$gateway.1" "$calls"
+}
+
+# per_call DUMP CALLS: the instructions per call in callgrind's DUMP, in all, SQLite's, and
+# without SQLite's. The call history's SQLite writes come apart from the rest: their cost per
+# call depends on how many calls each batch holds, which follows the machine's timing, not
+# the code.
+per_call() {
+    callgrind_annotate --inclusive=yes "$1" 2> /dev/null |
+        awk -v calls="$2" '
             /PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
             /:sqlite3_step / { gsub(",", "", $1); sqlite = $1 }
             END { printf "%.0f | %.0f | %.0f", total / calls, sqlite / calls, (total - sqlite) / calls }'
@@ -98,3 +104,19 @@ echo "| http, an argument pinned | 2026-07-28 | 1 | $(instructions "$pinned" mod
 # and the upstream's written.
 headed="url: \"http://127.0.0.1:$headed_port/mcp\""
 echo "| http, an argument in a header | 2026-07-28 | 1 | $(instructions "$headed" modern 1 1000 message-in-header) |"
+
+# stdio_instructions ERA: the instructions per call of `mcps stdio` (the client spawns it)
+# in front of the echo over stdio; ERA `typed` is 2026-07-28 calls that take rmcp's typed way
+# (a key of the protocol's own in `_meta` that the gateway's own way does not read).
+stdio_instructions() {
+    local dir calls
+    dir=$(mktemp -d -p "$work")
+    printf 'logging:\n  level: warn\nupstreams:\n  echo:\n    command: "%s"\n' "$echo_upstream" > "$dir/proxy.yaml"
+    calls=$(cd "$dir" && "$load" --stdio-counted echo__echo 1000 "$1" \
+        valgrind --tool=callgrind --callgrind-out-file="$dir/out.%p" "$mcps" stdio -c proxy.yaml |
+        awk '{print $1}')
+    per_call "$(ls "$dir"/out.*.1)" "$calls"
+}
+echo "| \`mcps stdio\` → stdio | 2025-11-25 | 1 | $(stdio_instructions legacy) |"
+echo "| \`mcps stdio\` → stdio | 2026-07-28 | 1 | $(stdio_instructions modern) |"
+echo "| \`mcps stdio\` → stdio, rmcp's typed way | 2026-07-28 | 1 | $(stdio_instructions typed) |"

@@ -84,7 +84,7 @@ fn http_client() -> Client {
         .expect("HTTP client")
 }
 
-fn modern_meta() -> Value {
+pub fn modern_meta() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientInfo": {"name": "mcps-bench", "version": "0"},

@@ -21,7 +21,8 @@
 //! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself);
 //! `-- --only calls|stdio|wrk|list|cold|memory|peers|chaos|replicas` runs one scenario; and
 //! `-- --load URL TOOL CLIENTS CALLS [legacy|modern]` only puts load on a running server (to
-//! profile it: start it under `perf record`, then load it).
+//! profile it: start it under `perf record`, then load it); `--stdio-counted` puts calls
+//! through a stdio server it spawns under callgrind (`benches/instructions.sh`).
 
 mod chaos;
 mod load;
@@ -413,11 +414,47 @@ async fn load_only(args: &[String]) {
     );
 }
 
+/// `--stdio-counted TOOL CALLS legacy|modern|typed COMMAND ARGS…`: spawns COMMAND (a server
+/// over stdio, run under valgrind's callgrind), warms it up, then zeroes its counters, puts
+/// CALLS sequential calls of TOOL through it and dumps them; prints the calls answered.
+/// `typed`: 2026-07-28 calls that take rmcp's typed way in the gateway.
+fn stdio_counted(args: &[String]) {
+    let [tool, calls, era, program, command_args @ ..] = args else {
+        panic!("--stdio-counted TOOL CALLS legacy|modern|typed COMMAND ARGS…");
+    };
+    let calls = calls.parse().expect("CALLS is a number");
+    let mut command = Command::new(program);
+    command.args(command_args);
+    let mut client = match era.as_str() {
+        "legacy" => StdioClient::spawn_in(command, Era::Legacy),
+        "modern" => StdioClient::spawn_in(command, Era::Modern),
+        "typed" => StdioClient::spawn_in(command, Era::Modern)
+            .with_meta_key("io.modelcontextprotocol/unread"),
+        other => panic!("no era {other:?}"),
+    };
+    client.warm_up(tool);
+    let pid = client.process.pid().to_string();
+    let callgrind = |action: &str| {
+        let done = Command::new("callgrind_control")
+            .args([action, &pid])
+            .output()
+            .expect("run callgrind_control");
+        assert!(done.status.success(), "callgrind_control {action} {pid}");
+    };
+    callgrind("--zero");
+    let measured = client.measure(tool, calls);
+    callgrind("--dump");
+    println!("{} calls, {} errors", measured.calls, measured.errors);
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|arg| arg == "--load") {
         return load_only(&args[at + 1..]).await;
+    }
+    if let Some(at) = args.iter().position(|arg| arg == "--stdio-counted") {
+        return stdio_counted(&args[at + 1..]);
     }
     // `cargo test --all-targets` runs this binary too, without the `--bench` that
     // `cargo bench` passes: the benchmark is not a test.

@@ -7,20 +7,31 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{load::Measured, procs::Process};
+use super::{
+    load::{Era, Measured, modern_meta},
+    procs::Process,
+};
 
 pub struct StdioClient {
     pub process: Process,
     input: ChildStdin,
     output: BufReader<ChildStdout>,
     next_id: u64,
+    /// What each call's params carry in `_meta`: the revision's keys in 2026-07-28.
+    meta: Option<Value>,
 }
 
 impl StdioClient {
     /// Spawns `command` and performs the session-era handshake.
-    pub fn spawn(mut command: Command) -> Self {
+    pub fn spawn(command: Command) -> Self {
+        Self::spawn_in(command, Era::Legacy)
+    }
+
+    /// Spawns `command` for a client of `era`: a session-era one performs the handshake, a
+    /// 2026-07-28 one needs none.
+    pub fn spawn_in(mut command: Command, era: Era) -> Self {
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -36,7 +47,12 @@ impl StdioClient {
             input,
             output,
             next_id: 1,
+            meta: None,
         };
+        if let Era::Modern = era {
+            client.meta = Some(modern_meta());
+            return client;
+        }
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
             "clientInfo": {"name": "mcps-bench", "version": "0"}}});
@@ -60,25 +76,49 @@ impl StdioClient {
 
     /// `calls` sequential calls of `tool`.
     pub fn run(&mut self, tool: &str, calls: usize) -> Measured {
-        let call = |id: u64| {
-            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                   "params": {"name": tool, "arguments": {"message": "hello from the benchmark"}}})
-            .to_string()
-        };
+        self.warm_up(tool);
+        self.measure(tool, calls)
+    }
+
+    /// Adds `key` to each call's `_meta`: a key of the protocol's own that the gateway's own
+    /// way does not read sends a 2026-07-28 call through rmcp's typed server.
+    pub fn with_meta_key(mut self, key: &str) -> Self {
+        if let Some(meta) = &mut self.meta {
+            meta[key] = json!(true);
+        }
+        self
+    }
+
+    /// A few calls of `tool`, not measured.
+    pub fn warm_up(&mut self, tool: &str) {
         for _ in 0..5 {
-            let id = self.next_id;
-            self.next_id += 1;
-            self.send(&call(id));
+            let call = self.call(tool);
+            self.send(&call);
             self.receive();
         }
+    }
+
+    /// The text of the next call of `tool`.
+    fn call(&mut self, tool: &str) -> String {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut params =
+            json!({"name": tool, "arguments": {"message": "hello from the benchmark"}});
+        if let Some(meta) = &self.meta {
+            params["_meta"] = meta.clone();
+        }
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string()
+    }
+
+    /// `calls` sequential calls of `tool`, measured.
+    pub fn measure(&mut self, tool: &str, calls: usize) -> Measured {
         let mut latencies: Vec<Duration> = Vec::with_capacity(calls);
         let mut errors = 0;
         let started = Instant::now();
         for _ in 0..calls {
-            let id = self.next_id;
-            self.next_id += 1;
+            let call = self.call(tool);
             let sent = Instant::now();
-            self.send(&call(id));
+            self.send(&call);
             if self.receive().contains("\"result\"") {
                 latencies.push(sent.elapsed());
             } else {

@@ -117,7 +117,7 @@ impl Gateway {
     /// like every call.
     pub async fn call_tool_raw(
         &self,
-        call: ToolCall<'_>,
+        mut call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
         // `lane`: the log tells which way a call went.
@@ -128,7 +128,6 @@ impl Gateway {
             lane = true
         );
         let name = call.name;
-        let mut call = call;
         self.recorded(
             name,
             origin,
@@ -136,9 +135,13 @@ impl Gateway {
                 let (upstream, original, arguments) =
                     self.raw_tool_route(name, origin.view.as_deref(), call.arguments)?;
                 tracing::Span::current().record("upstream", upstream.name());
-                let responses = &mut call.retry.input_responses;
-                if let Err(error) = self.take_sign_in(&upstream, responses, origin).await {
-                    return Ok((upstream, original, Err(error)));
+                if call.retry.input_responses.is_some() {
+                    // Boxed: a retry's way, kept out of the plain call's future.
+                    let responses = &mut call.retry.input_responses;
+                    let taken = Box::pin(self.take_sign_in(&upstream, responses, origin)).await;
+                    if let Err(error) = taken {
+                        return Ok((upstream, original, Err(error)));
+                    }
                 }
                 // A session-era client may be served on the upstream's session-era twin.
                 let outcome = match self.connect(&upstream, origin).await {

@@ -3,8 +3,8 @@
 //! rmcp's server builds a service, a transport and a task for each stateless request, and
 //! types the arguments and the result on the way through. A request this module can read whole
 //! — one `tools/call` whose headers agree with its body and that asks for nothing beyond the
-//! call, its progress and its log messages (no task) — a retry of an `input_required` round too —
-//! goes to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the
+//! call, its progress and its log messages (a retry of an `input_required` round is one; a
+//! task is not) — goes to the gateway's router instead ([`Gateway::call_tool_raw`]), which forwards the
 //! arguments and the result as the JSON text they are. Its answer is one JSON body, or, when
 //! its progress or a log message comes first, an event stream of those and then the answer,
 //! as rmcp answers. Its arguments that go in headers too are checked here, as rmcp checks them
