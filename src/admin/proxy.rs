@@ -74,10 +74,13 @@ async fn proxy(
         Ok(view) => view,
         Err(error) => return reply(StatusCode::OK, id, Err(error.into())),
     };
+    // One request, no session: its client is answered as a 2026-07-28 client is, an
+    // upstream's question as an `input_required` result that it answers in a retry.
     let origin = Origin {
         client: Some(Arc::from("rest-proxy")),
         principal: Some(caller.identity()),
         view,
+        stateless: true,
         ..Origin::default()
     };
     let outcome = dispatch(&state, method, params, &origin).await;

@@ -261,9 +261,10 @@ impl Gateway {
             Some(arguments) => ["\"name\":", &name, ",\"arguments\":", arguments].concat(),
             None => ["\"name\":", &name].concat(),
         };
-        if origin.stateless && !session_era_upstream {
-            // A 2026-07-28 client's retry goes to a 2026-07-28 upstream as it came: the
-            // answers to the upstream's own questions, and the state it gave.
+        if !session_era_upstream {
+            // A retry (a 2026-07-28 client's, or the REST proxy's) goes to a 2026-07-28
+            // upstream as it came: the answers to the upstream's own questions, and the state
+            // it gave.
             with_retry(&mut members, std::mem::take(&mut call.retry))?;
         }
         let outgoing = Outgoing {

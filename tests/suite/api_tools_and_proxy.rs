@@ -91,6 +91,8 @@ async fn the_proxy_answers_a_plain_curl() {
         called["result"]["structuredContent"]["arguments"]["x"], 1,
         "{called}"
     );
+    // Answered as a 2026-07-28 client is: each result says what it is.
+    assert_eq!(called["result"]["resultType"], "complete", "{called}");
     assert!(went_on_the_lane(&gateway).await, "{}", gateway.log());
 
     let unknown = curl(
@@ -275,4 +277,60 @@ async fn tools_are_listed_called_registered_and_recorded() {
     assert_eq!(status["calls"], 5);
     assert_eq!(status["errors"], 2);
     assert_eq!(status["tools"], 3);
+}
+
+/// The proxy answers an upstream's `input_required` result as it is, and its retry carries
+/// the caller's answers and the upstream's `requestState` back: the TypeScript SDK's
+/// 2026-07-28 server, which asks in two rounds, ends as it ends directly, every call on the
+/// gateway's own way.
+#[tokio::test]
+async fn the_proxy_carries_a_retry_with_answers_to_the_upstream() {
+    use common::fixtures::{HttpFixture, Implementation};
+    let fixture = HttpFixture::start(Implementation::TypeScript);
+    let yaml = format!(
+        "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
+        fixture.url
+    );
+    let [admin] = admin_env();
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[admin, ("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
+    gateway.wait_ready(std::time::Duration::from_secs(30));
+    let api = Api::logged_in(&gateway).await;
+    let token = api.token.clone().unwrap();
+    let url = format!("{}/api/v1/mcp/proxy", gateway.base);
+    let mut params = json!({"name": "fx__test_input_required_result_multi_round", "arguments": {}});
+    let mut calls = 0;
+    let done = loop {
+        calls += 1;
+        assert!(calls <= 4, "still asked after 4 calls");
+        let request =
+            json!({"jsonrpc": "2.0", "id": calls, "method": "tools/call", "params": params});
+        let answer = curl(&url, &token, &request.to_string());
+        let result = &answer["result"];
+        if result["resultType"] != "input_required" {
+            break answer;
+        }
+        let answers: serde_json::Map<String, Value> = result["inputRequests"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .keys()
+            .map(|key| {
+                (
+                    key.clone(),
+                    json!({"action": "accept", "content": {"name": "Ada"}}),
+                )
+            })
+            .collect();
+        params["inputResponses"] = Value::Object(answers);
+        params["requestState"] = result["requestState"].clone();
+    };
+    assert_eq!(
+        done["result"]["content"][0]["text"], "multi-round complete after 2 rounds",
+        "{done}"
+    );
+    assert_eq!(calls, 3, "{done}");
+    gateway.calls_done(calls).await;
+    assert_eq!(gateway.lane_calls(), calls, "{}", gateway.log());
 }
