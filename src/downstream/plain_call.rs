@@ -187,8 +187,8 @@ pub fn response_text(id: &RawValue, answer: Result<RawAnswer, GatewayError>) -> 
 
 impl CallParams<'_> {
     /// Whether the call, under client id `id`, asks for nothing beyond itself and its
-    /// progress: a plain call ([`CallParams::is_call`]), a progress token that is a string or
-    /// an integer if any, and no protocol `_meta` key.
+    /// progress: a plain call ([`CallParams::is_call`]) that is no retry, a progress token
+    /// that is a string or an integer if any, and no protocol `_meta` key.
     pub fn is_plain(&self, id: &RawValue) -> bool {
         self.is_call(id)
             && self.input_responses.is_none()

@@ -250,7 +250,8 @@ async fn streamed_call(url: &str, tool: &str, params: Value) -> (String, Vec<Val
 /// the gateway's own way, to a 2026-07-28 upstream and to a session-era one alike: the
 /// messages each SDK's server sends at the level asked, or above, come on the call's stream
 /// before the answer, as many as that server sends the client directly; asked for a level
-/// above theirs, the client gets one JSON body, as rmcp answers either.
+/// above theirs, the client gets one JSON body, as rmcp answers either. (rmcp's session-era
+/// server is left out: where its messages go, they race the answer.)
 #[tokio::test]
 async fn a_2026_07_28_calls_log_messages_come_on_its_stream_at_its_level() {
     use common::fixtures::{HttpFixture, Implementation};
@@ -273,7 +274,14 @@ async fn a_2026_07_28_calls_log_messages_come_on_its_stream_at_its_level() {
         let (_, direct) = streamed_call(&fixture.url, TOOL, with_level(TOOL, "info")).await;
         let sent = logged(&direct);
         assert!(!sent.is_empty(), "{label} logs nothing: {direct:?}");
-        for protocol in ["modern", "legacy"] {
+        // rmcp's session-era server sends a tool's log messages on the session's own stream,
+        // not on the call's, so the last can come after the answer, when a 2026-07-28 call's
+        // stream has ended (the interop matrix's known gap; `interop_matrix.rs`).
+        let protocols: &[&str] = match implementation {
+            Implementation::Rust => &["modern"],
+            _ => &["modern", "legacy"],
+        };
+        for protocol in protocols {
             let gateway = in_front_of(&fixture, protocol);
             let tool = format!("fx__{TOOL}");
             let (kind, messages) =
