@@ -287,10 +287,7 @@ async fn an_sdk_servers_elicitation_and_log_messages_reach_the_stdio_client() {
         )
         .await;
     let seen = gateway.until_answer("logs").await;
-    let logged: Vec<&Value> = seen
-        .iter()
-        .filter(|message| message["method"] == "notifications/message")
-        .collect();
+    let logged = common::of_method(&seen, "notifications/message");
     assert_eq!(logged.len(), 3, "{seen:?}");
     assert_eq!(
         logged[1]["params"]["data"], "Tool processing data",
@@ -326,10 +323,7 @@ async fn an_sdk_servers_progress_reaches_the_stdio_client_under_its_token() {
                                     "_meta": {"progressToken": token}}}))
             .await;
         let seen = gateway.until_answer(tool).await;
-        let progress: Vec<&Value> = seen
-            .iter()
-            .filter(|message| message["method"] == "notifications/progress")
-            .collect();
+        let progress = common::of_method(&seen, "notifications/progress");
         assert_eq!(progress.len(), 3, "{tool}: {seen:?}");
         for update in &progress {
             assert_eq!(update["params"]["progressToken"], token, "{tool}: {seen:?}");
@@ -415,10 +409,7 @@ async fn a_2026_07_28_clients_calls_take_the_gateways_own_way_too() {
                          "params": {"name": tool, "arguments": {}, "_meta": meta}}))
             .await;
         let seen = gateway.until_answer(&tool).await;
-        let progress: Vec<&Value> = seen
-            .iter()
-            .filter(|message| message["method"] == "notifications/progress")
-            .collect();
+        let progress = common::of_method(&seen, "notifications/progress");
         assert_eq!(progress.len(), 3, "{tool}: {seen:?}");
         assert!(
             progress
@@ -442,10 +433,7 @@ async fn a_2026_07_28_clients_calls_take_the_gateways_own_way_too() {
                              "params": {"name": tool, "arguments": {}, "_meta": meta}}))
                 .await;
             let seen = gateway.until_answer(&id).await;
-            let logged = seen
-                .iter()
-                .filter(|message| message["method"] == "notifications/message")
-                .count();
+            let logged = common::of_method(&seen, "notifications/message").len();
             assert_eq!(logged, expected, "{tool} at {level}: {seen:?}");
         }
         calls += 3;

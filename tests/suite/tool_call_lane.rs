@@ -191,10 +191,7 @@ async fn a_2026_07_28_calls_progress_comes_on_its_stream_under_the_clients_token
             let params = json!({"_meta": with_progress, "name": tool, "arguments": {}});
             let (kind, messages) = streamed_call(&gateway.mcp_url(), tool, params).await;
             let text = format!("{messages:?}");
-            let progress: Vec<&Value> = messages
-                .iter()
-                .filter(|message| message["method"] == "notifications/progress")
-                .collect();
+            let progress = common::of_method(&messages, "notifications/progress");
             let answer = messages.last().unwrap();
             assert_eq!(answer["id"], "call-1", "{label}, {tool}: {text}");
             assert_eq!(
@@ -257,9 +254,8 @@ async fn a_2026_07_28_calls_log_messages_come_on_its_stream_at_its_level() {
     use common::fixtures::{HttpFixture, Implementation};
     const TOOL: &str = "test_tool_with_logging";
     let logged = |messages: &[Value]| {
-        messages
-            .iter()
-            .filter(|message| message["method"] == "notifications/message")
+        common::of_method(messages, "notifications/message")
+            .into_iter()
             .map(|message| message["params"]["data"].clone())
             .collect::<Vec<_>>()
     };

@@ -171,86 +171,68 @@ async fn the_handshake_checks_origin_subprotocol_and_upgrade() {
 /// protocol's own the gateway's way does not read goes there).
 #[tokio::test]
 async fn a_plain_call_goes_the_gateways_own_way_and_answers_as_rmcp_does() {
-    let gateway = ServeProcess::start_in(
-        ConfigDir::new(&format!(
-            "upstreams:\n{}",
-            fixture_upstream_yaml("fx", "own-way", &["echo"], "")
-        )),
-        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
-    );
+    let gateway = own_way_gateway();
     let mut socket = open(&gateway.ws_url("/ws")).await;
     initialize(&mut socket).await;
     // Answered after `notifications/initialized`, which settles the session's facts.
     request(&mut socket, 1, "tools/list", json!({})).await;
-    let arguments = json!({"k": "v", "n": [1, 2.5], "s": "line\nbreak \u{e9}"});
-    let plain = request(
-        &mut socket,
-        2,
-        "tools/call",
-        json!({"name": "fx__echo", "arguments": arguments}),
-    )
-    .await;
-    gateway.calls_done(1).await;
-    assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
-    let typed = request(
-        &mut socket,
-        3,
-        "tools/call",
-        json!({"name": "fx__echo", "arguments": arguments,
-               "_meta": {"io.modelcontextprotocol/unread": true}}),
-    )
-    .await;
-    gateway.calls_done(2).await;
-    assert_eq!(gateway.lane_calls(), 1, "that call goes rmcp's way");
-    assert_eq!(plain["id"], 2, "{plain}");
+    let (plain, typed) = both_ways(&gateway, &mut socket, None).await;
     assert_eq!(typed["id"], 3, "{typed}");
-    assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
-    assert_eq!(
-        plain["result"]["structuredContent"]["arguments"], arguments,
-        "{plain}"
-    );
+    assert!(plain["result"].get("resultType").is_none(), "{plain}");
 }
 
 /// A 2026-07-28 client over WebSocket opens no session; its plain call takes the gateway's
 /// own way all the same, and is answered as rmcp's way answers it.
 #[tokio::test]
 async fn a_2026_07_28_call_goes_the_gateways_own_way_too() {
-    use crate::tool_call_lane::meta;
-    let gateway = ServeProcess::start_in(
+    let gateway = own_way_gateway();
+    gateway.wait_ready(std::time::Duration::from_secs(20));
+    let mut socket = open(&gateway.ws_url("/ws")).await;
+    let meta = crate::tool_call_lane::meta();
+    let (plain, _) = both_ways(&gateway, &mut socket, Some(meta)).await;
+    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+}
+
+/// A gateway in front of the rmcp fixture's echo, whose debug log says which way each call
+/// went.
+fn own_way_gateway() -> ServeProcess {
+    ServeProcess::start_in(
         ConfigDir::new(&format!(
             "upstreams:\n{}",
             fixture_upstream_yaml("fx", "own-way", &["echo"], "")
         )),
         &[("RUST_LOG", "mcps=debug,rmcp=warn")],
-    );
-    gateway.wait_ready(std::time::Duration::from_secs(20));
-    let mut socket = open(&gateway.ws_url("/ws")).await;
-    let arguments = json!({"k": "v", "n": [1, 2.5], "s": "line\nbreak \u{e9}"});
-    let plain = request(
-        &mut socket,
-        2,
-        "tools/call",
-        json!({"name": "fx__echo", "arguments": arguments, "_meta": meta()}),
     )
-    .await;
+}
+
+/// The same call of `fx__echo` sent twice on `socket` (ids 2 and 3): with `meta`, if any,
+/// which the gateway's own way takes, then with a key of the protocol's own added that its
+/// way does not read, which rmcp's way answers. Checks each went its way and both answered
+/// alike, with the arguments echoed; the two answers.
+async fn both_ways(
+    gateway: &ServeProcess,
+    socket: &mut common::ws::Socket,
+    meta: Option<serde_json::Value>,
+) -> (serde_json::Value, serde_json::Value) {
+    let arguments = json!({"k": "v", "n": [1, 2.5], "s": "line\nbreak \u{e9}"});
+    let mut params = json!({"name": "fx__echo", "arguments": arguments});
+    if let Some(meta) = &meta {
+        params["_meta"] = meta.clone();
+    }
+    let plain = request(socket, 2, "tools/call", params.clone()).await;
     gateway.calls_done(1).await;
     assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
-    let mut unread = meta();
+    let mut unread = meta.unwrap_or_else(|| json!({}));
     unread["io.modelcontextprotocol/unread"] = json!(true);
-    let typed = request(
-        &mut socket,
-        3,
-        "tools/call",
-        json!({"name": "fx__echo", "arguments": arguments, "_meta": unread}),
-    )
-    .await;
+    params["_meta"] = unread;
+    let typed = request(socket, 3, "tools/call", params).await;
     gateway.calls_done(2).await;
     assert_eq!(gateway.lane_calls(), 1, "that call goes rmcp's way");
     assert_eq!(plain["id"], 2, "{plain}");
     assert_eq!(plain["result"], typed["result"], "{plain} vs {typed}");
-    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
     assert_eq!(
         plain["result"]["structuredContent"]["arguments"], arguments,
         "{plain}"
     );
+    (plain, typed)
 }

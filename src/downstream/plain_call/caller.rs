@@ -177,11 +177,7 @@ impl Caller for StreamCaller {
             let notification = ServerNotification::LoggingMessageNotification(
                 LoggingMessageNotification::new(message),
             );
-            let Ok(text) = to_text(&ServerJsonRpcMessage::notification(notification.clone()))
-            else {
-                return;
-            };
-            if events.send(text).await.is_err()
+            if !on_stream(&events, notification.clone()).await
                 && let Err(error) = session_stream.send_notification(notification).await
             {
                 tracing::debug!(%error, "log message not delivered to the client");
@@ -206,14 +202,24 @@ impl ProgressSink for StreamProgress {
             let notification =
                 ServerNotification::ProgressNotification(ProgressNotification::new(update));
             // A stream that closed took the call with it: nobody waits for its progress.
-            if let Ok(text) = to_text(&ServerJsonRpcMessage::notification(notification)) {
-                let _ = events.send(text).await;
-            }
+            on_stream(&events, notification).await;
         })
     }
 }
 
-pub(super) fn to_text(message: &ServerJsonRpcMessage) -> Result<String, ErrorData> {
+/// Writes `notification` on a call's own stream (`events`: JSON-RPC messages' text);
+/// `false` when it was not written, the stream having closed.
+pub(super) async fn on_stream(
+    events: &mpsc::Sender<String>,
+    notification: ServerNotification,
+) -> bool {
+    match to_text(&ServerJsonRpcMessage::notification(notification)) {
+        Ok(text) => events.send(text).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn to_text(message: &ServerJsonRpcMessage) -> Result<String, ErrorData> {
     serde_json::to_string(message)
         .map_err(|error| ErrorData::internal_error(error.to_string(), None))
 }

@@ -14,14 +14,14 @@ use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 use futures::future::BoxFuture;
 use rmcp::model::{
     ClientCapabilities, LoggingLevel, LoggingMessageNotification, LoggingMessageNotificationParam,
-    ProgressToken, ProtocolVersion, ServerJsonRpcMessage, ServerNotification,
+    ProgressToken, ProtocolVersion, ServerNotification,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{PROGRESS_TOKEN, caller::to_text, progress_on};
+use super::{PROGRESS_TOKEN, caller::on_stream, progress_on};
 use crate::{
     gateway::{Origin, RequestLog, StatelessCaller, View},
     security::{Identity, Lease},
@@ -174,9 +174,7 @@ impl RequestLog for CallStream {
                 LoggingMessageNotification::new(message),
             );
             // A stream that closed took the call with it: nobody waits for its messages.
-            if let Ok(text) = to_text(&ServerJsonRpcMessage::notification(notification)) {
-                let _ = events.send(text).await;
-            }
+            on_stream(&events, notification).await;
         })
     }
 }

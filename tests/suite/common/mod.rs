@@ -23,6 +23,17 @@ use std::{
     process::Command,
 };
 
+/// The messages of `method` among `messages` (what a client was sent, in order).
+pub fn of_method<'a>(
+    messages: &'a [serde_json::Value],
+    method: &str,
+) -> Vec<&'a serde_json::Value> {
+    messages
+        .iter()
+        .filter(|message| message["method"] == method)
+        .collect()
+}
+
 /// How many calls a gateway's debug log says took its own lane: each call's "call done"
 /// line says which way it went (`lane=true`).
 pub fn lane_calls_in(log: &str) -> usize {
