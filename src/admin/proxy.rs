@@ -20,7 +20,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AdminState, auth::Caller, error::ErrorBody};
 use crate::{
-    gateway::{Origin, Page, Retry, ToolCall},
+    gateway::{Origin, Page, Retry, StatelessCaller, ToolCall},
     jsonrpc::{error_text, result_text},
 };
 
@@ -81,6 +81,7 @@ async fn proxy(
         principal: Some(caller.identity()),
         view,
         stateless: true,
+        caller: Some(StatelessCaller::unaskable()),
         ..Origin::default()
     };
     let outcome = dispatch(&state, method, params, &origin).await;

@@ -24,7 +24,7 @@ use super::{
 use crate::{
     config::UpstreamConfig,
     error::GatewayError,
-    gateway::{self, Origin, View},
+    gateway::{self, Origin, StatelessCaller, View},
     security::Principal,
 };
 
@@ -130,6 +130,7 @@ async fn call_tool(
         client: Some(Arc::from("rest")),
         principal: Some(caller.identity()),
         view: view_of(&state, &caller)?,
+        caller: Some(StatelessCaller::unaskable()),
         ..Origin::default()
     };
     let call = gateway::ToolCall {

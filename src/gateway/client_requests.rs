@@ -96,9 +96,21 @@ impl RequestLog for Peer<RoleServer> {
     }
 }
 
+/// Where the log messages of a request that asked for none go: nowhere.
+impl RequestLog for () {
+    fn send(&self, _message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
 /// A 2026-07-28 client's request: the client cannot be sent requests (its upstream asks with
 /// `input_required` results instead), but the log messages the request causes go on its
-/// response stream if it asked for them.
+/// response stream if it asked for them. Also the caller of a REST call, which has no client
+/// to ask at all.
+///
+/// Such a caller is still registered with the upstream while its call is in flight: what the
+/// upstream asks then may be this call's, so no other client is asked in its place (or sent
+/// its log messages; see `upstream::Callers`).
 pub struct StatelessCaller<L = Peer<RoleServer>> {
     key: u64,
     stream: L,
@@ -116,6 +128,14 @@ impl<L: RequestLog> StatelessCaller<L> {
     }
 }
 
+impl StatelessCaller<()> {
+    /// The caller of a request whose client can be asked nothing and wants no log messages:
+    /// a REST call, a 2026-07-28 call that asked for none.
+    pub fn unaskable() -> Arc<dyn Caller> {
+        Arc::new(Self::new((), None))
+    }
+}
+
 impl<L: RequestLog> Caller for StatelessCaller<L> {
     fn key(&self) -> u64 {
         self.key
@@ -128,7 +148,8 @@ impl<L: RequestLog> Caller for StatelessCaller<L> {
     ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
         Box::pin(std::future::ready(Err(ErrorData::new(
             ErrorCode::METHOD_NOT_FOUND,
-            "a 2026-07-28 client cannot be sent requests outside an input_required result",
+            "the client of this call cannot be sent requests: a 2026-07-28 client is asked only \
+             in an input_required result, and a REST call has no client to ask",
             None,
         ))))
     }

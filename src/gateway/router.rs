@@ -193,10 +193,10 @@ impl Gateway {
         }
         params.input_responses = call.retry.input_responses;
         params.request_state = call.retry.request_state;
-        let text = match self.call_tool(params, origin).await? {
-            CallToolResponse::Complete(result) => serde_json::to_string(&result),
-            CallToolResponse::InputRequired(result) => serde_json::to_string(&result),
-            CallToolResponse::Task(result) => serde_json::to_string(&result),
+        let raw = match self.call_tool(params, origin).await? {
+            CallToolResponse::Complete(result) => serde_json::value::to_raw_value(&result),
+            CallToolResponse::InputRequired(result) => serde_json::value::to_raw_value(&result),
+            CallToolResponse::Task(result) => serde_json::value::to_raw_value(&result),
             _ => {
                 return Err(GatewayError::Internal {
                     reason:
@@ -205,7 +205,15 @@ impl Gateway {
                 });
             }
         };
-        text.map_err(|error| GatewayError::Internal {
+        // Shaped for the origin as the lane shapes it: rmcp's result keeps the `resultType`
+        // the upstream sent, or says "complete" of its own.
+        raw.and_then(|raw| {
+            let typed = serde_json::from_str::<ResultPeek>(raw.get())?
+                .result_type
+                .is_some();
+            for_client(raw, typed, origin.stateless)
+        })
+        .map_err(|error| GatewayError::Internal {
             reason: error.to_string(),
         })
     }
@@ -402,12 +410,24 @@ fn shape(upstream: &Upstream, reply: Reply, stateless: bool) -> Result<RawAnswer
         (_, Some(true)) => "tool_error",
         _ => "ok",
     };
-    let result = match (peek.result_type, stateless) {
-        (Some(_), true) | (None, false) => String::from(Box::<str>::from(raw)),
-        (None, true) => with_complete_result_type(raw.get()),
-        (Some(_), false) => without_result_type(raw.get()).map_err(unreadable)?,
-    };
+    let typed = peek.result_type.is_some();
+    let result = for_client(raw, typed, stateless).map_err(unreadable)?;
     Ok(RawAnswer { result, kind })
+}
+
+/// A result's text as its client takes it: a 2026-07-28 (`stateless`) client's says what
+/// it is (`resultType`, "complete" when the upstream left it out), a session-era client's
+/// does not. `typed`: whether `raw` has a `resultType`.
+fn for_client(
+    raw: Box<RawValue>,
+    typed: bool,
+    stateless: bool,
+) -> Result<String, serde_json::Error> {
+    Ok(match (typed, stateless) {
+        (true, true) | (false, false) => String::from(Box::<str>::from(raw)),
+        (false, true) => with_complete_result_type(raw.get()),
+        (true, false) => without_result_type(raw.get())?,
+    })
 }
 
 /// `object` (a JSON object's text) without its `resultType` member; the others keep their

@@ -282,7 +282,7 @@ async fn tools_are_listed_called_registered_and_recorded() {
 /// The proxy answers an upstream's `input_required` result as it is, and its retry carries
 /// the caller's answers and the upstream's `requestState` back: the TypeScript SDK's
 /// 2026-07-28 server, which asks in two rounds, ends as it ends directly, every call on the
-/// gateway's own way.
+/// gateway's own way. `/api/v1/tools/call`, which cannot retry, is refused.
 #[tokio::test]
 async fn the_proxy_carries_a_retry_with_answers_to_the_upstream() {
     use common::fixtures::{HttpFixture, Implementation};
@@ -333,4 +333,156 @@ async fn the_proxy_carries_a_retry_with_answers_to_the_upstream() {
     assert_eq!(calls, 3, "{done}");
     gateway.calls_done(calls).await;
     assert_eq!(gateway.lane_calls(), calls, "{}", gateway.log());
+
+    // `/api/v1/tools/call` has no retry: the upstream's question is refused, and says why.
+    let asked = api
+        .post(
+            "/api/v1/tools/call",
+            json!({"tool_name": "fx__test_input_required_result_multi_round"}),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::BAD_GATEWAY, "{asked:?}");
+    assert!(
+        asked
+            .body
+            .to_string()
+            .contains("a REST call has no client to ask"),
+        "{asked:?}"
+    );
+}
+
+/// `/api/v1/tools/call` and the proxy answer a tool's result alike whichever way the call
+/// takes: the gateway's own (a stdio upstream) or rmcp's typed one (the same server behind a
+/// WebSocket upstream). The first has no `resultType`, as a session-era client is answered;
+/// the proxy's answers have it, as a 2026-07-28 client's are.
+#[tokio::test]
+async fn both_endpoints_answer_alike_on_either_way() {
+    let inner = ServeProcess::start(&format!(
+        "upstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo", "fail"], "")
+    ));
+    let yaml = format!(
+        "upstreams:\n{}  ws:\n    url: {:?}\n",
+        fixture_upstream_yaml("fx", "fx", &["echo", "fail"], ""),
+        inner.ws_url("/ws"),
+    );
+    let [admin] = admin_env();
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[admin, ("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
+    gateway.wait_ready(std::time::Duration::from_secs(30));
+    let api = Api::logged_in(&gateway).await;
+    let token = api.token.clone().unwrap();
+    let proxy = format!("{}/api/v1/mcp/proxy", gateway.base);
+    let mut calls = 0;
+    for tool in ["echo", "fail"] {
+        let arguments = json!({"k": "v", "n": [1, 2.5]});
+        let [own, typed] = [format!("fx__{tool}"), format!("ws__fx__{tool}")].map(|name| {
+            let request = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": name, "arguments": arguments}});
+            curl(&proxy, &token, &request.to_string())
+        });
+        calls += 2;
+        assert_eq!(
+            own["result"], typed["result"],
+            "the proxy: {own} vs {typed}"
+        );
+        assert_eq!(own["result"]["resultType"], "complete", "{own}");
+
+        let [own, typed] = [format!("fx__{tool}"), format!("ws__fx__{tool}")].map(|name| {
+            let api = &api;
+            let arguments = arguments.clone();
+            async move {
+                api.post(
+                    "/api/v1/tools/call",
+                    json!({"tool_name": name, "arguments": arguments}),
+                )
+                .await
+            }
+        });
+        let (own, typed) = (own.await, typed.await);
+        calls += 2;
+        assert_eq!(own.status, StatusCode::OK, "{own:?}");
+        assert_eq!(
+            own.body, typed.body,
+            "/api/v1/tools/call: {own:?} vs {typed:?}"
+        );
+        assert_eq!(own.body.get("resultType"), None, "{own:?}");
+        assert_eq!(own.body["isError"] == true, tool == "fail", "{own:?}");
+    }
+    gateway.calls_done(calls).await;
+    assert_eq!(gateway.lane_calls(), calls / 2, "{}", gateway.log());
+}
+
+/// A request an upstream makes during a REST call has no client to go to, even while a
+/// session's call is in flight on the same shared stdio connection (the reference server's):
+/// the session, which could answer it, is never asked for another caller's sampling, and the
+/// REST call is answered at once rather than waiting on it. Alone, it is told why.
+#[tokio::test]
+async fn an_upstreams_request_during_a_rest_call_goes_to_no_session() {
+    let (node, everything) = common::everything_command();
+    let yaml = format!(
+        "upstreams:\n  everything:\n    command: {node:?}\n    args: [{everything:?}]\n    startup_timeout_secs: 60\n"
+    );
+    let [admin] = admin_env();
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &[admin]);
+    gateway.wait_ready(std::time::Duration::from_secs(60));
+    let api = Api::logged_in(&gateway).await;
+    let session = RawSession::open_declaring(
+        common::http::client(),
+        &gateway.mcp_url(),
+        &[],
+        json!({"sampling": {}}),
+    )
+    .await;
+    let long = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "everything__trigger-long-running-operation",
+        "arguments": {"duration": 3, "steps": 3}}});
+    let handle = session.handle();
+    let in_flight = tokio::spawn(async move { handle.post_json(&long).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let sampled = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        api.post(
+            "/api/v1/tools/call",
+            json!({"tool_name": "everything__trigger-sampling-request",
+                   "arguments": {"prompt": "hi", "maxTokens": 5}}),
+        ),
+    )
+    .await
+    .expect("the REST call is answered, not left waiting on another client");
+    let long = in_flight.await.expect("the session's call");
+    assert!(
+        !long.body.contains("sampling/createMessage"),
+        "the session was asked for the REST call's sampling: {}",
+        long.body
+    );
+    assert_eq!(long.message()["id"], 7, "{}", long.body);
+    // The server's tool fails with the gateway's refusal.
+    assert_eq!(sampled.body["isError"], true, "{sampled:?}");
+    assert!(
+        sampled
+            .body
+            .to_string()
+            .contains("calls of several clients"),
+        "{sampled:?}"
+    );
+    // Alone on the connection, the REST call is told why it cannot be asked.
+    let alone = api
+        .post(
+            "/api/v1/tools/call",
+            json!({"tool_name": "everything__trigger-sampling-request",
+                   "arguments": {"prompt": "hi", "maxTokens": 5}}),
+        )
+        .await;
+    assert_eq!(alone.body["isError"], true, "{alone:?}");
+    assert!(
+        alone
+            .body
+            .to_string()
+            .contains("a REST call has no client to ask"),
+        "{alone:?}"
+    );
 }

@@ -20,7 +20,7 @@ use self::try_it::{Block, Field, Outcome, arguments_of, fields, pretty};
 use super::{Frame, SameOrigin, page, session::Signed};
 use crate::{
     admin::AdminState,
-    gateway::{self, Catalog, Origin, View},
+    gateway::{self, Catalog, Origin, StatelessCaller, View},
 };
 
 mod try_it;
@@ -201,6 +201,7 @@ pub(super) async fn call(
                 client: Some(Arc::from("console")),
                 principal: Some(user.identity()),
                 view,
+                caller: Some(StatelessCaller::unaskable()),
                 ..Origin::default()
             };
             let arguments = serde_json::value::to_raw_value(&arguments).ok();

@@ -128,14 +128,19 @@ impl Envelope {
             .progress
             .zip(events)
             .map(|(token, events)| progress_on(token, events));
-        let caller = self.log_level.zip(events).map(|(level, events)| {
-            let stream = CallStream(events.clone());
-            Arc::new(StatelessCaller::new(stream, Some(level))) as _
-        });
+        // A caller even for a call that wants no log messages, as on rmcp's way: while the
+        // call is in flight, no other client is asked in its place.
+        let caller = match self.log_level.zip(events) {
+            Some((level, events)) => Arc::new(StatelessCaller::new(
+                CallStream(events.clone()),
+                Some(level),
+            )) as _,
+            None => StatelessCaller::unaskable(),
+        };
         Origin {
             cancel,
             progress,
-            caller,
+            caller: Some(caller),
             stateless: true,
             capabilities: Some(Arc::new(self.capabilities)),
             connections: None,

@@ -29,7 +29,7 @@ use super::{Running, error_object};
 use crate::{
     config::TaskSupport,
     error::GatewayError,
-    gateway::{Gateway, Origin, View, catalog::Entry},
+    gateway::{Gateway, Origin, StatelessCaller, View, catalog::Entry},
     registry,
     security::Identity,
     sync::lock,
@@ -324,7 +324,7 @@ fn task_origin(origin: &Origin, task: &Running) -> Origin {
     Origin {
         cancel: task.cancel.clone(),
         progress: None,
-        caller: None,
+        caller: Some(StatelessCaller::unaskable()),
         stateless: true,
         capabilities,
         ..origin.clone()
