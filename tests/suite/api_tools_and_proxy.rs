@@ -20,12 +20,26 @@ fn gateway() -> ServeProcess {
         example_bin("echo_upstream").display().to_string(),
         fixture_upstream_yaml("fx", "fx", &["echo", "fail"], "")
     );
-    // Debug: each call's "call done" line says whether it went the gateway's own way.
+    debug_gateway(&yaml)
+}
+
+/// A gateway on `yaml` with an admin to log in as. Debug: each call's "call done" line says
+/// whether it went the gateway's own way.
+fn debug_gateway(yaml: &str) -> ServeProcess {
     let [admin] = admin_env();
-    ServeProcess::start_in(
-        ConfigDir::new(&yaml),
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(yaml),
         &[admin, ("RUST_LOG", "mcps=debug,rmcp=warn")],
-    )
+    );
+    gateway.wait_ready(std::time::Duration::from_secs(30));
+    gateway
+}
+
+/// The API logged in as the admin, its token, and the proxy's URL.
+async fn proxy_of(gateway: &ServeProcess) -> (Api, String, String) {
+    let api = Api::logged_in(gateway).await;
+    let token = api.token.clone().unwrap();
+    (api, token, format!("{}/api/v1/mcp/proxy", gateway.base))
 }
 
 /// Whether a call went the gateway's own way (router and lane), as `/mcp` calls do. The log
@@ -63,9 +77,7 @@ fn curl(url: &str, token: &str, body: &str) -> Value {
 #[tokio::test]
 async fn the_proxy_answers_a_plain_curl() {
     let gateway = gateway();
-    let api = Api::logged_in(&gateway).await;
-    let token = api.token.clone().unwrap();
-    let url = format!("{}/api/v1/mcp/proxy", gateway.base);
+    let (api, token, url) = proxy_of(&gateway).await;
 
     let listed = curl(
         &url,
@@ -291,15 +303,8 @@ async fn the_proxy_carries_a_retry_with_answers_to_the_upstream() {
         "upstreams:\n  fx:\n    url: {:?}\n    protocol: modern\n",
         fixture.url
     );
-    let [admin] = admin_env();
-    let gateway = ServeProcess::start_in(
-        ConfigDir::new(&yaml),
-        &[admin, ("RUST_LOG", "mcps=debug,rmcp=warn")],
-    );
-    gateway.wait_ready(std::time::Duration::from_secs(30));
-    let api = Api::logged_in(&gateway).await;
-    let token = api.token.clone().unwrap();
-    let url = format!("{}/api/v1/mcp/proxy", gateway.base);
+    let gateway = debug_gateway(&yaml);
+    let (api, token, url) = proxy_of(&gateway).await;
     let mut params = json!({"name": "fx__test_input_required_result_multi_round", "arguments": {}});
     let mut calls = 0;
     let done = loop {
@@ -366,15 +371,8 @@ async fn both_endpoints_answer_alike_on_either_way() {
         fixture_upstream_yaml("fx", "fx", &["echo", "fail"], ""),
         inner.ws_url("/ws"),
     );
-    let [admin] = admin_env();
-    let gateway = ServeProcess::start_in(
-        ConfigDir::new(&yaml),
-        &[admin, ("RUST_LOG", "mcps=debug,rmcp=warn")],
-    );
-    gateway.wait_ready(std::time::Duration::from_secs(30));
-    let api = Api::logged_in(&gateway).await;
-    let token = api.token.clone().unwrap();
-    let proxy = format!("{}/api/v1/mcp/proxy", gateway.base);
+    let gateway = debug_gateway(&yaml);
+    let (api, token, proxy) = proxy_of(&gateway).await;
     let mut calls = 0;
     for tool in ["echo", "fail"] {
         let arguments = json!({"k": "v", "n": [1, 2.5]});
@@ -443,13 +441,22 @@ async fn an_upstreams_request_during_a_rest_call_goes_to_no_session() {
     let in_flight = tokio::spawn(async move { handle.post_json(&long).await });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
-    let sampled = tokio::time::timeout(
+    // The server's tool fails with the gateway's refusal, which says why.
+    let api = &api;
+    let refused = |because: &'static str| async move {
+        let answer = api
+            .post(
+                "/api/v1/tools/call",
+                json!({"tool_name": "everything__trigger-sampling-request",
+                       "arguments": {"prompt": "hi", "maxTokens": 5}}),
+            )
+            .await;
+        assert_eq!(answer.body["isError"], true, "{answer:?}");
+        assert!(answer.body.to_string().contains(because), "{answer:?}");
+    };
+    tokio::time::timeout(
         std::time::Duration::from_secs(15),
-        api.post(
-            "/api/v1/tools/call",
-            json!({"tool_name": "everything__trigger-sampling-request",
-                   "arguments": {"prompt": "hi", "maxTokens": 5}}),
-        ),
+        refused("calls of several clients"),
     )
     .await
     .expect("the REST call is answered, not left waiting on another client");
@@ -460,29 +467,6 @@ async fn an_upstreams_request_during_a_rest_call_goes_to_no_session() {
         long.body
     );
     assert_eq!(long.message()["id"], 7, "{}", long.body);
-    // The server's tool fails with the gateway's refusal.
-    assert_eq!(sampled.body["isError"], true, "{sampled:?}");
-    assert!(
-        sampled
-            .body
-            .to_string()
-            .contains("calls of several clients"),
-        "{sampled:?}"
-    );
     // Alone on the connection, the REST call is told why it cannot be asked.
-    let alone = api
-        .post(
-            "/api/v1/tools/call",
-            json!({"tool_name": "everything__trigger-sampling-request",
-                   "arguments": {"prompt": "hi", "maxTokens": 5}}),
-        )
-        .await;
-    assert_eq!(alone.body["isError"], true, "{alone:?}");
-    assert!(
-        alone
-            .body
-            .to_string()
-            .contains("a REST call has no client to ask"),
-        "{alone:?}"
-    );
+    refused("a REST call has no client to ask").await;
 }
