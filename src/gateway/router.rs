@@ -208,10 +208,10 @@ impl Gateway {
         // Shaped for the origin as the lane shapes it: rmcp's result keeps the `resultType`
         // the upstream sent, or says "complete" of its own.
         raw.and_then(|raw| {
-            let typed = serde_json::from_str::<ResultPeek>(raw.get())?
+            let has_result_type = serde_json::from_str::<ResultPeek>(raw.get())?
                 .result_type
                 .is_some();
-            for_client(raw, typed, origin.stateless)
+            for_client(raw, has_result_type, origin.stateless)
         })
         .map_err(|error| GatewayError::Internal {
             reason: error.to_string(),
@@ -410,20 +410,20 @@ fn shape(upstream: &Upstream, reply: Reply, stateless: bool) -> Result<RawAnswer
         (_, Some(true)) => "tool_error",
         _ => "ok",
     };
-    let typed = peek.result_type.is_some();
-    let result = for_client(raw, typed, stateless).map_err(unreadable)?;
+    let has_result_type = peek.result_type.is_some();
+    let result = for_client(raw, has_result_type, stateless).map_err(unreadable)?;
     Ok(RawAnswer { result, kind })
 }
 
 /// A result's text as its client takes it: a 2026-07-28 (`stateless`) client's says what
 /// it is (`resultType`, "complete" when the upstream left it out), a session-era client's
-/// does not. `typed`: whether `raw` has a `resultType`.
+/// does not.
 fn for_client(
     raw: Box<RawValue>,
-    typed: bool,
+    has_result_type: bool,
     stateless: bool,
 ) -> Result<String, serde_json::Error> {
-    Ok(match (typed, stateless) {
+    Ok(match (has_result_type, stateless) {
         (true, true) | (false, false) => String::from(Box::<str>::from(raw)),
         (false, true) => with_complete_result_type(raw.get()),
         (true, false) => without_result_type(raw.get())?,

@@ -470,3 +470,53 @@ async fn an_upstreams_request_during_a_rest_call_goes_to_no_session() {
     // Alone on the connection, the REST call is told why it cannot be asked.
     refused("a REST call has no client to ask").await;
 }
+
+/// Log messages a shared stdio upstream sends during a REST call are that call's, which asked
+/// for none: they are dropped, not sent to a session that has a call in flight on the same
+/// connection at the level it set (the TypeScript SDK's server, whose log messages over stdio
+/// name no request).
+#[tokio::test]
+async fn an_upstreams_log_messages_during_a_rest_call_go_to_no_session() {
+    use common::fixtures::{Implementation, stdio_upstream_yaml};
+    let yaml = format!(
+        "upstreams:\n{}",
+        stdio_upstream_yaml(Implementation::TypeScript, "fx", &[], "legacy")
+    );
+    let gateway = debug_gateway(&yaml);
+    let api = Api::logged_in(&gateway).await;
+    let mut session = RawSession::open(&gateway.mcp_url()).await;
+    let set = session
+        .request("logging/setLevel", json!({"level": "debug"}))
+        .await;
+    assert!(set.message()["result"].is_object(), "{}", set.body);
+    let listened = session.open_stream().await;
+    let slow = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "fx__test_slow_tool", "arguments": {"seconds": 2}}});
+    let handle = session.handle();
+    let in_flight = tokio::spawn(async move { handle.post_json(&slow).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let logged = api
+        .post(
+            "/api/v1/tools/call",
+            json!({"tool_name": "fx__test_tool_with_logging"}),
+        )
+        .await;
+    assert_eq!(
+        logged.body["content"][0]["text"], "Tool with logging executed successfully",
+        "{logged:?}"
+    );
+    let slow = in_flight.await.expect("the session's call");
+    assert_eq!(slow.message()["result"]["content"][0]["text"], "slept 2");
+    // A log message sent on the session's own stream would be there by now.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for (stream, text) in [
+        ("the call's", slow.body.clone()),
+        ("the session's", listened.lock().unwrap().clone()),
+    ] {
+        assert!(
+            !text.contains("Tool processing data"),
+            "the REST call's log message went on {stream} stream: {text}"
+        );
+    }
+}
