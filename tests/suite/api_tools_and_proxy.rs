@@ -436,10 +436,11 @@ async fn an_upstreams_request_during_a_rest_call_goes_to_no_session() {
     .await;
     let long = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
         "name": "everything__trigger-long-running-operation",
-        "arguments": {"duration": 3, "steps": 3}}});
+        "arguments": {"duration": 5, "steps": 5}}});
     let handle = session.handle();
     let in_flight = tokio::spawn(async move { handle.post_json(&long).await });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Time for the session's call to reach the upstream, well within its 5 s.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 
     // The server's tool fails with the gateway's refusal, which says why.
     let api = &api;
