@@ -193,10 +193,16 @@ impl Gateway {
         }
         params.input_responses = call.retry.input_responses;
         params.request_state = call.retry.request_state;
-        let raw = match self.call_tool(params, origin).await? {
-            CallToolResponse::Complete(result) => serde_json::value::to_raw_value(&result),
-            CallToolResponse::InputRequired(result) => serde_json::value::to_raw_value(&result),
-            CallToolResponse::Task(result) => serde_json::value::to_raw_value(&result),
+        // With whether it says what it is: the last two kinds always do.
+        let (raw, has_result_type) = match self.call_tool(params, origin).await? {
+            CallToolResponse::Complete(result) => (
+                serde_json::value::to_raw_value(&result),
+                result.result_type.is_some(),
+            ),
+            CallToolResponse::InputRequired(result) => {
+                (serde_json::value::to_raw_value(&result), true)
+            }
+            CallToolResponse::Task(result) => (serde_json::value::to_raw_value(&result), true),
             _ => {
                 return Err(GatewayError::Internal {
                     reason:
@@ -207,15 +213,10 @@ impl Gateway {
         };
         // Shaped for the origin as the lane shapes it: rmcp's result keeps the `resultType`
         // the upstream sent, or says "complete" of its own.
-        raw.and_then(|raw| {
-            let has_result_type = serde_json::from_str::<ResultPeek>(raw.get())?
-                .result_type
-                .is_some();
-            for_client(raw, has_result_type, origin.stateless)
-        })
-        .map_err(|error| GatewayError::Internal {
-            reason: error.to_string(),
-        })
+        raw.and_then(|raw| for_client(raw, has_result_type, origin.stateless))
+            .map_err(|error| GatewayError::Internal {
+                reason: error.to_string(),
+            })
     }
 
     async fn send_on_lane(
