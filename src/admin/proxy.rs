@@ -12,7 +12,7 @@ use axum::{
 };
 use rmcp::{
     ErrorData,
-    model::{CallToolResponse, ErrorCode, GetPromptResponse, InputResponses, ReadResourceResponse},
+    model::{ErrorCode, GetPromptResponse, InputResponses, ReadResourceResponse},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json, value::RawValue};
@@ -20,7 +20,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{AdminState, auth::Caller, error::ErrorBody};
 use crate::{
-    gateway::{Origin, Page, Retry, StatelessCaller, ToolCall},
+    gateway::{Origin, Page, Retry, StatelessCaller, ToolCall, typed_answer_text},
     jsonrpc::{error_text, result_text},
 };
 
@@ -145,12 +145,9 @@ async fn dispatch(
         "tools/call" => {
             let Ok(call) = serde_json::from_value::<ToolCallParams>(params.clone()) else {
                 // More than a plain call (a task): the typed way.
-                return match gateway.call_tool(parse(params)?, origin).await? {
-                    CallToolResponse::Complete(result) => to_raw(result),
-                    CallToolResponse::InputRequired(result) => to_raw(result),
-                    CallToolResponse::Task(result) => to_raw(result),
-                    _ => Err(unknown_result()),
-                };
+                // Shaped as the plain call's answer is.
+                let answer = gateway.call_tool(parse(params)?, origin).await?;
+                return raw_text(typed_answer_text(answer, origin.stateless)?);
             };
             let arguments = call
                 .arguments
@@ -165,9 +162,7 @@ async fn dispatch(
                     request_state: call.request_state,
                 },
             };
-            let text = gateway.call_tool_text(call, origin).await?;
-            RawValue::from_string(text)
-                .map_err(|error| ErrorData::internal_error(error.to_string(), None))
+            raw_text(gateway.call_tool_text(call, origin).await?)
         }
         "prompts/get" => match gateway.get_prompt(parse(params)?, origin).await? {
             GetPromptResponse::Complete(result) => to_raw(result),
@@ -200,6 +195,11 @@ fn unknown_result() -> ErrorData {
 fn parse<T: DeserializeOwned>(params: Value) -> Result<T, ErrorData> {
     serde_json::from_value(params)
         .map_err(|error| ErrorData::invalid_params(format!("invalid params: {error}"), None))
+}
+
+/// A result's JSON text, as the gateway wrote it.
+fn raw_text(text: String) -> Result<Box<RawValue>, ErrorData> {
+    RawValue::from_string(text).map_err(|error| ErrorData::internal_error(error.to_string(), None))
 }
 
 fn to_raw(result: impl Serialize) -> Result<Box<RawValue>, ErrorData> {

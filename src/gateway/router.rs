@@ -193,30 +193,7 @@ impl Gateway {
         }
         params.input_responses = call.retry.input_responses;
         params.request_state = call.retry.request_state;
-        // With whether it says what it is: the last two kinds always do.
-        let (raw, has_result_type) = match self.call_tool(params, origin).await? {
-            CallToolResponse::Complete(result) => (
-                serde_json::value::to_raw_value(&result),
-                result.result_type.is_some(),
-            ),
-            CallToolResponse::InputRequired(result) => {
-                (serde_json::value::to_raw_value(&result), true)
-            }
-            CallToolResponse::Task(result) => (serde_json::value::to_raw_value(&result), true),
-            _ => {
-                return Err(GatewayError::Internal {
-                    reason:
-                        "the upstream answered with a kind of result this gateway does not know"
-                            .into(),
-                });
-            }
-        };
-        // Shaped for the origin as the lane shapes it: rmcp's result keeps the `resultType`
-        // the upstream sent, or says "complete" of its own.
-        raw.and_then(|raw| for_client(raw, has_result_type, origin.stateless))
-            .map_err(|error| GatewayError::Internal {
-                reason: error.to_string(),
-            })
+        typed_answer_text(self.call_tool(params, origin).await?, origin.stateless)
     }
 
     async fn send_on_lane(
@@ -314,6 +291,34 @@ impl Gateway {
         };
         shape(upstream, reply, origin.stateless)
     }
+}
+
+/// The text of a `tools/call` answer from rmcp's typed way, shaped for its client as the
+/// lane shapes one: a REST door answers alike whichever way its call went.
+pub fn typed_answer_text(
+    response: CallToolResponse,
+    stateless: bool,
+) -> Result<String, GatewayError> {
+    // With whether it says what it is: the last two kinds always do.
+    let (raw, has_result_type) = match response {
+        CallToolResponse::Complete(result) => (
+            serde_json::value::to_raw_value(&result),
+            result.result_type.is_some(),
+        ),
+        CallToolResponse::InputRequired(result) => (serde_json::value::to_raw_value(&result), true),
+        CallToolResponse::Task(result) => (serde_json::value::to_raw_value(&result), true),
+        _ => {
+            return Err(GatewayError::Internal {
+                reason: "the upstream answered with a kind of result this gateway does not know"
+                    .into(),
+            });
+        }
+    };
+    // rmcp's result keeps the `resultType` the upstream sent, or says "complete" of its own.
+    raw.and_then(|raw| for_client(raw, has_result_type, stateless))
+        .map_err(|error| GatewayError::Internal {
+            reason: error.to_string(),
+        })
 }
 
 /// The `input_required` result that asks a 2026-07-28 client for the sign-in `error` says it

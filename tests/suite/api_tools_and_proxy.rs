@@ -413,6 +413,34 @@ async fn both_endpoints_answer_alike_on_either_way() {
     assert_eq!(gateway.lane_calls(), calls / 2, "{}", gateway.log());
 }
 
+/// The tool search's own tools, which rmcp's typed way answers, answer alike through the
+/// proxy, whether the call is plain (through `Gateway::call_tool_text`) or carries more, a
+/// `task`, which takes the proxy's typed fallback: both shaped by `typed_answer_text`.
+#[tokio::test]
+async fn the_proxy_says_what_a_search_tools_result_is_on_every_way() {
+    let yaml = format!(
+        "catalog:\n  tool_search: true\nupstreams:\n{}",
+        fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    );
+    let gateway = debug_gateway(&yaml);
+    let (_api, token, proxy) = proxy_of(&gateway).await;
+    let plain = json!({"name": "list_tool_names", "arguments": {}});
+    let with_task = json!({"name": "list_tool_names", "arguments": {}, "task": {"ttl": 60000}});
+    for params in [plain, with_task] {
+        let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params});
+        let answer = curl(&proxy, &token, &request.to_string());
+        assert_eq!(
+            answer["result"]["resultType"], "complete",
+            "{params}: {answer}"
+        );
+        assert_eq!(
+            answer["result"]["structuredContent"]["names"],
+            json!(["fx__echo"]),
+            "{params}: {answer}"
+        );
+    }
+}
+
 /// A request an upstream makes during a REST call has no client to go to, even while a
 /// session's call is in flight on the same shared stdio connection (the reference server's):
 /// the session, which could answer it, is never asked for another caller's sampling, and the
