@@ -181,7 +181,11 @@ impl MessageCalls {
     ) -> Option<Origin> {
         // A client that takes tasks may be given an upstream's: rmcp's way (see `fast.rs`).
         let plain = params.is_plain(id) && !facts.capabilities.supports_tasks();
-        if !plain || !self.gateway.takes_lane(&params.name, view.as_deref()) {
+        if !plain
+            || !self
+                .gateway
+                .takes_lane(&params.name, params.arguments, view.as_deref())
+        {
             return None;
         }
         let caller = StreamCaller {
@@ -209,7 +213,11 @@ impl MessageCalls {
     ) -> Option<Origin> {
         let envelope = Envelope::read(&params.meta)?;
         let plain = params.is_call(id) && !envelope.takes_tasks();
-        if !plain || !self.gateway.takes_lane(&params.name, view.as_deref()) {
+        if !plain
+            || !self
+                .gateway
+                .takes_lane(&params.name, params.arguments, view.as_deref())
+        {
             return None;
         }
         let (principal, lease) = (self.principal.clone(), self.lease.clone());

@@ -84,17 +84,42 @@ impl Gateway {
     /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
     /// upstream has a lane. A session-era client of an upstream that serves
     /// such clients on a session-era twin (see `upstream::twin`) goes on the twin's lane.
-    pub fn takes_lane(&self, name: &str, view: Option<&View>) -> bool {
-        self.lane_tool(name, view).is_some()
+    ///
+    /// The tool search's `call_tool` goes the way of the tool it names (`arguments` say
+    /// which); its other tools are answered on the typed way.
+    pub fn takes_lane(
+        &self,
+        name: &str,
+        arguments: Option<&RawValue>,
+        view: Option<&View>,
+    ) -> bool {
+        self.lane_tool(name, arguments, view).is_some()
     }
 
     /// [`Gateway::takes_lane`], with what the HTTP door checks of a 2026-07-28 call of the
     /// tool before it goes: `None` when the call cannot go the gateway's own way.
-    pub fn lane_tool(&self, name: &str, view: Option<&View>) -> Option<LaneTool> {
-        // The search's own tools are answered, or unwrapped, on the typed way.
+    pub fn lane_tool(
+        &self,
+        name: &str,
+        arguments: Option<&RawValue>,
+        view: Option<&View>,
+    ) -> Option<LaneTool> {
         if tool_search::is_search_tool(name) && self.searches(view) {
-            return None;
+            if name != tool_search::CALL {
+                return None;
+            }
+            // A call that cannot be unwrapped is refused on the typed way, in its words.
+            let (inner, _) = tool_search::unwrap_call(arguments).ok()?;
+            // The client called `call_tool`, whose schema marks no argument for a header.
+            return self.lane_tool_named(&inner, view).map(|_| LaneTool {
+                header_schema: None,
+            });
         }
+        self.lane_tool_named(name, view)
+    }
+
+    /// [`Gateway::lane_tool`] for a catalog tool.
+    fn lane_tool_named(&self, name: &str, view: Option<&View>) -> Option<LaneTool> {
         let catalog = self.catalog_for(view);
         let route = catalog.route(name)?;
         // A tool that runs as a task alone refuses a client that does not take tasks, on the
@@ -114,8 +139,29 @@ impl Gateway {
     }
 
     /// Routes and sends `call` for `origin` on the upstream's lane; counts and records it
-    /// like every call.
+    /// like every call. The tool search's `call_tool` is unwrapped first: recorded, counted
+    /// and routed as the tool it names, in the caller's view, as on the typed way.
     pub async fn call_tool_raw(
+        &self,
+        call: ToolCall<'_>,
+        origin: &Origin,
+    ) -> Result<RawAnswer, GatewayError> {
+        if call.name == tool_search::CALL && self.searches(origin.view.as_deref()) {
+            let (name, arguments) = tool_search::unwrap_call(call.arguments)?;
+            let inner = ToolCall {
+                name: &name,
+                arguments,
+                meta: call.meta,
+                retry: call.retry,
+            };
+            // Boxed: kept out of the plain call's future.
+            return Box::pin(self.call_catalog_tool(inner, origin)).await;
+        }
+        self.call_catalog_tool(call, origin).await
+    }
+
+    /// [`Gateway::call_tool_raw`] for a catalog tool.
+    async fn call_catalog_tool(
         &self,
         mut call: ToolCall<'_>,
         origin: &Origin,
@@ -178,7 +224,7 @@ impl Gateway {
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<String, GatewayError> {
-        if self.takes_lane(call.name, origin.view.as_deref()) {
+        if self.takes_lane(call.name, call.arguments, origin.view.as_deref()) {
             return Ok(self.call_tool_raw(call, origin).await?.result);
         }
         let invalid = |error: serde_json::Error| GatewayError::InvalidArguments {

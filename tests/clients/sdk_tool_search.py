@@ -64,6 +64,9 @@ async def main():
             pass
         else:
             failures.append("search_tools without a query was not refused")
+        for wrong in [{"arguments": {}}, {"name": "search_tools"}, {"name": "everything__echo", "arguments": 1}]:
+            if not await refused(gateway, "call_tool", wrong):
+                failures.append(f"call_tool {wrong} was not refused")
 
         if args.hidden:
             if args.hidden in every_name:

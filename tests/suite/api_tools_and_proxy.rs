@@ -413,32 +413,43 @@ async fn both_endpoints_answer_alike_on_either_way() {
     assert_eq!(gateway.lane_calls(), calls / 2, "{}", gateway.log());
 }
 
-/// The tool search's own tools, which rmcp's typed way answers, answer alike through the
-/// proxy, whether the call is plain (through `Gateway::call_tool_text`) or carries more, a
-/// `task`, which takes the proxy's typed fallback: both shaped by `typed_answer_text`.
+/// The tool search's tools answer alike through the proxy, whether the call is plain or
+/// carries more, a `task`, which takes the proxy's typed fallback: `list_tool_names` is
+/// answered on the typed way either way, and `call_tool` goes the gateway's own way when
+/// plain, unwrapped to the tool it names.
 #[tokio::test]
-async fn the_proxy_says_what_a_search_tools_result_is_on_every_way() {
+async fn the_proxy_answers_the_search_tools_alike_on_every_way() {
     let yaml = format!(
         "catalog:\n  tool_search: true\nupstreams:\n{}",
         fixture_upstream_yaml("fx", "fx", &["echo"], "")
     );
     let gateway = debug_gateway(&yaml);
     let (_api, token, proxy) = proxy_of(&gateway).await;
-    let plain = json!({"name": "list_tool_names", "arguments": {}});
-    let with_task = json!({"name": "list_tool_names", "arguments": {}, "task": {"ttl": 60000}});
-    for params in [plain, with_task] {
+    let answer = |params: &Value, task: bool| {
+        let mut params = params.clone();
+        if task {
+            params["task"] = json!({"ttl": 60000});
+        }
         let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params});
-        let answer = curl(&proxy, &token, &request.to_string());
+        curl(&proxy, &token, &request.to_string())
+    };
+    let names = json!({"name": "list_tool_names", "arguments": {}});
+    let echo = json!({"name": "call_tool",
+        "arguments": {"name": "fx__echo", "arguments": {"k": "v", "n": [1, 2.5]}}});
+    for params in [names, echo] {
+        let [plain, typed] = [false, true].map(|task| answer(&params, task));
         assert_eq!(
-            answer["result"]["resultType"], "complete",
-            "{params}: {answer}"
+            plain["result"], typed["result"],
+            "{params}: {plain} vs {typed}"
         );
         assert_eq!(
-            answer["result"]["structuredContent"]["names"],
-            json!(["fx__echo"]),
-            "{params}: {answer}"
+            plain["result"]["resultType"], "complete",
+            "{params}: {plain}"
         );
+        assert_eq!(plain["result"]["isError"], false, "{params}: {plain}");
     }
+    gateway.calls_done(2).await;
+    assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
 }
 
 /// A request an upstream makes during a REST call has no client to go to, even while a

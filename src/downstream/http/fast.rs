@@ -89,7 +89,7 @@ pub(super) async fn tool_call(
         return None;
     }
     let view = view_of(gateway, parts)?;
-    let tool = gateway.lane_tool(&params.name, view.as_deref())?;
+    let tool = gateway.lane_tool(&params.name, params.arguments, view.as_deref())?;
     let id = request.id.get();
     if let Some(schema) = &tool.header_schema {
         // Read as an object already (above); a proxy may have routed on these headers.

@@ -161,7 +161,7 @@ impl SessionCalls {
             return None;
         }
         let view = view_of(gateway, parts)?;
-        if !gateway.takes_lane(&params.name, view.as_deref()) {
+        if !gateway.takes_lane(&params.name, params.arguments, view.as_deref()) {
             return None;
         }
         let in_flight = book.in_flight(session)?;
