@@ -179,13 +179,8 @@ impl MessageCalls {
         view: Option<Arc<View>>,
         cancel: CancellationToken,
     ) -> Option<Origin> {
-        // A client that takes tasks may be given an upstream's: rmcp's way (see `fast.rs`).
-        let plain = params.is_plain(id) && !facts.capabilities.supports_tasks();
-        if !plain
-            || !self
-                .gateway
-                .takes_lane(&params.name, params.arguments, view.as_deref())
-        {
+        let takes_tasks = facts.capabilities.supports_tasks();
+        if !params.is_plain(id) || !self.takes_lane(params, view.as_deref(), takes_tasks) {
             return None;
         }
         let caller = StreamCaller {
@@ -212,16 +207,18 @@ impl MessageCalls {
         cancel: CancellationToken,
     ) -> Option<Origin> {
         let envelope = Envelope::read(&params.meta)?;
-        let plain = params.is_call(id) && !envelope.takes_tasks();
-        if !plain
-            || !self
-                .gateway
-                .takes_lane(&params.name, params.arguments, view.as_deref())
-        {
+        let takes_tasks = envelope.takes_tasks();
+        if !params.is_call(id) || !self.takes_lane(params, view.as_deref(), takes_tasks) {
             return None;
         }
         let (principal, lease) = (self.principal.clone(), self.lease.clone());
         Some(envelope.origin(Some(&self.lines), cancel, view, principal, lease))
+    }
+
+    /// Whether the call can go the gateway's own way (see [`Gateway::takes_lane`]).
+    fn takes_lane(&self, params: &CallParams<'_>, view: Option<&View>, takes_tasks: bool) -> bool {
+        self.gateway
+            .takes_lane(&params.name, params.arguments, view, takes_tasks)
     }
 
     /// Cancels a call served here that the notification names.

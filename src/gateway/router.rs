@@ -10,7 +10,9 @@
 
 use std::{borrow::Cow, collections::BTreeMap, sync::Arc};
 
-use rmcp::model::{CallToolRequestParams, CallToolResponse, InputRequests, JsonObject};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, InputRequests, JsonObject,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tracing::Instrument;
@@ -86,14 +88,16 @@ impl Gateway {
     /// such clients on a session-era twin (see `upstream::twin`) goes on the twin's lane.
     ///
     /// The tool search's `call_tool` goes the way of the tool it names (`arguments` say
-    /// which); its other tools are answered on the typed way.
+    /// which); its other tools are answered on the typed way. A tool that runs as a task
+    /// for a client that takes tasks (`takes_tasks`) runs as one on the typed way.
     pub fn takes_lane(
         &self,
         name: &str,
         arguments: Option<&RawValue>,
         view: Option<&View>,
+        takes_tasks: bool,
     ) -> bool {
-        self.lane_tool(name, arguments, view).is_some()
+        self.lane_tool(name, arguments, view, takes_tasks).is_some()
     }
 
     /// [`Gateway::takes_lane`], with what the HTTP door checks of a 2026-07-28 call of the
@@ -103,6 +107,7 @@ impl Gateway {
         name: &str,
         arguments: Option<&RawValue>,
         view: Option<&View>,
+        takes_tasks: bool,
     ) -> Option<LaneTool> {
         if tool_search::is_search_tool(name) && self.searches(view) {
             if name != tool_search::CALL {
@@ -111,27 +116,39 @@ impl Gateway {
             // A call that cannot be unwrapped is refused on the typed way, in its words.
             let (inner, _) = tool_search::unwrap_call(arguments).ok()?;
             // The client called `call_tool`, whose schema marks no argument for a header.
-            return self.lane_tool_named(&inner, view).map(|_| LaneTool {
-                header_schema: None,
-            });
+            return self
+                .lane_tool_named(&inner, view, takes_tasks)
+                .map(|_| LaneTool {
+                    header_schema: None,
+                });
         }
-        self.lane_tool_named(name, view)
+        self.lane_tool_named(name, view, takes_tasks)
     }
 
     /// [`Gateway::lane_tool`] for a catalog tool.
-    fn lane_tool_named(&self, name: &str, view: Option<&View>) -> Option<LaneTool> {
+    fn lane_tool_named(
+        &self,
+        name: &str,
+        view: Option<&View>,
+        takes_tasks: bool,
+    ) -> Option<LaneTool> {
         let catalog = self.catalog_for(view);
         let route = catalog.route(name)?;
-        // A tool that runs as a task alone refuses a client that does not take tasks, on the
-        // typed way (`tasks/run.rs`). One that may run as a task runs as a plain call for
-        // such a client, here; a client that takes tasks no door sends this way.
-        let task_alone = super::tasks::task_support_of(route) == TaskSupport::Required;
+        // The gateway runs a task on the typed way (`tasks/run.rs`) for a tool that may run
+        // as one, called by a client that takes tasks; a tool that runs as a task alone
+        // refuses a client that does not, there too. Every other call is a plain one, here;
+        // a task the upstream makes of it is passed on (`Gateway::shape`).
+        let plain = match super::tasks::task_support_of(route) {
+            TaskSupport::Forbidden => true,
+            TaskSupport::Optional => !takes_tasks,
+            TaskSupport::Required => false,
+        };
         // An `isolation: per-session` upstream's call goes on the session's own connection,
         // which the origin carries (`Gateway::connect`), as on the typed way.
         // A per-user upstream's call goes on its user's own connection, or asks them to sign
         // in (`Gateway::connect`), as on the typed way; their answer comes in a retry, which
         // takes the typed way.
-        let takes = route.upstream.lane().is_some() && !task_alone;
+        let takes = route.upstream.lane().is_some() && plain;
         let schema = &route.item.input_schema;
         takes.then(|| LaneTool {
             header_schema: arguments::declared(schema).then(|| schema.clone()),
@@ -224,7 +241,16 @@ impl Gateway {
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<String, GatewayError> {
-        if self.takes_lane(call.name, call.arguments, origin.view.as_deref()) {
+        let takes_tasks = origin
+            .capabilities
+            .as_deref()
+            .is_some_and(ClientCapabilities::supports_tasks);
+        if self.takes_lane(
+            call.name,
+            call.arguments,
+            origin.view.as_deref(),
+            takes_tasks,
+        ) {
             return Ok(self.call_tool_raw(call, origin).await?.result);
         }
         let invalid = |error: serde_json::Error| GatewayError::InvalidArguments {
@@ -335,7 +361,38 @@ impl Gateway {
         } else {
             Reply::Raw(send_raw(upstream, &lane, outgoing, origin).await?)
         };
-        shape(upstream, reply, origin.stateless)
+        self.shape(upstream, reply, origin)
+    }
+
+    /// The result as the client gets it: a 2026-07-28 client with `resultType` (session-era
+    /// upstreams leave it out), a session-era client without it (as rmcp's server shapes
+    /// it); a task the upstream made, under an id of the gateway's.
+    fn shape(
+        &self,
+        upstream: &Upstream,
+        reply: Reply,
+        origin: &Origin,
+    ) -> Result<RawAnswer, GatewayError> {
+        let unreadable = |error: serde_json::Error| crate::upstream::unreadable(upstream, &error);
+        let mut raw = match reply {
+            Reply::Raw(raw) => raw,
+            Reply::Typed(result) => serde_json::value::to_raw_value(&result).map_err(unreadable)?,
+        };
+        let peek: ResultPeek = serde_json::from_str(raw.get()).map_err(unreadable)?;
+        let kind = match (peek.result_type, peek.is_error) {
+            (Some("input_required"), _) => "input_required",
+            (_, Some(true)) => "tool_error",
+            _ => "ok",
+        };
+        let has_result_type = peek.result_type.is_some();
+        if peek.result_type == Some("task") {
+            // A 2026-07-28 upstream may answer a client that takes tasks with one.
+            raw = self
+                .pass_raw_task(&raw, upstream.name(), origin)
+                .map_err(unreadable)?;
+        }
+        let result = for_client(raw, has_result_type, origin.stateless).map_err(unreadable)?;
+        Ok(RawAnswer { result, kind })
     }
 }
 
@@ -446,25 +503,6 @@ fn with_retry(members: &mut String, retry: Retry) -> Result<(), GatewayError> {
         }
     }
     Ok(())
-}
-
-/// The result as the client gets it: a 2026-07-28 client with `resultType` (session-era
-/// upstreams leave it out), a session-era client without it (as rmcp's server shapes it).
-fn shape(upstream: &Upstream, reply: Reply, stateless: bool) -> Result<RawAnswer, GatewayError> {
-    let unreadable = |error: serde_json::Error| crate::upstream::unreadable(upstream, &error);
-    let raw = match reply {
-        Reply::Raw(raw) => raw,
-        Reply::Typed(result) => serde_json::value::to_raw_value(&result).map_err(unreadable)?,
-    };
-    let peek: ResultPeek = serde_json::from_str(raw.get()).map_err(unreadable)?;
-    let kind = match (peek.result_type, peek.is_error) {
-        (Some("input_required"), _) => "input_required",
-        (_, Some(true)) => "tool_error",
-        _ => "ok",
-    };
-    let has_result_type = peek.result_type.is_some();
-    let result = for_client(raw, has_result_type, stateless).map_err(unreadable)?;
-    Ok(RawAnswer { result, kind })
 }
 
 /// A result's text as its client takes it: a 2026-07-28 (`stateless`) client's says what

@@ -9,7 +9,10 @@
 //! - a tool that runs as a task alone refuses a client that does not take tasks, with -32021
 //!   naming the extension;
 //! - a tool that may run as one answers such a client's call as a plain call, on the
-//!   gateway's own way.
+//!   gateway's own way;
+//! - a client that takes tasks calls tools the gateway runs as none on the gateway's own way
+//!   too, and a task the upstream makes of one (the rmcp fixture serves the extension) is
+//!   given under the gateway's id and followed through the gateway.
 
 use crate::common;
 
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::{
     api::{Api, admin_env},
     example_bin,
+    fixtures::{HttpFixture, Implementation},
     http::modern_request,
     postgres::fresh_database,
     process::{ConfigDir, ServeProcess},
@@ -188,6 +192,39 @@ async fn a_call_that_may_run_as_a_task_goes_on_the_lane_for_a_client_that_takes_
     assert_eq!(gateway.lane_calls(), 2, "{}", gateway.log());
     // A client that takes tasks is given one.
     start(&gateway, &key, "task").await;
+}
+
+/// A client that takes tasks calls two tools the gateway runs as no task (no `task:` set):
+/// both go the gateway's own way. The rmcp fixture answers one at once and makes a task of
+/// the other, which the client gets under an id of the gateway's and follows to its end.
+#[tokio::test]
+async fn a_task_taking_clients_plain_calls_go_on_the_lane_and_an_upstreams_task_is_passed() {
+    let fixture = HttpFixture::start(Implementation::Rust);
+    let yaml = format!("upstreams:\n  fx:\n    url: {:?}\n", fixture.url);
+    let env = [("RUST_LOG", "mcps=debug,rmcp=warn")];
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &env);
+    let call = |tool: &'static str, arguments: Value| {
+        let params = json!({"name": tool, "arguments": arguments});
+        ask(&gateway, "", "tools/call", tool, params, true)
+    };
+    let greeted = call("fx__greet", json!({"name": "Ada"})).await;
+    assert_eq!(greeted["result"]["resultType"], "complete", "{greeted}");
+    let created = call(
+        "fx__slow_compute",
+        json!({"seconds": 0.5, "label": "passed"}),
+    )
+    .await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"].as_str().unwrap().to_owned();
+    // The gateway's ids are 32 hex digits; rmcp's are not.
+    assert!(
+        id.len() == 32 && id.bytes().all(|byte| byte.is_ascii_hexdigit()),
+        "{created}"
+    );
+    let done = wait_status(&gateway, "", &id, "completed").await;
+    assert!(done.to_string().contains("computed passed"), "{done}");
+    gateway.calls_done(2).await;
+    assert_eq!(gateway.lane_calls(), 2, "{}", gateway.log());
 }
 
 #[tokio::test]

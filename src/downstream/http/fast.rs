@@ -83,13 +83,9 @@ pub(super) async fn tool_call(
         return None;
     }
     let client = Envelope::read(&params.meta)?;
-    // A client that takes tasks may be given an upstream's, whose id the gateway's own
-    // replaces (`gateway/tasks/passed.rs`): rmcp's way.
-    if client.takes_tasks() {
-        return None;
-    }
     let view = view_of(gateway, parts)?;
-    let tool = gateway.lane_tool(&params.name, params.arguments, view.as_deref())?;
+    let takes_tasks = client.takes_tasks();
+    let tool = gateway.lane_tool(&params.name, params.arguments, view.as_deref(), takes_tasks)?;
     let id = request.id.get();
     if let Some(schema) = &tool.header_schema {
         // Read as an object already (above); a proxy may have routed on these headers.

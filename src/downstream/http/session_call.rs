@@ -156,12 +156,9 @@ impl SessionCalls {
             return None;
         }
         let facts = gateway.http_session(session)?;
-        // A client that takes tasks may be given an upstream's: rmcp's way (see `fast.rs`).
-        if facts.capabilities.supports_tasks() {
-            return None;
-        }
         let view = view_of(gateway, parts)?;
-        if !gateway.takes_lane(&params.name, params.arguments, view.as_deref()) {
+        let takes_tasks = facts.capabilities.supports_tasks();
+        if !gateway.takes_lane(&params.name, params.arguments, view.as_deref(), takes_tasks) {
             return None;
         }
         let in_flight = book.in_flight(session)?;

@@ -102,8 +102,9 @@ impl Envelope {
         })
     }
 
-    /// Whether the client takes tasks: it may be given an upstream's, whose id the gateway's
-    /// own replaces (`gateway/tasks/passed.rs`), on rmcp's way.
+    /// Whether the client takes tasks: a tool that may run as one runs as the gateway's task,
+    /// on rmcp's way, and an upstream may answer with a task of its own, whose id the
+    /// gateway's replaces (`gateway/tasks/passed.rs`).
     pub fn takes_tasks(&self) -> bool {
         self.capabilities.supports_tasks()
     }

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
+
 use rmcp::model::{
     CancelTaskParams, CancelTaskRequest, ClientRequest, CreateTaskResult, DetailedTask,
     GetTaskParams, GetTaskRequest, InputResponses, ServerResult, UpdateTaskParams,
@@ -19,8 +21,24 @@ use crate::{
         forward::{send, unexpected},
     },
     registry,
+    security::Identity,
     sync::lock,
 };
+
+impl Gateway {
+    /// A task `upstream` made of a call on the gateway's own way (the result's text), passed
+    /// on under an id of the gateway's, as `call_tool_or_task` passes one on rmcp's way.
+    pub(in crate::gateway) fn pass_raw_task(
+        &self,
+        raw: &RawValue,
+        upstream: &str,
+        origin: &Origin,
+    ) -> Result<Box<RawValue>, serde_json::Error> {
+        let created: CreateTaskResult = serde_json::from_str(raw.get())?;
+        let owner = origin.principal.as_ref().map(Identity::key);
+        serde_json::value::to_raw_value(&self.tasks.pass(created, upstream, owner))
+    }
+}
 
 /// A task an upstream runs, as the gateway knows it.
 pub(super) struct Passed {
