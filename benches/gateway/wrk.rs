@@ -2,8 +2,9 @@
 //! ratios do not rest on our own client. wrk (Debian's `wrk`; `benches/run.sh` installs it
 //! when it can) runs the scripts in `benches/wrk/` from one thread over 16 and 64
 //! connections, against the echo upstream directly and through the gateway (the upstream
-//! over HTTP, and over stdio). In the session era every connection calls on one session,
-//! opened beforehand. Without wrk the scenario says it is skipped.
+//! over HTTP, and over stdio; and over stdio through the tool search's `call_tool`, on a
+//! gateway with `catalog.tool_search`). In the session era every connection calls on one
+//! session, opened beforehand. Without wrk the scenario says it is skipped.
 //!
 //! Each row is the sum of [`ROUNDS`] short runs taken in turns with the other two targets
 //! of its era and concurrency (direct, HTTP, stdio, direct, …): a machine whose other load
@@ -19,7 +20,7 @@ use std::{
 use super::{
     load::{Era, McpClient},
     micros,
-    procs::{self, echo_over_http, echo_stdio_entry, gateway},
+    procs::{self, echo_over_http, echo_stdio_entry, gateway, gateway_with},
 };
 
 /// Runs per row, taken in turns with the other targets.
@@ -39,6 +40,8 @@ struct Target<'a> {
     name: &'static str,
     url: &'a str,
     tool: &'static str,
+    /// The tool that calls `tool` (the tool search's `call_tool`), if it is not called itself.
+    via: Option<&'static str>,
     upstream_cpu: &'a dyn Fn() -> Duration,
     /// `None` for the echo loaded directly.
     gateway_cpu: Option<&'a dyn Fn() -> Duration>,
@@ -93,15 +96,8 @@ fn has_wrk() -> bool {
         .is_ok()
 }
 
-/// Runs wrk on `url` for `seconds`, calling `tool`; `session` is the session-era session.
-fn wrk(
-    url: &str,
-    era: Era,
-    session: Option<&str>,
-    tool: &str,
-    connections: usize,
-    seconds: u32,
-) -> Run {
+/// Runs wrk on `target` for `seconds`; `session` is the session-era session.
+fn wrk(target: &Target, era: Era, session: Option<&str>, connections: usize, seconds: u32) -> Run {
     let script = match era {
         Era::Modern => "calls_2026.lua",
         Era::Legacy => "calls_session.lua",
@@ -117,8 +113,9 @@ fn wrk(
             "-s",
         ])
         .arg(script)
-        .arg(url)
-        .env("TOOL", tool)
+        .arg(target.url)
+        .env("TOOL", target.tool)
+        .env("VIA", target.via.unwrap_or_default())
         .env("SID", session.unwrap_or_default())
         .env("MCP_PV", era.label())
         .stderr(Stdio::inherit())
@@ -158,14 +155,7 @@ async fn session_at(url: &str, era: Era) -> Option<(McpClient, String)> {
 fn round(target: &Target, row: &mut Row, session: Option<&str>, seconds: u32) {
     let upstream_before = (target.upstream_cpu)();
     let gateway_before = target.gateway_cpu.map(|meter| meter());
-    let run = wrk(
-        target.url,
-        row.era,
-        session,
-        target.tool,
-        row.connections,
-        seconds,
-    );
+    let run = wrk(target, row.era, session, row.connections, seconds);
     row.upstream_cpu += (target.upstream_cpu)().saturating_sub(upstream_before);
     if let (Some(meter), Some(before), Some(total)) =
         (target.gateway_cpu, gateway_before, row.gateway_cpu.as_mut())
@@ -189,16 +179,21 @@ pub async fn scenario(quick: bool) {
     let (echo, echo_url) = echo_over_http();
     let (http_gateway, http_gateway_url) = gateway(&format!("  echo:\n    url: {echo_url:?}\n"));
     let (stdio_gateway, stdio_gateway_url) = gateway(&echo_stdio_entry("echo"));
+    let search = "catalog:\n  tool_search: true\n";
+    let (search_gateway, search_gateway_url) = gateway_with(search, &echo_stdio_entry("echo"));
     let echo_cpu = || echo.cpu();
     // The stdio echo upstream is the gateway's child, not `echo`.
     let stdio_echo_cpu = || procs::upstreams_cpu(stdio_gateway.pid());
     let http_gateway_cpu = || http_gateway.cpu();
     let stdio_gateway_cpu = || stdio_gateway.cpu();
+    let search_echo_cpu = || procs::upstreams_cpu(search_gateway.pid());
+    let search_gateway_cpu = || search_gateway.cpu();
     let targets = [
         Target {
             name: "direct",
             url: &echo_url,
             tool: "echo",
+            via: None,
             upstream_cpu: &echo_cpu,
             gateway_cpu: None,
         },
@@ -206,6 +201,7 @@ pub async fn scenario(quick: bool) {
             name: "gateway → HTTP upstream",
             url: &http_gateway_url,
             tool: "echo__echo",
+            via: None,
             upstream_cpu: &echo_cpu,
             gateway_cpu: Some(&http_gateway_cpu),
         },
@@ -213,8 +209,17 @@ pub async fn scenario(quick: bool) {
             name: "gateway → stdio upstream",
             url: &stdio_gateway_url,
             tool: "echo__echo",
+            via: None,
             upstream_cpu: &stdio_echo_cpu,
             gateway_cpu: Some(&stdio_gateway_cpu),
+        },
+        Target {
+            name: "gateway → stdio upstream, through call_tool",
+            url: &search_gateway_url,
+            tool: "echo__echo",
+            via: Some("call_tool"),
+            upstream_cpu: &search_echo_cpu,
+            gateway_cpu: Some(&search_gateway_cpu),
         },
     ];
     let mut rows = Vec::new();
@@ -224,7 +229,7 @@ pub async fn scenario(quick: bool) {
             let session = session_at(target.url, era).await;
             // A warm-up: connections, pools and the first calls' allocations.
             let id = session.as_ref().map(|(_, id)| id.as_str());
-            wrk(target.url, era, id, target.tool, 16, 1);
+            wrk(target, era, id, 16, 1);
             sessions.push(session);
         }
         for connections in [16, 64] {

@@ -1,20 +1,26 @@
 -- wrk script: stateless 2026-07-28 tools/call over streamable HTTP (no session; _meta and
 -- Mcp-* headers per request). TOOL names the tool. Prints one line:
 -- RESULT requests=… errors=… rps=… p50_ms=… p99_ms=…
--- From the project's shared load tools (mcp_call_modern.lua), as it was.
+-- From the project's shared load tools (mcp_call_modern.lua), with one addition: VIA=call_tool
+-- calls TOOL through the tool search's call_tool.
 local tool = os.getenv("TOOL") or "echo"
+local via = os.getenv("VIA") or ""
+local called, arguments = tool, '{"message":"hello"}'
+if via ~= "" then
+  called, arguments = via, '{"name":"' .. tool .. '","arguments":' .. arguments .. '}'
+end
 local counter, tid, errors = 0, 0, 0
 local threads = {}
 function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
 function request()
   counter = counter + 1
   local body = '{"jsonrpc":"2.0","id":' .. (tid * 100000000 + counter) ..
-    ',"method":"tools/call","params":{"name":"' .. tool .. '","arguments":{"message":"hello"},"_meta":{' ..
+    ',"method":"tools/call","params":{"name":"' .. called .. '","arguments":' .. arguments .. ',"_meta":{' ..
     '"io.modelcontextprotocol/protocolVersion":"2026-07-28",' ..
     '"io.modelcontextprotocol/clientInfo":{"name":"wrk","version":"1"},' ..
     '"io.modelcontextprotocol/clientCapabilities":{}}}}'
   local h = {["Content-Type"] = "application/json", ["Accept"] = "application/json, text/event-stream",
-             ["MCP-Protocol-Version"] = "2026-07-28", ["Mcp-Method"] = "tools/call", ["Mcp-Name"] = tool}
+             ["MCP-Protocol-Version"] = "2026-07-28", ["Mcp-Method"] = "tools/call", ["Mcp-Name"] = called}
   return wrk.format("POST", nil, h, body)
 end
 function response(status, headers, body)

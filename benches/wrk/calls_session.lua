@@ -1,17 +1,23 @@
 -- wrk script: session-era tools/call over streamable HTTP, every connection on one MCP
 -- session (SID, opened beforehand; MCP_PV its protocol version). TOOL names the tool. Prints
 -- the same RESULT line as calls_2026.lua.
--- From the project's shared load tools (mcp_call.lua), with that line in place of its own.
+-- From the project's shared load tools (mcp_call.lua), with that line in place of its own, and
+-- VIA=call_tool to call TOOL through the tool search's call_tool.
 local sid = os.getenv("SID")
 local pv = os.getenv("MCP_PV") or "2025-11-25"
 local tool = os.getenv("TOOL") or "echo"
+local via = os.getenv("VIA") or ""
+local called, arguments = tool, '{"message":"hello"}'
+if via ~= "" then
+  called, arguments = via, '{"name":"' .. tool .. '","arguments":' .. arguments .. '}'
+end
 local counter, tid, errors = 0, 0, 0
 local threads = {}
 function setup(thread) thread:set("tid", #threads); table.insert(threads, thread) end
 function request()
   counter = counter + 1
   local body = '{"jsonrpc":"2.0","id":' .. (tid * 100000000 + counter) ..
-    ',"method":"tools/call","params":{"name":"' .. tool .. '","arguments":{"message":"hello"}}}'
+    ',"method":"tools/call","params":{"name":"' .. called .. '","arguments":' .. arguments .. '}}'
   local h = {["Content-Type"] = "application/json", ["Accept"] = "application/json, text/event-stream",
              ["MCP-Protocol-Version"] = pv}
   if sid and sid ~= "" then h["Mcp-Session-Id"] = sid end
