@@ -47,13 +47,15 @@ headed_pid=$!
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 listening() { for _ in $(seq 1 240); do ss -ltn | grep -q ":$1 " && return 0; sleep 0.5; done; return 1; }
 
-# instructions UPSTREAM-YAML ERA CLIENTS CALLS-EACH [message-in-header]: the gateway's
-# instructions per call.
+# instructions UPSTREAM-YAML ERA CLIENTS CALLS-EACH [message-in-header|via-call-tool]: the
+# gateway's instructions per call (via-call-tool: through the tool search's call_tool, on a
+# gateway with catalog.tool_search).
 instructions() {
-    local dir port gateway calls
+    local dir port gateway calls search=
     dir=$(mktemp -d -p "$work")
     port=$(free_port)
-    printf 'logging:\n  level: warn\nupstreams:\n  echo:\n    %s\n' "$1" > "$dir/proxy.yaml"
+    [ "${5:-}" = via-call-tool ] && search='catalog:\n  tool_search: true\n'
+    printf "logging:\n  level: warn\n${search}upstreams:\n  echo:\n    %s\n" "$1" > "$dir/proxy.yaml"
     (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$dir/out.%p" \
         "$mcps" serve --listen "127.0.0.1:$port" -c proxy.yaml > "$dir/gateway.log" 2>&1) &
     gateway=$!
@@ -104,6 +106,9 @@ echo "| http, an argument pinned | 2026-07-28 | 1 | $(instructions "$pinned" mod
 # and the upstream's written.
 headed="url: \"http://127.0.0.1:$headed_port/mcp\""
 echo "| http, an argument in a header | 2026-07-28 | 1 | $(instructions "$headed" modern 1 1000 message-in-header) |"
+# A call through the tool search's call_tool: unwrapped to the tool it names.
+stdio="command: \"$echo_upstream\""
+echo "| stdio, through call_tool | 2026-07-28 | 1 | $(instructions "$stdio" modern 1 1000 via-call-tool) |"
 
 # stdio_instructions ERA: the instructions per call of `mcps stdio` (the client spawns it)
 # in front of the echo over stdio; ERA `typed` is 2026-07-28 calls that take rmcp's typed way

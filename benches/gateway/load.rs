@@ -216,19 +216,36 @@ impl McpClient {
 
 /// `clients` concurrent clients each make `calls` calls of `tool` (after a short warm-up).
 pub async fn run(url: &str, era: Era, tool: &str, clients: usize, calls: usize) -> Measured {
-    run_with(url, era, tool, clients, calls, false).await
+    run_with(url, era, tool, clients, calls, CallShape::Plain).await
 }
 
-/// [`run`], the calls' `message` sent in a header too when `message_in_header`.
+/// How a load's calls are made beside the plain way.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CallShape {
+    Plain,
+    /// The `message` sent in a header too (SEP-2243).
+    MessageInHeader,
+    /// Through the tool search's `call_tool`, which names the tool.
+    ViaCallTool,
+}
+
+/// [`run`], with the calls made as `shape` says.
 pub async fn run_with(
     url: &str,
     era: Era,
     tool: &str,
     clients: usize,
     calls: usize,
-    message_in_header: bool,
+    shape: CallShape,
 ) -> Measured {
-    let arguments = json!({"message": MESSAGE});
+    let (tool, arguments) = match shape {
+        CallShape::ViaCallTool => (
+            "call_tool",
+            json!({"name": tool, "arguments": {"message": MESSAGE}}),
+        ),
+        _ => (tool, json!({"message": MESSAGE})),
+    };
+    let message_in_header = shape == CallShape::MessageInHeader;
     let mut connected = Vec::with_capacity(clients);
     for _ in 0..clients {
         let mut client = McpClient::connect(url, era).await.expect("connect");

@@ -20,7 +20,7 @@
 //!
 //! `benches/run.sh -- --quick` runs fewer calls (a smoke test of the benchmark itself);
 //! `-- --only calls|stdio|wrk|list|cold|memory|peers|chaos|replicas` runs one scenario; and
-//! `-- --load URL TOOL CLIENTS CALLS [legacy|modern]` only puts load on a running server (to
+//! `-- --load URL TOOL CLIENTS CALLS [legacy|modern] [...]` only puts load on a running server (to
 //! profile it: start it under `perf record`, then load it); `--stdio-counted` puts calls
 //! through a stdio server it spawns under callgrind (`benches/instructions.sh`).
 
@@ -390,11 +390,11 @@ async fn scenario_memory(quick: bool) {
     println!();
 }
 
-/// `--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header]`: load only, one line
-/// of results.
+/// `--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header|via-call-tool]`: load
+/// only, one line of results.
 async fn load_only(args: &[String]) {
     let [url, tool, clients, calls, rest @ ..] = args else {
-        panic!("--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header]");
+        panic!("--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header|via-call-tool]");
     };
     let era = match rest.first().map(String::as_str) {
         Some("modern") => Era::Modern,
@@ -402,8 +402,12 @@ async fn load_only(args: &[String]) {
     };
     let clients = clients.parse().expect("CLIENTS is a number");
     let calls = calls.parse().expect("CALLS is a number");
-    let message_in_header = rest.get(1).is_some_and(|flag| flag == "message-in-header");
-    let measured = load::run_with(url, era, tool, clients, calls, message_in_header).await;
+    let shape = match rest.get(1).map(String::as_str) {
+        Some("message-in-header") => load::CallShape::MessageInHeader,
+        Some("via-call-tool") => load::CallShape::ViaCallTool,
+        _ => load::CallShape::Plain,
+    };
+    let measured = load::run_with(url, era, tool, clients, calls, shape).await;
     println!(
         "{} calls, {} errors, {:.0} calls/s, p50 {} ms, p99 {} ms",
         measured.calls,
