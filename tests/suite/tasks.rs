@@ -194,6 +194,23 @@ async fn a_call_that_may_run_as_a_task_goes_on_the_lane_for_a_client_that_takes_
     start(&gateway, &key, "task").await;
 }
 
+/// The tool search's `call_tool` runs as a plain call of the tool it names, on the gateway's
+/// own way, even for a client that takes tasks and a tool that may run as one.
+#[tokio::test]
+async fn call_tool_is_a_plain_call_on_the_lane_for_a_client_that_takes_tasks() {
+    let env = [admin_env()[0], ("RUST_LOG", "mcps=debug,rmcp=warn")];
+    let yaml = yaml_on("catalog:\n  tool_search: true\n");
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &env);
+    let api = Api::logged_in(&gateway).await;
+    let key = api.create_key("alice").await;
+    let params = json!({"name": "call_tool",
+        "arguments": {"name": "fx__sleep", "arguments": {"ms": 10, "tag": "searched"}}});
+    let answer = ask(&gateway, &key, "tools/call", "call_tool", params, true).await;
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    gateway.calls_done(1).await;
+    assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
+}
+
 /// A client that takes tasks calls two tools the gateway runs as no task (no `task:` set):
 /// both go the gateway's own way. The rmcp fixture answers one at once and makes a task of
 /// the other, which the client gets under an id of the gateway's and follows to its end.

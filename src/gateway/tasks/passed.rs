@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use serde_json::value::RawValue;
-
 use rmcp::model::{
     CancelTaskParams, CancelTaskRequest, ClientRequest, CreateTaskResult, DetailedTask,
     GetTaskParams, GetTaskRequest, InputResponses, ServerResult, UpdateTaskParams,
     UpdateTaskRequest,
 };
+use serde_json::value::RawValue;
 
 use super::{Tasks, new_id};
 use crate::{
@@ -24,21 +23,6 @@ use crate::{
     security::Identity,
     sync::lock,
 };
-
-impl Gateway {
-    /// A task `upstream` made of a call on the gateway's own way (the result's text), passed
-    /// on under an id of the gateway's, as `call_tool_or_task` passes one on rmcp's way.
-    pub(in crate::gateway) fn pass_raw_task(
-        &self,
-        raw: &RawValue,
-        upstream: &str,
-        origin: &Origin,
-    ) -> Result<Box<RawValue>, serde_json::Error> {
-        let created: CreateTaskResult = serde_json::from_str(raw.get())?;
-        let owner = origin.principal.as_ref().map(Identity::key);
-        serde_json::value::to_raw_value(&self.tasks.pass(created, upstream, owner))
-    }
-}
 
 /// A task an upstream runs, as the gateway knows it.
 pub(super) struct Passed {
@@ -96,6 +80,19 @@ pub(super) enum Ask {
 }
 
 impl Gateway {
+    /// A task `upstream` made of a call on the gateway's own way (the result's text), passed
+    /// on under an id of the gateway's, as `call_tool_or_task` passes one on rmcp's way.
+    pub(in crate::gateway) fn pass_raw_task(
+        &self,
+        raw: &RawValue,
+        upstream: &str,
+        origin: &Origin,
+    ) -> Result<Box<RawValue>, serde_json::Error> {
+        let created: CreateTaskResult = serde_json::from_str(raw.get())?;
+        let owner = origin.principal.as_ref().map(Identity::key);
+        serde_json::value::to_raw_value(&self.tasks.pass(created, upstream, owner))
+    }
+
     /// Sends `ask` about task `id` to the upstream that made it, if it is a passed one;
     /// `None` when it is not.
     pub(super) async fn ask_passed(
