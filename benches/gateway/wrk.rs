@@ -6,10 +6,10 @@
 //! gateway with `catalog.tool_search`). In the session era every connection calls on one
 //! session, opened beforehand. Without wrk the scenario says it is skipped.
 //!
-//! Each row is the sum of [`ROUNDS`] short runs taken in turns with the other two targets
-//! of its era and concurrency (direct, HTTP, stdio, direct, …): a machine whose other load
-//! comes and goes then weighs on the three alike, where one long run each would put a busy
-//! spell on one of them.
+//! Each row is the sum of [`ROUNDS`] short runs taken in turns with the other targets of
+//! its era and concurrency (direct, HTTP, stdio, through `call_tool`, direct, …): a machine
+//! whose other load comes and goes then weighs on them alike, where one long run each would
+//! put a busy spell on one of them.
 
 use std::{
     path::PathBuf,
