@@ -80,6 +80,15 @@ pub struct Origin {
     pub credential: Option<Lease>,
 }
 
+impl Origin {
+    /// Whether the client declared it takes tasks.
+    pub fn takes_tasks(&self) -> bool {
+        self.capabilities
+            .as_deref()
+            .is_some_and(ClientCapabilities::supports_tasks)
+    }
+}
+
 /// Resolves when `credential`, if there is one, ends; never without one.
 async fn credential_ends(credential: Option<&Lease>) -> GatewayError {
     match credential {

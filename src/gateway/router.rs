@@ -10,7 +10,7 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use rmcp::model::{CallToolRequestParams, ClientCapabilities, InputRequests, JsonObject};
+use rmcp::model::{CallToolRequestParams, InputRequests, JsonObject};
 use serde::Deserialize;
 use serde_json::{Map, Value, value::RawValue};
 use tracing::Instrument;
@@ -234,10 +234,7 @@ impl Gateway {
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<String, GatewayError> {
-        let takes_tasks = origin
-            .capabilities
-            .as_deref()
-            .is_some_and(ClientCapabilities::supports_tasks);
+        let takes_tasks = origin.takes_tasks();
         if self.takes_lane(
             call.name,
             call.arguments,

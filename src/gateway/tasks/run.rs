@@ -19,8 +19,8 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, InputRequests, InputResponses,
-    JsonObject, TASKS_EXTENSION_ID, TaskPayload, Tool,
+    CallToolRequestParams, CallToolResponse, InputRequests, InputResponses, JsonObject,
+    TASKS_EXTENSION_ID, TaskPayload, Tool,
 };
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -61,10 +61,7 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<CallToolResponse, GatewayError> {
         let support = self.task_support(&params.name, origin.view.as_deref());
-        let takes_tasks = origin
-            .capabilities
-            .as_deref()
-            .is_some_and(ClientCapabilities::supports_tasks);
+        let takes_tasks = origin.takes_tasks();
         match (support, takes_tasks) {
             (TaskSupport::Forbidden, _) | (TaskSupport::Optional, false) => {
                 let upstream = self
