@@ -38,7 +38,7 @@ use std::{
 };
 
 use load::{Era, McpClient, Measured};
-use procs::{echo_over_http, echo_stdio_entry, gateway, release_bin};
+use procs::{echo_over_http, echo_stdio_entry, gateway, gateway_in, release_bin};
 use serde_json::json;
 use stdio_load::StdioClient;
 
@@ -303,7 +303,15 @@ async fn scenario_cold_start() {
 }
 
 async fn scenario_memory(quick: bool) {
-    let (gateway, url) = gateway(&echo_stdio_entry("echo"));
+    // jemalloc gives freed pages back to the system over its decay time (10 s), and the
+    // session halves that go to sleep free theirs within the measurement's wait: with the
+    // decay at 0 it gives them back at once, and RSS is what the sessions hold, not when the
+    // pages they freed happen to go back.
+    let (gateway, url) = gateway_in(
+        "",
+        &echo_stdio_entry("echo"),
+        &[("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")],
+    );
     // One call, so the catalog and the upstream connection are in place before measuring.
     let mut first = McpClient::connect(&url, Era::Legacy)
         .await
@@ -329,7 +337,7 @@ async fn scenario_memory(quick: bool) {
         rows.push((target, "awake", gateway.rss(), baseline));
     }
     // Past `timeouts.session_sleep_secs` (10 s by default) and a turn of the reaper, every
-    // session is asleep; jemalloc gives freed pages back within a few seconds more.
+    // session is asleep.
     tokio::time::sleep(Duration::from_secs(if quick { 12 } else { 16 })).await;
     rows.push((sessions.len(), "asleep", gateway.rss(), baseline));
     // The clients go, their connections with them; their sessions stay open in the gateway
@@ -372,7 +380,7 @@ async fn scenario_memory(quick: bool) {
     drop(listening);
     println!("## 4. Memory with idle session-era sessions\n");
     println!(
-        "Each session has its own keep-alive connection, as the load's clients do; a listening one a second, its GET stream.\n"
+        "Each session has its own keep-alive connection, as the load's clients do; a listening one a second, its GET stream. The gateway runs with jemalloc's decay at 0: freed pages go back at once.\n"
     );
     println!("| sessions | state | RSS MiB | bytes per session |");
     println!("|---:|---|---:|---:|");

@@ -234,6 +234,11 @@ pub fn gateway(upstreams_yaml: &str) -> (Process, String) {
 
 /// The same, with more top-level `settings` (YAML, each line ending in a newline).
 pub fn gateway_with(settings: &str, upstreams_yaml: &str) -> (Process, String) {
+    gateway_in(settings, upstreams_yaml, &[])
+}
+
+/// The same, with `env` set for the gateway's process.
+pub fn gateway_in(settings: &str, upstreams_yaml: &str, env: &[(&str, &str)]) -> (Process, String) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = dir.path().join("proxy.yaml");
     // Every client of the benchmark comes from one address: the per-address limits, which
@@ -247,7 +252,8 @@ pub fn gateway_with(settings: &str, upstreams_yaml: &str) -> (Process, String) {
         .args(["serve", "--listen", "127.0.0.1:0", "-c"])
         .arg(&config)
         // The endpoint line is logged at info; the rest of the log stays at warn.
-        .env("RUST_LOG", "warn,mcps::app=info");
+        .env("RUST_LOG", "warn,mcps::app=info")
+        .envs(env.iter().copied());
     let (mut process, line) = start_until(command, "MCP endpoint: ");
     process._config = Some(dir);
     let url = line

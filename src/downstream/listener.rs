@@ -32,10 +32,7 @@ use std::{
     time::Duration,
 };
 
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
-};
+use futures::FutureExt;
 use nix::sys::socket::sockopt::TcpUserTimeout;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -45,10 +42,12 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    connection::{Activity, KeepAliveHint, TimedBody, Tracked, Watched, watchdog},
+    connection::{Activity, KeepAliveHint, TimedBody, Tracked, watchdog},
     http::HttpFront,
 };
 use crate::{security::client_network, sync::lock};
+
+mod protocol;
 
 /// How long open connections get to finish after shutdown starts.
 const CONNECTION_DRAIN: Duration = Duration::from_secs(5);
@@ -66,8 +65,10 @@ pub async fn serve(
     sessions_end: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    // Cancelled to tell open connections to finish what is in flight and close; `connections`
+    // waits for them.
+    let draining = CancellationToken::new();
+    let connections = TaskTracker::new();
     let counts = Arc::new(Counts::default());
     let refusing = Arc::new(Semaphore::new(REFUSING_AT_ONCE));
     let limits = front.connection_limits;
@@ -123,32 +124,29 @@ pub async fn serve(
             request
                 .extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
+            // Boxed whole: hyper allocates room for a connection's request future when the
+            // connection opens and keeps it while the connection lives, and this future's size
+            // is every way a request can take (tens of KB), which each idle keep-alive
+            // connection would hold.
             async move {
-                // Boxed, like `handle` below: hyper moves this future into place for every
-                // request, and only a connection on probation needs the check.
-                let mut response = if probation && !Box::pin(front.may_use_reserve(&request)).await
-                {
+                let mut response = if probation && !front.may_use_reserve(&request).await {
                     front.too_many_connections()
                 } else {
-                    // Boxed: hyper keeps a connection's request future inside the connection's
-                    // task, so its size (every way a request can take, tens of KB) would be
-                    // held by each idle keep-alive connection, not only while a request runs.
-                    Box::pin(front.handle(request)).await
+                    front.handle(request).await
                 };
                 keep_alive.tell(version, &mut response);
                 Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
             }
+            .boxed()
         });
-        let io = TokioIo::new(Watched::new(stream, activity.clone()));
-        let connection = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let drain = draining.clone();
         let deadlines = limits.deadlines;
-        tracker.spawn(async move {
+        tracker.spawn(connections.track_future(async move {
             let _counted = counted;
+            // The connection's future is made here, not before the task: one the task captured
+            // would take room twice in it, as captured and where it is awaited.
             tokio::select! {
-                ended = connection => if let Err(error) = ended {
+                ended = protocol::serve(stream, activity.clone(), service, drain) => if let Err(error) = ended {
                     tracing::debug!(%peer, %error, "connection ended with an error");
                 },
                 closed = watchdog(activity, deadlines) => {
@@ -158,15 +156,17 @@ pub async fn serve(
                     tracing::debug!(%peer, "connection closed to make room: no request in flight for the longest");
                 }
             }
-        });
+        }));
     }
     drop(listener);
+    draining.cancel();
+    connections.close();
     let deadline = async {
         sessions_end.cancelled().await;
         tokio::time::sleep(CONNECTION_DRAIN).await;
     };
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = connections.wait() => {}
         () = deadline => {
             tracing::warn!("connections still open {CONNECTION_DRAIN:?} after the sessions ended; closing them");
         }

@@ -35,6 +35,7 @@ mod example_configs;
 mod first_hour;
 mod graceful_drain;
 mod hot_reload;
+mod http_protocols;
 mod http_session_lane;
 mod http_upstream_restart;
 mod http_upstreams;

@@ -1,0 +1,188 @@
+//! One accepted connection, served as HTTP/1.1 or as HTTP/2 (in the clear, with prior
+//! knowledge), and drained when the front door stops.
+//!
+//! The protocol is told from the connection's first bytes, peeked at and left in the socket,
+//! so that hyper reads them itself. hyper-util's `auto` builder reads them instead and hands
+//! them back through a rewinding reader: hyper's first read then returns those 24 bytes
+//! alone, its read buffer grows from 8 to 16 KiB to take the rest of the request, and an idle
+//! keep-alive connection keeps the 16 KiB for as long as it stays open (measured: half of the
+//! 32 KiB such a connection held; BENCHMARKS.md).
+
+use std::{
+    error::Error,
+    future::Future,
+    io,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use hyper::{
+    body::{Body, Incoming},
+    server::conn::{http1, http2},
+    service::HttpService,
+};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::downstream::connection::{Activity, Watched};
+
+pub type BoxError = Box<dyn Error + Send + Sync>;
+
+/// How every HTTP/2 connection begins (RFC 9113, section 3.4).
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long to wait before looking again at a connection whose first bytes are only the start
+/// of the HTTP/2 preface (a peek returns the same bytes at once until more arrive): at first,
+/// and at most. The wait doubles each time, so that a client that stops there (until the
+/// connection's header deadline closes it) costs a few wake-ups, not hundreds.
+const REST_OF_PREFACE: (Duration, Duration) =
+    (Duration::from_millis(5), Duration::from_millis(250));
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Serves `stream` with `service` until the client closes it or, once `draining` is
+/// cancelled, until its requests in flight are answered. A connection closed before it sent
+/// a byte ends without an error.
+pub async fn serve<S, B>(
+    stream: TcpStream,
+    activity: Arc<Activity>,
+    service: S,
+    draining: CancellationToken,
+) -> Result<(), BoxError>
+where
+    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let protocol = tokio::select! {
+        protocol = spoken_on(&stream) => protocol?,
+        () = draining.cancelled() => return Ok(()),
+    };
+    let io = TokioIo::new(Watched::new(stream, activity));
+    // Each connection is built where it is awaited, so that this future holds it once.
+    match protocol {
+        None => {}
+        Some(Protocol::Http1) => {
+            Drained::new(
+                http1::Builder::new()
+                    .serve_connection(io, service)
+                    .with_upgrades(),
+                http1::UpgradeableConnection::graceful_shutdown,
+                draining,
+            )
+            .await?;
+        }
+        Some(Protocol::Http2) => {
+            // Boxed: the task that serves a connection has room for the larger of the two
+            // protocols' states for as long as it lives, and HTTP/2's is the larger and the
+            // rarer.
+            Box::pin(Drained::new(
+                http2::Builder::new(TokioExecutor::new()).serve_connection(io, service),
+                http2::Connection::graceful_shutdown,
+                draining,
+            ))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The protocol a client speaks on `stream`, from its first bytes, which stay unread; `None`
+/// when it closes before sending any.
+async fn spoken_on(stream: &TcpStream) -> io::Result<Option<Protocol>> {
+    let mut first = [0u8; HTTP2_PREFACE.len()];
+    let (mut wait, longest) = REST_OF_PREFACE;
+    loop {
+        let peeked = stream.peek(&mut first).await?;
+        if let Some(protocol) = protocol_of(&first[..peeked]) {
+            return Ok(Some(protocol));
+        }
+        if peeked == 0 {
+            return Ok(None);
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(longest);
+    }
+}
+
+/// The protocol that a connection beginning with `first` speaks, or `None` while `first` is
+/// (a beginning of) the HTTP/2 preface and too short to tell.
+fn protocol_of(first: &[u8]) -> Option<Protocol> {
+    if !HTTP2_PREFACE.starts_with(first) {
+        Some(Protocol::Http1)
+    } else if first.len() == HTTP2_PREFACE.len() {
+        Some(Protocol::Http2)
+    } else {
+        None
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Runs `connection` to its end; once `draining` is cancelled, `drain` tells it to finish
+    /// what is in flight and close. A future of its own rather than an `async fn`: one holds
+    /// the connection it was given apart from the one it pins, and the task that serves a
+    /// connection would have room for both for as long as it lives.
+    struct Drained<C> {
+        #[pin]
+        connection: C,
+        #[pin]
+        draining: WaitForCancellationFutureOwned,
+        drain: fn(Pin<&mut C>),
+        drained: bool,
+    }
+}
+
+impl<C> Drained<C> {
+    fn new(connection: C, drain: fn(Pin<&mut C>), draining: CancellationToken) -> Self {
+        Self {
+            connection,
+            draining: draining.cancelled_owned(),
+            drain,
+            drained: false,
+        }
+    }
+}
+
+impl<C: Future> Future for Drained<C> {
+    type Output = C::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<C::Output> {
+        let mut this = self.project();
+        if !*this.drained && this.draining.poll(cx).is_ready() {
+            *this.drained = true;
+            (this.drain)(this.connection.as_mut());
+        }
+        this.connection.poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_bytes_tell_the_protocol() {
+        assert_eq!(
+            protocol_of(b"POST /mcp HTTP/1.1\r\n"),
+            Some(Protocol::Http1)
+        );
+        assert_eq!(protocol_of(b"G"), Some(Protocol::Http1));
+        // A method that starts like the preface, and is not it.
+        assert_eq!(protocol_of(b"PUT /x HTTP/1.1\r\n"), Some(Protocol::Http1));
+        assert_eq!(protocol_of(b"PRI * HTTP/1.1\r\n"), Some(Protocol::Http1));
+        assert_eq!(protocol_of(HTTP2_PREFACE), Some(Protocol::Http2));
+        // Too short to tell: the rest is awaited.
+        assert_eq!(protocol_of(b""), None);
+        assert_eq!(protocol_of(b"PRI * HTTP/2.0\r\n"), None);
+    }
+}
