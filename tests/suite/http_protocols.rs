@@ -1,6 +1,6 @@
 //! The front door speaks HTTP/1.1 and HTTP/2 (in the clear, with prior knowledge) on one
-//! port, and tells them apart by the connection's first bytes, also when they come in pieces.
-//! The HTTP/2 client is hyper's.
+//! port, tells them apart by the connection's first bytes, also when they come in pieces, and
+//! drains both when it stops. The clients are hyper's.
 
 use crate::common;
 
@@ -29,17 +29,28 @@ fn gateway() -> (ServeProcess, SocketAddr) {
 
 /// A 2026-07-28 `tools/call` of the fixture's echo, as an HTTP request to `url`.
 fn echo_call(url: &str, text: &str) -> hyper::Request<Full<Bytes>> {
+    tool_call(url, "fx__echo", json!({"text": text}))
+}
+
+/// A 2026-07-28 `tools/call` of `tool` with `arguments`, as an HTTP request to `url`.
+fn tool_call(url: &str, tool: &str, arguments: Value) -> hyper::Request<Full<Bytes>> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "_meta": modern_meta("h2", json!({})),
-        "name": "fx__echo", "arguments": {"text": text}}});
+        "_meta": modern_meta("hyper", json!({})),
+        "name": tool, "arguments": arguments}});
     hyper::Request::post(url)
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
-        .header("mcp-name", "fx__echo")
+        .header("mcp-name", tool)
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap()
+}
+
+/// The JSON-RPC message of `response`'s body.
+async fn message_of(response: hyper::Response<hyper::body::Incoming>) -> Value {
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&body).unwrap_or_else(|_| panic!("not JSON: {body:?}"))
 }
 
 #[tokio::test]
@@ -62,8 +73,7 @@ async fn http2_with_prior_knowledge_is_served_beside_http1() {
         let response = response.expect("an answer over HTTP/2");
         assert_eq!(response.version(), http::Version::HTTP_2);
         assert_eq!(response.status(), 200);
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let message: Value = serde_json::from_slice(&body).unwrap();
+        let message = message_of(response).await;
         assert!(
             message["result"]["content"].to_string().contains(text),
             "{message}"
@@ -132,4 +142,54 @@ async fn a_preface_in_pieces_is_awaited_and_a_request_that_starts_like_one_is_ht
     assert!(answer.contains(r#""id":7"#), "{answer}");
     assert!(answer.contains("four"), "{answer}");
     assert_eq!(gateway.health()["upstreams"][0]["state"], "ready");
+}
+
+#[tokio::test]
+async fn on_sigterm_an_http2_call_in_flight_is_answered_and_an_idle_connection_is_closed() {
+    let mut gateway = ServeProcess::start(&format!(
+        "timeouts:\n  drain_secs: 5\nupstreams:\n{}",
+        fixture_upstream_yaml("slow", "slow", &[], "").replace("args: [", "args: [\"--sleep\", ")
+    ));
+    let address: SocketAddr = gateway.base.trim_start_matches("http://").parse().unwrap();
+    let url = gateway.mcp_url();
+
+    // An HTTP/1.1 keep-alive connection, idle after one call.
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (mut idle, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    let idle_connection = tokio::spawn(connection);
+    let answer = idle
+        .send_request(tool_call(
+            &url,
+            "slow__sleep",
+            json!({"ms": 0, "tag": "h1"}),
+        ))
+        .await
+        .unwrap();
+    assert!(message_of(answer).await["result"].is_object());
+
+    // An HTTP/2 call that takes a second.
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let slow = tokio::spawn(async move {
+        let call = tool_call(&url, "slow__sleep", json!({"ms": 1000, "tag": "h2"}));
+        message_of(sender.send_request(call).await.unwrap()).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    gateway.signal(nix::sys::signal::Signal::SIGTERM);
+    // The idle connection is closed as the drain begins, not when it ends.
+    tokio::time::timeout(Duration::from_millis(700), idle_connection)
+        .await
+        .expect("the idle connection closed at once")
+        .unwrap()
+        .unwrap();
+    let reply = slow.await.unwrap();
+    assert!(reply["result"].is_object(), "{reply}");
+    assert!(gateway.wait_exit().success());
 }
