@@ -169,7 +169,7 @@ async fn on_sigterm_an_http2_call_in_flight_is_answered_and_an_idle_connection_i
         .unwrap();
     assert!(message_of(answer).await["result"].is_object());
 
-    // An HTTP/2 call that takes a second.
+    // An HTTP/2 call that takes three seconds.
     let stream = TcpStream::connect(address).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -177,14 +177,15 @@ async fn on_sigterm_an_http2_call_in_flight_is_answered_and_an_idle_connection_i
             .unwrap();
     tokio::spawn(connection);
     let slow = tokio::spawn(async move {
-        let call = tool_call(&url, "slow__sleep", json!({"ms": 1000, "tag": "h2"}));
+        let call = tool_call(&url, "slow__sleep", json!({"ms": 3000, "tag": "h2"}));
         message_of(sender.send_request(call).await.unwrap()).await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     gateway.signal(nix::sys::signal::Signal::SIGTERM);
-    // The idle connection is closed as the drain begins, not when it ends.
-    tokio::time::timeout(Duration::from_millis(700), idle_connection)
+    // The idle connection is closed as the drain begins, not when it ends (the call in flight
+    // takes 2.7 s more).
+    tokio::time::timeout(Duration::from_secs(2), idle_connection)
         .await
         .expect("the idle connection closed at once")
         .unwrap()
