@@ -29,7 +29,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::downstream::connection::{Activity, Watched};
 
-pub type BoxError = Box<dyn Error + Send + Sync>;
+type BoxError = Box<dyn Error + Send + Sync>;
 
 /// How every HTTP/2 connection begins (RFC 9113, section 3.4).
 const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -50,7 +50,7 @@ enum Protocol {
 /// Serves `stream` with `service` until the client closes it or, once `draining` is
 /// cancelled, until its requests in flight are answered. A connection closed before it sent
 /// a byte ends without an error.
-pub async fn serve<S, B>(
+pub(super) async fn serve<S, B>(
     stream: TcpStream,
     activity: Arc<Activity>,
     service: S,
