@@ -49,6 +49,7 @@ impl OriginPolicy {
         self.check_origin(headers)
     }
 
+    /// Read for every request, so compared in place rather than lowercased into a copy.
     fn check_host(&self, headers: &HeaderMap, uri: &Uri) -> Result<(), Rejection> {
         if self.allowed_hosts.iter().any(|host| host == "*") {
             return Ok(());
@@ -56,24 +57,23 @@ impl OriginPolicy {
         let authority = match headers.get(header::HOST) {
             Some(value) => value
                 .to_str()
-                .map_err(|_| Rejection("the Host header is not valid text".into()))?
-                .to_ascii_lowercase(),
+                .map_err(|_| Rejection("the Host header is not valid text".into()))?,
             None => match uri.authority() {
-                Some(authority) => authority.as_str().to_ascii_lowercase(),
+                Some(authority) => authority.as_str(),
                 None => return Err(Rejection("the request has no Host header".into())),
             },
         };
-        let host = strip_port(&authority);
+        let host = strip_port(authority);
         if is_loopback_host(host)
-            || self
-                .allowed_hosts
-                .iter()
-                .any(|allowed| allowed == host || *allowed == authority)
+            || self.allowed_hosts.iter().any(|allowed| {
+                allowed.eq_ignore_ascii_case(host) || allowed.eq_ignore_ascii_case(authority)
+            })
         {
             return Ok(());
         }
         Err(Rejection(format!(
-            "Host {authority:?} is not allowed; add it to server.allowed_hosts"
+            "Host {:?} is not allowed; add it to server.allowed_hosts",
+            authority.to_ascii_lowercase()
         )))
     }
 
@@ -122,10 +122,16 @@ fn strip_port(authority: &str) -> &str {
     }
 }
 
+/// `localhost`, a name under it, or a loopback address, in any case.
 fn is_loopback_host(host: &str) -> bool {
+    const LOCALHOST: &str = "localhost";
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare == "localhost"
-        || bare.ends_with(".localhost")
+    let under_localhost = bare.len() > LOCALHOST.len()
+        && bare.as_bytes()[bare.len() - LOCALHOST.len() - 1] == b'.'
+        && bare.as_bytes()[bare.len() - LOCALHOST.len()..]
+            .eq_ignore_ascii_case(LOCALHOST.as_bytes());
+    bare.eq_ignore_ascii_case(LOCALHOST)
+        || under_localhost
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
@@ -200,6 +206,16 @@ mod tests {
             ("origin", "http://localhost"),
         ]);
         assert_eq!(result.unwrap_err().0, "more than one Origin header");
+    }
+
+    #[test]
+    fn hosts_are_compared_in_any_case() {
+        assert!(check(&[("host", "LOCALHOST:8000")]).is_ok());
+        assert!(check(&[("host", "App.LocalHost:8000")]).is_ok());
+        assert!(check(&[("host", "GW.Example.com")]).is_ok());
+        let refused = check(&[("host", "Evil.Example:8000")]).unwrap_err();
+        assert!(refused.0.contains("\"evil.example:8000\""), "{refused}");
+        assert!(check(&[("host", "xlocalhost")]).is_err());
     }
 
     #[test]

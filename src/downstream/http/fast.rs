@@ -182,20 +182,28 @@ fn plain_headers(headers: &HeaderMap) -> bool {
 
 /// A POST that accepts both answers rmcp could give (JSON and an event stream) and sends JSON.
 pub(super) fn plain_post(headers: &HeaderMap) -> bool {
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",")
-        .to_ascii_lowercase();
     let json_body = single(headers, header::CONTENT_TYPE).is_some_and(|value| {
         let essence = value.split(|byte| *byte == b';').next().unwrap_or(value);
         essence
             .trim_ascii()
             .eq_ignore_ascii_case(b"application/json")
     });
-    accept.contains("application/json") && accept.contains("text/event-stream") && json_body
+    json_body && accepts(headers, b"application/json") && accepts(headers, b"text/event-stream")
+}
+
+/// Whether an `Accept` header names `media` anywhere in it, in any case (as rmcp reads it),
+/// without copying the headers: this is read for every call.
+fn accepts(headers: &HeaderMap, media: &[u8]) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter(|value| value.to_str().is_ok())
+        .any(|value| {
+            value
+                .as_bytes()
+                .windows(media.len())
+                .any(|window| window.eq_ignore_ascii_case(media))
+        })
 }
 
 /// The one value of header `name`; `None` when it is absent or given more than once.
@@ -248,5 +256,18 @@ mod tests {
             HeaderValue::from_static("text/event-stream;q=0.5"),
         );
         assert!(plain_post(&headers));
+
+        let mut one_line = HeaderMap::new();
+        one_line.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/Json; charset=utf-8"),
+        );
+        one_line.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/EVENT-STREAM, application/json"),
+        );
+        assert!(plain_post(&one_line));
+        one_line.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!plain_post(&one_line), "the body must be JSON");
     }
 }
