@@ -46,7 +46,7 @@ use std::{
 };
 
 use rmcp::transport::streamable_http_server::session::{
-    ServerSseMessage, SessionId, SessionState, local::LocalSessionManager,
+    SessionId, SessionState, local::LocalSessionManager,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -119,7 +119,7 @@ struct HttpSession {
     /// use, not awake.
     listening: usize,
     /// Where the latest of them goes, while its client listens.
-    listener: Option<tokio::sync::mpsc::Sender<ServerSseMessage>>,
+    listener: Option<listening::StreamSender>,
     /// What restores it after sleep: the client's `initialize`, once answered.
     restore: Option<SessionState>,
     /// Whether rmcp's half of it had the client's `notifications/initialized` (see

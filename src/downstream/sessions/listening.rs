@@ -32,14 +32,20 @@ use crate::{gateway::Listener, sync::lock};
 /// session are dropped (as rmcp drops them for a client that does not keep up).
 const WAITING: usize = 16;
 
+/// Where the events of a client's GET stream go. Boxed: tokio's channel holds its first block
+/// of 32 slots for as long as it is open, which is as long as the client listens, whatever it
+/// is sent; a slot of an event is about 50 bytes, of a box 8 (about 1.3 KB less a listening
+/// session, for one allocation an event).
+pub(super) type StreamSender = mpsc::Sender<Box<ServerSseMessage>>;
+
 /// The client's end of a held stream, as the gateway's listener of a sleeping session.
-struct Held(mpsc::Sender<ServerSseMessage>);
+struct Held(StreamSender);
 
 impl Listener for Held {
     fn notify(&self, notification: ServerNotification) -> bool {
         let message = ServerJsonRpcMessage::notification(notification);
         self.0
-            .try_send(ServerSseMessage::from_message(message))
+            .try_send(Box::new(ServerSseMessage::from_message(message)))
             .is_ok()
     }
 }
@@ -63,7 +69,7 @@ impl SessionBook {
             .take_until(self.stop.clone().cancelled_owned())
             .map(move |event| {
                 let _ = &mark;
-                named_for_client(event)
+                named_for_client(*event)
             })
     }
 
@@ -91,7 +97,7 @@ impl SessionBook {
     }
 
     /// Where session `id`'s client listens, while it does.
-    fn listener(&self, id: &str) -> Option<mpsc::Sender<ServerSseMessage>> {
+    fn listener(&self, id: &str) -> Option<StreamSender> {
         lock(&self.state)
             .http
             .get(id)?
@@ -108,10 +114,10 @@ impl SessionBook {
 }
 
 /// What the client reads of a held stream.
-struct Listened(mpsc::Receiver<ServerSseMessage>);
+struct Listened(mpsc::Receiver<Box<ServerSseMessage>>);
 
 impl Stream for Listened {
-    type Item = ServerSseMessage;
+    type Item = Box<ServerSseMessage>;
 
     fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.0.poll_recv(context)
@@ -119,7 +125,7 @@ impl Stream for Listened {
 }
 
 /// Forwards rmcp's `stream` to the client's `sender` until either ends.
-async fn pump<S>(stream: S, sender: mpsc::Sender<ServerSseMessage>)
+async fn pump<S>(stream: S, sender: StreamSender)
 where
     S: Stream<Item = ServerSseMessage> + Send,
 {
@@ -127,7 +133,7 @@ where
     loop {
         tokio::select! {
             event = stream.next() => match event {
-                Some(event) => if sender.send(event).await.is_err() {
+                Some(event) => if sender.send(Box::new(event)).await.is_err() {
                     return;
                 },
                 None => return,

@@ -7,11 +7,9 @@ use std::{
     time::Instant,
 };
 
-use rmcp::transport::streamable_http_server::session::ServerSseMessage;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::SessionBook;
+use super::{SessionBook, listening::StreamSender};
 use crate::sync::lock;
 
 impl SessionBook {
@@ -56,11 +54,7 @@ impl SessionBook {
 
     /// Marks that session `id`'s client listens on a GET stream the book holds (see
     /// `listening`), whose messages go to `sender`, until the mark is dropped.
-    pub(super) fn listening(
-        &self,
-        id: &str,
-        sender: mpsc::Sender<ServerSseMessage>,
-    ) -> Option<InFlight> {
+    pub(super) fn listening(&self, id: &str, sender: StreamSender) -> Option<InFlight> {
         let mut book = lock(&self.state);
         let session = book.http.get_mut(id)?;
         session.listening += 1;
