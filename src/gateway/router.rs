@@ -28,7 +28,6 @@ use super::{
 use crate::{
     config::TaskSupport,
     error::GatewayError,
-    mcp_headers::arguments,
     upstream::{Mirrored, Outgoing, Upstream, UpstreamLane},
 };
 
@@ -142,9 +141,10 @@ impl Gateway {
         // in (`Gateway::connect`), as on the typed way; their answer comes in a retry, which
         // takes the typed way.
         let takes = route.upstream.lane().is_some() && plain;
-        let schema = &route.item.input_schema;
         takes.then(|| LaneTool {
-            header_schema: arguments::declared(schema).then(|| schema.clone()),
+            header_schema: route
+                .marks_headers()
+                .then(|| route.item.input_schema.clone()),
         })
     }
 

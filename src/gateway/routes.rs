@@ -20,9 +20,7 @@ use super::{
     forward::{send, send_bridged, strip_hop_meta, unexpected},
     per_user, read_cache,
 };
-use crate::{
-    config::ToolOverride, error::GatewayError, mcp_headers, security::Identity, upstream::Upstream,
-};
+use crate::{config::ToolOverride, error::GatewayError, security::Identity, upstream::Upstream};
 
 /// The arguments of a `tools/call` on the gateway's own way, read only when the call needs
 /// them: when the tool's overrides rewrite them, or when its schema marks some for headers
@@ -115,7 +113,7 @@ impl Gateway {
             .ok_or_else(|| self.unrouted(name, view))?;
         let rewritten = route.overrides.iter().any(|rule| rule.changes_arguments());
         // Pinned values may go in headers as well as the client's (`header_arguments`).
-        let read = if rewritten || mcp_headers::arguments::declared(&route.item.input_schema) {
+        let read = if rewritten || route.marks_headers() {
             let mut parsed = match arguments {
                 Some(text) => Some(serde_json::from_str(text.get()).map_err(|error| {
                     GatewayError::InvalidArguments {

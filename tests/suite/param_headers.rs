@@ -207,6 +207,70 @@ async fn calls_whose_headers_disagree_with_the_body_are_refused_as_the_sdks_refu
     }
 }
 
+/// A virtual server that pins some of a tool's header arguments offers the tool without them:
+/// its clients send the headers of the others alone, which the gateway checks, and the
+/// upstream gets all of its own, the pinned values included. A virtual server over the same
+/// tool that pins nothing checks them all. (What a tool marks is worked out once for each
+/// view of it, where the view is made.) The TypeScript SDK's server stands behind it.
+#[tokio::test]
+async fn a_virtual_servers_pinned_header_arguments_are_neither_asked_for_nor_lost() {
+    let fixture = HttpFixture::start_with(Implementation::TypeScript, &["--header-arguments"]);
+    let yaml = format!(
+        "virtual_servers:\n  pinned:\n    upstreams: [fx]\n    tools:\n      fx__routed:\n        \
+         arguments: {{region: eu-central, shard: 5}}\n  everything:\n    upstreams: [fx]\n\
+         upstreams:\n  fx:\n    url: {url:?}\n    protocol: modern\n",
+        url = fixture.url
+    );
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[("RUST_LOG", "mcps=debug,rmcp=warn")],
+    );
+    gateway.wait_ready(std::time::Duration::from_secs(30));
+    let pinned = format!("{}/pinned", gateway.mcp_url());
+    let everything = format!("{}/everything", gateway.mcp_url());
+    let call =
+        |arguments: Value| json!({"_meta": meta(), "name": "fx__routed", "arguments": arguments});
+
+    let both = [("mcp-param-dry", "true"), ("mcp-param-zone", "Bern")];
+    let arguments = json!({"dry": true, "where": {"zone": "Bern"}});
+    let (status, answer) = post_call(&pinned, "fx__routed", &both, call(arguments.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "region=eu-central shard=5 dry=true zone=Bern",
+        "{answer}"
+    );
+    // What the view still marks is checked.
+    let (status, answer) = post_call(
+        &pinned,
+        "fx__routed",
+        &[("mcp-param-dry", "false"), ("mcp-param-zone", "Bern")],
+        call(arguments.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (400, &json!(-32020)),
+        "{answer}"
+    );
+    // The view without pins asks for the region and shard the client sends.
+    let (status, answer) = post_call(
+        &everything,
+        "fx__routed",
+        &both,
+        call(json!({"region": "eu", "dry": true, "where": {"zone": "Bern"}})),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (400, &json!(-32020)),
+        "{answer}"
+    );
+
+    assert_eq!(refused_on_its_own_way(&gateway), 2, "{}", gateway.log());
+    gateway.calls_done(1).await;
+    assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
+}
+
 /// Runs one scenario of the conformance suite's 0.2 line against the server at `url`; the
 /// checks it passed, of how many, and what it printed.
 fn scenario(url: &str, name: &str) -> (usize, usize, String) {

@@ -8,6 +8,7 @@ use super::{Collision, cursor};
 use crate::{
     config::ToolOverride,
     error::GatewayError,
+    mcp_headers::arguments,
     naming,
     upstream::{Upstream, UpstreamState},
 };
@@ -26,6 +27,10 @@ pub trait Named: Clone + PartialEq {
     }
     /// Shows this item as `rule` says, but for its name.
     fn apply(&mut self, _rule: &ToolOverride) {}
+    /// Whether its input schema marks an argument for a header (SEP-2243).
+    fn marks_headers(&self) -> bool {
+        false
+    }
 }
 
 impl Named for Tool {
@@ -44,6 +49,9 @@ impl Named for Tool {
     }
     fn apply(&mut self, rule: &ToolOverride) {
         rule.apply_to_tool(self);
+    }
+    fn marks_headers(&self) -> bool {
+        arguments::declared(&self.input_schema)
     }
 }
 
@@ -70,11 +78,19 @@ pub struct Entry<T> {
     pub original: String,
     /// How it is offered and called: the upstream's override, then a virtual server's.
     pub overrides: Vec<ToolOverride>,
+    /// [`Named::marks_headers`] of `item`, worked out where an entry is made (`build`, and
+    /// again in `narrowed`, after a view has changed it), not on every call of it.
+    marks_headers: bool,
 }
 
 impl<T: Named> Entry<T> {
     pub fn exposed_name(&self) -> &str {
         self.item.name()
+    }
+
+    /// Whether the item as clients see it marks an argument for a header (SEP-2243).
+    pub fn marks_headers(&self) -> bool {
+        self.marks_headers
     }
 
     /// The clash of this entry with `upstream`'s `item`, which wanted its name and is left out.
@@ -137,6 +153,7 @@ impl<T: Named> NamedIndex<T> {
                 }
                 index.insert(exposed, entries.len());
                 entries.push(Entry {
+                    marks_headers: exposed_item.marks_headers(),
                     item: exposed_item,
                     upstream: upstream.clone(),
                     original: item.name().to_owned(),
@@ -156,7 +173,15 @@ impl<T: Named> NamedIndex<T> {
         narrow: impl Fn(&Entry<T>) -> Option<Entry<T>>,
         collisions: &mut Vec<Collision>,
     ) -> Self {
-        let mut narrowed: Vec<Entry<T>> = self.entries.iter().filter_map(narrow).collect();
+        let mut narrowed: Vec<Entry<T>> = self
+            .entries
+            .iter()
+            .filter_map(narrow)
+            .map(|mut entry| {
+                entry.marks_headers = entry.item.marks_headers();
+                entry
+            })
+            .collect();
         // Stable: of two entries under one name, the one first in `self` stays first.
         narrowed.sort_by(|a, b| a.exposed_name().cmp(b.exposed_name()));
         let mut entries: Vec<Entry<T>> = Vec::with_capacity(narrowed.len());
