@@ -47,14 +47,15 @@ headed_pid=$!
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 listening() { for _ in $(seq 1 240); do ss -ltn | grep -q ":$1 " && return 0; sleep 0.5; done; return 1; }
 
-# instructions UPSTREAM-YAML ERA CLIENTS CALLS-EACH [message-in-header|via-call-tool]: the
-# gateway's instructions per call (via-call-tool: through the tool search's call_tool, on a
-# gateway with catalog.tool_search).
+# instructions UPSTREAM-YAML ERA CLIENTS CALLS-EACH [message-in-header|via-call-tool|search-tools]:
+# the gateway's instructions per call (via-call-tool: through the tool search's call_tool, on a
+# gateway with catalog.tool_search; search-tools: the search's own search_tools, which the
+# gateway answers).
 instructions() {
     local dir port gateway calls search=
     dir=$(mktemp -d -p "$work")
     port=$(free_port)
-    [ "${5:-}" = via-call-tool ] && search='catalog:\n  tool_search: true\n'
+    case "${5:-}" in via-call-tool | search-tools) search='catalog:\n  tool_search: true\n' ;; esac
     printf "logging:\n  level: warn\n${search}upstreams:\n  echo:\n    %s\n" "$1" > "$dir/proxy.yaml"
     (cd "$dir" && exec valgrind --tool=callgrind --callgrind-out-file="$dir/out.%p" \
         "$mcps" serve --listen "127.0.0.1:$port" -c proxy.yaml > "$dir/gateway.log" 2>&1) &
@@ -109,6 +110,9 @@ echo "| http, an argument in a header | 2026-07-28 | 1 | $(instructions "$headed
 # A call through the tool search's call_tool: unwrapped to the tool it names.
 stdio="command: \"$echo_upstream\""
 echo "| stdio, through call_tool | 2026-07-28 | 1 | $(instructions "$stdio" modern 1 1000 via-call-tool) |"
+# The search's own search_tools, which no upstream answers.
+echo "| none, search_tools | 2026-07-28 | 1 | $(instructions "$stdio" modern 1 1000 search-tools) |"
+echo "| none, search_tools | 2025-11-25 | 1 | $(instructions "$stdio" legacy 1 1000 search-tools) |"
 
 # stdio_instructions ERA: the instructions per call of `mcps stdio` (the client spawns it)
 # in front of the echo over stdio; ERA `typed` is 2026-07-28 calls that take rmcp's typed way

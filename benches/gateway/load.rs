@@ -227,6 +227,8 @@ pub enum CallShape {
     MessageInHeader,
     /// Through the tool search's `call_tool`, which names the tool.
     ViaCallTool,
+    /// The tool search's `search_tools`, for the tool: answered by the gateway itself.
+    SearchTools,
 }
 
 /// [`run`], with the calls made as `shape` says.
@@ -243,6 +245,7 @@ pub async fn run_with(
             "call_tool",
             json!({"name": tool, "arguments": {"message": MESSAGE}}),
         ),
+        CallShape::SearchTools => ("search_tools", json!({"query": tool})),
         _ => (tool, json!({"message": MESSAGE})),
     };
     let message_in_header = shape == CallShape::MessageInHeader;

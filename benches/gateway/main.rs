@@ -398,11 +398,13 @@ async fn scenario_memory(quick: bool) {
     println!();
 }
 
-/// `--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header|via-call-tool]`: load
+/// `--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header|via-call-tool|search-tools]`: load
 /// only, one line of results.
 async fn load_only(args: &[String]) {
     let [url, tool, clients, calls, rest @ ..] = args else {
-        panic!("--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header|via-call-tool]");
+        panic!(
+            "--load URL TOOL CLIENTS CALLS [legacy|modern] [message-in-header|via-call-tool|search-tools]"
+        );
     };
     let era = match rest.first().map(String::as_str) {
         Some("modern") => Era::Modern,
@@ -413,6 +415,7 @@ async fn load_only(args: &[String]) {
     let shape = match rest.get(1).map(String::as_str) {
         Some("message-in-header") => load::CallShape::MessageInHeader,
         Some("via-call-tool") => load::CallShape::ViaCallTool,
+        Some("search-tools") => load::CallShape::SearchTools,
         _ => load::CallShape::Plain,
     };
     let measured = load::run_with(url, era, tool, clients, calls, shape).await;

@@ -31,6 +31,7 @@ use crate::{
     upstream::{Mirrored, Outgoing, Upstream, UpstreamLane},
 };
 
+mod search;
 mod shape;
 
 pub use shape::typed_answer_text;
@@ -80,8 +81,9 @@ impl Gateway {
     /// such clients on a session-era twin (see `upstream::twin`) goes on the twin's lane.
     ///
     /// The tool search's `call_tool` goes the way of the tool it names (`arguments` say
-    /// which); its other tools are answered on the typed way. A tool that runs as a task
-    /// for a client that takes tasks (`takes_tasks`) runs as one on the typed way.
+    /// which); its other tools are answered by the gateway on this way too
+    /// (`router/search.rs`). A tool that runs as a task for a client that takes tasks
+    /// (`takes_tasks`) runs as one on the typed way.
     pub fn takes_lane(
         &self,
         name: &str,
@@ -103,7 +105,10 @@ impl Gateway {
     ) -> Option<LaneTool> {
         if tool_search::is_search_tool(name) && self.searches(view) {
             if name != tool_search::CALL {
-                return None;
+                // `search_tools` and `list_tool_names`: the gateway's own answers.
+                return Some(LaneTool {
+                    header_schema: None,
+                });
             }
             // A call that cannot be unwrapped is refused on the typed way, in its words.
             let (inner, _) = tool_search::unwrap_call(arguments).ok()?;
@@ -150,13 +155,18 @@ impl Gateway {
 
     /// Routes and sends `call` for `origin` on the upstream's lane; counts and records it
     /// like every call. The tool search's `call_tool` is unwrapped first: recorded, counted
-    /// and routed as the tool it names, in the caller's view, as on the typed way.
+    /// and routed as the tool it names, in the caller's view, as on the typed way; its
+    /// `search_tools` and `list_tool_names` are answered by the gateway.
     pub async fn call_tool_raw(
         &self,
         call: ToolCall<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
-        if call.name == tool_search::CALL && self.searches(origin.view.as_deref()) {
+        if tool_search::is_search_tool(call.name) && self.searches(origin.view.as_deref()) {
+            if call.name != tool_search::CALL {
+                // Boxed: kept out of the plain call's future.
+                return Box::pin(self.search_answer(&call, origin)).await;
+            }
             let (name, arguments) = tool_search::unwrap_call(call.arguments)?;
             let inner = ToolCall {
                 name: &name,

@@ -91,7 +91,39 @@ pub enum Searched {
 /// Answers `search_tools` or `list_tool_names` from `catalog`, or unwraps `call_tool`.
 pub fn answer(params: CallToolRequestParams, catalog: &Catalog) -> Result<Searched, GatewayError> {
     let arguments = params.arguments.clone().unwrap_or_default();
-    match params.name.as_ref() {
+    if params.name != CALL {
+        return own_answer(&params.name, &arguments, catalog).map(Searched::Answer);
+    }
+    let name = match arguments.get("name") {
+        Some(Value::String(name)) => name.clone(),
+        _ => return Err(invalid("`name` (a string) is required")),
+    };
+    if is_search_tool(&name) {
+        return Err(invalid(
+            "call_tool calls the catalog's tools, not the search's",
+        ));
+    }
+    let inner = match arguments.get("arguments") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(inner)) => Some(inner.clone()),
+        Some(_) => return Err(invalid("`arguments` is an object")),
+    };
+    // The rest of the request (its `_meta`, a 2026-07-28 retry's `inputResponses` and
+    // `requestState`) goes on as the client sent it.
+    let mut call = params;
+    call.name = name.into();
+    call.arguments = inner;
+    Ok(Searched::Call(call))
+}
+
+/// The answer of `search_tools` or `list_tool_names` (`tool`) to `arguments`, from `catalog`:
+/// the gateway's own, on every way a call goes.
+pub fn own_answer(
+    tool: &str,
+    arguments: &JsonObject,
+    catalog: &Catalog,
+) -> Result<CallToolResult, GatewayError> {
+    match tool {
         SEARCH => {
             let query = match arguments.get("query") {
                 Some(Value::String(query)) if !query.trim().is_empty() => query,
@@ -105,9 +137,7 @@ pub fn answer(params: CallToolRequestParams, catalog: &Catalog) -> Result<Search
                 },
             };
             let found: Vec<&Tool> = search(catalog, query, limit);
-            Ok(Searched::Answer(CallToolResult::structured(
-                json!({ "tools": found }),
-            )))
+            Ok(CallToolResult::structured(json!({ "tools": found })))
         }
         LIST_NAMES => {
             let names: Vec<&str> = catalog
@@ -115,32 +145,11 @@ pub fn answer(params: CallToolRequestParams, catalog: &Catalog) -> Result<Search
                 .iter()
                 .map(|tool| tool.exposed_name())
                 .collect();
-            Ok(Searched::Answer(CallToolResult::structured(
-                json!({ "names": names }),
-            )))
+            Ok(CallToolResult::structured(json!({ "names": names })))
         }
-        _ => {
-            let name = match arguments.get("name") {
-                Some(Value::String(name)) => name.clone(),
-                _ => return Err(invalid("`name` (a string) is required")),
-            };
-            if is_search_tool(&name) {
-                return Err(invalid(
-                    "call_tool calls the catalog's tools, not the search's",
-                ));
-            }
-            let inner = match arguments.get("arguments") {
-                None | Some(Value::Null) => None,
-                Some(Value::Object(inner)) => Some(inner.clone()),
-                Some(_) => return Err(invalid("`arguments` is an object")),
-            };
-            // The rest of the request (its `_meta`, a 2026-07-28 retry's `inputResponses`
-            // and `requestState`) goes on as the client sent it.
-            let mut call = params;
-            call.name = name.into();
-            call.arguments = inner;
-            Ok(Searched::Call(call))
-        }
+        _ => Err(GatewayError::UnknownTool {
+            name: tool.to_owned(),
+        }),
     }
 }
 

@@ -415,7 +415,7 @@ async fn both_endpoints_answer_alike_on_either_way() {
 
 /// The tool search's tools answer alike through the proxy, whether the call is plain or
 /// carries more, a `task`, which takes the proxy's typed fallback: `list_tool_names` is
-/// answered on the typed way either way, and `call_tool` goes the gateway's own way when
+/// answered by the gateway on either way, and `call_tool` goes the gateway's own way when
 /// plain, unwrapped to the tool it names.
 #[tokio::test]
 async fn the_proxy_answers_the_search_tools_alike_on_every_way() {
@@ -450,6 +450,16 @@ async fn the_proxy_answers_the_search_tools_alike_on_every_way() {
     }
     gateway.calls_done(2).await;
     assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
+    let own_answers = gateway
+        .log()
+        .matches("the tool search answers on the gateway's own way")
+        .count();
+    assert_eq!(
+        own_answers,
+        1,
+        "the plain list_tool_names:\n{}",
+        gateway.log()
+    );
 }
 
 /// A request an upstream makes during a REST call has no client to go to, even while a

@@ -2,7 +2,8 @@
 //! instead of the catalog, finds `everything__echo` first for "echo back a message" (the
 //! reference server's real tools beside mcp-server-time's), calls it through `call_tool`, and
 //! through a virtual server never finds nor calls a tool outside that server. A `call_tool`
-//! goes the gateway's own way, as a call of the tool it names would.
+//! goes the gateway's own way, as a call of the tool it names would; `search_tools` and
+//! `list_tool_names` are answered on the gateway's own way too.
 
 use crate::common;
 
@@ -13,6 +14,9 @@ use common::{
     process::{ConfigDir, ServeProcess},
     python, real_upstreams_yaml,
 };
+use serde_json::json;
+
+use crate::tool_call_lane::{meta, post_call};
 
 fn run_client(url: &str, mode: &str, hidden: Option<(&str, &str)>) {
     let mut command = Command::new(python());
@@ -49,10 +53,62 @@ fn a_client_searches_the_catalog_and_calls_what_it_found_within_its_view() {
         );
     }
     // Each run's `call_tool` of `everything__echo` went the way a call of that tool goes,
-    // unwrapped; a refused one, and the search's other tools, went rmcp's.
+    // unwrapped; a refused one went rmcp's.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while gateway.lane_calls() < 4 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(gateway.lane_calls(), 4, "{}", gateway.log());
+    // Every `search_tools` and `list_tool_names` of the runs, refused ones included, in both
+    // eras: four in each run, and one more in each run within the view.
+    let own_answers = gateway
+        .log()
+        .matches("the tool search answers on the gateway's own way")
+        .count();
+    assert_eq!(own_answers, 18, "{}", gateway.log());
+}
+
+/// What the search's own tools refuse (`-32602`): a limit under 1 and a query of blanks, on
+/// the gateway's own way, in the words of the typed way's checks; arguments that are no
+/// object, which no door's own way takes, on rmcp's. A 2026-07-28 request and a session-era
+/// session's are refused alike.
+#[tokio::test]
+async fn the_search_refuses_what_it_cannot_answer_in_both_eras() {
+    let yaml = format!(
+        "catalog:\n  tool_search: true\nupstreams:\n{}",
+        common::fixture_upstream_yaml("fx", "fx", &["echo"], "")
+    );
+    let gateway = ServeProcess::start_in(ConfigDir::new(&yaml), &[("RUST_LOG", "mcps=debug")]);
+    gateway.wait_ready(std::time::Duration::from_secs(30));
+    let cases = [
+        (json!([1]), "invalid type: sequence, expected a map"),
+        (
+            json!({"query": "echo", "limit": 0}),
+            "`limit` is a whole number from 1",
+        ),
+        (
+            json!({"query": "   "}),
+            "`query` (a non-empty string) is required",
+        ),
+    ];
+    let mut session = common::http::RawSession::open(&gateway.mcp_url()).await;
+    for (arguments, words) in &cases {
+        let params = json!({"_meta": meta(), "name": "search_tools", "arguments": arguments});
+        let (status, modern) = post_call(&gateway.mcp_url(), "search_tools", &[], params).await;
+        let legacy = session.call("search_tools", arguments.clone()).await;
+        for (era, answer) in [("2026-07-28", &modern), ("session era", &legacy)] {
+            assert_eq!(
+                answer["error"]["code"], -32602,
+                "{era}, {arguments}: {answer}"
+            );
+            let message = answer["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains(words), "{era}, {arguments}: {message}");
+        }
+        assert_eq!(status, 200, "{arguments}: {modern}");
+    }
+    let own_answers = gateway
+        .log()
+        .matches("the tool search answers on the gateway's own way")
+        .count();
+    assert_eq!(own_answers, 2 * (cases.len() - 1), "{}", gateway.log());
 }
