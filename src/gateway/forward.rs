@@ -304,7 +304,8 @@ fn outgoing(
 }
 
 /// The member of a request's `params` that names what it is about, which a 2026-07-28 HTTP
-/// upstream is told in `Mcp-Name` too (SEP-2243).
+/// upstream is told in `Mcp-Name` too (SEP-2243). rmcp's client has the same table, private
+/// to its transport (`extract_name`), for the requests it sends itself.
 fn named_by(method: &str) -> Option<&'static str> {
     match method {
         "tools/call" | "prompts/get" => Some("name"),

@@ -2,7 +2,10 @@
 three tools of the search, finds the tool for a task by searching, calls it through
 call_tool, and (with --hidden) never finds or calls a tool outside its view.
 
-    sdk_tool_search.py --mode legacy|2026-07-28 --url URL [--hidden NAME --hidden-query WORDS]
+    sdk_tool_search.py --mode legacy|2026-07-28 (--url URL | --mcps MCPS --config PROXY_YAML)
+                       [--hidden NAME --hidden-query WORDS]
+
+With --mcps, the client spawns `mcps stdio -c PROXY_YAML` and talks to it over stdio.
 
 Exits 0 when every check holds; otherwise prints what differed and exits 1.
 """
@@ -12,6 +15,7 @@ import asyncio
 import sys
 
 from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
 
 
 async def refused(gateway, name, arguments):
@@ -26,13 +30,19 @@ async def refused(gateway, name, arguments):
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", required=True)
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url")
+    parser.add_argument("--mcps")
+    parser.add_argument("--config")
     parser.add_argument("--hidden")
     parser.add_argument("--hidden-query")
     args = parser.parse_args()
 
     failures = []
-    async with Client(args.url, mode=args.mode) as gateway:
+    if args.url:
+        target = args.url
+    else:
+        target = StdioServerParameters(command=args.mcps, args=["stdio", "-c", args.config])
+    async with Client(target, mode=args.mode) as gateway:
         listed = await gateway.list_tools()
         names = sorted(tool.name for tool in listed.tools)
         if names != ["call_tool", "list_tool_names", "search_tools"]:
@@ -83,7 +93,7 @@ async def main():
     if failures:
         print("\n".join(failures))
         sys.exit(1)
-    print(f"ok: tool search, {args.mode}")
+    print(f"ok: tool search, {args.mode}, {'http' if args.url else 'stdio'}")
 
 
 asyncio.run(main())

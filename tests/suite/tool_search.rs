@@ -10,7 +10,7 @@ use crate::common;
 use std::process::Command;
 
 use common::{
-    clients_dir,
+    clients_dir, mcps_bin,
     process::{ConfigDir, ServeProcess},
     python, real_upstreams_yaml,
 };
@@ -18,11 +18,21 @@ use serde_json::json;
 
 use crate::tool_call_lane::{meta, post_call};
 
+/// Runs the Python SDK's client of the search against the gateway at `url`, or, for a
+/// `url` that is a config file's path, against `mcps stdio` on it.
 fn run_client(url: &str, mode: &str, hidden: Option<(&str, &str)>) {
     let mut command = Command::new(python());
     command
         .arg(clients_dir().join("sdk_tool_search.py"))
-        .args(["--mode", mode, "--url", url]);
+        .args(["--mode", mode]);
+    if url.starts_with("http") {
+        command.args(["--url", url]);
+    } else {
+        command
+            .arg("--mcps")
+            .arg(mcps_bin())
+            .args(["--config", url]);
+    }
     if let Some((name, query)) = hidden {
         command.args(["--hidden", name, "--hidden-query", query]);
     }
@@ -66,6 +76,32 @@ fn a_client_searches_the_catalog_and_calls_what_it_found_within_its_view() {
         .matches("the tool search answers on the gateway's own way")
         .count();
     assert_eq!(own_answers, 18, "{}", gateway.log());
+}
+
+/// The same client over `mcps stdio`, in both eras: its searches and lists are answered on
+/// the stdio door's own way (its log, written to files here, says so for each).
+#[test]
+fn a_client_of_mcps_stdio_searches_on_the_gateways_own_way() {
+    let yaml = format!(
+        "logging:\n  level: mcps=debug,rmcp=warn\n  dir: logs\n  rotation: never\n\
+         catalog:\n  tool_search: true\nupstreams:\n{}",
+        real_upstreams_yaml()
+    );
+    let config = ConfigDir::new(&yaml);
+    let config_path = config.path().display().to_string();
+    for mode in ["legacy", "2026-07-28"] {
+        run_client(&config_path, mode, None);
+    }
+    let logs = config.dir.path().join("logs");
+    let log: String = std::fs::read_dir(&logs)
+        .unwrap_or_else(|error| panic!("{}: {error}", logs.display()))
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    // Four in each run: two searches, one refused, one list.
+    let own_answers = log
+        .matches("the tool search answers on the gateway's own way")
+        .count();
+    assert_eq!(own_answers, 8, "{log}");
 }
 
 /// What the search's own tools refuse (`-32602`): a limit under 1 and a query of blanks, on
