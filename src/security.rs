@@ -21,7 +21,7 @@ pub use client_network::client_network;
 pub use egress::check_url;
 pub use identity::IdentityProvider;
 pub use login_throttle::{LoginThrottle, Throttled};
-pub use origin::{OriginPolicy, Rejection};
+pub use origin::{OriginPolicy, Rejection, is_localhost_name};
 pub use provider_login::{LoginFailed, PROVIDER_CALLBACK_PATH, ProviderLogin};
 pub use sealing::{SealError, Sealer};
 pub use token_endpoint::post_form;

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, time::Duration};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
-use crate::config::Config;
+use crate::{config::Config, security::is_localhost_name};
 
 /// How long a gateway has to answer the health check that finds it.
 const FIND_WITHIN: Duration = Duration::from_secs(2);
@@ -49,10 +49,7 @@ fn on_loopback(base: &str) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name.to_ascii_lowercase().ends_with(".localhost")
-        }
+        Some(url::Host::Domain(name)) => is_localhost_name(name),
         None => false,
     }
 }

@@ -124,15 +124,17 @@ fn strip_port(authority: &str) -> &str {
 
 /// `localhost`, a name under it, or a loopback address, in any case.
 fn is_loopback_host(host: &str) -> bool {
-    const LOCALHOST: &str = "localhost";
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let under_localhost = bare.len() > LOCALHOST.len()
-        && bare.as_bytes()[bare.len() - LOCALHOST.len() - 1] == b'.'
-        && bare.as_bytes()[bare.len() - LOCALHOST.len()..]
-            .eq_ignore_ascii_case(LOCALHOST.as_bytes());
-    bare.eq_ignore_ascii_case(LOCALHOST)
-        || under_localhost
-        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    is_localhost_name(bare) || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether a host name is `localhost` or a name under it, in any case, compared in place.
+pub fn is_localhost_name(name: &str) -> bool {
+    const UNDER: &[u8] = b".localhost";
+    let name = name.as_bytes();
+    name.eq_ignore_ascii_case(b"localhost")
+        || (name.len() >= UNDER.len()
+            && name[name.len() - UNDER.len()..].eq_ignore_ascii_case(UNDER))
 }
 
 #[cfg(test)]
