@@ -450,10 +450,9 @@ async fn the_proxy_answers_the_search_tools_alike_on_every_way() {
     }
     gateway.calls_done(2).await;
     assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());
-    let own_answers = gateway
-        .log()
-        .matches("the tool search answers on the gateway's own way")
-        .count();
+    let own_way = "the tool search answers on the gateway's own way";
+    common::wait_logged(|| gateway.log(), own_way, 1).await;
+    let own_answers = gateway.log().matches(own_way).count();
     assert_eq!(
         own_answers,
         1,

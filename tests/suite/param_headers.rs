@@ -266,6 +266,10 @@ async fn a_virtual_servers_pinned_header_arguments_are_neither_asked_for_nor_los
         "{answer}"
     );
 
+    // The log is read as the gateway writes it: wait for both lines, then hold that there are
+    // no more.
+    let refusal = "a call's headers disagree with its arguments";
+    common::wait_logged(|| gateway.log(), refusal, 2).await;
     assert_eq!(refused_on_its_own_way(&gateway), 2, "{}", gateway.log());
     gateway.calls_done(1).await;
     assert_eq!(gateway.lane_calls(), 1, "{}", gateway.log());

@@ -70,11 +70,13 @@ fn a_client_searches_the_catalog_and_calls_what_it_found_within_its_view() {
     }
     assert_eq!(gateway.lane_calls(), 4, "{}", gateway.log());
     // Every `search_tools` and `list_tool_names` of the runs, refused ones included, in both
-    // eras: four in each run, and one more in each run within the view.
-    let own_answers = gateway
-        .log()
-        .matches("the tool search answers on the gateway's own way")
-        .count();
+    // eras: four in each run, and one more in each run within the view. The log is read as
+    // the gateway writes it: wait for them all, then hold that there are no more.
+    let own_way = "the tool search answers on the gateway's own way";
+    while gateway.log().matches(own_way).count() < 18 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let own_answers = gateway.log().matches(own_way).count();
     assert_eq!(own_answers, 18, "{}", gateway.log());
 }
 
@@ -142,9 +144,8 @@ async fn the_search_refuses_what_it_cannot_answer_in_both_eras() {
         }
         assert_eq!(status, 200, "{arguments}: {modern}");
     }
-    let own_answers = gateway
-        .log()
-        .matches("the tool search answers on the gateway's own way")
-        .count();
+    let own_way = "the tool search answers on the gateway's own way";
+    common::wait_logged(|| gateway.log(), own_way, 2 * (cases.len() - 1)).await;
+    let own_answers = gateway.log().matches(own_way).count();
     assert_eq!(own_answers, 2 * (cases.len() - 1), "{}", gateway.log());
 }
