@@ -54,7 +54,7 @@ pub use forward::{Origin, ProgressTarget};
 pub use logging::SessionLogLevel;
 pub use notifier::Changes;
 pub use reconfigure::{LogLevelReport, Reconfigured};
-pub use router::{LaneTool, RawAnswer, ToolCall, typed_answer_text};
+pub use router::{LaneCall, LaneTool, RawAnswer, ToolCall, typed_answer_text};
 pub use server::{GatewayServer, Scope};
 pub use services::LifecycleError;
 pub use sessions::{Listener, SessionFacts, Waking};

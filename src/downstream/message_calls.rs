@@ -24,7 +24,7 @@ use super::plain_call::{
     answer_to_ours, forwarded, response_text, session_origin,
 };
 use crate::{
-    gateway::{Gateway, Origin, SessionFacts, ToolCall, View},
+    gateway::{Gateway, LaneCall, LaneTool, Origin, SessionFacts, View},
     security::{Identity, Lease},
     websocket::OwnWay,
 };
@@ -131,7 +131,7 @@ impl MessageCalls {
             // A session-era request before `initialize` is rmcp's to refuse.
             None => self.stateless_origin(id, &params, view, cancel.clone()),
         };
-        let Some(origin) = origin else {
+        let Some((origin, tool)) = origin else {
             return false;
         };
         let (Some(meta), Some(retry)) = (forwarded(&params.meta), params.retry()) else {
@@ -140,19 +140,13 @@ impl MessageCalls {
         let Some(registered) = self.calls.register(id.get().to_owned(), cancel) else {
             return false;
         };
-        let name = params.name.into_owned();
-        let arguments = params.arguments.map(RawValue::to_owned);
+        let tool = tool.into_owned();
         let id = id.to_owned();
         let gateway = self.gateway.clone();
         let lines = self.lines.clone();
         tokio::spawn(async move {
             let _registered = registered;
-            let call = ToolCall {
-                name: &name,
-                arguments: arguments.as_deref(),
-                meta,
-                retry,
-            };
+            let call = LaneCall { tool, meta, retry };
             let answer = response_text(&id, gateway.call_tool_raw(call, &origin).await);
             // After the call's own messages, which went on the same queue.
             let _ = lines.send(answer).await;
@@ -169,20 +163,21 @@ impl MessageCalls {
         }
     }
 
-    /// Who asks, for a plain call of the session-era session: `None` for a call this way does
-    /// not take.
-    fn session_origin(
+    /// Who asks, for a plain call of the session-era session, and the call as the gateway's own
+    /// way routes it: `None` for a call this way does not take.
+    fn session_origin<'a>(
         &self,
         facts: &SessionFacts,
         id: &RawValue,
-        params: &CallParams<'_>,
+        params: &'a CallParams<'_>,
         view: Option<Arc<View>>,
         cancel: CancellationToken,
-    ) -> Option<Origin> {
+    ) -> Option<(Origin, LaneTool<'a>)> {
         let takes_tasks = facts.capabilities.supports_tasks();
-        if !params.is_plain(id) || !self.takes_lane(params, view.as_deref(), takes_tasks) {
+        if !params.is_plain(id) {
             return None;
         }
+        let tool = self.lane_tool(params, view.as_deref(), takes_tasks)?;
         let caller = StreamCaller {
             key: facts.key,
             session: Arc::from(SESSION),
@@ -195,30 +190,39 @@ impl MessageCalls {
         let (principal, lease) = (self.principal.clone(), self.lease.clone());
         let mut origin = session_origin(facts, caller, cancel, view, principal, lease)?;
         origin.progress = params.progress_to(&self.lines);
-        Some(origin)
+        Some((origin, tool))
     }
 
-    /// Who asks, for a plain 2026-07-28 call: `None` for a call this way does not take.
-    fn stateless_origin(
+    /// Who asks, for a plain 2026-07-28 call, and the call as the gateway's own way routes it:
+    /// `None` for a call this way does not take.
+    fn stateless_origin<'a>(
         &self,
         id: &RawValue,
-        params: &CallParams<'_>,
+        params: &'a CallParams<'_>,
         view: Option<Arc<View>>,
         cancel: CancellationToken,
-    ) -> Option<Origin> {
+    ) -> Option<(Origin, LaneTool<'a>)> {
         let envelope = Envelope::read(&params.meta)?;
         let takes_tasks = envelope.takes_tasks();
-        if !params.is_call(id) || !self.takes_lane(params, view.as_deref(), takes_tasks) {
+        if !params.is_call(id) {
             return None;
         }
+        let tool = self.lane_tool(params, view.as_deref(), takes_tasks)?;
         let (principal, lease) = (self.principal.clone(), self.lease.clone());
-        Some(envelope.origin(Some(&self.lines), cancel, view, principal, lease))
+        let origin = envelope.origin(Some(&self.lines), cancel, view, principal, lease);
+        Some((origin, tool))
     }
 
-    /// Whether the call can go the gateway's own way (see [`Gateway::takes_lane`]).
-    fn takes_lane(&self, params: &CallParams<'_>, view: Option<&View>, takes_tasks: bool) -> bool {
+    /// The call as the gateway's own way routes it, if it can go that way (see
+    /// [`Gateway::lane_tool`]).
+    fn lane_tool<'a>(
+        &self,
+        params: &'a CallParams<'_>,
+        view: Option<&View>,
+        takes_tasks: bool,
+    ) -> Option<LaneTool<'a>> {
         self.gateway
-            .takes_lane(&params.name, params.arguments, view, takes_tasks)
+            .lane_tool(&params.name, params.arguments, view, takes_tasks)
     }
 
     /// Cancels a call served here that the notification names.

@@ -36,7 +36,8 @@ mod shape;
 
 pub use shape::typed_answer_text;
 
-/// A `tools/call` as the client sent it, read as far as routing needs.
+/// A `tools/call` as the client sent it, read as far as routing needs: what the REST doors
+/// hand [`Gateway::call_tool_text`].
 pub struct ToolCall<'a> {
     /// The name the client called (the catalog's).
     pub name: &'a str,
@@ -48,19 +49,72 @@ pub struct ToolCall<'a> {
     pub retry: Retry,
 }
 
-/// A tool whose calls can go the gateway's own way (see [`Gateway::lane_tool`]).
-pub struct LaneTool {
+/// A tool whose calls can go the gateway's own way (see [`Gateway::lane_tool`]), with the call
+/// as that way routes it: the tool search's `call_tool` unwrapped to the tool it names, once.
+pub struct LaneTool<'a> {
+    /// The tool routed to: the one called, or the one `call_tool` names.
+    name: Cow<'a, str>,
+    /// Its arguments, as the client wrote them.
+    arguments: Option<Cow<'a, RawValue>>,
+    /// The arguments parsed, once a door needed them (see [`LaneTool::parsed_arguments`]), so
+    /// that the router does not parse them again.
+    parsed: Option<JsonObject>,
     /// Its input schema as clients see it, when it marks arguments for headers (SEP-2243):
     /// the HTTP door checks a 2026-07-28 call's `Mcp-Param-*` headers against it.
     pub header_schema: Option<Arc<JsonObject>>,
 }
 
+impl LaneTool<'_> {
+    /// The name the call is routed by.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arguments as an object, parsed the first time they are asked for; `None` when the
+    /// call has none.
+    pub fn parsed_arguments(&mut self) -> Result<Option<&JsonObject>, serde_json::Error> {
+        if self.parsed.is_none()
+            && let Some(text) = &self.arguments
+        {
+            self.parsed = Some(serde_json::from_str(text.get())?);
+        }
+        Ok(self.parsed.as_ref())
+    }
+
+    /// The same tool and call, owning what it borrowed: for a call that runs on a task of its
+    /// own.
+    pub fn into_owned(self) -> LaneTool<'static> {
+        LaneTool {
+            name: Cow::Owned(self.name.into_owned()),
+            arguments: self.arguments.map(|text| Cow::Owned(text.into_owned())),
+            parsed: self.parsed,
+            header_schema: self.header_schema,
+        }
+    }
+}
+
+/// A call [`Gateway::lane_tool`] took, with what the client's request says beside the tool and
+/// its arguments.
+pub struct LaneCall<'a> {
+    pub tool: LaneTool<'a>,
+    /// The client's `_meta`; the keys of its own hop are dropped here.
+    pub meta: Map<String, Value>,
+    /// What a 2026-07-28 client's retry of an `input_required` round carries: its answers
+    /// and the state the round's result gave it; none for a first call.
+    pub retry: Retry,
+}
+
 /// A `tools/call` routed to its upstream: the upstream's name for the tool, and the
 /// arguments as far as they were read.
 struct Routed<'a> {
+    /// The name the client called (the catalog's).
+    name: &'a str,
     original: &'a str,
+    /// The arguments as the client wrote them.
+    text: Option<&'a RawValue>,
     arguments: ReadArguments,
-    call: ToolCall<'a>,
+    meta: Map<String, Value>,
+    retry: Retry,
 }
 
 /// A `tools/call` result for the client, as JSON text.
@@ -76,59 +130,58 @@ impl Outcome for RawAnswer {
 }
 
 impl Gateway {
-    /// Whether a `tools/call` of `name` through `view` can go the gateway's own way: its
-    /// upstream has a lane. A session-era client of an upstream that serves
-    /// such clients on a session-era twin (see `upstream::twin`) goes on the twin's lane.
+    /// Whether a `tools/call` of `name` through `view` can go the gateway's own way, and the
+    /// call as that way routes it; `None` when it cannot. It can when its upstream has a lane;
+    /// a session-era client of an upstream that serves such clients on a session-era twin
+    /// (see `upstream::twin`) goes on the twin's lane. A tool that runs as a task for a client
+    /// that takes tasks (`takes_tasks`) runs as one on the typed way.
     ///
-    /// The tool search's `call_tool` goes the way of the tool it names (`arguments` say
-    /// which); its other tools are answered by the gateway on this way too
-    /// (`router/search.rs`). A tool that runs as a task for a client that takes tasks
-    /// (`takes_tasks`) runs as one on the typed way.
-    pub fn takes_lane(
+    /// The tool search's `call_tool` goes the way of the tool it names, unwrapped here (its
+    /// `arguments` say which); its other tools are answered by the gateway on this way too
+    /// (`router/search.rs`).
+    pub fn lane_tool<'a>(
         &self,
-        name: &str,
-        arguments: Option<&RawValue>,
+        name: &'a str,
+        arguments: Option<&'a RawValue>,
         view: Option<&View>,
         takes_tasks: bool,
-    ) -> bool {
-        self.lane_tool(name, arguments, view, takes_tasks).is_some()
-    }
-
-    /// [`Gateway::takes_lane`], with what the HTTP door checks of a 2026-07-28 call of the
-    /// tool before it goes: `None` when the call cannot go the gateway's own way.
-    pub fn lane_tool(
-        &self,
-        name: &str,
-        arguments: Option<&RawValue>,
-        view: Option<&View>,
-        takes_tasks: bool,
-    ) -> Option<LaneTool> {
-        if tool_search::is_search_tool(name) && self.searches(view) {
-            if name != tool_search::CALL {
-                // `search_tools` and `list_tool_names`: the gateway's own answers.
-                return Some(LaneTool {
-                    header_schema: None,
-                });
-            }
+    ) -> Option<LaneTool<'a>> {
+        let searched = tool_search::is_search_tool(name) && self.searches(view);
+        let header_schema = if searched && name == tool_search::CALL {
             // A call that cannot be unwrapped is refused on the typed way, in its words.
-            let (inner, _) = tool_search::unwrap_call(arguments).ok()?;
+            let (inner, arguments) = tool_search::unwrap_call(arguments).ok()?;
             // `call_tool` runs as a plain call of the tool it names, whatever its client
             // takes, on the typed way too: asked as for a client that takes no tasks. And
             // the client called `call_tool`, whose schema marks no argument for a header.
-            return self.lane_tool_named(&inner, view, false).map(|_| LaneTool {
+            self.lane_tool_named(&inner, view, false)?;
+            return Some(LaneTool {
+                name: inner,
+                arguments: arguments.map(Cow::Borrowed),
+                parsed: None,
                 header_schema: None,
             });
-        }
-        self.lane_tool_named(name, view, takes_tasks)
+        } else if searched {
+            // `search_tools` and `list_tool_names`: the gateway's own answers.
+            None
+        } else {
+            self.lane_tool_named(name, view, takes_tasks)?
+        };
+        Some(LaneTool {
+            name: Cow::Borrowed(name),
+            arguments: arguments.map(Cow::Borrowed),
+            parsed: None,
+            header_schema,
+        })
     }
 
-    /// [`Gateway::lane_tool`] for a catalog tool.
+    /// Whether a call of catalog tool `name` can go the gateway's own way: `Some` with its input
+    /// schema as clients see it when that marks arguments for headers.
     fn lane_tool_named(
         &self,
         name: &str,
         view: Option<&View>,
         takes_tasks: bool,
-    ) -> Option<LaneTool> {
+    ) -> Option<Option<Arc<JsonObject>>> {
         let catalog = self.catalog_for(view);
         let route = catalog.route(name)?;
         // The gateway runs a task on the typed way (`tasks/run.rs`) for a tool that may run
@@ -146,36 +199,26 @@ impl Gateway {
         // in (`Gateway::connect`), as on the typed way; their answer comes in a retry, which
         // takes the typed way.
         let takes = route.upstream.lane().is_some() && plain;
-        takes.then(|| LaneTool {
-            header_schema: route
+        takes.then(|| {
+            route
                 .marks_headers()
-                .then(|| route.item.input_schema.clone()),
+                .then(|| route.item.input_schema.clone())
         })
     }
 
     /// Routes and sends `call` for `origin` on the upstream's lane; counts and records it
-    /// like every call. The tool search's `call_tool` is unwrapped first: recorded, counted
-    /// and routed as the tool it names, in the caller's view, as on the typed way; its
-    /// `search_tools` and `list_tool_names` are answered by the gateway.
+    /// like every call. The tool search's `call_tool` came unwrapped ([`Gateway::lane_tool`]):
+    /// it is recorded, counted and routed as the tool it names, in the caller's view, as on
+    /// the typed way; its `search_tools` and `list_tool_names` are answered by the gateway.
     pub async fn call_tool_raw(
         &self,
-        call: ToolCall<'_>,
+        call: LaneCall<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
-        if tool_search::is_search_tool(call.name) && self.searches(origin.view.as_deref()) {
-            if call.name != tool_search::CALL {
-                // Boxed: kept out of the plain call's future.
-                return Box::pin(self.search_answer(&call, origin)).await;
-            }
-            let (name, arguments) = tool_search::unwrap_call(call.arguments)?;
-            let inner = ToolCall {
-                name: &name,
-                arguments,
-                meta: call.meta,
-                retry: call.retry,
-            };
+        let name = call.tool.name();
+        if tool_search::is_search_tool(name) && self.searches(origin.view.as_deref()) {
             // Boxed: kept out of the plain call's future.
-            return Box::pin(self.call_catalog_tool(inner, origin)).await;
+            return Box::pin(self.search_answer(&call.tool, origin)).await;
         }
         self.call_catalog_tool(call, origin).await
     }
@@ -183,27 +226,33 @@ impl Gateway {
     /// [`Gateway::call_tool_raw`] for a catalog tool.
     async fn call_catalog_tool(
         &self,
-        mut call: ToolCall<'_>,
+        call: LaneCall<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
+        let LaneCall {
+            tool,
+            meta,
+            mut retry,
+        } = call;
+        let name: &str = &tool.name;
         // `lane`: the log tells which way a call went.
         let span = tracing::info_span!(
             "tool_call",
-            tool = %call.name,
+            tool = %name,
             upstream = tracing::field::Empty,
             lane = true
         );
-        let name = call.name;
         self.recorded(
             name,
             origin,
             Box::pin(async {
+                let text = tool.arguments.as_deref();
                 let (upstream, original, arguments) =
-                    self.raw_tool_route(name, origin.view.as_deref(), call.arguments)?;
+                    self.raw_tool_route(name, origin.view.as_deref(), text, tool.parsed)?;
                 tracing::Span::current().record("upstream", upstream.name());
-                if call.retry.input_responses.is_some() {
+                if retry.input_responses.is_some() {
                     // Boxed: a retry's way, kept out of the plain call's future.
-                    let responses = &mut call.retry.input_responses;
+                    let responses = &mut retry.input_responses;
                     let taken = Box::pin(self.take_sign_in(&upstream, responses, origin)).await;
                     if let Err(error) = taken {
                         return Ok((upstream, original, Err(error)));
@@ -214,9 +263,12 @@ impl Gateway {
                     Ok((connection, _)) => match connection.lane() {
                         Some(lane) => {
                             let call = Routed {
+                                name,
                                 original: &original,
+                                text,
                                 arguments,
-                                call,
+                                meta,
+                                retry,
                             };
                             self.send_on_lane(&connection, lane, call, origin).await
                         }
@@ -245,12 +297,10 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<String, GatewayError> {
         let takes_tasks = origin.takes_tasks();
-        if self.takes_lane(
-            call.name,
-            call.arguments,
-            origin.view.as_deref(),
-            takes_tasks,
-        ) {
+        let view = origin.view.as_deref();
+        if let Some(tool) = self.lane_tool(call.name, call.arguments, view, takes_tasks) {
+            let (meta, retry) = (call.meta, call.retry);
+            let call = LaneCall { tool, meta, retry };
             return Ok(self.call_tool_raw(call, origin).await?.result);
         }
         let invalid = |error: serde_json::Error| GatewayError::InvalidArguments {
@@ -276,16 +326,18 @@ impl Gateway {
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
         let Routed {
+            name: called,
             original,
+            text,
             arguments: ReadArguments { read, rewritten },
-            mut call,
+            mut meta,
+            mut retry,
         } = routed;
         let session_era_upstream = upstream
             .state()
             .protocol_version
             .as_ref()
             .is_none_or(|version| version.has_initialize());
-        let mut meta = call.meta;
         meta.retain(|key, _| {
             key != "progressToken" && !key.starts_with("io.modelcontextprotocol/")
         });
@@ -309,7 +361,7 @@ impl Gateway {
                 serde_json::to_string(arguments).map_err(internal)?,
             )),
             (None, true) => None,
-            (_, false) => call.arguments.map(|text| Cow::Borrowed(text.get())),
+            (_, false) => text.map(|text| Cow::Borrowed(text.get())),
         };
         let in_headers = match &read {
             Some(arguments) if lane.mirrors() => upstream.header_arguments(original, arguments),
@@ -323,7 +375,7 @@ impl Gateway {
             // A retry (a 2026-07-28 client's, or the REST proxy's) goes to a 2026-07-28
             // upstream as it came: the answers to the upstream's own questions, and the state
             // it gave.
-            with_retry(&mut members, std::mem::take(&mut call.retry))?;
+            with_retry(&mut members, std::mem::take(&mut retry))?;
         }
         let outgoing = Outgoing {
             method: "tools/call".into(),
@@ -339,7 +391,7 @@ impl Gateway {
         };
         let reply = if origin.stateless && session_era_upstream {
             // It may ask the client something mid-call: the conversation bridges that.
-            let binding = format!("tools/call\n{}", call.name);
+            let binding = format!("tools/call\n{called}");
             let of_call = upstream.clone();
             let start: Starter = Box::new(move |call_origin| {
                 Box::pin(async move {
@@ -352,7 +404,7 @@ impl Gateway {
             // which stays small (see `Gateway::recorded`).
             Box::pin(
                 self.conversations
-                    .converse(upstream, start, call.retry, origin, &binding),
+                    .converse(upstream, start, retry, origin, &binding),
             )
             .await?
         } else if !origin.stateless && !session_era_upstream {

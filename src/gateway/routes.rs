@@ -100,12 +100,14 @@ impl Gateway {
 
     /// [`Gateway::tool_route`] for arguments kept as the JSON text the client wrote (the
     /// gateway's own way): the upstream, the name it knows the tool by, and the arguments
-    /// read where the call needs them ([`ReadArguments`]).
+    /// read where the call needs them ([`ReadArguments`]); `parsed` when a door read them
+    /// already.
     pub(super) fn raw_tool_route(
         &self,
         name: &str,
         view: Option<&View>,
         arguments: Option<&RawValue>,
+        parsed: Option<JsonObject>,
     ) -> Result<(Arc<Upstream>, String, ReadArguments), GatewayError> {
         let catalog = self.catalog_for(view);
         let route = catalog
@@ -114,13 +116,14 @@ impl Gateway {
         let rewritten = route.overrides.iter().any(|rule| rule.changes_arguments());
         // Pinned values may go in headers as well as the client's (`header_arguments`).
         let read = if rewritten || route.marks_headers() {
-            let mut parsed = match arguments {
-                Some(text) => Some(serde_json::from_str(text.get()).map_err(|error| {
+            let mut parsed = match (parsed, arguments) {
+                (Some(parsed), _) => Some(parsed),
+                (None, Some(text)) => Some(serde_json::from_str(text.get()).map_err(|error| {
                     GatewayError::InvalidArguments {
                         reason: error.to_string(),
                     }
                 })?),
-                None => None,
+                (None, None) => None,
             };
             if rewritten {
                 put_overrides(&route.overrides, &mut parsed);

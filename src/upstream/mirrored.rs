@@ -23,7 +23,7 @@ pub struct Mirrored {
 impl Upstream {
     /// The arguments of a call of its tool `tool` that go in headers too, by the tool's
     /// definition as this upstream listed it (rmcp's client left out those whose
-    /// annotations are invalid); none for a tool it did not list.
+    /// annotations are invalid); none for a tool it did not list, or that marks none.
     pub fn header_arguments(
         &self,
         tool: &str,
@@ -31,8 +31,9 @@ impl Upstream {
     ) -> Vec<(String, String)> {
         let state = self.state.load();
         state
-            .tools
+            .marking_tools
             .iter()
+            .map(|&at| &state.tools[at])
             .find(|listed| listed.name == tool)
             .map(|listed| {
                 arguments::marked(&listed.input_schema, Some(arguments))

@@ -14,7 +14,7 @@ use super::{
     client::UpstreamClient,
     freshness::{Hint, ListHints},
 };
-use crate::{config::ProtocolMode, error::with_causes};
+use crate::{config::ProtocolMode, error::with_causes, mcp_headers::arguments};
 
 /// Resolves `true` on the next list change of a subscription, `false` when it ended;
 /// never resolves without one.
@@ -123,6 +123,13 @@ impl Offer {
             generation: 0,
             phase: Phase::Ready,
             peer: Some(peer),
+            marking_tools: self
+                .tools
+                .iter()
+                .enumerate()
+                .filter(|(_, tool)| arguments::declared(&tool.input_schema))
+                .map(|(at, _)| at)
+                .collect(),
             tools: Arc::from(self.tools),
             prompts: Arc::from(self.prompts),
             resources: Arc::from(self.resources),

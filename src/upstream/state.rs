@@ -68,6 +68,9 @@ pub struct UpstreamState {
     pub peer: Option<Peer<RoleClient>>,
     /// What it offers, under its own names.
     pub tools: Arc<[Tool]>,
+    /// Where in `tools` those are whose input schema marks arguments for headers (SEP-2243),
+    /// found once when the list comes: most lists have none, and a call looks only here.
+    pub(super) marking_tools: Arc<[usize]>,
     pub prompts: Arc<[Prompt]>,
     pub resources: Arc<[Resource]>,
     pub templates: Arc<[ResourceTemplate]>,
@@ -84,6 +87,7 @@ impl UpstreamState {
             phase,
             peer: None,
             tools: Arc::from(Vec::new()),
+            marking_tools: Arc::from(Vec::new()),
             prompts: Arc::from(Vec::new()),
             resources: Arc::from(Vec::new()),
             templates: Arc::from(Vec::new()),

@@ -20,7 +20,7 @@ use rmcp::{
     model::{ErrorCode, ProtocolVersion},
 };
 use serde::Deserialize;
-use serde_json::{Map, Value, value::RawValue};
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +31,7 @@ use super::{
 use crate::{
     downstream::plain_call::{CallParams, Envelope, forwarded, response_text},
     error::GatewayError,
-    gateway::{Gateway, RawAnswer, Scope, ToolCall, View},
+    gateway::{Gateway, LaneCall, RawAnswer, Scope, View},
     jsonrpc::{error_text, result_text},
     mcp_headers,
     security::{Lease, Principal},
@@ -85,15 +85,14 @@ pub(super) async fn tool_call(
     let client = Envelope::read(&params.meta)?;
     let view = view_of(gateway, parts)?;
     let takes_tasks = client.takes_tasks();
-    let tool = gateway.lane_tool(&params.name, params.arguments, view.as_deref(), takes_tasks)?;
+    let mut tool =
+        gateway.lane_tool(&params.name, params.arguments, view.as_deref(), takes_tasks)?;
     let id = request.id.get();
-    if let Some(schema) = &tool.header_schema {
-        // Read as an object already (above); a proxy may have routed on these headers.
-        let arguments: Option<Map<String, Value>> = match params.arguments {
-            Some(text) => Some(serde_json::from_str(text.get()).ok()?),
-            None => None,
-        };
-        if let Err(reason) = param_headers::check(headers, schema, arguments.as_ref()) {
+    if let Some(schema) = tool.header_schema.clone() {
+        // Read as an object already (above); a proxy may have routed on these headers. The
+        // router takes the arguments as read here.
+        let arguments = tool.parsed_arguments().ok()?;
+        if let Err(reason) = param_headers::check(headers, &schema, arguments) {
             tracing::debug!(tool = %params.name, %reason, "a call's headers disagree with its arguments");
             let refusal = ErrorData::header_mismatch(reason, None);
             return Some(FastAnswer::Whole(
@@ -112,12 +111,7 @@ pub(super) async fn tool_call(
     let cancel = CancellationToken::new();
     if !client.streams() {
         let origin = client.origin(None, cancel, view, principal, credential);
-        let call = ToolCall {
-            name: &params.name,
-            arguments: params.arguments,
-            meta,
-            retry,
-        };
+        let call = LaneCall { tool, meta, retry };
         let (status, text) = whole(id, gateway.call_tool_raw(call, &origin).await);
         return Some(FastAnswer::Whole(status, text));
     }
@@ -126,15 +120,9 @@ pub(super) async fn tool_call(
     let (events, mut queued) = mpsc::channel(STREAM_EVENTS);
     let origin = client.origin(Some(&events), cancel, view, principal, credential);
     drop(events);
-    let (gateway, name) = (gateway.clone(), params.name.into_owned());
-    let arguments = params.arguments.map(RawValue::to_owned);
+    let (gateway, tool) = (gateway.clone(), tool.into_owned());
     let mut work = Box::pin(async move {
-        let call = ToolCall {
-            name: &name,
-            arguments: arguments.as_deref(),
-            meta,
-            retry,
-        };
+        let call = LaneCall { tool, meta, retry };
         gateway.call_tool_raw(call, &origin).await
     });
     let (first, work): (String, Work) = tokio::select! {

@@ -45,7 +45,7 @@ use crate::{
         },
         sessions::SessionBook,
     },
-    gateway::{Gateway, Retry, ToolCall},
+    gateway::{Gateway, LaneCall, Retry},
     mcp_headers,
     registry::{Changes, ParcelKind, PassedAnswer, Registry, RegistryError, next_announcement},
     security::{Lease, Principal},
@@ -158,9 +158,8 @@ impl SessionCalls {
         let facts = gateway.http_session(session)?;
         let view = view_of(gateway, parts)?;
         let takes_tasks = facts.capabilities.supports_tasks();
-        if !gateway.takes_lane(&params.name, params.arguments, view.as_deref(), takes_tasks) {
-            return None;
-        }
+        let tool =
+            gateway.lane_tool(&params.name, params.arguments, view.as_deref(), takes_tasks)?;
         let in_flight = book.in_flight(session)?;
         // Closing the session cancels the call, as rmcp's way does.
         let cancel = in_flight.session_closed().child_token();
@@ -181,20 +180,15 @@ impl SessionCalls {
         let credential = extensions.get::<Lease>().cloned();
         let mut origin = session_origin(&facts, caller, cancel, view, principal, credential)?;
         origin.progress = progress;
-        let name = params.name.into_owned();
-        let arguments = params.arguments.map(RawValue::to_owned);
+        let tool = tool.into_owned();
         let meta = forwarded(&params.meta)?;
         let id = id.to_owned();
         let gateway = gateway.clone();
         let work: Work = Box::pin(async move {
             let _in_flight = in_flight;
             let _registered = registered;
-            let call = ToolCall {
-                name: &name,
-                arguments: arguments.as_deref(),
-                meta,
-                retry: Retry::default(),
-            };
+            let retry = Retry::default();
+            let call = LaneCall { tool, meta, retry };
             response_text(&id, gateway.call_tool_raw(call, &origin).await)
         });
         Some((work, stream))

@@ -7,26 +7,26 @@
 
 use rmcp::model::{CallToolResponse, JsonObject};
 
-use super::{RawAnswer, ToolCall, typed_answer_text};
+use super::{LaneTool, RawAnswer, typed_answer_text};
 use crate::{
     error::GatewayError,
     gateway::{Gateway, Origin, tool_search},
 };
 
 impl Gateway {
-    /// The answer of `call`, of `search_tools` or `list_tool_names`, for `origin`.
+    /// The answer of a call of `tool`, `search_tools` or `list_tool_names`, for `origin`.
     pub(super) async fn search_answer(
         &self,
-        call: &ToolCall<'_>,
+        tool: &LaneTool<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
         // The catalog is whole once the gateway has started, as on the typed way.
         self.wait_started().await;
         tracing::debug!(
-            tool = call.name,
+            tool = tool.name(),
             "the tool search answers on the gateway's own way"
         );
-        let arguments: JsonObject = match call.arguments {
+        let arguments: JsonObject = match tool.arguments.as_deref() {
             Some(text) => serde_json::from_str(text.get()).map_err(|error| {
                 GatewayError::InvalidArguments {
                     reason: error.to_string(),
@@ -35,7 +35,7 @@ impl Gateway {
             None => JsonObject::new(),
         };
         let catalog = self.catalog_for(origin.view.as_deref());
-        let result = tool_search::own_answer(call.name, &arguments, &catalog)?;
+        let result = tool_search::own_answer(tool.name(), &arguments, &catalog)?;
         Ok(RawAnswer {
             result: typed_answer_text(CallToolResponse::Complete(result), origin.stateless)?,
             kind: "ok",
