@@ -14,11 +14,12 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc, LazyLock, Mutex,
         atomic::{AtomicU64, Ordering},
     },
 };
 
+use memchr::memmem::Finder;
 use rmcp::{ErrorData, model::RequestId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -35,6 +36,9 @@ macro_rules! id_prefix {
 const ID_PREFIX: &str = id_prefix!();
 /// How the id of one of the lane's requests starts in an answer's JSON text.
 const QUOTED_ID_PREFIX: &str = concat!("\"", id_prefix!());
+/// The search for [`QUOTED_ID_PREFIX`] in every line the upstream writes, built once:
+/// `memmem::find` builds its searcher again on every call, for more than the search costs.
+static QUOTED_ID: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(QUOTED_ID_PREFIX));
 
 /// The lane of a stdio upstream's connection.
 pub type StdioLane = Lane<tokio::process::ChildStdin>;
@@ -193,7 +197,7 @@ impl<W> Lane<W> {
     /// or dropped with a warning when nobody waits for it any more).
     pub fn take(&self, line: &[u8], upstream: &str) -> bool {
         // Most lines are not ours: rmcp's answers, notifications. Tell them apart unparsed.
-        if memchr::memmem::find(line, QUOTED_ID_PREFIX.as_bytes()).is_none() {
+        if QUOTED_ID.find(line).is_none() {
             return false;
         }
         let Some((number, answer)) = read_answer(line, upstream) else {

@@ -150,12 +150,20 @@ fn capped(
     })
 }
 
-/// The offset just past the last blank line in `chunk`. (A blank line split across two
-/// chunks is not seen; that only delays the reset of the count by one event.)
+/// The offset just past the last blank line in `chunk`: a line feed that ends an empty line,
+/// after `\n` or `\n\r`. (A blank line split across two chunks is not seen; that only delays
+/// the reset of the count by one event.) Read back from the end one line feed at a time:
+/// `memmem::rfind` would build its searcher on every chunk, which cost more than the search.
 fn last_boundary(chunk: &[u8]) -> Option<usize> {
-    let lf = memchr::memmem::rfind(chunk, b"\n\n").map(|at| at + 2);
-    let crlf = memchr::memmem::rfind(chunk, b"\r\n\r\n").map(|at| at + 4);
-    lf.max(crlf)
+    let mut end = chunk.len();
+    while let Some(at) = memchr::memrchr(b'\n', &chunk[..end]) {
+        let line = &chunk[..at];
+        if line.ends_with(b"\n") || line.ends_with(b"\n\r") {
+            return Some(at + 1);
+        }
+        end = at;
+    }
+    None
 }
 
 /// How long one POST of a message may take.
@@ -218,6 +226,14 @@ mod tests {
         assert_eq!(last_boundary(b"data: a\n\ndata: b"), Some(9));
         assert_eq!(last_boundary(b"data: a\r\n\r\nda"), Some(11));
         assert_eq!(last_boundary(b"data: a\n"), None);
+        assert_eq!(last_boundary(b"data: a\r\n"), None);
+        assert_eq!(last_boundary(b"\n"), None);
+        assert_eq!(last_boundary(b""), None);
+        // The last of several, and one whose blank line ends the chunk.
+        assert_eq!(last_boundary(b"data: a\n\ndata: b\n\nda"), Some(18));
+        assert_eq!(last_boundary(b"data: a\n\ndata: b\r\n\r\n"), Some(20));
+        // Line endings mixed, as the SSE format allows.
+        assert_eq!(last_boundary(b"data: a\n\r\nx"), Some(10));
     }
 
     #[tokio::test]
