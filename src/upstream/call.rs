@@ -164,7 +164,7 @@ impl Upstream {
             })
             .await
             .map_err(|error| self.lane_failed(error))?;
-        let id = ticket.id();
+        let id = ticket.id().clone();
         let mut unanswered = Unanswered {
             lane: lane.clone(),
             id: Some(id.clone()),

@@ -90,6 +90,8 @@ impl std::fmt::Display for LaneError {
 pub struct Ticket<W> {
     lane: Arc<Lane<W>>,
     number: u64,
+    /// `number` as the request's id, written once.
+    id: RequestId,
     answer: Option<oneshot::Receiver<Answer>>,
 }
 
@@ -102,8 +104,8 @@ impl<W> std::fmt::Debug for Lane<W> {
 
 impl<W> Ticket<W> {
     /// The id the request went out under.
-    pub fn id(&self) -> RequestId {
-        id_of(self.number)
+    pub fn id(&self) -> &RequestId {
+        &self.id
     }
 
     /// Waits for the answer.
@@ -170,10 +172,10 @@ impl<W: AsyncWrite + Unpin + Send> Lane<W> {
         let ticket = Ticket {
             lane: self.clone(),
             number,
+            id: id_of(number),
             answer: Some(receiver),
         };
-        let id = ticket.id();
-        let params = params(&id);
+        let params = params(ticket.id());
         let line = request_text(number, method, &params, "\n");
         write_line(&self.stdin, line.as_bytes())
             .await
