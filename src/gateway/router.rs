@@ -56,6 +56,9 @@ pub struct LaneTool<'a> {
     name: Cow<'a, str>,
     /// Its arguments, as the client wrote them.
     arguments: Option<Cow<'a, RawValue>>,
+    /// The tool search's `search_tools` or `list_tool_names`: answered by the gateway
+    /// (`router/search.rs`), not routed. Decided once, by [`Gateway::lane_tool`].
+    answered_here: bool,
     /// The arguments parsed, once a door needed them (see [`LaneTool::parsed_arguments`]), so
     /// that the router does not parse them again.
     parsed: Option<JsonObject>,
@@ -87,6 +90,7 @@ impl LaneTool<'_> {
         LaneTool {
             name: Cow::Owned(self.name.into_owned()),
             arguments: self.arguments.map(|text| Cow::Owned(text.into_owned())),
+            answered_here: self.answered_here,
             parsed: self.parsed,
             header_schema: self.header_schema,
         }
@@ -157,6 +161,7 @@ impl Gateway {
             return Some(LaneTool {
                 name: inner,
                 arguments: arguments.map(Cow::Borrowed),
+                answered_here: false,
                 parsed: None,
                 header_schema: None,
             });
@@ -169,6 +174,8 @@ impl Gateway {
         Some(LaneTool {
             name: Cow::Borrowed(name),
             arguments: arguments.map(Cow::Borrowed),
+            // Only `search_tools` and `list_tool_names` are left of the search's tools here.
+            answered_here: searched,
             parsed: None,
             header_schema,
         })
@@ -215,8 +222,7 @@ impl Gateway {
         call: LaneCall<'_>,
         origin: &Origin,
     ) -> Result<RawAnswer, GatewayError> {
-        let name = call.tool.name();
-        if tool_search::is_search_tool(name) && self.searches(origin.view.as_deref()) {
+        if call.tool.answered_here {
             // Boxed: kept out of the plain call's future.
             return Box::pin(self.search_answer(&call.tool, origin)).await;
         }
