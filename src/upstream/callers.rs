@@ -10,6 +10,10 @@
 //! 2. otherwise, when every call in flight on the connection comes from one client, by that
 //!    client. When calls of several clients are in flight on a connection that cannot tell
 //!    them apart (stdio), the request is refused rather than guessed.
+//!
+//! A request matched the second way may be none of those calls' at all: an upstream also asks
+//! on its own (a `roots/list` after `initialize`, say), and that can happen during a call.
+//! So such a request never ends a client's call ([`Caller::answer_unsure`]).
 
 #![allow(
     deprecated,
@@ -42,6 +46,18 @@ pub trait Caller: Send + Sync {
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<ClientResult, ErrorData>>;
 
+    /// [`Caller::answer`] for a request matched to this client only because its calls are the
+    /// only ones in flight ([`Matched::OnlyClientInFlight`]), which may be none of theirs. By
+    /// default the client is asked all the same; a client that cannot answer it must refuse
+    /// it to the upstream without ending its call on that guess.
+    fn answer_unsure(
+        &self,
+        request: ServerRequest,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        self.answer(request, cancel)
+    }
+
     /// Passes on a log message the upstream sent while serving this client, if the client
     /// wants messages of its level.
     fn log(&self, _message: LoggingMessageNotificationParam) -> BoxFuture<'static, ()> {
@@ -53,6 +69,16 @@ pub trait Caller: Send + Sync {
     fn session(&self) -> Option<Peer<RoleServer>> {
         None
     }
+}
+
+/// How a request from the upstream was matched to its caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Matched {
+    /// It came on the response stream of one of the caller's calls: it is that call's.
+    OnTheCallsStream,
+    /// The caller's calls are the only ones in flight on a connection that cannot say more:
+    /// it may be one of those calls', or the upstream's own, sent while they ran.
+    OnlyClientInFlight,
 }
 
 /// The callers of one upstream connection's requests in flight.
@@ -151,13 +177,13 @@ impl Callers {
         self.lock().in_flight.is_empty()
     }
 
-    /// The client the upstream's request `theirs` belongs to.
-    pub fn caller_of(&self, theirs: &RequestId) -> Result<Arc<dyn Caller>, ErrorData> {
+    /// The client the upstream's request `theirs` belongs to, and how that was told.
+    pub fn caller_of(&self, theirs: &RequestId) -> Result<(Arc<dyn Caller>, Matched), ErrorData> {
         let mut registry = self.lock();
         if let Some(ours) = registry.related.remove(theirs)
             && let Some(caller) = registry.in_flight.get(&ours)
         {
-            return Ok(caller.clone());
+            return Ok((caller.clone(), Matched::OnTheCallsStream));
         }
         let mut callers = registry.in_flight.values();
         let Some(first) = callers.next() else {
@@ -170,7 +196,7 @@ impl Callers {
                  `isolation: per-session` or reach it over streamable HTTP",
             ));
         }
-        Ok(first.clone())
+        Ok((first.clone(), Matched::OnlyClientInFlight))
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -237,7 +263,8 @@ mod tests {
         let callers = Arc::new(Callers::default());
         let _a = callers.register(id(1), Arc::new(Client(7)));
         let _b = callers.register(id(2), Arc::new(Client(7)));
-        assert_eq!(callers.caller_of(&id(100)).unwrap().key(), 7);
+        let (caller, matched) = callers.caller_of(&id(100)).unwrap();
+        assert_eq!((caller.key(), matched), (7, Matched::OnlyClientInFlight));
     }
 
     #[test]
@@ -248,8 +275,10 @@ mod tests {
         assert!(callers.caller_of(&id(100)).is_err());
         callers.relate(id(100), id(2));
         callers.relate(id(101), id(1));
-        assert_eq!(callers.caller_of(&id(100)).unwrap().key(), 8);
-        assert_eq!(callers.caller_of(&id(101)).unwrap().key(), 7);
+        let (caller, matched) = callers.caller_of(&id(100)).unwrap();
+        assert_eq!((caller.key(), matched), (8, Matched::OnTheCallsStream));
+        let (caller, matched) = callers.caller_of(&id(101)).unwrap();
+        assert_eq!((caller.key(), matched), (7, Matched::OnTheCallsStream));
     }
 
     #[test]

@@ -22,7 +22,10 @@ use rmcp::{
 };
 use tokio::sync::mpsc;
 
-use super::{callers::Callers, list_changes::ListChanges};
+use super::{
+    callers::{Callers, Matched},
+    list_changes::ListChanges,
+};
 
 /// Handles one upstream's notifications; a list change wakes the upstream's task to re-list.
 #[derive(Clone)]
@@ -41,8 +44,12 @@ impl UpstreamClient {
         request: ServerRequest,
         context: RequestContext<RoleClient>,
     ) -> Result<ClientResult, ErrorData> {
-        let caller = self.callers.caller_of(&context.id)?;
-        caller.answer(request, context.ct).await
+        match self.callers.caller_of(&context.id)? {
+            (caller, Matched::OnTheCallsStream) => caller.answer(request, context.ct).await,
+            (caller, Matched::OnlyClientInFlight) => {
+                caller.answer_unsure(request, context.ct).await
+            }
+        }
     }
 }
 

@@ -225,24 +225,20 @@ async fn the_upstreams_overrides_hold(door: &mut impl Door, through: &str) {
     );
     assert_eq!(sum["inputSchema"]["required"], json!(["a"]), "{through}");
 
-    let said = text(
-        &door
-            .call("everything__say", json!({"message": "the client's own"}))
-            .await,
-    );
+    let said = door
+        .call("everything__say", json!({"message": "the client's own"}))
+        .await;
     assert!(
-        said.contains(PINNED) && !said.contains("client's own"),
+        text(&said).contains(PINNED) && !text(&said).contains("client's own"),
         "{through}: {said}"
     );
-    let filled = text(&door.call("everything__get-sum", json!({"a": 1})).await);
-    assert!(filled.contains("11"), "{through}: {filled}");
-    let given = text(
-        &door
-            .call("everything__get-sum", json!({"a": 1, "b": 2}))
-            .await,
-    );
+    let filled = door.call("everything__get-sum", json!({"a": 1})).await;
+    assert!(text(&filled).contains("11"), "{through}: {filled}");
+    let given = door
+        .call("everything__get-sum", json!({"a": 1, "b": 2}))
+        .await;
     assert!(
-        given.contains('3') && !given.contains("11"),
+        text(&given).contains('3') && !text(&given).contains("11"),
         "{through}: {given}"
     );
 }
@@ -259,12 +255,10 @@ async fn the_virtual_servers_overrides_hold(door: &mut impl Door, through: &str)
     // The whole answer goes in the message: an error has no text to show.
     let answer = door.call("add_five", json!({"a": 1})).await;
     assert!(text(&answer).contains('6'), "{through}: {answer}");
-    let said = text(
-        &door
-            .call("everything__say", json!({"message": "mine"}))
-            .await,
-    );
-    assert!(said.contains(PINNED), "{through}: {said}");
+    let said = door
+        .call("everything__say", json!({"message": "mine"}))
+        .await;
+    assert!(text(&said).contains(PINNED), "{through}: {said}");
 }
 
 #[tokio::test]

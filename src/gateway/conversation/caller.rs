@@ -45,12 +45,37 @@ impl Caller for ConversationCaller {
         request: ServerRequest,
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
-        let events = self.events.clone();
         if let Some(error) = missing_capability(&self.capabilities, &request) {
             // The upstream hears the refusal too, but the client's request is over.
             let _ = self.events.try_send(Event::Missing(error.clone()));
             return Box::pin(std::future::ready(Err(error)));
         }
+        self.put_to_the_client(request, cancel)
+    }
+
+    fn answer_unsure(
+        &self,
+        request: ServerRequest,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        // The request may not be the call's: the upstream hears the refusal and the call goes
+        // on, to whatever answer the upstream then gives it.
+        if let Some(error) = missing_capability(&self.capabilities, &request) {
+            return Box::pin(std::future::ready(Err(error)));
+        }
+        self.put_to_the_client(request, cancel)
+    }
+}
+
+impl ConversationCaller {
+    /// Makes `request` an `input_required` round of the client's call, and waits for the
+    /// answer its retry brings.
+    fn put_to_the_client(
+        &self,
+        request: ServerRequest,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        let events = self.events.clone();
         let checked = into_input_request(request.clone())
             .map(|_| ())
             .ok_or_else(|| {

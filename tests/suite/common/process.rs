@@ -244,8 +244,18 @@ impl ServeProcess {
     }
 }
 
+/// How much of the gateway's log a failed test shows.
+const LOG_LINES_SHOWN: usize = 60;
+
 impl Drop for ServeProcess {
     fn drop(&mut self) {
+        // A failed test shows what the gateway said last: a failure in CI is read from it.
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let last = &lines[lines.len().saturating_sub(LOG_LINES_SHOWN)..];
+            eprintln!("mcps serve's last log lines:\n{}", last.join("\n"));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
