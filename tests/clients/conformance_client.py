@@ -52,6 +52,15 @@ def oauth_block(directory: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The gateway's log lines since it listened, as they come.
+GATEWAY_LOG: list[str] = []
+
+
+def keep_log(line: str):
+    sys.stderr.write(line)
+    GATEWAY_LOG.append(line)
+
+
 def start_gateway(mcps: str, upstream: str, directory: str) -> tuple[subprocess.Popen, str]:
     config = os.path.join(directory, "proxy.yaml")
     with open(config, "w") as file:
@@ -73,8 +82,8 @@ def start_gateway(mcps: str, upstream: str, directory: str) -> tuple[subprocess.
         sys.stderr.write(line)
         found = re.search(r"MCP endpoint: (\S+)", line)
         if found:
-            # Keep its log flowing to ours, for the suite's report.
-            threading.Thread(target=lambda: [sys.stderr.write(rest) for rest in gateway.stderr], daemon=True).start()
+            # Keep its log flowing to ours, for the suite's report, and kept for the driver.
+            threading.Thread(target=lambda: [keep_log(rest) for rest in gateway.stderr], daemon=True).start()
             return gateway, found.group(1)
     raise SystemExit(f"the gateway exited ({gateway.wait()}) before it listened")
 
@@ -127,13 +136,18 @@ class Admin:
         if self.settled()["state"] != "needs_authorization":
             return False
         url = self.request("POST", "/api/v1/mcp/services/scenario/oauth/authorize")["authorization_url"]
+        logged = len(GATEWAY_LOG)
         # The authorization server answers with a redirect to the gateway's callback, which a
         # browser would follow.
         redirect = urllib.request.urlopen(NoRedirects().open(url).headers["Location"], timeout=30)
         print("callback:", redirect.status, redirect.read().decode(errors="replace").strip(), file=sys.stderr)
-        # Until the service has connected with the new token and listed what it offers: a
-        # drive begun while it is still starting would list no tools, and call none.
+        # Until the service has connected with the new token and listed what it offers (a
+        # drive begun while it is still starting would list no tools, and call none), or has
+        # asked for another sign-in: its state then reads as before this one, and only its
+        # log tells the two apart.
         for _ in range(200):
+            if any("needs authorization" in line for line in GATEWAY_LOG[logged:]):
+                break
             if self.state()["state"] not in ("needs_authorization", "starting"):
                 break
             time.sleep(0.05)
