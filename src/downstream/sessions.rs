@@ -300,6 +300,11 @@ impl SessionBook {
         let session = lock(&self.state).http.remove(id);
         if let Some(session) = session {
             session.closed.cancel();
+            // Counted closed before its seat is given back: the sessions gauge never shows
+            // more than the seats.
+            if let Some(gateway) = &self.gateway {
+                gateway.http_session_ended(id);
+            }
             self.release(session.holder);
             shrink(&mut lock(&self.state).http);
             if session.asleep.is_some()

@@ -4,7 +4,9 @@
 //! A session is registered when it sends `notifications/initialized` and forgotten once its
 //! handler is dropped, so nothing of a closed session is kept here: a `Peer` holds its
 //! session's channels, and thousands of expired sessions kept until the next registration
-//! would hold tens of megabytes.
+//! would hold tens of megabytes. A streamable HTTP session is forgotten sooner, when the HTTP
+//! door closes it or puts it to sleep: its seat is given back then, and the sessions gauge
+//! must not count it on until rmcp's half of it has ended.
 //!
 //! **Sleep.** The HTTP door puts a quiet streamable HTTP session to sleep (see
 //! `downstream/sessions.rs`): rmcp's session is closed, and its next request restores it. Here
@@ -128,6 +130,20 @@ impl Sessions {
         self.lock().listening.values().cloned().collect()
     }
 
+    /// Forgets streamable HTTP session `id` at once: it closed or went to sleep, and its seat
+    /// may be taken already. rmcp's half of it ends a moment later; its handler's
+    /// [`Self::forget`] then finds nothing (it is keyed by the session's number, which a
+    /// restored session does not share).
+    pub fn forget_http(&self, id: &str) {
+        let mut registry = self.lock();
+        let Some(facts) = registry.by_http_id.remove(id) else {
+            return;
+        };
+        registry.peers.remove(&facts.key);
+        shrink(&mut registry.by_http_id);
+        shrink(&mut registry.peers);
+    }
+
     /// The sessions still open; those whose transport closed are forgotten here.
     pub fn open(&self) -> Vec<Peer<RoleServer>> {
         let mut registry = self.lock();
@@ -173,6 +189,12 @@ impl super::Gateway {
     /// Forgets session `key`, which ended.
     pub fn forget_session(&self, key: u64) {
         self.sessions.forget(key);
+    }
+
+    /// Streamable HTTP session `id` closed or went to sleep: it no longer counts as open
+    /// and awake from now, not from when rmcp's half of it has ended.
+    pub fn http_session_ended(&self, id: &str) {
+        self.sessions.forget_http(id);
     }
 
     /// How many session-era client sessions are open.

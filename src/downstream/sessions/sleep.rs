@@ -66,6 +66,8 @@ impl SessionBook {
             // Its waking replays the client's `initialize` and `initialized`.
             session.initialized = false;
         }
+        // Counted asleep from now: not also awake until rmcp's half of it has ended.
+        gateway.http_session_ended(id);
         if let Some(listener) = self.sleeping_listener(id) {
             gateway.listening_asleep(Arc::from(&**id), listener);
         }
