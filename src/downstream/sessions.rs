@@ -303,7 +303,7 @@ impl SessionBook {
             // Counted closed before its seat is given back: the sessions gauge never shows
             // more than the seats.
             if let Some(gateway) = &self.gateway {
-                gateway.http_session_ended(id);
+                gateway.http_session_closed(id);
             }
             self.release(session.holder);
             shrink(&mut lock(&self.state).http);

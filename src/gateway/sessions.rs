@@ -5,8 +5,8 @@
 //! handler is dropped, so nothing of a closed session is kept here: a `Peer` holds its
 //! session's channels, and thousands of expired sessions kept until the next registration
 //! would hold tens of megabytes. A streamable HTTP session is forgotten sooner, when the HTTP
-//! door closes it or puts it to sleep: its seat is given back then, and the sessions gauge
-//! must not count it on until rmcp's half of it has ended.
+//! door closes it (its seat is given back then) or puts it to sleep (it counts as asleep
+//! then): the sessions gauge must not count it on until rmcp's half of it has ended.
 //!
 //! **Sleep.** The HTTP door puts a quiet streamable HTTP session to sleep (see
 //! `downstream/sessions.rs`): rmcp's session is closed, and its next request restores it. Here
@@ -113,7 +113,14 @@ impl Sessions {
         let Some(registered) = registry.peers.remove(&key) else {
             return;
         };
-        if let Some(id) = registered.http_id {
+        // A session that slept may have been restored under the same id by now, as another
+        // session (another number): its facts stay.
+        if let Some(id) = registered.http_id
+            && registry
+                .by_http_id
+                .get(&id)
+                .is_some_and(|facts| facts.key == key)
+        {
             registry.by_http_id.remove(&id);
             shrink(&mut registry.by_http_id);
         }
@@ -130,10 +137,9 @@ impl Sessions {
         self.lock().listening.values().cloned().collect()
     }
 
-    /// Forgets streamable HTTP session `id` at once: it closed or went to sleep, and its seat
-    /// may be taken already. rmcp's half of it ends a moment later; its handler's
-    /// [`Self::forget`] then finds nothing (it is keyed by the session's number, which a
-    /// restored session does not share).
+    /// Forgets streamable HTTP session `id` at once: it closed, and its seat may be taken
+    /// already. rmcp's half of it ends a moment later; its handler's [`Self::forget`] then
+    /// finds nothing.
     pub fn forget_http(&self, id: &str) {
         let mut registry = self.lock();
         let Some(facts) = registry.by_http_id.remove(id) else {
@@ -191,9 +197,9 @@ impl super::Gateway {
         self.sessions.forget(key);
     }
 
-    /// Streamable HTTP session `id` closed or went to sleep: it no longer counts as open
-    /// and awake from now, not from when rmcp's half of it has ended.
-    pub fn http_session_ended(&self, id: &str) {
+    /// Streamable HTTP session `id` closed: it no longer counts as open from now, not from
+    /// when rmcp's half of it has ended.
+    pub fn http_session_closed(&self, id: &str) {
         self.sessions.forget_http(id);
     }
 
@@ -207,18 +213,20 @@ impl super::Gateway {
         self.sessions.http(id)
     }
 
-    /// What streamable HTTP session `id` would keep asleep, if it may sleep: it is
-    /// initialized, holds no resource subscription and has no upstream connection of its own.
-    /// When it may, it counts as asleep until [`Self::woke`].
-    pub fn may_sleep(&self, id: &str) -> Option<Waking> {
+    /// What streamable HTTP session `id` would keep asleep, and its number, if it may sleep:
+    /// it is initialized, holds no resource subscription and has no upstream connection of its
+    /// own. When it may, it counts as asleep until [`Self::woke`]; once it sleeps, the door
+    /// has it forgotten as awake ([`Self::forget_session`] with that number).
+    pub fn may_sleep(&self, id: &str) -> Option<(Waking, u64)> {
         let facts = self.sessions.http(id)?;
         if facts.connections.is_some() || self.resources.subscriptions.holds_any(facts.key) {
             return None;
         }
         self.sessions.asleep.fetch_add(1, Ordering::Relaxed);
-        Some(Waking {
+        let waking = Waking {
             log_level: facts.log_level.get(),
-        })
+        };
+        Some((waking, facts.key))
     }
 
     /// A streamable HTTP session another gateway opened was taken in here, asleep until its

@@ -47,7 +47,7 @@ impl SessionBook {
     /// Puts session `id` to sleep, unless the gateway vetoes it or it is no longer quiet.
     pub(super) async fn put_to_sleep(&self, id: &SessionId) {
         let Some(gateway) = &self.gateway else { return };
-        let Some(waking) = gateway.may_sleep(id) else {
+        let Some((waking, number)) = gateway.may_sleep(id) else {
             return;
         };
         {
@@ -66,11 +66,14 @@ impl SessionBook {
             // Its waking replays the client's `initialize` and `initialized`.
             session.initialized = false;
         }
-        // Counted asleep from now: not also awake until rmcp's half of it has ended.
-        gateway.http_session_ended(id);
         if let Some(listener) = self.sleeping_listener(id) {
             gateway.listening_asleep(Arc::from(&**id), listener);
         }
+        // Counted asleep from now, not also awake until rmcp's half of it has ended. Only
+        // once its listener is in place: a catalog change meanwhile reaches the client
+        // through one of the two, if through both it says the same twice. By its number: a
+        // request may have restored it under its id already.
+        gateway.forget_session(number);
         tracing::debug!("a quiet session goes to sleep");
         if let Err(error) = self.local.close_session(id).await {
             tracing::debug!(%error, "closing rmcp's half of a sleeping session");

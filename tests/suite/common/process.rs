@@ -251,7 +251,11 @@ impl Drop for ServeProcess {
     fn drop(&mut self) {
         // A failed test shows what the gateway said last: a failure in CI is read from it.
         if std::thread::panicking() {
-            let log = self.log();
+            // A poisoned lock still holds the log; a second panic here would abort the run.
+            let log = self
+                .log
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             let lines: Vec<&str> = log.lines().collect();
             let last = &lines[lines.len().saturating_sub(LOG_LINES_SHOWN)..];
             eprintln!("mcps serve's last log lines:\n{}", last.join("\n"));
