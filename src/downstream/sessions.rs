@@ -300,8 +300,8 @@ impl SessionBook {
         let session = lock(&self.state).http.remove(id);
         if let Some(session) = session {
             session.closed.cancel();
-            // Counted closed before its seat is given back: the sessions gauge never shows
-            // more than the seats.
+            // Counted closed before its seat is given back, not once rmcp's half of it has
+            // ended: the sessions gauge does not count it beside its seat's next holder.
             if let Some(gateway) = &self.gateway {
                 gateway.http_session_closed(id);
             }
