@@ -109,22 +109,7 @@ impl Sessions {
 
     /// Forgets session `key` (no-op for one never registered).
     pub fn forget(&self, key: u64) {
-        let mut registry = self.lock();
-        let Some(registered) = registry.peers.remove(&key) else {
-            return;
-        };
-        // A session that slept may have been restored under the same id by now, as another
-        // session (another number): its facts stay.
-        if let Some(id) = registered.http_id
-            && registry
-                .by_http_id
-                .get(&id)
-                .is_some_and(|facts| facts.key == key)
-        {
-            registry.by_http_id.remove(&id);
-            shrink(&mut registry.by_http_id);
-        }
-        shrink(&mut registry.peers);
+        self.lock().forget(key);
     }
 
     /// How many sessions are open, awake or asleep.
@@ -142,12 +127,9 @@ impl Sessions {
     /// finds nothing.
     pub fn forget_http(&self, id: &str) {
         let mut registry = self.lock();
-        let Some(facts) = registry.by_http_id.remove(id) else {
-            return;
-        };
-        registry.peers.remove(&facts.key);
-        shrink(&mut registry.by_http_id);
-        shrink(&mut registry.peers);
+        if let Some(key) = registry.by_http_id.get(id).map(|facts| facts.key) {
+            registry.forget(key);
+        }
     }
 
     /// The sessions still open; those whose transport closed are forgotten here.
@@ -176,6 +158,27 @@ impl Sessions {
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
         lock(&self.inner)
+    }
+}
+
+impl Registry {
+    /// Forgets session `key`, and its facts under its id when they are still its own: a
+    /// session that slept may have been restored under the same id by now, as another
+    /// session (another number), whose facts stay.
+    fn forget(&mut self, key: u64) {
+        let Some(registered) = self.peers.remove(&key) else {
+            return;
+        };
+        if let Some(id) = registered.http_id
+            && self
+                .by_http_id
+                .get(&id)
+                .is_some_and(|facts| facts.key == key)
+        {
+            self.by_http_id.remove(&id);
+            shrink(&mut self.by_http_id);
+        }
+        shrink(&mut self.peers);
     }
 }
 
