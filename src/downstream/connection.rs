@@ -9,6 +9,10 @@
 //! - a request head was begun and not finished within `timeouts.header_read_secs`;
 //! - nothing has arrived for `timeouts.connection_idle_secs` since the last response.
 //!
+//! An HTTP/1.1 connection with nothing in flight for [`PARK_AFTER`] is parked: the watchdog
+//! tells it to ([`Activity::parked`]), and its server gives hyper's state back and keeps
+//! only the socket until the client sends again (`listener/protocol.rs`).
+//!
 //! Bodies are bounded by [`TimedBody`]: the whole body must arrive within
 //! `timeouts.body_read_secs` of the handler's first read. That covers HTTP/1.1 and HTTP/2
 //! alike, and the bytes read before the protocol is known; hyper's own header timeout covers
@@ -18,7 +22,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     task::{Context, Poll},
     time::Duration,
@@ -29,7 +33,7 @@ use http::{HeaderValue, Response, StatusCode, Version, header};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    sync::Notify,
+    sync::{Notify, futures::Notified},
     time::{Instant, Sleep},
 };
 
@@ -82,7 +86,18 @@ pub struct Activity {
     head_started: AtomicU64,
     /// Told when the last request in flight ends.
     idle: Notify,
+    /// Told when it has had nothing in flight for [`PARK_AFTER`].
+    park: Notify,
+    /// Set while its server gives hyper's state back: the socket stays open.
+    parking: AtomicBool,
 }
+
+/// How long an HTTP/1.1 connection stays idle before it is parked: hyper keeps a read and a
+/// write buffer of 8 KiB each, and the head of the last response, for as long as it serves a
+/// connection, which made an idle keep-alive connection cost three times the sleeping
+/// session its client holds. Serving it again costs a new hyper connection, a few
+/// allocations: nothing beside a client's pause this long.
+pub const PARK_AFTER: Duration = Duration::from_secs(2);
 
 impl Activity {
     pub fn new() -> Arc<Self> {
@@ -93,6 +108,8 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             idle: Notify::new(),
+            park: Notify::new(),
+            parking: AtomicBool::new(false),
         })
     }
 
@@ -130,6 +147,25 @@ impl Activity {
             _ => (false, self.idle_since.load(Ordering::Relaxed)),
         };
         Some((never_used, now.saturating_duration_since(self.at(since))))
+    }
+
+    /// Resolves when the watchdog finds the connection idle for [`PARK_AFTER`]; once for
+    /// each idle time, whether or not this was waiting then.
+    pub fn parked(&self) -> Notified<'_> {
+        self.park.notified()
+    }
+
+    /// Whether nothing is in flight on it and no request has begun to arrive. Its server
+    /// looks again when told to park: a request may have begun since.
+    pub fn idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
+    }
+
+    /// While set, shutting the socket down does nothing: hyper shuts it down when it lets go of
+    /// a connection, and a parked connection stays open.
+    pub fn set_parking(&self, parking: bool) {
+        self.parking.store(parking, Ordering::Relaxed);
     }
 
     /// Bytes arrived.
@@ -177,7 +213,11 @@ impl std::fmt::Display for Closed {
 }
 
 /// Resolves when the connection has overstayed one of `deadlines` with no request in flight.
+/// On the way, tells it to park ([`Activity::parked`]) once it has been idle for
+/// [`PARK_AFTER`] after a request.
 pub async fn watchdog(activity: Arc<Activity>, deadlines: Deadlines) -> Closed {
+    // The requests begun when it was last told to park: once for each idle time.
+    let mut parked_after = 0;
     loop {
         let idle = activity.idle.notified();
         tokio::pin!(idle);
@@ -188,19 +228,30 @@ pub async fn watchdog(activity: Arc<Activity>, deadlines: Deadlines) -> Closed {
             continue;
         }
         let head = activity.head_started.load(Ordering::Relaxed);
-        let (deadline, why) = if head != 0 {
-            (
-                activity.at(head - 1) + deadlines.header_read,
-                Closed::SlowHead,
-            )
-        } else if activity.begun.load(Ordering::Relaxed) == 0 {
-            (activity.accepted + deadlines.header_read, Closed::NoRequest)
+        let begun = activity.begun.load(Ordering::Relaxed);
+        let (deadline, due) = if head != 0 {
+            let deadline = activity.at(head - 1) + deadlines.header_read;
+            (deadline, Due::Close(Closed::SlowHead))
+        } else if begun == 0 {
+            let deadline = activity.accepted + deadlines.header_read;
+            (deadline, Due::Close(Closed::NoRequest))
         } else {
-            let since = activity.idle_since.load(Ordering::Relaxed);
-            (activity.at(since) + deadlines.idle, Closed::Idle)
+            let since = activity.at(activity.idle_since.load(Ordering::Relaxed));
+            if parked_after != begun && PARK_AFTER < deadlines.idle {
+                (since + PARK_AFTER, Due::Park)
+            } else {
+                (since + deadlines.idle, Due::Close(Closed::Idle))
+            }
         };
         if deadline <= Instant::now() {
-            return why;
+            match due {
+                Due::Close(why) => return why,
+                Due::Park => {
+                    parked_after = begun;
+                    activity.park.notify_one();
+                    continue;
+                }
+            }
         }
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => {}
@@ -210,15 +261,36 @@ pub async fn watchdog(activity: Arc<Activity>, deadlines: Deadlines) -> Closed {
     }
 }
 
+/// What the watchdog does at its next deadline.
+enum Due {
+    Close(Closed),
+    Park,
+}
+
 /// A socket whose reads are noted in its connection's [`Activity`].
 pub struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    /// Bytes read from the socket and given back, read again before it.
+    unread: Bytes,
 }
 
 impl<S> Watched<S> {
     pub fn new(inner: S, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+        Self {
+            inner,
+            activity,
+            unread: Bytes::new(),
+        }
+    }
+
+    pub fn socket(&self) -> &S {
+        &self.inner
+    }
+
+    /// Gives back `bytes`, read from the socket and not used: the next reads return them first.
+    pub fn unread(&mut self, bytes: Bytes) {
+        self.unread = bytes;
     }
 }
 
@@ -228,6 +300,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if !self.unread.is_empty() {
+            let taken = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread.split_to(taken));
+            if self.unread.is_empty() {
+                // What is left, though empty, would keep the buffer they were read into.
+                self.unread = Bytes::new();
+            }
+            self.activity.read();
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -251,6 +333,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.activity.parking.load(Ordering::Relaxed) {
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
@@ -429,5 +514,40 @@ mod tests {
         activity.read();
         assert_eq!(watchdog(activity, DEADLINES).await, Closed::SlowHead);
         assert_eq!(begun.elapsed(), DEADLINES.header_read);
+    }
+
+    /// Told to park once it has been idle for `PARK_AFTER`, once for each idle time, and
+    /// closed at the idle deadline all the same.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_told_to_park_once_then_closed() {
+        let activity = Activity::new();
+        drop(activity.begin());
+        let idle_from = Instant::now();
+        let watching = tokio::spawn(watchdog(activity.clone(), DEADLINES));
+        activity.parked().await;
+        assert_eq!(idle_from.elapsed(), PARK_AFTER);
+        let watching_again = DEADLINES.idle - PARK_AFTER - Duration::from_secs(1);
+        let again = tokio::time::timeout(watching_again, activity.parked()).await;
+        assert!(again.is_err(), "told to park twice in one idle time");
+        assert_eq!(watching.await.unwrap(), Closed::Idle);
+        assert_eq!(idle_from.elapsed(), DEADLINES.idle);
+    }
+
+    /// Bytes given back are read before the socket's, and count as a request begun.
+    #[tokio::test]
+    async fn bytes_given_back_are_read_first() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (near, mut far) = tokio::io::duplex(64);
+        let activity = Activity::new();
+        let mut watched = Watched::new(near, activity.clone());
+        watched.unread(Bytes::from_static(b"GET / HT"));
+        far.write_all(b"TP/1.1\r\n").await.unwrap();
+        let mut read = vec![0; 5];
+        watched.read_exact(&mut read).await.unwrap();
+        assert_eq!(read, b"GET /");
+        assert!(!activity.idle(), "a request has begun to arrive");
+        let mut rest = vec![0; 11];
+        watched.read_exact(&mut rest).await.unwrap();
+        assert_eq!(rest, b" HTTP/1.1\r\n");
     }
 }

@@ -53,6 +53,7 @@ mod origin_validation;
 #[cfg(feature = "otel")]
 mod otel_export;
 mod param_headers;
+mod parked_connections;
 mod per_session_isolation;
 mod per_user_oauth;
 mod per_user_sdk_client;

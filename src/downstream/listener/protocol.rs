@@ -7,6 +7,9 @@
 //! alone, its read buffer grows from 8 to 16 KiB to take the rest of the request, and an idle
 //! keep-alive connection keeps the 16 KiB for as long as it stays open (measured: half of the
 //! 32 KiB such a connection held; BENCHMARKS.md).
+//!
+//! An HTTP/1.1 connection idle for [`PARK_AFTER`] is parked ([`serve_http1`]): it keeps its
+//! socket and lets hyper's state go until its client sends again.
 
 use std::{
     error::Error,
@@ -27,7 +30,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::downstream::connection::{Activity, Watched};
+use crate::downstream::connection::{Activity, PARK_AFTER, Watched};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -68,20 +71,10 @@ where
         protocol = spoken_on(&stream) => protocol?,
         () = draining.cancelled() => return Ok(()),
     };
-    let io = TokioIo::new(Watched::new(stream, activity));
-    // Each connection is built where it is awaited, so that this future holds it once.
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
     match protocol {
         None => {}
-        Some(Protocol::Http1) => {
-            Drained::new(
-                http1::Builder::new()
-                    .serve_connection(io, service)
-                    .with_upgrades(),
-                http1::UpgradeableConnection::graceful_shutdown,
-                draining,
-            )
-            .await?;
-        }
+        Some(Protocol::Http1) => serve_http1(io, service, &activity, draining).await?,
         Some(Protocol::Http2) => {
             // Boxed: the task that serves a connection has room for the larger of the two
             // protocols' states for as long as it lives, and HTTP/2's is the larger and the
@@ -95,6 +88,87 @@ where
         }
     }
     Ok(())
+}
+
+/// Serves an HTTP/1.1 connection, parking it whenever its watchdog finds it idle
+/// ([`Activity::parked`]): hyper is told to close it as it does on shutdown, with the socket
+/// left open ([`Activity::set_parking`]), and gives back the socket, what it read and did not
+/// use, and the service. Parked, the connection holds those alone, not hyper's buffers and
+/// state (more than 16 KiB), until the client sends again; a new hyper connection then serves
+/// it. The client sees one connection throughout: a response still being written as it parks
+/// is finished first, and a request that arrives as it parks waits in the socket for the
+/// next hyper connection.
+async fn serve_http1<S, B>(
+    mut io: TokioIo<Watched<TcpStream>>,
+    mut service: S,
+    activity: &Activity,
+    draining: CancellationToken,
+) -> Result<(), BoxError>
+where
+    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let drained = draining.cancelled();
+    tokio::pin!(drained);
+    let mut draining = false;
+    loop {
+        // Boxed, so that parked it is freed; the task keeps a pointer.
+        let mut connection = Box::pin(
+            http1::Builder::new()
+                .serve_connection(io, service)
+                .with_upgrades(),
+        );
+        let mut parking = false;
+        let parked = activity.parked();
+        tokio::pin!(parked);
+        loop {
+            tokio::select! {
+                ended = connection.as_mut() => {
+                    ended?;
+                    break;
+                }
+                () = &mut drained, if !draining => {
+                    draining = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                () = &mut parked, if !parking => {
+                    // A request may have begun since the watchdog looked.
+                    if activity.idle() {
+                        parking = true;
+                        activity.set_parking(true);
+                        connection.as_mut().graceful_shutdown();
+                    } else {
+                        parked.set(activity.parked());
+                    }
+                }
+            }
+        }
+        activity.set_parking(false);
+        if !parking || draining {
+            return Ok(());
+        }
+        // `None`: the connection was upgraded (to a WebSocket), which has the socket now.
+        let Some(parts) = Pin::into_inner(connection).into_parts() else {
+            return Ok(());
+        };
+        tracing::debug!("connection parked: nothing in flight for {PARK_AFTER:?}");
+        let unread;
+        (io, service, unread) = (parts.io, parts.service, parts.read_buf);
+        // Empty, it may still hold hyper's read buffer, which is what parking gives back.
+        if !unread.is_empty() {
+            io.inner_mut().unread(unread);
+            continue;
+        }
+        drop(unread);
+        tokio::select! {
+            readable = io.inner().socket().readable() => readable?,
+            () = &mut drained => return Ok(()),
+        }
+    }
 }
 
 /// The protocol a client speaks on `stream`, from its first bytes, which stay unread; `None`
