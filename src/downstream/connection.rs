@@ -10,7 +10,7 @@
 //! - nothing has arrived for `timeouts.connection_idle_secs` since the last response.
 //!
 //! An HTTP/1.1 connection with nothing in flight for [`PARK_AFTER`] is parked: the watchdog
-//! tells it to ([`Activity::parked`]), and its server gives hyper's state back and keeps
+//! tells it to ([`Activity::told_to_park`]), and its server gives hyper's state back and keeps
 //! only the socket until the client sends again (`listener/protocol.rs`).
 //!
 //! Bodies are bounded by [`TimedBody`]: the whole body must arrive within
@@ -33,7 +33,7 @@ use http::{HeaderValue, Response, StatusCode, Version, header};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
-    sync::{Notify, futures::Notified},
+    sync::Notify,
     time::{Instant, Sleep},
 };
 
@@ -86,8 +86,8 @@ pub struct Activity {
     head_started: AtomicU64,
     /// Told when the last request in flight ends.
     idle: Notify,
-    /// Told when it has had nothing in flight for [`PARK_AFTER`].
-    park: Notify,
+    /// Set when it has had nothing in flight for [`PARK_AFTER`], until its server sees it.
+    park: AtomicBool,
     /// Set while its server gives hyper's state back: the socket stays open.
     parking: AtomicBool,
 }
@@ -108,7 +108,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             idle: Notify::new(),
-            park: Notify::new(),
+            park: AtomicBool::new(false),
             parking: AtomicBool::new(false),
         })
     }
@@ -149,10 +149,14 @@ impl Activity {
         Some((never_used, now.saturating_duration_since(self.at(since))))
     }
 
-    /// Resolves when the watchdog finds the connection idle for [`PARK_AFTER`]; once for
-    /// each idle time, whether or not this was waiting then.
-    pub fn parked(&self) -> Notified<'_> {
-        self.park.notified()
+    /// Whether the watchdog has found the connection idle for [`PARK_AFTER`] since this was
+    /// last asked; once for each idle time.
+    ///
+    /// Nothing wakes a task for it but the watchdog's own: it is asked by the connection's
+    /// server, which runs in the task of the connection's watchdog, and the watchdog wakes that
+    /// task when it tells. Asking costs a load, and the server asks every time its task wakes.
+    pub fn told_to_park(&self) -> bool {
+        self.park.load(Ordering::Relaxed) && self.park.swap(false, Ordering::Relaxed)
     }
 
     /// Whether nothing is in flight on it and no request has begun to arrive. Its server
@@ -213,7 +217,7 @@ impl std::fmt::Display for Closed {
 }
 
 /// Resolves when the connection has overstayed one of `deadlines` with no request in flight.
-/// On the way, tells it to park ([`Activity::parked`]) once it has been idle for
+/// On the way, tells it to park ([`Activity::told_to_park`]) once it has been idle for
 /// [`PARK_AFTER`] after a request.
 pub async fn watchdog(activity: Arc<Activity>, deadlines: Deadlines) -> Closed {
     // The requests begun when it was last told to park: once for each idle time.
@@ -248,7 +252,9 @@ pub async fn watchdog(activity: Arc<Activity>, deadlines: Deadlines) -> Closed {
                 Due::Close(why) => return why,
                 Due::Park => {
                     parked_after = begun;
-                    activity.park.notify_one();
+                    activity.park.store(true, Ordering::Relaxed);
+                    // The connection's server, in this task, looks when the task is polled.
+                    tokio::task::yield_now().await;
                     continue;
                 }
             }
@@ -517,19 +523,32 @@ mod tests {
     }
 
     /// Told to park once it has been idle for `PARK_AFTER`, once for each idle time, and
-    /// closed at the idle deadline all the same.
+    /// closed at the idle deadline all the same. Asked in the watchdog's task, as the
+    /// connection's server asks.
     #[tokio::test(start_paused = true)]
     async fn an_idle_connection_is_told_to_park_once_then_closed() {
         let activity = Activity::new();
         drop(activity.begin());
         let idle_from = Instant::now();
-        let watching = tokio::spawn(watchdog(activity.clone(), DEADLINES));
-        activity.parked().await;
-        assert_eq!(idle_from.elapsed(), PARK_AFTER);
-        let watching_again = DEADLINES.idle - PARK_AFTER - Duration::from_secs(1);
-        let again = tokio::time::timeout(watching_again, activity.parked()).await;
-        assert!(again.is_err(), "told to park twice in one idle time");
-        assert_eq!(watching.await.unwrap(), Closed::Idle);
+        let watching = watchdog(activity.clone(), DEADLINES);
+        tokio::pin!(watching);
+        let told = || {
+            std::future::poll_fn(|_| {
+                if activity.told_to_park() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+        };
+        tokio::select! {
+            closed = &mut watching => panic!("closed ({closed}) before told to park"),
+            () = told() => assert_eq!(idle_from.elapsed(), PARK_AFTER),
+        }
+        tokio::select! {
+            closed = &mut watching => assert_eq!(closed, Closed::Idle),
+            () = told() => panic!("told to park twice in one idle time"),
+        }
         assert_eq!(idle_from.elapsed(), DEADLINES.idle);
     }
 

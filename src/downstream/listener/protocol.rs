@@ -91,7 +91,7 @@ where
 }
 
 /// Serves an HTTP/1.1 connection, parking it whenever its watchdog finds it idle
-/// ([`Activity::parked`]): hyper is told to close it as it does on shutdown, with the socket
+/// ([`Activity::told_to_park`]): hyper is told to close it as it does on shutdown, with the socket
 /// left open ([`Activity::set_parking`]), and gives back the socket, what it read and did not
 /// use, and the service. Parked, the connection holds those alone, not hyper's buffers and
 /// state (more than 16 KiB), until the client sends again; a new hyper connection then serves
@@ -123,10 +123,9 @@ where
                 .with_upgrades(),
         );
         let mut parking = false;
-        let parked = activity.parked();
-        tokio::pin!(parked);
         loop {
             tokio::select! {
+                biased;
                 ended = connection.as_mut() => {
                     ended?;
                     break;
@@ -135,15 +134,12 @@ where
                     draining = true;
                     connection.as_mut().graceful_shutdown();
                 }
-                () = &mut parked, if !parking => {
-                    // A request may have begun since the watchdog looked.
-                    if activity.idle() {
-                        parking = true;
-                        activity.set_parking(true);
-                        connection.as_mut().graceful_shutdown();
-                    } else {
-                        parked.set(activity.parked());
-                    }
+                // The watchdog wakes this task when it tells ([`Activity::told_to_park`]);
+                // a request may have begun since it looked.
+                () = std::future::poll_fn(|_| told_to_park(activity)), if !parking => {
+                    parking = true;
+                    activity.set_parking(true);
+                    connection.as_mut().graceful_shutdown();
                 }
             }
         }
@@ -168,6 +164,15 @@ where
             readable = io.inner().socket().readable() => readable?,
             () = &mut drained => return Ok(()),
         }
+    }
+}
+
+/// Ready when the watchdog has told the connection to park and it is still idle.
+fn told_to_park(activity: &Activity) -> Poll<()> {
+    if activity.told_to_park() && activity.idle() {
+        Poll::Ready(())
+    } else {
+        Poll::Pending
     }
 }
 
