@@ -1,7 +1,7 @@
 //! An HTTP/1.1 keep-alive connection idle for two seconds is parked: the gateway gives back
 //! hyper's buffers and state and keeps the socket (`listener/protocol.rs`). Its client sees
 //! nothing of it: the next request on the same connection is answered, a WebSocket upgrade
-//! on it is served, and a shutdown closes it at once.
+//! on it is served, and a shutdown closes it at once. Closed by its client, it is let go.
 
 use crate::common;
 
@@ -23,9 +23,14 @@ const PARKED: &str = "connection parked";
 
 /// A gateway in front of the fixture's echo that logs its connections' parking.
 fn gateway() -> (ServeProcess, SocketAddr) {
+    gateway_with("")
+}
+
+/// The same with `settings` (YAML) before its upstreams.
+fn gateway_with(settings: &str) -> (ServeProcess, SocketAddr) {
     let gateway = ServeProcess::start_in(
         common::process::ConfigDir::new(&format!(
-            "upstreams:\n{}",
+            "{settings}upstreams:\n{}",
             fixture_upstream_yaml("fx", "fx", &["echo"], "")
         )),
         &[(
@@ -165,6 +170,37 @@ async fn a_parked_connection_is_closed_at_once_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(gateway.wait_exit().success());
+}
+
+#[tokio::test]
+async fn a_parked_connection_its_client_closes_is_let_go() {
+    // Two connections from this address at most: a third is refused while two are open.
+    let (gateway, address) = gateway_with("limits:\n  max_connections_per_peer: 2\n");
+    let url = gateway.mcp_url();
+    let (mut sender, connection) = connect(address).await;
+    echo_on(&mut sender, &url, "then parked").await;
+    common::wait_logged(|| gateway.log(), PARKED, 1).await;
+    drop(sender);
+    connection.await.unwrap().unwrap();
+
+    // Its place is free again once the gateway sees it closed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (mut first, _first) = connect(address).await;
+    echo_on(&mut first, &url, "first").await;
+    loop {
+        let (mut second, second_connection) = connect(address).await;
+        let answer = second.send_request(echo_call(&url, "second")).await;
+        if answer.as_ref().is_ok_and(|answer| answer.status() == 200) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed parked connection still holds its place: {:?}",
+            answer.map(|answer| answer.status())
+        );
+        drop(second_connection);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// One HTTP/1.1 response read from `stream`, head and body (by its `Content-Length`).

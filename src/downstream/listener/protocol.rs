@@ -160,8 +160,14 @@ where
             continue;
         }
         drop(unread);
+        // A peek, not a wait for readiness, which may come without a byte: a new hyper
+        // connection would then wait in its place, not parked, until the next request.
+        let mut first = [0u8; 1];
         tokio::select! {
-            readable = io.inner().socket().readable() => readable?,
+            peeked = io.inner().socket().peek(&mut first) => if peeked? == 0 {
+                // The client closed it.
+                return Ok(());
+            },
             () = &mut drained => return Ok(()),
         }
     }
