@@ -94,8 +94,8 @@ pub struct Activity {
 
 /// How long an HTTP/1.1 connection stays idle before it is parked: hyper keeps a read and a
 /// write buffer of 8 KiB each, and the head of the last response, for as long as it serves a
-/// connection, which made an idle keep-alive connection cost three times the sleeping
-/// session its client holds. Serving it again costs a new hyper connection, a few
+/// connection, which made an idle keep-alive connection cost twice the sleeping session its
+/// client holds. Serving it again costs a new hyper connection, a few
 /// allocations: nothing beside a client's pause this long.
 pub const PARK_AFTER: Duration = Duration::from_secs(2);
 
@@ -161,7 +161,7 @@ impl Activity {
 
     /// Whether nothing is in flight on it and no request has begun to arrive. Its server
     /// looks again when told to park: a request may have begun since.
-    pub fn idle(&self) -> bool {
+    pub fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
             && self.head_started.load(Ordering::Relaxed) == 0
     }
@@ -564,7 +564,7 @@ mod tests {
         let mut read = vec![0; 5];
         watched.read_exact(&mut read).await.unwrap();
         assert_eq!(read, b"GET /");
-        assert!(!activity.idle(), "a request has begun to arrive");
+        assert!(!activity.is_idle(), "a request has begun to arrive");
         let mut rest = vec![0; 11];
         watched.read_exact(&mut rest).await.unwrap();
         assert_eq!(rest, b" HTTP/1.1\r\n");

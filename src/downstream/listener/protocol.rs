@@ -175,7 +175,7 @@ where
 
 /// Ready when the watchdog has told the connection to park and it is still idle.
 fn told_to_park(activity: &Activity) -> Poll<()> {
-    if activity.told_to_park() && activity.idle() {
+    if activity.told_to_park() && activity.is_idle() {
         Poll::Ready(())
     } else {
         Poll::Pending
