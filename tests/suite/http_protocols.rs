@@ -7,7 +7,11 @@ use crate::common;
 use std::{net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use common::{fixture_upstream_yaml, http::modern_meta, process::ServeProcess};
+use common::{
+    fixture_upstream_yaml,
+    http::{modern_meta, modern_tool_call_request as tool_call},
+    process::ServeProcess,
+};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
@@ -30,21 +34,6 @@ fn gateway() -> (ServeProcess, SocketAddr) {
 /// A 2026-07-28 `tools/call` of the fixture's echo, as an HTTP request to `url`.
 fn echo_call(url: &str, text: &str) -> hyper::Request<Full<Bytes>> {
     tool_call(url, "fx__echo", json!({"text": text}))
-}
-
-/// A 2026-07-28 `tools/call` of `tool` with `arguments`, as an HTTP request to `url`.
-fn tool_call(url: &str, tool: &str, arguments: Value) -> hyper::Request<Full<Bytes>> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "_meta": modern_meta("hyper", json!({})),
-        "name": tool, "arguments": arguments}});
-    hyper::Request::post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
 }
 
 /// The JSON-RPC message of `response`'s body.

@@ -8,8 +8,7 @@ use crate::common;
 use std::{net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
-use common::{fixture_upstream_yaml, http::modern_meta, process::ServeProcess};
-use futures::{SinkExt, StreamExt};
+use common::{fixture_upstream_yaml, http::modern_tool_call_request, process::ServeProcess};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -17,7 +16,6 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
 const PARKED: &str = "connection parked";
 
@@ -42,21 +40,6 @@ fn gateway_with(settings: &str) -> (ServeProcess, SocketAddr) {
     (gateway, address)
 }
 
-/// A 2026-07-28 `tools/call` of the fixture's echo, as an HTTP request to `url`.
-fn echo_call(url: &str, text: &str) -> hyper::Request<Full<Bytes>> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "_meta": modern_meta("hyper", json!({})),
-        "name": "fx__echo", "arguments": {"text": text}}});
-    hyper::Request::post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "fx__echo")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap()
-}
-
 /// Calls the echo with `text` on `sender`'s connection and checks the answer.
 async fn echo_on(
     sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
@@ -64,7 +47,11 @@ async fn echo_on(
     text: &str,
 ) {
     let response = sender
-        .send_request(echo_call(url, text))
+        .send_request(modern_tool_call_request(
+            url,
+            "fx__echo",
+            json!({"text": text}),
+        ))
         .await
         .unwrap_or_else(|error| panic!("calling with {text:?} on the connection: {error}"));
     assert_eq!(response.status(), 200);
@@ -131,27 +118,13 @@ async fn a_parked_connection_is_upgraded_to_a_websocket() {
     common::wait_logged(|| gateway.log(), PARKED, 1).await;
 
     // The same connection becomes a WebSocket, and MCP works on it.
-    let mut request = gateway.ws_url("/ws").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+    let request = common::ws::upgrade_request(&gateway.ws_url("/ws"), None);
     let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
         .await
         .expect("a WebSocket handshake on the parked connection");
-    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "parked", "version": "1"}}});
-    socket
-        .send(Message::text(initialize.to_string()))
-        .await
-        .unwrap();
-    let reply = loop {
-        match socket.next().await.expect("a frame").expect("a good frame") {
-            Message::Text(text) => break serde_json::from_str::<Value>(text.as_str()).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected frame {other:?}"),
-        }
-    };
+    let params = json!({"protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "parked", "version": "1"}});
+    let reply = common::ws::request(&mut socket, 0, "initialize", params).await;
     assert_eq!(reply["result"]["protocolVersion"], "2025-11-25", "{reply}");
 }
 
@@ -189,7 +162,8 @@ async fn a_parked_connection_its_client_closes_is_let_go() {
     echo_on(&mut first, &url, "first").await;
     loop {
         let (mut second, second_connection) = connect(address).await;
-        let answer = second.send_request(echo_call(&url, "second")).await;
+        let call = modern_tool_call_request(&url, "fx__echo", json!({"text": "second"}));
+        let answer = second.send_request(call).await;
         if answer.as_ref().is_ok_and(|answer| answer.status() == 200) {
             break;
         }

@@ -150,6 +150,28 @@ pub fn modern_meta(name: &str, capabilities: Value) -> Value {
     })
 }
 
+/// A 2026-07-28 `tools/call` of `tool` with `arguments`, as a hyper request to `url`: for
+/// tests that choose the connection it goes on (HTTP/2, one kept open).
+pub fn modern_tool_call_request(
+    url: &str,
+    tool: &str,
+    arguments: Value,
+) -> hyper::Request<http_body_util::Full<bytes::Bytes>> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "_meta": modern_meta("hyper", json!({})),
+        "name": tool, "arguments": arguments}});
+    hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_string(),
+        )))
+        .unwrap()
+}
+
 /// A 2026-07-28 `tools/call` of `name` at `mcp_url` by a client that declares elicitation,
 /// with `extra` parameters beside the name (a retry's `requestState` and `inputResponses`);
 /// the JSON-RPC message it gets back.

@@ -3,10 +3,15 @@
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
-    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
+    tungstenite::{
+        Message, client::IntoClientRequest, handshake::client::Request, http::HeaderValue,
+    },
 };
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -22,6 +27,17 @@ pub async fn open_as(
     url: &str,
     token: Option<&str>,
 ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    let (socket, response) = connect_async(upgrade_request(url, token)).await?;
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "mcp"
+    );
+    Ok(socket)
+}
+
+/// The handshake's request for `url`, asking for the `mcp` subprotocol, with
+/// `Authorization: Bearer <token>` when there is one.
+pub fn upgrade_request(url: &str, token: Option<&str>) -> Request {
     let mut request = url.into_client_request().unwrap();
     request
         .headers_mut()
@@ -30,12 +46,7 @@ pub async fn open_as(
         let bearer = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
         request.headers_mut().insert("authorization", bearer);
     }
-    let (socket, response) = connect_async(request).await?;
-    assert_eq!(
-        response.headers().get("sec-websocket-protocol").unwrap(),
-        "mcp"
-    );
-    Ok(socket)
+    request
 }
 
 /// [`open`], then the session-era handshake.
@@ -46,7 +57,9 @@ pub async fn open_initialized(url: &str) -> Socket {
 }
 
 /// The next JSON-RPC message, past pings and pongs.
-pub async fn next_message(socket: &mut Socket) -> Value {
+pub async fn next_message<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WebSocketStream<S>,
+) -> Value {
     loop {
         match socket.next().await.expect("a frame").expect("a good frame") {
             Message::Text(text) => return serde_json::from_str(text.as_str()).expect("JSON"),
@@ -57,7 +70,10 @@ pub async fn next_message(socket: &mut Socket) -> Value {
 }
 
 /// Sends one JSON-RPC message without waiting for anything.
-pub async fn send(socket: &mut Socket, message: &Value) {
+pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WebSocketStream<S>,
+    message: &Value,
+) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -65,14 +81,19 @@ pub async fn send(socket: &mut Socket, message: &Value) {
 }
 
 /// Sends a request and returns the next message (the gateway sends nothing unasked here).
-pub async fn request(socket: &mut Socket, id: u64, method: &str, params: Value) -> Value {
+pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut WebSocketStream<S>,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> Value {
     let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     send(socket, &message).await;
     next_message(socket).await
 }
 
 /// `initialize` (checking the gateway answered it) and `notifications/initialized`.
-pub async fn initialize(socket: &mut Socket) {
+pub async fn initialize<S: AsyncRead + AsyncWrite + Unpin>(socket: &mut WebSocketStream<S>) {
     let reply = request(
         socket,
         0,
