@@ -2,6 +2,7 @@
 //! hyper's buffers and state and keeps the socket (`listener/protocol.rs`). Its client sees
 //! nothing of it: the next request on the same connection is answered, a WebSocket upgrade
 //! on it is served, and a shutdown closes it at once. Closed by its client, it is let go.
+//! Node's fetch goes on calling on a connection parked between its calls.
 
 use crate::common;
 
@@ -175,6 +176,49 @@ async fn a_parked_connection_its_client_closes_is_let_go() {
         drop(second_connection);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Node's fetch (undici, under the TypeScript SDK's clients), whose pool keeps a connection
+/// for as long as the gateway's `Keep-Alive` allows: calls three seconds apart go on one
+/// connection, parked between them.
+#[tokio::test]
+async fn nodes_fetch_calls_on_a_connection_parked_between_its_calls() {
+    const SCRIPT: &str = r#"
+        const channels = require("node:diagnostics_channel");
+        let connections = 0;
+        channels.subscribe("undici:client:connected", () => connections++);
+        const [url, body] = process.argv.slice(1);
+        (async () => {
+            const texts = [];
+            for (const gap of [0, 3000, 3000]) {
+                await new Promise((done) => setTimeout(done, gap));
+                const response = await fetch(url, {method: "POST", body, headers: {
+                    "content-type": "application/json",
+                    "accept": "application/json, text/event-stream",
+                    "mcp-protocol-version": "2026-07-28",
+                    "mcp-method": "tools/call",
+                    "mcp-name": "fx__echo"}});
+                texts.push(await response.text());
+            }
+            console.log(JSON.stringify({connections, texts}));
+        })();
+    "#;
+    let (gateway, _) = gateway();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "_meta": common::http::modern_meta("node", json!({})),
+        "name": "fx__echo", "arguments": {"text": "from node"}}});
+    let output = std::process::Command::new(common::installed("MCPS_TEST_NODE"))
+        .args(["-e", SCRIPT, &gateway.mcp_url(), &body.to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["connections"], 1, "{seen}");
+    for text in seen["texts"].as_array().unwrap() {
+        assert!(text.as_str().unwrap().contains("from node"), "{seen}");
+    }
+    // Parked before the second call and before the third.
+    common::wait_logged(|| gateway.log(), PARKED, 2).await;
 }
 
 /// One HTTP/1.1 response read from `stream`, head and body (by its `Content-Length`).
