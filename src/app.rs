@@ -348,7 +348,8 @@ impl App {
         );
         let server = GatewayServer::new(self.gateway.clone())
             .scoped(scope)
-            .publishing_facts(facts);
+            .publishing_facts(facts)
+            .into_service();
         tokio::select! {
             served = server.serve_with_ct(transport, self.sessions_end.child_token()) => match served {
                 Ok(running) => {

@@ -55,7 +55,7 @@ pub use logging::SessionLogLevel;
 pub use notifier::Changes;
 pub use reconfigure::{LogLevelReport, Reconfigured};
 pub use router::{LaneCall, LaneTool, RawAnswer, ToolCall, typed_answer_text};
-pub use server::{GatewayServer, Scope};
+pub use server::{GatewayServer, GatewayService, ListenSubscribed, Scope};
 pub use services::LifecycleError;
 pub use sessions::{Listener, SessionFacts, Waking};
 pub use view::View;

@@ -97,6 +97,7 @@ impl WebSocketSessions {
                 .scoped(scope)
                 .leased(lease, principal)
                 .publishing_facts(facts)
+                .into_service()
                 .serve_with_ct(transport, shutdown)
                 .await
             {

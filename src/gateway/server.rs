@@ -13,6 +13,8 @@
 mod listen;
 mod origin;
 
+pub use listen::{GatewayService, ListenSubscribed};
+
 use std::sync::{
     Arc, OnceLock,
     atomic::{AtomicU64, Ordering},

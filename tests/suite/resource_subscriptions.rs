@@ -3,17 +3,25 @@
 
 use crate::common;
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use common::{
     everything_command,
+    fixtures::{HttpFixture, Implementation},
     http::{RawSession, wait_for},
-    process::ServeProcess,
+    line_peer::LinePeer,
+    process::{ConfigDir, ServeProcess},
+    slow_link::SlowLink,
 };
 use serde_json::json;
 
 const ARCHITECTURE: &str = "demo://resource/static/document/architecture.md";
 const FEATURES: &str = "demo://resource/static/document/features.md";
+/// The conformance fixtures' resource that `test_trigger_resource_update` announces.
+const WATCHED: &str = "test://watched-resource";
 
 #[tokio::test]
 async fn updates_reach_only_the_sessions_subscribed_to_that_uri() {
@@ -104,4 +112,126 @@ async fn a_2026_07_28_listen_stream_gets_the_updates_of_the_resources_it_names()
         !seen.contains(FEATURES),
         "an update for a URI the stream did not name: {seen}"
     );
+}
+
+/// The doors a 2026-07-28 client may listen through.
+#[derive(Clone, Copy)]
+enum Door {
+    Http,
+    WebSocket,
+    Stdio,
+}
+
+/// A 2026-07-28 client may act as soon as its `subscriptions/listen` is acknowledged: by then
+/// the upstream holds the subscription, however slow the way to it. Here every request from
+/// the gateway reaches the upstream 500 ms late, and the update is triggered on the upstream
+/// directly the moment the acknowledgment arrives.
+async fn check_listen_acknowledged_once_the_upstream_listens(
+    implementation: Implementation,
+    protocol: &str,
+    door: Door,
+) {
+    let fixture = HttpFixture::start(implementation);
+    let address = fixture
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp");
+    let link = SlowLink::start(address, Duration::from_millis(500));
+    let yaml = format!(
+        "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: {protocol}\n",
+        link.port()
+    );
+    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}},
+        "notifications": {"resourceSubscriptions": [WATCHED]}}});
+    let (_gateway, events) = listen_through(door, &yaml, &listen).await;
+    wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
+
+    let mut direct = RawSession::open(&fixture.url).await;
+    let reply = direct.call("test_trigger_resource_update", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    wait_for(&events, "notifications/resources/updated", 1).await;
+    let seen = events.lock().unwrap().clone();
+    assert!(seen.contains(WATCHED), "{seen}");
+}
+
+/// Sends `listen` to a gateway on `yaml` through `door`; what keeps the gateway (and the
+/// stream) running, and the stream's messages as they arrive.
+async fn listen_through(
+    door: Door,
+    yaml: &str,
+    listen: &serde_json::Value,
+) -> (Box<dyn std::any::Any>, Arc<Mutex<String>>) {
+    match door {
+        Door::Http => {
+            let gateway = ServeProcess::start(yaml);
+            let response =
+                common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
+                    .body(listen.to_string())
+                    .send()
+                    .await
+                    .expect("open subscriptions/listen");
+            (Box::new(gateway), common::http::collect_stream(response))
+        }
+        Door::WebSocket => {
+            let gateway = ServeProcess::start(yaml);
+            let mut socket = common::ws::open(&gateway.ws_url("/ws")).await;
+            common::ws::send(&mut socket, listen).await;
+            let heard = Arc::new(Mutex::new(String::new()));
+            let into = heard.clone();
+            tokio::spawn(async move {
+                loop {
+                    let message = common::ws::next_message(&mut socket).await;
+                    into.lock().unwrap().push_str(&format!("{message}\n"));
+                }
+            });
+            (Box::new(gateway), heard)
+        }
+        Door::Stdio => {
+            let config = ConfigDir::new(yaml);
+            let mut command = std::process::Command::new(common::mcps_bin());
+            command.args(["stdio", "-c"]).arg(config.path());
+            let mut peer = LinePeer::spawn(command);
+            peer.send(&listen.to_string());
+            let heard = peer.transcript();
+            (Box::new((config, peer)), heard)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listen_over_http_is_acknowledged_once_a_2026_07_28_python_upstream_listens() {
+    check_listen_acknowledged_once_the_upstream_listens(Implementation::Python, "auto", Door::Http)
+        .await;
+}
+
+#[tokio::test]
+async fn a_listen_over_http_is_acknowledged_once_a_session_era_typescript_upstream_is_subscribed() {
+    check_listen_acknowledged_once_the_upstream_listens(
+        Implementation::TypeScript,
+        "legacy",
+        Door::Http,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_listen_over_websocket_is_acknowledged_once_the_upstream_listens() {
+    check_listen_acknowledged_once_the_upstream_listens(
+        Implementation::Python,
+        "auto",
+        Door::WebSocket,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_listen_over_stdio_is_acknowledged_once_the_upstream_is_subscribed() {
+    check_listen_acknowledged_once_the_upstream_listens(
+        Implementation::TypeScript,
+        "legacy",
+        Door::Stdio,
+    )
+    .await;
 }

@@ -3,11 +3,12 @@
 //! session-era call's ([`super::session_call`]), or rmcp's streamable HTTP service, whose
 //! answers are mended where clients could not act on them.
 
-use std::future::Future;
+use std::{borrow::Cow, future::Future};
 
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use rmcp::{ErrorData, model::ClientJsonRpcMessage};
+use serde::Deserialize;
 
 use super::{
     Body, HttpFront, RequestBody,
@@ -18,6 +19,7 @@ use super::{
 };
 use crate::{
     downstream::sessions::{self, Seat},
+    gateway::ListenSubscribed,
     jsonrpc::{error_reply, too_deep, too_deep_reply},
     mcp_headers,
     security::{Lease, Principal},
@@ -131,6 +133,11 @@ impl HttpFront {
             if let Some(waking) = waking {
                 parts.extensions.insert(waking);
             }
+            let subscribed = (method == Method::POST && is_listen(&body)).then(|| {
+                let (signal, subscribed) = ListenSubscribed::new();
+                parts.extensions.insert(signal);
+                subscribed
+            });
             let request = Request::from_parts(parts, Full::new(body.clone()));
             let mut service = self.mcp.clone();
             let call = tower_service::Service::call(&mut service, request);
@@ -142,6 +149,11 @@ impl HttpFront {
                 Ok(response) => counted_as_sent(response.map(Body::new), &counted.sent),
                 Err(never) => match never {},
             };
+            if let Some(subscribed) = subscribed {
+                // Its acknowledgment says the stream is subscribed: not before it is (see
+                // `gateway/server/listen.rs`). A refused request fires it by dropping it.
+                let _ = subscribed.await;
+            }
             // A stream opened with a credential ends when the credential does. A body of known
             // length is already whole, and keeps its length (a watched body would go out chunked).
             let response = match lease {
@@ -180,6 +192,17 @@ impl HttpFront {
             ),
         )
     }
+}
+
+/// Whether `body` is a `subscriptions/listen` request.
+fn is_listen(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Cow<'a, str>,
+    }
+    serde_json::from_slice::<Method>(body)
+        .is_ok_and(|request| request.method == "subscriptions/listen")
 }
 
 /// The length of `response`'s body, if it is known before it is sent (then it goes out

@@ -4,7 +4,7 @@
 use std::{
     io::{BufRead, BufReader, Write},
     process::{Child, ChildStderr, ChildStdin, Stdio},
-    sync::mpsc,
+    sync::{Arc, Mutex, mpsc},
     time::Duration,
 };
 
@@ -80,6 +80,22 @@ impl LinePeer {
                 return message;
             }
         }
+    }
+
+    /// What the peer writes from now on, each line as it comes (instead of `exchange`).
+    pub fn transcript(&mut self) -> Arc<Mutex<String>> {
+        let (_, nothing) = mpsc::channel();
+        let lines = std::mem::replace(&mut self.lines, nothing);
+        let heard = Arc::new(Mutex::new(String::new()));
+        let into = heard.clone();
+        std::thread::spawn(move || {
+            for line in lines {
+                let mut heard = into.lock().unwrap();
+                heard.push_str(&line);
+                heard.push('\n');
+            }
+        });
+        heard
     }
 
     /// [`Self::exchange_within`] 30 s.

@@ -15,6 +15,7 @@ pub mod line_peer;
 pub mod postgres;
 pub mod process;
 pub mod served;
+pub mod slow_link;
 pub mod socks_proxy;
 pub mod ws;
 
