@@ -141,17 +141,26 @@ async fn check_listen_acknowledged_once_the_upstream_listens(
         "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: {protocol}\n",
         link.port()
     );
-    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {}},
-        "notifications": {"resourceSubscriptions": [WATCHED]}}});
-    let (_gateway, events) = listen_through(door, &yaml, &listen).await;
+    let (_gateway, events) = listen_through(door, &yaml, &listen_to(&[WATCHED])).await;
     wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
 
+    trigger_and_hear(&fixture, &events).await;
+}
+
+/// A 2026-07-28 `subscriptions/listen` for the resources `uris`.
+fn listen_to(uris: &[&str]) -> serde_json::Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}},
+        "notifications": {"resourceSubscriptions": uris}}})
+}
+
+/// Triggers an update of the watched resource on `fixture` directly; `events` hears it.
+async fn trigger_and_hear(fixture: &HttpFixture, events: &Arc<Mutex<String>>) {
     let mut direct = RawSession::open(&fixture.url).await;
     let reply = direct.call("test_trigger_resource_update", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
-    wait_for(&events, "notifications/resources/updated", 1).await;
+    wait_for(events, "notifications/resources/updated", 1).await;
     let seen = events.lock().unwrap().clone();
     assert!(seen.contains(WATCHED), "{seen}");
 }
@@ -166,13 +175,8 @@ async fn listen_through(
     match door {
         Door::Http => {
             let gateway = ServeProcess::start(yaml);
-            let response =
-                common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
-                    .body(listen.to_string())
-                    .send()
-                    .await
-                    .expect("open subscriptions/listen");
-            (Box::new(gateway), common::http::collect_stream(response))
+            let events = listen_over_http(&gateway, listen).await;
+            (Box::new(gateway), events)
         }
         Door::WebSocket => {
             let gateway = ServeProcess::start(yaml);
@@ -198,6 +202,19 @@ async fn listen_through(
             (Box::new((config, peer)), heard)
         }
     }
+}
+
+/// Sends `listen` to `gateway`'s `/mcp`; the stream's events as they arrive.
+async fn listen_over_http(
+    gateway: &ServeProcess,
+    listen: &serde_json::Value,
+) -> Arc<Mutex<String>> {
+    let response = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
+        .body(listen.to_string())
+        .send()
+        .await
+        .expect("open subscriptions/listen");
+    common::http::collect_stream(response)
 }
 
 #[tokio::test]
@@ -234,4 +251,22 @@ async fn a_listen_over_stdio_is_acknowledged_once_the_upstream_is_subscribed() {
         Door::Stdio,
     )
     .await;
+}
+
+/// A listen that names a resource nobody serves beside one that exists: the stream is still
+/// acknowledged, the unknown URI is logged, and the known one's updates arrive.
+#[tokio::test]
+async fn a_listen_naming_an_unknown_resource_still_hears_the_others() {
+    let fixture = HttpFixture::start(Implementation::Python);
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  fx:\n    url: {:?}\n    protocol: auto\n",
+        fixture.url
+    ));
+    let events = listen_over_http(&gateway, &listen_to(&["test://nowhere", WATCHED])).await;
+    wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
+    gateway
+        .wait_for_log("a subscriptions/listen resource could not be subscribed")
+        .await;
+
+    trigger_and_hear(&fixture, &events).await;
 }

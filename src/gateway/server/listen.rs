@@ -212,17 +212,19 @@ impl GatewayServer {
         let key = NEXT_SESSION.fetch_add(1, Ordering::Relaxed) | 1 << 61;
         // Before subscribing: a request given up half way leaves nothing subscribed.
         heard._subscribed = Some(SubscriberGuard::new(self.gateway.clone(), key));
-        for uri in uris {
+        // At once: the acknowledgment waits for the slowest upstream, not for their sum.
+        let origin = &origin;
+        let subscribed = uris.iter().map(|uri| {
             let subscriber = Subscriber::Stream(sender.clone());
             let params = SubscribeRequestParams::new(uri.clone());
-            if let Err(error) = self
-                .gateway
-                .subscribe(key, subscriber, params, &origin)
-                .await
-            {
-                tracing::info!(%uri, %error, "a subscriptions/listen resource could not be subscribed");
+            async move {
+                let subscribed = self.gateway.subscribe(key, subscriber, params, origin);
+                if let Err(error) = subscribed.await {
+                    tracing::info!(%uri, %error, "a subscriptions/listen resource could not be subscribed");
+                }
             }
-        }
+        });
+        futures::future::join_all(subscribed).await;
         heard
     }
 }
