@@ -23,7 +23,10 @@ use rmcp::{
     },
 };
 use std::collections::HashMap;
-use tokio::{sync::mpsc, task::AbortHandle};
+use tokio::{
+    sync::{mpsc, watch},
+    task::AbortHandle,
+};
 
 use super::{
     Gateway, Origin,
@@ -46,6 +49,8 @@ pub(super) struct Resources {
     pub updates: Mutex<Option<mpsc::Receiver<ResourceUpdatedNotificationParam>>>,
     /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
     listens: Mutex<HashMap<String, AbortHandle>>,
+    /// Upstream subscriptions on their way, per resource URI: told whether they took.
+    pending: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
     /// Where the updates of streamable HTTP sessions are announced to the other gateways
     /// that continue them, when gateways share a registry.
     echo: OnceLock<Registry>,
@@ -61,6 +66,7 @@ impl Resources {
             update_sender,
             updates: Mutex::new(Some(updates)),
             listens: Mutex::default(),
+            pending: Mutex::default(),
             echo: OnceLock::new(),
             kept: OnceLock::new(),
         }
@@ -106,23 +112,43 @@ impl Gateway {
         let upstream = self.resource_owner(&params.uri, origin.view.as_deref())?;
         let peer = upstream.ready_peer()?;
         let uri = params.uri.clone();
-        if !self.resources.subscriptions.add(&uri, key, subscriber) {
-            return Ok(());
-        }
-        let subscribed = if is_stateless(&peer) {
-            self.listen_for_updates(&upstream, &peer, &uri).await
-        } else {
-            let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(params));
-            match send(&upstream, &peer, request, origin).await {
-                Ok(ServerResult::EmptyResult(_)) => Ok(()),
-                Ok(other) => Err(unexpected(&upstream, &other)),
-                Err(error) => Err(error),
+        loop {
+            if !self
+                .resources
+                .subscriptions
+                .add(&uri, key, subscriber.clone())
+            {
+                // Another subscriber's upstream subscription may be on its way: this one is
+                // answered once it is in place, as that one is.
+                let Some(mut settled) = self.pending().get(&uri).cloned() else {
+                    return Ok(());
+                };
+                let took = settled
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|took| *took);
+                if took == Some(true) {
+                    return Ok(());
+                }
+                // It failed (or was given up), and its subscriber is gone: this one tries.
+                self.resources.subscriptions.remove(&uri, key);
+                continue;
             }
-        };
-        if subscribed.is_err() {
-            self.resources.subscriptions.remove(&uri, key);
+            let on_its_way = Pending::new(self, &uri, key);
+            let subscribed = if is_stateless(&peer) {
+                self.listen_for_updates(&upstream, &peer, &uri).await
+            } else {
+                let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(params));
+                match send(&upstream, &peer, request, origin).await {
+                    Ok(ServerResult::EmptyResult(_)) => Ok(()),
+                    Ok(other) => Err(unexpected(&upstream, &other)),
+                    Err(error) => Err(error),
+                }
+            };
+            on_its_way.settle(subscribed.is_ok());
+            return subscribed;
         }
-        subscribed
     }
 
     /// Drops every subscription of `key` (a session that ended, a listen stream that closed)
@@ -218,6 +244,64 @@ impl Gateway {
     fn listens(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
         crate::sync::lock(&self.resources.listens)
     }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<String, watch::Receiver<Option<bool>>>> {
+        crate::sync::lock(&self.resources.pending)
+    }
+}
+
+/// An upstream subscription on its way, for the subscribers that come meanwhile to wait on.
+/// Settled when it is answered; one that failed or was given up takes its subscriber's
+/// subscription with it, so that one who waited tries in its turn.
+struct Pending<'a> {
+    gateway: &'a Gateway,
+    uri: &'a str,
+    /// The subscriber whose subscription it is.
+    key: u64,
+    took: watch::Sender<Option<bool>>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(gateway: &'a Gateway, uri: &'a str, key: u64) -> Self {
+        let (took, settled) = watch::channel(None);
+        gateway.pending().insert(uri.to_owned(), settled);
+        Self {
+            gateway,
+            uri,
+            key,
+            took,
+        }
+    }
+
+    fn settle(self, took: bool) {
+        if took {
+            self.took.send_replace(Some(true));
+        }
+        // Dropped: as failed, unless it took.
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        // Ours only: once settled as failed, a subscriber that waited may have a new one on
+        // its way already.
+        let mut pending = self.gateway.pending();
+        if pending
+            .get(self.uri)
+            .is_some_and(|settled| settled.same_channel(&self.took.subscribe()))
+        {
+            pending.remove(self.uri);
+        }
+        drop(pending);
+        if self.took.borrow().is_none() {
+            // Before it is told: whoever waited finds the place free.
+            self.gateway
+                .resources
+                .subscriptions
+                .remove(self.uri, self.key);
+            self.took.send_replace(Some(false));
+        }
+    }
 }
 
 /// Drops a subscriber's resource subscriptions (unsubscribing upstreams nobody else needs)
@@ -238,5 +322,71 @@ impl Drop for SubscriberGuard {
     fn drop(&mut self) {
         self.gateway.forget_subscriber(self.key);
         self.gateway.forget_session(self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const URI: &str = "test://watched";
+
+    fn gateway() -> Arc<Gateway> {
+        Gateway::new(&Config::from_yaml_str("", &|_| None).expect("an empty config"))
+    }
+
+    fn subscriber() -> Subscriber {
+        Subscriber::Stream(mpsc::channel(1).0)
+    }
+
+    #[tokio::test]
+    async fn a_subscription_that_took_is_told_to_those_who_wait_and_kept() {
+        let gateway = gateway();
+        assert!(gateway.resources.subscriptions.add(URI, 1, subscriber()));
+        let on_its_way = Pending::new(&gateway, URI, 1);
+        let mut settled = gateway.pending().get(URI).cloned().expect("pending");
+        on_its_way.settle(true);
+        assert_eq!(
+            *settled.wait_for(Option::is_some).await.unwrap(),
+            Some(true)
+        );
+        assert!(gateway.pending().get(URI).is_none());
+        assert!(gateway.resources.subscriptions.holds_any(1));
+    }
+
+    #[tokio::test]
+    async fn a_subscription_that_failed_or_was_given_up_frees_its_place_first() {
+        let gateway = gateway();
+        for given_up in [false, true] {
+            assert!(gateway.resources.subscriptions.add(URI, 1, subscriber()));
+            let on_its_way = Pending::new(&gateway, URI, 1);
+            let mut settled = gateway.pending().get(URI).cloned().expect("pending");
+            if given_up {
+                drop(on_its_way);
+            } else {
+                on_its_way.settle(false);
+            }
+            assert_eq!(
+                *settled.wait_for(Option::is_some).await.unwrap(),
+                Some(false)
+            );
+            assert!(gateway.pending().get(URI).is_none());
+            // Whoever waited is first now, and subscribes the upstream itself.
+            assert!(!gateway.resources.subscriptions.holds_any(1));
+            assert!(gateway.resources.subscriptions.add(URI, 2, subscriber()));
+            gateway.resources.subscriptions.remove(URI, 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_settled_subscription_leaves_the_next_one_on_its_way_alone() {
+        let gateway = gateway();
+        let failed = Pending::new(&gateway, URI, 1);
+        failed.took.send_replace(Some(false));
+        let next = Pending::new(&gateway, URI, 2);
+        drop(failed);
+        let settled = gateway.pending().get(URI).cloned().expect("the next one");
+        assert!(settled.same_channel(&next.took.subscribe()));
     }
 }

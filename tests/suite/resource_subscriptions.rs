@@ -270,3 +270,35 @@ async fn a_listen_naming_an_unknown_resource_still_hears_the_others() {
 
     trigger_and_hear(&fixture, &events).await;
 }
+
+/// A second client that listens to a resource while the first one's upstream subscription is
+/// still on its way (500 ms late here) is acknowledged once that subscription is in place,
+/// not before: both hear the update triggered the moment the second is acknowledged.
+#[tokio::test]
+async fn a_listener_that_joins_a_subscription_on_its_way_is_acknowledged_once_it_is_in_place() {
+    let fixture = HttpFixture::start(Implementation::TypeScript);
+    let address = fixture
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp");
+    let link = SlowLink::start(address, Duration::from_millis(500));
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: legacy\n",
+        link.port()
+    ));
+    // The first listen is answered only once subscribed: it is sent on a task of its own.
+    let request = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
+        .body(listen_to(&[WATCHED]).to_string());
+    let first = tokio::spawn(async move {
+        let response = request.send().await.expect("open subscriptions/listen");
+        common::http::collect_stream(response)
+    });
+    // Its upstream subscription is on its way by now.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = listen_over_http(&gateway, &listen_to(&[WATCHED])).await;
+    wait_for(&second, "notifications/subscriptions/acknowledged", 1).await;
+
+    trigger_and_hear(&fixture, &second).await;
+    let first = first.await.expect("the first listen");
+    wait_for(&first, "notifications/resources/updated", 1).await;
+}
