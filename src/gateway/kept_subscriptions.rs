@@ -252,7 +252,9 @@ impl Gateway {
     /// URI's last subscriber here.
     async fn let_go(&self, number: u64, uri: &str) {
         if self.resources.subscriptions.remove(uri, number)
-            && let Err(error) = self.unsubscribe_upstream(uri, &Origin::default()).await
+            && let Err(error) = self
+                .unsubscribe_upstream(self.leaving(uri), &Origin::default())
+                .await
         {
             tracing::debug!(%uri, %error, "unsubscribing the upstream failed");
         }

@@ -51,6 +51,8 @@ pub(super) struct Resources {
     listens: Mutex<HashMap<String, AbortHandle>>,
     /// Upstream subscriptions on their way, per resource URI: told whether they took.
     pending: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
+    /// Upstream unsubscriptions on their way, per resource URI: done when their sender goes.
+    leaving: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
     /// Where the updates of streamable HTTP sessions are announced to the other gateways
     /// that continue them, when gateways share a registry.
     echo: OnceLock<Registry>,
@@ -67,6 +69,7 @@ impl Resources {
             updates: Mutex::new(Some(updates)),
             listens: Mutex::default(),
             pending: Mutex::default(),
+            leaving: Arc::default(),
             echo: OnceLock::new(),
             kept: OnceLock::new(),
         }
@@ -136,6 +139,14 @@ impl Gateway {
                 continue;
             }
             let on_its_way = Pending::new(self, &uri, key);
+            // An unsubscription of the URI still on its way upstream goes first: sent after
+            // it, the subscription could overtake it and be undone.
+            let leaving = crate::sync::lock(&self.resources.leaving)
+                .get(&uri)
+                .cloned();
+            if let Some(mut leaving) = leaving {
+                let _ = leaving.changed().await;
+            }
             let subscribed = if is_stateless(&peer) {
                 self.listen_for_updates(&upstream, &peer, &uri).await
             } else {
@@ -159,10 +170,17 @@ impl Gateway {
         if orphaned.is_empty() {
             return;
         }
+        // Marked leaving now, not when the task runs: a subscriber that comes meanwhile
+        // waits for them.
+        let leaving: Vec<Leaving> = orphaned.iter().map(|uri| self.leaving(uri)).collect();
         let gateway = self.clone();
         tokio::spawn(async move {
-            for uri in orphaned {
-                if let Err(error) = gateway.unsubscribe_upstream(&uri, &Origin::default()).await {
+            for leaving in leaving {
+                let uri = leaving.uri.clone();
+                if let Err(error) = gateway
+                    .unsubscribe_upstream(leaving, &Origin::default())
+                    .await
+                {
                     tracing::debug!(%uri, %error, "unsubscribing the upstream failed");
                 }
             }
@@ -186,15 +204,29 @@ impl Gateway {
         if !self.resources.subscriptions.remove(&params.uri, session) {
             return Ok(());
         }
-        self.unsubscribe_upstream(&params.uri, origin).await
+        let leaving = self.leaving(&params.uri);
+        self.unsubscribe_upstream(leaving, origin).await
     }
 
-    /// Ends the upstream's subscription to `uri` (its last subscriber is gone).
+    /// Marks the upstream's subscription to `uri` as ending (its last subscriber is gone),
+    /// for [`Self::unsubscribe_upstream`].
+    pub(super) fn leaving(&self, uri: &str) -> Leaving {
+        let (done, leaving) = watch::channel(());
+        crate::sync::lock(&self.resources.leaving).insert(uri.to_owned(), leaving);
+        Leaving {
+            all: self.resources.leaving.clone(),
+            uri: uri.to_owned(),
+            done,
+        }
+    }
+
+    /// Ends the upstream's subscription that `leaving` marks.
     pub(super) async fn unsubscribe_upstream(
         &self,
-        uri: &str,
+        leaving: Leaving,
         origin: &Origin,
     ) -> Result<(), GatewayError> {
+        let uri = leaving.uri.as_str();
         if let Some(listen) = self.listens().remove(uri) {
             listen.abort();
             return Ok(());
@@ -247,6 +279,27 @@ impl Gateway {
 
     fn pending(&self) -> MutexGuard<'_, HashMap<String, watch::Receiver<Option<bool>>>> {
         crate::sync::lock(&self.resources.pending)
+    }
+}
+
+/// An upstream unsubscription on its way (see [`Gateway::leaving`]); a subscription of its URI
+/// waits until it is dropped.
+pub(super) struct Leaving {
+    all: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+    uri: String,
+    done: watch::Sender<()>,
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        let mut all = crate::sync::lock(&self.all);
+        // Ours only: the URI may be leaving again, after a subscriber came and went.
+        if all
+            .get(&self.uri)
+            .is_some_and(|leaving| leaving.same_channel(&self.done.subscribe()))
+        {
+            all.remove(&self.uri);
+        }
     }
 }
 
@@ -377,6 +430,23 @@ mod tests {
             assert!(gateway.resources.subscriptions.add(URI, 2, subscriber()));
             gateway.resources.subscriptions.remove(URI, 2);
         }
+    }
+
+    #[tokio::test]
+    async fn an_unsubscription_on_its_way_holds_the_next_subscription_until_it_is_done() {
+        let gateway = gateway();
+        let first = gateway.leaving(URI);
+        let mut leaving = crate::sync::lock(&gateway.resources.leaving)
+            .get(URI)
+            .cloned()
+            .expect("leaving");
+        // The URI leaves again while the first is on its way: the first's end leaves it marked.
+        let second = gateway.leaving(URI);
+        drop(first);
+        assert!(crate::sync::lock(&gateway.resources.leaving).contains_key(URI));
+        assert!(leaving.changed().await.is_err(), "done with its sender");
+        drop(second);
+        assert!(!crate::sync::lock(&gateway.resources.leaving).contains_key(URI));
     }
 
     #[tokio::test]

@@ -302,3 +302,32 @@ async fn a_listener_that_joins_a_subscription_on_its_way_is_acknowledged_once_it
     let first = first.await.expect("the first listen");
     wait_for(&first, "notifications/resources/updated", 1).await;
 }
+
+/// A client that closes its listen and listens again at once (as one that reconnects does):
+/// the gateway's unsubscription goes upstream first, then its subscription, 500 ms late each,
+/// and the new stream hears the update triggered once it is acknowledged.
+#[tokio::test]
+async fn a_listen_opened_again_at_once_hears_the_next_update() {
+    let fixture = HttpFixture::start(Implementation::TypeScript);
+    let address = fixture
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp");
+    let link = SlowLink::start(address, Duration::from_millis(500));
+    let gateway = ServeProcess::start(&format!(
+        "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: legacy\n",
+        link.port()
+    ));
+    let request = || {
+        common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
+            .body(listen_to(&[WATCHED]).to_string())
+    };
+    let first = request().send().await.expect("open subscriptions/listen");
+    drop(first);
+    // Time for the gateway to see the stream close and send its unsubscription (were it to
+    // see it later, the new listen would join the old subscription instead).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let again = common::http::collect_stream(request().send().await.expect("listen again"));
+    wait_for(&again, "notifications/subscriptions/acknowledged", 1).await;
+    trigger_and_hear(&fixture, &again).await;
+}
