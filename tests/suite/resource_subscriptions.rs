@@ -131,6 +131,19 @@ async fn check_listen_acknowledged_once_the_upstream_listens(
     protocol: &str,
     door: Door,
 ) {
+    let (fixture, _link, yaml) = behind_a_slow_link(implementation, protocol);
+    let (_gateway, events) = listen_through(door, &yaml, &listen_to(&[WATCHED])).await;
+    wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
+
+    trigger_and_hear(&fixture, &events).await;
+}
+
+/// The fixture of `implementation`, and a gateway's config (upstream `fx`, reached with
+/// `protocol`) that reaches it through a link holding the gateway's requests 500 ms.
+fn behind_a_slow_link(
+    implementation: Implementation,
+    protocol: &str,
+) -> (HttpFixture, SlowLink, String) {
     let fixture = HttpFixture::start(implementation);
     let address = fixture
         .url
@@ -141,10 +154,7 @@ async fn check_listen_acknowledged_once_the_upstream_listens(
         "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: {protocol}\n",
         link.port()
     );
-    let (_gateway, events) = listen_through(door, &yaml, &listen_to(&[WATCHED])).await;
-    wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
-
-    trigger_and_hear(&fixture, &events).await;
+    (fixture, link, yaml)
 }
 
 /// A 2026-07-28 `subscriptions/listen` for the resources `uris`.
@@ -276,16 +286,8 @@ async fn a_listen_naming_an_unknown_resource_still_hears_the_others() {
 /// not before: both hear the update triggered the moment the second is acknowledged.
 #[tokio::test]
 async fn a_listener_that_joins_a_subscription_on_its_way_is_acknowledged_once_it_is_in_place() {
-    let fixture = HttpFixture::start(Implementation::TypeScript);
-    let address = fixture
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches("/mcp");
-    let link = SlowLink::start(address, Duration::from_millis(500));
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: legacy\n",
-        link.port()
-    ));
+    let (fixture, _link, yaml) = behind_a_slow_link(Implementation::TypeScript, "legacy");
+    let gateway = ServeProcess::start(&yaml);
     // The first listen is answered only once subscribed: it is sent on a task of its own.
     let request = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
         .body(listen_to(&[WATCHED]).to_string());
@@ -308,16 +310,8 @@ async fn a_listener_that_joins_a_subscription_on_its_way_is_acknowledged_once_it
 /// and the new stream hears the update triggered once it is acknowledged.
 #[tokio::test]
 async fn a_listen_opened_again_at_once_hears_the_next_update() {
-    let fixture = HttpFixture::start(Implementation::TypeScript);
-    let address = fixture
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches("/mcp");
-    let link = SlowLink::start(address, Duration::from_millis(500));
-    let gateway = ServeProcess::start(&format!(
-        "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: legacy\n",
-        link.port()
-    ));
+    let (fixture, _link, yaml) = behind_a_slow_link(Implementation::TypeScript, "legacy");
+    let gateway = ServeProcess::start(&yaml);
     let request = || {
         common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
             .body(listen_to(&[WATCHED]).to_string())
