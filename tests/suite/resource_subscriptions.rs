@@ -16,7 +16,9 @@ use common::{
     process::{ConfigDir, ServeProcess},
     slow_link::SlowLink,
 };
+use futures::StreamExt;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 const ARCHITECTURE: &str = "demo://resource/static/document/architecture.md";
 const FEATURES: &str = "demo://resource/static/document/features.md";
@@ -194,10 +196,12 @@ async fn listen_through(
             common::ws::send(&mut socket, listen).await;
             let heard = Arc::new(Mutex::new(String::new()));
             let into = heard.clone();
+            // Until the gateway goes, at the end of the test.
             tokio::spawn(async move {
-                loop {
-                    let message = common::ws::next_message(&mut socket).await;
-                    into.lock().unwrap().push_str(&format!("{message}\n"));
+                while let Some(Ok(frame)) = socket.next().await {
+                    if let Message::Text(text) = frame {
+                        into.lock().unwrap().push_str(&format!("{text}\n"));
+                    }
                 }
             });
             (Box::new(gateway), heard)
