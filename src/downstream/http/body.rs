@@ -1,6 +1,6 @@
 //! Reading a request body within its limits: its size (`limits.max_body_bytes`), its time
 //! (see [`super::super::connection::TimedBody`]), and, for a response that streams, the life
-//! of the credential it was opened with.
+//! of the credential it was opened with; and which method it carries, where that decides.
 
 use std::time::Duration;
 
@@ -22,6 +22,15 @@ where
     use futures::StreamExt;
     let ended = async move { lease.ended().await };
     http_body_util::StreamBody::new(http_body_util::BodyStream::new(body).take_until(ended))
+}
+
+/// The JSON-RPC message in `body` if it is one of `method`. Most bodies are something else:
+/// only those that name it are read.
+pub(super) fn message_of(body: &[u8], method: &str) -> Option<serde_json::Value> {
+    memchr::memmem::find(body, method.as_bytes())?;
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .filter(|message| message["method"] == method)
 }
 
 pub(super) enum BodyError {

@@ -9,7 +9,7 @@ use http::{Method, Request, Response, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt, Full};
 use rmcp::ErrorData;
 
-use super::{Body, HttpFront, RequestBody, jsonrpc_error_response, unavailable};
+use super::{Body, HttpFront, RequestBody, body::message_of, jsonrpc_error_response, unavailable};
 use crate::{gateway::Waking, mcp_headers, security::Principal};
 
 /// How long a sleeping session may take to wake (or to take the client's `initialized`) before
@@ -173,12 +173,7 @@ const INITIALIZED: &[u8] = br#"{"jsonrpc":"2.0","method":"notifications/initiali
 
 /// Whether `body` is the client's `notifications/initialized`.
 fn is_initialized(body: &[u8]) -> bool {
-    const METHOD: &[u8] = b"notifications/initialized";
-    // Most bodies are something else: read only those that name it.
-    memchr::memmem::find(body, METHOD).is_some()
-        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|message| {
-            message["method"] == "notifications/initialized" && message.get("id").is_none()
-        })
+    message_of(body, "notifications/initialized").is_some_and(|message| message.get("id").is_none())
 }
 
 /// The answer to a request naming a session another credential opened: for this one it does

@@ -3,17 +3,16 @@
 //! session-era call's ([`super::session_call`]), or rmcp's streamable HTTP service, whose
 //! answers are mended where clients could not act on them.
 
-use std::{borrow::Cow, future::Future};
+use std::future::Future;
 
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use rmcp::{ErrorData, model::ClientJsonRpcMessage};
-use serde::Deserialize;
 
 use super::{
     Body, HttpFront, RequestBody,
     answers::{jsonrpc_error_response, message_response},
-    body::{BodyError, discard, read_body, until_lease_ends},
+    body::{BodyError, discard, message_of, read_body, until_lease_ends},
     fast::{self, FastAnswer},
     in_session::not_yours,
 };
@@ -133,7 +132,9 @@ impl HttpFront {
             if let Some(waking) = waking {
                 parts.extensions.insert(waking);
             }
-            let subscribed = (method == Method::POST && is_listen(&body)).then(|| {
+            let subscribed = (method == Method::POST
+                && message_of(&body, "subscriptions/listen").is_some())
+            .then(|| {
                 let (signal, subscribed) = ListenSubscribed::new();
                 parts.extensions.insert(signal);
                 subscribed
@@ -192,17 +193,6 @@ impl HttpFront {
             ),
         )
     }
-}
-
-/// Whether `body` is a `subscriptions/listen` request.
-fn is_listen(body: &[u8]) -> bool {
-    #[derive(Deserialize)]
-    struct Method<'a> {
-        #[serde(borrow)]
-        method: Cow<'a, str>,
-    }
-    serde_json::from_slice::<Method>(body)
-        .is_ok_and(|request| request.method == "subscriptions/listen")
 }
 
 /// The length of `response`'s body, if it is known before it is sent (then it goes out
