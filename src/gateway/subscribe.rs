@@ -12,6 +12,8 @@
     reason = "resources/subscribe is the session-era way to subscribe"
 )]
 
+mod marks;
+
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rmcp::model::ResourceUpdatedNotificationParam;
@@ -23,10 +25,7 @@ use rmcp::{
     },
 };
 use std::collections::HashMap;
-use tokio::{
-    sync::{mpsc, watch},
-    task::AbortHandle,
-};
+use tokio::{sync::mpsc, task::AbortHandle};
 
 use super::{
     Gateway, Origin,
@@ -35,6 +34,7 @@ use super::{
     notifier::{Echo, Subscriber, Subscriptions},
 };
 use crate::{error::GatewayError, registry::Registry, upstream::Upstream};
+use marks::{Mark, Marks};
 
 /// Resource updates buffered between the upstreams and the notifier.
 const RESOURCE_UPDATE_QUEUE: usize = 256;
@@ -50,9 +50,9 @@ pub(super) struct Resources {
     /// `subscriptions/listen` streams held open on 2026-07-28 upstreams, per resource URI.
     listens: Mutex<HashMap<String, AbortHandle>>,
     /// Upstream subscriptions on their way, per resource URI: told whether they took.
-    pending: Mutex<HashMap<String, watch::Receiver<Option<bool>>>>,
-    /// Upstream unsubscriptions on their way, per resource URI: done when their sender goes.
-    leaving: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+    pending: Marks<Option<bool>>,
+    /// Upstream unsubscriptions on their way, per resource URI: done when their mark goes.
+    leaving: Marks<()>,
     /// Where the updates of streamable HTTP sessions are announced to the other gateways
     /// that continue them, when gateways share a registry.
     echo: OnceLock<Registry>,
@@ -68,8 +68,8 @@ impl Resources {
             update_sender,
             updates: Mutex::new(Some(updates)),
             listens: Mutex::default(),
-            pending: Mutex::default(),
-            leaving: Arc::default(),
+            pending: Marks::default(),
+            leaving: Marks::default(),
             echo: OnceLock::new(),
             kept: OnceLock::new(),
         }
@@ -123,7 +123,7 @@ impl Gateway {
             {
                 // Another subscriber's upstream subscription may be on its way: this one is
                 // answered once it is in place, as that one is.
-                let Some(mut settled) = self.pending().get(&uri).cloned() else {
+                let Some(mut settled) = self.resources.pending.get(&uri) else {
                     return Ok(());
                 };
                 let took = settled
@@ -141,10 +141,7 @@ impl Gateway {
             let on_its_way = Pending::new(self, &uri, key);
             // An unsubscription of the URI still on its way upstream goes first: sent after
             // it, the subscription could overtake it and be undone.
-            let leaving = crate::sync::lock(&self.resources.leaving)
-                .get(&uri)
-                .cloned();
-            if let Some(mut leaving) = leaving {
+            if let Some(mut leaving) = self.resources.leaving.get(&uri) {
                 let _ = leaving.changed().await;
             }
             let subscribed = if is_stateless(&peer) {
@@ -211,13 +208,7 @@ impl Gateway {
     /// Marks the upstream's subscription to `uri` as ending (its last subscriber is gone),
     /// for [`Self::unsubscribe_upstream`].
     pub(super) fn leaving(&self, uri: &str) -> Leaving {
-        let (done, leaving) = watch::channel(());
-        crate::sync::lock(&self.resources.leaving).insert(uri.to_owned(), leaving);
-        Leaving {
-            all: self.resources.leaving.clone(),
-            uri: uri.to_owned(),
-            done,
-        }
+        self.resources.leaving.mark(uri, ())
     }
 
     /// Ends the upstream's subscription that `leaving` marks.
@@ -276,59 +267,32 @@ impl Gateway {
     fn listens(&self) -> MutexGuard<'_, HashMap<String, AbortHandle>> {
         crate::sync::lock(&self.resources.listens)
     }
-
-    fn pending(&self) -> MutexGuard<'_, HashMap<String, watch::Receiver<Option<bool>>>> {
-        crate::sync::lock(&self.resources.pending)
-    }
 }
 
 /// An upstream unsubscription on its way (see [`Gateway::leaving`]); a subscription of its URI
 /// waits until it is dropped.
-pub(super) struct Leaving {
-    all: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
-    uri: String,
-    done: watch::Sender<()>,
-}
-
-impl Drop for Leaving {
-    fn drop(&mut self) {
-        let mut all = crate::sync::lock(&self.all);
-        // Ours only: the URI may be leaving again, after a subscriber came and went.
-        if all
-            .get(&self.uri)
-            .is_some_and(|leaving| leaving.same_channel(&self.done.subscribe()))
-        {
-            all.remove(&self.uri);
-        }
-    }
-}
+pub(super) type Leaving = Mark<()>;
 
 /// An upstream subscription on its way, for the subscribers that come meanwhile to wait on.
 /// Settled when it is answered; one that failed or was given up takes its subscriber's
 /// subscription with it, so that one who waited tries in its turn.
 struct Pending<'a> {
     gateway: &'a Gateway,
-    uri: &'a str,
     /// The subscriber whose subscription it is.
     key: u64,
-    took: watch::Sender<Option<bool>>,
+    /// Whether it took, once answered.
+    took: Mark<Option<bool>>,
 }
 
 impl<'a> Pending<'a> {
-    fn new(gateway: &'a Gateway, uri: &'a str, key: u64) -> Self {
-        let (took, settled) = watch::channel(None);
-        gateway.pending().insert(uri.to_owned(), settled);
-        Self {
-            gateway,
-            uri,
-            key,
-            took,
-        }
+    fn new(gateway: &'a Gateway, uri: &str, key: u64) -> Self {
+        let took = gateway.resources.pending.mark(uri, None);
+        Self { gateway, key, took }
     }
 
     fn settle(self, took: bool) {
         if took {
-            self.took.send_replace(Some(true));
+            self.took.sender.send_replace(Some(true));
         }
         // Dropped: as failed, unless it took.
     }
@@ -338,21 +302,14 @@ impl Drop for Pending<'_> {
     fn drop(&mut self) {
         // Ours only: once settled as failed, a subscriber that waited may have a new one on
         // its way already.
-        let mut pending = self.gateway.pending();
-        if pending
-            .get(self.uri)
-            .is_some_and(|settled| settled.same_channel(&self.took.subscribe()))
-        {
-            pending.remove(self.uri);
-        }
-        drop(pending);
-        if self.took.borrow().is_none() {
+        self.took.unmark();
+        if self.took.sender.borrow().is_none() {
             // Before it is told: whoever waited finds the place free.
             self.gateway
                 .resources
                 .subscriptions
-                .remove(self.uri, self.key);
-            self.took.send_replace(Some(false));
+                .remove(&self.took.uri, self.key);
+            self.took.sender.send_replace(Some(false));
         }
     }
 }
@@ -398,13 +355,13 @@ mod tests {
         let gateway = gateway();
         assert!(gateway.resources.subscriptions.add(URI, 1, subscriber()));
         let on_its_way = Pending::new(&gateway, URI, 1);
-        let mut settled = gateway.pending().get(URI).cloned().expect("pending");
+        let mut settled = gateway.resources.pending.get(URI).expect("pending");
         on_its_way.settle(true);
         assert_eq!(
             *settled.wait_for(Option::is_some).await.unwrap(),
             Some(true)
         );
-        assert!(gateway.pending().get(URI).is_none());
+        assert!(gateway.resources.pending.get(URI).is_none());
         assert!(gateway.resources.subscriptions.holds_any(1));
     }
 
@@ -414,7 +371,7 @@ mod tests {
         for given_up in [false, true] {
             assert!(gateway.resources.subscriptions.add(URI, 1, subscriber()));
             let on_its_way = Pending::new(&gateway, URI, 1);
-            let mut settled = gateway.pending().get(URI).cloned().expect("pending");
+            let mut settled = gateway.resources.pending.get(URI).expect("pending");
             if given_up {
                 drop(on_its_way);
             } else {
@@ -424,7 +381,7 @@ mod tests {
                 *settled.wait_for(Option::is_some).await.unwrap(),
                 Some(false)
             );
-            assert!(gateway.pending().get(URI).is_none());
+            assert!(gateway.resources.pending.get(URI).is_none());
             // Whoever waited is first now, and subscribes the upstream itself.
             assert!(!gateway.resources.subscriptions.holds_any(1));
             assert!(gateway.resources.subscriptions.add(URI, 2, subscriber()));
@@ -436,27 +393,24 @@ mod tests {
     async fn an_unsubscription_on_its_way_holds_the_next_subscription_until_it_is_done() {
         let gateway = gateway();
         let first = gateway.leaving(URI);
-        let mut leaving = crate::sync::lock(&gateway.resources.leaving)
-            .get(URI)
-            .cloned()
-            .expect("leaving");
+        let mut leaving = gateway.resources.leaving.get(URI).expect("leaving");
         // The URI leaves again while the first is on its way: the first's end leaves it marked.
         let second = gateway.leaving(URI);
         drop(first);
-        assert!(crate::sync::lock(&gateway.resources.leaving).contains_key(URI));
+        assert!(gateway.resources.leaving.get(URI).is_some());
         assert!(leaving.changed().await.is_err(), "done with its sender");
         drop(second);
-        assert!(!crate::sync::lock(&gateway.resources.leaving).contains_key(URI));
+        assert!(gateway.resources.leaving.get(URI).is_none());
     }
 
     #[tokio::test]
     async fn a_settled_subscription_leaves_the_next_one_on_its_way_alone() {
         let gateway = gateway();
         let failed = Pending::new(&gateway, URI, 1);
-        failed.took.send_replace(Some(false));
+        failed.took.sender.send_replace(Some(false));
         let next = Pending::new(&gateway, URI, 2);
         drop(failed);
-        let settled = gateway.pending().get(URI).cloned().expect("the next one");
-        assert!(settled.same_channel(&next.took.subscribe()));
+        let settled = gateway.resources.pending.get(URI).expect("the next one");
+        assert!(settled.same_channel(&next.took.sender.subscribe()));
     }
 }
