@@ -89,16 +89,7 @@ async fn a_2026_07_28_listen_stream_gets_the_updates_of_the_resources_it_names()
     let gateway = ServeProcess::start(&format!(
         "upstreams:\n  everything:\n    command: {node:?}\n    args: [{everything:?}]\n"
     ));
-    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
-        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                  "io.modelcontextprotocol/clientCapabilities": {}},
-        "notifications": {"resourceSubscriptions": [ARCHITECTURE]}}});
-    let response = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
-        .body(listen.to_string())
-        .send()
-        .await
-        .expect("open subscriptions/listen");
-    let events = common::http::collect_stream(response);
+    let events = listen_over_http(&gateway, &[ARCHITECTURE]).await;
     wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
 
     // The stream subscribed the upstream; a session-era client makes it send updates.
@@ -134,7 +125,7 @@ async fn check_listen_acknowledged_once_the_upstream_listens(
     door: Door,
 ) {
     let (fixture, _link, yaml) = behind_a_slow_link(implementation, protocol);
-    let (_gateway, events) = listen_through(door, &yaml, &listen_to(&[WATCHED])).await;
+    let (_gateway, events) = listen_through(door, &yaml, &[WATCHED]).await;
     wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
 
     trigger_and_hear(&fixture, &events).await;
@@ -177,23 +168,23 @@ async fn trigger_and_hear(fixture: &HttpFixture, events: &Arc<Mutex<String>>) {
     assert!(seen.contains(WATCHED), "{seen}");
 }
 
-/// Sends `listen` to a gateway on `yaml` through `door`; what keeps the gateway (and the
+/// Listens to the resources `uris` on a gateway on `yaml` through `door`; what keeps the gateway (and the
 /// stream) running, and the stream's messages as they arrive.
 async fn listen_through(
     door: Door,
     yaml: &str,
-    listen: &serde_json::Value,
+    uris: &[&str],
 ) -> (Box<dyn std::any::Any>, Arc<Mutex<String>>) {
     match door {
         Door::Http => {
             let gateway = ServeProcess::start(yaml);
-            let events = listen_over_http(&gateway, listen).await;
+            let events = listen_over_http(&gateway, uris).await;
             (Box::new(gateway), events)
         }
         Door::WebSocket => {
             let gateway = ServeProcess::start(yaml);
             let mut socket = common::ws::open(&gateway.ws_url("/ws")).await;
-            common::ws::send(&mut socket, listen).await;
+            common::ws::send(&mut socket, &listen_to(uris)).await;
             let heard = Arc::new(Mutex::new(String::new()));
             let into = heard.clone();
             // Until the gateway goes, at the end of the test.
@@ -211,20 +202,22 @@ async fn listen_through(
             let mut command = std::process::Command::new(common::mcps_bin());
             command.args(["stdio", "-c"]).arg(config.path());
             let mut peer = LinePeer::spawn(command);
-            peer.send(&listen.to_string());
+            peer.send(&listen_to(uris).to_string());
             let heard = peer.transcript();
             (Box::new((config, peer)), heard)
         }
     }
 }
 
-/// Sends `listen` to `gateway`'s `/mcp`; the stream's events as they arrive.
-async fn listen_over_http(
-    gateway: &ServeProcess,
-    listen: &serde_json::Value,
-) -> Arc<Mutex<String>> {
-    let response = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
-        .body(listen.to_string())
+/// A `subscriptions/listen` for the resources `uris` to `gateway`'s `/mcp`, to send.
+fn listen_request(gateway: &ServeProcess, uris: &[&str]) -> reqwest::RequestBuilder {
+    common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
+        .body(listen_to(uris).to_string())
+}
+
+/// Listens to the resources `uris` on `gateway`'s `/mcp`; the stream's events as they arrive.
+async fn listen_over_http(gateway: &ServeProcess, uris: &[&str]) -> Arc<Mutex<String>> {
+    let response = listen_request(gateway, uris)
         .send()
         .await
         .expect("open subscriptions/listen");
@@ -276,7 +269,7 @@ async fn a_listen_naming_an_unknown_resource_still_hears_the_others() {
         "upstreams:\n  fx:\n    url: {:?}\n    protocol: auto\n",
         fixture.url
     ));
-    let events = listen_over_http(&gateway, &listen_to(&["test://nowhere", WATCHED])).await;
+    let events = listen_over_http(&gateway, &["test://nowhere", WATCHED]).await;
     wait_for(&events, "notifications/subscriptions/acknowledged", 1).await;
     gateway
         .wait_for_log("a subscriptions/listen resource could not be subscribed")
@@ -293,15 +286,14 @@ async fn a_listener_that_joins_a_subscription_on_its_way_is_acknowledged_once_it
     let (fixture, _link, yaml) = behind_a_slow_link(Implementation::TypeScript, "legacy");
     let gateway = ServeProcess::start(&yaml);
     // The first listen is answered only once subscribed: it is sent on a task of its own.
-    let request = common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
-        .body(listen_to(&[WATCHED]).to_string());
+    let request = listen_request(&gateway, &[WATCHED]);
     let first = tokio::spawn(async move {
         let response = request.send().await.expect("open subscriptions/listen");
         common::http::collect_stream(response)
     });
     // Its upstream subscription is on its way by now.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let second = listen_over_http(&gateway, &listen_to(&[WATCHED])).await;
+    let second = listen_over_http(&gateway, &[WATCHED]).await;
     wait_for(&second, "notifications/subscriptions/acknowledged", 1).await;
 
     trigger_and_hear(&fixture, &second).await;
@@ -316,10 +308,7 @@ async fn a_listener_that_joins_a_subscription_on_its_way_is_acknowledged_once_it
 async fn a_listen_opened_again_at_once_hears_the_next_update() {
     let (fixture, _link, yaml) = behind_a_slow_link(Implementation::TypeScript, "legacy");
     let gateway = ServeProcess::start(&yaml);
-    let request = || {
-        common::http::modern_post(&gateway.mcp_url(), "subscriptions/listen", None)
-            .body(listen_to(&[WATCHED]).to_string())
-    };
+    let request = || listen_request(&gateway, &[WATCHED]);
     let first = request().send().await.expect("open subscriptions/listen");
     drop(first);
     // Time for the gateway to see the stream close and send its unsubscription (were it to
