@@ -298,6 +298,11 @@ impl<S> Watched<S> {
     pub fn unread(&mut self, bytes: Bytes) {
         self.unread = bytes;
     }
+
+    /// Whether bytes given back wait to be read again.
+    pub fn has_unread(&self) -> bool {
+        !self.unread.is_empty()
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {

@@ -33,6 +33,8 @@ use std::{
 };
 
 use futures::FutureExt;
+use handover::Handover;
+use http::Method;
 use nix::sys::socket::sockopt::TcpUserTimeout;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -47,6 +49,7 @@ use super::{
 };
 use crate::{security::client_network, sync::lock};
 
+mod handover;
 mod protocol;
 
 /// How long open connections get to finish after shutdown starts.
@@ -114,10 +117,20 @@ pub async fn serve(
         let front = front.clone();
         let service_activity = activity.clone();
         let keep_alive = keep_alive.clone();
+        let handover = Arc::new(Handover::new());
+        let service_handover = handover.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
             let front = front.clone();
             let keep_alive = keep_alive.clone();
             let version = request.version();
+            // A GET may be answered with an event stream for the connection to write
+            // (`handover.rs`); the calls' way is left as it was.
+            let handover = (request.method() == Method::GET).then(|| {
+                (
+                    service_handover.clone(),
+                    handover::asks_to_close(request.headers()),
+                )
+            });
             let in_flight = service_activity.begin();
             let mut request = request.map(|body| TimedBody::new(body, limits.deadlines.body_read));
             // Who is asking, for what is counted per client address (logins, sessions).
@@ -135,7 +148,15 @@ pub async fn serve(
                     front.handle(request).await
                 };
                 keep_alive.tell(version, &mut response);
-                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+                let response = response.map(|body| Tracked::new(body, in_flight));
+                if let Some((handover, closes)) = handover
+                    && handover::takes_over(version, &response)
+                {
+                    // The connection writes it; this future is dropped with hyper's connection.
+                    handover.offer(response, closes);
+                    return std::future::pending().await;
+                }
+                Ok::<_, Infallible>(response)
             }
             .boxed()
         });
@@ -146,7 +167,7 @@ pub async fn serve(
             // The connection's future is made here, not before the task: one the task captured
             // would take room twice in it, as captured and where it is awaited.
             tokio::select! {
-                ended = protocol::serve(stream, activity.clone(), service, drain) => if let Err(error) = ended {
+                ended = protocol::serve(stream, activity.clone(), service, &handover, drain) => if let Err(error) = ended {
                     tracing::debug!(%peer, %error, "connection ended with an error");
                 },
                 closed = watchdog(activity, deadlines) => {

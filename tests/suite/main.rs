@@ -52,6 +52,7 @@ mod no_orphans;
 mod origin_validation;
 #[cfg(feature = "otel")]
 mod otel_export;
+mod own_event_streams;
 mod param_headers;
 mod parked_connections;
 mod per_session_isolation;

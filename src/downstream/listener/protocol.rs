@@ -9,7 +9,8 @@
 //! 32 KiB such a connection held; BENCHMARKS.md).
 //!
 //! An HTTP/1.1 connection idle for [`PARK_AFTER`] is parked ([`serve_http1`]): it keeps its
-//! socket and lets hyper's state go until its client sends again.
+//! socket and lets hyper's state go until its client sends again. One that streams a GET's
+//! events lets hyper go too, and writes them itself (`handover.rs`).
 
 use std::{
     error::Error,
@@ -21,6 +22,7 @@ use std::{
     time::Duration,
 };
 
+use bytes::Bytes;
 use hyper::{
     body::{Body, Incoming},
     server::conn::{http1, http2},
@@ -30,6 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
+use super::handover::{self, After, Handover, Lent};
 use crate::downstream::connection::{Activity, PARK_AFTER, Watched};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -52,30 +55,32 @@ enum Protocol {
 
 /// Serves `stream` with `service` until the client closes it or, once `draining` is
 /// cancelled, until its requests in flight are answered. A connection closed before it sent
-/// a byte ends without an error.
+/// a byte ends without an error. Over HTTP/1.1, a response `service` offers to `handover`
+/// is written by the connection itself.
 pub(super) async fn serve<S, B>(
     stream: TcpStream,
     activity: Arc<Activity>,
     service: S,
+    handover: &Handover<B>,
     draining: CancellationToken,
 ) -> Result<(), BoxError>
 where
-    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S: HttpService<Incoming, ResBody = B> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<BoxError> + std::fmt::Display,
 {
     let protocol = tokio::select! {
         protocol = spoken_on(&stream) => protocol?,
         () = draining.cancelled() => return Ok(()),
     };
-    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let io = Watched::new(stream, activity.clone());
     match protocol {
         None => {}
-        Some(Protocol::Http1) => serve_http1(io, service, &activity, draining).await?,
+        Some(Protocol::Http1) => serve_http1(io, service, &activity, handover, draining).await?,
         Some(Protocol::Http2) => {
+            let io = TokioIo::new(io);
             // Boxed: the task that serves a connection has room for the larger of the two
             // protocols' states for as long as it lives, and HTTP/2's is the larger and the
             // rarer.
@@ -92,37 +97,44 @@ where
 
 /// Serves an HTTP/1.1 connection, parking it whenever its watchdog finds it idle
 /// ([`Activity::told_to_park`]): hyper is told to close it as it does on shutdown, with the socket
-/// left open ([`Activity::set_parking`]), and gives back the socket, what it read and did not
-/// use, and the service. Parked, the connection holds those alone, not hyper's buffers and
-/// state (more than 16 KiB), until the client sends again; a new hyper connection then serves
-/// it. The client sees one connection throughout: a response still being written as it parks
-/// is finished first, and a request that arrives as it parks waits in the socket for the
-/// next hyper connection.
+/// left open ([`Activity::set_parking`]), and gives back the socket and what it read and did
+/// not use. Parked, the connection holds those alone, not hyper's buffers and state (more
+/// than 16 KiB), until the client sends again; a new hyper connection then serves it. The
+/// client sees one connection throughout: a response still being written as it parks is
+/// finished first, and a request that arrives as it parks waits in the socket for the next
+/// hyper connection.
+///
+/// A response offered to `handover` (a GET's event stream) is taken from hyper the same way,
+/// though mid-request: hyper's connection is dropped, which gives the socket back ([`Lent`]),
+/// and the connection writes the stream itself; then it waits for its client's next request
+/// as a parked one does.
 async fn serve_http1<S, B>(
-    mut io: TokioIo<Watched<TcpStream>>,
-    mut service: S,
+    mut io: Watched<TcpStream>,
+    service: S,
     activity: &Activity,
-    draining: CancellationToken,
+    handover: &Handover<B>,
+    drain: CancellationToken,
 ) -> Result<(), BoxError>
 where
-    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S: HttpService<Incoming, ResBody = B> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<BoxError> + std::fmt::Display,
 {
-    let drained = draining.cancelled();
+    let drained = drain.cancelled();
     tokio::pin!(drained);
     let mut draining = false;
     loop {
+        let (lent, mut comes_back) = Lent::new(io);
         // Boxed, so that parked it is freed; the task keeps a pointer.
         let mut connection = Box::pin(
             http1::Builder::new()
-                .serve_connection(io, service)
+                .serve_connection(TokioIo::new(lent), service.clone())
                 .with_upgrades(),
         );
         let mut parking = false;
+        let mut taking_over = false;
         loop {
             tokio::select! {
                 biased;
@@ -134,6 +146,11 @@ where
                     draining = true;
                     connection.as_mut().graceful_shutdown();
                 }
+                // The request's future offers it while hyper polls it, in this task.
+                () = std::future::poll_fn(|_| handover.poll_offered()) => {
+                    taking_over = true;
+                    break;
+                }
                 // The watchdog wakes this task when it tells ([`Activity::told_to_park`]);
                 // a request may have begun since it looked.
                 () = std::future::poll_fn(|_| told_to_park(activity)), if !parking => {
@@ -144,27 +161,44 @@ where
             }
         }
         activity.set_parking(false);
-        if !parking || draining {
-            return Ok(());
+        if taking_over {
+            drop(connection);
+            let (Ok(socket), Some(offer)) = (comes_back.try_recv(), handover.take()) else {
+                return Ok(());
+            };
+            io = socket;
+            tracing::debug!("connection writes its GET's event stream itself");
+            // Boxed: the task would otherwise keep room for it for as long as it lives.
+            let after = Box::pin(handover::stream(&mut io, offer)).await?;
+            if after == After::Close || drain.is_cancelled() {
+                return Ok(());
+            }
+        } else {
+            if !parking || draining {
+                return Ok(());
+            }
+            // `None`: the connection was upgraded (to a WebSocket), which has the socket now.
+            let Some(parts) = Pin::into_inner(connection).into_parts() else {
+                return Ok(());
+            };
+            tracing::debug!("connection parked: nothing in flight for {PARK_AFTER:?}");
+            let unread;
+            (io, unread) = (parts.io.into_inner().into_inner(), parts.read_buf);
+            // Empty, it may still hold hyper's read buffer, which is what parking gives back.
+            if !unread.is_empty() {
+                io.unread(unread);
+                continue;
+            }
+            drop(unread);
         }
-        // `None`: the connection was upgraded (to a WebSocket), which has the socket now.
-        let Some(parts) = Pin::into_inner(connection).into_parts() else {
-            return Ok(());
-        };
-        tracing::debug!("connection parked: nothing in flight for {PARK_AFTER:?}");
-        let unread;
-        (io, service, unread) = (parts.io, parts.service, parts.read_buf);
-        // Empty, it may still hold hyper's read buffer, which is what parking gives back.
-        if !unread.is_empty() {
-            io.inner_mut().unread(unread);
+        if io.has_unread() {
             continue;
         }
-        drop(unread);
         // A peek, not a wait for readiness, which may come without a byte: a new hyper
         // connection would then wait in its place, not parked, until the next request.
         let mut first = [0u8; 1];
         tokio::select! {
-            peeked = io.inner().socket().peek(&mut first) => if peeked? == 0 {
+            peeked = io.socket().peek(&mut first) => if peeked? == 0 {
                 // The client closed it.
                 return Ok(());
             },

@@ -1,0 +1,366 @@
+//! A client's GET event stream, taken over from hyper and written by the connection itself.
+//!
+//! hyper keeps a read and a write buffer of 8 KiB each for as long as it serves a connection,
+//! and a GET event stream is a response that lasts as long as its client listens: with hyper
+//! under it, a listening session cost about 21 KB where a sleeping one costs 5 (BENCHMARKS.md,
+//! "What a listening session's GET connection holds"). So once the front door has answered
+//! an HTTP/1.1 GET with an event stream ([`takes_over`]), the request's future offers the
+//! response here ([`Handover::offer`]) and waits for ever; the connection's server sees the
+//! offer, drops hyper's connection (its buffers, and the request's future, with it), gets its
+//! socket back ([`Lent`]) and writes the response itself ([`stream`]): its head, then each
+//! event as an HTTP/1.1 chunk, without a buffer of its own. When the stream ends, the
+//! connection waits for its client's next request as a parked one does.
+//!
+//! What hyper did besides, the stream does too: it notices at once when its client closes the
+//! connection (a peek, as hyper's read did), and a client that sends a request behind the
+//! stream has it answered after it. Bytes hyper had read past the GET's head would be lost
+//! with its connection: a client that pipelines behind a GET stream, which no HTTP client
+//! here does, would lose that request.
+
+use std::{
+    pin::Pin,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode, Version, header};
+use http_body_util::BodyExt;
+use hyper::body::Body;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::TcpStream,
+    sync::oneshot,
+};
+
+use crate::{downstream::connection::Watched, sync::lock};
+
+/// Whether `response`, the answer to a GET of `version`, is a stream to take over from hyper:
+/// an HTTP/1.1 event stream, which lasts as long as its client listens. (A POST answered with
+/// one, a session-era call, is over in a moment: taking it over would cost every call a new
+/// hyper connection.)
+pub fn takes_over<B: Body>(version: Version, response: &Response<B>) -> bool {
+    let headers = response.headers();
+    version == Version::HTTP_11
+        && response.status() == StatusCode::OK
+        && headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|kind| kind.as_bytes().starts_with(b"text/event-stream"))
+        && !headers.contains_key(header::CONTENT_LENGTH)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+        && !response.body().is_end_stream()
+}
+
+/// Where a connection's request hands its response over to the connection's server.
+pub struct Handover<B> {
+    offered: AtomicBool,
+    offer: Mutex<Option<Offer<B>>>,
+}
+
+/// A response taken over, and whether its connection closes after it.
+pub struct Offer<B> {
+    pub response: Response<B>,
+    pub close: bool,
+}
+
+impl<B> Handover<B> {
+    pub fn new() -> Self {
+        Self {
+            offered: AtomicBool::new(false),
+            offer: Mutex::new(None),
+        }
+    }
+
+    /// Offers `response` to the connection's server, which takes it when it is next polled:
+    /// the request's future, polled by hyper in the server's task, offers it and then waits
+    /// for ever, to be dropped with hyper's connection. `close`: the request asked for the
+    /// connection to close after it.
+    pub fn offer(&self, response: Response<B>, close: bool) {
+        *lock(&self.offer) = Some(Offer { response, close });
+        self.offered.store(true, Ordering::Release);
+    }
+
+    /// Ready once a response is offered: a load, as the server polls it at every wake.
+    pub fn poll_offered(&self) -> Poll<()> {
+        if self.offered.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// The response offered.
+    pub fn take(&self) -> Option<Offer<B>> {
+        self.offered.store(false, Ordering::Relaxed);
+        lock(&self.offer).take()
+    }
+}
+
+/// Whether a connection goes on after a stream it wrote.
+#[derive(Debug, PartialEq, Eq)]
+pub enum After {
+    /// Its client may send another request on it.
+    KeepOpen,
+    /// It closes: its client closed it, or asked for it to close.
+    Close,
+}
+
+/// Writes `offer`'s response on `socket` as HTTP/1.1, its body in chunks, until the body ends
+/// or the client closes the connection. A body that fails ends the connection without the
+/// last chunk, so that its client sees the stream cut, as hyper does.
+pub async fn stream<B>(socket: &mut Watched<TcpStream>, offer: Offer<B>) -> std::io::Result<After>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let (parts, mut body) = offer.response.into_parts();
+    let close = offer.close || asks_to_close(&parts.headers);
+    socket
+        .write_all(&head(parts.status, &parts.headers))
+        .await?;
+    // Bytes a client sends behind its stream are its next request: once there are some, the
+    // stream no longer looks for its close (as hyper's read did not).
+    let mut watching = !socket.has_unread();
+    loop {
+        let mut first = [0u8; 1];
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            peeked = socket.socket().peek(&mut first), if watching => {
+                if peeked? == 0 {
+                    return Ok(After::Close);
+                }
+                watching = false;
+                continue;
+            }
+        };
+        match frame {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    socket.write_all(&chunk(&data)).await?;
+                }
+            }
+            Some(Err(error)) => {
+                tracing::debug!(%error, "an event stream failed; its connection is closed");
+                return Ok(After::Close);
+            }
+        }
+    }
+    socket.write_all(b"0\r\n\r\n").await?;
+    Ok(if close { After::Close } else { After::KeepOpen })
+}
+
+/// Whether `headers` say the connection closes after their message.
+pub fn asks_to_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+/// A chunked response's head: its status line, its headers, and the two hyper adds, the date
+/// and the chunked encoding.
+fn head(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if !headers.contains_key(header::DATE) {
+        head.extend_from_slice(b"date: ");
+        head.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+    head
+}
+
+/// `data` as one chunk of a chunked body.
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let size = format!("{:x}\r\n", data.len());
+    let mut chunk = Vec::with_capacity(size.len() + data.len() + 2);
+    chunk.extend_from_slice(size.as_bytes());
+    chunk.extend_from_slice(data);
+    chunk.extend_from_slice(b"\r\n");
+    chunk
+}
+
+/// A socket lent to hyper, sent back when hyper's connection drops it, so that the
+/// connection's server can take a response over ([`Handover`]) by dropping hyper's
+/// connection mid-request, which gives back nothing.
+pub struct Lent<T> {
+    inner: Option<T>,
+    back: Option<oneshot::Sender<T>>,
+}
+
+impl<T> Lent<T> {
+    /// `inner`, lent, and where it comes back when dropped.
+    pub fn new(inner: T) -> (Self, oneshot::Receiver<T>) {
+        let (back, comes_back) = oneshot::channel();
+        let lent = Self {
+            inner: Some(inner),
+            back: Some(back),
+        };
+        (lent, comes_back)
+    }
+
+    /// What was lent, given back by hand (hyper gives it back with the connection's parts).
+    pub fn into_inner(mut self) -> T {
+        self.inner.take().expect("a lent socket is taken once")
+    }
+
+    fn get(self: Pin<&mut Self>) -> Pin<&mut T>
+    where
+        T: Unpin,
+    {
+        Pin::new(
+            self.get_mut()
+                .inner
+                .as_mut()
+                .expect("a lent socket is read only while lent"),
+        )
+    }
+}
+
+impl<T> Drop for Lent<T> {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(back)) = (self.inner.take(), self.back.take()) {
+            // Its server gone (the connection ended), it is simply dropped.
+            let _ = back.send(inner);
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Lent<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.get().poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Lent<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get().poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.get().poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get().poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.as_ref().is_some_and(T::is_write_vectored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event_stream() -> Response<http_body_util::Full<Bytes>> {
+        Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream")
+            .body(http_body_util::Full::new(Bytes::from_static(
+                b"data: x\n\n",
+            )))
+            .unwrap()
+    }
+
+    #[test]
+    fn only_an_http1_event_stream_is_taken_over() {
+        let response = event_stream();
+        assert!(takes_over(Version::HTTP_11, &response));
+        assert!(!takes_over(Version::HTTP_2, &response));
+        assert!(!takes_over(Version::HTTP_10, &response));
+        let mut refused = event_stream();
+        *refused.status_mut() = StatusCode::CONFLICT;
+        assert!(!takes_over(Version::HTTP_11, &refused));
+        let mut sized = event_stream();
+        sized
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, "9".parse().unwrap());
+        assert!(!takes_over(Version::HTTP_11, &sized));
+        let json = Response::new(http_body_util::Full::new(Bytes::from_static(b"{}")));
+        assert!(!takes_over(Version::HTTP_11, &json));
+    }
+
+    #[test]
+    fn a_head_has_its_status_headers_a_date_and_the_chunked_encoding() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
+        headers.insert("mcp-session-id", "abc".parse().unwrap());
+        let head = String::from_utf8(head(StatusCode::OK, &headers)).unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: text/event-stream\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nmcp-session-id: abc\r\n"), "{head}");
+        assert!(head.contains("\r\ndate: "), "{head}");
+        assert!(
+            head.ends_with("\r\ntransfer-encoding: chunked\r\n\r\n"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn a_chunk_is_its_size_in_hex_then_its_bytes() {
+        assert_eq!(
+            chunk(b"data: 0123456789\n\n"),
+            b"12\r\ndata: 0123456789\n\n\r\n"
+        );
+    }
+
+    #[test]
+    fn a_connection_header_saying_close_is_heard_in_any_case() {
+        let mut headers = HeaderMap::new();
+        assert!(!asks_to_close(&headers));
+        headers.insert(header::CONNECTION, "keep-alive".parse().unwrap());
+        assert!(!asks_to_close(&headers));
+        headers.append(header::CONNECTION, "Close".parse().unwrap());
+        assert!(asks_to_close(&headers));
+    }
+
+    #[tokio::test]
+    async fn a_lent_value_comes_back_when_its_borrower_drops_it() {
+        let (lent, comes_back) = Lent::new(7);
+        drop(lent);
+        assert_eq!(comes_back.await.unwrap(), 7);
+        let (lent, comes_back) = Lent::new(8);
+        assert_eq!(lent.into_inner(), 8);
+        assert!(
+            comes_back.await.is_err(),
+            "given back by hand, it is not sent"
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! A session-era client's GET event stream over HTTP/1.1 is taken from hyper and written by
+//! the connection itself (`downstream/listener/handover.rs`), so that hyper's buffers go
+//! while it listens. A client sees an ordinary chunked response: hyper's own client reads
+//! its events and its end here, the connection that carried it serves the next request, and
+//! one its client closes is let go at once. The official SDKs' clients listen through it in
+//! `session_sleep` and the interop matrix.
+
+use crate::common;
+
+use std::{net::SocketAddr, time::Duration};
+
+use bytes::Bytes;
+use common::{
+    fixtures::{Implementation, stdio_upstream_yaml},
+    http::RawSession,
+    process::{ConfigDir, ServeProcess},
+    wait_logged,
+};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
+
+const TAKEN_OVER: &str = "connection writes its GET's event stream itself";
+
+/// A gateway in front of the TypeScript SDK's fixture that logs its connections' handovers,
+/// with `settings` (YAML) before its upstreams.
+fn gateway_with(settings: &str) -> (ServeProcess, SocketAddr) {
+    let yaml = format!(
+        "{settings}upstreams:\n{}",
+        stdio_upstream_yaml(Implementation::TypeScript, "fx", &[], "auto")
+    );
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[(
+            "RUST_LOG",
+            "info,rmcp=warn,mcps::downstream::listener=debug",
+        )],
+    );
+    gateway.wait_ready(Duration::from_secs(30));
+    let address = gateway.base.trim_start_matches("http://").parse().unwrap();
+    (gateway, address)
+}
+
+/// A hyper HTTP/1.1 client connection to `address`, driven on a task of its own.
+async fn connect(address: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+/// A session-era request to `url` on `sender`'s connection, in `session` if given.
+fn request(
+    url: &str,
+    method: http::Method,
+    session: Option<&str>,
+    body: Option<Value>,
+) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let body = body.map_or_else(Bytes::new, |body| Bytes::from(body.to_string()));
+    request.body(Full::new(body)).unwrap()
+}
+
+/// `initialize` and `notifications/initialized` on `sender`'s connection: the session's id.
+async fn open_session(sender: &mut SendRequest<Full<Bytes>>, url: &str) -> String {
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "own-event-streams", "version": "0"}}});
+    let response = sender
+        .send_request(request(url, http::Method::POST, None, Some(initialize)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    response.into_body().collect().await.unwrap();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = sender
+        .send_request(request(
+            url,
+            http::Method::POST,
+            Some(&session),
+            Some(initialized),
+        ))
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    response.into_body().collect().await.unwrap();
+    session
+}
+
+/// The Node SDK's client opens its GET stream on the connection that carried `initialize`,
+/// as here: the stream's events and its end arrive whole, and the connection goes on.
+#[tokio::test]
+async fn a_get_stream_on_the_connection_of_its_session_is_written_by_the_gateway() {
+    let (gateway, address) = gateway_with("");
+    let url = gateway.mcp_url();
+    let mut sender = connect(address).await;
+    let session = open_session(&mut sender, &url).await;
+    let response = sender
+        .send_request(request(&url, http::Method::GET, Some(&session), None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["transfer-encoding"], "chunked");
+    assert!(response.headers().contains_key("date"));
+    wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
+
+    // What the session is sent arrives on it: a change the upstream announces.
+    let mut body = response.into_body();
+    let mut other = RawSession {
+        client: common::http::client(),
+        url: url.clone(),
+        session_id: Some(session.clone()),
+        next_id: 10,
+        headers: Vec::new(),
+    };
+    let reply = other.call("fx__test_trigger_tool_change", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    let mut heard = String::new();
+    while !heard.contains("notifications/tools/list_changed") {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("the change arrived on the stream")
+            .expect("the stream went on")
+            .expect("a whole chunk");
+        if let Ok(data) = frame.into_data() {
+            heard.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+
+    // Ended with its session, the stream ends whole (its last chunk read, no error) ...
+    other.close().await;
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(frame) = body.frame().await {
+            frame.expect("the stream ends without an error");
+        }
+    });
+    end.await.expect("the stream ended with its session");
+    drop(body);
+    // ... and the connection that carried it takes the next request.
+    let reopened = open_session(&mut sender, &url).await;
+    assert_ne!(reopened, session);
+}
+
+/// A client that closes its GET stream's connection frees its place at once: with two
+/// connections allowed from an address, two more are served right after.
+#[tokio::test]
+async fn a_get_stream_its_client_closes_is_let_go() {
+    let (gateway, address) = gateway_with("limits:\n  max_connections_per_peer: 2\n");
+    let url = gateway.mcp_url();
+    let mut sender = connect(address).await;
+    let session = open_session(&mut sender, &url).await;
+    drop(sender);
+
+    let mut listening = TcpStream::connect(address).await.unwrap();
+    let path = url.split_once("//").unwrap().1.split_once('/').unwrap().1;
+    let get = format!(
+        "GET /{path} HTTP/1.1\r\nhost: {address}\r\naccept: text/event-stream\r\n\
+         mcp-protocol-version: 2025-11-25\r\nmcp-session-id: {session}\r\n\r\n"
+    );
+    listening.write_all(get.as_bytes()).await.unwrap();
+    wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
+    drop(listening);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut first = connect(address).await;
+        let mut second = connect(address).await;
+        let first = first.send_request(request(&url, http::Method::GET, Some(&session), None));
+        let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "own-event-streams", "version": "0"}}});
+        let second = second.send_request(request(&url, http::Method::POST, None, Some(initialize)));
+        let (first, second) = tokio::join!(first, second);
+        // The stream is opened again and a new session begun: both connections were let in.
+        let statuses = (
+            first.as_ref().map(|response| response.status().as_u16()),
+            second.as_ref().map(|response| response.status().as_u16()),
+        );
+        if matches!(statuses, (Ok(200), Ok(200))) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the closed stream's connection still holds its place: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
