@@ -123,14 +123,11 @@ pub async fn serve(
             let front = front.clone();
             let keep_alive = keep_alive.clone();
             let version = request.version();
-            // A GET may be answered with an event stream for the connection to write
-            // (`handover.rs`); the calls' way is left as it was.
-            let handover = (request.method() == Method::GET).then(|| {
-                (
-                    service_handover.clone(),
-                    handover::asks_to_close(request.headers()),
-                )
-            });
+            // An event stream that lasts while its client listens is written by the
+            // connection itself (`handover.rs`).
+            let handover = service_handover.clone();
+            let is_get = request.method() == Method::GET;
+            let closes = handover::asks_to_close(request.headers());
             let in_flight = service_activity.begin();
             let mut request = request.map(|body| TimedBody::new(body, limits.deadlines.body_read));
             // Who is asking, for what is counted per client address (logins, sessions).
@@ -149,9 +146,7 @@ pub async fn serve(
                 };
                 keep_alive.tell(version, &mut response);
                 let response = response.map(|body| Tracked::new(body, in_flight));
-                if let Some((handover, closes)) = handover
-                    && handover::takes_over(version, &response)
-                {
+                if handover::takes_over(version, is_get, &response) {
                     // The connection writes it; this future is dropped with hyper's connection.
                     handover.offer(response, closes);
                     return std::future::pending().await;

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-const TAKEN_OVER: &str = "connection writes its GET's event stream itself";
+const TAKEN_OVER: &str = "connection writes its event stream itself";
 
 /// A gateway in front of the TypeScript SDK's fixture that logs its connections' handovers,
 /// with `settings` (YAML) before its upstreams.
@@ -202,4 +202,51 @@ async fn a_get_stream_its_client_closes_is_let_go() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A 2026-07-28 `subscriptions/listen` streams as long as its client listens, as a GET's
+/// stream does, and is written by the connection too: its acknowledgment and the change the
+/// upstream announces arrive on it.
+#[tokio::test]
+async fn a_2026_listen_is_written_by_the_gateway() {
+    let (gateway, address) = gateway_with("");
+    let url = gateway.mcp_url();
+    let mut sender = connect(address).await;
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientInfo": {"name": "listener", "version": "0"},
+                      "io.modelcontextprotocol/clientCapabilities": {}});
+    let listen = json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+                        "params": {"_meta": meta, "notifications": {"toolsListChanged": true}}});
+    let listen = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(Full::new(Bytes::from(listen.to_string())))
+        .unwrap();
+    let response = sender.send_request(listen).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["transfer-encoding"], "chunked");
+    wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
+    let mut body = response.into_body();
+    let mut heard = String::new();
+    let mut hear = async |needle: &str| {
+        while !heard.contains(needle) {
+            let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("{needle} arrived on the stream: {heard}"))
+                .expect("the stream went on")
+                .expect("a whole chunk");
+            if let Ok(data) = frame.into_data() {
+                heard.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+    };
+    hear("notifications/subscriptions/acknowledged").await;
+    let mut session = RawSession::open(&url).await;
+    let reply = session.call("fx__test_trigger_tool_change", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    hear("notifications/tools/list_changed").await;
 }

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use rmcp::{ErrorData, model::ClientJsonRpcMessage};
 
 use super::{
-    Body, HttpFront, RequestBody,
+    Body, HttpFront, RequestBody, StreamsWhileListened,
     answers::{jsonrpc_error_response, message_response},
     body::{BodyError, discard, message_of, read_body, until_lease_ends},
     fast::{self, FastAnswer},
@@ -150,10 +150,12 @@ impl HttpFront {
                 Ok(response) => counted_as_sent(response.map(Body::new), &counted.sent),
                 Err(never) => match never {},
             };
+            let mut response = response;
             if let Some(subscribed) = subscribed {
                 // Its acknowledgment says the stream is subscribed: not before it is (see
                 // `gateway/server/listen.rs`). A refused request fires it by dropping it.
                 let _ = subscribed.await;
+                response.extensions_mut().insert(StreamsWhileListened);
             }
             // A stream opened with a credential ends when the credential does. A body of known
             // length is already whole, and keeps its length (a watched body would go out chunked).

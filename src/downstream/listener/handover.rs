@@ -1,10 +1,11 @@
-//! A client's GET event stream, taken over from hyper and written by the connection itself.
+//! A client's event stream, taken over from hyper and written by the connection itself.
 //!
 //! hyper keeps a read and a write buffer of 8 KiB each for as long as it serves a connection,
 //! and a GET event stream is a response that lasts as long as its client listens: with hyper
 //! under it, a listening session cost about 21 KB where a sleeping one costs 5 (BENCHMARKS.md,
 //! "What a listening session's GET connection holds"). So once the front door has answered
-//! an HTTP/1.1 GET with an event stream ([`takes_over`]), the request's future offers the
+//! an HTTP/1.1 GET, or a 2026-07-28 `subscriptions/listen`, with an event stream
+//! ([`takes_over`]), the request's future offers the
 //! response here ([`Handover::offer`]) and waits for ever; the connection's server sees the
 //! offer, drops hyper's connection (its buffers, and the request's future, with it), gets its
 //! socket back ([`Lent`]) and writes the response itself ([`stream`]): its head, then each
@@ -36,15 +37,24 @@ use tokio::{
     sync::oneshot,
 };
 
-use crate::{downstream::connection::Watched, sync::lock};
+use crate::{
+    downstream::{connection::Watched, http::StreamsWhileListened},
+    sync::lock,
+};
 
-/// Whether `response`, the answer to a GET of `version`, is a stream to take over from hyper:
-/// an HTTP/1.1 event stream, which lasts as long as its client listens. (A POST answered with
-/// one, a session-era call, is over in a moment: taking it over would cost every call a new
-/// hyper connection.)
-pub fn takes_over<B: Body>(version: Version, response: &Response<B>) -> bool {
+/// Whether `response`, the answer to a request of `version` (a GET if `to_get`), is a stream
+/// to take over from hyper: an HTTP/1.1 event stream that lasts as long as its client listens,
+/// a GET's or one marked [`StreamsWhileListened`]. (A POST answered with an event stream is
+/// most often a session-era call, over in a moment: taking it over would cost every call a
+/// new hyper connection.)
+pub fn takes_over<B: Body>(version: Version, to_get: bool, response: &Response<B>) -> bool {
     let headers = response.headers();
     version == Version::HTTP_11
+        && (to_get
+            || response
+                .extensions()
+                .get::<StreamsWhileListened>()
+                .is_some())
         && response.status() == StatusCode::OK
         && headers
             .get(header::CONTENT_TYPE)
@@ -119,7 +129,7 @@ where
     let (parts, mut body) = offer.response.into_parts();
     let close = offer.close || asks_to_close(&parts.headers);
     socket
-        .write_all(&head(parts.status, &parts.headers))
+        .write_all(&head(parts.status, &parts.headers, close))
         .await?;
     // Bytes a client sends behind its stream are its next request: once there are some, the
     // stream no longer looks for its close (as hyper's read did not).
@@ -163,9 +173,9 @@ pub fn asks_to_close(headers: &HeaderMap) -> bool {
         .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
 }
 
-/// A chunked response's head: its status line, its headers, and the two hyper adds, the date
-/// and the chunked encoding.
-fn head(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
+/// A chunked response's head: its status line, its headers, and what hyper adds: the date,
+/// the chunked encoding, and that the connection closes after it if it does (`close`).
+fn head(status: StatusCode, headers: &HeaderMap, close: bool) -> Vec<u8> {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(status.as_str().as_bytes());
@@ -182,6 +192,9 @@ fn head(status: StatusCode, headers: &HeaderMap) -> Vec<u8> {
         head.extend_from_slice(b"date: ");
         head.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
         head.extend_from_slice(b"\r\n");
+    }
+    if close && !headers.contains_key(header::CONNECTION) {
+        head.extend_from_slice(b"connection: close\r\n");
     }
     head.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
     head
@@ -297,21 +310,25 @@ mod tests {
     }
 
     #[test]
-    fn only_an_http1_event_stream_is_taken_over() {
+    fn only_an_http1_event_stream_that_streams_while_listened_is_taken_over() {
         let response = event_stream();
-        assert!(takes_over(Version::HTTP_11, &response));
-        assert!(!takes_over(Version::HTTP_2, &response));
-        assert!(!takes_over(Version::HTTP_10, &response));
+        assert!(takes_over(Version::HTTP_11, true, &response));
+        assert!(!takes_over(Version::HTTP_11, false, &response));
+        assert!(!takes_over(Version::HTTP_2, true, &response));
+        assert!(!takes_over(Version::HTTP_10, true, &response));
+        let mut listen = event_stream();
+        listen.extensions_mut().insert(StreamsWhileListened);
+        assert!(takes_over(Version::HTTP_11, false, &listen));
         let mut refused = event_stream();
         *refused.status_mut() = StatusCode::CONFLICT;
-        assert!(!takes_over(Version::HTTP_11, &refused));
+        assert!(!takes_over(Version::HTTP_11, true, &refused));
         let mut sized = event_stream();
         sized
             .headers_mut()
             .insert(header::CONTENT_LENGTH, "9".parse().unwrap());
-        assert!(!takes_over(Version::HTTP_11, &sized));
+        assert!(!takes_over(Version::HTTP_11, true, &sized));
         let json = Response::new(http_body_util::Full::new(Bytes::from_static(b"{}")));
-        assert!(!takes_over(Version::HTTP_11, &json));
+        assert!(!takes_over(Version::HTTP_11, true, &json));
     }
 
     #[test]
@@ -319,7 +336,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "text/event-stream".parse().unwrap());
         headers.insert("mcp-session-id", "abc".parse().unwrap());
-        let head = String::from_utf8(head(StatusCode::OK, &headers)).unwrap();
+        let head = String::from_utf8(head(StatusCode::OK, &headers, false)).unwrap();
         assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
         assert!(
             head.contains("\r\ncontent-type: text/event-stream\r\n"),
@@ -331,6 +348,9 @@ mod tests {
             head.ends_with("\r\ntransfer-encoding: chunked\r\n\r\n"),
             "{head}"
         );
+        assert!(!head.contains("connection:"), "{head}");
+        let closing = String::from_utf8(super::head(StatusCode::OK, &headers, true)).unwrap();
+        assert!(closing.contains("\r\nconnection: close\r\n"), "{closing}");
     }
 
     #[test]

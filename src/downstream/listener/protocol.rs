@@ -167,7 +167,7 @@ where
                 return Ok(());
             };
             io = socket;
-            tracing::debug!("connection writes its GET's event stream itself");
+            tracing::debug!("connection writes its event stream itself");
             // Boxed: the task would otherwise keep room for it for as long as it lives.
             let after = Box::pin(handover::stream(&mut io, offer)).await?;
             if after == After::Close || drain.is_cancelled() {
