@@ -25,7 +25,11 @@ use rmcp::{
     },
 };
 use std::collections::HashMap;
-use tokio::{sync::mpsc, task::AbortHandle};
+use tokio::{
+    sync::{mpsc, watch},
+    task::AbortHandle,
+};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     Gateway, Origin,
@@ -105,7 +109,7 @@ impl Gateway {
     /// resource: a session's `resources/subscribe`, or a URI named by a 2026-07-28 client's
     /// `subscriptions/listen`.
     pub async fn subscribe(
-        &self,
+        self: &Arc<Self>,
         key: u64,
         subscriber: Subscriber,
         params: SubscribeRequestParams,
@@ -138,24 +142,55 @@ impl Gateway {
                 self.resources.subscriptions.remove(&uri, key);
                 continue;
             }
-            let on_its_way = Pending::new(self, &uri, key);
+            let on_its_way = Pending::new(self.clone(), &uri, key);
             // An unsubscription of the URI still on its way upstream goes first: sent after
-            // it, the subscription could overtake it and be undone.
-            if let Some(mut leaving) = self.resources.leaving.get(&uri) {
-                let _ = leaving.changed().await;
-            }
-            let subscribed = if is_stateless(&peer) {
-                self.listen_for_updates(&upstream, &peer, &uri).await
-            } else {
-                let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(params));
-                match send(&upstream, &peer, request, origin).await {
-                    Ok(ServerResult::EmptyResult(_)) => Ok(()),
-                    Ok(other) => Err(unexpected(&upstream, &other)),
-                    Err(error) => Err(error),
-                }
+            // it, the subscription could overtake it and be undone. (One that comes after
+            // this subscription waits for it instead: see `Leaving`.)
+            let leaving = self.resources.leaving.get(&uri);
+            // On a task of its own, and not cancelled with its request: a subscriber that
+            // gives up (a listen closed, a session gone) leaves an upstream that may still
+            // take the subscription, and its unsubscription must come after the answer.
+            let origin = Origin {
+                cancel: CancellationToken::new(),
+                credential: None,
+                ..origin.clone()
             };
-            on_its_way.settle(subscribed.is_ok());
-            return subscribed;
+            let gateway = self.clone();
+            let subscribing = tokio::spawn(async move {
+                if let Some(mut leaving) = leaving {
+                    let _ = leaving.changed().await;
+                }
+                let subscribed = gateway
+                    .subscribe_upstream(&upstream, &peer, params, &origin)
+                    .await;
+                on_its_way.settle(subscribed.is_ok());
+                subscribed
+            });
+            return subscribing.await.unwrap_or_else(|stopped| {
+                Err(GatewayError::Internal {
+                    reason: stopped.to_string(),
+                })
+            });
+        }
+    }
+
+    /// Subscribes `upstream` to `params.uri`: `resources/subscribe`, or a held
+    /// `subscriptions/listen` on a 2026-07-28 upstream.
+    async fn subscribe_upstream(
+        &self,
+        upstream: &Upstream,
+        peer: &Peer<RoleClient>,
+        params: SubscribeRequestParams,
+        origin: &Origin,
+    ) -> Result<(), GatewayError> {
+        if is_stateless(peer) {
+            return self.listen_for_updates(upstream, peer, &params.uri).await;
+        }
+        let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(params));
+        match send(upstream, peer, request, origin).await {
+            Ok(ServerResult::EmptyResult(_)) => Ok(()),
+            Ok(other) => Err(unexpected(upstream, &other)),
+            Err(error) => Err(error),
         }
     }
 
@@ -173,7 +208,7 @@ impl Gateway {
         let gateway = self.clone();
         tokio::spawn(async move {
             for leaving in leaving {
-                let uri = leaving.uri.clone();
+                let uri = leaving.uri().to_owned();
                 if let Err(error) = gateway
                     .unsubscribe_upstream(leaving, &Origin::default())
                     .await
@@ -208,16 +243,23 @@ impl Gateway {
     /// Marks the upstream's subscription to `uri` as ending (its last subscriber is gone),
     /// for [`Self::unsubscribe_upstream`].
     pub(super) fn leaving(&self, uri: &str) -> Leaving {
-        self.resources.leaving.mark(uri, ())
+        Leaving {
+            after: self.resources.pending.get(uri),
+            mark: self.resources.leaving.mark(uri, ()),
+        }
     }
 
-    /// Ends the upstream's subscription that `leaving` marks.
+    /// Ends the upstream's subscription that `leaving` marks, once the subscription it
+    /// follows is answered; nothing if that one did not take.
     pub(super) async fn unsubscribe_upstream(
         &self,
         leaving: Leaving,
         origin: &Origin,
     ) -> Result<(), GatewayError> {
-        let uri = leaving.uri.as_str();
+        if !leaving.follows_a_subscription().await {
+            return Ok(());
+        }
+        let uri = leaving.mark.uri.as_str();
         if let Some(listen) = self.listens().remove(uri) {
             listen.abort();
             return Ok(());
@@ -270,22 +312,49 @@ impl Gateway {
 }
 
 /// An upstream unsubscription on its way (see [`Gateway::leaving`]); a subscription of its URI
-/// waits until it is dropped.
-pub(super) type Leaving = Mark<()>;
+/// made after it waits until it is dropped.
+pub(super) struct Leaving {
+    mark: Mark<()>,
+    /// The upstream subscription of its URI that was on its way when it was marked (its
+    /// subscriber gave up before it was answered): the unsubscription waits for its answer.
+    after: Option<watch::Receiver<Option<bool>>>,
+}
+
+impl Leaving {
+    /// The URI it marks.
+    pub fn uri(&self) -> &str {
+        &self.mark.uri
+    }
+
+    /// Whether the upstream holds the subscription it ends: the one on its way when it was
+    /// marked took, or none was.
+    async fn follows_a_subscription(&self) -> bool {
+        let Some(mut after) = self.after.clone() else {
+            return true;
+        };
+        let took = after
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|took| *took);
+        took == Some(true)
+    }
+}
 
 /// An upstream subscription on its way, for the subscribers that come meanwhile to wait on.
-/// Settled when it is answered; one that failed or was given up takes its subscriber's
-/// subscription with it, so that one who waited tries in its turn.
-struct Pending<'a> {
-    gateway: &'a Gateway,
+/// Settled when it is answered (its subscriber may have given up meanwhile: it goes on
+/// without it); one that failed takes its subscriber's subscription with it, so that one who
+/// waited tries in its turn.
+struct Pending {
+    gateway: Arc<Gateway>,
     /// The subscriber whose subscription it is.
     key: u64,
     /// Whether it took, once answered.
     took: Mark<Option<bool>>,
 }
 
-impl<'a> Pending<'a> {
-    fn new(gateway: &'a Gateway, uri: &str, key: u64) -> Self {
+impl Pending {
+    fn new(gateway: Arc<Gateway>, uri: &str, key: u64) -> Self {
         let took = gateway.resources.pending.mark(uri, None);
         Self { gateway, key, took }
     }
@@ -298,7 +367,7 @@ impl<'a> Pending<'a> {
     }
 }
 
-impl Drop for Pending<'_> {
+impl Drop for Pending {
     fn drop(&mut self) {
         // Ours only: once settled as failed, a subscriber that waited may have a new one on
         // its way already.
@@ -354,7 +423,7 @@ mod tests {
     async fn a_subscription_that_took_is_told_to_those_who_wait_and_kept() {
         let gateway = gateway();
         assert!(gateway.resources.subscriptions.add(URI, 1, subscriber()));
-        let on_its_way = Pending::new(&gateway, URI, 1);
+        let on_its_way = Pending::new(gateway.clone(), URI, 1);
         let mut settled = gateway.resources.pending.get(URI).expect("pending");
         on_its_way.settle(true);
         assert_eq!(
@@ -370,7 +439,7 @@ mod tests {
         let gateway = gateway();
         for given_up in [false, true] {
             assert!(gateway.resources.subscriptions.add(URI, 1, subscriber()));
-            let on_its_way = Pending::new(&gateway, URI, 1);
+            let on_its_way = Pending::new(gateway.clone(), URI, 1);
             let mut settled = gateway.resources.pending.get(URI).expect("pending");
             if given_up {
                 drop(on_its_way);
@@ -404,11 +473,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unsubscription_waits_for_the_subscription_on_its_way_when_it_was_marked() {
+        let gateway = gateway();
+        for took in [true, false] {
+            let on_its_way = Pending::new(gateway.clone(), URI, 1);
+            let leaving = gateway.leaving(URI);
+            // A subscription that comes after the unsubscription is not waited for: it
+            // waits for the unsubscription.
+            let next = Pending::new(gateway.clone(), URI, 2);
+            let follows = leaving.follows_a_subscription();
+            tokio::pin!(follows);
+            assert!(
+                futures::poll!(follows.as_mut()).is_pending(),
+                "it waits for the answer"
+            );
+            drop(next);
+            assert!(futures::poll!(follows.as_mut()).is_pending());
+            if took {
+                on_its_way.settle(true);
+            } else {
+                drop(on_its_way);
+            }
+            // Undone only if it took: one that failed left nothing upstream.
+            assert_eq!(follows.await, took);
+        }
+        // With none on its way, the upstream's subscription is there to end.
+        assert!(gateway.leaving(URI).follows_a_subscription().await);
+    }
+
+    #[tokio::test]
     async fn a_settled_subscription_leaves_the_next_one_on_its_way_alone() {
         let gateway = gateway();
-        let failed = Pending::new(&gateway, URI, 1);
+        let failed = Pending::new(gateway.clone(), URI, 1);
         failed.took.sender.send_replace(Some(false));
-        let next = Pending::new(&gateway, URI, 2);
+        let next = Pending::new(gateway.clone(), URI, 2);
         drop(failed);
         let settled = gateway.resources.pending.get(URI).expect("the next one");
         assert!(settled.same_channel(&next.took.sender.subscribe()));

@@ -246,7 +246,9 @@ async fn a_2026_listen_is_written_by_the_gateway() {
     };
     hear("notifications/subscriptions/acknowledged").await;
     let mut session = RawSession::open(&url).await;
-    let reply = session.call("fx__test_trigger_tool_change", json!({})).await;
+    let reply = session
+        .call("fx__test_trigger_tool_change", json!({}))
+        .await;
     assert!(reply["result"].is_object(), "{reply}");
     hear("notifications/tools/list_changed").await;
 }

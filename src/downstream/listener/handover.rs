@@ -128,9 +128,11 @@ where
 {
     let (parts, mut body) = offer.response.into_parts();
     let close = offer.close || asks_to_close(&parts.headers);
-    socket
-        .write_all(&head(parts.status, &parts.headers, close))
-        .await?;
+    let head = head(parts.status, &parts.headers, close);
+    // The head is all the stream needs of them, and it would hold them while it streams.
+    drop(parts);
+    socket.write_all(&head).await?;
+    drop(head);
     // Bytes a client sends behind its stream are its next request: once there are some, the
     // stream no longer looks for its close (as hyper's read did not).
     let mut watching = !socket.has_unread();
