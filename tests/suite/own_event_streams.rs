@@ -1,9 +1,10 @@
-//! A session-era client's GET event stream over HTTP/1.1 is taken from hyper and written by
-//! the connection itself (`downstream/listener/handover.rs`), so that hyper's buffers go
-//! while it listens. A client sees an ordinary chunked response: hyper's own client reads
+//! An event stream that lasts while its client listens (a session-era GET stream, a
+//! 2026-07-28 `subscriptions/listen`) is taken from hyper over HTTP/1.1 and written by the
+//! connection itself (`downstream/listener/handover.rs`), so that hyper's buffers go while
+//! the client listens. A client sees an ordinary chunked response: hyper's own client reads
 //! its events and its end here, the connection that carried it serves the next request, and
 //! one its client closes is let go at once. The official SDKs' clients listen through it in
-//! `session_sleep` and the interop matrix.
+//! `session_sleep`, `resource_subscriptions` and the interop matrix.
 
 use crate::common;
 

@@ -5,18 +5,18 @@
 //! under it, a listening session cost about 21 KB where a sleeping one costs 5 (BENCHMARKS.md,
 //! "What a listening session's GET connection holds"). So once the front door has answered
 //! an HTTP/1.1 GET, or a 2026-07-28 `subscriptions/listen`, with an event stream
-//! ([`takes_over`]), the request's future offers the
-//! response here ([`Handover::offer`]) and waits for ever; the connection's server sees the
-//! offer, drops hyper's connection (its buffers, and the request's future, with it), gets its
-//! socket back ([`Lent`]) and writes the response itself ([`stream`]): its head, then each
-//! event as an HTTP/1.1 chunk, without a buffer of its own. When the stream ends, the
-//! connection waits for its client's next request as a parked one does.
+//! ([`takes_over`]), the request's future offers the response here ([`Handover::offer`]) and
+//! waits for ever; the connection's server sees the offer, drops hyper's connection (its
+//! buffers, and the request's future, with it), gets its socket back ([`Lent`]) and writes
+//! the response itself ([`stream`]): its head, then each event as an HTTP/1.1 chunk, without
+//! a buffer of its own. When the stream ends, the connection waits for its client's next
+//! request as a parked one does.
 //!
 //! What hyper did besides, the stream does too: it notices at once when its client closes the
 //! connection (a peek, as hyper's read did), and a client that sends a request behind the
-//! stream has it answered after it. Bytes hyper had read past the GET's head would be lost
-//! with its connection: a client that pipelines behind a GET stream, which no HTTP client
-//! here does, would lose that request.
+//! stream has it answered after it. Bytes hyper had read past the request would be lost with
+//! its connection: a client that pipelines behind a stream, which no HTTP client here does,
+//! would lose that request.
 
 use std::{
     pin::Pin,

@@ -9,8 +9,9 @@
 //! 32 KiB such a connection held; BENCHMARKS.md).
 //!
 //! An HTTP/1.1 connection idle for [`PARK_AFTER`] is parked ([`serve_http1`]): it keeps its
-//! socket and lets hyper's state go until its client sends again. One that streams a GET's
-//! events lets hyper go too, and writes them itself (`handover.rs`).
+//! socket and lets hyper's state go until its client sends again. One that streams events
+//! for as long as its client listens (a GET's stream, a 2026-07-28 `subscriptions/listen`)
+//! lets hyper go too, and writes them itself (`handover.rs`).
 
 use std::{
     error::Error,
@@ -104,10 +105,10 @@ where
 /// finished first, and a request that arrives as it parks waits in the socket for the next
 /// hyper connection.
 ///
-/// A response offered to `handover` (a GET's event stream) is taken from hyper the same way,
-/// though mid-request: hyper's connection is dropped, which gives the socket back ([`Lent`]),
-/// and the connection writes the stream itself; then it waits for its client's next request
-/// as a parked one does.
+/// A response offered to `handover` (an event stream that lasts while its client listens) is
+/// taken from hyper the same way, though mid-request: hyper's connection is dropped, which
+/// gives the socket back ([`Lent`]), and the connection writes the stream itself; then it
+/// waits for its client's next request as a parked one does.
 async fn serve_http1<S, B>(
     mut io: Watched<TcpStream>,
     service: S,
