@@ -318,3 +318,45 @@ async fn a_listen_opened_again_at_once_hears_the_next_update() {
     wait_for(&again, "notifications/subscriptions/acknowledged", 1).await;
     trigger_and_hear(&fixture, &again).await;
 }
+
+/// A session that ends while its `resources/subscribe` is on its way to a 2026-07-28 upstream
+/// (the gateway holds a `subscriptions/listen` on it for the URI): the gateway's stream is
+/// closed once it is open, not kept. A session that subscribes after hears each update once,
+/// not once more through a stream nobody holds.
+#[tokio::test]
+async fn a_subscription_whose_session_ends_on_its_way_is_undone_once_answered() {
+    let (fixture, _link, yaml) = behind_a_slow_link(Implementation::Python, "auto");
+    let gateway = ServeProcess::start_in(
+        ConfigDir::new(&yaml),
+        &[("RUST_LOG", "info,rmcp=warn,mcps::gateway=debug")],
+    );
+    let leaving = RawSession::open(&gateway.mcp_url()).await;
+    let mut subscribing = leaving.handle();
+    let subscribed = tokio::spawn(async move {
+        subscribing
+            .request("resources/subscribe", json!({"uri": WATCHED}))
+            .await
+    });
+    // The subscription is on its way (500 ms to the upstream) when the session ends.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    leaving.close().await;
+    let _ = subscribed.await;
+    // Past the subscription's way there and the unsubscription's.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut listener = RawSession::open(&gateway.mcp_url()).await;
+    let events = listener.open_stream().await;
+    let reply = listener
+        .request("resources/subscribe", json!({"uri": WATCHED}))
+        .await;
+    assert!(reply.message()["result"].is_object(), "{}", reply.body);
+    trigger_and_hear(&fixture, &events).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = events.lock().unwrap().clone();
+    assert_eq!(
+        seen.matches("notifications/resources/updated").count(),
+        1,
+        "one update heard once: {seen}\n{}",
+        gateway.log()
+    );
+}
