@@ -181,25 +181,32 @@ async fn a_get_stream_its_client_closes_is_let_go() {
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let mut first = connect(address).await;
-        let mut second = connect(address).await;
-        let first = first.send_request(request(&url, http::Method::GET, Some(&session), None));
-        let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "own-event-streams", "version": "0"}}});
-        let second = second.send_request(request(&url, http::Method::POST, None, Some(initialize)));
-        let (first, second) = tokio::join!(first, second);
-        // The stream is opened again and a new session begun: both connections were let in.
-        let statuses = (
-            first.as_ref().map(|response| response.status().as_u16()),
-            second.as_ref().map(|response| response.status().as_u16()),
-        );
+        // Both connections, and the stream, closed again before the next try.
+        let statuses = {
+            let mut first = connect(address).await;
+            let mut second = connect(address).await;
+            let first = first.send_request(request(&url, http::Method::GET, Some(&session), None));
+            let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "own-event-streams", "version": "0"}}});
+            let second =
+                second.send_request(request(&url, http::Method::POST, None, Some(initialize)));
+            let (first, second) = tokio::join!(first, second);
+            // The stream is opened again and a new session begun: both connections were let in.
+            let status = |answer: hyper::Result<http::Response<hyper::body::Incoming>>| {
+                answer
+                    .map(|response| response.status().as_u16())
+                    .map_err(|error| error.to_string())
+            };
+            (status(first), status(second))
+        };
         if matches!(statuses, (Ok(200), Ok(200))) {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the closed stream's connection still holds its place: {statuses:?}"
+            "the closed stream's connection still holds its place: {statuses:?}\n{}",
+            gateway.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
