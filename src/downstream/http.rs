@@ -63,9 +63,9 @@ pub type Body = axum::body::Body;
 /// Every request body we read: bounded in time (see [`super::connection`]).
 pub type RequestBody = super::connection::TimedBody;
 
-/// Marks an answer that streams for as long as its client listens, as a GET's event stream
-/// does: a 2026-07-28 `subscriptions/listen`. Over HTTP/1.1 the connection writes it itself,
-/// without hyper's buffers (`listener/handover.rs`).
+/// Marks an answer that, if it is an event stream, streams for as long as its client
+/// listens: a session-era GET's, or a 2026-07-28 `subscriptions/listen`'s. Over HTTP/1.1 the
+/// connection writes it itself, without hyper's buffers (`listener/handover.rs`).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamsWhileListened;
 

@@ -34,7 +34,6 @@ use std::{
 
 use futures::FutureExt;
 use handover::Handover;
-use http::Method;
 use nix::sys::socket::sockopt::TcpUserTimeout;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -126,7 +125,6 @@ pub async fn serve(
             // An event stream that lasts while its client listens is written by the
             // connection itself (`handover.rs`).
             let handover = service_handover.clone();
-            let is_get = request.method() == Method::GET;
             let closes = handover::asks_to_close(request.headers());
             let in_flight = service_activity.begin();
             let mut request = request.map(|body| TimedBody::new(body, limits.deadlines.body_read));
@@ -146,7 +144,7 @@ pub async fn serve(
                 };
                 keep_alive.tell(version, &mut response);
                 let response = response.map(|body| Tracked::new(body, in_flight));
-                if handover::takes_over(version, is_get, &response) {
+                if handover::takes_over(version, &response) {
                     // The connection writes it; this future is dropped with hyper's connection.
                     handover.offer(response, closes);
                     return std::future::pending().await;

@@ -146,15 +146,18 @@ impl HttpFront {
                 Some(seat) => sessions::opening(seat, call).await,
                 None => call.await,
             };
-            let response = match answered {
+            let mut response = match answered {
                 Ok(response) => counted_as_sent(response.map(Body::new), &counted.sent),
                 Err(never) => match never {},
             };
-            let mut response = response;
+            // A GET's stream and a listen's last while their client listens.
+            let streams_while_listened = method == Method::GET || subscribed.is_some();
             if let Some(subscribed) = subscribed {
                 // Its acknowledgment says the stream is subscribed: not before it is (see
                 // `gateway/server/listen.rs`). A refused request fires it by dropping it.
                 let _ = subscribed.await;
+            }
+            if streams_while_listened {
                 response.extensions_mut().insert(StreamsWhileListened);
             }
             // A stream opened with a credential ends when the credential does. A body of known

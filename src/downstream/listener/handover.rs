@@ -42,19 +42,17 @@ use crate::{
     sync::lock,
 };
 
-/// Whether `response`, the answer to a request of `version` (a GET if `to_get`), is a stream
-/// to take over from hyper: an HTTP/1.1 event stream that lasts as long as its client listens,
-/// a GET's or one marked [`StreamsWhileListened`]. (A POST answered with an event stream is
-/// most often a session-era call, over in a moment: taking it over would cost every call a
-/// new hyper connection.)
-pub fn takes_over<B: Body>(version: Version, to_get: bool, response: &Response<B>) -> bool {
+/// Whether `response`, the answer to a request of `version`, is a stream to take over from
+/// hyper: an HTTP/1.1 event stream the front door marked [`StreamsWhileListened`]. (Other
+/// event streams, a session-era call's, are over in a moment: taking them over would cost
+/// every call a new hyper connection.)
+pub fn takes_over<B: Body>(version: Version, response: &Response<B>) -> bool {
     let headers = response.headers();
     version == Version::HTTP_11
-        && (to_get
-            || response
-                .extensions()
-                .get::<StreamsWhileListened>()
-                .is_some())
+        && response
+            .extensions()
+            .get::<StreamsWhileListened>()
+            .is_some()
         && response.status() == StatusCode::OK
         && headers
             .get(header::CONTENT_TYPE)
@@ -304,6 +302,7 @@ mod tests {
 
     fn event_stream() -> Response<http_body_util::Full<Bytes>> {
         Response::builder()
+            .extension(StreamsWhileListened)
             .header(header::CONTENT_TYPE, "text/event-stream")
             .body(http_body_util::Full::new(Bytes::from_static(
                 b"data: x\n\n",
@@ -314,23 +313,26 @@ mod tests {
     #[test]
     fn only_an_http1_event_stream_that_streams_while_listened_is_taken_over() {
         let response = event_stream();
-        assert!(takes_over(Version::HTTP_11, true, &response));
-        assert!(!takes_over(Version::HTTP_11, false, &response));
-        assert!(!takes_over(Version::HTTP_2, true, &response));
-        assert!(!takes_over(Version::HTTP_10, true, &response));
-        let mut listen = event_stream();
-        listen.extensions_mut().insert(StreamsWhileListened);
-        assert!(takes_over(Version::HTTP_11, false, &listen));
+        assert!(takes_over(Version::HTTP_11, &response));
+        assert!(!takes_over(Version::HTTP_2, &response));
+        assert!(!takes_over(Version::HTTP_10, &response));
+        // A session-era call's stream, unmarked, stays with hyper.
+        let mut call = event_stream();
+        call.extensions_mut().remove::<StreamsWhileListened>();
+        assert!(!takes_over(Version::HTTP_11, &call));
         let mut refused = event_stream();
         *refused.status_mut() = StatusCode::CONFLICT;
-        assert!(!takes_over(Version::HTTP_11, true, &refused));
+        assert!(!takes_over(Version::HTTP_11, &refused));
         let mut sized = event_stream();
         sized
             .headers_mut()
             .insert(header::CONTENT_LENGTH, "9".parse().unwrap());
-        assert!(!takes_over(Version::HTTP_11, true, &sized));
-        let json = Response::new(http_body_util::Full::new(Bytes::from_static(b"{}")));
-        assert!(!takes_over(Version::HTTP_11, true, &json));
+        assert!(!takes_over(Version::HTTP_11, &sized));
+        let json = Response::builder()
+            .extension(StreamsWhileListened)
+            .body(http_body_util::Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        assert!(!takes_over(Version::HTTP_11, &json));
     }
 
     #[test]
