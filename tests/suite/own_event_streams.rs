@@ -74,15 +74,31 @@ fn request(
     request.body(Full::new(body)).unwrap()
 }
 
-/// `initialize` and `notifications/initialized` on `sender`'s connection: the session's id.
-async fn open_session(sender: &mut SendRequest<Full<Bytes>>, url: &str) -> String {
-    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+/// A session-era `initialize` request.
+fn initialize(url: &str) -> http::Request<Full<Bytes>> {
+    let message = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "own-event-streams", "version": "0"}}});
-    let response = sender
-        .send_request(request(url, http::Method::POST, None, Some(initialize)))
-        .await
-        .unwrap();
+    request(url, http::Method::POST, None, Some(message))
+}
+
+/// Reads `body` into `heard` until it holds `needle`.
+async fn hear(body: &mut hyper::body::Incoming, heard: &mut String, needle: &str) {
+    while !heard.contains(needle) {
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("{needle} arrived on the stream: {heard}"))
+            .expect("the stream went on")
+            .expect("a whole chunk");
+        if let Ok(data) = frame.into_data() {
+            heard.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
+
+/// `initialize` and `notifications/initialized` on `sender`'s connection: the session's id.
+async fn open_session(sender: &mut SendRequest<Full<Bytes>>, url: &str) -> String {
+    let response = sender.send_request(initialize(url)).await.unwrap();
     assert_eq!(response.status(), 200);
     let session = response.headers()["mcp-session-id"]
         .to_str()
@@ -133,17 +149,12 @@ async fn a_get_stream_on_the_connection_of_its_session_is_written_by_the_gateway
     };
     let reply = other.call("fx__test_trigger_tool_change", json!({})).await;
     assert!(reply["result"].is_object(), "{reply}");
-    let mut heard = String::new();
-    while !heard.contains("notifications/tools/list_changed") {
-        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-            .await
-            .expect("the change arrived on the stream")
-            .expect("the stream went on")
-            .expect("a whole chunk");
-        if let Ok(data) = frame.into_data() {
-            heard.push_str(&String::from_utf8_lossy(&data));
-        }
-    }
+    hear(
+        &mut body,
+        &mut String::new(),
+        "notifications/tools/list_changed",
+    )
+    .await;
 
     // Ended with its session, the stream ends whole (its last chunk read, no error) ...
     other.close().await;
@@ -186,11 +197,7 @@ async fn a_get_stream_its_client_closes_is_let_go() {
             let mut first = connect(address).await;
             let mut second = connect(address).await;
             let first = first.send_request(request(&url, http::Method::GET, Some(&session), None));
-            let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "own-event-streams", "version": "0"}}});
-            let second =
-                second.send_request(request(&url, http::Method::POST, None, Some(initialize)));
+            let second = second.send_request(initialize(&url));
             let (first, second) = tokio::join!(first, second);
             // The stream is opened again and a new session begun: both connections were let in.
             let status = |answer: hyper::Result<http::Response<hyper::body::Incoming>>| {
@@ -240,23 +247,16 @@ async fn a_2026_listen_is_written_by_the_gateway() {
     wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
     let mut body = response.into_body();
     let mut heard = String::new();
-    let mut hear = async |needle: &str| {
-        while !heard.contains(needle) {
-            let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
-                .await
-                .unwrap_or_else(|_| panic!("{needle} arrived on the stream: {heard}"))
-                .expect("the stream went on")
-                .expect("a whole chunk");
-            if let Ok(data) = frame.into_data() {
-                heard.push_str(&String::from_utf8_lossy(&data));
-            }
-        }
-    };
-    hear("notifications/subscriptions/acknowledged").await;
+    hear(
+        &mut body,
+        &mut heard,
+        "notifications/subscriptions/acknowledged",
+    )
+    .await;
     let mut session = RawSession::open(&url).await;
     let reply = session
         .call("fx__test_trigger_tool_change", json!({}))
         .await;
     assert!(reply["result"].is_object(), "{reply}");
-    hear("notifications/tools/list_changed").await;
+    hear(&mut body, &mut heard, "notifications/tools/list_changed").await;
 }
