@@ -163,8 +163,10 @@ async fn a_request_state_is_signed_bound_to_its_tool_and_used_once() {
     )
     .await;
     assert_eq!(replayed["error"]["code"], -32602, "{replayed}");
-    // The question and the answered retry are done; the three refusals failed.
+    // The question and the answered retry are done; the three refusals failed. A call's
+    // line is logged as its answer leaves, so the last one may follow the answer here.
     gateway.calls_done(2).await;
+    common::wait_logged(|| gateway.log(), "call failed", 3).await;
     let log = gateway.log();
     assert_eq!(common::lane_calls_in(&log), 2, "{log}");
     let failed: Vec<&str> = log
