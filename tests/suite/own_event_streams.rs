@@ -21,7 +21,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::{io::AsyncWriteExt, net::TcpStream};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
 
 const TAKEN_OVER: &str = "connection writes its event stream itself";
 
@@ -259,4 +262,73 @@ async fn a_2026_listen_is_written_by_the_gateway() {
         .await;
     assert!(reply["result"].is_object(), "{reply}");
     hear(&mut body, &mut heard, "notifications/tools/list_changed").await;
+}
+
+/// A request a client pipelines behind its GET stream, in the same write, is not lost with
+/// hyper's connection: it is answered on that connection once the stream ends.
+#[tokio::test]
+async fn a_request_pipelined_behind_a_get_stream_is_answered_after_it() {
+    let (gateway, address) = gateway_with("");
+    let url = gateway.mcp_url();
+    let mut sender = connect(address).await;
+    let session = open_session(&mut sender, &url).await;
+    drop(sender);
+
+    let path = url.split_once("//").unwrap().1.split_once('/').unwrap().1;
+    let get = format!(
+        "GET /{path} HTTP/1.1\r\nhost: {address}\r\naccept: text/event-stream\r\n\
+         mcp-protocol-version: 2025-11-25\r\nmcp-session-id: {session}\r\n\r\n"
+    );
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "pipelining", "version": "0"}}})
+    .to_string();
+    let behind = format!(
+        "POST /{path} HTTP/1.1\r\nhost: {address}\r\n\
+         accept: application/json, text/event-stream\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{initialize}",
+        initialize.len()
+    );
+    let mut connection = TcpStream::connect(address).await.unwrap();
+    connection
+        .write_all(format!("{get}{behind}").as_bytes())
+        .await
+        .unwrap();
+    wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
+
+    // The session ended, its stream ends, and the initialize behind it opens a new one.
+    let other = RawSession {
+        client: common::http::client(),
+        url: url.clone(),
+        session_id: Some(session.clone()),
+        next_id: 10,
+        headers: Vec::new(),
+    };
+    other.close().await;
+    let mut heard = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let text = String::from_utf8_lossy(&heard);
+            if let Some((_, second)) = text.split_once("\r\n0\r\n\r\n")
+                && second.contains("\"result\"")
+            {
+                return;
+            }
+            let mut more = [0u8; 4096];
+            let read = connection.read(&mut more).await.unwrap();
+            assert_ne!(read, 0, "closed early: {text}");
+            heard.extend_from_slice(&more[..read]);
+        }
+    });
+    read.await.unwrap_or_else(|_| {
+        panic!(
+            "no answer behind the stream: {}",
+            String::from_utf8_lossy(&heard)
+        )
+    });
+    let text = String::from_utf8_lossy(&heard);
+    let (_, second) = text.split_once("\r\n0\r\n\r\n").unwrap();
+    assert!(second.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(second.contains("mcp-session-id: "), "{text}");
+    assert!(!second.contains(&session), "{text}");
 }

@@ -6,36 +6,29 @@
 //! "What a listening session's GET connection holds"). So once the front door has answered
 //! an HTTP/1.1 GET, or a 2026-07-28 `subscriptions/listen`, with an event stream
 //! ([`takes_over`]), the request's future offers the response here ([`Handover::offer`]) and
-//! waits for ever; the connection's server sees the offer, drops hyper's connection (its
-//! buffers, and the request's future, with it), gets its socket back ([`Lent`]) and writes
-//! the response itself ([`stream`]): its head, then each event as an HTTP/1.1 chunk, without
-//! a buffer of its own. When the stream ends, the connection waits for its client's next
-//! request as a parked one does.
+//! waits for ever; the connection's server sees the offer, takes its socket and what it read
+//! past the request back from hyper's connection (whose buffers, and the request's future,
+//! go with it) and writes the response itself ([`stream`]): its head, then each event as an
+//! HTTP/1.1 chunk, without a buffer of its own. When the stream ends, the connection serves
+//! its client's next request, or waits for it as a parked one does.
 //!
 //! What hyper did besides, the stream does too: it notices at once when its client closes the
 //! connection (a peek, as hyper's read did), and a client that sends a request behind the
-//! stream has it answered after it. Bytes hyper had read past the request would be lost with
-//! its connection: a client that pipelines behind a stream, which no HTTP client here does,
-//! would lose that request.
+//! stream, even before its answer began, has it answered after it.
 
 use std::{
-    pin::Pin,
     sync::{
         Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    task::{Context, Poll},
+    task::Poll,
 };
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, Version, header};
 use http_body_util::BodyExt;
 use hyper::body::Body;
-use tokio::{
-    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
-    net::TcpStream,
-    sync::oneshot,
-};
+use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 use crate::{
     downstream::{connection::Watched, http::StreamsWhileListened},
@@ -210,92 +203,6 @@ fn chunk(data: &[u8]) -> Vec<u8> {
     chunk
 }
 
-/// A socket lent to hyper, sent back when hyper's connection drops it, so that the
-/// connection's server can take a response over ([`Handover`]) by dropping hyper's
-/// connection mid-request, which gives back nothing.
-pub struct Lent<T> {
-    inner: Option<T>,
-    back: Option<oneshot::Sender<T>>,
-}
-
-impl<T> Lent<T> {
-    /// `inner`, lent, and where it comes back when dropped.
-    pub fn new(inner: T) -> (Self, oneshot::Receiver<T>) {
-        let (back, comes_back) = oneshot::channel();
-        let lent = Self {
-            inner: Some(inner),
-            back: Some(back),
-        };
-        (lent, comes_back)
-    }
-
-    /// What was lent, given back by hand (hyper gives it back with the connection's parts).
-    pub fn into_inner(mut self) -> T {
-        self.inner.take().expect("a lent socket is taken once")
-    }
-
-    fn get(self: Pin<&mut Self>) -> Pin<&mut T>
-    where
-        T: Unpin,
-    {
-        Pin::new(
-            self.get_mut()
-                .inner
-                .as_mut()
-                .expect("a lent socket is read only while lent"),
-        )
-    }
-}
-
-impl<T> Drop for Lent<T> {
-    fn drop(&mut self) {
-        if let (Some(inner), Some(back)) = (self.inner.take(), self.back.take()) {
-            // Its server gone (the connection ended), it is simply dropped.
-            let _ = back.send(inner);
-        }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Lent<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        self.get().poll_read(cx, buf)
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Lent<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.get().poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.get().poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.get().poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        self.get().poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.as_ref().is_some_and(T::is_write_vectored)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,18 +280,5 @@ mod tests {
         assert!(!asks_to_close(&headers));
         headers.append(header::CONNECTION, "Close".parse().unwrap());
         assert!(asks_to_close(&headers));
-    }
-
-    #[tokio::test]
-    async fn a_lent_value_comes_back_when_its_borrower_drops_it() {
-        let (lent, comes_back) = Lent::new(7);
-        drop(lent);
-        assert_eq!(comes_back.await.unwrap(), 7);
-        let (lent, comes_back) = Lent::new(8);
-        assert_eq!(lent.into_inner(), 8);
-        assert!(
-            comes_back.await.is_err(),
-            "given back by hand, it is not sent"
-        );
     }
 }

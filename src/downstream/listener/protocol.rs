@@ -33,7 +33,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::handover::{self, After, Handover, Lent};
+use super::handover::{self, After, Handover};
 use crate::downstream::connection::{Activity, PARK_AFTER, Watched};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -106,8 +106,8 @@ where
 /// hyper connection.
 ///
 /// A response offered to `handover` (an event stream that lasts while its client listens) is
-/// taken from hyper the same way, though mid-request: hyper's connection is dropped, which
-/// gives the socket back ([`Lent`]), and the connection writes the stream itself; then it
+/// taken from hyper the same way, though mid-request: hyper's connection gives back its socket
+/// and what it read past the request, and the connection writes the stream itself; then it
 /// waits for its client's next request as a parked one does.
 async fn serve_http1<S, B>(
     mut io: Watched<TcpStream>,
@@ -127,11 +127,10 @@ where
     tokio::pin!(drained);
     let mut draining = false;
     loop {
-        let (lent, mut comes_back) = Lent::new(io);
         // Boxed, so that parked it is freed; the task keeps a pointer.
         let mut connection = Box::pin(
             http1::Builder::new()
-                .serve_connection(TokioIo::new(lent), service.clone())
+                .serve_connection(TokioIo::new(io), service.clone())
                 .with_upgrades(),
         );
         let mut parking = false;
@@ -162,12 +161,27 @@ where
             }
         }
         activity.set_parking(false);
+        if !taking_over && (!parking || draining) {
+            return Ok(());
+        }
+        // `None`: the connection was upgraded (to a WebSocket), which has the socket now.
+        // Taken mid-request, the parts drop the request's future, which waits for ever.
+        let Some(parts) = Pin::into_inner(connection).into_parts() else {
+            return Ok(());
+        };
+        let unread;
+        (io, unread) = (parts.io.into_inner(), parts.read_buf);
+        if unread.is_empty() {
+            // Empty, it may still hold hyper's read buffer, which is what this gives back.
+            drop(unread);
+        } else {
+            // What the client sent behind the last request: its next one, served next.
+            io.unread(unread);
+        }
         if taking_over {
-            drop(connection);
-            let (Ok(socket), Some(offer)) = (comes_back.try_recv(), handover.take()) else {
+            let Some(offer) = handover.take() else {
                 return Ok(());
             };
-            io = socket;
             tracing::debug!("connection writes its event stream itself");
             // Boxed: the task would otherwise keep room for it for as long as it lives.
             let after = Box::pin(handover::stream(&mut io, offer)).await?;
@@ -175,22 +189,7 @@ where
                 return Ok(());
             }
         } else {
-            if !parking || draining {
-                return Ok(());
-            }
-            // `None`: the connection was upgraded (to a WebSocket), which has the socket now.
-            let Some(parts) = Pin::into_inner(connection).into_parts() else {
-                return Ok(());
-            };
             tracing::debug!("connection parked: nothing in flight for {PARK_AFTER:?}");
-            let unread;
-            (io, unread) = (parts.io.into_inner().into_inner(), parts.read_buf);
-            // Empty, it may still hold hyper's read buffer, which is what parking gives back.
-            if !unread.is_empty() {
-                io.unread(unread);
-                continue;
-            }
-            drop(unread);
         }
         if io.has_unread() {
             continue;
