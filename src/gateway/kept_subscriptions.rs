@@ -93,14 +93,21 @@ impl Gateway {
             // Taken over here earlier: the session's own subscriber now delivers.
             self.resources.subscriptions.remove(uri, taken);
         }
-        if let Err(error) = kept
+        let held = kept
             .registry
             .hold_subscription(http_id, uri, this_gateway(), now_ms())
-            .await
-        {
-            // Not a lease to keep: the subscription lives here alone.
-            kept.held().remove(&key);
-            tracing::warn!(%error, "cannot keep a resource subscription in the registry; it ends with this gateway");
+            .await;
+        if held.as_ref().is_ok_and(|held| *held) {
+            return;
+        }
+        // Not a lease to keep: the subscription lives here alone, if at all.
+        kept.held().remove(&key);
+        match held {
+            Err(error) => {
+                tracing::warn!(%error, "cannot keep a resource subscription in the registry; it ends with this gateway")
+            }
+            // Its unsubscription, on its way too, undoes it upstream.
+            Ok(_) => tracing::debug!("a session ended before its resource subscription was kept"),
         }
     }
 

@@ -14,23 +14,28 @@ pub struct KeptSubscription {
 
 impl Registry {
     /// Records that `holder` holds session `session`'s subscription to `uri` as of `at`
-    /// (taking it from any other holder).
+    /// (taking it from any other holder). `false`: the session is not stored (it ended while
+    /// its subscription was on its way), and nor is its subscription.
     pub async fn hold_subscription(
         &self,
         session: &str,
         uri: &str,
         holder: &str,
         at: i64,
-    ) -> Result<(), RegistryError> {
-        self.db()
+    ) -> Result<bool, RegistryError> {
+        // Cast: PostgreSQL reads a parameter's type from where it goes, and a SELECT's
+        // columns go nowhere typed.
+        let written = self
+            .db()
             .execute(
                 "INSERT INTO session_subscriptions (session, uri, holder, held_at)
-                VALUES ($1, $2, $3, $4)
+                SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS BIGINT)
+                WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $1)
                 ON CONFLICT (session, uri) DO UPDATE SET holder = $3, held_at = $4",
                 values![session, uri, holder, at],
             )
             .await?;
-        Ok(())
+        Ok(written > 0)
     }
 
     /// Forgets session `session`'s subscription to `uri` (its client unsubscribed).

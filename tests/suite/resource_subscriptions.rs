@@ -343,6 +343,12 @@ async fn a_subscription_whose_session_ends_on_its_way_is_undone_once_answered() 
     let _ = subscribed.await;
     // Past the subscription's way there and the unsubscription's.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Nothing to keep in the registry for a session that ended: no warning.
+    let log = gateway.log();
+    assert!(
+        !log.contains("cannot keep a resource subscription"),
+        "{log}"
+    );
 
     let mut listener = RawSession::open(&gateway.mcp_url()).await;
     let events = listener.open_stream().await;

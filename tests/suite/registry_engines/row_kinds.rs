@@ -363,23 +363,32 @@ async fn subscriptions(registry: &Registry, what: &str) {
         session: session.into(),
         uri: uri.into(),
     };
-    registry
-        .hold_subscription(one, "x://a", "gw-1", 1_000)
-        .await
-        .unwrap();
-    registry
-        .hold_subscription(two, "x://a", "gw-1", 1_000)
-        .await
-        .unwrap();
-    registry
-        .hold_subscription(one, "x://b", "gw-2", 1_000)
-        .await
-        .unwrap();
     assert!(
         registry
+            .hold_subscription(one, "x://a", "gw-1", 1_000)
+            .await
+            .unwrap(),
+        "{what}: held"
+    );
+    assert!(
+        registry
+            .hold_subscription(two, "x://a", "gw-1", 1_000)
+            .await
+            .unwrap(),
+        "{what}: held"
+    );
+    assert!(
+        registry
+            .hold_subscription(one, "x://b", "gw-2", 1_000)
+            .await
+            .unwrap(),
+        "{what}: held"
+    );
+    assert!(
+        !registry
             .hold_subscription("not-stored", "x://a", "gw-1", 1_000)
             .await
-            .is_err(),
+            .unwrap(),
         "{what}: a subscription of a session not stored"
     );
     let mut held = registry.renew_subscriptions("gw-1", 1_100).await.unwrap();
@@ -427,10 +436,13 @@ async fn subscriptions(registry: &Registry, what: &str) {
         "{what}"
     );
     // Subscribed again elsewhere: the subscription moves there.
-    registry
-        .hold_subscription(one, "x://a", "gw-4", 1_300)
-        .await
-        .unwrap();
+    assert!(
+        registry
+            .hold_subscription(one, "x://a", "gw-4", 1_300)
+            .await
+            .unwrap(),
+        "{what}: held"
+    );
     assert_eq!(
         registry.renew_subscriptions("gw-1", 1_400).await.unwrap(),
         [kept(two, "x://a")],
