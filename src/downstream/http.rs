@@ -20,7 +20,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 
-use http::{Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use rmcp::{
     ErrorData,
     transport::{StreamableHttpServerConfig, StreamableHttpService},
@@ -67,7 +67,18 @@ pub type RequestBody = super::connection::TimedBody;
 /// listens: a session-era GET's, or a 2026-07-28 `subscriptions/listen`'s. Over HTTP/1.1 the
 /// connection writes it itself, without hyper's buffers (`listener/handover.rs`).
 #[derive(Debug, Clone, Copy)]
-pub struct StreamsWhileListened;
+pub struct StreamsWhileListened {
+    /// The request asked for its connection to close after its answer.
+    pub closes: bool,
+}
+
+/// Whether `headers` say the connection closes after their message.
+pub fn asks_to_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+}
 
 /// Routes and guards HTTP requests.
 pub struct HttpFront {
@@ -433,4 +444,19 @@ fn is_admin_path(path: &str) -> bool {
         || path == "/"
         || path == "/ui"
         || path.starts_with("/ui/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_header_saying_close_is_heard_in_any_case() {
+        let mut headers = HeaderMap::new();
+        assert!(!asks_to_close(&headers));
+        headers.insert(header::CONNECTION, "keep-alive".parse().unwrap());
+        assert!(!asks_to_close(&headers));
+        headers.append(header::CONNECTION, "Close".parse().unwrap());
+        assert!(asks_to_close(&headers));
+    }
 }

@@ -125,7 +125,6 @@ pub async fn serve(
             // An event stream that lasts while its client listens is written by the
             // connection itself (`handover.rs`).
             let handover = service_handover.clone();
-            let closes = handover::asks_to_close(request.headers());
             let in_flight = service_activity.begin();
             let mut request = request.map(|body| TimedBody::new(body, limits.deadlines.body_read));
             // Who is asking, for what is counted per client address (logins, sessions).
@@ -146,7 +145,7 @@ pub async fn serve(
                 let response = response.map(|body| Tracked::new(body, in_flight));
                 if handover::takes_over(version, &response) {
                     // The connection writes it; this future is dropped with hyper's connection.
-                    handover.offer(response, closes);
+                    handover.offer(response);
                     return std::future::pending().await;
                 }
                 Ok::<_, Infallible>(response)

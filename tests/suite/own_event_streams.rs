@@ -2,8 +2,9 @@
 //! 2026-07-28 `subscriptions/listen`) is taken from hyper over HTTP/1.1 and written by the
 //! connection itself (`downstream/listener/handover.rs`), so that hyper's buffers go while
 //! the client listens. A client sees an ordinary chunked response: hyper's own client reads
-//! its events and its end here, the connection that carried it serves the next request, and
-//! one its client closes is let go at once. The official SDKs' clients listen through it in
+//! its events and its end here, the connection that carried it serves the next request (one
+//! pipelined behind the stream too), one asked to close closes after it, and one its client
+//! closes is let go at once. The official SDKs' clients listen through it in
 //! `session_sleep`, `resource_subscriptions` and the interop matrix.
 
 use crate::common;
@@ -123,6 +124,53 @@ async fn open_session(sender: &mut SendRequest<Full<Bytes>>, url: &str) -> Strin
     session
 }
 
+/// Ends session `session` (a DELETE from another client), and so its stream.
+async fn end_session(url: &str, session: &str) {
+    let session = RawSession {
+        client: common::http::client(),
+        url: url.to_owned(),
+        session_id: Some(session.to_owned()),
+        next_id: 1,
+        headers: Vec::new(),
+    };
+    session.close().await;
+}
+
+/// A raw session-era GET for `session`'s stream, with `more` headers (each ending in CRLF).
+fn raw_get(url: &str, address: SocketAddr, session: &str, more: &str) -> String {
+    let path = url.split_once("//").unwrap().1.split_once('/').unwrap().1;
+    format!(
+        "GET /{path} HTTP/1.1\r\nhost: {address}\r\naccept: text/event-stream\r\n\
+         mcp-protocol-version: 2025-11-25\r\nmcp-session-id: {session}\r\n{more}\r\n"
+    )
+}
+
+/// Reads `connection` into `heard` until `done` says it holds enough, or the connection
+/// closes (then `true`).
+async fn read_until(
+    connection: &mut TcpStream,
+    heard: &mut Vec<u8>,
+    done: impl Fn(&str) -> bool,
+) -> bool {
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while !done(&String::from_utf8_lossy(heard)) {
+            let mut more = [0u8; 4096];
+            let read = connection.read(&mut more).await.unwrap();
+            if read == 0 {
+                return true;
+            }
+            heard.extend_from_slice(&more[..read]);
+        }
+        false
+    });
+    read.await.unwrap_or_else(|_| {
+        panic!(
+            "nothing more on the connection: {}",
+            String::from_utf8_lossy(heard)
+        )
+    })
+}
+
 /// The Node SDK's client opens its GET stream on the connection that carried `initialize`,
 /// as here: the stream's events and its end arrive whole, and the connection goes on.
 #[tokio::test]
@@ -184,11 +232,7 @@ async fn a_get_stream_its_client_closes_is_let_go() {
     drop(sender);
 
     let mut listening = TcpStream::connect(address).await.unwrap();
-    let path = url.split_once("//").unwrap().1.split_once('/').unwrap().1;
-    let get = format!(
-        "GET /{path} HTTP/1.1\r\nhost: {address}\r\naccept: text/event-stream\r\n\
-         mcp-protocol-version: 2025-11-25\r\nmcp-session-id: {session}\r\n\r\n"
-    );
+    let get = raw_get(&url, address, &session, "");
     listening.write_all(get.as_bytes()).await.unwrap();
     wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
     drop(listening);
@@ -264,6 +308,35 @@ async fn a_2026_listen_is_written_by_the_gateway() {
     hear(&mut body, &mut heard, "notifications/tools/list_changed").await;
 }
 
+/// A GET stream whose request asked for `Connection: close` says so in its head, and its
+/// connection closes when the stream ends.
+#[tokio::test]
+async fn a_get_stream_asked_to_close_closes_its_connection_when_it_ends() {
+    let (gateway, address) = gateway_with("");
+    let url = gateway.mcp_url();
+    let mut sender = connect(address).await;
+    let session = open_session(&mut sender, &url).await;
+    drop(sender);
+
+    let mut connection = TcpStream::connect(address).await.unwrap();
+    let get = raw_get(&url, address, &session, "connection: close\r\n");
+    connection.write_all(get.as_bytes()).await.unwrap();
+    let mut heard = Vec::new();
+    read_until(&mut connection, &mut heard, |text| {
+        text.contains("\r\n\r\n")
+    })
+    .await;
+    let text = String::from_utf8_lossy(&heard).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
+    wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
+
+    end_session(&url, &session).await;
+    let closed = read_until(&mut connection, &mut heard, |_| false).await;
+    let text = String::from_utf8_lossy(&heard);
+    assert!(closed && text.ends_with("\r\n0\r\n\r\n"), "{text}");
+}
+
 /// A request a client pipelines behind its GET stream, in the same write, is not lost with
 /// hyper's connection: it is answered on that connection once the stream ends.
 #[tokio::test]
@@ -275,10 +348,6 @@ async fn a_request_pipelined_behind_a_get_stream_is_answered_after_it() {
     drop(sender);
 
     let path = url.split_once("//").unwrap().1.split_once('/').unwrap().1;
-    let get = format!(
-        "GET /{path} HTTP/1.1\r\nhost: {address}\r\naccept: text/event-stream\r\n\
-         mcp-protocol-version: 2025-11-25\r\nmcp-session-id: {session}\r\n\r\n"
-    );
     let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "pipelining", "version": "0"}}})
@@ -290,6 +359,7 @@ async fn a_request_pipelined_behind_a_get_stream_is_answered_after_it() {
         initialize.len()
     );
     let mut connection = TcpStream::connect(address).await.unwrap();
+    let get = raw_get(&url, address, &session, "");
     connection
         .write_all(format!("{get}{behind}").as_bytes())
         .await
@@ -297,36 +367,18 @@ async fn a_request_pipelined_behind_a_get_stream_is_answered_after_it() {
     wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
 
     // The session ended, its stream ends, and the initialize behind it opens a new one.
-    let other = RawSession {
-        client: common::http::client(),
-        url: url.clone(),
-        session_id: Some(session.clone()),
-        next_id: 10,
-        headers: Vec::new(),
-    };
-    other.close().await;
+    end_session(&url, &session).await;
     let mut heard = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let text = String::from_utf8_lossy(&heard);
-            if let Some((_, second)) = text.split_once("\r\n0\r\n\r\n")
-                && second.contains("\"result\"")
-            {
-                return;
-            }
-            let mut more = [0u8; 4096];
-            let read = connection.read(&mut more).await.unwrap();
-            assert_ne!(read, 0, "closed early: {text}");
-            heard.extend_from_slice(&more[..read]);
-        }
-    });
-    read.await.unwrap_or_else(|_| {
-        panic!(
-            "no answer behind the stream: {}",
-            String::from_utf8_lossy(&heard)
-        )
-    });
+    let answered = |text: &str| {
+        text.split_once("\r\n0\r\n\r\n")
+            .is_some_and(|(_, second)| second.contains("\"result\""))
+    };
+    let closed = read_until(&mut connection, &mut heard, answered).await;
     let text = String::from_utf8_lossy(&heard);
+    assert!(
+        !closed,
+        "closed before the answer behind the stream: {text}"
+    );
     let (_, second) = text.split_once("\r\n0\r\n\r\n").unwrap();
     assert!(second.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(second.contains("mcp-session-id: "), "{text}");

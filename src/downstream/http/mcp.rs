@@ -12,6 +12,7 @@ use rmcp::{ErrorData, model::ClientJsonRpcMessage};
 use super::{
     Body, HttpFront, RequestBody, StreamsWhileListened,
     answers::{jsonrpc_error_response, message_response},
+    asks_to_close,
     body::{BodyError, discard, message_of, read_body, until_lease_ends},
     fast::{self, FastAnswer},
     in_session::not_yours,
@@ -139,6 +140,11 @@ impl HttpFront {
                 parts.extensions.insert(signal);
                 subscribed
             });
+            // A GET's stream and a listen's last while their client listens.
+            let streams_while_listened =
+                (method == Method::GET || subscribed.is_some()).then(|| StreamsWhileListened {
+                    closes: asks_to_close(&parts.headers),
+                });
             let request = Request::from_parts(parts, Full::new(body.clone()));
             let mut service = self.mcp.clone();
             let call = tower_service::Service::call(&mut service, request);
@@ -150,15 +156,13 @@ impl HttpFront {
                 Ok(response) => counted_as_sent(response.map(Body::new), &counted.sent),
                 Err(never) => match never {},
             };
-            // A GET's stream and a listen's last while their client listens.
-            let streams_while_listened = method == Method::GET || subscribed.is_some();
             if let Some(subscribed) = subscribed {
                 // Its acknowledgment says the stream is subscribed: not before it is (see
                 // `gateway/server/listen.rs`). A refused request fires it by dropping it.
                 let _ = subscribed.await;
             }
-            if streams_while_listened {
-                response.extensions_mut().insert(StreamsWhileListened);
+            if let Some(mark) = streams_while_listened {
+                response.extensions_mut().insert(mark);
             }
             // A stream opened with a credential ends when the credential does. A body of known
             // length is already whole, and keeps its length (a watched body would go out chunked).

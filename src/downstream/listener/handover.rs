@@ -31,7 +31,10 @@ use hyper::body::Body;
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
 use crate::{
-    downstream::{connection::Watched, http::StreamsWhileListened},
+    downstream::{
+        connection::Watched,
+        http::{StreamsWhileListened, asks_to_close},
+    },
     sync::lock,
 };
 
@@ -58,13 +61,7 @@ pub fn takes_over<B: Body>(version: Version, response: &Response<B>) -> bool {
 /// Where a connection's request hands its response over to the connection's server.
 pub struct Handover<B> {
     offered: AtomicBool,
-    offer: Mutex<Option<Offer<B>>>,
-}
-
-/// A response taken over, and whether its connection closes after it.
-pub struct Offer<B> {
-    pub response: Response<B>,
-    pub close: bool,
+    offer: Mutex<Option<Response<B>>>,
 }
 
 impl<B> Handover<B> {
@@ -77,10 +74,9 @@ impl<B> Handover<B> {
 
     /// Offers `response` to the connection's server, which takes it when it is next polled:
     /// the request's future, polled by hyper in the server's task, offers it and then waits
-    /// for ever, to be dropped with hyper's connection. `close`: the request asked for the
-    /// connection to close after it.
-    pub fn offer(&self, response: Response<B>, close: bool) {
-        *lock(&self.offer) = Some(Offer { response, close });
+    /// for ever, to be dropped with hyper's connection.
+    pub fn offer(&self, response: Response<B>) {
+        *lock(&self.offer) = Some(response);
         self.offered.store(true, Ordering::Release);
     }
 
@@ -94,7 +90,7 @@ impl<B> Handover<B> {
     }
 
     /// The response offered.
-    pub fn take(&self) -> Option<Offer<B>> {
+    pub fn take(&self) -> Option<Response<B>> {
         self.offered.store(false, Ordering::Relaxed);
         lock(&self.offer).take()
     }
@@ -109,16 +105,20 @@ pub enum After {
     Close,
 }
 
-/// Writes `offer`'s response on `socket` as HTTP/1.1, its body in chunks, until the body ends
+/// Writes `response` on `socket` as HTTP/1.1, its body in chunks, until the body ends
 /// or the client closes the connection. A body that fails ends the connection without the
 /// last chunk, so that its client sees the stream cut, as hyper does.
-pub async fn stream<B>(socket: &mut Watched<TcpStream>, offer: Offer<B>) -> std::io::Result<After>
+pub async fn stream<B>(
+    socket: &mut Watched<TcpStream>,
+    response: Response<B>,
+) -> std::io::Result<After>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
-    let (parts, mut body) = offer.response.into_parts();
-    let close = offer.close || asks_to_close(&parts.headers);
+    let (parts, mut body) = response.into_parts();
+    let asked = parts.extensions.get::<StreamsWhileListened>();
+    let close = asked.is_some_and(|mark| mark.closes) || asks_to_close(&parts.headers);
     let head = head(parts.status, &parts.headers, close);
     // The head is all the stream needs of them, and it would hold them while it streams.
     drop(parts);
@@ -156,14 +156,6 @@ where
     }
     socket.write_all(b"0\r\n\r\n").await?;
     Ok(if close { After::Close } else { After::KeepOpen })
-}
-
-/// Whether `headers` say the connection closes after their message.
-pub fn asks_to_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
 }
 
 /// A chunked response's head: its status line, its headers, and what hyper adds: the date,
@@ -209,7 +201,7 @@ mod tests {
 
     fn event_stream() -> Response<http_body_util::Full<Bytes>> {
         Response::builder()
-            .extension(StreamsWhileListened)
+            .extension(StreamsWhileListened { closes: false })
             .header(header::CONTENT_TYPE, "text/event-stream")
             .body(http_body_util::Full::new(Bytes::from_static(
                 b"data: x\n\n",
@@ -236,7 +228,7 @@ mod tests {
             .insert(header::CONTENT_LENGTH, "9".parse().unwrap());
         assert!(!takes_over(Version::HTTP_11, &sized));
         let json = Response::builder()
-            .extension(StreamsWhileListened)
+            .extension(StreamsWhileListened { closes: false })
             .body(http_body_util::Full::new(Bytes::from_static(b"{}")))
             .unwrap();
         assert!(!takes_over(Version::HTTP_11, &json));
@@ -270,15 +262,5 @@ mod tests {
             chunk(b"data: 0123456789\n\n"),
             b"12\r\ndata: 0123456789\n\n\r\n"
         );
-    }
-
-    #[test]
-    fn a_connection_header_saying_close_is_heard_in_any_case() {
-        let mut headers = HeaderMap::new();
-        assert!(!asks_to_close(&headers));
-        headers.insert(header::CONNECTION, "keep-alive".parse().unwrap());
-        assert!(!asks_to_close(&headers));
-        headers.append(header::CONNECTION, "Close".parse().unwrap());
-        assert!(asks_to_close(&headers));
     }
 }
