@@ -137,12 +137,24 @@ fn behind_a_slow_link(
     implementation: Implementation,
     protocol: &str,
 ) -> (HttpFixture, SlowLink, String) {
+    behind(implementation, protocol, |address| {
+        SlowLink::start(address, Duration::from_millis(500))
+    })
+}
+
+/// The fixture of `implementation`, and a gateway's config (upstream `fx`, reached with
+/// `protocol`) that reaches it through the link `link` makes to its address.
+fn behind(
+    implementation: Implementation,
+    protocol: &str,
+    link: impl FnOnce(&str) -> SlowLink,
+) -> (HttpFixture, SlowLink, String) {
     let fixture = HttpFixture::start(implementation);
     let address = fixture
         .url
         .trim_start_matches("http://")
         .trim_end_matches("/mcp");
-    let link = SlowLink::start(address, Duration::from_millis(500));
+    let link = link(address);
     let yaml = format!(
         "upstreams:\n  fx:\n    url: \"http://127.0.0.1:{}/mcp\"\n    protocol: {protocol}\n",
         link.port()
@@ -365,4 +377,99 @@ async fn a_subscription_whose_session_ends_on_its_way_is_undone_once_answered() 
         "one update heard once: {seen}\n{}",
         gateway.log()
     );
+}
+
+/// A session that ends while its `resources/subscribe` is on its way to a session-era
+/// upstream, over a network that lets what the gateway sends next on another connection
+/// overtake it: the gateway unsubscribes only once the subscription is answered, so the
+/// upstream hears the unsubscription last and holds no subscription that nobody does.
+#[tokio::test]
+async fn an_unsubscription_does_not_overtake_the_subscription_it_undoes() {
+    let (_fixture, link, yaml) = behind(Implementation::TypeScript, "legacy", |address| {
+        SlowLink::holding(
+            address,
+            "\"resources/subscribe\"",
+            Duration::from_millis(1000),
+        )
+    });
+    let gateway = ServeProcess::start(&yaml);
+    let leaving = RawSession::open(&gateway.mcp_url()).await;
+    let mut subscribing = leaving.handle();
+    let subscribed = tokio::spawn(async move {
+        subscribing
+            .request("resources/subscribe", json!({"uri": WATCHED}))
+            .await
+    });
+    // The subscription is held on its way (1 s) when the session ends.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    leaving.close().await;
+    let _ = subscribed.await;
+
+    let heard = || {
+        link.delivered()
+            .iter()
+            .filter_map(|text| {
+                if text.contains("\"resources/unsubscribe\"") {
+                    Some("unsubscribe")
+                } else if text.contains("\"resources/subscribe\"") {
+                    Some("subscribe")
+                } else {
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while heard().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing more comes after a while.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        heard(),
+        ["subscribe", "unsubscribe"],
+        "the upstream's last word on the resource\n{}",
+        gateway.log()
+    );
+}
+
+/// The same over a 2026-07-28 upstream, where a subscription is a `subscriptions/listen`
+/// stream the gateway holds open and undoes by closing it: one held on its way (its request
+/// late to the upstream) when its session ends is closed once it is open, not left open.
+#[tokio::test]
+async fn a_listen_held_on_its_way_is_closed_once_open_when_its_session_ended() {
+    let (_fixture, link, yaml) = behind(Implementation::Python, "auto", |address| {
+        SlowLink::holding(
+            address,
+            "resourceSubscriptions",
+            Duration::from_millis(1000),
+        )
+    });
+    let gateway = ServeProcess::start(&yaml);
+    let leaving = RawSession::open(&gateway.mcp_url()).await;
+    let mut subscribing = leaving.handle();
+    let subscribed = tokio::spawn(async move {
+        subscribing
+            .request("resources/subscribe", json!({"uri": WATCHED}))
+            .await
+    });
+    // The upstream listen is held on its way (1 s) when the session ends.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    leaving.close().await;
+    let _ = subscribed.await;
+
+    // Delivered, answered, and closed: no stream for the resource stays open upstream.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while link.delivered().iter().all(|text| !text.contains(WATCHED)) {
+        assert!(std::time::Instant::now() < deadline, "{}", gateway.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while link.open_carrying(WATCHED) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a listen nobody holds stays open upstream\n{}",
+            gateway.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
