@@ -14,10 +14,10 @@
 //!
 //! What hyper did besides, the stream does too: it notices at once when its client closes the
 //! connection (a peek, as hyper's read did), and a client that sends a request behind the
-//! stream, even before its answer began, has it answered after it. What hyper does not give
-//! back is its write buffer: an earlier answer on the connection still in it when the stream
-//! is taken would be lost. That takes a client that pipelines the stream's request behind
-//! another and does not read the other's answer until the socket's buffers are full.
+//! stream, even before its answer began, has it answered after it. hyper does not give back
+//! its write buffer, and does not need to: it reads a request only once it has written the
+//! answer before it (a connection goes back to reading after a flush), so the buffer is
+//! empty when the request's answer is offered.
 
 use std::{
     sync::{
