@@ -307,11 +307,12 @@ impl SessionBook {
             }
             self.release(session.holder);
             shrink(&mut lock(&self.state).http);
-            if session.asleep.is_some()
-                && let Some(gateway) = &self.gateway
-            {
+            if let Some(gateway) = &self.gateway {
+                // Also when awake: a listener stays until the woken half is registered.
                 gateway.not_listening(id);
-                gateway.woke();
+                if session.asleep.is_some() {
+                    gateway.woke();
+                }
             }
         }
     }

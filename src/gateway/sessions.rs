@@ -13,7 +13,11 @@
 //! it is forgotten like a closed one; what rmcp's `initialize` replay does not bring back
 //! (the client's log level) travels in [`Waking`], and the session still counts as open. A
 //! sleeping session whose client listens on its GET stream leaves a [`Listener`] here, which
-//! gets what the session would have been sent (the catalog's changes).
+//! gets what the session would have been sent (the catalog's changes). One whose client does
+//! not listen leaves a stand-in ([`Unheard`]) that keeps those changes, which the session
+//! sends once awake: rmcp keeps what an awake session is sent with no stream open, for the
+//! stream its client opens next, and a client that opens its stream on a sleeping session (or
+//! on a copy of it another gateway took in) must not find less.
 
 #![allow(
     deprecated,
@@ -59,6 +63,32 @@ pub struct SessionFacts {
 pub trait Listener: Send + Sync {
     /// Sends `notification` to the client; `false` when it cannot take it now.
     fn notify(&self, notification: ServerNotification) -> bool;
+
+    /// What it kept for a client that did not listen, taken for the session to send once
+    /// awake; `None` from a client's own stream.
+    fn take_kept(&self) -> Option<Vec<ServerNotification>> {
+        None
+    }
+}
+
+/// A sleeping session's stand-in while its client does not listen: the catalog's changes,
+/// each kind once (a client told twice lists again for nothing).
+#[derive(Default)]
+struct Unheard(Mutex<Vec<ServerNotification>>);
+
+impl Listener for Unheard {
+    fn notify(&self, notification: ServerNotification) -> bool {
+        let mut kept = lock(&self.0);
+        let kind = std::mem::discriminant(&notification);
+        if !kept.iter().any(|held| std::mem::discriminant(held) == kind) {
+            kept.push(notification);
+        }
+        true
+    }
+
+    fn take_kept(&self) -> Option<Vec<ServerNotification>> {
+        Some(std::mem::take(&mut *lock(&self.0)))
+    }
 }
 
 /// What a sleeping session keeps that rmcp's replay of its `initialize` does not bring back;
@@ -92,19 +122,30 @@ struct Registered {
 
 impl Sessions {
     /// Adds session `key`, which completed its handshake; `http`, for a streamable HTTP
-    /// session, is its id and what a door needs to serve its calls.
+    /// session, is its id and what a door needs to serve its calls. Returns what was kept for
+    /// it while it slept and its client did not listen ([`Unheard`]).
     pub fn register(
         &self,
         key: u64,
         peer: Peer<RoleServer>,
         http: Option<(Arc<str>, SessionFacts)>,
-    ) {
+    ) -> Vec<ServerNotification> {
         let mut registry = self.lock();
         let http_id = http.map(|(id, facts)| {
             registry.by_http_id.insert(id.clone(), Arc::new(facts));
             id
         });
+        // A session that slept is awake from here: what it is sent goes to its new half, not
+        // to its listener, in one step (under the lock, as the catalog's changes are sent).
+        let listener = http_id
+            .as_ref()
+            .and_then(|id| registry.listening.remove(id));
+        if listener.is_some() {
+            shrink(&mut registry.listening);
+        }
+        let kept = listener.and_then(|listener| listener.take_kept());
         registry.peers.insert(key, Registered { peer, http_id });
+        kept.unwrap_or_default()
     }
 
     /// Forgets session `key` (no-op for one never registered).
@@ -192,7 +233,17 @@ impl super::Gateway {
         peer: Peer<RoleServer>,
         http: Option<(Arc<str>, SessionFacts)>,
     ) {
-        self.sessions.register(key, peer, http);
+        let kept = self.sessions.register(key, peer.clone(), http);
+        if !kept.is_empty() {
+            // rmcp keeps them for the client's stream if it is not open yet.
+            tokio::spawn(async move {
+                for notification in kept {
+                    if let Err(error) = peer.send_notification(notification).await {
+                        tracing::debug!(%error, "a change kept while a session slept not delivered");
+                    }
+                }
+            });
+        }
     }
 
     /// Forgets session `key`, which ended.
@@ -239,12 +290,18 @@ impl super::Gateway {
     }
 
     /// Sleeping streamable HTTP session `id`'s client listens on `listener` until the session
-    /// wakes or closes ([`Self::not_listening`]).
+    /// is awake again (its new half registered) or closes ([`Self::not_listening`]).
     pub fn listening_asleep(&self, id: Arc<str>, listener: Arc<dyn Listener>) {
         self.sessions.lock().listening.insert(id, listener);
     }
 
-    /// Session `id` woke or closed: its notifications no longer go to its listener.
+    /// Sleeping streamable HTTP session `id`'s client does not listen (no more): the catalog's
+    /// changes are kept for the session to send once it wakes.
+    pub fn asleep_unheard(&self, id: Arc<str>) {
+        self.listening_asleep(id, Arc::new(Unheard::default()));
+    }
+
+    /// Session `id` closed: its notifications no longer go to its listener.
     pub fn not_listening(&self, id: &str) {
         let mut registry = self.sessions.lock();
         if registry.listening.remove(id).is_some() {

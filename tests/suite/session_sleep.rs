@@ -187,6 +187,26 @@ async fn a_session_sleeps_under_its_open_stream_which_goes_on() {
     wait_logged(|| gateway.log(), ASLEEP, 2).await;
 }
 
+/// A session asleep while its client has no stream open keeps the catalog's changes for it,
+/// as rmcp keeps what an awake session is sent before its client's stream opens: the stream
+/// its client opens next, which wakes it, begins with them.
+#[tokio::test]
+async fn a_change_while_a_session_sleeps_unheard_reaches_the_stream_opened_next() {
+    let gateway = gateway();
+    let session = RawSession::open(&gateway.mcp_url()).await;
+    wait_logged(|| gateway.log(), ASLEEP, 1).await;
+
+    let mut other = RawSession::open(&gateway.mcp_url()).await;
+    let reply = other.call("fx__test_trigger_tool_change", json!({})).await;
+    assert!(reply["result"].is_object(), "{reply}");
+    wait_logged(|| gateway.log(), "offer changed", 1).await;
+    // The catalog's change is sent out a moment after the upstream's offer is read.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stream = session.open_stream().await;
+    common::http::wait_for(&stream, "notifications/tools/list_changed", 1).await;
+}
+
 /// The official Python SDK's client (`tests/clients/matrix.py`), two at once: each session
 /// sleeps under its GET stream before each list change, and the client that did not make the
 /// change still hears of it, asleep.

@@ -89,7 +89,7 @@ impl SessionBook {
             gone && session.asleep.is_some()
         };
         if no_longer_listening_asleep && let Some(gateway) = &self.gateway {
-            gateway.not_listening(id);
+            gateway.asleep_unheard(Arc::from(id));
         }
     }
 }

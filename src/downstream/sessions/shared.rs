@@ -147,6 +147,9 @@ impl SessionBook {
         }
         if let Some(gateway) = &self.gateway {
             gateway.asleep_from_elsewhere();
+            // Its client's stream is not open here yet, if at all: what the catalog says
+            // until it wakes is kept for it.
+            gateway.asleep_unheard(Arc::from(&*id));
         }
         tracing::debug!("continuing a session another gateway opened");
         crate::metrics::metrics().sessions_continued.inc();

@@ -66,8 +66,9 @@ impl SessionBook {
             // Its waking replays the client's `initialize` and `initialized`.
             session.initialized = false;
         }
-        if let Some(listener) = self.sleeping_listener(id) {
-            gateway.listening_asleep(Arc::from(&**id), listener);
+        match self.sleeping_listener(id) {
+            Some(listener) => gateway.listening_asleep(Arc::from(&**id), listener),
+            None => gateway.asleep_unheard(Arc::from(&**id)),
         }
         // Counted asleep from now, not also awake until rmcp's half of it has ended. Only
         // once its listener is in place: a catalog change meanwhile reaches the client
@@ -109,10 +110,11 @@ impl SessionBook {
             session.active = std::time::Instant::now();
             session.asleep.take()
         };
+        // Its listener stays until its new half is registered: what the catalog says
+        // meanwhile goes to one of the two (`Gateway::register_session`).
         if waking.is_some()
             && let Some(gateway) = &self.gateway
         {
-            gateway.not_listening(id);
             gateway.woke();
         }
         true
