@@ -324,3 +324,25 @@ impl super::Gateway {
             });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stand_in_keeps_each_kind_of_change_once_and_gives_them_once() {
+        let unheard = Unheard::default();
+        let tools = || ServerNotification::ToolListChangedNotification(Default::default());
+        let prompts = || ServerNotification::PromptListChangedNotification(Default::default());
+        assert!(unheard.notify(tools()));
+        assert!(unheard.notify(prompts()));
+        assert!(unheard.notify(tools()));
+        let kept = unheard.take_kept().expect("a stand-in keeps");
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(matches!(
+            kept[0],
+            ServerNotification::ToolListChangedNotification(_)
+        ));
+        assert_eq!(unheard.take_kept().map(|kept| kept.len()), Some(0));
+    }
+}
