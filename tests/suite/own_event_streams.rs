@@ -124,6 +124,19 @@ async fn open_session(sender: &mut SendRequest<Full<Bytes>>, url: &str) -> Strin
     session
 }
 
+/// A session opened on a connection of its own, closed once it is open.
+async fn open_session_apart(address: SocketAddr, url: &str) -> String {
+    let mut sender = connect(address).await;
+    open_session(&mut sender, url).await
+}
+
+/// A connection to `address` on which `bytes` are sent at once.
+async fn send_raw(address: SocketAddr, bytes: &str) -> TcpStream {
+    let mut connection = TcpStream::connect(address).await.unwrap();
+    connection.write_all(bytes.as_bytes()).await.unwrap();
+    connection
+}
+
 /// Ends session `session` (a DELETE from another client), and so its stream.
 async fn end_session(url: &str, session: &str) {
     let session = RawSession {
@@ -227,13 +240,9 @@ async fn a_get_stream_on_the_connection_of_its_session_is_written_by_the_gateway
 async fn a_get_stream_its_client_closes_is_let_go() {
     let (gateway, address) = gateway_with("limits:\n  max_connections_per_peer: 2\n");
     let url = gateway.mcp_url();
-    let mut sender = connect(address).await;
-    let session = open_session(&mut sender, &url).await;
-    drop(sender);
+    let session = open_session_apart(address, &url).await;
 
-    let mut listening = TcpStream::connect(address).await.unwrap();
-    let get = raw_get(&url, address, &session, "");
-    listening.write_all(get.as_bytes()).await.unwrap();
+    let listening = send_raw(address, &raw_get(&url, address, &session, "")).await;
     wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
     drop(listening);
 
@@ -314,13 +323,10 @@ async fn a_2026_listen_is_written_by_the_gateway() {
 async fn a_get_stream_asked_to_close_closes_its_connection_when_it_ends() {
     let (gateway, address) = gateway_with("");
     let url = gateway.mcp_url();
-    let mut sender = connect(address).await;
-    let session = open_session(&mut sender, &url).await;
-    drop(sender);
+    let session = open_session_apart(address, &url).await;
 
-    let mut connection = TcpStream::connect(address).await.unwrap();
     let get = raw_get(&url, address, &session, "connection: close\r\n");
-    connection.write_all(get.as_bytes()).await.unwrap();
+    let mut connection = send_raw(address, &get).await;
     let mut heard = Vec::new();
     read_until(&mut connection, &mut heard, |text| {
         text.contains("\r\n\r\n")
@@ -343,9 +349,7 @@ async fn a_get_stream_asked_to_close_closes_its_connection_when_it_ends() {
 async fn a_request_pipelined_behind_a_get_stream_is_answered_after_it() {
     let (gateway, address) = gateway_with("");
     let url = gateway.mcp_url();
-    let mut sender = connect(address).await;
-    let session = open_session(&mut sender, &url).await;
-    drop(sender);
+    let session = open_session_apart(address, &url).await;
 
     let path = url.split_once("//").unwrap().1.split_once('/').unwrap().1;
     let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
@@ -358,12 +362,8 @@ async fn a_request_pipelined_behind_a_get_stream_is_answered_after_it() {
          content-length: {}\r\n\r\n{initialize}",
         initialize.len()
     );
-    let mut connection = TcpStream::connect(address).await.unwrap();
     let get = raw_get(&url, address, &session, "");
-    connection
-        .write_all(format!("{get}{behind}").as_bytes())
-        .await
-        .unwrap();
+    let mut connection = send_raw(address, &format!("{get}{behind}")).await;
     wait_logged(|| gateway.log(), TAKEN_OVER, 1).await;
 
     // The session ended, its stream ends, and the initialize behind it opens a new one.

@@ -331,6 +331,21 @@ async fn a_listen_opened_again_at_once_hears_the_next_update() {
     trigger_and_hear(&fixture, &again).await;
 }
 
+/// Opens a session on `gateway`, subscribes it to the watched resource, and ends it 150 ms
+/// later, while the subscription is on its way; returns once both are answered.
+async fn end_while_subscribing(gateway: &ServeProcess) {
+    let leaving = RawSession::open(&gateway.mcp_url()).await;
+    let mut subscribing = leaving.handle();
+    let subscribed = tokio::spawn(async move {
+        subscribing
+            .request("resources/subscribe", json!({"uri": WATCHED}))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    leaving.close().await;
+    let _ = subscribed.await;
+}
+
 /// A session that ends while its `resources/subscribe` is on its way to a 2026-07-28 upstream
 /// (the gateway holds a `subscriptions/listen` on it for the URI): the gateway's stream is
 /// closed once it is open, not kept. A session that subscribes after hears each update once,
@@ -342,17 +357,8 @@ async fn a_subscription_whose_session_ends_on_its_way_is_undone_once_answered() 
         ConfigDir::new(&yaml),
         &[("RUST_LOG", "info,rmcp=warn,mcps::gateway=debug")],
     );
-    let leaving = RawSession::open(&gateway.mcp_url()).await;
-    let mut subscribing = leaving.handle();
-    let subscribed = tokio::spawn(async move {
-        subscribing
-            .request("resources/subscribe", json!({"uri": WATCHED}))
-            .await
-    });
     // The subscription is on its way (500 ms to the upstream) when the session ends.
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    leaving.close().await;
-    let _ = subscribed.await;
+    end_while_subscribing(&gateway).await;
     // Past the subscription's way there and the unsubscription's.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // Nothing to keep in the registry for a session that ended: no warning.
@@ -393,17 +399,8 @@ async fn an_unsubscription_does_not_overtake_the_subscription_it_undoes() {
         )
     });
     let gateway = ServeProcess::start(&yaml);
-    let leaving = RawSession::open(&gateway.mcp_url()).await;
-    let mut subscribing = leaving.handle();
-    let subscribed = tokio::spawn(async move {
-        subscribing
-            .request("resources/subscribe", json!({"uri": WATCHED}))
-            .await
-    });
     // The subscription is held on its way (1 s) when the session ends.
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    leaving.close().await;
-    let _ = subscribed.await;
+    end_while_subscribing(&gateway).await;
 
     let heard = || {
         link.delivered()
@@ -446,17 +443,8 @@ async fn a_listen_held_on_its_way_is_closed_once_open_when_its_session_ended() {
         )
     });
     let gateway = ServeProcess::start(&yaml);
-    let leaving = RawSession::open(&gateway.mcp_url()).await;
-    let mut subscribing = leaving.handle();
-    let subscribed = tokio::spawn(async move {
-        subscribing
-            .request("resources/subscribe", json!({"uri": WATCHED}))
-            .await
-    });
     // The upstream listen is held on its way (1 s) when the session ends.
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    leaving.close().await;
-    let _ = subscribed.await;
+    end_while_subscribing(&gateway).await;
 
     // Delivered, answered, and closed: no stream for the resource stays open upstream.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
