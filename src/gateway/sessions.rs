@@ -57,9 +57,10 @@ pub struct SessionFacts {
     pub connections: Option<Weak<SessionConnections>>,
 }
 
-/// A sleeping session's client still listening on its stream (the HTTP door holds a
-/// streamable HTTP client's GET stream open while rmcp's half of the session sleeps): where the
-/// session's notifications go until it wakes.
+/// Where a sleeping session's notifications go until it is awake again: its client's stream,
+/// still listening (the HTTP door holds a streamable HTTP client's GET stream open while
+/// rmcp's half of the session sleeps), or, while the client does not listen, a stand-in that
+/// keeps them ([`Unheard`]).
 pub trait Listener: Send + Sync {
     /// Sends `notification` to the client; `false` when it cannot take it now.
     fn notify(&self, notification: ServerNotification) -> bool;
@@ -71,16 +72,16 @@ pub trait Listener: Send + Sync {
     }
 }
 
-/// A sleeping session's stand-in while its client does not listen: the catalog's changes,
-/// each kind once (a client told twice lists again for nothing).
+/// A sleeping session's stand-in while its client does not listen: what the session is sent
+/// (the catalog's changes; a copy taken in here gets the updates of the resources it
+/// subscribed to elsewhere), each once (a client told twice reads again for nothing).
 #[derive(Default)]
 struct Unheard(Mutex<Vec<ServerNotification>>);
 
 impl Listener for Unheard {
     fn notify(&self, notification: ServerNotification) -> bool {
         let mut kept = lock(&self.0);
-        let kind = std::mem::discriminant(&notification);
-        if !kept.iter().any(|held| std::mem::discriminant(held) == kind) {
+        if !kept.iter().any(|held| says_the_same(held, &notification)) {
             kept.push(notification);
         }
         true
@@ -88,6 +89,17 @@ impl Listener for Unheard {
 
     fn take_kept(&self) -> Option<Vec<ServerNotification>> {
         Some(std::mem::take(&mut *lock(&self.0)))
+    }
+}
+
+/// Whether `one` and `other` tell a client the same: a list changed, or one resource did.
+fn says_the_same(one: &ServerNotification, other: &ServerNotification) -> bool {
+    match (one, other) {
+        (
+            ServerNotification::ResourceUpdatedNotification(one),
+            ServerNotification::ResourceUpdatedNotification(other),
+        ) => one.params.uri == other.params.uri,
+        _ => std::mem::discriminant(one) == std::mem::discriminant(other),
     }
 }
 
@@ -111,7 +123,7 @@ struct Registry {
     peers: HashMap<u64, Registered>,
     /// Streamable HTTP sessions, by their `Mcp-Session-Id`.
     by_http_id: HashMap<Arc<str>, Arc<SessionFacts>>,
-    /// Sleeping streamable HTTP sessions whose clients listen on their streams.
+    /// Where sleeping streamable HTTP sessions' notifications go ([`Listener`]).
     listening: HashMap<Arc<str>, Arc<dyn Listener>>,
 }
 
@@ -158,7 +170,7 @@ impl Sessions {
         self.lock().peers.len() + self.asleep.load(Ordering::Relaxed)
     }
 
-    /// The sleeping sessions whose clients listen on their streams.
+    /// Where the sleeping sessions' notifications go ([`Listener`]).
     pub fn listening(&self) -> Vec<Arc<dyn Listener>> {
         self.lock().listening.values().cloned().collect()
     }
@@ -309,7 +321,7 @@ impl super::Gateway {
         }
     }
 
-    /// Where sleeping streamable HTTP session `id`'s client listens, if it does.
+    /// Where sleeping streamable HTTP session `id`'s notifications go, if it sleeps.
     pub fn listener(&self, id: &str) -> Option<Arc<dyn Listener>> {
         self.sessions.lock().listening.get(id).cloned()
     }
@@ -327,6 +339,8 @@ impl super::Gateway {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::{ResourceUpdatedNotification, ResourceUpdatedNotificationParam};
+
     use super::*;
 
     #[test]
@@ -344,5 +358,20 @@ mod tests {
             ServerNotification::ToolListChangedNotification(_)
         ));
         assert_eq!(unheard.take_kept().map(|kept| kept.len()), Some(0));
+    }
+
+    #[test]
+    fn a_stand_in_keeps_an_update_of_each_resource() {
+        let unheard = Unheard::default();
+        let updated = |uri: &str| {
+            ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
+                ResourceUpdatedNotificationParam::new(uri),
+            ))
+        };
+        unheard.notify(updated("test://a"));
+        unheard.notify(updated("test://b"));
+        unheard.notify(updated("test://a"));
+        let kept = unheard.take_kept().expect("a stand-in keeps");
+        assert_eq!(kept.len(), 2, "{kept:?}");
     }
 }
